@@ -1,0 +1,3 @@
+module tenantry.dev/platform
+
+go 1.26.7
