@@ -1,0 +1,29 @@
+// Package rpcserver wires a gRPC server the way every Tenantry service
+// needs it, so that the services only register their handlers.
+//
+// A Server has, from the outermost interceptor in:
+//
+//  1. request id: taken from the caller's x-request-id when sane, else
+//     generated; available through RequestID and echoed in the x-request-id
+//     response header;
+//  2. panic recovery: a panicking handler becomes Internal, is logged with
+//     its stack, and the server keeps serving;
+//  3. logging: one slog record per call with method, code, duration,
+//     request id and whatever the handler added with AddLogAttrs (health
+//     checks only at Debug);
+//  4. authentication and authorization by an authn.Guard;
+//  5. any interceptors the service adds;
+//  6. error mapping: whatever the handler returns goes through grpcerr, so
+//     clients see stable codes and details and never internal text.
+//
+// It always serves grpc.health.v1 (SERVING once started, NOT_SERVING as
+// soon as shutdown begins) and server reflection, both without credentials.
+// It refuses plaintext on anything but a loopback address unless told
+// otherwise.
+//
+// Typical use from a service's main package:
+//
+//	srv, err := rpcserver.New(cfg)
+//	registryv1.RegisterTenantServiceServer(srv.GRPC(), handler)
+//	err = srv.Serve(ctx) // returns after ctx is cancelled and calls drain
+package rpcserver

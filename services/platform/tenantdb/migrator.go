@@ -1,0 +1,297 @@
+package tenantdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
+)
+
+// setupSQL creates the central bookkeeping. It lives outside every tenant
+// schema so one query can read the versions of all tenants, and so a tenant
+// cannot tamper with its own recorded version.
+const setupSQL = `
+CREATE SCHEMA IF NOT EXISTS tenantry_meta;
+CREATE TABLE IF NOT EXISTS tenantry_meta.schema_versions (
+	schema_name text        NOT NULL,
+	component   text        NOT NULL,
+	version     integer     NOT NULL CHECK (version >= 0),
+	applied_at  timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (schema_name, component)
+);`
+
+// Result is the outcome of migrating one schema.
+type Result struct {
+	// Schema is the tenant schema.
+	Schema string
+	// From is the version recorded before the run, 0 for a new schema.
+	From int
+	// To is the version recorded after the run; equal to From on failure.
+	To int
+	// Err is why the schema failed, nil on success.
+	Err error
+	// Duration is the wall time spent on the schema, including lock waits.
+	Duration time.Duration
+}
+
+// Migrator applies one component's migrations to tenant schemas and records
+// each schema's version in tenantry_meta.schema_versions. It is safe for
+// concurrent use, and several processes may migrate the same database at
+// once: every schema is migrated under an advisory lock.
+type Migrator struct {
+	pool       *pgxpool.Pool
+	component  string
+	migrations []Migration
+	logger     *slog.Logger
+
+	setupMu   sync.Mutex
+	setupDone atomic.Bool
+
+	// current holds schemas known to be at the latest version, so
+	// EnsureMigrated costs a map lookup once a schema has been seen.
+	currentMu sync.RWMutex
+	current   map[string]struct{}
+
+	// inflight coalesces concurrent first uses of a schema in this process;
+	// the advisory lock covers other processes.
+	inflight singleflight.Group
+}
+
+// NewMigrator returns a Migrator for component (such as "identity"), whose
+// version is tracked separately from other components sharing the same
+// tenant schemas. migrations must be numbered 1..n, as LoadMigrations
+// returns them. A nil logger means slog.Default().
+func NewMigrator(pool *pgxpool.Pool, component string, migrations []Migration, logger *slog.Logger) (*Migrator, error) {
+	if pool == nil {
+		return nil, errors.New("tenantdb: new migrator: nil pool")
+	}
+	if component == "" {
+		return nil, errors.New("tenantdb: new migrator: empty component")
+	}
+	if err := validateMigrations(migrations); err != nil {
+		return nil, fmt.Errorf("tenantdb: new migrator for %s: %w", component, err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Migrator{
+		pool:       pool,
+		component:  component,
+		migrations: slices.Clone(migrations),
+		logger:     logger.With(slog.String("component", component)),
+		current:    make(map[string]struct{}),
+	}, nil
+}
+
+// Latest returns the version a schema has once fully migrated.
+func (m *Migrator) Latest() int { return len(m.migrations) }
+
+// Setup creates the tenantry_meta schema and its schema_versions table if
+// they are missing. It is idempotent and safe to run from several processes
+// at once: an advisory lock serialises the DDL, since concurrent CREATE ...
+// IF NOT EXISTS can still fail on a unique-index race. Migrate and MigrateAll
+// call it once per Migrator themselves; calling it at start-up surfaces
+// permission problems early.
+func (m *Migrator) Setup(ctx context.Context) error {
+	m.setupMu.Lock()
+	defer m.setupMu.Unlock()
+	if m.setupDone.Load() {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('tenantry_meta.setup'))"); err != nil {
+			return fmt.Errorf("take setup lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, setupSQL); err != nil {
+			return fmt.Errorf("create tenantry_meta.schema_versions: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("tenantdb: set up migration bookkeeping: %w", err)
+	}
+	m.setupDone.Store(true)
+	return nil
+}
+
+// ensureSetup runs Setup once per Migrator, retrying on later calls if it
+// failed.
+func (m *Migrator) ensureSetup(ctx context.Context) error {
+	if m.setupDone.Load() {
+		return nil
+	}
+	return m.Setup(ctx)
+}
+
+// Migrate brings schema to the latest version. It holds a transaction-scoped
+// advisory lock on (component, schema), re-reads the recorded version under
+// it, and applies every pending migration and records the new version in the
+// same transaction: if any migration fails, nothing of this run remains and
+// the recorded version is unchanged. A schema recorded at a version newer
+// than this binary knows (an older binary during a rolling deploy) is left
+// alone and reported as current.
+func (m *Migrator) Migrate(ctx context.Context, schema string) (Result, error) {
+	start := time.Now()
+	res := Result{Schema: schema}
+	err := m.migrate(ctx, schema, &res)
+	res.Duration = time.Since(start)
+	if err != nil {
+		res.To = res.From
+		res.Err = err
+		return res, err
+	}
+	m.markCurrent(schema)
+	return res, nil
+}
+
+// migrate does Migrate's work, filling in res.From and res.To.
+func (m *Migrator) migrate(ctx context.Context, schema string, res *Result) error {
+	if err := ValidateSchemaName(schema); err != nil {
+		return err
+	}
+	if err := m.ensureSetup(ctx); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("tenantdb: migrate %s in schema %q: %w", m.component, schema, err)
+	}
+
+	// Read committed, whatever the server default: each statement after the
+	// lock must see what the previous lock holder committed, which a
+	// snapshot taken at the lock statement (repeatable read) would hide.
+	tx, err := m.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fail(fmt.Errorf("begin: %w", err))
+	}
+	// A no-op after Commit; on every other path it undoes the whole run.
+	defer func() { _ = tx.Rollback(ctx) }()
+
+	// Two-int form: 64 bits of key space for (component, schema), disjoint
+	// from the one-bigint key used by Setup.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", m.component, schema); err != nil {
+		return fail(fmt.Errorf("take migration lock: %w", err))
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),
+		       COALESCE((SELECT version FROM tenantry_meta.schema_versions
+		                 WHERE schema_name = $1 AND component = $2), 0)`,
+		schema, m.component,
+	).Scan(&exists, &res.From); err != nil {
+		return fail(fmt.Errorf("read recorded version: %w", err))
+	}
+	res.To = res.From
+	if !exists {
+		return fail(ErrSchemaNotFound)
+	}
+	latest := len(m.migrations)
+	if res.From >= latest {
+		if res.From > latest {
+			m.logger.WarnContext(ctx, "schema is newer than this binary's migrations; leaving it alone",
+				slog.String("schema", schema), slog.Int("version", res.From), slog.Int("latest_known", latest))
+		}
+		return nil
+	}
+
+	pending := m.migrations[res.From:]
+	err = InTenant(ctx, tx, schema, func(ctx context.Context, tx pgx.Tx) error {
+		for _, mig := range pending {
+			if _, err := tx.Exec(ctx, mig.SQL); err != nil {
+				return fmt.Errorf("migration %d %s: %w", mig.Version, mig.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO tenantry_meta.schema_versions (schema_name, component, version, applied_at)
+		VALUES ($1, $2, $3, now())
+		ON CONFLICT (schema_name, component)
+		DO UPDATE SET version = EXCLUDED.version, applied_at = EXCLUDED.applied_at`,
+		schema, m.component, latest,
+	); err != nil {
+		return fail(fmt.Errorf("record version %d: %w", latest, err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail(fmt.Errorf("commit: %w", err))
+	}
+	res.To = latest
+	m.logger.InfoContext(ctx, "migrated tenant schema",
+		slog.String("schema", schema), slog.Int("from", res.From), slog.Int("to", res.To))
+	return nil
+}
+
+// EnsureMigrated makes sure schema is at the latest version before first use.
+// Once a schema is known to be current the check is an in-memory lookup.
+// Concurrent first uses share one Migrate call in this process and serialise
+// on the advisory lock across processes. The shared migration runs to the end
+// even if the caller that started it gives up, so the next request need not
+// start over; each caller still stops waiting when its own ctx is done.
+func (m *Migrator) EnsureMigrated(ctx context.Context, schema string) error {
+	if m.isCurrent(schema) {
+		return nil
+	}
+	done := m.inflight.DoChan(schema, func() (any, error) {
+		_, err := m.Migrate(context.WithoutCancel(ctx), schema)
+		return nil, err
+	})
+	select {
+	case r := <-done:
+		return r.Err
+	case <-ctx.Done():
+		return fmt.Errorf("tenantdb: wait for migration of schema %q: %w", schema, context.Cause(ctx))
+	}
+}
+
+// Forget drops schema from the set known to be current, so the next
+// EnsureMigrated checks the database again. Call it after purging a tenant.
+func (m *Migrator) Forget(schema string) {
+	m.currentMu.Lock()
+	defer m.currentMu.Unlock()
+	delete(m.current, schema)
+}
+
+func (m *Migrator) isCurrent(schema string) bool {
+	m.currentMu.RLock()
+	defer m.currentMu.RUnlock()
+	_, ok := m.current[schema]
+	return ok
+}
+
+func (m *Migrator) markCurrent(schemas ...string) {
+	m.currentMu.Lock()
+	defer m.currentMu.Unlock()
+	for _, s := range schemas {
+		m.current[s] = struct{}{}
+	}
+}
+
+// DeleteSchemaVersions removes the recorded versions of schema for every
+// component. Call it in the transaction that drops the schema: otherwise a
+// tenant later created under the same schema name would be taken as already
+// migrated. It does nothing if the bookkeeping table was never created.
+func DeleteSchemaVersions(ctx context.Context, tx pgx.Tx, schema string) error {
+	// Checking first, rather than catching undefined_table, keeps the
+	// caller's transaction usable.
+	var exists bool
+	if err := tx.QueryRow(ctx, "SELECT to_regclass('tenantry_meta.schema_versions') IS NOT NULL").Scan(&exists); err != nil {
+		return fmt.Errorf("tenantdb: look up tenantry_meta.schema_versions: %w", err)
+	}
+	if !exists {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM tenantry_meta.schema_versions WHERE schema_name = $1", schema); err != nil {
+		return fmt.Errorf("tenantdb: delete recorded versions of schema %q: %w", schema, err)
+	}
+	return nil
+}

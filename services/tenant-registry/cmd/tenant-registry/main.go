@@ -1,0 +1,46 @@
+// Command tenant-registry serves Tenantry's control plane over gRPC: it
+// provisions one PostgreSQL schema per tenant and resolves hosts to tenants.
+// Configuration comes from flags or TENANTRY_* environment variables; run
+// with -h for the list.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"tenantry.dev/tenant-registry/internal/config"
+	"tenantry.dev/tenant-registry/internal/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tenant-registry:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(os.Args[1:], os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	logger := slog.New(handler).With("service", "tenant-registry")
+	slog.SetDefault(logger)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app, err := server.New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx)
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/rpcserver"
+	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/tenant-registry/internal/config"
+	"tenantry.dev/tenant-registry/internal/store"
+	"tenantry.dev/tenant-registry/internal/tenant"
+)
+
+// App is a wired tenant-registry: database pools, the change-log follower,
+// the reconciler and the gRPC server. main builds one from configuration;
+// tests build them too, on port 0.
+type App struct {
+	cfg        *config.Config
+	logger     *slog.Logger
+	db         *pgxpool.Pool
+	pools      []*pgxpool.Pool
+	follower   *store.Follower
+	manager    *tenant.Manager
+	reconciler *tenant.Reconciler
+	rpc        *rpcserver.Server
+}
+
+// New connects to the databases, migrates the registry's tables, loads the
+// tenant index and listens on the gRPC address. Nothing is served until Run.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.closePools()
+		}
+	}()
+	poolOpts := tenantdb.PoolOptions{MaxConns: cfg.MaxConns, MaxConnLifetime: cfg.MaxConnLifetime}
+	a.db, err = tenantdb.NewPool(ctx, cfg.DatabaseURL, poolOpts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the registry database: %w", err)
+	}
+	a.pools = append(a.pools, a.db)
+	placements := map[string]*pgxpool.Pool{}
+	for name, url := range cfg.Placements {
+		if url == cfg.DatabaseURL {
+			placements[name] = a.db
+			continue
+		}
+		p, err := tenantdb.NewPool(ctx, url, poolOpts)
+		if err != nil {
+			return nil, fmt.Errorf("connect to placement %q: %w", name, err)
+		}
+		a.pools = append(a.pools, p)
+		placements[name] = p
+	}
+	if err := store.Migrate(ctx, a.db, logger); err != nil {
+		return nil, fmt.Errorf("migrate the registry database: %w", err)
+	}
+	index := tenant.NewIndex(cfg.BaseDomains)
+	a.follower = store.NewFollower(a.db, index, logger)
+	if err := a.follower.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load tenants: %w", err)
+	}
+	a.manager = tenant.NewManager(store.New(a.db, placements, logger), index, a.follower, tenant.Config{
+		DefaultPlacement: config.DefaultPlacement,
+		PurgeGrace:       cfg.PurgeGrace,
+		Logger:           logger,
+	})
+	a.reconciler = tenant.NewReconciler(a.manager, time.Minute, cfg.ReconcileInterval)
+
+	creds := []authn.Credential{{Role: RoleOperator, Token: cfg.OperatorToken}}
+	if cfg.ServiceToken != "" {
+		creds = append(creds, authn.Credential{Role: RoleService, Token: cfg.ServiceToken})
+	}
+	tokens, err := authn.NewStaticTokens(creds...)
+	if err != nil {
+		return nil, err
+	}
+	guard, err := authn.NewGuard(Policy(), tokens)
+	if err != nil {
+		return nil, err
+	}
+	a.rpc, err = rpcserver.New(rpcserver.Config{
+		Name:            "tenant-registry",
+		Addr:            cfg.GRPCAddr,
+		TLSCertFile:     cfg.TLSCertFile,
+		TLSKeyFile:      cfg.TLSKeyFile,
+		AllowInsecure:   cfg.AllowInsecure,
+		Logger:          logger,
+		Auth:            guard,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	registryv1.RegisterTenantServiceServer(a.rpc.GRPC(), NewTenantServer(a.manager, a.follower))
+	if err := a.rpc.Listen(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Addr is the address the gRPC server listens on.
+func (a *App) Addr() net.Addr { return a.rpc.Addr() }
+
+// Manager exposes the domain layer, for tests and tools in this module.
+func (a *App) Manager() *tenant.Manager { return a.manager }
+
+// Run serves until ctx ends, then shuts down gracefully: health goes
+// NOT_SERVING, calls in flight finish, background work stops, pools close.
+func (a *App) Run(ctx context.Context) error {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.follower.Run(bg) }()
+	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
+	a.logger.InfoContext(ctx, "tenant-registry serving", "grpc", a.Addr().String(), "tenants", a.manager.Index().Len())
+	err := a.rpc.Serve(ctx)
+	stop()
+	wg.Wait()
+	a.closePools()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func (a *App) closePools() {
+	for _, p := range a.pools {
+		p.Close()
+	}
+	a.pools = nil
+}
+
+// Reconcile runs one reconciliation pass now, for tests and tools.
+func (a *App) Reconcile(ctx context.Context) (tenant.Report, error) {
+	return a.reconciler.Pass(ctx, false)
+}

@@ -1,0 +1,34 @@
+package server
+
+import (
+	"strconv"
+
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/authn"
+)
+
+// The registry's roles.
+const (
+	// RoleOperator may call every method.
+	RoleOperator = "operator"
+	// RoleService is what other services use: it may only resolve and watch.
+	RoleService = "service"
+)
+
+// Policy says which roles may call each method. Methods missing here are
+// refused by authn, so a new RPC is closed until someone opens it.
+func Policy() authn.Policy {
+	svc := "/" + registryv1.TenantService_ServiceDesc.ServiceName + "/"
+	p := authn.Policy{}
+	for _, m := range registryv1.TenantService_ServiceDesc.Methods {
+		p[svc+m.MethodName] = []string{RoleOperator}
+	}
+	for _, m := range registryv1.TenantService_ServiceDesc.Streams {
+		p[svc+m.StreamName] = []string{RoleOperator}
+	}
+	p[registryv1.TenantService_ResolveTenant_FullMethodName] = []string{RoleOperator, RoleService}
+	p[registryv1.TenantService_WatchTenants_FullMethodName] = []string{RoleOperator, RoleService}
+	return p
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
