@@ -249,4 +249,3 @@ func databaseName(testName string) string {
 	}
 	return b.String() + suffix
 }
-

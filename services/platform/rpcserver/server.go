@@ -194,8 +194,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.grpc.Stop()
 		<-stopped
 	}
-	// After GracefulStop or Stop, grpc.Server.Serve returns nil.
-	if err := <-served; err != nil {
+	// After GracefulStop or Stop, grpc.Server.Serve returns nil, or
+	// ErrServerStopped if the stop came before it had begun serving.
+	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("rpcserver: serve on %s: %w", lis.Addr(), err)
 	}
 	s.log.LogAttrs(logCtx, slog.LevelInfo, "gRPC stopped")

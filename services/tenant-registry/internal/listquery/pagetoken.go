@@ -1,12 +1,10 @@
 package listquery
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"strconv"
 
 	"tenantry.dev/platform/fault"
@@ -79,14 +77,9 @@ func DecodePageToken(s string) (PageToken, error) {
 	if err != nil {
 		return PageToken{}, errPageTokenInvalid().WithCause(err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var w wirePageToken
-	if err := dec.Decode(&w); err != nil {
+	if err := json.Unmarshal(data, &w); err != nil {
 		return PageToken{}, errPageTokenInvalid().WithCause(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return PageToken{}, errPageTokenInvalid().WithCause(errors.New("data after the token"))
 	}
 	if w.Version != pageTokenVersion {
 		return PageToken{}, errPageTokenInvalid().WithCause(errors.New("page token version " + strconv.Itoa(w.Version)))
@@ -94,7 +87,14 @@ func DecodePageToken(s string) (PageToken, error) {
 	if !validCursor(w.AfterSlug) || !validFilterHash(w.FilterHash) {
 		return PageToken{}, errPageTokenInvalid().WithCause(errors.New("page token fields out of range"))
 	}
-	return PageToken{AfterSlug: w.AfterSlug, FilterHash: w.FilterHash}, nil
+	t := PageToken{AfterSlug: w.AfterSlug, FilterHash: w.FilterHash}
+	// Only the exact bytes EncodePageToken produces are a token. This refuses
+	// in one place what encoding/json would let through: unknown or
+	// differently-cased fields, duplicates, spaces and trailing data.
+	if EncodePageToken(t) != s {
+		return PageToken{}, errPageTokenInvalid().WithCause(errors.New("page token is not in canonical form"))
+	}
+	return t, nil
 }
 
 // CheckFilter refuses a token that was returned for a request with other
