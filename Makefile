@@ -10,7 +10,9 @@ BIN     := bin
 # Every Go module of the workspace; `go test ./...` does not cross modules.
 MODULES := ./gen ./services/platform ./services/tenant-registry
 PKGS    := $(addsuffix /...,$(MODULES))
-WITHPG  := $(GO) run ./services/platform/cmd/withpg
+# withpg runs a command with a throwaway (or persistent) PostgreSQL cluster.
+# It is built, not `go run`, so exit codes and signals pass through exactly.
+WITHPG  := $(BIN)/withpg
 
 .PHONY: help
 help: ## List the targets.
@@ -21,7 +23,7 @@ run: postgres build ## Start PostgreSQL (private cluster unless DATABASE_URL is 
 	@deploy/scripts/run-dev.sh
 
 .PHONY: test
-test: postgres check-generated lint ## Run every module's tests against a throwaway PostgreSQL.
+test: postgres check-generated lint $(WITHPG) ## Run every module's tests against a throwaway PostgreSQL.
 	$(WITHPG) -- $(GO) test -count=1 -timeout 25m $(PKGS)
 
 .PHONY: bench
@@ -29,9 +31,13 @@ bench: postgres build ## Start the real system and print the benchmark table.
 	$(GO) run ./services/tenant-registry/cmd/registry-bench -registry-bin $(BIN)/tenant-registry
 
 .PHONY: build
-build: ## Build the service binaries into bin/.
-	@mkdir -p $(BIN)
+build: $(WITHPG) ## Build the service binaries into bin/.
 	$(GO) build -o $(BIN)/ ./services/tenant-registry/cmd/tenant-registry
+
+.PHONY: $(WITHPG)
+$(WITHPG):
+	@mkdir -p $(BIN)
+	$(GO) build -o $(WITHPG) ./services/platform/cmd/withpg
 
 .PHONY: generate
 generate: ## Regenerate gen/ from proto/ with the pinned plugins.

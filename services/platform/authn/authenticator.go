@@ -15,6 +15,8 @@ var ErrUnknownToken = errors.New("authn: unknown token")
 //
 // Implementations must not log the token or put it in an error.
 type Authenticator interface {
+	// Authenticate returns the Principal that token stands for, or an
+	// error wrapping ErrUnknownToken when it does not know the token.
 	Authenticate(ctx context.Context, token string) (Principal, error)
 }
 

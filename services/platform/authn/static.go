@@ -11,7 +11,9 @@ import (
 
 // Credential is one configured bearer token and the role it grants.
 type Credential struct {
-	Role  string
+	// Role is the role the token grants, as named in a Policy.
+	Role string
+	// Token is the secret the caller sends as "Bearer <token>".
 	Token string
 }
 

@@ -54,9 +54,9 @@ type Config struct {
 	// Auth authenticates and authorizes every call. It is required: a
 	// server without a policy would serve everyone.
 	Auth *authn.Guard
-	// UnaryInterceptors and StreamInterceptors run after authentication and
-	// before error mapping, in order, so they see the Principal and their
-	// errors are mapped like the handlers'.
+	// UnaryInterceptors and StreamInterceptors run innermost, in order,
+	// just around the handler: they see the Principal and the handler's
+	// unmapped errors, and their own errors are mapped like the handler's.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
 	// ShutdownTimeout bounds how long Serve waits for calls in flight after

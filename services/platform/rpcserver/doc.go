@@ -7,14 +7,17 @@
 //     generated; available through RequestID and echoed in the x-request-id
 //     response header;
 //  2. panic recovery: a panicking handler becomes Internal, is logged with
-//     its stack, and the server keeps serving;
+//     its stack (that record stands in for the call's usual one), and the
+//     server keeps serving;
 //  3. logging: one slog record per call with method, code, duration,
 //     request id and whatever the handler added with AddLogAttrs (health
 //     checks only at Debug);
 //  4. authentication and authorization by an authn.Guard;
-//  5. any interceptors the service adds;
-//  6. error mapping: whatever the handler returns goes through grpcerr, so
-//     clients see stable codes and details and never internal text.
+//  5. error mapping: whatever the handler (or a service's interceptor)
+//     returns goes through grpcerr, so clients see stable codes and details
+//     and never internal text, while the log keeps the full error;
+//  6. any interceptors the service adds, which see the Principal and the
+//     handler's unmapped errors.
 //
 // It always serves grpc.health.v1 (SERVING once started, NOT_SERVING as
 // soon as shutdown begins) and server reflection, both without credentials.

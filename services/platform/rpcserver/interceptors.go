@@ -30,9 +30,9 @@ func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
 		s.unaryRecover,
 		s.unaryLog,
 		s.unaryAuth,
+		unaryMapErrors,
 	}
-	chain = append(chain, s.cfg.UnaryInterceptors...)
-	return append(chain, unaryMapErrors)
+	return append(chain, s.cfg.UnaryInterceptors...)
 }
 
 // streamInterceptors returns the stream chain, outermost first.
@@ -42,9 +42,9 @@ func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
 		s.streamRecover,
 		s.streamLog,
 		s.streamAuth,
+		streamMapErrors,
 	}
-	chain = append(chain, s.cfg.StreamInterceptors...)
-	return append(chain, streamMapErrors)
+	return append(chain, s.cfg.StreamInterceptors...)
 }
 
 // startCall returns ctx carrying a new call for method.

@@ -3,6 +3,7 @@ package tenantdb_test
 import (
 	"context"
 	"embed"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 
@@ -49,8 +50,9 @@ func createSchemas(t testing.TB, pool *pgxpool.Pool, schemas ...string) {
 }
 
 // statementCounter is a pgx.QueryTracer counting every statement sent,
-// BEGIN and COMMIT included.
-type statementCounter struct{ n atomic.Int64 }
+// BEGIN and COMMIT included, and, as a pgx.PrepareTracer, every statement
+// prepared (a round trip of its own, on a statement-cache miss).
+type statementCounter struct{ n, prepared atomic.Int64 }
 
 func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
@@ -59,5 +61,24 @@ func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ p
 
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+func (c *statementCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	c.prepared.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
 // count returns the statements sent since the last call.
 func (c *statementCounter) count() int64 { return c.n.Swap(0) }
+
+// report adds statements and prepares per operation to a benchmark's output.
+func (c *statementCounter) report(b *testing.B) {
+	b.ReportMetric(float64(c.n.Swap(0))/float64(b.N), "stmts/op")
+	b.ReportMetric(float64(c.prepared.Swap(0))/float64(b.N), "prepares/op")
+}
+
+// testLogger sends a Migrator's logs to the test's output, shown only when
+// the test fails or runs verbosely.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -48,7 +48,10 @@ func tableExists(t *testing.T, pool *pgxpool.Pool, schema, table string) bool {
 
 func TestNewMigrator(t *testing.T) {
 	t.Parallel()
-	pool := newPool(t, pgtest.NewDatabase(t), tenantdb.PoolOptions{})
+	// pgxpool connects lazily, and NewMigrator must not connect at all.
+	pool, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/unused")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
 	good := loadTestMigrations(t)
 
 	tests := []struct {
@@ -67,7 +70,7 @@ func TestNewMigrator(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := tenantdb.NewMigrator(tt.pool, tt.component, tt.migrations, nil)
+			_, err := tenantdb.NewMigrator(tt.pool, tt.component, tt.migrations, testLogger(t))
 			require.ErrorContains(t, err, tt.wantErr)
 		})
 	}
@@ -78,7 +81,7 @@ func TestMigrate(t *testing.T) {
 	ctx := context.Background()
 	pool := newPool(t, pgtest.NewDatabase(t), tenantdb.PoolOptions{})
 	migrations := loadTestMigrations(t)
-	migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, nil)
+	migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, testLogger(t))
 	require.NoError(t, err)
 	require.NoError(t, migrator.Setup(ctx))
 
@@ -107,7 +110,7 @@ func TestMigrate(t *testing.T) {
 	t.Run("applies only the pending migrations", func(t *testing.T) {
 		t.Parallel()
 		createSchemas(t, pool, "tenant_upgrade")
-		older, err := tenantdb.NewMigrator(pool, "identity", migrations[:1], nil)
+		older, err := tenantdb.NewMigrator(pool, "identity", migrations[:1], testLogger(t))
 		require.NoError(t, err)
 		res, err := older.Migrate(ctx, "tenant_upgrade")
 		require.NoError(t, err)
@@ -125,7 +128,7 @@ func TestMigrate(t *testing.T) {
 		createSchemas(t, pool, "tenant_broken_new", "tenant_broken_old")
 		broken := append(append([]tenantdb.Migration{}, migrations[:2]...),
 			tenantdb.Migration{Version: 3, Name: "broken", SQL: "ALTER TABLE users ADD COLUMN nope no_such_type"})
-		brokenMigrator, err := tenantdb.NewMigrator(pool, "identity", broken, nil)
+		brokenMigrator, err := tenantdb.NewMigrator(pool, "identity", broken, testLogger(t))
 		require.NoError(t, err)
 
 		res, err := brokenMigrator.Migrate(ctx, "tenant_broken_new")
@@ -139,7 +142,7 @@ func TestMigrate(t *testing.T) {
 			require.False(t, tableExists(t, pool, "tenant_broken_new", table), "%s was rolled back", table)
 		}
 
-		older, err := tenantdb.NewMigrator(pool, "identity", migrations[:1], nil)
+		older, err := tenantdb.NewMigrator(pool, "identity", migrations[:1], testLogger(t))
 		require.NoError(t, err)
 		_, err = older.Migrate(ctx, "tenant_broken_old")
 		require.NoError(t, err)
@@ -172,7 +175,7 @@ func TestMigrate(t *testing.T) {
 		createSchemas(t, pool, "tenant_shared")
 		billing, err := tenantdb.NewMigrator(pool, "billing", []tenantdb.Migration{
 			{Version: 1, Name: "create_invoices", SQL: "CREATE TABLE invoices (id bigint PRIMARY KEY)"},
-		}, nil)
+		}, testLogger(t))
 		require.NoError(t, err)
 
 		_, err = migrator.Migrate(ctx, "tenant_shared")
@@ -209,7 +212,7 @@ func TestSetupIsSafeToRunConcurrently(t *testing.T) {
 	errs := make([]error, 8)
 	for i := range errs {
 		// Separate Migrators, as separate processes would have.
-		migrator, err := tenantdb.NewMigrator(pools[i%2], "identity", migrations, nil)
+		migrator, err := tenantdb.NewMigrator(pools[i%2], "identity", migrations, testLogger(t))
 		require.NoError(t, err)
 		wg.Go(func() { errs[i] = migrator.Setup(ctx) })
 	}
@@ -233,7 +236,7 @@ func TestEnsureMigrated(t *testing.T) {
 		var migrators []*tenantdb.Migrator
 		pools := []*pgxpool.Pool{newPool(t, url, tenantdb.PoolOptions{}), newPool(t, url, tenantdb.PoolOptions{})}
 		for _, pool := range pools {
-			m, err := tenantdb.NewMigrator(pool, "identity", migrations, nil)
+			m, err := tenantdb.NewMigrator(pool, "identity", migrations, testLogger(t))
 			require.NoError(t, err)
 			migrators = append(migrators, m)
 		}
@@ -256,7 +259,7 @@ func TestEnsureMigrated(t *testing.T) {
 		t.Parallel()
 		var counter statementCounter
 		pool := newPool(t, url, tenantdb.PoolOptions{Tracer: &counter})
-		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, nil)
+		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, testLogger(t))
 		require.NoError(t, err)
 		createSchemas(t, pool, "tenant_cached")
 
@@ -276,7 +279,7 @@ func TestEnsureMigrated(t *testing.T) {
 	t.Run("a failure is returned and not cached", func(t *testing.T) {
 		t.Parallel()
 		pool := newPool(t, url, tenantdb.PoolOptions{})
-		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, nil)
+		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, testLogger(t))
 		require.NoError(t, err)
 		require.ErrorIs(t, migrator.EnsureMigrated(ctx, "tenant_later"), tenantdb.ErrSchemaNotFound)
 
@@ -288,7 +291,7 @@ func TestEnsureMigrated(t *testing.T) {
 	t.Run("a purged and recreated tenant is migrated afresh", func(t *testing.T) {
 		t.Parallel()
 		pool := newPool(t, url, tenantdb.PoolOptions{})
-		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, nil)
+		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, testLogger(t))
 		require.NoError(t, err)
 		createSchemas(t, pool, "tenant_purged")
 		require.NoError(t, migrator.EnsureMigrated(ctx, "tenant_purged"))
@@ -311,7 +314,7 @@ func TestEnsureMigrated(t *testing.T) {
 	t.Run("a caller that gives up stops waiting", func(t *testing.T) {
 		t.Parallel()
 		pool := newPool(t, url, tenantdb.PoolOptions{})
-		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, nil)
+		migrator, err := tenantdb.NewMigrator(pool, "identity", migrations, testLogger(t))
 		require.NoError(t, err)
 		createSchemas(t, pool, "tenant_impatient")
 		cancelled, cancel := context.WithCancel(ctx)

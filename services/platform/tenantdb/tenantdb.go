@@ -60,6 +60,11 @@ func searchPath(schema string) string {
 // connection and is correct behind PgBouncer in transaction mode. The schema
 // name travels as a bind parameter, so no SQL is built from it.
 //
+// InTenant fails with ErrSchemaNotFound if schema does not exist. Temporary
+// tables belong to the connection, not the tenant: create them ON COMMIT DROP,
+// or a later transaction on the same pooled connection, for another tenant,
+// could find them under a name its own schema lacks.
+//
 // If db is itself a pgx.Tx, fn runs in a savepoint and the caller's search
 // path is restored before the savepoint is released, because a setting made
 // in a released savepoint would otherwise last for the rest of the outer
@@ -72,17 +77,21 @@ func InTenant(ctx context.Context, db Beginner, schema string, fn func(ctx conte
 	if err != nil {
 		return fmt.Errorf("tenantdb: begin transaction in schema %q: %w", schema, err)
 	}
+	committed := false
 	defer func() {
-		// Rollback after Commit is a harmless no-op (ErrTxClosed), so this
-		// covers every early return as well as panics.
-		if p := recover(); p != nil {
-			_ = tx.Rollback(ctx)
+		if committed {
+			return
+		}
+		// Every other way out rolls back: an error, a panic, and also
+		// runtime.Goexit (t.FailNow in a test), which a recover-only
+		// check would miss, leaving the connection in an open transaction.
+		p := recover()
+		rbErr := tx.Rollback(ctx)
+		if p != nil {
 			panic(p)
 		}
-		if err != nil {
-			if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
-				err = errors.Join(err, fmt.Errorf("tenantdb: roll back in schema %q: %w", schema, rbErr))
-			}
+		if err != nil && rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			err = errors.Join(err, fmt.Errorf("tenantdb: roll back in schema %q: %w", schema, rbErr))
 		}
 	}()
 
@@ -93,7 +102,20 @@ func InTenant(ctx context.Context, db Beginner, schema string, fn func(ctx conte
 			return fmt.Errorf("tenantdb: read search_path: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", searchPath(schema)); err != nil {
+	// Set the path only if the schema exists, in the same round trip. With a
+	// missing schema the first valid entry would be pg_temp, and PostgreSQL
+	// would quietly create fn's unqualified tables there as temporary tables
+	// that outlive the transaction on the pooled connection.
+	var path string
+	err = tx.QueryRow(ctx, `
+		SELECT set_config('search_path', $1, true)
+		FROM pg_catalog.pg_namespace WHERE nspname = $2`,
+		searchPath(schema), schema,
+	).Scan(&path)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("tenantdb: schema %q: %w", schema, ErrSchemaNotFound)
+	}
+	if err != nil {
 		return fmt.Errorf("tenantdb: set search_path to schema %q: %w", schema, err)
 	}
 
@@ -106,6 +128,7 @@ func InTenant(ctx context.Context, db Beginner, schema string, fn func(ctx conte
 			return fmt.Errorf("tenantdb: restore search_path: %w", err)
 		}
 	}
+	committed = true // a failed Commit has ended the transaction too
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("tenantdb: commit in schema %q: %w", schema, err)
 	}

@@ -181,15 +181,16 @@ func TestInTenant(t *testing.T) {
 		require.False(t, called)
 	})
 
-	t.Run("a missing schema leaves nothing resolvable", func(t *testing.T) {
+	t.Run("a missing schema is reported, not replaced by pg_temp", func(t *testing.T) {
 		t.Parallel()
+		called := false
 		err := tenantdb.InTenant(ctx, pool, "tenant_nobody", func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, "CREATE TABLE items (id int)")
-			return err
+			called = true
+			return nil
 		})
-		var pgErr *pgconn.PgError
-		require.ErrorAs(t, err, &pgErr)
-		require.Equal(t, "3F000", pgErr.Code, "invalid_schema_name: no schema has been selected to create in")
+		require.ErrorIs(t, err, tenantdb.ErrSchemaNotFound)
+		require.ErrorContains(t, err, `"tenant_nobody"`)
+		require.False(t, called)
 	})
 
 	t.Run("nested in a transaction it restores the caller's search path", func(t *testing.T) {

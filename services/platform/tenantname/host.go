@@ -16,6 +16,8 @@ import (
 // before it is known to be a name at all, with room for a port and for
 // Unicode labels that are longer in UTF-8 than in punycode.
 const (
+	// MaxHostLength is the length of the longest normalised host, in
+	// characters.
 	MaxHostLength  = 253
 	maxLabelLength = 63
 	maxHostInput   = 1024
@@ -87,6 +89,9 @@ func NormalizeHost(field, h string) (string, error) {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return "", errHostIPLiteral(field)
 	}
+	if len(host) > MaxHostLength && isASCII(host) {
+		return "", errHostTooLong(field, len(host))
+	}
 	ascii, err := hostProfile.ToASCII(host)
 	if err != nil {
 		// The idna error quotes the input, so it goes to the logs only.
@@ -94,9 +99,11 @@ func NormalizeHost(field, h string) (string, error) {
 			"%s is not a valid domain name: use labels of letters, digits and '-' (or valid internationalised labels) that do not start or end with '-', at most 63 characters each",
 			field).WithCause(err)
 	}
-	// The profile has done all of this already; checking the output against
-	// our own grammar is what makes this function safe even if a future idna
-	// version lets something through.
+	// The profile checks most of the grammar but not all of it (with the
+	// Unicode 15 tables it lets an empty last label through, and it has no
+	// notion of numeric top-level labels). Checking the output against our
+	// own grammar also keeps this function safe if a future idna version
+	// relaxes a rule.
 	if err := checkCanonicalHost(field, ascii); err != nil {
 		return "", err
 	}
@@ -203,8 +210,7 @@ func validPort(p string) bool {
 // is not a number.
 func checkCanonicalHost(field, h string) error {
 	if len(h) > MaxHostLength {
-		return fault.Invalid(field, ReasonHostTooLong,
-			"%s is %d characters long as a domain name; at most %d are allowed", field, len(h), MaxHostLength)
+		return errHostTooLong(field, len(h))
 	}
 	labels := strings.Split(h, ".")
 	for _, label := range labels {
@@ -306,4 +312,19 @@ func errHostEmpty(field string) error {
 func errHostIPLiteral(field string) error {
 	return fault.Invalid(field, ReasonHostIPLiteral,
 		"%s is an IP address; use a domain name such as acme.example.com", field)
+}
+
+func errHostTooLong(field string, n int) error {
+	return fault.Invalid(field, ReasonHostTooLong,
+		"%s is %d characters long as a domain name; at most %d are allowed", field, n, MaxHostLength)
+}
+
+// isASCII reports whether s has only ASCII characters.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -11,7 +11,9 @@ import (
 // and the longest PostgreSQL identifier (NAMEDATALEN-1): PostgreSQL silently
 // truncates longer identifiers, which could make two tenants share a schema.
 const (
+	// MinSlugLength is the length of the shortest slug, in characters.
 	MinSlugLength = 3
+	// MaxSlugLength is the length of the longest slug, in characters.
 	MaxSlugLength = 63
 )
 

@@ -164,8 +164,11 @@ func TestWithpgForwardsSIGTERMToTheCommand(t *testing.T) {
 	require.NoError(t, cmd.Start())
 
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, stderr.String())
-	require.Equal(t, "ready\n", line)
+	if err != nil || line != "ready\n" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // stderr is safe to read only after Wait
+		t.Fatalf("the command did not report ready: %q, %v\nstderr:\n%s", line, err, stderr.String())
+	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 
 	err = cmd.Wait()

@@ -99,16 +99,17 @@ func (s *TenantServer) ListTenants(ctx context.Context, req *registryv1.ListTena
 	if err != nil {
 		return nil, err
 	}
-	hash := listquery.FilterHash(req.GetFilter(), req.GetShowDeleted())
+	// The hash covers the filter's canonical form, so a client may spell
+	// the same filter differently on the next page.
+	hash := listquery.FilterHash(filter.String(), req.GetShowDeleted())
 	q := tenant.ListQuery{State: tenant.State(filter.State), Labels: filter.Labels, ShowDeleted: req.GetShowDeleted()}
 	if req.GetPageToken() != "" {
 		tok, err := listquery.DecodePageToken(req.GetPageToken())
 		if err != nil {
 			return nil, err
 		}
-		if tok.FilterHash != hash {
-			return nil, fault.Invalid("page_token", "INVALID_PAGE_TOKEN",
-				"page_token does not match the filter of the request that returned it")
+		if err := tok.CheckFilter(hash); err != nil {
+			return nil, err
 		}
 		q.AfterSlug = tok.AfterSlug
 	}

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/grpcerr"
 	"tenantry.dev/platform/rpcserver"
 )
@@ -537,4 +538,67 @@ func TestShutdownTimeoutCutsOffStuckCalls(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the stuck call was not cut off")
 	}
+}
+
+func TestServeWithAContextAlreadyCancelledReturnsCleanly(t *testing.T) {
+	t.Parallel()
+	srv, err := rpcserver.New(rpcserver.Config{Addr: "127.0.0.1:0", Auth: newGuard(t), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.NoError(t, srv.Serve(ctx))
+	require.ErrorContains(t, srv.Serve(t.Context()), "Serve called twice")
+}
+
+func TestServeWarnsAboutPolicyMistakes(t *testing.T) {
+	t.Parallel()
+	static, err := authn.NewStaticTokens()
+	require.NoError(t, err)
+	typo := "/" + probeService + "/Ecko"
+	guard, err := authn.NewGuard(authn.Policy{typo: {"operator"}}, static)
+	require.NoError(t, err)
+	h := start(t, func(c *rpcserver.Config) { c.Auth = guard })
+
+	// Serve warns before it starts serving, so once a call succeeds the
+	// warnings are in the log.
+	_, err = h.checkHealth(callCtx(t, "", ""), "")
+	require.NoError(t, err)
+	warned := map[string]string{}
+	for _, r := range h.logs.records(t, func(r map[string]any) bool { return r["level"] == "WARN" }) {
+		warned[r["method"].(string)] = r["msg"].(string)
+	}
+	require.Contains(t, warned[echoMethod], "not in the authorization policy")
+	require.Contains(t, warned[countMethod], "not in the authorization policy")
+	require.Contains(t, warned[typo], "does not have")
+	require.NotContains(t, warned, "/grpc.health.v1.Health/Check", "public methods need no policy")
+}
+
+func TestServiceInterceptorsRunAfterAuthentication(t *testing.T) {
+	t.Parallel()
+	sawRole := make(chan string, 1)
+	h := start(t, func(c *rpcserver.Config) {
+		c.UnaryInterceptors = []grpc.UnaryServerInterceptor{
+			func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+				role, _ := authn.RoleFrom(ctx)
+				sawRole <- role
+				if req.(*wrapperspb.StringValue).GetValue() == "quota" {
+					return nil, fault.New(fault.ResourceExhausted, "TENANT_QUOTA_EXCEEDED", "quota exceeded").
+						WithMetadata(grpcerr.MetadataRetryAfter, "30s")
+				}
+				return handler(ctx, req)
+			},
+		}
+	})
+
+	_, _, err := h.echo(callCtx(t, operatorToken, ""), "quota")
+	require.Equal(t, codes.ResourceExhausted, status.Code(err))
+	require.Equal(t, "operator", <-sawRole)
+	var retry *errdetails.RetryInfo
+	for _, d := range status.Convert(err).Details() {
+		if r, ok := d.(*errdetails.RetryInfo); ok {
+			retry = r
+		}
+	}
+	require.NotNil(t, retry)
+	require.Equal(t, 30*time.Second, retry.GetRetryDelay().AsDuration())
 }

@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# Runs Tenantry on this machine for development: `make run`.
+#
+# Without DATABASE_URL, a private PostgreSQL cluster is started (or reused)
+# under .dev/postgres on port 55432 by withpg, which runs this script again in
+# "services" mode with DATABASE_URL set and stops PostgreSQL after it. With
+# DATABASE_URL, that database is used and no cluster is started.
+#
+# The operator and service tokens come from TENANTRY_OPERATOR_TOKEN and
+# TENANTRY_SERVICE_TOKEN, or are generated once into .dev/tokens.env (mode
+# 0600) and reused on every later run.
+#
+# Each service is started with its logs on the terminal and waited for until
+# its gRPC health check says SERVING; then a banner tells where everything
+# listens and how to call it. Ctrl-C (SIGINT) or SIGTERM stops the services
+# (SIGTERM, then waiting for them), then PostgreSQL; a clean stop exits 0.
+#
+# Environment, all optional:
+#   DATABASE_URL                  use this database instead of a private cluster
+#   TENANTRY_OPERATOR_TOKEN       operator bearer token (default: from .dev/tokens.env)
+#   TENANTRY_SERVICE_TOKEN        service bearer token (default: from .dev/tokens.env)
+#   TENANTRY_REGISTRY_GRPC_ADDR   tenant-registry gRPC address (default localhost:50051)
+#   TENANTRY_DEV_DIR              state directory (default .dev in the repository)
+#   TENANTRY_DEV_PG_PORT          port of the private cluster (default 55432)
+#   TENANTRY_BIN_DIR              where the service binaries are (default bin, see make build)
+#   TENANTRY_DEV_START_TIMEOUT    seconds a service may take to become healthy (default 60)
+#   TENANTRY_DEV_STOP_TIMEOUT     seconds services get to stop before SIGKILL (default 30)
+# Any other TENANTRY_* variable reaches the services as usual.
+set -euo pipefail
+
+if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
+	echo "run-dev: bash 5.1 or newer is needed (this is $BASH_VERSION)" >&2
+	exit 1
+fi
+
+script=$(realpath "${BASH_SOURCE[0]}")
+repo_root=$(cd "$(dirname "$script")/../.." && pwd)
+cd "$repo_root" # go build and go tool need the workspace
+
+dev_dir=$(realpath -m "${TENANTRY_DEV_DIR:-$repo_root/.dev}")
+bin_dir=$(realpath -m "${TENANTRY_BIN_DIR:-$repo_root/bin}")
+pg_port=${TENANTRY_DEV_PG_PORT:-55432}
+start_timeout=${TENANTRY_DEV_START_TIMEOUT:-60}
+stop_timeout=${TENANTRY_DEV_STOP_TIMEOUT:-30}
+tokens_file=$dev_dir/tokens.env
+
+export TENANTRY_REGISTRY_GRPC_ADDR=${TENANTRY_REGISTRY_GRPC_ADDR:-localhost:50051}
+
+log() { echo "run-dev: $*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+# random_token prints 64 hex characters from the kernel's random source.
+random_token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# load_tokens exports the operator and service tokens: those already in the
+# environment win, then those kept in tokens_file; missing ones are generated
+# and kept there, so that they stay the same across runs.
+load_tokens() {
+	if [[ -n ${TENANTRY_OPERATOR_TOKEN:-} && -n ${TENANTRY_SERVICE_TOKEN:-} ]]; then
+		return 0
+	fi
+	local kept_operator="" kept_service="" key value
+	if [[ -f $tokens_file ]]; then
+		while IFS='=' read -r key value; do
+			case $key in
+			TENANTRY_OPERATOR_TOKEN) kept_operator=$value ;;
+			TENANTRY_SERVICE_TOKEN) kept_service=$value ;;
+			esac
+		done <"$tokens_file"
+	fi
+	if [[ -z $kept_operator || -z $kept_service ]]; then
+		kept_operator=${kept_operator:-$(random_token)}
+		kept_service=${kept_service:-$(random_token)}
+		mkdir -p "$dev_dir"
+		(
+			umask 077
+			printf 'TENANTRY_OPERATOR_TOKEN=%s\nTENANTRY_SERVICE_TOKEN=%s\n' "$kept_operator" "$kept_service" >"$tokens_file.tmp"
+		)
+		mv -f "$tokens_file.tmp" "$tokens_file"
+		log "generated development tokens into $tokens_file"
+	fi
+	export TENANTRY_OPERATOR_TOKEN=${TENANTRY_OPERATOR_TOKEN:-$kept_operator}
+	export TENANTRY_SERVICE_TOKEN=${TENANTRY_SERVICE_TOKEN:-$kept_service}
+}
+
+# redact_url drops the password from a database URL, in the user info or in
+# a password= parameter.
+redact_url() {
+	sed -E -e 's#^([a-z]+://[^:/@]*):[^@/]*@#\1@#' -e 's#([?&])password=[^&]*#\1password=xxxxx#' <<<"$1"
+}
+
+# dial_addr turns a listen address into one to dial: ":50051" → "localhost:50051".
+dial_addr() {
+	case $1 in
+	:*) echo "localhost$1" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# ---- services mode: runs with DATABASE_URL set, under withpg or not --------
+
+service_names=() # running services, in start order
+service_pids=()
+listening=() # banner lines: where each service listens
+stopping=""  # set by a signal: stop everything
+grpcurl=""   # grpcurl binary, for health checks
+
+on_signal() { stopping=1; }
+
+# start_service NAME GRPC_ADDR COMMAND [ARGS...] starts a service in the
+# background with its logs on the terminal and waits until its gRPC health
+# check says SERVING. Services start in order: later ones may use earlier ones.
+start_service() {
+	local name=$1 addr=$2 pid
+	shift 2
+	[[ -x $1 ]] || fail 1 "$1 not found: run 'make build' (or set TENANTRY_BIN_DIR)"
+	log "starting $name (gRPC on $addr)"
+	"$@" &
+	pid=$!
+	service_names+=("$name")
+	service_pids+=("$pid")
+	listening+=("$(printf '%-16s gRPC  %-22s (pid %d)' "$name" "$(dial_addr "$addr")" "$pid")")
+	wait_healthy "$name" "$pid" "$(dial_addr "$addr")"
+}
+
+# wait_healthy NAME PID ADDR polls grpc.health.v1 on ADDR until it answers
+# SERVING. It stops everything when the service dies, the deadline passes or
+# a signal comes.
+wait_healthy() {
+	local name=$1 pid=$2 addr=$3 deadline=$((SECONDS + start_timeout)) status
+	while :; do
+		if [[ -n $stopping ]]; then
+			fail 0 "interrupted while $name was starting"
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			status=0
+			wait "$pid" || status=$?
+			forget_service "$pid"
+			fail $((status == 0 ? 1 : status)) "$name exited with status $status before it was healthy"
+		fi
+		if "$grpcurl" -plaintext -max-time 2 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"'; then
+			return 0
+		fi
+		if ((SECONDS >= deadline)); then
+			fail 1 "$name is not healthy after ${start_timeout}s (grpc.health.v1 on $addr)"
+		fi
+		sleep 0.2
+	done
+}
+
+# forget_service PID drops a service that has exited and been waited for.
+forget_service() {
+	local i
+	for i in "${!service_pids[@]}"; do
+		if [[ ${service_pids[i]} == "$1" ]]; then
+			unset "service_pids[i]" "service_names[i]"
+		fi
+	done
+	service_pids=("${service_pids[@]}") service_names=("${service_names[@]}")
+}
+
+# fail STATUS MESSAGE stops the services and exits with STATUS.
+fail() {
+	log "$2"
+	stop_services || true
+	exit "$1"
+}
+
+# stop_services sends SIGTERM to every running service and waits for them,
+# sending SIGKILL to those still there after stop_timeout. It returns non-zero
+# when a service did not stop cleanly.
+stop_services() {
+	((${#service_pids[@]} > 0)) || return 0
+	local pid status failed=0 timer waiting
+	log "stopping ${service_names[*]}"
+	kill -TERM "${service_pids[@]}" 2>/dev/null || true
+	sleep "$stop_timeout" &
+	timer=$!
+	while ((${#service_pids[@]} > 0)); do
+		waiting=("${service_pids[@]}")
+		[[ -z $timer ]] || waiting+=("$timer")
+		pid="" status=0
+		wait -n -p pid "${waiting[@]}" || status=$?
+		if [[ -z ${pid:-} ]]; then
+			continue # a signal interrupted the wait; withpg passes Ctrl-C on too
+		fi
+		if [[ $pid == "$timer" ]]; then
+			log "still running after ${stop_timeout}s, killing: ${service_names[*]}"
+			kill -KILL "${service_pids[@]}" 2>/dev/null || true
+			timer="" failed=1
+			continue
+		fi
+		# 0 is a graceful exit; 130 and 143 mean that SIGINT or SIGTERM ended a
+		# service that does not catch them, a stop all the same.
+		if ((status != 0 && status != 130 && status != 143)); then
+			log "$(service_name "$pid") exited with status $status"
+			failed=1
+		fi
+		forget_service "$pid"
+	done
+	if [[ -n $timer ]]; then
+		kill "$timer" 2>/dev/null || true
+		wait "$timer" 2>/dev/null || true
+	fi
+	return "$failed"
+}
+
+# service_name PID prints the name of a running service.
+service_name() {
+	local i
+	for i in "${!service_pids[@]}"; do
+		if [[ ${service_pids[i]} == "$1" ]]; then
+			echo "${service_names[i]}"
+		fi
+	done
+}
+
+# print_banner tells where everything listens and how to call it.
+print_banner() {
+	local addr database tokens_note=""
+	addr=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
+	database=$(redact_url "$DATABASE_URL")
+	if [[ -n $private_cluster ]]; then
+		database+="  (private cluster in $private_cluster, kept across runs)"
+	fi
+	if [[ -f $tokens_file ]] && grep -qxF "TENANTRY_OPERATOR_TOKEN=$TENANTRY_OPERATOR_TOKEN" "$tokens_file"; then
+		tokens_note=" (kept in $tokens_file)"
+	fi
+	# Single quotes: the commands show the variables, for pasting.
+	# shellcheck disable=SC2016
+	local as_operator='-H "authorization: Bearer $TENANTRY_OPERATOR_TOKEN"' \
+		as_service='-H "authorization: Bearer $TENANTRY_SERVICE_TOKEN"'
+	cat <<BANNER
+
+================================================================================
+Tenantry is running. Ctrl-C stops the services, then the database.
+
+Services
+$(printf '  %s\n' "${listening[@]}")
+
+Database
+  $database
+
+Credentials$tokens_note
+  operator token  $TENANTRY_OPERATOR_TOKEN  (every method)
+  service token   $TENANTRY_SERVICE_TOKEN  (ResolveTenant, WatchTenants)
+
+Try it from another terminal (without grpcurl installed, run 'go tool grpcurl'
+in this repository instead of 'grpcurl'):
+
+  export TENANTRY_OPERATOR_TOKEN=$TENANTRY_OPERATOR_TOKEN
+  export TENANTRY_SERVICE_TOKEN=$TENANTRY_SERVICE_TOKEN
+  grpcurl -plaintext $addr list
+  grpcurl -plaintext $addr describe tenantry.registry.v1.TenantService
+  grpcurl -plaintext $as_operator -d '{"tenant_id":"acme","tenant":{"display_name":"Acme"}}' $addr tenantry.registry.v1.TenantService/CreateTenant
+  grpcurl -plaintext $as_service -d '{"host":"acme.localhost"}' $addr tenantry.registry.v1.TenantService/ResolveTenant
+================================================================================
+BANNER
+}
+
+# run_services starts every service, prints the banner and supervises them
+# until a signal or until one exits on its own. It does not return.
+run_services() {
+	[[ -n ${DATABASE_URL:-} ]] || die "services mode needs DATABASE_URL"
+	trap on_signal INT TERM
+	# Resolve (building it on first use) the pinned grpcurl once: 'go tool'
+	# on every health probe would start the go command each time.
+	grpcurl=$(go tool -n grpcurl) || die "cannot build the pinned grpcurl (go tool -n grpcurl)"
+
+	start_service tenant-registry "$TENANTRY_REGISTRY_GRPC_ADDR" "$bin_dir/tenant-registry"
+	# A new service is one more line, after the services it depends on:
+	#   start_service identity "$TENANTRY_IDENTITY_GRPC_ADDR" "$bin_dir/identity"
+	# and, for an HTTP address it serves too, a listening+=("...") line.
+
+	print_banner
+	local pid status name
+	while [[ -z $stopping ]]; do
+		pid="" status=0
+		wait -n -p pid "${service_pids[@]}" || status=$?
+		[[ -n ${pid:-} ]] || continue # a signal interrupted the wait
+		name=$(service_name "$pid")
+		forget_service "$pid"
+		fail $((status == 0 ? 1 : status)) "$name exited on its own with status $status"
+	done
+	if stop_services; then
+		log "stopped cleanly"
+		exit 0
+	fi
+	exit 1
+}
+
+# ---- main mode ---------------------------------------------------------------
+
+private_cluster=""
+if [[ ${1:-} == services ]]; then
+	private_cluster=${2:-}
+	run_services
+fi
+[[ $# -eq 0 ]] || die "usage: $0 (no arguments; the comment at its top lists the environment)"
+
+load_tokens
+if [[ -n ${DATABASE_URL:-} ]]; then
+	log "using DATABASE_URL $(redact_url "$DATABASE_URL")"
+	run_services
+fi
+
+# withpg is built rather than run with 'go run': the go command dies of a
+# SIGTERM without passing it on, which would leave withpg and the services
+# behind. It forwards SIGINT and SIGTERM to this script, then stops PostgreSQL.
+withpg=$dev_dir/bin/withpg
+mkdir -p "$dev_dir/bin"
+go build -o "$withpg" ./services/platform/cmd/withpg
+private_cluster=$dev_dir/postgres
+exec "$withpg" -data "$private_cluster" -port "$pg_port" -database tenantry -env DATABASE_URL -- "$script" services "$private_cluster"

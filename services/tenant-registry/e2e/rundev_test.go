@@ -1,0 +1,216 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"tenantry.dev/platform/pgcluster"
+	"tenantry.dev/platform/pgtest"
+)
+
+// createTenantCommand is the CreateTenant command the banner and the README
+// show, for the gRPC address addr.
+func createTenantCommand(addr string) string {
+	return `grpcurl -plaintext -H "authorization: Bearer $TENANTRY_OPERATOR_TOKEN" ` +
+		`-d '{"tenant_id":"acme","tenant":{"display_name":"Acme"}}' ` + addr +
+		` tenantry.registry.v1.TenantService/CreateTenant`
+}
+
+func TestRunDevWithDatabaseURL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries and runs make run's script")
+	}
+	t.Parallel()
+	root := repoRoot(t)
+	binDir := buildBinaries(t, root)
+	devDir := t.TempDir()
+	addr := "localhost:" + strconv.Itoa(freePort(t))
+	// PostgreSQL trusts local connections, so a password in the URL is
+	// accepted and ignored: it shows that the banner hides it.
+	databaseURL := withPassword(t, pgtest.NewDatabase(t), "not-to-be-printed")
+
+	run := startRunDev(t, root, binDir,
+		"DATABASE_URL="+databaseURL,
+		"TENANTRY_DEV_DIR="+devDir,
+		"TENANTRY_REGISTRY_GRPC_ADDR="+addr,
+	)
+	registryPID := run.servicePID("tenant-registry")
+
+	t.Run("the banner shows the database without its password", func(t *testing.T) {
+		banner := strings.Join(run.banner, "\n")
+		require.NotContains(t, banner, "not-to-be-printed")
+		require.Contains(t, banner, withPassword(t, databaseURL, ""))
+	})
+	t.Run("the tokens are generated once and kept private in TENANTRY_DEV_DIR", func(t *testing.T) {
+		requireKeptTokens(t, run, devDir)
+	})
+	walkThroughBanner(t, run, addr)
+
+	t.Run("Ctrl-C stops the registry and exits 0", func(t *testing.T) {
+		run.interrupt()
+		requireGone(t, registryPID, "tenant-registry")
+	})
+}
+
+func TestRunDevWithPrivateCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries and runs make run's script with its own PostgreSQL")
+	}
+	t.Parallel()
+	root := repoRoot(t)
+	binDir := buildBinaries(t, root)
+	// The server runs as the postgres OS user under root, which cannot enter
+	// os.MkdirTemp's directories.
+	devDir, err := pgcluster.MkdirTemp("", "run-dev-test-*")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, os.RemoveAll(devDir)) })
+	pgPort := freePort(t)
+	addr := "localhost:" + strconv.Itoa(freePort(t))
+	env := []string{
+		"TENANTRY_DEV_DIR=" + devDir,
+		"TENANTRY_DEV_PG_PORT=" + strconv.Itoa(pgPort),
+		"TENANTRY_REGISTRY_GRPC_ADDR=" + addr,
+	}
+
+	first := startRunDev(t, root, binDir, env...)
+	t.Run("the first run starts a cluster in TENANTRY_DEV_DIR on TENANTRY_DEV_PG_PORT", func(t *testing.T) {
+		banner := strings.Join(first.banner, "\n")
+		require.Contains(t, banner, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/tenantry?sslmode=disable", pgPort))
+		require.Contains(t, banner, filepath.Join(devDir, "postgres"))
+	})
+	t.Run("the tokens are generated once and kept private in TENANTRY_DEV_DIR", func(t *testing.T) {
+		requireKeptTokens(t, first, devDir)
+	})
+	walkThroughBanner(t, first, addr)
+	t.Run("Ctrl-C stops the registry, then PostgreSQL, and exits 0", func(t *testing.T) {
+		stopAndRequireGone(t, first, devDir)
+	})
+
+	second := startRunDev(t, root, binDir, env...)
+	t.Run("a second run reuses the tokens", func(t *testing.T) {
+		for _, name := range []string{"TENANTRY_OPERATOR_TOKEN", "TENANTRY_SERVICE_TOKEN"} {
+			require.Equal(t, first.exportedValue(name), second.exportedValue(name), name)
+		}
+	})
+	t.Run("a second run reuses the cluster: the tenant is still there", func(t *testing.T) {
+		requireResolvesAcme(t, second)
+	})
+	t.Run("Ctrl-C stops the second run as cleanly", func(t *testing.T) {
+		stopAndRequireGone(t, second, devDir)
+	})
+}
+
+// walkThroughBanner runs the banner's commands in the order a newcomer does.
+func walkThroughBanner(t *testing.T, run *devRun, addr string) {
+	t.Run("the banner shows the CreateTenant command of the README", func(t *testing.T) {
+		require.Contains(t, run.commands, createTenantCommand(addr))
+	})
+	t.Run("grpcurl list shows the tenant service and health", func(t *testing.T) {
+		out, errOut, code := run.shell(run.command(" list"))
+		require.Zero(t, code, errOut)
+		require.Contains(t, strings.Fields(out), "tenantry.registry.v1.TenantService")
+		require.Contains(t, strings.Fields(out), "grpc.health.v1.Health")
+	})
+	t.Run("grpcurl describe shows the tenant service's methods", func(t *testing.T) {
+		out, errOut, code := run.shell(run.command(" describe tenantry.registry.v1.TenantService"))
+		require.Zero(t, code, errOut)
+		require.Contains(t, out, "rpc CreateTenant")
+		require.Contains(t, out, "rpc ResolveTenant")
+	})
+	t.Run("CreateTenant as printed creates an ACTIVE tenant", func(t *testing.T) {
+		out, errOut, code := run.shell(createTenantCommand(addr))
+		require.Zero(t, code, errOut)
+		var resp struct {
+			Tenant struct{ Name, Slug, DisplayName, State string }
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &resp), out)
+		require.Equal(t, "tenants/acme", resp.Tenant.Name)
+		require.Equal(t, "Acme", resp.Tenant.DisplayName)
+		require.Equal(t, "STATE_ACTIVE", resp.Tenant.State)
+	})
+	t.Run("ResolveTenant as printed finds the tenant by acme.localhost", func(t *testing.T) {
+		requireResolvesAcme(t, run)
+	})
+	t.Run("CreateTenant without the token is Unauthenticated", func(t *testing.T) {
+		withToken := createTenantCommand(addr)
+		anonymous := strings.Replace(withToken, `-H "authorization: Bearer $TENANTRY_OPERATOR_TOKEN" `, "", 1)
+		require.NotEqual(t, withToken, anonymous)
+		_, errOut, code := run.shell(anonymous)
+		require.NotZero(t, code)
+		require.Contains(t, errOut, "Code: Unauthenticated")
+	})
+}
+
+// requireResolvesAcme runs the banner's ResolveTenant command and requires
+// it to find the tenant acme by its subdomain.
+func requireResolvesAcme(t *testing.T, run *devRun) {
+	t.Helper()
+	out, errOut, code := run.shell(run.command("acme.localhost", "/ResolveTenant"))
+	require.Zero(t, code, errOut)
+	var resp struct {
+		Tenant struct{ Slug, State string }
+		Match  string
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &resp), out)
+	require.Equal(t, "acme", resp.Tenant.Slug)
+	require.Equal(t, "STATE_ACTIVE", resp.Tenant.State)
+	require.Equal(t, "MATCH_SUBDOMAIN", resp.Match)
+}
+
+// requireKeptTokens requires the banner's tokens to be the ones kept in the
+// dev directory's tokens.env, readable by its owner only.
+func requireKeptTokens(t *testing.T, run *devRun, devDir string) {
+	t.Helper()
+	path := filepath.Join(devDir, "tokens.env")
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	kept, err := os.ReadFile(path)
+	require.NoError(t, err)
+	operator, service := run.exportedValue("TENANTRY_OPERATOR_TOKEN"), run.exportedValue("TENANTRY_SERVICE_TOKEN")
+	require.Len(t, operator, 64)
+	require.NotEqual(t, operator, service)
+	require.Equal(t, "TENANTRY_OPERATOR_TOKEN="+operator+"\nTENANTRY_SERVICE_TOKEN="+service+"\n", string(kept))
+}
+
+// stopAndRequireGone interrupts a run with its private cluster in devDir and
+// requires the registry and the PostgreSQL server it started to be gone.
+func stopAndRequireGone(t *testing.T, run *devRun, devDir string) {
+	t.Helper()
+	registryPID := run.servicePID("tenant-registry")
+	pidFile, err := os.ReadFile(filepath.Join(devDir, "postgres", "postmaster.pid"))
+	require.NoError(t, err, "the cluster should run in TENANTRY_DEV_DIR")
+	postmasterPID, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	require.NoError(t, err)
+	require.True(t, running(postmasterPID, "postgres"), "postmaster.pid names no running postgres")
+
+	run.interrupt()
+	requireGone(t, registryPID, "tenant-registry")
+	requireGone(t, postmasterPID, "postgres")
+	require.NoFileExists(t, filepath.Join(devDir, "postgres", "postmaster.pid"))
+}
+
+// withPassword returns a database URL with its password replaced, or removed
+// when password is empty.
+func withPassword(t *testing.T, rawURL, password string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	name := "postgres"
+	if u.User != nil {
+		name = u.User.Username()
+	}
+	u.User = url.User(name)
+	if password != "" {
+		u.User = url.UserPassword(name, password)
+	}
+	return u.String()
+}
