@@ -107,6 +107,7 @@ service_pids=()
 listening=() # banner lines: where each service listens
 stopping=""  # set by a signal: stop everything
 grpcurl=""   # grpcurl binary, for health checks
+reaped_status=0 # set by reap
 
 on_signal() { stopping=1; }
 
@@ -130,16 +131,15 @@ start_service() {
 # SERVING. It stops everything when the service dies, the deadline passes or
 # a signal comes.
 wait_healthy() {
-	local name=$1 pid=$2 addr=$3 deadline=$((SECONDS + start_timeout)) status
+	local name=$1 pid=$2 addr=$3 deadline=$((SECONDS + start_timeout))
 	while :; do
 		if [[ -n $stopping ]]; then
 			fail 0 "interrupted while $name was starting"
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
-			status=0
-			wait "$pid" || status=$?
+			reap "$pid"
 			forget_service "$pid"
-			fail $((status == 0 ? 1 : status)) "$name exited with status $status before it was healthy"
+			fail $((reaped_status == 0 ? 1 : reaped_status)) "$name exited with status $reaped_status before it was healthy"
 		fi
 		if "$grpcurl" -plaintext -max-time 2 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"'; then
 			return 0
@@ -174,47 +174,54 @@ fail() {
 # when a service did not stop cleanly.
 stop_services() {
 	((${#service_pids[@]} > 0)) || return 0
-	local pid status failed=0 timer waiting
+	local i failed=0 deadline=$((SECONDS + stop_timeout)) alive
 	log "stopping ${service_names[*]}"
 	kill -TERM "${service_pids[@]}" 2>/dev/null || true
-	sleep "$stop_timeout" &
-	timer=$!
-	while ((${#service_pids[@]} > 0)); do
-		waiting=("${service_pids[@]}")
-		[[ -z $timer ]] || waiting+=("$timer")
-		pid="" status=0
-		wait -n -p pid "${waiting[@]}" || status=$?
-		if [[ -z ${pid:-} ]]; then
-			continue # a signal interrupted the wait; withpg passes Ctrl-C on too
+	while :; do
+		alive=()
+		for i in "${!service_pids[@]}"; do
+			if kill -0 "${service_pids[i]}" 2>/dev/null; then
+				alive+=("$i")
+			fi
+		done
+		((${#alive[@]} > 0)) || break
+		if ((SECONDS >= deadline)); then
+			for i in "${alive[@]}"; do
+				log "${service_names[i]} still runs after ${stop_timeout}s: killing it"
+				kill -KILL "${service_pids[i]}" 2>/dev/null || true
+			done
+			failed=1
+			break
 		fi
-		if [[ $pid == "$timer" ]]; then
-			log "still running after ${stop_timeout}s, killing: ${service_names[*]}"
-			kill -KILL "${service_pids[@]}" 2>/dev/null || true
-			timer="" failed=1
-			continue
-		fi
+		sleep 0.1
+	done
+	for i in "${!service_pids[@]}"; do
+		reap "${service_pids[i]}"
 		# 0 is a graceful exit; 130 and 143 mean that SIGINT or SIGTERM ended a
 		# service that does not catch them, a stop all the same.
-		if ((status != 0 && status != 130 && status != 143)); then
-			log "$(service_name "$pid") exited with status $status"
+		if ((reaped_status != 0 && reaped_status != 130 && reaped_status != 143)); then
+			log "${service_names[i]} exited with status $reaped_status"
 			failed=1
 		fi
-		forget_service "$pid"
 	done
-	if [[ -n $timer ]]; then
-		kill "$timer" 2>/dev/null || true
-		wait "$timer" 2>/dev/null || true
-	fi
+	service_pids=() service_names=()
 	return "$failed"
 }
 
-# service_name PID prints the name of a running service.
-service_name() {
-	local i
-	for i in "${!service_pids[@]}"; do
-		if [[ ${service_pids[i]} == "$1" ]]; then
-			echo "${service_names[i]}"
+# reap PID waits for a service to exit and puts its status in reaped_status.
+# A signal interrupts wait, with a status above 128, while the service still
+# runs: then it waits again. (wait PID, unlike wait -n, also finds a service
+# that bash has already reaped.)
+reap() {
+	local status
+	while :; do
+		status=0
+		wait "$1" || status=$?
+		if ((status > 128)) && kill -0 "$1" 2>/dev/null; then
+			continue
 		fi
+		reaped_status=$status
+		return 0
 	done
 }
 
@@ -276,14 +283,23 @@ run_services() {
 	# and, for an HTTP address it serves too, a listening+=("...") line.
 
 	print_banner
-	local pid status name
+	local pid i
 	while [[ -z $stopping ]]; do
-		pid="" status=0
-		wait -n -p pid "${service_pids[@]}" || status=$?
-		[[ -n ${pid:-} ]] || continue # a signal interrupted the wait
-		name=$(service_name "$pid")
-		forget_service "$pid"
-		fail $((status == 0 ? 1 : status)) "$name exited on its own with status $status"
+		# Returns when a service exits or a signal comes. Ctrl-C reaches the
+		# services too, so after a signal their exit is the stop, not a crash.
+		# Which service exited is found with kill -0: wait -n may miss an exit
+		# that races with a signal.
+		wait -n "${service_pids[@]}" || true
+		[[ -z $stopping ]] || break
+		for i in "${!service_pids[@]}"; do
+			pid=${service_pids[i]}
+			if ! kill -0 "$pid" 2>/dev/null; then
+				reap "$pid"
+				local name=${service_names[i]}
+				forget_service "$pid"
+				fail $((reaped_status == 0 ? 1 : reaped_status)) "$name exited on its own with status $reaped_status"
+			fi
+		done
 	done
 	if stop_services; then
 		log "stopped cleanly"

@@ -19,7 +19,8 @@
 // With a schema per tenant, every tenant has its own copy of every table and
 // index, so a backend that has served 1,000 tenants holds 1,000 times the
 // entries of one that served a single schema. PostgreSQL never evicts these
-// entries while the backend lives; it only invalidates them after DDL. A
+// entries while the backend lives; it drops them only when they are
+// invalidated, as by DDL. A
 // long-lived pooled connection therefore only grows, and the growth is
 // multiplied by the number of connections. Measured here
 // (BenchmarkCatalogCacheGrowth, PostgreSQL 15): reading one row through a
@@ -57,21 +58,23 @@
 // The alternative is to qualify every table with [QualifiedName] and leave
 // search_path alone, saving a round trip per transaction. Measured with
 // BenchmarkInTenantSetLocal and BenchmarkSchemaQualified (one primary-key
-// SELECT in a transaction over loopback, PostgreSQL 15, 2 CPUs; medians of 12
-// runs on a shared, busy machine, so read the shape more than the digits):
+// SELECT in a transaction over loopback, PostgreSQL 15, 2 CPUs). The machine
+// was shared and busy (load average about 7), which inflates every round
+// trip, so these are medians of 24 runs with the fastest run in brackets;
+// read the differences more than the digits:
 //
-//	                     set_config (InTenant)    schema-qualified
-//	one tenant           BENCH_SET_1              BENCH_QUAL_1
-//	1,000 tenants        BENCH_SET_1000           BENCH_QUAL_1000
-//	statements per tx    4 (BEGIN, set_config,    3 (BEGIN, SELECT,
-//	                     SELECT, COMMIT)          COMMIT)
-//	prepares per tx,     0: one SQL text for      1.0: one SQL text per
-//	1,000 tenants        all tenants              tenant, and pgx's
-//	                                              512-entry statement cache
-//	                                              misses every time
+//	time per transaction   set_config (InTenant)   schema-qualified
+//	one tenant             239 µs (139)            215 µs (115)
+//	1,000 tenants          340 µs (237)            440 µs (252)
 //
-// With one hot tenant the extra round trip is within the noise. With many
-// tenants the qualified form loses: every tenant multiplies the distinct
+//	statements per tx      4: BEGIN, set_config,   3: BEGIN, SELECT,
+//	                       SELECT, COMMIT          COMMIT
+//	prepares per tx,       0: one SQL text for     1.0: one SQL text per
+//	1,000 tenants          every tenant            tenant overflows pgx's
+//	                                               512-entry statement cache
+//
+// With one hot tenant the qualified form wins by the one round trip InTenant
+// adds (about 24 µs here, 10%). With many tenants it loses: every tenant multiplies the distinct
 // statements, which overflow pgx's per-connection statement cache (a
 // prepare round trip per query) and multiply the prepared statements each
 // backend keeps, adding to the catalog memory above. InTenant keeps one
@@ -94,8 +97,8 @@
 // version, applied_at), which [Migrator.Setup] creates. Keeping the
 // bookkeeping outside tenant schemas lets one query read the versions of
 // every tenant, so a [Migrator.MigrateAll] that finds 10,000 tenants current
-// costs one statement (BenchmarkMigrateAllUpToDate: BENCH_MIGRATEALL per run
-// on this machine, most of it decoding 10,000 rows).
+// costs one statement (BenchmarkMigrateAllUpToDate: about 30 ms per
+// run on this machine, mostly sending the names and decoding the rows).
 //
 // [Migrator.Migrate] migrates one schema in one transaction under an
 // advisory lock on (component, schema), re-reading the version under the

@@ -135,6 +135,7 @@ func (f *Follower) events(ctx context.Context, after, upTo int64, limit int, fn 
 		if err := json.Unmarshal(body, ev.Tenant); err != nil {
 			return fmt.Errorf("decode event %d: %w", ev.Revision, err)
 		}
+		compact(ev.Tenant)
 		evs = append(evs, ev)
 	}
 	if err := rows.Err(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -112,6 +113,7 @@ func scanTenant(row pgx.Row) (*tenant.Tenant, error) {
 		return nil, err
 	}
 	t.State = tenant.State(state)
+	compact(&t)
 	t.CreateTime = t.CreateTime.UTC()
 	t.UpdateTime = t.UpdateTime.UTC()
 	if deleteTime != nil {
@@ -562,4 +564,36 @@ func isConnectionError(err error) bool {
 	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.As(err, &connectErr) || errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		strings.Contains(err.Error(), "conn closed")
+}
+
+// knownStates lets compact replace per-row copies of a state by one string.
+var knownStates = map[tenant.State]tenant.State{
+	tenant.Provisioning: tenant.Provisioning,
+	tenant.Active:       tenant.Active,
+	tenant.Suspended:    tenant.Suspended,
+	tenant.Deleted:      tenant.Deleted,
+}
+
+var (
+	placementsMu sync.Mutex
+	placementStr = map[string]string{}
+)
+
+// compact makes a tenant about to be held in memory share the strings that
+// repeat across tenants (state, placement, a schema equal to the slug), so
+// that the index of 100,000 tenants stays small.
+func compact(t *tenant.Tenant) {
+	if st, ok := knownStates[t.State]; ok {
+		t.State = st
+	}
+	if t.Schema == t.Slug {
+		t.Schema = t.Slug
+	}
+	placementsMu.Lock()
+	if p, ok := placementStr[t.Placement]; ok {
+		t.Placement = p
+	} else if len(placementStr) < 1024 {
+		placementStr[t.Placement] = t.Placement
+	}
+	placementsMu.Unlock()
 }
