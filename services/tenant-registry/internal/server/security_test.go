@@ -54,21 +54,21 @@ func TestHostileInputIsRefused(t *testing.T) {
 		})
 	}
 	hosts := map[string]string{
-		"sql injection":      `x.localhost'; DROP SCHEMA victim; --`,
-		"quote":              `vic"tim.localhost`,
-		"path":               "victim.localhost/admin",
-		"userinfo":           "evil@victim.localhost",
-		"ip literal":         "127.0.0.1",
-		"ipv6 literal":       "[::1]:8080",
-		"zero width joiner":  "vic\u200dtim.localhost",
-		"rtl override":       "\u202evictim.localhost",
-		"label too long":     strings.Repeat("a", 64) + ".localhost",
-		"bad port":           "victim.localhost:99999",
-		"wildcard":           "*.localhost",
-		"percent encoding":   "victim%2elocalhost",
-		"empty":              "",
-		"control character":  "victim.localhost\r\nx-injected: 1",
-		"empty label":        "victim..localhost",
+		"sql injection":     `x.localhost'; DROP SCHEMA victim; --`,
+		"quote":             `vic"tim.localhost`,
+		"path":              "victim.localhost/admin",
+		"userinfo":          "evil@victim.localhost",
+		"ip literal":        "127.0.0.1",
+		"ipv6 literal":      "[::1]:8080",
+		"zero width joiner": "vic\u200dtim.localhost",
+		"rtl override":      "\u202evictim.localhost",
+		"label too long":    strings.Repeat("a", 64) + ".localhost",
+		"bad port":          "victim.localhost:99999",
+		"wildcard":          "*.localhost",
+		"percent encoding":  "victim%2elocalhost",
+		"empty":             "",
+		"control character": "victim.localhost\r\nx-injected: 1",
+		"empty label":       "victim..localhost",
 	}
 	for name, host := range hosts {
 		t.Run("host with "+name+" is refused", func(t *testing.T) {
