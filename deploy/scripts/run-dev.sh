@@ -139,7 +139,7 @@ wait_healthy() {
 		if ! kill -0 "$pid" 2>/dev/null; then
 			reap "$pid"
 			forget_service "$pid"
-			fail $((reaped_status == 0 ? 1 : reaped_status)) "$name exited with status $reaped_status before it was healthy"
+			fail $((reaped_status > 0 ? reaped_status : 1)) "$name exited with status $reaped_status before it was healthy"
 		fi
 		if "$grpcurl" -plaintext -max-time 2 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q '"SERVING"'; then
 			return 0
@@ -198,8 +198,9 @@ stop_services() {
 	for i in "${!service_pids[@]}"; do
 		reap "${service_pids[i]}"
 		# 0 is a graceful exit; 130 and 143 mean that SIGINT or SIGTERM ended a
-		# service that does not catch them, a stop all the same.
-		if ((reaped_status != 0 && reaped_status != 130 && reaped_status != 143)); then
+		# service that does not catch them, a stop all the same; -1 is a stop
+		# whose status bash lost (see reap).
+		if ((reaped_status > 0 && reaped_status != 130 && reaped_status != 143)); then
 			log "${service_names[i]} exited with status $reaped_status"
 			failed=1
 		fi
@@ -208,17 +209,22 @@ stop_services() {
 	return "$failed"
 }
 
-# reap PID waits for a service to exit and puts its status in reaped_status.
-# A signal interrupts wait, with a status above 128, while the service still
-# runs: then it waits again. (wait PID, unlike wait -n, also finds a service
-# that bash has already reaped.)
+# reap PID waits for a service to exit and puts its status in reaped_status,
+# or -1 when bash has lost it (below). A signal interrupts wait, with a status
+# above 128, while the service still runs: then it waits again.
 reap() {
 	local status
 	while :; do
 		status=0
-		wait "$1" || status=$?
+		wait "$1" 2>/dev/null || status=$?
 		if ((status > 128)) && kill -0 "$1" 2>/dev/null; then
 			continue
+		fi
+		# When a service's exit races with a signal to this script (Ctrl-C
+		# reaches both), bash 5.2 may lose the status: wait then says -1 or
+		# 127 ("not a child") for a process that is gone.
+		if ((status < 0 || status == 127)); then
+			status=-1
 		fi
 		reaped_status=$status
 		return 0
@@ -297,7 +303,7 @@ run_services() {
 				reap "$pid"
 				local name=${service_names[i]}
 				forget_service "$pid"
-				fail $((reaped_status == 0 ? 1 : reaped_status)) "$name exited on its own with status $reaped_status"
+				fail $((reaped_status > 0 ? reaped_status : 1)) "$name exited on its own with status $reaped_status"
 			fi
 		done
 	done

@@ -10,6 +10,12 @@ type Principal struct {
 	// knows who it is (a user or client id). Static tokens name only a
 	// role, so for them it is empty.
 	Subject string
+	// Tenant is the tenant a credential is bound to (a user's access token
+	// is only good in its own tenant); empty for credentials that are not.
+	// Services check it against the tenant of the request.
+	Tenant string
+	// Session identifies the login a credential comes from, if any.
+	Session string
 }
 
 // principalKey is the context key of the Principal; unexported so that only

@@ -64,6 +64,12 @@ var shared struct {
 // started for them, if any, and exits with the tests' exit code. Call it from
 // TestMain.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit, for a TestMain that has more to clean up
+// after the tests: it returns the exit code to pass to os.Exit.
+func Run(m *testing.M) int {
 	mainRunning.Store(true)
 	code := m.Run()
 	if err := stopShared(); err != nil {
@@ -72,7 +78,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // NewDatabase creates an empty database with a unique name for the test and

@@ -87,7 +87,6 @@ func cleanEnv(extra ...string) []string {
 // devRun is one run of deploy/scripts/run-dev.sh, in a process group of its
 // own so that a test can interrupt it as Ctrl-C interrupts the terminal's.
 type devRun struct {
-	t       *testing.T
 	cmd     *exec.Cmd
 	stdout  *lines
 	stderr  *lockedBuffer
@@ -104,7 +103,6 @@ type devRun struct {
 func startRunDev(t *testing.T, root, binDir string, env ...string) *devRun {
 	t.Helper()
 	r := &devRun{
-		t:       t,
 		cmd:     exec.Command(filepath.Join(root, "deploy", "scripts", "run-dev.sh")),
 		stdout:  newLines(),
 		stderr:  &lockedBuffer{},
@@ -188,20 +186,20 @@ func (r *devRun) exitErr() string {
 }
 
 // exportedValue returns the value the banner's export line gives a variable.
-func (r *devRun) exportedValue(name string) string {
-	r.t.Helper()
+func (r *devRun) exportedValue(t *testing.T, name string) string {
+	t.Helper()
 	for _, c := range r.commands {
 		if v, ok := strings.CutPrefix(c, "export "+name+"="); ok {
 			return v
 		}
 	}
-	require.Failf(r.t, "no export line", "the banner exports no %s:\n%s", name, strings.Join(r.banner, "\n"))
+	require.Failf(t, "no export line", "the banner exports no %s:\n%s", name, strings.Join(r.banner, "\n"))
 	return ""
 }
 
 // command returns the banner's grpcurl command that contains every part.
-func (r *devRun) command(parts ...string) string {
-	r.t.Helper()
+func (r *devRun) command(t *testing.T, parts ...string) string {
+	t.Helper()
 	for _, c := range r.commands {
 		if !strings.HasPrefix(c, "grpcurl ") {
 			continue
@@ -214,30 +212,30 @@ func (r *devRun) command(parts ...string) string {
 			return c
 		}
 	}
-	require.Failf(r.t, "no such command", "the banner shows no grpcurl command with %q:\n%s", parts, strings.Join(r.banner, "\n"))
+	require.Failf(t, "no such command", "the banner shows no grpcurl command with %q:\n%s", parts, strings.Join(r.banner, "\n"))
 	return ""
 }
 
 // servicePID returns the PID the banner gives for a service.
-func (r *devRun) servicePID(name string) int {
-	r.t.Helper()
+func (r *devRun) servicePID(t *testing.T, name string) int {
+	t.Helper()
 	re := regexp.MustCompile(`^\s+` + regexp.QuoteMeta(name) + `\s.*\(pid (\d+)\)$`)
 	for _, line := range r.banner {
 		if m := re.FindStringSubmatch(line); m != nil {
 			pid, err := strconv.Atoi(m[1])
-			require.NoError(r.t, err)
+			require.NoError(t, err)
 			return pid
 		}
 	}
-	require.Failf(r.t, "no PID", "the banner gives no PID for %s:\n%s", name, strings.Join(r.banner, "\n"))
+	require.Failf(t, "no PID", "the banner gives no PID for %s:\n%s", name, strings.Join(r.banner, "\n"))
 	return 0
 }
 
 // shell runs a command line as a newcomer pastes it into a terminal: after
 // the banner's export lines, with grpcurl on the PATH and no token in the
 // environment otherwise. It returns stdout, stderr and the exit status.
-func (r *devRun) shell(line string) (stdout, stderr string, code int) {
-	r.t.Helper()
+func (r *devRun) shell(t *testing.T, line string) (stdout, stderr string, code int) {
+	t.Helper()
 	var script strings.Builder
 	for _, c := range r.commands {
 		if strings.HasPrefix(c, "export ") {
@@ -255,24 +253,24 @@ func (r *devRun) shell(line string) (stdout, stderr string, code int) {
 	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
 		return out.String(), errOut.String(), exitErr.ExitCode()
 	}
-	require.NoError(r.t, err, "run %q", line)
+	require.NoError(t, err, "run %q", line)
 	return out.String(), errOut.String(), 0
 }
 
 // interrupt sends SIGINT to the script's process group, as Ctrl-C does, and
 // requires a clean stop: exit status 0 within stopTimeout and no process
 // left in the group.
-func (r *devRun) interrupt() {
-	r.t.Helper()
+func (r *devRun) interrupt(t *testing.T) {
+	t.Helper()
 	pgid := r.cmd.Process.Pid
-	require.NoError(r.t, syscall.Kill(-pgid, syscall.SIGINT))
+	require.NoError(t, syscall.Kill(-pgid, syscall.SIGINT))
 	select {
 	case <-r.done:
 	case <-time.After(stopTimeout):
-		require.FailNow(r.t, "run-dev.sh did not stop", "%s after SIGINT", stopTimeout)
+		require.FailNow(t, "run-dev.sh did not stop", "%s after SIGINT", stopTimeout)
 	}
-	require.NoError(r.t, r.waitErr, "run-dev.sh should exit 0 on Ctrl-C")
-	require.Eventually(r.t, func() bool {
+	require.NoError(t, r.waitErr, "run-dev.sh should exit 0 on Ctrl-C")
+	require.Eventually(t, func() bool {
 		return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
 	}, stopTimeout, pollInterval, "processes of run-dev.sh's group are left running")
 }

@@ -42,7 +42,7 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 		"TENANTRY_DEV_DIR="+devDir,
 		"TENANTRY_REGISTRY_GRPC_ADDR="+addr,
 	)
-	registryPID := run.servicePID("tenant-registry")
+	registryPID := run.servicePID(t, "tenant-registry")
 
 	t.Run("the banner shows the database without its password", func(t *testing.T) {
 		banner := strings.Join(run.banner, "\n")
@@ -55,7 +55,7 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 	walkThroughBanner(t, run, addr)
 
 	t.Run("Ctrl-C stops the registry and exits 0", func(t *testing.T) {
-		run.interrupt()
+		run.interrupt(t)
 		requireGone(t, registryPID, "tenant-registry")
 	})
 }
@@ -97,7 +97,7 @@ func TestRunDevWithPrivateCluster(t *testing.T) {
 	second := startRunDev(t, root, binDir, env...)
 	t.Run("a second run reuses the tokens", func(t *testing.T) {
 		for _, name := range []string{"TENANTRY_OPERATOR_TOKEN", "TENANTRY_SERVICE_TOKEN"} {
-			require.Equal(t, first.exportedValue(name), second.exportedValue(name), name)
+			require.Equal(t, first.exportedValue(t, name), second.exportedValue(t, name), name)
 		}
 	})
 	t.Run("a second run reuses the cluster: the tenant is still there", func(t *testing.T) {
@@ -114,19 +114,19 @@ func walkThroughBanner(t *testing.T, run *devRun, addr string) {
 		require.Contains(t, run.commands, createTenantCommand(addr))
 	})
 	t.Run("grpcurl list shows the tenant service and health", func(t *testing.T) {
-		out, errOut, code := run.shell(run.command(" list"))
+		out, errOut, code := run.shell(t, run.command(t, " list"))
 		require.Zero(t, code, errOut)
 		require.Contains(t, strings.Fields(out), "tenantry.registry.v1.TenantService")
 		require.Contains(t, strings.Fields(out), "grpc.health.v1.Health")
 	})
 	t.Run("grpcurl describe shows the tenant service's methods", func(t *testing.T) {
-		out, errOut, code := run.shell(run.command(" describe tenantry.registry.v1.TenantService"))
+		out, errOut, code := run.shell(t, run.command(t, " describe tenantry.registry.v1.TenantService"))
 		require.Zero(t, code, errOut)
 		require.Contains(t, out, "rpc CreateTenant")
 		require.Contains(t, out, "rpc ResolveTenant")
 	})
 	t.Run("CreateTenant as printed creates an ACTIVE tenant", func(t *testing.T) {
-		out, errOut, code := run.shell(createTenantCommand(addr))
+		out, errOut, code := run.shell(t, createTenantCommand(addr))
 		require.Zero(t, code, errOut)
 		var resp struct {
 			Tenant struct{ Name, Slug, DisplayName, State string }
@@ -143,7 +143,7 @@ func walkThroughBanner(t *testing.T, run *devRun, addr string) {
 		withToken := createTenantCommand(addr)
 		anonymous := strings.Replace(withToken, `-H "authorization: Bearer $TENANTRY_OPERATOR_TOKEN" `, "", 1)
 		require.NotEqual(t, withToken, anonymous)
-		_, errOut, code := run.shell(anonymous)
+		_, errOut, code := run.shell(t, anonymous)
 		require.NotZero(t, code)
 		require.Contains(t, errOut, "Code: Unauthenticated")
 	})
@@ -153,7 +153,7 @@ func walkThroughBanner(t *testing.T, run *devRun, addr string) {
 // it to find the tenant acme by its subdomain.
 func requireResolvesAcme(t *testing.T, run *devRun) {
 	t.Helper()
-	out, errOut, code := run.shell(run.command("acme.localhost", "/ResolveTenant"))
+	out, errOut, code := run.shell(t, run.command(t, "acme.localhost", "/ResolveTenant"))
 	require.Zero(t, code, errOut)
 	var resp struct {
 		Tenant struct{ Slug, State string }
@@ -175,7 +175,7 @@ func requireKeptTokens(t *testing.T, run *devRun, devDir string) {
 	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 	kept, err := os.ReadFile(path)
 	require.NoError(t, err)
-	operator, service := run.exportedValue("TENANTRY_OPERATOR_TOKEN"), run.exportedValue("TENANTRY_SERVICE_TOKEN")
+	operator, service := run.exportedValue(t, "TENANTRY_OPERATOR_TOKEN"), run.exportedValue(t, "TENANTRY_SERVICE_TOKEN")
 	require.Len(t, operator, 64)
 	require.NotEqual(t, operator, service)
 	require.Equal(t, "TENANTRY_OPERATOR_TOKEN="+operator+"\nTENANTRY_SERVICE_TOKEN="+service+"\n", string(kept))
@@ -185,14 +185,14 @@ func requireKeptTokens(t *testing.T, run *devRun, devDir string) {
 // requires the registry and the PostgreSQL server it started to be gone.
 func stopAndRequireGone(t *testing.T, run *devRun, devDir string) {
 	t.Helper()
-	registryPID := run.servicePID("tenant-registry")
+	registryPID := run.servicePID(t, "tenant-registry")
 	pidFile, err := os.ReadFile(filepath.Join(devDir, "postgres", "postmaster.pid"))
 	require.NoError(t, err, "the cluster should run in TENANTRY_DEV_DIR")
 	postmasterPID, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
 	require.NoError(t, err)
 	require.True(t, running(postmasterPID, "postgres"), "postmaster.pid names no running postgres")
 
-	run.interrupt()
+	run.interrupt(t)
 	requireGone(t, registryPID, "tenant-registry")
 	requireGone(t, postmasterPID, "postgres")
 	require.NoFileExists(t, filepath.Join(devDir, "postgres", "postmaster.pid"))

@@ -1,0 +1,46 @@
+// Command identity serves Tenantry's accounts service over gRPC: sign-up,
+// verification, login, sessions, password reset and user administration,
+// inside each tenant. Configuration comes from flags or TENANTRY_*
+// environment variables; run with -h for the list.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"tenantry.dev/identity/internal/config"
+	"tenantry.dev/identity/internal/server"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "identity:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(os.Args[1:], os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	logger := slog.New(handler).With("service", "identity")
+	slog.SetDefault(logger)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app, err := server.New(ctx, cfg, logger, server.Options{})
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx)
+}

@@ -1,0 +1,153 @@
+package account
+
+import (
+	"time"
+)
+
+// UserState is the lifecycle state of an account.
+type UserState string
+
+// Account states. A disabled account keeps its state and sets Disabled.
+const (
+	Invited UserState = "INVITED"
+	Active  UserState = "ACTIVE"
+)
+
+// User is an account inside one tenant.
+type User struct {
+	ID                 string
+	Email              string
+	EmailVerified      bool
+	Username           string
+	DisplayName        string
+	PasswordHash       string
+	Roles              []string
+	State              UserState
+	Disabled           bool
+	CreateTime         time.Time
+	UpdateTime         time.Time
+	LastLoginTime      time.Time
+	PasswordChangeTime time.Time
+	// Version increases with every change; it is the user's etag.
+	Version int64
+}
+
+// HasRole reports whether the user has a role.
+func (u *User) HasRole(role string) bool {
+	for _, r := range u.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Session is one login, kept alive by rotating refresh tokens.
+type Session struct {
+	ID           string
+	UserID       string
+	CreateTime   time.Time
+	RefreshTime  time.Time
+	ExpireTime   time.Time
+	RevokeTime   time.Time
+	RevokeReason string
+	UserAgent    string
+	ClientIP     string
+}
+
+// Open reports whether the session can still be used at now.
+func (s *Session) Open(now time.Time) bool {
+	return s.RevokeTime.IsZero() && now.Before(s.ExpireTime)
+}
+
+// SignupPolicy says who may create an account in a tenant.
+type SignupPolicy string
+
+// Sign-up policies.
+const (
+	SignupOpen       SignupPolicy = "OPEN"
+	SignupInviteOnly SignupPolicy = "INVITE_ONLY"
+	SignupClosed     SignupPolicy = "CLOSED"
+)
+
+// Verification says whether a tenant requires verified emails.
+type Verification string
+
+// Email verification modes.
+const (
+	VerificationMandatory Verification = "MANDATORY"
+	VerificationOptional  Verification = "OPTIONAL"
+	VerificationOff       Verification = "OFF"
+)
+
+// Settings are a tenant's identity settings.
+type Settings struct {
+	SignupPolicy      SignupPolicy
+	EmailVerification Verification
+	PasswordMinLength int
+	AllowedOrigins    []string
+	Version           int64
+}
+
+// Purpose binds a single-use token to what it may be used for.
+type Purpose string
+
+// Token purposes: a verification token cannot reset a password.
+const (
+	PurposeVerifyEmail   Purpose = "VERIFY_EMAIL"
+	PurposeResetPassword Purpose = "RESET_PASSWORD"
+	PurposeInvitation    Purpose = "INVITATION"
+)
+
+// OneTimeToken is a single-use token, stored by hash only.
+type OneTimeToken struct {
+	Hash       []byte
+	Purpose    Purpose
+	UserID     string
+	Email      string
+	CreateTime time.Time
+	ExpireTime time.Time
+	UseTime    time.Time
+}
+
+// AuditEvent is a security event recorded in the tenant's audit log.
+type AuditEvent struct {
+	Event    string
+	UserID   string
+	Actor    string
+	ClientIP string
+	Details  map[string]any
+}
+
+// Audit event names.
+const (
+	EventSignUp             = "user.signed_up"
+	EventSignUpExisting     = "user.signup_existing_email"
+	EventLogin              = "user.logged_in"
+	EventLoginFailed        = "user.login_failed"
+	EventLoginRateLimited   = "user.login_rate_limited"
+	EventLogout             = "session.logged_out"
+	EventRefreshReuse       = "session.refresh_token_reused"
+	EventSessionRevoked     = "session.revoked"
+	EventEmailVerified      = "user.email_verified"
+	EventEmailChanged       = "user.email_changed"
+	EventEmailChangeStarted = "user.email_change_requested"
+	EventResetRequested     = "user.password_reset_requested"
+	EventResetUnknown       = "user.password_reset_unknown_email"
+	EventPasswordReset      = "user.password_reset"
+	EventPasswordChanged    = "user.password_changed"
+	EventUserInvited        = "user.invited"
+	EventInvitationAccepted = "user.invitation_accepted"
+	EventUserUpdated        = "user.updated"
+	EventRolesChanged       = "user.roles_changed"
+	EventUserDeleted        = "user.deleted"
+	EventSettingsUpdated    = "tenant.settings_updated"
+)
+
+// Client describes who is calling, for sessions, limits and the audit log.
+type Client struct {
+	IP        string
+	UserAgent string
+	// Actor names a non-user caller (e.g. "operator") in the audit log.
+	Actor string
+}

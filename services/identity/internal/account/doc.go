@@ -1,0 +1,7 @@
+// Package account holds identity's rules for accounts inside one tenant:
+// sign-up under the tenant's policy, email verification, login, sessions
+// with rotating refresh tokens, password reset and change, invitations and
+// administration. It knows nothing about gRPC or SQL: a tenant's data is
+// reached through Store, whose transactions are scoped to one tenant's
+// schema, so nothing here can read or write another tenant's accounts.
+package account

@@ -1,0 +1,336 @@
+package account
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/platform/fault"
+)
+
+// Tokens are what a login or a refresh hands out.
+type Tokens struct {
+	AccessToken   string
+	AccessExpires time.Time
+	RefreshToken  string
+	SessionID     string
+}
+
+// LoginInput identifies an account by email or username, with a password.
+type LoginInput struct {
+	Email    string
+	Username string
+	Password string
+}
+
+// Login checks a password and opens a session. Unknown accounts cost the
+// same password check as known ones and get the same error, so neither the
+// answer nor its latency says whether an account exists.
+func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c Client) (Tokens, *User, error) {
+	var (
+		account string
+		err     error
+		byEmail = in.Email != ""
+	)
+	switch {
+	case in.Email != "" && in.Username != "":
+		return Tokens{}, nil, fault.Invalid("email", "LOGIN_IDENTIFIER_AMBIGUOUS", "give either email or username, not both")
+	case byEmail:
+		account, err = NormalizeEmail("email", in.Email)
+	case in.Username != "":
+		account, err = NormalizeUsername("username", in.Username)
+	default:
+		return Tokens{}, nil, fault.Invalid("email", "LOGIN_IDENTIFIER_REQUIRED", "give your email or username")
+	}
+	if err != nil {
+		return Tokens{}, nil, err
+	}
+	if in.Password == "" || len(in.Password) > 1024 {
+		return Tokens{}, nil, fault.Invalid("password", "PASSWORD_REQUIRED", "give your password")
+	}
+	if err := m.limits.Login(ctx, t.Slug, account, c.IP); err != nil {
+		m.auditOutside(ctx, t, AuditEvent{Event: EventLoginRateLimited, ClientIP: c.IP, Details: map[string]any{"account": account}})
+		return Tokens{}, nil, err
+	}
+
+	var (
+		tokens Tokens
+		user   *User
+	)
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		var u *User
+		var err error
+		if byEmail {
+			u, err = tx.UserByEmail(ctx, account, true)
+		} else {
+			u, err = tx.UserByUsername(ctx, account)
+		}
+		if errors.Is(err, ErrNotFound) || (err == nil && u.PasswordHash == "") {
+			_ = m.hasher.VerifyNothing(ctx, in.Password) // only its cost matters
+			return errLoginFailed
+		}
+		if err != nil {
+			return err
+		}
+		ok, rehash, err := m.hasher.Verify(ctx, u.PasswordHash, in.Password)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			user = u
+			return errLoginFailed
+		}
+		if u.Disabled {
+			return fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")
+		}
+		settings, err := tx.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		if settings.EmailVerification == VerificationMandatory && !u.EmailVerified {
+			return fault.New(fault.FailedPrecondition, "EMAIL_NOT_VERIFIED",
+				"verify your email address first: follow the link we sent, or ask for a new one")
+		}
+		now := m.now()
+		if rehash {
+			// The hashing parameters changed since this hash was made:
+			// upgrade it now that we know the password.
+			if h, err := m.hasher.Hash(ctx, in.Password); err == nil {
+				u.PasswordHash = h
+			}
+		}
+		u.LastLoginTime = now
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		tokens, err = m.openSession(ctx, tx, t, u, c)
+		if err != nil {
+			return err
+		}
+		user = u
+		return tx.Audit(ctx, AuditEvent{Event: EventLogin, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{"session": tokens.SessionID}})
+	})
+	if errors.Is(err, errLoginFailed) {
+		ev := AuditEvent{Event: EventLoginFailed, ClientIP: c.IP, Details: map[string]any{"account": account}}
+		if user != nil {
+			ev.UserID = user.ID
+		}
+		m.auditOutside(ctx, t, ev)
+		return Tokens{}, nil, errInvalidCredentials
+	}
+	if err != nil {
+		return Tokens{}, nil, internal(err, "login")
+	}
+	return tokens, user, nil
+}
+
+var errLoginFailed = errors.New("login failed")
+
+// auditOutside records an event in its own transaction, for failures whose
+// own transaction is rolled back.
+func (m *Manager) auditOutside(ctx context.Context, t tenancy.Tenant, e AuditEvent) {
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error { return tx.Audit(ctx, e) })
+	if err != nil {
+		m.cfg.Logger.WarnContext(ctx, "audit event lost", "tenant", t.Slug, "event", e.Event, "err", err)
+	}
+}
+
+func (m *Manager) openSession(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, c Client) (Tokens, error) {
+	now := m.now()
+	s := &Session{
+		ID: newID(), UserID: u.ID, CreateTime: now, RefreshTime: now,
+		ExpireTime: now.Add(m.cfg.SessionTTL), UserAgent: truncate(c.UserAgent, 512), ClientIP: truncate(c.IP, 64),
+	}
+	if err := tx.InsertSession(ctx, s); err != nil {
+		return Tokens{}, err
+	}
+	return m.issue(ctx, tx, t, u, s)
+}
+
+// issue hands out an access token and a new refresh token for a session.
+func (m *Manager) issue(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, s *Session) (Tokens, error) {
+	refresh, hash := newSecret()
+	if err := tx.InsertRefreshToken(ctx, hash, s.ID, m.now()); err != nil {
+		return Tokens{}, err
+	}
+	access, exp, err := m.tokens.Issue(u.ID, t.Slug, s.ID, u.Roles)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{AccessToken: access, AccessExpires: exp, RefreshToken: refresh, SessionID: s.ID}, nil
+}
+
+// Refresh rotates a refresh token. A token that was already used means it
+// leaked: the whole session is revoked and the caller must log in again.
+func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken string, c Client) (Tokens, error) {
+	if refreshToken == "" || len(refreshToken) > 128 {
+		return Tokens{}, fault.Invalid("refresh_token", "REFRESH_TOKEN_REQUIRED", "give the refresh token from your last login or refresh")
+	}
+	var (
+		tokens Tokens
+		reused bool
+	)
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		hash := hashSecret(refreshToken)
+		sessionID, used, err := tx.RefreshToken(ctx, hash)
+		if errors.Is(err, ErrNotFound) {
+			return errSessionEnded
+		}
+		if err != nil {
+			return err
+		}
+		s, err := tx.Session(ctx, sessionID, true)
+		if err != nil {
+			return err
+		}
+		now := m.now()
+		if !used.IsZero() {
+			reused = true
+			if s.RevokeTime.IsZero() {
+				if err := tx.RevokeSession(ctx, s.ID, "refresh token reused", now); err != nil {
+					return err
+				}
+			}
+			return tx.Audit(ctx, AuditEvent{Event: EventRefreshReuse, UserID: s.UserID, ClientIP: c.IP, Details: map[string]any{"session": s.ID}})
+		}
+		if !s.Open(now) {
+			return errSessionEnded
+		}
+		u, err := tx.UserByID(ctx, s.UserID, false)
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			return fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")
+		}
+		if err := tx.UseRefreshToken(ctx, hash, now); err != nil {
+			return err
+		}
+		expires := now.Add(m.cfg.SessionTTL)
+		if max := s.CreateTime.Add(m.cfg.SessionMaxAge); expires.After(max) {
+			expires = max
+		}
+		if err := tx.TouchSession(ctx, s.ID, now, expires); err != nil {
+			return err
+		}
+		tokens, err = m.issue(ctx, tx, t, u, s)
+		return err
+	})
+	if reused && err == nil {
+		// The revocation is committed; the caller learns the session ended.
+		return Tokens{}, errSessionEnded
+	}
+	if err != nil {
+		return Tokens{}, internal(err, "refresh session")
+	}
+	return tokens, nil
+}
+
+// Logout ends a session, named by its id (from an access token) or by a
+// refresh token.
+func (m *Manager) Logout(ctx context.Context, t tenancy.Tenant, sessionID, refreshToken string, c Client) error {
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		if sessionID == "" {
+			if refreshToken == "" {
+				return fault.Invalid("refresh_token", "REFRESH_TOKEN_REQUIRED", "send an access token or the session's refresh token")
+			}
+			id, _, err := tx.RefreshToken(ctx, hashSecret(refreshToken))
+			if errors.Is(err, ErrNotFound) {
+				return errSessionEnded
+			}
+			if err != nil {
+				return err
+			}
+			sessionID = id
+		}
+		s, err := tx.Session(ctx, sessionID, true)
+		if errors.Is(err, ErrNotFound) {
+			return errSessionEnded
+		}
+		if err != nil {
+			return err
+		}
+		if s.RevokeTime.IsZero() {
+			if err := tx.RevokeSession(ctx, s.ID, "logout", m.now()); err != nil {
+				return err
+			}
+		}
+		return tx.Audit(ctx, AuditEvent{Event: EventLogout, UserID: s.UserID, ClientIP: c.IP, Details: map[string]any{"session": s.ID}})
+	})
+	return internal(err, "logout")
+}
+
+// CheckSession reports whether a session of a user is still open; access
+// tokens of ended sessions are refused by identity itself.
+func (m *Manager) CheckSession(ctx context.Context, t tenancy.Tenant, userID, sessionID string) (*User, error) {
+	var user *User
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		s, err := tx.Session(ctx, sessionID, false)
+		if errors.Is(err, ErrNotFound) {
+			return errSessionEnded
+		}
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(s.UserID), []byte(userID)) != 1 || !s.Open(m.now()) {
+			return errSessionEnded
+		}
+		u, err := tx.UserByID(ctx, userID, false)
+		if errors.Is(err, ErrNotFound) {
+			return errSessionEnded
+		}
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			return fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")
+		}
+		user = u
+		return nil
+	})
+	if err != nil {
+		return nil, internal(err, "check session")
+	}
+	return user, nil
+}
+
+// Sessions lists a user's open sessions, newest first.
+func (m *Manager) Sessions(ctx context.Context, t tenancy.Tenant, userID string) ([]*Session, error) {
+	var out []*Session
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		var err error
+		out, err = tx.UserSessions(ctx, userID, m.now())
+		return err
+	})
+	return out, internal(err, "list sessions")
+}
+
+// RevokeSession ends one of a user's own sessions.
+func (m *Manager) RevokeSession(ctx context.Context, t tenancy.Tenant, userID, sessionID string, c Client) error {
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		s, err := tx.Session(ctx, sessionID, true)
+		if errors.Is(err, ErrNotFound) || (err == nil && s.UserID != userID) {
+			// Another user's session is as absent as a missing one.
+			return fault.New(fault.NotFound, "SESSION_NOT_FOUND", "you have no session %q", sessionID)
+		}
+		if err != nil {
+			return err
+		}
+		if s.RevokeTime.IsZero() {
+			if err := tx.RevokeSession(ctx, s.ID, "revoked by user", m.now()); err != nil {
+				return err
+			}
+		}
+		return tx.Audit(ctx, AuditEvent{Event: EventSessionRevoked, UserID: userID, ClientIP: c.IP, Details: map[string]any{"session": s.ID}})
+	})
+	return internal(err, "revoke session")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,111 @@
+package account
+
+import (
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"tenantry.dev/identity/internal/mail"
+	"tenantry.dev/identity/internal/tenancy"
+)
+
+// Mail kinds, as recorded in the outbox.
+const (
+	MailVerification   = "verification"
+	MailAccountExists  = "account_exists"
+	MailWelcome        = "welcome"
+	MailReset          = "password_reset"
+	MailUnknownAccount = "unknown_account"
+	MailPasswordChange = "password_changed"
+	MailEmailChanged   = "email_changed"
+	MailInvitation     = "invitation"
+)
+
+func tenantName(t tenancy.Tenant) string {
+	if t.DisplayName != "" {
+		return t.DisplayName
+	}
+	return t.Slug
+}
+
+// dedupe makes one event produce one mail however often it is enqueued.
+func dedupe(kind string, key []byte) string {
+	return kind + ":" + hex.EncodeToString(key)
+}
+
+func verificationMail(t tenancy.Tenant, links Links, to, secret string, hash []byte) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailVerification, To: to, DedupeKey: dedupe(MailVerification, hash),
+		Subject: fmt.Sprintf("Confirm your email address for %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nplease confirm that %s is your email address for %s by opening this link:\n\n%s\n\n"+
+			"If you did not ask for this, ignore this email.\n", to, tenantName(t), links.URL(t, "/verify-email", secret)),
+	}
+}
+
+func accountExistsMail(t tenancy.Tenant, links Links, u *User) mail.Message {
+	return accountExistsMailTo(t, links, u.Email)
+}
+
+func accountExistsMailTo(t tenancy.Tenant, links Links, to string) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailAccountExists, To: to,
+		Subject: fmt.Sprintf("Someone tried to use your email address at %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nsomeone tried to sign up for %s (or to switch an account to this address) with %s, "+
+			"which already has an account.\n\nIf it was you, log in instead. Forgot your password? Reset it here:\n\n%s\n\n"+
+			"If it was not you, you can ignore this email.\n", tenantName(t), to, links.URL(t, "/forgot-password", "")),
+	}
+}
+
+func welcomeMail(t tenancy.Tenant, u *User) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailWelcome, To: u.Email, DedupeKey: dedupe(MailWelcome, []byte(u.ID)),
+		Subject: fmt.Sprintf("Welcome to %s", tenantName(t)),
+		Text:    fmt.Sprintf("Hello,\n\nyour account at %s is ready.\n", tenantName(t)),
+	}
+}
+
+func resetMail(t tenancy.Tenant, links Links, to, secret string, hash []byte, ttl time.Duration) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailReset, To: to, DedupeKey: dedupe(MailReset, hash),
+		Subject: fmt.Sprintf("Reset your password for %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nsomeone asked to reset the password of your account at %s. To choose a new password, open this link within %s:\n\n%s\n\n"+
+			"If you did not ask for this, ignore this email: your password stays as it is.\n", tenantName(t), ttl, links.URL(t, "/reset-password", secret)),
+	}
+}
+
+func unknownAccountMail(t tenancy.Tenant, links Links, to string) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailUnknownAccount, To: to,
+		Subject: fmt.Sprintf("Password reset at %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nsomeone asked to reset the password of an account at %s with this address, but there is no account for %s.\n\n"+
+			"If it was you, you may have signed up with another address, or you can create an account here:\n\n%s\n\n"+
+			"If it was not you, ignore this email.\n", tenantName(t), to, links.URL(t, "/signup", "")),
+	}
+}
+
+func passwordChangedMail(t tenancy.Tenant, to string, key []byte) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailPasswordChange, To: to, DedupeKey: dedupe(MailPasswordChange, key),
+		Subject: fmt.Sprintf("Your password at %s was changed", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nthe password of your account at %s was just changed and your other sessions were logged out.\n\n"+
+			"If it was not you, reset your password at once and contact an administrator.\n", tenantName(t)),
+	}
+}
+
+func emailChangedMail(t tenancy.Tenant, oldEmail, newEmail string, key []byte) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailEmailChanged, To: oldEmail, DedupeKey: dedupe(MailEmailChanged, key),
+		Subject: fmt.Sprintf("Your email address at %s was changed", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nthe email address of your account at %s was changed from %s to %s.\n\n"+
+			"If it was not you, contact an administrator at once.\n", tenantName(t), oldEmail, newEmail),
+	}
+}
+
+func invitationMail(t tenancy.Tenant, links Links, to, secret string, hash []byte) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailInvitation, To: to, DedupeKey: dedupe(MailInvitation, hash),
+		Subject: fmt.Sprintf("You are invited to %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nyou have been invited to %s. To accept and choose your password, open this link:\n\n%s\n",
+			tenantName(t), links.URL(t, "/accept-invitation", secret)),
+	}
+}

@@ -1,0 +1,124 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/platform/fault"
+)
+
+// Hasher hashes and checks passwords (argon2id in production).
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, encoded, password string) (ok, needsRehash bool, err error)
+	// VerifyNothing costs what Verify costs, for accounts that do not exist.
+	VerifyNothing(ctx context.Context, password string) error
+}
+
+// AccessTokens issues signed access tokens.
+type AccessTokens interface {
+	Issue(userID, tenant, sessionID string, roles []string) (token string, expires time.Time, err error)
+}
+
+// Limiter slows down guessing. Each method returns a ResourceExhausted
+// fault when the caller must wait.
+type Limiter interface {
+	Login(ctx context.Context, tenant, account, clientIP string) error
+	PasswordReset(ctx context.Context, tenant, account, clientIP string) error
+	Verification(ctx context.Context, tenant, account, clientIP string) error
+}
+
+// Links builds the URLs put in emails, e.g. the tenant's verification page.
+type Links interface {
+	URL(t tenancy.Tenant, path, token string) string
+}
+
+// Config holds the lifetimes the rules use.
+type Config struct {
+	SessionTTL      time.Duration // a session ends this long after its last refresh
+	SessionMaxAge   time.Duration // and never lives longer than this
+	VerifyTokenTTL  time.Duration
+	ResetTokenTTL   time.Duration
+	InviteTokenTTL  time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Manager applies identity's rules inside tenants.
+type Manager struct {
+	store  Store
+	hasher Hasher
+	tokens AccessTokens
+	limits Limiter
+	links  Links
+	cfg    Config
+}
+
+// NewManager returns a Manager; zero durations in cfg get defaults.
+func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter, links Links, cfg Config) *Manager {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.SessionTTL, 14*24*time.Hour)
+	def(&cfg.SessionMaxAge, 90*24*time.Hour)
+	def(&cfg.VerifyTokenTTL, 3*24*time.Hour)
+	def(&cfg.ResetTokenTTL, time.Hour)
+	def(&cfg.InviteTokenTTL, 7*24*time.Hour)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}
+}
+
+func (m *Manager) now() time.Time { return m.cfg.Now().UTC() }
+
+// newSecret returns a random token for a link or a refresh token, and the
+// SHA-256 hash under which it is stored. The token has 256 bits of entropy,
+// so a fast hash is enough: there is nothing to brute-force.
+func newSecret() (string, []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	s := base64.RawURLEncoding.EncodeToString(b)
+	return s, hashSecret(s)
+}
+
+func hashSecret(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// Common faults. Messages never say whether an account exists.
+var (
+	errInvalidCredentials = fault.New(fault.Unauthenticated, "INVALID_CREDENTIALS",
+		"the email or username and password do not match an account")
+	errInvalidToken = func(field string) error {
+		return fault.Invalid(field, "TOKEN_INVALID", "this link is invalid or has expired; ask for a new one")
+	}
+	errSessionEnded = fault.New(fault.Unauthenticated, "SESSION_ENDED", "the session has ended; log in again")
+)
+
+func internal(err error, what string) error {
+	if _, ok := fault.As(err); ok {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fault.New(fault.Internal, "INTERNAL", "internal error").WithCause(fmt.Errorf("%s: %w", what, err))
+}
+
+func newID() string { return uuid.NewString() }

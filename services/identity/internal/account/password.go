@@ -1,0 +1,182 @@
+package account
+
+import (
+	"context"
+	"errors"
+
+	"tenantry.dev/identity/internal/password"
+	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/platform/fault"
+)
+
+// RequestPasswordReset mails a single-use reset link to an account's
+// address, or, for an address without an account, a mail saying so. Both
+// paths do the same work and give the same answer.
+func (m *Manager) RequestPasswordReset(ctx context.Context, t tenancy.Tenant, rawEmail string, c Client) error {
+	email, err := NormalizeEmail("email", rawEmail)
+	if err != nil {
+		return err
+	}
+	if err := m.limits.PasswordReset(ctx, t.Slug, email, c.IP); err != nil {
+		return err
+	}
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		u, err := tx.UserByEmail(ctx, email, true)
+		if errors.Is(err, ErrNotFound) || (err == nil && (u.State != Active || u.Disabled)) {
+			if err := tx.Audit(ctx, AuditEvent{Event: EventResetUnknown, ClientIP: c.IP}); err != nil {
+				return err
+			}
+			return tx.Enqueue(ctx, unknownAccountMail(t, m.links, email))
+		}
+		if err != nil {
+			return err
+		}
+		now := m.now()
+		if err := tx.UseTokensOf(ctx, u.ID, PurposeResetPassword, now); err != nil {
+			return err
+		}
+		secret, hash := newSecret()
+		tok := &OneTimeToken{Hash: hash, Purpose: PurposeResetPassword, UserID: u.ID, Email: u.Email, CreateTime: now, ExpireTime: now.Add(m.cfg.ResetTokenTTL)}
+		if err := tx.InsertToken(ctx, tok); err != nil {
+			return err
+		}
+		if err := tx.Audit(ctx, AuditEvent{Event: EventResetRequested, UserID: u.ID, ClientIP: c.IP}); err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, resetMail(t, m.links, u.Email, secret, hash, m.cfg.ResetTokenTTL))
+	})
+	return internal(err, "request password reset")
+}
+
+// ResetPassword sets a new password with a reset token and ends every
+// session of the account: whoever had it must log in with the new one.
+func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, newPassword string, c Client) error {
+	if token == "" || len(token) > 128 {
+		return errInvalidToken("token")
+	}
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		tok, u, err := m.consume(ctx, tx, token, PurposeResetPassword)
+		if err != nil {
+			return err
+		}
+		if err := m.setPassword(ctx, tx, u, newPassword, "new_password"); err != nil {
+			return err
+		}
+		// Following the link proves the address too.
+		u.EmailVerified = u.EmailVerified || tok.Email == u.Email
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.RevokeUserSessions(ctx, u.ID, "", "password reset", m.now()); err != nil {
+			return err
+		}
+		if err := tx.Audit(ctx, AuditEvent{Event: EventPasswordReset, UserID: u.ID, ClientIP: c.IP}); err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, passwordChangedMail(t, u.Email, tok.Hash))
+	})
+	return internal(err, "reset password")
+}
+
+// setPassword checks a new password against the tenant's policy and hashes
+// it into u (not yet stored).
+func (m *Manager) setPassword(ctx context.Context, tx Tx, u *User, pw, field string) error {
+	settings, err := tx.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	policy := password.Policy{MinLength: settings.PasswordMinLength}
+	if err := policy.Check(field, pw, localPart(u.Email), u.Username, u.DisplayName); err != nil {
+		return err
+	}
+	hash, err := m.hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	now := m.now()
+	u.PasswordHash = hash
+	u.PasswordChangeTime = now
+	u.UpdateTime = now
+	return nil
+}
+
+// ChangePassword sets a new password given the current one. The caller's
+// session stays open; every other session of the account ends.
+func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, sessionID, current, newPassword string, c Client) error {
+	if current == "" {
+		return fault.Invalid("current_password", "PASSWORD_REQUIRED", "give your current password")
+	}
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		u, err := tx.UserByID(ctx, userID, true)
+		if err != nil {
+			return err
+		}
+		ok, _, err := m.hasher.Verify(ctx, u.PasswordHash, current)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fault.Invalid("current_password", "PASSWORD_INCORRECT", "the current password is not correct")
+		}
+		if err := m.setPassword(ctx, tx, u, newPassword, "new_password"); err != nil {
+			return err
+		}
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.RevokeUserSessions(ctx, u.ID, sessionID, "password changed", m.now()); err != nil {
+			return err
+		}
+		if err := tx.Audit(ctx, AuditEvent{Event: EventPasswordChanged, UserID: u.ID, ClientIP: c.IP}); err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, passwordChangedMail(t, u.Email, []byte(u.ID+u.PasswordChangeTime.String())))
+	})
+	return internal(err, "change password")
+}
+
+// ChangeEmail starts an email change: a verification link goes to the new
+// address, which replaces the old one only when the link is followed. The
+// answer does not say whether the new address belongs to another account.
+func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, rawEmail, pw string, c Client) error {
+	email, err := NormalizeEmail("new_email", rawEmail)
+	if err != nil {
+		return err
+	}
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		u, err := tx.UserByID(ctx, userID, true)
+		if err != nil {
+			return err
+		}
+		ok, _, err := m.hasher.Verify(ctx, u.PasswordHash, pw)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fault.Invalid("password", "PASSWORD_INCORRECT", "the password is not correct")
+		}
+		if email == u.Email {
+			return fault.Invalid("new_email", "EMAIL_UNCHANGED", "that is already your email address")
+		}
+		if err := tx.Audit(ctx, AuditEvent{Event: EventEmailChangeStarted, UserID: u.ID, ClientIP: c.IP}); err != nil {
+			return err
+		}
+		if _, err := tx.UserByEmail(ctx, email, false); err == nil {
+			// Taken: tell the owner of that address, not the caller.
+			return tx.Enqueue(ctx, accountExistsMailTo(t, m.links, email))
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		now := m.now()
+		if err := tx.UseTokensOf(ctx, u.ID, PurposeVerifyEmail, now); err != nil {
+			return err
+		}
+		secret, hash := newSecret()
+		tok := &OneTimeToken{Hash: hash, Purpose: PurposeVerifyEmail, UserID: u.ID, Email: email, CreateTime: now, ExpireTime: now.Add(m.cfg.VerifyTokenTTL)}
+		if err := tx.InsertToken(ctx, tok); err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, verificationMail(t, m.links, email, secret, hash))
+	})
+	return internal(err, "change email")
+}

@@ -1,0 +1,224 @@
+package account
+
+import (
+	"context"
+	"errors"
+
+	"tenantry.dev/identity/internal/password"
+	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/platform/fault"
+)
+
+// SignUpInput is what a person gives to create an account.
+type SignUpInput struct {
+	Email       string
+	Password    string
+	Username    string
+	DisplayName string
+}
+
+// SignUpResult says what happens next.
+type SignUpResult struct {
+	VerificationRequired bool
+	Message              string
+}
+
+const signUpMessage = "Thanks for signing up. We have sent an email to the address you gave: follow it to continue."
+
+// SignUp creates an account under the tenant's sign-up policy. To avoid
+// user enumeration, an email that is already registered gets the same
+// answer (and the same work: a password hash and a mail) as a new one; its
+// owner is told by email instead.
+func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, c Client) (SignUpResult, error) {
+	email, err := NormalizeEmail("email", in.Email)
+	if err != nil {
+		return SignUpResult{}, err
+	}
+	username, err := NormalizeUsername("username", in.Username)
+	if err != nil {
+		return SignUpResult{}, err
+	}
+	if err := ValidateDisplayName("display_name", in.DisplayName); err != nil {
+		return SignUpResult{}, err
+	}
+	var result SignUpResult
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		settings, err := tx.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		switch settings.SignupPolicy {
+		case SignupInviteOnly:
+			return fault.New(fault.PermissionDenied, "SIGNUP_INVITE_ONLY", "sign-up is by invitation only in this tenant; ask an administrator for an invitation")
+		case SignupClosed:
+			return fault.New(fault.PermissionDenied, "SIGNUP_CLOSED", "sign-up is closed in this tenant")
+		}
+		policy := password.Policy{MinLength: settings.PasswordMinLength}
+		if err := policy.Check("password", in.Password, localPart(email), username, in.DisplayName); err != nil {
+			return err
+		}
+		result = SignUpResult{VerificationRequired: settings.EmailVerification == VerificationMandatory, Message: signUpMessage}
+		if username != "" {
+			// Usernames are public handles: saying one is taken reveals
+			// nothing an attacker could not see elsewhere.
+			if _, err := tx.UserByUsername(ctx, username); err == nil {
+				return fault.New(fault.AlreadyExists, "USERNAME_TAKEN", "the username %q is taken; choose another", username)
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		hash, err := m.hasher.Hash(ctx, in.Password)
+		if err != nil {
+			return err
+		}
+		existing, err := tx.UserByEmail(ctx, email, false)
+		switch {
+		case err == nil:
+			if err := tx.Audit(ctx, AuditEvent{Event: EventSignUpExisting, UserID: existing.ID, ClientIP: c.IP}); err != nil {
+				return err
+			}
+			return tx.Enqueue(ctx, accountExistsMail(t, m.links, existing))
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		now := m.now()
+		u := &User{
+			ID: newID(), Email: email, Username: username, DisplayName: in.DisplayName,
+			PasswordHash: hash, State: Active, CreateTime: now, UpdateTime: now, PasswordChangeTime: now,
+			Roles: []string{},
+		}
+		if err := tx.InsertUser(ctx, u); err != nil {
+			if errors.Is(err, ErrUsernameTaken) {
+				return fault.New(fault.AlreadyExists, "USERNAME_TAKEN", "the username %q is taken; choose another", username)
+			}
+			if errors.Is(err, ErrEmailTaken) {
+				// A concurrent sign-up with the same email won: answer the
+				// same way as for an existing account, without a second user.
+				return nil
+			}
+			return err
+		}
+		if err := tx.Audit(ctx, AuditEvent{Event: EventSignUp, UserID: u.ID, ClientIP: c.IP}); err != nil {
+			return err
+		}
+		if settings.EmailVerification == VerificationOff {
+			return tx.Enqueue(ctx, welcomeMail(t, u))
+		}
+		return m.sendVerification(ctx, tx, t, u)
+	})
+	if err != nil {
+		return SignUpResult{}, internal(err, "sign up")
+	}
+	return result, nil
+}
+
+// sendVerification issues a verification token for u's email and mails it.
+func (m *Manager) sendVerification(ctx context.Context, tx Tx, t tenancy.Tenant, u *User) error {
+	now := m.now()
+	if err := tx.UseTokensOf(ctx, u.ID, PurposeVerifyEmail, now); err != nil {
+		return err
+	}
+	secret, hash := newSecret()
+	tok := &OneTimeToken{Hash: hash, Purpose: PurposeVerifyEmail, UserID: u.ID, Email: u.Email, CreateTime: now, ExpireTime: now.Add(m.cfg.VerifyTokenTTL)}
+	if err := tx.InsertToken(ctx, tok); err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, verificationMail(t, m.links, u.Email, secret, hash))
+}
+
+// VerifyEmail confirms the address a verification token was sent to. For
+// an email change, that address then replaces the account's email.
+func (m *Manager) VerifyEmail(ctx context.Context, t tenancy.Tenant, token string, c Client) (string, error) {
+	if token == "" || len(token) > 128 {
+		return "", errInvalidToken("token")
+	}
+	var email string
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		tok, u, err := m.consume(ctx, tx, token, PurposeVerifyEmail)
+		if err != nil {
+			return err
+		}
+		if u.Email != tok.Email {
+			if other, err := tx.UserByEmail(ctx, tok.Email, false); err == nil && other.ID != u.ID {
+				return fault.New(fault.AlreadyExists, "EMAIL_TAKEN", "another account now uses %s", tok.Email)
+			}
+			old := u.Email
+			u.Email = tok.Email
+			if err := tx.Audit(ctx, AuditEvent{Event: EventEmailChanged, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{"from": old}}); err != nil {
+				return err
+			}
+			if err := tx.Enqueue(ctx, emailChangedMail(t, old, tok.Email, tok.Hash)); err != nil {
+				return err
+			}
+		}
+		u.EmailVerified = true
+		u.UpdateTime = m.now()
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			if errors.Is(err, ErrEmailTaken) {
+				return fault.New(fault.AlreadyExists, "EMAIL_TAKEN", "another account now uses %s", tok.Email)
+			}
+			return err
+		}
+		email = u.Email
+		return tx.Audit(ctx, AuditEvent{Event: EventEmailVerified, UserID: u.ID, ClientIP: c.IP})
+	})
+	if err != nil {
+		return "", internal(err, "verify email")
+	}
+	return email, nil
+}
+
+// consume checks a single-use token for a purpose, marks it used and
+// returns it with its user, locked. Any mismatch is the same error, so a
+// token reveals nothing about why it does not work.
+func (m *Manager) consume(ctx context.Context, tx Tx, token string, purpose Purpose) (*OneTimeToken, *User, error) {
+	hash := hashSecret(token)
+	tok, err := tx.Token(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, errInvalidToken("token")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	now := m.now()
+	if tok.Purpose != purpose || !tok.UseTime.IsZero() || !now.Before(tok.ExpireTime) {
+		return nil, nil, errInvalidToken("token")
+	}
+	u, err := tx.UserByID(ctx, tok.UserID, true)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, errInvalidToken("token")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.UseToken(ctx, hash, now); err != nil {
+		return nil, nil, err
+	}
+	return tok, u, nil
+}
+
+// ResendVerification mails a new verification link if email belongs to an
+// unverified account. It answers the same in every case.
+func (m *Manager) ResendVerification(ctx context.Context, t tenancy.Tenant, rawEmail string, c Client) error {
+	email, err := NormalizeEmail("email", rawEmail)
+	if err != nil {
+		return err
+	}
+	if err := m.limits.Verification(ctx, t.Slug, email, c.IP); err != nil {
+		return err
+	}
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		u, err := tx.UserByEmail(ctx, email, true)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if u.EmailVerified || u.State != Active {
+			return nil
+		}
+		return m.sendVerification(ctx, tx, t, u)
+	})
+	return internal(err, "resend verification")
+}

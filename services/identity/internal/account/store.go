@@ -1,0 +1,83 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"tenantry.dev/identity/internal/mail"
+	"tenantry.dev/identity/internal/tenancy"
+)
+
+// Errors a Tx returns for conditions the rules react to.
+var (
+	// ErrNotFound: no row matched.
+	ErrNotFound = errors.New("not found")
+	// ErrEmailTaken: another account has the email.
+	ErrEmailTaken = errors.New("email taken")
+	// ErrUsernameTaken: another account has the username.
+	ErrUsernameTaken = errors.New("username taken")
+	// ErrVersionMismatch: the row changed since it was read.
+	ErrVersionMismatch = errors.New("version mismatch")
+)
+
+// Store opens transactions scoped to one tenant's schema.
+type Store interface {
+	// InTenant runs fn in a transaction inside t's schema, migrating the
+	// schema first if this is its first use. Nothing fn does can reach
+	// another tenant's data.
+	InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx context.Context, tx Tx) error) error
+}
+
+// UserQuery selects users for listing.
+type UserQuery struct {
+	AfterEmail    string
+	State         UserState
+	Disabled      *bool
+	Role          string
+	EmailVerified *bool
+}
+
+// Tx is what one tenant-scoped transaction can do.
+type Tx interface {
+	Settings(ctx context.Context) (Settings, error)
+	// SaveSettings stores s if the stored version is still s.Version and
+	// returns the stored result with its new version.
+	SaveSettings(ctx context.Context, s Settings) (Settings, error)
+
+	UserByID(ctx context.Context, id string, forUpdate bool) (*User, error)
+	UserByEmail(ctx context.Context, email string, forUpdate bool) (*User, error)
+	UserByUsername(ctx context.Context, username string) (*User, error)
+	InsertUser(ctx context.Context, u *User) error
+	// UpdateUser stores u if the stored version is still u.Version, then
+	// increments u.Version.
+	UpdateUser(ctx context.Context, u *User) error
+	DeleteUser(ctx context.Context, id string) error
+	ListUsers(ctx context.Context, q UserQuery, limit int) ([]*User, error)
+
+	InsertSession(ctx context.Context, s *Session) error
+	Session(ctx context.Context, id string, forUpdate bool) (*Session, error)
+	UserSessions(ctx context.Context, userID string, now time.Time) ([]*Session, error)
+	// RevokeSession ends one session; RevokeUserSessions ends all of a
+	// user's sessions except one (empty: all).
+	RevokeSession(ctx context.Context, id, reason string, at time.Time) error
+	RevokeUserSessions(ctx context.Context, userID, exceptID, reason string, at time.Time) error
+	TouchSession(ctx context.Context, id string, refreshed, expires time.Time) error
+
+	InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, at time.Time) error
+	// RefreshToken locks a refresh token row.
+	RefreshToken(ctx context.Context, hash []byte) (sessionID string, used time.Time, err error)
+	UseRefreshToken(ctx context.Context, hash []byte, at time.Time) error
+
+	InsertToken(ctx context.Context, t *OneTimeToken) error
+	// Token locks a single-use token row.
+	Token(ctx context.Context, hash []byte) (*OneTimeToken, error)
+	UseToken(ctx context.Context, hash []byte, at time.Time) error
+	// UseTokensOf marks a user's unused tokens of a purpose used, so only
+	// the newest link works.
+	UseTokensOf(ctx context.Context, userID string, purpose Purpose, at time.Time) error
+
+	Audit(ctx context.Context, e AuditEvent) error
+	// Enqueue writes a mail to the outbox in this transaction.
+	Enqueue(ctx context.Context, m mail.Message) error
+}

@@ -1,0 +1,176 @@
+// Package config reads the identity service's configuration from flags with
+// TENANTRY_* environment fallbacks and validates it, reporting every problem
+// at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"tenantry.dev/platform/flagenv"
+)
+
+// DefaultPlacement is the placement backed by DATABASE_URL.
+const DefaultPlacement = "default"
+
+// Config is the identity service's configuration.
+type Config struct {
+	GRPCAddr      string
+	DatabaseURL   string
+	Placements    map[string]string
+	RegistryAddr  string
+	OperatorToken string
+	ServiceToken  string
+	TLSCertFile   string
+	TLSKeyFile    string
+	AllowInsecure bool
+
+	Issuer           string
+	AccessTTL        time.Duration
+	KeyEncryptionKey string
+	KeyRotation      time.Duration
+	PublicURL        string // with {tenant} for the tenant's slug
+
+	SMTPAddr     string
+	SMTPFrom     string
+	SMTPUsername string
+	SMTPPassword string
+	SMTPStartTLS string
+
+	HashConcurrency    int
+	MigrateConcurrency int
+	MaxConns           int32
+	MaxConnLifetime    time.Duration
+	ShutdownTimeout    time.Duration
+	LogLevel           slog.Level
+	LogFormat          string
+}
+
+var placementName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+
+// Load parses args with lookup as the environment.
+func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
+	c := &Config{}
+	fs := flagenv.New("identity", lookup)
+	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
+	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
+	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the default placement (and of identity's shared tables)")
+	fs.String(&placements, "placements", "TENANTRY_PLACEMENTS", "", "extra placements: name=postgres-url,... (as configured on the registry)")
+	fs.String(&c.RegistryAddr, "registry-addr", "TENANTRY_REGISTRY_ADDR", "localhost:50051", "gRPC address of the tenant registry")
+	fs.String(&c.OperatorToken, "operator-token", "TENANTRY_OPERATOR_TOKEN", "", "operator bearer token (UserService in any tenant)")
+	fs.String(&c.ServiceToken, "service-token", "TENANTRY_SERVICE_TOKEN", "", "service bearer token: used to call the registry, accepted for IntrospectToken")
+	fs.String(&c.TLSCertFile, "tls-cert", "TENANTRY_TLS_CERT", "", "TLS certificate file (PEM); plaintext when unset")
+	fs.String(&c.TLSKeyFile, "tls-key", "TENANTRY_TLS_KEY", "", "TLS private key file (PEM)")
+	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext gRPC on non-loopback addresses")
+	fs.String(&c.Issuer, "issuer", "TENANTRY_ISSUER", "tenantry-identity", "iss claim of access tokens")
+	fs.String(&accessTTL, "access-ttl", "TENANTRY_ACCESS_TTL", "15m", "lifetime of access tokens")
+	fs.String(&c.KeyEncryptionKey, "key-encryption-key", "TENANTRY_KEY_ENCRYPTION_KEY", "", "secret (>= 32 characters) that encrypts the token signing keys at rest")
+	fs.String(&rotation, "key-rotation", "TENANTRY_KEY_ROTATION", "720h", "how often the token signing key is rotated")
+	fs.String(&c.PublicURL, "public-url", "TENANTRY_PUBLIC_URL", "http://{tenant}.localhost:8080", "base URL of a tenant's pages, for links in emails; {tenant} is the slug")
+	fs.String(&c.SMTPAddr, "smtp-addr", "TENANTRY_SMTP_ADDR", "", "SMTP server host:port; unset prints emails to the log (dev)")
+	fs.String(&c.SMTPFrom, "smtp-from", "TENANTRY_SMTP_FROM", "Tenantry <no-reply@localhost>", "From address of emails")
+	fs.String(&c.SMTPUsername, "smtp-username", "TENANTRY_SMTP_USERNAME", "", "SMTP user name")
+	fs.String(&c.SMTPPassword, "smtp-password", "TENANTRY_SMTP_PASSWORD", "", "SMTP password")
+	fs.String(&c.SMTPStartTLS, "smtp-starttls", "TENANTRY_SMTP_STARTTLS", "auto", "STARTTLS: auto, require or off")
+	fs.String(&hashConc, "hash-concurrency", "TENANTRY_HASH_CONCURRENCY", strconv.Itoa(runtime.GOMAXPROCS(0)), "password hashes running at once (each takes 19 MiB)")
+	fs.String(&migrateConc, "migrate-concurrency", "TENANTRY_MIGRATE_CONCURRENCY", "4", "tenant schemas migrated at once at start-up")
+	fs.String(&maxConns, "db-max-conns", "TENANTRY_DB_MAX_CONNS", "20", "maximum connections per database pool")
+	fs.String(&lifetime, "db-max-conn-lifetime", "TENANTRY_DB_MAX_CONN_LIFETIME", "30m", "recycle database connections after this long (bounds catalog-cache memory)")
+	fs.String(&shutdown, "shutdown-timeout", "TENANTRY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight calls may take on shutdown")
+	fs.String(&logLevel, "log-level", "TENANTRY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.String(&c.LogFormat, "log-format", "TENANTRY_LOG_FORMAT", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	if c.DatabaseURL == "" {
+		bad("DATABASE_URL (or -database-url) is required")
+	} else if !isPostgresURL(c.DatabaseURL) {
+		bad("DATABASE_URL must be a postgres:// URL")
+	}
+	c.Placements = map[string]string{DefaultPlacement: c.DatabaseURL}
+	for _, item := range strings.Split(placements, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, u, ok := strings.Cut(item, "=")
+		switch {
+		case !ok || !placementName.MatchString(name) || !isPostgresURL(u):
+			bad("TENANTRY_PLACEMENTS: %q is not name=postgres-url", item)
+		case c.Placements[name] != "":
+			bad("TENANTRY_PLACEMENTS: placement %q is listed twice or is the default", name)
+		default:
+			c.Placements[name] = u
+		}
+	}
+	if c.OperatorToken == "" || len(c.OperatorToken) < 16 {
+		bad("TENANTRY_OPERATOR_TOKEN is required, at least 16 characters")
+	}
+	if c.ServiceToken == "" || len(c.ServiceToken) < 16 {
+		bad("TENANTRY_SERVICE_TOKEN is required, at least 16 characters: identity uses it to call the registry")
+	}
+	if len(c.KeyEncryptionKey) < 32 {
+		bad("TENANTRY_KEY_ENCRYPTION_KEY is required, at least 32 characters (e.g. `openssl rand -hex 32`); keep it secret and stable")
+	}
+	if !strings.Contains(c.PublicURL, "{tenant}") || !isHTTPURL(strings.ReplaceAll(c.PublicURL, "{tenant}", "t")) {
+		bad("TENANTRY_PUBLIC_URL must be an http(s) URL containing {tenant}, like https://{tenant}.example.com")
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		bad("set both TENANTRY_TLS_CERT and TENANTRY_TLS_KEY, or neither")
+	}
+	if c.SMTPStartTLS != "auto" && c.SMTPStartTLS != "require" && c.SMTPStartTLS != "off" {
+		bad("TENANTRY_SMTP_STARTTLS must be auto, require or off")
+	}
+	c.AccessTTL = duration(accessTTL, "TENANTRY_ACCESS_TTL", time.Minute, bad)
+	c.KeyRotation = duration(rotation, "TENANTRY_KEY_ROTATION", time.Hour, bad)
+	c.MaxConnLifetime = duration(lifetime, "TENANTRY_DB_MAX_CONN_LIFETIME", time.Minute, bad)
+	c.ShutdownTimeout = duration(shutdown, "TENANTRY_SHUTDOWN_TIMEOUT", 0, bad)
+	c.HashConcurrency = number(hashConc, "TENANTRY_HASH_CONCURRENCY", 1, 256, bad)
+	c.MigrateConcurrency = number(migrateConc, "TENANTRY_MIGRATE_CONCURRENCY", 1, 64, bad)
+	c.MaxConns = int32(number(maxConns, "TENANTRY_DB_MAX_CONNS", 2, 1000, bad))
+	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		bad("TENANTRY_LOG_LEVEL must be debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("TENANTRY_LOG_FORMAT must be text or json")
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return c, nil
+}
+
+func isPostgresURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func duration(s, name string, minimum time.Duration, bad func(string, ...any)) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < minimum {
+		bad("%s must be a duration of at least %s, not %q", name, minimum, s)
+	}
+	return d
+}
+
+func number(s, name string, lo, hi int, bad func(string, ...any)) int {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		bad("%s must be a number from %d to %d, not %q", name, lo, hi, s)
+	}
+	return n
+}

@@ -1,0 +1,144 @@
+package mail
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	netmail "net/mail"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// maxLineLength is the length RFC 5322 says header lines SHOULD stay within;
+// folding keeps the subject there where it has spaces to fold at.
+const maxLineLength = 78
+
+// messageID is the Message-ID of the mail with outbox id id. It depends on
+// nothing but the id, so every resend of one outbox row carries the same
+// Message-ID and receivers can recognise (and drop) the duplicate.
+func messageID(id string) string {
+	return "<" + id + "@tenantry>"
+}
+
+// compose renders m, already validated, as an RFC 5322 message with CRLF
+// line endings. Header values come only from encoders that cannot emit CR or
+// LF (addresses via net/mail, the subject via RFC 2047) plus folding done
+// here; writeHeader checks again anyway.
+func compose(m Message, from, to *netmail.Address, date time.Time) ([]byte, error) {
+	var b bytes.Buffer
+	headers := []struct{ name, value string }{
+		{"Date", date.Format(time.RFC1123Z)},
+		{"From", from.String()},
+		{"To", to.String()},
+		{"Subject", mime.QEncoding.Encode("utf-8", m.Subject)},
+		{"Message-ID", messageID(m.ID)},
+		{"MIME-Version", "1.0"},
+		// RFC 3834: stops vacation responders from answering a robot.
+		{"Auto-Submitted", "auto-generated"},
+	}
+	for _, h := range headers {
+		if err := writeHeader(&b, h.name, h.value); err != nil {
+			return nil, err
+		}
+	}
+
+	if m.HTML == "" {
+		writeRawHeader(&b, "Content-Type", "text/plain; charset=utf-8")
+		writeRawHeader(&b, "Content-Transfer-Encoding", "quoted-printable")
+		b.WriteString("\r\n")
+		if err := writeQuotedPrintable(&b, m.Text); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	}
+
+	mw := multipart.NewWriter(&b)
+	// "=_" cannot occur in quoted-printable output ('=' is always followed by
+	// two hex digits or a line break), so this boundary can never collide
+	// with a body, and deriving it from the id keeps resends identical.
+	if err := mw.SetBoundary("=_" + strings.ReplaceAll(m.ID, "-", "")); err != nil {
+		return nil, fmt.Errorf("mail: compose: %w", err)
+	}
+	writeRawHeader(&b, "Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
+	b.WriteString("\r\n")
+	// Least preferred first, as RFC 2046 asks of multipart/alternative.
+	for _, part := range []struct{ contentType, body string }{
+		{"text/plain; charset=utf-8", m.Text},
+		{"text/html; charset=utf-8", m.HTML},
+	} {
+		pw, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {part.contentType},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mail: compose: %w", err)
+		}
+		if err := writeQuotedPrintable(pw, part.body); err != nil {
+			return nil, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, fmt.Errorf("mail: compose: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// writeHeader writes one header field, folded at spaces to keep lines short.
+// It refuses values holding CR or LF, the last line of defence against
+// header injection.
+func writeHeader(b *bytes.Buffer, name, value string) error {
+	if strings.ContainsAny(value, "\r\n") {
+		return fmt.Errorf("%w: header %s contains a line break", ErrInvalidMessage, name)
+	}
+	writeRawHeader(b, name, fold(len(name)+2, value))
+	return nil
+}
+
+// writeRawHeader writes a header whose value is a constant or already safe.
+func writeRawHeader(b *bytes.Buffer, name, value string) {
+	b.WriteString(name)
+	b.WriteString(": ")
+	b.WriteString(value)
+	b.WriteString("\r\n")
+}
+
+// fold inserts CRLF before spaces so that lines stay within maxLineLength
+// where the value allows; used is what the line already holds. Unfolding (deleting
+// the CRLFs) restores the value exactly, and between RFC 2047 encoded words
+// the folding space is ignored by decoders. A fold never leaves a line of
+// whitespace only, which RFC 5322 forbids.
+func fold(used int, value string) string {
+	var b strings.Builder
+	lineLen := used
+	for i, w := range strings.Split(value, " ") {
+		if i > 0 {
+			if w != "" && b.Len() > 0 && lineLen+1+len(w) > maxLineLength {
+				b.WriteString("\r\n")
+				lineLen = 0
+			}
+			b.WriteByte(' ')
+			lineLen++
+		}
+		b.WriteString(w)
+		lineLen += len(w)
+	}
+	return b.String()
+}
+
+// writeQuotedPrintable writes s quoted-printable encoded: 7-bit clean, lines
+// of at most 76 characters whatever the body holds (long links included), and
+// line breaks as CRLF.
+func writeQuotedPrintable(w io.Writer, s string) error {
+	qp := quotedprintable.NewWriter(w)
+	if _, err := qp.Write([]byte(s)); err != nil {
+		return fmt.Errorf("mail: compose: encode body: %w", err)
+	}
+	if err := qp.Close(); err != nil {
+		return fmt.Errorf("mail: compose: encode body: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults for WorkerOptions. With these, a mail is retried for about a day
+// (30 s, 1 min, 2 min, ... then hourly) before the worker gives up.
+const (
+	DefaultInterval    = 10 * time.Second
+	DefaultBatch       = 20
+	DefaultMaxAttempts = 30
+)
+
+// recordTimeout bounds each statement that records an outcome. Those
+// statements run on a context that shutdown does not cancel, so that a mail
+// the SMTP server already accepted is marked sent rather than sent again.
+const recordTimeout = 15 * time.Second
+
+// maxErrorBytes caps the last_error kept per row.
+const maxErrorBytes = 2000
+
+// WorkerOptions tunes a Worker. Zero fields take the defaults.
+type WorkerOptions struct {
+	// Interval is the time between polls of the outbox; zero means
+	// DefaultInterval. Wake delivers sooner.
+	Interval time.Duration
+	// Batch is how many mails one transaction claims; zero means
+	// DefaultBatch. A crash mid-batch resends the batch's mails that were
+	// already sent, so keep it modest.
+	Batch int
+	// MaxAttempts is how many failed attempts a mail gets before the worker
+	// gives up on it; zero means DefaultMaxAttempts.
+	MaxAttempts int
+	// Backoff returns the wait before the next attempt after the given
+	// number of failed attempts (1 after the first failure); nil means
+	// ExponentialBackoff(30*time.Second, time.Hour).
+	Backoff func(attempt int) time.Duration
+	// Logger receives failures and give-ups; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// ExponentialBackoff returns a backoff that waits base after the first
+// failure and doubles with each further one, up to limit.
+func ExponentialBackoff(base, limit time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := base
+		for i := 1; i < attempt && d < limit; i++ {
+			d *= 2
+		}
+		return min(d, limit)
+	}
+}
+
+// Worker delivers mail from the outboxes of a set of databases. Any number
+// of workers, in one process or many, may drain the same outboxes: rows are
+// claimed with FOR UPDATE SKIP LOCKED, so none is sent by two at once.
+type Worker struct {
+	pools  []*pgxpool.Pool
+	sender Sender
+	opts   WorkerOptions
+	wake   chan struct{}
+}
+
+// NewWorker returns a worker that delivers the mail in the outboxes of pools
+// (one per database holding tenant schemas, each already Setup) through
+// sender.
+func NewWorker(pools []*pgxpool.Pool, sender Sender, opts WorkerOptions) *Worker {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultBatch
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = ExponentialBackoff(30*time.Second, time.Hour)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Worker{
+		pools:  pools,
+		sender: sender,
+		opts:   opts,
+		wake:   make(chan struct{}, 1),
+	}
+}
+
+// Run drains the outboxes at once, then every Interval and whenever Wake is
+// called, until ctx ends. Failures are logged and retried on the next pass.
+func (w *Worker) Run(ctx context.Context) {
+	ticker := time.NewTicker(w.opts.Interval)
+	defer ticker.Stop()
+	for {
+		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
+			w.opts.Logger.WarnContext(ctx, "mail: outbox pass failed", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-w.wake:
+		}
+	}
+}
+
+// Wake asks Run for a pass now rather than at the next tick; call it after
+// committing a transaction that enqueued mail. It never blocks, and wakes
+// made while a pass runs cause one more pass.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Drain makes one pass over every outbox, delivering the mail due now, and
+// returns how many mails were sent. Failed deliveries are recorded for retry
+// and are not errors; the error reports databases that could not be read or
+// written, after the other databases were still served. Once ctx ends no
+// further mail is sent, but what was already sent is recorded.
+func (w *Worker) Drain(ctx context.Context) (sent int, err error) {
+	var errs []error
+	for _, pool := range w.pools {
+		n, err := w.drainPool(ctx, pool)
+		sent += n
+		if err != nil {
+			cfg := pool.Config().ConnConfig
+			errs = append(errs, fmt.Errorf("mail: outbox in database %q on %s: %w", cfg.Database, cfg.Host, err))
+		}
+	}
+	return sent, errors.Join(errs...)
+}
+
+// drainPool delivers the due mail of one database, batch by batch. It stops
+// after a full batch in which nothing was sent: the server is likely down,
+// and the failed mails are already scheduled for later.
+func (w *Worker) drainPool(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		claimed, sent, err := w.deliverBatch(ctx, pool)
+		total += sent
+		if err != nil || claimed < w.opts.Batch || sent == 0 {
+			return total, err
+		}
+	}
+}
+
+// outboxRow is a claimed mail with its delivery history.
+type outboxRow struct {
+	Message
+	attempts int
+}
+
+// claimSQL takes up to $1 due mails that no other worker holds. READ
+// COMMITTED matters: if another worker marked a row sent after this
+// statement's snapshot, PostgreSQL re-checks the WHERE clause against the
+// committed row when locking it and skips it.
+const claimSQL = `
+SELECT id::text, tenant, kind, recipient, subject, text_body,
+       COALESCE(html_body, ''), COALESCE(dedupe_key, ''), attempts
+FROM tenantry_identity.outbox
+WHERE sent_time IS NULL AND next_attempt_time <= now()
+ORDER BY next_attempt_time, id
+LIMIT $1
+FOR UPDATE SKIP LOCKED`
+
+const markSentSQL = `
+UPDATE tenantry_identity.outbox
+SET sent_time = now(), attempts = attempts + 1
+WHERE id = $1`
+
+// markFailedSQL schedules a retry after $3 seconds, or with $4 parks the row
+// for good ('infinity' is never due, and stays out of the due index range).
+const markFailedSQL = `
+UPDATE tenantry_identity.outbox
+SET attempts = attempts + 1,
+    last_error = $2,
+    next_attempt_time = CASE WHEN $4 THEN 'infinity'::timestamptz
+                             ELSE now() + make_interval(secs => $3) END
+WHERE id = $1`
+
+// deliverBatch claims one batch in a transaction, sends each mail and
+// records each outcome in that transaction, then commits.
+func (w *Worker) deliverBatch(ctx context.Context, pool *pgxpool.Pool) (claimed, sent int, err error) {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return 0, 0, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		// A no-op after Commit; otherwise releases the claimed rows untouched.
+		rctx, cancel := recordContext(ctx)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
+
+	rows, err := tx.Query(ctx, claimSQL, w.opts.Batch)
+	if err != nil {
+		return 0, 0, fmt.Errorf("claim due mail: %w", err)
+	}
+	batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
+		var r outboxRow
+		err := row.Scan(&r.ID, &r.Tenant, &r.Kind, &r.To, &r.Subject, &r.Text, &r.HTML, &r.DedupeKey, &r.attempts)
+		return r, err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("claim due mail: %w", err)
+	}
+	if len(batch) == 0 {
+		return 0, 0, nil
+	}
+
+	for _, r := range batch {
+		if ctx.Err() != nil {
+			break // the rest stay due and are released at commit
+		}
+		sendErr := w.sender.Send(ctx, r.Message)
+		if sendErr != nil && ctx.Err() != nil {
+			break // interrupted by shutdown: not the mail's fault, no attempt counted
+		}
+		if err := w.record(ctx, tx, r, sendErr); err != nil {
+			return len(batch), 0, err
+		}
+		if sendErr == nil {
+			sent++
+		}
+	}
+
+	rctx, cancel := recordContext(ctx)
+	defer cancel()
+	if err := tx.Commit(rctx); err != nil {
+		return len(batch), 0, fmt.Errorf("commit: %w", err)
+	}
+	return len(batch), sent, nil
+}
+
+// record writes the outcome of one delivery attempt and logs failures.
+func (w *Worker) record(ctx context.Context, tx pgx.Tx, r outboxRow, sendErr error) error {
+	rctx, cancel := recordContext(ctx)
+	defer cancel()
+	if sendErr == nil {
+		if _, err := tx.Exec(rctx, markSentSQL, r.ID); err != nil {
+			return fmt.Errorf("mark mail %s sent: %w", r.ID, err)
+		}
+		return nil
+	}
+
+	attempts := r.attempts + 1
+	permanent := errors.Is(sendErr, ErrPermanent)
+	giveUp := permanent || attempts >= w.opts.MaxAttempts
+	retryIn := max(w.opts.Backoff(attempts), 0)
+	if _, err := tx.Exec(rctx, markFailedSQL, r.ID, truncateError(sendErr), retryIn.Seconds(), giveUp); err != nil {
+		return fmt.Errorf("record failed delivery of mail %s: %w", r.ID, err)
+	}
+
+	// The recipient is left out of logs; the row has it.
+	attrs := []slog.Attr{
+		slog.String("id", r.ID),
+		slog.String("tenant", r.Tenant),
+		slog.String("kind", r.Kind),
+		slog.Int("attempts", attempts),
+		slog.Any("err", sendErr),
+	}
+	if giveUp {
+		reason := "too many failed attempts"
+		if permanent {
+			reason = "permanent failure"
+		}
+		w.opts.Logger.LogAttrs(ctx, slog.LevelError,
+			"mail: GIVING UP on delivering a mail; it stays unsent in tenantry_identity.outbox",
+			append(attrs, slog.String("reason", reason))...)
+		return nil
+	}
+	w.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mail: delivery failed; will retry",
+		append(attrs, slog.Duration("retry_in", retryIn))...)
+	return nil
+}
+
+// recordContext returns a context for bookkeeping statements that keeps
+// ctx's values but not its cancellation, bounded by recordTimeout.
+func recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+}
+
+// truncateError renders err for the last_error column: valid UTF-8 without
+// NUL (PostgreSQL's text refuses both), at most maxErrorBytes.
+func truncateError(err error) string {
+	s := strings.ToValidUTF8(strings.ReplaceAll(err.Error(), "\x00", ""), "\uFFFD")
+	if len(s) <= maxErrorBytes {
+		return s
+	}
+	cut := maxErrorBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}

@@ -1,0 +1,122 @@
+package ratelimit
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// The preset limits. Each operation has four, following the package's
+// philosophy: a tight limit per account and client address, a looser one per
+// account (several times the tight one, so an attacker at one address can use
+// only a fraction of it), one per client address across accounts, and a
+// ceiling per tenant. They are variables so that configuration and tests can
+// change them; change them before serving, not concurrently with checks.
+var (
+	// LoginPerAccountAddress: someone mistyping a password gets 10 attempts
+	// in a row, then one every 12 seconds — enough for a person, hopeless for
+	// guessing.
+	LoginPerAccountAddress = Limit{Name: "login.account_address", Rate: 5, Per: time.Minute, Burst: 10}
+	// LoginPerAccount bounds guessing from many addresses. At four times the
+	// per-address rate, an attacker needs at least four addresses before the
+	// owner is even slowed down.
+	LoginPerAccount = Limit{Name: "login.account", Rate: 20, Per: time.Minute, Burst: 40}
+	// LoginPerAddress bounds one address trying many accounts (credential
+	// stuffing). An office behind one NAT logging in at nine o'clock stays
+	// well below it.
+	LoginPerAddress = Limit{Name: "login.address", Rate: 60, Per: time.Minute, Burst: 120}
+	// LoginPerTenant is the tenant's ceiling: it caps the password hashing one
+	// tenant's logins can cost, far above organic peaks.
+	LoginPerTenant = Limit{Name: "login.tenant", Rate: 50, Per: time.Second, Burst: 250}
+
+	// PasswordResetPerAccountAddress: each request sends mail, so three,
+	// then one every 20 minutes.
+	PasswordResetPerAccountAddress = Limit{Name: "password_reset.account_address", Rate: 3, Per: time.Hour, Burst: 3}
+	// PasswordResetPerAccount caps the mail one inbox can be sent, while
+	// leaving room for the owner when one address has used its share.
+	PasswordResetPerAccount = Limit{Name: "password_reset.account", Rate: 10, Per: time.Hour, Burst: 5}
+	// PasswordResetPerAddress bounds one address requesting resets for a list
+	// of accounts.
+	PasswordResetPerAddress = Limit{Name: "password_reset.address", Rate: 20, Per: time.Hour, Burst: 10}
+	// PasswordResetPerTenant is the tenant's ceiling on reset mail; raise it
+	// for a tenant that forces a reset on all its users at once.
+	PasswordResetPerTenant = Limit{Name: "password_reset.tenant", Rate: 20, Per: time.Minute, Burst: 200}
+
+	// VerificationPerAccountAddress limits requests for (re)sending a
+	// verification message: three, then one every 12 minutes.
+	VerificationPerAccountAddress = Limit{Name: "verification.account_address", Rate: 5, Per: time.Hour, Burst: 3}
+	// VerificationPerAccount caps the verification mail one mailbox
+	// receives, with room for the owner.
+	VerificationPerAccount = Limit{Name: "verification.account", Rate: 10, Per: time.Hour, Burst: 5}
+	// VerificationPerAddress bounds one client address signing up, or
+	// resending for, many accounts.
+	VerificationPerAddress = Limit{Name: "verification.address", Rate: 30, Per: time.Hour, Burst: 10}
+	// VerificationPerTenant is the tenant's ceiling on verification mail.
+	VerificationPerTenant = Limit{Name: "verification.tenant", Rate: 20, Per: time.Minute, Burst: 200}
+)
+
+// LoginChecks returns the checks for a login attempt in tenant for account,
+// the identifier the client submitted (such as an email address), from
+// clientIP, the client's address as the trusted proxy chain reports it. Pass
+// them to [Limiter.AllowAll] before verifying the password, whether or not
+// the account exists.
+func LoginChecks(tenant, account, clientIP string) []Check {
+	return presetChecks(tenant, account, clientIP,
+		LoginPerAccountAddress, LoginPerAccount, LoginPerAddress, LoginPerTenant)
+}
+
+// PasswordResetChecks returns the checks for a request to send a password
+// reset, with the same arguments as [LoginChecks]. Whether refused or not, the
+// response to the client should not reveal whether the account exists.
+func PasswordResetChecks(tenant, account, clientIP string) []Check {
+	return presetChecks(tenant, account, clientIP,
+		PasswordResetPerAccountAddress, PasswordResetPerAccount, PasswordResetPerAddress, PasswordResetPerTenant)
+}
+
+// VerificationChecks returns the checks for a request to send (or resend) an
+// email verification message, with the same arguments as [LoginChecks];
+// account may be the account's id when the client is signed in.
+func VerificationChecks(tenant, account, clientIP string) []Check {
+	return presetChecks(tenant, account, clientIP,
+		VerificationPerAccountAddress, VerificationPerAccount, VerificationPerAddress, VerificationPerTenant)
+}
+
+// presetChecks applies the four preset scopes.
+func presetChecks(tenant, account, clientIP string, perAccountAddress, perAccount, perAddress, perTenant Limit) []Check {
+	account, address := normalizeAccount(account), clientScope(clientIP)
+	return []Check{
+		{Limit: perAccountAddress, Parts: []string{tenant, account, address}},
+		{Limit: perAccount, Parts: []string{tenant, account}},
+		{Limit: perAddress, Parts: []string{tenant, address}},
+		{Limit: perTenant, Parts: []string{tenant}},
+	}
+}
+
+// normalizeAccount folds case and surrounding space, so that "Alice@x.org"
+// and " alice@x.org" do not get a budget each. At worst two identifiers that
+// differ only in case share a budget.
+func normalizeAccount(account string) string {
+	return strings.ToLower(strings.TrimSpace(account))
+}
+
+// clientScope returns the scope of a client address: an IPv4 address itself
+// (IPv4-mapped IPv6 addresses included), and an IPv6 address's /64 network,
+// since a single subscriber is typically given a whole /64 and could
+// otherwise take a new address for every request. A port or zone is dropped.
+// Anything unparsable is used as given; it is hashed like every scope.
+func clientScope(clientIP string) string {
+	s := strings.TrimSpace(clientIP)
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return s
+		}
+		addr = ap.Addr()
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
+}

@@ -1,0 +1,66 @@
+package ratelimit_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"tenantry.dev/identity/internal/ratelimit"
+)
+
+func TestPresets(t *testing.T) {
+	t.Parallel()
+	presets := []struct {
+		name   string
+		checks func(tenant, account, clientIP string) []ratelimit.Check
+		limits []ratelimit.Limit
+	}{
+		{"login", ratelimit.LoginChecks, []ratelimit.Limit{
+			ratelimit.LoginPerAccountAddress, ratelimit.LoginPerAccount, ratelimit.LoginPerAddress, ratelimit.LoginPerTenant}},
+		{"password reset", ratelimit.PasswordResetChecks, []ratelimit.Limit{
+			ratelimit.PasswordResetPerAccountAddress, ratelimit.PasswordResetPerAccount, ratelimit.PasswordResetPerAddress, ratelimit.PasswordResetPerTenant}},
+		{"verification", ratelimit.VerificationChecks, []ratelimit.Limit{
+			ratelimit.VerificationPerAccountAddress, ratelimit.VerificationPerAccount, ratelimit.VerificationPerAddress, ratelimit.VerificationPerTenant}},
+	}
+	for _, p := range presets {
+		t.Run(p.name+" checks account and address, account, address and tenant", func(t *testing.T) {
+			t.Parallel()
+			got := p.checks("acme", "alice@example.com", "203.0.113.7")
+			require.Equal(t, []ratelimit.Check{
+				{Limit: p.limits[0], Parts: []string{"acme", "alice@example.com", "203.0.113.7"}},
+				{Limit: p.limits[1], Parts: []string{"acme", "alice@example.com"}},
+				{Limit: p.limits[2], Parts: []string{"acme", "203.0.113.7"}},
+				{Limit: p.limits[3], Parts: []string{"acme"}},
+			}, got)
+		})
+		t.Run(p.name+" gives one address at most half the account's budget", func(t *testing.T) {
+			t.Parallel()
+			perAccountAddress, perAccount := p.limits[0], p.limits[1]
+			// Compare rates as events per hour, exactly.
+			perHour := func(l ratelimit.Limit) float64 { return float64(l.Rate) * float64(3600e9) / float64(l.Per) }
+			require.GreaterOrEqual(t, perHour(perAccount), 2*perHour(perAccountAddress))
+			require.Greater(t, perAccount.Burst, perAccountAddress.Burst)
+		})
+	}
+
+	scopes := []struct {
+		name          string
+		account, addr string
+		wantAccount   string
+		wantAddrScope string
+	}{
+		{name: "account case and spaces fold", account: "  Alice@Example.COM ", addr: "203.0.113.7", wantAccount: "alice@example.com", wantAddrScope: "203.0.113.7"},
+		{name: "an IPv4-mapped address is the IPv4 address", account: "a", addr: "::ffff:203.0.113.7", wantAccount: "a", wantAddrScope: "203.0.113.7"},
+		{name: "a port is dropped", account: "a", addr: "203.0.113.7:51234", wantAccount: "a", wantAddrScope: "203.0.113.7"},
+		{name: "an IPv6 address counts as its /64", account: "a", addr: "2001:db8:1:2:aaaa:bbbb:cccc:dddd", wantAccount: "a", wantAddrScope: "2001:db8:1:2::/64"},
+		{name: "an IPv6 address with a port and zone too", account: "a", addr: "[fe80::1%eth0]:443", wantAccount: "a", wantAddrScope: "fe80::/64"},
+		{name: "an unparsable address is kept to be hashed", account: "a", addr: "unknown", wantAccount: "a", wantAddrScope: "unknown"},
+	}
+	for _, s := range scopes {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			got := ratelimit.LoginChecks("acme", s.account, s.addr)
+			require.Equal(t, []string{"acme", s.wantAccount, s.wantAddrScope}, got[0].Parts)
+		})
+	}
+}

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"tenantry.dev/identity/internal/ratelimit"
+	"tenantry.dev/identity/internal/tenancy"
+)
+
+// links builds the URLs of a tenant's pages for emails from a template
+// such as "http://{tenant}.localhost:8080".
+type links struct{ template string }
+
+func (l links) URL(t tenancy.Tenant, path, token string) string {
+	u := strings.TrimSuffix(strings.ReplaceAll(l.template, "{tenant}", t.Slug), "/") + path
+	if token != "" {
+		u += "?token=" + url.QueryEscape(token)
+	}
+	return u
+}
+
+// limits applies the rate limit presets to account.Manager's needs.
+type limits struct{ l *ratelimit.Limiter }
+
+func (x limits) check(ctx context.Context, what string, checks []ratelimit.Check) error {
+	d, err := x.l.AllowAll(ctx, checks...)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return ratelimit.Exceeded(d, what)
+	}
+	return nil
+}
+
+func (x limits) Login(ctx context.Context, tenant, account, ip string) error {
+	return x.check(ctx, "login attempts", ratelimit.LoginChecks(tenant, account, ip))
+}
+
+func (x limits) PasswordReset(ctx context.Context, tenant, account, ip string) error {
+	return x.check(ctx, "password reset requests", ratelimit.PasswordResetChecks(tenant, account, ip))
+}
+
+func (x limits) Verification(ctx context.Context, tenant, account, ip string) error {
+	return x.check(ctx, "verification emails", ratelimit.VerificationChecks(tenant, account, ip))
+}

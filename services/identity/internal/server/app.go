@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/config"
+	"tenantry.dev/identity/internal/mail"
+	"tenantry.dev/identity/internal/password"
+	"tenantry.dev/identity/internal/ratelimit"
+	"tenantry.dev/identity/internal/store"
+	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/identity/internal/token"
+	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/rpcserver"
+	"tenantry.dev/platform/tenantdb"
+)
+
+// App is a wired identity service. main builds one from configuration;
+// tests build them too, on port 0.
+type App struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	pools    []*pgxpool.Pool
+	registry *grpc.ClientConn
+	resolver *tenancy.Resolver
+	store    *store.Store
+	issuer   *token.Issuer
+	limiter  *ratelimit.Limiter
+	worker   *mail.Worker
+	accounts *account.Manager
+	rpc      *rpcserver.Server
+}
+
+// Options lets tests replace parts of the App.
+type Options struct {
+	// Sender delivers mail; nil chooses SMTP when configured, else the log.
+	Sender mail.Sender
+	// HashParams overrides the argon2id parameters (they may only go up).
+	HashParams *password.Params
+}
+
+// New connects to the databases and the registry, prepares identity's
+// shared tables and signing keys, and listens. Nothing is served until Run.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
+	a := &App{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	poolOpts := tenantdb.PoolOptions{MaxConns: cfg.MaxConns, MaxConnLifetime: cfg.MaxConnLifetime}
+	pools := map[string]*pgxpool.Pool{}
+	var defaultPool *pgxpool.Pool
+	for name, url := range cfg.Placements {
+		p, err := tenantdb.NewPool(ctx, url, poolOpts)
+		if err != nil {
+			return nil, fmt.Errorf("connect to placement %q: %w", name, err)
+		}
+		a.pools = append(a.pools, p)
+		pools[name] = p
+		if err := mail.Setup(ctx, p); err != nil {
+			return nil, fmt.Errorf("prepare the mail outbox in placement %q: %w", name, err)
+		}
+		if name == config.DefaultPlacement {
+			defaultPool = p
+		}
+	}
+	a.issuer, err = token.NewIssuer(ctx, defaultPool, token.Config{
+		Issuer: cfg.Issuer, AccessTTL: cfg.AccessTTL, RotateEvery: cfg.KeyRotation,
+		KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.limiter = ratelimit.New(defaultPool)
+	if err := a.limiter.Setup(ctx); err != nil {
+		return nil, fmt.Errorf("prepare rate limits: %w", err)
+	}
+	if a.store, err = store.New(pools, logger); err != nil {
+		return nil, err
+	}
+
+	a.registry, err = grpc.NewClient(cfg.RegistryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("tenant registry address %q: %w", cfg.RegistryAddr, err)
+	}
+	a.resolver = tenancy.NewResolver(registryv1.NewTenantServiceClient(a.registry), cfg.ServiceToken, tenancy.Options{Logger: logger})
+	a.resolver.OnPurge(a.store.Forget)
+
+	params := password.DefaultParams
+	if opts.HashParams != nil {
+		params = *opts.HashParams
+	}
+	hasher, err := password.NewHasher(params, cfg.HashConcurrency)
+	if err != nil {
+		return nil, err
+	}
+	sender := opts.Sender
+	if sender == nil {
+		if sender, err = newSender(cfg, logger); err != nil {
+			return nil, err
+		}
+	}
+	a.worker = mail.NewWorker(a.pools, sender, mail.WorkerOptions{Logger: logger})
+	a.accounts = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter}, links{cfg.PublicURL}, account.Config{Logger: logger})
+
+	tokens, err := authn.NewStaticTokens(
+		authn.Credential{Role: RoleOperator, Token: cfg.OperatorToken},
+		authn.Credential{Role: RoleService, Token: cfg.ServiceToken},
+	)
+	if err != nil {
+		return nil, err
+	}
+	guard, err := authn.NewGuard(Policy(), authn.Chain(tokens, accessTokens{a.issuer}), authn.Public(public...))
+	if err != nil {
+		return nil, err
+	}
+	scope := &tenantScope{resolver: a.resolver}
+	a.rpc, err = rpcserver.New(rpcserver.Config{
+		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
+		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary(), a.wakeMail()},
+		StreamInterceptors: []grpc.StreamServerInterceptor{scope.stream()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{accounts: a.accounts, tokens: a.issuer, resolver: a.resolver, now: time.Now}
+	identityv1.RegisterAuthServiceServer(a.rpc.GRPC(), srv)
+	identityv1.RegisterUserServiceServer(a.rpc.GRPC(), srv)
+	identityv1.RegisterTokenServiceServer(a.rpc.GRPC(), srv)
+	if err := a.rpc.Listen(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func newSender(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
+	if cfg.SMTPAddr == "" {
+		logger.Info("no SMTP server configured: emails are printed to this log (TENANTRY_SMTP_ADDR sends them)")
+		return mail.LogSender{Logger: logger}, nil
+	}
+	return mail.NewSMTPSender(mail.SMTPConfig{
+		Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+		StartTLS: mail.StartTLS(cfg.SMTPStartTLS),
+	})
+}
+
+// wakeMail nudges the mail worker after each call, so a mail written to the
+// outbox by the call goes out at once instead of at the next poll.
+func (a *App) wakeMail() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		a.worker.Wake()
+		return resp, err
+	}
+}
+
+// Addr is the address the gRPC server listens on.
+func (a *App) Addr() net.Addr { return a.rpc.Addr() }
+
+// Run serves until ctx ends: it follows the registry, migrates every
+// tenant's schema once the registry's snapshot is in, delivers mail,
+// rotates signing keys; then it shuts down gracefully.
+func (a *App) Run(ctx context.Context) error {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context){a.resolver.Run, a.worker.Run, a.issuer.Run, a.migrateAll,
+		func(ctx context.Context) { a.limiter.Run(ctx, 10*time.Minute) }} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(bg) }()
+	}
+	a.logger.InfoContext(ctx, "identity serving", "grpc", a.Addr().String(), "registry", a.cfg.RegistryAddr)
+	err := a.rpc.Serve(ctx)
+	stop()
+	wg.Wait()
+	a.close()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// migrateAll brings every tenant's schema up to date at start-up, in
+// parallel with progress, once the registry's snapshot has arrived. Tenants
+// used before it reaches them are migrated on first use instead.
+func (a *App) migrateAll(ctx context.Context) {
+	for !a.resolver.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var tenants []tenancy.Tenant
+	for _, t := range a.resolver.All() {
+		if t.State == tenancy.Active || t.State == tenancy.Suspended {
+			tenants = append(tenants, t)
+		}
+	}
+	started := time.Now()
+	rep, err := a.store.MigrateAll(ctx, tenants, tenantdb.MigrateAllOptions{
+		Concurrency: a.cfg.MigrateConcurrency,
+		Progress: func(p tenantdb.Progress) {
+			if p.Done == p.Total || p.Done%100 == 0 {
+				a.logger.InfoContext(ctx, "migrating tenant schemas", "done", p.Done, "total", p.Total, "failed", p.Failed)
+			}
+		},
+	})
+	a.logger.InfoContext(ctx, "tenant schemas migrated", "tenants", rep.Total, "up_to_date", rep.UpToDate,
+		"failed", len(rep.Failed), "took", time.Since(started).Round(time.Millisecond))
+	if err != nil && ctx.Err() == nil {
+		a.logger.ErrorContext(ctx, "some tenant schemas could not be migrated; they will be retried on first use", "err", err)
+	}
+}
+
+func (a *App) close() {
+	if a.registry != nil {
+		a.registry.Close()
+	}
+	for _, p := range a.pools {
+		p.Close()
+	}
+	a.pools = nil
+}

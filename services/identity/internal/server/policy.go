@@ -1,0 +1,47 @@
+package server
+
+import (
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/platform/authn"
+)
+
+// public lists the methods anonymous callers of a tenant may use: they are
+// how one gets credentials in the first place, and none of them reveals
+// whether an account exists.
+var public = []string{
+	identityv1.AuthService_GetAuthConfig_FullMethodName,
+	identityv1.AuthService_SignUp_FullMethodName,
+	identityv1.AuthService_VerifyEmail_FullMethodName,
+	identityv1.AuthService_ResendVerificationEmail_FullMethodName,
+	identityv1.AuthService_Login_FullMethodName,
+	identityv1.AuthService_RefreshSession_FullMethodName,
+	identityv1.AuthService_Logout_FullMethodName,
+	identityv1.AuthService_RequestPasswordReset_FullMethodName,
+	identityv1.AuthService_ResetPassword_FullMethodName,
+	identityv1.AuthService_AcceptInvitation_FullMethodName,
+	identityv1.TokenService_GetJwks_FullMethodName,
+}
+
+// Policy says which roles may call the other methods; anything missing is
+// refused.
+func Policy() authn.Policy {
+	users := []string{RoleUser, RoleAdmin}
+	admins := []string{RoleAdmin, RoleOperator}
+	return authn.Policy{
+		identityv1.AuthService_ListSessions_FullMethodName:   users,
+		identityv1.AuthService_RevokeSession_FullMethodName:  users,
+		identityv1.AuthService_GetCurrentUser_FullMethodName: users,
+		identityv1.AuthService_ChangePassword_FullMethodName: users,
+		identityv1.AuthService_ChangeEmail_FullMethodName:    users,
+
+		identityv1.UserService_ListUsers_FullMethodName:            admins,
+		identityv1.UserService_GetUser_FullMethodName:              admins,
+		identityv1.UserService_UpdateUser_FullMethodName:           admins,
+		identityv1.UserService_DeleteUser_FullMethodName:           admins,
+		identityv1.UserService_InviteUser_FullMethodName:           admins,
+		identityv1.UserService_GetTenantSettings_FullMethodName:    admins,
+		identityv1.UserService_UpdateTenantSettings_FullMethodName: admins,
+
+		identityv1.TokenService_IntrospectToken_FullMethodName: {RoleService, RoleOperator},
+	}
+}

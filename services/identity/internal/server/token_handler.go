@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/token"
+	"tenantry.dev/platform/fault"
+)
+
+// tokenVerifier is what the handlers need from the token issuer.
+type tokenVerifier interface {
+	Verify(tok string) (token.Claims, error)
+	VerifyForTenant(tok, tenant string) (token.Claims, error)
+	JWKS() []token.JWK
+}
+
+// GetJwks implements TokenServiceServer.
+func (s *Server) GetJwks(context.Context, *identityv1.GetJwksRequest) (*identityv1.GetJwksResponse, error) {
+	resp := &identityv1.GetJwksResponse{}
+	for _, k := range s.tokens.JWKS() {
+		resp.Keys = append(resp.Keys, &identityv1.Jwk{Kty: k.Kty, Crv: k.Crv, X: k.X, Kid: k.Kid, Use: k.Use, Alg: k.Alg})
+	}
+	return resp, nil
+}
+
+// IntrospectToken implements TokenServiceServer. Like RFC 7662, an invalid
+// token is not an error: the answer is simply "not active".
+func (s *Server) IntrospectToken(ctx context.Context, req *identityv1.IntrospectTokenRequest) (*identityv1.IntrospectTokenResponse, error) {
+	if req.GetToken() == "" {
+		return nil, fault.Invalid("token", "TOKEN_REQUIRED", "give the access token to check")
+	}
+	claims, err := s.tokens.Verify(req.GetToken())
+	if err != nil {
+		return &identityv1.IntrospectTokenResponse{}, nil
+	}
+	t, err := s.resolveForIntrospection(ctx, claims.Tenant)
+	if err != nil {
+		return &identityv1.IntrospectTokenResponse{}, nil
+	}
+	if _, err := s.accounts.CheckSession(ctx, t, claims.Subject, claims.Session); err != nil {
+		return &identityv1.IntrospectTokenResponse{}, nil
+	}
+	return &identityv1.IntrospectTokenResponse{
+		Active: true,
+		Sub:    claims.Subject,
+		Tid:    claims.Tenant,
+		Sid:    claims.Session,
+		Roles:  claims.Roles,
+		Iss:    claims.Issuer,
+		Exp:    claims.ExpiresAt.Unix(),
+		Iat:    claims.IssuedAt.Unix(),
+	}, nil
+}

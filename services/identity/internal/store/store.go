@@ -1,0 +1,123 @@
+// Package store keeps identity's data in PostgreSQL with pgx: each tenant's
+// accounts in the tenant's own schema (migrated by identity's own numbered
+// migrations, on first use or for all tenants at start-up), reached only
+// through transactions scoped to that schema.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/tenantdb"
+)
+
+// Component names identity's migrations in tenantry_meta.schema_versions.
+const Component = "identity"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns identity's tenant-schema migrations.
+func Migrations() ([]tenantdb.Migration, error) {
+	return tenantdb.LoadMigrations(migrationFiles, "migrations")
+}
+
+// Store implements account.Store over one pool per placement.
+type Store struct {
+	pools     map[string]*pgxpool.Pool
+	migrators map[string]*tenantdb.Migrator
+	logger    *slog.Logger
+}
+
+var _ account.Store = (*Store)(nil)
+
+// New returns a store over the placements' pools.
+func New(pools map[string]*pgxpool.Pool, logger *slog.Logger) (*Store, error) {
+	migrations, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{pools: pools, migrators: map[string]*tenantdb.Migrator{}, logger: logger}
+	for name, pool := range pools {
+		m, err := tenantdb.NewMigrator(pool, Component, migrations, logger)
+		if err != nil {
+			return nil, err
+		}
+		s.migrators[name] = m
+	}
+	return s, nil
+}
+
+func (s *Store) placement(t tenancy.Tenant) (*pgxpool.Pool, *tenantdb.Migrator, error) {
+	pool, ok := s.pools[t.Placement]
+	if !ok {
+		return nil, nil, fault.New(fault.FailedPrecondition, "PLACEMENT_UNKNOWN",
+			"tenant %q lives in placement %q, which this identity service is not configured for", t.Slug, t.Placement)
+	}
+	return pool, s.migrators[t.Placement], nil
+}
+
+// InTenant implements account.Store: it migrates the tenant's schema on
+// first use, then runs fn in a transaction scoped to that schema.
+func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx context.Context, tx account.Tx) error) error {
+	pool, migrator, err := s.placement(t)
+	if err != nil {
+		return err
+	}
+	if err := migrator.EnsureMigrated(ctx, t.Schema); err != nil {
+		if errors.Is(err, tenantdb.ErrSchemaNotFound) {
+			return fault.New(fault.FailedPrecondition, "TENANT_SCHEMA_MISSING", "tenant %q has no schema yet; retry shortly", t.Slug).WithCause(err)
+		}
+		return fmt.Errorf("migrate tenant %q: %w", t.Slug, err)
+	}
+	err = tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
+		return fn(ctx, &pgTx{tx: tx, tenant: t.Slug})
+	})
+	return err
+}
+
+// MigrateAll brings every given tenant's schema up to date, placement by
+// placement, with bounded concurrency and progress.
+func (s *Store) MigrateAll(ctx context.Context, tenants []tenancy.Tenant, opts tenantdb.MigrateAllOptions) (tenantdb.Report, error) {
+	byPlacement := map[string][]string{}
+	for _, t := range tenants {
+		byPlacement[t.Placement] = append(byPlacement[t.Placement], t.Schema)
+	}
+	var (
+		total tenantdb.Report
+		errs  []error
+	)
+	for placement, schemas := range byPlacement {
+		m, ok := s.migrators[placement]
+		if !ok {
+			errs = append(errs, fmt.Errorf("placement %q is not configured", placement))
+			continue
+		}
+		rep, err := m.MigrateAll(ctx, schemas, opts)
+		total.Total += rep.Total
+		total.UpToDate += rep.UpToDate
+		total.Results = append(total.Results, rep.Results...)
+		total.Failed = append(total.Failed, rep.Failed...)
+		total.Duration += rep.Duration
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+// Forget drops what the store remembers about a purged tenant's schema.
+func (s *Store) Forget(t tenancy.Tenant) {
+	if m, ok := s.migrators[t.Placement]; ok {
+		m.Forget(t.Schema)
+	}
+}

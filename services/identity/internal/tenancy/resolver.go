@@ -1,0 +1,217 @@
+package tenancy
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/tenantname"
+)
+
+// Defaults of Options.
+const (
+	// DefaultNegativeTTL is short because a tenant created on the registry
+	// should be usable at once, even before the watch reports it (or when
+	// no watch runs); it is long enough to absorb a burst of requests for a
+	// host that names nothing.
+	DefaultNegativeTTL = 2 * time.Second
+	// DefaultResolveTimeout bounds one ResolveTenant call. The registry
+	// answers from memory, so a slow answer means it is in trouble, and a
+	// request is better served from the cache or refused than held.
+	DefaultResolveTimeout = 2 * time.Second
+)
+
+// Options tune a Resolver. The zero value is usable.
+type Options struct {
+	// Logger receives the resolver's logs; slog.Default() when nil.
+	Logger *slog.Logger
+	// NegativeTTL is how long a host or slug that no tenant answers to is
+	// remembered as unknown; DefaultNegativeTTL when zero or negative.
+	NegativeTTL time.Duration
+	// ResolveTimeout bounds each ResolveTenant call; DefaultResolveTimeout
+	// when zero or negative.
+	ResolveTimeout time.Duration
+}
+
+// Resolver finds the tenant of a request from its host or slug, answering
+// from its cache when it can and asking the tenant registry otherwise. Run
+// keeps the cache coherent with the registry. A Resolver is safe for
+// concurrent use.
+type Resolver struct {
+	client         registryv1.TenantServiceClient
+	bearer         string
+	logger         *slog.Logger
+	negativeTTL    time.Duration
+	resolveTimeout time.Duration
+
+	cache *cache
+	// ready is set by the first complete snapshot of the watch.
+	ready atomic.Bool
+	// running guards against two watches feeding one cache.
+	running atomic.Bool
+
+	hooksMu sync.Mutex
+	onPurge []func(Tenant)
+}
+
+// NewResolver returns a Resolver that asks the registry through client,
+// authenticated with serviceToken (the registry's service credential). It
+// does not contact the registry; call Run to start the watch.
+func NewResolver(client registryv1.TenantServiceClient, serviceToken string, opts Options) *Resolver {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.NegativeTTL <= 0 {
+		opts.NegativeTTL = DefaultNegativeTTL
+	}
+	if opts.ResolveTimeout <= 0 {
+		opts.ResolveTimeout = DefaultResolveTimeout
+	}
+	r := &Resolver{
+		client:         client,
+		logger:         opts.Logger,
+		negativeTTL:    opts.NegativeTTL,
+		resolveTimeout: opts.ResolveTimeout,
+		cache:          newCache(),
+	}
+	if serviceToken != "" {
+		r.bearer = "Bearer " + serviceToken
+	}
+	return r
+}
+
+// Ready reports whether the watch has loaded its first snapshot of all
+// tenants. From then on, known slugs are answered without RPCs and changes
+// reach the cache as the registry makes them. It stays true if the watch is
+// later interrupted: the cache is then served as it is until it resumes.
+func (r *Resolver) Ready() bool { return r.ready.Load() }
+
+// OnPurge registers fn to be called with the last known state of each
+// tenant the registry purges (its schema is gone), so that identity can
+// forget what it keeps about the tenant. Hooks run one at a time on Run's
+// goroutine, in registration order, after the cache has forgotten the
+// tenant; a slow hook delays every later change, so hand long work off.
+// Purges that happen while no watch runs are reported when the watch
+// catches up.
+func (r *Resolver) OnPurge(fn func(Tenant)) {
+	r.hooksMu.Lock()
+	defer r.hooksMu.Unlock()
+	r.onPurge = append(r.onPurge, fn)
+}
+
+// BySlug returns the tenant with the given slug, in whatever state it is;
+// call RequireActive before serving it. An invalid slug is refused with
+// tenantname's InvalidArgument fault; an unknown one is a NotFound fault
+// TENANT_NOT_FOUND. When the registry cannot be asked and the slug is not
+// cached, it returns an Unavailable fault TENANT_REGISTRY_UNAVAILABLE.
+func (r *Resolver) BySlug(ctx context.Context, slug string) (Tenant, error) {
+	slug, err := tenantname.ParseSlug("slug", slug)
+	if err != nil {
+		return Tenant{}, err
+	}
+	return r.resolve(ctx, key{kind: bySlug, value: slug})
+}
+
+// ByHost returns the tenant a request's host belongs to (a custom domain or
+// "{slug}.{base domain}"), in whatever state it is; call RequireActive
+// before serving it. The host is taken as received: port, case, trailing dot
+// and Unicode spellings are normalised, and a host that is not a valid name
+// is refused with tenantname's InvalidArgument fault. Errors are otherwise
+// those of BySlug; a host whose answer is stale (its tenant changed since)
+// is still served from the cache when the registry cannot be asked.
+func (r *Resolver) ByHost(ctx context.Context, host string) (Tenant, error) {
+	host, err := tenantname.NormalizeHost("host", host)
+	if err != nil {
+		return Tenant{}, err
+	}
+	return r.resolve(ctx, key{kind: byHost, value: host})
+}
+
+// resolve answers k from the cache or asks the registry.
+func (r *Resolver) resolve(ctx context.Context, k key) (Tenant, error) {
+	l := r.cache.lookup(k, time.Now())
+	if l.fresh {
+		return l.tenant, nil
+	}
+	if l.unknown {
+		return Tenant{}, errNotFound(k)
+	}
+	resp, err := r.ask(ctx, k)
+	if err == nil {
+		t, tenantRev := fromProto(resp.GetTenant())
+		r.cache.remember(k, t, tenantRev, resp.GetRevision())
+		return t, nil
+	}
+	switch outcome := classify(ctx, err); outcome {
+	case notFound:
+		r.cache.rememberMissing(k, l.epoch, time.Now(), r.negativeTTL)
+		return Tenant{}, errNotFound(k)
+	case invalid, canceled:
+		return Tenant{}, callError(outcome, k, err)
+	default:
+		if l.stale {
+			r.logger.DebugContext(ctx, "tenant registry unreachable; serving a cached answer",
+				"host", k.value, "tenant", l.tenant.Slug, "error", err)
+			return l.tenant, nil
+		}
+		if outcome == rejected {
+			r.logger.ErrorContext(ctx, "the tenant registry refused identity's service credential", "error", err)
+		}
+		return Tenant{}, callError(outcome, k, err)
+	}
+}
+
+// ask calls ResolveTenant for k with the service credential.
+func (r *Resolver) ask(ctx context.Context, k key) (*registryv1.ResolveTenantResponse, error) {
+	req := &registryv1.ResolveTenantRequest{}
+	switch k.kind {
+	case bySlug:
+		req.Key = &registryv1.ResolveTenantRequest_Slug{Slug: k.value}
+	case byHost:
+		req.Key = &registryv1.ResolveTenantRequest_Host{Host: k.value}
+	}
+	ctx, cancel := context.WithTimeout(r.authorized(ctx), r.resolveTimeout)
+	defer cancel()
+	return r.client.ResolveTenant(ctx, req)
+}
+
+// authorized returns ctx carrying the service credential for outgoing calls.
+func (r *Resolver) authorized(ctx context.Context) context.Context {
+	if r.bearer == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", r.bearer)
+}
+
+// purged runs the OnPurge hooks for each tenant.
+func (r *Resolver) purged(tenants ...Tenant) {
+	if len(tenants) == 0 {
+		return
+	}
+	r.hooksMu.Lock()
+	hooks := append([]func(Tenant){}, r.onPurge...)
+	r.hooksMu.Unlock()
+	for _, t := range tenants {
+		for _, fn := range hooks {
+			fn(t)
+		}
+	}
+}
+
+// All returns every tenant the cache knows, in no particular order. After
+// Ready that is every tenant of the registry, as of the watch's last event;
+// identity uses it to migrate all tenant schemas at start-up.
+func (r *Resolver) All() []Tenant {
+	r.cache.mu.RLock()
+	defer r.cache.mu.RUnlock()
+	out := make([]Tenant, 0, len(r.cache.tenants))
+	for _, e := range r.cache.tenants {
+		out = append(out, e.tenant)
+	}
+	return out
+}

@@ -1,0 +1,284 @@
+package tenancy_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/platform/fault"
+)
+
+// TestResolver runs resolvers against real registries. The subtests share
+// one build of the registry; each has its own registry and database.
+func TestResolver(t *testing.T) {
+	t.Parallel()
+	bin := buildRegistry(t)
+	ctx := context.Background()
+
+	t.Run("an existing tenant resolves by slug and by host, then from the cache", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		created := reg.Create("acme")
+		res, calls := newResolver(t, reg, serviceToken, tenancy.Options{})
+
+		bySlug, err := res.BySlug(ctx, "acme")
+		require.NoError(t, err)
+		require.Equal(t, tenancy.Tenant{
+			UID:         created.GetUid(),
+			Slug:        "acme",
+			DisplayName: "Tenant acme",
+			Schema:      created.GetSchema(),
+			Placement:   created.GetPlacement(),
+			State:       tenancy.Active,
+		}, bySlug)
+		require.NotEmpty(t, bySlug.Schema)
+		byHost, err := res.ByHost(ctx, "ACME.localhost:8443")
+		require.NoError(t, err)
+		require.Equal(t, bySlug, byHost)
+		require.NoError(t, tenancy.RequireActive(byHost))
+		require.EqualValues(t, 2, calls.resolves())
+
+		// Every spelling of the host normalises to the cached one.
+		for _, host := range []string{"acme.localhost", "acme.localhost.", "Acme.LocalHost:443"} {
+			got, err := res.ByHost(ctx, host)
+			require.NoError(t, err)
+			require.Equal(t, bySlug, got)
+		}
+		_, err = res.BySlug(ctx, "acme")
+		require.NoError(t, err)
+		require.EqualValues(t, 2, calls.resolves(), "cached answers must not call the registry")
+	})
+
+	t.Run("a resolver with the wrong credential is refused by the registry", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		reg.Create("acme")
+		res, _ := newResolver(t, reg, "not-the-service-token-0123456789", tenancy.Options{})
+		_, err := res.BySlug(ctx, "acme")
+		requireFault(t, err, fault.Internal, tenancy.ReasonRegistryRejected)
+	})
+
+	t.Run("an unknown tenant is not found and remembered as unknown until an event", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		res, calls := newResolver(t, reg, serviceToken, tenancy.Options{NegativeTTL: time.Hour})
+
+		for range 3 {
+			_, err := res.BySlug(ctx, "nobody")
+			requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+			_, err = res.ByHost(ctx, "nobody.localhost")
+			requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		}
+		require.EqualValues(t, 2, calls.resolves(), "unknown keys must be remembered for NegativeTTL")
+
+		// With the watch running, a new tenant makes unknown keys worth
+		// asking about again, however long they were to be remembered.
+		run(t, res)
+		_, err := res.ByHost(ctx, "nobody.localhost")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		asked := calls.resolves()
+		_, err = res.ByHost(ctx, "nobody.localhost")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		require.Equal(t, asked, calls.resolves())
+
+		created := reg.Create("nobody")
+		eventually(t, "the new tenant to resolve by host", func() bool {
+			got, err := res.ByHost(ctx, "nobody.localhost")
+			return err == nil && got.UID == created.GetUid()
+		})
+	})
+
+	t.Run("an unknown tenant is asked about again after NegativeTTL", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		res, calls := newResolver(t, reg, serviceToken, tenancy.Options{NegativeTTL: 50 * time.Millisecond})
+		eventually(t, "the unknown slug to be asked about twice", func() bool {
+			_, err := res.BySlug(ctx, "ghost")
+			requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+			return calls.resolves() >= 2
+		})
+	})
+
+	t.Run("a suspension reaches a running resolver and RequireActive refuses the tenant", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		reg.Create("acme")
+		res, calls := newResolver(t, reg, serviceToken, tenancy.Options{})
+		run(t, res)
+
+		// The snapshot holds every tenant: known slugs cost no RPC.
+		got, err := res.BySlug(ctx, "acme")
+		require.NoError(t, err)
+		require.Equal(t, tenancy.Active, got.State)
+		require.Zero(t, calls.resolves())
+		_, err = res.ByHost(ctx, "acme.localhost")
+		require.NoError(t, err)
+
+		reg.Suspend("acme")
+		// Slugs are answered from the cache only, so only the watch can
+		// bring the suspension.
+		eventually(t, "the suspension to reach the resolver", func() bool {
+			got, err = res.BySlug(ctx, "acme")
+			require.NoError(t, err)
+			return got.State == tenancy.Suspended
+		})
+		requireFault(t, tenancy.RequireActive(got), fault.FailedPrecondition, tenancy.ReasonTenantSuspended)
+		// The host's answer was given for the active tenant; it is not served
+		// as it was.
+		got, err = res.ByHost(ctx, "acme.localhost")
+		require.NoError(t, err)
+		require.Equal(t, tenancy.Suspended, got.State)
+
+		reg.Resume("acme")
+		eventually(t, "the resumption to reach the resolver", func() bool {
+			got, err = res.ByHost(ctx, "acme.localhost")
+			require.NoError(t, err)
+			return got.State == tenancy.Active
+		})
+		require.NoError(t, tenancy.RequireActive(got))
+	})
+
+	t.Run("a purged tenant is forgotten and reported to the OnPurge hooks", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		acme := reg.Create("acme")
+		reg.Create("beta")
+		res, _ := newResolver(t, reg, serviceToken, tenancy.Options{})
+		purged := make(chan tenancy.Tenant, 10)
+		res.OnPurge(func(t tenancy.Tenant) { purged <- t })
+		run(t, res)
+		_, err := res.ByHost(ctx, "acme.localhost")
+		require.NoError(t, err)
+
+		// A soft delete keeps the tenant, deleted, until its purge.
+		reg.Delete("beta", false)
+		eventually(t, "the deletion to reach the resolver", func() bool {
+			got, err := res.BySlug(ctx, "beta")
+			require.NoError(t, err)
+			return got.State == tenancy.Deleted
+		})
+		beta, err := res.BySlug(ctx, "beta")
+		require.NoError(t, err)
+		requireFault(t, tenancy.RequireActive(beta), fault.NotFound, tenancy.ReasonTenantNotFound)
+
+		reg.Delete("acme", true)
+		got := receive(t, "the purge of acme", purged)
+		require.Equal(t, acme.GetUid(), got.UID)
+		require.Equal(t, "acme", got.Slug)
+		_, err = res.BySlug(ctx, "acme")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		_, err = res.ByHost(ctx, "acme.localhost")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		require.Empty(t, purged, "only acme was purged")
+	})
+
+	t.Run("cached tenants survive a registry crash, and the watch resumes after a restart", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		reg.Create("acme")
+		beta := reg.Create("beta")
+		res, _ := newResolver(t, reg, serviceToken, tenancy.Options{})
+		purged := make(chan tenancy.Tenant, 10)
+		res.OnPurge(func(t tenancy.Tenant) { purged <- t })
+		run(t, res)
+		_, err := res.ByHost(ctx, "acme.localhost")
+		require.NoError(t, err)
+
+		reg.Kill()
+		for _, lookup := range []func() (tenancy.Tenant, error){
+			func() (tenancy.Tenant, error) { return res.BySlug(ctx, "acme") },
+			func() (tenancy.Tenant, error) { return res.ByHost(ctx, "acme.localhost") },
+			func() (tenancy.Tenant, error) { return res.BySlug(ctx, "beta") },
+		} {
+			got, err := lookup()
+			require.NoError(t, err)
+			require.Equal(t, tenancy.Active, got.State)
+		}
+		_, err = res.BySlug(ctx, "stranger")
+		requireFault(t, err, fault.Unavailable, tenancy.ReasonRegistryUnavailable)
+		// beta is known, but no answer for this host ever was.
+		_, err = res.ByHost(ctx, "beta.localhost")
+		requireFault(t, err, fault.Unavailable, tenancy.ReasonRegistryUnavailable)
+
+		reg.Restart()
+		reg.Suspend("acme")
+		reg.Delete("beta", true)
+		eventually(t, "the suspension made after the restart to reach the resolver", func() bool {
+			got, err := res.BySlug(ctx, "acme")
+			require.NoError(t, err)
+			return got.State == tenancy.Suspended
+		})
+		require.Equal(t, beta.GetUid(), receive(t, "the purge of beta", purged).UID)
+
+		// The host's answer is stale now, but while the registry is down it
+		// is still the best answer there is, with the tenant's current state.
+		reg.Kill()
+		got, err := res.ByHost(ctx, "acme.localhost")
+		require.NoError(t, err)
+		require.Equal(t, tenancy.Suspended, got.State)
+	})
+
+	t.Run("a registry that lost its history is reloaded from a snapshot", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		gone := map[string]bool{}
+		for _, slug := range []string{"alpha", "beta", "gamma"} {
+			gone[reg.Create(slug).GetUid()] = true
+		}
+		res, _ := newResolver(t, reg, serviceToken, tenancy.Options{})
+		purged := make(chan tenancy.Tenant, 10)
+		res.OnPurge(func(t tenancy.Tenant) { purged <- t })
+		run(t, res)
+
+		// The same address, an empty database: the registry's revisions
+		// start over below the one the resolver resumes from.
+		reg.Kill()
+		reg.UseNewDatabase()
+		reg.Restart()
+		for range gone {
+			got := receive(t, "the tenants of the lost history to be purged", purged)
+			require.True(t, gone[got.UID], "unexpected purge of %q", got.Slug)
+			delete(gone, got.UID)
+		}
+		_, err := res.BySlug(ctx, "alpha")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+
+		reg.Create("delta")
+		reg.Suspend("delta")
+		eventually(t, "a change in the new history to reach the resolver", func() bool {
+			got, err := res.BySlug(ctx, "delta")
+			return err == nil && got.State == tenancy.Suspended
+		})
+	})
+}
+
+// TestResolverRefusesInvalidKeysWithoutAsking checks that what is not a
+// slug or a host never reaches the registry.
+func TestResolverRefusesInvalidKeysWithoutAsking(t *testing.T) {
+	t.Parallel()
+	// A nil client panics if called.
+	res := tenancy.NewResolver(struct{ registryv1.TenantServiceClient }{}, serviceToken, tenancy.Options{Logger: testLogger(t)})
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		lookup func() (tenancy.Tenant, error)
+	}{
+		{"an upper-case slug", func() (tenancy.Tenant, error) { return res.BySlug(ctx, "Acme") }},
+		{"a reserved slug", func() (tenancy.Tenant, error) { return res.BySlug(ctx, "admin") }},
+		{"an empty slug", func() (tenancy.Tenant, error) { return res.BySlug(ctx, "") }},
+		{"an IP address as host", func() (tenancy.Tenant, error) { return res.ByHost(ctx, "127.0.0.1:8080") }},
+		{"a host with a path", func() (tenancy.Tenant, error) { return res.ByHost(ctx, "acme.localhost/login") }},
+		{"an empty host", func() (tenancy.Tenant, error) { return res.ByHost(ctx, "") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is refused", func(t *testing.T) {
+			t.Parallel()
+			_, err := tt.lookup()
+			require.Equal(t, fault.InvalidArgument, fault.KindOf(err), "error: %v", err)
+		})
+	}
+}

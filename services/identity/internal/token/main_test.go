@@ -1,0 +1,186 @@
+package token_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"tenantry.dev/identity/internal/token"
+	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/pgtest"
+	"tenantry.dev/platform/tenantdb"
+)
+
+func TestMain(m *testing.M) {
+	pgtest.Main(m)
+}
+
+// testKEK is the key-encryption key of the tests' issuers.
+const testKEK = "test-key-encryption-key-0123456789abcdef"
+
+// testIssuerName is the iss of the tests' issuers.
+const testIssuerName = "tenantry-identity"
+
+// clock is a settable clock shared by the issuers of a test, standing for
+// the time all replicas agree on.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// newClock returns a clock at a fixed, whole-second time.
+func newClock() *clock {
+	return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// newPool opens a pool on a fresh database, closed when the test ends.
+func newPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := tenantdb.NewPool(context.Background(), pgtest.NewDatabase(t), tenantdb.PoolOptions{})
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// testConfig returns the configuration of a test issuer on clk, logging to
+// the test's output (shown when it fails or runs verbosely).
+func testConfig(t testing.TB, clk *clock) token.Config {
+	return token.Config{
+		Issuer:           testIssuerName,
+		KeyEncryptionKey: testKEK,
+		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:              clk.Now,
+	}
+}
+
+// newIssuer starts an issuer on pool with testConfig changed by adjust, if
+// given.
+func newIssuer(t testing.TB, pool *pgxpool.Pool, clk *clock, adjust ...func(*token.Config)) *token.Issuer {
+	t.Helper()
+	cfg := testConfig(t, clk)
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	iss, err := token.NewIssuer(context.Background(), pool, cfg)
+	require.NoError(t, err)
+	return iss
+}
+
+// sign signs a token for a fixed user, or fails the test.
+func sign(t testing.TB, iss *token.Issuer) string {
+	t.Helper()
+	tok, _, err := iss.Sign("user-1", "acme", "session-1", []string{"member"})
+	require.NoError(t, err)
+	return tok
+}
+
+// kidOf returns the kid in a token's header, without verifying anything.
+func kidOf(t testing.TB, tok string) string {
+	t.Helper()
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
+	require.NoError(t, err)
+	kid, _ := parsed.Header["kid"].(string)
+	return kid
+}
+
+// currentKID returns the kid the issuer signs with.
+func currentKID(t testing.TB, iss *token.Issuer) string {
+	t.Helper()
+	return kidOf(t, sign(t, iss))
+}
+
+// kids returns the kids of a JWKS, in order.
+func kids(jwks []token.JWK) []string {
+	out := make([]string, 0, len(jwks))
+	for _, k := range jwks {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+// requireRefused checks that err is an Unauthenticated fault with reason.
+func requireRefused(t testing.TB, err error, reason string) {
+	t.Helper()
+	require.Error(t, err)
+	f, ok := fault.As(err)
+	require.True(t, ok, "want a fault, got %v", err)
+	require.Equal(t, fault.Unauthenticated, f.Kind, "kind of %v", err)
+	require.Equal(t, reason, f.Reason, "reason of %v", err)
+}
+
+// countKeys returns how many keys, and how many current keys, are stored.
+func countKeys(t testing.TB, pool *pgxpool.Pool) (all, current int) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `
+		SELECT count(*), count(*) FILTER (WHERE retire_time IS NULL)
+		FROM tenantry_identity.signing_keys`).Scan(&all, &current)
+	require.NoError(t, err)
+	return all, current
+}
+
+// eventually polls cond until it holds, failing the test if it does not
+// within a generous deadline.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting until %s", what)
+		case <-poll.C:
+		}
+	}
+}
+
+// runIssuer runs iss.Run until the test ends.
+func runIssuer(t testing.TB, iss *token.Issuer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		iss.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// segments splits a token into its three parts.
+func segments(t testing.TB, tok string) []string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	require.Len(t, parts, 3)
+	return parts
+}
