@@ -44,13 +44,13 @@ type Links interface {
 
 // Config holds the lifetimes the rules use.
 type Config struct {
-	SessionTTL      time.Duration // a session ends this long after its last refresh
-	SessionMaxAge   time.Duration // and never lives longer than this
-	VerifyTokenTTL  time.Duration
-	ResetTokenTTL   time.Duration
-	InviteTokenTTL  time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
+	SessionTTL     time.Duration // a session ends this long after its last refresh
+	SessionMaxAge  time.Duration // and never lives longer than this
+	VerifyTokenTTL time.Duration
+	ResetTokenTTL  time.Duration
+	InviteTokenTTL time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // Manager applies identity's rules inside tenants.

@@ -53,7 +53,9 @@ type buildError struct {
 	err error
 }
 
-func (e *buildError) Error() string { return "go build tenant-registry: " + e.err.Error() + "\n" + e.out }
+func (e *buildError) Error() string {
+	return "go build tenant-registry: " + e.err.Error() + "\n" + e.out
+}
 
 // Registry is a tenant-registry process serving on a fixed address, so that
 // it can be killed and started again where clients expect it.
