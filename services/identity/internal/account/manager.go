@@ -112,6 +112,9 @@ var (
 )
 
 func internal(err error, what string) error {
+	if err == nil {
+		return nil
+	}
 	if _, ok := fault.As(err); ok {
 		return err
 	}

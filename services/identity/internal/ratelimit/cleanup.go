@@ -28,11 +28,7 @@ WHERE key IN (
 // Cleanup changes no decision; it only keeps the table as small as the set
 // of recently active keys. It deletes in batches until none is left.
 func (l *Limiter) Cleanup(ctx context.Context) (int64, error) {
-	var now *time.Time
-	if l.now != nil {
-		t := l.now().Truncate(time.Microsecond)
-		now = &t
-	}
+	now := l.clockOverride()
 	var total int64
 	for {
 		tag, err := l.pool.Exec(ctx, cleanupSQL, now, cleanupBatch)

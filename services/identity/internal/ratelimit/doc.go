@@ -75,9 +75,10 @@
 // new TATs with INSERT ... ON CONFLICT DO UPDATE ... RETURNING only when
 // every key allows. A refused request writes nothing, so a flood costs reads
 // and lock waits but no table churn. Every writer of a key holds its
-// advisory lock, which is the invariant the decision relies on; Cleanup only
-// deletes rows that are already indistinguishable from absent ones, so it
-// needs no lock.
+// advisory lock, which is the invariant the decision relies on. Cleanup
+// takes no advisory lock: it deletes only rows that have refilled, and a
+// decision writes the new TAT whole rather than adjusting the stored one, so
+// a row deleted while a decision runs changes nothing.
 //
 // # Keys
 //

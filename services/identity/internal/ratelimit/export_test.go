@@ -8,3 +8,6 @@ func SetClock(l *Limiter, now func() time.Time) { l.now = now }
 
 // Key returns the storage key of a limit's scope.
 func Key(name string, parts ...string) string { return key(name, parts) }
+
+// DecideSQL is the statement that decides and charges.
+const DecideSQL = decideSQL

@@ -79,6 +79,38 @@ func TestRefusalsDoNotExtendTheWait(t *testing.T) {
 	require.True(t, d.Allowed, "the owner waits no longer than the first refusal said")
 }
 
+func TestOneAddressCannotLockTheOwnerOut(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	l, _, _ := newLimiter(t, clock)
+	ctx := context.Background()
+
+	// An attacker guesses the owner's password from one address, ten
+	// times a second for ten minutes.
+	attackerAllowed := 0
+	for range 6000 / 10 {
+		for range 10 {
+			d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "owner@example.com", "198.51.100.66")...)
+			require.NoError(t, err)
+			if d.Allowed {
+				attackerAllowed++
+			} else {
+				require.Equal(t, ratelimit.LoginPerAccountAddress.Name, d.Limit, "only the tight limit stops the attacker")
+			}
+		}
+		clock.Advance(time.Second)
+	}
+	// The burst at 0 s, then one every 12 seconds: at 12 s, 24 s, ..., 588 s.
+	require.Equal(t, ratelimit.LoginPerAccountAddress.Burst+49, attackerAllowed)
+
+	// The owner, at their own address, logs in at once, mistypes included.
+	for range 3 {
+		d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "Owner@Example.com", "203.0.113.7")...)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+}
+
 func TestReplicasShareTheBudget(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
@@ -196,31 +228,32 @@ func TestAllowAllReturnsTheMostRestrictiveDecision(t *testing.T) {
 			require.Equal(t, ratelimit.Decision{RetryAfter: time.Minute, Limit: "test.slow"}, d)
 		}
 		// roomy and narrow still have their whole bursts.
-		d, err = l.AllowAll(ctx, checks(roomy, narrow)...)
+		d, err = l.Allow(ctx, narrow, "acme", "alice")
 		require.NoError(t, err)
-		require.Equal(t, ratelimit.Decision{Allowed: true, Remaining: 2, Limit: "test.narrow"}, d)
+		require.Equal(t, narrow.Burst-1, d.Remaining)
+		d, err = l.Allow(ctx, roomy, "acme", "alice")
+		require.NoError(t, err)
+		require.Equal(t, roomy.Burst-1, d.Remaining)
 	})
 
 	t.Run("when several refuse, the longest wait wins", func(t *testing.T) {
 		t.Parallel()
 		l, _, _ := newLimiter(t, newFakeClock())
 		ctx := context.Background()
-		for range 3 {
-			d, err := l.AllowAll(ctx, checks(narrow, slow)...)
-			require.NoError(t, err)
-			if !d.Allowed {
-				break
+		spend := func(limit ratelimit.Limit) {
+			for range limit.Burst {
+				d, err := l.Allow(ctx, limit, "acme", "alice")
+				require.NoError(t, err)
+				require.True(t, d.Allowed)
 			}
 		}
-		// narrow has 2 left but slow is spent; spend narrow alone.
-		for range 2 {
-			d, err := l.Allow(ctx, narrow, "acme", "alice")
+		spend(narrow) // refuses for 10 s
+		spend(slow)   // refuses for a minute
+		for _, order := range [][]ratelimit.Limit{{roomy, narrow, slow}, {slow, narrow, roomy}} {
+			d, err := l.AllowAll(ctx, checks(order...)...)
 			require.NoError(t, err)
-			require.True(t, d.Allowed)
+			require.Equal(t, ratelimit.Decision{RetryAfter: time.Minute, Limit: "test.slow"}, d)
 		}
-		d, err := l.AllowAll(ctx, checks(roomy, narrow, slow)...)
-		require.NoError(t, err)
-		require.Equal(t, ratelimit.Decision{RetryAfter: time.Minute, Limit: "test.slow"}, d)
 	})
 }
 
@@ -298,7 +331,13 @@ func TestRunCleansUpUntilCancelled(t *testing.T) {
 		defer close(done)
 		l.Run(runCtx, time.Hour) // its first pass runs at once
 	}()
-	require.Eventually(t, func() bool { return rowCount(t, pool) == 0 }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		// Not rowCount: Eventually polls from another goroutine, where
+		// require must not be used.
+		var n int
+		err := pool.QueryRow(ctx, "SELECT count(*) FROM tenantry_identity.rate_limits").Scan(&n)
+		return err == nil && n == 0
+	}, 30*time.Second, 10*time.Millisecond)
 	cancel()
 	<-done
 }
