@@ -8,7 +8,7 @@ SHELL := bash
 GO      ?= go
 BIN     := bin
 # Every Go module of the workspace; `go test ./...` does not cross modules.
-MODULES := ./gen ./services/platform ./services/tenant-registry
+MODULES := ./gen ./services/platform ./services/tenant-registry ./services/identity
 PKGS    := $(addsuffix /...,$(MODULES))
 # withpg runs a command with a throwaway (or persistent) PostgreSQL cluster.
 # It is built, not `go run`, so exit codes and signals pass through exactly.
@@ -32,7 +32,7 @@ bench: postgres build ## Start the real system and print the benchmark table.
 
 .PHONY: build
 build: $(WITHPG) ## Build the service binaries into bin/.
-	$(GO) build -o $(BIN)/ ./services/tenant-registry/cmd/tenant-registry
+	$(GO) build -o $(BIN)/ ./services/tenant-registry/cmd/tenant-registry ./services/identity/cmd/identity
 
 .PHONY: $(WITHPG)
 $(WITHPG):
