@@ -77,7 +77,14 @@ type Registry struct {
 // kills it at the end of the test.
 func Start(t *testing.T, bin string) *Registry {
 	t.Helper()
-	r := &Registry{t: t, bin: bin, Addr: FreeAddr(t), DBURL: pgtest.NewDatabase(t), logs: &LockedBuffer{}}
+	return StartOn(t, bin, pgtest.NewDatabase(t))
+}
+
+// StartOn starts a registry from bin on the given database (e.g. one of a
+// private cluster the test restarts) and a free port.
+func StartOn(t *testing.T, bin, databaseURL string) *Registry {
+	t.Helper()
+	r := &Registry{t: t, bin: bin, Addr: FreeAddr(t), DBURL: databaseURL, logs: &LockedBuffer{}}
 	conn := Dial(t, r.Addr)
 	r.Operator = registryv1.NewTenantServiceClient(conn)
 	r.health = healthpb.NewHealthClient(conn)
