@@ -6,26 +6,36 @@
 # "services" mode with DATABASE_URL set and stops PostgreSQL after it. With
 # DATABASE_URL, that database is used and no cluster is started.
 #
-# The operator and service tokens come from TENANTRY_OPERATOR_TOKEN and
-# TENANTRY_SERVICE_TOKEN, or are generated once into .dev/tokens.env (mode
-# 0600) and reused on every later run.
+# The operator and service tokens and identity's key-encryption key come
+# from TENANTRY_OPERATOR_TOKEN, TENANTRY_SERVICE_TOKEN and
+# TENANTRY_KEY_ENCRYPTION_KEY, or are generated once into .dev/tokens.env
+# (mode 0600) and reused on every later run: identity cannot open the signing
+# keys it keeps in the database with another key-encryption key.
 #
 # Each service is started with its logs on the terminal and waited for until
-# its gRPC health check says SERVING; then a banner tells where everything
-# listens and how to call it. Ctrl-C (SIGINT) or SIGTERM stops the services
-# (SIGTERM, then waiting for them), then PostgreSQL; a clean stop exits 0.
+# its gRPC health check says SERVING: tenant-registry, then the tenant demo is
+# created through the registry's API (on the first run; later runs find it),
+# then identity. A banner tells where everything listens and how to call it.
+# Without TENANTRY_SMTP_ADDR, identity prints the emails it would send, with
+# their links, in its log on the terminal. Ctrl-C (SIGINT) or SIGTERM stops
+# the services in reverse start order (SIGTERM, then waiting for each), then
+# PostgreSQL; a clean stop exits 0.
 #
 # Environment, all optional:
 #   DATABASE_URL                  use this database instead of a private cluster
 #   TENANTRY_OPERATOR_TOKEN       operator bearer token (default: from .dev/tokens.env)
 #   TENANTRY_SERVICE_TOKEN        service bearer token (default: from .dev/tokens.env)
+#   TENANTRY_KEY_ENCRYPTION_KEY   identity's key-encryption key (default: from .dev/tokens.env)
 #   TENANTRY_REGISTRY_GRPC_ADDR   tenant-registry gRPC address (default localhost:50051)
+#   TENANTRY_IDENTITY_GRPC_ADDR   identity gRPC address (default localhost:50052)
+#   TENANTRY_SMTP_ADDR            SMTP server for identity's emails (default: print them)
 #   TENANTRY_DEV_DIR              state directory (default .dev in the repository)
 #   TENANTRY_DEV_PG_PORT          port of the private cluster (default 55432)
 #   TENANTRY_BIN_DIR              where the service binaries are (default bin, see make build)
 #   TENANTRY_DEV_START_TIMEOUT    seconds a service may take to become healthy (default 60)
-#   TENANTRY_DEV_STOP_TIMEOUT     seconds services get to stop before SIGKILL (default 30)
-# Any other TENANTRY_* variable reaches the services as usual.
+#   TENANTRY_DEV_STOP_TIMEOUT     seconds each service gets to stop before SIGKILL (default 30)
+# Any other TENANTRY_* variable reaches the services as usual, except
+# TENANTRY_REGISTRY_ADDR: identity always uses the registry started here.
 set -euo pipefail
 
 if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
@@ -45,6 +55,12 @@ stop_timeout=${TENANTRY_DEV_STOP_TIMEOUT:-30}
 tokens_file=$dev_dir/tokens.env
 
 export TENANTRY_REGISTRY_GRPC_ADDR=${TENANTRY_REGISTRY_GRPC_ADDR:-localhost:50051}
+export TENANTRY_IDENTITY_GRPC_ADDR=${TENANTRY_IDENTITY_GRPC_ADDR:-localhost:50052}
+
+# demo_tenant is the tenant every run makes sure of, for the banner's
+# commands; demo_display_name is its display name when created.
+demo_tenant=demo
+demo_display_name=Demo
 
 log() { echo "run-dev: $*" >&2; }
 die() {
@@ -55,35 +71,50 @@ die() {
 # random_token prints 64 hex characters from the kernel's random source.
 random_token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
-# load_tokens exports the operator and service tokens: those already in the
-# environment win, then those kept in tokens_file; missing ones are generated
-# and kept there, so that they stay the same across runs.
+# kept_names are the secrets kept in tokens_file, in its order.
+kept_names=(TENANTRY_OPERATOR_TOKEN TENANTRY_SERVICE_TOKEN TENANTRY_KEY_ENCRYPTION_KEY)
+
+# load_tokens exports the operator and service tokens and identity's
+# key-encryption key: those already in the environment win, then those kept
+# in tokens_file; missing ones are generated and kept there, so that they stay
+# the same across runs.
 load_tokens() {
-	if [[ -n ${TENANTRY_OPERATOR_TOKEN:-} && -n ${TENANTRY_SERVICE_TOKEN:-} ]]; then
-		return 0
-	fi
-	local kept_operator="" kept_service="" key value
+	local name missing=()
+	for name in "${kept_names[@]}"; do
+		[[ -n ${!name:-} ]] || missing+=("$name")
+	done
+	((${#missing[@]} > 0)) || return 0
+	local -A kept=()
+	local key value generated=()
 	if [[ -f $tokens_file ]]; then
-		while IFS='=' read -r key value; do
-			case $key in
-			TENANTRY_OPERATOR_TOKEN) kept_operator=$value ;;
-			TENANTRY_SERVICE_TOKEN) kept_service=$value ;;
-			esac
+		while IFS='=' read -r key value || [[ -n $key ]]; do
+			if [[ -n $key ]]; then
+				kept[$key]=$value
+			fi
 		done <"$tokens_file"
 	fi
-	if [[ -z $kept_operator || -z $kept_service ]]; then
-		kept_operator=${kept_operator:-$(random_token)}
-		kept_service=${kept_service:-$(random_token)}
+	for name in "${missing[@]}"; do
+		if [[ -z ${kept[$name]:-} ]]; then
+			kept[$name]=$(random_token)
+			generated+=("$name")
+		fi
+	done
+	if ((${#generated[@]} > 0)); then
 		mkdir -p "$dev_dir"
 		(
 			umask 077
-			printf 'TENANTRY_OPERATOR_TOKEN=%s\nTENANTRY_SERVICE_TOKEN=%s\n' "$kept_operator" "$kept_service" >"$tokens_file.tmp"
+			for name in "${kept_names[@]}"; do
+				if [[ -n ${kept[$name]:-} ]]; then
+					printf '%s=%s\n' "$name" "${kept[$name]}"
+				fi
+			done >"$tokens_file.tmp"
 		)
 		mv -f "$tokens_file.tmp" "$tokens_file"
-		log "generated development tokens into $tokens_file"
+		log "generated ${generated[*]} into $tokens_file"
 	fi
-	export TENANTRY_OPERATOR_TOKEN=${TENANTRY_OPERATOR_TOKEN:-$kept_operator}
-	export TENANTRY_SERVICE_TOKEN=${TENANTRY_SERVICE_TOKEN:-$kept_service}
+	for name in "${missing[@]}"; do
+		export "$name=${kept[$name]}"
+	done
 }
 
 # redact_url drops the password from a database URL, in the user info or in
@@ -151,6 +182,34 @@ wait_healthy() {
 	done
 }
 
+# ensure_demo_tenant creates the tenant demo through the registry's API with
+# the operator token, on the first run; on later runs the registry answers
+# AlreadyExists, which is fine. Any other failure stops everything: the
+# banner's identity commands need the tenant.
+ensure_demo_tenant() {
+	local addr out status=0
+	addr=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
+	# The token is expanded by grpcurl from its environment, so that it does
+	# not show in the process list.
+	# shellcheck disable=SC2016
+	out=$("$grpcurl" -plaintext -max-time "$start_timeout" \
+		-expand-headers -H 'authorization: Bearer ${TENANTRY_OPERATOR_TOKEN}' \
+		-d "{\"tenant_id\":\"$demo_tenant\",\"tenant\":{\"display_name\":\"$demo_display_name\"}}" \
+		"$addr" tenantry.registry.v1.TenantService/CreateTenant 2>&1) || status=$?
+	if [[ -n $stopping ]]; then
+		fail 0 "interrupted while creating the tenant $demo_tenant"
+	fi
+	if ((status == 0)); then
+		log "created the tenant $demo_tenant (display name \"$demo_display_name\")"
+		return 0
+	fi
+	if grep -q '^ *Code: AlreadyExists$' <<<"$out"; then
+		return 0
+	fi
+	fail 1 "cannot create the tenant $demo_tenant through tenant-registry at $addr (grpcurl exit status $status):
+$out"
+}
+
 # forget_service PID drops a service that has exited and been waited for.
 forget_service() {
 	local i
@@ -169,39 +228,36 @@ fail() {
 	exit "$1"
 }
 
-# stop_services sends SIGTERM to every running service and waits for them,
-# sending SIGKILL to those still there after stop_timeout. It returns non-zero
-# when a service did not stop cleanly.
+# stop_services stops the running services in reverse start order, so that
+# none loses a service it uses while it stops: SIGTERM, then waiting for it,
+# with SIGKILL after stop_timeout. It returns non-zero when a service did not
+# stop cleanly.
 stop_services() {
 	((${#service_pids[@]} > 0)) || return 0
-	local i failed=0 deadline=$((SECONDS + stop_timeout)) alive
-	log "stopping ${service_names[*]}"
-	kill -TERM "${service_pids[@]}" 2>/dev/null || true
-	while :; do
-		alive=()
-		for i in "${!service_pids[@]}"; do
-			if kill -0 "${service_pids[i]}" 2>/dev/null; then
-				alive+=("$i")
-			fi
-		done
-		((${#alive[@]} > 0)) || break
-		if ((SECONDS >= deadline)); then
-			for i in "${alive[@]}"; do
-				log "${service_names[i]} still runs after ${stop_timeout}s: killing it"
-				kill -KILL "${service_pids[i]}" 2>/dev/null || true
-			done
-			failed=1
-			break
-		fi
-		sleep 0.1
+	local i failed=0 deadline pid name order=() names=()
+	for ((i = ${#service_pids[@]} - 1; i >= 0; i--)); do
+		order+=("$i") names+=("${service_names[i]}")
 	done
-	for i in "${!service_pids[@]}"; do
-		reap "${service_pids[i]}"
+	log "stopping ${names[*]}"
+	for i in "${order[@]}"; do
+		pid=${service_pids[i]} name=${service_names[i]}
+		kill -TERM "$pid" 2>/dev/null || true
+		deadline=$((SECONDS + stop_timeout))
+		while kill -0 "$pid" 2>/dev/null; do
+			if ((SECONDS >= deadline)); then
+				log "$name still runs after ${stop_timeout}s: killing it"
+				kill -KILL "$pid" 2>/dev/null || true
+				failed=1
+				break
+			fi
+			sleep 0.1
+		done
+		reap "$pid"
 		# 0 is a graceful exit; 130 and 143 mean that SIGINT or SIGTERM ended a
 		# service that does not catch them, a stop all the same; -1 is a stop
 		# whose status bash lost (see reap).
 		if ((reaped_status > 0 && reaped_status != 130 && reaped_status != 143)); then
-			log "${service_names[i]} exited with status $reaped_status"
+			log "$name exited with status $reaped_status"
 			failed=1
 		fi
 	done
@@ -233,8 +289,9 @@ reap() {
 
 # print_banner tells where everything listens and how to call it.
 print_banner() {
-	local addr database tokens_note=""
+	local addr identity_addr database tokens_note="" emails
 	addr=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
+	identity_addr=$(dial_addr "$TENANTRY_IDENTITY_GRPC_ADDR")
 	database=$(redact_url "$DATABASE_URL")
 	if [[ -n $private_cluster ]]; then
 		database+="  (private cluster in $private_cluster, kept across runs)"
@@ -242,10 +299,21 @@ print_banner() {
 	if [[ -f $tokens_file ]] && grep -qxF "TENANTRY_OPERATOR_TOKEN=$TENANTRY_OPERATOR_TOKEN" "$tokens_file"; then
 		tokens_note=" (kept in $tokens_file)"
 	fi
+	if [[ -n ${TENANTRY_SMTP_ADDR:-} ]]; then
+		emails="  identity sends them through the SMTP server $TENANTRY_SMTP_ADDR."
+	else
+		emails="  Not sent: identity prints each email (verification links, password resets,
+  invitations) in its log lines on this terminal, above and below this banner:
+  look for \"mail not sent\" and the link=... attributes."
+	fi
 	# Single quotes: the commands show the variables, for pasting.
 	# shellcheck disable=SC2016
 	local as_operator='-H "authorization: Bearer $TENANTRY_OPERATOR_TOKEN"' \
-		as_service='-H "authorization: Bearer $TENANTRY_SERVICE_TOKEN"'
+		as_service='-H "authorization: Bearer $TENANTRY_SERVICE_TOKEN"' \
+		as_user='-H "authorization: Bearer $ACCESS_TOKEN"' \
+		in_demo="-H 'x-tenant: $demo_tenant'" \
+		ann='{"email":"ann@example.com","password":"correct horse battery staple"}'
+	local login="grpcurl -plaintext $in_demo -d '$ann' $identity_addr tenantry.identity.v1.AuthService/Login"
 	cat <<BANNER
 
 ================================================================================
@@ -254,12 +322,19 @@ Tenantry is running. Ctrl-C stops the services, then the database.
 Services
 $(printf '  %s\n' "${listening[@]}")
 
+Tenants
+  $demo_tenant  "$demo_display_name", created by this script on the first run; calls to identity
+        name their tenant with -H 'x-tenant: $demo_tenant'
+
 Database
   $database
 
 Credentials$tokens_note
   operator token  $TENANTRY_OPERATOR_TOKEN  (every method)
   service token   $TENANTRY_SERVICE_TOKEN  (ResolveTenant, WatchTenants)
+
+Emails
+$emails
 
 Try it from another terminal (without grpcurl installed, run 'go tool grpcurl'
 in this repository instead of 'grpcurl'):
@@ -270,6 +345,12 @@ in this repository instead of 'grpcurl'):
   grpcurl -plaintext $addr describe tenantry.registry.v1.TenantService
   grpcurl -plaintext $as_operator -d '{"tenant_id":"acme","tenant":{"display_name":"Acme"}}' $addr tenantry.registry.v1.TenantService/CreateTenant
   grpcurl -plaintext $as_service -d '{"host":"acme.localhost"}' $addr tenantry.registry.v1.TenantService/ResolveTenant
+
+  # Accounts of the tenant $demo_tenant (identity): sign up, log in, who am I.
+  grpcurl -plaintext $in_demo -d '$ann' $identity_addr tenantry.identity.v1.AuthService/SignUp
+  $login
+  ACCESS_TOKEN=\$($login | sed -n 's/.*"accessToken": "\(.*\)".*/\1/p')
+  grpcurl -plaintext $in_demo $as_user $identity_addr tenantry.identity.v1.AuthService/GetCurrentUser
 ================================================================================
 BANNER
 }
@@ -284,9 +365,13 @@ run_services() {
 	grpcurl=$(go tool -n grpcurl) || die "cannot build the pinned grpcurl (go tool -n grpcurl)"
 
 	start_service tenant-registry "$TENANTRY_REGISTRY_GRPC_ADDR" "$bin_dir/tenant-registry"
-	# A new service is one more line, after the services it depends on:
-	#   start_service identity "$TENANTRY_IDENTITY_GRPC_ADDR" "$bin_dir/identity"
-	# and, for an HTTP address it serves too, a listening+=("...") line.
+	ensure_demo_tenant
+	# identity follows the registry started here, whatever the environment says.
+	export TENANTRY_REGISTRY_ADDR
+	TENANTRY_REGISTRY_ADDR=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
+	start_service identity "$TENANTRY_IDENTITY_GRPC_ADDR" "$bin_dir/identity"
+	# A new service is one more line, after the services it depends on, and,
+	# for an HTTP address it serves too, a listening+=("...") line.
 
 	print_banner
 	local pid i

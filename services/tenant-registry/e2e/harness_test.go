@@ -46,14 +46,16 @@ func repoRoot(t testing.TB) string {
 	}
 }
 
-// buildBinaries builds tenant-registry and the pinned grpcurl into a new
-// temporary directory and returns it: the TENANTRY_BIN_DIR of run-dev.sh and
-// the directory that puts `grpcurl` on the PATH of the banner's commands.
+// buildBinaries builds tenant-registry, identity and the pinned grpcurl into
+// a new temporary directory and returns it: the TENANTRY_BIN_DIR of
+// run-dev.sh and the directory that puts `grpcurl` on the PATH of the
+// banner's commands.
 func buildBinaries(t *testing.T, root string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"./services/tenant-registry/cmd/tenant-registry", "github.com/fullstorydev/grpcurl/cmd/grpcurl")
+		"./services/tenant-registry/cmd/tenant-registry", "./services/identity/cmd/identity",
+		"github.com/fullstorydev/grpcurl/cmd/grpcurl")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build:\n%s", out)
@@ -95,8 +97,12 @@ type devRun struct {
 	pathDir string        // holds grpcurl, for the banner's commands
 
 	banner   []string // the banner, once printed
-	commands []string // the banner's shell lines: exports and grpcurl commands
+	commands []string // the banner's shell lines: see shellLine
 }
+
+// shellLine matches the banner's lines meant for pasting into a shell:
+// exports, grpcurl commands and variables set from a grpcurl command.
+var shellLine = regexp.MustCompile(`^(export |grpcurl |[A-Z][A-Z0-9_]*=\$\(grpcurl )`)
 
 // startRunDev runs the script with env (added to a clean environment) and
 // waits for its banner.
@@ -137,7 +143,7 @@ func startRunDev(t *testing.T, root, binDir string, env ...string) *devRun {
 	r.banner = banner
 	for _, line := range banner {
 		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "export ") || strings.HasPrefix(line, "grpcurl ") {
+		if shellLine.MatchString(line) {
 			r.commands = append(r.commands, line)
 		}
 	}
@@ -216,6 +222,18 @@ func (r *devRun) command(t *testing.T, parts ...string) string {
 	return ""
 }
 
+// assignment returns the banner's shell line that sets the variable name.
+func (r *devRun) assignment(t *testing.T, name string) string {
+	t.Helper()
+	for _, c := range r.commands {
+		if strings.HasPrefix(c, name+"=") {
+			return c
+		}
+	}
+	require.Failf(t, "no such line", "the banner sets no %s:\n%s", name, strings.Join(r.banner, "\n"))
+	return ""
+}
+
 // servicePID returns the PID the banner gives for a service.
 func (r *devRun) servicePID(t *testing.T, name string) int {
 	t.Helper()
@@ -255,6 +273,27 @@ func (r *devRun) shell(t *testing.T, line string) (stdout, stderr string, code i
 	}
 	require.NoError(t, err, "run %q", line)
 	return out.String(), errOut.String(), 0
+}
+
+// requireLogLine requires a line of the script's output, stdout or stderr
+// (where the services log), to contain every part within commandTimeout:
+// the services log some things, like mails, after the call that causes them
+// has returned.
+func (r *devRun) requireLogLine(t *testing.T, parts ...string) {
+	t.Helper()
+	found := func() bool {
+		for _, line := range strings.Split(r.stdout.String()+"\n"+r.stderr.String(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	}
+	require.Eventually(t, found, commandTimeout, pollInterval, "no line of run-dev.sh's output contains all of %q", parts)
 }
 
 // interrupt sends SIGINT to the script's process group, as Ctrl-C does, and

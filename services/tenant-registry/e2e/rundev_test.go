@@ -24,6 +24,31 @@ func createTenantCommand(addr string) string {
 		` tenantry.registry.v1.TenantService/CreateTenant`
 }
 
+// annCredentials is the request body of the banner's SignUp and Login.
+const annCredentials = `'{"email":"ann@example.com","password":"correct horse battery staple"}'`
+
+// signUpCommand, loginCommand, accessTokenLine and getCurrentUserCommand
+// are the identity commands the banner and the README show, in the tenant
+// demo, for identity's gRPC address addr.
+func signUpCommand(addr string) string {
+	return `grpcurl -plaintext -H 'x-tenant: demo' -d ` + annCredentials + ` ` + addr +
+		` tenantry.identity.v1.AuthService/SignUp`
+}
+
+func loginCommand(addr string) string {
+	return `grpcurl -plaintext -H 'x-tenant: demo' -d ` + annCredentials + ` ` + addr +
+		` tenantry.identity.v1.AuthService/Login`
+}
+
+func accessTokenLine(addr string) string {
+	return `ACCESS_TOKEN=$(` + loginCommand(addr) + ` | sed -n 's/.*"accessToken": "\(.*\)".*/\1/p')`
+}
+
+func getCurrentUserCommand(addr string) string {
+	return `grpcurl -plaintext -H 'x-tenant: demo' -H "authorization: Bearer $ACCESS_TOKEN" ` + addr +
+		` tenantry.identity.v1.AuthService/GetCurrentUser`
+}
+
 func TestRunDevWithDatabaseURL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries and runs make run's script")
@@ -33,6 +58,7 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 	binDir := buildBinaries(t, root)
 	devDir := t.TempDir()
 	addr := "localhost:" + strconv.Itoa(freePort(t))
+	identityAddr := "localhost:" + strconv.Itoa(freePort(t))
 	// PostgreSQL trusts local connections, so a password in the URL is
 	// accepted and ignored: it shows that the banner hides it.
 	databaseURL := withPassword(t, pgtest.NewDatabase(t), "not-to-be-printed")
@@ -41,8 +67,10 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 		"DATABASE_URL="+databaseURL,
 		"TENANTRY_DEV_DIR="+devDir,
 		"TENANTRY_REGISTRY_GRPC_ADDR="+addr,
+		"TENANTRY_IDENTITY_GRPC_ADDR="+identityAddr,
 	)
 	registryPID := run.servicePID(t, "tenant-registry")
+	identityPID := run.servicePID(t, "identity")
 
 	t.Run("the banner shows the database without its password", func(t *testing.T) {
 		banner := strings.Join(run.banner, "\n")
@@ -53,9 +81,11 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 		requireKeptTokens(t, run, devDir)
 	})
 	walkThroughBanner(t, run, addr)
+	walkThroughIdentity(t, run, identityAddr)
 
-	t.Run("Ctrl-C stops the registry and exits 0", func(t *testing.T) {
+	t.Run("Ctrl-C stops identity and the registry and exits 0", func(t *testing.T) {
 		run.interrupt(t)
+		requireGone(t, identityPID, "identity")
 		requireGone(t, registryPID, "tenant-registry")
 	})
 }
@@ -74,10 +104,12 @@ func TestRunDevWithPrivateCluster(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, os.RemoveAll(devDir)) })
 	pgPort := freePort(t)
 	addr := "localhost:" + strconv.Itoa(freePort(t))
+	identityAddr := "localhost:" + strconv.Itoa(freePort(t))
 	env := []string{
 		"TENANTRY_DEV_DIR=" + devDir,
 		"TENANTRY_DEV_PG_PORT=" + strconv.Itoa(pgPort),
 		"TENANTRY_REGISTRY_GRPC_ADDR=" + addr,
+		"TENANTRY_IDENTITY_GRPC_ADDR=" + identityAddr,
 	}
 
 	first := startRunDev(t, root, binDir, env...)
@@ -90,18 +122,30 @@ func TestRunDevWithPrivateCluster(t *testing.T) {
 		requireKeptTokens(t, first, devDir)
 	})
 	walkThroughBanner(t, first, addr)
-	t.Run("Ctrl-C stops the registry, then PostgreSQL, and exits 0", func(t *testing.T) {
+	walkThroughIdentity(t, first, identityAddr)
+	t.Run("Ctrl-C stops identity, the registry, then PostgreSQL, and exits 0", func(t *testing.T) {
 		stopAndRequireGone(t, first, devDir)
 	})
+	keptAfterFirst, err := os.ReadFile(filepath.Join(devDir, "tokens.env"))
+	require.NoError(t, err)
 
 	second := startRunDev(t, root, binDir, env...)
-	t.Run("a second run reuses the tokens", func(t *testing.T) {
+	t.Run("a second run reuses the tokens and the key-encryption key", func(t *testing.T) {
 		for _, name := range []string{"TENANTRY_OPERATOR_TOKEN", "TENANTRY_SERVICE_TOKEN"} {
 			require.Equal(t, first.exportedValue(t, name), second.exportedValue(t, name), name)
 		}
+		kept, err := os.ReadFile(filepath.Join(devDir, "tokens.env"))
+		require.NoError(t, err)
+		require.Equal(t, string(keptAfterFirst), string(kept))
 	})
 	t.Run("a second run reuses the cluster: the tenant is still there", func(t *testing.T) {
 		requireResolvesAcme(t, second)
+	})
+	t.Run("a second run finds demo: SignUp again answers OK, as for any address", func(t *testing.T) {
+		requireSignUpAnswers(t, second, identityAddr)
+	})
+	t.Run("a second run finds demo: ann still logs in", func(t *testing.T) {
+		requireLoggedInAsAnn(t, second, identityAddr)
 	})
 	t.Run("Ctrl-C stops the second run as cleanly", func(t *testing.T) {
 		stopAndRequireGone(t, second, devDir)
@@ -149,6 +193,80 @@ func walkThroughBanner(t *testing.T, run *devRun, addr string) {
 	})
 }
 
+// walkThroughIdentity runs the banner's identity commands in the order a
+// newcomer does, in the tenant demo that run-dev.sh creates.
+func walkThroughIdentity(t *testing.T, run *devRun, addr string) {
+	t.Run("the banner shows identity, which is healthy", func(t *testing.T) {
+		pid := run.servicePID(t, "identity")
+		require.True(t, running(pid, "identity"), "the banner's identity PID %d runs no identity", pid)
+		require.Contains(t, strings.Join(run.banner, "\n"), addr)
+		out, errOut, code := run.shell(t, "grpcurl -plaintext "+addr+" grpc.health.v1.Health/Check")
+		require.Zero(t, code, errOut)
+		require.Contains(t, out, `"SERVING"`)
+	})
+	t.Run("grpcurl list on identity shows its three services", func(t *testing.T) {
+		out, errOut, code := run.shell(t, "grpcurl -plaintext "+addr+" list")
+		require.Zero(t, code, errOut)
+		for _, service := range []string{"AuthService", "UserService", "TokenService"} {
+			require.Contains(t, strings.Fields(out), "tenantry.identity.v1."+service)
+		}
+	})
+	t.Run("the banner shows the identity commands of the README", func(t *testing.T) {
+		for _, line := range []string{signUpCommand(addr), loginCommand(addr), accessTokenLine(addr), getCurrentUserCommand(addr)} {
+			require.Contains(t, run.commands, line)
+		}
+	})
+	t.Run("SignUp as printed signs ann up in demo", func(t *testing.T) {
+		requireSignUpAnswers(t, run, addr)
+	})
+	t.Run("the verification email for ann, with its link, is in identity's log", func(t *testing.T) {
+		run.requireLogLine(t, "mail not sent", "tenant=demo", "kind=verification", "ann@example.com", "/verify-email?token=")
+	})
+	t.Run("Login, ACCESS_TOKEN and GetCurrentUser as printed return ann", func(t *testing.T) {
+		requireLoggedInAsAnn(t, run, addr)
+	})
+}
+
+// requireSignUpAnswers runs the banner's SignUp command and requires it to
+// succeed. It answers the same whether the address is new or taken, so as
+// not to tell who has an account.
+func requireSignUpAnswers(t *testing.T, run *devRun, addr string) {
+	t.Helper()
+	out, errOut, code := run.shell(t, run.command(t, addr, "/SignUp"))
+	require.Zero(t, code, errOut)
+	var resp struct{ Message string }
+	require.NoError(t, json.Unmarshal([]byte(out), &resp), out)
+	require.NotEmpty(t, resp.Message, out)
+}
+
+// requireLoggedInAsAnn runs the banner's Login, ACCESS_TOKEN and
+// GetCurrentUser lines as one pasted block and requires both calls to
+// return the user ann@example.com: the second one authenticated by the
+// access token that the ACCESS_TOKEN line took from Login's output.
+func requireLoggedInAsAnn(t *testing.T, run *devRun, addr string) {
+	t.Helper()
+	block := strings.Join([]string{
+		run.command(t, addr, "/Login"),
+		run.assignment(t, "ACCESS_TOKEN"),
+		run.command(t, addr, "/GetCurrentUser"),
+	}, "\n")
+	out, errOut, code := run.shell(t, block)
+	require.Zero(t, code, errOut)
+	type user struct{ Email, State string }
+	var login struct {
+		AccessToken string
+		User        user
+	}
+	var current struct{ User user }
+	dec := json.NewDecoder(strings.NewReader(out))
+	require.NoError(t, dec.Decode(&login), out)
+	require.NoError(t, dec.Decode(&current), out)
+	require.False(t, dec.More(), "more output than Login's and GetCurrentUser's:\n%s", out)
+	require.NotEmpty(t, login.AccessToken)
+	require.Equal(t, "ann@example.com", login.User.Email)
+	require.Equal(t, user{Email: "ann@example.com", State: "STATE_ACTIVE"}, current.User)
+}
+
 // requireResolvesAcme runs the banner's ResolveTenant command and requires
 // it to find the tenant acme by its subdomain.
 func requireResolvesAcme(t *testing.T, run *devRun) {
@@ -178,14 +296,20 @@ func requireKeptTokens(t *testing.T, run *devRun, devDir string) {
 	operator, service := run.exportedValue(t, "TENANTRY_OPERATOR_TOKEN"), run.exportedValue(t, "TENANTRY_SERVICE_TOKEN")
 	require.Len(t, operator, 64)
 	require.NotEqual(t, operator, service)
-	require.Equal(t, "TENANTRY_OPERATOR_TOKEN="+operator+"\nTENANTRY_SERVICE_TOKEN="+service+"\n", string(kept))
+	// identity's key-encryption key is kept too, but never printed.
+	rest, ok := strings.CutPrefix(string(kept), "TENANTRY_OPERATOR_TOKEN="+operator+"\nTENANTRY_SERVICE_TOKEN="+service+"\n")
+	require.True(t, ok, "tokens.env holds other tokens than the banner's:\n%s", kept)
+	require.Regexp(t, `^TENANTRY_KEY_ENCRYPTION_KEY=[0-9a-f]{64}\n$`, rest)
+	key := strings.TrimSuffix(strings.TrimPrefix(rest, "TENANTRY_KEY_ENCRYPTION_KEY="), "\n")
+	require.NotContains(t, strings.Join(run.banner, "\n"), key)
 }
 
 // stopAndRequireGone interrupts a run with its private cluster in devDir and
-// requires the registry and the PostgreSQL server it started to be gone.
+// requires the services and the PostgreSQL server it started to be gone.
 func stopAndRequireGone(t *testing.T, run *devRun, devDir string) {
 	t.Helper()
 	registryPID := run.servicePID(t, "tenant-registry")
+	identityPID := run.servicePID(t, "identity")
 	pidFile, err := os.ReadFile(filepath.Join(devDir, "postgres", "postmaster.pid"))
 	require.NoError(t, err, "the cluster should run in TENANTRY_DEV_DIR")
 	postmasterPID, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
@@ -193,6 +317,7 @@ func stopAndRequireGone(t *testing.T, run *devRun, devDir string) {
 	require.True(t, running(postmasterPID, "postgres"), "postmaster.pid names no running postgres")
 
 	run.interrupt(t)
+	requireGone(t, identityPID, "identity")
 	requireGone(t, registryPID, "tenant-registry")
 	requireGone(t, postmasterPID, "postgres")
 	require.NoFileExists(t, filepath.Join(devDir, "postgres", "postmaster.pid"))

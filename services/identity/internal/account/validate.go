@@ -27,6 +27,11 @@ func NormalizeEmail(field, s string) (string, error) {
 	if len(s) > maxEmailLength || !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
 		return "", fault.Invalid(field, "EMAIL_INVALID", "%s is not a valid email address", field)
 	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r > unicode.MaxASCII }) {
+		// Mail goes out without SMTPUTF8, so such an address could not be
+		// reached: refuse it now rather than fail to deliver later.
+		return "", fault.Invalid(field, "EMAIL_NOT_ASCII", "%s must be an ASCII email address; internationalised addresses are not supported", field)
+	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil || addr.Name != "" || addr.Address != s || !strings.Contains(addr.Address, "@") {
 		return "", fault.Invalid(field, "EMAIL_INVALID", "%s is not a valid email address (like ann@example.com)", field)
@@ -53,7 +58,7 @@ func NormalizeUsername(field, s string) (string, error) {
 
 // ValidateDisplayName checks a name shown to people.
 func ValidateDisplayName(field, s string) error {
-	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, isControlOrSeparator) {
 		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must be text without control characters", field)
 	}
 	if n := utf8.RuneCountInString(s); n > maxDisplayNameLength {
@@ -67,4 +72,10 @@ func ValidateDisplayName(field, s string) error {
 func localPart(email string) string {
 	l, _, _ := strings.Cut(email, "@")
 	return l
+}
+
+// isControlOrSeparator reports control characters and the Unicode line and
+// paragraph separators, which would break headers and logs like newlines.
+func isControlOrSeparator(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
 }

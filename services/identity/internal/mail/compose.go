@@ -14,7 +14,7 @@ import (
 )
 
 // maxLineLength is the length RFC 5322 says header lines SHOULD stay within;
-// folding keeps the subject there where it has spaces to fold at.
+// folding keeps headers there where they have spaces to fold at.
 const maxLineLength = 78
 
 // messageID is the Message-ID of the mail with outbox id id. It depends on
@@ -87,14 +87,34 @@ func compose(m Message, from, to *netmail.Address, date time.Time) ([]byte, erro
 	return b.Bytes(), nil
 }
 
-// writeHeader writes one header field, folded at spaces to keep lines short.
-// It refuses values holding CR or LF, the last line of defence against
-// header injection.
+// writeHeader writes one header field, folded at spaces so that lines stay
+// within maxLineLength where the value allows. It refuses values holding CR
+// or LF, the last line of defence against header injection.
+//
+// Every word is preceded by a space, the first by the one after the colon,
+// and a fold turns such a space into CRLF plus that space, so unfolding
+// (deleting the CRLFs) gives back exactly "Name: value". Between RFC 2047
+// encoded words the space is ignored by decoders. A fold happens only before
+// a non-empty word, so no line is whitespace only, which RFC 5322 forbids;
+// an encoded word (up to 75 characters) that does not fit after the name
+// moves to a line of its own.
 func writeHeader(b *bytes.Buffer, name, value string) error {
 	if strings.ContainsAny(value, "\r\n") {
 		return fmt.Errorf("%w: header %s contains a line break", ErrInvalidMessage, name)
 	}
-	writeRawHeader(b, name, fold(len(name)+2, value))
+	b.WriteString(name)
+	b.WriteByte(':')
+	lineLen := len(name) + 1
+	for w := range strings.SplitSeq(value, " ") {
+		if w != "" && lineLen+1+len(w) > maxLineLength {
+			b.WriteString("\r\n")
+			lineLen = 0
+		}
+		b.WriteByte(' ')
+		b.WriteString(w)
+		lineLen += 1 + len(w)
+	}
+	b.WriteString("\r\n")
 	return nil
 }
 
@@ -104,29 +124,6 @@ func writeRawHeader(b *bytes.Buffer, name, value string) {
 	b.WriteString(": ")
 	b.WriteString(value)
 	b.WriteString("\r\n")
-}
-
-// fold inserts CRLF before spaces so that lines stay within maxLineLength
-// where the value allows; used is what the line already holds. Unfolding (deleting
-// the CRLFs) restores the value exactly, and between RFC 2047 encoded words
-// the folding space is ignored by decoders. A fold never leaves a line of
-// whitespace only, which RFC 5322 forbids.
-func fold(used int, value string) string {
-	var b strings.Builder
-	lineLen := used
-	for i, w := range strings.Split(value, " ") {
-		if i > 0 {
-			if w != "" && b.Len() > 0 && lineLen+1+len(w) > maxLineLength {
-				b.WriteString("\r\n")
-				lineLen = 0
-			}
-			b.WriteByte(' ')
-			lineLen++
-		}
-		b.WriteString(w)
-		lineLen += len(w)
-	}
-	return b.String()
 }
 
 // writeQuotedPrintable writes s quoted-printable encoded: 7-bit clean, lines

@@ -52,6 +52,7 @@ type Message struct {
 // use. A failure that retrying cannot fix wraps ErrPermanent; any other
 // failure is retried later.
 type Sender interface {
+	// Send delivers m, or returns why it could not.
 	Send(ctx context.Context, m Message) error
 }
 

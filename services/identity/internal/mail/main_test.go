@@ -142,6 +142,5 @@ func drain(t *testing.T, w *mail.Worker) int {
 	return n
 }
 
-
 // discardLogger drops logs the test does not look at.
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"tenantry.dev/identity/internal/smtptest"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -44,8 +46,8 @@ func TestEnqueueIsPartOfTheCallersTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{})
 
 	errRolledBack := errors.New("the change failed")
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -55,11 +57,11 @@ func TestEnqueueIsPartOfTheCallersTransaction(t *testing.T) {
 	require.ErrorIs(t, err, errRolledBack)
 	require.Zero(t, countRows(t, pool), "a rolled-back transaction leaves no mail")
 	require.Zero(t, drain(t, w))
-	require.Empty(t, srv.messages())
+	require.Empty(t, srv.Messages())
 
 	enqueue(t, pool, newMessage("acme"))
 	require.Equal(t, 1, drain(t, w))
-	require.Len(t, srv.messages(), 1)
+	require.Len(t, srv.Messages(), 1)
 }
 
 func TestEnqueueInsideATenantSchemaWritesTheSharedOutbox(t *testing.T) {
@@ -94,7 +96,7 @@ func TestEnqueueFillsInAMissingID(t *testing.T) {
 func TestDedupeKeyMakesASecondEnqueueOfOneEventANoOp(t *testing.T) {
 	t.Parallel()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 
 	first := newMessage("acme")
 	first.DedupeKey = "verify-email:token-1"
@@ -108,11 +110,11 @@ func TestDedupeKeyMakesASecondEnqueueOfOneEventANoOp(t *testing.T) {
 	enqueue(t, pool, otherTenant)  // not suppressed by acme's key
 	require.Equal(t, 2, countRows(t, pool))
 
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{})
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{})
 	require.Equal(t, 2, drain(t, w))
 	enqueue(t, pool, again) // after delivery too
 	require.Zero(t, drain(t, w))
-	require.Len(t, srv.messages(), 2)
+	require.Len(t, srv.Messages(), 2)
 	require.True(t, readRow(t, pool, first.ID).Sent)
 	require.True(t, readRow(t, pool, otherTenant.ID).Sent)
 }

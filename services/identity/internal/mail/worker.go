@@ -176,7 +176,7 @@ SELECT id::text, tenant, kind, recipient, subject, text_body,
        COALESCE(html_body, ''), COALESCE(dedupe_key, ''), attempts
 FROM tenantry_identity.outbox
 WHERE sent_time IS NULL AND next_attempt_time <= now()
-ORDER BY next_attempt_time, id
+ORDER BY next_attempt_time
 LIMIT $1
 FOR UPDATE SKIP LOCKED`
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"tenantry.dev/identity/internal/smtptest"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -26,7 +28,7 @@ func crlfToLF(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
 func TestACommittedMailIsDeliveredOnceWithAProperMessage(t *testing.T) {
 	t.Parallel()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 
 	link := "https://acme.tenantry.test/verify?token=" + strings.Repeat("0123456789abcdef", 6)
 	m := newMessage("acme")
@@ -35,14 +37,14 @@ func TestACommittedMailIsDeliveredOnceWithAProperMessage(t *testing.T) {
 	m.Text = "Grüße, Zoë!\n\nBitte bestätigen: " + link + "\n.a line starting with a dot\n=?not-an-encoded-word?=\ntrailing space \n"
 	enqueue(t, pool, m)
 
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{})
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{})
 	require.Equal(t, 1, drain(t, w))
 	require.Zero(t, drain(t, w), "a sent mail is not sent again")
 	row := readRow(t, pool, m.ID)
 	require.True(t, row.Sent)
 	require.Equal(t, 1, row.Attempts)
 
-	got := srv.messages()
+	got := srv.Messages()
 	require.Len(t, got, 1)
 	require.Equal(t, "no-reply@tenantry.test", got[0].From)
 	require.Equal(t, []string{"zoe@example.com"}, got[0].To)
@@ -81,15 +83,15 @@ func TestACommittedMailIsDeliveredOnceWithAProperMessage(t *testing.T) {
 func TestAMailWithHTMLIsMultipartAlternative(t *testing.T) {
 	t.Parallel()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	m := newMessage("acme")
 	m.Text = "Grüße!\nhttps://acme.tenantry.test/verify?token=abc\n"
 	m.HTML = "<p>Grüße! <a href=\"https://acme.tenantry.test/verify?token=abc\">Bestätigen</a></p>\n"
 	enqueue(t, pool, m)
 
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{})
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{})
 	require.Equal(t, 1, drain(t, w))
-	got := srv.messages()
+	got := srv.Messages()
 	require.Len(t, got, 1)
 	msg, err := netmail.ReadMessage(bytes.NewReader(got[0].Data))
 	require.NoError(t, err)
@@ -118,10 +120,10 @@ func TestMailWaitsInTheOutboxWhileTheServerIsDown(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
-	srv.stop()
+	srv := smtptest.Start(t, smtptest.Options{})
+	srv.Stop()
 	logger, logs := newLogger()
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{
 		Backoff: func(attempt int) time.Duration { return time.Duration(attempt) * time.Hour },
 		Logger:  logger,
 	})
@@ -138,16 +140,16 @@ func TestMailWaitsInTheOutboxWhileTheServerIsDown(t *testing.T) {
 	require.Contains(t, *row.LastError, "connect to SMTP server")
 	require.Contains(t, logs.String(), "will retry")
 
-	srv.restart()
+	srv.Restart()
 	require.Zero(t, drain(t, w), "not retried before its time")
-	require.Empty(t, srv.messages())
+	require.Empty(t, srv.Messages())
 
 	// The hour passes.
 	_, err := pool.Exec(ctx, "UPDATE tenantry_identity.outbox SET next_attempt_time = now()")
 	require.NoError(t, err)
 	require.Equal(t, 1, drain(t, w))
 	require.Zero(t, drain(t, w))
-	require.Len(t, srv.messages(), 1, "delivered exactly once")
+	require.Len(t, srv.Messages(), 1, "delivered exactly once")
 	row = readRow(t, pool, m.ID)
 	require.True(t, row.Sent)
 	require.Equal(t, 2, row.Attempts)
@@ -168,11 +170,11 @@ func TestTheServersReplyDecidesBetweenRetryingAndGivingUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := startSMTPServer(t, smtpServerOptions{})
-			srv.reject(tt.rcptCode, tt.dataCode)
+			srv := smtptest.Start(t, smtptest.Options{})
+			srv.Reject(tt.rcptCode, tt.dataCode)
 			logger, logs := newLogger()
 			_, pool := newOutbox(t)
-			w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{
+			w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{
 				MaxAttempts: 5, Backoff: noBackoff, Logger: logger,
 			})
 			m := newMessage("acme")
@@ -189,13 +191,13 @@ func TestTheServersReplyDecidesBetweenRetryingAndGivingUp(t *testing.T) {
 				require.Contains(t, logs.String(), "permanent failure")
 			}
 
-			srv.reject(0, 0)
+			srv.Reject(0, 0)
 			wantSent := 1
 			if tt.giveUp {
 				wantSent = 0
 			}
 			require.Equal(t, wantSent, drain(t, w))
-			require.Len(t, srv.messages(), wantSent)
+			require.Len(t, srv.Messages(), wantSent)
 		})
 	}
 }
@@ -203,10 +205,10 @@ func TestTheServersReplyDecidesBetweenRetryingAndGivingUp(t *testing.T) {
 func TestMaxAttemptsStopsRetries(t *testing.T) {
 	t.Parallel()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
-	srv.reject(451, 0)
+	srv := smtptest.Start(t, smtptest.Options{})
+	srv.Reject(451, 0)
 	logger, logs := newLogger()
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{
 		MaxAttempts: 3, Backoff: noBackoff, Logger: logger,
 	})
 	m := newMessage("acme")
@@ -219,7 +221,7 @@ func TestMaxAttemptsStopsRetries(t *testing.T) {
 		require.Equal(t, attempt == 3, row.Parked, "parked after attempt %d", attempt)
 	}
 	require.Zero(t, drain(t, w))
-	require.Equal(t, 3, srv.rcptCount(), "no attempt after the last one")
+	require.Equal(t, 3, srv.RcptCount(), "no attempt after the last one")
 	require.Contains(t, logs.String(), "GIVING UP")
 	require.Contains(t, logs.String(), "too many failed attempts")
 	require.Equal(t, 1, countRows(t, pool), "the mail is kept for inspection")
@@ -229,7 +231,7 @@ func TestAnInjectedRowInTheOutboxIsNeverSent(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	// Written without Enqueue, as a bug or a manual fix might.
 	var id string
 	require.NoError(t, pool.QueryRow(ctx, `
@@ -239,9 +241,9 @@ func TestAnInjectedRowInTheOutboxIsNeverSent(t *testing.T) {
 		"victim@example.com\r\nBcc: attacker@example.com", "Hi\r\nBcc: attacker@example.com",
 	).Scan(&id))
 
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{Logger: discardLogger()})
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{Logger: discardLogger()})
 	require.Zero(t, drain(t, w))
-	require.Zero(t, srv.rcptCount(), "the server never hears of it")
+	require.Zero(t, srv.RcptCount(), "the server never hears of it")
 	row := readRow(t, pool, id)
 	require.True(t, row.Parked, "an invalid message is a permanent failure")
 	require.Contains(t, *row.LastError, mail.ErrInvalidMessage.Error())
@@ -250,7 +252,7 @@ func TestAnInjectedRowInTheOutboxIsNeverSent(t *testing.T) {
 func TestConcurrentWorkersDeliverEachMailExactlyOnce(t *testing.T) {
 	t.Parallel()
 	url, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	const mails = 60
 	want := map[string]bool{}
 	var msgs []mail.Message
@@ -264,7 +266,7 @@ func TestConcurrentWorkersDeliverEachMailExactlyOnce(t *testing.T) {
 	// Replicas: each worker has its own pool, as separate processes would.
 	workers := make([]*mail.Worker, 4)
 	for i := range workers {
-		workers[i] = mail.NewWorker([]*pgxpool.Pool{openPool(t, url)}, newSender(t, srv.addr),
+		workers[i] = mail.NewWorker([]*pgxpool.Pool{openPool(t, url)}, newSender(t, srv.Addr),
 			mail.WorkerOptions{Batch: 3, Logger: discardLogger()})
 	}
 	sent := make([]int, len(workers))
@@ -287,7 +289,7 @@ func TestConcurrentWorkersDeliverEachMailExactlyOnce(t *testing.T) {
 	require.Zero(t, drain(t, workers[0]))
 
 	got := map[string]int{}
-	for _, r := range srv.messages() {
+	for _, r := range srv.Messages() {
 		msg, err := netmail.ReadMessage(bytes.NewReader(r.Data))
 		require.NoError(t, err)
 		got[msg.Header.Get("Message-ID")]++
@@ -303,23 +305,23 @@ func TestOneWorkerServesEveryDatabase(t *testing.T) {
 	t.Parallel()
 	_, first := newOutbox(t)
 	_, second := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	enqueue(t, first, newMessage("acme"))
 	enqueue(t, second, newMessage("globex"), newMessage("initech"))
 
-	w := mail.NewWorker([]*pgxpool.Pool{first, second}, newSender(t, srv.addr), mail.WorkerOptions{})
+	w := mail.NewWorker([]*pgxpool.Pool{first, second}, newSender(t, srv.Addr), mail.WorkerOptions{})
 	require.Equal(t, 3, drain(t, w))
-	require.Len(t, srv.messages(), 3)
+	require.Len(t, srv.Messages(), 3)
 }
 
 func TestDrainReportsADatabaseWithoutAnOutboxAndServesTheOthers(t *testing.T) {
 	t.Parallel()
 	broken := openPool(t, pgtest.NewDatabase(t)) // Setup never ran
 	_, ok := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	enqueue(t, ok, newMessage("acme"))
 
-	w := mail.NewWorker([]*pgxpool.Pool{broken, ok}, newSender(t, srv.addr), mail.WorkerOptions{})
+	w := mail.NewWorker([]*pgxpool.Pool{broken, ok}, newSender(t, srv.Addr), mail.WorkerOptions{})
 	sent, err := w.Drain(t.Context())
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "tenantry_identity.outbox")
@@ -329,9 +331,9 @@ func TestDrainReportsADatabaseWithoutAnOutboxAndServesTheOthers(t *testing.T) {
 func TestRunDeliversPromptlyOnWakeAndStopsOnCancel(t *testing.T) {
 	t.Parallel()
 	_, pool := newOutbox(t)
-	srv := startSMTPServer(t, smtpServerOptions{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	// An interval longer than the test: only Wake can explain prompt delivery.
-	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.addr), mail.WorkerOptions{Interval: time.Hour})
+	w := mail.NewWorker([]*pgxpool.Pool{pool}, newSender(t, srv.Addr), mail.WorkerOptions{Interval: time.Hour})
 
 	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
@@ -343,7 +345,7 @@ func TestRunDeliversPromptlyOnWakeAndStopsOnCancel(t *testing.T) {
 	for want := 1; want <= 2; want++ {
 		enqueue(t, pool, newMessage("acme"))
 		w.Wake()
-		require.Eventually(t, func() bool { return len(srv.messages()) == want }, 10*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return len(srv.Messages()) == want }, 10*time.Second, 5*time.Millisecond)
 	}
 
 	cancel()

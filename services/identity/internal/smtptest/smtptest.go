@@ -55,6 +55,8 @@ type Server struct {
 
 	mu         sync.Mutex
 	srv        *smtp.Server
+	ln         net.Listener
+	stopping   bool
 	served     chan struct{} // closed when the running Serve returns
 	received   []Mail
 	rcpts      int // RCPT TO commands seen, accepted or not
@@ -87,11 +89,15 @@ func (s *Server) serve(ln net.Listener) {
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	served := make(chan struct{})
 	s.mu.Lock()
-	s.srv, s.served = srv, served
+	s.srv, s.served, s.ln, s.stopping = srv, served, ln, false
 	s.mu.Unlock()
 	go func() {
 		defer close(served)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		err := srv.Serve(ln)
+		s.mu.Lock()
+		stopping := s.stopping
+		s.mu.Unlock()
+		if err != nil && !errors.Is(err, smtp.ErrServerClosed) && !stopping {
 			s.t.Errorf("smtp server: %v", err)
 		}
 	}()
@@ -101,12 +107,15 @@ func (s *Server) serve(ln net.Listener) {
 // "connection refused" until restart.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv, served := s.srv, s.served
-	s.srv = nil
+	srv, served, ln := s.srv, s.served, s.ln
+	s.srv, s.stopping = nil, true
 	s.mu.Unlock()
 	if srv == nil {
 		return
 	}
+	// Close the listener ourselves too: a Close that comes before Serve has
+	// registered the listener would otherwise leave Serve running forever.
+	_ = ln.Close()
 	_ = srv.Close()
 	<-served
 }

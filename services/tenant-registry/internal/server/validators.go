@@ -31,8 +31,8 @@ func validateDisplayName(field, s string) error {
 	if n := utf8.RuneCountInString(s); n > maxDisplayName {
 		return fault.Invalid(field, "DISPLAY_NAME_TOO_LONG", "%s has %d characters; at most %d are allowed", field, n, maxDisplayName)
 	}
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must not contain control characters", field)
+	if strings.IndexFunc(s, isControlOrSeparator) >= 0 {
+		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must not contain control characters or line breaks", field)
 	}
 	if strings.TrimSpace(s) != s {
 		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must not start or end with spaces", field)
@@ -49,7 +49,7 @@ func validateLabels(field string, labels map[string]string) error {
 			return fault.Invalid(field, "LABEL_KEY_INVALID",
 				"label key %q is invalid: use 1-63 characters of a-z, 0-9, '_', '-', '.', starting with a letter", k)
 		}
-		if !utf8.ValidString(v) || len(v) > maxLabelValue || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		if !utf8.ValidString(v) || len(v) > maxLabelValue || strings.IndexFunc(v, isControlOrSeparator) >= 0 {
 			return fault.Invalid(field, "LABEL_VALUE_INVALID",
 				"value of label %q is invalid: use at most %d bytes of UTF-8 text without control characters", k, maxLabelValue)
 		}
@@ -89,4 +89,11 @@ func validateEtag(field, s string) error {
 		return fault.Invalid(field, "ETAG_INVALID", "%s is not an etag returned by this service", field)
 	}
 	return nil
+}
+
+// isControlOrSeparator reports control characters and the Unicode line and
+// paragraph separators: display names end up in email subjects and logs,
+// where either would act as a line break.
+func isControlOrSeparator(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
 }

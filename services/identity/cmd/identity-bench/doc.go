@@ -1,0 +1,46 @@
+// Command identity-bench starts the real Tenantry identity service and
+// measures it:
+//
+//	identity-bench -registry-bin bin/tenant-registry -identity-bin bin/identity [-tenants 1000] [-duration 5s] [-rounds 3]
+//
+// It starts a throwaway PostgreSQL cluster with durable settings (package
+// pgcluster, stopped with this process however it ends), runs the
+// tenant-registry and identity binaries as child processes on one database
+// (the registry creates tenant schemas there, identity fills them), talks
+// to both over gRPC on loopback TCP as other services do, and prints on
+// stdout a Markdown table with the columns measure, value, unit, target
+// and met. Progress and the services' warnings go to stderr; identity's
+// info records (every call, and every mail, since no SMTP server is
+// configured) are dropped. `make bench` runs it after registry-bench;
+// `-tenants 50 -duration 1s` is a quick smoke run.
+//
+// The machine is shared and noisy, so throughput is only judged as a ratio
+// against a baseline measured in the same run, in interleaved slices of at
+// most a second (as registry-bench does), the ratio being the median over
+// adjacent pairs of slices. The measures, in order:
+//
+//   - argon2id with identity's parameters (password.DefaultParams) in this
+//     process, against Login over gRPC in one tenant, with the same
+//     concurrency (GOMAXPROCS by default);
+//   - access-token verification by a caller holding the JWKS (fetched once
+//     with GetJwks), with golang-jwt on one goroutine, against bare
+//     ed25519.Verify;
+//   - RefreshSession and GetCurrentUser, each against grpc.health.v1 Check
+//     on identity;
+//   - creating tenants through the registry up to -tenants, then the time
+//     from starting identity to its "tenant schemas migrated" record, with
+//     every schema new to it and then with all current;
+//   - Login spread over every tenant against Login in one tenant.
+//
+// Identity's rate limits stay as they are (they have no configuration):
+// every login of a measure uses its own account, and logins come from many
+// loopback source addresses (127.0.0.2 and up, one connection each), since
+// identity keys its per-address limits on the peer address. A call refused
+// by a limit counts as a failure and is reported.
+//
+// A measure that cannot be taken is printed as n/a with the reason below
+// the table; nothing is estimated. The exit status is 0 when every measure
+// was taken (met or not), 1 when some could not be, 2 for bad flags and 130
+// when interrupted. The run stops after -budget (8 minutes) and reports what
+// it has.
+package main

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"tenantry.dev/identity/internal/password"
+	"tenantry.dev/identity/internal/ratelimit"
+)
+
+const (
+	// warmupLimit bounds the unmeasured warm-up of each load.
+	warmupLimit = time.Second
+	// accountMargin over-provisions accounts for a faster moment than the
+	// rate a pool was sized from.
+	accountMargin = 1.3
+	// mailTimeout bounds the wait for identity's mail outbox to drain.
+	mailTimeout = 2 * time.Minute
+)
+
+// warmup is how long each load warms up before it is measured.
+func (b *bench) warmup() time.Duration { return min(warmupLimit, b.cfg.duration) }
+
+// measured is how long each load of a comparison is measured in all.
+func (b *bench) measured() time.Duration { return time.Duration(b.cfg.rounds) * b.cfg.duration }
+
+// accountsFor returns how many accounts a login load at rate per second
+// needs for its warm-up and measured time without reusing any, plus extra.
+func accountsFor(rate float64, warmup, measured time.Duration, extra int) int {
+	n := int(math.Ceil(rate*accountMargin*(warmup+measured).Seconds())) + extra
+	return max(n, 1)
+}
+
+// loginRun measures argon2id in this process against Login over gRPC,
+// interleaved, with the same concurrency: rows 1 and 2.
+func (b *bench) loginRun(ctx context.Context) error {
+	one := tenantSlug(oneTenantIndex)
+	b.log.Info("creating the first tenant", "tenant", one)
+	if err := b.regClient.createTenant(ctx, one); err != nil {
+		return err
+	}
+
+	// The baseline is the hasher identity itself uses, with identity's
+	// parameters, verifying a stored hash as Login does.
+	hasher, err := password.NewHasher(password.DefaultParams, b.cfg.loginClients)
+	if err != nil {
+		return err
+	}
+	encoded, err := hasher.Hash(ctx, b.pass)
+	if err != nil {
+		return err
+	}
+	hashCall := func(ctx context.Context, _ int, _ *rand.Rand) error {
+		ok, _, err := hasher.Verify(ctx, encoded, b.pass)
+		if err == nil && !ok {
+			err = errors.New("argon2id: the password does not verify against its own hash")
+		}
+		return err
+	}
+
+	// A first taste of the hash rate sizes the account pool: no login can
+	// be faster than hashing, so at that rate no login reuses an account.
+	calib := runFor(ctx, b.cfg.loginClients, b.warmup(), hashCall)
+	if calib.calls == 0 {
+		return fmt.Errorf("argon2id calibration: %w", calib.err())
+	}
+	b.hashRate = calib.throughput()
+	n := accountsFor(b.hashRate, b.warmup(), b.measured(), b.cfg.clients)
+	b.onePool = newAccountPool(oneTenantAccounts(one, n))
+	if err := b.signUpAll(ctx, "signing up accounts in one tenant", b.onePool.accounts, kSignupTPS); err != nil {
+		return err
+	}
+	if err := b.waitMailSent(ctx); err != nil {
+		return err
+	}
+
+	b.log.Info("measuring argon2id in-process and Login over gRPC, interleaved",
+		"clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
+	c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.loginClients, b.cfg.duration, b.warmup(),
+		side{call: hashCall, cpu: []cpuMeter{selfCPUTime}},
+		side{call: b.loginLoad(b.onePool), cpu: []cpuMeter{b.identityCPU, b.pgCPU, selfCPUTime}, afterSlice: b.ceilingSampler(ctx, one)})
+	if err != nil {
+		return err
+	}
+	if reused := b.onePool.reused(); reused > 0 {
+		b.tbl.note("Login in one tenant: %d of the logins reused an account of the %s signed up (the pool was sized from a slower hash rate).",
+			reused, formatCount(len(b.onePool.accounts)))
+	}
+	hash, logins := c.base.total(), c.subject.total()
+	if hash.calls == 0 || logins.calls == 0 {
+		return fmt.Errorf("no hash or no login succeeded: hashing: %v; logins: %v", hash.err(), logins.err())
+	}
+	if err := hash.err(); err != nil {
+		b.unclean[kLoginRatio] = true
+		b.tbl.note("argon2id in-process: %v", err)
+	}
+	if err := logins.err(); err != nil {
+		b.unclean[kLoginRatio] = true
+		b.tbl.note("Login in one tenant: %v", err)
+	}
+	b.hashRate = c.base.medianThroughput()
+	b.loginRate = c.subject.medianThroughput()
+	b.tbl.info(kHashTPS, formatFloat(b.hashRate))
+	b.cpuRow(kHashCPU, c.base, 0, time.Millisecond)
+	b.tbl.info(kLoginTPS, formatFloat(b.loginRate))
+	b.tbl.info(kLoginP50, formatMillis(logins.latency.percentile(0.50)))
+	b.tbl.info(kLoginP99, formatMillis(logins.latency.percentile(0.99)))
+	b.cpuRow(kLoginCPU, c.subject, 0, time.Millisecond)
+	b.cpuRow(kLoginPGCPU, c.subject, 1, time.Millisecond)
+	b.cpuRow(kLoginClientCPU, c.subject, 2, time.Millisecond)
+	b.tbl.set(kLoginRatio, formatFloat(c.ratio), verdict(c.ratio >= minLoginVsHash && b.clean(kLoginRatio)))
+	b.tbl.info(kCeiling, formatCount(b.ceilingMax))
+	return nil
+}
+
+// cpuRow fills in a CPU-per-call row from the series' meter-th CPU meter,
+// in unit, or marks it n/a.
+func (b *bench) cpuRow(key string, s series, meter int, unit time.Duration) {
+	if cpu, ok := s.cpuPerCall(meter); ok {
+		b.tbl.info(key, formatFloat(float64(cpu)/float64(unit)))
+	} else {
+		b.tbl.skip("the CPU time could not be read from /proc (see the warnings on stderr)", key)
+	}
+}
+
+// pgCPU reads the CPU time PostgreSQL has used.
+func (b *bench) pgCPU() (time.Duration, error) { return b.pgMeter() }
+
+// identityCPU reads the running identity's CPU time.
+func (b *bench) identityCPU() (time.Duration, error) {
+	if b.identity == nil {
+		return 0, errors.New("identity is not running")
+	}
+	return b.identity.cpuTime()
+}
+
+// loginLoad logs in with the pool's accounts in turn, each login from the
+// next source address, and keeps the access tokens it gets.
+func (b *bench) loginLoad(pool *accountPool) callFunc {
+	return func(ctx context.Context, _ int, _ *rand.Rand) error {
+		a, i := pool.take()
+		resp, err := login(ctx, b.fromSources.pick(i), a, b.pass)
+		if err != nil {
+			return err
+		}
+		b.keepToken(resp.GetAccessToken())
+		return nil
+	}
+}
+
+// signUpAll signs every account up through identity's API, reporting
+// progress; key, if set, receives the sign-up throughput.
+func (b *bench) signUpAll(ctx context.Context, what string, accounts []account, key string) error {
+	b.log.Info(what, "accounts", len(accounts), "clients", b.cfg.signupClients)
+	progress := newProgress(b.log, what, len(accounts))
+	r := runCount(ctx, b.cfg.signupClients, len(accounts), func(ctx context.Context, i int) error {
+		return signUp(ctx, b.fromSources, i, accounts[i], b.pass)
+	}, progress.report)
+	if err := r.err(); err != nil {
+		return fmt.Errorf("SignUp: %w", err)
+	}
+	progress.done(int(r.calls))
+	if key != "" {
+		b.tbl.info(key, formatFloat(r.throughput()))
+	}
+	return nil
+}
+
+// waitMailSent waits until identity's outbox has no mail due, so that the
+// sign-ups' mails are not delivered during a measure.
+func (b *bench) waitMailSent(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, mailTimeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var due int
+		err := b.db.QueryRow(ctx, `SELECT count(*) FROM tenantry_identity.outbox
+			WHERE sent_time IS NULL AND next_attempt_time <= now()`).Scan(&due)
+		if err != nil {
+			return fmt.Errorf("read identity's mail outbox: %w", err)
+		}
+		if due == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("identity's mail outbox still had %d mails due after %s: %w", due, mailTimeout, context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}
+
+// ceilingSampler returns a function that reads how much of tenant's login
+// ceiling (ratelimit.LoginPerTenant) is in use, and keeps the largest. The
+// limit is a GCRA: its stored theoretical arrival time runs ahead of now by
+// one emission interval per request of burst in use.
+func (b *bench) ceilingSampler(ctx context.Context, tenant string) func() {
+	l := ratelimit.LoginPerTenant
+	interval := l.Per / time.Duration(l.Rate)
+	key := l.Name + ":" + tenant // the key of a tenant-only scope, the slug kept readable
+	return func() {
+		var ahead float64 // seconds
+		err := b.db.QueryRow(ctx, `SELECT GREATEST(EXTRACT(EPOCH FROM tat - now()), 0)::float8
+			FROM tenantry_identity.rate_limits WHERE key = $1`, key).Scan(&ahead)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return
+		}
+		if err != nil {
+			b.log.Warn("cannot read the tenant's login ceiling", "err", err)
+			return
+		}
+		b.ceilingMax = max(b.ceilingMax, int(math.Ceil(ahead/interval.Seconds())))
+	}
+}

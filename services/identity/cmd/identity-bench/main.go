@@ -1,0 +1,428 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tenantry.dev/platform/pgcluster"
+)
+
+// Exit statuses.
+const (
+	exitMeasured    = 0   // every measure was taken; the table says which targets were met
+	exitIncomplete  = 1   // some measures could not be taken; the table says why
+	exitUsage       = 2   // bad flags
+	exitInterrupted = 130 // SIGINT or SIGTERM
+)
+
+const (
+	// cleanupTimeout bounds stopping the cluster at the end.
+	cleanupTimeout = time.Minute
+	// databaseName is the one database the registry and identity share:
+	// the registry creates tenant schemas in it, identity fills them.
+	databaseName = "tenantry"
+	// maxKeptTokens bounds the access tokens kept from logins for the
+	// verification measure.
+	maxKeptTokens = 1000
+)
+
+// config is what the flags say.
+type config struct {
+	registryBin   string
+	identityBin   string
+	tenants       int
+	duration      time.Duration
+	rounds        int
+	loginClients  int
+	signupClients int
+	clients       int
+	conns         int
+	sourceAddrs   int
+	fillClients   int
+	budget        time.Duration
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, so that deferred cleanups run.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitMeasured
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "identity-bench:", err)
+		return exitUsage
+	}
+
+	// The first SIGINT or SIGTERM cancels the run, which still prints what
+	// it measured and cleans up; a second one kills at once (the cluster's
+	// watchdog and the services' parent-death signal then clean up).
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	go func() { <-sigCtx.Done(); stopSignals() }()
+	ctx, cancel := context.WithTimeoutCause(sigCtx, cfg.budget, errBudget)
+	defer cancel()
+
+	b := newBench(cfg, stderr)
+	code := b.run(ctx)
+	if sigCtx.Err() != nil {
+		code = exitInterrupted
+	}
+	if err := b.tbl.render(stdout, b.header()); err != nil {
+		fmt.Fprintln(stderr, "identity-bench: print the table:", err)
+		code = exitIncomplete
+	}
+	b.cleanup()
+	return code
+}
+
+// parseFlags reads and checks the flags.
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	procs := runtime.GOMAXPROCS(0)
+	fs := flag.NewFlagSet("identity-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: identity-bench -registry-bin bin/tenant-registry -identity-bin bin/identity [flags]")
+		fmt.Fprintln(fs.Output(), "Starts PostgreSQL, the registry and identity, measures identity and prints a Markdown table on stdout.")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.registryBin, "registry-bin", "", "tenant-registry `binary` to run (make build puts it in bin/)")
+	fs.StringVar(&cfg.identityBin, "identity-bin", "", "identity `binary` to run (make build puts it in bin/)")
+	fs.IntVar(&cfg.tenants, "tenants", 1000, "tenants created through the registry, for the start-up migration and spread-login measures")
+	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of one round of each load")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of each load; rounds are cut into slices of at most 1s that alternate with the baseline's")
+	fs.IntVar(&cfg.loginClients, "login-clients", procs, "concurrent logins, and goroutines hashing for the argon2id baseline (default GOMAXPROCS)")
+	fs.IntVar(&cfg.signupClients, "signup-clients", 2*procs, "concurrent sign-ups while setting up accounts")
+	fs.IntVar(&cfg.clients, "clients", 16, "concurrent callers of health, RefreshSession and GetCurrentUser")
+	fs.IntVar(&cfg.conns, "conns", 4, "gRPC connections the -clients callers share")
+	fs.IntVar(&cfg.sourceAddrs, "source-addrs", 64, "loopback addresses (127.0.0.2 up) logins and sign-ups come from, one connection each")
+	fs.IntVar(&cfg.fillClients, "fill-clients", 8, "concurrent callers creating tenants")
+	fs.DurationVar(&cfg.budget, "budget", maxTotalRunTime, "time after which the run stops and reports what it has")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	for _, bin := range []struct{ flag, path, what string }{
+		{"-registry-bin", cfg.registryBin, "bin/tenant-registry"},
+		{"-identity-bin", cfg.identityBin, "bin/identity"},
+	} {
+		if bin.path == "" {
+			bad("%s is required: build the services with `make build` and pass %s", bin.flag, bin.what)
+		} else if info, err := os.Stat(bin.path); err != nil || info.IsDir() || info.Mode().Perm()&0o111 == 0 {
+			bad("%s %s is not an executable file; run `make build` first", bin.flag, bin.path)
+		}
+	}
+	if cfg.tenants < 2 || cfg.tenants > 100000 {
+		bad("-tenants must be from 2 to 100000, not %d", cfg.tenants)
+	}
+	if cfg.duration < 100*time.Millisecond {
+		bad("-duration must be at least 100ms")
+	}
+	if cfg.sourceAddrs < 1 || cfg.sourceAddrs > maxSourceAddrs {
+		bad("-source-addrs must be from 1 to %d, not %d", maxSourceAddrs, cfg.sourceAddrs)
+	}
+	for name, n := range map[string]int{"-rounds": cfg.rounds, "-login-clients": cfg.loginClients, "-signup-clients": cfg.signupClients,
+		"-clients": cfg.clients, "-conns": cfg.conns, "-fill-clients": cfg.fillClients} {
+		if n < 1 {
+			bad("%s must be at least 1", name)
+		}
+	}
+	if cfg.budget <= 0 {
+		bad("-budget must be positive")
+	}
+	if len(problems) > 0 {
+		return cfg, errors.New(strings.Join(problems, "\n  "))
+	}
+	for _, p := range []*string{&cfg.registryBin, &cfg.identityBin} {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
+	return cfg, nil
+}
+
+// bench is one run: its configuration, the system under test and the table
+// it fills in.
+type bench struct {
+	cfg     config
+	tbl     *table
+	log     *slog.Logger // progress, on stderr
+	quiet   *slog.Logger // for libraries that log every step at info
+	stderr  io.Writer
+	sec     secrets
+	pass    string          // every bench account's password
+	unclean map[string]bool // rows whose load had failed calls
+
+	start   time.Time
+	ended   time.Time
+	loadAvg string
+	tempDir string
+	cluster *pgcluster.Cluster
+	pgInfo  string
+	pgMeter cpuMeter // PostgreSQL's CPU time
+	dbURL   string
+	db      *pgxpool.Pool // the bench's own look at the database
+
+	registry    *process
+	regClient   *registryClient
+	identity    *identityProcess
+	shared      identityConns // -conns connections from 127.0.0.1
+	fromSources identityConns // one connection per source address
+	sources     []netip.Addr
+
+	onePool    *accountPool // accounts of the one tenant
+	loginRate  float64      // Login throughput in one tenant, once measured
+	hashRate   float64      // argon2id verifications per second, once measured
+	ceilingMax int          // most of the one tenant's login burst seen in use
+
+	tokensMu sync.Mutex
+	tokens   []string // access tokens from logins
+}
+
+func newBench(cfg config, stderr io.Writer) *bench {
+	b := &bench{
+		cfg:     cfg,
+		tbl:     newTable(),
+		log:     slog.New(slog.NewTextHandler(stderr, nil)).With("bench", "identity"),
+		quiet:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		stderr:  stderr,
+		sec:     newSecrets(),
+		pass:    "bench-" + randomToken(),
+		unclean: map[string]bool{},
+		start:   time.Now(),
+		loadAvg: loadAverage(),
+	}
+	declareMeasures(b.tbl, cfg)
+	return b
+}
+
+// run takes every measure it can and returns the exit status.
+func (b *bench) run(ctx context.Context) int {
+	code := exitMeasured
+	fail := func(what string, err error, keys ...string) {
+		reason := b.reason(ctx, fmt.Errorf("%s: %w", what, err))
+		b.log.Error("measures not taken", "what", what, "reason", reason)
+		b.tbl.skip(reason, keys...)
+		code = exitIncomplete
+	}
+	if err := b.startSystem(ctx); err != nil {
+		fail("start PostgreSQL, the registry and identity", err, allKeys...)
+	} else {
+		for _, step := range []struct {
+			what string
+			run  func(context.Context) error
+			keys []string
+		}{
+			{"argon2id and Login", b.loginRun, loginKeys},
+			{"access-token verification with the JWKS", b.jwksRun, jwksKeys},
+			{"RefreshSession and GetCurrentUser", b.sessionRun, sessionKeys},
+			{"many tenants", b.tenantsRun, tenantKeys},
+		} {
+			// Once interrupted or out of time, the remaining steps are
+			// marked as not taken without starting them.
+			err := ctx.Err()
+			if err == nil {
+				err = step.run(ctx)
+			}
+			if err != nil {
+				fail(step.what, err, step.keys...)
+			}
+		}
+	}
+	b.stopServices()
+	b.ended = time.Now()
+	total := b.ended.Sub(b.start)
+	b.tbl.set(kTotal, formatSeconds(total), verdict(total < maxTotalRunTime))
+	b.methodNotes()
+	return code
+}
+
+// reason explains why a step failed, naming an interruption or the spent
+// budget rather than the context error they cause deep inside.
+func (b *bench) reason(ctx context.Context, err error) string {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errBudget):
+		return fmt.Sprintf("the time budget of %s (-budget) was spent (%v)", b.cfg.budget, err)
+	case cause != nil:
+		return "the run was interrupted"
+	}
+	return err.Error()
+}
+
+// errBudget is the cause of the run's context when its time budget is spent.
+var errBudget = errors.New("the run's time budget was spent")
+
+// startSystem starts a throwaway PostgreSQL cluster with durable settings
+// (logins and sign-ups pay for real commits, as in production), the
+// registry and identity on it, and connects to both.
+func (b *bench) startSystem(ctx context.Context) error {
+	dir, err := pgcluster.MkdirTemp("", "identity-bench-*")
+	if err != nil {
+		return err
+	}
+	b.tempDir = dir
+	b.log.Info("starting PostgreSQL", "dir", dir)
+	c, err := pgcluster.Init(ctx, pgcluster.Options{
+		DataDir:         filepath.Join(dir, "data"),
+		StopWithProcess: true,
+		Logger:          b.quiet,
+	})
+	if err != nil {
+		return err
+	}
+	b.cluster = c
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	b.pgInfo = b.describePostgres(ctx)
+	b.pgMeter = postgresCPU(c.DataDir())
+	if err := c.CreateDatabase(ctx, databaseName); err != nil {
+		return err
+	}
+	b.dbURL = c.URL(databaseName)
+	if b.db, err = pgxpool.New(ctx, b.dbURL+"&pool_max_conns=2"); err != nil {
+		return fmt.Errorf("connect to the database: %w", err)
+	}
+
+	b.log.Info("starting the registry and identity")
+	if b.registry, err = startRegistry(ctx, b.cfg.registryBin, b.dbURL, b.sec, b.stderr); err != nil {
+		return err
+	}
+	if b.regClient, err = dialRegistry(b.registry.addr, b.sec.operator); err != nil {
+		return err
+	}
+	if b.sources, err = sourceAddrs(b.cfg.sourceAddrs); err != nil {
+		return err
+	}
+	return b.startIdentity(ctx, "warn")
+}
+
+// startIdentity starts identity at logLevel, stopping any identity already
+// running, and connects to it afresh.
+func (b *bench) startIdentity(ctx context.Context, logLevel string) error {
+	b.stopIdentity()
+	p, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.addr, logLevel, b.sec, b.stderr)
+	if err != nil {
+		return err
+	}
+	b.identity = p
+	return b.dialIdentity()
+}
+
+// dialIdentity opens the bench's connections to the running identity.
+func (b *bench) dialIdentity() error {
+	var err error
+	if b.shared, err = dialIdentity(b.identity.addr, make([]netip.Addr, b.cfg.conns)); err != nil {
+		return err
+	}
+	b.fromSources, err = dialIdentity(b.identity.addr, b.sources)
+	return err
+}
+
+// stopIdentity closes the connections to identity and stops it.
+func (b *bench) stopIdentity() {
+	b.shared.close()
+	b.fromSources.close()
+	b.shared, b.fromSources = nil, nil
+	if b.identity != nil {
+		if err := b.identity.stop(); err != nil {
+			b.log.Warn("stopping identity", "err", err)
+		}
+		b.identity = nil
+	}
+}
+
+// stopServices stops identity and the registry, in that order: identity
+// follows the registry.
+func (b *bench) stopServices() {
+	b.stopIdentity()
+	if b.regClient != nil {
+		b.regClient.close()
+	}
+	if err := b.registry.stop(); err != nil {
+		b.log.Warn("stopping the registry", "err", err)
+	}
+	if b.db != nil {
+		b.db.Close()
+	}
+}
+
+// describePostgres reads the server's version and durability settings, so
+// the header states them as they are rather than as intended.
+func (b *bench) describePostgres(ctx context.Context) string {
+	conn, err := pgx.Connect(ctx, b.cluster.URL("postgres"))
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var version, fsync, syncCommit, sharedBuffers string
+	err = conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('fsync'),
+		current_setting('synchronous_commit'), current_setting('shared_buffers')`).Scan(&version, &fsync, &syncCommit, &sharedBuffers)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return fmt.Sprintf("PostgreSQL %s, fsync=%s, synchronous_commit=%s, shared_buffers=%s", version, fsync, syncCommit, sharedBuffers)
+}
+
+// cleanup stops the cluster and removes its directory.
+func (b *bench) cleanup() {
+	if b.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := b.cluster.Stop(ctx); err != nil {
+			b.log.Error("stop PostgreSQL; its data directory is kept", "err", err, "dir", b.tempDir)
+			return
+		}
+	}
+	if b.tempDir != "" {
+		if err := os.RemoveAll(b.tempDir); err != nil {
+			b.log.Warn("remove the temporary directory", "err", err)
+		}
+	}
+}
+
+// keepToken keeps an access token from a login for the verification
+// measure.
+func (b *bench) keepToken(tok string) {
+	b.tokensMu.Lock()
+	defer b.tokensMu.Unlock()
+	if len(b.tokens) < maxKeptTokens {
+		b.tokens = append(b.tokens, tok)
+	}
+}
+
+// clean reports whether the load behind a row had no failures.
+func (b *bench) clean(key string) bool { return !b.unclean[key] }
+
+// randomToken returns a random secret for one run.
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}

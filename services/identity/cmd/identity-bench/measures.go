@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"tenantry.dev/identity/internal/password"
+	"tenantry.dev/identity/internal/ratelimit"
+)
+
+// Targets. The table prints them from these values, and the checks use the
+// same values.
+const (
+	minLoginVsHash    = 0.90
+	minCallVsHealth   = 0.50
+	minSpreadVsOne    = 0.90
+	maxTotalRunTime   = 8 * time.Minute
+	oneTenantIndex    = 0
+	tenantSlugPattern = "t%05d"
+)
+
+// tenantSlug names the i-th tenant created through the registry's API.
+// Five digits cover the 100,000 tenants -tenants allows.
+func tenantSlug(i int) string { return fmt.Sprintf(tenantSlugPattern, i) }
+
+// Keys of the measures, in the order they are printed.
+const (
+	kHashTPS          = "hash-tps"
+	kHashCPU          = "hash-cpu"
+	kLoginTPS         = "login-tps"
+	kLoginP50         = "login-p50"
+	kLoginP99         = "login-p99"
+	kLoginCPU         = "login-cpu"
+	kLoginPGCPU       = "login-pg-cpu"
+	kLoginClientCPU   = "login-client-cpu"
+	kLoginRatio       = "login-ratio"
+	kEd25519TPS       = "ed25519-tps"
+	kJWTTPS           = "jwt-tps"
+	kJWTCPU           = "jwt-cpu"
+	kJWTRatio         = "jwt-ratio"
+	kHealthRefreshTPS = "health-refresh-tps"
+	kHealthCPU        = "health-cpu"
+	kRefreshTPS       = "refresh-tps"
+	kRefreshP50       = "refresh-p50"
+	kRefreshP99       = "refresh-p99"
+	kRefreshCPU       = "refresh-cpu"
+	kRefreshPGCPU     = "refresh-pg-cpu"
+	kRefreshRatio     = "refresh-ratio"
+	kHealthMeTPS      = "health-me-tps"
+	kMeTPS            = "me-tps"
+	kMeP50            = "me-p50"
+	kMeP99            = "me-p99"
+	kMeCPU            = "me-cpu"
+	kMePGCPU          = "me-pg-cpu"
+	kMeRatio          = "me-ratio"
+	kFillTPS          = "fill-tps"
+	kMigrateFirst     = "migrate-first"
+	kMigrateNoop      = "migrate-noop"
+	kSignupTPS        = "signup-tps"
+	kOneTPS           = "one-tps"
+	kSpreadTPS        = "spread-tps"
+	kSpreadP50        = "spread-p50"
+	kSpreadP99        = "spread-p99"
+	kOneCPU           = "one-cpu"
+	kSpreadCPU        = "spread-cpu"
+	kSpreadRatio      = "spread-ratio"
+	kCeiling          = "ceiling"
+	kTotal            = "total"
+)
+
+// The measures each step fills in; a step that fails marks its own n/a.
+var (
+	loginKeys   = []string{kHashTPS, kHashCPU, kLoginTPS, kLoginP50, kLoginP99, kLoginCPU, kLoginPGCPU, kLoginClientCPU, kLoginRatio, kSignupTPS}
+	jwksKeys    = []string{kEd25519TPS, kJWTTPS, kJWTCPU, kJWTRatio}
+	sessionKeys = []string{
+		kHealthRefreshTPS, kHealthCPU, kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio,
+		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
+	}
+	tenantKeys = []string{kFillTPS, kMigrateFirst, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kSpreadRatio, kCeiling}
+	allKeys    = concat(loginKeys, jwksKeys, sessionKeys, tenantKeys)
+)
+
+func concat(lists ...[]string) []string {
+	var all []string
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	return all
+}
+
+// declareMeasures lays out the table for the sizes in cfg.
+func declareMeasures(t *table, cfg config) {
+	p := password.DefaultParams
+	argon := fmt.Sprintf("argon2id (m=%d MiB, t=%d, p=%d)", p.Memory/1024, p.Time, p.Threads)
+	lc := fmt.Sprintf("%d clients", cfg.loginClients)
+	many := formatCount(cfg.tenants)
+	calls := fmt.Sprintf("%d clients", cfg.clients)
+
+	t.declare(kHashTPS, fmt.Sprintf("%s verify in this process, %d goroutines (baseline)", argon, cfg.loginClients), "hashes/s", "baseline")
+	t.declare(kHashCPU, "CPU per argon2id verify, this process", "ms", "")
+	t.declare(kLoginTPS, fmt.Sprintf("Login over gRPC, 1 tenant, a new account per login, %s from %d addresses: throughput", lc, cfg.sourceAddrs), "logins/s", "")
+	t.declare(kLoginP50, "Login latency p50", "ms", "")
+	t.declare(kLoginP99, "Login latency p99", "ms", "")
+	t.declare(kLoginCPU, "identity CPU per Login", "ms", "")
+	t.declare(kLoginPGCPU, "PostgreSQL CPU per Login (all its processes)", "ms", "")
+	t.declare(kLoginClientCPU, "this program's CPU per Login (the gRPC client)", "ms", "")
+	t.declare(kLoginRatio, "Login ÷ argon2id throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minLoginVsHash))
+	t.declare(kSignupTPS, fmt.Sprintf("SignUp over gRPC while setting up, %d clients: throughput", cfg.signupClients), "sign-ups/s", "")
+
+	t.declare(kEd25519TPS, "bare ed25519.Verify of access tokens, 1 goroutine (floor under JWT verification)", "verifications/s", "")
+	t.declare(kJWTTPS, "access-token verification with the JWKS (GetJwks once; golang-jwt EdDSA + claims), 1 goroutine", "verifications/s per core", "")
+	t.declare(kJWTCPU, "CPU per access-token verification", "µs", "")
+	t.declare(kJWTRatio, "access-token verification ÷ bare ed25519.Verify throughput", "ratio", "")
+
+	t.declare(kHealthRefreshTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
+	t.declare(kHealthCPU, "identity CPU per health Check", "µs", "")
+	t.declare(kRefreshTPS, fmt.Sprintf("RefreshSession, a session chain per client, %s: throughput", calls), "calls/s", "")
+	t.declare(kRefreshP50, "RefreshSession latency p50", "ms", "")
+	t.declare(kRefreshP99, "RefreshSession latency p99", "ms", "")
+	t.declare(kRefreshCPU, "identity CPU per RefreshSession", "µs", "")
+	t.declare(kRefreshPGCPU, "PostgreSQL CPU per RefreshSession", "µs", "")
+	t.declare(kRefreshRatio, "RefreshSession ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
+	t.declare(kHealthMeTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
+	t.declare(kMeTPS, fmt.Sprintf("GetCurrentUser with an access token, %s: throughput", calls), "calls/s", "")
+	t.declare(kMeP50, "GetCurrentUser latency p50", "ms", "")
+	t.declare(kMeP99, "GetCurrentUser latency p99", "ms", "")
+	t.declare(kMeCPU, "identity CPU per GetCurrentUser", "µs", "")
+	t.declare(kMePGCPU, "PostgreSQL CPU per GetCurrentUser", "µs", "")
+	t.declare(kMeRatio, "GetCurrentUser ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
+
+	t.declare(kFillTPS, fmt.Sprintf("CreateTenant through the registry up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
+	t.declare(kMigrateFirst, fmt.Sprintf("identity start → \"tenant schemas migrated\", %s tenants (%s new to identity)", many, formatCount(cfg.tenants-1)), "s", "")
+	t.declare(kMigrateNoop, fmt.Sprintf("identity restart → \"tenant schemas migrated\", %s tenants all current", many), "s", "")
+	t.declare(kOneTPS, fmt.Sprintf("Login, 1 tenant, a new account per login, %s (baseline)", lc), "logins/s", "baseline")
+	t.declare(kSpreadTPS, fmt.Sprintf("Login spread over all %s tenants, a new account per login, %s", many, lc), "logins/s", "")
+	t.declare(kSpreadP50, "Login spread over all tenants: p50", "ms", "")
+	t.declare(kSpreadP99, "Login spread over all tenants: p99", "ms", "")
+	t.declare(kOneCPU, "identity CPU per Login, 1 tenant", "ms", "")
+	t.declare(kSpreadCPU, "identity CPU per Login, spread over all tenants", "ms", "")
+	t.declare(kSpreadRatio, fmt.Sprintf("Login throughput %s tenants ÷ 1 tenant, interleaved", many), "ratio", fmt.Sprintf("≥ %.2f", minSpreadVsOne))
+	l := ratelimit.LoginPerTenant
+	t.declare(kCeiling, fmt.Sprintf("most of the one tenant's login ceiling in use after a slice (%s: %d per %s, burst %d)", l.Name, l.Rate, l.Per, l.Burst),
+		"logins of burst", "")
+	t.declare(kTotal, "total run time", "s", fmt.Sprintf("< %g", maxTotalRunTime.Seconds()))
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// secrets are what the services are started with: random per run, never
+// printed.
+type secrets struct {
+	operator         string
+	service          string
+	keyEncryptionKey string
+}
+
+func newSecrets() secrets {
+	return secrets{operator: randomToken(), service: randomToken(), keyEncryptionKey: randomToken() + randomToken()}
+}
+
+// startRegistry runs the tenant-registry binary on databaseURL. Everything
+// it writes (at warn level) goes to logs, prefixed.
+func startRegistry(ctx context.Context, bin, databaseURL string, sec secrets, logs io.Writer) (*process, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startProcess(ctx, "registry", bin, addr, []string{
+		"-grpc-addr", addr,
+		"-database-url", databaseURL,
+		"-operator-token", sec.operator,
+		"-service-token", sec.service,
+		"-log-level", "warn",
+	}, prefixLines("registry: ", logs))
+}
+
+// migratedEvent is identity's "tenant schemas migrated" record.
+type migratedEvent struct {
+	at       time.Time // when this process read the line
+	tenants  int
+	upToDate int
+	failed   int
+	took     string // identity's own measure of MigrateAll
+}
+
+// identityProcess is the identity binary as a child process.
+type identityProcess struct {
+	*process
+	// migrated delivers identity's "tenant schemas migrated" record once.
+	migrated chan migratedEvent
+}
+
+// startIdentity runs the identity binary on databaseURL, the registry's
+// database (tenant schemas live there), following the registry at
+// registryAddr. logLevel is identity's; only its warnings and errors reach
+// logs: at info it logs every call and, with no SMTP server, every mail
+// (with its single-use links), all of which is dropped here. Its "tenant
+// schemas migrated" record is delivered on migrated.
+func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel string, sec secrets, logs io.Writer) (*identityProcess, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	migrated := make(chan migratedEvent, 1)
+	var once sync.Once
+	forward := prefixLines("identity: ", logs)
+	onLine := func(line string) {
+		attrs, ok := parseLogLine(line)
+		if ok && attrs["msg"] == "tenant schemas migrated" {
+			at := time.Now()
+			once.Do(func() {
+				migrated <- migratedEvent{
+					at: at, tenants: atoiOr(attrs["tenants"], -1), upToDate: atoiOr(attrs["up_to_date"], -1),
+					failed: atoiOr(attrs["failed"], -1), took: attrs["took"],
+				}
+			})
+		}
+		if logLevelAtLeastWarn(attrs, ok) {
+			forward(line)
+		}
+	}
+	p, err := startProcess(ctx, "identity", bin, addr, []string{
+		"-grpc-addr", addr,
+		"-database-url", databaseURL,
+		"-registry-addr", registryAddr,
+		"-operator-token", sec.operator,
+		"-service-token", sec.service,
+		"-key-encryption-key", sec.keyEncryptionKey,
+		"-issuer", benchIssuer,
+		"-log-level", logLevel,
+	}, onLine)
+	if err != nil {
+		return nil, err
+	}
+	return &identityProcess{process: p, migrated: migrated}, nil
+}
+
+// waitMigrated waits for identity's "tenant schemas migrated" record.
+func (p *identityProcess) waitMigrated(ctx context.Context, timeout time.Duration) (migratedEvent, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case ev := <-p.migrated:
+		return ev, nil
+	case <-p.exited:
+		return migratedEvent{}, p.running()
+	case <-timer.C:
+		return migratedEvent{}, fmt.Errorf("identity logged no \"tenant schemas migrated\" within %s", timeout)
+	case <-ctx.Done():
+		return migratedEvent{}, context.Cause(ctx)
+	}
+}
+
+// prefixLines returns a line handler that writes each line to w with a
+// prefix, so that the services' output is told apart from ours.
+func prefixLines(prefix string, w io.Writer) func(string) {
+	var mu sync.Mutex
+	return func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s%s\n", prefix, line)
+	}
+}
+
+func atoiOr(s string, fallback int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fallback
+	}
+	return n
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"tenantry.dev/identity/internal/store"
+)
+
+// migrateTimeout bounds the wait for identity's start-up migration.
+const migrateTimeout = 5 * time.Minute
+
+// tenantsRun creates tenants up to -tenants through the registry, times
+// identity's start-up migration of all their schemas (row 5), and compares
+// logins spread over every tenant with logins in one (row 6).
+func (b *bench) tenantsRun(ctx context.Context) error {
+	if b.onePool == nil {
+		return errors.New("no accounts in the first tenant: the login measure did not set them up")
+	}
+	fill := b.cfg.tenants - 1
+	b.log.Info("creating tenants through the registry", "to", b.cfg.tenants, "clients", b.cfg.fillClients)
+	progress := newProgress(b.log, "creating tenants", fill)
+	r := runCount(ctx, b.cfg.fillClients, fill, func(ctx context.Context, i int) error {
+		return b.regClient.createTenant(ctx, tenantSlug(1+i))
+	}, progress.report)
+	if err := r.err(); err != nil {
+		return fmt.Errorf("CreateTenant while filling to %d tenants: %w", b.cfg.tenants, err)
+	}
+	progress.done(int(r.calls))
+	b.tbl.info(kFillTPS, formatFloat(r.throughput()))
+
+	// Identity migrates a tenant's schema on first use, so every tenant
+	// but the first is new to it: a restart now migrates them all.
+	b.log.Info("restarting identity: every tenant schema but one is new to it", "tenants", b.cfg.tenants)
+	first, err := b.timeStartupMigration(ctx)
+	if err != nil {
+		return err
+	}
+	if first.ev.upToDate != 1 {
+		b.tbl.note("Start-up migration: %d schemas were already current, expected 1 (the first tenant's).", first.ev.upToDate)
+	}
+	b.tbl.info(kMigrateFirst, formatSeconds(first.took))
+	b.log.Info("restarting identity again: every tenant schema is current")
+	noop, err := b.timeStartupMigration(ctx)
+	if err != nil {
+		return err
+	}
+	if noop.ev.upToDate != b.cfg.tenants {
+		return fmt.Errorf("second start-up: identity found %d of %d schemas current", noop.ev.upToDate, b.cfg.tenants)
+	}
+	b.tbl.info(kMigrateNoop, formatSeconds(noop.took))
+	b.tbl.note("Start-up migration: from starting the identity binary (at -log-level info, its other records dropped) to its "+
+		"\"tenant schemas migrated\" record; identity's own `took` (from the registry snapshot's arrival) was %s with %s new schemas "+
+		"and %s with all current. Identity serves health before the migration ends; its default -migrate-concurrency 4 was used.",
+		first.ev.took, formatCount(b.cfg.tenants-first.ev.upToDate), noop.ev.took)
+
+	if err := b.startIdentity(ctx, "warn"); err != nil {
+		return err
+	}
+	return b.spreadRun(ctx)
+}
+
+// startupMigration is one timed start of identity.
+type startupMigration struct {
+	ev   migratedEvent
+	took time.Duration
+}
+
+// timeStartupMigration restarts identity at info level and times its
+// start-up migration, then checks in the database that every tenant's
+// schema is at identity's latest version.
+func (b *bench) timeStartupMigration(ctx context.Context) (startupMigration, error) {
+	if err := b.startIdentity(ctx, "info"); err != nil {
+		return startupMigration{}, err
+	}
+	ev, err := b.identity.waitMigrated(ctx, migrateTimeout)
+	if err != nil {
+		return startupMigration{}, err
+	}
+	m := startupMigration{ev: ev, took: ev.at.Sub(b.identity.started)}
+	if ev.tenants != b.cfg.tenants || ev.failed != 0 {
+		return m, fmt.Errorf("identity migrated %d tenants with %d failures, want %d without failures", ev.tenants, ev.failed, b.cfg.tenants)
+	}
+	migrations, err := store.Migrations()
+	if err != nil {
+		return m, err
+	}
+	latest := migrations[len(migrations)-1].Version
+	var current int
+	if err := b.db.QueryRow(ctx, `SELECT count(*) FROM tenantry_meta.schema_versions WHERE component = $1 AND version = $2`,
+		store.Component, latest).Scan(&current); err != nil {
+		return m, fmt.Errorf("read schema versions: %w", err)
+	}
+	if current != b.cfg.tenants {
+		return m, fmt.Errorf("after the start-up migration %d of %d tenant schemas are at identity's version %d", current, b.cfg.tenants, latest)
+	}
+	return m, nil
+}
+
+// spreadRun compares logins spread over every tenant with logins in the
+// first tenant, interleaved: row 6.
+func (b *bench) spreadRun(ctx context.Context) error {
+	tenants := make([]string, b.cfg.tenants)
+	for i := range tenants {
+		tenants[i] = tenantSlug(i)
+	}
+	rate := b.loginRate
+	if rate == 0 {
+		rate = b.hashRate
+	}
+	// Enough accounts for the whole measure without reuse, and at least
+	// one in every tenant.
+	n := max(accountsFor(rate, b.warmup(), b.measured(), 0), len(tenants))
+	spread := newAccountPool(spreadAccounts(tenants, n))
+	if err := b.signUpAll(ctx, "signing up accounts in every tenant", spread.accounts, ""); err != nil {
+		return err
+	}
+	if err := b.waitMailSent(ctx); err != nil {
+		return err
+	}
+	// The first tenant's accounts were last used minutes ago; their rate
+	// limit budgets have refilled.
+	b.onePool.restart()
+
+	b.log.Info("measuring Login in one tenant and spread over every tenant, interleaved",
+		"tenants", len(tenants), "clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
+	c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.loginClients, b.cfg.duration, b.warmup(),
+		side{call: b.loginLoad(b.onePool), cpu: []cpuMeter{b.identityCPU}, afterSlice: b.ceilingSampler(ctx, tenantSlug(oneTenantIndex))},
+		side{call: b.loginLoad(spread), cpu: []cpuMeter{b.identityCPU}})
+	if err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		pool *accountPool
+		what string
+	}{{b.onePool, "one tenant"}, {spread, "spread over every tenant"}} {
+		if reused := p.pool.reused(); reused > 0 {
+			b.tbl.note("Login %s: %d logins reused an account of the %s signed up.", p.what, reused, formatCount(len(p.pool.accounts)))
+		}
+	}
+	for _, s := range []struct {
+		series series
+		what   string
+	}{{c.base, "Login in one tenant"}, {c.subject, "Login spread over every tenant"}} {
+		total := s.series.total()
+		if total.calls == 0 {
+			return fmt.Errorf("no %s succeeded: %w", s.what, total.err())
+		}
+		if err := total.err(); err != nil {
+			b.unclean[kSpreadRatio] = true
+			b.tbl.note("%s: %v", s.what, err)
+		}
+	}
+	spreadTotal := c.subject.total()
+	b.tbl.info(kOneTPS, formatFloat(c.base.medianThroughput()))
+	b.tbl.info(kSpreadTPS, formatFloat(c.subject.medianThroughput()))
+	b.tbl.info(kSpreadP50, formatMillis(spreadTotal.latency.percentile(0.50)))
+	b.tbl.info(kSpreadP99, formatMillis(spreadTotal.latency.percentile(0.99)))
+	b.cpuRow(kOneCPU, c.base, 0, time.Millisecond)
+	b.cpuRow(kSpreadCPU, c.subject, 0, time.Millisecond)
+	b.tbl.set(kSpreadRatio, formatFloat(c.ratio), verdict(c.ratio >= minSpreadVsOne && b.clean(kSpreadRatio)))
+	b.tbl.info(kCeiling, formatCount(b.ceilingMax))
+	b.tbl.note("Spread logins: %s accounts over %s tenants (%s to %s per tenant), taken in order, so consecutive logins go to "+
+		"consecutive tenants; the one tenant has %s accounts. Every login of a measure uses an account no other login of it used.",
+		formatCount(n), formatCount(len(tenants)), formatCount(n/len(tenants)), formatCount((n+len(tenants)-1)/len(tenants)),
+		formatCount(len(b.onePool.accounts)))
+	return nil
+}

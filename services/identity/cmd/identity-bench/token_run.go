@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+)
+
+// jwksRun measures what validating an access token costs a caller that
+// holds the JWKS: row 3. The JWKS is fetched once over gRPC; the tokens
+// are real ones from the logins measured before.
+func (b *bench) jwksRun(ctx context.Context) error {
+	b.tokensMu.Lock()
+	tokens := append([]string(nil), b.tokens...)
+	b.tokensMu.Unlock()
+	if len(tokens) == 0 {
+		return errors.New("no access tokens to verify: no login succeeded before")
+	}
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	jwks, err := b.shared.pick(0).tokens.GetJwks(callCtx, &identityv1.GetJwksRequest{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("GetJwks: %w", err)
+	}
+	v, err := newJWKSVerifier(jwks.GetKeys(), benchIssuer)
+	if err != nil {
+		return err
+	}
+	signed := make([]signedToken, len(tokens))
+	for i, tok := range tokens {
+		if _, err := v.verify(tok); err != nil {
+			return fmt.Errorf("an access token from Login does not verify with the JWKS: %w", err)
+		}
+		if signed[i], err = v.splitSigned(tok); err != nil {
+			return err
+		}
+	}
+
+	// A CPU-bound loop needs no long rounds: slices of at most a second.
+	duration := min(b.cfg.duration, time.Second)
+	b.log.Info("measuring access-token verification with the JWKS against bare ed25519, interleaved", "tokens", len(tokens))
+	c, err := interleave(ctx, b.log, b.cfg.rounds, 1, duration, b.warmup(),
+		side{call: func(_ context.Context, _ int, rng *rand.Rand) error { return signed[rng.IntN(len(signed))].verify() }, cpu: []cpuMeter{selfCPUTime}},
+		side{call: func(_ context.Context, _ int, rng *rand.Rand) error {
+			_, err := v.verify(tokens[rng.IntN(len(tokens))])
+			return err
+		}, cpu: []cpuMeter{selfCPUTime}})
+	if err != nil {
+		return err
+	}
+	for _, s := range []series{c.base, c.subject} {
+		if err := s.total().err(); err != nil {
+			return err
+		}
+	}
+	b.tbl.info(kEd25519TPS, formatFloat(c.base.medianThroughput()))
+	b.tbl.info(kJWTTPS, formatFloat(c.subject.medianThroughput()))
+	b.cpuRow(kJWTCPU, c.subject, 0, time.Microsecond)
+	b.tbl.info(kJWTRatio, formatFloat(c.ratio))
+	return nil
+}
+
+// sessionChain is one worker's session: RefreshSession rotates its refresh
+// token, so each worker follows its own chain.
+type sessionChain struct {
+	account account
+	access  string
+	refresh string
+}
+
+// sessionRun measures RefreshSession and GetCurrentUser, each interleaved
+// with grpc.health.v1 Check on identity: row 4.
+func (b *bench) sessionRun(ctx context.Context) error {
+	if b.onePool == nil {
+		return errors.New("no accounts: the login measure did not set them up")
+	}
+	chains := make([]*sessionChain, b.cfg.clients)
+	for w := range chains {
+		chains[w] = &sessionChain{}
+		if err := b.relogin(ctx, chains[w]); err != nil {
+			return err
+		}
+	}
+
+	health := func(md func(context.Context, *sessionChain) context.Context) callFunc {
+		return func(ctx context.Context, w int, _ *rand.Rand) error {
+			resp, err := b.shared.pick(w).health.Check(md(ctx, chains[w]), &healthpb.HealthCheckRequest{})
+			if err != nil {
+				return err
+			}
+			if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				return fmt.Errorf("health is %v", resp.GetStatus())
+			}
+			return nil
+		}
+	}
+	// Health checks carry the same metadata as the calls they are compared
+	// with, so both send alike; identity ignores it for health.
+	asAnonymous := func(ctx context.Context, ch *sessionChain) context.Context { return withTenant(ctx, ch.account.tenant) }
+	asUser := func(ctx context.Context, ch *sessionChain) context.Context {
+		return withUser(ctx, ch.account.tenant, ch.access)
+	}
+
+	refresh := func(ctx context.Context, w int, _ *rand.Rand) error {
+		ch := chains[w]
+		resp, err := b.shared.pick(w).auth.RefreshSession(asAnonymous(ctx, ch), &identityv1.RefreshSessionRequest{RefreshToken: ch.refresh})
+		if err == nil && (resp.GetRefreshToken() == "" || resp.GetAccessToken() == "") {
+			err = errors.New("RefreshSession answered without tokens")
+		}
+		if err != nil {
+			// The chain may be broken (a rotated token never received):
+			// start a new session, and count the failure.
+			if lerr := b.relogin(ctx, ch); lerr != nil {
+				b.log.Warn("a session chain could not be restarted", "err", lerr)
+			}
+			return fmt.Errorf("RefreshSession: %w", err)
+		}
+		ch.access, ch.refresh = resp.GetAccessToken(), resp.GetRefreshToken()
+		return nil
+	}
+	currentUser := func(ctx context.Context, w int, _ *rand.Rand) error {
+		ch := chains[w]
+		resp, err := b.shared.pick(w).auth.GetCurrentUser(asUser(ctx, ch), &identityv1.GetCurrentUserRequest{})
+		if err != nil {
+			return fmt.Errorf("GetCurrentUser: %w", err)
+		}
+		if got := resp.GetUser().GetEmail(); got != ch.account.email {
+			return fmt.Errorf("GetCurrentUser: got user %q, want %q", got, ch.account.email)
+		}
+		return nil
+	}
+
+	for _, m := range []struct {
+		what                      string
+		health                    callFunc
+		call                      callFunc
+		healthKey, healthCPU      string
+		tps, p50, p99, cpu, pgCPU string
+		ratio                     string
+	}{
+		{"RefreshSession", health(asAnonymous), refresh, kHealthRefreshTPS, kHealthCPU,
+			kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio},
+		{"GetCurrentUser", health(asUser), currentUser, kHealthMeTPS, "",
+			kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio},
+	} {
+		b.log.Info("measuring health and "+m.what+" on identity, interleaved", "clients", b.cfg.clients,
+			"rounds", b.cfg.rounds, "round", b.cfg.duration)
+		c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.clients, b.cfg.duration, b.warmup(),
+			side{call: m.health, cpu: []cpuMeter{b.identityCPU}}, side{call: m.call, cpu: []cpuMeter{b.identityCPU, b.pgCPU}})
+		if err != nil {
+			return fmt.Errorf("health and %s: %w", m.what, err)
+		}
+		for _, s := range []struct {
+			series series
+			what   string
+		}{{c.base, "health on identity"}, {c.subject, m.what}} {
+			total := s.series.total()
+			if total.calls == 0 {
+				return fmt.Errorf("no %s call succeeded: %w", s.what, total.err())
+			}
+			if err := total.err(); err != nil {
+				b.unclean[m.ratio] = true
+				b.tbl.note("%s: %v", s.what, err)
+			}
+		}
+		subject := c.subject.total()
+		b.tbl.info(m.healthKey, formatFloat(c.base.medianThroughput()))
+		b.tbl.info(m.tps, formatFloat(c.subject.medianThroughput()))
+		b.tbl.info(m.p50, formatMillis(subject.latency.percentile(0.50)))
+		b.tbl.info(m.p99, formatMillis(subject.latency.percentile(0.99)))
+		if m.healthCPU != "" {
+			b.cpuRow(m.healthCPU, c.base, 0, time.Microsecond)
+		}
+		b.cpuRow(m.cpu, c.subject, 0, time.Microsecond)
+		b.cpuRow(m.pgCPU, c.subject, 1, time.Microsecond)
+		b.tbl.set(m.ratio, formatFloat(c.ratio), verdict(c.ratio >= minCallVsHealth && b.clean(m.ratio)))
+	}
+	return nil
+}
+
+// relogin opens a new session for ch with the next account of the one
+// tenant's pool.
+func (b *bench) relogin(ctx context.Context, ch *sessionChain) error {
+	a, i := b.onePool.take()
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := login(callCtx, b.fromSources.pick(i), a, b.pass)
+	if err != nil {
+		return err
+	}
+	ch.account, ch.access, ch.refresh = a, resp.GetAccessToken(), resp.GetRefreshToken()
+	return nil
+}
