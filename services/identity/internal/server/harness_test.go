@@ -205,3 +205,17 @@ func registrytestEventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	registrytest.Eventually(t, what, cond)
 }
+
+// decodeBody returns the text of a raw mail.
+func decodeBody(t *testing.T, raw []byte) string {
+	t.Helper()
+	parsed, err := mail.ReadMessage(strings.NewReader(string(raw)))
+	require.NoError(t, err)
+	var r io.Reader = parsed.Body
+	if strings.EqualFold(parsed.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+		r = quotedprintable.NewReader(r)
+	}
+	b, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return string(b)
+}
