@@ -63,15 +63,15 @@ func (b *bench) loginRun(ctx context.Context) error {
 		}
 		return err
 	}
+	b.hashCall = hashCall
 
 	// A first taste of the hash rate sizes the account pool: no login can
 	// be faster than hashing, so at that rate no login reuses an account.
-	calib := runFor(ctx, b.cfg.loginClients, b.warmup(), hashCall)
-	if calib.calls == 0 {
-		return fmt.Errorf("argon2id calibration: %w", calib.err())
+	rate, err := b.loginRateBound(ctx)
+	if err != nil {
+		return err
 	}
-	b.hashRate = calib.throughput()
-	n := accountsFor(b.hashRate, b.warmup(), b.measured(), b.cfg.clients)
+	n := accountsFor(rate, b.warmup(), b.measured(), b.cfg.clients)
 	b.onePool = newAccountPool(oneTenantAccounts(one, n))
 	if err := b.signUpAll(ctx, "signing up accounts in one tenant", b.onePool.accounts, kSignupTPS); err != nil {
 		return err
@@ -117,6 +117,22 @@ func (b *bench) loginRun(ctx context.Context) error {
 	b.tbl.set(kLoginRatio, formatFloat(c.ratio), verdict(c.ratio >= minLoginVsHash && b.clean(kLoginRatio)))
 	b.tbl.info(kCeiling, formatCount(b.ceilingMax))
 	return nil
+}
+
+// loginRateBound returns the most logins per second the next login
+// measure can plausibly reach, to size its account pool: the fastest of a
+// fresh in-process hash rate (identity idle), the hash rate and the login
+// rate measured before. The machine's speed drifts, so a pool sized from
+// one reading alone may run short.
+func (b *bench) loginRateBound(ctx context.Context) (float64, error) {
+	r := runFor(ctx, b.cfg.loginClients, b.warmup(), b.hashCall)
+	if r.calls == 0 {
+		return 0, fmt.Errorf("argon2id calibration: %w", r.err())
+	}
+	if b.hashRate == 0 {
+		b.hashRate = r.throughput()
+	}
+	return max(r.throughput(), b.hashRate, b.loginRate), nil
 }
 
 // cpuRow fills in a CPU-per-call row from the series' meter-th CPU meter,

@@ -196,6 +196,7 @@ type bench struct {
 	fromSources identityConns // one connection per source address
 	sources     []netip.Addr
 
+	hashCall   callFunc     // one argon2id verify in this process, as Login does
 	onePool    *accountPool // accounts of the one tenant
 	loginRate  float64      // Login throughput in one tenant, once measured
 	hashRate   float64      // argon2id verifications per second, once measured

@@ -219,3 +219,7 @@ func decodeBody(t *testing.T, raw []byte) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func loginRequest(email, password string) *identityv1.LoginRequest {
+	return &identityv1.LoginRequest{Email: email, Password: password}
+}
