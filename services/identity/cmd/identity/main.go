@@ -7,13 +7,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"tenantry.dev/identity/internal/config"
 	"tenantry.dev/identity/internal/server"
+	"tenantry.dev/platform/logging"
 )
 
 func main() {
@@ -28,13 +28,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
-	if cfg.LogFormat == "json" {
-		handler = slog.NewJSONHandler(os.Stderr, opts)
+	logger, err := logging.New(os.Stderr, "identity", cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(handler).With("service", "identity")
-	slog.SetDefault(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -7,11 +7,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"tenantry.dev/platform/logging"
 	"tenantry.dev/tenant-registry/internal/config"
 	"tenantry.dev/tenant-registry/internal/server"
 )
@@ -28,13 +28,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var handler slog.Handler = slog.NewTextHandler(os.Stderr, opts)
-	if cfg.LogFormat == "json" {
-		handler = slog.NewJSONHandler(os.Stderr, opts)
+	logger, err := logging.New(os.Stderr, "tenant-registry", cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(handler).With("service", "tenant-registry")
-	slog.SetDefault(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
