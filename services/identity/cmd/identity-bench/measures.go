@@ -63,6 +63,8 @@ const (
 	kSpreadP99        = "spread-p99"
 	kOneCPU           = "one-cpu"
 	kSpreadCPU        = "spread-cpu"
+	kOnePGCPU         = "one-pg-cpu"
+	kSpreadPGCPU      = "spread-pg-cpu"
 	kSpreadRatio      = "spread-ratio"
 	kCeiling          = "ceiling"
 	kTotal            = "total"
@@ -76,7 +78,7 @@ var (
 		kHealthRefreshTPS, kHealthCPU, kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio,
 		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
 	}
-	tenantKeys = []string{kFillTPS, kMigrateFirst, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kSpreadRatio, kCeiling}
+	tenantKeys = []string{kFillTPS, kMigrateFirst, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
 	allKeys    = concat(loginKeys, jwksKeys, sessionKeys, tenantKeys)
 )
 
@@ -137,6 +139,8 @@ func declareMeasures(t *table, cfg config) {
 	t.declare(kSpreadP99, "Login spread over all tenants: p99", "ms", "")
 	t.declare(kOneCPU, "identity CPU per Login, 1 tenant", "ms", "")
 	t.declare(kSpreadCPU, "identity CPU per Login, spread over all tenants", "ms", "")
+	t.declare(kOnePGCPU, "PostgreSQL CPU per Login, 1 tenant", "ms", "")
+	t.declare(kSpreadPGCPU, "PostgreSQL CPU per Login, spread over all tenants", "ms", "")
 	t.declare(kSpreadRatio, fmt.Sprintf("Login throughput %s tenants ÷ 1 tenant, interleaved", many), "ratio", fmt.Sprintf("≥ %.2f", minSpreadVsOne))
 	l := ratelimit.LoginPerTenant
 	t.declare(kCeiling, fmt.Sprintf("most of the one tenant's login ceiling in use after a slice (%s: %d per %s, burst %d)", l.Name, l.Rate, l.Per, l.Burst),

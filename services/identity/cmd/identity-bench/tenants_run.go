@@ -117,14 +117,10 @@ func (b *bench) spreadRun(ctx context.Context) error {
 	if err := b.signUpAll(ctx, "signing up accounts in every tenant", spread.accounts, ""); err != nil {
 		return err
 	}
-	if have := len(b.onePool.accounts); have < n {
-		more := oneTenantAccounts(tenantSlug(oneTenantIndex), n)
-		if err := b.signUpAll(ctx, "signing up more accounts in one tenant", more[have:], ""); err != nil {
-			return err
-		}
-		b.onePool = newAccountPool(more)
-	}
 	if err := b.waitMailSent(ctx); err != nil {
+		return err
+	}
+	if err := b.ensureOneTenantAccounts(ctx, n); err != nil {
 		return err
 	}
 	// The first tenant's accounts have each logged in once or twice
@@ -135,8 +131,8 @@ func (b *bench) spreadRun(ctx context.Context) error {
 	b.log.Info("measuring Login in one tenant and spread over every tenant, interleaved",
 		"tenants", len(tenants), "clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
 	c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.loginClients, b.cfg.duration, b.warmup(),
-		side{call: b.loginLoad(b.onePool), cpu: []cpuMeter{b.identityCPU}, afterSlice: b.ceilingSampler(ctx, tenantSlug(oneTenantIndex))},
-		side{call: b.loginLoad(spread), cpu: []cpuMeter{b.identityCPU}})
+		side{call: b.loginLoad(b.onePool), cpu: []cpuMeter{b.identityCPU, b.pgCPU}, afterSlice: b.ceilingSampler(ctx, tenantSlug(oneTenantIndex))},
+		side{call: b.loginLoad(spread), cpu: []cpuMeter{b.identityCPU, b.pgCPU}})
 	if err != nil {
 		return err
 	}
@@ -168,6 +164,8 @@ func (b *bench) spreadRun(ctx context.Context) error {
 	b.tbl.info(kSpreadP99, formatMillis(spreadTotal.latency.percentile(0.99)))
 	b.cpuRow(kOneCPU, c.base, 0, time.Millisecond)
 	b.cpuRow(kSpreadCPU, c.subject, 0, time.Millisecond)
+	b.cpuRow(kOnePGCPU, c.base, 1, time.Millisecond)
+	b.cpuRow(kSpreadPGCPU, c.subject, 1, time.Millisecond)
 	b.tbl.set(kSpreadRatio, formatFloat(c.ratio), verdict(c.ratio >= minSpreadVsOne && b.clean(kSpreadRatio)))
 	b.tbl.info(kCeiling, formatCount(b.ceilingMax))
 	b.tbl.note("Spread logins: %s accounts over %s tenants (%s to %s per tenant), taken in order, so consecutive logins go to "+
