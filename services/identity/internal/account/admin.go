@@ -140,7 +140,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, t tenancy.Tenant, in Acc
 		u.State, u.EmailVerified = Active, true
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			if errors.Is(err, ErrUsernameTaken) {
-				return fault.New(fault.AlreadyExists, "USERNAME_TAKEN", "the username %q is taken; choose another", username)
+				return errUsernameTaken(username)
 			}
 			return err
 		}

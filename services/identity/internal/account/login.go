@@ -55,76 +55,103 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		return Tokens{}, nil, err
 	}
 
+	// The password is checked between two short transactions, never inside
+	// one: a hash takes tens of milliseconds, and holding a pooled
+	// connection and a row lock for it would let a login flood starve
+	// every other call of connections.
 	var (
-		tokens Tokens
-		user   *User
+		user     *User
+		settings Settings
 	)
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		var u *User
 		var err error
 		if byEmail {
-			u, err = tx.UserByEmail(ctx, account, true)
+			user, err = tx.UserByEmail(ctx, account, false)
 		} else {
-			u, err = tx.UserByUsername(ctx, account)
+			user, err = tx.UserByUsername(ctx, account)
 		}
-		if errors.Is(err, ErrNotFound) || (err == nil && u.PasswordHash == "") {
-			_ = m.hasher.VerifyNothing(ctx, in.Password) // only its cost matters
-			return errLoginFailed
+		if errors.Is(err, ErrNotFound) {
+			user, err = nil, nil
 		}
 		if err != nil {
 			return err
 		}
-		ok, rehash, err := m.hasher.Verify(ctx, u.PasswordHash, in.Password)
+		settings, err = tx.Settings(ctx)
+		return err
+	})
+	if err != nil {
+		return Tokens{}, nil, internal(err, "login")
+	}
+	if user == nil || user.PasswordHash == "" {
+		_ = m.hasher.VerifyNothing(ctx, in.Password) // only its cost matters
+		return Tokens{}, nil, m.loginFailed(ctx, t, account, "", c)
+	}
+	ok, rehash, err := m.hasher.Verify(ctx, user.PasswordHash, in.Password)
+	if err != nil {
+		return Tokens{}, nil, internal(err, "login")
+	}
+	if !ok {
+		return Tokens{}, nil, m.loginFailed(ctx, t, account, user.ID, c)
+	}
+	if user.Disabled {
+		return Tokens{}, nil, errDisabled
+	}
+	if settings.EmailVerification == VerificationMandatory && !user.EmailVerified {
+		return Tokens{}, nil, fault.New(fault.FailedPrecondition, "EMAIL_NOT_VERIFIED",
+			"verify your email address first: follow the link we sent, or ask for a new one")
+	}
+	newHash := ""
+	if rehash {
+		// The hashing parameters changed since this hash was made: upgrade
+		// it now that we know the password.
+		if h, err := m.hasher.Hash(ctx, in.Password); err == nil {
+			newHash = h
+		}
+	}
+	var tokens Tokens
+	checked := user.PasswordHash
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		u, err := tx.UserByID(ctx, user.ID, true)
+		if errors.Is(err, ErrNotFound) || (err == nil && u.PasswordHash != checked) {
+			// Deleted, or its password changed while we were checking it.
+			return errLoginFailed
+		}
 		if err != nil {
 			return err
-		}
-		if !ok {
-			user = u
-			return errLoginFailed
 		}
 		if u.Disabled {
-			return fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")
+			return errDisabled
 		}
-		settings, err := tx.Settings(ctx)
-		if err != nil {
-			return err
+		if newHash != "" {
+			u.PasswordHash = newHash
 		}
-		if settings.EmailVerification == VerificationMandatory && !u.EmailVerified {
-			return fault.New(fault.FailedPrecondition, "EMAIL_NOT_VERIFIED",
-				"verify your email address first: follow the link we sent, or ask for a new one")
-		}
-		now := m.now()
-		if rehash {
-			// The hashing parameters changed since this hash was made:
-			// upgrade it now that we know the password.
-			if h, err := m.hasher.Hash(ctx, in.Password); err == nil {
-				u.PasswordHash = h
-			}
-		}
-		u.LastLoginTime = now
+		u.LastLoginTime = m.now()
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		tokens, err = m.openSession(ctx, tx, t, u, c)
-		if err != nil {
+		if tokens, err = m.openSession(ctx, tx, t, u, c); err != nil {
 			return err
 		}
 		user = u
 		return tx.Audit(ctx, AuditEvent{Event: EventLogin, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{"session": tokens.SessionID}})
 	})
 	if errors.Is(err, errLoginFailed) {
-		ev := AuditEvent{Event: EventLoginFailed, ClientIP: c.IP, Details: map[string]any{"account": account}}
-		if user != nil {
-			ev.UserID = user.ID
-		}
-		m.auditOutside(ctx, t, ev)
-		return Tokens{}, nil, errInvalidCredentials
+		return Tokens{}, nil, m.loginFailed(ctx, t, account, user.ID, c)
 	}
 	if err != nil {
 		return Tokens{}, nil, internal(err, "login")
 	}
 	return tokens, user, nil
 }
+
+// loginFailed records a failed login and returns the one error every
+// failure gets, whether or not the account exists.
+func (m *Manager) loginFailed(ctx context.Context, t tenancy.Tenant, account, userID string, c Client) error {
+	m.auditOutside(ctx, t, AuditEvent{Event: EventLoginFailed, UserID: userID, ClientIP: c.IP, Details: map[string]any{"account": account}})
+	return errInvalidCredentials
+}
+
+var errDisabled = fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")
 
 var errLoginFailed = errors.New("login failed")
 
@@ -203,7 +230,7 @@ func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken st
 			return err
 		}
 		if u.Disabled {
-			return fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")
+			return errDisabled
 		}
 		if err := tx.UseRefreshToken(ctx, hash, now); err != nil {
 			return err
@@ -285,7 +312,7 @@ func (m *Manager) CheckSession(ctx context.Context, t tenancy.Tenant, userID, se
 			return err
 		}
 		if u.Disabled {
-			return fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")
+			return errDisabled
 		}
 		user = u
 		return nil

@@ -41,35 +41,47 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 	if err := ValidateDisplayName("display_name", in.DisplayName); err != nil {
 		return SignUpResult{}, err
 	}
-	var result SignUpResult
+	// Check the policy and the password first, hash outside any
+	// transaction (a hash takes tens of milliseconds), then write.
+	var settings Settings
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		var err error
+		settings, err = tx.Settings(ctx)
+		return err
+	})
+	if err != nil {
+		return SignUpResult{}, internal(err, "sign up")
+	}
+	if err := signupAllowed(settings); err != nil {
+		return SignUpResult{}, err
+	}
+	policy := password.Policy{MinLength: settings.PasswordMinLength}
+	if err := policy.Check("password", in.Password, localPart(email), username, in.DisplayName); err != nil {
+		return SignUpResult{}, err
+	}
+	// Every path hashes, so the answer's latency says nothing about
+	// whether the email is registered.
+	hash, err := m.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return SignUpResult{}, internal(err, "sign up")
+	}
+	result := SignUpResult{VerificationRequired: settings.EmailVerification == VerificationMandatory, Message: signUpMessage}
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		settings, err := tx.Settings(ctx)
 		if err != nil {
 			return err
 		}
-		switch settings.SignupPolicy {
-		case SignupInviteOnly:
-			return fault.New(fault.PermissionDenied, "SIGNUP_INVITE_ONLY", "sign-up is by invitation only in this tenant; ask an administrator for an invitation")
-		case SignupClosed:
-			return fault.New(fault.PermissionDenied, "SIGNUP_CLOSED", "sign-up is closed in this tenant")
-		}
-		policy := password.Policy{MinLength: settings.PasswordMinLength}
-		if err := policy.Check("password", in.Password, localPart(email), username, in.DisplayName); err != nil {
+		if err := signupAllowed(settings); err != nil {
 			return err
 		}
-		result = SignUpResult{VerificationRequired: settings.EmailVerification == VerificationMandatory, Message: signUpMessage}
 		if username != "" {
 			// Usernames are public handles: saying one is taken reveals
 			// nothing an attacker could not see elsewhere.
 			if _, err := tx.UserByUsername(ctx, username); err == nil {
-				return fault.New(fault.AlreadyExists, "USERNAME_TAKEN", "the username %q is taken; choose another", username)
+				return errUsernameTaken(username)
 			} else if !errors.Is(err, ErrNotFound) {
 				return err
 			}
-		}
-		hash, err := m.hasher.Hash(ctx, in.Password)
-		if err != nil {
-			return err
 		}
 		existing, err := tx.UserByEmail(ctx, email, false)
 		switch {
@@ -89,7 +101,7 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		}
 		if err := tx.InsertUser(ctx, u); err != nil {
 			if errors.Is(err, ErrUsernameTaken) {
-				return fault.New(fault.AlreadyExists, "USERNAME_TAKEN", "the username %q is taken; choose another", username)
+				return errUsernameTaken(username)
 			}
 			if errors.Is(err, ErrEmailTaken) {
 				// A concurrent sign-up with the same email won: answer the
@@ -110,6 +122,20 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		return SignUpResult{}, internal(err, "sign up")
 	}
 	return result, nil
+}
+
+func signupAllowed(s Settings) error {
+	switch s.SignupPolicy {
+	case SignupInviteOnly:
+		return fault.New(fault.PermissionDenied, "SIGNUP_INVITE_ONLY", "sign-up is by invitation only in this tenant; ask an administrator for an invitation")
+	case SignupClosed:
+		return fault.New(fault.PermissionDenied, "SIGNUP_CLOSED", "sign-up is closed in this tenant")
+	}
+	return nil
+}
+
+func errUsernameTaken(username string) error {
+	return fault.New(fault.AlreadyExists, "USERNAME_TAKEN", "the username %q is taken; choose another", username)
 }
 
 // sendVerification issues a verification token for u's email and mails it.
