@@ -12,6 +12,7 @@ import (
 
 	"tenantry.dev/identity/internal/password"
 	"tenantry.dev/identity/internal/ratelimit"
+	"tenantry.dev/platform/benchkit"
 )
 
 const (
@@ -82,40 +83,40 @@ func (b *bench) loginRun(ctx context.Context) error {
 
 	b.log.Info("measuring argon2id in-process and Login over gRPC, interleaved",
 		"clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
-	c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.loginClients, b.cfg.duration, b.warmup(),
-		side{call: hashCall, cpu: []cpuMeter{selfCPUTime}},
-		side{call: b.loginLoad(b.onePool), cpu: []cpuMeter{b.identityCPU, b.pgCPU, selfCPUTime}, afterSlice: b.ceilingSampler(ctx, one)})
+	c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: b.cfg.loginClients, Duration: b.cfg.duration, Warmup: b.warmup()},
+		benchkit.Side{Call: hashCall, CPU: []benchkit.CPUMeter{benchkit.SelfCPUTime}},
+		benchkit.Side{Call: b.loginLoad(b.onePool), CPU: []benchkit.CPUMeter{b.identityCPU, b.pgCPU, benchkit.SelfCPUTime}, AfterSlice: b.ceilingSampler(ctx, one)})
 	if err != nil {
 		return err
 	}
 	if reused := b.onePool.reused(); reused > 0 {
-		b.tbl.note("Login in one tenant: %d of the logins reused an account of the %s signed up (the pool was sized from a slower hash rate).",
-			reused, formatCount(len(b.onePool.accounts)))
+		b.tbl.Note("Login in one tenant: %d of the logins reused an account of the %s signed up (the pool was sized from a slower hash rate).",
+			reused, benchkit.FormatCount(len(b.onePool.accounts)))
 	}
-	hash, logins := c.base.total(), c.subject.total()
-	if hash.calls == 0 || logins.calls == 0 {
-		return fmt.Errorf("no hash or no login succeeded: hashing: %v; logins: %v", hash.err(), logins.err())
+	hash, logins := c.Base.Total(), c.Subject.Total()
+	if hash.Calls == 0 || logins.Calls == 0 {
+		return fmt.Errorf("no hash or no login succeeded: hashing: %v; logins: %v", hash.Err(), logins.Err())
 	}
-	if err := hash.err(); err != nil {
+	if err := hash.Err(); err != nil {
 		b.unclean[kLoginRatio] = true
-		b.tbl.note("argon2id in-process: %v", err)
+		b.tbl.Note("argon2id in-process: %v", err)
 	}
-	if err := logins.err(); err != nil {
+	if err := logins.Err(); err != nil {
 		b.unclean[kLoginRatio] = true
-		b.tbl.note("Login in one tenant: %v", err)
+		b.tbl.Note("Login in one tenant: %v", err)
 	}
-	b.hashRate = c.base.medianThroughput()
-	b.loginRate = c.subject.medianThroughput()
-	b.tbl.info(kHashTPS, formatFloat(b.hashRate))
-	b.cpuRow(kHashCPU, c.base, 0, time.Millisecond)
-	b.tbl.info(kLoginTPS, formatFloat(b.loginRate))
-	b.tbl.info(kLoginP50, formatMillis(logins.latency.percentile(0.50)))
-	b.tbl.info(kLoginP99, formatMillis(logins.latency.percentile(0.99)))
-	b.cpuRow(kLoginCPU, c.subject, 0, time.Millisecond)
-	b.cpuRow(kLoginPGCPU, c.subject, 1, time.Millisecond)
-	b.cpuRow(kLoginClientCPU, c.subject, 2, time.Millisecond)
-	b.tbl.set(kLoginRatio, formatFloat(c.ratio), verdict(c.ratio >= minLoginVsHash && b.clean(kLoginRatio)))
-	b.tbl.info(kCeiling, formatCount(b.ceilingMax))
+	b.hashRate = c.Base.MedianThroughput()
+	b.loginRate = c.Subject.MedianThroughput()
+	b.tbl.Info(kHashTPS, benchkit.FormatFloat(b.hashRate))
+	b.cpuRow(kHashCPU, c.Base, 0, time.Millisecond)
+	b.tbl.Info(kLoginTPS, benchkit.FormatFloat(b.loginRate))
+	b.tbl.Info(kLoginP50, benchkit.FormatMillis(logins.Latency.Percentile(0.50)))
+	b.tbl.Info(kLoginP99, benchkit.FormatMillis(logins.Latency.Percentile(0.99)))
+	b.cpuRow(kLoginCPU, c.Subject, 0, time.Millisecond)
+	b.cpuRow(kLoginPGCPU, c.Subject, 1, time.Millisecond)
+	b.cpuRow(kLoginClientCPU, c.Subject, 2, time.Millisecond)
+	b.tbl.Set(kLoginRatio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= minLoginVsHash && b.clean(kLoginRatio)))
+	b.tbl.Info(kCeiling, benchkit.FormatCount(b.ceilingMax))
 	return nil
 }
 
@@ -144,23 +145,23 @@ func (b *bench) ensureOneTenantAccounts(ctx context.Context, n int) error {
 // rate measured before. The machine's speed drifts, so a pool sized from
 // one reading alone may run short.
 func (b *bench) loginRateBound(ctx context.Context) (float64, error) {
-	r := runFor(ctx, b.cfg.loginClients, b.warmup(), b.hashCall)
-	if r.calls == 0 {
-		return 0, fmt.Errorf("argon2id calibration: %w", r.err())
+	r := benchkit.RunFor(ctx, b.cfg.loginClients, b.warmup(), b.hashCall)
+	if r.Calls == 0 {
+		return 0, fmt.Errorf("argon2id calibration: %w", r.Err())
 	}
 	if b.hashRate == 0 {
-		b.hashRate = r.throughput()
+		b.hashRate = r.Throughput()
 	}
-	return max(r.throughput(), b.hashRate, b.loginRate), nil
+	return max(r.Throughput(), b.hashRate, b.loginRate), nil
 }
 
 // cpuRow fills in a CPU-per-call row from the series' meter-th CPU meter,
 // in unit, or marks it n/a.
-func (b *bench) cpuRow(key string, s series, meter int, unit time.Duration) {
-	if cpu, ok := s.cpuPerCall(meter); ok {
-		b.tbl.info(key, formatFloat(float64(cpu)/float64(unit)))
+func (b *bench) cpuRow(key string, s benchkit.Series, meter int, unit time.Duration) {
+	if cpu, ok := s.CPUPerCall(meter); ok {
+		b.tbl.Info(key, benchkit.FormatFloat(float64(cpu)/float64(unit)))
 	} else {
-		b.tbl.skip("the CPU time could not be read from /proc (see the warnings on stderr)", key)
+		b.tbl.Skip("the CPU time could not be read from /proc (see the warnings on stderr)", key)
 	}
 }
 
@@ -172,12 +173,12 @@ func (b *bench) identityCPU() (time.Duration, error) {
 	if b.identity == nil {
 		return 0, errors.New("identity is not running")
 	}
-	return b.identity.cpuTime()
+	return b.identity.CPUTime()
 }
 
 // loginLoad logs in with the pool's accounts in turn, each login from the
 // next source address, and keeps the access tokens it gets.
-func (b *bench) loginLoad(pool *accountPool) callFunc {
+func (b *bench) loginLoad(pool *accountPool) benchkit.CallFunc {
 	return func(ctx context.Context, _ int, _ *rand.Rand) error {
 		a, i := pool.take()
 		resp, err := login(ctx, b.fromSources.pick(i), a, b.pass)
@@ -193,16 +194,16 @@ func (b *bench) loginLoad(pool *accountPool) callFunc {
 // progress; key, if set, receives the sign-up throughput.
 func (b *bench) signUpAll(ctx context.Context, what string, accounts []account, key string) error {
 	b.log.Info(what, "accounts", len(accounts), "clients", b.cfg.signupClients)
-	progress := newProgress(b.log, what, len(accounts))
-	r := runCount(ctx, b.cfg.signupClients, len(accounts), func(ctx context.Context, i int) error {
+	progress := benchkit.NewProgress(b.log, what, len(accounts))
+	r := benchkit.RunCount(ctx, b.cfg.signupClients, len(accounts), func(ctx context.Context, i int) error {
 		return signUp(ctx, b.fromSources, i, accounts[i], b.pass)
-	}, progress.report)
-	if err := r.err(); err != nil {
+	}, progress.Report)
+	if err := r.Err(); err != nil {
 		return fmt.Errorf("SignUp: %w", err)
 	}
-	progress.done(int(r.calls))
+	progress.Done(int(r.Calls))
 	if key != "" {
-		b.tbl.info(key, formatFloat(r.throughput()))
+		b.tbl.Info(key, benchkit.FormatFloat(r.Throughput()))
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,31 +9,18 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"tenantry.dev/platform/pgcluster"
-)
-
-// Exit statuses.
-const (
-	exitMeasured    = 0   // every measure was taken; the table says which targets were met
-	exitIncomplete  = 1   // some measures could not be taken; the table says why
-	exitUsage       = 2   // bad flags
-	exitInterrupted = 130 // SIGINT or SIGTERM
+	"tenantry.dev/platform/benchkit"
 )
 
 const (
-	// cleanupTimeout bounds stopping the cluster at the end.
-	cleanupTimeout = time.Minute
 	// databaseName is the one database the registry and identity share:
 	// the registry creates tenant schemas in it, identity fills them.
 	databaseName = "tenantry"
@@ -68,32 +53,26 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return exitMeasured
+		return benchkit.ExitMeasured
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "identity-bench:", err)
-		return exitUsage
+		return benchkit.ExitUsage
 	}
 
-	// The first SIGINT or SIGTERM cancels the run, which still prints what
-	// it measured and cleans up; a second one kills at once (the cluster's
-	// watchdog and the services' parent-death signal then clean up).
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
-	go func() { <-sigCtx.Done(); stopSignals() }()
-	ctx, cancel := context.WithTimeoutCause(sigCtx, cfg.budget, errBudget)
-	defer cancel()
+	ctx, interrupted, stop := benchkit.RunContext(cfg.budget)
+	defer stop()
 
 	b := newBench(cfg, stderr)
 	code := b.run(ctx)
-	if sigCtx.Err() != nil {
-		code = exitInterrupted
+	if interrupted() {
+		code = benchkit.ExitInterrupted
 	}
-	if err := b.tbl.render(stdout, b.header()); err != nil {
+	if err := b.tbl.Render(stdout, b.header()); err != nil {
 		fmt.Fprintln(stderr, "identity-bench: print the table:", err)
-		code = exitIncomplete
+		code = benchkit.ExitIncomplete
 	}
-	b.cleanup()
+	b.cluster.Cleanup()
 	return code
 }
 
@@ -171,7 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 // it fills in.
 type bench struct {
 	cfg     config
-	tbl     *table
+	tbl     *benchkit.Table
 	log     *slog.Logger // progress, on stderr
 	quiet   *slog.Logger // for libraries that log every step at info
 	stderr  io.Writer
@@ -182,42 +161,43 @@ type bench struct {
 	start   time.Time
 	ended   time.Time
 	loadAvg string
-	tempDir string
-	cluster *pgcluster.Cluster
-	pgInfo  string
-	pgMeter cpuMeter // PostgreSQL's CPU time
+	cluster *benchkit.Cluster
+	pgMeter benchkit.CPUMeter // PostgreSQL's CPU time
 	dbURL   string
 	db      *pgxpool.Pool // the bench's own look at the database
 
-	registry    *process
+	registry    *benchkit.Process
 	regClient   *registryClient
 	identity    *identityProcess
 	shared      identityConns // -conns connections from 127.0.0.1
 	fromSources identityConns // one connection per source address
 	sources     []netip.Addr
 
-	hashCall   callFunc     // one argon2id verify in this process, as Login does
-	onePool    *accountPool // accounts of the one tenant
-	loginRate  float64      // Login throughput in one tenant, once measured
-	hashRate   float64      // argon2id verifications per second, once measured
-	ceilingMax int          // most of the one tenant's login burst seen in use
+	hashCall   benchkit.CallFunc // one argon2id verify in this process, as Login does
+	onePool    *accountPool      // accounts of the one tenant
+	loginRate  float64           // Login throughput in one tenant, once measured
+	hashRate   float64           // argon2id verifications per second, once measured
+	ceilingMax int               // most of the one tenant's login burst seen in use
 
 	tokensMu sync.Mutex
 	tokens   []string // access tokens from logins
 }
 
 func newBench(cfg config, stderr io.Writer) *bench {
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("bench", "identity")
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b := &bench{
 		cfg:     cfg,
-		tbl:     newTable(),
-		log:     slog.New(slog.NewTextHandler(stderr, nil)).With("bench", "identity"),
-		quiet:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		tbl:     benchkit.NewTable(),
+		log:     log,
+		quiet:   quiet,
 		stderr:  stderr,
 		sec:     newSecrets(),
-		pass:    "bench-" + randomToken(),
+		pass:    "bench-" + benchkit.RandomToken(),
 		unclean: map[string]bool{},
 		start:   time.Now(),
-		loadAvg: loadAverage(),
+		loadAvg: benchkit.LoadAverage(),
+		cluster: benchkit.NewCluster(log, quiet),
 	}
 	declareMeasures(b.tbl, cfg)
 	return b
@@ -225,12 +205,12 @@ func newBench(cfg config, stderr io.Writer) *bench {
 
 // run takes every measure it can and returns the exit status.
 func (b *bench) run(ctx context.Context) int {
-	code := exitMeasured
+	code := benchkit.ExitMeasured
 	fail := func(what string, err error, keys ...string) {
-		reason := b.reason(ctx, fmt.Errorf("%s: %w", what, err))
+		reason := benchkit.Reason(ctx, b.cfg.budget, fmt.Errorf("%s: %w", what, err))
 		b.log.Error("measures not taken", "what", what, "reason", reason)
-		b.tbl.skip(reason, keys...)
-		code = exitIncomplete
+		b.tbl.Skip(reason, keys...)
+		code = benchkit.ExitIncomplete
 	}
 	if err := b.startSystem(ctx); err != nil {
 		fail("start PostgreSQL, the registry and identity", err, allKeys...)
@@ -259,54 +239,23 @@ func (b *bench) run(ctx context.Context) int {
 	b.stopServices()
 	b.ended = time.Now()
 	total := b.ended.Sub(b.start)
-	b.tbl.set(kTotal, formatSeconds(total), verdict(total < maxTotalRunTime))
+	b.tbl.Set(kTotal, benchkit.FormatSeconds(total), benchkit.Verdict(total < maxTotalRunTime))
 	b.methodNotes()
 	return code
 }
-
-// reason explains why a step failed, naming an interruption or the spent
-// budget rather than the context error they cause deep inside.
-func (b *bench) reason(ctx context.Context, err error) string {
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errBudget):
-		return fmt.Sprintf("the time budget of %s (-budget) was spent (%v)", b.cfg.budget, err)
-	case cause != nil:
-		return "the run was interrupted"
-	}
-	return err.Error()
-}
-
-// errBudget is the cause of the run's context when its time budget is spent.
-var errBudget = errors.New("the run's time budget was spent")
 
 // startSystem starts a throwaway PostgreSQL cluster with durable settings
 // (logins and sign-ups pay for real commits, as in production), the
 // registry and identity on it, and connects to both.
 func (b *bench) startSystem(ctx context.Context) error {
-	dir, err := pgcluster.MkdirTemp("", "identity-bench-*")
-	if err != nil {
+	if err := b.cluster.Start(ctx, "identity-bench-*"); err != nil {
 		return err
 	}
-	b.tempDir = dir
-	b.log.Info("starting PostgreSQL", "dir", dir)
-	c, err := pgcluster.Init(ctx, pgcluster.Options{
-		DataDir:         filepath.Join(dir, "data"),
-		StopWithProcess: true,
-		Logger:          b.quiet,
-	})
-	if err != nil {
+	b.pgMeter = benchkit.PostgresCPU(b.cluster.PG().DataDir())
+	var err error
+	if b.dbURL, err = b.cluster.CreateDatabase(ctx, databaseName); err != nil {
 		return err
 	}
-	b.cluster = c
-	if err := c.Start(ctx); err != nil {
-		return err
-	}
-	b.pgInfo = b.describePostgres(ctx)
-	b.pgMeter = postgresCPU(c.DataDir())
-	if err := c.CreateDatabase(ctx, databaseName); err != nil {
-		return err
-	}
-	b.dbURL = c.URL(databaseName)
 	if b.db, err = pgxpool.New(ctx, b.dbURL+"&pool_max_conns=2"); err != nil {
 		return fmt.Errorf("connect to the database: %w", err)
 	}
@@ -315,7 +264,7 @@ func (b *bench) startSystem(ctx context.Context) error {
 	if b.registry, err = startRegistry(ctx, b.cfg.registryBin, b.dbURL, b.sec, b.stderr); err != nil {
 		return err
 	}
-	if b.regClient, err = dialRegistry(b.registry.addr, b.sec.operator); err != nil {
+	if b.regClient, err = dialRegistry(b.registry.Addr(), b.sec.operator); err != nil {
 		return err
 	}
 	if b.sources, err = sourceAddrs(b.cfg.sourceAddrs); err != nil {
@@ -328,7 +277,7 @@ func (b *bench) startSystem(ctx context.Context) error {
 // running, and connects to it afresh.
 func (b *bench) startIdentity(ctx context.Context, logLevel string) error {
 	b.stopIdentity()
-	p, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.addr, logLevel, b.sec, b.stderr)
+	p, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.Addr(), logLevel, b.sec, b.stderr)
 	if err != nil {
 		return err
 	}
@@ -339,10 +288,10 @@ func (b *bench) startIdentity(ctx context.Context, logLevel string) error {
 // dialIdentity opens the bench's connections to the running identity.
 func (b *bench) dialIdentity() error {
 	var err error
-	if b.shared, err = dialIdentity(b.identity.addr, make([]netip.Addr, b.cfg.conns)); err != nil {
+	if b.shared, err = dialIdentity(b.identity.Addr(), make([]netip.Addr, b.cfg.conns)); err != nil {
 		return err
 	}
-	b.fromSources, err = dialIdentity(b.identity.addr, b.sources)
+	b.fromSources, err = dialIdentity(b.identity.Addr(), b.sources)
 	return err
 }
 
@@ -352,7 +301,7 @@ func (b *bench) stopIdentity() {
 	b.fromSources.close()
 	b.shared, b.fromSources = nil, nil
 	if b.identity != nil {
-		if err := b.identity.stop(); err != nil {
+		if err := b.identity.Stop(); err != nil {
 			b.log.Warn("stopping identity", "err", err)
 		}
 		b.identity = nil
@@ -366,45 +315,11 @@ func (b *bench) stopServices() {
 	if b.regClient != nil {
 		b.regClient.close()
 	}
-	if err := b.registry.stop(); err != nil {
+	if err := b.registry.Stop(); err != nil {
 		b.log.Warn("stopping the registry", "err", err)
 	}
 	if b.db != nil {
 		b.db.Close()
-	}
-}
-
-// describePostgres reads the server's version and durability settings, so
-// the header states them as they are rather than as intended.
-func (b *bench) describePostgres(ctx context.Context) string {
-	conn, err := pgx.Connect(ctx, b.cluster.URL("postgres"))
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var version, fsync, syncCommit, sharedBuffers string
-	err = conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('fsync'),
-		current_setting('synchronous_commit'), current_setting('shared_buffers')`).Scan(&version, &fsync, &syncCommit, &sharedBuffers)
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	return fmt.Sprintf("PostgreSQL %s, fsync=%s, synchronous_commit=%s, shared_buffers=%s", version, fsync, syncCommit, sharedBuffers)
-}
-
-// cleanup stops the cluster and removes its directory.
-func (b *bench) cleanup() {
-	if b.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		defer cancel()
-		if err := b.cluster.Stop(ctx); err != nil {
-			b.log.Error("stop PostgreSQL; its data directory is kept", "err", err, "dir", b.tempDir)
-			return
-		}
-	}
-	if b.tempDir != "" {
-		if err := os.RemoveAll(b.tempDir); err != nil {
-			b.log.Warn("remove the temporary directory", "err", err)
-		}
 	}
 }
 
@@ -420,10 +335,3 @@ func (b *bench) keepToken(tok string) {
 
 // clean reports whether the load behind a row had no failures.
 func (b *bench) clean(key string) bool { return !b.unclean[key] }
-
-// randomToken returns a random secret for one run.
-func randomToken() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b)
-}

@@ -6,6 +6,7 @@ import (
 
 	"tenantry.dev/identity/internal/password"
 	"tenantry.dev/identity/internal/ratelimit"
+	"tenantry.dev/platform/benchkit"
 )
 
 // Targets. The table prints them from these values, and the checks use the
@@ -91,59 +92,59 @@ func concat(lists ...[]string) []string {
 }
 
 // declareMeasures lays out the table for the sizes in cfg.
-func declareMeasures(t *table, cfg config) {
+func declareMeasures(t *benchkit.Table, cfg config) {
 	p := password.DefaultParams
 	argon := fmt.Sprintf("argon2id (m=%d MiB, t=%d, p=%d)", p.Memory/1024, p.Time, p.Threads)
 	lc := fmt.Sprintf("%d clients", cfg.loginClients)
-	many := formatCount(cfg.tenants)
+	many := benchkit.FormatCount(cfg.tenants)
 	calls := fmt.Sprintf("%d clients", cfg.clients)
 
-	t.declare(kHashTPS, fmt.Sprintf("%s verify in this process, %d goroutines (baseline)", argon, cfg.loginClients), "hashes/s", "baseline")
-	t.declare(kHashCPU, "CPU per argon2id verify, this process", "ms", "")
-	t.declare(kLoginTPS, fmt.Sprintf("Login over gRPC, 1 tenant, a new account per login, %s from %d addresses: throughput", lc, cfg.sourceAddrs), "logins/s", "")
-	t.declare(kLoginP50, "Login latency p50", "ms", "")
-	t.declare(kLoginP99, "Login latency p99", "ms", "")
-	t.declare(kLoginCPU, "identity CPU per Login", "ms", "")
-	t.declare(kLoginPGCPU, "PostgreSQL CPU per Login (all its processes)", "ms", "")
-	t.declare(kLoginClientCPU, "this program's CPU per Login (the gRPC client)", "ms", "")
-	t.declare(kLoginRatio, "Login ÷ argon2id throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minLoginVsHash))
-	t.declare(kSignupTPS, fmt.Sprintf("SignUp over gRPC while setting up, %d clients: throughput", cfg.signupClients), "sign-ups/s", "")
+	t.Declare(kHashTPS, fmt.Sprintf("%s verify in this process, %d goroutines (baseline)", argon, cfg.loginClients), "hashes/s", "baseline")
+	t.Declare(kHashCPU, "CPU per argon2id verify, this process", "ms", "")
+	t.Declare(kLoginTPS, fmt.Sprintf("Login over gRPC, 1 tenant, a new account per login, %s from %d addresses: throughput", lc, cfg.sourceAddrs), "logins/s", "")
+	t.Declare(kLoginP50, "Login latency p50", "ms", "")
+	t.Declare(kLoginP99, "Login latency p99", "ms", "")
+	t.Declare(kLoginCPU, "identity CPU per Login", "ms", "")
+	t.Declare(kLoginPGCPU, "PostgreSQL CPU per Login (all its processes)", "ms", "")
+	t.Declare(kLoginClientCPU, "this program's CPU per Login (the gRPC client)", "ms", "")
+	t.Declare(kLoginRatio, "Login ÷ argon2id throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minLoginVsHash))
+	t.Declare(kSignupTPS, fmt.Sprintf("SignUp over gRPC while setting up, %d clients: throughput", cfg.signupClients), "sign-ups/s", "")
 
-	t.declare(kEd25519TPS, "bare ed25519.Verify of access tokens, 1 goroutine (floor under JWT verification)", "verifications/s", "")
-	t.declare(kJWTTPS, "access-token verification with the JWKS (GetJwks once; golang-jwt EdDSA + claims), 1 goroutine", "verifications/s per core", "")
-	t.declare(kJWTCPU, "CPU per access-token verification", "µs", "")
-	t.declare(kJWTRatio, "access-token verification ÷ bare ed25519.Verify throughput", "ratio", "")
+	t.Declare(kEd25519TPS, "bare ed25519.Verify of access tokens, 1 goroutine (floor under JWT verification)", "verifications/s", "")
+	t.Declare(kJWTTPS, "access-token verification with the JWKS (GetJwks once; golang-jwt EdDSA + claims), 1 goroutine", "verifications/s per core", "")
+	t.Declare(kJWTCPU, "CPU per access-token verification", "µs", "")
+	t.Declare(kJWTRatio, "access-token verification ÷ bare ed25519.Verify throughput", "ratio", "")
 
-	t.declare(kHealthRefreshTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
-	t.declare(kHealthCPU, "identity CPU per health Check", "µs", "")
-	t.declare(kRefreshTPS, fmt.Sprintf("RefreshSession, a session chain per client, %s: throughput", calls), "calls/s", "")
-	t.declare(kRefreshP50, "RefreshSession latency p50", "ms", "")
-	t.declare(kRefreshP99, "RefreshSession latency p99", "ms", "")
-	t.declare(kRefreshCPU, "identity CPU per RefreshSession", "µs", "")
-	t.declare(kRefreshPGCPU, "PostgreSQL CPU per RefreshSession", "µs", "")
-	t.declare(kRefreshRatio, "RefreshSession ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
-	t.declare(kHealthMeTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
-	t.declare(kMeTPS, fmt.Sprintf("GetCurrentUser with an access token, %s: throughput", calls), "calls/s", "")
-	t.declare(kMeP50, "GetCurrentUser latency p50", "ms", "")
-	t.declare(kMeP99, "GetCurrentUser latency p99", "ms", "")
-	t.declare(kMeCPU, "identity CPU per GetCurrentUser", "µs", "")
-	t.declare(kMePGCPU, "PostgreSQL CPU per GetCurrentUser", "µs", "")
-	t.declare(kMeRatio, "GetCurrentUser ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
+	t.Declare(kHealthRefreshTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kHealthCPU, "identity CPU per health Check", "µs", "")
+	t.Declare(kRefreshTPS, fmt.Sprintf("RefreshSession, a session chain per client, %s: throughput", calls), "calls/s", "")
+	t.Declare(kRefreshP50, "RefreshSession latency p50", "ms", "")
+	t.Declare(kRefreshP99, "RefreshSession latency p99", "ms", "")
+	t.Declare(kRefreshCPU, "identity CPU per RefreshSession", "µs", "")
+	t.Declare(kRefreshPGCPU, "PostgreSQL CPU per RefreshSession", "µs", "")
+	t.Declare(kRefreshRatio, "RefreshSession ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
+	t.Declare(kHealthMeTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kMeTPS, fmt.Sprintf("GetCurrentUser with an access token, %s: throughput", calls), "calls/s", "")
+	t.Declare(kMeP50, "GetCurrentUser latency p50", "ms", "")
+	t.Declare(kMeP99, "GetCurrentUser latency p99", "ms", "")
+	t.Declare(kMeCPU, "identity CPU per GetCurrentUser", "µs", "")
+	t.Declare(kMePGCPU, "PostgreSQL CPU per GetCurrentUser", "µs", "")
+	t.Declare(kMeRatio, "GetCurrentUser ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
 
-	t.declare(kFillTPS, fmt.Sprintf("CreateTenant through the registry up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
-	t.declare(kMigrateFirst, fmt.Sprintf("identity start → \"tenant schemas migrated\", %s tenants (%s new to identity)", many, formatCount(cfg.tenants-1)), "s", "")
-	t.declare(kMigrateNoop, fmt.Sprintf("identity restart → \"tenant schemas migrated\", %s tenants all current", many), "s", "")
-	t.declare(kOneTPS, fmt.Sprintf("Login, 1 tenant, a new account per login, %s (baseline)", lc), "logins/s", "baseline")
-	t.declare(kSpreadTPS, fmt.Sprintf("Login spread over all %s tenants, a new account per login, %s", many, lc), "logins/s", "")
-	t.declare(kSpreadP50, "Login spread over all tenants: p50", "ms", "")
-	t.declare(kSpreadP99, "Login spread over all tenants: p99", "ms", "")
-	t.declare(kOneCPU, "identity CPU per Login, 1 tenant", "ms", "")
-	t.declare(kSpreadCPU, "identity CPU per Login, spread over all tenants", "ms", "")
-	t.declare(kOnePGCPU, "PostgreSQL CPU per Login, 1 tenant", "ms", "")
-	t.declare(kSpreadPGCPU, "PostgreSQL CPU per Login, spread over all tenants", "ms", "")
-	t.declare(kSpreadRatio, fmt.Sprintf("Login throughput %s tenants ÷ 1 tenant, interleaved", many), "ratio", fmt.Sprintf("≥ %.2f", minSpreadVsOne))
+	t.Declare(kFillTPS, fmt.Sprintf("CreateTenant through the registry up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
+	t.Declare(kMigrateFirst, fmt.Sprintf("identity start → \"tenant schemas migrated\", %s tenants (%s new to identity)", many, benchkit.FormatCount(cfg.tenants-1)), "s", "")
+	t.Declare(kMigrateNoop, fmt.Sprintf("identity restart → \"tenant schemas migrated\", %s tenants all current", many), "s", "")
+	t.Declare(kOneTPS, fmt.Sprintf("Login, 1 tenant, a new account per login, %s (baseline)", lc), "logins/s", "baseline")
+	t.Declare(kSpreadTPS, fmt.Sprintf("Login spread over all %s tenants, a new account per login, %s", many, lc), "logins/s", "")
+	t.Declare(kSpreadP50, "Login spread over all tenants: p50", "ms", "")
+	t.Declare(kSpreadP99, "Login spread over all tenants: p99", "ms", "")
+	t.Declare(kOneCPU, "identity CPU per Login, 1 tenant", "ms", "")
+	t.Declare(kSpreadCPU, "identity CPU per Login, spread over all tenants", "ms", "")
+	t.Declare(kOnePGCPU, "PostgreSQL CPU per Login, 1 tenant", "ms", "")
+	t.Declare(kSpreadPGCPU, "PostgreSQL CPU per Login, spread over all tenants", "ms", "")
+	t.Declare(kSpreadRatio, fmt.Sprintf("Login throughput %s tenants ÷ 1 tenant, interleaved", many), "ratio", fmt.Sprintf("≥ %.2f", minSpreadVsOne))
 	l := ratelimit.LoginPerTenant
-	t.declare(kCeiling, fmt.Sprintf("most of the one tenant's login ceiling in use after a slice (%s: %d per %s, burst %d)", l.Name, l.Rate, l.Per, l.Burst),
+	t.Declare(kCeiling, fmt.Sprintf("most of the one tenant's login ceiling in use after a slice (%s: %d per %s, burst %d)", l.Name, l.Rate, l.Per, l.Burst),
 		"logins of burst", "")
-	t.declare(kTotal, "total run time", "s", fmt.Sprintf("< %g", maxTotalRunTime.Seconds()))
+	t.Declare(kTotal, "total run time", "s", fmt.Sprintf("< %g", maxTotalRunTime.Seconds()))
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"tenantry.dev/platform/benchkit"
 )
 
 // secrets are what the services are started with: random per run, never
@@ -18,23 +20,30 @@ type secrets struct {
 }
 
 func newSecrets() secrets {
-	return secrets{operator: randomToken(), service: randomToken(), keyEncryptionKey: randomToken() + randomToken()}
+	return secrets{operator: benchkit.RandomToken(), service: benchkit.RandomToken(), keyEncryptionKey: benchkit.RandomToken() + benchkit.RandomToken()}
 }
 
 // startRegistry runs the tenant-registry binary on databaseURL. Everything
 // it writes (at warn level) goes to logs, prefixed.
-func startRegistry(ctx context.Context, bin, databaseURL string, sec secrets, logs io.Writer) (*process, error) {
-	addr, err := freeAddr()
+func startRegistry(ctx context.Context, bin, databaseURL string, sec secrets, logs io.Writer) (*benchkit.Process, error) {
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	return startProcess(ctx, "registry", bin, addr, []string{
-		"-grpc-addr", addr,
-		"-database-url", databaseURL,
-		"-operator-token", sec.operator,
-		"-service-token", sec.service,
-		"-log-level", "warn",
-	}, prefixLines("registry: ", logs))
+	return benchkit.StartProcess(ctx, benchkit.ProcessOptions{
+		Name: "registry",
+		Bin:  bin,
+		Args: []string{
+			"-grpc-addr", addr,
+			"-database-url", databaseURL,
+			"-operator-token", sec.operator,
+			"-service-token", sec.service,
+			"-log-level", "warn",
+		},
+		Addr:      addr,
+		OnLine:    benchkit.PrefixLines("registry: ", logs),
+		Forwarded: "its warnings",
+	})
 }
 
 // migratedEvent is identity's "tenant schemas migrated" record.
@@ -48,7 +57,7 @@ type migratedEvent struct {
 
 // identityProcess is the identity binary as a child process.
 type identityProcess struct {
-	*process
+	*benchkit.Process
 	// migrated delivers identity's "tenant schemas migrated" record once.
 	migrated chan migratedEvent
 }
@@ -60,13 +69,13 @@ type identityProcess struct {
 // (with its single-use links), all of which is dropped here. Its "tenant
 // schemas migrated" record is delivered on migrated.
 func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel string, sec secrets, logs io.Writer) (*identityProcess, error) {
-	addr, err := freeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	migrated := make(chan migratedEvent, 1)
 	var once sync.Once
-	forward := prefixLines("identity: ", logs)
+	forward := benchkit.PrefixLines("identity: ", logs)
 	onLine := func(line string) {
 		attrs, ok := parseLogLine(line)
 		if ok && attrs["msg"] == "tenant schemas migrated" {
@@ -82,20 +91,27 @@ func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel
 			forward(line)
 		}
 	}
-	p, err := startProcess(ctx, "identity", bin, addr, []string{
-		"-grpc-addr", addr,
-		"-database-url", databaseURL,
-		"-registry-addr", registryAddr,
-		"-operator-token", sec.operator,
-		"-service-token", sec.service,
-		"-key-encryption-key", sec.keyEncryptionKey,
-		"-issuer", benchIssuer,
-		"-log-level", logLevel,
-	}, onLine)
+	p, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{
+		Name: "identity",
+		Bin:  bin,
+		Args: []string{
+			"-grpc-addr", addr,
+			"-database-url", databaseURL,
+			"-registry-addr", registryAddr,
+			"-operator-token", sec.operator,
+			"-service-token", sec.service,
+			"-key-encryption-key", sec.keyEncryptionKey,
+			"-issuer", benchIssuer,
+			"-log-level", logLevel,
+		},
+		Addr:      addr,
+		OnLine:    onLine,
+		Forwarded: "its warnings",
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &identityProcess{process: p, migrated: migrated}, nil
+	return &identityProcess{Process: p, migrated: migrated}, nil
 }
 
 // waitMigrated waits for identity's "tenant schemas migrated" record.
@@ -105,23 +121,12 @@ func (p *identityProcess) waitMigrated(ctx context.Context, timeout time.Duratio
 	select {
 	case ev := <-p.migrated:
 		return ev, nil
-	case <-p.exited:
-		return migratedEvent{}, p.running()
+	case <-p.Exited():
+		return migratedEvent{}, p.Running()
 	case <-timer.C:
 		return migratedEvent{}, fmt.Errorf("identity logged no \"tenant schemas migrated\" within %s", timeout)
 	case <-ctx.Done():
 		return migratedEvent{}, context.Cause(ctx)
-	}
-}
-
-// prefixLines returns a line handler that writes each line to w with a
-// prefix, so that the services' output is told apart from ours.
-func prefixLines(prefix string, w io.Writer) func(string) {
-	var mu sync.Mutex
-	return func(line string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "%s%s\n", prefix, line)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tenantry.dev/identity/internal/store"
+	"tenantry.dev/platform/benchkit"
 )
 
 // migrateTimeout bounds the wait for identity's start-up migration.
@@ -21,15 +22,15 @@ func (b *bench) tenantsRun(ctx context.Context) error {
 	}
 	fill := b.cfg.tenants - 1
 	b.log.Info("creating tenants through the registry", "to", b.cfg.tenants, "clients", b.cfg.fillClients)
-	progress := newProgress(b.log, "creating tenants", fill)
-	r := runCount(ctx, b.cfg.fillClients, fill, func(ctx context.Context, i int) error {
+	progress := benchkit.NewProgress(b.log, "creating tenants", fill)
+	r := benchkit.RunCount(ctx, b.cfg.fillClients, fill, func(ctx context.Context, i int) error {
 		return b.regClient.createTenant(ctx, tenantSlug(1+i))
-	}, progress.report)
-	if err := r.err(); err != nil {
+	}, progress.Report)
+	if err := r.Err(); err != nil {
 		return fmt.Errorf("CreateTenant while filling to %d tenants: %w", b.cfg.tenants, err)
 	}
-	progress.done(int(r.calls))
-	b.tbl.info(kFillTPS, formatFloat(r.throughput()))
+	progress.Done(int(r.Calls))
+	b.tbl.Info(kFillTPS, benchkit.FormatFloat(r.Throughput()))
 
 	// Identity migrates a tenant's schema on first use, so every tenant
 	// but the first is new to it: a restart now migrates them all.
@@ -39,9 +40,9 @@ func (b *bench) tenantsRun(ctx context.Context) error {
 		return err
 	}
 	if first.ev.upToDate != 1 {
-		b.tbl.note("Start-up migration: %d schemas were already current, expected 1 (the first tenant's).", first.ev.upToDate)
+		b.tbl.Note("Start-up migration: %d schemas were already current, expected 1 (the first tenant's).", first.ev.upToDate)
 	}
-	b.tbl.info(kMigrateFirst, formatSeconds(first.took))
+	b.tbl.Info(kMigrateFirst, benchkit.FormatSeconds(first.took))
 	b.log.Info("restarting identity again: every tenant schema is current")
 	noop, err := b.timeStartupMigration(ctx)
 	if err != nil {
@@ -50,11 +51,11 @@ func (b *bench) tenantsRun(ctx context.Context) error {
 	if noop.ev.upToDate != b.cfg.tenants {
 		return fmt.Errorf("second start-up: identity found %d of %d schemas current", noop.ev.upToDate, b.cfg.tenants)
 	}
-	b.tbl.info(kMigrateNoop, formatSeconds(noop.took))
-	b.tbl.note("Start-up migration: from starting the identity binary (at -log-level info, its other records dropped) to its "+
+	b.tbl.Info(kMigrateNoop, benchkit.FormatSeconds(noop.took))
+	b.tbl.Note("Start-up migration: from starting the identity binary (at -log-level info, its other records dropped) to its "+
 		"\"tenant schemas migrated\" record; identity's own `took` (from the registry snapshot's arrival) was %s with %s new schemas "+
 		"and %s with all current. Identity serves health before the migration ends; its default -migrate-concurrency 4 was used.",
-		first.ev.took, formatCount(b.cfg.tenants-first.ev.upToDate), noop.ev.took)
+		first.ev.took, benchkit.FormatCount(b.cfg.tenants-first.ev.upToDate), noop.ev.took)
 
 	if err := b.startIdentity(ctx, "warn"); err != nil {
 		return err
@@ -79,7 +80,7 @@ func (b *bench) timeStartupMigration(ctx context.Context) (startupMigration, err
 	if err != nil {
 		return startupMigration{}, err
 	}
-	m := startupMigration{ev: ev, took: ev.at.Sub(b.identity.started)}
+	m := startupMigration{ev: ev, took: ev.at.Sub(b.identity.Started())}
 	if ev.tenants != b.cfg.tenants || ev.failed != 0 {
 		return m, fmt.Errorf("identity migrated %d tenants with %d failures, want %d without failures", ev.tenants, ev.failed, b.cfg.tenants)
 	}
@@ -130,9 +131,9 @@ func (b *bench) spreadRun(ctx context.Context) error {
 
 	b.log.Info("measuring Login in one tenant and spread over every tenant, interleaved",
 		"tenants", len(tenants), "clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
-	c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.loginClients, b.cfg.duration, b.warmup(),
-		side{call: b.loginLoad(b.onePool), cpu: []cpuMeter{b.identityCPU, b.pgCPU}, afterSlice: b.ceilingSampler(ctx, tenantSlug(oneTenantIndex))},
-		side{call: b.loginLoad(spread), cpu: []cpuMeter{b.identityCPU, b.pgCPU}})
+	c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: b.cfg.loginClients, Duration: b.cfg.duration, Warmup: b.warmup()},
+		benchkit.Side{Call: b.loginLoad(b.onePool), CPU: []benchkit.CPUMeter{b.identityCPU, b.pgCPU}, AfterSlice: b.ceilingSampler(ctx, tenantSlug(oneTenantIndex))},
+		benchkit.Side{Call: b.loginLoad(spread), CPU: []benchkit.CPUMeter{b.identityCPU, b.pgCPU}})
 	if err != nil {
 		return err
 	}
@@ -141,37 +142,37 @@ func (b *bench) spreadRun(ctx context.Context) error {
 		what string
 	}{{b.onePool, "one tenant"}, {spread, "spread over every tenant"}} {
 		if reused := p.pool.reused(); reused > 0 {
-			b.tbl.note("Login %s: %d logins reused an account of the %s signed up.", p.what, reused, formatCount(len(p.pool.accounts)))
+			b.tbl.Note("Login %s: %d logins reused an account of the %s signed up.", p.what, reused, benchkit.FormatCount(len(p.pool.accounts)))
 		}
 	}
 	for _, s := range []struct {
-		series series
+		series benchkit.Series
 		what   string
-	}{{c.base, "Login in one tenant"}, {c.subject, "Login spread over every tenant"}} {
-		total := s.series.total()
-		if total.calls == 0 {
-			return fmt.Errorf("no %s succeeded: %w", s.what, total.err())
+	}{{c.Base, "Login in one tenant"}, {c.Subject, "Login spread over every tenant"}} {
+		total := s.series.Total()
+		if total.Calls == 0 {
+			return fmt.Errorf("no %s succeeded: %w", s.what, total.Err())
 		}
-		if err := total.err(); err != nil {
+		if err := total.Err(); err != nil {
 			b.unclean[kSpreadRatio] = true
-			b.tbl.note("%s: %v", s.what, err)
+			b.tbl.Note("%s: %v", s.what, err)
 		}
 	}
-	spreadTotal := c.subject.total()
-	b.tbl.info(kOneTPS, formatFloat(c.base.medianThroughput()))
-	b.tbl.info(kSpreadTPS, formatFloat(c.subject.medianThroughput()))
-	b.tbl.info(kSpreadP50, formatMillis(spreadTotal.latency.percentile(0.50)))
-	b.tbl.info(kSpreadP99, formatMillis(spreadTotal.latency.percentile(0.99)))
-	b.cpuRow(kOneCPU, c.base, 0, time.Millisecond)
-	b.cpuRow(kSpreadCPU, c.subject, 0, time.Millisecond)
-	b.cpuRow(kOnePGCPU, c.base, 1, time.Millisecond)
-	b.cpuRow(kSpreadPGCPU, c.subject, 1, time.Millisecond)
-	b.tbl.set(kSpreadRatio, formatFloat(c.ratio), verdict(c.ratio >= minSpreadVsOne && b.clean(kSpreadRatio)))
-	b.tbl.info(kCeiling, formatCount(b.ceilingMax))
-	b.tbl.note("Spread logins: %s accounts over %s tenants (%s to %s per tenant), taken in order, so consecutive logins go to "+
+	spreadTotal := c.Subject.Total()
+	b.tbl.Info(kOneTPS, benchkit.FormatFloat(c.Base.MedianThroughput()))
+	b.tbl.Info(kSpreadTPS, benchkit.FormatFloat(c.Subject.MedianThroughput()))
+	b.tbl.Info(kSpreadP50, benchkit.FormatMillis(spreadTotal.Latency.Percentile(0.50)))
+	b.tbl.Info(kSpreadP99, benchkit.FormatMillis(spreadTotal.Latency.Percentile(0.99)))
+	b.cpuRow(kOneCPU, c.Base, 0, time.Millisecond)
+	b.cpuRow(kSpreadCPU, c.Subject, 0, time.Millisecond)
+	b.cpuRow(kOnePGCPU, c.Base, 1, time.Millisecond)
+	b.cpuRow(kSpreadPGCPU, c.Subject, 1, time.Millisecond)
+	b.tbl.Set(kSpreadRatio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= minSpreadVsOne && b.clean(kSpreadRatio)))
+	b.tbl.Info(kCeiling, benchkit.FormatCount(b.ceilingMax))
+	b.tbl.Note("Spread logins: %s accounts over %s tenants (%s to %s per tenant), taken in order, so consecutive logins go to "+
 		"consecutive tenants; the one tenant has %s accounts. Every login of a measure uses an account no other login of it used.",
-		formatCount(len(spread.accounts)), formatCount(len(tenants)), formatCount(len(spread.accounts)/len(tenants)),
-		formatCount((len(spread.accounts)+len(tenants)-1)/len(tenants)),
-		formatCount(len(b.onePool.accounts)))
+		benchkit.FormatCount(len(spread.accounts)), benchkit.FormatCount(len(tenants)), benchkit.FormatCount(len(spread.accounts)/len(tenants)),
+		benchkit.FormatCount((len(spread.accounts)+len(tenants)-1)/len(tenants)),
+		benchkit.FormatCount(len(b.onePool.accounts)))
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/platform/benchkit"
 )
 
 // jwksRun measures what validating an access token costs a caller that
@@ -45,24 +46,24 @@ func (b *bench) jwksRun(ctx context.Context) error {
 	// A CPU-bound loop needs no long rounds: slices of at most a second.
 	duration := min(b.cfg.duration, time.Second)
 	b.log.Info("measuring access-token verification with the JWKS against bare ed25519, interleaved", "tokens", len(tokens))
-	c, err := interleave(ctx, b.log, b.cfg.rounds, 1, duration, b.warmup(),
-		side{call: func(_ context.Context, _ int, rng *rand.Rand) error { return signed[rng.IntN(len(signed))].verify() }, cpu: []cpuMeter{selfCPUTime}},
-		side{call: func(_ context.Context, _ int, rng *rand.Rand) error {
+	c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: 1, Duration: duration, Warmup: b.warmup()},
+		benchkit.Side{Call: func(_ context.Context, _ int, rng *rand.Rand) error { return signed[rng.IntN(len(signed))].verify() }, CPU: []benchkit.CPUMeter{benchkit.SelfCPUTime}},
+		benchkit.Side{Call: func(_ context.Context, _ int, rng *rand.Rand) error {
 			_, err := v.verify(tokens[rng.IntN(len(tokens))])
 			return err
-		}, cpu: []cpuMeter{selfCPUTime}})
+		}, CPU: []benchkit.CPUMeter{benchkit.SelfCPUTime}})
 	if err != nil {
 		return err
 	}
-	for _, s := range []series{c.base, c.subject} {
-		if err := s.total().err(); err != nil {
+	for _, s := range []benchkit.Series{c.Base, c.Subject} {
+		if err := s.Total().Err(); err != nil {
 			return err
 		}
 	}
-	b.tbl.info(kEd25519TPS, formatFloat(c.base.medianThroughput()))
-	b.tbl.info(kJWTTPS, formatFloat(c.subject.medianThroughput()))
-	b.cpuRow(kJWTCPU, c.subject, 0, time.Microsecond)
-	b.tbl.info(kJWTRatio, formatFloat(c.ratio))
+	b.tbl.Info(kEd25519TPS, benchkit.FormatFloat(c.Base.MedianThroughput()))
+	b.tbl.Info(kJWTTPS, benchkit.FormatFloat(c.Subject.MedianThroughput()))
+	b.cpuRow(kJWTCPU, c.Subject, 0, time.Microsecond)
+	b.tbl.Info(kJWTRatio, benchkit.FormatFloat(c.Ratio))
 	return nil
 }
 
@@ -88,7 +89,7 @@ func (b *bench) sessionRun(ctx context.Context) error {
 		}
 	}
 
-	health := func(md func(context.Context, *sessionChain) context.Context) callFunc {
+	health := func(md func(context.Context, *sessionChain) context.Context) benchkit.CallFunc {
 		return func(ctx context.Context, w int, _ *rand.Rand) error {
 			resp, err := b.shared.pick(w).health.Check(md(ctx, chains[w]), &healthpb.HealthCheckRequest{})
 			if err != nil {
@@ -138,8 +139,8 @@ func (b *bench) sessionRun(ctx context.Context) error {
 
 	for _, m := range []struct {
 		what                      string
-		health                    callFunc
-		call                      callFunc
+		health                    benchkit.CallFunc
+		call                      benchkit.CallFunc
 		healthKey, healthCPU      string
 		tps, p50, p99, cpu, pgCPU string
 		ratio                     string
@@ -151,35 +152,35 @@ func (b *bench) sessionRun(ctx context.Context) error {
 	} {
 		b.log.Info("measuring health and "+m.what+" on identity, interleaved", "clients", b.cfg.clients,
 			"rounds", b.cfg.rounds, "round", b.cfg.duration)
-		c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.clients, b.cfg.duration, b.warmup(),
-			side{call: m.health, cpu: []cpuMeter{b.identityCPU}}, side{call: m.call, cpu: []cpuMeter{b.identityCPU, b.pgCPU}})
+		c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: b.cfg.clients, Duration: b.cfg.duration, Warmup: b.warmup()},
+			benchkit.Side{Call: m.health, CPU: []benchkit.CPUMeter{b.identityCPU}}, benchkit.Side{Call: m.call, CPU: []benchkit.CPUMeter{b.identityCPU, b.pgCPU}})
 		if err != nil {
 			return fmt.Errorf("health and %s: %w", m.what, err)
 		}
 		for _, s := range []struct {
-			series series
+			series benchkit.Series
 			what   string
-		}{{c.base, "health on identity"}, {c.subject, m.what}} {
-			total := s.series.total()
-			if total.calls == 0 {
-				return fmt.Errorf("no %s call succeeded: %w", s.what, total.err())
+		}{{c.Base, "health on identity"}, {c.Subject, m.what}} {
+			total := s.series.Total()
+			if total.Calls == 0 {
+				return fmt.Errorf("no %s call succeeded: %w", s.what, total.Err())
 			}
-			if err := total.err(); err != nil {
+			if err := total.Err(); err != nil {
 				b.unclean[m.ratio] = true
-				b.tbl.note("%s: %v", s.what, err)
+				b.tbl.Note("%s: %v", s.what, err)
 			}
 		}
-		subject := c.subject.total()
-		b.tbl.info(m.healthKey, formatFloat(c.base.medianThroughput()))
-		b.tbl.info(m.tps, formatFloat(c.subject.medianThroughput()))
-		b.tbl.info(m.p50, formatMillis(subject.latency.percentile(0.50)))
-		b.tbl.info(m.p99, formatMillis(subject.latency.percentile(0.99)))
+		subject := c.Subject.Total()
+		b.tbl.Info(m.healthKey, benchkit.FormatFloat(c.Base.MedianThroughput()))
+		b.tbl.Info(m.tps, benchkit.FormatFloat(c.Subject.MedianThroughput()))
+		b.tbl.Info(m.p50, benchkit.FormatMillis(subject.Latency.Percentile(0.50)))
+		b.tbl.Info(m.p99, benchkit.FormatMillis(subject.Latency.Percentile(0.99)))
 		if m.healthCPU != "" {
-			b.cpuRow(m.healthCPU, c.base, 0, time.Microsecond)
+			b.cpuRow(m.healthCPU, c.Base, 0, time.Microsecond)
 		}
-		b.cpuRow(m.cpu, c.subject, 0, time.Microsecond)
-		b.cpuRow(m.pgCPU, c.subject, 1, time.Microsecond)
-		b.tbl.set(m.ratio, formatFloat(c.ratio), verdict(c.ratio >= minCallVsHealth && b.clean(m.ratio)))
+		b.cpuRow(m.cpu, c.Subject, 0, time.Microsecond)
+		b.cpuRow(m.pgCPU, c.Subject, 1, time.Microsecond)
+		b.tbl.Set(m.ratio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= minCallVsHealth && b.clean(m.ratio)))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"tenantry.dev/platform/benchkit"
 	"tenantry.dev/platform/tenantdb"
 )
 
@@ -49,7 +50,7 @@ func (b *bench) apiRun(ctx context.Context) error {
 		return err
 	}
 	defer b.stopRegistry(reg)
-	cl, err := dial(reg.addr, b.cfg.conns, b.tok)
+	cl, err := dial(reg.Addr(), b.cfg.conns, b.tok)
 	if err != nil {
 		return err
 	}
@@ -75,38 +76,38 @@ func (b *bench) apiRun(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("health and ResolveTenant with %d tenants: %w", fewTenants, err)
 	}
-	b.tbl.set(kResolveFewRatio, formatFloat(few.ratio), verdict(few.ratio >= minResolveVsHealth && b.clean(kResolveFewRatio)))
+	b.tbl.Set(kResolveFewRatio, benchkit.FormatFloat(few.Ratio), benchkit.Verdict(few.Ratio >= minResolveVsHealth && b.clean(kResolveFewRatio)))
 
 	created := fewTenants
 	b.log.Info("timing creates", "creates", b.cfg.creates, "clients", b.cfg.createClients)
-	r := runCount(ctx, b.cfg.createClients, b.cfg.creates, func(ctx context.Context, i int) error {
+	r := benchkit.RunCount(ctx, b.cfg.createClients, b.cfg.creates, func(ctx context.Context, i int) error {
 		_, err := cl.createTenant(ctx, i, apiSlug(created+i))
 		return err
 	}, nil)
-	if err := r.err(); err != nil {
+	if err := r.Err(); err != nil {
 		return fmt.Errorf("CreateTenant: %w", err)
 	}
 	created += b.cfg.creates
-	b.tbl.info(kCreateTPS, formatFloat(r.throughput()))
-	p50 := r.latency.percentile(0.50)
-	b.tbl.set(kCreateP50, formatMillis(p50), verdict(p50 < maxCreateP50))
-	b.tbl.info(kCreateP99, formatMillis(r.latency.percentile(0.99)))
+	b.tbl.Info(kCreateTPS, benchkit.FormatFloat(r.Throughput()))
+	p50 := r.Latency.Percentile(0.50)
+	b.tbl.Set(kCreateP50, benchkit.FormatMillis(p50), benchkit.Verdict(p50 < maxCreateP50))
+	b.tbl.Info(kCreateP99, benchkit.FormatMillis(r.Latency.Percentile(0.99)))
 
 	if fill := b.cfg.tenants - created; fill == 0 {
-		b.tbl.skip("-tenants leaves nothing to create after the timed creates", kFillTPS)
+		b.tbl.Skip("-tenants leaves nothing to create after the timed creates", kFillTPS)
 	} else {
 		b.log.Info("creating tenants", "to", b.cfg.tenants, "clients", b.cfg.fillClients)
-		progress := newProgress(b.log, "creating tenants", fill)
-		r := runCount(ctx, b.cfg.fillClients, fill, func(ctx context.Context, i int) error {
+		progress := benchkit.NewProgress(b.log, "creating tenants", fill)
+		r := benchkit.RunCount(ctx, b.cfg.fillClients, fill, func(ctx context.Context, i int) error {
 			_, err := cl.createTenant(ctx, i, apiSlug(created+i))
 			return err
-		}, progress.report)
-		if err := r.err(); err != nil {
+		}, progress.Report)
+		if err := r.Err(); err != nil {
 			return fmt.Errorf("CreateTenant while filling to %d tenants: %w", b.cfg.tenants, err)
 		}
-		progress.done(int(r.calls))
+		progress.Done(int(r.Calls))
 		created += fill
-		b.tbl.info(kFillTPS, formatFloat(r.throughput()))
+		b.tbl.Info(kFillTPS, benchkit.FormatFloat(r.Throughput()))
 	}
 
 	targets = targets[:0]
@@ -123,15 +124,15 @@ func (b *bench) apiRun(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("health and ResolveTenant with %d tenants: %w", created, err)
 	}
-	b.tbl.info(kResolveManyRatio, formatFloat(many.ratio))
-	b.tbl.info(kScalingRaw, formatFloat(many.subject.medianThroughput()/few.subject.medianThroughput()))
-	scaling := many.ratio / few.ratio
-	b.tbl.set(kScaling, formatFloat(scaling), verdict(scaling >= minResolveScaling && b.clean(kResolveManyRatio) && b.clean(kResolveFewRatio)))
+	b.tbl.Info(kResolveManyRatio, benchkit.FormatFloat(many.Ratio))
+	b.tbl.Info(kScalingRaw, benchkit.FormatFloat(many.Subject.MedianThroughput()/few.Subject.MedianThroughput()))
+	scaling := many.Ratio / few.Ratio
+	b.tbl.Set(kScaling, benchkit.FormatFloat(scaling), benchkit.Verdict(scaling >= minResolveScaling && b.clean(kResolveManyRatio) && b.clean(kResolveFewRatio)))
 
-	if mem, err := reg.memory(); err != nil {
-		b.tbl.skip(err.Error(), kRSSMany)
+	if mem, err := reg.Memory(); err != nil {
+		b.tbl.Skip(err.Error(), kRSSMany)
 	} else {
-		b.tbl.info(kRSSMany, formatMiB(mem.rss))
+		b.tbl.Info(kRSSMany, benchkit.FormatMiB(mem.RSS))
 	}
 
 	return b.migrateAll(ctx, cl, url, created)
@@ -148,38 +149,46 @@ type compareKeys struct {
 // compare measures health and ResolveTenant interleaved on reg, fills in
 // the rows of keys except the ratio, and returns the measure. Failed calls
 // do not stop it: they are noted, and mark the figures as not clean.
-func (b *bench) compare(ctx context.Context, reg *registryProcess, cl *clients, targets []target, keys compareKeys) (comparison, error) {
-	warmup := min(warmupLimit, b.cfg.duration)
-	c, err := interleave(ctx, b.log, b.cfg.rounds, b.cfg.clients, b.cfg.duration, warmup, reg.cpuTime,
-		cl.healthLoad(), cl.resolveLoad(targets))
+func (b *bench) compare(ctx context.Context, reg *benchkit.Process, cl *clients, targets []target, keys compareKeys) (benchkit.Comparison, error) {
+	sched := benchkit.Schedule{
+		Rounds:   b.cfg.rounds,
+		Duration: b.cfg.duration,
+		Warmup:   min(warmupLimit, b.cfg.duration),
+		Workers:  b.cfg.clients,
+	}
+	// Both loads are served by the registry: its CPU time is read around
+	// every slice of either.
+	c, err := benchkit.Interleave(ctx, b.log, sched,
+		benchkit.Side{Call: cl.healthLoad(), CPU: []benchkit.CPUMeter{reg.CPUTime}},
+		benchkit.Side{Call: cl.resolveLoad(targets), CPU: []benchkit.CPUMeter{reg.CPUTime}})
 	if err != nil {
 		return c, err
 	}
 	for _, m := range []struct {
-		s                  series
+		s                  benchkit.Series
 		tps, p50, p99, cpu string
 		what               string
 	}{
-		{c.base, keys.healthTPS, keys.healthP50, keys.healthP99, keys.healthCPU, "health"},
-		{c.subject, keys.resolveTPS, keys.resolveP50, keys.resolveP99, keys.resolveCPU, "ResolveTenant"},
+		{c.Base, keys.healthTPS, keys.healthP50, keys.healthP99, keys.healthCPU, "health"},
+		{c.Subject, keys.resolveTPS, keys.resolveP50, keys.resolveP99, keys.resolveCPU, "ResolveTenant"},
 	} {
-		total := m.s.total()
-		if total.calls == 0 {
-			return c, fmt.Errorf("no %s call succeeded: %w", m.what, total.err())
+		total := m.s.Total()
+		if total.Calls == 0 {
+			return c, fmt.Errorf("no %s call succeeded: %w", m.what, total.Err())
 		}
-		if err := total.err(); err != nil {
+		if err := total.Err(); err != nil {
 			b.unclean[keys.ratio] = true
-			b.tbl.note("%s with %s tenants: %v", m.what, formatCount(len(targets)), err)
+			b.tbl.Note("%s with %s tenants: %v", m.what, benchkit.FormatCount(len(targets)), err)
 		}
-		b.tbl.info(m.tps, formatFloat(m.s.medianThroughput()))
+		b.tbl.Info(m.tps, benchkit.FormatFloat(m.s.MedianThroughput()))
 		if m.p50 != "" {
-			b.tbl.info(m.p50, formatMillis(total.latency.percentile(0.50)))
-			b.tbl.info(m.p99, formatMillis(total.latency.percentile(0.99)))
+			b.tbl.Info(m.p50, benchkit.FormatMillis(total.Latency.Percentile(0.50)))
+			b.tbl.Info(m.p99, benchkit.FormatMillis(total.Latency.Percentile(0.99)))
 		}
-		if cpu, ok := m.s.cpuPerCall(); ok {
-			b.tbl.info(m.cpu, formatFloat(float64(cpu)/float64(time.Microsecond)))
+		if cpu, ok := m.s.CPUPerCall(0); ok {
+			b.tbl.Info(m.cpu, benchkit.FormatFloat(float64(cpu)/float64(time.Microsecond)))
 		} else {
-			b.tbl.skip("the registry's CPU time could not be read from /proc", m.cpu)
+			b.tbl.Skip("the registry's CPU time could not be read from /proc", m.cpu)
 		}
 	}
 	return c, nil
@@ -200,7 +209,7 @@ func (b *bench) migrateAll(ctx context.Context, cl *clients, url string, want in
 	if len(schemas) != want {
 		return fmt.Errorf("ListTenants returned %d tenants, want %d", len(schemas), want)
 	}
-	b.tbl.info(kListSchemas, formatSeconds(time.Since(start)))
+	b.tbl.Info(kListSchemas, benchkit.FormatSeconds(time.Since(start)))
 
 	pool, err := tenantdb.NewPool(ctx, url, tenantdb.PoolOptions{MaxConns: 2 * tenantdb.DefaultConcurrency})
 	if err != nil {
@@ -209,17 +218,17 @@ func (b *bench) migrateAll(ctx context.Context, cl *clients, url string, want in
 	defer pool.Close()
 
 	b.log.Info("migrating every tenant schema", "schemas", len(schemas), "concurrency", tenantdb.DefaultConcurrency)
-	progress := newProgress(b.log, "migrating tenant schemas", len(schemas))
-	took, report, err := b.migrateOnce(ctx, pool, schemas, func(p tenantdb.Progress) { progress.report(p.Done) })
+	progress := benchkit.NewProgress(b.log, "migrating tenant schemas", len(schemas))
+	took, report, err := b.migrateOnce(ctx, pool, schemas, func(p tenantdb.Progress) { progress.Report(p.Done) })
 	if err != nil {
 		return fmt.Errorf("migrate all, first run: %w", err)
 	}
-	progress.done(len(report.Results))
+	progress.Done(len(report.Results))
 	if len(report.Results) != len(schemas) {
 		return fmt.Errorf("migrate all, first run: %d schemas migrated, want %d (%d already current)",
 			len(report.Results), len(schemas), report.UpToDate)
 	}
-	b.tbl.info(kMigrateFirst, formatSeconds(took))
+	b.tbl.Info(kMigrateFirst, benchkit.FormatSeconds(took))
 
 	// Each no-op run uses a fresh Migrator, as a deploy's new process
 	// would, on a pool that is already connected.
@@ -234,8 +243,8 @@ func (b *bench) migrateAll(ctx context.Context, cl *clients, url string, want in
 		}
 		runs = append(runs, took.Seconds())
 	}
-	noop := time.Duration(median(runs) * float64(time.Second))
-	b.tbl.set(kMigrateNoop, formatSeconds(noop), verdict(noop <= maxNoopMigrate))
+	noop := time.Duration(benchkit.Median(runs) * float64(time.Second))
+	b.tbl.Set(kMigrateNoop, benchkit.FormatSeconds(noop), benchkit.Verdict(noop <= maxNoopMigrate))
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/benchkit"
 )
 
 const (
@@ -113,7 +114,7 @@ func (c *clients) listSchemas(ctx context.Context) ([]string, error) {
 // healthLoad checks grpc.health.v1 the way a load balancer would, with the
 // same authorization header as resolves carry so that both send the same
 // bytes (health is public: the registry does not check it).
-func (c *clients) healthLoad() callFunc {
+func (c *clients) healthLoad() benchkit.CallFunc {
 	return func(ctx context.Context, worker int, _ *rand.Rand) error {
 		resp, err := c.health[worker%len(c.health)].Check(c.asService(ctx), &healthpb.HealthCheckRequest{})
 		if err != nil {
@@ -134,7 +135,7 @@ type target struct {
 
 // resolveLoad resolves random targets by host with the service credential,
 // as other services do per request, and checks each answer.
-func (c *clients) resolveLoad(targets []target) callFunc {
+func (c *clients) resolveLoad(targets []target) benchkit.CallFunc {
 	return func(ctx context.Context, worker int, rng *rand.Rand) error {
 		if len(targets) == 0 {
 			return errors.New("no tenants to resolve")

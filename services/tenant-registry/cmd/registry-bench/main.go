@@ -2,35 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"tenantry.dev/platform/pgcluster"
+	"tenantry.dev/platform/benchkit"
 )
-
-// Exit statuses.
-const (
-	exitMeasured    = 0   // every measure was taken; the table says which targets were met
-	exitIncomplete  = 1   // some measures could not be taken; the table says why
-	exitUsage       = 2   // bad flags
-	exitInterrupted = 130 // SIGINT or SIGTERM
-)
-
-// cleanupTimeout bounds stopping the cluster at the end.
-const cleanupTimeout = time.Minute
 
 // config is what the flags say.
 type config struct {
@@ -56,32 +39,26 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return exitMeasured
+		return benchkit.ExitMeasured
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "registry-bench:", err)
-		return exitUsage
+		return benchkit.ExitUsage
 	}
 
-	// The first SIGINT or SIGTERM cancels the run, which still prints what
-	// it measured and cleans up; a second one kills at once (the cluster's
-	// watchdog and the registries' parent-death signal then clean up).
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
-	go func() { <-sigCtx.Done(); stopSignals() }()
-	ctx, cancel := context.WithTimeoutCause(sigCtx, cfg.budget, errBudget)
-	defer cancel()
+	ctx, interrupted, stop := benchkit.RunContext(cfg.budget)
+	defer stop()
 
 	b := newBench(cfg, stderr)
 	code := b.run(ctx)
-	if sigCtx.Err() != nil {
-		code = exitInterrupted
+	if interrupted() {
+		code = benchkit.ExitInterrupted
 	}
-	if err := b.tbl.render(stdout, b.header()); err != nil {
+	if err := b.tbl.Render(stdout, b.header()); err != nil {
 		fmt.Fprintln(stderr, "registry-bench: print the table:", err)
-		return exitIncomplete
+		return benchkit.ExitIncomplete
 	}
-	b.cleanup()
+	b.cluster.Cleanup()
 	return code
 }
 
@@ -154,7 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 // it fills in.
 type bench struct {
 	cfg     config
-	tbl     *table
+	tbl     *benchkit.Table
 	log     *slog.Logger // progress, on stderr
 	quiet   *slog.Logger // for libraries that log every step at info
 	stderr  io.Writer
@@ -164,22 +141,23 @@ type bench struct {
 	start   time.Time
 	ended   time.Time
 	loadAvg string
-	tempDir string
-	cluster *pgcluster.Cluster
-	pgInfo  string
+	cluster *benchkit.Cluster
 }
 
 func newBench(cfg config, stderr io.Writer) *bench {
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("bench", "registry")
+	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b := &bench{
 		cfg:     cfg,
-		tbl:     newTable(),
-		log:     slog.New(slog.NewTextHandler(stderr, nil)).With("bench", "registry"),
-		quiet:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		tbl:     benchkit.NewTable(),
+		log:     log,
+		quiet:   quiet,
 		stderr:  stderr,
-		tok:     tokens{operator: randomToken(), service: randomToken()},
+		tok:     tokens{operator: benchkit.RandomToken(), service: benchkit.RandomToken()},
 		unclean: map[string]bool{},
 		start:   time.Now(),
-		loadAvg: loadAverage(),
+		loadAvg: benchkit.LoadAverage(),
+		cluster: benchkit.NewCluster(log, quiet),
 	}
 	declareMeasures(b.tbl, cfg)
 	return b
@@ -187,14 +165,16 @@ func newBench(cfg config, stderr io.Writer) *bench {
 
 // run takes every measure it can and returns the exit status.
 func (b *bench) run(ctx context.Context) int {
-	code := exitMeasured
+	code := benchkit.ExitMeasured
 	fail := func(what string, err error, keys ...string) {
-		reason := b.reason(ctx, fmt.Errorf("%s: %w", what, err))
+		reason := benchkit.Reason(ctx, b.cfg.budget, fmt.Errorf("%s: %w", what, err))
 		b.log.Error("measures not taken", "what", what, "reason", reason)
-		b.tbl.skip(reason, keys...)
-		code = exitIncomplete
+		b.tbl.Skip(reason, keys...)
+		code = benchkit.ExitIncomplete
 	}
-	if err := b.startCluster(ctx); err != nil {
+	// Creates pay for real commits, as in production: the cluster is
+	// durable.
+	if err := b.cluster.Start(ctx, "registry-bench-*"); err != nil {
 		fail("start PostgreSQL", err, append(append([]string{}, apiKeys...), memoryKeys...)...)
 	} else {
 		if err := b.apiRun(ctx); err != nil {
@@ -206,94 +186,12 @@ func (b *bench) run(ctx context.Context) int {
 	}
 	b.ended = time.Now()
 	total := b.ended.Sub(b.start)
-	b.tbl.set(kTotal, formatSeconds(total), verdict(total < maxTotalRunTime))
+	b.tbl.Set(kTotal, benchkit.FormatSeconds(total), benchkit.Verdict(total < maxTotalRunTime))
 	b.methodNotes()
 	return code
 }
 
-// reason explains why a step failed, naming an interruption or the spent
-// budget rather than the context error they cause deep inside.
-func (b *bench) reason(ctx context.Context, err error) string {
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errBudget):
-		return fmt.Sprintf("the time budget of %s (-budget) was spent (%v)", b.cfg.budget, err)
-	case cause != nil:
-		return "the run was interrupted"
-	}
-	return err.Error()
-}
-
-// startCluster initialises and starts a throwaway PostgreSQL cluster with
-// durable settings: creates pay for real commits, as in production.
-func (b *bench) startCluster(ctx context.Context) error {
-	dir, err := pgcluster.MkdirTemp("", "registry-bench-*")
-	if err != nil {
-		return err
-	}
-	b.tempDir = dir
-	b.log.Info("starting PostgreSQL", "dir", dir)
-	c, err := pgcluster.Init(ctx, pgcluster.Options{
-		DataDir:         filepath.Join(dir, "data"),
-		StopWithProcess: true,
-		Logger:          b.quiet,
-	})
-	if err != nil {
-		return err
-	}
-	b.cluster = c
-	if err := c.Start(ctx); err != nil {
-		return err
-	}
-	b.pgInfo = b.describePostgres(ctx)
-	return nil
-}
-
-// describePostgres reads the server's version and durability settings, so
-// the header states them as they are rather than as intended.
-func (b *bench) describePostgres(ctx context.Context) string {
-	conn, err := pgx.Connect(ctx, b.cluster.URL("postgres"))
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var version, fsync, syncCommit, sharedBuffers string
-	err = conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('fsync'),
-		current_setting('synchronous_commit'), current_setting('shared_buffers')`).Scan(&version, &fsync, &syncCommit, &sharedBuffers)
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	return fmt.Sprintf("PostgreSQL %s, fsync=%s, synchronous_commit=%s, shared_buffers=%s", version, fsync, syncCommit, sharedBuffers)
-}
-
 // database creates a database in the cluster and returns its URL.
 func (b *bench) database(ctx context.Context, name string) (string, error) {
-	if err := b.cluster.CreateDatabase(ctx, name); err != nil {
-		return "", err
-	}
-	return b.cluster.URL(name), nil
-}
-
-// cleanup stops the cluster and removes its directory. The registries are
-// stopped by the steps that started them.
-func (b *bench) cleanup() {
-	if b.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		defer cancel()
-		if err := b.cluster.Stop(ctx); err != nil {
-			b.log.Error("stop PostgreSQL; its data directory is kept", "err", err, "dir", b.tempDir)
-			return
-		}
-	}
-	if b.tempDir != "" {
-		if err := os.RemoveAll(b.tempDir); err != nil {
-			b.log.Warn("remove the temporary directory", "err", err)
-		}
-	}
-}
-
-// randomToken returns a bearer token for one run.
-func randomToken() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b)
+	return b.cluster.CreateDatabase(ctx, name)
 }

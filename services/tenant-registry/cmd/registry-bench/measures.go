@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"time"
+
+	"tenantry.dev/platform/benchkit"
 )
 
 // Targets. The table prints them from these values, and the checks use the
@@ -77,43 +79,40 @@ var (
 )
 
 // declareMeasures lays out the table for the sizes in cfg.
-func declareMeasures(t *table, cfg config) {
-	few, many, recs := formatCount(fewTenants), formatCount(cfg.tenants), formatCount(cfg.records)
+func declareMeasures(t *benchkit.Table, cfg config) {
+	few, many, recs := benchkit.FormatCount(fewTenants), benchkit.FormatCount(cfg.tenants), benchkit.FormatCount(cfg.records)
 	load := fmt.Sprintf("%d clients", cfg.clients)
-	t.declare(kHealthFewTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s: throughput", few, load), "calls/s", "baseline")
-	t.declare(kHealthFewP50, "grpc.health.v1 Check, "+few+" tenants: p50", "ms", "")
-	t.declare(kHealthFewP99, "grpc.health.v1 Check, "+few+" tenants: p99", "ms", "")
-	t.declare(kResolveFewTPS, fmt.Sprintf("%s, %s tenants, %s: throughput", resolveByHost, few, load), "calls/s", "")
-	t.declare(kResolveFewP50, resolveByHost+", "+few+" tenants: p50", "ms", "")
-	t.declare(kResolveFewP99, resolveByHost+", "+few+" tenants: p99", "ms", "")
-	t.declare(kHealthFewCPU, "registry CPU per health Check, "+few+" tenants", "µs", "")
-	t.declare(kResolveFewCPU, "registry CPU per ResolveTenant, "+few+" tenants", "µs", "")
-	t.declare(kResolveFewRatio, "ResolveTenant ÷ health throughput, "+few+" tenants", "ratio", fmt.Sprintf("≥ %.2f", minResolveVsHealth))
-	t.declare(kCreateTPS, fmt.Sprintf("CreateTenant, %s creates, %d clients: throughput", formatCount(cfg.creates), cfg.createClients), "tenants/s", "")
-	t.declare(kCreateP50, "CreateTenant latency p50", "ms", fmt.Sprintf("< %d", maxCreateP50.Milliseconds()))
-	t.declare(kCreateP99, "CreateTenant latency p99", "ms", "")
-	t.declare(kFillTPS, fmt.Sprintf("CreateTenant up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
-	t.declare(kHealthManyTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s: throughput", many, load), "calls/s", "baseline")
-	t.declare(kResolveManyTPS, fmt.Sprintf("%s (random tenants), %s tenants, %s: throughput", resolveByHost, many, load), "calls/s", "")
-	t.declare(kResolveManyP50, resolveByHost+", "+many+" tenants: p50", "ms", "")
-	t.declare(kResolveManyP99, resolveByHost+", "+many+" tenants: p99", "ms", "")
-	t.declare(kHealthManyCPU, "registry CPU per health Check, "+many+" tenants", "µs", "")
-	t.declare(kResolveManyCPU, "registry CPU per ResolveTenant, "+many+" tenants", "µs", "")
-	t.declare(kResolveManyRatio, "ResolveTenant ÷ health throughput, "+many+" tenants", "ratio", "")
-	t.declare(kScalingRaw, "ResolveTenant throughput "+many+" ÷ "+few+" tenants, raw", "ratio", "")
-	t.declare(kScaling, "ResolveTenant throughput "+many+" ÷ "+few+" tenants, each ÷ its health baseline", "ratio", fmt.Sprintf("≥ %.2f", minResolveScaling))
-	t.declare(kRSSMany, "registry RSS after creating "+many+" tenants and the load above", "MiB", "")
-	t.declare(kListSchemas, fmt.Sprintf("ListTenants: all %s schemas, pages of %s", many, formatCount(listPageSize)), "s", "")
-	t.declare(kMigrateFirst, "migrate all, first run ("+many+" schemas, 1 migration each)", "s", "")
-	t.declare(kMigrateNoop, fmt.Sprintf("migrate all, no-op (%s schemas, median of %d)", many, noopMigrateRuns), "s",
+	t.Declare(kHealthFewTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s: throughput", few, load), "calls/s", "baseline")
+	t.Declare(kHealthFewP50, "grpc.health.v1 Check, "+few+" tenants: p50", "ms", "")
+	t.Declare(kHealthFewP99, "grpc.health.v1 Check, "+few+" tenants: p99", "ms", "")
+	t.Declare(kResolveFewTPS, fmt.Sprintf("%s, %s tenants, %s: throughput", resolveByHost, few, load), "calls/s", "")
+	t.Declare(kResolveFewP50, resolveByHost+", "+few+" tenants: p50", "ms", "")
+	t.Declare(kResolveFewP99, resolveByHost+", "+few+" tenants: p99", "ms", "")
+	t.Declare(kHealthFewCPU, "registry CPU per health Check, "+few+" tenants", "µs", "")
+	t.Declare(kResolveFewCPU, "registry CPU per ResolveTenant, "+few+" tenants", "µs", "")
+	t.Declare(kResolveFewRatio, "ResolveTenant ÷ health throughput, "+few+" tenants", "ratio", fmt.Sprintf("≥ %.2f", minResolveVsHealth))
+	t.Declare(kCreateTPS, fmt.Sprintf("CreateTenant, %s creates, %d clients: throughput", benchkit.FormatCount(cfg.creates), cfg.createClients), "tenants/s", "")
+	t.Declare(kCreateP50, "CreateTenant latency p50", "ms", fmt.Sprintf("< %d", maxCreateP50.Milliseconds()))
+	t.Declare(kCreateP99, "CreateTenant latency p99", "ms", "")
+	t.Declare(kFillTPS, fmt.Sprintf("CreateTenant up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
+	t.Declare(kHealthManyTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s: throughput", many, load), "calls/s", "baseline")
+	t.Declare(kResolveManyTPS, fmt.Sprintf("%s (random tenants), %s tenants, %s: throughput", resolveByHost, many, load), "calls/s", "")
+	t.Declare(kResolveManyP50, resolveByHost+", "+many+" tenants: p50", "ms", "")
+	t.Declare(kResolveManyP99, resolveByHost+", "+many+" tenants: p99", "ms", "")
+	t.Declare(kHealthManyCPU, "registry CPU per health Check, "+many+" tenants", "µs", "")
+	t.Declare(kResolveManyCPU, "registry CPU per ResolveTenant, "+many+" tenants", "µs", "")
+	t.Declare(kResolveManyRatio, "ResolveTenant ÷ health throughput, "+many+" tenants", "ratio", "")
+	t.Declare(kScalingRaw, "ResolveTenant throughput "+many+" ÷ "+few+" tenants, raw", "ratio", "")
+	t.Declare(kScaling, "ResolveTenant throughput "+many+" ÷ "+few+" tenants, each ÷ its health baseline", "ratio", fmt.Sprintf("≥ %.2f", minResolveScaling))
+	t.Declare(kRSSMany, "registry RSS after creating "+many+" tenants and the load above", "MiB", "")
+	t.Declare(kListSchemas, fmt.Sprintf("ListTenants: all %s schemas, pages of %s", many, benchkit.FormatCount(listPageSize)), "s", "")
+	t.Declare(kMigrateFirst, "migrate all, first run ("+many+" schemas, 1 migration each)", "s", "")
+	t.Declare(kMigrateNoop, fmt.Sprintf("migrate all, no-op (%s schemas, median of %d)", many, noopMigrateRuns), "s",
 		fmt.Sprintf("≈ %g (met if ≤ %g)", noopMigrateGoal.Seconds(), maxNoopMigrate.Seconds()))
-	t.declare(kRSSFew, fmt.Sprintf("registry RSS, %s tenants, after %s resolves (baseline)", few, formatCount(cfg.memResolves)), "MiB", "baseline")
-	t.declare(kStartupRecords, "registry start-up to SERVING, "+recs+" tenant records", "s", "")
-	t.declare(kRSSRecordsStart, "registry RSS, "+recs+" tenant records, once serving", "MiB", "")
-	t.declare(kRSSRecords, fmt.Sprintf("registry RSS, %s tenant records, after %s resolves", recs, formatCount(cfg.memResolves)), "MiB", fmt.Sprintf("< %d", maxRecordsRSSMiB))
-	t.declare(kPeakRecords, "registry peak RSS (VmHWM), "+recs+" tenant records", "MiB", "")
-	t.declare(kTotal, "total run time", "s", fmt.Sprintf("< %g", maxTotalRunTime.Seconds()))
+	t.Declare(kRSSFew, fmt.Sprintf("registry RSS, %s tenants, after %s resolves (baseline)", few, benchkit.FormatCount(cfg.memResolves)), "MiB", "baseline")
+	t.Declare(kStartupRecords, "registry start-up to SERVING, "+recs+" tenant records", "s", "")
+	t.Declare(kRSSRecordsStart, "registry RSS, "+recs+" tenant records, once serving", "MiB", "")
+	t.Declare(kRSSRecords, fmt.Sprintf("registry RSS, %s tenant records, after %s resolves", recs, benchkit.FormatCount(cfg.memResolves)), "MiB", fmt.Sprintf("< %d", maxRecordsRSSMiB))
+	t.Declare(kPeakRecords, "registry peak RSS (VmHWM), "+recs+" tenant records", "MiB", "")
+	t.Declare(kTotal, "total run time", "s", fmt.Sprintf("< %g", maxTotalRunTime.Seconds()))
 }
-
-// formatMiB prints bytes in mebibytes.
-func formatMiB(n uint64) string { return formatFloat(float64(n) / mebibyte) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"tenantry.dev/platform/benchkit"
 )
 
 const databaseMemory = "registry_memory"
@@ -26,7 +28,7 @@ func (b *bench) memoryRun(ctx context.Context) error {
 	var targets []target
 	err = func() error {
 		defer b.stopRegistry(reg)
-		cl, err := dial(reg.addr, b.cfg.conns, b.tok)
+		cl, err := dial(reg.Addr(), b.cfg.conns, b.tok)
 		if err != nil {
 			return err
 		}
@@ -42,7 +44,7 @@ func (b *bench) memoryRun(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b.tbl.info(kRSSFew, formatMiB(mem.rss))
+		b.tbl.Info(kRSSFew, benchkit.FormatMiB(mem.RSS))
 		return nil
 	}()
 	if err != nil {
@@ -68,13 +70,13 @@ func (b *bench) memoryRun(ctx context.Context) error {
 		return err
 	}
 	defer b.stopRegistry(reg)
-	b.tbl.info(kStartupRecords, formatSeconds(time.Since(start)))
-	mem, err := reg.memory()
+	b.tbl.Info(kStartupRecords, benchkit.FormatSeconds(time.Since(start)))
+	mem, err := reg.Memory()
 	if err != nil {
 		return err
 	}
-	b.tbl.info(kRSSRecordsStart, formatMiB(mem.rss))
-	cl, err := dial(reg.addr, b.cfg.conns, b.tok)
+	b.tbl.Info(kRSSRecordsStart, benchkit.FormatMiB(mem.RSS))
+	cl, err := dial(reg.Addr(), b.cfg.conns, b.tok)
 	if err != nil {
 		return err
 	}
@@ -83,29 +85,29 @@ func (b *bench) memoryRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.tbl.set(kRSSRecords, formatMiB(mem.rss), verdict(mem.rss < maxRecordsRSSMiB*mebibyte))
-	b.tbl.info(kPeakRecords, formatMiB(mem.peak))
+	b.tbl.Set(kRSSRecords, benchkit.FormatMiB(mem.RSS), benchkit.Verdict(mem.RSS < maxRecordsRSSMiB*mebibyte))
+	b.tbl.Info(kPeakRecords, benchkit.FormatMiB(mem.Peak))
 	return nil
 }
 
 // resolveThenMeasure resolves cfg.memResolves random targets from all
 // clients, so that the registry's serving paths have allocated what they
 // use, and then reads its memory.
-func (b *bench) resolveThenMeasure(ctx context.Context, reg *registryProcess, cl *clients, targets []target) (memory, error) {
+func (b *bench) resolveThenMeasure(ctx context.Context, reg *benchkit.Process, cl *clients, targets []target) (benchkit.Memory, error) {
 	call := cl.resolveLoad(targets)
-	r := runCount(ctx, b.cfg.clients, b.cfg.memResolves, func(ctx context.Context, i int) error {
+	r := benchkit.RunCount(ctx, b.cfg.clients, b.cfg.memResolves, func(ctx context.Context, i int) error {
 		return call(ctx, i, rand.New(rand.NewPCG(uint64(i), 0)))
 	}, nil)
-	if err := r.err(); err != nil {
-		return memory{}, fmt.Errorf("ResolveTenant: %w", err)
+	if err := r.Err(); err != nil {
+		return benchkit.Memory{}, fmt.Errorf("ResolveTenant: %w", err)
 	}
-	return reg.memory()
+	return reg.Memory()
 }
 
 // stopRegistry stops a registry, logging rather than returning a failure to
 // stop: the measures are taken by then.
-func (b *bench) stopRegistry(reg *registryProcess) {
-	if err := reg.stop(); err != nil {
+func (b *bench) stopRegistry(reg *benchkit.Process) {
+	if err := reg.Stop(); err != nil {
 		b.log.Warn("stopping the registry", "err", err)
 	}
 }

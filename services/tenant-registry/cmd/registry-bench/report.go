@@ -2,31 +2,24 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strings"
 	"time"
 
+	"tenantry.dev/platform/benchkit"
 	"tenantry.dev/platform/tenantdb"
 )
 
 // header describes the machine and the run above the table.
-func (b *bench) header() header {
+func (b *bench) header() benchkit.Header {
 	c := b.cfg
-	pg := b.pgInfo
-	if pg == "" {
-		pg = "not started"
-	}
-	host, _ := os.Hostname()
-	return header{
-		title: "Tenantry registry benchmark",
-		lines: []string{
-			fmt.Sprintf("Date: %s (UTC), run took %s", b.start.UTC().Format("2006-01-02 15:04"), b.ended.Sub(b.start).Round(time.Second)),
-			fmt.Sprintf("Machine: %s, %s, %d cores (GOMAXPROCS %d), %s RAM, load average %s at start and %s at end",
-				host, cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), b.loadAvg, loadAverage()),
-			fmt.Sprintf("Software: %s; bench built with %s; registry %s", pg, runtime.Version(), c.registryBin),
+	return benchkit.Header{
+		Title: "Tenantry registry benchmark",
+		Lines: []string{
+			benchkit.DateLine(b.start, b.ended),
+			benchkit.MachineLine(b.loadAvg),
+			fmt.Sprintf("Software: %s; bench built with %s; registry %s", b.cluster.Description(), runtime.Version(), c.registryBin),
 			fmt.Sprintf("Sizes: %s tenants through the API, %s timed creates, %s records for memory; %d rounds of %s of each load, %d clients over %d gRPC connections",
-				formatCount(c.tenants), formatCount(c.creates), formatCount(c.records), c.rounds, c.duration, c.clients, c.conns),
+				benchkit.FormatCount(c.tenants), benchkit.FormatCount(c.creates), benchkit.FormatCount(c.records), c.rounds, c.duration, c.clients, c.conns),
 		},
 	}
 }
@@ -34,69 +27,28 @@ func (b *bench) header() header {
 // methodNotes say how the measures were taken, under the table.
 func (b *bench) methodNotes() {
 	c := b.cfg
-	slice := min(c.duration, maxSlice)
-	b.tbl.note("Load: %d callers over %d gRPC connections (plaintext, loopback TCP), calling back to back. Health and ResolveTenant "+
+	slice := min(c.duration, benchkit.MaxSlice)
+	b.tbl.Note("Load: %d callers over %d gRPC connections (plaintext, loopback TCP), calling back to back. Health and ResolveTenant "+
 		"each run %s in all (-rounds × -duration), in alternating slices of %s (order H R R H H R…) after a warm-up. Throughput is "+
 		"the median slice; a ratio is the median over adjacent health/resolve pairs of slices, which share one moment of the "+
 		"machine's load; p50/p99 cover every call (histogram, < 1%% error). The callers share the %d cores with the registry and "+
 		"PostgreSQL, so throughput includes the client's own cost; registry CPU per call (utime+stime from /proc, over the same "+
 		"slices) does not, and is the steadier figure on a busy machine.",
 		c.clients, c.conns, time.Duration(c.rounds)*c.duration, slice, runtime.NumCPU())
-	b.tbl.note("Health checks carry the same authorization header as resolves but are public, so the registry does no auth work for " +
+	b.tbl.Note("Health checks carry the same authorization header as resolves but are public, so the registry does no auth work for " +
 		"them: the baseline is the cheapest call it serves. ResolveTenant uses the service credential, hosts {slug}.localhost.")
-	b.tbl.note("Scaling ratio: (resolve ÷ health with %s tenants) ÷ (resolve ÷ health with %d tenants), which cancels load drift "+
-		"between two measures minutes apart; the raw ratio of the two resolve throughputs is printed too.", formatCount(c.tenants), fewTenants)
-	b.tbl.note("CreateTenant: operator credential, a request_id, a display name and 2 labels; the schema is created in the registry's " +
+	b.tbl.Note("Scaling ratio: (resolve ÷ health with %s tenants) ÷ (resolve ÷ health with %d tenants), which cancels load drift "+
+		"between two measures minutes apart; the raw ratio of the two resolve throughputs is printed too.", benchkit.FormatCount(c.tenants), fewTenants)
+	b.tbl.Note("CreateTenant: operator credential, a request_id, a display name and 2 labels; the schema is created in the registry's " +
 		"own database (default placement) in the create's transaction, with fsync and synchronous_commit on.")
-	b.tbl.note("Migrate all: schemas listed with ListTenants; component %q with one migration (CREATE TABLE), MigrateAll with its "+
+	b.tbl.Note("Migrate all: schemas listed with ListTenants; component %q with one migration (CREATE TABLE), MigrateAll with its "+
 		"default concurrency of %d. Each no-op run uses a new Migrator (as a deploy's new process would) on an already connected pool; "+
 		"listing is timed separately.", migrationComponent, tenantdb.DefaultConcurrency)
-	b.tbl.note("Memory: a second database; the registry first runs on it with %d tenants made through the API (baseline), is stopped, "+
+	b.tbl.Note("Memory: a second database; the registry first runs on it with %d tenants made through the API (baseline), is stopped, "+
 		"then %s more tenant rows are inserted with COPY (ACTIVE, 2 custom domains and 3 labels each, revision advanced to match) and "+
 		"a new registry is started on it. Those rows have no tenant schemas and no change-log events: the registry builds its index "+
 		"from the tenants and domains tables alone. Resolves then hit random tenants by subdomain and by custom domain. RSS is "+
 		"VmRSS from /proc/<pid>/status, in MiB (the 200 target is taken as MiB, slightly stricter than MB); no GC can be forced "+
-		"from outside, so it includes garbage not yet collected.", fewTenants, formatCount(c.records-fewTenants))
-	b.tbl.note("Total run time covers this program from start to the table, not `make build` or `go run` compiling it.")
-}
-
-// cpuModel returns the first CPU's model name from /proc/cpuinfo.
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for line := range strings.Lines(string(b)) {
-		if key, val, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(key) == "model name" {
-			return strings.TrimSpace(val)
-		}
-	}
-	return "unknown CPU"
-}
-
-// memTotal returns MemTotal from /proc/meminfo in GiB.
-func memTotal() string {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return "unknown"
-	}
-	var kib uint64
-	for line := range strings.Lines(string(b)) {
-		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil {
-			return fmt.Sprintf("%.1f GiB", float64(kib)/(1<<20))
-		}
-	}
-	return "unknown"
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	if f := strings.Fields(string(b)); len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
+		"from outside, so it includes garbage not yet collected.", fewTenants, benchkit.FormatCount(c.records-fewTenants))
+	b.tbl.Note("Total run time covers this program from start to the table, not `make build` or `go run` compiling it.")
 }

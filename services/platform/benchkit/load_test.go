@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"context"
@@ -25,51 +25,51 @@ func TestMedian(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			require.InDelta(t, tc.want, median(tc.in), 1e-12)
+			require.InDelta(t, tc.want, Median(tc.in), 1e-12)
 		})
 	}
 }
 
 func TestSeriesUsesTheMedianSliceAndMergesLatencies(t *testing.T) {
 	t.Parallel()
-	round := func(calls, failures, limited int64) loadResult {
-		h := newHistogram()
+	round := func(calls, failures, limited int64) LoadResult {
+		h := NewHistogram()
 		for range calls {
-			h.record(time.Millisecond)
+			h.Record(time.Millisecond)
 		}
-		return loadResult{calls: calls, failures: failures, limited: limited, elapsed: time.Second, latency: h}
+		return LoadResult{Calls: calls, Failures: failures, Limited: limited, Elapsed: time.Second, Latency: h}
 	}
-	s := series{
-		slices:   []loadResult{round(100, 0, 0), round(1000, 0, 0), round(300, 2, 1)},
-		cpu:      []time.Duration{700 * time.Millisecond, 7 * time.Second},
-		cpuKnown: []bool{true, false},
+	s := Series{
+		Slices:   []LoadResult{round(100, 0, 0), round(1000, 0, 0), round(300, 2, 1)},
+		CPU:      []time.Duration{700 * time.Millisecond, 7 * time.Second},
+		CPUKnown: []bool{true, false},
 	}
-	require.InDelta(t, 300, s.medianThroughput(), 1e-9)
-	total := s.total()
-	require.EqualValues(t, 1400, total.calls)
-	require.EqualValues(t, 1400, total.latency.count())
-	require.EqualValues(t, 2, total.failures)
-	require.EqualValues(t, 1, total.limited)
-	cpu, ok := s.cpuPerCall(0)
+	require.InDelta(t, 300, s.MedianThroughput(), 1e-9)
+	total := s.Total()
+	require.EqualValues(t, 1400, total.Calls)
+	require.EqualValues(t, 1400, total.Latency.Count())
+	require.EqualValues(t, 2, total.Failures)
+	require.EqualValues(t, 1, total.Limited)
+	cpu, ok := s.CPUPerCall(0)
 	require.True(t, ok)
 	require.Equal(t, 500*time.Microsecond, cpu)
-	_, ok = s.cpuPerCall(1)
+	_, ok = s.CPUPerCall(1)
 	require.False(t, ok, "CPU time that could not be read is not reported")
-	_, ok = series{slices: s.slices}.cpuPerCall(0)
+	_, ok = Series{Slices: s.Slices}.CPUPerCall(0)
 	require.False(t, ok, "CPU time that was not read is not reported")
 }
 
 func TestRateLimitRefusalsAreCountedApart(t *testing.T) {
 	t.Parallel()
-	w := &worker{latency: newHistogram()}
+	w := &worker{latency: NewHistogram()}
 	w.observe(time.Now(), status.Error(codes.ResourceExhausted, "too many login attempts"))
 	w.observe(time.Now(), errors.New("connection refused"))
 	w.observe(time.Now(), nil)
 	r := mergeWorkers([]*worker{w}, time.Second, nil)
-	require.EqualValues(t, 1, r.calls)
-	require.EqualValues(t, 2, r.failures)
-	require.EqualValues(t, 1, r.limited)
-	require.ErrorContains(t, r.err(), "2 of 3 calls failed (1 refused by a rate limit)")
+	require.EqualValues(t, 1, r.Calls)
+	require.EqualValues(t, 2, r.Failures)
+	require.EqualValues(t, 1, r.Limited)
+	require.ErrorContains(t, r.Err(), "2 of 3 calls failed (1 refused by a rate limit)")
 }
 
 func TestSlicePlan(t *testing.T) {
@@ -87,7 +87,7 @@ func TestSlicePlan(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			slice, pairs := slicePlan(tc.rounds, tc.duration)
+			slice, pairs := SlicePlan(tc.rounds, tc.duration)
 			require.Equal(t, tc.wantSlice, slice)
 			require.Equal(t, tc.wantPairs, pairs)
 		})
@@ -96,24 +96,24 @@ func TestSlicePlan(t *testing.T) {
 
 func TestRunCountStopsAtTheFirstFailure(t *testing.T) {
 	t.Parallel()
-	r := runCount(context.Background(), 1, 10, func(_ context.Context, i int) error {
+	r := RunCount(context.Background(), 1, 10, func(_ context.Context, i int) error {
 		if i == 3 {
 			return errors.New("boom")
 		}
 		return nil
 	}, nil)
-	require.EqualValues(t, 3, r.calls)
-	require.EqualValues(t, 1, r.failures)
-	require.ErrorContains(t, r.err(), "boom")
+	require.EqualValues(t, 3, r.Calls)
+	require.EqualValues(t, 1, r.Failures)
+	require.ErrorContains(t, r.Err(), "boom")
 }
 
 func TestRunForCountsEveryCallOfEveryWorker(t *testing.T) {
 	t.Parallel()
 	seen := make([]int64, 3)
-	r := runFor(context.Background(), 3, 20*time.Millisecond, func(_ context.Context, w int, _ *rand.Rand) error {
+	r := RunFor(context.Background(), 3, 20*time.Millisecond, func(_ context.Context, w int, _ *rand.Rand) error {
 		seen[w]++ // each index belongs to one goroutine: no race
 		return nil
 	})
-	require.Equal(t, r.calls, seen[0]+seen[1]+seen[2])
-	require.Zero(t, r.failures)
+	require.Equal(t, r.Calls, seen[0]+seen[1]+seen[2])
+	require.Zero(t, r.Failures)
 }

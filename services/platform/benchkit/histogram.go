@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"math"
@@ -17,16 +17,19 @@ const (
 	histBuckets   = (64 - histExactBits + 2) * histHalf
 )
 
-// histogram records latencies with bounded relative error.
-type histogram struct {
+// Histogram records latencies with bounded relative error. It is not safe
+// for concurrent use: give each goroutine its own and [Histogram.Merge]
+// them.
+type Histogram struct {
 	counts   []uint64
 	n        uint64
 	sum      time.Duration
 	min, max time.Duration
 }
 
-func newHistogram() *histogram {
-	return &histogram{counts: make([]uint64, histBuckets)}
+// NewHistogram returns an empty histogram.
+func NewHistogram() *Histogram {
+	return &Histogram{counts: make([]uint64, histBuckets)}
 }
 
 // bucketOf returns the bucket of a non-negative value in nanoseconds.
@@ -46,8 +49,8 @@ func bucketRange(i int) (lo, hi uint64) {
 	return lo, lo + (1 << shift) - 1
 }
 
-// record adds one latency; negative values count as zero.
-func (h *histogram) record(d time.Duration) {
+// Record adds one latency; negative values count as zero.
+func (h *Histogram) Record(d time.Duration) {
 	d = max(d, 0)
 	h.counts[bucketOf(uint64(d))]++
 	if h.n == 0 || d < h.min {
@@ -60,8 +63,8 @@ func (h *histogram) record(d time.Duration) {
 	h.sum += d
 }
 
-// merge adds every value recorded in o.
-func (h *histogram) merge(o *histogram) {
+// Merge adds every value recorded in o.
+func (h *Histogram) Merge(o *Histogram) {
 	if o.n == 0 {
 		return
 	}
@@ -76,21 +79,21 @@ func (h *histogram) merge(o *histogram) {
 	h.sum += o.sum
 }
 
-// count returns how many values were recorded.
-func (h *histogram) count() uint64 { return h.n }
+// Count returns how many values were recorded.
+func (h *Histogram) Count() uint64 { return h.n }
 
-// mean returns the exact mean, or 0 when empty.
-func (h *histogram) mean() time.Duration {
+// Mean returns the exact mean, or 0 when empty.
+func (h *Histogram) Mean() time.Duration {
 	if h.n == 0 {
 		return 0
 	}
 	return h.sum / time.Duration(h.n)
 }
 
-// percentile returns the value below or at which a fraction q (0 < q ≤ 1)
+// Percentile returns the value below or at which a fraction q (0 < q ≤ 1)
 // of the recorded values lie (nearest rank), as the middle of its bucket
 // clamped to the exact minimum and maximum; 0 when empty.
-func (h *histogram) percentile(q float64) time.Duration {
+func (h *Histogram) Percentile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
 	}

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"math/rand/v2"
@@ -30,63 +30,63 @@ func TestPercentiles(t *testing.T) {
 	t.Parallel()
 	t.Run("an empty histogram reports zero", func(t *testing.T) {
 		t.Parallel()
-		h := newHistogram()
-		require.Zero(t, h.percentile(0.5))
-		require.Zero(t, h.mean())
+		h := NewHistogram()
+		require.Zero(t, h.Percentile(0.5))
+		require.Zero(t, h.Mean())
 	})
 
 	t.Run("a single value is every percentile", func(t *testing.T) {
 		t.Parallel()
-		h := newHistogram()
-		h.record(1234567 * time.Nanosecond)
+		h := NewHistogram()
+		h.Record(1234567 * time.Nanosecond)
 		for _, q := range []float64{0.01, 0.5, 0.99, 1} {
-			require.Equal(t, 1234567*time.Nanosecond, h.percentile(q))
+			require.Equal(t, 1234567*time.Nanosecond, h.Percentile(q))
 		}
 	})
 
 	t.Run("1 to 1000 ms give nearest-rank percentiles within 1 %", func(t *testing.T) {
 		t.Parallel()
-		h := newHistogram()
+		h := NewHistogram()
 		for _, i := range rand.Perm(1000) {
-			h.record(time.Duration(i+1) * time.Millisecond)
+			h.Record(time.Duration(i+1) * time.Millisecond)
 		}
-		require.EqualValues(t, 1000, h.count())
+		require.EqualValues(t, 1000, h.Count())
 		for q, want := range map[float64]time.Duration{
 			0.50: 500 * time.Millisecond,
 			0.90: 900 * time.Millisecond,
 			0.99: 990 * time.Millisecond,
 			1.00: 1000 * time.Millisecond,
 		} {
-			require.InEpsilon(t, float64(want), float64(h.percentile(q)), 0.01, "p%v", q*100)
+			require.InEpsilon(t, float64(want), float64(h.Percentile(q)), 0.01, "p%v", q*100)
 		}
-		require.Equal(t, 500500*time.Microsecond, h.mean())
+		require.Equal(t, 500500*time.Microsecond, h.Mean())
 	})
 
 	t.Run("merging equals recording everything in one", func(t *testing.T) {
 		t.Parallel()
-		all, a, b := newHistogram(), newHistogram(), newHistogram()
+		all, a, b := NewHistogram(), NewHistogram(), NewHistogram()
 		for i := range 5000 {
 			d := time.Duration(rand.Int64N(int64(50 * time.Millisecond)))
-			all.record(d)
+			all.Record(d)
 			if i%3 == 0 {
-				a.record(d)
+				a.Record(d)
 			} else {
-				b.record(d)
+				b.Record(d)
 			}
 		}
-		a.merge(b)
-		a.merge(newHistogram())
-		require.Equal(t, all.count(), a.count())
-		require.Equal(t, all.mean(), a.mean())
+		a.Merge(b)
+		a.Merge(NewHistogram())
+		require.Equal(t, all.Count(), a.Count())
+		require.Equal(t, all.Mean(), a.Mean())
 		for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
-			require.Equal(t, all.percentile(q), a.percentile(q))
+			require.Equal(t, all.Percentile(q), a.Percentile(q))
 		}
 	})
 
 	t.Run("negative durations count as zero", func(t *testing.T) {
 		t.Parallel()
-		h := newHistogram()
-		h.record(-time.Second)
-		require.Zero(t, h.percentile(1))
+		h := NewHistogram()
+		h.Record(-time.Second)
+		require.Zero(t, h.Percentile(1))
 	})
 }
