@@ -287,6 +287,15 @@ reap() {
 	done
 }
 
+# add_http NAME ADDR HOST_PREFIX adds a banner line for a service's REST
+# gateway; HOST_PREFIX puts a tenant in front of the host (demo.localhost).
+add_http() {
+	[[ -n $2 ]] || return 0
+	local addr
+	addr=$(dial_addr "$2")
+	listening+=("$(printf '%-16s HTTP  http://%s%s' "$1" "$3" "$addr")")
+}
+
 # print_banner tells where everything listens and how to call it.
 print_banner() {
 	local addr identity_addr database tokens_note="" emails
@@ -370,6 +379,9 @@ run_services() {
 	export TENANTRY_REGISTRY_ADDR
 	TENANTRY_REGISTRY_ADDR=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
 	start_service identity "$TENANTRY_IDENTITY_GRPC_ADDR" "$bin_dir/identity"
+	# Their REST gateways (empty addresses turn them off).
+	add_http tenant-registry "${TENANTRY_REGISTRY_HTTP_ADDR-localhost:8081}" ""
+	add_http identity "${TENANTRY_IDENTITY_HTTP_ADDR-localhost:8080}" "$demo_tenant."
 	# A new service is one more line, after the services it depends on, and,
 	# for an HTTP address it serves too, a listening+=("...") line.
 

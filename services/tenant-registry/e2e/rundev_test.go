@@ -68,6 +68,9 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 		"TENANTRY_DEV_DIR="+devDir,
 		"TENANTRY_REGISTRY_GRPC_ADDR="+addr,
 		"TENANTRY_IDENTITY_GRPC_ADDR="+identityAddr,
+		// No REST: parallel runs would share its fixed default ports.
+		"TENANTRY_REGISTRY_HTTP_ADDR=",
+		"TENANTRY_IDENTITY_HTTP_ADDR=",
 	)
 	registryPID := run.servicePID(t, "tenant-registry")
 	identityPID := run.servicePID(t, "identity")
@@ -110,6 +113,9 @@ func TestRunDevWithPrivateCluster(t *testing.T) {
 		"TENANTRY_DEV_PG_PORT=" + strconv.Itoa(pgPort),
 		"TENANTRY_REGISTRY_GRPC_ADDR=" + addr,
 		"TENANTRY_IDENTITY_GRPC_ADDR=" + identityAddr,
+		// No REST: parallel runs would share its fixed default ports.
+		"TENANTRY_REGISTRY_HTTP_ADDR=",
+		"TENANTRY_IDENTITY_HTTP_ADDR=",
 	}
 
 	first := startRunDev(t, root, binDir, env...)

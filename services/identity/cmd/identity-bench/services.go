@@ -35,6 +35,7 @@ func startRegistry(ctx context.Context, bin, databaseURL string, sec secrets, lo
 		Bin:  bin,
 		Args: []string{
 			"-grpc-addr", addr,
+			"-http-addr", "", // the REST gateway is not measured here; keep its port free
 			"-database-url", databaseURL,
 			"-operator-token", sec.operator,
 			"-service-token", sec.service,
@@ -96,6 +97,7 @@ func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel
 		Bin:  bin,
 		Args: []string{
 			"-grpc-addr", addr,
+			"-http-addr", "", // the REST gateway is not measured here; keep its port free
 			"-database-url", databaseURL,
 			"-registry-addr", registryAddr,
 			"-operator-token", sec.operator,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"tenantry.dev/platform/flagenv"
+	"tenantry.dev/platform/restgateway"
 )
 
 // DefaultPlacement is the placement backed by DATABASE_URL.
@@ -22,15 +24,17 @@ const DefaultPlacement = "default"
 
 // Config is the identity service's configuration.
 type Config struct {
-	GRPCAddr      string
-	DatabaseURL   string
-	Placements    map[string]string
-	RegistryAddr  string
-	OperatorToken string
-	ServiceToken  string
-	TLSCertFile   string
-	TLSKeyFile    string
-	AllowInsecure bool
+	GRPCAddr       string
+	HTTPAddr       string         // REST gateway; "" serves no HTTP
+	TrustedProxies []netip.Prefix // peers whose X-Forwarded-* headers are believed
+	DatabaseURL    string
+	Placements     map[string]string
+	RegistryAddr   string
+	OperatorToken  string
+	ServiceToken   string
+	TLSCertFile    string
+	TLSKeyFile     string
+	AllowInsecure  bool
 
 	Issuer           string
 	AccessTTL        time.Duration
@@ -59,8 +63,11 @@ var placementName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c := &Config{}
 	fs := flagenv.New("identity", lookup)
+	var trustedProxies string
 	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
+	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_IDENTITY_HTTP_ADDR", "localhost:8080", "REST (HTTP/JSON) listen address, on every tenant host; empty serves no HTTP")
+	fs.String(&trustedProxies, "trusted-proxies", "TENANTRY_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-Host/-For are believed; none by default")
 	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the default placement (and of identity's shared tables)")
 	fs.String(&placements, "placements", "TENANTRY_PLACEMENTS", "", "extra placements: name=postgres-url,... (as configured on the registry)")
 	fs.String(&c.RegistryAddr, "registry-addr", "TENANTRY_REGISTRY_ADDR", "localhost:50051", "gRPC address of the tenant registry")
@@ -111,6 +118,11 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 		default:
 			c.Placements[name] = u
 		}
+	}
+	if p, err := restgateway.ParsePrefixes(trustedProxies); err != nil {
+		bad("TENANTRY_TRUSTED_PROXIES: %v", err)
+	} else {
+		c.TrustedProxies = p
 	}
 	if c.OperatorToken == "" || len(c.OperatorToken) < 16 {
 		bad("TENANTRY_OPERATOR_TOKEN is required, at least 16 characters")

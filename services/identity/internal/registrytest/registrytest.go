@@ -103,6 +103,7 @@ func (r *Registry) Restart() {
 	r.t.Helper()
 	cmd := exec.Command(r.bin,
 		"-grpc-addr", r.Addr,
+		"-http-addr", "", // no REST: registries of parallel tests would share its port
 		"-database-url", r.DBURL,
 		"-operator-token", OperatorToken,
 		"-service-token", ServiceToken,

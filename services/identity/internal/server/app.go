@@ -24,6 +24,7 @@ import (
 	"tenantry.dev/identity/internal/tenancy"
 	"tenantry.dev/identity/internal/token"
 	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
 )
@@ -42,6 +43,7 @@ type App struct {
 	worker   *mail.Worker
 	accounts *account.Manager
 	rpc      *rpcserver.Server
+	rest     *restgateway.Gateway // nil when HTTP is off
 }
 
 // Options lets tests replace parts of the App.
@@ -145,6 +147,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}
+	if a.rest, err = a.newGateway(ctx); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -184,7 +189,7 @@ func (a *App) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); run(bg) }()
 	}
 	a.logger.InfoContext(ctx, "identity serving", "grpc", a.Addr().String(), "registry", a.cfg.RegistryAddr)
-	err := a.rpc.Serve(ctx)
+	err := serveWithGateway(ctx, a.rpc, a.rest)
 	stop()
 	wg.Wait()
 	a.close()

@@ -77,6 +77,7 @@ func (s *system) startIdentity(databaseURL string) {
 	t := s.t
 	cfg, err := config.Load([]string{
 		"-grpc-addr", "127.0.0.1:0",
+		"-http-addr", "127.0.0.1:0",
 		"-database-url", databaseURL,
 		"-registry-addr", s.registry.Addr,
 		"-operator-token", registrytest.OperatorToken,

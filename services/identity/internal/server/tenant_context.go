@@ -15,6 +15,7 @@ import (
 	"tenantry.dev/identity/internal/tenancy"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 )
 
@@ -115,7 +116,11 @@ func firstValue(ctx context.Context, key string) string {
 // clientOf describes the caller for sessions, rate limits and the audit log.
 func clientOf(ctx context.Context) account.Client {
 	c := account.Client{UserAgent: firstValue(ctx, "user-agent")}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+	if ip, ok := restgateway.ClientIP(ctx); ok {
+		// Through the REST gateway the peer is the gateway itself; it
+		// says who the HTTP client was.
+		c.IP = ip
+	} else if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
 			c.IP = host
 		} else {

@@ -37,6 +37,7 @@ func startRegistry(ctx context.Context, bin, databaseURL string, tok tokens, nam
 		Bin:  bin,
 		Args: []string{
 			"-grpc-addr", addr,
+			"-http-addr", "", // the REST gateway is not measured here; keep its port free
 			"-database-url", databaseURL,
 			"-operator-token", tok.operator,
 			"-service-token", tok.service,

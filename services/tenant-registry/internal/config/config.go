@@ -22,6 +22,7 @@ const DefaultPlacement = "default"
 // Config is the tenant-registry's configuration.
 type Config struct {
 	GRPCAddr      string
+	HTTPAddr      string // REST gateway; "" serves no HTTP
 	DatabaseURL   string
 	Placements    map[string]string // name → database URL, including the default
 	BaseDomains   []string
@@ -51,6 +52,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	var purgeGrace, reconcile, lifetime, shutdown string
 	var maxConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_REGISTRY_GRPC_ADDR", "localhost:50051", "gRPC listen address")
+	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_REGISTRY_HTTP_ADDR", "localhost:8081", "REST (HTTP/JSON) listen address; empty serves no HTTP")
 	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the registry database (also the default placement)")
 	fs.String(&placements, "placements", "TENANTRY_PLACEMENTS", "", "extra placements for tenant schemas: name=postgres-url,name2=postgres-url")
 	fs.String(&baseDomains, "base-domains", "TENANTRY_BASE_DOMAINS", "localhost", "comma-separated base domains: {slug}.{base} resolves to the tenant")

@@ -13,6 +13,7 @@ import (
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/tenant-registry/internal/config"
@@ -32,6 +33,7 @@ type App struct {
 	manager    *tenant.Manager
 	reconciler *tenant.Reconciler
 	rpc        *rpcserver.Server
+	rest       *restgateway.Gateway // nil when HTTP is off
 }
 
 // New connects to the databases, migrates the registry's tables, loads the
@@ -106,6 +108,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}
+	if a.rest, err = newGateway(ctx, cfg, a.rpc, logger); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -124,7 +129,7 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.follower.Run(bg) }()
 	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
 	a.logger.InfoContext(ctx, "tenant-registry serving", "grpc", a.Addr().String(), "tenants", a.manager.Index().Len())
-	err := a.rpc.Serve(ctx)
+	err := serveWithGateway(ctx, a.rpc, a.rest)
 	stop()
 	wg.Wait()
 	a.closePools()

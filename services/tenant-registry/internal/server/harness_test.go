@@ -59,6 +59,7 @@ func startRegistry(t *testing.T, databaseURL string, opts ...registryOption) *re
 	}
 	cfg, err := config.Load([]string{
 		"-grpc-addr", "127.0.0.1:0",
+		"-http-addr", "127.0.0.1:0",
 		"-database-url", databaseURL,
 		"-operator-token", operatorToken,
 		"-service-token", serviceToken,

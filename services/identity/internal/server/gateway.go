@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	_ "embed" // the OpenAPI document
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/platform/restgateway"
+	"tenantry.dev/platform/rpcserver"
+)
+
+// openAPI is identity's OpenAPI document, generated from the protos and
+// their HTTP mapping by `make generate` (see buf.gen.yaml).
+//
+//go:embed openapi/tenantry/identity/v1/identity.swagger.json
+var openAPI []byte
+
+// newGateway builds the REST gateway, or returns nil when HTTP is off. The
+// tenant of a REST call is the request's host (or, from a trusted proxy,
+// X-Forwarded-Host): the gateway passes it as x-tenant-host, and never lets
+// a client set x-tenant or x-tenant-host itself.
+func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
+	cfg := a.cfg
+	if cfg.HTTPAddr == "" {
+		return nil, nil
+	}
+	return restgateway.New(ctx, restgateway.Config{
+		Name:          "identity",
+		Addr:          cfg.HTTPAddr,
+		FlagAddr:      "--http-addr (TENANTRY_IDENTITY_HTTP_ADDR)",
+		TLSCertFile:   cfg.TLSCertFile,
+		TLSKeyFile:    cfg.TLSKeyFile,
+		AllowInsecure: cfg.AllowInsecure,
+		GRPC:          a.rpc.GRPC(),
+		GRPCUsesTLS:   cfg.TLSCertFile != "",
+		Register: []restgateway.RegisterFunc{
+			identityv1.RegisterAuthServiceHandler,
+			identityv1.RegisterUserServiceHandler,
+			identityv1.RegisterTokenServiceHandler,
+		},
+		OpenAPI: openAPI,
+		Routes: map[string]http.Handler{
+			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
+		},
+		Admit: a.admitHost,
+		Metadata: func(r *http.Request) map[string]string {
+			return map[string]string{MetadataTenantHost: restgateway.RequestHost(r)}
+		},
+		TrustedProxies:  cfg.TrustedProxies,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          a.logger,
+	})
+}
+
+// admitHost refuses a request for a host that is no tenant's, before any
+// other work; the tenant interceptor checks again (state, credentials) on
+// each call.
+func (a *App) admitHost(r *http.Request) error {
+	t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	if err != nil {
+		return err
+	}
+	restgateway.AddLogAttrs(r.Context(), slog.String("tenant", t.Slug))
+	return nil
+}
+
+// serveJWKS serves the token signing keys as a JWKS document. The keys are
+// shared by every tenant; each tenant's host serves them.
+func (a *App) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(a.issuer.JWKSJSON())
+}
+
+// serveWithGateway serves rpc and, when there is one, rest until ctx ends
+// and both have shut down. Either failing stops the other.
+func serveWithGateway(ctx context.Context, rpc *rpcserver.Server, rest *restgateway.Gateway) error {
+	if rest == nil {
+		return rpc.Serve(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rpcDone := make(chan error, 1)
+	go func() {
+		err := rpc.Serve(ctx)
+		cancel()
+		rpcDone <- err
+	}()
+	restErr := rest.Serve(ctx)
+	cancel()
+	return errors.Join(<-rpcDone, restErr)
+}
+
+// HTTPAddr is the address of the REST gateway, or nil when HTTP is off.
+func (a *App) HTTPAddr() net.Addr {
+	if a.rest == nil {
+		return nil
+	}
+	return a.rest.Addr()
+}

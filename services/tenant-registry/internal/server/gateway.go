@@ -1,0 +1,69 @@
+package server
+
+import (
+	"context"
+	_ "embed" // the OpenAPI document
+	"errors"
+	"log/slog"
+	"net"
+
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/restgateway"
+	"tenantry.dev/platform/rpcserver"
+	"tenantry.dev/tenant-registry/internal/config"
+)
+
+// openAPI is the registry's OpenAPI document, generated from the protos and
+// their HTTP mapping by `make generate` (see buf.gen.yaml).
+//
+//go:embed openapi/tenantry/registry/v1/registry.swagger.json
+var openAPI []byte
+
+// newGateway builds the REST gateway in front of rpc, or returns nil when
+// cfg turns HTTP off. It listens at once, so that a taken port fails start-up.
+func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, logger *slog.Logger) (*restgateway.Gateway, error) {
+	if cfg.HTTPAddr == "" {
+		return nil, nil
+	}
+	return restgateway.New(ctx, restgateway.Config{
+		Name:            "tenant-registry",
+		Addr:            cfg.HTTPAddr,
+		FlagAddr:        "--http-addr (TENANTRY_REGISTRY_HTTP_ADDR)",
+		TLSCertFile:     cfg.TLSCertFile,
+		TLSKeyFile:      cfg.TLSKeyFile,
+		AllowInsecure:   cfg.AllowInsecure,
+		GRPC:            rpc.GRPC(),
+		GRPCUsesTLS:     cfg.TLSCertFile != "",
+		Register:        []restgateway.RegisterFunc{registryv1.RegisterTenantServiceHandler},
+		OpenAPI:         openAPI,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          logger,
+	})
+}
+
+// serveWithGateway serves rpc and, when there is one, rest until ctx ends
+// and both have shut down. Either failing stops the other.
+func serveWithGateway(ctx context.Context, rpc *rpcserver.Server, rest *restgateway.Gateway) error {
+	if rest == nil {
+		return rpc.Serve(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rpcDone := make(chan error, 1)
+	go func() {
+		err := rpc.Serve(ctx)
+		cancel()
+		rpcDone <- err
+	}()
+	restErr := rest.Serve(ctx)
+	cancel()
+	return errors.Join(<-rpcDone, restErr)
+}
+
+// HTTPAddr is the address of the REST gateway, or nil when HTTP is off.
+func (a *App) HTTPAddr() net.Addr {
+	if a.rest == nil {
+		return nil
+	}
+	return a.rest.Addr()
+}
