@@ -14,6 +14,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // Defaults for zero Config fields.
@@ -71,6 +72,17 @@ type Config struct {
 	// Metadata, when set, adds gRPC metadata to every routed call, e.g. the
 	// tenant host. Its keys replace any the gateway sets.
 	Metadata func(*http.Request) map[string]string
+	// Wrap, when set, wraps the REST routes (not Routes, probes or
+	// /openapi.json), after Admit and CORS: the service uses it for what
+	// concerns its own routes, e.g. session cookies and CSRF checks.
+	Wrap func(http.Handler) http.Handler
+	// BeforeResponse, when set, sees each successful REST response before
+	// it is written, with the request's context: it may set headers (say,
+	// cookies) and change the message. An error fails the request.
+	BeforeResponse func(ctx context.Context, w http.ResponseWriter, resp proto.Message) error
+	// CORS, when set, answers preflight requests and adds CORS headers for
+	// the origins it allows; unset, the gateway sends no CORS headers.
+	CORS *CORS
 
 	// TrustedProxies are the peers whose X-Forwarded-For and
 	// X-Forwarded-Host are believed. Empty believes no one.

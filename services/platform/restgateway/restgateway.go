@@ -74,14 +74,18 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.health = healthpb.NewHealthClient(g.conn)
 
-	mux := runtime.NewServeMux(
+	muxOptions := []runtime.ServeMuxOption{
 		runtime.WithErrorHandler(handleError),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithMetadata(g.metadata),
 		runtime.WithDisableHTTPMethodOverride(),
-	)
+	}
+	if cfg.BeforeResponse != nil {
+		muxOptions = append(muxOptions, runtime.WithForwardResponseOption(cfg.BeforeResponse))
+	}
+	mux := runtime.NewServeMux(muxOptions...)
 	for _, register := range cfg.Register {
 		if err := register(ctx, mux, g.conn); err != nil {
 			g.conn.Close()
@@ -90,7 +94,11 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 
 	routes := http.NewServeMux()
-	routes.Handle("/", g.admit(mux))
+	var routed http.Handler = mux
+	if cfg.Wrap != nil {
+		routed = cfg.Wrap(mux)
+	}
+	routes.Handle("/", g.admit(routed))
 	for pattern, h := range cfg.Routes {
 		routes.Handle(pattern, g.admit(h))
 	}
@@ -230,8 +238,11 @@ func (g *Gateway) metadata(ctx context.Context, r *http.Request) metadata.MD {
 	return md
 }
 
-// admit runs Config.Admit before h.
+// admit runs Config.Admit, then the CORS checks, before h.
 func (g *Gateway) admit(h http.Handler) http.Handler {
+	if g.cfg.CORS != nil {
+		h = g.cfg.CORS.wrap(h)
+	}
 	if g.cfg.Admit == nil {
 		return h
 	}

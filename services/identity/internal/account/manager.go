@@ -125,3 +125,7 @@ func internal(err error, what string) error {
 }
 
 func newID() string { return uuid.NewString() }
+
+// SessionTTL is how long a session lasts after its last refresh; clients
+// that keep the refresh token in a cookie give the cookie this lifetime.
+func (m *Manager) SessionTTL() time.Duration { return m.cfg.SessionTTL }

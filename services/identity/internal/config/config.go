@@ -27,6 +27,7 @@ type Config struct {
 	GRPCAddr       string
 	HTTPAddr       string         // REST gateway; "" serves no HTTP
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-* headers are believed
+	CORSOrigins    []string       // origins every tenant's REST API accepts from browsers
 	DatabaseURL    string
 	Placements     map[string]string
 	RegistryAddr   string
@@ -63,11 +64,12 @@ var placementName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c := &Config{}
 	fs := flagenv.New("identity", lookup)
-	var trustedProxies string
+	var trustedProxies, corsOrigins string
 	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_IDENTITY_HTTP_ADDR", "localhost:8080", "REST (HTTP/JSON) listen address, on every tenant host; empty serves no HTTP")
 	fs.String(&trustedProxies, "trusted-proxies", "TENANTRY_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-Host/-For are believed; none by default")
+	fs.String(&corsOrigins, "cors-origins", "TENANTRY_CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) allowed to call every tenant's REST API from a browser, with credentials; tenants add their own in their settings (allowed_origins)")
 	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the default placement (and of identity's shared tables)")
 	fs.String(&placements, "placements", "TENANTRY_PLACEMENTS", "", "extra placements: name=postgres-url,... (as configured on the registry)")
 	fs.String(&c.RegistryAddr, "registry-addr", "TENANTRY_REGISTRY_ADDR", "localhost:50051", "gRPC address of the tenant registry")
@@ -123,6 +125,17 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 		bad("TENANTRY_TRUSTED_PROXIES: %v", err)
 	} else {
 		c.TrustedProxies = p
+	}
+	for _, item := range strings.Split(corsOrigins, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if o, ok := restgateway.NormalizeOrigin(item); ok {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		} else {
+			bad("TENANTRY_CORS_ORIGINS: %q is not an origin like https://app.example.com (scheme and host, optional port, no path; \"*\" is not allowed)", item)
+		}
 	}
 	if c.OperatorToken == "" || len(c.OperatorToken) < 16 {
 		bad("TENANTRY_OPERATOR_TOKEN is required, at least 16 characters")

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/tenancy"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 )
@@ -28,6 +31,15 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 	if cfg.HTTPAddr == "" {
 		return nil, nil
 	}
+	sessions := &browserSessions{ttl: a.accounts.SessionTTL}
+	origins := &corsOrigins{
+		global:   cfg.CORSOrigins,
+		resolver: a.resolver,
+		settings: func(r *http.Request, t tenancy.Tenant) (account.Settings, error) {
+			return a.accounts.Settings(r.Context(), t)
+		},
+		now: time.Now,
+	}
 	return restgateway.New(ctx, restgateway.Config{
 		Name:          "identity",
 		Addr:          cfg.HTTPAddr,
@@ -46,7 +58,10 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		Routes: map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
 		},
-		Admit: a.admitHost,
+		Admit:          a.admitHost,
+		Wrap:           sessions.wrap,
+		BeforeResponse: sessions.forwardResponse,
+		CORS:           &restgateway.CORS{AllowOrigin: origins.allow},
 		Metadata: func(r *http.Request) map[string]string {
 			return map[string]string{MetadataTenantHost: restgateway.RequestHost(r)}
 		},

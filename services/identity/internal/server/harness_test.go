@@ -61,11 +61,18 @@ type system struct {
 	users    identityv1.UserServiceClient
 	tokens   identityv1.TokenServiceClient
 	stop     func()
+	args     []string // extra identity flags
 }
 
 func startSystem(t *testing.T, tenants ...string) *system {
 	t.Helper()
-	s := &system{t: t, registry: registrytest.Start(t, registryBin), smtp: smtptest.Start(t, smtptest.Options{})}
+	return startSystemWith(t, nil, tenants...)
+}
+
+// startSystemWith is startSystem with extra identity flags.
+func startSystemWith(t *testing.T, args []string, tenants ...string) *system {
+	t.Helper()
+	s := &system{t: t, registry: registrytest.Start(t, registryBin), smtp: smtptest.Start(t, smtptest.Options{}), args: args}
 	for _, slug := range tenants {
 		s.registry.Create(slug)
 	}
@@ -75,7 +82,7 @@ func startSystem(t *testing.T, tenants ...string) *system {
 
 func (s *system) startIdentity(databaseURL string) {
 	t := s.t
-	cfg, err := config.Load([]string{
+	cfg, err := config.Load(append([]string{
 		"-grpc-addr", "127.0.0.1:0",
 		"-http-addr", "127.0.0.1:0",
 		"-database-url", databaseURL,
@@ -86,7 +93,7 @@ func (s *system) startIdentity(databaseURL string) {
 		"-smtp-addr", s.smtp.Addr,
 		"-smtp-starttls", "off",
 		"-shutdown-timeout", "2s",
-	}, func(string) (string, bool) { return "", false })
+	}, s.args...), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
