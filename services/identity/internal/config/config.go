@@ -4,12 +4,9 @@
 package config
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,10 +14,11 @@ import (
 
 	"tenantry.dev/platform/flagenv"
 	"tenantry.dev/platform/restgateway"
+	"tenantry.dev/platform/tenantdb"
 )
 
 // DefaultPlacement is the placement backed by DATABASE_URL.
-const DefaultPlacement = "default"
+const DefaultPlacement = tenantdb.DefaultPlacement
 
 // Config is the identity service's configuration.
 type Config struct {
@@ -57,8 +55,6 @@ type Config struct {
 	LogLevel           slog.Level
 	LogFormat          string
 }
-
-var placementName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // Load parses args with lookup as the environment.
 func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
@@ -98,39 +94,22 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	var problems []string
-	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	var problems flagenv.Problems
+	bad := problems.Addf
 	if c.DatabaseURL == "" {
 		bad("DATABASE_URL (or -database-url) is required")
-	} else if !isPostgresURL(c.DatabaseURL) {
+	} else if !flagenv.IsPostgresURL(c.DatabaseURL) {
 		bad("DATABASE_URL must be a postgres:// URL")
 	}
-	c.Placements = map[string]string{DefaultPlacement: c.DatabaseURL}
-	for _, item := range strings.Split(placements, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		name, u, ok := strings.Cut(item, "=")
-		switch {
-		case !ok || !placementName.MatchString(name) || !isPostgresURL(u):
-			bad("TENANTRY_PLACEMENTS: %q is not name=postgres-url", item)
-		case c.Placements[name] != "":
-			bad("TENANTRY_PLACEMENTS: placement %q is listed twice or is the default", name)
-		default:
-			c.Placements[name] = u
-		}
-	}
+	placementsFound, placementProblems := tenantdb.ParsePlacements("TENANTRY_PLACEMENTS", placements, c.DatabaseURL)
+	c.Placements = placementsFound
+	problems = append(problems, placementProblems...)
 	if p, err := restgateway.ParsePrefixes(trustedProxies); err != nil {
 		bad("TENANTRY_TRUSTED_PROXIES: %v", err)
 	} else {
 		c.TrustedProxies = p
 	}
-	for _, item := range strings.Split(corsOrigins, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
+	for _, item := range flagenv.List(corsOrigins) {
 		if o, ok := restgateway.NormalizeOrigin(item); ok {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		} else {
@@ -155,47 +134,26 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	if c.SMTPStartTLS != "auto" && c.SMTPStartTLS != "require" && c.SMTPStartTLS != "off" {
 		bad("TENANTRY_SMTP_STARTTLS must be auto, require or off")
 	}
-	c.AccessTTL = duration(accessTTL, "TENANTRY_ACCESS_TTL", time.Minute, bad)
-	c.KeyRotation = duration(rotation, "TENANTRY_KEY_ROTATION", time.Hour, bad)
-	c.MaxConnLifetime = duration(lifetime, "TENANTRY_DB_MAX_CONN_LIFETIME", time.Minute, bad)
-	c.ShutdownTimeout = duration(shutdown, "TENANTRY_SHUTDOWN_TIMEOUT", 0, bad)
-	c.HashConcurrency = number(hashConc, "TENANTRY_HASH_CONCURRENCY", 1, 256, bad)
-	c.MigrateConcurrency = number(migrateConc, "TENANTRY_MIGRATE_CONCURRENCY", 1, 64, bad)
-	c.MaxConns = int32(number(maxConns, "TENANTRY_DB_MAX_CONNS", 2, 1000, bad))
+	c.AccessTTL = problems.Duration("TENANTRY_ACCESS_TTL", accessTTL, time.Minute)
+	c.KeyRotation = problems.Duration("TENANTRY_KEY_ROTATION", rotation, time.Hour)
+	c.MaxConnLifetime = problems.Duration("TENANTRY_DB_MAX_CONN_LIFETIME", lifetime, time.Minute)
+	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)
+	c.HashConcurrency = problems.Int("TENANTRY_HASH_CONCURRENCY", hashConc, 1, 256)
+	c.MigrateConcurrency = problems.Int("TENANTRY_MIGRATE_CONCURRENCY", migrateConc, 1, 64)
+	c.MaxConns = int32(problems.Int("TENANTRY_DB_MAX_CONNS", maxConns, 2, 1000))
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		bad("TENANTRY_LOG_LEVEL must be debug, info, warn or error")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("TENANTRY_LOG_FORMAT must be text or json")
 	}
-	if len(problems) > 0 {
-		return nil, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+	if err := problems.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-func isPostgresURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
 }
 
 func isHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
-
-func duration(s, name string, minimum time.Duration, bad func(string, ...any)) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil || d < minimum {
-		bad("%s must be a duration of at least %s, not %q", name, minimum, s)
-	}
-	return d
-}
-
-func number(s, name string, lo, hi int, bad func(string, ...any)) int {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		bad("%s must be a number from %d to %d, not %q", name, lo, hi, s)
-	}
-	return n
 }

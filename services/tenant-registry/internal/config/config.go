@@ -4,20 +4,16 @@
 package config
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
-	"net/url"
-	"regexp"
-	"strings"
 	"time"
 
 	"tenantry.dev/platform/flagenv"
+	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/platform/tenantname"
 )
 
 // DefaultPlacement is the name of the placement backed by DATABASE_URL.
-const DefaultPlacement = "default"
+const DefaultPlacement = tenantdb.DefaultPlacement
 
 // Config is the tenant-registry's configuration.
 type Config struct {
@@ -41,8 +37,6 @@ type Config struct {
 	LogLevel  slog.Level
 	LogFormat string
 }
-
-var placementName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // Load parses args with lookup as the environment.
 func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
@@ -72,34 +66,18 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 		return nil, err
 	}
 
-	var problems []string
-	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	var problems flagenv.Problems
+	bad := problems.Addf
 
 	if c.DatabaseURL == "" {
 		bad("DATABASE_URL (or -database-url) is required: the PostgreSQL database of the registry")
-	} else if err := checkURL(c.DatabaseURL); err != nil {
-		bad("DATABASE_URL: %v", err)
+	} else if !flagenv.IsPostgresURL(c.DatabaseURL) {
+		bad("DATABASE_URL must be a postgres:// URL")
 	}
-	c.Placements = map[string]string{DefaultPlacement: c.DatabaseURL}
-	for _, item := range splitList(placements) {
-		name, u, ok := strings.Cut(item, "=")
-		switch {
-		case !ok:
-			bad("TENANTRY_PLACEMENTS: %q is not name=postgres-url", item)
-		case !placementName.MatchString(name):
-			bad("TENANTRY_PLACEMENTS: placement name %q must be 1-63 of a-z, 0-9, '_', '-', starting with a letter", name)
-		case name == DefaultPlacement:
-			bad("TENANTRY_PLACEMENTS: %q is the DATABASE_URL placement; pick another name", name)
-		case c.Placements[name] != "":
-			bad("TENANTRY_PLACEMENTS: placement %q is listed twice", name)
-		default:
-			if err := checkURL(u); err != nil {
-				bad("TENANTRY_PLACEMENTS: placement %q: %v", name, err)
-			}
-			c.Placements[name] = u
-		}
-	}
-	for _, d := range splitList(baseDomains) {
+	placementsFound, placementProblems := tenantdb.ParsePlacements("TENANTRY_PLACEMENTS", placements, c.DatabaseURL)
+	c.Placements = placementsFound
+	problems = append(problems, placementProblems...)
+	for _, d := range flagenv.List(baseDomains) {
 		host, err := tenantname.NormalizeHost("base-domains", d)
 		if err != nil {
 			bad("TENANTRY_BASE_DOMAINS: %q is not a valid domain name", d)
@@ -121,49 +99,19 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("set both TENANTRY_TLS_CERT and TENANTRY_TLS_KEY, or neither")
 	}
-	c.PurgeGrace = duration(purgeGrace, "TENANTRY_PURGE_GRACE", 0, bad)
-	c.ReconcileInterval = duration(reconcile, "TENANTRY_RECONCILE_INTERVAL", time.Second, bad)
-	c.MaxConnLifetime = duration(lifetime, "TENANTRY_DB_MAX_CONN_LIFETIME", time.Minute, bad)
-	c.ShutdownTimeout = duration(shutdown, "TENANTRY_SHUTDOWN_TIMEOUT", 0, bad)
-	var n int
-	if _, err := fmt.Sscanf(maxConns, "%d", &n); err != nil || n < 2 || n > 1000 {
-		bad("TENANTRY_DB_MAX_CONNS must be a number from 2 to 1000, not %q", maxConns)
-	}
-	c.MaxConns = int32(n)
+	c.PurgeGrace = problems.Duration("TENANTRY_PURGE_GRACE", purgeGrace, 0)
+	c.ReconcileInterval = problems.Duration("TENANTRY_RECONCILE_INTERVAL", reconcile, time.Second)
+	c.MaxConnLifetime = problems.Duration("TENANTRY_DB_MAX_CONN_LIFETIME", lifetime, time.Minute)
+	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)
+	c.MaxConns = int32(problems.Int("TENANTRY_DB_MAX_CONNS", maxConns, 2, 1000))
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		bad("TENANTRY_LOG_LEVEL must be debug, info, warn or error, not %q", logLevel)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("TENANTRY_LOG_FORMAT must be text or json, not %q", c.LogFormat)
 	}
-	if len(problems) > 0 {
-		return nil, errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+	if err := problems.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return errors.New("must be a postgres:// URL")
-	}
-	return nil
-}
-
-func duration(s, name string, minimum time.Duration, bad func(string, ...any)) time.Duration {
-	d, err := time.ParseDuration(s)
-	if err != nil || d < minimum {
-		bad("%s must be a duration of at least %s such as 30s or 720h, not %q", name, minimum, s)
-	}
-	return d
 }

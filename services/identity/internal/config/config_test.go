@@ -1,0 +1,54 @@
+package config
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func required() map[string]string {
+	return map[string]string{
+		"DATABASE_URL":                "postgres://localhost/tenantry",
+		"TENANTRY_OPERATOR_TOKEN":     "0123456789abcdef0123",
+		"TENANTRY_SERVICE_TOKEN":      "fedcba9876543210fedc",
+		"TENANTRY_KEY_ENCRYPTION_KEY": "0123456789abcdef0123456789abcdef",
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	t.Run("defaults work with the required settings", func(t *testing.T) {
+		c, err := Load(nil, env(required()))
+		require.NoError(t, err)
+		require.Equal(t, "localhost:50052", c.GRPCAddr)
+		require.Equal(t, "localhost:50051", c.RegistryAddr)
+		require.Equal(t, 15*time.Minute, c.AccessTTL)
+		require.Equal(t, map[string]string{"default": "postgres://localhost/tenantry"}, c.Placements)
+		require.Equal(t, "http://{tenant}.localhost:8080", c.PublicURL)
+	})
+	t.Run("every problem is reported at once", func(t *testing.T) {
+		e := map[string]string{
+			"TENANTRY_KEY_ENCRYPTION_KEY": "short",
+			"TENANTRY_ACCESS_TTL":         "1s",
+			"TENANTRY_PLACEMENTS":         "default=postgres://x/y",
+			"TENANTRY_PUBLIC_URL":         "http://no-placeholder",
+			"TENANTRY_HASH_CONCURRENCY":   "0",
+			"TENANTRY_SMTP_STARTTLS":      "maybe",
+			"TENANTRY_CORS_ORIGINS":       "*",
+		}
+		_, err := Load(nil, env(e))
+		require.Error(t, err)
+		for _, want := range []string{
+			"DATABASE_URL", "TENANTRY_OPERATOR_TOKEN", "TENANTRY_SERVICE_TOKEN", "TENANTRY_KEY_ENCRYPTION_KEY",
+			"TENANTRY_ACCESS_TTL", `"default" is the DATABASE_URL placement`, "TENANTRY_PUBLIC_URL",
+			"TENANTRY_HASH_CONCURRENCY", "TENANTRY_SMTP_STARTTLS", "TENANTRY_CORS_ORIGINS",
+		} {
+			require.ErrorContains(t, err, want)
+		}
+	})
+}
