@@ -7,7 +7,8 @@
 // pgcluster, stopped with this process however it ends), runs the
 // tenant-registry and identity binaries as child processes on one database
 // (the registry creates tenant schemas there, identity fills them), talks
-// to both over gRPC on loopback TCP as other services do, and prints on
+// to both over gRPC on loopback TCP as other services do (and to
+// identity's REST gateway for one measure), and prints on
 // stdout a Markdown table with the columns measure, value, unit, target
 // and met. Progress and the services' warnings go to stderr; identity's
 // info records (every call, and every mail, since no SMTP server is
@@ -27,6 +28,9 @@
 //     ed25519.Verify;
 //   - RefreshSession and GetCurrentUser, each against grpc.health.v1 Check
 //     on identity;
+//   - Login through identity's REST gateway (POST /v1/auth:login, the
+//     tenant in the Host header, started on a free loopback port) against
+//     Login over gRPC, same tenant, concurrency and source addresses;
 //   - creating tenants through the registry up to -tenants, then the time
 //     from starting identity to its "tenant schemas migrated" record, with
 //     every schema new to it and then with all current;

@@ -171,6 +171,7 @@ type bench struct {
 	identity    *identityProcess
 	shared      identityConns // -conns connections from 127.0.0.1
 	fromSources identityConns // one connection per source address
+	restSources *restClients  // REST clients, one per source address
 	sources     []netip.Addr
 
 	hashCall   benchkit.CallFunc // one argon2id verify in this process, as Login does
@@ -223,6 +224,7 @@ func (b *bench) run(ctx context.Context) int {
 			{"argon2id and Login", b.loginRun, loginKeys},
 			{"access-token verification with the JWKS", b.jwksRun, jwksKeys},
 			{"RefreshSession and GetCurrentUser", b.sessionRun, sessionKeys},
+			{"Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
 			{"many tenants", b.tenantsRun, tenantKeys},
 		} {
 			// Once interrupted or out of time, the remaining steps are
@@ -291,7 +293,10 @@ func (b *bench) dialIdentity() error {
 	if b.shared, err = dialIdentity(b.identity.Addr(), make([]netip.Addr, b.cfg.conns)); err != nil {
 		return err
 	}
-	b.fromSources, err = dialIdentity(b.identity.Addr(), b.sources)
+	if b.fromSources, err = dialIdentity(b.identity.Addr(), b.sources); err != nil {
+		return err
+	}
+	b.restSources, err = newRESTClients(b.identity.httpAddr, b.sources, b.cfg.loginClients)
 	return err
 }
 
@@ -299,7 +304,8 @@ func (b *bench) dialIdentity() error {
 func (b *bench) stopIdentity() {
 	b.shared.close()
 	b.fromSources.close()
-	b.shared, b.fromSources = nil, nil
+	b.restSources.close()
+	b.shared, b.fromSources, b.restSources = nil, nil, nil
 	if b.identity != nil {
 		if err := b.identity.Stop(); err != nil {
 			b.log.Warn("stopping identity", "err", err)

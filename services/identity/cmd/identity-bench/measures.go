@@ -15,6 +15,7 @@ const (
 	minLoginVsHash    = 0.90
 	minCallVsHealth   = 0.50
 	minSpreadVsOne    = 0.90
+	minRESTVsGRPC     = 0.95
 	maxTotalRunTime   = 8 * time.Minute
 	oneTenantIndex    = 0
 	tenantSlugPattern = "t%05d"
@@ -35,6 +36,15 @@ const (
 	kLoginPGCPU       = "login-pg-cpu"
 	kLoginClientCPU   = "login-client-cpu"
 	kLoginRatio       = "login-ratio"
+	kGRPCLoginTPS     = "grpc-login-tps"
+	kGRPCLoginP50     = "grpc-login-p50"
+	kGRPCLoginP99     = "grpc-login-p99"
+	kRESTLoginTPS     = "rest-login-tps"
+	kRESTLoginP50     = "rest-login-p50"
+	kRESTLoginP99     = "rest-login-p99"
+	kGRPCLoginCPU     = "grpc-login-cpu"
+	kRESTLoginCPU     = "rest-login-cpu"
+	kRESTLoginRatio   = "rest-login-ratio"
 	kEd25519TPS       = "ed25519-tps"
 	kJWTTPS           = "jwt-tps"
 	kJWTCPU           = "jwt-cpu"
@@ -73,14 +83,18 @@ const (
 
 // The measures each step fills in; a step that fails marks its own n/a.
 var (
-	loginKeys   = []string{kHashTPS, kHashCPU, kLoginTPS, kLoginP50, kLoginP99, kLoginCPU, kLoginPGCPU, kLoginClientCPU, kLoginRatio, kSignupTPS}
+	loginKeys     = []string{kHashTPS, kHashCPU, kLoginTPS, kLoginP50, kLoginP99, kLoginCPU, kLoginPGCPU, kLoginClientCPU, kLoginRatio, kSignupTPS}
+	restLoginKeys = []string{
+		kGRPCLoginTPS, kGRPCLoginP50, kGRPCLoginP99, kRESTLoginTPS, kRESTLoginP50, kRESTLoginP99,
+		kGRPCLoginCPU, kRESTLoginCPU, kRESTLoginRatio,
+	}
 	jwksKeys    = []string{kEd25519TPS, kJWTTPS, kJWTCPU, kJWTRatio}
 	sessionKeys = []string{
 		kHealthRefreshTPS, kHealthCPU, kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio,
 		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
 	}
 	tenantKeys = []string{kFillTPS, kMigrateFirst, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
-	allKeys    = concat(loginKeys, jwksKeys, sessionKeys, tenantKeys)
+	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, tenantKeys)
 )
 
 func concat(lists ...[]string) []string {
@@ -109,6 +123,16 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kLoginClientCPU, "this program's CPU per Login (the gRPC client)", "ms", "")
 	t.Declare(kLoginRatio, "Login ÷ argon2id throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minLoginVsHash))
 	t.Declare(kSignupTPS, fmt.Sprintf("SignUp over gRPC while setting up, %d clients: throughput", cfg.signupClients), "sign-ups/s", "")
+
+	t.Declare(kGRPCLoginTPS, fmt.Sprintf("Login over gRPC (baseline), 1 tenant, a new account per login, %s from %d addresses: throughput", lc, cfg.sourceAddrs), "logins/s", "baseline")
+	t.Declare(kGRPCLoginP50, "Login over gRPC: p50", "ms", "")
+	t.Declare(kGRPCLoginP99, "Login over gRPC: p99", "ms", "")
+	t.Declare(kRESTLoginTPS, fmt.Sprintf("REST POST /v1/auth:login (grpc-gateway, keep-alive HTTP/1.1), 1 tenant, a new account per login, %s from %d addresses: throughput", lc, cfg.sourceAddrs), "logins/s", "")
+	t.Declare(kRESTLoginP50, "REST POST /v1/auth:login: p50", "ms", "")
+	t.Declare(kRESTLoginP99, "REST POST /v1/auth:login: p99", "ms", "")
+	t.Declare(kGRPCLoginCPU, "identity CPU per Login over gRPC", "ms", "")
+	t.Declare(kRESTLoginCPU, "identity CPU per REST login (gateway and gRPC call)", "ms", "")
+	t.Declare(kRESTLoginRatio, "REST login ÷ gRPC Login throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minRESTVsGRPC))
 
 	t.Declare(kEd25519TPS, "bare ed25519.Verify of access tokens, 1 goroutine (floor under JWT verification)", "verifications/s", "")
 	t.Declare(kJWTTPS, "access-token verification with the JWKS (GetJwks once; golang-jwt EdDSA + claims), 1 goroutine", "verifications/s per core", "")

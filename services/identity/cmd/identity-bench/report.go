@@ -51,6 +51,12 @@ func (b *bench) methodNotes() {
 		"and user are checked. Accounts were signed up through AuthService.SignUp (tenant defaults: open sign-up, optional " +
 		"verification); the bench waited for identity's mail outbox to drain (mails go to identity's log, which is dropped) " +
 		"before measuring. PostgreSQL runs with fsync and synchronous_commit on, so each login's commit is durable.")
+	b.tbl.Note("REST vs gRPC Login: both in the one tenant with %d clients, taking accounts from one pool in turn, so no account "+
+		"logs in twice in the measure, and rotating over the same %d source addresses. REST is POST %s with a JSON body and "+
+		"Host: {tenant}.localhost:PORT, through one http.Client per source address (its net.Dialer bound to that address, "+
+		"keep-alive HTTP/1.1, up to %d idle connections each); the answer's tokens and user are checked. The gateway runs in "+
+		"identity and calls its gRPC server in process, so both go through the same interceptors and rate limits; a 429 would "+
+		"count as a refusal.", c.loginClients, c.sourceAddrs, restLoginPath, c.loginClients)
 	b.tbl.Note("Access-token verification: the JWKS fetched once with TokenService.GetJwks; then, on one goroutine, golang-jwt " +
 		"parses each real access token from the logins (EdDSA only, typ at+jwt, kid from the JWKS, iss, exp, iat, and " +
 		"sub/tid/sid present), as a calling service would. The bare ed25519.Verify of the same tokens' signing input is the " +

@@ -59,6 +59,8 @@ type migratedEvent struct {
 // identityProcess is the identity binary as a child process.
 type identityProcess struct {
 	*benchkit.Process
+	// httpAddr is where its REST gateway listens.
+	httpAddr string
 	// migrated delivers identity's "tenant schemas migrated" record once.
 	migrated chan migratedEvent
 }
@@ -71,6 +73,10 @@ type identityProcess struct {
 // schemas migrated" record is delivered on migrated.
 func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel string, sec secrets, logs io.Writer) (*identityProcess, error) {
 	addr, err := benchkit.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	httpAddr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +103,7 @@ func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel
 		Bin:  bin,
 		Args: []string{
 			"-grpc-addr", addr,
-			"-http-addr", "", // the REST gateway is not measured here; keep its port free
+			"-http-addr", httpAddr,
 			"-database-url", databaseURL,
 			"-registry-addr", registryAddr,
 			"-operator-token", sec.operator,
@@ -113,7 +119,7 @@ func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel
 	if err != nil {
 		return nil, err
 	}
-	return &identityProcess{Process: p, migrated: migrated}, nil
+	return &identityProcess{Process: p, httpAddr: httpAddr, migrated: migrated}, nil
 }
 
 // waitMigrated waits for identity's "tenant schemas migrated" record.

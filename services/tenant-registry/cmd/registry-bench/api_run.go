@@ -135,6 +135,12 @@ func (b *bench) apiRun(ctx context.Context) error {
 		b.tbl.Info(kRSSMany, benchkit.FormatMiB(mem.RSS))
 	}
 
+	b.log.Info("measuring GetTenant over gRPC and over REST, interleaved", "tenants", created,
+		"rounds", b.cfg.rounds, "round", b.cfg.duration)
+	if err := b.compareREST(ctx, reg, cl, targets); err != nil {
+		return fmt.Errorf("GetTenant over gRPC and REST with %d tenants: %w", created, err)
+	}
+
 	return b.migrateAll(ctx, cl, url, created)
 }
 
@@ -149,7 +155,7 @@ type compareKeys struct {
 // compare measures health and ResolveTenant interleaved on reg, fills in
 // the rows of keys except the ratio, and returns the measure. Failed calls
 // do not stop it: they are noted, and mark the figures as not clean.
-func (b *bench) compare(ctx context.Context, reg *benchkit.Process, cl *clients, targets []target, keys compareKeys) (benchkit.Comparison, error) {
+func (b *bench) compare(ctx context.Context, reg *registryProcess, cl *clients, targets []target, keys compareKeys) (benchkit.Comparison, error) {
 	sched := benchkit.Schedule{
 		Rounds:   b.cfg.rounds,
 		Duration: b.cfg.duration,
@@ -192,6 +198,63 @@ func (b *bench) compare(ctx context.Context, reg *benchkit.Process, cl *clients,
 		}
 	}
 	return c, nil
+}
+
+// compareREST measures GetTenant over gRPC against the same call through
+// the registry's REST gateway, interleaved, with the same number of
+// callers, and fills in their rows. Failed calls do not stop it: they are
+// noted, and mark the ratio as not clean.
+func (b *bench) compareREST(ctx context.Context, reg *registryProcess, cl *clients, targets []target) error {
+	rest := newRESTClient(reg.httpAddr, b.cfg.clients, b.tok)
+	defer rest.close()
+	sched := benchkit.Schedule{
+		Rounds:   b.cfg.rounds,
+		Duration: b.cfg.duration,
+		Warmup:   min(warmupLimit, b.cfg.duration),
+		Workers:  b.cfg.clients,
+	}
+	// The registry serves both; this program's own CPU time shows what
+	// each client costs on the cores they share.
+	meters := []benchkit.CPUMeter{reg.CPUTime, benchkit.SelfCPUTime}
+	c, err := benchkit.Interleave(ctx, b.log, sched,
+		benchkit.Side{Call: cl.getTenantLoad(targets), CPU: meters},
+		benchkit.Side{Call: rest.getTenantLoad(targets), CPU: meters})
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		s                             benchkit.Series
+		tps, p50, p99, cpu, clientCPU string
+		what                          string
+	}{
+		{c.Base, kGetGRPCTPS, kGetGRPCP50, kGetGRPCP99, kGetGRPCCPU, kGetGRPCClientCPU, "GetTenant over gRPC"},
+		{c.Subject, kGetRESTTPS, kGetRESTP50, kGetRESTP99, kGetRESTCPU, kGetRESTClientCPU, "REST GET /v1/tenants/{slug}"},
+	} {
+		total := m.s.Total()
+		if total.Calls == 0 {
+			return fmt.Errorf("no %s call succeeded: %w", m.what, total.Err())
+		}
+		if err := total.Err(); err != nil {
+			b.unclean[kGetRESTRatio] = true
+			b.tbl.Note("%s with %s tenants: %v", m.what, benchkit.FormatCount(len(targets)), err)
+		}
+		b.tbl.Info(m.tps, benchkit.FormatFloat(m.s.MedianThroughput()))
+		b.tbl.Info(m.p50, benchkit.FormatMillis(total.Latency.Percentile(0.50)))
+		b.tbl.Info(m.p99, benchkit.FormatMillis(total.Latency.Percentile(0.99)))
+		for _, meter := range []struct {
+			i    int
+			key  string
+			whom string
+		}{{0, m.cpu, "the registry's"}, {1, m.clientCPU, "this program's"}} {
+			if cpu, ok := m.s.CPUPerCall(meter.i); ok {
+				b.tbl.Info(meter.key, benchkit.FormatFloat(float64(cpu)/float64(time.Microsecond)))
+			} else {
+				b.tbl.Skip(meter.whom+" CPU time could not be read from /proc", meter.key)
+			}
+		}
+	}
+	b.tbl.Set(kGetRESTRatio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= minRESTVsGRPC && b.clean(kGetRESTRatio)))
+	return nil
 }
 
 // clean reports whether the load behind a throughput row had no failures.

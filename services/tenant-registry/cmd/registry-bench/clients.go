@@ -153,3 +153,22 @@ func (c *clients) resolveLoad(targets []target) benchkit.CallFunc {
 		return nil
 	}
 }
+
+// getTenantLoad reads random targets' tenants with GetTenant and the
+// operator credential, and checks each answer.
+func (c *clients) getTenantLoad(targets []target) benchkit.CallFunc {
+	return func(ctx context.Context, worker int, rng *rand.Rand) error {
+		if len(targets) == 0 {
+			return errors.New("no tenants to get")
+		}
+		slug := targets[rng.IntN(len(targets))].slug
+		resp, err := c.tenants[worker%len(c.tenants)].GetTenant(c.asOperator(ctx), &registryv1.GetTenantRequest{Name: "tenants/" + slug})
+		if err != nil {
+			return fmt.Errorf("get tenants/%s: %w", slug, err)
+		}
+		if t := resp.GetTenant(); t.GetSlug() != slug || t.GetState() != registryv1.Tenant_STATE_ACTIVE {
+			return fmt.Errorf("get tenants/%s: got tenant %q in state %v, want it ACTIVE", slug, t.GetSlug(), t.GetState())
+		}
+		return nil
+	}
+}

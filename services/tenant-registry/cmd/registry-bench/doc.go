@@ -24,6 +24,9 @@
 //   - creating tenants through the API up to -tenants, 8 clients;
 //   - health and ResolveTenant with -tenants tenants, and how resolve
 //     throughput scales from 10 tenants;
+//   - GetTenant over gRPC against GET /v1/tenants/{slug} through the
+//     registry's REST gateway (started on a free loopback port), same
+//     callers, interleaved, and the ratio REST ÷ gRPC;
 //   - migrating every tenant schema with tenantdb.Migrator, once for real
 //     and then as the no-op every deploy runs;
 //   - the registry's resident memory with 10 tenants and with -records

@@ -12,6 +12,7 @@ import (
 const (
 	minResolveVsHealth = 0.80
 	minResolveScaling  = 0.90
+	minRESTVsGRPC      = 0.50
 	maxCreateP50       = 50 * time.Millisecond
 	noopMigrateGoal    = time.Second
 	maxNoopMigrate     = 1500 * time.Millisecond
@@ -53,6 +54,17 @@ const (
 	kScalingRaw       = "scaling-raw"
 	kScaling          = "scaling"
 	kRSSMany          = "rss-many"
+	kGetGRPCTPS       = "get-grpc-tps"
+	kGetGRPCP50       = "get-grpc-p50"
+	kGetGRPCP99       = "get-grpc-p99"
+	kGetRESTTPS       = "get-rest-tps"
+	kGetRESTP50       = "get-rest-p50"
+	kGetRESTP99       = "get-rest-p99"
+	kGetGRPCCPU       = "get-grpc-cpu"
+	kGetRESTCPU       = "get-rest-cpu"
+	kGetGRPCClientCPU = "get-grpc-client-cpu"
+	kGetRESTClientCPU = "get-rest-client-cpu"
+	kGetRESTRatio     = "get-rest-ratio"
 	kListSchemas      = "list-schemas"
 	kMigrateFirst     = "migrate-first"
 	kMigrateNoop      = "migrate-noop"
@@ -73,7 +85,10 @@ var (
 		kCreateTPS, kCreateP50, kCreateP99, kFillTPS,
 		kHealthManyTPS, kResolveManyTPS, kResolveManyP50, kResolveManyP99,
 		kHealthManyCPU, kResolveManyCPU, kResolveManyRatio, kScalingRaw, kScaling,
-		kRSSMany, kListSchemas, kMigrateFirst, kMigrateNoop,
+		kRSSMany,
+		kGetGRPCTPS, kGetGRPCP50, kGetGRPCP99, kGetRESTTPS, kGetRESTP50, kGetRESTP99,
+		kGetGRPCCPU, kGetRESTCPU, kGetGRPCClientCPU, kGetRESTClientCPU, kGetRESTRatio,
+		kListSchemas, kMigrateFirst, kMigrateNoop,
 	}
 	memoryKeys = []string{kRSSFew, kStartupRecords, kRSSRecordsStart, kRSSRecords, kPeakRecords}
 )
@@ -105,6 +120,17 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kScalingRaw, "ResolveTenant throughput "+many+" ÷ "+few+" tenants, raw", "ratio", "")
 	t.Declare(kScaling, "ResolveTenant throughput "+many+" ÷ "+few+" tenants, each ÷ its health baseline", "ratio", fmt.Sprintf("≥ %.2f", minResolveScaling))
 	t.Declare(kRSSMany, "registry RSS after creating "+many+" tenants and the load above", "MiB", "")
+	t.Declare(kGetGRPCTPS, fmt.Sprintf("GetTenant over gRPC (baseline), random tenants of %s, %s: throughput", many, load), "calls/s", "baseline")
+	t.Declare(kGetGRPCP50, "GetTenant over gRPC: p50", "ms", "")
+	t.Declare(kGetGRPCP99, "GetTenant over gRPC: p99", "ms", "")
+	t.Declare(kGetRESTTPS, fmt.Sprintf("REST GET /v1/tenants/{slug} (grpc-gateway, keep-alive HTTP/1.1), same tenants, %s: throughput", load), "calls/s", "")
+	t.Declare(kGetRESTP50, "REST GET /v1/tenants/{slug}: p50", "ms", "")
+	t.Declare(kGetRESTP99, "REST GET /v1/tenants/{slug}: p99", "ms", "")
+	t.Declare(kGetGRPCCPU, "registry CPU per GetTenant over gRPC", "µs", "")
+	t.Declare(kGetRESTCPU, "registry CPU per REST GET /v1/tenants/{slug} (gateway and gRPC call)", "µs", "")
+	t.Declare(kGetGRPCClientCPU, "this program's CPU per GetTenant over gRPC (the client)", "µs", "")
+	t.Declare(kGetRESTClientCPU, "this program's CPU per REST GET (the client)", "µs", "")
+	t.Declare(kGetRESTRatio, "REST GET ÷ gRPC GetTenant throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minRESTVsGRPC))
 	t.Declare(kListSchemas, fmt.Sprintf("ListTenants: all %s schemas, pages of %s", many, benchkit.FormatCount(listPageSize)), "s", "")
 	t.Declare(kMigrateFirst, "migrate all, first run ("+many+" schemas, 1 migration each)", "s", "")
 	t.Declare(kMigrateNoop, fmt.Sprintf("migrate all, no-op (%s schemas, median of %d)", many, noopMigrateRuns), "s",

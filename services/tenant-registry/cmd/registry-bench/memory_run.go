@@ -93,7 +93,7 @@ func (b *bench) memoryRun(ctx context.Context) error {
 // resolveThenMeasure resolves cfg.memResolves random targets from all
 // clients, so that the registry's serving paths have allocated what they
 // use, and then reads its memory.
-func (b *bench) resolveThenMeasure(ctx context.Context, reg *benchkit.Process, cl *clients, targets []target) (benchkit.Memory, error) {
+func (b *bench) resolveThenMeasure(ctx context.Context, reg *registryProcess, cl *clients, targets []target) (benchkit.Memory, error) {
 	call := cl.resolveLoad(targets)
 	r := benchkit.RunCount(ctx, b.cfg.clients, b.cfg.memResolves, func(ctx context.Context, i int) error {
 		return call(ctx, i, rand.New(rand.NewPCG(uint64(i), 0)))
@@ -106,7 +106,7 @@ func (b *bench) resolveThenMeasure(ctx context.Context, reg *benchkit.Process, c
 
 // stopRegistry stops a registry, logging rather than returning a failure to
 // stop: the measures are taken by then.
-func (b *bench) stopRegistry(reg *benchkit.Process) {
+func (b *bench) stopRegistry(reg *registryProcess) {
 	if err := reg.Stop(); err != nil {
 		b.log.Warn("stopping the registry", "err", err)
 	}

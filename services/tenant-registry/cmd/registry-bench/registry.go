@@ -24,20 +24,31 @@ type tokens struct {
 	service  string
 }
 
-// startRegistry runs the registry binary on databaseURL, listening on a
-// free loopback port, and returns once its health service reports SERVING.
-// Its output goes to logs, each line prefixed with name.
-func startRegistry(ctx context.Context, bin, databaseURL string, tok tokens, name string, logs io.Writer) (*benchkit.Process, error) {
+// registryProcess is the registry binary as a child process, serving gRPC
+// on Addr and its REST gateway on httpAddr.
+type registryProcess struct {
+	*benchkit.Process
+	httpAddr string
+}
+
+// startRegistry runs the registry binary on databaseURL, listening for gRPC
+// and for REST on free loopback ports, and returns once its health service
+// reports SERVING. Its output goes to logs, each line prefixed with name.
+func startRegistry(ctx context.Context, bin, databaseURL string, tok tokens, name string, logs io.Writer) (*registryProcess, error) {
 	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	return benchkit.StartProcess(ctx, benchkit.ProcessOptions{
+	httpAddr, err := benchkit.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{
 		Name: "the registry",
 		Bin:  bin,
 		Args: []string{
 			"-grpc-addr", addr,
-			"-http-addr", "", // the REST gateway is not measured here; keep its port free
+			"-http-addr", httpAddr,
 			"-database-url", databaseURL,
 			"-operator-token", tok.operator,
 			"-service-token", tok.service,
@@ -48,4 +59,8 @@ func startRegistry(ctx context.Context, bin, databaseURL string, tok tokens, nam
 		ServingTimeout: servingTimeout,
 		HealthPoll:     healthPoll,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &registryProcess{Process: p, httpAddr: httpAddr}, nil
 }

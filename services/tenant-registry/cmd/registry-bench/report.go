@@ -39,6 +39,11 @@ func (b *bench) methodNotes() {
 		"them: the baseline is the cheapest call it serves. ResolveTenant uses the service credential, hosts {slug}.localhost.")
 	b.tbl.Note("Scaling ratio: (resolve ÷ health with %s tenants) ÷ (resolve ÷ health with %d tenants), which cancels load drift "+
 		"between two measures minutes apart; the raw ratio of the two resolve throughputs is printed too.", benchkit.FormatCount(c.tenants), fewTenants)
+	b.tbl.Note("REST vs gRPC: GetTenant of random tenants among all %s with the operator credential, %d callers either way: over "+
+		"gRPC on the %d connections above, over REST with GET /v1/tenants/{slug} (bearer header, JSON answer decoded and checked) "+
+		"through an http.Client keeping up to %d idle keep-alive connections to the gateway on loopback, i.e. one per caller. The "+
+		"gateway runs in the registry and calls its gRPC server in process, so both go through the same interceptors; slices "+
+		"alternate as above (order G R R G…).", benchkit.FormatCount(c.tenants), c.clients, c.conns, c.clients)
 	b.tbl.Note("CreateTenant: operator credential, a request_id, a display name and 2 labels; the schema is created in the registry's " +
 		"own database (default placement) in the create's transaction, with fsync and synchronous_commit on.")
 	b.tbl.Note("Migrate all: schemas listed with ListTenants; component %q with one migration (CREATE TABLE), MigrateAll with its "+

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"tenantry.dev/platform/benchkit"
+)
+
+// restLoginRun measures Login through identity's REST gateway against the
+// same call over gRPC, interleaved, with the same concurrency, in the one
+// tenant. Both loads take their accounts from one pool, so that no account
+// logs in twice in the measure, and rotate over the same source addresses.
+func (b *bench) restLoginRun(ctx context.Context) error {
+	if b.onePool == nil {
+		return errors.New("no accounts in the first tenant: the login measure did not set them up")
+	}
+	rate, err := b.loginRateBound(ctx)
+	if err != nil {
+		return err
+	}
+	// Two loads, each with its warm-up and measured time, share the pool.
+	if err := b.ensureOneTenantAccounts(ctx, accountsFor(rate, 2*b.warmup(), 2*b.measured(), 0)); err != nil {
+		return err
+	}
+	// The first tenant's accounts have logged in once or twice before, on
+	// the same source address each time; that stays far inside
+	// login.account (burst 40) and login.account_address (burst 10).
+	b.onePool.restart()
+
+	b.log.Info("measuring Login over gRPC and over REST, interleaved",
+		"clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
+	meters := []benchkit.CPUMeter{b.identityCPU}
+	c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: b.cfg.loginClients, Duration: b.cfg.duration, Warmup: b.warmup()},
+		benchkit.Side{Call: b.loginLoad(b.onePool), CPU: meters},
+		benchkit.Side{Call: b.restLoginLoad(b.onePool), CPU: meters})
+	if err != nil {
+		return err
+	}
+	if reused := b.onePool.reused(); reused > 0 {
+		b.tbl.Note("Login over REST and gRPC: %d logins reused an account of the %s signed up.", reused, benchkit.FormatCount(len(b.onePool.accounts)))
+	}
+	for _, m := range []struct {
+		s             benchkit.Series
+		tps, p50, p99 string
+		cpu           string
+		what          string
+	}{
+		{c.Base, kGRPCLoginTPS, kGRPCLoginP50, kGRPCLoginP99, kGRPCLoginCPU, "Login over gRPC"},
+		{c.Subject, kRESTLoginTPS, kRESTLoginP50, kRESTLoginP99, kRESTLoginCPU, "REST POST " + restLoginPath},
+	} {
+		total := m.s.Total()
+		if total.Calls == 0 {
+			return fmt.Errorf("no %s succeeded: %w", m.what, total.Err())
+		}
+		if err := total.Err(); err != nil {
+			b.unclean[kRESTLoginRatio] = true
+			b.tbl.Note("%s: %v", m.what, err)
+		}
+		b.tbl.Info(m.tps, benchkit.FormatFloat(m.s.MedianThroughput()))
+		b.tbl.Info(m.p50, benchkit.FormatMillis(total.Latency.Percentile(0.50)))
+		b.tbl.Info(m.p99, benchkit.FormatMillis(total.Latency.Percentile(0.99)))
+		b.cpuRow(m.cpu, m.s, 0, time.Millisecond)
+	}
+	b.tbl.Set(kRESTLoginRatio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= minRESTVsGRPC && b.clean(kRESTLoginRatio)))
+	return nil
+}
+
+// restLoginLoad logs in through the REST gateway with the pool's accounts
+// in turn, each login from the next source address, as loginLoad does over
+// gRPC, and keeps the access tokens it gets.
+func (b *bench) restLoginLoad(pool *accountPool) benchkit.CallFunc {
+	return func(ctx context.Context, _ int, _ *rand.Rand) error {
+		a, i := pool.take()
+		resp, err := b.restSources.login(ctx, i, a, b.pass)
+		if err != nil {
+			return err
+		}
+		b.keepToken(resp.AccessToken)
+		return nil
+	}
+}
