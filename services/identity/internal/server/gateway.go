@@ -55,9 +55,9 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 			identityv1.RegisterTokenServiceHandler,
 		},
 		OpenAPI: openAPI,
-		Routes: map[string]http.Handler{
+		Routes: withPageRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
-		},
+		}),
 		Admit:          a.admitHost,
 		Wrap:           sessions.wrap,
 		BeforeResponse: sessions.forwardResponse,

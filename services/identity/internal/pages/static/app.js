@@ -1,0 +1,380 @@
+// Tenantry account pages. Each page's <body data-page> names the function
+// below that runs it. Everything goes through identity's REST API on this
+// same origin (the tenant's host). The access token lives in
+// sessionStorage (this tab, this host); the refresh token is an HttpOnly
+// cookie that only /v1/auth:refresh and /v1/auth:logout receive, and those
+// calls echo the tenantry_csrf cookie in X-CSRF-Token.
+'use strict';
+
+(function () {
+  const TOKEN_KEY = 'tenantry.accessToken';
+
+  // ---- the API ----------------------------------------------------------
+
+  class APIError extends Error {
+    constructor(status, body) {
+      super((body && body.message) || ('request failed (HTTP ' + status + ')'));
+      this.status = status;
+      this.body = body || {};
+    }
+    get violations() {
+      const out = [];
+      for (const d of this.body.details || []) {
+        for (const v of d.fieldViolations || d.field_violations || []) out.push(v);
+      }
+      return out;
+    }
+    get reason() {
+      for (const d of this.body.details || []) if (d.reason) return d.reason;
+      return '';
+    }
+  }
+
+  function cookie(name) {
+    for (const part of document.cookie.split(';')) {
+      const [k, ...v] = part.trim().split('=');
+      if (k === name) return decodeURIComponent(v.join('='));
+    }
+    return '';
+  }
+
+  const accessToken = {
+    get: () => sessionStorage.getItem(TOKEN_KEY) || '',
+    set: (t) => t ? sessionStorage.setItem(TOKEN_KEY, t) : sessionStorage.removeItem(TOKEN_KEY),
+  };
+
+  async function send(method, path, body, headers) {
+    const init = { method, credentials: 'same-origin', headers: Object.assign({ Accept: 'application/json' }, headers) };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const resp = await fetch(path, init);
+    let data = {};
+    const text = await resp.text();
+    if (text) {
+      try { data = JSON.parse(text); } catch (e) { data = { message: text }; }
+    }
+    if (!resp.ok) throw new APIError(resp.status, data);
+    return data;
+  }
+
+  // refresh trades the session cookie for a new access token; false when
+  // there is no session (the cookie is gone or was revoked).
+  async function refresh() {
+    const csrf = cookie('tenantry_csrf');
+    if (!csrf) return false;
+    try {
+      const r = await send('POST', '/v1/auth:refresh', {}, { 'X-CSRF-Token': csrf });
+      accessToken.set(r.accessToken);
+      return true;
+    } catch (e) {
+      accessToken.set('');
+      return false;
+    }
+  }
+
+  // api calls the API anonymously, or with auth as the logged-in user,
+  // refreshing the access token once when it is missing or expired.
+  async function api(method, path, body, auth) {
+    if (!auth) return send(method, path, body, {});
+    if (!accessToken.get() && !(await refresh())) throw new APIError(401, { message: 'You are not logged in.' });
+    try {
+      return await send(method, path, body, { Authorization: 'Bearer ' + accessToken.get() });
+    } catch (e) {
+      if (!(e instanceof APIError) || e.status !== 401 || !(await refresh())) throw e;
+      return send(method, path, body, { Authorization: 'Bearer ' + accessToken.get() });
+    }
+  }
+
+  // ---- the page ----------------------------------------------------------
+
+  const $ = (sel, root) => (root || document).querySelector(sel);
+
+  function say(text, isError) {
+    const m = $('#message');
+    m.classList.toggle('error', !!isError);
+    m.textContent = text;
+  }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'text') e.textContent = v; else e.setAttribute(k, v);
+    }
+    for (const c of children) e.append(c);
+    return e;
+  }
+
+  function clearErrors(form) {
+    for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+    for (const p of form.querySelectorAll('.field-error')) p.textContent = '';
+  }
+
+  // showError puts each field violation next to its field and the rest in
+  // the page's message.
+  function showError(form, err) {
+    let placed = false;
+    if (err instanceof APIError && form) {
+      for (const v of err.violations) {
+        const field = String(v.field || '').replace(/^user\./, '');
+        const input = form.querySelector('[name="' + CSS.escape(field) + '"]') ||
+          form.querySelector('[data-also="' + CSS.escape(field) + '"]');
+        if (!input) continue;
+        input.setAttribute('aria-invalid', 'true');
+        $('#' + input.id + '-error').textContent = v.description || err.message;
+        if (!placed) input.focus();
+        placed = true;
+      }
+    }
+    say(placed ? 'Please correct the fields marked below.' : (err.message || String(err)), true);
+  }
+
+  function values(form) {
+    const out = {};
+    for (const input of form.querySelectorAll('input[name]')) {
+      if (input.value !== '') out[input.name] = input.value;
+    }
+    return out;
+  }
+
+  // onSubmit runs fn with the form's values, showing its errors.
+  function onSubmit(form, fn) {
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clearErrors(form);
+      say('');
+      const button = form.querySelector('button[type="submit"]');
+      button.disabled = true;
+      try {
+        await fn(values(form));
+      } catch (err) {
+        showError(form, err);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  // takeToken reads ?token= and removes it from the address bar, so it is
+  // not kept in history or shown over a shoulder.
+  function takeToken() {
+    const token = new URLSearchParams(location.search).get('token') || '';
+    if (token) history.replaceState(null, '', location.pathname);
+    return token;
+  }
+
+  async function showTenant() {
+    try {
+      const c = await api('GET', '/v1/auth/config');
+      const name = c.tenantDisplayName || c.tenant;
+      if (!name) return;
+      for (const e of document.querySelectorAll('[data-tenant-name]')) e.textContent = name;
+      document.title = document.title + ' · ' + name;
+    } catch (e) { /* the pages work without the name */ }
+  }
+
+  function when(ts) {
+    if (!ts) return 'unknown';
+    const d = new Date(ts);
+    return isNaN(d) ? ts : d.toLocaleString();
+  }
+
+  // ---- the pages ---------------------------------------------------------
+
+  const pages = {
+    'signup': () => {
+      const form = $('#signup-form');
+      onSubmit(form, async (v) => {
+        const r = await api('POST', '/v1/auth:signup', v);
+        form.reset();
+        say(r.verificationRequired
+          ? 'Account created. We sent you an email: open its link to verify your address, then log in.'
+          : 'Account created. You can log in now.');
+      });
+    },
+
+    'verify-email': async () => {
+      const status = $('#verify-status');
+      const token = takeToken();
+      if (!token) { status.textContent = 'This link has no token. Open the link from your email again.'; return; }
+      try {
+        const r = await api('POST', '/v1/auth:verifyEmail', { token });
+        status.textContent = 'Your email ' + (r.email || '') + ' is verified. You can log in now.';
+        say('Email verified.');
+      } catch (err) {
+        status.textContent = 'This link could not be used: ' + err.message;
+        say(err.message, true);
+      }
+    },
+
+    'login': () => {
+      onSubmit($('#login-form'), async (v) => {
+        const r = await send('POST', '/v1/auth:login', v, { 'X-Tenantry-Client': 'browser' });
+        accessToken.set(r.accessToken);
+        const next = new URLSearchParams(location.search).get('next') || '';
+        location.assign(next.startsWith('/') && !next.startsWith('//') ? next : '/account');
+      });
+    },
+
+    'forgot-password': () => {
+      const form = $('#forgot-form');
+      onSubmit(form, async (v) => {
+        await api('POST', '/v1/auth:requestPasswordReset', v);
+        form.reset();
+        say('If this email belongs to an account, a link to choose a new password is on its way.');
+      });
+    },
+
+    'reset-password': () => {
+      const token = takeToken();
+      const form = $('#reset-form');
+      if (!token) say('This link has no token. Open the link from your email again.', true);
+      onSubmit(form, async (v) => {
+        await api('POST', '/v1/auth:resetPassword', { token, new_password: v.new_password || '' });
+        form.reset();
+        say('Your password is changed. You can log in with it now.');
+      });
+    },
+
+    'accept-invitation': () => {
+      const token = takeToken();
+      const form = $('#accept-form');
+      if (!token) say('This link has no token. Open the link from your email again.', true);
+      onSubmit(form, async (v) => {
+        await api('POST', '/v1/auth:acceptInvitation', Object.assign({ token }, v));
+        form.reset();
+        say('Welcome! Your account is ready: you can log in now.');
+      });
+    },
+
+    'account': async () => {
+      const loggedOut = (text) => {
+        accessToken.set('');
+        $('#logged-in').hidden = true;
+        $('#logged-out').hidden = false;
+        if (text) $('#logged-out-text').textContent = text;
+      };
+      let me;
+      try {
+        me = (await api('GET', '/v1/auth/me', undefined, true)).user || {};
+      } catch (err) {
+        loggedOut(err.status === 401 ? '' : 'Your account could not be loaded: ' + err.message);
+        return;
+      }
+      $('#me-email').textContent = me.email || me.username || '';
+      $('#admin-link').hidden = !(me.roles || []).includes('admin');
+      $('#logged-in').hidden = false;
+
+      $('#logout').addEventListener('click', async () => {
+        try {
+          await send('POST', '/v1/auth:logout', {}, { 'X-CSRF-Token': cookie('tenantry_csrf') });
+        } catch (err) { /* the session is over either way */ }
+        loggedOut('You are logged out.');
+        say('You are logged out.');
+        $('#logged-out a').focus();
+      });
+
+      const form = $('#password-form');
+      onSubmit(form, async (v) => {
+        await api('POST', '/v1/auth:changePassword', v, true);
+        form.reset();
+        say('Your password is changed.');
+        await loadSessions();
+      });
+
+      const list = $('#sessions');
+      async function loadSessions() {
+        let r;
+        try {
+          r = await api('GET', '/v1/auth/sessions', undefined, true);
+        } catch (err) {
+          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          say(err.message, true);
+          return;
+        }
+        list.replaceChildren();
+        for (const s of r.sessions || []) {
+          const desc = (s.userAgent || 'Unknown browser') + (s.clientIp ? ' from ' + s.clientIp : '') +
+            ', last used ' + when(s.refreshTime || s.createTime) + (s.current ? ' (this session)' : '');
+          const button = el('button', { type: 'button', class: 'secondary', text: 'Revoke' });
+          button.setAttribute('aria-label', 'Revoke the session of ' + desc);
+          button.addEventListener('click', async () => {
+            try {
+              await api('DELETE', '/v1/auth/sessions/' + encodeURIComponent(s.id), undefined, true);
+              if (s.current) { loggedOut('You revoked this session: you are logged out.'); return; }
+              say('Session revoked.');
+              await loadSessions();
+            } catch (err) { say(err.message, true); }
+          });
+          list.append(el('li', {}, el('span', { text: desc }), button));
+        }
+      }
+      await loadSessions();
+    },
+
+    'admin-users': async () => {
+      const tbody = $('#users');
+      const more = $('#more');
+      let nextPage = '';
+
+      function row(u) {
+        const tr = el('tr', {});
+        const label = u.email || u.username || u.id;
+        const state = u.disabled ? 'disabled' : String(u.state || '').replace(/^STATE_/, '').toLowerCase();
+        const roles = el('input', { type: 'text', value: (u.roles || []).join(', '), 'aria-label': 'Roles of ' + label });
+        const save = el('button', { type: 'button', class: 'secondary', text: 'Save roles', 'aria-label': 'Save the roles of ' + label });
+        const toggle = el('button', { type: 'button', class: 'secondary', text: u.disabled ? 'Enable' : 'Disable',
+          'aria-label': (u.disabled ? 'Enable ' : 'Disable ') + label });
+        const update = async (mask, patch, done) => {
+          try {
+            const r = await api('PATCH', '/v1/users/' + encodeURIComponent(u.id) + '?update_mask=' + mask,
+              Object.assign({ etag: u.etag }, patch), true);
+            tr.replaceWith(row(r.user || r));
+            say(done);
+          } catch (err) { say(label + ': ' + err.message, true); }
+        };
+        save.addEventListener('click', () => update('roles',
+          { roles: roles.value.split(',').map((s) => s.trim()).filter(Boolean) }, 'Roles of ' + label + ' saved.'));
+        toggle.addEventListener('click', () => update('disabled', { disabled: !u.disabled },
+          label + (u.disabled ? ' enabled.' : ' disabled.')));
+        tr.append(el('td', { text: label }), el('td', { text: state }), el('td', {}, roles), el('td', {}, save, toggle));
+        return tr;
+      }
+
+      async function load() {
+        const q = '?page_size=50' + (nextPage ? '&page_token=' + encodeURIComponent(nextPage) : '');
+        const r = await api('GET', '/v1/users' + q, undefined, true);
+        for (const u of r.users || []) tbody.append(row(u));
+        nextPage = r.nextPageToken || '';
+        more.hidden = !nextPage;
+      }
+
+      try {
+        await load();
+      } catch (err) {
+        $('#forbidden').hidden = false;
+        if (err.status !== 401 && err.status !== 403) say(err.message, true);
+        return;
+      }
+      $('#admin').hidden = false;
+      more.addEventListener('click', () => load().catch((err) => say(err.message, true)));
+
+      const form = $('#invite-form');
+      onSubmit(form, async (v) => {
+        const body = { email: v.email || '', display_name: v.display_name || '',
+          roles: (v.roles || '').split(',').map((s) => s.trim()).filter(Boolean) };
+        const r = await api('POST', '/v1/users:invite', body, true);
+        form.reset();
+        if (r.user) tbody.append(row(r.user));
+        say('Invitation sent to ' + body.email + '.');
+      });
+    },
+  };
+
+  document.addEventListener('DOMContentLoaded', () => {
+    showTenant();
+    const run = pages[document.body.dataset.page];
+    if (run) Promise.resolve(run()).catch((err) => say(err.message || String(err), true));
+  });
+})();
