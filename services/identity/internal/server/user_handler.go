@@ -7,6 +7,7 @@ import (
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/fieldmask"
 )
 
 func invalidEtag(field string) error {
@@ -77,7 +78,7 @@ func (s *Server) UpdateUser(ctx context.Context, req *identityv1.UpdateUserReque
 		return nil, err
 	}
 	up := account.UserUpdate{Version: version}
-	paths := req.GetUpdateMask().GetPaths()
+	paths := fieldmask.Paths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		paths = []string{"display_name", "roles", "disabled"}
 	}
@@ -143,7 +144,7 @@ func (s *Server) UpdateTenantSettings(ctx context.Context, req *identityv1.Updat
 		return nil, err
 	}
 	up := account.SettingsUpdate{Version: version}
-	paths := req.GetUpdateMask().GetPaths()
+	paths := fieldmask.Paths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		return nil, fault.Invalid("update_mask", "UPDATE_MASK_REQUIRED", "name the settings to change in update_mask")
 	}

@@ -6,6 +6,7 @@ import (
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/fieldmask"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantname"
 	"tenantry.dev/tenant-registry/internal/listquery"
@@ -141,7 +142,7 @@ func (s *TenantServer) UpdateTenant(ctx context.Context, req *registryv1.UpdateT
 	if err := validateEtag("tenant.etag", in.GetEtag()); err != nil {
 		return nil, err
 	}
-	paths := req.GetUpdateMask().GetPaths()
+	paths := fieldmask.Paths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		// AIP-134: without a mask, every field the caller may change is replaced.
 		paths = []string{"display_name", "labels"}
