@@ -119,24 +119,37 @@ func (m *Manager) AcceptInvitation(ctx context.Context, t tenancy.Tenant, in Acc
 	if err := ValidateDisplayName("display_name", in.DisplayName); err != nil {
 		return nil, err
 	}
-	var user *User
-	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		_, u, err := m.consume(ctx, tx, in.Token, PurposeInvitation)
-		if err != nil {
-			return err
-		}
-		if u.State != Invited {
-			return errInvalidToken("token")
-		}
+	// withInput is the account as it will be, which the password is
+	// checked against.
+	withInput := func(u *User) {
 		if username != "" {
 			u.Username = username
 		}
 		if in.DisplayName != "" {
 			u.DisplayName = in.DisplayName
 		}
-		if err := m.setPassword(ctx, tx, u, in.Password, "password"); err != nil {
+	}
+	hash, owner, err := m.newPasswordHash(ctx, t, in.Password, "password", func(ctx context.Context, tx Tx) (*User, error) {
+		_, u, err := m.peek(ctx, tx, in.Token, PurposeInvitation)
+		if err == nil {
+			withInput(u)
+		}
+		return u, err
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var user *User
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		_, u, err := m.consume(ctx, tx, in.Token, PurposeInvitation)
+		if err != nil {
 			return err
 		}
+		if u.State != Invited || u.ID != owner {
+			return errInvalidToken("token")
+		}
+		withInput(u)
+		m.applyPassword(u, hash)
 		u.State, u.EmailVerified = Active, true
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			if errors.Is(err, ErrUsernameTaken) {

@@ -54,14 +54,22 @@ func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, ne
 	if token == "" || len(token) > 128 {
 		return errInvalidToken("token")
 	}
-	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+	hash, owner, err := m.newPasswordHash(ctx, t, newPassword, "new_password", func(ctx context.Context, tx Tx) (*User, error) {
+		_, u, err := m.peek(ctx, tx, token, PurposeResetPassword)
+		return u, err
+	}, nil)
+	if err != nil {
+		return err
+	}
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		tok, u, err := m.consume(ctx, tx, token, PurposeResetPassword)
 		if err != nil {
 			return err
 		}
-		if err := m.setPassword(ctx, tx, u, newPassword, "new_password"); err != nil {
-			return err
+		if u.ID != owner {
+			return errInvalidToken("token")
 		}
+		m.applyPassword(u, hash)
 		// Following the link proves the address too.
 		u.EmailVerified = u.EmailVerified || tok.Email == u.Email
 		if err := tx.UpdateUser(ctx, u); err != nil {
@@ -78,26 +86,51 @@ func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, ne
 	return internal(err, "reset password")
 }
 
-// setPassword checks a new password against the tenant's policy and hashes
-// it into u (not yet stored).
-func (m *Manager) setPassword(ctx context.Context, tx Tx, u *User, pw, field string) error {
-	settings, err := tx.Settings(ctx)
-	if err != nil {
+// newPasswordHash checks a new password against the tenant's policy and the
+// account's own inputs, and hashes it. The account and the policy are read
+// in a short transaction; the hash, which takes tens of milliseconds, is
+// made outside any, so that it never holds a pooled connection or a row
+// lock. It returns the hash and the id of the account read.
+func (m *Manager) newPasswordHash(ctx context.Context, t tenancy.Tenant, pw, field string,
+	read func(ctx context.Context, tx Tx) (*User, error), check func(ctx context.Context, u *User) error,
+) (string, string, error) {
+	var (
+		u        *User
+		settings Settings
+	)
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		var err error
+		if u, err = read(ctx, tx); err != nil {
+			return err
+		}
+		settings, err = tx.Settings(ctx)
 		return err
+	})
+	if err != nil {
+		return "", "", internal(err, "read account")
+	}
+	if check != nil {
+		if err := check(ctx, u); err != nil {
+			return "", "", err
+		}
 	}
 	policy := password.Policy{MinLength: settings.PasswordMinLength}
 	if err := policy.Check(field, pw, localPart(u.Email), u.Username, u.DisplayName); err != nil {
-		return err
+		return "", "", err
 	}
 	hash, err := m.hasher.Hash(ctx, pw)
 	if err != nil {
-		return err
+		return "", "", internal(err, "hash password")
 	}
+	return hash, u.ID, nil
+}
+
+// applyPassword puts a new password hash into u (not yet stored).
+func (m *Manager) applyPassword(u *User, hash string) {
 	now := m.now()
 	u.PasswordHash = hash
 	u.PasswordChangeTime = now
 	u.UpdateTime = now
-	return nil
 }
 
 // ChangePassword sets a new password given the current one. The caller's
@@ -106,21 +139,33 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 	if current == "" {
 		return fault.Invalid("current_password", "PASSWORD_REQUIRED", "give your current password")
 	}
-	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		u, err := tx.UserByID(ctx, userID, true)
-		if err != nil {
-			return err
-		}
+	var checked string // the hash the current password was checked against
+	hash, _, err := m.newPasswordHash(ctx, t, newPassword, "new_password", func(ctx context.Context, tx Tx) (*User, error) {
+		return tx.UserByID(ctx, userID, false)
+	}, func(ctx context.Context, u *User) error {
+		// The current password first: a wrong one costs no second hash.
 		ok, _, err := m.hasher.Verify(ctx, u.PasswordHash, current)
 		if err != nil {
-			return err
+			return internal(err, "change password")
 		}
 		if !ok {
 			return fault.Invalid("current_password", "PASSWORD_INCORRECT", "the current password is not correct")
 		}
-		if err := m.setPassword(ctx, tx, u, newPassword, "new_password"); err != nil {
+		checked = u.PasswordHash
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		u, err := tx.UserByID(ctx, userID, true)
+		if err != nil {
 			return err
 		}
+		if u.PasswordHash != checked {
+			return fault.New(fault.Aborted, "PASSWORD_CHANGED_MEANWHILE", "the password was changed meanwhile; try again")
+		}
+		m.applyPassword(u, hash)
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}

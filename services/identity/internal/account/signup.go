@@ -198,16 +198,27 @@ func (m *Manager) VerifyEmail(ctx context.Context, t tenancy.Tenant, token strin
 // returns it with its user, locked. Any mismatch is the same error, so a
 // token reveals nothing about why it does not work.
 func (m *Manager) consume(ctx context.Context, tx Tx, token string, purpose Purpose) (*OneTimeToken, *User, error) {
-	hash := hashSecret(token)
-	tok, err := tx.Token(ctx, hash)
+	tok, u, err := m.peek(ctx, tx, token, purpose)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.UseToken(ctx, tok.Hash, m.now()); err != nil {
+		return nil, nil, err
+	}
+	return tok, u, nil
+}
+
+// peek checks a single-use token like consume but leaves it unused, for a
+// first, read-only look (e.g. to know whose password is being set).
+func (m *Manager) peek(ctx context.Context, tx Tx, token string, purpose Purpose) (*OneTimeToken, *User, error) {
+	tok, err := tx.Token(ctx, hashSecret(token))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, errInvalidToken("token")
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	now := m.now()
-	if tok.Purpose != purpose || !tok.UseTime.IsZero() || !now.Before(tok.ExpireTime) {
+	if tok.Purpose != purpose || !tok.UseTime.IsZero() || !m.now().Before(tok.ExpireTime) {
 		return nil, nil, errInvalidToken("token")
 	}
 	u, err := tx.UserByID(ctx, tok.UserID, true)
@@ -215,9 +226,6 @@ func (m *Manager) consume(ctx context.Context, tx Tx, token string, purpose Purp
 		return nil, nil, errInvalidToken("token")
 	}
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := tx.UseToken(ctx, hash, now); err != nil {
 		return nil, nil, err
 	}
 	return tok, u, nil
