@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 )
 
 // Metadata keys the gateway sets on every call; client headers never reach
@@ -12,6 +13,8 @@ import (
 const (
 	headerForwardedFor  = "x-forwarded-for"
 	headerForwardedHost = "x-forwarded-host"
+	// headerClientUserAgent carries the HTTP client's User-Agent.
+	headerClientUserAgent = "x-client-user-agent"
 )
 
 // origin is what the gateway believes about where a request came from.
@@ -88,4 +91,15 @@ func stripPort(hostport string) string {
 		return h
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

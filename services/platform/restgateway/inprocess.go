@@ -76,6 +76,12 @@ func ClientIP(ctx context.Context) (string, bool) {
 	return gatewayValue(ctx, headerForwardedFor)
 }
 
+// UserAgent returns the HTTP client's User-Agent, when the current gRPC
+// call came through a Gateway.
+func UserAgent(ctx context.Context) (string, bool) {
+	return gatewayValue(ctx, headerClientUserAgent)
+}
+
 // Host returns the host (without port) the HTTP client asked for, when the
 // current gRPC call came through a Gateway.
 func Host(ctx context.Context) (string, bool) {

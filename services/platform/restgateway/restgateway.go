@@ -230,6 +230,11 @@ func (g *Gateway) metadata(ctx context.Context, r *http.Request) metadata.MD {
 	if o.host != "" {
 		md.Set(headerForwardedHost, o.host)
 	}
+	if ua := r.UserAgent(); ua != "" {
+		// gRPC puts its own client's name in user-agent; the browser's
+		// travels under a key of its own.
+		md.Set(headerClientUserAgent, truncateUTF8(ua, 512))
+	}
 	if g.cfg.Metadata != nil {
 		for k, v := range g.cfg.Metadata(r) {
 			md.Set(k, v)

@@ -116,6 +116,9 @@ func firstValue(ctx context.Context, key string) string {
 // clientOf describes the caller for sessions, rate limits and the audit log.
 func clientOf(ctx context.Context) account.Client {
 	c := account.Client{UserAgent: firstValue(ctx, "user-agent")}
+	if ua, ok := restgateway.UserAgent(ctx); ok {
+		c.UserAgent = ua
+	}
 	if ip, ok := restgateway.ClientIP(ctx); ok {
 		// Through the REST gateway the peer is the gateway itself; it
 		// says who the HTTP client was.
