@@ -122,12 +122,12 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		if u.Disabled {
 			return errDisabled
 		}
+		u.LastLoginTime = m.now()
+		if err := tx.RecordLogin(ctx, u.ID, u.LastLoginTime, newHash); err != nil {
+			return err
+		}
 		if newHash != "" {
 			u.PasswordHash = newHash
-		}
-		u.LastLoginTime = m.now()
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
 		}
 		if tokens, err = m.openSession(ctx, tx, t, u, c); err != nil {
 			return err

@@ -52,6 +52,10 @@ type Tx interface {
 	// UpdateUser stores u if the stored version is still u.Version, then
 	// increments u.Version.
 	UpdateUser(ctx context.Context, u *User) error
+	// RecordLogin stamps a login (and a re-hashed password, when not empty)
+	// without changing the user's version: a login is not an edit, and must
+	// not make an administrator's copy of the user stale.
+	RecordLogin(ctx context.Context, id string, at time.Time, newHash string) error
 	DeleteUser(ctx context.Context, id string) error
 	ListUsers(ctx context.Context, q UserQuery, limit int) ([]*User, error)
 

@@ -162,3 +162,27 @@ func TestSecurityEventsAreAudited(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"user.signed_up", "user.logged_in", "user.login_failed", "user.password_reset_requested"}, events)
 }
+
+// A login is not an edit: it stamps the login time without changing the
+// user's etag, so an administrator's copy does not go stale.
+func TestLoginDoesNotChangeTheUsersEtag(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, "demo")
+	first := s.signUpAndLogin("demo", "etag@example.com")
+	before, err := s.users.GetUser(asOperator("demo"), &identityv1.GetUserRequest{Name: first.GetUser().GetName()})
+	require.NoError(t, err)
+	_, err = s.auth.Login(in("demo"), &identityv1.LoginRequest{Email: "etag@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	after, err := s.users.GetUser(asOperator("demo"), &identityv1.GetUserRequest{Name: first.GetUser().GetName()})
+	require.NoError(t, err)
+	require.Equal(t, before.GetUser().GetEtag(), after.GetUser().GetEtag())
+	require.True(t, after.GetUser().GetLastLoginTime().AsTime().After(before.GetUser().GetLastLoginTime().AsTime()),
+		"the second login is stamped")
+
+	// The admin's update with the etag read before the login still applies.
+	_, err = s.users.UpdateUser(asOperator("demo"), &identityv1.UpdateUserRequest{
+		User:       &identityv1.User{Name: before.GetUser().GetName(), Disabled: true, Etag: before.GetUser().GetEtag()},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"disabled"}},
+	})
+	require.NoError(t, err)
+}

@@ -177,6 +177,12 @@ func (t *pgTx) UpdateUser(ctx context.Context, u *account.User) error {
 	return nil
 }
 
+func (t *pgTx) RecordLogin(ctx context.Context, id string, at time.Time, newHash string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE users SET last_login_time = $2, password_hash = COALESCE($3, password_hash) WHERE id = $1::uuid`,
+		id, at, nullString(newHash))
+	return err
+}
+
 func (t *pgTx) DeleteUser(ctx context.Context, id string) error {
 	_, err := t.tx.Exec(ctx, `DELETE FROM users WHERE id = $1::uuid`, id)
 	return err
