@@ -12,14 +12,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"tenantry.dev/platform/rpcserver"
 )
 
 // headerRequestID is the metadata key of the request id, as rpcserver
 // reads it.
 const headerRequestID = "x-request-id"
-
-// maxRequestIDLen bounds a client's request id, as rpcserver does.
-const maxRequestIDLen = 128
 
 // request is what the gateway knows about one HTTP request.
 type request struct {
@@ -67,7 +65,7 @@ func (g *Gateway) withRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		req := &request{origin: originOf(r, g.cfg.TrustedProxies), id: r.Header.Get("X-Request-Id")}
-		if !saneRequestID(req.id) {
+		if !rpcserver.SaneRequestID(req.id) {
 			req.id = rand.Text()
 		}
 		// The gRPC layer takes the id from this header, so both logs agree.
@@ -139,20 +137,6 @@ func (g *Gateway) logRequest(r *http.Request, req *request, rec *recorder, start
 	attrs = append(attrs, req.attrs...)
 	req.mu.Unlock()
 	g.log.LogAttrs(ctx, level, "http", attrs...)
-}
-
-// saneRequestID accepts 1 to 128 printable ASCII characters without
-// spaces, like rpcserver, so that ids cannot forge or break log lines.
-func saneRequestID(id string) bool {
-	if id == "" || len(id) > maxRequestIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // recorder remembers the status and size of a response.

@@ -77,15 +77,16 @@ func (c *call) logAttrs() []slog.Attr {
 // one.
 func requestIDFrom(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if ids := md.Get(HeaderRequestID); len(ids) == 1 && saneRequestID(ids[0]) {
+	if ids := md.Get(HeaderRequestID); len(ids) == 1 && SaneRequestID(ids[0]) {
 		return ids[0]
 	}
 	return rand.Text()
 }
 
-// saneRequestID accepts 1 to 128 printable ASCII characters without
-// spaces, so that ids cannot forge or break log lines.
-func saneRequestID(id string) bool {
+// SaneRequestID reports whether a caller-chosen request id may be used:
+// 1 to 128 printable ASCII characters without spaces, so that ids cannot
+// forge or break log lines. The REST gateway applies the same rule.
+func SaneRequestID(id string) bool {
 	if id == "" || len(id) > maxRequestIDLen {
 		return false
 	}
