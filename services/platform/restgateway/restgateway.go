@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"tenantry.dev/platform/rpcserver"
 )
 
 // Gateway is an HTTP server whose REST routes call a gRPC server
@@ -288,4 +289,24 @@ func writeJSON(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(body))
+}
+
+// Serve serves rpc and, when there is one, its gateway rest until ctx ends
+// and both have shut down. Either failing stops the other, so a service
+// never runs with half of its faces.
+func Serve(ctx context.Context, rpc *rpcserver.Server, rest *Gateway) error {
+	if rest == nil {
+		return rpc.Serve(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rpcDone := make(chan error, 1)
+	go func() {
+		err := rpc.Serve(ctx)
+		cancel()
+		rpcDone <- err
+	}()
+	restErr := rest.Serve(ctx)
+	cancel()
+	return errors.Join(<-rpcDone, restErr)
 }

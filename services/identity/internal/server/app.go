@@ -189,7 +189,7 @@ func (a *App) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); run(bg) }()
 	}
 	a.logger.InfoContext(ctx, "identity serving", "grpc", a.Addr().String(), "registry", a.cfg.RegistryAddr)
-	err := serveWithGateway(ctx, a.rpc, a.rest)
+	err := restgateway.Serve(ctx, a.rpc, a.rest)
 	stop()
 	wg.Wait()
 	a.close()

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	_ "embed" // the OpenAPI document
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/tenancy"
 	"tenantry.dev/platform/restgateway"
-	"tenantry.dev/platform/rpcserver"
 )
 
 // openAPI is identity's OpenAPI document, generated from the protos and
@@ -89,25 +87,6 @@ func (a *App) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, _ = w.Write(a.issuer.JWKSJSON())
-}
-
-// serveWithGateway serves rpc and, when there is one, rest until ctx ends
-// and both have shut down. Either failing stops the other.
-func serveWithGateway(ctx context.Context, rpc *rpcserver.Server, rest *restgateway.Gateway) error {
-	if rest == nil {
-		return rpc.Serve(ctx)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	rpcDone := make(chan error, 1)
-	go func() {
-		err := rpc.Serve(ctx)
-		cancel()
-		rpcDone <- err
-	}()
-	restErr := rest.Serve(ctx)
-	cancel()
-	return errors.Join(<-rpcDone, restErr)
 }
 
 // HTTPAddr is the address of the REST gateway, or nil when HTTP is off.

@@ -129,7 +129,7 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.follower.Run(bg) }()
 	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
 	a.logger.InfoContext(ctx, "tenant-registry serving", "grpc", a.Addr().String(), "tenants", a.manager.Index().Len())
-	err := serveWithGateway(ctx, a.rpc, a.rest)
+	err := restgateway.Serve(ctx, a.rpc, a.rest)
 	stop()
 	wg.Wait()
 	a.closePools()

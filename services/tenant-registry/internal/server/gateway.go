@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	_ "embed" // the OpenAPI document
-	"errors"
 	"log/slog"
 	"net"
 
@@ -39,25 +38,6 @@ func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, 
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger,
 	})
-}
-
-// serveWithGateway serves rpc and, when there is one, rest until ctx ends
-// and both have shut down. Either failing stops the other.
-func serveWithGateway(ctx context.Context, rpc *rpcserver.Server, rest *restgateway.Gateway) error {
-	if rest == nil {
-		return rpc.Serve(ctx)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	rpcDone := make(chan error, 1)
-	go func() {
-		err := rpc.Serve(ctx)
-		cancel()
-		rpcDone <- err
-	}()
-	restErr := rest.Serve(ctx)
-	cancel()
-	return errors.Join(<-rpcDone, restErr)
 }
 
 // HTTPAddr is the address of the REST gateway, or nil when HTTP is off.
