@@ -290,9 +290,20 @@ func (m *Manager) Logout(ctx context.Context, t tenancy.Tenant, sessionID, refre
 }
 
 // CheckSession reports whether a session of a user is still open; access
-// tokens of ended sessions are refused by identity itself.
+// tokens of ended sessions are refused by identity itself. Answers come
+// from the session cache when it has them: a session is cached only while
+// open and its user enabled, and any change to either drops it.
 func (m *Manager) CheckSession(ctx context.Context, t tenancy.Tenant, userID, sessionID string) (*User, error) {
-	var user *User
+	if s, u, ok := m.cfg.Sessions.Lookup(t.Schema, sessionID); ok && s.Open(m.now()) {
+		// An expired-looking cached session may have been refreshed since:
+		// only an open one is answered from the cache.
+		return sessionUser(s, u, userID)
+	}
+	ticket := m.cfg.Sessions.Ticket()
+	var (
+		session *Session
+		user    *User
+	)
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		s, err := tx.Session(ctx, sessionID, false)
 		if errors.Is(err, ErrNotFound) {
@@ -301,26 +312,40 @@ func (m *Manager) CheckSession(ctx context.Context, t tenancy.Tenant, userID, se
 		if err != nil {
 			return err
 		}
-		if subtle.ConstantTimeCompare([]byte(s.UserID), []byte(userID)) != 1 || !s.Open(m.now()) {
+		if !s.Open(m.now()) {
 			return errSessionEnded
 		}
-		u, err := tx.UserByID(ctx, userID, false)
+		u, err := tx.UserByID(ctx, s.UserID, false)
 		if errors.Is(err, ErrNotFound) {
 			return errSessionEnded
 		}
 		if err != nil {
 			return err
 		}
-		if u.Disabled {
-			return errDisabled
-		}
-		user = u
+		session, user = s, u
 		return nil
 	})
 	if err != nil {
 		return nil, internal(err, "check session")
 	}
-	return user, nil
+	u, err := sessionUser(session, user, userID)
+	if err != nil {
+		return nil, err
+	}
+	m.cfg.Sessions.Remember(ticket, t.Schema, session, user)
+	return u, nil
+}
+
+// sessionUser applies the rules to an open session and its user: the
+// session must be the token's user's, and the user enabled.
+func sessionUser(s *Session, u *User, userID string) (*User, error) {
+	if subtle.ConstantTimeCompare([]byte(s.UserID), []byte(userID)) != 1 {
+		return nil, errSessionEnded
+	}
+	if u.Disabled {
+		return nil, errDisabled
+	}
+	return u, nil
 }
 
 // Sessions lists a user's open sessions, newest first.

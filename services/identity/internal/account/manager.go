@@ -42,6 +42,23 @@ type Links interface {
 	URL(t tenancy.Tenant, path, token string) string
 }
 
+// SessionCache remembers sessions found open, and their users, between
+// calls (package sessioncache). Lookup answers only what is still known to
+// be true; Remember stores what was read after Ticket was taken, unless
+// something changed in between.
+type SessionCache interface {
+	Ticket() uint64
+	Lookup(schema, sessionID string) (*Session, *User, bool)
+	Remember(ticket uint64, schema string, s *Session, u *User)
+}
+
+// noCache is the SessionCache of a Manager configured without one.
+type noCache struct{}
+
+func (noCache) Ticket() uint64                                { return 0 }
+func (noCache) Lookup(string, string) (*Session, *User, bool) { return nil, nil, false }
+func (noCache) Remember(uint64, string, *Session, *User)      {}
+
 // Config holds the lifetimes the rules use.
 type Config struct {
 	SessionTTL     time.Duration // a session ends this long after its last refresh
@@ -51,6 +68,8 @@ type Config struct {
 	InviteTokenTTL time.Duration
 	Logger         *slog.Logger
 	Now            func() time.Time
+	// Sessions caches CheckSession's answers; nil caches nothing.
+	Sessions SessionCache
 }
 
 // Manager applies identity's rules inside tenants.
@@ -80,6 +99,9 @@ func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter,
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Sessions == nil {
+		cfg.Sessions = noCache{}
 	}
 	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}
 }

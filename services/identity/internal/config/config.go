@@ -51,6 +51,7 @@ type Config struct {
 	MigrateConcurrency int
 	MaxConns           int32
 	MaxConnLifetime    time.Duration
+	SessionCacheTTL    time.Duration // 0: no session cache
 	ShutdownTimeout    time.Duration
 	LogLevel           slog.Level
 	LogFormat          string
@@ -61,6 +62,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c := &Config{}
 	fs := flagenv.New("identity", lookup)
 	var trustedProxies, corsOrigins string
+	var sessionCache string
 	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_IDENTITY_HTTP_ADDR", "localhost:8080", "REST (HTTP/JSON) listen address, on every tenant host; empty serves no HTTP")
@@ -88,6 +90,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&migrateConc, "migrate-concurrency", "TENANTRY_MIGRATE_CONCURRENCY", "4", "tenant schemas migrated at once at start-up")
 	fs.String(&maxConns, "db-max-conns", "TENANTRY_DB_MAX_CONNS", "20", "maximum connections per database pool")
 	fs.String(&lifetime, "db-max-conn-lifetime", "TENANTRY_DB_MAX_CONN_LIFETIME", "30m", "recycle database connections after this long (bounds catalog-cache memory)")
+	fs.String(&sessionCache, "session-cache-ttl", "TENANTRY_SESSION_CACHE_TTL", "30s", "how long a replica may answer from memory that a session is open (revocations reach every replica at once through PostgreSQL notifications; this bounds the rest); 0 turns the cache off")
 	fs.String(&shutdown, "shutdown-timeout", "TENANTRY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight calls may take on shutdown")
 	fs.String(&logLevel, "log-level", "TENANTRY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.String(&c.LogFormat, "log-format", "TENANTRY_LOG_FORMAT", "text", "log format: text or json")
@@ -138,6 +141,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c.KeyRotation = problems.Duration("TENANTRY_KEY_ROTATION", rotation, time.Hour)
 	c.MaxConnLifetime = problems.Duration("TENANTRY_DB_MAX_CONN_LIFETIME", lifetime, time.Minute)
 	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)
+	c.SessionCacheTTL = problems.Duration("TENANTRY_SESSION_CACHE_TTL", sessionCache, 0)
 	c.HashConcurrency = problems.Int("TENANTRY_HASH_CONCURRENCY", hashConc, 1, 256)
 	c.MigrateConcurrency = problems.Int("TENANTRY_MIGRATE_CONCURRENCY", migrateConc, 1, 64)
 	c.MaxConns = int32(problems.Int("TENANTRY_DB_MAX_CONNS", maxConns, 2, 1000))

@@ -20,6 +20,7 @@ import (
 	"tenantry.dev/identity/internal/mail"
 	"tenantry.dev/identity/internal/password"
 	"tenantry.dev/identity/internal/ratelimit"
+	"tenantry.dev/identity/internal/sessioncache"
 	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/identity/internal/tenancy"
 	"tenantry.dev/identity/internal/token"
@@ -38,6 +39,7 @@ type App struct {
 	registry *grpc.ClientConn
 	resolver *tenancy.Resolver
 	store    *store.Store
+	sessions *sessioncache.Cache // nil when off
 	issuer   *token.Issuer
 	limiter  *ratelimit.Limiter
 	worker   *mail.Worker
@@ -91,7 +93,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := a.limiter.Setup(ctx); err != nil {
 		return nil, fmt.Errorf("prepare rate limits: %w", err)
 	}
-	if a.store, err = store.New(pools, logger); err != nil {
+	if cfg.SessionCacheTTL > 0 {
+		names := make([]string, 0, len(pools))
+		for name := range pools {
+			names = append(names, name)
+		}
+		a.sessions = sessioncache.New(names, sessioncache.Options{MaxAge: cfg.SessionCacheTTL})
+	}
+	var inv store.Invalidator
+	if a.sessions != nil {
+		inv = a.sessions
+	}
+	if a.store, err = store.New(pools, inv, logger); err != nil {
 		return nil, err
 	}
 
@@ -101,6 +114,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	}
 	a.resolver = tenancy.NewResolver(registryv1.NewTenantServiceClient(a.registry), cfg.ServiceToken, tenancy.Options{Logger: logger})
 	a.resolver.OnPurge(a.store.Forget)
+	if a.sessions != nil {
+		a.resolver.OnPurge(func(t tenancy.Tenant) { a.sessions.ForgetTenant(t.Schema) })
+	}
 
 	params := password.DefaultParams
 	if opts.HashParams != nil {
@@ -117,7 +133,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	a.worker = mail.NewWorker(a.pools, sender, mail.WorkerOptions{Logger: logger})
-	a.accounts = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter}, links{cfg.PublicURL}, account.Config{Logger: logger})
+	acfg := account.Config{Logger: logger}
+	if a.sessions != nil {
+		acfg.Sessions = a.sessions
+	}
+	a.accounts = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter}, links{cfg.PublicURL}, acfg)
 
 	tokens, err := authn.NewStaticTokens(
 		authn.Credential{Role: RoleOperator, Token: cfg.OperatorToken},
@@ -183,8 +203,12 @@ func (a *App) Addr() net.Addr { return a.rpc.Addr() }
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context){a.resolver.Run, a.worker.Run, a.issuer.Run, a.migrateAll,
-		func(ctx context.Context) { a.limiter.Run(ctx, 10*time.Minute) }} {
+	runs := []func(context.Context){a.resolver.Run, a.worker.Run, a.issuer.Run, a.migrateAll,
+		func(ctx context.Context) { a.limiter.Run(ctx, 10*time.Minute) }}
+	if a.sessions != nil {
+		runs = append(runs, func(ctx context.Context) { a.store.Follow(ctx, a.sessions, store.FollowOptions{}) })
+	}
+	for _, run := range runs {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(bg) }()
 	}

@@ -81,6 +81,26 @@ func startSystemWith(t *testing.T, args []string, tenants ...string) *system {
 }
 
 func (s *system) startIdentity(databaseURL string) {
+	r := s.launch(databaseURL)
+	s.identity, s.conn, s.stop = r.app, r.conn, r.stop
+	s.auth, s.users, s.tokens = r.auth, r.users, r.tokens
+}
+
+// replica is one identity App with its clients.
+type replica struct {
+	app    *server.App
+	conn   *grpc.ClientConn
+	auth   identityv1.AuthServiceClient
+	users  identityv1.UserServiceClient
+	tokens identityv1.TokenServiceClient
+	stop   func()
+}
+
+// startReplica starts another identity service on the system's database,
+// as a second replica behind a load balancer would be.
+func (s *system) startReplica() *replica { return s.launch(s.registry.DBURL) }
+
+func (s *system) launch(databaseURL string) *replica {
 	t := s.t
 	cfg, err := config.Load(append([]string{
 		"-grpc-addr", "127.0.0.1:0",
@@ -102,13 +122,12 @@ func (s *system) startIdentity(databaseURL string) {
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(runCtx) }()
-	s.identity = app
-	s.conn = registrytest.Dial(t, app.Addr().String())
-	s.auth = identityv1.NewAuthServiceClient(s.conn)
-	s.users = identityv1.NewUserServiceClient(s.conn)
-	s.tokens = identityv1.NewTokenServiceClient(s.conn)
+	r := &replica{app: app, conn: registrytest.Dial(t, app.Addr().String())}
+	r.auth = identityv1.NewAuthServiceClient(r.conn)
+	r.users = identityv1.NewUserServiceClient(r.conn)
+	r.tokens = identityv1.NewTokenServiceClient(r.conn)
 	stopped := false
-	s.stop = func() {
+	r.stop = func() {
 		if stopped {
 			return
 		}
@@ -116,7 +135,8 @@ func (s *system) startIdentity(databaseURL string) {
 		stop()
 		require.NoError(t, <-done)
 	}
-	t.Cleanup(s.stop)
+	t.Cleanup(r.stop)
+	return r
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -31,22 +31,33 @@ func Migrations() ([]tenantdb.Migration, error) {
 	return tenantdb.LoadMigrations(migrationFiles, "migrations")
 }
 
+// Invalidator is told, after a transaction commits, which sessions and
+// users it changed, so that what a cache kept of them is dropped at once on
+// this replica (other replicas hear of it through the schemas' triggers;
+// see Follow).
+type Invalidator interface {
+	ForgetSession(schema, id string)
+	ForgetUser(schema, id string)
+}
+
 // Store implements account.Store over one pool per placement.
 type Store struct {
-	pools     map[string]*pgxpool.Pool
-	migrators map[string]*tenantdb.Migrator
-	logger    *slog.Logger
+	pools       map[string]*pgxpool.Pool
+	migrators   map[string]*tenantdb.Migrator
+	logger      *slog.Logger
+	invalidator Invalidator
 }
 
 var _ account.Store = (*Store)(nil)
 
-// New returns a store over the placements' pools.
-func New(pools map[string]*pgxpool.Pool, logger *slog.Logger) (*Store, error) {
+// New returns a store over the placements' pools. inv, which may be nil,
+// hears of the changes this store's transactions commit.
+func New(pools map[string]*pgxpool.Pool, inv Invalidator, logger *slog.Logger) (*Store, error) {
 	migrations, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{pools: pools, migrators: map[string]*tenantdb.Migrator{}, logger: logger}
+	s := &Store{pools: pools, migrators: map[string]*tenantdb.Migrator{}, logger: logger, invalidator: inv}
 	for name, pool := range pools {
 		m, err := tenantdb.NewMigrator(pool, Component, migrations, logger)
 		if err != nil {
@@ -79,9 +90,18 @@ func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx cont
 		}
 		return fmt.Errorf("migrate tenant %q: %w", t.Slug, err)
 	}
+	var changed []change
 	err = tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
-		return fn(ctx, &pgTx{tx: tx, tenant: t.Slug})
+		ptx := &pgTx{tx: tx, tenant: t.Slug}
+		err := fn(ctx, ptx)
+		changed = ptx.changed
+		return err
 	})
+	if err == nil && s.invalidator != nil {
+		for _, c := range changed {
+			c.apply(s.invalidator, t.Schema)
+		}
+	}
 	return err
 }
 

@@ -20,7 +20,27 @@ import (
 type pgTx struct {
 	tx     pgx.Tx
 	tenant string
+	// changed lists the users and sessions this transaction changed, for
+	// the Invalidator once it commits.
+	changed []change
 }
+
+// change names a user or a session a transaction changed.
+type change struct {
+	user bool
+	id   string
+}
+
+func (c change) apply(inv Invalidator, schema string) {
+	if c.user {
+		inv.ForgetUser(schema, c.id)
+	} else {
+		inv.ForgetSession(schema, c.id)
+	}
+}
+
+func (t *pgTx) userChanged(id string)    { t.changed = append(t.changed, change{user: true, id: id}) }
+func (t *pgTx) sessionChanged(id string) { t.changed = append(t.changed, change{id: id}) }
 
 var _ account.Tx = (*pgTx)(nil)
 
@@ -174,17 +194,23 @@ func (t *pgTx) UpdateUser(ctx context.Context, u *account.User) error {
 		return account.ErrVersionMismatch
 	}
 	u.Version++
+	t.userChanged(u.ID)
 	return nil
 }
 
 func (t *pgTx) RecordLogin(ctx context.Context, id string, at time.Time, newHash string) error {
 	_, err := t.tx.Exec(ctx, `UPDATE users SET last_login_time = $2, password_hash = COALESCE($3, password_hash) WHERE id = $1::uuid`,
 		id, at, nullString(newHash))
+	// Not announced to other replicas (a login is not an edit); this
+	// replica shows the new login time at once, others within the cache's
+	// maximum age.
+	t.userChanged(id)
 	return err
 }
 
 func (t *pgTx) DeleteUser(ctx context.Context, id string) error {
 	_, err := t.tx.Exec(ctx, `DELETE FROM users WHERE id = $1::uuid`, id)
+	t.userChanged(id)
 	return err
 }
 
@@ -272,6 +298,7 @@ func (t *pgTx) UserSessions(ctx context.Context, userID string, now time.Time) (
 
 func (t *pgTx) RevokeSession(ctx context.Context, id, reason string, at time.Time) error {
 	_, err := t.tx.Exec(ctx, `UPDATE sessions SET revoke_time = $2, revoke_reason = $3 WHERE id = $1::uuid AND revoke_time IS NULL`, id, at, reason)
+	t.sessionChanged(id)
 	return err
 }
 
@@ -282,6 +309,8 @@ func (t *pgTx) RevokeUserSessions(ctx context.Context, userID, exceptID, reason 
 	}
 	_, err := t.tx.Exec(ctx, `UPDATE sessions SET revoke_time = $2, revoke_reason = $3
 		WHERE user_id = $1::uuid AND revoke_time IS NULL AND ($4::uuid IS NULL OR id <> $4::uuid)`, userID, at, reason, except)
+	// Forgetting the user makes every session of theirs be read again.
+	t.userChanged(userID)
 	return err
 }
 

@@ -67,6 +67,8 @@ type Issuer struct {
 	parser *jwt.Parser
 
 	keys atomic.Pointer[keySet]
+	// verified remembers genuine tokens (see verifiedCache).
+	verified *verifiedCache
 
 	// reloadMu serialises reloads, so an older snapshot never replaces a
 	// newer one, and lets concurrent Verify calls for the same new kid wait
@@ -111,6 +113,7 @@ func NewIssuer(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Issuer, er
 		),
 	}
 	i.keys.Store(emptyKeySet)
+	i.verified = newVerifiedCache(verifiedCacheSize)
 
 	if err := createSchema(ctx, pool); err != nil {
 		return nil, fmt.Errorf("token: set up signing keys: %w", err)

@@ -27,11 +27,24 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	if len(token) > maxTokenBytes {
 		return Claims{}, invalid(fmt.Errorf("token has %d bytes, more than %d", len(token), maxTokenBytes))
 	}
+	now := i.cfg.Now()
+	if v, ok := i.verified.get(token); ok {
+		// Its signature was good; its key must still be published.
+		if key := i.keys.Load().byKID[v.kid]; key != nil && key.publishedAt(now) {
+			return i.checkClaims(v.claims, now)
+		}
+	}
 	var c accessClaims
-	if _, err := i.parser.ParseWithClaims(token, &c, i.verificationKey); err != nil {
+	t, err := i.parser.ParseWithClaims(token, &c, i.verificationKey)
+	if err != nil {
 		return Claims{}, invalid(err)
 	}
-	return i.checkClaims(&c, i.cfg.Now())
+	claims, err := i.checkClaims(&c, now)
+	if err == nil {
+		kid, _ := t.Header["kid"].(string)
+		i.verified.put(token, verifiedToken{claims: &c, kid: kid})
+	}
+	return claims, err
 }
 
 // VerifyForTenant is Verify that also refuses, with ReasonWrongTenant, a
@@ -120,10 +133,8 @@ func (i *Issuer) checkClaims(c *accessClaims, now time.Time) (Claims, error) {
 	case !now.Before(c.ExpiresAt.Add(ClockLeeway)):
 		return Claims{}, expired(fmt.Errorf("exp %s has passed", c.ExpiresAt.UTC()))
 	}
-	roles := c.Roles
-	if roles == nil {
-		roles = []string{}
-	}
+	// A copy: c may be a cached token's claims, shared by every caller.
+	roles := append([]string{}, c.Roles...)
 	return Claims{
 		Subject:   c.Subject,
 		Tenant:    c.Tenant,
