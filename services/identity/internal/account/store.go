@@ -29,6 +29,32 @@ type Store interface {
 	InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx context.Context, tx Tx) error) error
 }
 
+// Rotator is what a Store may also do: rotate a refresh token in the
+// ordinary case (the token unused, its session open, its user enabled)
+// without a transaction of its own, batched with other calls' rotations.
+// Refresh uses it first when the store has it, and falls back to its
+// transaction, which applies every rule, when Rotated.OK is false.
+type Rotator interface {
+	Rotate(ctx context.Context, t tenancy.Tenant, r Rotation) (Rotated, error)
+}
+
+// Rotation asks for OldHash to be marked used at Now and NewHash issued for
+// its session, the session's expiry becoming Expires but never more than
+// MaxAge after the session began.
+type Rotation struct {
+	OldHash, NewHash []byte
+	Now, Expires     time.Time
+	MaxAge           time.Duration
+}
+
+// Rotated says whether a Rotation was done and for whom.
+type Rotated struct {
+	OK        bool
+	SessionID string
+	UserID    string
+	Roles     []string
+}
+
 // UserQuery selects users for listing.
 type UserQuery struct {
 	AfterEmail    string

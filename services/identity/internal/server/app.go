@@ -205,6 +205,7 @@ func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	runs := []func(context.Context){a.resolver.Run, a.worker.Run, a.issuer.Run, a.migrateAll,
 		func(ctx context.Context) { a.limiter.Run(ctx, 10*time.Minute) }}
+	runs = append(runs, a.store.RunRotations)
 	if a.sessions != nil {
 		runs = append(runs, func(ctx context.Context) { a.store.Follow(ctx, a.sessions, store.FollowOptions{}) })
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -95,7 +96,11 @@ func newFixture(t *testing.T) *fixture {
 		tenant: tenancy.Tenant{Slug: "acme", Schema: "acme", Placement: tenantdb.DefaultPlacement},
 		local:  &recorder{}, remote: &recorder{},
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var out io.Writer = io.Discard
+	if os.Getenv("TENANTRY_TEST_LOGS") != "" {
+		out = t.Output()
+	}
+	logger := slog.New(slog.NewTextHandler(out, nil))
 	pools := map[string]*pgxpool.Pool{tenantdb.DefaultPlacement: pool}
 	f.store, err = store.New(pools, f.local, logger)
 	require.NoError(t, err)

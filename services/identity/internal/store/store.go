@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -46,6 +47,11 @@ type Store struct {
 	migrators   map[string]*tenantdb.Migrator
 	logger      *slog.Logger
 	invalidator Invalidator
+
+	// Batched refresh token rotations (see rotate.go), per placement.
+	rotators         map[string]*rotator
+	rotating         atomic.Bool
+	rotationsStopped chan struct{}
 }
 
 var _ account.Store = (*Store)(nil)
@@ -57,8 +63,10 @@ func New(pools map[string]*pgxpool.Pool, inv Invalidator, logger *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{pools: pools, migrators: map[string]*tenantdb.Migrator{}, logger: logger, invalidator: inv}
+	s := &Store{pools: pools, migrators: map[string]*tenantdb.Migrator{}, logger: logger, invalidator: inv,
+		rotators: map[string]*rotator{}, rotationsStopped: make(chan struct{})}
 	for name, pool := range pools {
+		s.rotators[name] = &rotator{queue: make(chan *rotation, 4*maxRotationBatch)}
 		m, err := tenantdb.NewMigrator(pool, Component, migrations, logger)
 		if err != nil {
 			return nil, err
@@ -80,18 +88,12 @@ func (s *Store) placement(t tenancy.Tenant) (*pgxpool.Pool, *tenantdb.Migrator, 
 // InTenant implements account.Store: it migrates the tenant's schema on
 // first use, then runs fn in a transaction scoped to that schema.
 func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx context.Context, tx account.Tx) error) error {
-	pool, migrator, err := s.placement(t)
-	if err != nil {
+	if err := s.ensureMigrated(ctx, t); err != nil {
 		return err
 	}
-	if err := migrator.EnsureMigrated(ctx, t.Schema); err != nil {
-		if errors.Is(err, tenantdb.ErrSchemaNotFound) {
-			return fault.New(fault.FailedPrecondition, "TENANT_SCHEMA_MISSING", "tenant %q has no schema yet; retry shortly", t.Slug).WithCause(err)
-		}
-		return fmt.Errorf("migrate tenant %q: %w", t.Slug, err)
-	}
+	pool := s.pools[t.Placement]
 	var changed []change
-	err = tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
+	err := tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
 		ptx := &pgTx{tx: tx, tenant: t.Slug}
 		err := fn(ctx, ptx)
 		changed = ptx.changed
@@ -103,6 +105,21 @@ func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx cont
 		}
 	}
 	return err
+}
+
+// ensureMigrated migrates t's schema if this is its first use.
+func (s *Store) ensureMigrated(ctx context.Context, t tenancy.Tenant) error {
+	_, migrator, err := s.placement(t)
+	if err != nil {
+		return err
+	}
+	if err := migrator.EnsureMigrated(ctx, t.Schema); err != nil {
+		if errors.Is(err, tenantdb.ErrSchemaNotFound) {
+			return fault.New(fault.FailedPrecondition, "TENANT_SCHEMA_MISSING", "tenant %q has no schema yet; retry shortly", t.Slug).WithCause(err)
+		}
+		return fmt.Errorf("migrate tenant %q: %w", t.Slug, err)
+	}
+	return nil
 }
 
 // MigrateAll brings every given tenant's schema up to date, placement by
