@@ -35,7 +35,8 @@ const (
 
 // rotateSQL rotates every token of the batch whose session is open and
 // whose user is enabled: it marks the old token used, extends the session
-// (never past its maximum age) and stores the new token, and returns the
+// (never past its maximum age; at most once a minute) and stores the new
+// token, and returns the
 // rotated tokens' sessions and users. The UPDATE's row lock on the old
 // token and its use_time IS NULL condition, re-checked after any wait for
 // that lock, make a token rotate once however many present it at once; the
@@ -54,23 +55,44 @@ const rotateSQL = `
 WITH input AS (
 	SELECT old_hash, new_hash FROM unnest($1::bytea[], $2::bytea[]) AS i(old_hash, new_hash)
 ),
+-- Every row is reached by its primary key, one lookup per table and
+-- token. Each lookup is a LATERAL subquery with LIMIT 1, which the planner
+-- cannot flatten into a join it may reorder: left free, it chose to go from
+-- the sessions to their tokens, reading every token a busy session ever had.
+found AS MATERIALIZED (
+	SELECT i.old_hash, i.new_hash, s.session_id, u.user_id, u.roles
+	FROM input i
+	CROSS JOIN LATERAL (
+		SELECT r.session_id FROM {schema}.refresh_tokens r WHERE r.token_hash = i.old_hash AND r.use_time IS NULL LIMIT 1
+	) r
+	CROSS JOIN LATERAL (
+		SELECT s.id AS session_id, s.user_id FROM {schema}.sessions s
+		WHERE s.id = r.session_id AND s.revoke_time IS NULL AND s.expire_time > $3 LIMIT 1
+	) s
+	CROSS JOIN LATERAL (
+		SELECT u.id AS user_id, u.roles FROM {schema}.users u WHERE u.id = s.user_id AND NOT u.disabled LIMIT 1
+	) u
+),
 rotated AS (
 	UPDATE {schema}.refresh_tokens r SET use_time = $3
-	FROM input, {schema}.sessions s, {schema}.users u
-	WHERE r.token_hash = input.old_hash AND r.use_time IS NULL
-		AND s.id = r.session_id AND s.revoke_time IS NULL AND s.expire_time > $3
-		AND u.id = s.user_id AND NOT u.disabled
-	RETURNING r.token_hash, input.new_hash, s.id AS session_id, s.create_time, u.id AS user_id, u.roles
+	WHERE r.token_hash = ANY (ARRAY(SELECT old_hash FROM found)) AND r.use_time IS NULL
+	RETURNING r.token_hash
+),
+done AS (
+	SELECT f.* FROM found f JOIN rotated ON rotated.token_hash = f.old_hash
 ),
 touched AS (
-	UPDATE {schema}.sessions s SET refresh_time = $3, expire_time = least($4, rotated.create_time + $5::interval)
-	FROM rotated WHERE s.id = rotated.session_id
+	-- A session is extended at most once a minute: its expiry is days
+	-- away, and a session row rewritten on every refresh of a busy client
+	-- piles up dead row versions that every lookup of it has to step over.
+	UPDATE {schema}.sessions s SET refresh_time = $3, expire_time = least($4, s.create_time + $5::interval)
+	WHERE s.id = ANY (ARRAY(SELECT session_id FROM done)) AND s.refresh_time < $3 - interval '1 minute'
 ),
 issued AS (
 	INSERT INTO {schema}.refresh_tokens (token_hash, session_id, create_time)
-	SELECT new_hash, session_id, $3 FROM rotated
+	SELECT new_hash, session_id, $3 FROM done
 )
-SELECT new_hash, session_id::text, user_id::text, roles FROM rotated`
+SELECT new_hash, session_id::text, user_id::text, roles FROM done`
 
 // rotation is one refresh waiting for its batch.
 type rotation struct {
@@ -194,18 +216,30 @@ func (s *Store) rotateBatch(ctx context.Context, placement string, batch []*rota
 	results := make([]rotationResult, len(batch))
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	// Planned afresh on each execution, the statement's planning costs
+	// more than its execution; its generic plan uses the same indexes.
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
 	for _, schema := range order {
-		idx := groups[schema]
-		olds, news := make([][]byte, len(idx)), make([][]byte, len(idx))
-		for j, i := range idx {
-			olds[j], news[j] = batch[i].in.OldHash, batch[i].in.NewHash
+		// A token presented twice in one batch is rotated for the first
+		// caller only; the others take the one-by-one path, which sees
+		// reuse.
+		seen := map[string]bool{}
+		var olds, news [][]byte
+		var kept []int
+		for _, i := range groups[schema] {
+			old := string(batch[i].in.OldHash)
+			if seen[old] {
+				continue
+			}
+			seen[old] = true
+			kept = append(kept, i)
+			olds, news = append(olds, batch[i].in.OldHash), append(news, batch[i].in.NewHash)
 		}
+		idx := kept
 		// All of a group share now, expiry and maximum age: the first
 		// one's, which the others' differ from by the batch's wait at most.
 		first := batch[idx[0]].in
 		maxAge := pgtype.Interval{Microseconds: first.MaxAge.Microseconds(), Valid: true}
-		// Results are matched by the new hash, unique to each rotation: the
-		// same old token twice in a batch rotates once, for one of them.
 		byNew := map[string]int{}
 		for _, i := range idx {
 			byNew[string(batch[i].in.NewHash)] = i

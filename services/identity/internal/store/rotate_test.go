@@ -251,10 +251,24 @@ func TestRotateLeavesTheUnusualCasesUntouched(t *testing.T) {
 	})
 }
 
-func TestRotateExtendsTheSessionUpToItsMaximumAge(t *testing.T) {
+func TestRotateExtendsTheSessionUpToItsMaximumAgeAtMostOnceAMinute(t *testing.T) {
 	f := newFixture(t)
 	f.runRotations(t)
 	_, s := f.newUserWithSession(t)
+	session := func() *account.Session {
+		var got *account.Session
+		require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
+			var err error
+			got, err = tx.Session(ctx, s.ID, false)
+			return err
+		}))
+		return got
+	}
+	// Last refreshed two minutes ago.
+	lastRefresh := time.Now().UTC().Add(-2 * time.Minute).Truncate(time.Microsecond)
+	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
+		return tx.TouchSession(ctx, s.ID, lastRefresh, s.ExpireTime)
+	}))
 	old := f.issue(t, f.tenant, s.ID)
 	r := f.rotation(old, randomHash(t))
 	r.Expires = r.Now.Add(48 * time.Hour)
@@ -262,12 +276,15 @@ func TestRotateExtendsTheSessionUpToItsMaximumAge(t *testing.T) {
 	out, err := f.store.Rotate(context.Background(), f.tenant, r)
 	require.NoError(t, err)
 	require.True(t, out.OK)
-	var got *account.Session
-	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
-		var err error
-		got, err = tx.Session(ctx, s.ID, false)
-		return err
-	}))
-	require.WithinDuration(t, s.CreateTime.Add(30*time.Hour), got.ExpireTime, time.Millisecond)
+	got := session()
+	require.WithinDuration(t, s.CreateTime.Add(30*time.Hour), got.ExpireTime, time.Millisecond, "capped at the maximum age")
 	require.WithinDuration(t, r.Now, got.RefreshTime, time.Millisecond)
+
+	// Refreshed again within the minute: the session row is left alone.
+	again := f.rotation(r.NewHash, randomHash(t))
+	again.Expires = again.Now.Add(20 * time.Hour)
+	out, err = f.store.Rotate(context.Background(), f.tenant, again)
+	require.NoError(t, err)
+	require.True(t, out.OK)
+	require.Equal(t, got, session())
 }
