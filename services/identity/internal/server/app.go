@@ -133,6 +133,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	a.worker = mail.NewWorker(a.pools, sender, mail.WorkerOptions{Logger: logger})
+	// A mail written by a call goes out at once rather than at the next poll.
+	a.store.AfterMail(a.worker.Wake)
 	acfg := account.Config{Logger: logger}
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
@@ -154,7 +156,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
-		UnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary(), a.wakeMail()},
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary()},
 		StreamInterceptors: []grpc.StreamServerInterceptor{scope.stream()},
 	})
 	if err != nil {
@@ -182,16 +184,6 @@ func newSender(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
 		Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
 		StartTLS: mail.StartTLS(cfg.SMTPStartTLS),
 	})
-}
-
-// wakeMail nudges the mail worker after each call, so a mail written to the
-// outbox by the call goes out at once instead of at the next poll.
-func (a *App) wakeMail() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		a.worker.Wake()
-		return resp, err
-	}
 }
 
 // Addr is the address the gRPC server listens on.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/mail"
 	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/identity/internal/tenancy"
 	"tenantry.dev/platform/pgtest"
@@ -277,4 +279,28 @@ func TestListenerReconnectsAndSaysSo(t *testing.T) {
 	_, err = f.pool.Exec(ctx, `UPDATE acme.sessions SET revoke_time = now() WHERE id = $1`, s.ID)
 	require.NoError(t, err)
 	f.waitHeard(t, "s "+s.ID+" acme")
+}
+
+func TestAfterMailIsCalledOnlyWhenMailIsCommitted(t *testing.T) {
+	f := newFixture(t)
+	require.NoError(t, mail.Setup(context.Background(), f.pool))
+	var woken atomic.Int32
+	f.store.AfterMail(func() { woken.Add(1) })
+	msg := mail.Message{Kind: "test", To: "ann@example.com", Subject: "hello", Text: "hi"}
+
+	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error { return tx.Audit(ctx, account.AuditEvent{Event: "test"}) }))
+	require.Equal(t, int32(0), woken.Load(), "a transaction without mail woke the mail worker")
+
+	errRollback := errors.New("roll back")
+	err := f.in(t, func(ctx context.Context, tx account.Tx) error {
+		if err := tx.Enqueue(ctx, msg); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	require.ErrorIs(t, err, errRollback)
+	require.Equal(t, int32(0), woken.Load(), "a rolled-back mail woke the mail worker")
+
+	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error { return tx.Enqueue(ctx, msg) }))
+	require.Equal(t, int32(1), woken.Load())
 }

@@ -47,6 +47,7 @@ type Store struct {
 	migrators   map[string]*tenantdb.Migrator
 	logger      *slog.Logger
 	invalidator Invalidator
+	afterMail   func()
 
 	// Batched refresh token rotations (see rotate.go), per placement.
 	rotators         map[string]*rotator
@@ -92,20 +93,28 @@ func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx cont
 		return err
 	}
 	pool := s.pools[t.Placement]
-	var changed []change
+	var ptx *pgTx
 	err := tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
-		ptx := &pgTx{tx: tx, tenant: t.Slug}
-		err := fn(ctx, ptx)
-		changed = ptx.changed
-		return err
+		ptx = &pgTx{tx: tx, tenant: t.Slug}
+		return fn(ctx, ptx)
 	})
-	if err == nil && s.invalidator != nil {
-		for _, c := range changed {
+	if err != nil {
+		return err
+	}
+	if s.invalidator != nil {
+		for _, c := range ptx.changed {
 			c.apply(s.invalidator, t.Schema)
 		}
 	}
-	return err
+	if ptx.mailed && s.afterMail != nil {
+		s.afterMail()
+	}
+	return nil
 }
+
+// AfterMail registers fn to be called after each transaction that wrote
+// mail to the outbox commits (to wake the mail worker); set it before use.
+func (s *Store) AfterMail(fn func()) { s.afterMail = fn }
 
 // ensureMigrated migrates t's schema if this is its first use.
 func (s *Store) ensureMigrated(ctx context.Context, t tenancy.Tenant) error {

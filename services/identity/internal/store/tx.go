@@ -23,6 +23,8 @@ type pgTx struct {
 	// changed lists the users and sessions this transaction changed, for
 	// the Invalidator once it commits.
 	changed []change
+	// mailed says whether the transaction wrote mail to the outbox.
+	mailed bool
 }
 
 // change names a user or a session a transaction changed.
@@ -400,6 +402,7 @@ func (t *pgTx) Audit(ctx context.Context, e account.AuditEvent) error {
 
 func (t *pgTx) Enqueue(ctx context.Context, m mail.Message) error {
 	m.Tenant = t.tenant
+	t.mailed = true
 	return mail.Enqueue(ctx, t.tx, m)
 }
 
