@@ -225,6 +225,17 @@ type Side struct {
 	CPU []CPUMeter
 	// AfterSlice, if set, runs after each measured slice of this load.
 	AfterSlice func()
+	// Workers, if set, replaces Schedule.Workers for this load: a service
+	// is driven at its capacity with more calls in flight than an
+	// in-process loop needs.
+	Workers int
+}
+
+func (s Side) workers(sched Schedule) int {
+	if s.Workers > 0 {
+		return s.Workers
+	}
+	return sched.Workers
 }
 
 // Comparison is a baseline and a subject load measured interleaved.
@@ -263,7 +274,7 @@ func Interleave(ctx context.Context, log *slog.Logger, sched Schedule, base, sub
 	sides := [2]Side{base, subject}
 	if sched.Warmup > 0 {
 		for _, s := range sides {
-			if r := RunFor(ctx, sched.Workers, sched.Warmup, s.Call); r.Calls == 0 {
+			if r := RunFor(ctx, s.workers(sched), sched.Warmup, s.Call); r.Calls == 0 {
 				return Comparison{}, fmt.Errorf("warm-up: no call succeeded: %w", r.Err())
 			}
 		}
@@ -287,7 +298,7 @@ func Interleave(ctx context.Context, log *slog.Logger, sched Schedule, base, sub
 		for _, which := range order {
 			s, m := sides[which], &measured[which]
 			before := readCPU(log, s.CPU, m.CPUKnown)
-			r := RunFor(ctx, sched.Workers, slice, s.Call)
+			r := RunFor(ctx, s.workers(sched), slice, s.Call)
 			if err := ctx.Err(); err != nil {
 				return Comparison{}, err
 			}

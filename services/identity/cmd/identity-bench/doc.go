@@ -21,20 +21,22 @@
 // adjacent pairs of slices. The measures, in order:
 //
 //   - argon2id with identity's parameters (password.DefaultParams) in this
-//     process, against Login over gRPC in one tenant, with the same
-//     concurrency (GOMAXPROCS by default);
+//     process (-hash-goroutines, GOMAXPROCS by default), against Login over
+//     gRPC in one tenant (-login-clients, twice that by default: more calls
+//     than identity's hash slots, so Login runs at its capacity);
 //   - access-token verification by a caller holding the JWKS (fetched once
 //     with GetJwks), with golang-jwt on one goroutine, against bare
 //     ed25519.Verify;
 //   - RefreshSession and GetCurrentUser, each against grpc.health.v1 Check
 //     on identity;
-//   - Login through identity's REST gateway (POST /v1/auth:login, the
-//     tenant in the Host header, started on a free loopback port) against
-//     Login over gRPC, same tenant, concurrency and source addresses;
 //   - creating tenants through the registry up to -tenants, then the time
 //     from starting identity to its "tenant schemas migrated" record, with
 //     every schema new to it and then with all current;
-//   - Login spread over every tenant against Login in one tenant.
+//   - Login spread over every tenant against Login in one tenant;
+//   - Login through identity's REST gateway (POST /v1/auth:login, the
+//     tenant in the Host header, started on a free loopback port) against
+//     Login over gRPC, both spread over every tenant, with the same
+//     concurrency and source addresses.
 //
 // Identity's rate limits stay as they are (they have no configuration):
 // every login of a measure uses its own account, and logins come from many

@@ -39,7 +39,9 @@ func accountsFor(rate float64, warmup, measured time.Duration, extra int) int {
 }
 
 // loginRun measures argon2id in this process against Login over gRPC,
-// interleaved, with the same concurrency: rows 1 and 2.
+// interleaved, each at its capacity: the hash with one goroutine per core,
+// Login with more calls in flight than identity has hash slots, so that
+// its slots never wait for a call's database work: rows 1 and 2.
 func (b *bench) loginRun(ctx context.Context) error {
 	one := tenantSlug(oneTenantIndex)
 	b.log.Info("creating the first tenant", "tenant", one)
@@ -49,7 +51,7 @@ func (b *bench) loginRun(ctx context.Context) error {
 
 	// The baseline is the hasher identity itself uses, with identity's
 	// parameters, verifying a stored hash as Login does.
-	hasher, err := password.NewHasher(password.DefaultParams, b.cfg.loginClients)
+	hasher, err := password.NewHasher(password.DefaultParams, b.cfg.hashWorkers)
 	if err != nil {
 		return err
 	}
@@ -82,9 +84,9 @@ func (b *bench) loginRun(ctx context.Context) error {
 	}
 
 	b.log.Info("measuring argon2id in-process and Login over gRPC, interleaved",
-		"clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
+		"hash_goroutines", b.cfg.hashWorkers, "clients", b.cfg.loginClients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
 	c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: b.cfg.loginClients, Duration: b.cfg.duration, Warmup: b.warmup()},
-		benchkit.Side{Call: hashCall, CPU: []benchkit.CPUMeter{benchkit.SelfCPUTime}},
+		benchkit.Side{Call: hashCall, CPU: []benchkit.CPUMeter{benchkit.SelfCPUTime}, Workers: b.cfg.hashWorkers},
 		benchkit.Side{Call: b.loginLoad(b.onePool), CPU: []benchkit.CPUMeter{b.identityCPU, b.pgCPU, benchkit.SelfCPUTime}, AfterSlice: b.ceilingSampler(ctx, one)})
 	if err != nil {
 		return err
@@ -145,7 +147,7 @@ func (b *bench) ensureOneTenantAccounts(ctx context.Context, n int) error {
 // rate measured before. The machine's speed drifts, so a pool sized from
 // one reading alone may run short.
 func (b *bench) loginRateBound(ctx context.Context) (float64, error) {
-	r := benchkit.RunFor(ctx, b.cfg.loginClients, b.warmup(), b.hashCall)
+	r := benchkit.RunFor(ctx, b.cfg.hashWorkers, b.warmup(), b.hashCall)
 	if r.Calls == 0 {
 		return 0, fmt.Errorf("argon2id calibration: %w", r.Err())
 	}

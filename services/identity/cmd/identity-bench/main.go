@@ -37,6 +37,7 @@ type config struct {
 	duration      time.Duration
 	rounds        int
 	loginClients  int
+	hashWorkers   int
 	signupClients int
 	clients       int
 	conns         int
@@ -92,7 +93,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.tenants, "tenants", 1000, "tenants created through the registry, for the start-up migration and spread-login measures")
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of one round of each load")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds of each load; rounds are cut into slices of at most 1s that alternate with the baseline's")
-	fs.IntVar(&cfg.loginClients, "login-clients", procs, "concurrent logins, and goroutines hashing for the argon2id baseline (default GOMAXPROCS)")
+	fs.IntVar(&cfg.loginClients, "login-clients", 2*procs, "concurrent logins: more than identity's hash slots (GOMAXPROCS), so that Login runs at its capacity (default 2×GOMAXPROCS)")
+	fs.IntVar(&cfg.hashWorkers, "hash-goroutines", procs, "goroutines hashing for the argon2id baseline: one per core is the most hashes per second (default GOMAXPROCS)")
 	fs.IntVar(&cfg.signupClients, "signup-clients", 2*procs, "concurrent sign-ups while setting up accounts")
 	fs.IntVar(&cfg.clients, "clients", 16, "concurrent callers of health, RefreshSession and GetCurrentUser")
 	fs.IntVar(&cfg.conns, "conns", 4, "gRPC connections the -clients callers share")
@@ -126,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if cfg.sourceAddrs < 1 || cfg.sourceAddrs > maxSourceAddrs {
 		bad("-source-addrs must be from 1 to %d, not %d", maxSourceAddrs, cfg.sourceAddrs)
 	}
-	for name, n := range map[string]int{"-rounds": cfg.rounds, "-login-clients": cfg.loginClients, "-signup-clients": cfg.signupClients,
+	for name, n := range map[string]int{"-rounds": cfg.rounds, "-login-clients": cfg.loginClients, "-hash-goroutines": cfg.hashWorkers, "-signup-clients": cfg.signupClients,
 		"-clients": cfg.clients, "-conns": cfg.conns, "-fill-clients": cfg.fillClients} {
 		if n < 1 {
 			bad("%s must be at least 1", name)
@@ -176,6 +178,7 @@ type bench struct {
 
 	hashCall   benchkit.CallFunc // one argon2id verify in this process, as Login does
 	onePool    *accountPool      // accounts of the one tenant
+	spreadPool *accountPool      // accounts of every tenant
 	loginRate  float64           // Login throughput in one tenant, once measured
 	hashRate   float64           // argon2id verifications per second, once measured
 	ceilingMax int               // most of the one tenant's login burst seen in use
@@ -224,8 +227,8 @@ func (b *bench) run(ctx context.Context) int {
 			{"argon2id and Login", b.loginRun, loginKeys},
 			{"access-token verification with the JWKS", b.jwksRun, jwksKeys},
 			{"RefreshSession and GetCurrentUser", b.sessionRun, sessionKeys},
-			{"Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
 			{"many tenants", b.tenantsRun, tenantKeys},
+			{"Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
 		} {
 			// Once interrupted or out of time, the remaining steps are
 			// marked as not taken without starting them.

@@ -113,7 +113,7 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	many := benchkit.FormatCount(cfg.tenants)
 	calls := fmt.Sprintf("%d clients", cfg.clients)
 
-	t.Declare(kHashTPS, fmt.Sprintf("%s verify in this process, %d goroutines (baseline)", argon, cfg.loginClients), "hashes/s", "baseline")
+	t.Declare(kHashTPS, fmt.Sprintf("%s verify in this process, %d goroutines (baseline)", argon, cfg.hashWorkers), "hashes/s", "baseline")
 	t.Declare(kHashCPU, "CPU per argon2id verify, this process", "ms", "")
 	t.Declare(kLoginTPS, fmt.Sprintf("Login over gRPC, 1 tenant, a new account per login, %s from %d addresses: throughput", lc, cfg.sourceAddrs), "logins/s", "")
 	t.Declare(kLoginP50, "Login latency p50", "ms", "")

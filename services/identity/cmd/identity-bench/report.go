@@ -33,7 +33,10 @@ func (b *bench) methodNotes() {
 		"clients. Identity hashes with %d slots (its default, GOMAXPROCS), so while logins run, the clients and PostgreSQL take "+
 		"CPU that hashing would otherwise have; the in-process baseline has the cores to itself (identity idle). Login ÷ "+
 		"argon2id is therefore a floor for identity's own overhead; identity's CPU per login (utime+stime from /proc over the "+
-		"same slices) beside the CPU per in-process verify is the steadier comparison.", runtime.NumCPU(), runtime.GOMAXPROCS(0))
+		"same slices) beside the CPU per in-process verify is the steadier comparison. Each side runs at its capacity: the "+
+		"baseline with %d goroutines (one per core: more only share the cores' caches among more 19 MiB buffers), Login with "+
+		"%d clients, more than identity's hash slots, so that a slot freed while a login does its database work is taken by "+
+		"the next login at once, as under real load.", runtime.NumCPU(), runtime.GOMAXPROCS(0), c.hashWorkers, c.loginClients)
 	b.tbl.Note("Interleaving: each comparison runs both loads %s in all (-rounds × -duration) in %d pairs of slices of %s, "+
 		"order A B B A A B…, after a %s warm-up of each. Throughput is the median slice; a ratio is the median over adjacent "+
 		"pairs of slices, which share one moment of the machine's load; p50/p99 cover every call (histogram, < 1%% error).",
@@ -51,8 +54,8 @@ func (b *bench) methodNotes() {
 		"and user are checked. Accounts were signed up through AuthService.SignUp (tenant defaults: open sign-up, optional " +
 		"verification); the bench waited for identity's mail outbox to drain (mails go to identity's log, which is dropped) " +
 		"before measuring. PostgreSQL runs with fsync and synchronous_commit on, so each login's commit is durable.")
-	b.tbl.Note("REST vs gRPC Login: both in the one tenant with %d clients, taking accounts from one pool in turn, so no account "+
-		"logs in twice in the measure, and rotating over the same %d source addresses. REST is POST %s with a JSON body and "+
+	b.tbl.Note("REST vs gRPC Login: both spread over every tenant (in one tenant they would meet its login.tenant limit) "+
+		"with %d clients, taking accounts from one pool in turn, so no account logs in twice in the measure, and rotating over the same %d source addresses. REST is POST %s with a JSON body and "+
 		"Host: {tenant}.localhost:PORT, through one http.Client per source address (its net.Dialer bound to that address, "+
 		"keep-alive HTTP/1.1, up to %d idle connections each); the answer's tokens and user are checked. The gateway runs in "+
 		"identity and calls its gRPC server in process, so both go through the same interceptors and rate limits; a 429 would "+

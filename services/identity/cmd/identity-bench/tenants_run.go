@@ -113,8 +113,11 @@ func (b *bench) spreadRun(ctx context.Context) error {
 	}
 	// Enough accounts for the whole measure without reuse, and at least
 	// one in every tenant; the one tenant gets more if it has too few.
+	// The REST measure then logs the same accounts in again, twice as many
+	// of them (two loads), so the pool is sized for three.
 	n := accountsFor(rate, b.warmup(), b.measured(), 0)
-	spread := newAccountPool(spreadAccounts(tenants, max(n, len(tenants))))
+	spread := newAccountPool(spreadAccounts(tenants, max(accountsFor(rate, 3*b.warmup(), 3*b.measured(), 0), len(tenants))))
+	b.spreadPool = spread
 	if err := b.signUpAll(ctx, "signing up accounts in every tenant", spread.accounts, ""); err != nil {
 		return err
 	}
