@@ -49,14 +49,57 @@ func searchPath(schema string) string {
 	return pgx.Identifier{schema}.Sanitize() + ", pg_temp"
 }
 
+// setSearchPathSQL sets the search path only if the schema exists, in the
+// same statement. With a missing schema the first valid entry would be
+// pg_temp, and PostgreSQL would quietly create fn's unqualified tables there
+// as temporary tables that outlive the transaction on the pooled connection.
+const setSearchPathSQL = `
+	SELECT set_config('search_path', $1, true)
+	FROM pg_catalog.pg_namespace WHERE nspname = $2`
+
+// batchSender is a pool or connection that can pipeline statements.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// beginInSchema begins a transaction and sets its search path in one round
+// trip, rolling back if the schema does not exist.
+func beginInSchema(ctx context.Context, db batchSender, schema string) (pgx.Tx, error) {
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	found := false
+	b.Queue(setSearchPathSQL, searchPath(schema), schema).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			found = true
+		}
+		return rows.Err()
+	})
+	br := db.SendBatch(ctx, b)
+	err := br.Close()
+	tx := br.Tx()
+	if err == nil && !found {
+		err = fmt.Errorf("tenantdb: schema %q: %w", schema, ErrSchemaNotFound)
+	} else if err != nil {
+		err = fmt.Errorf("tenantdb: begin transaction in schema %q: %w", schema, err)
+	}
+	if err != nil {
+		if rbErr := tx.Rollback(ctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			err = errors.Join(err, fmt.Errorf("tenantdb: roll back in schema %q: %w", schema, rbErr))
+		}
+		return nil, err
+	}
+	return tx, nil
+}
+
 // InTenant runs fn in a transaction whose search_path is schema (then
 // pg_temp), so fn's unqualified table names resolve to the tenant's tables.
 // It commits if fn returns nil and rolls back if fn returns an error or
 // panics (the panic is re-raised after the rollback). fn's error is returned
 // unchanged so callers can match their own errors.
 //
-// The search path is set with set_config(..., true), which lasts until the
-// end of the transaction only: it never leaks to the next user of a pooled
+// On a pool or connection, BEGIN and setting the search path go to the
+// server in one round trip. The search path is set with set_config(...,
+// true), which lasts until the end of the transaction only: it never leaks to the next user of a pooled
 // connection and is correct behind PgBouncer in transaction mode. The schema
 // name travels as a bind parameter, so no SQL is built from it.
 //
@@ -73,9 +116,22 @@ func InTenant(ctx context.Context, db Beginner, schema string, fn func(ctx conte
 	if err := ValidateSchemaName(schema); err != nil {
 		return err
 	}
-	tx, err := db.Begin(ctx)
+	_, nested := db.(pgx.Tx)
+	var (
+		tx  pgx.Tx
+		set bool // the search path is set already
+	)
+	if bs, ok := db.(batchSender); ok && !nested {
+		tx, err = beginInSchema(ctx, bs, schema)
+		set = true
+	} else {
+		tx, err = db.Begin(ctx)
+		if err != nil {
+			err = fmt.Errorf("tenantdb: begin transaction in schema %q: %w", schema, err)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("tenantdb: begin transaction in schema %q: %w", schema, err)
+		return err
 	}
 	committed := false
 	defer func() {
@@ -95,28 +151,21 @@ func InTenant(ctx context.Context, db Beginner, schema string, fn func(ctx conte
 		}
 	}()
 
-	_, nested := db.(pgx.Tx)
 	var previous string
 	if nested {
 		if err := tx.QueryRow(ctx, "SELECT current_setting('search_path')").Scan(&previous); err != nil {
 			return fmt.Errorf("tenantdb: read search_path: %w", err)
 		}
 	}
-	// Set the path only if the schema exists, in the same round trip. With a
-	// missing schema the first valid entry would be pg_temp, and PostgreSQL
-	// would quietly create fn's unqualified tables there as temporary tables
-	// that outlive the transaction on the pooled connection.
-	var path string
-	err = tx.QueryRow(ctx, `
-		SELECT set_config('search_path', $1, true)
-		FROM pg_catalog.pg_namespace WHERE nspname = $2`,
-		searchPath(schema), schema,
-	).Scan(&path)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("tenantdb: schema %q: %w", schema, ErrSchemaNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("tenantdb: set search_path to schema %q: %w", schema, err)
+	if !set {
+		var path string
+		err = tx.QueryRow(ctx, setSearchPathSQL, searchPath(schema), schema).Scan(&path)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("tenantdb: schema %q: %w", schema, ErrSchemaNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("tenantdb: set search_path to schema %q: %w", schema, err)
+		}
 	}
 
 	if err := fn(ctx, tx); err != nil {

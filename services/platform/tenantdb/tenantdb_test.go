@@ -193,6 +193,24 @@ func TestInTenant(t *testing.T) {
 		require.False(t, called)
 	})
 
+	t.Run("a missing schema frees the connection outside any transaction", func(t *testing.T) {
+		t.Parallel()
+		single := newPool(t, url, tenantdb.PoolOptions{MaxConns: 1})
+		for range 3 {
+			err := tenantdb.InTenant(ctx, single, "tenant_nobody", func(context.Context, pgx.Tx) error { return nil })
+			require.ErrorIs(t, err, tenantdb.ErrSchemaNotFound)
+		}
+		// A leaked connection would make this wait forever on a one-slot
+		// pool; one left in a transaction would report it.
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		conn, err := single.Acquire(waitCtx)
+		require.NoError(t, err)
+		require.Equal(t, byte('I'), conn.Conn().PgConn().TxStatus(), "the connection was returned inside a transaction")
+		conn.Release()
+		require.NoError(t, tenantdb.InTenant(waitCtx, single, "tenant_a", func(context.Context, pgx.Tx) error { return nil }))
+	})
+
 	t.Run("nested in a transaction it restores the caller's search path", func(t *testing.T) {
 		t.Parallel()
 		tx, err := pool.Begin(ctx)
