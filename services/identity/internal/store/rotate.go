@@ -217,8 +217,12 @@ func (s *Store) rotateBatch(ctx context.Context, placement string, batch []*rota
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	// Planned afresh on each execution, the statement's planning costs
-	// more than its execution; its generic plan uses the same indexes.
+	// more than its execution; its generic plan uses the same indexes. That
+	// plan is made once per connection, maybe while the tables are small,
+	// when a sequential scan looks cheap and is then kept as they grow: every
+	// row the statement touches is one a key names, so scans are ruled out.
 	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	b.Queue("SET LOCAL enable_seqscan = off")
 	for _, schema := range order {
 		// A token presented twice in one batch is rotated for the first
 		// caller only; the others take the one-by-one path, which sees
