@@ -288,7 +288,9 @@ func TestAfterMailIsCalledOnlyWhenMailIsCommitted(t *testing.T) {
 	f.store.AfterMail(func() { woken.Add(1) })
 	msg := mail.Message{Kind: "test", To: "ann@example.com", Subject: "hello", Text: "hi"}
 
-	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error { return tx.Audit(ctx, account.AuditEvent{Event: "test"}) }))
+	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
+		return tx.Audit(ctx, account.AuditEvent{Event: "test"})
+	}))
 	require.Equal(t, int32(0), woken.Load(), "a transaction without mail woke the mail worker")
 
 	errRollback := errors.New("roll back")
