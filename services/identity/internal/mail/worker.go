@@ -19,6 +19,9 @@ const (
 	DefaultInterval    = 10 * time.Second
 	DefaultBatch       = 20
 	DefaultMaxAttempts = 30
+	// DefaultRetention is how long a sent or abandoned mail's row is kept
+	// (without its body) before Run deletes it.
+	DefaultRetention = 30 * 24 * time.Hour
 )
 
 // recordTimeout bounds each statement that records an outcome. Those
@@ -47,6 +50,9 @@ type WorkerOptions struct {
 	Backoff func(attempt int) time.Duration
 	// Logger receives failures and give-ups; nil means slog.Default().
 	Logger *slog.Logger
+	// Retention is how long Run keeps the rows of sent and abandoned mail;
+	// zero means DefaultRetention.
+	Retention time.Duration
 }
 
 // ExponentialBackoff returns a backoff that waits base after the first
@@ -90,6 +96,9 @@ func NewWorker(pools []*pgxpool.Pool, sender Sender, opts WorkerOptions) *Worker
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
 	return &Worker{
 		pools:  pools,
 		sender: sender,
@@ -98,14 +107,28 @@ func NewWorker(pools []*pgxpool.Pool, sender Sender, opts WorkerOptions) *Worker
 	}
 }
 
+// purgeEvery is how often Run deletes the rows past their retention.
+const purgeEvery = time.Hour
+
 // Run drains the outboxes at once, then every Interval and whenever Wake is
 // called, until ctx ends. Failures are logged and retried on the next pass.
+// Once an hour it also deletes the rows of mail finished (sent or
+// abandoned) longer than Retention ago.
 func (w *Worker) Run(ctx context.Context) {
 	ticker := time.NewTicker(w.opts.Interval)
 	defer ticker.Stop()
+	var lastPurge time.Time
 	for {
 		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
 			w.opts.Logger.WarnContext(ctx, "mail: outbox pass failed", slog.Any("err", err))
+		}
+		if time.Since(lastPurge) >= purgeEvery {
+			lastPurge = time.Now()
+			if n, err := w.Purge(ctx, w.opts.Retention); err != nil && ctx.Err() == nil {
+				w.opts.Logger.WarnContext(ctx, "mail: outbox purge failed", slog.Any("err", err))
+			} else if n > 0 {
+				w.opts.Logger.InfoContext(ctx, "mail: purged finished mail from the outbox", slog.Int64("rows", n))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -180,20 +203,54 @@ ORDER BY next_attempt_time
 LIMIT $1
 FOR UPDATE SKIP LOCKED`
 
+// markSentSQL records a delivery and empties the body: a mail's links carry
+// single-use tokens (stored hashed everywhere else), which must not outlive
+// their delivery in the database. The row stays, for its deduplication key
+// and for inspection, until Purge.
 const markSentSQL = `
 UPDATE tenantry_identity.outbox
-SET sent_time = now(), attempts = attempts + 1
+SET sent_time = now(), attempts = attempts + 1, text_body = '', html_body = NULL
 WHERE id = $1`
 
 // markFailedSQL schedules a retry after $3 seconds, or with $4 parks the row
-// for good ('infinity' is never due, and stays out of the due index range).
+// for good ('infinity' is never due, and stays out of the due index range),
+// emptying its body as a sent mail's is.
 const markFailedSQL = `
 UPDATE tenantry_identity.outbox
 SET attempts = attempts + 1,
     last_error = $2,
     next_attempt_time = CASE WHEN $4 THEN 'infinity'::timestamptz
-                             ELSE now() + make_interval(secs => $3) END
+                             ELSE now() + make_interval(secs => $3) END,
+    text_body = CASE WHEN $4 THEN '' ELSE text_body END,
+    html_body = CASE WHEN $4 THEN NULL ELSE html_body END
 WHERE id = $1`
+
+// purgeSQL deletes mail sent, or abandoned, more than $1 seconds ago.
+// Abandoned rows have no finish time of their own: their creation time is
+// used, which is earlier, so they never outstay a sent one.
+const purgeSQL = `
+DELETE FROM tenantry_identity.outbox
+WHERE (sent_time IS NOT NULL AND sent_time < now() - make_interval(secs => $1))
+   OR (next_attempt_time = 'infinity' AND create_time < now() - make_interval(secs => $1))`
+
+// Purge deletes, in every outbox, the rows of mail sent or abandoned more
+// than retention ago, and returns how many. Mail still to be sent is never
+// deleted.
+func (w *Worker) Purge(ctx context.Context, retention time.Duration) (int64, error) {
+	var (
+		total int64
+		errs  []error
+	)
+	for _, pool := range w.pools {
+		tag, err := pool.Exec(ctx, purgeSQL, retention.Seconds())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mail: purge outbox: %w", err))
+			continue
+		}
+		total += tag.RowsAffected()
+	}
+	return total, errors.Join(errs...)
+}
 
 // deliverBatch claims one batch in a transaction, sends each mail and
 // records each outcome in that transaction, then commits.
