@@ -93,6 +93,9 @@ type Tx interface {
 	RevokeSession(ctx context.Context, id, reason string, at time.Time) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID, reason string, at time.Time) error
 	TouchSession(ctx context.Context, id string, refreshed, expires time.Time) error
+	// DeleteEndedSessions deletes the sessions revoked or expired before
+	// before, with their refresh tokens.
+	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)
 
 	InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, at time.Time) error
 	// RefreshToken locks a refresh token row.
@@ -106,6 +109,9 @@ type Tx interface {
 	// UseTokensOf marks a user's unused tokens of a purpose used, so only
 	// the newest link works.
 	UseTokensOf(ctx context.Context, userID string, purpose Purpose, at time.Time) error
+	// DeleteExpiredTokens deletes the single-use tokens that expired before
+	// before.
+	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
 
 	Audit(ctx context.Context, e AuditEvent) error
 	// Enqueue writes a mail to the outbox in this transaction.

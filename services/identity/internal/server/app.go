@@ -197,7 +197,7 @@ func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	runs := []func(context.Context){a.resolver.Run, a.worker.Run, a.issuer.Run, a.migrateAll,
 		func(ctx context.Context) { a.limiter.Run(ctx, 10*time.Minute) }}
-	runs = append(runs, a.store.RunRotations)
+	runs = append(runs, a.store.RunRotations, a.sweep)
 	if a.sessions != nil {
 		runs = append(runs, func(ctx context.Context) { a.store.Follow(ctx, a.sessions, store.FollowOptions{}) })
 	}
@@ -246,6 +246,52 @@ func (a *App) migrateAll(ctx context.Context) {
 		"failed", len(rep.Failed), "took", time.Since(started).Round(time.Millisecond))
 	if err != nil && ctx.Err() == nil {
 		a.logger.ErrorContext(ctx, "some tenant schemas could not be migrated; they will be retried on first use", "err", err)
+	}
+}
+
+// sweepEvery is how often every tenant's ended sessions and expired
+// single-use tokens are deleted (account.EndedRetention after they ended).
+const sweepEvery = time.Hour
+
+// sweep runs account.Manager.Sweep over every tenant once the registry's
+// snapshot is in, then every sweepEvery, one tenant at a time so that it
+// never competes with calls for more than one connection. Every replica
+// sweeps; the deletes are idempotent.
+func (a *App) sweep(ctx context.Context) {
+	for !a.resolver.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for {
+		var total account.SweepResult
+		failed := 0
+		for _, t := range a.resolver.All() {
+			if ctx.Err() != nil {
+				return
+			}
+			if t.State != tenancy.Active && t.State != tenancy.Suspended {
+				continue
+			}
+			res, err := a.accounts.Sweep(ctx, t)
+			if err != nil {
+				failed++
+				a.logger.WarnContext(ctx, "sweeping a tenant's ended sessions failed", "tenant", t.Slug, "err", err)
+				continue
+			}
+			total.Sessions += res.Sessions
+			total.Tokens += res.Tokens
+		}
+		if total.Sessions+total.Tokens > 0 || failed > 0 {
+			a.logger.InfoContext(ctx, "swept ended sessions and expired tokens", "sessions", total.Sessions, "tokens", total.Tokens, "failed_tenants", failed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sweepEvery):
+		}
 	}
 }
 

@@ -321,6 +321,11 @@ func (t *pgTx) TouchSession(ctx context.Context, id string, refreshed, expires t
 	return err
 }
 
+func (t *pgTx) DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE revoke_time < $1 OR expire_time < $1`, before)
+	return tag.RowsAffected(), err
+}
+
 func (t *pgTx) InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, at time.Time) error {
 	_, err := t.tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, create_time) VALUES ($1, $2, $3)`, hash, sessionID, at)
 	return err
@@ -380,6 +385,11 @@ func (t *pgTx) UseTokensOf(ctx context.Context, userID string, purpose account.P
 	_, err := t.tx.Exec(ctx, `UPDATE one_time_tokens SET use_time = $3 WHERE user_id = $1::uuid AND purpose = $2 AND use_time IS NULL`,
 		userID, string(purpose), at)
 	return err
+}
+
+func (t *pgTx) DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE expire_time < $1`, before)
+	return tag.RowsAffected(), err
 }
 
 func (t *pgTx) Audit(ctx context.Context, e account.AuditEvent) error {
