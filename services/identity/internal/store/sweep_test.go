@@ -42,7 +42,8 @@ func TestSweepDeletesWhatEndedLongAgoAndAnnouncesNothing(t *testing.T) {
 		}
 		return nil
 	}))
-	f.remote.take()
+	// The setup's own changes are announced; let them all arrive first.
+	f.waitHeard(t, "s "+revokedLongAgo.ID+" acme", "s "+expiredLongAgo.ID+" acme", "s "+revokedRecently.ID+" acme")
 
 	var sessions, tokens int64
 	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
