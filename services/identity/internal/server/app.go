@@ -195,9 +195,11 @@ func (a *App) Addr() net.Addr { return a.rpc.Addr() }
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	runs := []func(context.Context){a.resolver.Run, a.worker.Run, a.issuer.Run, a.migrateAll,
+	runs := []func(context.Context){a.resolver.Run, a.worker.Run, a.issuer.Run,
+		// Sweeping starts once the start-up migration is done, not to compete with it.
+		func(ctx context.Context) { a.migrateAll(ctx); a.sweep(ctx) },
 		func(ctx context.Context) { a.limiter.Run(ctx, 10*time.Minute) }}
-	runs = append(runs, a.store.RunRotations, a.sweep)
+	runs = append(runs, a.store.RunRotations)
 	if a.sessions != nil {
 		runs = append(runs, func(ctx context.Context) { a.store.Follow(ctx, a.sessions, store.FollowOptions{}) })
 	}
@@ -253,8 +255,8 @@ func (a *App) migrateAll(ctx context.Context) {
 // single-use tokens are deleted (account.EndedRetention after they ended).
 const sweepEvery = time.Hour
 
-// sweep runs account.Manager.Sweep over every tenant once the registry's
-// snapshot is in, then every sweepEvery, one tenant at a time so that it
+// sweep runs account.Manager.Sweep over every tenant at once, then every
+// sweepEvery, one tenant at a time so that it
 // never competes with calls for more than one connection. Every replica
 // sweeps; the deletes are idempotent.
 func (a *App) sweep(ctx context.Context) {
