@@ -35,19 +35,20 @@ const (
 
 // rotateSQL rotates every token of the batch whose session is open and
 // whose user is enabled: it marks the old token used, extends the session
-// (never past its maximum age; at most once a minute) and stores the new
-// token, and returns the
-// rotated tokens' sessions and users. The UPDATE's row lock on the old
-// token and its use_time IS NULL condition, re-checked after any wait for
-// that lock, make a token rotate once however many present it at once; the
-// others find it used and take the one-by-one path, which treats that as
-// reuse. A session ended by a transaction that commits while this one runs
+// (never past its maximum age; at most once a minute), stores the new token
+// and returns the rotated tokens' sessions and users. The UPDATE's row lock
+// on the old token and its use_time IS NULL condition, re-checked after any
+// wait for that lock, make a token rotate once however many present it at
+// once; the others find it used and take the one-by-one path, which treats
+// that as reuse. A session ended by a transaction that commits while this one runs
 // is not re-read: the rotation is ordered before the ending, whose effect
 // (the session refused) is the same.
 //
 // The tables are qualified with {schema}, the quoted schema name, rather
 // than found through search_path: pgx prepares a batch's statements before
-// sending it, when no search_path of the batch is in force yet.
+// sending it, when no search_path of the batch is in force yet. So each
+// tenant has its own prepared statement on a connection, kept in pgx's
+// per-connection statement cache (least recently used ones dropped).
 //
 // $1 old token hashes, $2 new token hashes (pairwise), $3 now, $4 the
 // expiry now + session TTL, $5 the sessions' maximum age.
