@@ -7,6 +7,8 @@ package registrytest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -84,23 +86,53 @@ func Start(t *testing.T, bin string) *Registry {
 // private cluster the test restarts) and a free port.
 func StartOn(t *testing.T, bin, databaseURL string) *Registry {
 	t.Helper()
-	r := &Registry{t: t, bin: bin, Addr: FreeAddr(t), DBURL: databaseURL, logs: &LockedBuffer{}}
-	conn := Dial(t, r.Addr)
-	r.Operator = registryv1.NewTenantServiceClient(conn)
-	r.health = healthpb.NewHealthClient(conn)
+	r := &Registry{t: t, bin: bin, DBURL: databaseURL, logs: &LockedBuffer{}}
 	t.Cleanup(func() {
 		r.Kill()
 		if t.Failed() {
 			t.Logf("tenant-registry output:\n%s", r.logs)
 		}
 	})
-	r.Restart()
+	// A port found free may be taken by another test process before the
+	// registry binds it: try another one then.
+	for attempt := 1; ; attempt++ {
+		r.Addr = FreeAddr(t)
+		err := r.launch()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errAddrInUse) || attempt == 5 {
+			require.FailNow(t, "tenant-registry did not start", "%v; output:\n%s", err, r.logs)
+		}
+		r.logs.Reset()
+	}
+	conn := Dial(t, r.Addr)
+	r.Operator = registryv1.NewTenantServiceClient(conn)
+	r.health = healthpb.NewHealthClient(conn)
+	r.waitServing()
 	return r
 }
 
-// Restart runs the registry process (again) and waits until it serves.
+// errAddrInUse is launch's error when the port was taken.
+var errAddrInUse = errors.New("the registry's port is in use")
+
+// Restart runs the registry process (again) on its address and waits until
+// it serves.
 func (r *Registry) Restart() {
 	r.t.Helper()
+	if err := r.launch(); err != nil {
+		require.FailNow(r.t, "tenant-registry did not start", "%v; output:\n%s", err, r.logs)
+	}
+	r.waitServing()
+}
+
+// servingLine is what the registry logs once it listens.
+const servingLine = `msg="serving gRPC"`
+
+// launch starts the process and returns once it says it listens, or with
+// an error if it exits first.
+func (r *Registry) launch() error {
+	before := strings.Count(r.logs.String(), servingLine)
 	cmd := exec.Command(r.bin,
 		"-grpc-addr", r.Addr,
 		"-http-addr", "", // no REST: registries of parallel tests would share its port
@@ -112,16 +144,41 @@ func (r *Registry) Restart() {
 	)
 	cmd.Env = CleanEnv()
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
-	require.NoError(r.t, cmd.Start())
+	if err := cmd.Start(); err != nil {
+		return err
+	}
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		close(exited)
 	}()
 	r.cmd, r.exited = cmd, exited
-	Eventually(r.t, "the registry to serve", func() bool {
+	deadline := time.Now().Add(WaitFor)
+	for {
 		select {
 		case <-exited:
+			if strings.Contains(r.logs.String(), "address already in use") {
+				return errAddrInUse
+			}
+			return errors.New("tenant-registry exited while starting")
+		default:
+		}
+		if strings.Count(r.logs.String(), servingLine) > before {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("tenant-registry did not listen on %s within %s", r.Addr, WaitFor)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// waitServing waits until the registry's health service says SERVING.
+func (r *Registry) waitServing() {
+	r.t.Helper()
+	Eventually(r.t, "the registry to serve", func() bool {
+		select {
+		case <-r.exited:
 			require.FailNow(r.t, "tenant-registry exited while starting", "output:\n%s", r.logs)
 		default:
 		}
@@ -261,6 +318,13 @@ func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+// Reset forgets what was written so far.
+func (b *LockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
 
 // String returns everything written so far.
