@@ -222,18 +222,9 @@ func (a *App) Run(ctx context.Context) error {
 // parallel with progress, once the registry's snapshot has arrived. Tenants
 // used before it reaches them are migrated on first use instead.
 func (a *App) migrateAll(ctx context.Context) {
-	for !a.resolver.Ready() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	var tenants []tenancy.Tenant
-	for _, t := range a.resolver.All() {
-		if t.State == tenancy.Active || t.State == tenancy.Suspended {
-			tenants = append(tenants, t)
-		}
+	tenants, ok := a.liveTenants(ctx)
+	if !ok {
+		return
 	}
 	started := time.Now()
 	rep, err := a.store.MigrateAll(ctx, tenants, tenantdb.MigrateAllOptions{
@@ -251,31 +242,44 @@ func (a *App) migrateAll(ctx context.Context) {
 	}
 }
 
+// liveTenants waits for the registry's snapshot, then returns the tenants
+// that have a schema identity serves (active or suspended); ok is false if
+// ctx ended first.
+func (a *App) liveTenants(ctx context.Context) (tenants []tenancy.Tenant, ok bool) {
+	for !a.resolver.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, t := range a.resolver.All() {
+		if t.State == tenancy.Active || t.State == tenancy.Suspended {
+			tenants = append(tenants, t)
+		}
+	}
+	return tenants, true
+}
+
 // sweepEvery is how often every tenant's ended sessions and expired
 // single-use tokens are deleted (account.EndedRetention after they ended).
 const sweepEvery = time.Hour
 
 // sweep runs account.Manager.Sweep over every tenant at once, then every
-// sweepEvery, one tenant at a time so that it
-// never competes with calls for more than one connection. Every replica
-// sweeps; the deletes are idempotent.
+// sweepEvery, one tenant at a time so that it never competes with calls for
+// more than one connection. Every replica sweeps; the deletes are
+// idempotent.
 func (a *App) sweep(ctx context.Context) {
-	for !a.resolver.Ready() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 	for {
+		tenants, ok := a.liveTenants(ctx)
+		if !ok {
+			return
+		}
 		var total account.SweepResult
 		failed := 0
-		for _, t := range a.resolver.All() {
+		for _, t := range tenants {
 			if ctx.Err() != nil {
 				return
-			}
-			if t.State != tenancy.Active && t.State != tenancy.Suspended {
-				continue
 			}
 			res, err := a.accounts.Sweep(ctx, t)
 			if err != nil {
