@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"tenantry.dev/platform/pglisten"
 )
 
 // CacheChannel is the notification channel on which the tenant schemas'
@@ -39,86 +41,39 @@ type FollowOptions struct {
 // passing each announcement to l. A placement whose connection fails is
 // reported offline at once and online again once it listens anew.
 func (s *Store) Follow(ctx context.Context, l Listener, opts FollowOptions) {
-	if opts.Ping <= 0 {
-		opts.Ping = 10 * time.Second
-	}
 	if opts.PingTimeout <= 0 {
 		opts.PingTimeout = 2 * time.Second
 	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = 100 * time.Millisecond
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 5 * time.Second
-	}
 	var wg sync.WaitGroup
-	for name := range s.pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.follow(ctx, name, l, opts)
-		}()
+	for name, pool := range s.pools {
+		wg.Go(func() {
+			pglisten.Run(ctx, pool, pglisten.Options{
+				Channel:    CacheChannel,
+				What:       "session cache announcements (the cache is off until they are back)",
+				Idle:       opts.Ping,
+				Backoff:    opts.Backoff,
+				MaxBackoff: opts.MaxBackoff,
+				Logger:     s.logger.With("placement", name),
+				OnListen: func(context.Context) error {
+					l.SetOnline(name, true)
+					return nil
+				},
+				OnNotify: func(ctx context.Context, payload string) error {
+					if !announce(l, payload) {
+						s.logger.WarnContext(ctx, "ignoring a malformed session cache announcement", "payload", payload)
+					}
+					return nil
+				},
+				OnIdle: func(ctx context.Context, conn *pgx.Conn) error {
+					pctx, cancel := context.WithTimeout(ctx, opts.PingTimeout)
+					defer cancel()
+					return conn.Ping(pctx)
+				},
+				OnLost: func() { l.SetOnline(name, false) },
+			})
+		})
 	}
 	wg.Wait()
-}
-
-func (s *Store) follow(ctx context.Context, placement string, l Listener, opts FollowOptions) {
-	backoff := opts.Backoff
-	for ctx.Err() == nil {
-		heard, err := s.listen(ctx, placement, l, opts)
-		l.SetOnline(placement, false)
-		if ctx.Err() != nil {
-			return
-		}
-		if heard {
-			backoff = opts.Backoff
-		}
-		s.logger.WarnContext(ctx, "session cache announcements lost their connection; the cache is off until it is back",
-			"placement", placement, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, opts.MaxBackoff)
-	}
-}
-
-// listen holds one LISTEN connection until it fails; heard says whether it
-// got as far as listening.
-func (s *Store) listen(ctx context.Context, placement string, l Listener, opts FollowOptions) (heard bool, err error) {
-	conn, err := pgx.ConnectConfig(ctx, s.pools[placement].Config().ConnConfig.Copy())
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{CacheChannel}.Sanitize()); err != nil {
-		return false, err
-	}
-	l.SetOnline(placement, true)
-	for {
-		wctx, cancel := context.WithTimeout(ctx, opts.Ping)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return true, ctx.Err()
-		case err != nil && wctx.Err() != nil:
-			// Silence: make sure the connection is still alive.
-			pctx, cancel := context.WithTimeout(ctx, opts.PingTimeout)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return true, err
-			}
-		case err != nil:
-			return true, err
-		default:
-			if !announce(l, n.Payload) {
-				s.logger.WarnContext(ctx, "ignoring a malformed session cache announcement", "payload", n.Payload)
-			}
-		}
-	}
 }
 
 // errMalformed is returned by parseAnnouncement.

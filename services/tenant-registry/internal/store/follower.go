@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"tenantry.dev/platform/pglisten"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
 
@@ -150,53 +151,21 @@ func (f *Follower) events(ctx context.Context, after, upTo int64, limit int, fn 
 	return nil
 }
 
-// Run follows the change log until ctx ends.
+// Run follows the change log until ctx ends. A notification, a new
+// connection (events committed while none listened are read back) and the
+// poll timer all do the same: read the log from the index's revision on.
 func (f *Follower) Run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := f.listen(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		f.logger.WarnContext(ctx, "change log listener lost its connection; reconnecting", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// listen holds one LISTEN connection until it fails.
-func (f *Follower) listen(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, f.db.Config().ConnConfig.Copy())
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{NotifyChannel}.Sanitize()); err != nil {
-		return err
-	}
-	// Events committed while we were not listening are read back now.
-	if err := f.Sync(ctx); err != nil {
-		return err
-	}
-	f.logger.DebugContext(ctx, "listening for registry changes", "revision", f.index.Revision())
-	for {
-		wctx, cancel := context.WithTimeout(ctx, f.PollInterval)
-		_, err := conn.WaitForNotification(wctx)
-		cancel()
-		if err != nil && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil && wctx.Err() == nil {
+	pglisten.Run(ctx, f.db, pglisten.Options{
+		Channel: NotifyChannel,
+		What:    "change log listener",
+		Idle:    f.PollInterval,
+		Logger:  f.logger,
+		OnListen: func(ctx context.Context) error {
+			err := f.Sync(ctx)
+			f.logger.DebugContext(ctx, "listening for registry changes", "revision", f.index.Revision())
 			return err
-		}
-		// A notification or the poll timer: either way, read the log. A dead
-		// connection (a database restart) fails the next wait, not this read.
-		if err := f.Sync(ctx); err != nil {
-			return err
-		}
-	}
+		},
+		OnNotify: func(ctx context.Context, _ string) error { return f.Sync(ctx) },
+		OnIdle:   func(ctx context.Context, _ *pgx.Conn) error { return f.Sync(ctx) },
+	})
 }
