@@ -70,6 +70,12 @@ type Config struct {
 	// MaxMessageBytes limits the size of a message in either direction;
 	// zero means DefaultMaxMessageBytes.
 	MaxMessageBytes int
+	// StreamWorkers, when positive, keeps that many goroutines serving
+	// calls one after another; calls beyond them get a goroutine each, as
+	// when it is zero. Worth it for handlers with deep stacks (signatures,
+	// hashing): a fresh goroutine starts with a small stack and grows it by
+	// copying, on every call, while a worker keeps the stack it grew.
+	StreamWorkers int
 }
 
 // RegisterFlags defines the operator-facing flags on fs, storing into c.

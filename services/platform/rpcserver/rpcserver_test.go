@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -601,4 +602,49 @@ func TestServiceInterceptorsRunAfterAuthentication(t *testing.T) {
 	}
 	require.NotNil(t, retry)
 	require.Equal(t, 30*time.Second, retry.GetRetryDelay().AsDuration())
+}
+
+// With stream workers, calls beyond the workers still run at once (each on
+// a goroutine of its own), the workers serve later calls, and shutdown
+// stops them.
+func TestStreamWorkersServeCallsBeyondTheirNumber(t *testing.T) {
+	t.Parallel()
+	h := start(t, func(c *rpcserver.Config) { c.StreamWorkers = 2 })
+
+	const held = 5
+	results := make(chan error, held)
+	for range held {
+		go func() {
+			v, _, err := h.echo(callCtx(t, operatorToken, ""), echoBlock)
+			if err == nil && v != "released" {
+				err = fmt.Errorf("got %q, want released", v)
+			}
+			results <- err
+		}()
+	}
+	for i := range held {
+		select {
+		case <-h.probe.entered:
+		case <-time.After(waitLimit):
+			t.Fatalf("only %d of %d held calls reached the handler: calls beyond the workers must not wait for them", i, held)
+		}
+	}
+	// Every worker is busy; another call is still answered.
+	v, _, err := h.echo(callCtx(t, operatorToken, ""), "hello")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(v, "operator|"), v)
+
+	close(h.probe.release)
+	for range held {
+		select {
+		case err := <-results:
+			require.NoError(t, err)
+		case <-time.After(waitLimit):
+			t.Fatal("a held call did not complete after release")
+		}
+	}
+	for range 20 {
+		_, _, err := h.echo(callCtx(t, operatorToken, ""), "again")
+		require.NoError(t, err)
+	}
 }
