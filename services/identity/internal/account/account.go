@@ -53,6 +53,10 @@ type Session struct {
 	RevokeReason string
 	UserAgent    string
 	ClientIP     string
+	// RefreshGeneration counts the session's rotations; RefreshHash is the
+	// SHA-256 of its one current refresh token, of that generation.
+	RefreshGeneration int64
+	RefreshHash       []byte
 }
 
 // Open reports whether the session can still be used at now.

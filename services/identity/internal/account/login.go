@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/subtle"
 	"errors"
 	"time"
@@ -170,47 +171,57 @@ func (m *Manager) openSession(ctx context.Context, tx Tx, t tenancy.Tenant, u *U
 		ID: newID(), UserID: u.ID, CreateTime: now, RefreshTime: now,
 		ExpireTime: now.Add(m.cfg.SessionTTL), UserAgent: truncate(c.UserAgent, 512), ClientIP: truncate(c.IP, 64),
 	}
-	if err := tx.InsertSession(ctx, s); err != nil {
-		return Tokens{}, err
-	}
-	return m.issue(ctx, tx, t, u, s)
-}
-
-// issue hands out an access token and a new refresh token for a session.
-func (m *Manager) issue(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, s *Session) (Tokens, error) {
-	refresh, hash := newSecret()
-	if err := tx.InsertRefreshToken(ctx, hash, s.ID, m.now()); err != nil {
-		return Tokens{}, err
-	}
-	access, exp, err := m.tokens.Issue(u.ID, t.Slug, s.ID, u.Roles)
+	refresh, hash, err := mintRefresh(m.cfg.RefreshKey, t.UID, s.ID, 0)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return Tokens{AccessToken: access, AccessExpires: exp, RefreshToken: refresh, SessionID: s.ID}, nil
+	s.RefreshHash = hash
+	if err := tx.InsertSession(ctx, s); err != nil {
+		return Tokens{}, err
+	}
+	return m.issue(t, u.ID, s.ID, u.Roles, refresh)
 }
 
-// Refresh rotates a refresh token. A token that was already used means it
-// leaked: the whole session is revoked and the caller must log in again.
+// issue hands out an access token, with the session's new refresh token.
+func (m *Manager) issue(t tenancy.Tenant, userID, sessionID string, roles []string, refresh string) (Tokens, error) {
+	access, exp, err := m.tokens.Issue(userID, t.Slug, sessionID, roles)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{AccessToken: access, AccessExpires: exp, RefreshToken: refresh, SessionID: sessionID}, nil
+}
+
+// Refresh rotates a refresh token. A token that was already rotated away
+// means it leaked: the whole session is revoked and the caller must log in
+// again.
 func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken string, c Client) (Tokens, error) {
 	if refreshToken == "" || len(refreshToken) > 128 {
 		return Tokens{}, fault.Invalid("refresh_token", "REFRESH_TOKEN_REQUIRED", "give the refresh token from your last login or refresh")
 	}
+	// Anything identity did not mint for this tenant ends here, without a
+	// query: the same answer as for a session that ended.
+	old, err := parseRefresh(m.cfg.RefreshKey, t.UID, refreshToken)
+	if err != nil {
+		return Tokens{}, errSessionEnded
+	}
+	oldHash := hashSecret(refreshToken)
+	refresh, newHash, err := mintRefresh(m.cfg.RefreshKey, t.UID, old.SessionID, old.Generation+1)
+	if err != nil {
+		return Tokens{}, internal(err, "refresh session")
+	}
+	now := m.now()
+	rotation := Rotation{
+		SessionID: old.SessionID, Generation: old.Generation, OldHash: oldHash, NewHash: newHash,
+		Now: now, Expires: now.Add(m.cfg.SessionTTL), MaxAge: m.cfg.SessionMaxAge,
+	}
 	if r, ok := m.store.(Rotator); ok {
-		now := m.now()
-		refresh, hash := newSecret()
-		done, err := r.Rotate(ctx, t, Rotation{
-			OldHash: hashSecret(refreshToken), NewHash: hash,
-			Now: now, Expires: now.Add(m.cfg.SessionTTL), MaxAge: m.cfg.SessionMaxAge,
-		})
+		done, err := r.Rotate(ctx, t, rotation)
 		if err != nil {
 			return Tokens{}, internal(err, "refresh session")
 		}
 		if done.OK {
-			access, exp, err := m.tokens.Issue(done.UserID, t.Slug, done.SessionID, done.Roles)
-			if err != nil {
-				return Tokens{}, internal(err, "refresh session")
-			}
-			return Tokens{AccessToken: access, AccessExpires: exp, RefreshToken: refresh, SessionID: done.SessionID}, nil
+			tokens, err := m.issue(t, done.UserID, done.SessionID, done.Roles, refresh)
+			return tokens, internal(err, "refresh session")
 		}
 		// Not the ordinary case: the transaction below says why.
 	}
@@ -218,28 +229,29 @@ func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken st
 		tokens Tokens
 		reused bool
 	)
-	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		hash := hashSecret(refreshToken)
-		sessionID, used, err := tx.RefreshToken(ctx, hash)
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		s, err := tx.Session(ctx, old.SessionID, true)
 		if errors.Is(err, ErrNotFound) {
 			return errSessionEnded
 		}
 		if err != nil {
 			return err
 		}
-		s, err := tx.Session(ctx, sessionID, true)
-		if err != nil {
-			return err
-		}
-		now := m.now()
-		if !used.IsZero() {
+		switch {
+		case old.Generation < s.RefreshGeneration:
 			reused = true
 			if s.RevokeTime.IsZero() {
 				if err := tx.RevokeSession(ctx, s.ID, "refresh token reused", now); err != nil {
 					return err
 				}
 			}
-			return tx.Audit(ctx, AuditEvent{Event: EventRefreshReuse, UserID: s.UserID, ClientIP: c.IP, Details: map[string]any{"session": s.ID}})
+			return tx.Audit(ctx, AuditEvent{Event: EventRefreshReuse, UserID: s.UserID, ClientIP: c.IP,
+				Details: map[string]any{"session": s.ID, "generation": old.Generation, "current_generation": s.RefreshGeneration}})
+		case old.Generation > s.RefreshGeneration || !hmac.Equal(oldHash, s.RefreshHash):
+			// Minted here yet not the session's: only a database restored
+			// to before this token's rotation, or a leaked MAC key, gets
+			// here. Refused, but not taken for reuse.
+			return errSessionEnded
 		}
 		if !s.Open(now) {
 			return errSessionEnded
@@ -251,17 +263,14 @@ func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken st
 		if u.Disabled {
 			return errDisabled
 		}
-		if err := tx.UseRefreshToken(ctx, hash, now); err != nil {
-			return err
-		}
-		expires := now.Add(m.cfg.SessionTTL)
+		expires := rotation.Expires
 		if max := s.CreateTime.Add(m.cfg.SessionMaxAge); expires.After(max) {
 			expires = max
 		}
-		if err := tx.TouchSession(ctx, s.ID, now, expires); err != nil {
+		if err := tx.RotateSession(ctx, s.ID, old.Generation+1, newHash, now, expires); err != nil {
 			return err
 		}
-		tokens, err = m.issue(ctx, tx, t, u, s)
+		tokens, err = m.issue(t, u.ID, s.ID, u.Roles, refresh)
 		return err
 	})
 	if reused && err == nil {
@@ -282,14 +291,13 @@ func (m *Manager) Logout(ctx context.Context, t tenancy.Tenant, sessionID, refre
 			if refreshToken == "" {
 				return fault.Invalid("refresh_token", "REFRESH_TOKEN_REQUIRED", "send an access token or the session's refresh token")
 			}
-			id, _, err := tx.RefreshToken(ctx, hashSecret(refreshToken))
-			if errors.Is(err, ErrNotFound) {
+			// Any token the session had names it: logging out with an
+			// older one still ends the session, as reuse would.
+			rt, err := parseRefresh(m.cfg.RefreshKey, t.UID, refreshToken)
+			if err != nil {
 				return errSessionEnded
 			}
-			if err != nil {
-				return err
-			}
-			sessionID = id
+			sessionID = rt.SessionID
 		}
 		s, err := tx.Session(ctx, sessionID, true)
 		if errors.Is(err, ErrNotFound) {

@@ -70,6 +70,10 @@ type Config struct {
 	Now            func() time.Time
 	// Sessions caches CheckSession's answers; nil caches nothing.
 	Sessions SessionCache
+	// RefreshKey authenticates refresh tokens (see refresh.go); at least
+	// MinRefreshKeyBytes, the same on every replica, never stored in the
+	// database.
+	RefreshKey []byte
 }
 
 // Manager applies identity's rules inside tenants.
@@ -83,7 +87,10 @@ type Manager struct {
 }
 
 // NewManager returns a Manager; zero durations in cfg get defaults.
-func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter, links Links, cfg Config) *Manager {
+func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter, links Links, cfg Config) (*Manager, error) {
+	if len(cfg.RefreshKey) < MinRefreshKeyBytes {
+		return nil, fmt.Errorf("account: the refresh token key has %d bytes, want at least %d", len(cfg.RefreshKey), MinRefreshKeyBytes)
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -103,7 +110,7 @@ func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter,
 	if cfg.Sessions == nil {
 		cfg.Sessions = noCache{}
 	}
-	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}
+	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}, nil
 }
 
 func (m *Manager) now() time.Time { return m.cfg.Now().UTC() }

@@ -30,7 +30,8 @@ type Store interface {
 }
 
 // Rotator is what a Store may also do: rotate a refresh token in the
-// ordinary case (the token unused, its session open, its user enabled)
+// ordinary case (the token its session's current one, the session open,
+// its user enabled)
 // without a transaction of its own, batched with other calls' rotations.
 // Refresh uses it first when the store has it, and falls back to its
 // transaction, which applies every rule, when Rotated.OK is false.
@@ -38,10 +39,13 @@ type Rotator interface {
 	Rotate(ctx context.Context, t tenancy.Tenant, r Rotation) (Rotated, error)
 }
 
-// Rotation asks for OldHash to be marked used at Now and NewHash issued for
-// its session, the session's expiry becoming Expires but never more than
-// MaxAge after the session began.
+// Rotation asks for session SessionID, if its current refresh token is
+// still OldHash of Generation, to move to NewHash of Generation+1 at Now,
+// its expiry becoming Expires but never more than MaxAge after the session
+// began.
 type Rotation struct {
+	SessionID        string
+	Generation       int64
 	OldHash, NewHash []byte
 	Now, Expires     time.Time
 	MaxAge           time.Duration
@@ -93,14 +97,12 @@ type Tx interface {
 	RevokeSession(ctx context.Context, id, reason string, at time.Time) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID, reason string, at time.Time) error
 	TouchSession(ctx context.Context, id string, refreshed, expires time.Time) error
+	// RotateSession makes hash, of generation gen, the session's current
+	// refresh token, and sets its refresh and expiry times.
+	RotateSession(ctx context.Context, id string, gen int64, hash []byte, refreshed, expires time.Time) error
 	// DeleteEndedSessions deletes the sessions revoked or expired before
-	// before, with their refresh tokens.
+	// before.
 	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)
-
-	InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, at time.Time) error
-	// RefreshToken locks a refresh token row.
-	RefreshToken(ctx context.Context, hash []byte) (sessionID string, used time.Time, err error)
-	UseRefreshToken(ctx context.Context, hash []byte, at time.Time) error
 
 	InsertToken(ctx context.Context, t *OneTimeToken) error
 	// Token locks a single-use token row.

@@ -7,16 +7,17 @@ import (
 	"tenantry.dev/identity/internal/tenancy"
 )
 
-// EndedRetention is how long an ended session (revoked or expired), with
-// its refresh tokens, and an expired single-use token are kept before Sweep
-// deletes them. Every refresh adds a token row, so without it a tenant's
-// tables would only grow; a used refresh token of a live session is kept,
-// since presenting it again must still revoke the session.
+// EndedRetention is how long an ended session (revoked or expired) and an
+// expired single-use token are kept before Sweep deletes them: every login
+// adds a session row and every reset or verification a token row, so
+// without it a tenant's tables would only grow. The wait keeps an ended
+// session on record for a while for whoever looks into an incident (the
+// audit log names sessions).
 const EndedRetention = 30 * 24 * time.Hour
 
 // SweepResult counts what one Sweep deleted.
 type SweepResult struct {
-	Sessions int64 // with their refresh tokens
+	Sessions int64
 	Tokens   int64 // single-use tokens
 }
 

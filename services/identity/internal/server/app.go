@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +31,10 @@ import (
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
 )
+
+// refreshKeyInfo binds the refresh token key derived from the
+// key-encryption key to that one use.
+const refreshKeyInfo = "tenantry identity: refresh token MAC v1"
 
 // App is a wired identity service. main builds one from configuration;
 // tests build them too, on port 0.
@@ -135,11 +141,20 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.worker = mail.NewWorker(a.pools, sender, mail.WorkerOptions{Logger: logger})
 	// A mail written by a call goes out at once rather than at the next poll.
 	a.store.AfterMail(a.worker.Wake)
-	acfg := account.Config{Logger: logger}
+	// Refresh tokens carry a MAC under a key only the replicas hold:
+	// derived from the key-encryption key (already required, and the same
+	// on every replica), for this one use.
+	refreshKey, err := hkdf.Key(sha256.New, []byte(cfg.KeyEncryptionKey), nil, refreshKeyInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive the refresh token key: %w", err)
+	}
+	acfg := account.Config{Logger: logger, RefreshKey: refreshKey}
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
 	}
-	a.accounts = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter}, links{cfg.PublicURL}, acfg)
+	if a.accounts, err = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter}, links{cfg.PublicURL}, acfg); err != nil {
+		return nil, err
+	}
 
 	tokens, err := authn.NewStaticTokens(
 		authn.Credential{Role: RoleOperator, Token: cfg.OperatorToken},

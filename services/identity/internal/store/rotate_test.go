@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"tenantry.dev/identity/internal/account"
@@ -21,6 +23,12 @@ func randomHash(t *testing.T) []byte {
 	return b
 }
 
+// current is a session's current refresh token, as its row keeps it.
+type current struct {
+	generation int64
+	hash       []byte
+}
+
 // runRotations starts the store's batching for the test.
 func (f *fixture) runRotations(t *testing.T) {
 	t.Helper()
@@ -30,53 +38,62 @@ func (f *fixture) runRotations(t *testing.T) {
 	t.Cleanup(func() { stop(); <-done })
 	// Rotate answers OK=false until the workers run: wait for a rotation.
 	_, s := f.newUserWithSession(t)
-	hash := f.issue(t, f.tenant, s.ID)
 	eventually(t, "rotations to run", func() bool {
-		out, err := f.store.Rotate(context.Background(), f.tenant, f.rotation(hash, randomHash(t)))
+		cur := f.issue(t, f.tenant, s.ID)
+		out, err := f.store.Rotate(context.Background(), f.tenant, f.rotation(s.ID, cur, randomHash(t)))
 		require.NoError(t, err)
 		return out.OK
 	})
 }
 
-func (f *fixture) issue(t *testing.T, tenant tenancy.Tenant, sessionID string) []byte {
+// issue gives the session a new current token, at its current generation.
+func (f *fixture) issue(t *testing.T, tenant tenancy.Tenant, sessionID string) current {
 	t.Helper()
 	hash := randomHash(t)
+	var gen int64
 	require.NoError(t, f.store.InTenant(context.Background(), tenant, func(ctx context.Context, tx account.Tx) error {
-		return tx.InsertRefreshToken(ctx, hash, sessionID, time.Now().UTC())
+		s, err := tx.Session(ctx, sessionID, true)
+		if err != nil {
+			return err
+		}
+		gen = s.RefreshGeneration
+		return tx.RotateSession(ctx, sessionID, gen, hash, s.RefreshTime, s.ExpireTime)
 	}))
-	return hash
+	return current{generation: gen, hash: hash}
 }
 
-func (f *fixture) rotation(oldHash, newHash []byte) account.Rotation {
+func (f *fixture) rotation(sessionID string, old current, newHash []byte) account.Rotation {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	return account.Rotation{OldHash: oldHash, NewHash: newHash, Now: now, Expires: now.Add(time.Hour), MaxAge: 24 * time.Hour}
+	return account.Rotation{SessionID: sessionID, Generation: old.generation, OldHash: old.hash, NewHash: newHash,
+		Now: now, Expires: now.Add(time.Hour), MaxAge: 24 * time.Hour}
 }
 
-// tokenState returns the session of a token and whether it was used.
-func (f *fixture) tokenState(t *testing.T, tenant tenancy.Tenant, hash []byte) (sessionID string, used bool, found bool) {
+// state returns a session as stored in tenant; found is false when it is
+// not there.
+func (f *fixture) state(t *testing.T, tenant tenancy.Tenant, sessionID string) (s *account.Session, found bool) {
 	t.Helper()
-	var at time.Time
 	err := f.store.InTenant(context.Background(), tenant, func(ctx context.Context, tx account.Tx) error {
 		var err error
-		sessionID, at, err = tx.RefreshToken(ctx, hash)
+		s, err = tx.Session(ctx, sessionID, false)
 		return err
 	})
 	if err == account.ErrNotFound {
-		return "", false, false
+		return nil, false
 	}
 	require.NoError(t, err)
-	return sessionID, !at.IsZero(), true
+	return s, true
 }
 
 func TestRotateWithoutBatchingRotatesNothing(t *testing.T) {
 	f := newFixture(t)
 	_, s := f.newUserWithSession(t)
-	old := f.issue(t, f.tenant, s.ID)
-	out, err := f.store.Rotate(context.Background(), f.tenant, f.rotation(old, randomHash(t)))
+	cur := f.issue(t, f.tenant, s.ID)
+	out, err := f.store.Rotate(context.Background(), f.tenant, f.rotation(s.ID, cur, randomHash(t)))
 	require.NoError(t, err)
 	require.False(t, out.OK)
-	_, used, _ := f.tokenState(t, f.tenant, old)
-	require.False(t, used)
+	got, _ := f.state(t, f.tenant, s.ID)
+	require.Equal(t, cur.generation, got.RefreshGeneration)
+	require.Equal(t, cur.hash, got.RefreshHash)
 }
 
 func TestRotateConcurrentRefreshesAcrossTenants(t *testing.T) {
@@ -90,7 +107,7 @@ func TestRotateConcurrentRefreshesAcrossTenants(t *testing.T) {
 		tenant  tenancy.Tenant
 		user    string
 		session string
-		hash    []byte
+		cur     current
 	}
 	var chains []*chain
 	for i := range 20 {
@@ -99,18 +116,19 @@ func TestRotateConcurrentRefreshesAcrossTenants(t *testing.T) {
 			tenant = globex
 		}
 		u, s := f.newUserIn(t, tenant)
-		chains = append(chains, &chain{tenant: tenant, user: u.ID, session: s.ID, hash: f.issue(t, tenant, s.ID)})
+		chains = append(chains, &chain{tenant: tenant, user: u.ID, session: s.ID, cur: f.issue(t, tenant, s.ID)})
 	}
 	// Each chain refreshes 10 times, all chains at once.
+	const rotations = 10
 	var wg sync.WaitGroup
 	errs := make(chan error, len(chains))
 	for _, c := range chains {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 10 {
+			for range rotations {
 				next := randomHash(t)
-				out, err := f.store.Rotate(context.Background(), c.tenant, f.rotation(c.hash, next))
+				out, err := f.store.Rotate(context.Background(), c.tenant, f.rotation(c.session, c.cur, next))
 				if err != nil {
 					errs <- err
 					return
@@ -119,7 +137,7 @@ func TestRotateConcurrentRefreshesAcrossTenants(t *testing.T) {
 					errs <- &mismatch{out}
 					return
 				}
-				c.hash = next
+				c.cur = current{generation: c.cur.generation + 1, hash: next}
 			}
 		}()
 	}
@@ -129,17 +147,21 @@ func TestRotateConcurrentRefreshesAcrossTenants(t *testing.T) {
 		require.NoError(t, err)
 	}
 	for _, c := range chains {
-		session, used, found := f.tokenState(t, c.tenant, c.hash)
+		got, found := f.state(t, c.tenant, c.session)
 		require.True(t, found)
-		require.False(t, used, "the newest token of a chain is unused")
-		require.Equal(t, c.session, session)
-		// A token of one tenant is unknown in the other.
+		require.Equal(t, int64(rotations), got.RefreshGeneration)
+		require.Equal(t, c.cur.hash, got.RefreshHash, "the session keeps the newest token")
+		// A session of one tenant is unknown in the other, and cannot be
+		// rotated there.
 		other := globex
 		if c.tenant == globex {
 			other = f.tenant
 		}
-		_, _, found = f.tokenState(t, other, c.hash)
-		require.False(t, found, "a token was written into another tenant's schema")
+		_, found = f.state(t, other, c.session)
+		require.False(t, found, "a session appeared in another tenant's schema")
+		out, err := f.store.Rotate(context.Background(), other, f.rotation(c.session, c.cur, randomHash(t)))
+		require.NoError(t, err)
+		require.False(t, out.OK, "a session was rotated through another tenant")
 	}
 }
 
@@ -159,40 +181,32 @@ func TestRotateOneTokenPresentedManyTimesAtOnceRotatesOnce(t *testing.T) {
 	f := newFixture(t)
 	f.runRotations(t)
 	_, s := f.newUserWithSession(t)
-	old := f.issue(t, f.tenant, s.ID)
+	cur := f.issue(t, f.tenant, s.ID)
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		winners [][]byte
-		losers  [][]byte
 	)
 	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			next := randomHash(t)
-			out, err := f.store.Rotate(context.Background(), f.tenant, f.rotation(old, next))
+			out, err := f.store.Rotate(context.Background(), f.tenant, f.rotation(s.ID, cur, next))
 			require.NoError(t, err)
-			mu.Lock()
-			defer mu.Unlock()
 			if out.OK {
+				mu.Lock()
 				winners = append(winners, next)
-			} else {
-				losers = append(losers, next)
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	require.Len(t, winners, 1)
 	// The one told it rotated holds the token that was stored.
-	session, used, found := f.tokenState(t, f.tenant, winners[0])
-	require.True(t, found)
-	require.False(t, used)
-	require.Equal(t, s.ID, session)
-	for _, h := range losers {
-		_, _, found := f.tokenState(t, f.tenant, h)
-		require.False(t, found, "a caller told it did not rotate had its token stored")
-	}
+	got, _ := f.state(t, f.tenant, s.ID)
+	require.Equal(t, cur.generation+1, got.RefreshGeneration)
+	require.Equal(t, winners[0], got.RefreshHash)
 }
 
 func TestRotateLeavesTheUnusualCasesUntouched(t *testing.T) {
@@ -202,21 +216,34 @@ func TestRotateLeavesTheUnusualCasesUntouched(t *testing.T) {
 	now := time.Now().UTC()
 
 	tests := []struct {
-		name  string
-		setup func(t *testing.T, u *account.User, s *account.Session, hash []byte)
+		name string
+		// setup changes the session or user, and returns the token then
+		// presented.
+		setup func(t *testing.T, u *account.User, s *account.Session, cur current) current
 	}{
-		{"a used token", func(t *testing.T, _ *account.User, _ *account.Session, hash []byte) {
-			require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error { return tx.UseRefreshToken(ctx, hash, now) }))
+		{"a token rotated away", func(t *testing.T, _ *account.User, s *account.Session, cur current) current {
+			out, err := f.store.Rotate(ctx, f.tenant, f.rotation(s.ID, cur, randomHash(t)))
+			require.NoError(t, err)
+			require.True(t, out.OK)
+			return cur
 		}},
-		{"a revoked session", func(t *testing.T, _ *account.User, s *account.Session, _ []byte) {
+		{"another hash at the current generation", func(t *testing.T, _ *account.User, _ *account.Session, cur current) current {
+			return current{generation: cur.generation, hash: randomHash(t)}
+		}},
+		{"a generation ahead of the session", func(t *testing.T, _ *account.User, _ *account.Session, cur current) current {
+			return current{generation: cur.generation + 1, hash: cur.hash}
+		}},
+		{"a revoked session", func(t *testing.T, _ *account.User, s *account.Session, cur current) current {
 			require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error { return tx.RevokeSession(ctx, s.ID, "test", now) }))
+			return cur
 		}},
-		{"an expired session", func(t *testing.T, _ *account.User, s *account.Session, _ []byte) {
+		{"an expired session", func(t *testing.T, _ *account.User, s *account.Session, cur current) current {
 			require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
 				return tx.TouchSession(ctx, s.ID, now, now.Add(-time.Second))
 			}))
+			return cur
 		}},
-		{"a disabled user", func(t *testing.T, u *account.User, _ *account.Session, _ []byte) {
+		{"a disabled user", func(t *testing.T, u *account.User, _ *account.Session, cur current) current {
 			require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
 				got, err := tx.UserByID(ctx, u.ID, true)
 				if err != nil {
@@ -225,66 +252,54 @@ func TestRotateLeavesTheUnusualCasesUntouched(t *testing.T) {
 				got.Disabled = true
 				return tx.UpdateUser(ctx, got)
 			}))
+			return cur
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			u, s := f.newUserWithSession(t)
-			old := f.issue(t, f.tenant, s.ID)
-			tc.setup(t, u, s, old)
-			_, usedBefore, _ := f.tokenState(t, f.tenant, old)
+			presented := tc.setup(t, u, s, f.issue(t, f.tenant, s.ID))
+			before, _ := f.state(t, f.tenant, s.ID)
 			next := randomHash(t)
-			out, err := f.store.Rotate(ctx, f.tenant, f.rotation(old, next))
+			out, err := f.store.Rotate(ctx, f.tenant, f.rotation(s.ID, presented, next))
 			require.NoError(t, err)
 			require.False(t, out.OK)
-			_, usedAfter, _ := f.tokenState(t, f.tenant, old)
-			require.Equal(t, usedBefore, usedAfter, "the old token changed")
-			_, _, found := f.tokenState(t, f.tenant, next)
-			require.False(t, found, "a new token was issued")
+			after, _ := f.state(t, f.tenant, s.ID)
+			require.Equal(t, before, after, "the session changed")
+			require.False(t, bytes.Equal(next, after.RefreshHash))
 		})
 	}
 
-	t.Run("an unknown token", func(t *testing.T) {
-		out, err := f.store.Rotate(ctx, f.tenant, f.rotation(randomHash(t), randomHash(t)))
+	t.Run("an unknown session", func(t *testing.T) {
+		out, err := f.store.Rotate(ctx, f.tenant, f.rotation(uuid.NewString(), current{hash: randomHash(t)}, randomHash(t)))
 		require.NoError(t, err)
 		require.False(t, out.OK)
 	})
 }
 
-func TestRotateExtendsTheSessionUpToItsMaximumAgeAtMostOnceAMinute(t *testing.T) {
+func TestRotateExtendsTheSessionUpToItsMaximumAge(t *testing.T) {
 	f := newFixture(t)
 	f.runRotations(t)
 	_, s := f.newUserWithSession(t)
-	session := func() *account.Session {
-		var got *account.Session
-		require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
-			var err error
-			got, err = tx.Session(ctx, s.ID, false)
-			return err
-		}))
-		return got
-	}
-	// Last refreshed two minutes ago.
-	lastRefresh := time.Now().UTC().Add(-2 * time.Minute).Truncate(time.Microsecond)
-	require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
-		return tx.TouchSession(ctx, s.ID, lastRefresh, s.ExpireTime)
-	}))
-	old := f.issue(t, f.tenant, s.ID)
-	r := f.rotation(old, randomHash(t))
-	r.Expires = r.Now.Add(48 * time.Hour)
+	cur := f.issue(t, f.tenant, s.ID)
+
+	r := f.rotation(s.ID, cur, randomHash(t))
+	r.Expires = r.Now.Add(20 * time.Hour)
 	r.MaxAge = 30 * time.Hour
 	out, err := f.store.Rotate(context.Background(), f.tenant, r)
 	require.NoError(t, err)
 	require.True(t, out.OK)
-	got := session()
-	require.WithinDuration(t, s.CreateTime.Add(30*time.Hour), got.ExpireTime, time.Millisecond, "capped at the maximum age")
+	got, _ := f.state(t, f.tenant, s.ID)
+	require.WithinDuration(t, r.Expires, got.ExpireTime, time.Millisecond, "extended by the session TTL")
 	require.WithinDuration(t, r.Now, got.RefreshTime, time.Millisecond)
 
-	// Refreshed again within the minute: the session row is left alone.
-	again := f.rotation(r.NewHash, randomHash(t))
-	again.Expires = again.Now.Add(20 * time.Hour)
+	again := f.rotation(s.ID, current{generation: cur.generation + 1, hash: r.NewHash}, randomHash(t))
+	again.Expires = again.Now.Add(48 * time.Hour)
+	again.MaxAge = 30 * time.Hour
 	out, err = f.store.Rotate(context.Background(), f.tenant, again)
 	require.NoError(t, err)
 	require.True(t, out.OK)
-	require.Equal(t, got, session())
+	got, _ = f.state(t, f.tenant, s.ID)
+	require.WithinDuration(t, s.CreateTime.Add(30*time.Hour), got.ExpireTime, time.Millisecond, "capped at the maximum age")
+	require.Equal(t, cur.generation+2, got.RefreshGeneration)
 }

@@ -254,17 +254,21 @@ func (t *pgTx) ListUsers(ctx context.Context, q account.UserQuery, limit int) ([
 }
 
 func (t *pgTx) InsertSession(ctx context.Context, s *account.Session) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO sessions (id, user_id, create_time, refresh_time, expire_time, user_agent, client_ip)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, s.ID, s.UserID, s.CreateTime, s.RefreshTime, s.ExpireTime, s.UserAgent, s.ClientIP)
+	_, err := t.tx.Exec(ctx, `INSERT INTO sessions (id, user_id, create_time, refresh_time, expire_time, user_agent, client_ip,
+		refresh_generation, refresh_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, s.ID, s.UserID, s.CreateTime, s.RefreshTime, s.ExpireTime, s.UserAgent, s.ClientIP,
+		s.RefreshGeneration, s.RefreshHash)
 	return err
 }
 
-const sessionColumns = `id::text, user_id::text, create_time, refresh_time, expire_time, revoke_time, COALESCE(revoke_reason, ''), user_agent, client_ip`
+const sessionColumns = `id::text, user_id::text, create_time, refresh_time, expire_time, revoke_time, COALESCE(revoke_reason, ''), user_agent, client_ip,
+	refresh_generation, refresh_hash`
 
 func scanSession(row pgx.Row) (*account.Session, error) {
 	var s account.Session
 	var revoked *time.Time
-	if err := row.Scan(&s.ID, &s.UserID, &s.CreateTime, &s.RefreshTime, &s.ExpireTime, &revoked, &s.RevokeReason, &s.UserAgent, &s.ClientIP); err != nil {
+	if err := row.Scan(&s.ID, &s.UserID, &s.CreateTime, &s.RefreshTime, &s.ExpireTime, &revoked, &s.RevokeReason, &s.UserAgent, &s.ClientIP,
+		&s.RefreshGeneration, &s.RefreshHash); err != nil {
 		return nil, notFound(err)
 	}
 	if revoked != nil {
@@ -321,34 +325,15 @@ func (t *pgTx) TouchSession(ctx context.Context, id string, refreshed, expires t
 	return err
 }
 
+func (t *pgTx) RotateSession(ctx context.Context, id string, gen int64, hash []byte, refreshed, expires time.Time) error {
+	_, err := t.tx.Exec(ctx, `UPDATE sessions SET refresh_generation = $2, refresh_hash = $3, refresh_time = $4, expire_time = $5
+		WHERE id = $1::uuid`, id, gen, hash, refreshed, expires)
+	return err
+}
+
 func (t *pgTx) DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error) {
 	tag, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE revoke_time < $1 OR expire_time < $1`, before)
 	return tag.RowsAffected(), err
-}
-
-func (t *pgTx) InsertRefreshToken(ctx context.Context, hash []byte, sessionID string, at time.Time) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, session_id, create_time) VALUES ($1, $2, $3)`, hash, sessionID, at)
-	return err
-}
-
-func (t *pgTx) RefreshToken(ctx context.Context, hash []byte) (string, time.Time, error) {
-	var (
-		sessionID string
-		used      *time.Time
-	)
-	err := t.tx.QueryRow(ctx, `SELECT session_id::text, use_time FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, hash).Scan(&sessionID, &used)
-	if err != nil {
-		return "", time.Time{}, notFound(err)
-	}
-	if used != nil {
-		return sessionID, *used, nil
-	}
-	return sessionID, time.Time{}, nil
-}
-
-func (t *pgTx) UseRefreshToken(ctx context.Context, hash []byte, at time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE refresh_tokens SET use_time = $2 WHERE token_hash = $1`, hash, at)
-	return err
 }
 
 func (t *pgTx) InsertToken(ctx context.Context, tok *account.OneTimeToken) error {
