@@ -53,6 +53,9 @@ var errMalformedRefresh = errors.New("not a refresh token of this tenant")
 // mintRefresh returns a new refresh token of the session at generation gen
 // in tenant tenantID, and the hash the session row keeps of it.
 func mintRefresh(key []byte, tenantID, sessionID string, gen int64) (string, []byte, error) {
+	if tenantID == "" {
+		return "", nil, errors.New("mint refresh token: the tenant has no id")
+	}
 	id, err := uuid.Parse(sessionID)
 	if err != nil {
 		return "", nil, err
@@ -70,7 +73,7 @@ func mintRefresh(key []byte, tenantID, sessionID string, gen int64) (string, []b
 // parseRefresh checks a presented token's form and MAC for tenant tenantID.
 // It says nothing about whether the token is current: the session row does.
 func parseRefresh(key []byte, tenantID, s string) (refreshToken, error) {
-	if base64.RawURLEncoding.DecodedLen(len(s)) != refreshLen {
+	if tenantID == "" || base64.RawURLEncoding.DecodedLen(len(s)) != refreshLen {
 		return refreshToken{}, errMalformedRefresh
 	}
 	var b [refreshLen]byte

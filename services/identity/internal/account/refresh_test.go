@@ -22,6 +22,8 @@ func TestRefreshTokenRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, refreshToken{SessionID: session, Generation: gen}, got)
 	}
+	_, _, err := mintRefresh(key, "", session, 0)
+	require.Error(t, err, "a token bound to no tenant is never minted")
 	a, _, err := mintRefresh(key, "tenant-a", session, 3)
 	require.NoError(t, err)
 	b, _, err := mintRefresh(key, "tenant-a", session, 3)
@@ -47,6 +49,7 @@ func TestRefreshTokenRefusesWhatWasNotMintedForTheTenant(t *testing.T) {
 		token  string
 	}{
 		{"another tenant", key, "tenant-b", tok},
+		{"no tenant", key, "", tok},
 		{"another key", bytes.Repeat([]byte{8}, MinRefreshKeyBytes), "tenant-a", tok},
 		{"a generation changed", key, "tenant-a", reencode(func(b []byte) []byte { b[24]++; return b })},
 		{"a session changed", key, "tenant-a", reencode(func(b []byte) []byte { b[1] ^= 1; return b })},
