@@ -96,7 +96,6 @@ type Tx interface {
 	// user's sessions except one (empty: all).
 	RevokeSession(ctx context.Context, id, reason string, at time.Time) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID, reason string, at time.Time) error
-	TouchSession(ctx context.Context, id string, refreshed, expires time.Time) error
 	// RotateSession makes hash, of generation gen, the session's current
 	// refresh token, and sets its refresh and expiry times.
 	RotateSession(ctx context.Context, id string, gen int64, hash []byte, refreshed, expires time.Time) error

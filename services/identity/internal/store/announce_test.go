@@ -241,7 +241,7 @@ func TestWhatEndsNothingIsNotAnnounced(t *testing.T) {
 		if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 			return err
 		}
-		return tx.TouchSession(ctx, s.ID, now, now.Add(2*time.Hour))
+		return tx.RotateSession(ctx, s.ID, s.RefreshGeneration+1, randomHash(t), now, now.Add(2*time.Hour))
 	}))
 	f.local.take()
 	errRollback := errors.New("roll back")

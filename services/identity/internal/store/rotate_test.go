@@ -239,7 +239,7 @@ func TestRotateLeavesTheUnusualCasesUntouched(t *testing.T) {
 		}},
 		{"an expired session", func(t *testing.T, _ *account.User, s *account.Session, cur current) current {
 			require.NoError(t, f.in(t, func(ctx context.Context, tx account.Tx) error {
-				return tx.TouchSession(ctx, s.ID, now, now.Add(-time.Second))
+				return tx.RotateSession(ctx, s.ID, cur.generation, cur.hash, now, now.Add(-time.Second))
 			}))
 			return cur
 		}},

@@ -24,7 +24,7 @@ func TestSweepDeletesWhatEndedLongAgoAndAnnouncesNothing(t *testing.T) {
 		if err := tx.RevokeSession(ctx, revokedLongAgo.ID, "test", before.Add(-time.Hour)); err != nil {
 			return err
 		}
-		if err := tx.TouchSession(ctx, expiredLongAgo.ID, before.Add(-48*time.Hour), before.Add(-time.Hour)); err != nil {
+		if err := tx.RotateSession(ctx, expiredLongAgo.ID, expiredLongAgo.RefreshGeneration, expiredLongAgo.RefreshHash, before.Add(-48*time.Hour), before.Add(-time.Hour)); err != nil {
 			return err
 		}
 		if err := tx.RevokeSession(ctx, revokedRecently.ID, "test", now.Add(-time.Hour)); err != nil {

@@ -320,11 +320,6 @@ func (t *pgTx) RevokeUserSessions(ctx context.Context, userID, exceptID, reason 
 	return err
 }
 
-func (t *pgTx) TouchSession(ctx context.Context, id string, refreshed, expires time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE sessions SET refresh_time = $2, expire_time = $3 WHERE id = $1::uuid`, id, refreshed, expires)
-	return err
-}
-
 func (t *pgTx) RotateSession(ctx context.Context, id string, gen int64, hash []byte, refreshed, expires time.Time) error {
 	_, err := t.tx.Exec(ctx, `UPDATE sessions SET refresh_generation = $2, refresh_hash = $3, refresh_time = $4, expire_time = $5
 		WHERE id = $1::uuid`, id, gen, hash, refreshed, expires)
