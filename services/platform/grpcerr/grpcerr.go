@@ -3,9 +3,18 @@
 // Handlers and interceptors return whatever error they have; grpcerr turns
 // a *fault.Error into a status with a code a client can act on and the
 // standard google.rpc details (ErrorInfo always, BadRequest for field
-// violations, RetryInfo when the fault says when to retry). Anything it does
-// not recognise becomes Internal with a fixed message, so that SQL text,
-// file paths and other internals never reach a client: those belong in logs.
+// violations, RetryInfo when the fault says when to retry). An error caused
+// by a database outage becomes Unavailable, so that clients retry. Anything
+// else it does not recognise becomes Internal with a fixed message, so that
+// SQL text, file paths and other internals never reach a client: those
+// belong in logs.
+//
+// grpcerr imports pgoutage, and not the other way round or through a
+// classifier handed in by each service: the question "is this cause a
+// database outage" has one answer for every service, a hook set at start-up
+// could be forgotten (and a forgotten one silently brings back INTERNAL for
+// outages), and pgoutage is a leaf that depends on pgx only, which both
+// services link anyway.
 package grpcerr
 
 import (
@@ -20,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/pgoutage"
 )
 
 // Domain is the ErrorInfo domain of every error Tenantry produces, so that
@@ -32,6 +42,19 @@ const MetadataRetryAfter = "retry_after"
 
 // internalMessage is all a client learns about an error we did not expect.
 const internalMessage = "internal error"
+
+// ReasonDatabaseUnavailable is the ErrorInfo reason of the Unavailable
+// status that an error caused by a database outage becomes.
+const ReasonDatabaseUnavailable = "DATABASE_UNAVAILABLE"
+
+// databaseRetryAfter is the RetryInfo delay suggested during a database
+// outage: a restart or failover takes seconds, and clients back off from
+// there.
+const databaseRetryAfter = "1s"
+
+// databaseUnavailable is what a client learns of a database outage.
+var databaseUnavailable = fault.New(fault.Unavailable, ReasonDatabaseUnavailable,
+	"the database is unavailable; retry shortly").WithMetadata(MetadataRetryAfter, databaseRetryAfter)
 
 // Error returns err as a gRPC status error, as described for Status. It
 // returns nil for a nil err so that handlers can end with
@@ -49,6 +72,9 @@ func Error(err error) error {
 //     its message, and its details;
 //   - a gRPC status error (for instance from a downstream call) passes
 //     through unchanged;
+//   - an internal fault or an unknown error whose chain pgoutage.Is calls a
+//     database outage becomes Unavailable, reason DATABASE_UNAVAILABLE, with
+//     a RetryInfo: the same request will likely succeed shortly;
 //   - context.Canceled and context.DeadlineExceeded become Canceled and
 //     DeadlineExceeded;
 //   - anything else becomes Internal with the message "internal error".
@@ -71,6 +97,14 @@ func Status(err error) *status.Status {
 				return st
 			}
 		}
+	}
+	// Domain code wraps store errors it cannot name as internal faults, so
+	// the outage is looked for in the cause chain here, once for every
+	// service, rather than at each call site. It comes before the context
+	// checks because a connect timeout is a deadline inside a connect error;
+	// pgoutage leaves the caller's own cancellation and deadlines alone.
+	if pgoutage.Is(err) {
+		return fromFault(databaseUnavailable)
 	}
 	// An internal fault caused by the caller going away is better reported
 	// as what it really is, so that callers do not retry a cancellation.

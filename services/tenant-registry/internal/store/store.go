@@ -10,9 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -533,37 +531,15 @@ func pgCode(err error) string {
 
 func isUniqueViolation(err error) bool { return pgCode(err) == "23505" }
 
-// dbError hides database details from clients: connection trouble becomes
-// Unavailable (the caller may retry), anything else Internal. The cause is
-// kept for the logs.
+// dbError hides database details from clients: the fault says only
+// "internal error" and keeps err, with what was being done, for the logs.
+// A database outage needs nothing here: grpcerr finds it in the cause chain
+// (platform/pgoutage) and answers UNAVAILABLE, the same in every service.
 func dbError(err error, what string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if isConnectionError(err) {
-		return fault.New(fault.Unavailable, "DATABASE_UNAVAILABLE",
-			"the registry database is unavailable; retry shortly").WithCause(fmt.Errorf("%s: %w", what, err))
-	}
 	return fault.New(fault.Internal, "INTERNAL", "internal error").WithCause(fmt.Errorf("%s: %w", what, err))
-}
-
-// isConnectionError reports whether err means the database could not be
-// reached or went away (a restart, a failover), as opposed to a bad query.
-func isConnectionError(err error) bool {
-	code := pgCode(err)
-	if strings.HasPrefix(code, "08") || strings.HasPrefix(code, "57P") {
-		return true
-	}
-	if code != "" {
-		return false
-	}
-	var (
-		connectErr *pgconn.ConnectError
-		netErr     net.Error
-	)
-	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.As(err, &connectErr) || errors.As(err, &netErr) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		strings.Contains(err.Error(), "conn closed")
 }
 
 // knownStates lets compact replace per-row copies of a state by one string.
