@@ -10,12 +10,18 @@ type Principal struct {
 	// knows who it is (a user or client id). Static tokens name only a
 	// role, so for them it is empty.
 	Subject string
-	// Tenant is the tenant a credential is bound to (a user's access token
-	// is only good in its own tenant); empty for credentials that are not.
-	// Services check it against the tenant of the request.
+	// Tenant is the immutable id (uid) of the tenant a credential is bound
+	// to (a user's access token is only good in its own tenant); empty for
+	// credentials that are not. An authenticator that sets it has checked
+	// it against the tenant of the request.
 	Tenant string
 	// Session identifies the login a credential comes from, if any.
 	Session string
+	// Record is what the authenticator looked up about the caller while
+	// checking the credential (for a user's access token, the user as
+	// stored now), so that handlers need not look it up again. authn never
+	// reads it.
+	Record any
 }
 
 // principalKey is the context key of the Principal; unexported so that only

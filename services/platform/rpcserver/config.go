@@ -59,6 +59,14 @@ type Config struct {
 	// unmapped errors, and their own errors are mapped like the handler's.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
+	// BeforeAuthUnaryInterceptors and BeforeAuthStreamInterceptors run, in
+	// order, before Auth: they establish what authentication itself needs
+	// to know about the call, such as the tenant it is for, so that a
+	// credential can be checked against it (a user's session in that
+	// tenant). They see no Principal and must not trust the caller; their
+	// errors are mapped like the handler's.
+	BeforeAuthUnaryInterceptors  []grpc.UnaryServerInterceptor
+	BeforeAuthStreamInterceptors []grpc.StreamServerInterceptor
 	// ShutdownTimeout bounds how long Serve waits for calls in flight after
 	// ctx is cancelled before cutting them off; zero means
 	// DefaultShutdownTimeout.

@@ -25,13 +25,16 @@ const healthPrefix = "/grpc.health.v1.Health/"
 
 // unaryInterceptors returns the unary chain, outermost first.
 func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
+	// Errors are mapped once, outside everything that may return a fault:
+	// the Guard's are statuses already and pass through unchanged.
 	chain := []grpc.UnaryServerInterceptor{
 		s.unaryRequestID,
 		s.unaryRecover,
 		s.unaryLog,
-		s.unaryAuth,
 		unaryMapErrors,
 	}
+	chain = append(chain, s.cfg.BeforeAuthUnaryInterceptors...)
+	chain = append(chain, s.unaryAuth)
 	return append(chain, s.cfg.UnaryInterceptors...)
 }
 
@@ -41,9 +44,10 @@ func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
 		s.streamRequestID,
 		s.streamRecover,
 		s.streamLog,
-		s.streamAuth,
 		streamMapErrors,
 	}
+	chain = append(chain, s.cfg.BeforeAuthStreamInterceptors...)
+	chain = append(chain, s.streamAuth)
 	return append(chain, s.cfg.StreamInterceptors...)
 }
 

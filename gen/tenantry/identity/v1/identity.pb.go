@@ -2953,14 +2953,17 @@ type IntrospectTokenResponse struct {
 	Tid string `protobuf:"bytes,3,opt,name=tid,proto3" json:"tid,omitempty"`
 	// Session id.
 	Sid string `protobuf:"bytes,4,opt,name=sid,proto3" json:"sid,omitempty"`
-	// Roles of the user.
+	// Roles of the user now (not as when the token was issued).
 	Roles []string `protobuf:"bytes,5,rep,name=roles,proto3" json:"roles,omitempty"`
 	// Issuer.
 	Iss string `protobuf:"bytes,6,opt,name=iss,proto3" json:"iss,omitempty"`
 	// Expiry, seconds since the epoch.
 	Exp int64 `protobuf:"varint,7,opt,name=exp,proto3" json:"exp,omitempty"`
 	// Issue time, seconds since the epoch.
-	Iat           int64 `protobuf:"varint,8,opt,name=iat,proto3" json:"iat,omitempty"`
+	Iat int64 `protobuf:"varint,8,opt,name=iat,proto3" json:"iat,omitempty"`
+	// The tenant's immutable uid, which the token is bound to (`tuid`):
+	// compare it, not the slug, with the tenant you serve.
+	TenantUid     string `protobuf:"bytes,9,opt,name=tenant_uid,json=tenantUid,proto3" json:"tenant_uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3049,6 +3052,13 @@ func (x *IntrospectTokenResponse) GetIat() int64 {
 		return x.Iat
 	}
 	return 0
+}
+
+func (x *IntrospectTokenResponse) GetTenantUid() string {
+	if x != nil {
+		return x.TenantUid
+	}
+	return ""
 }
 
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
@@ -3220,7 +3230,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x03use\x18\x05 \x01(\tR\x03use\x12\x10\n" +
 	"\x03alg\x18\x06 \x01(\tR\x03alg\".\n" +
 	"\x16IntrospectTokenRequest\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\"\xb3\x01\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\xd2\x01\n" +
 	"\x17IntrospectTokenResponse\x12\x16\n" +
 	"\x06active\x18\x01 \x01(\bR\x06active\x12\x10\n" +
 	"\x03sub\x18\x02 \x01(\tR\x03sub\x12\x10\n" +
@@ -3229,7 +3239,9 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x05roles\x18\x05 \x03(\tR\x05roles\x12\x10\n" +
 	"\x03iss\x18\x06 \x01(\tR\x03iss\x12\x10\n" +
 	"\x03exp\x18\a \x01(\x03R\x03exp\x12\x10\n" +
-	"\x03iat\x18\b \x01(\x03R\x03iat*~\n" +
+	"\x03iat\x18\b \x01(\x03R\x03iat\x12\x1d\n" +
+	"\n" +
+	"tenant_uid\x18\t \x01(\tR\ttenantUid*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +

@@ -1083,7 +1083,10 @@ type TokenServiceClient interface {
 	GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error)
 	// IntrospectToken reports whether an access token is valid now (RFC 7662
 	// semantics): signature, expiry, tenant, user and session still active.
-	// Needs the service or operator credential.
+	// A call that names a tenant (metadata `x-tenant`, or the host over REST)
+	// gets `active: false` for a token of any other tenant, including a
+	// purged tenant whose slug was taken again. Needs the service or
+	// operator credential.
 	IntrospectToken(ctx context.Context, in *IntrospectTokenRequest, opts ...grpc.CallOption) (*IntrospectTokenResponse, error)
 }
 
@@ -1127,7 +1130,10 @@ type TokenServiceServer interface {
 	GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error)
 	// IntrospectToken reports whether an access token is valid now (RFC 7662
 	// semantics): signature, expiry, tenant, user and session still active.
-	// Needs the service or operator credential.
+	// A call that names a tenant (metadata `x-tenant`, or the host over REST)
+	// gets `active: false` for a token of any other tenant, including a
+	// purged tenant whose slug was taken again. Needs the service or
+	// operator credential.
 	IntrospectToken(context.Context, *IntrospectTokenRequest) (*IntrospectTokenResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }

@@ -65,6 +65,7 @@ func (c *registryClient) createTenant(ctx context.Context, slug string) error {
 type identityConn struct {
 	conn   *grpc.ClientConn
 	auth   identityv1.AuthServiceClient
+	users  identityv1.UserServiceClient
 	tokens identityv1.TokenServiceClient
 	health healthpb.HealthClient
 }
@@ -93,6 +94,7 @@ func dialIdentity(addr string, sources []netip.Addr) (identityConns, error) {
 		cs = append(cs, identityConn{
 			conn:   conn,
 			auth:   identityv1.NewAuthServiceClient(conn),
+			users:  identityv1.NewUserServiceClient(conn),
 			tokens: identityv1.NewTokenServiceClient(conn),
 			health: healthpb.NewHealthClient(conn),
 		})

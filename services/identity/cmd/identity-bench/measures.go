@@ -64,6 +64,13 @@ const (
 	kMeCPU            = "me-cpu"
 	kMePGCPU          = "me-pg-cpu"
 	kMeRatio          = "me-ratio"
+	kHealthAdminTPS   = "health-admin-tps"
+	kAdminTPS         = "admin-tps"
+	kAdminP50         = "admin-p50"
+	kAdminP99         = "admin-p99"
+	kAdminCPU         = "admin-cpu"
+	kAdminPGCPU       = "admin-pg-cpu"
+	kAdminRatio       = "admin-ratio"
 	kFillTPS          = "fill-tps"
 	kMigrateFirst     = "migrate-first"
 	kMigrateNoop      = "migrate-noop"
@@ -92,6 +99,7 @@ var (
 	sessionKeys = []string{
 		kHealthRefreshTPS, kHealthCPU, kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio,
 		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
+		kHealthAdminTPS, kAdminTPS, kAdminP50, kAdminP99, kAdminCPU, kAdminPGCPU, kAdminRatio,
 	}
 	tenantKeys = []string{kFillTPS, kMigrateFirst, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
 	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, tenantKeys)
@@ -144,6 +152,13 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kMeCPU, "identity CPU per GetCurrentUser", "µs", "")
 	t.Declare(kMePGCPU, "PostgreSQL CPU per GetCurrentUser", "µs", "")
 	t.Declare(kMeRatio, "GetCurrentUser ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
+	t.Declare(kHealthAdminTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kAdminTPS, fmt.Sprintf("admin path: GetTenantSettings with a tenant admin's access token, %s: throughput", calls), "calls/s", "")
+	t.Declare(kAdminP50, "admin path latency p50", "ms", "")
+	t.Declare(kAdminP99, "admin path latency p99", "ms", "")
+	t.Declare(kAdminCPU, "identity CPU per admin call", "µs", "")
+	t.Declare(kAdminPGCPU, "PostgreSQL CPU per admin call", "µs", "")
+	t.Declare(kAdminRatio, "admin path ÷ health throughput, interleaved", "ratio", "")
 
 	t.Declare(kFillTPS, fmt.Sprintf("CreateTenant through the registry up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
 	t.Declare(kMigrateFirst, fmt.Sprintf("identity start → \"tenant schemas migrated\", %s tenants (%s new to identity)", many, benchkit.FormatCount(cfg.tenants-1)), "s", "")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/platform/benchkit"
@@ -137,6 +138,34 @@ func (b *bench) sessionRun(ctx context.Context) error {
 		return nil
 	}
 
+	// The admin path: a method only tenant admins may call, whose
+	// authorization checks the session and the admin's roles now. Its own
+	// work is one short read, like most admin methods.
+	admins := make([]*sessionChain, b.cfg.clients)
+	for w := range admins {
+		admins[w] = &sessionChain{}
+		if err := b.promote(ctx, admins[w]); err != nil {
+			return err
+		}
+	}
+	asAdmin := func(ctx context.Context, w int) context.Context {
+		return withUser(ctx, admins[w].account.tenant, admins[w].access)
+	}
+	adminHealth := func(ctx context.Context, w int, _ *rand.Rand) error {
+		_, err := b.shared.pick(w).health.Check(asAdmin(ctx, w), &healthpb.HealthCheckRequest{})
+		return err
+	}
+	adminCall := func(ctx context.Context, w int, _ *rand.Rand) error {
+		resp, err := b.shared.pick(w).users.GetTenantSettings(asAdmin(ctx, w), &identityv1.GetTenantSettingsRequest{})
+		if err == nil && resp.GetSettings().GetPasswordMinLength() == 0 {
+			err = errors.New("answered without settings")
+		}
+		if err != nil {
+			return fmt.Errorf("GetTenantSettings: %w", err)
+		}
+		return nil
+	}
+
 	for _, m := range []struct {
 		what                      string
 		health                    benchkit.CallFunc
@@ -144,11 +173,14 @@ func (b *bench) sessionRun(ctx context.Context) error {
 		healthKey, healthCPU      string
 		tps, p50, p99, cpu, pgCPU string
 		ratio                     string
+		target                    float64 // 0: no target, the ratio is information
 	}{
 		{"RefreshSession", health(asAnonymous), refresh, kHealthRefreshTPS, kHealthCPU,
-			kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio},
+			kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio, minCallVsHealth},
 		{"GetCurrentUser", health(asUser), currentUser, kHealthMeTPS, "",
-			kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio},
+			kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio, minCallVsHealth},
+		{"GetTenantSettings as a tenant admin", adminHealth, adminCall, kHealthAdminTPS, "",
+			kAdminTPS, kAdminP50, kAdminP99, kAdminCPU, kAdminPGCPU, kAdminRatio, 0},
 	} {
 		b.log.Info("measuring health and "+m.what+" on identity, interleaved", "clients", b.cfg.clients,
 			"rounds", b.cfg.rounds, "round", b.cfg.duration)
@@ -180,7 +212,11 @@ func (b *bench) sessionRun(ctx context.Context) error {
 		}
 		b.cpuRow(m.cpu, c.Subject, 0, time.Microsecond)
 		b.cpuRow(m.pgCPU, c.Subject, 1, time.Microsecond)
-		b.tbl.Set(m.ratio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= minCallVsHealth && b.clean(m.ratio)))
+		if m.target == 0 {
+			b.tbl.Info(m.ratio, benchkit.FormatFloat(c.Ratio))
+			continue
+		}
+		b.tbl.Set(m.ratio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= m.target && b.clean(m.ratio)))
 	}
 	return nil
 }
@@ -196,5 +232,35 @@ func (b *bench) relogin(ctx context.Context, ch *sessionChain) error {
 		return err
 	}
 	ch.account, ch.access, ch.refresh = a, resp.GetAccessToken(), resp.GetRefreshToken()
+	return nil
+}
+
+// promote opens a session for ch with the next account of the one tenant's
+// pool after making the account a tenant admin, as an operator would.
+func (b *bench) promote(ctx context.Context, ch *sessionChain) error {
+	if err := b.relogin(ctx, ch); err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	conn := b.shared.pick(0)
+	me, err := conn.auth.GetCurrentUser(withUser(callCtx, ch.account.tenant, ch.access), &identityv1.GetCurrentUserRequest{})
+	if err != nil {
+		return fmt.Errorf("promote %s: GetCurrentUser: %w", ch.account.email, err)
+	}
+	_, err = conn.users.UpdateUser(withUser(callCtx, ch.account.tenant, b.sec.operator), &identityv1.UpdateUserRequest{
+		User:       &identityv1.User{Name: me.GetUser().GetName(), Roles: []string{"admin"}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"roles"}},
+	})
+	if err != nil {
+		return fmt.Errorf("promote %s: UpdateUser: %w", ch.account.email, err)
+	}
+	// A new token, so that identities that read roles from the token (as
+	// before the check against the user's roles now) compare alike.
+	resp, err := login(callCtx, b.fromSources.pick(0), ch.account, b.pass)
+	if err != nil {
+		return err
+	}
+	ch.access, ch.refresh = resp.GetAccessToken(), resp.GetRefreshToken()
 	return nil
 }

@@ -103,6 +103,12 @@ const (
 	PurposeInvitation    Purpose = "INVITATION"
 )
 
+// credentialPurposes are the single-use tokens that act on an account's
+// credentials or address. Changing the email or the password, or disabling
+// the account, ends every outstanding one: a link mailed before the change
+// (perhaps to an address the owner no longer holds) must not undo it.
+var credentialPurposes = []Purpose{PurposeResetPassword, PurposeVerifyEmail}
+
 // OneTimeToken is a single-use token, stored by hash only.
 type OneTimeToken struct {
 	Hash       []byte
@@ -125,27 +131,28 @@ type AuditEvent struct {
 
 // Audit event names.
 const (
-	EventSignUp             = "user.signed_up"
-	EventSignUpExisting     = "user.signup_existing_email"
-	EventLogin              = "user.logged_in"
-	EventLoginFailed        = "user.login_failed"
-	EventLoginRateLimited   = "user.login_rate_limited"
-	EventLogout             = "session.logged_out"
-	EventRefreshReuse       = "session.refresh_token_reused"
-	EventSessionRevoked     = "session.revoked"
-	EventEmailVerified      = "user.email_verified"
-	EventEmailChanged       = "user.email_changed"
-	EventEmailChangeStarted = "user.email_change_requested"
-	EventResetRequested     = "user.password_reset_requested"
-	EventResetUnknown       = "user.password_reset_unknown_email"
-	EventPasswordReset      = "user.password_reset"
-	EventPasswordChanged    = "user.password_changed"
-	EventUserInvited        = "user.invited"
-	EventInvitationAccepted = "user.invitation_accepted"
-	EventUserUpdated        = "user.updated"
-	EventRolesChanged       = "user.roles_changed"
-	EventUserDeleted        = "user.deleted"
-	EventSettingsUpdated    = "tenant.settings_updated"
+	EventSignUp              = "user.signed_up"
+	EventSignUpExisting      = "user.signup_existing_email"
+	EventSignUpUsernameTaken = "user.signup_username_taken"
+	EventLogin               = "user.logged_in"
+	EventLoginFailed         = "user.login_failed"
+	EventLoginRateLimited    = "user.login_rate_limited"
+	EventLogout              = "session.logged_out"
+	EventRefreshReuse        = "session.refresh_token_reused"
+	EventSessionRevoked      = "session.revoked"
+	EventEmailVerified       = "user.email_verified"
+	EventEmailChanged        = "user.email_changed"
+	EventEmailChangeStarted  = "user.email_change_requested"
+	EventResetRequested      = "user.password_reset_requested"
+	EventResetUnknown        = "user.password_reset_unknown_email"
+	EventPasswordReset       = "user.password_reset"
+	EventPasswordChanged     = "user.password_changed"
+	EventUserInvited         = "user.invited"
+	EventInvitationAccepted  = "user.invitation_accepted"
+	EventUserUpdated         = "user.updated"
+	EventRolesChanged        = "user.roles_changed"
+	EventUserDeleted         = "user.deleted"
+	EventSettingsUpdated     = "tenant.settings_updated"
 )
 
 // Client describes who is calling, for sessions, limits and the audit log.

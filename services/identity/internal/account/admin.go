@@ -78,7 +78,7 @@ func (m *Manager) Invite(ctx context.Context, t tenancy.Tenant, in InviteInput, 
 				return err
 			}
 		}
-		if err := tx.UseTokensOf(ctx, u.ID, PurposeInvitation, now); err != nil {
+		if err := tx.UseTokensOf(ctx, u.ID, now, PurposeInvitation); err != nil {
 			return err
 		}
 		secret, hash := newSecret()
@@ -255,6 +255,10 @@ func (m *Manager) UpdateUser(ctx context.Context, t tenancy.Tenant, id string, u
 			u.Disabled = *up.Disabled
 			if u.Disabled {
 				if err := tx.RevokeUserSessions(ctx, u.ID, "", "account disabled", now); err != nil {
+					return err
+				}
+				// Re-enabling must not revive a link mailed before.
+				if err := tx.UseTokensOf(ctx, u.ID, now, append(credentialPurposes, PurposeInvitation)...); err != nil {
 					return err
 				}
 			}

@@ -184,7 +184,7 @@ func (m *Manager) openSession(ctx context.Context, tx Tx, t tenancy.Tenant, u *U
 
 // issue hands out an access token, with the session's new refresh token.
 func (m *Manager) issue(t tenancy.Tenant, userID, sessionID string, roles []string, refresh string) (Tokens, error) {
-	access, exp, err := m.tokens.Issue(userID, t.Slug, sessionID, roles)
+	access, exp, err := m.tokens.Issue(userID, t.Slug, t.UID, sessionID, roles)
 	if err != nil {
 		return Tokens{}, err
 	}

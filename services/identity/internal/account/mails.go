@@ -3,10 +3,12 @@ package account
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"tenantry.dev/identity/internal/mail"
 	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/platform/tenantname"
 )
 
 // Mail kinds, as recorded in the outbox.
@@ -19,13 +21,21 @@ const (
 	MailPasswordChange = "password_changed"
 	MailEmailChanged   = "email_changed"
 	MailInvitation     = "invitation"
+	MailUsernameTaken  = "username_taken"
 )
 
+// tenantName is how mails name the tenant: its display name, or its slug
+// when it has none. The registry refuses display names with line breaks,
+// direction overrides or nothing visible, but names stored before it did
+// are still served: such a name is cleaned here, so that "Evil\u202Emoc.elgoog"
+// cannot read "Evilgoogle.com" in a subject, and one that is still no valid
+// name after cleaning (invisible only, say) gives way to the slug.
 func tenantName(t tenancy.Tenant) string {
-	if t.DisplayName != "" {
-		return t.DisplayName
+	name := strings.TrimSpace(tenantname.SanitizeDisplayText(t.DisplayName))
+	if name == "" || tenantname.ValidateDisplayName("display_name", name) != nil {
+		return t.Slug
 	}
-	return t.Slug
+	return name
 }
 
 // dedupe makes one event produce one mail however often it is enqueued.
@@ -107,5 +117,19 @@ func invitationMail(t tenancy.Tenant, links Links, to, secret string, hash []byt
 		Subject: fmt.Sprintf("You are invited to %s", tenantName(t)),
 		Text: fmt.Sprintf("Hello,\n\nyou have been invited to %s. To accept and choose your password, open this link:\n\n%s\n",
 			tenantName(t), links.URL(t, "/accept-invitation", secret)),
+	}
+}
+
+// usernameTakenMail tells the person signing up with to that the username
+// they chose is taken. It goes by email, not in the answer, because
+// usernames are login identifiers: only the owner of the address learns
+// that another account has the username (django-allauth's rule).
+func usernameTakenMail(t tenancy.Tenant, links Links, to, username string) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailUsernameTaken, To: to,
+		Subject: fmt.Sprintf("Choose another username for %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nsomeone (we hope you) tried to sign up for %s with this address and the username %q, "+
+			"which another account already has. No account was created.\n\nTo sign up, choose another username, or none:\n\n%s\n\n"+
+			"If it was not you, you can ignore this email.\n", tenantName(t), username, links.URL(t, "/signup", "")),
 	}
 }

@@ -26,7 +26,9 @@ type Hasher interface {
 
 // AccessTokens issues signed access tokens.
 type AccessTokens interface {
-	Issue(userID, tenant, sessionID string, roles []string) (token string, expires time.Time, err error)
+	// Issue signs a token for a session of a user in a tenant, named by
+	// its slug and its immutable uid (which the token is bound to).
+	Issue(userID, tenant, tenantUID, sessionID string, roles []string) (token string, expires time.Time, err error)
 }
 
 // Limiter slows down guessing. Each method returns a ResourceExhausted
@@ -74,7 +76,20 @@ type Config struct {
 	// MinRefreshKeyBytes, the same on every replica, never stored in the
 	// database.
 	RefreshKey []byte
+	// ResponseFloor is the least time the answers that must not reveal
+	// whether an account exists take (sign-up, password reset, resent
+	// verification, email change): their paths do different writes, and
+	// the difference showed in their latency. DefaultResponseFloor when
+	// zero; negative turns it off.
+	ResponseFloor time.Duration
+	// waitUntil waits for the floor; tests replace it to see the deadline.
+	waitUntil func(ctx context.Context, deadline time.Time)
 }
+
+// DefaultResponseFloor is well above what those calls take on their own
+// (a few milliseconds, tens with a password hash) yet unnoticeable to a
+// person waiting for a "check your email" page.
+const DefaultResponseFloor = 50 * time.Millisecond
 
 // Manager applies identity's rules inside tenants.
 type Manager struct {
@@ -110,10 +125,39 @@ func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter,
 	if cfg.Sessions == nil {
 		cfg.Sessions = noCache{}
 	}
+	if cfg.ResponseFloor == 0 {
+		cfg.ResponseFloor = DefaultResponseFloor
+	}
+	if cfg.waitUntil == nil {
+		cfg.waitUntil = waitUntil
+	}
 	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}, nil
 }
 
 func (m *Manager) now() time.Time { return m.cfg.Now().UTC() }
+
+// evenOut holds an answer that must not reveal which path it took until
+// ResponseFloor has passed since start, measured on the wall clock (the
+// attacker's), whatever Config.Now says. Call it after every transaction,
+// so no connection is held while waiting.
+func (m *Manager) evenOut(ctx context.Context, start time.Time) {
+	if m.cfg.ResponseFloor > 0 {
+		m.cfg.waitUntil(ctx, start.Add(m.cfg.ResponseFloor))
+	}
+}
+
+func waitUntil(ctx context.Context, deadline time.Time) {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
 
 // newSecret returns a random token for a link or a refresh token, and the
 // SHA-256 hash under which it is stored. The token has 256 bits of entropy,

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"time"
 
 	"tenantry.dev/identity/internal/password"
 	"tenantry.dev/identity/internal/tenancy"
@@ -17,6 +18,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, t tenancy.Tenant, ra
 	if err != nil {
 		return err
 	}
+	defer m.evenOut(ctx, time.Now())
 	if err := m.limits.PasswordReset(ctx, t.Slug, email, c.IP); err != nil {
 		return err
 	}
@@ -32,7 +34,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, t tenancy.Tenant, ra
 			return err
 		}
 		now := m.now()
-		if err := tx.UseTokensOf(ctx, u.ID, PurposeResetPassword, now); err != nil {
+		if err := tx.UseTokensOf(ctx, u.ID, now, PurposeResetPassword); err != nil {
 			return err
 		}
 		secret, hash := newSecret()
@@ -73,6 +75,9 @@ func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, ne
 		// Following the link proves the address too.
 		u.EmailVerified = u.EmailVerified || tok.Email == u.Email
 		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.UseTokensOf(ctx, u.ID, m.now(), credentialPurposes...); err != nil {
 			return err
 		}
 		if err := tx.RevokeUserSessions(ctx, u.ID, "", "password reset", m.now()); err != nil {
@@ -169,6 +174,9 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
+		if err := tx.UseTokensOf(ctx, u.ID, m.now(), credentialPurposes...); err != nil {
+			return err
+		}
 		if err := tx.RevokeUserSessions(ctx, u.ID, sessionID, "password changed", m.now()); err != nil {
 			return err
 		}
@@ -188,6 +196,9 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 	if err != nil {
 		return err
 	}
+	// Whether the new address has an account shows in no answer, nor in
+	// its latency.
+	defer m.evenOut(ctx, time.Now())
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		u, err := tx.UserByID(ctx, userID, true)
 		if err != nil {
@@ -213,7 +224,7 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 			return err
 		}
 		now := m.now()
-		if err := tx.UseTokensOf(ctx, u.ID, PurposeVerifyEmail, now); err != nil {
+		if err := tx.UseTokensOf(ctx, u.ID, now, PurposeVerifyEmail); err != nil {
 			return err
 		}
 		secret, hash := newSecret()

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"time"
 
 	"tenantry.dev/identity/internal/password"
 	"tenantry.dev/identity/internal/tenancy"
@@ -26,9 +27,10 @@ type SignUpResult struct {
 const signUpMessage = "Thanks for signing up. We have sent an email to the address you gave: follow it to continue."
 
 // SignUp creates an account under the tenant's sign-up policy. To avoid
-// user enumeration, an email that is already registered gets the same
-// answer (and the same work: a password hash and a mail) as a new one; its
-// owner is told by email instead.
+// user enumeration, an email that is already registered, or a username
+// another account has, gets the same answer (and the same work: a password
+// hash and a mail) as a new account; the address's owner is told by email
+// instead.
 func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, c Client) (SignUpResult, error) {
 	email, err := NormalizeEmail("email", in.Email)
 	if err != nil {
@@ -59,8 +61,10 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 	if err := policy.Check("password", in.Password, localPart(email), username, in.DisplayName); err != nil {
 		return SignUpResult{}, err
 	}
-	// Every path hashes, so the answer's latency says nothing about
-	// whether the email is registered.
+	// Every path hashes, and then writes differently: the floor keeps the
+	// answer's latency from saying whether the email or the username is
+	// registered.
+	defer m.evenOut(ctx, time.Now())
 	hash, err := m.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return SignUpResult{}, internal(err, "sign up")
@@ -74,15 +78,6 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		if err := signupAllowed(settings); err != nil {
 			return err
 		}
-		if username != "" {
-			// Usernames are public handles: saying one is taken reveals
-			// nothing an attacker could not see elsewhere.
-			if _, err := tx.UserByUsername(ctx, username); err == nil {
-				return errUsernameTaken(username)
-			} else if !errors.Is(err, ErrNotFound) {
-				return err
-			}
-		}
 		existing, err := tx.UserByEmail(ctx, email, false)
 		switch {
 		case err == nil:
@@ -93,6 +88,16 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
+		if username != "" {
+			// Usernames log in, so the answer must not say one is taken
+			// (that would list the accounts): the address's owner is told
+			// by email instead, and the answer is a sign-up's.
+			if _, err := tx.UserByUsername(ctx, username); err == nil {
+				return m.usernameTaken(ctx, tx, t, email, username, c)
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
 		now := m.now()
 		u := &User{
 			ID: newID(), Email: email, Username: username, DisplayName: in.DisplayName,
@@ -101,7 +106,9 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		}
 		if err := tx.InsertUser(ctx, u); err != nil {
 			if errors.Is(err, ErrUsernameTaken) {
-				return errUsernameTaken(username)
+				// A concurrent sign-up took it; this transaction is spoilt,
+				// so the mail goes in another one, below.
+				return errSignUpUsernameRace
 			}
 			if errors.Is(err, ErrEmailTaken) {
 				// A concurrent sign-up with the same email won: answer the
@@ -118,10 +125,29 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		}
 		return m.sendVerification(ctx, tx, t, u)
 	})
+	if errors.Is(err, errSignUpUsernameRace) {
+		err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+			return m.usernameTaken(ctx, tx, t, email, username, c)
+		})
+	}
 	if err != nil {
 		return SignUpResult{}, internal(err, "sign up")
 	}
 	return result, nil
+}
+
+// errSignUpUsernameRace: another sign-up took the username between the
+// check and the insert.
+var errSignUpUsernameRace = errors.New("username taken by a concurrent sign-up")
+
+// usernameTaken records a sign-up refused for its username and mails the
+// address given; the caller answers as for any sign-up.
+func (m *Manager) usernameTaken(ctx context.Context, tx Tx, t tenancy.Tenant, email, username string, c Client) error {
+	if err := tx.Audit(ctx, AuditEvent{Event: EventSignUpUsernameTaken, ClientIP: c.IP,
+		Details: map[string]any{"username": username}}); err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, usernameTakenMail(t, m.links, email, username))
 }
 
 func signupAllowed(s Settings) error {
@@ -141,7 +167,7 @@ func errUsernameTaken(username string) error {
 // sendVerification issues a verification token for u's email and mails it.
 func (m *Manager) sendVerification(ctx context.Context, tx Tx, t tenancy.Tenant, u *User) error {
 	now := m.now()
-	if err := tx.UseTokensOf(ctx, u.ID, PurposeVerifyEmail, now); err != nil {
+	if err := tx.UseTokensOf(ctx, u.ID, now, PurposeVerifyEmail); err != nil {
 		return err
 	}
 	secret, hash := newSecret()
@@ -170,6 +196,11 @@ func (m *Manager) VerifyEmail(ctx context.Context, t tenancy.Tenant, token strin
 			}
 			old := u.Email
 			u.Email = tok.Email
+			// Links mailed before the change (a reset sent to the old
+			// address above all) must not work once the address is gone.
+			if err := tx.UseTokensOf(ctx, u.ID, m.now(), credentialPurposes...); err != nil {
+				return err
+			}
 			if err := tx.Audit(ctx, AuditEvent{Event: EventEmailChanged, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{"from": old}}); err != nil {
 				return err
 			}
@@ -228,6 +259,14 @@ func (m *Manager) peek(ctx context.Context, tx Tx, token string, purpose Purpose
 	if err != nil {
 		return nil, nil, err
 	}
+	// A reset or an invitation was mailed to the account's address: it
+	// is good only while that is still the account's address. (Changing
+	// the address also ends such tokens; this holds even for one a change
+	// missed.) A verification token names the address it proves, which
+	// may be a new one.
+	if purpose != PurposeVerifyEmail && tok.Email != u.Email {
+		return nil, nil, errInvalidToken("token")
+	}
 	return tok, u, nil
 }
 
@@ -238,6 +277,7 @@ func (m *Manager) ResendVerification(ctx context.Context, t tenancy.Tenant, rawE
 	if err != nil {
 		return err
 	}
+	defer m.evenOut(ctx, time.Now())
 	if err := m.limits.Verification(ctx, t.Slug, email, c.IP); err != nil {
 		return err
 	}

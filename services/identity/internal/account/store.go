@@ -107,9 +107,9 @@ type Tx interface {
 	// Token locks a single-use token row.
 	Token(ctx context.Context, hash []byte) (*OneTimeToken, error)
 	UseToken(ctx context.Context, hash []byte, at time.Time) error
-	// UseTokensOf marks a user's unused tokens of a purpose used, so only
-	// the newest link works.
-	UseTokensOf(ctx context.Context, userID string, purpose Purpose, at time.Time) error
+	// UseTokensOf marks a user's unused tokens of the purposes used, so
+	// only the newest link works, or none after a change that must end them.
+	UseTokensOf(ctx context.Context, userID string, at time.Time, purposes ...Purpose) error
 	// DeleteExpiredTokens deletes the single-use tokens that expired before
 	// before.
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)

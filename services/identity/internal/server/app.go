@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	guard, err := authn.NewGuard(Policy(), authn.Chain(tokens, accessTokens{a.issuer}), authn.Public(public...))
+	guard, err := authn.NewGuard(Policy(), authn.Chain(tokens, accessTokens{issuer: a.issuer, accounts: a.accounts}), authn.Public(public...))
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +171,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
-		UnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary()},
-		StreamInterceptors: []grpc.StreamServerInterceptor{scope.stream()},
+		// The tenant is known before authentication, which checks a
+		// user's token against it.
+		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary()},
+		BeforeAuthStreamInterceptors: []grpc.StreamServerInterceptor{scope.stream()},
 		// Signing an access token alone needs a stack several times a new
 		// goroutine's: without workers, growing it was ~10% of identity's
 		// CPU per RefreshSession. Refreshes wait for their batch, so

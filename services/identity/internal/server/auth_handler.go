@@ -8,6 +8,7 @@ import (
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/identity/internal/token"
 	"tenantry.dev/platform/fault"
 )
 
@@ -24,13 +25,18 @@ type Server struct {
 	now      func() time.Time
 }
 
-// resolveForIntrospection finds the active tenant an access token names.
-func (s *Server) resolveForIntrospection(ctx context.Context, slug string) (tenancy.Tenant, error) {
-	t, err := s.resolver.BySlug(ctx, slug)
-	if err != nil {
-		return t, err
+// tenantOfToken finds the active tenant an access token is bound to: the
+// call's own when it names one, else the one the token names by slug, which
+// must still be the tenant of the token's uid.
+func (s *Server) tenantOfToken(ctx context.Context, claims token.Claims) (tenancy.Tenant, bool) {
+	t, scoped := scopedTenant(ctx)
+	if !scoped {
+		var err error
+		if t, err = s.resolver.BySlug(ctx, claims.Tenant); err != nil || tenancy.RequireActive(t) != nil {
+			return tenancy.Tenant{}, false
+		}
 	}
-	return t, tenancy.RequireActive(t)
+	return t, t.UID != "" && t.UID == claims.TenantUID
 }
 
 var (
@@ -114,7 +120,7 @@ func (s *Server) RefreshSession(ctx context.Context, req *identityv1.RefreshSess
 func (s *Server) Logout(ctx context.Context, req *identityv1.LogoutRequest) (*identityv1.LogoutResponse, error) {
 	sessionID := ""
 	if tok := bearer(ctx); tok != "" && req.GetRefreshToken() == "" {
-		claims, err := s.tokens.VerifyForTenant(tok, tenantFrom(ctx).Slug)
+		claims, err := s.tokens.VerifyForTenant(tok, tenantFrom(ctx).UID)
 		if err != nil {
 			return nil, err
 		}

@@ -18,37 +18,52 @@ const (
 )
 
 // accessTokens authenticates users' access tokens for authn's chain,
-// after the static operator and service tokens.
+// after the static operator and service tokens. A token is good only in
+// the tenant of the call (by the tenant's immutable uid, so not in a
+// tenant that took a purged tenant's slug), while its session is open and
+// its user exists and is enabled; the role is decided from the user's
+// roles now, not from those the token was signed with. This is the one
+// check every method taking a user's token goes through: a logout,
+// demotion, disable or deletion cuts the token off at its next call. The
+// answers come from the session cache, kept exact across replicas.
 type accessTokens struct {
-	issuer *token.Issuer
+	issuer   *token.Issuer
+	accounts *account.Manager
 }
 
-func (a accessTokens) Authenticate(_ context.Context, tok string) (authn.Principal, error) {
+func (a accessTokens) Authenticate(ctx context.Context, tok string) (authn.Principal, error) {
 	claims, err := a.issuer.Verify(tok)
 	if err != nil {
 		return authn.Principal{}, err
 	}
-	role := RoleUser
-	for _, r := range claims.Roles {
-		if r == account.RoleAdmin {
-			role = RoleAdmin
-		}
+	t, ok := scopedTenant(ctx)
+	if !ok {
+		return authn.Principal{}, fault.New(fault.Unauthenticated, "USER_TOKEN_NOT_ACCEPTED",
+			"a user's access token is accepted only in calls of its own tenant; name the tenant ('x-tenant') or use a service credential")
 	}
-	return authn.Principal{Role: role, Subject: claims.Subject, Tenant: claims.Tenant, Session: claims.Session}, nil
+	if claims.TenantUID != t.UID {
+		return authn.Principal{}, fault.New(fault.Unauthenticated, token.ReasonWrongTenant,
+			"this access token belongs to another tenant; log in to %q", t.Slug)
+	}
+	u, err := a.accounts.CheckSession(ctx, t, claims.Subject, claims.Session)
+	if err != nil {
+		return authn.Principal{}, err
+	}
+	role := RoleUser
+	if u.HasRole(account.RoleAdmin) {
+		role = RoleAdmin
+	}
+	return authn.Principal{Role: role, Subject: u.ID, Tenant: t.UID, Session: claims.Session, Record: u}, nil
 }
 
-// currentUser returns the user and session of the access token of the call,
-// checking that the session is still open: a logged-out session's access
-// tokens stop working in identity at once.
+// currentUser returns the user and session of the access token of the
+// call, as authentication found them: the session open, the user enabled.
 func (s *Server) currentUser(ctx context.Context) (*account.User, string, error) {
 	p, ok := authn.PrincipalFrom(ctx)
-	if !ok || p.Subject == "" || p.Session == "" {
+	u, isUser := p.Record.(*account.User)
+	if !ok || !isUser || p.Session == "" {
 		return nil, "", fault.New(fault.Unauthenticated, "USER_TOKEN_REQUIRED",
 			"this method needs a user's access token: send 'authorization: Bearer <access token>' from Login")
-	}
-	u, err := s.accounts.CheckSession(ctx, tenantFrom(ctx), p.Subject, p.Session)
-	if err != nil {
-		return nil, "", err
 	}
 	return u, p.Session, nil
 }

@@ -26,11 +26,17 @@ const (
 	MetadataTenantHost = "x-tenant-host"
 )
 
-// tenantless lists the methods that work without a tenant: the signing keys
-// are shared by all tenants, and an access token names its own tenant.
+// tenantless lists the methods that work without a tenant: an access token
+// names its own tenant. When such a call names a tenant anyway, it is bound
+// to it (IntrospectToken then answers only for that tenant's tokens).
 var tenantless = map[string]bool{
-	identityv1.TokenService_GetJwks_FullMethodName:         true,
 	identityv1.TokenService_IntrospectToken_FullMethodName: true,
+}
+
+// unscoped lists the methods that never depend on a tenant: the signing
+// keys are shared by all tenants.
+var unscoped = map[string]bool{
+	identityv1.TokenService_GetJwks_FullMethodName: true,
 }
 
 type tenantKey struct{}
@@ -41,27 +47,50 @@ func tenantFrom(ctx context.Context) tenancy.Tenant {
 	return t
 }
 
-// tenantScope resolves the tenant of each call before its handler runs:
-// unknown tenants are NotFound, suspended ones FailedPrecondition, and a
-// credential bound to another tenant is refused, so a user of tenant A can
-// never act in tenant B.
+// scopedTenant returns the tenant of the current call and whether it has
+// one; tenantless methods may have none.
+func scopedTenant(ctx context.Context) (tenancy.Tenant, bool) {
+	t, ok := ctx.Value(tenantKey{}).(tenancy.Tenant)
+	return t, ok
+}
+
+// tenantScope resolves the tenant of each call before it is authenticated
+// (the server runs it ahead of the Guard): unknown tenants are NotFound,
+// suspended ones FailedPrecondition. Authentication then checks a user's
+// credential against this tenant (see accessTokens), so a user of tenant A
+// can never act in tenant B.
 type tenantScope struct {
 	resolver *tenancy.Resolver
 }
 
 func (s *tenantScope) scope(ctx context.Context, method string) (context.Context, error) {
-	if tenantless[method] || !strings.HasPrefix(method, "/tenantry.identity.") {
+	if unscoped[method] || !strings.HasPrefix(method, "/tenantry.identity.") {
 		return ctx, nil
 	}
-	var (
-		t   tenancy.Tenant
-		err error
-	)
-	if slug := firstValue(ctx, MetadataTenant); slug != "" {
+	slug, err := singleValue(ctx, MetadataTenant)
+	if err != nil {
+		return ctx, err
+	}
+	host, err := singleValue(ctx, MetadataTenantHost)
+	if err != nil {
+		return ctx, err
+	}
+	var t tenancy.Tenant
+	switch {
+	case slug != "":
 		t, err = s.resolver.BySlug(ctx, slug)
-	} else if host := firstValue(ctx, MetadataTenantHost); host != "" {
+	case host != "" && tenantless[method]:
+		// Over REST every call has a host, and the shared endpoints are
+		// served on hosts that are no tenant's too.
 		t, err = s.resolver.ByHost(ctx, host)
-	} else {
+		if f, ok := fault.As(err); ok && (f.Kind == fault.NotFound || f.Kind == fault.InvalidArgument) {
+			return ctx, nil
+		}
+	case host != "":
+		t, err = s.resolver.ByHost(ctx, host)
+	case tenantless[method]:
+		return ctx, nil
+	default:
 		return ctx, fault.Invalid(MetadataTenant, "TENANT_REQUIRED",
 			"say which tenant this call is for: send the metadata 'x-tenant: <tenant slug>'")
 	}
@@ -71,12 +100,25 @@ func (s *tenantScope) scope(ctx context.Context, method string) (context.Context
 	if err := tenancy.RequireActive(t); err != nil {
 		return ctx, err
 	}
-	if p, ok := authn.PrincipalFrom(ctx); ok && p.Tenant != "" && p.Tenant != t.Slug {
-		return ctx, fault.New(fault.Unauthenticated, "ACCESS_TOKEN_WRONG_TENANT",
-			"this access token belongs to another tenant; log in to %q", t.Slug)
-	}
 	rpcserver.AddLogAttrs(ctx, slog.String("tenant", t.Slug))
 	return context.WithValue(ctx, tenantKey{}, t), nil
+}
+
+// singleValue returns the one value of a metadata key, or "" when it is
+// absent. A key sent more than once is refused rather than guessed at:
+// a proxy and a client disagreeing about the tenant must not be settled
+// by whichever value comes first.
+func singleValue(ctx context.Context, key string) (string, error) {
+	v := metadata.ValueFromIncomingContext(ctx, key)
+	switch len(v) {
+	case 0:
+		return "", nil
+	case 1:
+		return strings.TrimSpace(v[0]), nil
+	default:
+		return "", fault.Invalid(key, "METADATA_REPEATED",
+			"the metadata %q was sent %d times; send it once", key, len(v))
+	}
 }
 
 func (s *tenantScope) unary() grpc.UnaryServerInterceptor {

@@ -34,21 +34,27 @@ func (s *Server) IntrospectToken(ctx context.Context, req *identityv1.Introspect
 	if err != nil {
 		return &identityv1.IntrospectTokenResponse{}, nil
 	}
-	t, err := s.resolveForIntrospection(ctx, claims.Tenant)
+	t, ok := s.tenantOfToken(ctx, claims)
+	if !ok {
+		return &identityv1.IntrospectTokenResponse{}, nil
+	}
+	u, err := s.accounts.CheckSession(ctx, t, claims.Subject, claims.Session)
+	if f, isFault := fault.As(err); err != nil && (!isFault || f.Kind == fault.Internal || f.Kind == fault.Unavailable) {
+		// An outage is not an answer: "inactive" would log users out.
+		return nil, err
+	}
 	if err != nil {
 		return &identityv1.IntrospectTokenResponse{}, nil
 	}
-	if _, err := s.accounts.CheckSession(ctx, t, claims.Subject, claims.Session); err != nil {
-		return &identityv1.IntrospectTokenResponse{}, nil
-	}
 	return &identityv1.IntrospectTokenResponse{
-		Active: true,
-		Sub:    claims.Subject,
-		Tid:    claims.Tenant,
-		Sid:    claims.Session,
-		Roles:  claims.Roles,
-		Iss:    claims.Issuer,
-		Exp:    claims.ExpiresAt.Unix(),
-		Iat:    claims.IssuedAt.Unix(),
+		Active:    true,
+		Sub:       claims.Subject,
+		Tid:       t.Slug,
+		TenantUid: t.UID,
+		Sid:       claims.Session,
+		Roles:     append([]string{}, u.Roles...),
+		Iss:       claims.Issuer,
+		Exp:       claims.ExpiresAt.Unix(),
+		Iat:       claims.IssuedAt.Unix(),
 	}, nil
 }

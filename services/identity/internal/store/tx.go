@@ -361,9 +361,16 @@ func (t *pgTx) UseToken(ctx context.Context, hash []byte, at time.Time) error {
 	return err
 }
 
-func (t *pgTx) UseTokensOf(ctx context.Context, userID string, purpose account.Purpose, at time.Time) error {
-	_, err := t.tx.Exec(ctx, `UPDATE one_time_tokens SET use_time = $3 WHERE user_id = $1::uuid AND purpose = $2 AND use_time IS NULL`,
-		userID, string(purpose), at)
+func (t *pgTx) UseTokensOf(ctx context.Context, userID string, at time.Time, purposes ...account.Purpose) error {
+	if len(purposes) == 0 {
+		return nil
+	}
+	names := make([]string, len(purposes))
+	for i, p := range purposes {
+		names[i] = string(p)
+	}
+	_, err := t.tx.Exec(ctx, `UPDATE one_time_tokens SET use_time = $3 WHERE user_id = $1::uuid AND purpose = ANY($2::text[]) AND use_time IS NULL`,
+		userID, names, at)
 	return err
 }
 

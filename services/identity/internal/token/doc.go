@@ -7,8 +7,9 @@
 // An access token is a JWT (RFC 7519) with header alg "EdDSA", typ "at+jwt"
 // (RFC 9068, so an access token is never mistaken for another kind of JWT
 // signed by the same key) and kid naming the signing key. Its claims are
-// iss, sub (user id), tid (tenant slug), sid (session id), roles, iat, nbf,
-// exp and a random jti. Tokens live for [Config.AccessTTL], 15 minutes by
+// iss, sub (user id), tid (tenant slug), tuid (the tenant's immutable uid:
+// what the token is bound to, since a purged tenant's slug can be taken
+// again), sid (session id), roles, iat, nbf, exp and a random jti. Tokens live for [Config.AccessTTL], 15 minutes by
 // default: they cannot be revoked, so their lifetime bounds how long a
 // logged-out session or a removed role keeps working.
 //

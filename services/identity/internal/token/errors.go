@@ -39,7 +39,7 @@ func expired(cause error) error {
 }
 
 // wrongTenant returns the fault for a genuine token of another tenant.
-func wrongTenant(tenant string) error {
+func wrongTenant() error {
 	return fault.New(fault.Unauthenticated, ReasonWrongTenant,
-		"the access token was not issued for tenant %q; log in to this tenant", tenant)
+		"the access token was not issued for this tenant; log in to this tenant")
 }

@@ -80,13 +80,14 @@ func TestJWKSAloneVerifiesTokens(t *testing.T) {
 		require.NotEmpty(t, key["x"])
 	})
 
-	tok, signed, err := iss.Sign("user-9", "acme", "session-3", []string{"member"})
+	tok, signed, err := iss.Sign("user-9", "acme", "uid-acme", "session-3", []string{"member"})
 	require.NoError(t, err)
 
 	claims, err := verifyWithJWKS(iss.JWKSJSON(), tok)
 	require.NoError(t, err)
 	require.Equal(t, "user-9", claims["sub"])
 	require.Equal(t, "acme", claims["tid"])
+	require.Equal(t, "uid-acme", claims["tuid"])
 	require.Equal(t, "session-3", claims["sid"])
 	require.Equal(t, []any{"member"}, claims["roles"])
 	require.Equal(t, signed.ID, claims["jti"])

@@ -97,7 +97,7 @@ func newIssuer(t testing.TB, pool *pgxpool.Pool, clk *clock, adjust ...func(*tok
 // sign signs a token for a fixed user, or fails the test.
 func sign(t testing.TB, iss *token.Issuer) string {
 	t.Helper()
-	tok, _, err := iss.Sign("user-1", "acme", "session-1", []string{"member"})
+	tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", []string{"member"})
 	require.NoError(t, err)
 	return tok
 }

@@ -32,8 +32,13 @@ const (
 type Claims struct {
 	// Subject is the user id (sub).
 	Subject string
-	// Tenant is the slug of the tenant the user belongs to (tid).
+	// Tenant is the slug of the tenant the user belongs to (tid), for
+	// people and logs: a slug is reused when a purged tenant's slug is taken
+	// again, so it never decides anything.
 	Tenant string
+	// TenantUID is the immutable id of that tenant (tuid), never reused:
+	// what a token is bound to.
+	TenantUID string
 	// Session is the id of the session the token was issued for (sid).
 	Session string
 	// Roles are the user's roles in the tenant when the token was issued.
@@ -52,9 +57,10 @@ type Claims struct {
 // accessClaims is the JSON form of Claims.
 type accessClaims struct {
 	jwt.RegisteredClaims
-	Tenant  string   `json:"tid"`
-	Session string   `json:"sid"`
-	Roles   []string `json:"roles"`
+	Tenant    string   `json:"tid"`
+	TenantUID string   `json:"tuid"`
+	Session   string   `json:"sid"`
+	Roles     []string `json:"roles"`
 }
 
 // Issuer signs and verifies access tokens and keeps the signing keys. It is
@@ -129,11 +135,13 @@ func NewIssuer(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Issuer, er
 	return i, nil
 }
 
-// Sign issues an access token for a user's session in a tenant, signed with
-// the current key, and returns it with the claims it carries.
-func (i *Issuer) Sign(sub, tenant, session string, roles []string) (token string, claims Claims, err error) {
-	if sub == "" || tenant == "" || session == "" {
-		return "", Claims{}, fmt.Errorf("token: sign: subject %q, tenant %q and session %q must all be set", sub, tenant, session)
+// Sign issues an access token for a user's session in a tenant (its slug
+// and its uid), signed with the current key, and returns it with the claims
+// it carries.
+func (i *Issuer) Sign(sub, tenant, tenantUID, session string, roles []string) (token string, claims Claims, err error) {
+	if sub == "" || tenant == "" || tenantUID == "" || session == "" {
+		return "", Claims{}, fmt.Errorf("token: sign: subject %q, tenant %q, tenant uid %q and session %q must all be set",
+			sub, tenant, tenantUID, session)
 	}
 	key := i.keys.Load().current
 	if key == nil {
@@ -145,6 +153,7 @@ func (i *Issuer) Sign(sub, tenant, session string, roles []string) (token string
 	claims = Claims{
 		Subject:   sub,
 		Tenant:    tenant,
+		TenantUID: tenantUID,
 		Session:   session,
 		Roles:     append([]string{}, roles...), // a copy, and [] rather than null
 		IssuedAt:  now,
@@ -161,9 +170,10 @@ func (i *Issuer) Sign(sub, tenant, session string, roles []string) (token string
 			ExpiresAt: jwt.NewNumericDate(claims.ExpiresAt),
 			ID:        claims.ID,
 		},
-		Tenant:  claims.Tenant,
-		Session: claims.Session,
-		Roles:   claims.Roles,
+		Tenant:    claims.Tenant,
+		TenantUID: claims.TenantUID,
+		Session:   claims.Session,
+		Roles:     claims.Roles,
 	})
 	t.Header["kid"] = key.kid
 	t.Header["typ"] = tokenType
@@ -176,8 +186,8 @@ func (i *Issuer) Sign(sub, tenant, session string, roles []string) (token string
 
 // Issue is Sign for callers that need only the token and its expiry, such
 // as the account rules' AccessTokens.
-func (i *Issuer) Issue(userID, tenant, sessionID string, roles []string) (token string, expires time.Time, err error) {
-	token, claims, err := i.Sign(userID, tenant, sessionID, roles)
+func (i *Issuer) Issue(userID, tenant, tenantUID, sessionID string, roles []string) (token string, expires time.Time, err error) {
+	token, claims, err := i.Sign(userID, tenant, tenantUID, sessionID, roles)
 	return token, claims.ExpiresAt, err
 }
 

@@ -60,18 +60,18 @@ func TestVerifiedTokenIsCheckedAgainOnEveryUse(t *testing.T) {
 	t.Run("the tenant is still checked", func(t *testing.T) {
 		t.Parallel()
 		iss := newIssuer(t, newPool(t), newClock())
-		tok, _, err := iss.Sign("user-1", "acme", "session-1", nil)
+		tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
 		require.NoError(t, err)
-		_, err = iss.VerifyForTenant(tok, "acme")
+		_, err = iss.VerifyForTenant(tok, "uid-acme")
 		require.NoError(t, err)
-		_, err = iss.VerifyForTenant(tok, "globex")
+		_, err = iss.VerifyForTenant(tok, "uid-globex")
 		requireRefused(t, err, token.ReasonWrongTenant)
 	})
 
 	t.Run("callers get their own roles", func(t *testing.T) {
 		t.Parallel()
 		iss := newIssuer(t, newPool(t), newClock())
-		tok, _, err := iss.Sign("user-1", "acme", "session-1", []string{"member"})
+		tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", []string{"member"})
 		require.NoError(t, err)
 		first, err := iss.Verify(tok)
 		require.NoError(t, err)

@@ -48,14 +48,16 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 }
 
 // VerifyForTenant is Verify that also refuses, with ReasonWrongTenant, a
-// token issued in another tenant than the one the request is for.
-func (i *Issuer) VerifyForTenant(token, tenant string) (Claims, error) {
+// token issued in another tenant than the one the request is for, named by
+// its uid: a token of a purged tenant is refused in a new tenant that took
+// its slug.
+func (i *Issuer) VerifyForTenant(token, tenantUID string) (Claims, error) {
 	claims, err := i.Verify(token)
 	if err != nil {
 		return Claims{}, err
 	}
-	if claims.Tenant != tenant {
-		return Claims{}, wrongTenant(tenant)
+	if tenantUID == "" || claims.TenantUID != tenantUID {
+		return Claims{}, wrongTenant()
 	}
 	return claims, nil
 }
@@ -120,8 +122,11 @@ func (i *Issuer) checkClaims(c *accessClaims, now time.Time) (Claims, error) {
 	switch {
 	case c.Issuer != i.cfg.Issuer:
 		return Claims{}, invalid(fmt.Errorf("iss %q is not %q", c.Issuer, i.cfg.Issuer))
-	case c.Subject == "", c.Tenant == "", c.Session == "", c.ID == "":
-		return Claims{}, invalid(errors.New("sub, tid, sid or jti is missing"))
+	case c.Subject == "", c.Tenant == "", c.TenantUID == "", c.Session == "", c.ID == "":
+		// Tokens signed before tuid existed end here: they expire within
+		// AccessTTL anyway, and a token bound to no tenant uid cannot be
+		// told from one of a purged tenant whose slug was taken again.
+		return Claims{}, invalid(errors.New("sub, tid, tuid, sid or jti is missing"))
 	case c.IssuedAt == nil, c.NotBefore == nil, c.ExpiresAt == nil:
 		return Claims{}, invalid(errors.New("iat, nbf or exp is missing"))
 	case c.IssuedAt.After(now.Add(ClockLeeway)):
@@ -138,6 +143,7 @@ func (i *Issuer) checkClaims(c *accessClaims, now time.Time) (Claims, error) {
 	return Claims{
 		Subject:   c.Subject,
 		Tenant:    c.Tenant,
+		TenantUID: c.TenantUID,
 		Session:   c.Session,
 		Roles:     roles,
 		IssuedAt:  c.IssuedAt.UTC(),

@@ -24,7 +24,7 @@ func TestSignAndVerify(t *testing.T) {
 
 	t.Run("a signed token verifies with every claim intact", func(t *testing.T) {
 		t.Parallel()
-		tok, signed, err := iss.Sign("user-42", "acme", "session-7", []string{"admin", "member"})
+		tok, signed, err := iss.Sign("user-42", "acme", "uid-acme", "session-7", []string{"admin", "member"})
 		require.NoError(t, err)
 
 		got, err := iss.Verify(tok)
@@ -33,6 +33,7 @@ func TestSignAndVerify(t *testing.T) {
 		require.Equal(t, token.Claims{
 			Subject:   "user-42",
 			Tenant:    "acme",
+			TenantUID: "uid-acme",
 			Session:   "session-7",
 			Roles:     []string{"admin", "member"},
 			IssuedAt:  clk.Now(),
@@ -54,16 +55,16 @@ func TestSignAndVerify(t *testing.T) {
 
 	t.Run("every token has its own id", func(t *testing.T) {
 		t.Parallel()
-		_, a, err := iss.Sign("user-1", "acme", "session-1", nil)
+		_, a, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
 		require.NoError(t, err)
-		_, b, err := iss.Sign("user-1", "acme", "session-1", nil)
+		_, b, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
 		require.NoError(t, err)
 		require.NotEqual(t, a.ID, b.ID)
 	})
 
 	t.Run("no roles verify as an empty list", func(t *testing.T) {
 		t.Parallel()
-		tok, _, err := iss.Sign("user-1", "acme", "session-1", nil)
+		tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
 		require.NoError(t, err)
 		got, err := iss.Verify(tok)
 		require.NoError(t, err)
@@ -72,17 +73,17 @@ func TestSignAndVerify(t *testing.T) {
 
 	t.Run("Issue returns the token and its expiry", func(t *testing.T) {
 		t.Parallel()
-		tok, expires, err := iss.Issue("user-1", "acme", "session-1", []string{"member"})
+		tok, expires, err := iss.Issue("user-1", "acme", "uid-acme", "session-1", []string{"member"})
 		require.NoError(t, err)
 		got, err := iss.Verify(tok)
 		require.NoError(t, err)
 		require.Equal(t, got.ExpiresAt, expires)
 	})
 
-	t.Run("signing without subject, tenant or session fails", func(t *testing.T) {
+	t.Run("signing without subject, tenant, tenant uid or session fails", func(t *testing.T) {
 		t.Parallel()
-		for _, args := range [][3]string{{"", "acme", "s"}, {"u", "", "s"}, {"u", "acme", ""}} {
-			_, _, err := iss.Sign(args[0], args[1], args[2], nil)
+		for _, args := range [][4]string{{"", "acme", "uid-acme", "s"}, {"u", "", "uid-acme", "s"}, {"u", "acme", "", "s"}, {"u", "acme", "uid-acme", ""}} {
+			_, _, err := iss.Sign(args[0], args[1], args[2], args[3], nil)
 			require.Error(t, err, "Sign%q", args)
 		}
 	})
@@ -90,7 +91,7 @@ func TestSignAndVerify(t *testing.T) {
 	t.Run("the configured lifetime sets exp", func(t *testing.T) {
 		t.Parallel()
 		short := newIssuer(t, pool, clk, func(c *token.Config) { c.AccessTTL = 5 * time.Minute })
-		_, claims, err := short.Sign("user-1", "acme", "session-1", nil)
+		_, claims, err := short.Sign("user-1", "acme", "uid-acme", "session-1", nil)
 		require.NoError(t, err)
 		require.Equal(t, 5*time.Minute, claims.ExpiresAt.Sub(claims.IssuedAt))
 	})
@@ -142,6 +143,7 @@ func (f forgery) claims() jwt.MapClaims {
 		"iss":   testIssuerName,
 		"sub":   "user-1",
 		"tid":   "acme",
+		"tuid":  "uid-acme",
 		"sid":   "session-1",
 		"roles": []string{"member"},
 		"iat":   now.Unix(),
@@ -270,6 +272,13 @@ func TestVerifyRefuses(t *testing.T) {
 			want: token.ReasonInvalid,
 		},
 		{
+			name: "a token whose tenant uid was altered",
+			forge: func(t *testing.T, f forgery) string {
+				return alterPayload(t, sign(t, f.iss), func(p map[string]any) { p["tuid"] = "uid-globex" })
+			},
+			want: token.ReasonInvalid,
+		},
+		{
 			name: "a token whose signature was altered",
 			forge: func(t *testing.T, f forgery) string {
 				return alterSignature(t, sign(t, f.iss))
@@ -388,7 +397,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{name: "text that is no JWT", forge: func(*testing.T, forgery) string { return "Bearer xyz" }, want: token.ReasonInvalid},
 		{name: "three garbage segments", forge: func(*testing.T, forgery) string { return "a.b.c" }, want: token.ReasonInvalid},
 	}
-	for _, claim := range []string{"iss", "sub", "tid", "sid", "jti", "iat", "nbf", "exp"} {
+	for _, claim := range []string{"iss", "sub", "tid", "tuid", "sid", "jti", "iat", "nbf", "exp"} {
 		tests = append(tests, struct {
 			name  string
 			forge func(t *testing.T, f forgery) string
@@ -430,10 +439,12 @@ func TestVerifyForTenant(t *testing.T) {
 		tenant string
 		want   string // reason, "" for accepted
 	}{
-		{name: "a token of the request's tenant is accepted", token: acme, tenant: "acme"},
-		{name: "a token of another tenant is refused", token: acme, tenant: "globex", want: token.ReasonWrongTenant},
+		{name: "a token of the request's tenant is accepted", token: acme, tenant: "uid-acme"},
+		{name: "a token of another tenant is refused", token: acme, tenant: "uid-globex", want: token.ReasonWrongTenant},
+		{name: "a token of a purged tenant is refused in the tenant that took its slug", token: acme, tenant: "uid-acme-2", want: token.ReasonWrongTenant},
 		{name: "a token with no tenant to match is refused", token: acme, tenant: "", want: token.ReasonWrongTenant},
-		{name: "an invalid token is invalid whatever the tenant", token: alterSignature(t, acme), tenant: "acme",
+		{name: "the slug does not stand for the uid", token: acme, tenant: "acme", want: token.ReasonWrongTenant},
+		{name: "an invalid token is invalid whatever the tenant", token: alterSignature(t, acme), tenant: "uid-acme",
 			want: token.ReasonInvalid},
 	}
 	for _, tt := range tests {
@@ -442,7 +453,7 @@ func TestVerifyForTenant(t *testing.T) {
 			claims, err := iss.VerifyForTenant(tt.token, tt.tenant)
 			if tt.want == "" {
 				require.NoError(t, err)
-				require.Equal(t, tt.tenant, claims.Tenant)
+				require.Equal(t, tt.tenant, claims.TenantUID)
 				return
 			}
 			requireRefused(t, err, tt.want)
