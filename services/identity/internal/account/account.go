@@ -159,6 +159,7 @@ const (
 type Client struct {
 	IP        string
 	UserAgent string
-	// Actor names a non-user caller (e.g. "operator") in the audit log.
+	// Actor names who acted in the audit log: a credential's role (e.g.
+	// "operator"), or "users/{id}" for a user acting with their token.
 	Actor string
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -410,4 +412,26 @@ func TestAnswersAboutAccountsTakeTheSameTime(t *testing.T) {
 			require.GreaterOrEqual(t, time.Since(start), account.DefaultResponseFloor, "%s for %s answered before the floor", name, email)
 		}
 	}
+}
+
+// The audit log names the admin who acted, not only that someone did.
+func TestAuditNamesTheActingAdmin(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, "audited")
+	admin := s.makeAdmin("audited", "boss@example.com")
+	plain := s.signUpAndLogin("audited", "staff@example.com")
+	_, err := s.users.UpdateUser(in("audited", admin.GetAccessToken()), &identityv1.UpdateUserRequest{
+		User: &identityv1.User{Name: plain.GetUser().GetName(), Roles: []string{"billing"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"roles"}},
+	})
+	require.NoError(t, err)
+	db, err := pgxpool.New(context.Background(), s.registry.DBURL)
+	require.NoError(t, err)
+	defer db.Close()
+	var actor string
+	require.NoError(t, db.QueryRow(context.Background(),
+		`SELECT actor FROM `+pgx.Identifier{"audited", "audit_log"}.Sanitize()+` WHERE event = 'user.roles_changed'`).Scan(&actor))
+	require.Equal(t, admin.GetUser().GetName(), actor)
+	require.NoError(t, db.QueryRow(context.Background(),
+		`SELECT actor FROM `+pgx.Identifier{"audited", "audit_log"}.Sanitize()+` WHERE event = 'user.invited'`).Scan(&actor))
+	require.Equal(t, "operator", actor)
 }

@@ -172,8 +172,13 @@ func clientOf(ctx context.Context) account.Client {
 			c.IP = p.Addr.String()
 		}
 	}
-	if pr, ok := authn.PrincipalFrom(ctx); ok && pr.Subject == "" {
+	if pr, ok := authn.PrincipalFrom(ctx); ok {
+		// The audit log names who acted: a credential's role, or the
+		// user (a tenant admin acting on another account, say).
 		c.Actor = pr.Role
+		if pr.Subject != "" {
+			c.Actor = "users/" + pr.Subject
+		}
 	}
 	return c
 }
