@@ -61,6 +61,18 @@ func (c *registryClient) createTenant(ctx context.Context, slug string) error {
 	return nil
 }
 
+// tenantUID returns the immutable uid of the tenant slug.
+func (c *registryClient) tenantUID(ctx context.Context, slug string) (string, error) {
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.operator)
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	t, err := c.tenants.GetTenant(ctx, &registryv1.GetTenantRequest{Name: "tenants/" + slug})
+	if err != nil {
+		return "", fmt.Errorf("get tenant %s: %w", slug, err)
+	}
+	return t.GetTenant().GetUid(), nil
+}
+
 // identityConn is one gRPC connection to identity with its service clients.
 type identityConn struct {
 	conn   *grpc.ClientConn

@@ -242,7 +242,12 @@ func (b *bench) waitMailSent(ctx context.Context) error {
 func (b *bench) ceilingSampler(ctx context.Context, tenant string) func() {
 	l := ratelimit.LoginPerTenant
 	interval := l.Per / time.Duration(l.Rate)
-	key := l.Name + ":" + tenant // the key of a tenant-only scope, the slug kept readable
+	uid, err := b.regClient.tenantUID(ctx, tenant)
+	if err != nil {
+		b.log.Warn("cannot read the tenant's login ceiling", "err", err)
+		return func() {}
+	}
+	key := l.Name + ":" + uid // the key of a tenant-only scope: limits are per tenant uid
 	return func() {
 		var ahead float64 // seconds
 		err := b.db.QueryRow(ctx, `SELECT GREATEST(EXTRACT(EPOCH FROM tat - now()), 0)::float8

@@ -51,7 +51,7 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 	if in.Password == "" || len(in.Password) > 1024 {
 		return Tokens{}, nil, fault.Invalid("password", "PASSWORD_REQUIRED", "give your password")
 	}
-	if err := m.limits.Login(ctx, t.Slug, account, c.IP); err != nil {
+	if err := m.limits.Login(ctx, t.UID, account, c.IP); err != nil {
 		m.auditOutside(ctx, t, AuditEvent{Event: EventLoginRateLimited, ClientIP: c.IP, Details: map[string]any{"account": account}})
 		return Tokens{}, nil, err
 	}

@@ -34,6 +34,8 @@ type AccessTokens interface {
 // Limiter slows down guessing. Each method returns a ResourceExhausted
 // fault when the caller must wait.
 type Limiter interface {
+	// tenant is the tenant's uid: a slug taken again after a purge starts
+	// with fresh limits.
 	Login(ctx context.Context, tenant, account, clientIP string) error
 	PasswordReset(ctx context.Context, tenant, account, clientIP string) error
 	Verification(ctx context.Context, tenant, account, clientIP string) error

@@ -19,7 +19,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, t tenancy.Tenant, ra
 		return err
 	}
 	defer m.evenOut(ctx, time.Now())
-	if err := m.limits.PasswordReset(ctx, t.Slug, email, c.IP); err != nil {
+	if err := m.limits.PasswordReset(ctx, t.UID, email, c.IP); err != nil {
 		return err
 	}
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {

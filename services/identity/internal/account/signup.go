@@ -278,7 +278,7 @@ func (m *Manager) ResendVerification(ctx context.Context, t tenancy.Tenant, rawE
 		return err
 	}
 	defer m.evenOut(ctx, time.Now())
-	if err := m.limits.Verification(ctx, t.Slug, email, c.IP); err != nil {
+	if err := m.limits.Verification(ctx, t.UID, email, c.IP); err != nil {
 		return err
 	}
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {

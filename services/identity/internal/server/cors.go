@@ -53,7 +53,7 @@ func (c *corsOrigins) allow(r *http.Request, origin string) bool {
 func (c *corsOrigins) tenantOrigins(r *http.Request, t tenancy.Tenant) []string {
 	now := c.now()
 	c.mu.Lock()
-	entry, ok := c.cached[t.Slug]
+	entry, ok := c.cached[t.UID]
 	c.mu.Unlock()
 	if ok && now.Before(entry.expires) {
 		return entry.origins
@@ -72,7 +72,7 @@ func (c *corsOrigins) tenantOrigins(r *http.Request, t tenancy.Tenant) []string 
 	if c.cached == nil {
 		c.cached = map[string]cachedOrigins{}
 	}
-	c.cached[t.Slug] = cachedOrigins{origins: origins, expires: now.Add(corsCacheTTL)}
+	c.cached[t.UID] = cachedOrigins{origins: origins, expires: now.Add(corsCacheTTL)}
 	c.mu.Unlock()
 	return origins
 }
