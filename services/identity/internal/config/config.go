@@ -15,6 +15,7 @@ import (
 	"tenantry.dev/platform/flagenv"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/platform/tenantname"
 )
 
 // DefaultPlacement is the placement backed by DATABASE_URL.
@@ -29,6 +30,7 @@ type Config struct {
 	DatabaseURL    string
 	Placements     map[string]string
 	RegistryAddr   string
+	BaseDomains    []string // the registry's, normalised; never nil ({slug}.{base} is a tenant's host)
 	OperatorToken  string
 	ServiceToken   string
 	TLSCertFile    string
@@ -61,7 +63,7 @@ type Config struct {
 func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c := &Config{}
 	fs := flagenv.New("identity", lookup)
-	var trustedProxies, corsOrigins string
+	var trustedProxies, corsOrigins, baseDomains string
 	var sessionCache string
 	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
@@ -71,6 +73,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the default placement (and of identity's shared tables)")
 	fs.String(&placements, "placements", "TENANTRY_PLACEMENTS", "", "extra placements: name=postgres-url,... (as configured on the registry)")
 	fs.String(&c.RegistryAddr, "registry-addr", "TENANTRY_REGISTRY_ADDR", "localhost:50051", "gRPC address of the tenant registry")
+	fs.String(&baseDomains, "base-domains", "TENANTRY_BASE_DOMAINS", "localhost", "comma-separated base domains, as configured on the registry: {slug}.{base} is the tenant's host")
 	fs.String(&c.OperatorToken, "operator-token", "TENANTRY_OPERATOR_TOKEN", "", "operator bearer token (UserService in any tenant)")
 	fs.String(&c.ServiceToken, "service-token", "TENANTRY_SERVICE_TOKEN", "", "service bearer token: used to call the registry, accepted for IntrospectToken")
 	fs.String(&c.TLSCertFile, "tls-cert", "TENANTRY_TLS_CERT", "", "TLS certificate file (PEM); plaintext when unset")
@@ -107,6 +110,16 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	placementsFound, placementProblems := tenantdb.ParsePlacements("TENANTRY_PLACEMENTS", placements, c.DatabaseURL)
 	c.Placements = placementsFound
 	problems = append(problems, placementProblems...)
+	// Not nil even when empty: the resolver takes nil for "not known".
+	c.BaseDomains = []string{}
+	for _, d := range flagenv.List(baseDomains) {
+		host, err := tenantname.NormalizeHost("base-domains", d)
+		if err != nil {
+			bad("TENANTRY_BASE_DOMAINS: %q is not a valid domain name", d)
+			continue
+		}
+		c.BaseDomains = append(c.BaseDomains, host)
+	}
 	if p, err := restgateway.ParsePrefixes(trustedProxies); err != nil {
 		bad("TENANTRY_TRUSTED_PROXIES: %v", err)
 	} else {

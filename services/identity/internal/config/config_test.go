@@ -30,6 +30,22 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, 15*time.Minute, c.AccessTTL)
 		require.Equal(t, map[string]string{"default": "postgres://localhost/tenantry"}, c.Placements)
 		require.Equal(t, "http://{tenant}.localhost:8080", c.PublicURL)
+		require.Equal(t, []string{"localhost"}, c.BaseDomains)
+	})
+	t.Run("base domains are normalised as the registry's are", func(t *testing.T) {
+		e := required()
+		e["TENANTRY_BASE_DOMAINS"] = "Example.COM., localhost"
+		c, err := Load(nil, env(e))
+		require.NoError(t, err)
+		require.Equal(t, []string{"example.com", "localhost"}, c.BaseDomains)
+	})
+	t.Run("no base domains is an empty list, not an unknown one", func(t *testing.T) {
+		e := required()
+		e["TENANTRY_BASE_DOMAINS"] = ""
+		c, err := Load(nil, env(e))
+		require.NoError(t, err)
+		require.NotNil(t, c.BaseDomains)
+		require.Empty(t, c.BaseDomains)
 	})
 	t.Run("every problem is reported at once", func(t *testing.T) {
 		e := map[string]string{
@@ -40,6 +56,7 @@ func TestLoad(t *testing.T) {
 			"TENANTRY_HASH_CONCURRENCY":   "0",
 			"TENANTRY_SMTP_STARTTLS":      "maybe",
 			"TENANTRY_CORS_ORIGINS":       "*",
+			"TENANTRY_BASE_DOMAINS":       "localhost,127.0.0.1",
 		}
 		_, err := Load(nil, env(e))
 		require.Error(t, err)
@@ -47,6 +64,7 @@ func TestLoad(t *testing.T) {
 			"DATABASE_URL", "TENANTRY_OPERATOR_TOKEN", "TENANTRY_SERVICE_TOKEN", "TENANTRY_KEY_ENCRYPTION_KEY",
 			"TENANTRY_ACCESS_TTL", `"default" is the DATABASE_URL placement`, "TENANTRY_PUBLIC_URL",
 			"TENANTRY_HASH_CONCURRENCY", "TENANTRY_SMTP_STARTTLS", "TENANTRY_CORS_ORIGINS",
+			`TENANTRY_BASE_DOMAINS: "127.0.0.1"`,
 		} {
 			require.ErrorContains(t, err, want)
 		}

@@ -252,6 +252,20 @@ func (r *Registry) Delete(slug string, force bool) {
 	require.NoError(r.t, err)
 }
 
+// AddDomain attaches the custom domain host to a tenant.
+func (r *Registry) AddDomain(slug, host string) {
+	r.t.Helper()
+	_, err := r.Operator.AddDomain(r.OperatorCtx(), &registryv1.AddDomainRequest{Name: "tenants/" + slug, Host: host})
+	require.NoError(r.t, err)
+}
+
+// RemoveDomain detaches the custom domain host from a tenant.
+func (r *Registry) RemoveDomain(slug, host string) {
+	r.t.Helper()
+	_, err := r.Operator.RemoveDomain(r.OperatorCtx(), &registryv1.RemoveDomainRequest{Name: "tenants/" + slug, Host: host})
+	require.NoError(r.t, err)
+}
+
 // Logs returns what the registry printed.
 func (r *Registry) Logs() string { return r.logs.String() }
 

@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -26,44 +27,54 @@ type key struct {
 }
 
 // entry is a cached tenant with the registry revision of its last change,
-// which tells a later version of the tenant from an earlier one.
+// which tells a later version of the tenant from an earlier one, and the
+// custom domains it had then (normalised by the registry).
 type entry struct {
 	tenant   Tenant
 	revision int64
-}
-
-// hostAnswer is the tenant a host resolved to. A stale answer was given for
-// an earlier version of the tenant, whose domains may have changed since: it
-// is asked again, and only served when the registry cannot answer.
-type hostAnswer struct {
-	uid   string
-	stale bool
+	domains  []string
 }
 
 // lookup is what the cache knows about one key.
 type lookup struct {
-	// tenant is the cached answer when fresh or stale is set.
+	// tenant is the answer when found is set.
 	tenant Tenant
-	// fresh means tenant is the answer, with no need to ask the registry.
-	fresh bool
-	// stale means tenant was the answer and is only to be served when the
-	// registry cannot give a current one.
-	stale bool
-	// unknown means the registry recently said no tenant answers to the key.
+	// found means tenant is the answer, with no need to ask the registry.
+	found bool
+	// unknown means no tenant answers to the key: the cache holds every
+	// tenant and none does, or the registry recently said so.
 	unknown bool
 	// epoch is the cache's epoch when it was looked up; see rememberMissing.
 	epoch uint64
 }
 
-// cache holds what the resolver knows. Every slug and host in it maps to a
-// uid in tenants. It knows nothing of gRPC: the resolver converts.
+// cache holds what the resolver knows. It resolves hosts by the registry's
+// own rules (a custom domain first, then "{slug}.{base domain}") from the
+// tenants it holds, so a host needs no answer of its own: what changes a
+// tenant's domains or state changes its hosts' answers in the same step.
+// It knows nothing of gRPC: the resolver converts.
 type cache struct {
 	mu      sync.RWMutex
-	tenants map[string]entry               // uid → tenant
-	slugs   map[string]string              // slug → uid
-	hosts   map[string]hostAnswer          // normalised host → uid
-	hostsOf map[string]map[string]struct{} // uid → its hosts in hosts
-	missing map[key]time.Time              // unknown key → when to forget it
+	tenants map[string]entry  // uid → tenant
+	slugs   map[string]string // slug → uid
+	// domains maps each custom domain to the uid of the tenant that has it.
+	// A domain moves between tenants, and answers can be newer than the
+	// watch, so two cached tenants may both list one domain for a while:
+	// the version with the higher revision holds it, because at that
+	// revision the other one did not.
+	domains map[string]string
+	// bases are the base domains under which "{slug}.{base}" resolves:
+	// those the resolver was given, and those learnt from the registry's
+	// answers.
+	bases map[string]struct{}
+	// basesComplete means bases holds every base domain of the registry
+	// (the resolver was given them), so a host that resolves under none is
+	// no tenant's.
+	basesComplete bool
+	// complete is set once a snapshot of every tenant is loaded: a key that
+	// matches no cached tenant is then no tenant's (as of the watch).
+	complete bool
+	missing  map[key]time.Time // unknown key → when to forget it
 	// revision is the registry revision of the last change the watch
 	// applied: where a resumed watch starts.
 	revision int64
@@ -74,15 +85,21 @@ type cache struct {
 }
 
 // newCache returns an empty cache, which knows no tenant and has seen no
-// change.
-func newCache() *cache {
-	return &cache{
-		tenants: make(map[string]entry),
-		slugs:   make(map[string]string),
-		hosts:   make(map[string]hostAnswer),
-		hostsOf: make(map[string]map[string]struct{}),
-		missing: make(map[key]time.Time),
+// change. bases are the registry's base domains, normalised; nil means they
+// are not known.
+func newCache(bases []string) *cache {
+	c := &cache{
+		tenants:       make(map[string]entry),
+		slugs:         make(map[string]string),
+		domains:       make(map[string]string),
+		bases:         make(map[string]struct{}, len(bases)),
+		basesComplete: bases != nil,
+		missing:       make(map[key]time.Time),
 	}
+	for _, b := range bases {
+		c.bases[b] = struct{}{}
+	}
+	return c
 }
 
 // lookup returns what the cache knows about k at time now.
@@ -93,12 +110,16 @@ func (c *cache) lookup(k key, now time.Time) lookup {
 	switch k.kind {
 	case bySlug:
 		if uid, ok := c.slugs[k.value]; ok {
-			l.tenant, l.fresh = c.tenants[uid].tenant, true
+			l.tenant, l.found = c.tenants[uid].tenant, true
 			return l
 		}
 	case byHost:
-		if a, ok := c.hosts[k.value]; ok {
-			l.tenant, l.fresh, l.stale = c.tenants[a.uid].tenant, !a.stale, a.stale
+		if uid, ok := c.hostOwner(k.value); ok {
+			l.tenant, l.found = c.tenants[uid].tenant, true
+			return l
+		}
+		if c.complete && !c.mayBeUnlearntSubdomain(k.value) {
+			l.unknown = true
 			return l
 		}
 	}
@@ -108,28 +129,74 @@ func (c *cache) lookup(k key, now time.Time) lookup {
 	return l
 }
 
-// remember records the registry's answer t for k. tenantRev is the revision
-// of t's last change and answerRev the registry revision the answer was read
-// at. An answer older than what the cache knows is not recorded: it may have
-// been overtaken by an event the watch already applied.
-func (c *cache) remember(k key, t Tenant, tenantRev, answerRev int64) {
+// hostOwner returns the uid of the tenant a normalised host resolves to, by
+// the registry's rules: a custom domain wins; otherwise "{slug}.{base}".
+// A slug is a single DNS label, so only the base that is the host without
+// its first label can match: one map lookup, however many bases there are.
+func (c *cache) hostOwner(host string) (string, bool) {
+	if uid, ok := c.domains[host]; ok {
+		return uid, true
+	}
+	label, base, ok := strings.Cut(host, ".")
+	if !ok {
+		return "", false
+	}
+	if _, ok := c.bases[base]; !ok {
+		return "", false
+	}
+	uid, ok := c.slugs[label]
+	return uid, ok
+}
+
+// mayBeUnlearntSubdomain reports whether a host the cache does not resolve
+// could still be "{slug}.{base}" of a cached tenant under a base domain the
+// cache has not learnt. It never is when the cache has every base domain,
+// nor when its first label is no tenant's slug.
+func (c *cache) mayBeUnlearntSubdomain(host string) bool {
+	if c.basesComplete {
+		return false
+	}
+	label, _, ok := strings.Cut(host, ".")
+	if !ok {
+		return false
+	}
+	_, ok = c.slugs[label]
+	return ok
+}
+
+// learnBase records that the registry resolves "{slug}.{base}": it answered
+// such a host with MATCH_SUBDOMAIN. It reports whether base is new to a
+// cache that was given every base domain, which means the registry and
+// identity are not configured alike.
+func (c *cache) learnBase(base string) (unexpected bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cur, known := c.tenants[t.UID]
+	if _, ok := c.bases[base]; ok {
+		return false
+	}
+	c.bases[base] = struct{}{}
+	return c.basesComplete
+}
+
+// remember records the registry's answer e for k. answerRev is the registry
+// revision the answer was read at. An answer older than what the cache
+// knows is not recorded: it may have been overtaken by an event the watch
+// already applied.
+func (c *cache) remember(k key, e entry, answerRev int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, known := c.tenants[e.tenant.UID]
 	switch {
-	case known && tenantRev < cur.revision:
+	case known && e.revision < cur.revision:
 		return
 	case !known && answerRev < c.revision:
 		// The watch is past the answer and does not know the tenant, so it
 		// may have been purged in between.
 		return
-	case !known || tenantRev > cur.revision:
-		c.put(t, tenantRev)
+	case !known || e.revision > cur.revision:
+		c.put(e)
 	}
 	delete(c.missing, k)
-	if k.kind == byHost {
-		c.setHost(k.value, t.UID)
-	}
 }
 
 // rememberMissing records that no tenant answers to k, until now+ttl,
@@ -139,11 +206,6 @@ func (c *cache) rememberMissing(k key, epoch uint64, now time.Time, ttl time.Dur
 	defer c.mu.Unlock()
 	if c.epoch != epoch {
 		return
-	}
-	if k.kind == byHost {
-		if a, ok := c.hosts[k.value]; ok {
-			c.dropHost(k.value, a.uid)
-		}
 	}
 	if len(c.missing) >= maxMissing {
 		for mk, until := range c.missing {
@@ -158,9 +220,9 @@ func (c *cache) rememberMissing(k key, epoch uint64, now time.Time, ttl time.Dur
 	c.missing[k] = now.Add(ttl)
 }
 
-// applyUpsert applies a watch event that carries t's new state. It reports
-// false for an event the cache has already applied.
-func (c *cache) applyUpsert(t Tenant, tenantRev, eventRev int64) bool {
+// applyUpsert applies a watch event at eventRev that carries a tenant's new
+// state. It reports false for an event the cache has already applied.
+func (c *cache) applyUpsert(e entry, eventRev int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if eventRev <= c.revision {
@@ -168,8 +230,8 @@ func (c *cache) applyUpsert(t Tenant, tenantRev, eventRev int64) bool {
 	}
 	// An answer from a registry replica ahead of the watch may already have
 	// brought this version, or a later one.
-	if cur, ok := c.tenants[t.UID]; !ok || tenantRev > cur.revision {
-		c.put(t, tenantRev)
+	if cur, ok := c.tenants[e.tenant.UID]; !ok || e.revision > cur.revision {
+		c.put(e)
 	}
 	c.changed(eventRev)
 	return true
@@ -189,7 +251,8 @@ func (c *cache) applyPurge(t Tenant, eventRev int64) bool {
 }
 
 // replaceAll loads a snapshot of every tenant taken at revision rev and
-// returns the cached tenants it shows to be gone.
+// returns the cached tenants it shows to be gone. From then on the cache
+// is complete: what it does not hold is no tenant.
 //
 // Normally the snapshot is at least as recent as the cache, and a tenant
 // missing from it is gone, unless the cache learned of it from an answer
@@ -212,13 +275,21 @@ func (c *cache) replaceAll(snapshot []entry, rev int64) []Tenant {
 		c.forget(uid)
 		gone = append(gone, cur.tenant)
 	}
+	if reset {
+		// Which version holds a domain is decided by revision, and the lost
+		// history's revisions mean nothing now: start from the snapshot alone.
+		clear(c.tenants)
+		clear(c.slugs)
+		clear(c.domains)
+	}
 	for _, e := range snapshot {
-		if cur, ok := c.tenants[e.tenant.UID]; !ok || reset || e.revision > cur.revision {
-			c.put(e.tenant, e.revision)
+		if cur, ok := c.tenants[e.tenant.UID]; !ok || e.revision > cur.revision {
+			c.put(e)
 		}
 	}
 	c.revision = rev
 	c.epoch++
+	c.complete = true
 	clear(c.missing)
 	return gone
 }
@@ -252,21 +323,44 @@ func (c *cache) changed(rev int64) {
 	clear(c.missing)
 }
 
-// put stores a new version of a tenant. Its host answers become stale,
-// because its domains may be what changed.
-func (c *cache) put(t Tenant, rev int64) {
+// put stores a new version of a tenant, with its slug and custom domains.
+func (c *cache) put(e entry) {
+	uid := e.tenant.UID
 	// A slug names one tenant at a time: a different tenant holding it here
 	// was purged without the cache seeing it (no watch was running).
-	if other, ok := c.slugs[t.Slug]; ok && other != t.UID {
+	if other, ok := c.slugs[e.tenant.Slug]; ok && other != uid {
 		c.forget(other)
 	}
-	if old, ok := c.tenants[t.UID]; ok && old.tenant.Slug != t.Slug && c.slugs[old.tenant.Slug] == t.UID {
-		delete(c.slugs, old.tenant.Slug)
+	if old, ok := c.tenants[uid]; ok {
+		if old.tenant.Slug != e.tenant.Slug && c.slugs[old.tenant.Slug] == uid {
+			delete(c.slugs, old.tenant.Slug)
+		}
+		// Domains the new version still has are claimed again below.
+		c.release(uid, old.domains)
 	}
-	c.tenants[t.UID] = entry{tenant: t, revision: rev}
-	c.slugs[t.Slug] = t.UID
-	for host := range c.hostsOf[t.UID] {
-		c.hosts[host] = hostAnswer{uid: t.UID, stale: true}
+	c.tenants[uid] = e
+	c.slugs[e.tenant.Slug] = uid
+	for _, host := range e.domains {
+		c.claim(host, uid, e.revision)
+	}
+}
+
+// claim records that the version at rev of tenant uid has the custom
+// domain host, unless a later version of another tenant has it.
+func (c *cache) claim(host, uid string, rev int64) {
+	if other, ok := c.domains[host]; ok && other != uid && c.tenants[other].revision > rev {
+		return
+	}
+	c.domains[host] = uid
+}
+
+// release removes the custom domains hosts of tenant uid, where uid holds
+// them.
+func (c *cache) release(uid string, hosts []string) {
+	for _, host := range hosts {
+		if c.domains[host] == uid {
+			delete(c.domains, host)
+		}
 	}
 }
 
@@ -280,31 +374,5 @@ func (c *cache) forget(uid string) {
 	if c.slugs[old.tenant.Slug] == uid {
 		delete(c.slugs, old.tenant.Slug)
 	}
-	for host := range c.hostsOf[uid] {
-		delete(c.hosts, host)
-	}
-	delete(c.hostsOf, uid)
-}
-
-// setHost records a fresh answer: host resolves to uid.
-func (c *cache) setHost(host, uid string) {
-	if a, ok := c.hosts[host]; ok && a.uid != uid {
-		c.dropHost(host, a.uid)
-	}
-	c.hosts[host] = hostAnswer{uid: uid}
-	hosts := c.hostsOf[uid]
-	if hosts == nil {
-		hosts = make(map[string]struct{})
-		c.hostsOf[uid] = hosts
-	}
-	hosts[host] = struct{}{}
-}
-
-// dropHost removes the answer that host resolves to uid.
-func (c *cache) dropHost(host, uid string) {
-	delete(c.hosts, host)
-	delete(c.hostsOf[uid], host)
-	if len(c.hostsOf[uid]) == 0 {
-		delete(c.hostsOf, uid)
-	}
+	c.release(uid, old.domains)
 }

@@ -1,28 +1,40 @@
-// Package tenancy tells identity which tenant a request is for. It asks the
-// tenant registry (ResolveTenant), remembers the answers, and keeps them
-// coherent with the registry's change stream (WatchTenants), so that the hot
-// path of every request is a map lookup under a read lock.
+// Package tenancy tells identity which tenant a request is for. It holds
+// every tenant in memory, kept coherent with the tenant registry's change
+// stream (WatchTenants), and asks the registry (ResolveTenant) only about
+// what it does not hold, so that the hot path of every request is a map
+// lookup or two under a read lock.
 //
-// The cache holds three kinds of answers:
+// The cache holds:
 //
-//   - tenants, by uid and slug: filled by the watch's snapshot and events, and
-//     by ResolveTenant answers. Once the snapshot is loaded, a known slug never
-//     costs an RPC.
-//   - hosts, each tagged with the uid of the tenant it resolved to. The
-//     registry owns the rules that map a host to a tenant (custom domains,
-//     "{slug}.{base domain}"), so identity does not reimplement them: it only
-//     remembers answers, and any event about a tenant marks that tenant's host
-//     answers stale, because its domains may have changed.
-//   - unknown hosts and slugs, remembered for Options.NegativeTTL so that a
-//     flood of requests for a host that names no tenant does not become a
-//     flood of RPCs. Every event forgets them all: the change may be the
-//     tenant or domain that was missing.
+//   - tenants, by uid and slug, each with its custom domains: filled by the
+//     watch's snapshot and events, and by ResolveTenant answers.
+//   - the base domains under which "{slug}.{base}" is a tenant's host: those
+//     of Options.BaseDomains (the registry's own list, configured on identity
+//     too), and any the registry's answers reveal.
+//   - unknown hosts and slugs the registry was asked about, remembered for
+//     Options.NegativeTTL so that a flood of requests for a key that names no
+//     tenant does not become a flood of RPCs. Every event forgets them all:
+//     the change may be the tenant or domain that was missing.
 //
-// When the registry cannot be reached, what the cache knows is still served,
-// stale host answers included, so that tenants that were working keep
-// working; only what was never known fails, with TENANT_REGISTRY_UNAVAILABLE.
-// The cache only stays coherent while [Resolver.Run] is running; without it,
-// answers are remembered but never revised.
+// Hosts are resolved from the tenants held, by the registry's own rules (a
+// custom domain first, then "{slug}.{base}") after the registry's own
+// normalisation (tenantname.NormalizeHost). A host therefore has no answer
+// of its own that could go stale: the event that changes a tenant's domains
+// or state, or purges it, changes its hosts in the same step, and a host no
+// request ever used is answered like any other.
+//
+// Once the snapshot is loaded ([Resolver.Ready]) the cache holds every
+// tenant, so a registry outage changes nothing for existing tenants on
+// either face: slugs and every host of a known tenant are answered from
+// memory, and a host of no known tenant is NotFound without an RPC (when the
+// base domains are known). The price is that a tenant created a moment ago
+// is not found by host until its event arrives, milliseconds later. Slugs
+// the cache does not hold are still asked about, so that a new tenant works
+// over gRPC at once; while the registry is down they fail with
+// TENANT_REGISTRY_UNAVAILABLE, as does everything the cache cannot answer
+// before the snapshot is in. The cache only stays coherent while
+// [Resolver.Run] is running; without it, answers are remembered but never
+// revised.
 //
 // Lookups return a [Tenant] in any state, because some callers need to know
 // about suspended tenants (to say so). Code that serves a tenant calls

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,16 @@ type Options struct {
 	// ResolveTimeout bounds each ResolveTenant call; DefaultResolveTimeout
 	// when zero or negative.
 	ResolveTimeout time.Duration
+	// BaseDomains are the registry's base domains (the registry's
+	// TENANTRY_BASE_DOMAINS): "{slug}.{base}" is a host of the tenant for
+	// each. Given them, a Ready resolver answers every host from memory,
+	// "no tenant" included, so that an outage of the registry changes
+	// nothing for hosts. Nil means they are not known: they are then learnt
+	// from the registry's answers, and a host "{known slug}.{domain}" under
+	// a domain not yet learnt is asked about. An empty, non-nil slice means
+	// the registry has none. Each is normalised with
+	// tenantname.NormalizeHost; one that is not a host name is left out.
+	BaseDomains []string
 }
 
 // Resolver finds the tenant of a request from its host or slug, answering
@@ -72,12 +83,24 @@ func NewResolver(client registryv1.TenantServiceClient, serviceToken string, opt
 	if opts.ResolveTimeout <= 0 {
 		opts.ResolveTimeout = DefaultResolveTimeout
 	}
+	var bases []string
+	if opts.BaseDomains != nil {
+		bases = make([]string, 0, len(opts.BaseDomains))
+		for _, d := range opts.BaseDomains {
+			base, err := tenantname.NormalizeHost("base domain", d)
+			if err != nil {
+				opts.Logger.Error("ignoring a base domain that is not a host name", "base_domain", d, "error", err)
+				continue
+			}
+			bases = append(bases, base)
+		}
+	}
 	r := &Resolver{
 		client:         client,
 		logger:         opts.Logger,
 		negativeTTL:    opts.NegativeTTL,
 		resolveTimeout: opts.ResolveTimeout,
-		cache:          newCache(),
+		cache:          newCache(bases),
 	}
 	if serviceToken != "" {
 		r.bearer = "Bearer " + serviceToken
@@ -86,9 +109,11 @@ func NewResolver(client registryv1.TenantServiceClient, serviceToken string, opt
 }
 
 // Ready reports whether the watch has loaded its first snapshot of all
-// tenants. From then on, known slugs are answered without RPCs and changes
-// reach the cache as the registry makes them. It stays true if the watch is
-// later interrupted: the cache is then served as it is until it resumes.
+// tenants. From then on, known slugs and the hosts of known tenants are
+// answered without RPCs (and, with Options.BaseDomains, unknown hosts too),
+// and changes reach the cache as the registry makes them. It stays true if
+// the watch is later interrupted: the cache is then served as it is until
+// it resumes.
 func (r *Resolver) Ready() bool { return r.ready.Load() }
 
 // OnPurge registers fn to be called with the last known state of each
@@ -120,10 +145,16 @@ func (r *Resolver) BySlug(ctx context.Context, slug string) (Tenant, error) {
 // ByHost returns the tenant a request's host belongs to (a custom domain or
 // "{slug}.{base domain}"), in whatever state it is; call RequireActive
 // before serving it. The host is taken as received: port, case, trailing dot
-// and Unicode spellings are normalised, and a host that is not a valid name
-// is refused with tenantname's InvalidArgument fault. Errors are otherwise
-// those of BySlug; a host whose answer is stale (its tenant changed since)
-// is still served from the cache when the registry cannot be asked.
+// and Unicode spellings are normalised as the registry does, and a host that
+// is not a valid name is refused with tenantname's InvalidArgument fault.
+//
+// Hosts are resolved from the cached tenants by the registry's rules, so
+// every host of a cached tenant is answered from memory, even one never
+// asked about and while the registry is down. Once Ready, a host of no
+// cached tenant is a NotFound fault TENANT_NOT_FOUND without an RPC, unless
+// it is "{known slug}.{domain}" and the base domains are not known (see
+// Options.BaseDomains). Before Ready, hosts the cache cannot answer are
+// asked of the registry, with the errors of BySlug.
 func (r *Resolver) ByHost(ctx context.Context, host string) (Tenant, error) {
 	host, err := tenantname.NormalizeHost("host", host)
 	if err != nil {
@@ -135,7 +166,7 @@ func (r *Resolver) ByHost(ctx context.Context, host string) (Tenant, error) {
 // resolve answers k from the cache or asks the registry.
 func (r *Resolver) resolve(ctx context.Context, k key) (Tenant, error) {
 	l := r.cache.lookup(k, time.Now())
-	if l.fresh {
+	if l.found {
 		return l.tenant, nil
 	}
 	if l.unknown {
@@ -143,9 +174,12 @@ func (r *Resolver) resolve(ctx context.Context, k key) (Tenant, error) {
 	}
 	resp, err := r.ask(ctx, k)
 	if err == nil {
-		t, tenantRev := fromProto(resp.GetTenant())
-		r.cache.remember(k, t, tenantRev, resp.GetRevision())
-		return t, nil
+		e := fromProto(resp.GetTenant())
+		r.cache.remember(k, e, resp.GetRevision())
+		if k.kind == byHost && resp.GetMatch() == registryv1.ResolveTenantResponse_MATCH_SUBDOMAIN {
+			r.learnBase(ctx, k.value, e.tenant.Slug)
+		}
+		return e.tenant, nil
 	}
 	switch outcome := classify(ctx, err); outcome {
 	case notFound:
@@ -154,15 +188,25 @@ func (r *Resolver) resolve(ctx context.Context, k key) (Tenant, error) {
 	case invalid, canceled:
 		return Tenant{}, callError(outcome, k, err)
 	default:
-		if l.stale {
-			r.logger.DebugContext(ctx, "tenant registry unreachable; serving a cached answer",
-				"host", k.value, "tenant", l.tenant.Slug, "error", err)
-			return l.tenant, nil
-		}
 		if outcome == rejected {
 			r.logger.ErrorContext(ctx, "the tenant registry refused identity's service credential", "error", err)
 		}
 		return Tenant{}, callError(outcome, k, err)
+	}
+}
+
+// learnBase records the base domain of host, which the registry resolved
+// as "{slug}.{base}", so that the slugs of every cached tenant resolve under
+// it from memory too.
+func (r *Resolver) learnBase(ctx context.Context, host, slug string) {
+	base, ok := strings.CutPrefix(host, slug+".")
+	if !ok || base == "" {
+		return
+	}
+	if r.cache.learnBase(base) {
+		r.logger.WarnContext(ctx, "the tenant registry resolves hosts under a base domain identity was not given "+
+			"(learnt until identity restarts); give identity the registry's TENANTRY_BASE_DOMAINS",
+			"base_domain", base)
 	}
 }
 

@@ -76,13 +76,14 @@ func TestResolver(t *testing.T) {
 		require.EqualValues(t, 2, calls.resolves(), "unknown keys must be remembered for NegativeTTL")
 
 		// With the watch running, a new tenant makes unknown keys worth
-		// asking about again, however long they were to be remembered.
+		// asking about again, however long they were to be remembered; a
+		// host whose first label is no tenant's slug is not even asked about.
 		run(t, res)
-		_, err := res.ByHost(ctx, "nobody.localhost")
-		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
 		asked := calls.resolves()
-		_, err = res.ByHost(ctx, "nobody.localhost")
-		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		for range 2 {
+			_, err := res.ByHost(ctx, "nobody.localhost")
+			requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		}
 		require.Equal(t, asked, calls.resolves())
 
 		created := reg.Create("nobody")
@@ -200,8 +201,17 @@ func TestResolver(t *testing.T) {
 		}
 		_, err = res.BySlug(ctx, "stranger")
 		requireFault(t, err, fault.Unavailable, tenancy.ReasonRegistryUnavailable)
-		// beta is known, but no answer for this host ever was.
-		_, err = res.ByHost(ctx, "beta.localhost")
+		// No answer for this host ever was, but the registry's answer for
+		// acme's taught the resolver the base domain: beta is known.
+		got, err := res.ByHost(ctx, "beta.localhost")
+		require.NoError(t, err)
+		require.Equal(t, beta.GetUid(), got.UID)
+		// A host no known tenant could have is no tenant's.
+		_, err = res.ByHost(ctx, "stranger.localhost")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		// Without the registry's base domains, "{known slug}.{domain}" could
+		// still be a tenant's host.
+		_, err = res.ByHost(ctx, "acme.example.com")
 		requireFault(t, err, fault.Unavailable, tenancy.ReasonRegistryUnavailable)
 
 		reg.Restart()
@@ -214,12 +224,112 @@ func TestResolver(t *testing.T) {
 		})
 		require.Equal(t, beta.GetUid(), receive(t, "the purge of beta", purged).UID)
 
-		// The host's answer is stale now, but while the registry is down it
-		// is still the best answer there is, with the tenant's current state.
+		// The host answers with the tenant's current state, registry or not.
 		reg.Kill()
-		got, err := res.ByHost(ctx, "acme.localhost")
+		got, err = res.ByHost(ctx, "acme.localhost")
 		require.NoError(t, err)
 		require.Equal(t, tenancy.Suspended, got.State)
+	})
+
+	t.Run("a ready resolver with the base domains answers every host from memory, also while the registry is down", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		acme := reg.Create("acme")
+		reg.AddDomain("acme", "Login.Acme-Corp.example.")
+		beta := reg.Create("beta")
+		reg.Suspend("beta")
+		opts := tenancy.Options{BaseDomains: []string{"LocalHost."}}
+		res, calls := newResolver(t, reg, serviceToken, opts)
+		run(t, res)
+		fresh, freshCalls := newResolver(t, reg, serviceToken, opts)
+		run(t, fresh)
+
+		check := func(res *tenancy.Resolver, calls *rpcCounter) func(t *testing.T) {
+			return func(t *testing.T) {
+				for host, uid := range map[string]string{
+					"acme.localhost":              acme.GetUid(),
+					"ACME.localhost:8443":         acme.GetUid(),
+					"login.acme-corp.example":     acme.GetUid(),
+					"Login.ACME-corp.example.:80": acme.GetUid(),
+					"beta.localhost":              beta.GetUid(),
+				} {
+					require.Equal(t, uid, resolveHost(t, res, host).UID, host)
+				}
+				require.Equal(t, tenancy.Suspended, resolveHost(t, res, "beta.localhost").State)
+				for _, host := range []string{
+					"nobody.localhost", "localhost", "www.acme.localhost", "acme.example.com",
+					"acme-corp.example", "other.acme-corp.example",
+				} {
+					_, err := res.ByHost(ctx, host)
+					requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+				}
+				require.Zero(t, calls.resolves(), "hosts are answered from memory once the resolver is ready")
+			}
+		}
+		t.Run("with the registry up", check(res, calls))
+		reg.Kill()
+		t.Run("with the registry down", check(res, calls))
+		t.Run("with the registry down, by a resolver never asked about a host", check(fresh, freshCalls))
+	})
+
+	t.Run("domain changes, suspensions and purges reach the hosts of a running resolver", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		acme := reg.Create("acme")
+		beta := reg.Create("beta")
+		res, calls := newResolver(t, reg, serviceToken, tenancy.Options{BaseDomains: []string{"localhost"}})
+		run(t, res)
+		resolvesTo := func(host, uid string, state tenancy.State) func() bool {
+			return func() bool {
+				got, err := res.ByHost(ctx, host)
+				return err == nil && got.UID == uid && got.State == state
+			}
+		}
+		notFound := func(host string) func() bool {
+			return func() bool {
+				_, err := res.ByHost(ctx, host)
+				return fault.KindOf(err) == fault.NotFound
+			}
+		}
+
+		reg.AddDomain("acme", "shop.example")
+		eventually(t, "an added domain to resolve", resolvesTo("shop.example", acme.GetUid(), tenancy.Active))
+		reg.RemoveDomain("acme", "shop.example")
+		eventually(t, "a removed domain to resolve to nothing", notFound("shop.example"))
+		reg.AddDomain("beta", "shop.example")
+		eventually(t, "a domain moved to another tenant to resolve to it", resolvesTo("shop.example", beta.GetUid(), tenancy.Active))
+		reg.Suspend("beta")
+		eventually(t, "the suspension to reach the domain", resolvesTo("shop.example", beta.GetUid(), tenancy.Suspended))
+		require.Equal(t, tenancy.Suspended, resolveHost(t, res, "beta.localhost").State)
+		reg.Delete("beta", true)
+		eventually(t, "the purge to reach the domain", notFound("shop.example"))
+		_, err := res.ByHost(ctx, "beta.localhost")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		require.Equal(t, acme.GetUid(), resolveHost(t, res, "acme.localhost").UID)
+		require.Zero(t, calls.resolves())
+	})
+
+	t.Run("before the snapshot, hosts are asked of the registry", func(t *testing.T) {
+		t.Parallel()
+		reg := startRegistry(t, bin)
+		acme := reg.Create("acme")
+		reg.AddDomain("acme", "shop.example")
+		res, calls := newResolver(t, reg, serviceToken, tenancy.Options{BaseDomains: []string{"localhost"}})
+
+		got, err := res.ByHost(ctx, "shop.example")
+		require.NoError(t, err)
+		require.Equal(t, acme.GetUid(), got.UID)
+		// The answer brought the tenant: its other host is known too.
+		require.Equal(t, acme.GetUid(), resolveHost(t, res, "acme.localhost").UID)
+		require.EqualValues(t, 1, calls.resolves())
+		_, err = res.ByHost(ctx, "nobody.localhost")
+		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		require.EqualValues(t, 2, calls.resolves())
+
+		reg.Kill()
+		_, err = res.ByHost(ctx, "beta.localhost")
+		requireFault(t, err, fault.Unavailable, tenancy.ReasonRegistryUnavailable)
+		require.Equal(t, acme.GetUid(), resolveHost(t, res, "shop.example").UID)
 	})
 
 	t.Run("a registry that lost its history is reloaded from a snapshot", func(t *testing.T) {
@@ -254,6 +364,14 @@ func TestResolver(t *testing.T) {
 			return err == nil && got.State == tenancy.Suspended
 		})
 	})
+}
+
+// resolveHost resolves host with res, failing the test on an error.
+func resolveHost(t *testing.T, res *tenancy.Resolver, host string) tenancy.Tenant {
+	t.Helper()
+	got, err := res.ByHost(context.Background(), host)
+	require.NoError(t, err, host)
+	return got
 }
 
 // TestResolverRefusesInvalidKeysWithoutAsking checks that what is not a

@@ -113,18 +113,29 @@ func RequireActive(t Tenant) error {
 	}
 }
 
-// fromProto converts the registry's tenant into identity's, with the
-// registry revision of its last change (kept by the cache to tell newer
-// answers from older ones).
-func fromProto(p *registryv1.Tenant) (Tenant, int64) {
-	return Tenant{
-		UID:         p.GetUid(),
-		Slug:        p.GetSlug(),
-		DisplayName: p.GetDisplayName(),
-		Schema:      p.GetSchema(),
-		Placement:   p.GetPlacement(),
-		State:       stateFromProto(p.GetState()),
-	}, p.GetRevision()
+// fromProto converts the registry's tenant into the cache's entry:
+// identity's view of the tenant, the registry revision of its last change
+// (kept to tell newer answers from older ones) and its custom domains.
+func fromProto(p *registryv1.Tenant) entry {
+	e := entry{
+		tenant: Tenant{
+			UID:         p.GetUid(),
+			Slug:        p.GetSlug(),
+			DisplayName: p.GetDisplayName(),
+			Schema:      p.GetSchema(),
+			Placement:   p.GetPlacement(),
+			State:       stateFromProto(p.GetState()),
+		},
+		revision: p.GetRevision(),
+	}
+	// Most tenants have no custom domain: they then cost no slice.
+	if ds := p.GetDomains(); len(ds) > 0 {
+		e.domains = make([]string, 0, len(ds))
+		for _, d := range ds {
+			e.domains = append(e.domains, d.GetHost())
+		}
+	}
+	return e
 }
 
 // stateFromProto maps the registry's states; unknown ones become the zero

@@ -117,14 +117,14 @@ func (w *watch) stream(ctx context.Context) error {
 		}
 		switch ev.GetType() {
 		case registryv1.WatchTenantsResponse_EVENT_TYPE_UPSERT:
-			t, tenantRev := fromProto(ev.GetTenant())
+			e := fromProto(ev.GetTenant())
 			if snapshotting {
-				snapshot = append(snapshot, entry{tenant: t, revision: tenantRev})
+				snapshot = append(snapshot, e)
 				continue
 			}
-			r.cache.applyUpsert(t, tenantRev, ev.GetRevision())
+			r.cache.applyUpsert(e, ev.GetRevision())
 		case registryv1.WatchTenantsResponse_EVENT_TYPE_PURGE:
-			t, _ := fromProto(ev.GetTenant())
+			t := fromProto(ev.GetTenant()).tenant
 			if snapshotting {
 				// A snapshot only holds tenants that exist; be safe anyway.
 				continue
