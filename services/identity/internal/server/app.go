@@ -118,7 +118,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, fmt.Errorf("tenant registry address %q: %w", cfg.RegistryAddr, err)
 	}
-	a.resolver = tenancy.NewResolver(registryv1.NewTenantServiceClient(a.registry), cfg.ServiceToken, tenancy.Options{Logger: logger})
+	a.resolver = tenancy.NewResolver(registryv1.NewTenantServiceClient(a.registry), cfg.ServiceToken,
+		tenancy.Options{Logger: logger, BaseDomains: cfg.BaseDomains})
 	a.resolver.OnPurge(a.store.Forget)
 	if a.sessions != nil {
 		a.resolver.OnPurge(func(t tenancy.Tenant) { a.sessions.ForgetTenant(t.Schema) })
