@@ -32,3 +32,14 @@ const (
 	// internationalised.
 	ReasonHostInvalid = "HOST_INVALID"
 )
+
+// Reasons of display name refusals; ValidateDisplayName explains the rules.
+const (
+	// ReasonDisplayNameInvalid means a display name is not valid UTF-8, has
+	// a control character, line break or text direction control, has
+	// nothing visible, or starts or ends with a space.
+	ReasonDisplayNameInvalid = "DISPLAY_NAME_INVALID"
+	// ReasonDisplayNameTooLong means a display name has more than
+	// MaxDisplayNameLength characters.
+	ReasonDisplayNameTooLong = "DISPLAY_NAME_TOO_LONG"
+)

@@ -8,17 +8,20 @@ import (
 	"unicode/utf8"
 
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/tenantname"
 )
 
-const (
-	maxEmailLength       = 254
-	maxDisplayNameLength = 200
-)
+const maxEmailLength = 254
 
 var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{1,28}[a-z0-9]$`)
 
 // NormalizeEmail validates an email address and returns the form it is
 // stored and compared in: trimmed and lower-cased.
+//
+// The domain must be a name. Addresses at IP literals ("ann@[127.0.0.1]",
+// "ann@[IPv6:::1]") and at bare IP addresses ("ann@127.0.0.1") are refused:
+// no one's mailbox lives there, and accepting them would let anyone make the
+// mail relay deliver to hosts of their choosing, internal ones included.
 func NormalizeEmail(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -32,6 +35,11 @@ func NormalizeEmail(field, s string) (string, error) {
 		// reached: refuse it now rather than fail to deliver later.
 		return "", fault.Invalid(field, "EMAIL_NOT_ASCII", "%s must be an ASCII email address; internationalised addresses are not supported", field)
 	}
+	// Before parsing, because net/mail refuses "[IPv6:...]" as merely
+	// malformed and the caller deserves the same answer for every IP form.
+	if at := strings.LastIndexByte(s, '@'); at >= 0 && strings.HasPrefix(s[at+1:], "[") {
+		return "", errEmailIPLiteral(field)
+	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil || addr.Name != "" || addr.Address != s || !strings.Contains(addr.Address, "@") {
 		return "", fault.Invalid(field, "EMAIL_INVALID", "%s is not a valid email address (like ann@example.com)", field)
@@ -40,7 +48,35 @@ func NormalizeEmail(field, s string) (string, error) {
 	if local == "" || !strings.Contains(domain, ".") && domain != "localhost" {
 		return "", fault.Invalid(field, "EMAIL_INVALID", "%s is not a valid email address (like ann@example.com)", field)
 	}
+	if isNumericLabel(domain[strings.LastIndexByte(domain, '.')+1:]) {
+		// "127.0.0.1", but also "127.1" and "0x7f.1", which resolvers read
+		// as IPv4 addresses: no top-level domain is a number.
+		return "", errEmailIPLiteral(field)
+	}
 	return strings.ToLower(addr.Address), nil
+}
+
+func errEmailIPLiteral(field string) error {
+	return fault.Invalid(field, "EMAIL_IP_LITERAL",
+		"%s must have a domain name after the @, not an IP address (like ann@example.com)", field)
+}
+
+// isNumericLabel reports whether a domain label is a decimal or "0x"
+// hexadecimal number, which makes the domain an IPv4 address.
+func isNumericLabel(label string) bool {
+	digits, hex := label, false
+	if rest, ok := strings.CutPrefix(strings.ToLower(label), "0x"); ok {
+		digits, hex = rest, true
+	}
+	if digits == "" {
+		return hex
+	}
+	for _, c := range digits {
+		if !('0' <= c && c <= '9' || hex && 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeUsername validates an optional username and lower-cases it.
@@ -56,15 +92,11 @@ func NormalizeUsername(field, s string) (string, error) {
 	return u, nil
 }
 
-// ValidateDisplayName checks a name shown to people.
+// ValidateDisplayName checks a name shown to people, by the rule the
+// registry applies to tenants' names (tenantname.ValidateDisplayName): one
+// line of visible text without direction controls, or empty.
 func ValidateDisplayName(field, s string) error {
-	if !utf8.ValidString(s) || strings.ContainsFunc(s, isControlOrSeparator) {
-		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must be text without control characters", field)
-	}
-	if n := utf8.RuneCountInString(s); n > maxDisplayNameLength {
-		return fault.Invalid(field, "DISPLAY_NAME_TOO_LONG", "%s has %d characters; at most %d are allowed", field, n, maxDisplayNameLength)
-	}
-	return nil
+	return tenantname.ValidateDisplayName(field, s)
 }
 
 // localPart returns the part of an email before the @, for the password
@@ -72,10 +104,4 @@ func ValidateDisplayName(field, s string) error {
 func localPart(email string) string {
 	l, _, _ := strings.Cut(email, "@")
 	return l
-}
-
-// isControlOrSeparator reports control characters and the Unicode line and
-// paragraph separators, which would break headers and logs like newlines.
-func isControlOrSeparator(r rune) bool {
-	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
 }

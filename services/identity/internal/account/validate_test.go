@@ -1,6 +1,7 @@
 package account
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -56,4 +57,81 @@ func TestNormalizeUsernameAndRoles(t *testing.T) {
 	require.Error(t, err)
 	require.Error(t, ValidateDisplayName("display_name", "Ann\u2029Evil"))
 	require.NoError(t, ValidateDisplayName("display_name", "Zoë Ünïcode ✓"))
+}
+
+func TestNormalizeEmailRefusesIPAddressDomains(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"an IPv4 literal":             "x@[127.0.0.1]",
+		"an IPv6 literal":             "x@[IPv6:::1]",
+		"a full IPv6 literal":         "x@[IPv6:2001:db8::1]",
+		"a mapped IPv6 literal":       "x@[IPv6:::ffff:10.0.0.1]",
+		"a bare IPv4 address":         "x@127.0.0.1",
+		"a bare address in capitals":  "X@10.0.0.1",
+		"a short IPv4 form":           "x@127.1",
+		"a hexadecimal IPv4 form":     "x@0x7f.1",
+		"a hexadecimal form in caps":  "x@0X7F.0X1",
+		"a quoted local part literal": `"x"@[1.2.3.4]`,
+	}
+	for name, in := range cases {
+		t.Run(name+" is refused", func(t *testing.T) {
+			t.Parallel()
+			_, err := NormalizeEmail("email", in)
+			f, ok := fault.As(err)
+			require.True(t, ok, "%q: want a fault, got %v", in, err)
+			require.Equal(t, fault.InvalidArgument, f.Kind)
+			require.Equal(t, "EMAIL_IP_LITERAL", f.Reason, "%q", in)
+			require.Equal(t, "email", f.Violations[0].Field)
+		})
+	}
+	for _, in := range []string{"ann@1password.com", "ann@123.example.com", "ann@mail.0xabc.dev", "ann@example.co1"} {
+		t.Run(in+" is accepted: only a numeric last label makes an address", func(t *testing.T) {
+			t.Parallel()
+			_, err := NormalizeEmail("email", in)
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestValidateDisplayName(t *testing.T) {
+	t.Parallel()
+	good := map[string]string{
+		"empty":                    "",
+		"accented letters":         "Zoë Ünïcode ✓",
+		"a zero-width non-joiner":  "می\u200cخواهم",
+		"an emoji with a selector": "Ann \u2764\ufe0f",
+	}
+	for name, in := range good {
+		t.Run(name+" is accepted", func(t *testing.T) {
+			t.Parallel()
+			require.NoError(t, ValidateDisplayName("display_name", in))
+		})
+	}
+	bad := map[string]string{
+		"a right-to-left override": "Ann\u202eEvil",
+		"a right-to-left isolate":  "\u2067Ann",
+		"a left-to-right mark":     "Ann\u200e",
+		"an Arabic letter mark":    "An\u061cn",
+		"only zero-width spaces":   "\u200b\u200b",
+		"only a byte order mark":   "\ufeff",
+		"only a zero-width joiner": "\u200d",
+		"only spaces":              "  ",
+		"a paragraph separator":    "Ann\u2029Evil",
+		"a control character":      "Ann\x07",
+		"a line break":             "Ann\nBcc: x",
+		"invalid UTF-8":            "Ann\xff",
+		"a leading space":          " Ann",
+		"more than 200 characters": strings.Repeat("a", 201),
+	}
+	for name, in := range bad {
+		t.Run(name+" is refused", func(t *testing.T) {
+			t.Parallel()
+			err := ValidateDisplayName("user.display_name", in)
+			f, ok := fault.As(err)
+			require.True(t, ok, "%q: want a fault, got %v", in, err)
+			require.Equal(t, fault.InvalidArgument, f.Kind)
+			require.Contains(t, []string{"DISPLAY_NAME_INVALID", "DISPLAY_NAME_TOO_LONG"}, f.Reason)
+			require.Equal(t, "user.display_name", f.Violations[0].Field)
+		})
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"tenantry.dev/platform/tenantname"
 )
 
 // maxLineLength is the length RFC 5322 says header lines SHOULD stay within;
@@ -34,7 +36,7 @@ func compose(m Message, from, to *netmail.Address, date time.Time) ([]byte, erro
 		{"Date", date.Format(time.RFC1123Z)},
 		{"From", from.String()},
 		{"To", to.String()},
-		{"Subject", mime.QEncoding.Encode("utf-8", m.Subject)},
+		{"Subject", mime.QEncoding.Encode("utf-8", subjectText(m.Subject))},
 		{"Message-ID", messageID(m.ID)},
 		{"MIME-Version", "1.0"},
 		// RFC 3834: stops vacation responders from answering a robot.
@@ -85,6 +87,16 @@ func compose(m Message, from, to *netmail.Address, date time.Time) ([]byte, erro
 		return nil, fmt.Errorf("mail: compose: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// subjectText is the subject as it goes into the header: without text
+// direction controls (and, though validate already refused them, control
+// characters and line separators). Subjects name tenants, and a tenant name
+// stored before the registry refused direction overrides, or a row written
+// then, would otherwise read as something else in the recipient's inbox:
+// "Confirm ... for Evil\u202Emoc.elgoog" shows as "... for Evilgoogle.com".
+func subjectText(s string) string {
+	return tenantname.SanitizeDisplayText(s)
 }
 
 // writeHeader writes one header field, folded at spaces so that lines stay

@@ -28,7 +28,10 @@ type Config struct {
 
 // Manager applies the registry's rules: the tenant lifecycle, domains and
 // resolution. It validates state transitions; request syntax is validated
-// by the transport before it gets here.
+// by the transport before it gets here. Display names are checked here as
+// well, by the rule identity applies to its users' names
+// (tenantname.ValidateDisplayName), because they travel beyond the
+// registry, into the subjects of identity's mails.
 type Manager struct {
 	store Store
 	index *Index
@@ -57,8 +60,12 @@ func NewManager(store Store, index *Index, sync Syncer, cfg Config) *Manager {
 // Index returns the resolution index the manager keeps current.
 func (m *Manager) Index() *Index { return m.index }
 
+// displayNameField is the request field that carries a tenant's display
+// name, as refusals name it.
+const displayNameField = "tenant.display_name"
+
 // CreateParams describes a tenant to create. Slug and labels are already
-// validated.
+// validated; Create checks the display name.
 type CreateParams struct {
 	Slug        string
 	DisplayName string
@@ -69,6 +76,9 @@ type CreateParams struct {
 
 // Create provisions a tenant: its record and its schema, ending Active.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (*Tenant, error) {
+	if err := tenantname.ValidateDisplayName(displayNameField, p.DisplayName); err != nil {
+		return nil, err
+	}
 	if p.RequestID != "" {
 		prev, err := m.store.ByRequestID(ctx, p.RequestID)
 		switch {
@@ -179,6 +189,11 @@ type UpdateParams struct {
 
 // Update changes a tenant's display name and/or labels.
 func (m *Manager) Update(ctx context.Context, slug, etag string, p UpdateParams) (*Tenant, error) {
+	if p.DisplayName != nil {
+		if err := tenantname.ValidateDisplayName(displayNameField, *p.DisplayName); err != nil {
+			return nil, err
+		}
+	}
 	return m.mutate(ctx, slug, func(t *Tenant) error {
 		if err := checkEtag(t, etag); err != nil {
 			return err
