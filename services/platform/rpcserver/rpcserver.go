@@ -65,6 +65,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	// Before the Server takes its copy of cfg: the option adds interceptors.
+	codec := refuseMalformedRequests(&cfg)
 	logger := cfg.Logger
 	if cfg.Name != "" {
 		logger = logger.With(slog.String("server", cfg.Name))
@@ -83,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.KeepaliveParams(keepaliveParams),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
+		codec,
 	}
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
