@@ -21,11 +21,11 @@
 //
 // # Delivery
 //
-// A [Worker] drains the outbox of each database it is given: in a
-// transaction it claims due rows with SELECT ... FOR UPDATE SKIP LOCKED,
-// hands each to a [Sender] and records the outcome in the same transaction.
-// SKIP LOCKED lets any number of replicas run workers without two of them
-// sending one row concurrently. A failed send is recorded (attempts,
+// A [Worker] drains the outbox of each database it is given, one mail per
+// transaction: it claims a due row with SELECT ... FOR UPDATE SKIP LOCKED,
+// hands it to a [Sender], records the outcome and commits before it takes
+// the next. SKIP LOCKED lets any number of replicas run workers without two
+// of them sending one row concurrently. A failed send is recorded (attempts,
 // last_error) and retried after an exponential backoff, so mail waits out an
 // SMTP outage in the outbox. After MaxAttempts failures, or at once for a
 // permanent rejection ([ErrPermanent], e.g. 550 no such user), the worker
@@ -42,8 +42,11 @@
 // Delivery is at-least-once, not exactly-once. If the process dies, or the
 // database connection breaks, after the SMTP server accepted a mail but
 // before the transaction recording it committed, the row is still unsent and
-// is sent again; a crash mid-batch resends the batch's earlier mails too.
-// Keep WorkerOptions.Batch modest to bound that. The resent mail is
+// is sent again. Since every mail is recorded in its own transaction, that
+// is only ever the one mail a worker had in flight, whatever
+// WorkerOptions.Batch is: the mails before it are committed as sent, those
+// after it were never claimed. (Until the claims went one by one, a crash
+// resent every mail of its batch sent so far.) The resent mail is
 // byte-for-byte the same apart from its Date header and carries the same
 // Message-ID, <id@tenantry> from the outbox row's id, so receiving systems
 // that deduplicate on Message-ID drop it and people can see it is the same
@@ -57,6 +60,9 @@
 // bodies, multipart/alternative when there is an HTML body, RFC 2047 encoded
 // subjects. No header line ever carries a CR or LF from message data:
 // [Enqueue] refuses such messages and senders check again before sending.
+// Subjects also lose any text direction controls (a right-to-left override
+// in a tenant's name would make the subject read as something else), which
+// rows enqueued before display names were checked for them may hold.
 //
 // [LogSender] is for development (make run): it writes each mail, including
 // its full text body, to the log instead of sending it, which is how a
