@@ -12,7 +12,10 @@ import (
 func withPageRoutes(routes map[string]http.Handler) map[string]http.Handler {
 	h := pages.Handler()
 	for _, path := range pages.Paths {
-		routes["GET "+path] = h
+		// Every method, not only GET: a browser posting a page's form by
+		// itself (JavaScript off) gets the pages' own 405 answer rather
+		// than the API's, and its body goes nowhere.
+		routes[path] = h
 	}
 	routes["GET "+pages.AssetsPrefix] = h
 	// The site's root is the account page (which offers to log in).

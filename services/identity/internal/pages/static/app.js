@@ -164,6 +164,26 @@
     return token;
   }
 
+  // nextPath is where the login page goes once logged in: its ?next= when
+  // the browser's own URL parser puts it on this origin, else the account
+  // page. Parsing, not string checks, because the browser drops tabs and
+  // newlines and reads "\" as "/" before navigating (next=/%5Cevil and
+  // next=/%09/evil are other hosts). Only the path, query and fragment are kept;
+  // a path that still starts with "//" (from "/.//evil") is refused, since
+  // as a link it would name a host.
+  function nextPath() {
+    const next = new URLSearchParams(location.search).get('next');
+    if (!next) return '/account';
+    let url;
+    try {
+      url = new URL(next, location.origin);
+    } catch (e) {
+      return '/account';
+    }
+    if (url.origin !== location.origin || url.pathname.startsWith('//')) return '/account';
+    return url.pathname + url.search + url.hash;
+  }
+
   async function showTenant() {
     try {
       const c = await api('GET', '/v1/auth/config');
@@ -212,8 +232,7 @@
       onSubmit($('#login-form'), async (v) => {
         const r = await send('POST', '/v1/auth:login', v, { 'X-Tenantry-Client': 'browser' });
         accessToken.set(r.accessToken);
-        const next = new URLSearchParams(location.search).get('next') || '';
-        location.assign(next.startsWith('/') && !next.startsWith('//') ? next : '/account');
+        location.assign(nextPath());
       });
     },
 
