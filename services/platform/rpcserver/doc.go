@@ -12,12 +12,18 @@
 //  3. logging: one slog record per call with method, code, duration,
 //     request id and whatever the handler added with AddLogAttrs (health
 //     checks only at Debug);
-//  4. authentication and authorization by an authn.Guard;
-//  5. error mapping: whatever the handler (or a service's interceptor)
-//     returns goes through grpcerr, so clients see stable codes and details
-//     and never internal text, while the log keeps the full error;
-//  6. any interceptors the service adds, which see the Principal and the
-//     handler's unmapped errors.
+//  4. error mapping: whatever the handler (or any interceptor inside this
+//     one) returns goes through grpcerr, so clients see stable codes and
+//     details and never internal text, while the log keeps the full error;
+//  5. the service's BeforeAuth interceptors, which establish what
+//     authentication needs to know (identity: the tenant of the call) and
+//     see no Principal;
+//  6. authentication and authorization by an authn.Guard;
+//  7. the malformed-request check: a request that is not valid protobuf
+//     (the server codec marks it rather than fail, since grpc-go would
+//     answer INTERNAL before any interceptor runs) is INVALID_ARGUMENT
+//     REQUEST_MALFORMED;
+//  8. any interceptors the service adds, which see the Principal.
 //
 // It always serves grpc.health.v1 (SERVING once started, NOT_SERVING as
 // soon as shutdown begins) and server reflection, both without credentials.

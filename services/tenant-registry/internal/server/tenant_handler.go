@@ -51,7 +51,7 @@ func (s *TenantServer) CreateTenant(ctx context.Context, req *registryv1.CreateT
 	}
 	tagTenant(ctx, slug)
 	in := req.GetTenant()
-	if err := validateDisplayName("tenant.display_name", in.GetDisplayName()); err != nil {
+	if err := tenantname.ValidateDisplayName("tenant.display_name", in.GetDisplayName()); err != nil {
 		return nil, err
 	}
 	if err := validateLabels("tenant.labels", in.GetLabels()); err != nil {
@@ -152,7 +152,7 @@ func (s *TenantServer) UpdateTenant(ctx context.Context, req *registryv1.UpdateT
 		switch path {
 		case "display_name":
 			name := in.GetDisplayName()
-			if err := validateDisplayName("tenant.display_name", name); err != nil {
+			if err := tenantname.ValidateDisplayName("tenant.display_name", name); err != nil {
 				return nil, err
 			}
 			p.DisplayName = &name
@@ -164,7 +164,7 @@ func (s *TenantServer) UpdateTenant(ctx context.Context, req *registryv1.UpdateT
 			p.Labels = &labels
 		case "*":
 			name, labels := in.GetDisplayName(), in.GetLabels()
-			if err := validateDisplayName("tenant.display_name", name); err != nil {
+			if err := tenantname.ValidateDisplayName("tenant.display_name", name); err != nil {
 				return nil, err
 			}
 			if err := validateLabels("tenant.labels", labels); err != nil {

@@ -14,31 +14,14 @@ import (
 // Limits on free-form fields, so that one tenant cannot bloat every
 // replica's memory or every watcher's stream.
 const (
-	maxDisplayName = 200
-	maxLabels      = 64
-	maxLabelValue  = 255
+	maxLabels     = 64
+	maxLabelValue = 255
 )
 
 var (
 	labelKeyPattern  = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,62}$`)
 	placementPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 )
-
-func validateDisplayName(field, s string) error {
-	if !utf8.ValidString(s) {
-		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must be valid UTF-8", field)
-	}
-	if n := utf8.RuneCountInString(s); n > maxDisplayName {
-		return fault.Invalid(field, "DISPLAY_NAME_TOO_LONG", "%s has %d characters; at most %d are allowed", field, n, maxDisplayName)
-	}
-	if strings.IndexFunc(s, isControlOrSeparator) >= 0 {
-		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must not contain control characters or line breaks", field)
-	}
-	if strings.TrimSpace(s) != s {
-		return fault.Invalid(field, "DISPLAY_NAME_INVALID", "%s must not start or end with spaces", field)
-	}
-	return nil
-}
 
 func validateLabels(field string, labels map[string]string) error {
 	if len(labels) > maxLabels {
