@@ -249,3 +249,26 @@ func defaultMessage(code codes.Code) string {
 		return internalMessage
 	}
 }
+
+// Reason returns the reason of the google.rpc.ErrorInfo a status carries,
+// or "" when it has none: what a client (or a test) branches on, rather
+// than the message.
+func Reason(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+// RetryDelay returns the delay of the google.rpc.RetryInfo a status
+// carries, and whether it has one.
+func RetryDelay(st *status.Status) (time.Duration, bool) {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.RetryInfo); ok {
+			return info.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}

@@ -328,3 +328,20 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// ParseBaseDomains normalises the base domains of a configuration
+// (TENANTRY_BASE_DOMAINS, read by the registry and identity alike, which
+// must agree): it returns the valid ones, never nil, and the values that
+// are not domain names.
+func ParseBaseDomains(values []string) (domains, invalid []string) {
+	domains = []string{}
+	for _, d := range values {
+		host, err := NormalizeHost("base-domains", d)
+		if err != nil {
+			invalid = append(invalid, d)
+			continue
+		}
+		domains = append(domains, host)
+	}
+	return domains, invalid
+}

@@ -110,15 +110,11 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	placementsFound, placementProblems := tenantdb.ParsePlacements("TENANTRY_PLACEMENTS", placements, c.DatabaseURL)
 	c.Placements = placementsFound
 	problems = append(problems, placementProblems...)
-	// Not nil even when empty: the resolver takes nil for "not known".
-	c.BaseDomains = []string{}
-	for _, d := range flagenv.List(baseDomains) {
-		host, err := tenantname.NormalizeHost("base-domains", d)
-		if err != nil {
-			bad("TENANTRY_BASE_DOMAINS: %q is not a valid domain name", d)
-			continue
-		}
-		c.BaseDomains = append(c.BaseDomains, host)
+	// Not nil even when empty: identity's resolver takes nil for "not known".
+	domains, invalid := tenantname.ParseBaseDomains(flagenv.List(baseDomains))
+	c.BaseDomains = domains
+	for _, d := range invalid {
+		bad("TENANTRY_BASE_DOMAINS: %q is not a valid domain name", d)
 	}
 	if p, err := restgateway.ParsePrefixes(trustedProxies); err != nil {
 		bad("TENANTRY_TRUSTED_PROXIES: %v", err)

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -19,17 +18,11 @@ import (
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/platform/grpcerr"
 )
 
 // reasonOf returns the ErrorInfo reason of a status error.
-func reasonOf(err error) string {
-	for _, d := range status.Convert(err).Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			return info.GetReason()
-		}
-	}
-	return ""
-}
+func reasonOf(err error) string { return grpcerr.Reason(status.Convert(err)) }
 
 // makeAdmin invites email as an admin of tenant, accepts the invitation
 // and logs the admin in.

@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/registrytest"
 	"tenantry.dev/identity/internal/smtptest"
+	"tenantry.dev/platform/grpcerr"
 	"tenantry.dev/platform/pgtest"
 )
 
@@ -189,18 +189,7 @@ func requireDatabaseUnavailable(t *testing.T, err error) {
 	t.Helper()
 	st := requireCode(t, err, codes.Unavailable)
 	require.Equal(t, "the database is unavailable; retry shortly", st.Message())
-	var (
-		reason string
-		retry  bool
-	)
-	for _, d := range st.Details() {
-		switch d := d.(type) {
-		case *errdetails.ErrorInfo:
-			reason = d.GetReason()
-		case *errdetails.RetryInfo:
-			retry = d.GetRetryDelay().AsDuration() > 0
-		}
-	}
-	require.Equal(t, "DATABASE_UNAVAILABLE", reason)
-	require.True(t, retry, "no RetryInfo")
+	require.Equal(t, "DATABASE_UNAVAILABLE", grpcerr.Reason(st))
+	delay, ok := grpcerr.RetryDelay(st)
+	require.True(t, ok && delay > 0, "no RetryInfo")
 }

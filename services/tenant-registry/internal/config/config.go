@@ -77,13 +77,11 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	placementsFound, placementProblems := tenantdb.ParsePlacements("TENANTRY_PLACEMENTS", placements, c.DatabaseURL)
 	c.Placements = placementsFound
 	problems = append(problems, placementProblems...)
-	for _, d := range flagenv.List(baseDomains) {
-		host, err := tenantname.NormalizeHost("base-domains", d)
-		if err != nil {
-			bad("TENANTRY_BASE_DOMAINS: %q is not a valid domain name", d)
-			continue
-		}
-		c.BaseDomains = append(c.BaseDomains, host)
+	// Not nil even when empty: identity's resolver takes nil for "not known".
+	domains, invalid := tenantname.ParseBaseDomains(flagenv.List(baseDomains))
+	c.BaseDomains = domains
+	for _, d := range invalid {
+		bad("TENANTRY_BASE_DOMAINS: %q is not a valid domain name", d)
 	}
 	if c.OperatorToken == "" {
 		bad("TENANTRY_OPERATOR_TOKEN (or -operator-token) is required: the operator's bearer token")
