@@ -106,7 +106,18 @@ func (m *Migrator) Setup(ctx context.Context) error {
 	if m.setupDone.Load() {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+	if err := SetupBookkeeping(ctx, m.pool); err != nil {
+		return err
+	}
+	m.setupDone.Store(true)
+	return nil
+}
+
+// SetupBookkeeping creates tenantry_meta.schema_versions, where the
+// applied version of every (schema, component) of a database is recorded,
+// if it is missing. It is what Migrator.Setup does, for callers of Apply.
+func SetupBookkeeping(ctx context.Context, db *pgxpool.Pool) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('tenantry_meta.setup'))"); err != nil {
 			return fmt.Errorf("take setup lock: %w", err)
 		}
@@ -118,7 +129,6 @@ func (m *Migrator) Setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tenantdb: set up migration bookkeeping: %w", err)
 	}
-	m.setupDone.Store(true)
 	return nil
 }
 
@@ -173,59 +183,23 @@ func (m *Migrator) migrate(ctx context.Context, schema string, res *Result) erro
 	}
 	// A no-op after Commit; on every other path it undoes the whole run.
 	defer func() { _ = tx.Rollback(ctx) }()
-
-	// Two-int form: 64 bits of key space for (component, schema), disjoint
-	// from the one-bigint key used by Setup.
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", m.component, schema); err != nil {
-		return fail(fmt.Errorf("take migration lock: %w", err))
-	}
-	var exists bool
-	if err := tx.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),
-		       COALESCE((SELECT version FROM tenantry_meta.schema_versions
-		                 WHERE schema_name = $1 AND component = $2), 0)`,
-		schema, m.component,
-	).Scan(&exists, &res.From); err != nil {
-		return fail(fmt.Errorf("read recorded version: %w", err))
-	}
-	res.To = res.From
-	if !exists {
-		return fail(ErrSchemaNotFound)
-	}
-	latest := len(m.migrations)
-	if res.From >= latest {
-		if res.From > latest {
-			m.logger.WarnContext(ctx, "schema is newer than this binary's migrations; leaving it alone",
-				slog.String("schema", schema), slog.Int("version", res.From), slog.Int("latest_known", latest))
-		}
-		return nil
-	}
-
-	pending := m.migrations[res.From:]
-	err = InTenant(ctx, tx, schema, func(ctx context.Context, tx pgx.Tx) error {
-		for _, mig := range pending {
-			if _, err := tx.Exec(ctx, mig.SQL); err != nil {
-				return fmt.Errorf("migration %d %s: %w", mig.Version, mig.Name, err)
-			}
-		}
-		return nil
-	})
+	from, to, err := Apply(ctx, tx, schema, m.component, m.migrations)
+	res.From, res.To = from, from
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO tenantry_meta.schema_versions (schema_name, component, version, applied_at)
-		VALUES ($1, $2, $3, now())
-		ON CONFLICT (schema_name, component)
-		DO UPDATE SET version = EXCLUDED.version, applied_at = EXCLUDED.applied_at`,
-		schema, m.component, latest,
-	); err != nil {
-		return fail(fmt.Errorf("record version %d: %w", latest, err))
+	latest := len(m.migrations)
+	if from >= latest {
+		if from > latest {
+			m.logger.WarnContext(ctx, "schema is newer than this binary's migrations; leaving it alone",
+				slog.String("schema", schema), slog.Int("version", from), slog.Int("latest_known", latest))
+		}
+		return nil
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fail(fmt.Errorf("commit: %w", err))
 	}
-	res.To = latest
+	res.To = to
 	m.logger.InfoContext(ctx, "migrated tenant schema",
 		slog.String("schema", schema), slog.Int("from", res.From), slog.Int("to", res.To))
 	return nil
@@ -295,3 +269,79 @@ func DeleteSchemaVersions(ctx context.Context, tx pgx.Tx, schema string) error {
 	}
 	return nil
 }
+
+// Apply brings one component of schema to the last of migrations inside
+// tx, which the caller owns and commits: under an advisory lock on
+// (component, schema), held to the end of tx so concurrent appliers in any
+// process take turns, it reads the recorded version, runs the pending
+// migrations with the search path set to schema, and records the new
+// version in tenantry_meta.schema_versions. A schema already at or past
+// the last version is left alone. It returns the versions before and
+// after; on error tx must be rolled back. migrations must be numbered
+// 1..n; Setup (or SetupBookkeeping) must have run on the database.
+//
+// Run it in a read committed transaction: after the lock, each statement
+// must see what the previous holder committed.
+func Apply(ctx context.Context, tx pgx.Tx, schema, component string, migrations []Migration) (from, to int, err error) {
+	if err := ValidateSchemaName(schema); err != nil {
+		return 0, 0, err
+	}
+	if err := validateMigrations(migrations); err != nil {
+		return 0, 0, err
+	}
+	// Two-int form: 64 bits of key space for (component, schema), disjoint
+	// from the one-bigint key used by Setup.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", component, schema); err != nil {
+		return 0, 0, fmt.Errorf("take migration lock: %w", err)
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1),
+		       COALESCE((SELECT version FROM tenantry_meta.schema_versions
+		                 WHERE schema_name = $1 AND component = $2), 0)`,
+		schema, component,
+	).Scan(&exists, &from); err != nil {
+		return 0, 0, fmt.Errorf("read recorded version: %w", err)
+	}
+	if !exists {
+		return from, from, ErrSchemaNotFound
+	}
+	latest := len(migrations)
+	if from >= latest {
+		return from, from, nil
+	}
+	err = InTenant(ctx, tx, schema, func(ctx context.Context, tx pgx.Tx) error {
+		for _, mig := range migrations[from:] {
+			if _, err := tx.Exec(ctx, mig.SQL); err != nil {
+				return &MigrationError{Version: mig.Version, Name: mig.Name, Err: err}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return from, from, err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO tenantry_meta.schema_versions (schema_name, component, version, applied_at)
+		VALUES ($1, $2, $3, now())
+		ON CONFLICT (schema_name, component)
+		DO UPDATE SET version = EXCLUDED.version, applied_at = EXCLUDED.applied_at`,
+		schema, component, latest,
+	); err != nil {
+		return from, from, fmt.Errorf("record version %d: %w", latest, err)
+	}
+	return from, latest, nil
+}
+
+// MigrationError says which migration failed; Err is PostgreSQL's error.
+type MigrationError struct {
+	Version int
+	Name    string
+	Err     error
+}
+
+func (e *MigrationError) Error() string {
+	return fmt.Sprintf("migration %d %s: %v", e.Version, e.Name, e.Err)
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }

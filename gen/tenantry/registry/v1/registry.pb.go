@@ -1793,6 +1793,617 @@ func (x *WatchTenantsResponse) GetRevision() int64 {
 	return 0
 }
 
+// Component is a part of the product with its own tables in every tenant's
+// schema.
+type Component struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "components/{component_id}". The id is 1-63 of a-z,
+	// 0-9, '-', starting with a letter (a DNS label, like a slug).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Human-readable name; optional.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The migrations, versions 1, 2, 3, ... in order. ListComponents leaves
+	// their sql empty.
+	Migrations []*Migration `protobuf:"bytes,3,rep,name=migrations,proto3" json:"migrations,omitempty"`
+	// The highest version, the one every tenant is brought to. Output only.
+	LatestVersion int32 `protobuf:"varint,4,opt,name=latest_version,json=latestVersion,proto3" json:"latest_version,omitempty"`
+	// When the component was first registered. Output only.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When its migrations last changed. Output only.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Component) Reset() {
+	*x = Component{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Component) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Component) ProtoMessage() {}
+
+func (x *Component) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Component.ProtoReflect.Descriptor instead.
+func (*Component) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Component) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Component) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Component) GetMigrations() []*Migration {
+	if x != nil {
+		return x.Migrations
+	}
+	return nil
+}
+
+func (x *Component) GetLatestVersion() int32 {
+	if x != nil {
+		return x.LatestVersion
+	}
+	return 0
+}
+
+func (x *Component) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Component) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// Migration is one step of a component's schema.
+type Migration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version this migration brings a schema to: 1 for the first.
+	Version int32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// A short lower-case name, e.g. "create_notes" (1-63 of a-z, 0-9, '_').
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The SQL, run in the tenant's schema (search_path set to it) in one
+	// transaction with the migration's other steps. It must name no schema
+	// and hold no transaction control.
+	Sql string `protobuf:"bytes,3,opt,name=sql,proto3" json:"sql,omitempty"`
+	// SHA-256 of sql, hex. Output only: what makes registering the same list
+	// again a no-op and a changed applied migration detectable.
+	Checksum      string `protobuf:"bytes,4,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Migration) Reset() {
+	*x = Migration{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Migration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Migration) ProtoMessage() {}
+
+func (x *Migration) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Migration.ProtoReflect.Descriptor instead.
+func (*Migration) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Migration) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Migration) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Migration) GetSql() string {
+	if x != nil {
+		return x.Sql
+	}
+	return ""
+}
+
+func (x *Migration) GetChecksum() string {
+	if x != nil {
+		return x.Checksum
+	}
+	return ""
+}
+
+// RegisterComponentRequest is the request of RegisterComponent.
+type RegisterComponentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The component, with its name and every migration (not only new ones).
+	Component     *Component `protobuf:"bytes,1,opt,name=component,proto3" json:"component,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterComponentRequest) Reset() {
+	*x = RegisterComponentRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterComponentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterComponentRequest) ProtoMessage() {}
+
+func (x *RegisterComponentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterComponentRequest.ProtoReflect.Descriptor instead.
+func (*RegisterComponentRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RegisterComponentRequest) GetComponent() *Component {
+	if x != nil {
+		return x.Component
+	}
+	return nil
+}
+
+// RegisterComponentResponse is the response of RegisterComponent.
+type RegisterComponentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The component as stored.
+	Component *Component `protobuf:"bytes,1,opt,name=component,proto3" json:"component,omitempty"`
+	// The versions this call added (empty when nothing changed).
+	AddedVersions []int32 `protobuf:"varint,2,rep,packed,name=added_versions,json=addedVersions,proto3" json:"added_versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterComponentResponse) Reset() {
+	*x = RegisterComponentResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterComponentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterComponentResponse) ProtoMessage() {}
+
+func (x *RegisterComponentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterComponentResponse.ProtoReflect.Descriptor instead.
+func (*RegisterComponentResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RegisterComponentResponse) GetComponent() *Component {
+	if x != nil {
+		return x.Component
+	}
+	return nil
+}
+
+func (x *RegisterComponentResponse) GetAddedVersions() []int32 {
+	if x != nil {
+		return x.AddedVersions
+	}
+	return nil
+}
+
+// GetComponentRequest is the request of GetComponent.
+type GetComponentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "components/{component_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetComponentRequest) Reset() {
+	*x = GetComponentRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetComponentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetComponentRequest) ProtoMessage() {}
+
+func (x *GetComponentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetComponentRequest.ProtoReflect.Descriptor instead.
+func (*GetComponentRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetComponentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetComponentResponse is the response of GetComponent.
+type GetComponentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The component.
+	Component     *Component `protobuf:"bytes,1,opt,name=component,proto3" json:"component,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetComponentResponse) Reset() {
+	*x = GetComponentResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetComponentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetComponentResponse) ProtoMessage() {}
+
+func (x *GetComponentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetComponentResponse.ProtoReflect.Descriptor instead.
+func (*GetComponentResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetComponentResponse) GetComponent() *Component {
+	if x != nil {
+		return x.Component
+	}
+	return nil
+}
+
+// ListComponentsRequest is the request of ListComponents.
+type ListComponentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListComponentsRequest) Reset() {
+	*x = ListComponentsRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListComponentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListComponentsRequest) ProtoMessage() {}
+
+func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListComponentsRequest.ProtoReflect.Descriptor instead.
+func (*ListComponentsRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{32}
+}
+
+// ListComponentsResponse is the response of ListComponents.
+type ListComponentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every component, in id order.
+	Components    []*Component `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListComponentsResponse) Reset() {
+	*x = ListComponentsResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListComponentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListComponentsResponse) ProtoMessage() {}
+
+func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListComponentsResponse.ProtoReflect.Descriptor instead.
+func (*ListComponentsResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListComponentsResponse) GetComponents() []*Component {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+// ListTenantComponentsRequest is the request of ListTenantComponents.
+type ListTenantComponentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant, "tenants/{slug}".
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantComponentsRequest) Reset() {
+	*x = ListTenantComponentsRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantComponentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantComponentsRequest) ProtoMessage() {}
+
+func (x *ListTenantComponentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantComponentsRequest.ProtoReflect.Descriptor instead.
+func (*ListTenantComponentsRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListTenantComponentsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+// ListTenantComponentsResponse is the response of ListTenantComponents.
+type ListTenantComponentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per registered component, in id order.
+	Components    []*TenantComponent `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTenantComponentsResponse) Reset() {
+	*x = ListTenantComponentsResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTenantComponentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTenantComponentsResponse) ProtoMessage() {}
+
+func (x *ListTenantComponentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTenantComponentsResponse.ProtoReflect.Descriptor instead.
+func (*ListTenantComponentsResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListTenantComponentsResponse) GetComponents() []*TenantComponent {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+// TenantComponent is the state of one component in one tenant's schema.
+type TenantComponent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "tenants/{slug}/components/{component_id}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The version applied to the tenant's schema; 0 when none is.
+	Version int32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// The component's latest version: the tenant is current when they match.
+	LatestVersion int32 `protobuf:"varint,3,opt,name=latest_version,json=latestVersion,proto3" json:"latest_version,omitempty"`
+	// When the applied version was recorded; unset when none is.
+	ApplyTime     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=apply_time,json=applyTime,proto3" json:"apply_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantComponent) Reset() {
+	*x = TenantComponent{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantComponent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantComponent) ProtoMessage() {}
+
+func (x *TenantComponent) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantComponent.ProtoReflect.Descriptor instead.
+func (*TenantComponent) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TenantComponent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TenantComponent) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TenantComponent) GetLatestVersion() int32 {
+	if x != nil {
+		return x.LatestVersion
+	}
+	return 0
+}
+
+func (x *TenantComponent) GetApplyTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApplyTime
+	}
+	return nil
+}
+
 var File_tenantry_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
@@ -1915,7 +2526,49 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EVENT_TYPE_UPSERT\x10\x01\x12\x14\n" +
 	"\x10EVENT_TYPE_PURGE\x10\x02\x12\x15\n" +
-	"\x11EVENT_TYPE_SYNCED\x10\x032\xdc\t\n" +
+	"\x11EVENT_TYPE_SYNCED\x10\x03\"\xa4\x02\n" +
+	"\tComponent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12?\n" +
+	"\n" +
+	"migrations\x18\x03 \x03(\v2\x1f.tenantry.registry.v1.MigrationR\n" +
+	"migrations\x12%\n" +
+	"\x0elatest_version\x18\x04 \x01(\x05R\rlatestVersion\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"g\n" +
+	"\tMigration\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03sql\x18\x03 \x01(\tR\x03sql\x12\x1a\n" +
+	"\bchecksum\x18\x04 \x01(\tR\bchecksum\"Y\n" +
+	"\x18RegisterComponentRequest\x12=\n" +
+	"\tcomponent\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.ComponentR\tcomponent\"\x81\x01\n" +
+	"\x19RegisterComponentResponse\x12=\n" +
+	"\tcomponent\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.ComponentR\tcomponent\x12%\n" +
+	"\x0eadded_versions\x18\x02 \x03(\x05R\raddedVersions\")\n" +
+	"\x13GetComponentRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"U\n" +
+	"\x14GetComponentResponse\x12=\n" +
+	"\tcomponent\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.ComponentR\tcomponent\"\x17\n" +
+	"\x15ListComponentsRequest\"Y\n" +
+	"\x16ListComponentsResponse\x12?\n" +
+	"\n" +
+	"components\x18\x01 \x03(\v2\x1f.tenantry.registry.v1.ComponentR\n" +
+	"components\"5\n" +
+	"\x1bListTenantComponentsRequest\x12\x16\n" +
+	"\x06parent\x18\x01 \x01(\tR\x06parent\"e\n" +
+	"\x1cListTenantComponentsResponse\x12E\n" +
+	"\n" +
+	"components\x18\x01 \x03(\v2%.tenantry.registry.v1.TenantComponentR\n" +
+	"components\"\xa1\x01\n" +
+	"\x0fTenantComponent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\x12%\n" +
+	"\x0elatest_version\x18\x03 \x01(\x05R\rlatestVersion\x129\n" +
+	"\n" +
+	"apply_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tapplyTime2\xdc\t\n" +
 	"\rTenantService\x12e\n" +
 	"\fCreateTenant\x12).tenantry.registry.v1.CreateTenantRequest\x1a*.tenantry.registry.v1.CreateTenantResponse\x12\\\n" +
 	"\tGetTenant\x12&.tenantry.registry.v1.GetTenantRequest\x1a'.tenantry.registry.v1.GetTenantResponse\x12b\n" +
@@ -1928,7 +2581,12 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\tAddDomain\x12&.tenantry.registry.v1.AddDomainRequest\x1a'.tenantry.registry.v1.AddDomainResponse\x12e\n" +
 	"\fRemoveDomain\x12).tenantry.registry.v1.RemoveDomainRequest\x1a*.tenantry.registry.v1.RemoveDomainResponse\x12h\n" +
 	"\rResolveTenant\x12*.tenantry.registry.v1.ResolveTenantRequest\x1a+.tenantry.registry.v1.ResolveTenantResponse\x12g\n" +
-	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x01B\xcd\x01\n" +
+	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x012\xdb\x03\n" +
+	"\x10ComponentService\x12t\n" +
+	"\x11RegisterComponent\x12..tenantry.registry.v1.RegisterComponentRequest\x1a/.tenantry.registry.v1.RegisterComponentResponse\x12e\n" +
+	"\fGetComponent\x12).tenantry.registry.v1.GetComponentRequest\x1a*.tenantry.registry.v1.GetComponentResponse\x12k\n" +
+	"\x0eListComponents\x12+.tenantry.registry.v1.ListComponentsRequest\x1a,.tenantry.registry.v1.ListComponentsResponse\x12}\n" +
+	"\x14ListTenantComponents\x121.tenantry.registry.v1.ListTenantComponentsRequest\x1a2.tenantry.registry.v1.ListTenantComponentsResponseB\xcd\x01\n" +
 	"\x18com.tenantry.registry.v1B\rRegistryProtoP\x01Z0tenantry.dev/gen/tenantry/registry/v1;registryv1\xa2\x02\x03TRX\xaa\x02\x14Tenantry.Registry.V1\xca\x02\x14Tenantry\\Registry\\V1\xe2\x02 Tenantry\\Registry\\V1\\GPBMetadata\xea\x02\x16Tenantry::Registry::V1b\x06proto3"
 
 var (
@@ -1944,55 +2602,66 @@ func file_tenantry_registry_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_tenantry_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_tenantry_registry_v1_registry_proto_goTypes = []any{
-	(Tenant_State)(0),                   // 0: tenantry.registry.v1.Tenant.State
-	(ResolveTenantResponse_Match)(0),    // 1: tenantry.registry.v1.ResolveTenantResponse.Match
-	(WatchTenantsResponse_EventType)(0), // 2: tenantry.registry.v1.WatchTenantsResponse.EventType
-	(*Tenant)(nil),                      // 3: tenantry.registry.v1.Tenant
-	(*Domain)(nil),                      // 4: tenantry.registry.v1.Domain
-	(*CreateTenantRequest)(nil),         // 5: tenantry.registry.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),        // 6: tenantry.registry.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),            // 7: tenantry.registry.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),           // 8: tenantry.registry.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),          // 9: tenantry.registry.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),         // 10: tenantry.registry.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),         // 11: tenantry.registry.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),        // 12: tenantry.registry.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),         // 13: tenantry.registry.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),        // 14: tenantry.registry.v1.DeleteTenantResponse
-	(*UndeleteTenantRequest)(nil),       // 15: tenantry.registry.v1.UndeleteTenantRequest
-	(*UndeleteTenantResponse)(nil),      // 16: tenantry.registry.v1.UndeleteTenantResponse
-	(*SuspendTenantRequest)(nil),        // 17: tenantry.registry.v1.SuspendTenantRequest
-	(*SuspendTenantResponse)(nil),       // 18: tenantry.registry.v1.SuspendTenantResponse
-	(*ResumeTenantRequest)(nil),         // 19: tenantry.registry.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),        // 20: tenantry.registry.v1.ResumeTenantResponse
-	(*AddDomainRequest)(nil),            // 21: tenantry.registry.v1.AddDomainRequest
-	(*AddDomainResponse)(nil),           // 22: tenantry.registry.v1.AddDomainResponse
-	(*RemoveDomainRequest)(nil),         // 23: tenantry.registry.v1.RemoveDomainRequest
-	(*RemoveDomainResponse)(nil),        // 24: tenantry.registry.v1.RemoveDomainResponse
-	(*ResolveTenantRequest)(nil),        // 25: tenantry.registry.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),       // 26: tenantry.registry.v1.ResolveTenantResponse
-	(*WatchTenantsRequest)(nil),         // 27: tenantry.registry.v1.WatchTenantsRequest
-	(*WatchTenantsResponse)(nil),        // 28: tenantry.registry.v1.WatchTenantsResponse
-	nil,                                 // 29: tenantry.registry.v1.Tenant.LabelsEntry
-	(*timestamppb.Timestamp)(nil),       // 30: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 31: google.protobuf.FieldMask
+	(Tenant_State)(0),                    // 0: tenantry.registry.v1.Tenant.State
+	(ResolveTenantResponse_Match)(0),     // 1: tenantry.registry.v1.ResolveTenantResponse.Match
+	(WatchTenantsResponse_EventType)(0),  // 2: tenantry.registry.v1.WatchTenantsResponse.EventType
+	(*Tenant)(nil),                       // 3: tenantry.registry.v1.Tenant
+	(*Domain)(nil),                       // 4: tenantry.registry.v1.Domain
+	(*CreateTenantRequest)(nil),          // 5: tenantry.registry.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),         // 6: tenantry.registry.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),             // 7: tenantry.registry.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),            // 8: tenantry.registry.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),           // 9: tenantry.registry.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 10: tenantry.registry.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),          // 11: tenantry.registry.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),         // 12: tenantry.registry.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),          // 13: tenantry.registry.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 14: tenantry.registry.v1.DeleteTenantResponse
+	(*UndeleteTenantRequest)(nil),        // 15: tenantry.registry.v1.UndeleteTenantRequest
+	(*UndeleteTenantResponse)(nil),       // 16: tenantry.registry.v1.UndeleteTenantResponse
+	(*SuspendTenantRequest)(nil),         // 17: tenantry.registry.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),        // 18: tenantry.registry.v1.SuspendTenantResponse
+	(*ResumeTenantRequest)(nil),          // 19: tenantry.registry.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),         // 20: tenantry.registry.v1.ResumeTenantResponse
+	(*AddDomainRequest)(nil),             // 21: tenantry.registry.v1.AddDomainRequest
+	(*AddDomainResponse)(nil),            // 22: tenantry.registry.v1.AddDomainResponse
+	(*RemoveDomainRequest)(nil),          // 23: tenantry.registry.v1.RemoveDomainRequest
+	(*RemoveDomainResponse)(nil),         // 24: tenantry.registry.v1.RemoveDomainResponse
+	(*ResolveTenantRequest)(nil),         // 25: tenantry.registry.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),        // 26: tenantry.registry.v1.ResolveTenantResponse
+	(*WatchTenantsRequest)(nil),          // 27: tenantry.registry.v1.WatchTenantsRequest
+	(*WatchTenantsResponse)(nil),         // 28: tenantry.registry.v1.WatchTenantsResponse
+	(*Component)(nil),                    // 29: tenantry.registry.v1.Component
+	(*Migration)(nil),                    // 30: tenantry.registry.v1.Migration
+	(*RegisterComponentRequest)(nil),     // 31: tenantry.registry.v1.RegisterComponentRequest
+	(*RegisterComponentResponse)(nil),    // 32: tenantry.registry.v1.RegisterComponentResponse
+	(*GetComponentRequest)(nil),          // 33: tenantry.registry.v1.GetComponentRequest
+	(*GetComponentResponse)(nil),         // 34: tenantry.registry.v1.GetComponentResponse
+	(*ListComponentsRequest)(nil),        // 35: tenantry.registry.v1.ListComponentsRequest
+	(*ListComponentsResponse)(nil),       // 36: tenantry.registry.v1.ListComponentsResponse
+	(*ListTenantComponentsRequest)(nil),  // 37: tenantry.registry.v1.ListTenantComponentsRequest
+	(*ListTenantComponentsResponse)(nil), // 38: tenantry.registry.v1.ListTenantComponentsResponse
+	(*TenantComponent)(nil),              // 39: tenantry.registry.v1.TenantComponent
+	nil,                                  // 40: tenantry.registry.v1.Tenant.LabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 41: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 42: google.protobuf.FieldMask
 }
 var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: tenantry.registry.v1.Tenant.state:type_name -> tenantry.registry.v1.Tenant.State
 	4,  // 1: tenantry.registry.v1.Tenant.domains:type_name -> tenantry.registry.v1.Domain
-	29, // 2: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
-	30, // 3: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	30, // 4: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	30, // 5: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
-	30, // 6: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	40, // 2: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
+	41, // 3: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	41, // 4: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	41, // 5: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
+	41, // 6: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,  // 7: tenantry.registry.v1.CreateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 8: tenantry.registry.v1.CreateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 9: tenantry.registry.v1.GetTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 10: tenantry.registry.v1.ListTenantsResponse.tenants:type_name -> tenantry.registry.v1.Tenant
 	3,  // 11: tenantry.registry.v1.UpdateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
-	31, // 12: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	42, // 12: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 13: tenantry.registry.v1.UpdateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 14: tenantry.registry.v1.DeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 15: tenantry.registry.v1.UndeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
@@ -2004,35 +2673,52 @@ var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
 	1,  // 21: tenantry.registry.v1.ResolveTenantResponse.match:type_name -> tenantry.registry.v1.ResolveTenantResponse.Match
 	2,  // 22: tenantry.registry.v1.WatchTenantsResponse.type:type_name -> tenantry.registry.v1.WatchTenantsResponse.EventType
 	3,  // 23: tenantry.registry.v1.WatchTenantsResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	5,  // 24: tenantry.registry.v1.TenantService.CreateTenant:input_type -> tenantry.registry.v1.CreateTenantRequest
-	7,  // 25: tenantry.registry.v1.TenantService.GetTenant:input_type -> tenantry.registry.v1.GetTenantRequest
-	9,  // 26: tenantry.registry.v1.TenantService.ListTenants:input_type -> tenantry.registry.v1.ListTenantsRequest
-	11, // 27: tenantry.registry.v1.TenantService.UpdateTenant:input_type -> tenantry.registry.v1.UpdateTenantRequest
-	13, // 28: tenantry.registry.v1.TenantService.DeleteTenant:input_type -> tenantry.registry.v1.DeleteTenantRequest
-	15, // 29: tenantry.registry.v1.TenantService.UndeleteTenant:input_type -> tenantry.registry.v1.UndeleteTenantRequest
-	17, // 30: tenantry.registry.v1.TenantService.SuspendTenant:input_type -> tenantry.registry.v1.SuspendTenantRequest
-	19, // 31: tenantry.registry.v1.TenantService.ResumeTenant:input_type -> tenantry.registry.v1.ResumeTenantRequest
-	21, // 32: tenantry.registry.v1.TenantService.AddDomain:input_type -> tenantry.registry.v1.AddDomainRequest
-	23, // 33: tenantry.registry.v1.TenantService.RemoveDomain:input_type -> tenantry.registry.v1.RemoveDomainRequest
-	25, // 34: tenantry.registry.v1.TenantService.ResolveTenant:input_type -> tenantry.registry.v1.ResolveTenantRequest
-	27, // 35: tenantry.registry.v1.TenantService.WatchTenants:input_type -> tenantry.registry.v1.WatchTenantsRequest
-	6,  // 36: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
-	8,  // 37: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
-	10, // 38: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
-	12, // 39: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
-	14, // 40: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
-	16, // 41: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
-	18, // 42: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
-	20, // 43: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
-	22, // 44: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
-	24, // 45: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
-	26, // 46: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
-	28, // 47: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
-	36, // [36:48] is the sub-list for method output_type
-	24, // [24:36] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	30, // 24: tenantry.registry.v1.Component.migrations:type_name -> tenantry.registry.v1.Migration
+	41, // 25: tenantry.registry.v1.Component.create_time:type_name -> google.protobuf.Timestamp
+	41, // 26: tenantry.registry.v1.Component.update_time:type_name -> google.protobuf.Timestamp
+	29, // 27: tenantry.registry.v1.RegisterComponentRequest.component:type_name -> tenantry.registry.v1.Component
+	29, // 28: tenantry.registry.v1.RegisterComponentResponse.component:type_name -> tenantry.registry.v1.Component
+	29, // 29: tenantry.registry.v1.GetComponentResponse.component:type_name -> tenantry.registry.v1.Component
+	29, // 30: tenantry.registry.v1.ListComponentsResponse.components:type_name -> tenantry.registry.v1.Component
+	39, // 31: tenantry.registry.v1.ListTenantComponentsResponse.components:type_name -> tenantry.registry.v1.TenantComponent
+	41, // 32: tenantry.registry.v1.TenantComponent.apply_time:type_name -> google.protobuf.Timestamp
+	5,  // 33: tenantry.registry.v1.TenantService.CreateTenant:input_type -> tenantry.registry.v1.CreateTenantRequest
+	7,  // 34: tenantry.registry.v1.TenantService.GetTenant:input_type -> tenantry.registry.v1.GetTenantRequest
+	9,  // 35: tenantry.registry.v1.TenantService.ListTenants:input_type -> tenantry.registry.v1.ListTenantsRequest
+	11, // 36: tenantry.registry.v1.TenantService.UpdateTenant:input_type -> tenantry.registry.v1.UpdateTenantRequest
+	13, // 37: tenantry.registry.v1.TenantService.DeleteTenant:input_type -> tenantry.registry.v1.DeleteTenantRequest
+	15, // 38: tenantry.registry.v1.TenantService.UndeleteTenant:input_type -> tenantry.registry.v1.UndeleteTenantRequest
+	17, // 39: tenantry.registry.v1.TenantService.SuspendTenant:input_type -> tenantry.registry.v1.SuspendTenantRequest
+	19, // 40: tenantry.registry.v1.TenantService.ResumeTenant:input_type -> tenantry.registry.v1.ResumeTenantRequest
+	21, // 41: tenantry.registry.v1.TenantService.AddDomain:input_type -> tenantry.registry.v1.AddDomainRequest
+	23, // 42: tenantry.registry.v1.TenantService.RemoveDomain:input_type -> tenantry.registry.v1.RemoveDomainRequest
+	25, // 43: tenantry.registry.v1.TenantService.ResolveTenant:input_type -> tenantry.registry.v1.ResolveTenantRequest
+	27, // 44: tenantry.registry.v1.TenantService.WatchTenants:input_type -> tenantry.registry.v1.WatchTenantsRequest
+	31, // 45: tenantry.registry.v1.ComponentService.RegisterComponent:input_type -> tenantry.registry.v1.RegisterComponentRequest
+	33, // 46: tenantry.registry.v1.ComponentService.GetComponent:input_type -> tenantry.registry.v1.GetComponentRequest
+	35, // 47: tenantry.registry.v1.ComponentService.ListComponents:input_type -> tenantry.registry.v1.ListComponentsRequest
+	37, // 48: tenantry.registry.v1.ComponentService.ListTenantComponents:input_type -> tenantry.registry.v1.ListTenantComponentsRequest
+	6,  // 49: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
+	8,  // 50: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
+	10, // 51: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
+	12, // 52: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
+	14, // 53: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
+	16, // 54: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
+	18, // 55: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
+	20, // 56: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
+	22, // 57: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
+	24, // 58: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
+	26, // 59: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
+	28, // 60: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
+	32, // 61: tenantry.registry.v1.ComponentService.RegisterComponent:output_type -> tenantry.registry.v1.RegisterComponentResponse
+	34, // 62: tenantry.registry.v1.ComponentService.GetComponent:output_type -> tenantry.registry.v1.GetComponentResponse
+	36, // 63: tenantry.registry.v1.ComponentService.ListComponents:output_type -> tenantry.registry.v1.ListComponentsResponse
+	38, // 64: tenantry.registry.v1.ComponentService.ListTenantComponents:output_type -> tenantry.registry.v1.ListTenantComponentsResponse
+	49, // [49:65] is the sub-list for method output_type
+	33, // [33:49] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_registry_v1_registry_proto_init() }
@@ -2051,9 +2737,9 @@ func file_tenantry_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_registry_v1_registry_proto_rawDesc), len(file_tenantry_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   38,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_tenantry_registry_v1_registry_proto_goTypes,
 		DependencyIndexes: file_tenantry_registry_v1_registry_proto_depIdxs,

@@ -605,3 +605,261 @@ var TenantService_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "tenantry/registry/v1/registry.proto",
 }
+
+const (
+	ComponentService_RegisterComponent_FullMethodName    = "/tenantry.registry.v1.ComponentService/RegisterComponent"
+	ComponentService_GetComponent_FullMethodName         = "/tenantry.registry.v1.ComponentService/GetComponent"
+	ComponentService_ListComponents_FullMethodName       = "/tenantry.registry.v1.ComponentService/ListComponents"
+	ComponentService_ListTenantComponents_FullMethodName = "/tenantry.registry.v1.ComponentService/ListTenantComponents"
+)
+
+// ComponentServiceClient is the client API for ComponentService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// ComponentService keeps the components of the product built on Tenantry:
+// a component (identity, billing, notes, ...) is a named, ordered list of
+// SQL migrations that creates and evolves its tables in every tenant's
+// schema. CreateTenant applies every registered component's migrations to
+// the new schema before the tenant turns ACTIVE, so a new tenant is usable
+// by every service at once. Each tenant's applied version of each component
+// is recorded beside its placement's schemas.
+//
+// Every method needs the operator credential.
+type ComponentServiceClient interface {
+	// RegisterComponent creates a component, or brings its list of
+	// migrations up to date. Registering the same list again changes
+	// nothing. New versions append. Changing or removing a migration that any
+	// tenant has applied is refused with FAILED_PRECONDITION
+	// (MIGRATION_APPLIED_CHANGED), naming the version: ship the change as a
+	// new migration instead.
+	RegisterComponent(ctx context.Context, in *RegisterComponentRequest, opts ...grpc.CallOption) (*RegisterComponentResponse, error)
+	// GetComponent returns one component with its migrations.
+	GetComponent(ctx context.Context, in *GetComponentRequest, opts ...grpc.CallOption) (*GetComponentResponse, error)
+	// ListComponents returns every component, in id order, without the SQL of
+	// their migrations.
+	ListComponents(ctx context.Context, in *ListComponentsRequest, opts ...grpc.CallOption) (*ListComponentsResponse, error)
+	// ListTenantComponents reports, for one tenant, the version of each
+	// registered component applied to its schema.
+	ListTenantComponents(ctx context.Context, in *ListTenantComponentsRequest, opts ...grpc.CallOption) (*ListTenantComponentsResponse, error)
+}
+
+type componentServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewComponentServiceClient(cc grpc.ClientConnInterface) ComponentServiceClient {
+	return &componentServiceClient{cc}
+}
+
+func (c *componentServiceClient) RegisterComponent(ctx context.Context, in *RegisterComponentRequest, opts ...grpc.CallOption) (*RegisterComponentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterComponentResponse)
+	err := c.cc.Invoke(ctx, ComponentService_RegisterComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *componentServiceClient) GetComponent(ctx context.Context, in *GetComponentRequest, opts ...grpc.CallOption) (*GetComponentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetComponentResponse)
+	err := c.cc.Invoke(ctx, ComponentService_GetComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *componentServiceClient) ListComponents(ctx context.Context, in *ListComponentsRequest, opts ...grpc.CallOption) (*ListComponentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListComponentsResponse)
+	err := c.cc.Invoke(ctx, ComponentService_ListComponents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *componentServiceClient) ListTenantComponents(ctx context.Context, in *ListTenantComponentsRequest, opts ...grpc.CallOption) (*ListTenantComponentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTenantComponentsResponse)
+	err := c.cc.Invoke(ctx, ComponentService_ListTenantComponents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ComponentServiceServer is the server API for ComponentService service.
+// All implementations must embed UnimplementedComponentServiceServer
+// for forward compatibility.
+//
+// ComponentService keeps the components of the product built on Tenantry:
+// a component (identity, billing, notes, ...) is a named, ordered list of
+// SQL migrations that creates and evolves its tables in every tenant's
+// schema. CreateTenant applies every registered component's migrations to
+// the new schema before the tenant turns ACTIVE, so a new tenant is usable
+// by every service at once. Each tenant's applied version of each component
+// is recorded beside its placement's schemas.
+//
+// Every method needs the operator credential.
+type ComponentServiceServer interface {
+	// RegisterComponent creates a component, or brings its list of
+	// migrations up to date. Registering the same list again changes
+	// nothing. New versions append. Changing or removing a migration that any
+	// tenant has applied is refused with FAILED_PRECONDITION
+	// (MIGRATION_APPLIED_CHANGED), naming the version: ship the change as a
+	// new migration instead.
+	RegisterComponent(context.Context, *RegisterComponentRequest) (*RegisterComponentResponse, error)
+	// GetComponent returns one component with its migrations.
+	GetComponent(context.Context, *GetComponentRequest) (*GetComponentResponse, error)
+	// ListComponents returns every component, in id order, without the SQL of
+	// their migrations.
+	ListComponents(context.Context, *ListComponentsRequest) (*ListComponentsResponse, error)
+	// ListTenantComponents reports, for one tenant, the version of each
+	// registered component applied to its schema.
+	ListTenantComponents(context.Context, *ListTenantComponentsRequest) (*ListTenantComponentsResponse, error)
+	mustEmbedUnimplementedComponentServiceServer()
+}
+
+// UnimplementedComponentServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedComponentServiceServer struct{}
+
+func (UnimplementedComponentServiceServer) RegisterComponent(context.Context, *RegisterComponentRequest) (*RegisterComponentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterComponent not implemented")
+}
+func (UnimplementedComponentServiceServer) GetComponent(context.Context, *GetComponentRequest) (*GetComponentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetComponent not implemented")
+}
+func (UnimplementedComponentServiceServer) ListComponents(context.Context, *ListComponentsRequest) (*ListComponentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListComponents not implemented")
+}
+func (UnimplementedComponentServiceServer) ListTenantComponents(context.Context, *ListTenantComponentsRequest) (*ListTenantComponentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTenantComponents not implemented")
+}
+func (UnimplementedComponentServiceServer) mustEmbedUnimplementedComponentServiceServer() {}
+func (UnimplementedComponentServiceServer) testEmbeddedByValue()                          {}
+
+// UnsafeComponentServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ComponentServiceServer will
+// result in compilation errors.
+type UnsafeComponentServiceServer interface {
+	mustEmbedUnimplementedComponentServiceServer()
+}
+
+func RegisterComponentServiceServer(s grpc.ServiceRegistrar, srv ComponentServiceServer) {
+	// If the following call panics, it indicates UnimplementedComponentServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&ComponentService_ServiceDesc, srv)
+}
+
+func _ComponentService_RegisterComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterComponentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ComponentServiceServer).RegisterComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ComponentService_RegisterComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ComponentServiceServer).RegisterComponent(ctx, req.(*RegisterComponentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ComponentService_GetComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetComponentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ComponentServiceServer).GetComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ComponentService_GetComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ComponentServiceServer).GetComponent(ctx, req.(*GetComponentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ComponentService_ListComponents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListComponentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ComponentServiceServer).ListComponents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ComponentService_ListComponents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ComponentServiceServer).ListComponents(ctx, req.(*ListComponentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ComponentService_ListTenantComponents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTenantComponentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ComponentServiceServer).ListTenantComponents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ComponentService_ListTenantComponents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ComponentServiceServer).ListTenantComponents(ctx, req.(*ListTenantComponentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// ComponentService_ServiceDesc is the grpc.ServiceDesc for ComponentService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var ComponentService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tenantry.registry.v1.ComponentService",
+	HandlerType: (*ComponentServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RegisterComponent",
+			Handler:    _ComponentService_RegisterComponent_Handler,
+		},
+		{
+			MethodName: "GetComponent",
+			Handler:    _ComponentService_GetComponent_Handler,
+		},
+		{
+			MethodName: "ListComponents",
+			Handler:    _ComponentService_ListComponents_Handler,
+		},
+		{
+			MethodName: "ListTenantComponents",
+			Handler:    _ComponentService_ListTenantComponents_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tenantry/registry/v1/registry.proto",
+}

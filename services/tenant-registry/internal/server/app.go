@@ -16,6 +16,7 @@ import (
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/tenant-registry/internal/component"
 	"tenantry.dev/tenant-registry/internal/config"
 	"tenantry.dev/tenant-registry/internal/store"
 	"tenantry.dev/tenant-registry/internal/tenant"
@@ -72,7 +73,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.follower.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load tenants: %w", err)
 	}
-	a.manager = tenant.NewManager(store.New(a.db, placements, logger), index, a.follower, tenant.Config{
+	st := store.New(a.db, placements, logger)
+	if err := st.SetupPlacements(ctx); err != nil {
+		return nil, fmt.Errorf("prepare the placements' migration bookkeeping: %w", err)
+	}
+	a.manager = tenant.NewManager(st, index, a.follower, tenant.Config{
 		DefaultPlacement: config.DefaultPlacement,
 		PurgeGrace:       cfg.PurgeGrace,
 		Logger:           logger,
@@ -105,6 +110,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return nil, err
 	}
 	registryv1.RegisterTenantServiceServer(a.rpc.GRPC(), NewTenantServer(a.manager, a.follower))
+	registryv1.RegisterComponentServiceServer(a.rpc.GRPC(), NewComponentServer(component.NewManager(st.Components(), a.manager, nil)))
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}

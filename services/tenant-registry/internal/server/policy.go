@@ -26,6 +26,11 @@ func Policy() authn.Policy {
 	for _, m := range registryv1.TenantService_ServiceDesc.Streams {
 		p[svc+m.StreamName] = []string{RoleOperator}
 	}
+	// Components change every tenant's schema: the operator's alone.
+	csvc := "/" + registryv1.ComponentService_ServiceDesc.ServiceName + "/"
+	for _, m := range registryv1.ComponentService_ServiceDesc.Methods {
+		p[csvc+m.MethodName] = []string{RoleOperator}
+	}
 	p[registryv1.TenantService_ResolveTenant_FullMethodName] = []string{RoleOperator, RoleService}
 	p[registryv1.TenantService_WatchTenants_FullMethodName] = []string{RoleOperator, RoleService}
 	return p

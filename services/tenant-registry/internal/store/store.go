@@ -166,6 +166,9 @@ func (s *Store) Create(ctx context.Context, t *tenant.Tenant, requestID string) 
 			if err := ensureSchemaTx(ctx, tx, t); err != nil {
 				return err
 			}
+			if err := applyComponents(ctx, tx, tx, t); err != nil {
+				return err
+			}
 			state = tenant.Active
 		}
 		if _, err := tx.Exec(ctx, `UPDATE tenantry_registry.tenants SET state = $2 WHERE uid = $1`, t.UID, string(state)); err != nil {
@@ -422,7 +425,16 @@ func (s *Store) EnsureSchema(ctx context.Context, t *tenant.Tenant) error {
 	// A concurrent creator (a retry, the reconciler of another replica) may
 	// win the race to the catalog; the second attempt then sees its schema.
 	for attempt := 0; attempt < 2; attempt++ {
-		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return ensureSchemaTx(ctx, tx, t) })
+		// The components are read FOR SHARE in the registry database until
+		// the schema's migrations commit, so none changes meanwhile.
+		err = pgx.BeginFunc(ctx, s.db, func(regTx pgx.Tx) error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				if err := ensureSchemaTx(ctx, tx, t); err != nil {
+					return err
+				}
+				return applyComponents(ctx, regTx, tx, t)
+			})
+		})
 		if err == nil || !(isUniqueViolation(err) || pgCode(err) == "42P06") {
 			break
 		}

@@ -10,8 +10,9 @@ import (
 // transaction, so the log is a complete, ordered history of the registry.
 type Store interface {
 	// Create records a new tenant. When the tenant's placement is the
-	// registry's own database, the schema is created in the same transaction
-	// and the tenant is stored Active; otherwise it is stored Provisioning
+	// registry's own database, the schema is created, with every registered
+	// component's tables, in the same transaction and the tenant is stored
+	// Active; otherwise it is stored Provisioning
 	// and the caller finishes with EnsureSchema and Mutate. A taken slug is
 	// an AlreadyExists fault.
 	Create(ctx context.Context, t *Tenant, requestID string) (*Tenant, error)
@@ -25,8 +26,10 @@ type Store interface {
 	// result with a new revision. If change fails nothing is written.
 	Mutate(ctx context.Context, slug string, change func(*Tenant) error) (*Tenant, error)
 	// EnsureSchema creates the tenant's schema in its placement unless it
-	// already exists as this tenant's schema. A schema of that name that
-	// belongs to something else is a FailedPrecondition fault.
+	// already exists as this tenant's schema, and brings every registered
+	// component's tables in it to their latest version, in one transaction.
+	// A schema of that name that belongs to something else is a
+	// FailedPrecondition fault.
 	EnsureSchema(ctx context.Context, t *Tenant) error
 	// Purge drops a Deleted tenant's schema and removes the tenant.
 	Purge(ctx context.Context, uid string) (*Tenant, error)
