@@ -96,8 +96,15 @@ func outageSQLState(code string) bool {
 		"57P02", // crash_shutdown: another backend crashed, the server restarts
 		"57P03", // cannot_connect_now: starting up, shutting down, in recovery
 		"57P05", // idle_session_timeout: the server closed an idle pooled connection
-		"53300": // too_many_connections: no connection slot free right now
+		"53300", // too_many_connections: no connection slot free right now
+		// read_only_sql_transaction: a write reached a standby, as during
+		// a failover while a pooler or DNS still names the demoted primary.
+		"25006":
 		return true
+	case "08P01":
+		// protocol_violation: what we sent was wrong (a bug of ours or of
+		// a library); retrying would send it again.
+		return false
 	}
 	// Class 08, connection exception: the connection failed or was lost.
 	return strings.HasPrefix(code, "08")

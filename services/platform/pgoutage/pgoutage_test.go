@@ -110,6 +110,17 @@ func TestIsTellsOutagesFromOtherDatabaseErrors(t *testing.T) {
 		{"cannot_connect_now, the server starting or shutting down (57P03)", sqlState("57P03")},
 		{"connection_failure (08006)", sqlState("08006")},
 		{"sqlclient_unable_to_establish_sqlconnection (08001)", sqlState("08001")},
+		{"a write reaching a standby during a failover (25006)", func(t *testing.T) error {
+			// A real one: a read-only transaction refuses writes as a standby does.
+			c := connect(t, url)
+			tx, err := c.Begin(context.Background())
+			require.NoError(t, err)
+			defer tx.Rollback(context.Background())
+			_, err = tx.Exec(context.Background(), "SET TRANSACTION READ ONLY")
+			require.NoError(t, err)
+			_, err = tx.Exec(context.Background(), "CREATE TABLE readonly_probe (id int)")
+			return err
+		}},
 		{"a reset connection", func(t *testing.T) error {
 			return fmt.Errorf("query: %w", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")})
 		}},
@@ -130,6 +141,7 @@ func TestIsTellsOutagesFromOtherDatabaseErrors(t *testing.T) {
 		err  func(t *testing.T) error
 	}{
 		{"no error", func(t *testing.T) error { return nil }},
+		{"a protocol violation (08P01), our own bug", sqlState("08P01")},
 		{"a syntax error", func(t *testing.T) error {
 			_, err := connect(t, url).Exec(context.Background(), "SELEC 1")
 			return err

@@ -162,4 +162,8 @@ type Client struct {
 	// Actor names who acted in the audit log: a credential's role (e.g.
 	// "operator"), or "users/{id}" for a user acting with their token.
 	Actor string
+	// UserID and SessionID are the acting user's and their session's, when
+	// a user acts with their access token (empty for credentials): the
+	// writes of tenant admins check them again inside their transaction.
+	UserID, SessionID string
 }

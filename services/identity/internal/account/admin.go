@@ -34,6 +34,46 @@ func ValidateRoles(field string, roles []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+// actingAdmin checks again, inside the transaction that writes, that the
+// user acting (with a tenant admin's access token) still has an open session
+// and the admin role. Authentication checked both before the transaction,
+// from the session cache; a logout, disable, deletion or demotion that
+// commits in between, or that this replica has not heard of yet, must not
+// let an admin's write through. The session and user rows stay locked to
+// commit, so such a change either waits for this write or is seen by it.
+// Credentials (the operator) act without a user and pass.
+func (m *Manager) actingAdmin(ctx context.Context, tx Tx, c Client) error {
+	if c.UserID == "" {
+		return nil
+	}
+	s, err := tx.Session(ctx, c.SessionID, true)
+	if errors.Is(err, ErrNotFound) {
+		return errSessionEnded
+	}
+	if err != nil {
+		return err
+	}
+	if !s.Open(m.now()) || s.UserID != c.UserID {
+		return errSessionEnded
+	}
+	u, err := tx.UserByID(ctx, c.UserID, true)
+	if errors.Is(err, ErrNotFound) {
+		return errSessionEnded
+	}
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		return errDisabled
+	}
+	if !u.HasRole(RoleAdmin) {
+		return errNoLongerAdmin
+	}
+	return nil
+}
+
+var errNoLongerAdmin = fault.New(fault.PermissionDenied, "ROLE_NOT_ALLOWED", "you are not an administrator of this tenant")
+
 // InviteInput describes an invitation.
 type InviteInput struct {
 	Email       string
@@ -56,6 +96,9 @@ func (m *Manager) Invite(ctx context.Context, t tenancy.Tenant, in InviteInput, 
 	}
 	var user *User
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
 		now := m.now()
 		u, err := tx.UserByEmail(ctx, email, true)
 		switch {
@@ -230,6 +273,9 @@ func (m *Manager) UpdateUser(ctx context.Context, t tenancy.Tenant, id string, u
 	}
 	var user *User
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
 		u, err := tx.UserByID(ctx, id, true)
 		if errors.Is(err, ErrNotFound) {
 			return errUserNotFound(id)
@@ -279,6 +325,9 @@ func (m *Manager) UpdateUser(ctx context.Context, t tenancy.Tenant, id string, u
 // DeleteUser deletes a user, their sessions and tokens.
 func (m *Manager) DeleteUser(ctx context.Context, t tenancy.Tenant, id string, c Client) error {
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
 		if _, err := tx.UserByID(ctx, id, true); errors.Is(err, ErrNotFound) {
 			return errUserNotFound(id)
 		} else if err != nil {
@@ -319,6 +368,9 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 	}
 	var out Settings
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
 		s, err := tx.Settings(ctx)
 		if err != nil {
 			return err

@@ -98,8 +98,14 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		return Tokens{}, nil, errDisabled
 	}
 	if settings.EmailVerification == VerificationMandatory && !user.EmailVerified {
-		return Tokens{}, nil, fault.New(fault.FailedPrecondition, "EMAIL_NOT_VERIFIED",
-			"verify your email address first: follow the link we sent, or ask for a new one")
+		// The right password of an unverified account gets the answer a
+		// wrong one gets: "verify first" would tell a stranger who just
+		// signed up with an address or a username that it had been free
+		// (an account taken by someone else does not know their
+		// password). The owner gets a new link instead, as they would
+		// from ResendVerificationEmail, whose limits apply.
+		m.resendOnLogin(ctx, t, user, c)
+		return Tokens{}, nil, m.loginFailed(ctx, t, account, user.ID, c)
 	}
 	newHash := ""
 	if rehash {
@@ -150,6 +156,18 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 func (m *Manager) loginFailed(ctx context.Context, t tenancy.Tenant, account, userID string, c Client) error {
 	m.auditOutside(ctx, t, AuditEvent{Event: EventLoginFailed, UserID: userID, ClientIP: c.IP, Details: map[string]any{"account": account}})
 	return errInvalidCredentials
+}
+
+// resendOnLogin mails a new verification link to an unverified account
+// whose owner just gave the right password; failures only go to the log.
+func (m *Manager) resendOnLogin(ctx context.Context, t tenancy.Tenant, u *User, c Client) {
+	if err := m.limits.Verification(ctx, t.UID, u.Email, c.IP); err != nil {
+		return
+	}
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error { return m.sendVerification(ctx, tx, t, u) })
+	if err != nil {
+		m.cfg.Logger.WarnContext(ctx, "could not mail a verification link at login", "tenant", t.Slug, "err", err)
+	}
 }
 
 var errDisabled = fault.New(fault.PermissionDenied, "ACCOUNT_DISABLED", "this account is disabled; contact an administrator")

@@ -84,8 +84,9 @@ type Config struct {
 	// the difference showed in their latency. DefaultResponseFloor when
 	// zero; negative turns it off.
 	ResponseFloor time.Duration
-	// waitUntil waits for the floor; tests replace it to see the deadline.
-	waitUntil func(ctx context.Context, deadline time.Time)
+	// WaitUntil holds an answer until deadline (or ctx ends); nil is a
+	// timer. Tests replace it to see each answer's deadline.
+	WaitUntil func(ctx context.Context, deadline time.Time)
 }
 
 // DefaultResponseFloor is well above what those calls take on their own
@@ -130,8 +131,8 @@ func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter,
 	if cfg.ResponseFloor == 0 {
 		cfg.ResponseFloor = DefaultResponseFloor
 	}
-	if cfg.waitUntil == nil {
-		cfg.waitUntil = waitUntil
+	if cfg.WaitUntil == nil {
+		cfg.WaitUntil = waitUntil
 	}
 	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}, nil
 }
@@ -144,7 +145,7 @@ func (m *Manager) now() time.Time { return m.cfg.Now().UTC() }
 // so no connection is held while waiting.
 func (m *Manager) evenOut(ctx context.Context, start time.Time) {
 	if m.cfg.ResponseFloor > 0 {
-		m.cfg.waitUntil(ctx, start.Add(m.cfg.ResponseFloor))
+		m.cfg.WaitUntil(ctx, start.Add(m.cfg.ResponseFloor))
 	}
 }
 
@@ -179,7 +180,7 @@ func hashSecret(s string) []byte {
 // Common faults. Messages never say whether an account exists.
 var (
 	errInvalidCredentials = fault.New(fault.Unauthenticated, "INVALID_CREDENTIALS",
-		"the email or username and password do not match an account")
+		"the email or username and password do not match an account (or its email address is not verified yet: follow the link we sent)")
 	errInvalidToken = func(field string) error {
 		return fault.Invalid(field, "TOKEN_INVALID", "this link is invalid or has expired; ask for a new one")
 	}

@@ -196,6 +196,28 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 	if err != nil {
 		return err
 	}
+	// The password is checked outside any transaction, as at login (a
+	// hash holds no connection), and before the floor starts: its time
+	// says nothing about the new address.
+	var current *User
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		var err error
+		current, err = tx.UserByID(ctx, userID, false)
+		return err
+	})
+	if err != nil {
+		return internal(err, "change email")
+	}
+	ok, _, err := m.hasher.Verify(ctx, current.PasswordHash, pw)
+	if err != nil {
+		return internal(err, "change email")
+	}
+	if !ok {
+		return fault.Invalid("password", "PASSWORD_INCORRECT", "the password is not correct")
+	}
+	if email == current.Email {
+		return fault.Invalid("new_email", "EMAIL_UNCHANGED", "that is already your email address")
+	}
 	// Whether the new address has an account shows in no answer, nor in
 	// its latency.
 	defer m.evenOut(ctx, time.Now())
@@ -204,15 +226,8 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 		if err != nil {
 			return err
 		}
-		ok, _, err := m.hasher.Verify(ctx, u.PasswordHash, pw)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fault.Invalid("password", "PASSWORD_INCORRECT", "the password is not correct")
-		}
-		if email == u.Email {
-			return fault.Invalid("new_email", "EMAIL_UNCHANGED", "that is already your email address")
+		if u.PasswordHash != current.PasswordHash {
+			return fault.New(fault.Aborted, "PASSWORD_CHANGED_MEANWHILE", "the password was changed meanwhile; try again")
 		}
 		if err := tx.Audit(ctx, AuditEvent{Event: EventEmailChangeStarted, UserID: u.ID, ClientIP: c.IP}); err != nil {
 			return err

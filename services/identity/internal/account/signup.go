@@ -61,14 +61,15 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 	if err := policy.Check("password", in.Password, localPart(email), username, in.DisplayName); err != nil {
 		return SignUpResult{}, err
 	}
-	// Every path hashes, and then writes differently: the floor keeps the
-	// answer's latency from saying whether the email or the username is
-	// registered.
-	defer m.evenOut(ctx, time.Now())
+	// Every path hashes, and then writes differently: the floor, counted
+	// from the end of the hash (whose own time, queue included, varies
+	// alike on every path), keeps the answer's latency from saying whether
+	// the email or the username is registered.
 	hash, err := m.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return SignUpResult{}, internal(err, "sign up")
 	}
+	defer m.evenOut(ctx, time.Now())
 	result := SignUpResult{VerificationRequired: settings.EmailVerification == VerificationMandatory, Message: signUpMessage}
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		settings, err := tx.Settings(ctx)

@@ -60,6 +60,9 @@ type Options struct {
 	Sender mail.Sender
 	// HashParams overrides the argon2id parameters (they may only go up).
 	HashParams *password.Params
+	// WaitUntil replaces the timer that holds answers which must not
+	// reveal whether an account exists (account.Config.WaitUntil).
+	WaitUntil func(ctx context.Context, deadline time.Time)
 }
 
 // New connects to the databases and the registry, prepares identity's
@@ -149,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, fmt.Errorf("derive the refresh token key: %w", err)
 	}
-	acfg := account.Config{Logger: logger, RefreshKey: refreshKey}
+	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil}
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
 	}

@@ -27,16 +27,20 @@ type Server struct {
 
 // tenantOfToken finds the active tenant an access token is bound to: the
 // call's own when it names one, else the one the token names by slug, which
-// must still be the tenant of the token's uid.
-func (s *Server) tenantOfToken(ctx context.Context, claims token.Claims) (tenancy.Tenant, bool) {
+// must still be the tenant of the token's uid. ok is false when there is
+// none; an error means the registry could not say (an outage is no answer).
+func (s *Server) tenantOfToken(ctx context.Context, claims token.Claims) (t tenancy.Tenant, ok bool, err error) {
 	t, scoped := scopedTenant(ctx)
 	if !scoped {
-		var err error
-		if t, err = s.resolver.BySlug(ctx, claims.Tenant); err != nil || tenancy.RequireActive(t) != nil {
-			return tenancy.Tenant{}, false
+		t, err = s.resolver.BySlug(ctx, claims.Tenant)
+		if f, isFault := fault.As(err); err != nil && (!isFault || f.Kind == fault.Unavailable || f.Kind == fault.Internal) {
+			return tenancy.Tenant{}, false, err
+		}
+		if err != nil || tenancy.RequireActive(t) != nil {
+			return tenancy.Tenant{}, false, nil
 		}
 	}
-	return t, t.UID != "" && t.UID == claims.TenantUID
+	return t, t.UID != "" && t.UID == claims.TenantUID, nil
 }
 
 var (

@@ -61,7 +61,8 @@ type system struct {
 	users    identityv1.UserServiceClient
 	tokens   identityv1.TokenServiceClient
 	stop     func()
-	args     []string // extra identity flags
+	args     []string       // extra identity flags
+	opts     server.Options // what launch passes to server.New
 }
 
 func startSystem(t *testing.T, tenants ...string) *system {
@@ -117,7 +118,7 @@ func (s *system) launch(databaseURL string) *replica {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	app, err := server.New(ctx, cfg, testLogger(t), server.Options{})
+	app, err := server.New(ctx, cfg, testLogger(t), s.opts)
 	require.NoError(t, err)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

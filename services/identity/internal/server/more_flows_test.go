@@ -12,6 +12,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/platform/grpcerr"
 )
 
 func TestSessionsAndUserAdministration(t *testing.T) {
@@ -93,8 +94,15 @@ func TestMandatoryVerificationAndResend(t *testing.T) {
 	resp, err := s.auth.SignUp(in("strict"), &identityv1.SignUpRequest{Email: "cara@example.com", Password: goodPassword})
 	require.NoError(t, err)
 	require.True(t, resp.GetVerificationRequired())
-	_, err = s.auth.Login(in("strict"), &identityv1.LoginRequest{Email: "cara@example.com", Password: goodPassword})
-	requireCode(t, err, codes.FailedPrecondition)
+	// An unverified account's right password gets the wrong password's
+	// answer: otherwise signing up and logging in would tell a stranger
+	// whether the address (or the username) was free. The owner gets a
+	// new link instead.
+	_, errUnverified := s.auth.Login(in("strict"), &identityv1.LoginRequest{Email: "cara@example.com", Password: goodPassword})
+	_, errWrong := s.auth.Login(in("strict"), &identityv1.LoginRequest{Email: "cara@example.com", Password: "not the password at all"})
+	stUnverified, stWrong := requireCode(t, errUnverified, codes.Unauthenticated), requireCode(t, errWrong, codes.Unauthenticated)
+	require.Equal(t, stWrong.Message(), stUnverified.Message())
+	require.Equal(t, grpcerr.Reason(stWrong), grpcerr.Reason(stUnverified))
 
 	// Resending answers the same for unknown addresses, and mails only real ones.
 	_, err = s.auth.ResendVerificationEmail(in("strict"), &identityv1.ResendVerificationEmailRequest{Email: "ghost@example.com"})

@@ -77,14 +77,29 @@ func (s *tenantScope) scope(ctx context.Context, method string) (context.Context
 	}
 	var t tenancy.Tenant
 	switch {
+	case slug != "" && host != "":
+		// Both named: they must be one tenant, or the call is refused
+		// rather than settled by whichever is looked at first.
+		bySlug, err := s.resolver.BySlug(ctx, slug)
+		if err != nil {
+			return ctx, err
+		}
+		if t, err = s.resolver.ByHost(ctx, host); err != nil {
+			return ctx, err
+		}
+		if t.UID != bySlug.UID {
+			return ctx, fault.Invalid(MetadataTenant, "TENANT_AMBIGUOUS",
+				"the metadata %s and %s name different tenants; send one of them", MetadataTenant, MetadataTenantHost)
+		}
 	case slug != "":
 		t, err = s.resolver.BySlug(ctx, slug)
 	case host != "" && tenantless[method]:
-		// Over REST every call has a host, and the shared endpoints are
-		// served on hosts that are no tenant's too.
+		// A call that names a host no tenant has is bound to no tenant:
+		// nothing is vouched for in it (over REST the gateway already
+		// refused such a host).
 		t, err = s.resolver.ByHost(ctx, host)
 		if f, ok := fault.As(err); ok && (f.Kind == fault.NotFound || f.Kind == fault.InvalidArgument) {
-			return ctx, nil
+			return context.WithValue(ctx, tenantKey{}, tenancy.Tenant{}), nil
 		}
 	case host != "":
 		t, err = s.resolver.ByHost(ctx, host)
@@ -178,6 +193,7 @@ func clientOf(ctx context.Context) account.Client {
 		c.Actor = pr.Role
 		if pr.Subject != "" {
 			c.Actor = "users/" + pr.Subject
+			c.UserID, c.SessionID = pr.Subject, pr.Session
 		}
 	}
 	return c

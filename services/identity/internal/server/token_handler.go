@@ -34,7 +34,10 @@ func (s *Server) IntrospectToken(ctx context.Context, req *identityv1.Introspect
 	if err != nil {
 		return &identityv1.IntrospectTokenResponse{}, nil
 	}
-	t, ok := s.tenantOfToken(ctx, claims)
+	t, ok, err := s.tenantOfToken(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return &identityv1.IntrospectTokenResponse{}, nil
 	}
