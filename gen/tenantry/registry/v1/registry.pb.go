@@ -9,6 +9,7 @@ package registryv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -2404,11 +2405,1005 @@ func (x *TenantComponent) GetApplyTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// MigrateTenantsRequest is the request of MigrateTenants.
+type MigrateTenantsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The components to bring up to date, as "components/{id}"; empty means
+	// every registered component.
+	Components []string `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	// Only list what would change; change nothing.
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// How many tenants are migrated at once: 1-64, 4 when unset.
+	Concurrency int32 `protobuf:"varint,3,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	// How long a migration waits for a lock on a tenant's table before that
+	// tenant fails (and can be retried), so that a migration never queues
+	// behind a long query and stalls the tenant's traffic. 1 ms to 60 s; 5 s
+	// when unset.
+	LockTimeout   *durationpb.Duration `protobuf:"bytes,4,opt,name=lock_timeout,json=lockTimeout,proto3" json:"lock_timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateTenantsRequest) Reset() {
+	*x = MigrateTenantsRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateTenantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateTenantsRequest) ProtoMessage() {}
+
+func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateTenantsRequest.ProtoReflect.Descriptor instead.
+func (*MigrateTenantsRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *MigrateTenantsRequest) GetComponents() []string {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+func (x *MigrateTenantsRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MigrateTenantsRequest) GetConcurrency() int32 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
+func (x *MigrateTenantsRequest) GetLockTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.LockTimeout
+	}
+	return nil
+}
+
+// MigrateTenantsResponse is the response of MigrateTenants.
+type MigrateTenantsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation, named "operations/{id}".
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateTenantsResponse) Reset() {
+	*x = MigrateTenantsResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateTenantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateTenantsResponse) ProtoMessage() {}
+
+func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateTenantsResponse.ProtoReflect.Descriptor instead.
+func (*MigrateTenantsResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MigrateTenantsResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// Operation is a long-running operation (AIP-151).
+type Operation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "operations/{id}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What it does: "MigrateTenants".
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Progress and what was asked.
+	Metadata *MigrationMetadata `protobuf:"bytes,3,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// Whether it has ended; then exactly one of error or result is set.
+	Done bool `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	// Why it ended without finishing (code CANCELLED when cancelled).
+	Error *OperationError `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// What it did, once it ended normally.
+	Result        *MigrationResult `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operation) Reset() {
+	*x = Operation{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operation) ProtoMessage() {}
+
+func (x *Operation) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operation.ProtoReflect.Descriptor instead.
+func (*Operation) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Operation) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Operation) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Operation) GetMetadata() *MigrationMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Operation) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *Operation) GetError() *OperationError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *Operation) GetResult() *MigrationResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// OperationError says why an operation ended without finishing, shaped like
+// google.rpc.Status (this API imports nothing from googleapis).
+type OperationError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A google.rpc.Code, e.g. 1 (CANCELLED).
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// A message a person can act on.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// A stable reason, e.g. "OPERATION_CANCELLED".
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperationError) Reset() {
+	*x = OperationError{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperationError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperationError) ProtoMessage() {}
+
+func (x *OperationError) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperationError.ProtoReflect.Descriptor instead.
+func (*OperationError) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *OperationError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *OperationError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *OperationError) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// MigrationMetadata is the progress of a fleet migration.
+type MigrationMetadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The components being migrated, "components/{id}".
+	Components []string `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	// Whether this is a dry run.
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Tenants that were behind when the operation (or its resumption)
+	// looked: the work to do.
+	Total int32 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	// Tenants brought up to date so far.
+	Done int32 `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	// Tenants whose migration failed.
+	Failed int32 `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
+	// When the operation was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When its progress last changed.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// When it ended; unset while it runs.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Whether a cancellation was asked for.
+	CancelRequested bool `protobuf:"varint,9,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MigrationMetadata) Reset() {
+	*x = MigrationMetadata{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationMetadata) ProtoMessage() {}
+
+func (x *MigrationMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationMetadata.ProtoReflect.Descriptor instead.
+func (*MigrationMetadata) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *MigrationMetadata) GetComponents() []string {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+func (x *MigrationMetadata) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MigrationMetadata) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *MigrationMetadata) GetDone() int32 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *MigrationMetadata) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *MigrationMetadata) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *MigrationMetadata) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *MigrationMetadata) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *MigrationMetadata) GetCancelRequested() bool {
+	if x != nil {
+		return x.CancelRequested
+	}
+	return false
+}
+
+// MigrationResult is what a fleet migration did.
+type MigrationResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenants that failed, with why.
+	Failures []*TenantMigrationFailure `protobuf:"bytes,1,rep,name=failures,proto3" json:"failures,omitempty"`
+	// A dry run's plan: each tenant behind, and how far.
+	Planned       []*TenantMigrationPlan `protobuf:"bytes,2,rep,name=planned,proto3" json:"planned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrationResult) Reset() {
+	*x = MigrationResult{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrationResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrationResult) ProtoMessage() {}
+
+func (x *MigrationResult) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrationResult.ProtoReflect.Descriptor instead.
+func (*MigrationResult) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *MigrationResult) GetFailures() []*TenantMigrationFailure {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
+func (x *MigrationResult) GetPlanned() []*TenantMigrationPlan {
+	if x != nil {
+		return x.Planned
+	}
+	return nil
+}
+
+// TenantMigrationFailure is one tenant a fleet migration could not migrate.
+type TenantMigrationFailure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant, "tenants/{slug}".
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The component whose migration failed, "components/{id}".
+	Component string `protobuf:"bytes,2,opt,name=component,proto3" json:"component,omitempty"`
+	// The version that failed.
+	Version int32 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// PostgreSQL's message, or why the tenant could not be reached.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantMigrationFailure) Reset() {
+	*x = TenantMigrationFailure{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantMigrationFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantMigrationFailure) ProtoMessage() {}
+
+func (x *TenantMigrationFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantMigrationFailure.ProtoReflect.Descriptor instead.
+func (*TenantMigrationFailure) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TenantMigrationFailure) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TenantMigrationFailure) GetComponent() string {
+	if x != nil {
+		return x.Component
+	}
+	return ""
+}
+
+func (x *TenantMigrationFailure) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TenantMigrationFailure) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// TenantMigrationPlan is one tenant a fleet migration would change.
+type TenantMigrationPlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant, "tenants/{slug}".
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The component, "components/{id}".
+	Component string `protobuf:"bytes,2,opt,name=component,proto3" json:"component,omitempty"`
+	// The version the tenant's schema has.
+	FromVersion int32 `protobuf:"varint,3,opt,name=from_version,json=fromVersion,proto3" json:"from_version,omitempty"`
+	// The version it would be brought to.
+	ToVersion     int32 `protobuf:"varint,4,opt,name=to_version,json=toVersion,proto3" json:"to_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantMigrationPlan) Reset() {
+	*x = TenantMigrationPlan{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantMigrationPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantMigrationPlan) ProtoMessage() {}
+
+func (x *TenantMigrationPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantMigrationPlan.ProtoReflect.Descriptor instead.
+func (*TenantMigrationPlan) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TenantMigrationPlan) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TenantMigrationPlan) GetComponent() string {
+	if x != nil {
+		return x.Component
+	}
+	return ""
+}
+
+func (x *TenantMigrationPlan) GetFromVersion() int32 {
+	if x != nil {
+		return x.FromVersion
+	}
+	return 0
+}
+
+func (x *TenantMigrationPlan) GetToVersion() int32 {
+	if x != nil {
+		return x.ToVersion
+	}
+	return 0
+}
+
+// GetOperationRequest is the request of GetOperation.
+type GetOperationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "operations/{id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOperationRequest) Reset() {
+	*x = GetOperationRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOperationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOperationRequest) ProtoMessage() {}
+
+func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOperationRequest.ProtoReflect.Descriptor instead.
+func (*GetOperationRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetOperationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetOperationResponse is the response of GetOperation.
+type GetOperationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOperationResponse) Reset() {
+	*x = GetOperationResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOperationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOperationResponse) ProtoMessage() {}
+
+func (x *GetOperationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOperationResponse.ProtoReflect.Descriptor instead.
+func (*GetOperationResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetOperationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// ListOperationsRequest is the request of ListOperations.
+type ListOperationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many (1-100; 50 when unset).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperationsRequest) Reset() {
+	*x = ListOperationsRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperationsRequest) ProtoMessage() {}
+
+func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
+func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListOperationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOperationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListOperationsResponse is the response of ListOperations.
+type ListOperationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Operations, newest first, without their results.
+	Operations []*Operation `protobuf:"bytes,1,rep,name=operations,proto3" json:"operations,omitempty"`
+	// Pass to page_token for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOperationsResponse) Reset() {
+	*x = ListOperationsResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOperationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOperationsResponse) ProtoMessage() {}
+
+func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
+func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListOperationsResponse) GetOperations() []*Operation {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *ListOperationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// WaitOperationRequest is the request of WaitOperation.
+type WaitOperationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "operations/{id}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How long to wait at most (up to 60 s; 30 s when unset).
+	Timeout       *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitOperationRequest) Reset() {
+	*x = WaitOperationRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitOperationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitOperationRequest) ProtoMessage() {}
+
+func (x *WaitOperationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitOperationRequest.ProtoReflect.Descriptor instead.
+func (*WaitOperationRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *WaitOperationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WaitOperationRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+// WaitOperationResponse is the response of WaitOperation.
+type WaitOperationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation, done or as it stands when the timeout passed.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitOperationResponse) Reset() {
+	*x = WaitOperationResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitOperationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitOperationResponse) ProtoMessage() {}
+
+func (x *WaitOperationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitOperationResponse.ProtoReflect.Descriptor instead.
+func (*WaitOperationResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *WaitOperationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// CancelOperationRequest is the request of CancelOperation.
+type CancelOperationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "operations/{id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelOperationRequest) Reset() {
+	*x = CancelOperationRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelOperationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelOperationRequest) ProtoMessage() {}
+
+func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelOperationRequest.ProtoReflect.Descriptor instead.
+func (*CancelOperationRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CancelOperationRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CancelOperationResponse is the response of CancelOperation.
+type CancelOperationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation as it stands after the request.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelOperationResponse) Reset() {
+	*x = CancelOperationResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelOperationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelOperationResponse) ProtoMessage() {}
+
+func (x *CancelOperationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelOperationResponse.ProtoReflect.Descriptor instead.
+func (*CancelOperationResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *CancelOperationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
 var File_tenantry_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"#tenantry/registry/v1/registry.proto\x12\x14tenantry.registry.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x06\n" +
+	"#tenantry/registry/v1/registry.proto\x12\x14tenantry.registry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x06\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\tR\x03uid\x12\x12\n" +
@@ -2568,7 +3563,77 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12%\n" +
 	"\x0elatest_version\x18\x03 \x01(\x05R\rlatestVersion\x129\n" +
 	"\n" +
-	"apply_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tapplyTime2\xdc\t\n" +
+	"apply_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tapplyTime\"\xb0\x01\n" +
+	"\x15MigrateTenantsRequest\x12\x1e\n" +
+	"\n" +
+	"components\x18\x01 \x03(\tR\n" +
+	"components\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12 \n" +
+	"\vconcurrency\x18\x03 \x01(\x05R\vconcurrency\x12<\n" +
+	"\flock_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vlockTimeout\"W\n" +
+	"\x16MigrateTenantsResponse\x12=\n" +
+	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation\"\x87\x02\n" +
+	"\tOperation\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12C\n" +
+	"\bmetadata\x18\x03 \x01(\v2'.tenantry.registry.v1.MigrationMetadataR\bmetadata\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12:\n" +
+	"\x05error\x18\x05 \x01(\v2$.tenantry.registry.v1.OperationErrorR\x05error\x12=\n" +
+	"\x06result\x18\x06 \x01(\v2%.tenantry.registry.v1.MigrationResultR\x06result\"V\n" +
+	"\x0eOperationError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xea\x02\n" +
+	"\x11MigrationMetadata\x12\x1e\n" +
+	"\n" +
+	"components\x18\x01 \x03(\tR\n" +
+	"components\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x05R\x05total\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\x05R\x04done\x12\x16\n" +
+	"\x06failed\x18\x05 \x01(\x05R\x06failed\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x125\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12)\n" +
+	"\x10cancel_requested\x18\t \x01(\bR\x0fcancelRequested\"\xa0\x01\n" +
+	"\x0fMigrationResult\x12H\n" +
+	"\bfailures\x18\x01 \x03(\v2,.tenantry.registry.v1.TenantMigrationFailureR\bfailures\x12C\n" +
+	"\aplanned\x18\x02 \x03(\v2).tenantry.registry.v1.TenantMigrationPlanR\aplanned\"\x82\x01\n" +
+	"\x16TenantMigrationFailure\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
+	"\tcomponent\x18\x02 \x01(\tR\tcomponent\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x05R\aversion\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x8d\x01\n" +
+	"\x13TenantMigrationPlan\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
+	"\tcomponent\x18\x02 \x01(\tR\tcomponent\x12!\n" +
+	"\ffrom_version\x18\x03 \x01(\x05R\vfromVersion\x12\x1d\n" +
+	"\n" +
+	"to_version\x18\x04 \x01(\x05R\ttoVersion\")\n" +
+	"\x13GetOperationRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"U\n" +
+	"\x14GetOperationResponse\x12=\n" +
+	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation\"S\n" +
+	"\x15ListOperationsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x81\x01\n" +
+	"\x16ListOperationsResponse\x12?\n" +
+	"\n" +
+	"operations\x18\x01 \x03(\v2\x1f.tenantry.registry.v1.OperationR\n" +
+	"operations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"_\n" +
+	"\x14WaitOperationRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"V\n" +
+	"\x15WaitOperationResponse\x12=\n" +
+	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation\",\n" +
+	"\x16CancelOperationRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"X\n" +
+	"\x17CancelOperationResponse\x12=\n" +
+	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation2\xdc\t\n" +
 	"\rTenantService\x12e\n" +
 	"\fCreateTenant\x12).tenantry.registry.v1.CreateTenantRequest\x1a*.tenantry.registry.v1.CreateTenantResponse\x12\\\n" +
 	"\tGetTenant\x12&.tenantry.registry.v1.GetTenantRequest\x1a'.tenantry.registry.v1.GetTenantResponse\x12b\n" +
@@ -2581,12 +3646,18 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\tAddDomain\x12&.tenantry.registry.v1.AddDomainRequest\x1a'.tenantry.registry.v1.AddDomainResponse\x12e\n" +
 	"\fRemoveDomain\x12).tenantry.registry.v1.RemoveDomainRequest\x1a*.tenantry.registry.v1.RemoveDomainResponse\x12h\n" +
 	"\rResolveTenant\x12*.tenantry.registry.v1.ResolveTenantRequest\x1a+.tenantry.registry.v1.ResolveTenantResponse\x12g\n" +
-	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x012\xdb\x03\n" +
+	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x012\xc8\x04\n" +
 	"\x10ComponentService\x12t\n" +
 	"\x11RegisterComponent\x12..tenantry.registry.v1.RegisterComponentRequest\x1a/.tenantry.registry.v1.RegisterComponentResponse\x12e\n" +
 	"\fGetComponent\x12).tenantry.registry.v1.GetComponentRequest\x1a*.tenantry.registry.v1.GetComponentResponse\x12k\n" +
 	"\x0eListComponents\x12+.tenantry.registry.v1.ListComponentsRequest\x1a,.tenantry.registry.v1.ListComponentsResponse\x12}\n" +
-	"\x14ListTenantComponents\x121.tenantry.registry.v1.ListTenantComponentsRequest\x1a2.tenantry.registry.v1.ListTenantComponentsResponseB\xcd\x01\n" +
+	"\x14ListTenantComponents\x121.tenantry.registry.v1.ListTenantComponentsRequest\x1a2.tenantry.registry.v1.ListTenantComponentsResponse\x12k\n" +
+	"\x0eMigrateTenants\x12+.tenantry.registry.v1.MigrateTenantsRequest\x1a,.tenantry.registry.v1.MigrateTenantsResponse2\xc0\x03\n" +
+	"\x10OperationService\x12e\n" +
+	"\fGetOperation\x12).tenantry.registry.v1.GetOperationRequest\x1a*.tenantry.registry.v1.GetOperationResponse\x12k\n" +
+	"\x0eListOperations\x12+.tenantry.registry.v1.ListOperationsRequest\x1a,.tenantry.registry.v1.ListOperationsResponse\x12h\n" +
+	"\rWaitOperation\x12*.tenantry.registry.v1.WaitOperationRequest\x1a+.tenantry.registry.v1.WaitOperationResponse\x12n\n" +
+	"\x0fCancelOperation\x12,.tenantry.registry.v1.CancelOperationRequest\x1a-.tenantry.registry.v1.CancelOperationResponseB\xcd\x01\n" +
 	"\x18com.tenantry.registry.v1B\rRegistryProtoP\x01Z0tenantry.dev/gen/tenantry/registry/v1;registryv1\xa2\x02\x03TRX\xaa\x02\x14Tenantry.Registry.V1\xca\x02\x14Tenantry\\Registry\\V1\xe2\x02 Tenantry\\Registry\\V1\\GPBMetadata\xea\x02\x16Tenantry::Registry::V1b\x06proto3"
 
 var (
@@ -2602,7 +3673,7 @@ func file_tenantry_registry_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_tenantry_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_tenantry_registry_v1_registry_proto_goTypes = []any{
 	(Tenant_State)(0),                    // 0: tenantry.registry.v1.Tenant.State
 	(ResolveTenantResponse_Match)(0),     // 1: tenantry.registry.v1.ResolveTenantResponse.Match
@@ -2644,24 +3715,41 @@ var file_tenantry_registry_v1_registry_proto_goTypes = []any{
 	(*ListTenantComponentsRequest)(nil),  // 37: tenantry.registry.v1.ListTenantComponentsRequest
 	(*ListTenantComponentsResponse)(nil), // 38: tenantry.registry.v1.ListTenantComponentsResponse
 	(*TenantComponent)(nil),              // 39: tenantry.registry.v1.TenantComponent
-	nil,                                  // 40: tenantry.registry.v1.Tenant.LabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 41: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 42: google.protobuf.FieldMask
+	(*MigrateTenantsRequest)(nil),        // 40: tenantry.registry.v1.MigrateTenantsRequest
+	(*MigrateTenantsResponse)(nil),       // 41: tenantry.registry.v1.MigrateTenantsResponse
+	(*Operation)(nil),                    // 42: tenantry.registry.v1.Operation
+	(*OperationError)(nil),               // 43: tenantry.registry.v1.OperationError
+	(*MigrationMetadata)(nil),            // 44: tenantry.registry.v1.MigrationMetadata
+	(*MigrationResult)(nil),              // 45: tenantry.registry.v1.MigrationResult
+	(*TenantMigrationFailure)(nil),       // 46: tenantry.registry.v1.TenantMigrationFailure
+	(*TenantMigrationPlan)(nil),          // 47: tenantry.registry.v1.TenantMigrationPlan
+	(*GetOperationRequest)(nil),          // 48: tenantry.registry.v1.GetOperationRequest
+	(*GetOperationResponse)(nil),         // 49: tenantry.registry.v1.GetOperationResponse
+	(*ListOperationsRequest)(nil),        // 50: tenantry.registry.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),       // 51: tenantry.registry.v1.ListOperationsResponse
+	(*WaitOperationRequest)(nil),         // 52: tenantry.registry.v1.WaitOperationRequest
+	(*WaitOperationResponse)(nil),        // 53: tenantry.registry.v1.WaitOperationResponse
+	(*CancelOperationRequest)(nil),       // 54: tenantry.registry.v1.CancelOperationRequest
+	(*CancelOperationResponse)(nil),      // 55: tenantry.registry.v1.CancelOperationResponse
+	nil,                                  // 56: tenantry.registry.v1.Tenant.LabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 57: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 58: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),          // 59: google.protobuf.Duration
 }
 var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: tenantry.registry.v1.Tenant.state:type_name -> tenantry.registry.v1.Tenant.State
 	4,  // 1: tenantry.registry.v1.Tenant.domains:type_name -> tenantry.registry.v1.Domain
-	40, // 2: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
-	41, // 3: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	41, // 4: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	41, // 5: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
-	41, // 6: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	56, // 2: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
+	57, // 3: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	57, // 4: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	57, // 5: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
+	57, // 6: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,  // 7: tenantry.registry.v1.CreateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 8: tenantry.registry.v1.CreateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 9: tenantry.registry.v1.GetTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 10: tenantry.registry.v1.ListTenantsResponse.tenants:type_name -> tenantry.registry.v1.Tenant
 	3,  // 11: tenantry.registry.v1.UpdateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
-	42, // 12: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58, // 12: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 13: tenantry.registry.v1.UpdateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 14: tenantry.registry.v1.DeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 15: tenantry.registry.v1.UndeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
@@ -2674,51 +3762,76 @@ var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
 	2,  // 22: tenantry.registry.v1.WatchTenantsResponse.type:type_name -> tenantry.registry.v1.WatchTenantsResponse.EventType
 	3,  // 23: tenantry.registry.v1.WatchTenantsResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	30, // 24: tenantry.registry.v1.Component.migrations:type_name -> tenantry.registry.v1.Migration
-	41, // 25: tenantry.registry.v1.Component.create_time:type_name -> google.protobuf.Timestamp
-	41, // 26: tenantry.registry.v1.Component.update_time:type_name -> google.protobuf.Timestamp
+	57, // 25: tenantry.registry.v1.Component.create_time:type_name -> google.protobuf.Timestamp
+	57, // 26: tenantry.registry.v1.Component.update_time:type_name -> google.protobuf.Timestamp
 	29, // 27: tenantry.registry.v1.RegisterComponentRequest.component:type_name -> tenantry.registry.v1.Component
 	29, // 28: tenantry.registry.v1.RegisterComponentResponse.component:type_name -> tenantry.registry.v1.Component
 	29, // 29: tenantry.registry.v1.GetComponentResponse.component:type_name -> tenantry.registry.v1.Component
 	29, // 30: tenantry.registry.v1.ListComponentsResponse.components:type_name -> tenantry.registry.v1.Component
 	39, // 31: tenantry.registry.v1.ListTenantComponentsResponse.components:type_name -> tenantry.registry.v1.TenantComponent
-	41, // 32: tenantry.registry.v1.TenantComponent.apply_time:type_name -> google.protobuf.Timestamp
-	5,  // 33: tenantry.registry.v1.TenantService.CreateTenant:input_type -> tenantry.registry.v1.CreateTenantRequest
-	7,  // 34: tenantry.registry.v1.TenantService.GetTenant:input_type -> tenantry.registry.v1.GetTenantRequest
-	9,  // 35: tenantry.registry.v1.TenantService.ListTenants:input_type -> tenantry.registry.v1.ListTenantsRequest
-	11, // 36: tenantry.registry.v1.TenantService.UpdateTenant:input_type -> tenantry.registry.v1.UpdateTenantRequest
-	13, // 37: tenantry.registry.v1.TenantService.DeleteTenant:input_type -> tenantry.registry.v1.DeleteTenantRequest
-	15, // 38: tenantry.registry.v1.TenantService.UndeleteTenant:input_type -> tenantry.registry.v1.UndeleteTenantRequest
-	17, // 39: tenantry.registry.v1.TenantService.SuspendTenant:input_type -> tenantry.registry.v1.SuspendTenantRequest
-	19, // 40: tenantry.registry.v1.TenantService.ResumeTenant:input_type -> tenantry.registry.v1.ResumeTenantRequest
-	21, // 41: tenantry.registry.v1.TenantService.AddDomain:input_type -> tenantry.registry.v1.AddDomainRequest
-	23, // 42: tenantry.registry.v1.TenantService.RemoveDomain:input_type -> tenantry.registry.v1.RemoveDomainRequest
-	25, // 43: tenantry.registry.v1.TenantService.ResolveTenant:input_type -> tenantry.registry.v1.ResolveTenantRequest
-	27, // 44: tenantry.registry.v1.TenantService.WatchTenants:input_type -> tenantry.registry.v1.WatchTenantsRequest
-	31, // 45: tenantry.registry.v1.ComponentService.RegisterComponent:input_type -> tenantry.registry.v1.RegisterComponentRequest
-	33, // 46: tenantry.registry.v1.ComponentService.GetComponent:input_type -> tenantry.registry.v1.GetComponentRequest
-	35, // 47: tenantry.registry.v1.ComponentService.ListComponents:input_type -> tenantry.registry.v1.ListComponentsRequest
-	37, // 48: tenantry.registry.v1.ComponentService.ListTenantComponents:input_type -> tenantry.registry.v1.ListTenantComponentsRequest
-	6,  // 49: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
-	8,  // 50: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
-	10, // 51: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
-	12, // 52: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
-	14, // 53: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
-	16, // 54: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
-	18, // 55: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
-	20, // 56: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
-	22, // 57: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
-	24, // 58: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
-	26, // 59: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
-	28, // 60: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
-	32, // 61: tenantry.registry.v1.ComponentService.RegisterComponent:output_type -> tenantry.registry.v1.RegisterComponentResponse
-	34, // 62: tenantry.registry.v1.ComponentService.GetComponent:output_type -> tenantry.registry.v1.GetComponentResponse
-	36, // 63: tenantry.registry.v1.ComponentService.ListComponents:output_type -> tenantry.registry.v1.ListComponentsResponse
-	38, // 64: tenantry.registry.v1.ComponentService.ListTenantComponents:output_type -> tenantry.registry.v1.ListTenantComponentsResponse
-	49, // [49:65] is the sub-list for method output_type
-	33, // [33:49] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	57, // 32: tenantry.registry.v1.TenantComponent.apply_time:type_name -> google.protobuf.Timestamp
+	59, // 33: tenantry.registry.v1.MigrateTenantsRequest.lock_timeout:type_name -> google.protobuf.Duration
+	42, // 34: tenantry.registry.v1.MigrateTenantsResponse.operation:type_name -> tenantry.registry.v1.Operation
+	44, // 35: tenantry.registry.v1.Operation.metadata:type_name -> tenantry.registry.v1.MigrationMetadata
+	43, // 36: tenantry.registry.v1.Operation.error:type_name -> tenantry.registry.v1.OperationError
+	45, // 37: tenantry.registry.v1.Operation.result:type_name -> tenantry.registry.v1.MigrationResult
+	57, // 38: tenantry.registry.v1.MigrationMetadata.create_time:type_name -> google.protobuf.Timestamp
+	57, // 39: tenantry.registry.v1.MigrationMetadata.update_time:type_name -> google.protobuf.Timestamp
+	57, // 40: tenantry.registry.v1.MigrationMetadata.end_time:type_name -> google.protobuf.Timestamp
+	46, // 41: tenantry.registry.v1.MigrationResult.failures:type_name -> tenantry.registry.v1.TenantMigrationFailure
+	47, // 42: tenantry.registry.v1.MigrationResult.planned:type_name -> tenantry.registry.v1.TenantMigrationPlan
+	42, // 43: tenantry.registry.v1.GetOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	42, // 44: tenantry.registry.v1.ListOperationsResponse.operations:type_name -> tenantry.registry.v1.Operation
+	59, // 45: tenantry.registry.v1.WaitOperationRequest.timeout:type_name -> google.protobuf.Duration
+	42, // 46: tenantry.registry.v1.WaitOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	42, // 47: tenantry.registry.v1.CancelOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	5,  // 48: tenantry.registry.v1.TenantService.CreateTenant:input_type -> tenantry.registry.v1.CreateTenantRequest
+	7,  // 49: tenantry.registry.v1.TenantService.GetTenant:input_type -> tenantry.registry.v1.GetTenantRequest
+	9,  // 50: tenantry.registry.v1.TenantService.ListTenants:input_type -> tenantry.registry.v1.ListTenantsRequest
+	11, // 51: tenantry.registry.v1.TenantService.UpdateTenant:input_type -> tenantry.registry.v1.UpdateTenantRequest
+	13, // 52: tenantry.registry.v1.TenantService.DeleteTenant:input_type -> tenantry.registry.v1.DeleteTenantRequest
+	15, // 53: tenantry.registry.v1.TenantService.UndeleteTenant:input_type -> tenantry.registry.v1.UndeleteTenantRequest
+	17, // 54: tenantry.registry.v1.TenantService.SuspendTenant:input_type -> tenantry.registry.v1.SuspendTenantRequest
+	19, // 55: tenantry.registry.v1.TenantService.ResumeTenant:input_type -> tenantry.registry.v1.ResumeTenantRequest
+	21, // 56: tenantry.registry.v1.TenantService.AddDomain:input_type -> tenantry.registry.v1.AddDomainRequest
+	23, // 57: tenantry.registry.v1.TenantService.RemoveDomain:input_type -> tenantry.registry.v1.RemoveDomainRequest
+	25, // 58: tenantry.registry.v1.TenantService.ResolveTenant:input_type -> tenantry.registry.v1.ResolveTenantRequest
+	27, // 59: tenantry.registry.v1.TenantService.WatchTenants:input_type -> tenantry.registry.v1.WatchTenantsRequest
+	31, // 60: tenantry.registry.v1.ComponentService.RegisterComponent:input_type -> tenantry.registry.v1.RegisterComponentRequest
+	33, // 61: tenantry.registry.v1.ComponentService.GetComponent:input_type -> tenantry.registry.v1.GetComponentRequest
+	35, // 62: tenantry.registry.v1.ComponentService.ListComponents:input_type -> tenantry.registry.v1.ListComponentsRequest
+	37, // 63: tenantry.registry.v1.ComponentService.ListTenantComponents:input_type -> tenantry.registry.v1.ListTenantComponentsRequest
+	40, // 64: tenantry.registry.v1.ComponentService.MigrateTenants:input_type -> tenantry.registry.v1.MigrateTenantsRequest
+	48, // 65: tenantry.registry.v1.OperationService.GetOperation:input_type -> tenantry.registry.v1.GetOperationRequest
+	50, // 66: tenantry.registry.v1.OperationService.ListOperations:input_type -> tenantry.registry.v1.ListOperationsRequest
+	52, // 67: tenantry.registry.v1.OperationService.WaitOperation:input_type -> tenantry.registry.v1.WaitOperationRequest
+	54, // 68: tenantry.registry.v1.OperationService.CancelOperation:input_type -> tenantry.registry.v1.CancelOperationRequest
+	6,  // 69: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
+	8,  // 70: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
+	10, // 71: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
+	12, // 72: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
+	14, // 73: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
+	16, // 74: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
+	18, // 75: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
+	20, // 76: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
+	22, // 77: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
+	24, // 78: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
+	26, // 79: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
+	28, // 80: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
+	32, // 81: tenantry.registry.v1.ComponentService.RegisterComponent:output_type -> tenantry.registry.v1.RegisterComponentResponse
+	34, // 82: tenantry.registry.v1.ComponentService.GetComponent:output_type -> tenantry.registry.v1.GetComponentResponse
+	36, // 83: tenantry.registry.v1.ComponentService.ListComponents:output_type -> tenantry.registry.v1.ListComponentsResponse
+	38, // 84: tenantry.registry.v1.ComponentService.ListTenantComponents:output_type -> tenantry.registry.v1.ListTenantComponentsResponse
+	41, // 85: tenantry.registry.v1.ComponentService.MigrateTenants:output_type -> tenantry.registry.v1.MigrateTenantsResponse
+	49, // 86: tenantry.registry.v1.OperationService.GetOperation:output_type -> tenantry.registry.v1.GetOperationResponse
+	51, // 87: tenantry.registry.v1.OperationService.ListOperations:output_type -> tenantry.registry.v1.ListOperationsResponse
+	53, // 88: tenantry.registry.v1.OperationService.WaitOperation:output_type -> tenantry.registry.v1.WaitOperationResponse
+	55, // 89: tenantry.registry.v1.OperationService.CancelOperation:output_type -> tenantry.registry.v1.CancelOperationResponse
+	69, // [69:90] is the sub-list for method output_type
+	48, // [48:69] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_registry_v1_registry_proto_init() }
@@ -2737,9 +3850,9 @@ func file_tenantry_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_registry_v1_registry_proto_rawDesc), len(file_tenantry_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   54,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_tenantry_registry_v1_registry_proto_goTypes,
 		DependencyIndexes: file_tenantry_registry_v1_registry_proto_depIdxs,

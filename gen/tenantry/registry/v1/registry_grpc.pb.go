@@ -611,6 +611,7 @@ const (
 	ComponentService_GetComponent_FullMethodName         = "/tenantry.registry.v1.ComponentService/GetComponent"
 	ComponentService_ListComponents_FullMethodName       = "/tenantry.registry.v1.ComponentService/ListComponents"
 	ComponentService_ListTenantComponents_FullMethodName = "/tenantry.registry.v1.ComponentService/ListTenantComponents"
+	ComponentService_MigrateTenants_FullMethodName       = "/tenantry.registry.v1.ComponentService/MigrateTenants"
 )
 
 // ComponentServiceClient is the client API for ComponentService service.
@@ -642,6 +643,15 @@ type ComponentServiceClient interface {
 	// ListTenantComponents reports, for one tenant, the version of each
 	// registered component applied to its schema.
 	ListTenantComponents(ctx context.Context, in *ListTenantComponentsRequest, opts ...grpc.CallOption) (*ListTenantComponentsResponse, error)
+	// MigrateTenants starts a fleet migration: every tenant schema (active,
+	// suspended or deleted but not purged) whose version of a component is
+	// behind is brought to the latest, one transaction per tenant, a bounded
+	// number at a time. It returns at once with a long-running operation
+	// (OperationService) whose metadata counts the tenants done and failed; a
+	// tenant that fails is reported with its error and does not stop the
+	// others. The operation survives a registry restart and resumes. With
+	// dry_run, the operation only lists what would change.
+	MigrateTenants(ctx context.Context, in *MigrateTenantsRequest, opts ...grpc.CallOption) (*MigrateTenantsResponse, error)
 }
 
 type componentServiceClient struct {
@@ -692,6 +702,16 @@ func (c *componentServiceClient) ListTenantComponents(ctx context.Context, in *L
 	return out, nil
 }
 
+func (c *componentServiceClient) MigrateTenants(ctx context.Context, in *MigrateTenantsRequest, opts ...grpc.CallOption) (*MigrateTenantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MigrateTenantsResponse)
+	err := c.cc.Invoke(ctx, ComponentService_MigrateTenants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ComponentServiceServer is the server API for ComponentService service.
 // All implementations must embed UnimplementedComponentServiceServer
 // for forward compatibility.
@@ -721,6 +741,15 @@ type ComponentServiceServer interface {
 	// ListTenantComponents reports, for one tenant, the version of each
 	// registered component applied to its schema.
 	ListTenantComponents(context.Context, *ListTenantComponentsRequest) (*ListTenantComponentsResponse, error)
+	// MigrateTenants starts a fleet migration: every tenant schema (active,
+	// suspended or deleted but not purged) whose version of a component is
+	// behind is brought to the latest, one transaction per tenant, a bounded
+	// number at a time. It returns at once with a long-running operation
+	// (OperationService) whose metadata counts the tenants done and failed; a
+	// tenant that fails is reported with its error and does not stop the
+	// others. The operation survives a registry restart and resumes. With
+	// dry_run, the operation only lists what would change.
+	MigrateTenants(context.Context, *MigrateTenantsRequest) (*MigrateTenantsResponse, error)
 	mustEmbedUnimplementedComponentServiceServer()
 }
 
@@ -742,6 +771,9 @@ func (UnimplementedComponentServiceServer) ListComponents(context.Context, *List
 }
 func (UnimplementedComponentServiceServer) ListTenantComponents(context.Context, *ListTenantComponentsRequest) (*ListTenantComponentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTenantComponents not implemented")
+}
+func (UnimplementedComponentServiceServer) MigrateTenants(context.Context, *MigrateTenantsRequest) (*MigrateTenantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MigrateTenants not implemented")
 }
 func (UnimplementedComponentServiceServer) mustEmbedUnimplementedComponentServiceServer() {}
 func (UnimplementedComponentServiceServer) testEmbeddedByValue()                          {}
@@ -836,6 +868,24 @@ func _ComponentService_ListTenantComponents_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ComponentService_MigrateTenants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrateTenantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ComponentServiceServer).MigrateTenants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ComponentService_MigrateTenants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ComponentServiceServer).MigrateTenants(ctx, req.(*MigrateTenantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ComponentService_ServiceDesc is the grpc.ServiceDesc for ComponentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -858,6 +908,250 @@ var ComponentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTenantComponents",
 			Handler:    _ComponentService_ListTenantComponents_Handler,
+		},
+		{
+			MethodName: "MigrateTenants",
+			Handler:    _ComponentService_MigrateTenants_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tenantry/registry/v1/registry.proto",
+}
+
+const (
+	OperationService_GetOperation_FullMethodName    = "/tenantry.registry.v1.OperationService/GetOperation"
+	OperationService_ListOperations_FullMethodName  = "/tenantry.registry.v1.OperationService/ListOperations"
+	OperationService_WaitOperation_FullMethodName   = "/tenantry.registry.v1.OperationService/WaitOperation"
+	OperationService_CancelOperation_FullMethodName = "/tenantry.registry.v1.OperationService/CancelOperation"
+)
+
+// OperationServiceClient is the client API for OperationService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// OperationService follows long-running operations (AIP-151): fleet
+// migrations today. Operations are kept for 30 days after they end. Every
+// method needs the operator credential.
+type OperationServiceClient interface {
+	// GetOperation returns an operation's latest state.
+	GetOperation(ctx context.Context, in *GetOperationRequest, opts ...grpc.CallOption) (*GetOperationResponse, error)
+	// ListOperations returns operations, newest first.
+	ListOperations(ctx context.Context, in *ListOperationsRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error)
+	// WaitOperation returns once the operation is done or timeout has passed
+	// (at most 60 s; 30 s when unset), with its latest state either way.
+	WaitOperation(ctx context.Context, in *WaitOperationRequest, opts ...grpc.CallOption) (*WaitOperationResponse, error)
+	// CancelOperation asks a running operation to stop: tenants in progress
+	// finish (each is one transaction), no new one starts, and the operation
+	// ends with error CANCELLED. Cancelling a finished operation changes
+	// nothing.
+	CancelOperation(ctx context.Context, in *CancelOperationRequest, opts ...grpc.CallOption) (*CancelOperationResponse, error)
+}
+
+type operationServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewOperationServiceClient(cc grpc.ClientConnInterface) OperationServiceClient {
+	return &operationServiceClient{cc}
+}
+
+func (c *operationServiceClient) GetOperation(ctx context.Context, in *GetOperationRequest, opts ...grpc.CallOption) (*GetOperationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOperationResponse)
+	err := c.cc.Invoke(ctx, OperationService_GetOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operationServiceClient) ListOperations(ctx context.Context, in *ListOperationsRequest, opts ...grpc.CallOption) (*ListOperationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOperationsResponse)
+	err := c.cc.Invoke(ctx, OperationService_ListOperations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operationServiceClient) WaitOperation(ctx context.Context, in *WaitOperationRequest, opts ...grpc.CallOption) (*WaitOperationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WaitOperationResponse)
+	err := c.cc.Invoke(ctx, OperationService_WaitOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operationServiceClient) CancelOperation(ctx context.Context, in *CancelOperationRequest, opts ...grpc.CallOption) (*CancelOperationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelOperationResponse)
+	err := c.cc.Invoke(ctx, OperationService_CancelOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// OperationServiceServer is the server API for OperationService service.
+// All implementations must embed UnimplementedOperationServiceServer
+// for forward compatibility.
+//
+// OperationService follows long-running operations (AIP-151): fleet
+// migrations today. Operations are kept for 30 days after they end. Every
+// method needs the operator credential.
+type OperationServiceServer interface {
+	// GetOperation returns an operation's latest state.
+	GetOperation(context.Context, *GetOperationRequest) (*GetOperationResponse, error)
+	// ListOperations returns operations, newest first.
+	ListOperations(context.Context, *ListOperationsRequest) (*ListOperationsResponse, error)
+	// WaitOperation returns once the operation is done or timeout has passed
+	// (at most 60 s; 30 s when unset), with its latest state either way.
+	WaitOperation(context.Context, *WaitOperationRequest) (*WaitOperationResponse, error)
+	// CancelOperation asks a running operation to stop: tenants in progress
+	// finish (each is one transaction), no new one starts, and the operation
+	// ends with error CANCELLED. Cancelling a finished operation changes
+	// nothing.
+	CancelOperation(context.Context, *CancelOperationRequest) (*CancelOperationResponse, error)
+	mustEmbedUnimplementedOperationServiceServer()
+}
+
+// UnimplementedOperationServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedOperationServiceServer struct{}
+
+func (UnimplementedOperationServiceServer) GetOperation(context.Context, *GetOperationRequest) (*GetOperationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOperation not implemented")
+}
+func (UnimplementedOperationServiceServer) ListOperations(context.Context, *ListOperationsRequest) (*ListOperationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOperations not implemented")
+}
+func (UnimplementedOperationServiceServer) WaitOperation(context.Context, *WaitOperationRequest) (*WaitOperationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WaitOperation not implemented")
+}
+func (UnimplementedOperationServiceServer) CancelOperation(context.Context, *CancelOperationRequest) (*CancelOperationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelOperation not implemented")
+}
+func (UnimplementedOperationServiceServer) mustEmbedUnimplementedOperationServiceServer() {}
+func (UnimplementedOperationServiceServer) testEmbeddedByValue()                          {}
+
+// UnsafeOperationServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to OperationServiceServer will
+// result in compilation errors.
+type UnsafeOperationServiceServer interface {
+	mustEmbedUnimplementedOperationServiceServer()
+}
+
+func RegisterOperationServiceServer(s grpc.ServiceRegistrar, srv OperationServiceServer) {
+	// If the following call panics, it indicates UnimplementedOperationServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&OperationService_ServiceDesc, srv)
+}
+
+func _OperationService_GetOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperationServiceServer).GetOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperationService_GetOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperationServiceServer).GetOperation(ctx, req.(*GetOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OperationService_ListOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOperationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperationServiceServer).ListOperations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperationService_ListOperations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperationServiceServer).ListOperations(ctx, req.(*ListOperationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OperationService_WaitOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WaitOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperationServiceServer).WaitOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperationService_WaitOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperationServiceServer).WaitOperation(ctx, req.(*WaitOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OperationService_CancelOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperationServiceServer).CancelOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OperationService_CancelOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperationServiceServer).CancelOperation(ctx, req.(*CancelOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// OperationService_ServiceDesc is the grpc.ServiceDesc for OperationService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var OperationService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tenantry.registry.v1.OperationService",
+	HandlerType: (*OperationServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetOperation",
+			Handler:    _OperationService_GetOperation_Handler,
+		},
+		{
+			MethodName: "ListOperations",
+			Handler:    _OperationService_ListOperations_Handler,
+		},
+		{
+			MethodName: "WaitOperation",
+			Handler:    _OperationService_WaitOperation_Handler,
+		},
+		{
+			MethodName: "CancelOperation",
+			Handler:    _OperationService_CancelOperation_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -30,6 +30,7 @@ type Config struct {
 
 	PurgeGrace        time.Duration
 	ReconcileInterval time.Duration
+	OperationLease    time.Duration
 	MaxConns          int32
 	MaxConnLifetime   time.Duration
 	ShutdownTimeout   time.Duration
@@ -43,7 +44,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c := &Config{}
 	fs := flagenv.New("tenant-registry", lookup)
 	var placements, baseDomains, logLevel string
-	var purgeGrace, reconcile, lifetime, shutdown string
+	var purgeGrace, reconcile, lifetime, shutdown, lease string
 	var maxConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_REGISTRY_GRPC_ADDR", "localhost:50051", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_REGISTRY_HTTP_ADDR", "localhost:8081", "REST (HTTP/JSON) listen address; empty serves no HTTP")
@@ -57,6 +58,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext gRPC on non-loopback addresses")
 	fs.String(&purgeGrace, "purge-grace", "TENANTRY_PURGE_GRACE", "720h", "how long a deleted tenant can be undeleted before its schema is dropped")
 	fs.String(&reconcile, "reconcile-interval", "TENANTRY_RECONCILE_INTERVAL", "30s", "how often unfinished provisioning and expired deletions are handled")
+	fs.String(&lease, "operation-lease", "TENANTRY_OPERATION_LEASE", "30s", "how long a running operation (fleet migration) stays with a replica that stopped renewing it before another resumes it")
 	fs.String(&maxConns, "db-max-conns", "TENANTRY_DB_MAX_CONNS", "20", "maximum connections per database pool")
 	fs.String(&lifetime, "db-max-conn-lifetime", "TENANTRY_DB_MAX_CONN_LIFETIME", "30m", "recycle database connections after this long (bounds catalog-cache memory)")
 	fs.String(&shutdown, "shutdown-timeout", "TENANTRY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight calls may take to finish on shutdown")
@@ -99,6 +101,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	}
 	c.PurgeGrace = problems.Duration("TENANTRY_PURGE_GRACE", purgeGrace, 0)
 	c.ReconcileInterval = problems.Duration("TENANTRY_RECONCILE_INTERVAL", reconcile, time.Second)
+	c.OperationLease = problems.Duration("TENANTRY_OPERATION_LEASE", lease, time.Second)
 	c.MaxConnLifetime = problems.Duration("TENANTRY_DB_MAX_CONN_LIFETIME", lifetime, time.Minute)
 	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)
 	c.MaxConns = int32(problems.Int("TENANTRY_DB_MAX_CONNS", maxConns, 2, 1000))

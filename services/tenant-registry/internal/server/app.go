@@ -18,6 +18,7 @@ import (
 	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/tenant-registry/internal/component"
 	"tenantry.dev/tenant-registry/internal/config"
+	"tenantry.dev/tenant-registry/internal/fleet"
 	"tenantry.dev/tenant-registry/internal/store"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
@@ -33,6 +34,7 @@ type App struct {
 	follower   *store.Follower
 	manager    *tenant.Manager
 	reconciler *tenant.Reconciler
+	fleet      *fleet.Runner
 	rpc        *rpcserver.Server
 	rest       *restgateway.Gateway // nil when HTTP is off
 }
@@ -110,7 +112,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return nil, err
 	}
 	registryv1.RegisterTenantServiceServer(a.rpc.GRPC(), NewTenantServer(a.manager, a.follower))
-	registryv1.RegisterComponentServiceServer(a.rpc.GRPC(), NewComponentServer(component.NewManager(st.Components(), a.manager, nil)))
+	a.fleet = fleet.NewRunner(st.Operations(), cfg.OperationLease, logger)
+	ops := NewOperationServer(a.fleet)
+	registryv1.RegisterComponentServiceServer(a.rpc.GRPC(), NewComponentServer(component.NewManager(st.Components(), a.manager, nil), ops))
+	registryv1.RegisterOperationServiceServer(a.rpc.GRPC(), ops)
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}
@@ -131,9 +136,10 @@ func (a *App) Manager() *tenant.Manager { return a.manager }
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.follower.Run(bg) }()
 	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
+	go func() { defer wg.Done(); a.fleet.Run(bg) }()
 	a.logger.InfoContext(ctx, "tenant-registry serving", "grpc", a.Addr().String(), "tenants", a.manager.Index().Len())
 	err := restgateway.Serve(ctx, a.rpc, a.rest)
 	stop()

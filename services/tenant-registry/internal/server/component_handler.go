@@ -15,13 +15,21 @@ import (
 type ComponentServer struct {
 	registryv1.UnimplementedComponentServiceServer
 
-	m *component.Manager
+	m   *component.Manager
+	ops *OperationServer
 }
 
 var _ registryv1.ComponentServiceServer = (*ComponentServer)(nil)
 
 // NewComponentServer returns the gRPC face of a component manager.
-func NewComponentServer(m *component.Manager) *ComponentServer { return &ComponentServer{m: m} }
+func NewComponentServer(m *component.Manager, ops *OperationServer) *ComponentServer {
+	return &ComponentServer{m: m, ops: ops}
+}
+
+// MigrateTenants implements ComponentServiceServer: it starts an operation.
+func (s *ComponentServer) MigrateTenants(ctx context.Context, req *registryv1.MigrateTenantsRequest) (*registryv1.MigrateTenantsResponse, error) {
+	return s.ops.MigrateTenants(ctx, req)
+}
 
 // componentID parses "components/{id}".
 func componentID(field, name string) (string, error) {

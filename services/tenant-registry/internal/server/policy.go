@@ -31,6 +31,10 @@ func Policy() authn.Policy {
 	for _, m := range registryv1.ComponentService_ServiceDesc.Methods {
 		p[csvc+m.MethodName] = []string{RoleOperator}
 	}
+	osvc := "/" + registryv1.OperationService_ServiceDesc.ServiceName + "/"
+	for _, m := range registryv1.OperationService_ServiceDesc.Methods {
+		p[osvc+m.MethodName] = []string{RoleOperator}
+	}
 	p[registryv1.TenantService_ResolveTenant_FullMethodName] = []string{RoleOperator, RoleService}
 	p[registryv1.TenantService_WatchTenants_FullMethodName] = []string{RoleOperator, RoleService}
 	return p

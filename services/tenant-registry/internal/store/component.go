@@ -291,11 +291,7 @@ func applyComponents(ctx context.Context, regTx, schemaTx pgx.Tx, t *tenant.Tena
 		return fmt.Errorf("read components: %w", err)
 	}
 	for _, c := range comps {
-		migs := make([]tenantdb.Migration, len(c.Migrations))
-		for i, m := range c.Migrations {
-			migs[i] = tenantdb.Migration{Version: m.Version, Name: m.Name, SQL: m.SQL}
-		}
-		if _, _, err := tenantdb.Apply(ctx, schemaTx, t.Schema, c.ID, migs); err != nil {
+		if _, _, err := tenantdb.Apply(ctx, schemaTx, t.Schema, c.ID, toTenantdb(c)); err != nil {
 			if f := migrationFault(c.ID, err, "tenant"); f != nil {
 				if ff, ok := fault.As(f); ok && ff.Kind == fault.InvalidArgument {
 					// The component's SQL fails in this schema: the tenant
