@@ -308,6 +308,39 @@ func (b *bench) migrateAll(ctx context.Context, cl *clients, url string, want in
 	}
 	noop := time.Duration(benchkit.Median(runs) * float64(time.Second))
 	b.tbl.Set(kMigrateNoop, benchkit.FormatSeconds(noop), benchkit.Verdict(noop <= maxNoopMigrate))
+	return b.fleetMigrate(ctx, cl, len(schemas))
+}
+
+// fleetMigrate registers a component and brings every tenant schema to it
+// through the registry's own fleet migration (MigrateTenants), then times
+// the no-op run every deploy makes.
+func (b *bench) fleetMigrate(ctx context.Context, cl *clients, want int) error {
+	if err := cl.registerBenchComponent(ctx); err != nil {
+		return err
+	}
+	b.log.Info("fleet migration through the API", "schemas", want)
+	op, took, err := cl.fleetMigrate(ctx)
+	if err != nil {
+		return err
+	}
+	if md := op.GetMetadata(); md.GetDone() != int32(want) || md.GetFailed() != 0 {
+		return fmt.Errorf("fleet migration: %d done and %d failed of %d, want all %d done", md.GetDone(), md.GetFailed(), md.GetTotal(), want)
+	}
+	b.tbl.Info(kFleetFirst, benchkit.FormatSeconds(took))
+	b.tbl.Info(kFleetTPS, benchkit.FormatFloat(float64(want)/took.Seconds()))
+	var runs []float64
+	for range noopMigrateRuns {
+		op, took, err := cl.fleetMigrate(ctx)
+		if err != nil {
+			return err
+		}
+		if op.GetMetadata().GetTotal() != 0 {
+			return fmt.Errorf("fleet migration, no-op: %d tenants were behind", op.GetMetadata().GetTotal())
+		}
+		runs = append(runs, took.Seconds())
+	}
+	noop := time.Duration(benchkit.Median(runs) * float64(time.Second))
+	b.tbl.Set(kFleetNoop, benchkit.FormatSeconds(noop), benchkit.Verdict(noop <= maxNoopMigrate))
 	return nil
 }
 

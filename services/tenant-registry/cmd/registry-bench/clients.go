@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/benchkit"
@@ -171,4 +172,46 @@ func (c *clients) getTenantLoad(targets []target) benchkit.CallFunc {
 		}
 		return nil
 	}
+}
+
+// fleetMigrate starts a fleet migration through the API and waits for its
+// operation to end; it returns the operation and the time it took.
+func (c *clients) fleetMigrate(ctx context.Context) (*registryv1.Operation, time.Duration, error) {
+	start := time.Now()
+	comps := registryv1.NewComponentServiceClient(c.conns[0])
+	ops := registryv1.NewOperationServiceClient(c.conns[0])
+	resp, err := comps.MigrateTenants(c.asOperator(ctx), &registryv1.MigrateTenantsRequest{Concurrency: 4})
+	if err != nil {
+		return nil, 0, fmt.Errorf("MigrateTenants: %w", err)
+	}
+	name := resp.GetOperation().GetName()
+	for {
+		w, err := ops.WaitOperation(c.asOperator(ctx), &registryv1.WaitOperationRequest{Name: name, Timeout: durationpb.New(time.Minute)})
+		if err != nil {
+			return nil, 0, fmt.Errorf("WaitOperation: %w", err)
+		}
+		if op := w.GetOperation(); op.GetDone() {
+			if op.GetError() != nil {
+				return nil, 0, fmt.Errorf("fleet migration ended with %s", op.GetError().GetMessage())
+			}
+			return op, time.Since(start), nil
+		}
+	}
+}
+
+// registerBenchComponent registers the component the fleet migration rows
+// apply: a table, then a column with a default.
+func (c *clients) registerBenchComponent(ctx context.Context) error {
+	comps := registryv1.NewComponentServiceClient(c.conns[0])
+	_, err := comps.RegisterComponent(c.asOperator(ctx), &registryv1.RegisterComponentRequest{Component: &registryv1.Component{
+		Name: "components/bench-fleet",
+		Migrations: []*registryv1.Migration{
+			{Version: 1, Name: "create_items", Sql: `CREATE TABLE bench_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL)`},
+			{Version: 2, Name: "add_status", Sql: `ALTER TABLE bench_items ADD COLUMN status text NOT NULL DEFAULT 'open'`},
+		},
+	}})
+	if err != nil {
+		return fmt.Errorf("RegisterComponent: %w", err)
+	}
+	return nil
 }

@@ -68,6 +68,9 @@ const (
 	kListSchemas      = "list-schemas"
 	kMigrateFirst     = "migrate-first"
 	kMigrateNoop      = "migrate-noop"
+	kFleetFirst       = "fleet-first"
+	kFleetTPS         = "fleet-tps"
+	kFleetNoop        = "fleet-noop"
 	kRSSFew           = "rss-few"
 	kStartupRecords   = "startup-records"
 	kRSSRecordsStart  = "rss-records-start"
@@ -88,7 +91,7 @@ var (
 		kRSSMany,
 		kGetGRPCTPS, kGetGRPCP50, kGetGRPCP99, kGetRESTTPS, kGetRESTP50, kGetRESTP99,
 		kGetGRPCCPU, kGetRESTCPU, kGetGRPCClientCPU, kGetRESTClientCPU, kGetRESTRatio,
-		kListSchemas, kMigrateFirst, kMigrateNoop,
+		kListSchemas, kMigrateFirst, kMigrateNoop, kFleetFirst, kFleetTPS, kFleetNoop,
 	}
 	memoryKeys = []string{kRSSFew, kStartupRecords, kRSSRecordsStart, kRSSRecords, kPeakRecords}
 )
@@ -134,6 +137,10 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kListSchemas, fmt.Sprintf("ListTenants: all %s schemas, pages of %s", many, benchkit.FormatCount(listPageSize)), "s", "")
 	t.Declare(kMigrateFirst, "migrate all, first run ("+many+" schemas, 1 migration each)", "s", "")
 	t.Declare(kMigrateNoop, fmt.Sprintf("migrate all, no-op (%s schemas, median of %d)", many, noopMigrateRuns), "s",
+		fmt.Sprintf("≈ %g (met if ≤ %g)", noopMigrateGoal.Seconds(), maxNoopMigrate.Seconds()))
+	t.Declare(kFleetFirst, "fleet migration through the API (MigrateTenants → operation done): a component's table with a defaulted column, to all "+many+" schemas", "s", "")
+	t.Declare(kFleetTPS, "fleet migration, first run: throughput", "tenants/s", "")
+	t.Declare(kFleetNoop, fmt.Sprintf("fleet migration through the API, no-op (%s schemas current, median of %d)", many, noopMigrateRuns), "s",
 		fmt.Sprintf("≈ %g (met if ≤ %g)", noopMigrateGoal.Seconds(), maxNoopMigrate.Seconds()))
 	t.Declare(kRSSFew, fmt.Sprintf("registry RSS, %s tenants, after %s resolves (baseline)", few, benchkit.FormatCount(cfg.memResolves)), "MiB", "baseline")
 	t.Declare(kStartupRecords, "registry start-up to SERVING, "+recs+" tenant records", "s", "")
