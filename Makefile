@@ -36,8 +36,8 @@ bench: postgres build ## Start the real system and print the benchmark tables (r
 	exit $$status
 
 .PHONY: build
-build: $(WITHPG) ## Build the service binaries into bin/.
-	$(GO) build -o $(BIN)/ ./services/tenant-registry/cmd/tenant-registry ./services/identity/cmd/identity
+build: $(WITHPG) ## Build the service binaries and the tenantry CLI into bin/.
+	$(GO) build -o $(BIN)/ ./services/tenant-registry/cmd/tenant-registry ./services/tenant-registry/cmd/tenantry ./services/identity/cmd/identity
 
 .PHONY: $(WITHPG)
 $(WITHPG):

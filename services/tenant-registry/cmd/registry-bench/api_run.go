@@ -324,7 +324,11 @@ func (b *bench) fleetMigrate(ctx context.Context, cl *clients, want int) error {
 		return err
 	}
 	if md := op.GetMetadata(); md.GetDone() != int32(want) || md.GetFailed() != 0 {
-		return fmt.Errorf("fleet migration: %d done and %d failed of %d, want all %d done", md.GetDone(), md.GetFailed(), md.GetTotal(), want)
+		first := ""
+		if f := op.GetResult().GetFailures(); len(f) > 0 {
+			first = fmt.Sprintf(" (%s: %s)", f[0].GetTenant(), f[0].GetMessage())
+		}
+		return fmt.Errorf("fleet migration: %d done and %d failed of %d, want all %d done%s", md.GetDone(), md.GetFailed(), md.GetTotal(), want, first)
 	}
 	b.tbl.Info(kFleetFirst, benchkit.FormatSeconds(took))
 	b.tbl.Info(kFleetTPS, benchkit.FormatFloat(float64(want)/took.Seconds()))

@@ -206,8 +206,8 @@ func (c *clients) registerBenchComponent(ctx context.Context) error {
 	_, err := comps.RegisterComponent(c.asOperator(ctx), &registryv1.RegisterComponentRequest{Component: &registryv1.Component{
 		Name: "components/bench-fleet",
 		Migrations: []*registryv1.Migration{
-			{Version: 1, Name: "create_items", Sql: `CREATE TABLE bench_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL)`},
-			{Version: 2, Name: "add_status", Sql: `ALTER TABLE bench_items ADD COLUMN status text NOT NULL DEFAULT 'open'`},
+			{Version: 1, Name: "create_items", Sql: `CREATE TABLE fleet_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL)`},
+			{Version: 2, Name: "add_status", Sql: `ALTER TABLE fleet_items ADD COLUMN status text NOT NULL DEFAULT 'open'`},
 		},
 	}})
 	if err != nil {

@@ -356,7 +356,8 @@ func (r *Runner) work(ctx context.Context, op *Operation, cancel <-chan struct{}
 		return fail(err)
 	}
 	if op.Request.DryRun {
-		if err := r.store.StartRun(ctx, op.ID, 0); err != nil {
+		// total says how many tenants are behind; none is done.
+		if err := r.store.StartRun(ctx, op.ID, len(stale)); err != nil {
 			return fail(err)
 		}
 		return Succeeded, plans, 0, "", ""
