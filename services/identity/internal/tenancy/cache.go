@@ -41,9 +41,14 @@ type lookup struct {
 	tenant Tenant
 	// found means tenant is the answer, with no need to ask the registry.
 	found bool
-	// unknown means no tenant answers to the key: the cache holds every
-	// tenant and none does, or the registry recently said so.
+	// unknown means no tenant answers to the key: the registry recently
+	// said so.
 	unknown bool
+	// snapshotMiss means the cache holds every tenant (the watch's
+	// snapshot) and none answers to the key. The registry is still asked,
+	// so that a tenant created a moment ago (whose event is on its way)
+	// works at once; if it cannot be asked, the snapshot's answer stands.
+	snapshotMiss bool
 	// epoch is the cache's epoch when it was looked up; see rememberMissing.
 	epoch uint64
 }
@@ -119,8 +124,7 @@ func (c *cache) lookup(k key, now time.Time) lookup {
 			return l
 		}
 		if c.complete && !c.mayBeUnlearntSubdomain(k.value) {
-			l.unknown = true
-			return l
+			l.snapshotMiss = true
 		}
 	}
 	if until, ok := c.missing[k]; ok && now.Before(until) {

@@ -191,6 +191,14 @@ func (r *Resolver) resolve(ctx context.Context, k key) (Tenant, error) {
 		if outcome == rejected {
 			r.logger.ErrorContext(ctx, "the tenant registry refused identity's service credential", "error", err)
 		}
+		if l.snapshotMiss {
+			// The registry is out of reach: the snapshot, which holds every
+			// tenant and domain as of the watch's last event, has answered,
+			// and is remembered like the registry's own answer, so that an
+			// outage does not make every such request wait for the registry.
+			r.cache.rememberMissing(k, l.epoch, time.Now(), r.negativeTTL)
+			return Tenant{}, errNotFound(k)
+		}
 		return Tenant{}, callError(outcome, k, err)
 	}
 }

@@ -77,14 +77,16 @@ func TestResolver(t *testing.T) {
 
 		// With the watch running, a new tenant makes unknown keys worth
 		// asking about again, however long they were to be remembered; a
-		// host whose first label is no tenant's slug is not even asked about.
+		// host the snapshot does not know is asked about once (a tenant
+		// created a moment ago may not have reached the watch), then
+		// remembered.
 		run(t, res)
 		asked := calls.resolves()
-		for range 2 {
+		for range 3 {
 			_, err := res.ByHost(ctx, "nobody.localhost")
 			requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
 		}
-		require.Equal(t, asked, calls.resolves())
+		require.LessOrEqual(t, calls.resolves(), asked+1)
 
 		created := reg.Create("nobody")
 		eventually(t, "the new tenant to resolve by host", func() bool {
@@ -246,6 +248,7 @@ func TestResolver(t *testing.T) {
 
 		check := func(res *tenancy.Resolver, calls *rpcCounter) func(t *testing.T) {
 			return func(t *testing.T) {
+				before := calls.resolves()
 				for host, uid := range map[string]string{
 					"acme.localhost":              acme.GetUid(),
 					"ACME.localhost:8443":         acme.GetUid(),
@@ -256,14 +259,22 @@ func TestResolver(t *testing.T) {
 					require.Equal(t, uid, resolveHost(t, res, host).UID, host)
 				}
 				require.Equal(t, tenancy.Suspended, resolveHost(t, res, "beta.localhost").State)
-				for _, host := range []string{
+				require.Equal(t, before, calls.resolves(), "the hosts of known tenants are answered from memory once the resolver is ready")
+				// A host the snapshot does not know is asked about (a tenant
+				// created a moment ago may not have reached the watch yet),
+				// at most once per NegativeTTL; with the registry down the
+				// snapshot's answer stands.
+				unknown := []string{
 					"nobody.localhost", "localhost", "www.acme.localhost", "acme.example.com",
 					"acme-corp.example", "other.acme-corp.example",
-				} {
-					_, err := res.ByHost(ctx, host)
-					requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
 				}
-				require.Zero(t, calls.resolves(), "hosts are answered from memory once the resolver is ready")
+				for range 2 {
+					for _, host := range unknown {
+						_, err := res.ByHost(ctx, host)
+						requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+					}
+				}
+				require.LessOrEqual(t, calls.resolves(), before+int64(len(unknown)))
 			}
 		}
 		t.Run("with the registry up", check(res, calls))
@@ -305,8 +316,9 @@ func TestResolver(t *testing.T) {
 		eventually(t, "the purge to reach the domain", notFound("shop.example"))
 		_, err := res.ByHost(ctx, "beta.localhost")
 		requireFault(t, err, fault.NotFound, tenancy.ReasonTenantNotFound)
+		before := calls.resolves()
 		require.Equal(t, acme.GetUid(), resolveHost(t, res, "acme.localhost").UID)
-		require.Zero(t, calls.resolves())
+		require.Equal(t, before, calls.resolves(), "a known tenant's host is answered from memory")
 	})
 
 	t.Run("before the snapshot, hosts are asked of the registry", func(t *testing.T) {

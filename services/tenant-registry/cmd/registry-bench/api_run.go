@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -345,6 +346,40 @@ func (b *bench) fleetMigrate(ctx context.Context, cl *clients, want int) error {
 	}
 	noop := time.Duration(benchkit.Median(runs) * float64(time.Second))
 	b.tbl.Set(kFleetNoop, benchkit.FormatSeconds(noop), benchkit.Verdict(noop <= maxNoopMigrate))
+	return b.createWithComponents(ctx, cl, want)
+}
+
+// componentCreates is how many creates time CreateTenant with components.
+const componentCreates = 200
+
+// createWithComponents registers identity's own migrations (read from the
+// repository, as identity embeds them) and the example notes component
+// beside the fleet rows' one, then times creates that apply all three.
+func (b *bench) createWithComponents(ctx context.Context, cl *clients, existing int) error {
+	for _, c := range []struct{ id, dir string }{
+		{"identity", "services/identity/internal/store/migrations"},
+		{"notes", "deploy/examples/notes/migrations"},
+	} {
+		migs, err := tenantdb.LoadMigrations(os.DirFS(c.dir), ".")
+		if err != nil {
+			return fmt.Errorf("read the %s component's migrations (run from the repository's root): %w", c.id, err)
+		}
+		if err := cl.registerComponent(ctx, c.id, migs); err != nil {
+			return err
+		}
+	}
+	b.log.Info("timing creates with components", "creates", componentCreates, "clients", b.cfg.createClients)
+	r := benchkit.RunCount(ctx, b.cfg.createClients, componentCreates, func(ctx context.Context, i int) error {
+		_, err := cl.createTenant(ctx, i, apiSlug(existing+i))
+		return err
+	}, nil)
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("CreateTenant with components: %w", err)
+	}
+	b.tbl.Info(kCreateCompTPS, benchkit.FormatFloat(r.Throughput()))
+	p50 := r.Latency.Percentile(0.50)
+	b.tbl.Set(kCreateCompP50, benchkit.FormatMillis(p50), benchkit.Verdict(p50 < maxCreateP50))
+	b.tbl.Info(kCreateCompP99, benchkit.FormatMillis(r.Latency.Percentile(0.99)))
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/benchkit"
+	"tenantry.dev/platform/tenantdb"
 )
 
 const (
@@ -212,6 +213,19 @@ func (c *clients) registerBenchComponent(ctx context.Context) error {
 	}})
 	if err != nil {
 		return fmt.Errorf("RegisterComponent: %w", err)
+	}
+	return nil
+}
+
+// registerComponent registers a component's migrations.
+func (c *clients) registerComponent(ctx context.Context, id string, migs []tenantdb.Migration) error {
+	comp := &registryv1.Component{Name: "components/" + id}
+	for _, m := range migs {
+		comp.Migrations = append(comp.Migrations, &registryv1.Migration{Version: int32(m.Version), Name: m.Name, Sql: m.SQL})
+	}
+	_, err := registryv1.NewComponentServiceClient(c.conns[0]).RegisterComponent(c.asOperator(ctx), &registryv1.RegisterComponentRequest{Component: comp})
+	if err != nil {
+		return fmt.Errorf("register component %s: %w", id, err)
 	}
 	return nil
 }

@@ -71,6 +71,9 @@ const (
 	kFleetFirst       = "fleet-first"
 	kFleetTPS         = "fleet-tps"
 	kFleetNoop        = "fleet-noop"
+	kCreateCompTPS    = "create-comp-tps"
+	kCreateCompP50    = "create-comp-p50"
+	kCreateCompP99    = "create-comp-p99"
 	kRSSFew           = "rss-few"
 	kStartupRecords   = "startup-records"
 	kRSSRecordsStart  = "rss-records-start"
@@ -92,6 +95,7 @@ var (
 		kGetGRPCTPS, kGetGRPCP50, kGetGRPCP99, kGetRESTTPS, kGetRESTP50, kGetRESTP99,
 		kGetGRPCCPU, kGetRESTCPU, kGetGRPCClientCPU, kGetRESTClientCPU, kGetRESTRatio,
 		kListSchemas, kMigrateFirst, kMigrateNoop, kFleetFirst, kFleetTPS, kFleetNoop,
+		kCreateCompTPS, kCreateCompP50, kCreateCompP99,
 	}
 	memoryKeys = []string{kRSSFew, kStartupRecords, kRSSRecordsStart, kRSSRecords, kPeakRecords}
 )
@@ -140,6 +144,9 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 		fmt.Sprintf("≈ %g (met if ≤ %g)", noopMigrateGoal.Seconds(), maxNoopMigrate.Seconds()))
 	t.Declare(kFleetFirst, "fleet migration through the API (MigrateTenants → operation done): a component's table with a defaulted column, to all "+many+" schemas", "s", "")
 	t.Declare(kFleetTPS, "fleet migration, first run: throughput", "tenants/s", "")
+	t.Declare(kCreateCompTPS, fmt.Sprintf("CreateTenant with identity's tables and two more components (notes, and the fleet rows' one), %d creates, %d clients: throughput", componentCreates, cfg.createClients), "tenants/s", "")
+	t.Declare(kCreateCompP50, "CreateTenant with identity + two components: p50", "ms", fmt.Sprintf("< %d", maxCreateP50.Milliseconds()))
+	t.Declare(kCreateCompP99, "CreateTenant with identity + two components: p99", "ms", "")
 	t.Declare(kFleetNoop, fmt.Sprintf("fleet migration through the API, no-op (%s schemas current, median of %d)", many, noopMigrateRuns), "s",
 		fmt.Sprintf("≈ %g (met if ≤ %g)", noopMigrateGoal.Seconds(), maxNoopMigrate.Seconds()))
 	t.Declare(kRSSFew, fmt.Sprintf("registry RSS, %s tenants, after %s resolves (baseline)", few, benchkit.FormatCount(cfg.memResolves)), "MiB", "baseline")
