@@ -31,6 +31,7 @@ type Config struct {
 	PurgeGrace        time.Duration
 	ReconcileInterval time.Duration
 	OperationLease    time.Duration
+	SpareSchemas      int
 	MaxConns          int32
 	MaxConnLifetime   time.Duration
 	ShutdownTimeout   time.Duration
@@ -45,7 +46,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs := flagenv.New("tenant-registry", lookup)
 	var placements, baseDomains, logLevel string
 	var purgeGrace, reconcile, lifetime, shutdown, lease string
-	var maxConns string
+	var maxConns, spares string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_REGISTRY_GRPC_ADDR", "localhost:50051", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_REGISTRY_HTTP_ADDR", "localhost:8081", "REST (HTTP/JSON) listen address; empty serves no HTTP")
 	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the registry database (also the default placement)")
@@ -59,6 +60,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&purgeGrace, "purge-grace", "TENANTRY_PURGE_GRACE", "720h", "how long a deleted tenant can be undeleted before its schema is dropped")
 	fs.String(&reconcile, "reconcile-interval", "TENANTRY_RECONCILE_INTERVAL", "30s", "how often unfinished provisioning and expired deletions are handled")
 	fs.String(&lease, "operation-lease", "TENANTRY_OPERATION_LEASE", "30s", "how long a running operation (fleet migration) stays with a replica that stopped renewing it before another resumes it")
+	fs.String(&spares, "spare-schemas", "TENANTRY_SPARE_SCHEMAS", "4", "schemas kept ready per placement with every component applied, renamed to a new tenant's at create (0: none)")
 	fs.String(&maxConns, "db-max-conns", "TENANTRY_DB_MAX_CONNS", "20", "maximum connections per database pool")
 	fs.String(&lifetime, "db-max-conn-lifetime", "TENANTRY_DB_MAX_CONN_LIFETIME", "30m", "recycle database connections after this long (bounds catalog-cache memory)")
 	fs.String(&shutdown, "shutdown-timeout", "TENANTRY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight calls may take to finish on shutdown")
@@ -104,6 +106,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c.OperationLease = problems.Duration("TENANTRY_OPERATION_LEASE", lease, time.Second)
 	c.MaxConnLifetime = problems.Duration("TENANTRY_DB_MAX_CONN_LIFETIME", lifetime, time.Minute)
 	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)
+	c.SpareSchemas = problems.Int("TENANTRY_SPARE_SCHEMAS", spares, 0, 1000)
 	c.MaxConns = int32(problems.Int("TENANTRY_DB_MAX_CONNS", maxConns, 2, 1000))
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		bad("TENANTRY_LOG_LEVEL must be debug, info, warn or error, not %q", logLevel)

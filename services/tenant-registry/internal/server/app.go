@@ -35,6 +35,7 @@ type App struct {
 	manager    *tenant.Manager
 	reconciler *tenant.Reconciler
 	fleet      *fleet.Runner
+	store      *store.Store
 	rpc        *rpcserver.Server
 	rest       *restgateway.Gateway // nil when HTTP is off
 }
@@ -76,6 +77,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return nil, fmt.Errorf("load tenants: %w", err)
 	}
 	st := store.New(a.db, placements, logger)
+	a.store = st
 	if err := st.SetupPlacements(ctx); err != nil {
 		return nil, fmt.Errorf("prepare the placements' migration bookkeeping: %w", err)
 	}
@@ -136,10 +138,11 @@ func (a *App) Manager() *tenant.Manager { return a.manager }
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.follower.Run(bg) }()
 	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
 	go func() { defer wg.Done(); a.fleet.Run(bg) }()
+	go func() { defer wg.Done(); a.keepSpares(bg) }()
 	a.logger.InfoContext(ctx, "tenant-registry serving", "grpc", a.Addr().String(), "tenants", a.manager.Index().Len())
 	err := restgateway.Serve(ctx, a.rpc, a.rest)
 	stop()
@@ -161,4 +164,27 @@ func (a *App) closePools() {
 // Reconcile runs one reconciliation pass now, for tests and tools.
 func (a *App) Reconcile(ctx context.Context) (tenant.Report, error) {
 	return a.reconciler.Pass(ctx, false)
+}
+
+// keepSpares keeps TENANTRY_SPARE_SCHEMAS schemas ready per placement, with
+// every component applied, checking every second (a create may have taken
+// one, a component may have been registered).
+func (a *App) keepSpares(ctx context.Context) {
+	if a.cfg.SpareSchemas == 0 {
+		return
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if n, err := a.store.KeepSpares(ctx, a.cfg.SpareSchemas); err != nil && ctx.Err() == nil {
+			a.logger.WarnContext(ctx, "cannot prepare spare schemas", "err", err)
+		} else if n > 0 {
+			a.logger.DebugContext(ctx, "prepared spare schemas", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -401,6 +401,11 @@ func ensureSchemaTx(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) error {
 	case !errors.Is(err, pgx.ErrNoRows):
 		return err
 	}
+	// A spare schema, prepared with the components' tables, is renamed
+	// rather than a new one built.
+	if claimed, err := claimSpare(ctx, tx, t); err != nil || claimed {
+		return err
+	}
 	ident := pgx.Identifier{t.Schema}.Sanitize()
 	if _, err := tx.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
 		return err
