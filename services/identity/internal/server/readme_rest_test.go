@@ -4,33 +4,23 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/platform/readmetour"
 )
 
 // readmeRESTTour returns the curl lines of the README's REST tour that
 // call identity (port 8080); the registry's tests run the others.
 func readmeRESTTour(t *testing.T) []string {
 	t.Helper()
-	root, err := filepath.Abs("../../../..")
+	lines, err := readmetour.Lines("rest-tour", func(l string) bool {
+		return strings.HasPrefix(l, "curl ") && strings.Contains(l, "localhost:8080")
+	})
 	require.NoError(t, err)
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(readme), "<!-- rest-tour -->\n```sh\n")
-	require.True(t, ok, "README.md has no REST tour")
-	block, _, ok := strings.Cut(after, "```")
-	require.True(t, ok)
-	var lines []string
-	for _, l := range strings.Split(block, "\n") {
-		if strings.HasPrefix(l, "curl ") && strings.Contains(l, "localhost:8080") {
-			lines = append(lines, l)
-		}
-	}
 	require.NotEmpty(t, lines)
 	return lines
 }

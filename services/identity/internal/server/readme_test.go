@@ -4,32 +4,20 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/platform/readmetour"
 )
 
 // readmeTour returns the grpcurl lines of the README's identity tour.
 func readmeTour(t *testing.T) []string {
 	t.Helper()
-	root, err := filepath.Abs("../../../..")
+	lines, err := readmetour.Lines("identity-tour", func(l string) bool { return strings.HasPrefix(l, "grpcurl ") })
 	require.NoError(t, err)
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(readme), "<!-- identity-tour -->\n```sh\n")
-	require.True(t, ok, "README.md has no identity tour")
-	block, _, ok := strings.Cut(after, "```")
-	require.True(t, ok)
-	var lines []string
-	for _, l := range strings.Split(block, "\n") {
-		if strings.HasPrefix(l, "grpcurl ") {
-			lines = append(lines, l)
-		}
-	}
 	require.NotEmpty(t, lines)
 	return lines
 }

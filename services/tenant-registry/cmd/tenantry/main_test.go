@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tenantry.dev/platform/pgtest"
+	"tenantry.dev/platform/readmetour"
 	"tenantry.dev/tenant-registry/internal/config"
 	"tenantry.dev/tenant-registry/internal/server"
 )
@@ -52,14 +53,10 @@ func startRegistry(t *testing.T) (string, string) {
 // makes, from the repository's root.
 func TestReadmeCLITour(t *testing.T) {
 	t.Parallel()
-	root, err := filepath.Abs("../../../..")
+	root, err := readmetour.Root()
 	require.NoError(t, err)
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	lines, err := readmetour.Lines("cli-tour", func(l string) bool { return strings.HasPrefix(l, "bin/tenantry ") })
 	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(readme), "<!-- cli-tour -->\n```sh\n")
-	require.True(t, ok, "README.md has no CLI tour")
-	block, _, ok := strings.Cut(after, "```")
-	require.True(t, ok)
 
 	bin := filepath.Join(t.TempDir(), "tenantry")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -69,10 +66,7 @@ func TestReadmeCLITour(t *testing.T) {
 
 	outputs := map[string]string{}
 	ran := 0
-	for _, line := range strings.Split(block, "\n") {
-		if !strings.HasPrefix(line, "bin/tenantry ") {
-			continue
-		}
+	for _, line := range lines {
 		cmd := exec.Command("bash", "-c", strings.Replace(line, "bin/tenantry", bin, 1))
 		cmd.Dir = root
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TENANTRY_OPERATOR_TOKEN=" + operatorToken, "TENANTRY_REGISTRY_ADDR=" + addr}

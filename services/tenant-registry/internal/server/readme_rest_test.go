@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"tenantry.dev/platform/readmetour"
 )
 
 // The README's registry curl lines (port 8081) run as written, against
@@ -18,22 +19,15 @@ func TestReadmeRESTTour(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	root, err := filepath.Abs("../../../..")
+	lines, err := readmetour.Lines("rest-tour", func(l string) bool {
+		return strings.HasPrefix(l, "curl ") && strings.Contains(l, "localhost:8081")
+	})
 	require.NoError(t, err)
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(readme), "<!-- rest-tour -->\n```sh\n")
-	require.True(t, ok, "README.md has no REST tour")
-	block, _, ok := strings.Cut(after, "```")
-	require.True(t, ok)
 
 	r := startRegistry(t, "")
 	addr := r.app.HTTPAddr().String()
 	ran := 0
-	for _, line := range strings.Split(block, "\n") {
-		if !strings.HasPrefix(line, "curl ") || !strings.Contains(line, "localhost:8081") {
-			continue
-		}
+	for _, line := range lines {
 		cmd := exec.Command("bash", "-c", strings.ReplaceAll(line, "localhost:8081", addr))
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TENANTRY_OPERATOR_TOKEN=" + operatorToken, "TENANTRY_SERVICE_TOKEN=" + serviceToken}
 		out, err := cmd.CombinedOutput()

@@ -1,0 +1,63 @@
+// Package readmetour reads the command tours of the repository's README
+// (a fenced block after a marker like "<!-- cli-tour -->"), so that tests
+// run the commands exactly as a newcomer would paste them.
+package readmetour
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Root returns the repository's root: the nearest directory, from the
+// working directory up, that holds go.work.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("readmetour: no go.work above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Lines returns the lines of the README's tour name that keep accepts (all
+// when keep is nil), in order. A missing tour, or one with no line kept,
+// is an error: a test must not pass by running nothing.
+func Lines(name string, keep func(line string) bool) ([]string, error) {
+	root, err := Root()
+	if err != nil {
+		return nil, err
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		return nil, err
+	}
+	_, after, ok := strings.Cut(string(readme), "<!-- "+name+" -->\n```sh\n")
+	if !ok {
+		return nil, fmt.Errorf("readmetour: README.md has no tour %q (a ```sh block right after <!-- %s -->)", name, name)
+	}
+	block, _, ok := strings.Cut(after, "```")
+	if !ok {
+		return nil, fmt.Errorf("readmetour: the tour %q has no closing fence", name)
+	}
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		if l != "" && (keep == nil || keep(l)) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, fmt.Errorf("readmetour: the tour %q has no line to run", name)
+	}
+	return lines, nil
+}
