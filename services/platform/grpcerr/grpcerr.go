@@ -72,6 +72,8 @@ func Error(err error) error {
 //     its message, and its details;
 //   - a gRPC status error (for instance from a downstream call) passes
 //     through unchanged;
+//   - an internal fault or an unknown error whose chain holds a
+//     serialization failure or a deadlock becomes Aborted (retry);
 //   - an internal fault or an unknown error whose chain pgoutage.Is calls a
 //     database outage becomes Unavailable, reason DATABASE_UNAVAILABLE, with
 //     a RetryInfo: the same request will likely succeed shortly;
@@ -105,6 +107,9 @@ func Status(err error) *status.Status {
 	// pgoutage leaves the caller's own cancellation and deadlines alone.
 	if pgoutage.Is(err) {
 		return fromFault(databaseUnavailable)
+	}
+	if pgoutage.IsConflict(err) {
+		return withInfo(codes.Aborted, "the operation collided with a concurrent one; retry it", "CONCURRENT_CONFLICT", nil)
 	}
 	// An internal fault caused by the caller going away is better reported
 	// as what it really is, so that callers do not retry a cancellation.

@@ -113,3 +113,14 @@ func TestStatusKeepsOtherDatabaseErrorsAsTheyWere(t *testing.T) {
 		})
 	}
 }
+
+func TestConflictsAreAborted(t *testing.T) {
+	t.Parallel()
+	for _, code := range []string{"40001", "40P01"} {
+		st := grpcerr.Status(internalFault(&pgconn.PgError{Code: code, Message: "could not serialize access"}))
+		require.Equal(t, codes.Aborted, st.Code(), code)
+		require.Equal(t, "CONCURRENT_CONFLICT", grpcerr.Reason(st))
+		require.NotContains(t, st.Message(), "serialize", "PostgreSQL's text reached the client")
+	}
+	require.Equal(t, codes.Internal, grpcerr.Status(internalFault(&pgconn.PgError{Code: "23505"})).Code(), "a unique violation is no conflict to retry")
+}

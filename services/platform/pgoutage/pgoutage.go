@@ -125,3 +125,15 @@ func connMisused(err error) bool {
 	}
 	return false
 }
+
+// IsConflict reports whether err's chain holds PostgreSQL's verdict that a
+// transaction lost to a concurrent one: a serialization failure (40001) or
+// a deadlock (40P01). It is no outage, but the remedy is the same kind:
+// retry the whole operation, which gRPC calls ABORTED.
+func IsConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "40001" || pgErr.Code == "40P01"
+}

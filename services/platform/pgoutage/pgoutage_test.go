@@ -371,3 +371,38 @@ func limitedRole(t *testing.T, url string) string {
 	})
 	return role
 }
+
+// A real deadlock between two transactions is a conflict to retry, not an
+// outage.
+func TestIsConflictOnARealDeadlock(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	setup := connect(t, url)
+	_, err := setup.Exec(ctx, `CREATE TABLE pair (id int PRIMARY KEY); INSERT INTO pair VALUES (1), (2)`)
+	require.NoError(t, err)
+	a, b := connect(t, url), connect(t, url)
+	txA, err := a.Begin(ctx)
+	require.NoError(t, err)
+	defer txA.Rollback(ctx)
+	txB, err := b.Begin(ctx)
+	require.NoError(t, err)
+	defer txB.Rollback(ctx)
+	_, err = txA.Exec(ctx, `UPDATE pair SET id = id WHERE id = 1`)
+	require.NoError(t, err)
+	_, err = txB.Exec(ctx, `UPDATE pair SET id = id WHERE id = 2`)
+	require.NoError(t, err)
+	errs := make(chan error, 2)
+	go func() { _, err := txA.Exec(ctx, `UPDATE pair SET id = id WHERE id = 2`); errs <- err }()
+	go func() { _, err := txB.Exec(ctx, `UPDATE pair SET id = id WHERE id = 1`); errs <- err }()
+	// PostgreSQL breaks the deadlock by failing one of the two (after
+	// deadlock_timeout, 1 s by default); the other then goes through.
+	first, second := <-errs, <-errs
+	deadlock := first
+	if deadlock == nil {
+		deadlock = second
+	}
+	require.Error(t, deadlock)
+	require.True(t, pgoutage.IsConflict(deadlock), "%v", deadlock)
+	require.False(t, pgoutage.Is(deadlock), "a deadlock is no outage")
+}
