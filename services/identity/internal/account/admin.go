@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"slices"
 
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 

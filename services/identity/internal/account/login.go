@@ -7,7 +7,7 @@ import (
 	"errors"
 	"time"
 
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"tenantry.dev/identity/internal/mail"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/tenantname"
 )
 

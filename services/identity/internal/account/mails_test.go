@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tenantry.dev/identity/internal/mail"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 )
 
 // testLinks builds links without a configured public URL.

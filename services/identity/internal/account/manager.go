@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"tenantry.dev/identity/internal/password"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 

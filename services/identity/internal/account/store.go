@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"tenantry.dev/identity/internal/mail"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 )
 
 // Errors a Tx returns for conditions the rules react to.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 )
 
 // EndedRetention is how long an ended session (revoked or expired) and an

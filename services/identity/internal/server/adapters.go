@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"tenantry.dev/identity/internal/ratelimit"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 )
 
 // links builds the URLs of a tenant's pages for emails from a template

@@ -7,8 +7,8 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
-	"tenantry.dev/identity/internal/tenancy"
 	"tenantry.dev/identity/internal/token"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
-	"tenantry.dev/identity/internal/registrytest"
 	"tenantry.dev/identity/internal/smtptest"
+	"tenantry.dev/kit/registrytest"
 	"tenantry.dev/platform/grpcerr"
 )
 

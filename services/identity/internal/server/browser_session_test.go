@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
-	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/kit/registrytest"
 )
 
 // restResponse is rest returning the whole response, for its headers.

@@ -10,7 +10,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/restgateway"
 )
 

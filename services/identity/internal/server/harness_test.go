@@ -22,9 +22,9 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/config"
-	"tenantry.dev/identity/internal/registrytest"
 	"tenantry.dev/identity/internal/server"
 	"tenantry.dev/identity/internal/smtptest"
+	"tenantry.dev/kit/registrytest"
 	"tenantry.dev/platform/pgtest"
 )
 

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
-	"tenantry.dev/identity/internal/registrytest"
 	"tenantry.dev/identity/internal/smtptest"
+	"tenantry.dev/kit/registrytest"
 	"tenantry.dev/platform/grpcerr"
 	"tenantry.dev/platform/pgtest"
 )

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/kit/registrytest"
 	"tenantry.dev/platform/readmetour"
 )
 

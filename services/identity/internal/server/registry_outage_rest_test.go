@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
-	"tenantry.dev/identity/internal/registrytest"
 	"tenantry.dev/identity/internal/smtptest"
 	"tenantry.dev/identity/internal/store"
+	"tenantry.dev/kit/registrytest"
 )
 
 // A registry outage changes nothing for existing tenants on either face:

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/kit/registrytest"
 )
 
 // Every route family of identity's REST surface: accounts, sessions, users,

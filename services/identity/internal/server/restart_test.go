@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
-	"tenantry.dev/identity/internal/registrytest"
 	"tenantry.dev/identity/internal/smtptest"
+	"tenantry.dev/kit/registrytest"
 	"tenantry.dev/platform/pgtest"
 )
 

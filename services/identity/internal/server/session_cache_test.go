@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
-	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/kit/registrytest"
 )
 
 // Each replica answers GetCurrentUser (and every call with an access token)

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
-	"tenantry.dev/identity/internal/registrytest"
+	"tenantry.dev/kit/registrytest"
 )
 
 // Every login adds a session row; identity deletes sessions that ended more

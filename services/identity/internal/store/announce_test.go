@@ -18,7 +18,7 @@ import (
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/mail"
 	"tenantry.dev/identity/internal/store"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/pgtest"
 	"tenantry.dev/platform/tenantdb"
 )

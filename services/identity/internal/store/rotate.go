@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"tenantry.dev/identity/internal/account"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 )
 
 // Rotations of refresh tokens are the one write every active client makes

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tenantry.dev/identity/internal/account"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 )
 
 func randomHash(t *testing.T) []byte {

@@ -117,7 +117,7 @@ func NewResolver(client registryv1.TenantServiceClient, serviceToken string, opt
 func (r *Resolver) Ready() bool { return r.ready.Load() }
 
 // OnPurge registers fn to be called with the last known state of each
-// tenant the registry purges (its schema is gone), so that identity can
+// tenant the registry purges (its schema is gone), so that the service can
 // forget what it keeps about the tenant. Hooks run one at a time on Run's
 // goroutine, in registration order, after the cache has forgotten the
 // tenant; a slow hook delays every later change, so hand long work off.
@@ -189,7 +189,7 @@ func (r *Resolver) resolve(ctx context.Context, k key) (Tenant, error) {
 		return Tenant{}, callError(outcome, k, err)
 	default:
 		if outcome == rejected {
-			r.logger.ErrorContext(ctx, "the tenant registry refused identity's service credential", "error", err)
+			r.logger.ErrorContext(ctx, "the tenant registry refused this service's credential", "error", err)
 		}
 		if l.snapshotMiss {
 			// The registry is out of reach: the snapshot, which holds every
@@ -212,8 +212,8 @@ func (r *Resolver) learnBase(ctx context.Context, host, slug string) {
 		return
 	}
 	if r.cache.learnBase(base) {
-		r.logger.WarnContext(ctx, "the tenant registry resolves hosts under a base domain identity was not given "+
-			"(learnt until identity restarts); give identity the registry's TENANTRY_BASE_DOMAINS",
+		r.logger.WarnContext(ctx, "the tenant registry resolves hosts under a base domain this service was not given "+
+			"(learnt until the service restarts); give it the registry's TENANTRY_BASE_DOMAINS",
 			"base_domain", base)
 	}
 }
@@ -257,7 +257,7 @@ func (r *Resolver) purged(tenants ...Tenant) {
 
 // All returns every tenant the cache knows, in no particular order. After
 // Ready that is every tenant of the registry, as of the watch's last event;
-// identity uses it to migrate all tenant schemas at start-up.
+// identity uses it to migrate all tenant schemas at start-up, for example.
 func (r *Resolver) All() []Tenant {
 	r.cache.mu.RLock()
 	defer r.cache.mu.RUnlock()

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
-	"tenantry.dev/identity/internal/registrytest"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/registrytest"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/pgtest"
 )

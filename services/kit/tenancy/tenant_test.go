@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 
@@ -20,7 +20,7 @@ func TestRequireActive(t *testing.T) {
 		{"a suspended tenant is refused as suspended", tenancy.Suspended, fault.FailedPrecondition, tenancy.ReasonTenantSuspended},
 		{"a deleted tenant is refused as not found", tenancy.Deleted, fault.NotFound, tenancy.ReasonTenantNotFound},
 		{"a provisioning tenant is refused until it is ready", tenancy.Provisioning, fault.FailedPrecondition, tenancy.ReasonTenantProvisioning},
-		{"a tenant in a state identity does not know is refused", 0, fault.FailedPrecondition, tenancy.ReasonTenantStateUnknown},
+		{"a tenant in a state this service does not know is refused", 0, fault.FailedPrecondition, tenancy.ReasonTenantStateUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

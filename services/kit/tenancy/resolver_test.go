@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
-	"tenantry.dev/identity/internal/tenancy"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 

@@ -24,7 +24,7 @@ const (
 	notFound
 	// invalid: the registry refused the key itself.
 	invalid
-	// rejected: the registry refused identity's service credential. The
+	// rejected: the registry refused this service's credential. The
 	// cache still serves what it has, but this needs an operator.
 	rejected
 	// canceled: the caller gave up; nobody waits for an answer.

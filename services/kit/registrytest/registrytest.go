@@ -1,7 +1,7 @@
-// Package registrytest runs a real tenant-registry process for identity's
-// tests. The registry's packages are internal to its module, so a test in
-// this module builds its binary once and starts it as a subprocess on a
-// fresh database and a free port.
+// Package registrytest runs a real tenant-registry process for the tests of
+// services built on Tenantry (identity's among them). The registry's
+// packages are internal to its module, so a test builds its binary once and
+// starts it as a subprocess on a fresh database and a free port.
 package registrytest
 
 import (

@@ -171,7 +171,7 @@ func (c *cache) mayBeUnlearntSubdomain(host string) bool {
 // learnBase records that the registry resolves "{slug}.{base}": it answered
 // such a host with MATCH_SUBDOMAIN. It reports whether base is new to a
 // cache that was given every base domain, which means the registry and
-// identity are not configured alike.
+// this service are not configured alike.
 func (c *cache) learnBase(base string) (unexpected bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

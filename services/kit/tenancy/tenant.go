@@ -7,7 +7,7 @@ import (
 	"tenantry.dev/platform/fault"
 )
 
-// Tenant is identity's view of a tenant: what identity needs to serve one,
+// Tenant is a service's view of a tenant: what it needs to serve one,
 // and nothing of the registry's wire format.
 type Tenant struct {
 	// UID is the tenant's immutable identifier, never reused.
@@ -25,7 +25,7 @@ type Tenant struct {
 }
 
 // State is the lifecycle state of a tenant. The zero State is no state a
-// tenant can be in: it stands for a state this version of identity does not
+// tenant can be in: it stands for a state this version of the service does not
 // know (one added to the registry later), and RequireActive refuses it.
 type State int
 
@@ -68,13 +68,13 @@ const (
 	ReasonTenantSuspended = "TENANT_SUSPENDED"
 	// ReasonTenantProvisioning: the tenant is still being created.
 	ReasonTenantProvisioning = "TENANT_PROVISIONING"
-	// ReasonTenantStateUnknown: the registry reported a state identity does
+	// ReasonTenantStateUnknown: the registry reported a state this service does
 	// not know.
 	ReasonTenantStateUnknown = "TENANT_STATE_UNKNOWN"
 	// ReasonRegistryUnavailable: the registry could not be asked and the
 	// answer was not cached.
 	ReasonRegistryUnavailable = "TENANT_REGISTRY_UNAVAILABLE"
-	// ReasonRegistryRejected: the registry refused identity's service
+	// ReasonRegistryRejected: the registry refused this service's
 	// credential, which is a deployment mistake rather than an outage.
 	ReasonRegistryRejected = "TENANT_REGISTRY_REJECTED"
 )
@@ -93,7 +93,7 @@ const (
 //     about to exist, so NotFound would be a lie that clients might cache;
 //     its schema may not exist yet, so it cannot be served either.
 //   - any other state: FailedPrecondition TENANT_STATE_UNKNOWN, so that a
-//     state added to the registry later is refused until identity knows
+//     state added to the registry later is refused until the service knows
 //     what it means.
 func RequireActive(t Tenant) error {
 	switch t.State {
@@ -114,7 +114,7 @@ func RequireActive(t Tenant) error {
 }
 
 // fromProto converts the registry's tenant into the cache's entry:
-// identity's view of the tenant, the registry revision of its last change
+// the service's view of the tenant, the registry revision of its last change
 // (kept to tell newer answers from older ones) and its custom domains.
 func fromProto(p *registryv1.Tenant) entry {
 	e := entry{

@@ -1,4 +1,5 @@
-// Package tenancy tells identity which tenant a request is for. It holds
+// Package tenancy tells a service which tenant a request is for: identity
+// uses it, and so can any product service built on Tenantry. It holds
 // every tenant in memory, kept coherent with the tenant registry's change
 // stream (WatchTenants), and asks the registry (ResolveTenant) only about
 // what it does not hold, so that the hot path of every request is a map
@@ -9,8 +10,8 @@
 //   - tenants, by uid and slug, each with its custom domains: filled by the
 //     watch's snapshot and events, and by ResolveTenant answers.
 //   - the base domains under which "{slug}.{base}" is a tenant's host: those
-//     of Options.BaseDomains (the registry's own list, configured on identity
-//     too), and any the registry's answers reveal.
+//     of Options.BaseDomains (the registry's own list, configured on the
+//     service too), and any the registry's answers reveal.
 //   - unknown hosts and slugs the registry was asked about, remembered for
 //     Options.NegativeTTL so that a flood of requests for a key that names no
 //     tenant does not become a flood of RPCs. Every event forgets them all:
@@ -26,11 +27,11 @@
 // Once the snapshot is loaded ([Resolver.Ready]) the cache holds every
 // tenant, so a registry outage changes nothing for existing tenants on
 // either face: slugs and every host of a known tenant are answered from
-// memory, and a host of no known tenant is NotFound without an RPC (when the
-// base domains are known). The price is that a tenant created a moment ago
-// is not found by host until its event arrives, milliseconds later. Slugs
-// the cache does not hold are still asked about, so that a new tenant works
-// over gRPC at once; while the registry is down they fail with
+// memory. A host of no known tenant is asked of the registry once (a tenant
+// created a moment ago may not have reached the watch yet) and remembered
+// for Options.NegativeTTL; while the registry is down it is NotFound, the
+// snapshot's answer. Slugs the cache does not hold are asked about too, so
+// that a new tenant works at once; while the registry is down they fail with
 // TENANT_REGISTRY_UNAVAILABLE, as does everything the cache cannot answer
 // before the snapshot is in. The cache only stays coherent while
 // [Resolver.Run] is running; without it, answers are remembered but never
