@@ -87,20 +87,21 @@ type Store interface {
 	TenantVersions(ctx context.Context, t *tenant.Tenant) ([]Applied, error)
 }
 
+// Tenants finds a tenant by slug (tenant.Manager does).
+type Tenants interface {
+	Get(ctx context.Context, slug string) (*tenant.Tenant, error)
+}
+
 // Manager applies the rules of components.
 type Manager struct {
 	store   Store
-	tenants interface {
-		Get(ctx context.Context, slug string) (*tenant.Tenant, error)
-	}
-	now func() time.Time
+	tenants Tenants
+	now     func() time.Time
 }
 
 // NewManager returns a Manager over store; tenants finds tenants for
-// TenantVersions.
-func NewManager(store Store, tenants interface {
-	Get(ctx context.Context, slug string) (*tenant.Tenant, error)
-}, now func() time.Time) *Manager {
+// TenantComponents.
+func NewManager(store Store, tenants Tenants, now func() time.Time) *Manager {
 	if now == nil {
 		now = time.Now
 	}

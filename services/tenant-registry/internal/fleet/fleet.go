@@ -460,7 +460,7 @@ func (r *Runner) stale(ctx context.Context, comps []*component.Component) ([]Tar
 // Get returns an operation with its result.
 func (r *Runner) Get(ctx context.Context, id string) (*Operation, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, errNotFound(id)
+		return nil, ErrNotFound(id)
 	}
 	return r.store.GetOperation(ctx, id, true)
 }
@@ -473,7 +473,7 @@ func (r *Runner) List(ctx context.Context, afterCreate time.Time, afterID string
 // Cancel asks an operation to stop.
 func (r *Runner) Cancel(ctx context.Context, id string) (*Operation, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, errNotFound(id)
+		return nil, ErrNotFound(id)
 	}
 	return r.store.RequestCancel(ctx, id)
 }
@@ -494,9 +494,7 @@ func (r *Runner) Wait(ctx context.Context, id string, timeout time.Duration) (*O
 	}
 }
 
-func errNotFound(id string) error {
+// ErrNotFound returns the fault for a missing operation.
+func ErrNotFound(id string) error {
 	return fault.New(fault.NotFound, ReasonOperationNotFound, "operation %q does not exist", id)
 }
-
-// ErrNotFound returns the fault for a missing operation.
-func ErrNotFound(id string) error { return errNotFound(id) }

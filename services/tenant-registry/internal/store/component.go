@@ -86,9 +86,6 @@ func (cs *Components) Register(ctx context.Context, c *component.Component, deci
 		return err
 	})
 	if err != nil {
-		if _, ok := fault.As(err); ok {
-			return nil, err
-		}
 		return nil, dbError(err, "register component")
 	}
 	return out, nil
@@ -108,30 +105,31 @@ func (s *Store) tryMigrations(ctx context.Context, c *component.Component) error
 	if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{scratch}.Sanitize()); err != nil {
 		return dbError(err, "try migrations")
 	}
-	err = tenantdb.InTenant(ctx, tx, scratch, func(ctx context.Context, tx pgx.Tx) error {
-		for _, m := range c.Migrations {
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return &tenantdb.MigrationError{Version: m.Version, Name: m.Name, Err: err}
-			}
-		}
-		return nil
-	})
+	// Applied as to a tenant (the version it records goes with the rollback).
+	_, _, err = tenantdb.Apply(ctx, tx, scratch, c.ID, toTenantdb(c))
 	return migrationFault(c.ID, err, "component.migrations")
+}
+
+// failedMigration returns the version of the component's migration that
+// failed and PostgreSQL's message about it (the component's own SQL), or
+// ok false when err is no such failure.
+func failedMigration(err error) (version int, message string, ok bool) {
+	var me *tenantdb.MigrationError
+	var pgErr *pgconn.PgError
+	if errors.As(err, &me) && errors.As(err, &pgErr) {
+		return me.Version, pgErr.Message, true
+	}
+	return 0, "", false
 }
 
 // migrationFault turns a migration's failure into what a caller can act
 // on: PostgreSQL's message about the component's own SQL, naming the
 // version. Other errors stay internal.
 func migrationFault(id string, err error, field string) error {
-	var me *tenantdb.MigrationError
-	var pgErr *pgconn.PgError
-	if errors.As(err, &me) && errors.As(err, &pgErr) {
-		return (&component.MigrationError{Component: id, Version: me.Version, Message: pgErr.Message}).Fault(field)
+	if version, message, ok := failedMigration(err); ok {
+		return (&component.MigrationError{Component: id, Version: version, Message: message}).Fault(field)
 	}
-	if err != nil {
-		return dbError(err, "run migrations of component "+id)
-	}
-	return nil
+	return dbError(err, "run migrations of component "+id)
 }
 
 // maxApplied returns the highest version of a component recorded for any
@@ -158,9 +156,6 @@ func (cs *Components) Get(ctx context.Context, id string) (*component.Component,
 		return err
 	})
 	if err != nil {
-		if _, ok := fault.As(err); ok {
-			return nil, err
-		}
 		return nil, dbError(err, "get component")
 	}
 	return out, nil

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/tenant-registry/internal/component"
 	"tenantry.dev/tenant-registry/internal/fleet"
@@ -65,7 +63,7 @@ func (o *Operations) CreateOperation(ctx context.Context, op *fleet.Operation, o
 		(id, kind, request, state, lease_owner, lease_expires, create_time, update_time)
 		VALUES ($1, $2, $3, $4, $5, now() + $6::interval, $7, $7)`,
 		op.ID, op.Kind, request, string(op.State), owner, lease.String(), op.CreateTime)
-	return dbErr(err, "create operation")
+	return dbError(err, "create operation")
 }
 
 // GetOperation implements fleet.Store.
@@ -75,13 +73,13 @@ func (o *Operations) GetOperation(ctx context.Context, id string, withResult boo
 		return nil, fleet.ErrNotFound(id)
 	}
 	if err != nil {
-		return nil, dbErr(err, "get operation")
+		return nil, dbError(err, "get operation")
 	}
 	if withResult {
 		rows, err := o.s.db.Query(ctx, `SELECT tenant, component, version, message FROM tenantry_registry.operation_failures
 			WHERE operation = $1 ORDER BY tenant`, id)
 		if err != nil {
-			return nil, dbErr(err, "get operation failures")
+			return nil, dbError(err, "get operation failures")
 		}
 		op.Failures, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (fleet.Failure, error) {
 			var f fleet.Failure
@@ -89,7 +87,7 @@ func (o *Operations) GetOperation(ctx context.Context, id string, withResult boo
 			return f, err
 		})
 		if err != nil {
-			return nil, dbErr(err, "get operation failures")
+			return nil, dbError(err, "get operation failures")
 		}
 	}
 	return op, nil
@@ -108,25 +106,25 @@ func (o *Operations) ListOperations(ctx context.Context, afterCreate time.Time, 
 	}
 	rows, err := o.s.db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, dbErr(err, "list operations")
+		return nil, dbError(err, "list operations")
 	}
 	defer rows.Close()
 	var out []*fleet.Operation
 	for rows.Next() {
 		op, err := scanOperation(rows)
 		if err != nil {
-			return nil, dbErr(err, "list operations")
+			return nil, dbError(err, "list operations")
 		}
 		out = append(out, op)
 	}
-	return out, dbErr(rows.Err(), "list operations")
+	return out, dbError(rows.Err(), "list operations")
 }
 
 // RequestCancel implements fleet.Store.
 func (o *Operations) RequestCancel(ctx context.Context, id string) (*fleet.Operation, error) {
 	if _, err := o.s.db.Exec(ctx, `UPDATE tenantry_registry.operations SET cancel_requested = true, update_time = now()
 		WHERE id = $1 AND state = 'RUNNING'`, id); err != nil {
-		return nil, dbErr(err, "cancel operation")
+		return nil, dbError(err, "cancel operation")
 	}
 	return o.GetOperation(ctx, id, true)
 }
@@ -178,7 +176,7 @@ func (o *Operations) ClaimExpired(ctx context.Context, owner string, lease time.
 
 // StartRun implements fleet.Store.
 func (o *Operations) StartRun(ctx context.Context, id string, stale int) error {
-	return dbErr(pgx.BeginFunc(ctx, o.s.db, func(tx pgx.Tx) error {
+	return dbError(pgx.BeginFunc(ctx, o.s.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM tenantry_registry.operation_failures WHERE operation = $1`, id); err != nil {
 			return err
 		}
@@ -282,7 +280,7 @@ func (o *Operations) Versions(ctx context.Context, components []string) (map[str
 func (o *Operations) ComponentsWithSQL(ctx context.Context, ids []string) ([]*component.Component, error) {
 	all, err := listComponents(ctx, o.s.db, true, "")
 	if err != nil {
-		return nil, dbErr(err, "read components")
+		return nil, dbError(err, "read components")
 	}
 	if len(ids) == 0 {
 		return all, nil
@@ -320,13 +318,11 @@ func (o *Operations) MigrateTenant(ctx context.Context, t fleet.Target, comps []
 		}
 		for _, c := range comps {
 			if _, _, err := tenantdb.Apply(ctx, tx, t.Schema, c.ID, toTenantdb(c)); err != nil {
-				var me *tenantdb.MigrationError
-				var pgErr *pgconn.PgError
-				switch {
-				case errors.As(err, &me) && errors.As(err, &pgErr):
-					failure = &fleet.Failure{Component: c.ID, Version: me.Version, Message: pgErr.Message}
+				if version, message, ok := failedMigration(err); ok {
+					failure = &fleet.Failure{Component: c.ID, Version: version, Message: message}
 					return nil
-				case errors.As(err, &pgErr) && pgErr.Code == "55P03":
+				}
+				if pgCode(err) == "55P03" { // lock_not_available, waiting for the migration lock
 					failure = &fleet.Failure{Component: c.ID, Message: "lock_timeout: another transaction holds a lock the migration needs; retry when it is done"}
 					return nil
 				}
@@ -345,15 +341,4 @@ func toTenantdb(c *component.Component) []tenantdb.Migration {
 		migs[i] = tenantdb.Migration{Version: m.Version, Name: m.Name, SQL: m.SQL}
 	}
 	return migs
-}
-
-// dbErr is dbError for a nil-able error, keeping faults as they are.
-func dbErr(err error, what string) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := fault.As(err); ok {
-		return err
-	}
-	return dbError(err, what)
 }

@@ -445,9 +445,6 @@ func (s *Store) EnsureSchema(ctx context.Context, t *tenant.Tenant) error {
 		}
 	}
 	if err != nil {
-		if _, ok := fault.As(err); ok {
-			return err
-		}
 		return dbError(err, "create schema")
 	}
 	return nil
@@ -484,9 +481,6 @@ func (s *Store) Purge(ctx context.Context, uid string) (*tenant.Tenant, error) {
 		return err
 	})
 	if err != nil {
-		if _, ok := fault.As(err); ok {
-			return nil, err
-		}
 		return nil, dbError(err, "purge tenant")
 	}
 	return purged, nil
@@ -550,9 +544,16 @@ func isUniqueViolation(err error) bool { return pgCode(err) == "23505" }
 
 // dbError hides database details from clients: the fault says only
 // "internal error" and keeps err, with what was being done, for the logs.
+// Faults pass through unchanged, and nil stays nil.
 // A database outage needs nothing here: grpcerr finds it in the cause chain
 // (platform/pgoutage) and answers UNAVAILABLE, the same in every service.
 func dbError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := fault.As(err); ok {
+		return err // the domain's own verdict, already fit for clients
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
