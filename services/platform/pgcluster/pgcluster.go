@@ -174,6 +174,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 		}
 		c.watchdog = w
 	}
+	if err := c.writeHBA(); err != nil {
+		return errors.Join(err, c.dismissWatchdog())
+	}
 	for attempt := 1; ; attempt++ {
 		addrInUse, err := c.startServer(ctx)
 		if err == nil {
@@ -418,3 +421,26 @@ func logTail(path string, offset int64) string {
 
 // bytesTrim turns command output into a string without surrounding blank lines.
 func bytesTrim(b []byte) string { return strings.TrimSpace(string(b)) }
+
+// hbaConf is the cluster's pg_hba.conf, written at every start (so clusters
+// made before it get it too): the superuser is trusted from this machine,
+// as befits a development or test cluster, while every other role must
+// prove its password with SCRAM, so tests of tenant roles (package
+// tenantrole) check real logins, not just grants.
+const hbaConf = `# Written by tenantry's pgcluster at every start; edits are lost.
+local all ` + superuser + ` trust
+host  all ` + superuser + ` 127.0.0.1/32 trust
+host  all ` + superuser + ` ::1/128 trust
+local all all scram-sha-256
+host  all all 127.0.0.1/32 scram-sha-256
+host  all all ::1/128 scram-sha-256
+`
+
+// writeHBA writes hbaConf into the data directory for the server's OS user.
+func (c *Cluster) writeHBA() error {
+	path := filepath.Join(c.dataDir, "pg_hba.conf")
+	if err := os.WriteFile(path, []byte(hbaConf), 0o600); err != nil {
+		return fmt.Errorf("write pg_hba.conf: %w", err)
+	}
+	return c.user.chownTree(path)
+}

@@ -88,7 +88,7 @@ func TestIsTellsOutagesFromOtherDatabaseErrors(t *testing.T) {
 			role := limitedRole(t, url)
 			cfg, err := pgconn.ParseConfig(url)
 			require.NoError(t, err)
-			cfg.User = role
+			cfg.User, cfg.Password = role, limitedRolePassword
 			_, err = pgconn.ConnectConfig(context.Background(), cfg)
 			return err
 		}},
@@ -357,13 +357,18 @@ func (p *cuttableProxy) cut() {
 	p.conns = nil
 }
 
+// limitedRolePassword is limitedRole's password: test clusters make every
+// role but the superuser prove its password, and the connection limit is
+// checked after that.
+const limitedRolePassword = "pgoutage-limited"
+
 // limitedRole creates a login role allowed no connection at all, dropped at
 // the end of the test; connecting as it gets too_many_connections.
 func limitedRole(t *testing.T, url string) string {
 	t.Helper()
 	role := fmt.Sprintf("pgoutage_limited_%d", time.Now().UnixNano())
 	admin := connect(t, url)
-	_, err := admin.Exec(context.Background(), "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN CONNECTION LIMIT 0")
+	_, err := admin.Exec(context.Background(), "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN CONNECTION LIMIT 0 PASSWORD '"+limitedRolePassword+"'")
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_, err := admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())

@@ -282,7 +282,16 @@ func DeleteSchemaVersions(ctx context.Context, tx pgx.Tx, schema string) error {
 //
 // Run it in a read committed transaction: after the lock, each statement
 // must see what the previous holder committed.
-func Apply(ctx context.Context, tx pgx.Tx, schema, component string, migrations []Migration) (from, to int, err error) {
+//
+// With AsRole, the migrations run with that role's rights and no way out of
+// them (see runAsSQL); the role
+// may create objects in schema only for their duration: the objects belong
+// to the role, and the role keeps no right to create more.
+func Apply(ctx context.Context, tx pgx.Tx, schema, component string, migrations []Migration, opts ...ApplyOption) (from, to int, err error) {
+	var o applyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := ValidateSchemaName(schema); err != nil {
 		return 0, 0, err
 	}
@@ -311,10 +320,22 @@ func Apply(ctx context.Context, tx pgx.Tx, schema, component string, migrations 
 		return from, from, nil
 	}
 	err = InTenant(ctx, tx, schema, func(ctx context.Context, tx pgx.Tx) error {
+		if o.role != "" {
+			if err := assumeRole(ctx, tx, schema, o.role); err != nil {
+				return err
+			}
+		}
 		for _, mig := range migrations[from:] {
-			if _, err := tx.Exec(ctx, mig.SQL); err != nil {
+			run := func() error { _, err := tx.Exec(ctx, mig.SQL); return err }
+			if o.role != "" {
+				run = func() error { return runAs(ctx, tx, mig.SQL) }
+			}
+			if err := run(); err != nil {
 				return &MigrationError{Version: mig.Version, Name: mig.Name, Err: err}
 			}
+		}
+		if o.role != "" {
+			return dropRole(ctx, tx, schema, o.role)
 		}
 		return nil
 	})
@@ -345,3 +366,77 @@ func (e *MigrationError) Error() string {
 }
 
 func (e *MigrationError) Unwrap() error { return e.Err }
+
+// ApplyOption changes how Apply runs a component's migrations.
+type ApplyOption func(*applyOptions)
+
+type applyOptions struct{ role string }
+
+// AsRole runs the migrations as role, which must exist; the current user
+// must be a superuser or a member of it. Run Apply with AsRole only on
+// connections of pools made by NewPool (see assumeRole).
+func AsRole(role string) ApplyOption {
+	return func(o *applyOptions) { o.role = role }
+}
+
+// runAsSQL creates the function component SQL runs in when Apply has a
+// role. SET LOCAL ROLE would not do: the SQL could RESET ROLE (or
+// set_config('role', ...)) back to the registry's own, privileged user.
+// Inside a SECURITY DEFINER function PostgreSQL refuses any change of role
+// or session authorization, so the SQL has the role's rights and no way
+// out of them. The function lives in pg_temp, private to this session, and
+// belongs to the role for the duration of the run.
+const runAsSQL = `CREATE OR REPLACE FUNCTION pg_temp.tenantry_run_as(sql text) RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER AS 'BEGIN EXECUTE sql; END'`
+
+// assumeRole lets role create objects in schema and makes the run-as
+// function its own. The connection is marked tainted: what the component
+// SQL left in its session (settings, temporary objects, prepared
+// statements) must not reach the next user of the pooled connection, so
+// pools made by NewPool close it when it is released.
+func assumeRole(ctx context.Context, tx pgx.Tx, schema, role string) error {
+	taint(tx.Conn())
+	r, s := pgx.Identifier{role}.Sanitize(), pgx.Identifier{schema}.Sanitize()
+	if _, err := tx.Exec(ctx, "GRANT CREATE ON SCHEMA "+s+" TO "+r); err != nil {
+		return fmt.Errorf("let role %s create in schema %s: %w", role, schema, err)
+	}
+	if _, err := tx.Exec(ctx, runAsSQL); err != nil {
+		return fmt.Errorf("create run-as function: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "ALTER FUNCTION pg_temp.tenantry_run_as(text) OWNER TO "+r); err != nil {
+		return fmt.Errorf("give run-as function to role %s: %w", role, err)
+	}
+	return nil
+}
+
+// runAs runs one migration's SQL as the role assumeRole prepared.
+func runAs(ctx context.Context, tx pgx.Tx, sql string) error {
+	_, err := tx.Exec(ctx, "SELECT pg_temp.tenantry_run_as($1)", sql)
+	return err
+}
+
+// dropRole undoes assumeRole: role may no longer create objects in schema
+// (a product service that could would be able to plant functions or
+// operators that identity's queries resolve), and the function is gone.
+func dropRole(ctx context.Context, tx pgx.Tx, schema, role string) error {
+	if _, err := tx.Exec(ctx, "DROP FUNCTION pg_temp.tenantry_run_as(text)"); err != nil {
+		return fmt.Errorf("drop run-as function: %w", err)
+	}
+	r, s := pgx.Identifier{role}.Sanitize(), pgx.Identifier{schema}.Sanitize()
+	if _, err := tx.Exec(ctx, "REVOKE CREATE ON SCHEMA "+s+" FROM "+r); err != nil {
+		return fmt.Errorf("stop role %s creating in schema %s: %w", role, schema, err)
+	}
+	return nil
+}
+
+// tainted holds connections that ran SQL of a component as its role.
+var tainted sync.Map // *pgx.Conn → struct{}
+
+func taint(c *pgx.Conn) { tainted.Store(c, struct{}{}) }
+
+// keepAfterRelease is pgxpool's AfterRelease for pools made by NewPool: a
+// tainted connection is closed instead of going back to the pool.
+func keepAfterRelease(c *pgx.Conn) bool {
+	_, was := tainted.LoadAndDelete(c)
+	return !was
+}

@@ -76,6 +76,7 @@ func (o PoolOptions) applyTo(cfg *pgxpool.Config) {
 	if cfg.MaxConnLifetimeJitter <= 0 {
 		cfg.MaxConnLifetimeJitter = cfg.MaxConnLifetime / 10
 	}
+	cfg.AfterRelease = keepAfterRelease
 	cfg.MaxConnIdleTime = o.MaxConnIdleTime
 	if cfg.MaxConnIdleTime <= 0 {
 		cfg.MaxConnIdleTime = DefaultMaxConnIdleTime

@@ -2157,6 +2157,109 @@ func (x *GetComponentResponse) GetComponent() *Component {
 	return nil
 }
 
+// GetComponentCredentialRequest is the request of GetComponentCredential.
+type GetComponentCredentialRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "components/{component_id}". The component need not be
+	// registered yet: its service registers it with this credential.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetComponentCredentialRequest) Reset() {
+	*x = GetComponentCredentialRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetComponentCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetComponentCredentialRequest) ProtoMessage() {}
+
+func (x *GetComponentCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetComponentCredentialRequest.ProtoReflect.Descriptor instead.
+func (*GetComponentCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetComponentCredentialRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetComponentCredentialResponse is the response of GetComponentCredential.
+type GetComponentCredentialResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bearer token of the component's service: "tnc_{component_id}_{secret}".
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Pattern of the component's tenant role names, for operators:
+	// "t_{tenant uid without dashes}_{component_id}".
+	RoleNamePattern string `protobuf:"bytes,2,opt,name=role_name_pattern,json=roleNamePattern,proto3" json:"role_name_pattern,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetComponentCredentialResponse) Reset() {
+	*x = GetComponentCredentialResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetComponentCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetComponentCredentialResponse) ProtoMessage() {}
+
+func (x *GetComponentCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetComponentCredentialResponse.ProtoReflect.Descriptor instead.
+func (*GetComponentCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetComponentCredentialResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *GetComponentCredentialResponse) GetRoleNamePattern() string {
+	if x != nil {
+		return x.RoleNamePattern
+	}
+	return ""
+}
+
 // ListComponentsRequest is the request of ListComponents.
 type ListComponentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2166,7 +2269,7 @@ type ListComponentsRequest struct {
 
 func (x *ListComponentsRequest) Reset() {
 	*x = ListComponentsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +2281,7 @@ func (x *ListComponentsRequest) String() string {
 func (*ListComponentsRequest) ProtoMessage() {}
 
 func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +2294,7 @@ func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsRequest.ProtoReflect.Descriptor instead.
 func (*ListComponentsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{32}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{34}
 }
 
 // ListComponentsResponse is the response of ListComponents.
@@ -2205,7 +2308,7 @@ type ListComponentsResponse struct {
 
 func (x *ListComponentsResponse) Reset() {
 	*x = ListComponentsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2320,7 @@ func (x *ListComponentsResponse) String() string {
 func (*ListComponentsResponse) ProtoMessage() {}
 
 func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2333,7 @@ func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsResponse.ProtoReflect.Descriptor instead.
 func (*ListComponentsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{33}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListComponentsResponse) GetComponents() []*Component {
@@ -2251,7 +2354,7 @@ type ListTenantComponentsRequest struct {
 
 func (x *ListTenantComponentsRequest) Reset() {
 	*x = ListTenantComponentsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2366,7 @@ func (x *ListTenantComponentsRequest) String() string {
 func (*ListTenantComponentsRequest) ProtoMessage() {}
 
 func (x *ListTenantComponentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2379,7 @@ func (x *ListTenantComponentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantComponentsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantComponentsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{34}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListTenantComponentsRequest) GetParent() string {
@@ -2297,7 +2400,7 @@ type ListTenantComponentsResponse struct {
 
 func (x *ListTenantComponentsResponse) Reset() {
 	*x = ListTenantComponentsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2412,7 @@ func (x *ListTenantComponentsResponse) String() string {
 func (*ListTenantComponentsResponse) ProtoMessage() {}
 
 func (x *ListTenantComponentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2425,7 @@ func (x *ListTenantComponentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantComponentsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantComponentsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{35}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListTenantComponentsResponse) GetComponents() []*TenantComponent {
@@ -2349,7 +2452,7 @@ type TenantComponent struct {
 
 func (x *TenantComponent) Reset() {
 	*x = TenantComponent{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2464,7 @@ func (x *TenantComponent) String() string {
 func (*TenantComponent) ProtoMessage() {}
 
 func (x *TenantComponent) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2477,7 @@ func (x *TenantComponent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantComponent.ProtoReflect.Descriptor instead.
 func (*TenantComponent) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{36}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TenantComponent) GetName() string {
@@ -2426,7 +2529,7 @@ type MigrateTenantsRequest struct {
 
 func (x *MigrateTenantsRequest) Reset() {
 	*x = MigrateTenantsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2541,7 @@ func (x *MigrateTenantsRequest) String() string {
 func (*MigrateTenantsRequest) ProtoMessage() {}
 
 func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2554,7 @@ func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsRequest.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{37}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MigrateTenantsRequest) GetComponents() []string {
@@ -2493,7 +2596,7 @@ type MigrateTenantsResponse struct {
 
 func (x *MigrateTenantsResponse) Reset() {
 	*x = MigrateTenantsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2608,7 @@ func (x *MigrateTenantsResponse) String() string {
 func (*MigrateTenantsResponse) ProtoMessage() {}
 
 func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2621,7 @@ func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsResponse.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{38}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MigrateTenantsResponse) GetOperation() *Operation {
@@ -2549,7 +2652,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2561,7 +2664,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2574,7 +2677,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{39}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Operation) GetName() string {
@@ -2635,7 +2738,7 @@ type OperationError struct {
 
 func (x *OperationError) Reset() {
 	*x = OperationError{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2750,7 @@ func (x *OperationError) String() string {
 func (*OperationError) ProtoMessage() {}
 
 func (x *OperationError) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2763,7 @@ func (x *OperationError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationError.ProtoReflect.Descriptor instead.
 func (*OperationError) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{40}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *OperationError) GetCode() int32 {
@@ -2712,7 +2815,7 @@ type MigrationMetadata struct {
 
 func (x *MigrationMetadata) Reset() {
 	*x = MigrationMetadata{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2827,7 @@ func (x *MigrationMetadata) String() string {
 func (*MigrationMetadata) ProtoMessage() {}
 
 func (x *MigrationMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2840,7 @@ func (x *MigrationMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrationMetadata.ProtoReflect.Descriptor instead.
 func (*MigrationMetadata) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{41}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MigrationMetadata) GetComponents() []string {
@@ -2816,7 +2919,7 @@ type MigrationResult struct {
 
 func (x *MigrationResult) Reset() {
 	*x = MigrationResult{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +2931,7 @@ func (x *MigrationResult) String() string {
 func (*MigrationResult) ProtoMessage() {}
 
 func (x *MigrationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +2944,7 @@ func (x *MigrationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrationResult.ProtoReflect.Descriptor instead.
 func (*MigrationResult) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{42}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MigrationResult) GetFailures() []*TenantMigrationFailure {
@@ -2875,7 +2978,7 @@ type TenantMigrationFailure struct {
 
 func (x *TenantMigrationFailure) Reset() {
 	*x = TenantMigrationFailure{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +2990,7 @@ func (x *TenantMigrationFailure) String() string {
 func (*TenantMigrationFailure) ProtoMessage() {}
 
 func (x *TenantMigrationFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3003,7 @@ func (x *TenantMigrationFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantMigrationFailure.ProtoReflect.Descriptor instead.
 func (*TenantMigrationFailure) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{43}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TenantMigrationFailure) GetTenant() string {
@@ -2948,7 +3051,7 @@ type TenantMigrationPlan struct {
 
 func (x *TenantMigrationPlan) Reset() {
 	*x = TenantMigrationPlan{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3063,7 @@ func (x *TenantMigrationPlan) String() string {
 func (*TenantMigrationPlan) ProtoMessage() {}
 
 func (x *TenantMigrationPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3076,7 @@ func (x *TenantMigrationPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantMigrationPlan.ProtoReflect.Descriptor instead.
 func (*TenantMigrationPlan) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{44}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TenantMigrationPlan) GetTenant() string {
@@ -3015,7 +3118,7 @@ type GetOperationRequest struct {
 
 func (x *GetOperationRequest) Reset() {
 	*x = GetOperationRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3130,7 @@ func (x *GetOperationRequest) String() string {
 func (*GetOperationRequest) ProtoMessage() {}
 
 func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3143,7 @@ func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationRequest.ProtoReflect.Descriptor instead.
 func (*GetOperationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{45}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetOperationRequest) GetName() string {
@@ -3061,7 +3164,7 @@ type GetOperationResponse struct {
 
 func (x *GetOperationResponse) Reset() {
 	*x = GetOperationResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +3176,7 @@ func (x *GetOperationResponse) String() string {
 func (*GetOperationResponse) ProtoMessage() {}
 
 func (x *GetOperationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +3189,7 @@ func (x *GetOperationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationResponse.ProtoReflect.Descriptor instead.
 func (*GetOperationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{46}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetOperationResponse) GetOperation() *Operation {
@@ -3109,7 +3212,7 @@ type ListOperationsRequest struct {
 
 func (x *ListOperationsRequest) Reset() {
 	*x = ListOperationsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3121,7 +3224,7 @@ func (x *ListOperationsRequest) String() string {
 func (*ListOperationsRequest) ProtoMessage() {}
 
 func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3134,7 +3237,7 @@ func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{47}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListOperationsRequest) GetPageSize() int32 {
@@ -3164,7 +3267,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3176,7 +3279,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3189,7 +3292,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{48}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -3219,7 +3322,7 @@ type WaitOperationRequest struct {
 
 func (x *WaitOperationRequest) Reset() {
 	*x = WaitOperationRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3231,7 +3334,7 @@ func (x *WaitOperationRequest) String() string {
 func (*WaitOperationRequest) ProtoMessage() {}
 
 func (x *WaitOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3244,7 +3347,7 @@ func (x *WaitOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOperationRequest.ProtoReflect.Descriptor instead.
 func (*WaitOperationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{49}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WaitOperationRequest) GetName() string {
@@ -3272,7 +3375,7 @@ type WaitOperationResponse struct {
 
 func (x *WaitOperationResponse) Reset() {
 	*x = WaitOperationResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3284,7 +3387,7 @@ func (x *WaitOperationResponse) String() string {
 func (*WaitOperationResponse) ProtoMessage() {}
 
 func (x *WaitOperationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3297,7 +3400,7 @@ func (x *WaitOperationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOperationResponse.ProtoReflect.Descriptor instead.
 func (*WaitOperationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{50}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WaitOperationResponse) GetOperation() *Operation {
@@ -3318,7 +3421,7 @@ type CancelOperationRequest struct {
 
 func (x *CancelOperationRequest) Reset() {
 	*x = CancelOperationRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +3433,7 @@ func (x *CancelOperationRequest) String() string {
 func (*CancelOperationRequest) ProtoMessage() {}
 
 func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +3446,7 @@ func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOperationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{51}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CancelOperationRequest) GetName() string {
@@ -3364,7 +3467,7 @@ type CancelOperationResponse struct {
 
 func (x *CancelOperationResponse) Reset() {
 	*x = CancelOperationResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +3479,7 @@ func (x *CancelOperationResponse) String() string {
 func (*CancelOperationResponse) ProtoMessage() {}
 
 func (x *CancelOperationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +3492,7 @@ func (x *CancelOperationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationResponse.ProtoReflect.Descriptor instead.
 func (*CancelOperationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{52}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CancelOperationResponse) GetOperation() *Operation {
@@ -3546,7 +3649,12 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\x13GetComponentRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"U\n" +
 	"\x14GetComponentResponse\x12=\n" +
-	"\tcomponent\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.ComponentR\tcomponent\"\x17\n" +
+	"\tcomponent\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.ComponentR\tcomponent\"3\n" +
+	"\x1dGetComponentCredentialRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"b\n" +
+	"\x1eGetComponentCredentialResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12*\n" +
+	"\x11role_name_pattern\x18\x02 \x01(\tR\x0froleNamePattern\"\x17\n" +
 	"\x15ListComponentsRequest\"Y\n" +
 	"\x16ListComponentsResponse\x12?\n" +
 	"\n" +
@@ -3646,13 +3754,14 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\tAddDomain\x12&.tenantry.registry.v1.AddDomainRequest\x1a'.tenantry.registry.v1.AddDomainResponse\x12e\n" +
 	"\fRemoveDomain\x12).tenantry.registry.v1.RemoveDomainRequest\x1a*.tenantry.registry.v1.RemoveDomainResponse\x12h\n" +
 	"\rResolveTenant\x12*.tenantry.registry.v1.ResolveTenantRequest\x1a+.tenantry.registry.v1.ResolveTenantResponse\x12g\n" +
-	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x012\xc8\x04\n" +
+	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x012\xce\x05\n" +
 	"\x10ComponentService\x12t\n" +
 	"\x11RegisterComponent\x12..tenantry.registry.v1.RegisterComponentRequest\x1a/.tenantry.registry.v1.RegisterComponentResponse\x12e\n" +
 	"\fGetComponent\x12).tenantry.registry.v1.GetComponentRequest\x1a*.tenantry.registry.v1.GetComponentResponse\x12k\n" +
 	"\x0eListComponents\x12+.tenantry.registry.v1.ListComponentsRequest\x1a,.tenantry.registry.v1.ListComponentsResponse\x12}\n" +
 	"\x14ListTenantComponents\x121.tenantry.registry.v1.ListTenantComponentsRequest\x1a2.tenantry.registry.v1.ListTenantComponentsResponse\x12k\n" +
-	"\x0eMigrateTenants\x12+.tenantry.registry.v1.MigrateTenantsRequest\x1a,.tenantry.registry.v1.MigrateTenantsResponse2\xc0\x03\n" +
+	"\x0eMigrateTenants\x12+.tenantry.registry.v1.MigrateTenantsRequest\x1a,.tenantry.registry.v1.MigrateTenantsResponse\x12\x83\x01\n" +
+	"\x16GetComponentCredential\x123.tenantry.registry.v1.GetComponentCredentialRequest\x1a4.tenantry.registry.v1.GetComponentCredentialResponse2\xc0\x03\n" +
 	"\x10OperationService\x12e\n" +
 	"\fGetOperation\x12).tenantry.registry.v1.GetOperationRequest\x1a*.tenantry.registry.v1.GetOperationResponse\x12k\n" +
 	"\x0eListOperations\x12+.tenantry.registry.v1.ListOperationsRequest\x1a,.tenantry.registry.v1.ListOperationsResponse\x12h\n" +
@@ -3673,83 +3782,85 @@ func file_tenantry_registry_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_tenantry_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_tenantry_registry_v1_registry_proto_goTypes = []any{
-	(Tenant_State)(0),                    // 0: tenantry.registry.v1.Tenant.State
-	(ResolveTenantResponse_Match)(0),     // 1: tenantry.registry.v1.ResolveTenantResponse.Match
-	(WatchTenantsResponse_EventType)(0),  // 2: tenantry.registry.v1.WatchTenantsResponse.EventType
-	(*Tenant)(nil),                       // 3: tenantry.registry.v1.Tenant
-	(*Domain)(nil),                       // 4: tenantry.registry.v1.Domain
-	(*CreateTenantRequest)(nil),          // 5: tenantry.registry.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),         // 6: tenantry.registry.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),             // 7: tenantry.registry.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),            // 8: tenantry.registry.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),           // 9: tenantry.registry.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 10: tenantry.registry.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),          // 11: tenantry.registry.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),         // 12: tenantry.registry.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),          // 13: tenantry.registry.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 14: tenantry.registry.v1.DeleteTenantResponse
-	(*UndeleteTenantRequest)(nil),        // 15: tenantry.registry.v1.UndeleteTenantRequest
-	(*UndeleteTenantResponse)(nil),       // 16: tenantry.registry.v1.UndeleteTenantResponse
-	(*SuspendTenantRequest)(nil),         // 17: tenantry.registry.v1.SuspendTenantRequest
-	(*SuspendTenantResponse)(nil),        // 18: tenantry.registry.v1.SuspendTenantResponse
-	(*ResumeTenantRequest)(nil),          // 19: tenantry.registry.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),         // 20: tenantry.registry.v1.ResumeTenantResponse
-	(*AddDomainRequest)(nil),             // 21: tenantry.registry.v1.AddDomainRequest
-	(*AddDomainResponse)(nil),            // 22: tenantry.registry.v1.AddDomainResponse
-	(*RemoveDomainRequest)(nil),          // 23: tenantry.registry.v1.RemoveDomainRequest
-	(*RemoveDomainResponse)(nil),         // 24: tenantry.registry.v1.RemoveDomainResponse
-	(*ResolveTenantRequest)(nil),         // 25: tenantry.registry.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),        // 26: tenantry.registry.v1.ResolveTenantResponse
-	(*WatchTenantsRequest)(nil),          // 27: tenantry.registry.v1.WatchTenantsRequest
-	(*WatchTenantsResponse)(nil),         // 28: tenantry.registry.v1.WatchTenantsResponse
-	(*Component)(nil),                    // 29: tenantry.registry.v1.Component
-	(*Migration)(nil),                    // 30: tenantry.registry.v1.Migration
-	(*RegisterComponentRequest)(nil),     // 31: tenantry.registry.v1.RegisterComponentRequest
-	(*RegisterComponentResponse)(nil),    // 32: tenantry.registry.v1.RegisterComponentResponse
-	(*GetComponentRequest)(nil),          // 33: tenantry.registry.v1.GetComponentRequest
-	(*GetComponentResponse)(nil),         // 34: tenantry.registry.v1.GetComponentResponse
-	(*ListComponentsRequest)(nil),        // 35: tenantry.registry.v1.ListComponentsRequest
-	(*ListComponentsResponse)(nil),       // 36: tenantry.registry.v1.ListComponentsResponse
-	(*ListTenantComponentsRequest)(nil),  // 37: tenantry.registry.v1.ListTenantComponentsRequest
-	(*ListTenantComponentsResponse)(nil), // 38: tenantry.registry.v1.ListTenantComponentsResponse
-	(*TenantComponent)(nil),              // 39: tenantry.registry.v1.TenantComponent
-	(*MigrateTenantsRequest)(nil),        // 40: tenantry.registry.v1.MigrateTenantsRequest
-	(*MigrateTenantsResponse)(nil),       // 41: tenantry.registry.v1.MigrateTenantsResponse
-	(*Operation)(nil),                    // 42: tenantry.registry.v1.Operation
-	(*OperationError)(nil),               // 43: tenantry.registry.v1.OperationError
-	(*MigrationMetadata)(nil),            // 44: tenantry.registry.v1.MigrationMetadata
-	(*MigrationResult)(nil),              // 45: tenantry.registry.v1.MigrationResult
-	(*TenantMigrationFailure)(nil),       // 46: tenantry.registry.v1.TenantMigrationFailure
-	(*TenantMigrationPlan)(nil),          // 47: tenantry.registry.v1.TenantMigrationPlan
-	(*GetOperationRequest)(nil),          // 48: tenantry.registry.v1.GetOperationRequest
-	(*GetOperationResponse)(nil),         // 49: tenantry.registry.v1.GetOperationResponse
-	(*ListOperationsRequest)(nil),        // 50: tenantry.registry.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil),       // 51: tenantry.registry.v1.ListOperationsResponse
-	(*WaitOperationRequest)(nil),         // 52: tenantry.registry.v1.WaitOperationRequest
-	(*WaitOperationResponse)(nil),        // 53: tenantry.registry.v1.WaitOperationResponse
-	(*CancelOperationRequest)(nil),       // 54: tenantry.registry.v1.CancelOperationRequest
-	(*CancelOperationResponse)(nil),      // 55: tenantry.registry.v1.CancelOperationResponse
-	nil,                                  // 56: tenantry.registry.v1.Tenant.LabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 57: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 58: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),          // 59: google.protobuf.Duration
+	(Tenant_State)(0),                      // 0: tenantry.registry.v1.Tenant.State
+	(ResolveTenantResponse_Match)(0),       // 1: tenantry.registry.v1.ResolveTenantResponse.Match
+	(WatchTenantsResponse_EventType)(0),    // 2: tenantry.registry.v1.WatchTenantsResponse.EventType
+	(*Tenant)(nil),                         // 3: tenantry.registry.v1.Tenant
+	(*Domain)(nil),                         // 4: tenantry.registry.v1.Domain
+	(*CreateTenantRequest)(nil),            // 5: tenantry.registry.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),           // 6: tenantry.registry.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),               // 7: tenantry.registry.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),              // 8: tenantry.registry.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),             // 9: tenantry.registry.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),            // 10: tenantry.registry.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),            // 11: tenantry.registry.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),           // 12: tenantry.registry.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),            // 13: tenantry.registry.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),           // 14: tenantry.registry.v1.DeleteTenantResponse
+	(*UndeleteTenantRequest)(nil),          // 15: tenantry.registry.v1.UndeleteTenantRequest
+	(*UndeleteTenantResponse)(nil),         // 16: tenantry.registry.v1.UndeleteTenantResponse
+	(*SuspendTenantRequest)(nil),           // 17: tenantry.registry.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),          // 18: tenantry.registry.v1.SuspendTenantResponse
+	(*ResumeTenantRequest)(nil),            // 19: tenantry.registry.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),           // 20: tenantry.registry.v1.ResumeTenantResponse
+	(*AddDomainRequest)(nil),               // 21: tenantry.registry.v1.AddDomainRequest
+	(*AddDomainResponse)(nil),              // 22: tenantry.registry.v1.AddDomainResponse
+	(*RemoveDomainRequest)(nil),            // 23: tenantry.registry.v1.RemoveDomainRequest
+	(*RemoveDomainResponse)(nil),           // 24: tenantry.registry.v1.RemoveDomainResponse
+	(*ResolveTenantRequest)(nil),           // 25: tenantry.registry.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),          // 26: tenantry.registry.v1.ResolveTenantResponse
+	(*WatchTenantsRequest)(nil),            // 27: tenantry.registry.v1.WatchTenantsRequest
+	(*WatchTenantsResponse)(nil),           // 28: tenantry.registry.v1.WatchTenantsResponse
+	(*Component)(nil),                      // 29: tenantry.registry.v1.Component
+	(*Migration)(nil),                      // 30: tenantry.registry.v1.Migration
+	(*RegisterComponentRequest)(nil),       // 31: tenantry.registry.v1.RegisterComponentRequest
+	(*RegisterComponentResponse)(nil),      // 32: tenantry.registry.v1.RegisterComponentResponse
+	(*GetComponentRequest)(nil),            // 33: tenantry.registry.v1.GetComponentRequest
+	(*GetComponentResponse)(nil),           // 34: tenantry.registry.v1.GetComponentResponse
+	(*GetComponentCredentialRequest)(nil),  // 35: tenantry.registry.v1.GetComponentCredentialRequest
+	(*GetComponentCredentialResponse)(nil), // 36: tenantry.registry.v1.GetComponentCredentialResponse
+	(*ListComponentsRequest)(nil),          // 37: tenantry.registry.v1.ListComponentsRequest
+	(*ListComponentsResponse)(nil),         // 38: tenantry.registry.v1.ListComponentsResponse
+	(*ListTenantComponentsRequest)(nil),    // 39: tenantry.registry.v1.ListTenantComponentsRequest
+	(*ListTenantComponentsResponse)(nil),   // 40: tenantry.registry.v1.ListTenantComponentsResponse
+	(*TenantComponent)(nil),                // 41: tenantry.registry.v1.TenantComponent
+	(*MigrateTenantsRequest)(nil),          // 42: tenantry.registry.v1.MigrateTenantsRequest
+	(*MigrateTenantsResponse)(nil),         // 43: tenantry.registry.v1.MigrateTenantsResponse
+	(*Operation)(nil),                      // 44: tenantry.registry.v1.Operation
+	(*OperationError)(nil),                 // 45: tenantry.registry.v1.OperationError
+	(*MigrationMetadata)(nil),              // 46: tenantry.registry.v1.MigrationMetadata
+	(*MigrationResult)(nil),                // 47: tenantry.registry.v1.MigrationResult
+	(*TenantMigrationFailure)(nil),         // 48: tenantry.registry.v1.TenantMigrationFailure
+	(*TenantMigrationPlan)(nil),            // 49: tenantry.registry.v1.TenantMigrationPlan
+	(*GetOperationRequest)(nil),            // 50: tenantry.registry.v1.GetOperationRequest
+	(*GetOperationResponse)(nil),           // 51: tenantry.registry.v1.GetOperationResponse
+	(*ListOperationsRequest)(nil),          // 52: tenantry.registry.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),         // 53: tenantry.registry.v1.ListOperationsResponse
+	(*WaitOperationRequest)(nil),           // 54: tenantry.registry.v1.WaitOperationRequest
+	(*WaitOperationResponse)(nil),          // 55: tenantry.registry.v1.WaitOperationResponse
+	(*CancelOperationRequest)(nil),         // 56: tenantry.registry.v1.CancelOperationRequest
+	(*CancelOperationResponse)(nil),        // 57: tenantry.registry.v1.CancelOperationResponse
+	nil,                                    // 58: tenantry.registry.v1.Tenant.LabelsEntry
+	(*timestamppb.Timestamp)(nil),          // 59: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),          // 60: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),            // 61: google.protobuf.Duration
 }
 var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: tenantry.registry.v1.Tenant.state:type_name -> tenantry.registry.v1.Tenant.State
 	4,  // 1: tenantry.registry.v1.Tenant.domains:type_name -> tenantry.registry.v1.Domain
-	56, // 2: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
-	57, // 3: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	57, // 4: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	57, // 5: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
-	57, // 6: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	58, // 2: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
+	59, // 3: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	59, // 4: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	59, // 5: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
+	59, // 6: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
 	3,  // 7: tenantry.registry.v1.CreateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 8: tenantry.registry.v1.CreateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 9: tenantry.registry.v1.GetTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 10: tenantry.registry.v1.ListTenantsResponse.tenants:type_name -> tenantry.registry.v1.Tenant
 	3,  // 11: tenantry.registry.v1.UpdateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
-	58, // 12: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 12: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 13: tenantry.registry.v1.UpdateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 14: tenantry.registry.v1.DeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	3,  // 15: tenantry.registry.v1.UndeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
@@ -3762,29 +3873,29 @@ var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
 	2,  // 22: tenantry.registry.v1.WatchTenantsResponse.type:type_name -> tenantry.registry.v1.WatchTenantsResponse.EventType
 	3,  // 23: tenantry.registry.v1.WatchTenantsResponse.tenant:type_name -> tenantry.registry.v1.Tenant
 	30, // 24: tenantry.registry.v1.Component.migrations:type_name -> tenantry.registry.v1.Migration
-	57, // 25: tenantry.registry.v1.Component.create_time:type_name -> google.protobuf.Timestamp
-	57, // 26: tenantry.registry.v1.Component.update_time:type_name -> google.protobuf.Timestamp
+	59, // 25: tenantry.registry.v1.Component.create_time:type_name -> google.protobuf.Timestamp
+	59, // 26: tenantry.registry.v1.Component.update_time:type_name -> google.protobuf.Timestamp
 	29, // 27: tenantry.registry.v1.RegisterComponentRequest.component:type_name -> tenantry.registry.v1.Component
 	29, // 28: tenantry.registry.v1.RegisterComponentResponse.component:type_name -> tenantry.registry.v1.Component
 	29, // 29: tenantry.registry.v1.GetComponentResponse.component:type_name -> tenantry.registry.v1.Component
 	29, // 30: tenantry.registry.v1.ListComponentsResponse.components:type_name -> tenantry.registry.v1.Component
-	39, // 31: tenantry.registry.v1.ListTenantComponentsResponse.components:type_name -> tenantry.registry.v1.TenantComponent
-	57, // 32: tenantry.registry.v1.TenantComponent.apply_time:type_name -> google.protobuf.Timestamp
-	59, // 33: tenantry.registry.v1.MigrateTenantsRequest.lock_timeout:type_name -> google.protobuf.Duration
-	42, // 34: tenantry.registry.v1.MigrateTenantsResponse.operation:type_name -> tenantry.registry.v1.Operation
-	44, // 35: tenantry.registry.v1.Operation.metadata:type_name -> tenantry.registry.v1.MigrationMetadata
-	43, // 36: tenantry.registry.v1.Operation.error:type_name -> tenantry.registry.v1.OperationError
-	45, // 37: tenantry.registry.v1.Operation.result:type_name -> tenantry.registry.v1.MigrationResult
-	57, // 38: tenantry.registry.v1.MigrationMetadata.create_time:type_name -> google.protobuf.Timestamp
-	57, // 39: tenantry.registry.v1.MigrationMetadata.update_time:type_name -> google.protobuf.Timestamp
-	57, // 40: tenantry.registry.v1.MigrationMetadata.end_time:type_name -> google.protobuf.Timestamp
-	46, // 41: tenantry.registry.v1.MigrationResult.failures:type_name -> tenantry.registry.v1.TenantMigrationFailure
-	47, // 42: tenantry.registry.v1.MigrationResult.planned:type_name -> tenantry.registry.v1.TenantMigrationPlan
-	42, // 43: tenantry.registry.v1.GetOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
-	42, // 44: tenantry.registry.v1.ListOperationsResponse.operations:type_name -> tenantry.registry.v1.Operation
-	59, // 45: tenantry.registry.v1.WaitOperationRequest.timeout:type_name -> google.protobuf.Duration
-	42, // 46: tenantry.registry.v1.WaitOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
-	42, // 47: tenantry.registry.v1.CancelOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	41, // 31: tenantry.registry.v1.ListTenantComponentsResponse.components:type_name -> tenantry.registry.v1.TenantComponent
+	59, // 32: tenantry.registry.v1.TenantComponent.apply_time:type_name -> google.protobuf.Timestamp
+	61, // 33: tenantry.registry.v1.MigrateTenantsRequest.lock_timeout:type_name -> google.protobuf.Duration
+	44, // 34: tenantry.registry.v1.MigrateTenantsResponse.operation:type_name -> tenantry.registry.v1.Operation
+	46, // 35: tenantry.registry.v1.Operation.metadata:type_name -> tenantry.registry.v1.MigrationMetadata
+	45, // 36: tenantry.registry.v1.Operation.error:type_name -> tenantry.registry.v1.OperationError
+	47, // 37: tenantry.registry.v1.Operation.result:type_name -> tenantry.registry.v1.MigrationResult
+	59, // 38: tenantry.registry.v1.MigrationMetadata.create_time:type_name -> google.protobuf.Timestamp
+	59, // 39: tenantry.registry.v1.MigrationMetadata.update_time:type_name -> google.protobuf.Timestamp
+	59, // 40: tenantry.registry.v1.MigrationMetadata.end_time:type_name -> google.protobuf.Timestamp
+	48, // 41: tenantry.registry.v1.MigrationResult.failures:type_name -> tenantry.registry.v1.TenantMigrationFailure
+	49, // 42: tenantry.registry.v1.MigrationResult.planned:type_name -> tenantry.registry.v1.TenantMigrationPlan
+	44, // 43: tenantry.registry.v1.GetOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	44, // 44: tenantry.registry.v1.ListOperationsResponse.operations:type_name -> tenantry.registry.v1.Operation
+	61, // 45: tenantry.registry.v1.WaitOperationRequest.timeout:type_name -> google.protobuf.Duration
+	44, // 46: tenantry.registry.v1.WaitOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	44, // 47: tenantry.registry.v1.CancelOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
 	5,  // 48: tenantry.registry.v1.TenantService.CreateTenant:input_type -> tenantry.registry.v1.CreateTenantRequest
 	7,  // 49: tenantry.registry.v1.TenantService.GetTenant:input_type -> tenantry.registry.v1.GetTenantRequest
 	9,  // 50: tenantry.registry.v1.TenantService.ListTenants:input_type -> tenantry.registry.v1.ListTenantsRequest
@@ -3799,36 +3910,38 @@ var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
 	27, // 59: tenantry.registry.v1.TenantService.WatchTenants:input_type -> tenantry.registry.v1.WatchTenantsRequest
 	31, // 60: tenantry.registry.v1.ComponentService.RegisterComponent:input_type -> tenantry.registry.v1.RegisterComponentRequest
 	33, // 61: tenantry.registry.v1.ComponentService.GetComponent:input_type -> tenantry.registry.v1.GetComponentRequest
-	35, // 62: tenantry.registry.v1.ComponentService.ListComponents:input_type -> tenantry.registry.v1.ListComponentsRequest
-	37, // 63: tenantry.registry.v1.ComponentService.ListTenantComponents:input_type -> tenantry.registry.v1.ListTenantComponentsRequest
-	40, // 64: tenantry.registry.v1.ComponentService.MigrateTenants:input_type -> tenantry.registry.v1.MigrateTenantsRequest
-	48, // 65: tenantry.registry.v1.OperationService.GetOperation:input_type -> tenantry.registry.v1.GetOperationRequest
-	50, // 66: tenantry.registry.v1.OperationService.ListOperations:input_type -> tenantry.registry.v1.ListOperationsRequest
-	52, // 67: tenantry.registry.v1.OperationService.WaitOperation:input_type -> tenantry.registry.v1.WaitOperationRequest
-	54, // 68: tenantry.registry.v1.OperationService.CancelOperation:input_type -> tenantry.registry.v1.CancelOperationRequest
-	6,  // 69: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
-	8,  // 70: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
-	10, // 71: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
-	12, // 72: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
-	14, // 73: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
-	16, // 74: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
-	18, // 75: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
-	20, // 76: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
-	22, // 77: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
-	24, // 78: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
-	26, // 79: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
-	28, // 80: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
-	32, // 81: tenantry.registry.v1.ComponentService.RegisterComponent:output_type -> tenantry.registry.v1.RegisterComponentResponse
-	34, // 82: tenantry.registry.v1.ComponentService.GetComponent:output_type -> tenantry.registry.v1.GetComponentResponse
-	36, // 83: tenantry.registry.v1.ComponentService.ListComponents:output_type -> tenantry.registry.v1.ListComponentsResponse
-	38, // 84: tenantry.registry.v1.ComponentService.ListTenantComponents:output_type -> tenantry.registry.v1.ListTenantComponentsResponse
-	41, // 85: tenantry.registry.v1.ComponentService.MigrateTenants:output_type -> tenantry.registry.v1.MigrateTenantsResponse
-	49, // 86: tenantry.registry.v1.OperationService.GetOperation:output_type -> tenantry.registry.v1.GetOperationResponse
-	51, // 87: tenantry.registry.v1.OperationService.ListOperations:output_type -> tenantry.registry.v1.ListOperationsResponse
-	53, // 88: tenantry.registry.v1.OperationService.WaitOperation:output_type -> tenantry.registry.v1.WaitOperationResponse
-	55, // 89: tenantry.registry.v1.OperationService.CancelOperation:output_type -> tenantry.registry.v1.CancelOperationResponse
-	69, // [69:90] is the sub-list for method output_type
-	48, // [48:69] is the sub-list for method input_type
+	37, // 62: tenantry.registry.v1.ComponentService.ListComponents:input_type -> tenantry.registry.v1.ListComponentsRequest
+	39, // 63: tenantry.registry.v1.ComponentService.ListTenantComponents:input_type -> tenantry.registry.v1.ListTenantComponentsRequest
+	42, // 64: tenantry.registry.v1.ComponentService.MigrateTenants:input_type -> tenantry.registry.v1.MigrateTenantsRequest
+	35, // 65: tenantry.registry.v1.ComponentService.GetComponentCredential:input_type -> tenantry.registry.v1.GetComponentCredentialRequest
+	50, // 66: tenantry.registry.v1.OperationService.GetOperation:input_type -> tenantry.registry.v1.GetOperationRequest
+	52, // 67: tenantry.registry.v1.OperationService.ListOperations:input_type -> tenantry.registry.v1.ListOperationsRequest
+	54, // 68: tenantry.registry.v1.OperationService.WaitOperation:input_type -> tenantry.registry.v1.WaitOperationRequest
+	56, // 69: tenantry.registry.v1.OperationService.CancelOperation:input_type -> tenantry.registry.v1.CancelOperationRequest
+	6,  // 70: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
+	8,  // 71: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
+	10, // 72: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
+	12, // 73: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
+	14, // 74: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
+	16, // 75: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
+	18, // 76: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
+	20, // 77: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
+	22, // 78: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
+	24, // 79: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
+	26, // 80: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
+	28, // 81: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
+	32, // 82: tenantry.registry.v1.ComponentService.RegisterComponent:output_type -> tenantry.registry.v1.RegisterComponentResponse
+	34, // 83: tenantry.registry.v1.ComponentService.GetComponent:output_type -> tenantry.registry.v1.GetComponentResponse
+	38, // 84: tenantry.registry.v1.ComponentService.ListComponents:output_type -> tenantry.registry.v1.ListComponentsResponse
+	40, // 85: tenantry.registry.v1.ComponentService.ListTenantComponents:output_type -> tenantry.registry.v1.ListTenantComponentsResponse
+	43, // 86: tenantry.registry.v1.ComponentService.MigrateTenants:output_type -> tenantry.registry.v1.MigrateTenantsResponse
+	36, // 87: tenantry.registry.v1.ComponentService.GetComponentCredential:output_type -> tenantry.registry.v1.GetComponentCredentialResponse
+	51, // 88: tenantry.registry.v1.OperationService.GetOperation:output_type -> tenantry.registry.v1.GetOperationResponse
+	53, // 89: tenantry.registry.v1.OperationService.ListOperations:output_type -> tenantry.registry.v1.ListOperationsResponse
+	55, // 90: tenantry.registry.v1.OperationService.WaitOperation:output_type -> tenantry.registry.v1.WaitOperationResponse
+	57, // 91: tenantry.registry.v1.OperationService.CancelOperation:output_type -> tenantry.registry.v1.CancelOperationResponse
+	70, // [70:92] is the sub-list for method output_type
+	48, // [48:70] is the sub-list for method input_type
 	48, // [48:48] is the sub-list for extension type_name
 	48, // [48:48] is the sub-list for extension extendee
 	0,  // [0:48] is the sub-list for field type_name
@@ -3850,7 +3963,7 @@ func file_tenantry_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_registry_v1_registry_proto_rawDesc), len(file_tenantry_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   54,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

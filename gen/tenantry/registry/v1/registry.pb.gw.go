@@ -725,6 +725,45 @@ func local_request_ComponentService_MigrateTenants_0(ctx context.Context, marsha
 	return msg, metadata, err
 }
 
+func request_ComponentService_GetComponentCredential_0(ctx context.Context, marshaler runtime.Marshaler, client ComponentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetComponentCredentialRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetComponentCredential(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ComponentService_GetComponentCredential_0(ctx context.Context, marshaler runtime.Marshaler, server ComponentServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetComponentCredentialRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	msg, err := server.GetComponentCredential(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_OperationService_GetOperation_0(ctx context.Context, marshaler runtime.Marshaler, client OperationServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetOperationRequest
@@ -1232,6 +1271,26 @@ func RegisterComponentServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 		}
 		forward_ComponentService_MigrateTenants_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ComponentService_GetComponentCredential_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tenantry.registry.v1.ComponentService/GetComponentCredential", runtime.WithHTTPPathPattern("/v1/{name=components/*}/credential"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ComponentService_GetComponentCredential_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ComponentService_GetComponentCredential_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1720,23 +1779,42 @@ func RegisterComponentServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 		}
 		forward_ComponentService_MigrateTenants_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ComponentService_GetComponentCredential_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tenantry.registry.v1.ComponentService/GetComponentCredential", runtime.WithHTTPPathPattern("/v1/{name=components/*}/credential"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ComponentService_GetComponentCredential_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ComponentService_GetComponentCredential_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_ComponentService_RegisterComponent_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "components"}, "register"))
-	pattern_ComponentService_GetComponent_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "components", "name"}, ""))
-	pattern_ComponentService_ListComponents_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "components"}, ""))
-	pattern_ComponentService_ListTenantComponents_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "tenants", "parent", "components"}, ""))
-	pattern_ComponentService_MigrateTenants_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "tenants"}, "migrate"))
+	pattern_ComponentService_RegisterComponent_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "components"}, "register"))
+	pattern_ComponentService_GetComponent_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "components", "name"}, ""))
+	pattern_ComponentService_ListComponents_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "components"}, ""))
+	pattern_ComponentService_ListTenantComponents_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "tenants", "parent", "components"}, ""))
+	pattern_ComponentService_MigrateTenants_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "tenants"}, "migrate"))
+	pattern_ComponentService_GetComponentCredential_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "components", "name", "credential"}, ""))
 )
 
 var (
-	forward_ComponentService_RegisterComponent_0    = runtime.ForwardResponseMessage
-	forward_ComponentService_GetComponent_0         = runtime.ForwardResponseMessage
-	forward_ComponentService_ListComponents_0       = runtime.ForwardResponseMessage
-	forward_ComponentService_ListTenantComponents_0 = runtime.ForwardResponseMessage
-	forward_ComponentService_MigrateTenants_0       = runtime.ForwardResponseMessage
+	forward_ComponentService_RegisterComponent_0      = runtime.ForwardResponseMessage
+	forward_ComponentService_GetComponent_0           = runtime.ForwardResponseMessage
+	forward_ComponentService_ListComponents_0         = runtime.ForwardResponseMessage
+	forward_ComponentService_ListTenantComponents_0   = runtime.ForwardResponseMessage
+	forward_ComponentService_MigrateTenants_0         = runtime.ForwardResponseMessage
+	forward_ComponentService_GetComponentCredential_0 = runtime.ForwardResponseMessage
 )
 
 // RegisterOperationServiceHandlerFromEndpoint is same as RegisterOperationServiceHandler but

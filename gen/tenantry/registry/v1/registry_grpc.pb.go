@@ -607,11 +607,12 @@ var TenantService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ComponentService_RegisterComponent_FullMethodName    = "/tenantry.registry.v1.ComponentService/RegisterComponent"
-	ComponentService_GetComponent_FullMethodName         = "/tenantry.registry.v1.ComponentService/GetComponent"
-	ComponentService_ListComponents_FullMethodName       = "/tenantry.registry.v1.ComponentService/ListComponents"
-	ComponentService_ListTenantComponents_FullMethodName = "/tenantry.registry.v1.ComponentService/ListTenantComponents"
-	ComponentService_MigrateTenants_FullMethodName       = "/tenantry.registry.v1.ComponentService/MigrateTenants"
+	ComponentService_RegisterComponent_FullMethodName      = "/tenantry.registry.v1.ComponentService/RegisterComponent"
+	ComponentService_GetComponent_FullMethodName           = "/tenantry.registry.v1.ComponentService/GetComponent"
+	ComponentService_ListComponents_FullMethodName         = "/tenantry.registry.v1.ComponentService/ListComponents"
+	ComponentService_ListTenantComponents_FullMethodName   = "/tenantry.registry.v1.ComponentService/ListTenantComponents"
+	ComponentService_MigrateTenants_FullMethodName         = "/tenantry.registry.v1.ComponentService/MigrateTenants"
+	ComponentService_GetComponentCredential_FullMethodName = "/tenantry.registry.v1.ComponentService/GetComponentCredential"
 )
 
 // ComponentServiceClient is the client API for ComponentService service.
@@ -626,7 +627,8 @@ const (
 // by every service at once. Each tenant's applied version of each component
 // is recorded beside its placement's schemas.
 //
-// Every method needs the operator credential.
+// Every method needs the operator credential, except that a component's
+// own token (GetComponentCredential) may register and get that component.
 type ComponentServiceClient interface {
 	// RegisterComponent creates a component, or brings its list of
 	// migrations up to date. Registering the same list again changes
@@ -652,6 +654,17 @@ type ComponentServiceClient interface {
 	// others. The operation survives a registry restart and resumes. With
 	// dry_run, the operation only lists what would change.
 	MigrateTenants(ctx context.Context, in *MigrateTenantsRequest, opts ...grpc.CallOption) (*MigrateTenantsResponse, error)
+	// GetComponentCredential returns the token of a component's service
+	// (operator only). With it, the service may register its own component,
+	// resolve and watch tenants, and log in to each tenant's database as the
+	// component's role there: t_<uid without dashes>_<component id>, whose
+	// password is base64url (no padding) of HMAC-SHA256 keyed with the token
+	// over "tenantry-db-password/v1:" + tenant uid. That role owns the
+	// component's tables in the tenant's schema and can read nothing else:
+	// not another tenant's schema, not another component's tables. The token
+	// is derived from the registry's TENANTRY_COMPONENT_KEY, so it is the same
+	// on every call; FAILED_PRECONDITION (COMPONENT_KEY_UNSET) without a key.
+	GetComponentCredential(ctx context.Context, in *GetComponentCredentialRequest, opts ...grpc.CallOption) (*GetComponentCredentialResponse, error)
 }
 
 type componentServiceClient struct {
@@ -712,6 +725,16 @@ func (c *componentServiceClient) MigrateTenants(ctx context.Context, in *Migrate
 	return out, nil
 }
 
+func (c *componentServiceClient) GetComponentCredential(ctx context.Context, in *GetComponentCredentialRequest, opts ...grpc.CallOption) (*GetComponentCredentialResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetComponentCredentialResponse)
+	err := c.cc.Invoke(ctx, ComponentService_GetComponentCredential_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ComponentServiceServer is the server API for ComponentService service.
 // All implementations must embed UnimplementedComponentServiceServer
 // for forward compatibility.
@@ -724,7 +747,8 @@ func (c *componentServiceClient) MigrateTenants(ctx context.Context, in *Migrate
 // by every service at once. Each tenant's applied version of each component
 // is recorded beside its placement's schemas.
 //
-// Every method needs the operator credential.
+// Every method needs the operator credential, except that a component's
+// own token (GetComponentCredential) may register and get that component.
 type ComponentServiceServer interface {
 	// RegisterComponent creates a component, or brings its list of
 	// migrations up to date. Registering the same list again changes
@@ -750,6 +774,17 @@ type ComponentServiceServer interface {
 	// others. The operation survives a registry restart and resumes. With
 	// dry_run, the operation only lists what would change.
 	MigrateTenants(context.Context, *MigrateTenantsRequest) (*MigrateTenantsResponse, error)
+	// GetComponentCredential returns the token of a component's service
+	// (operator only). With it, the service may register its own component,
+	// resolve and watch tenants, and log in to each tenant's database as the
+	// component's role there: t_<uid without dashes>_<component id>, whose
+	// password is base64url (no padding) of HMAC-SHA256 keyed with the token
+	// over "tenantry-db-password/v1:" + tenant uid. That role owns the
+	// component's tables in the tenant's schema and can read nothing else:
+	// not another tenant's schema, not another component's tables. The token
+	// is derived from the registry's TENANTRY_COMPONENT_KEY, so it is the same
+	// on every call; FAILED_PRECONDITION (COMPONENT_KEY_UNSET) without a key.
+	GetComponentCredential(context.Context, *GetComponentCredentialRequest) (*GetComponentCredentialResponse, error)
 	mustEmbedUnimplementedComponentServiceServer()
 }
 
@@ -774,6 +809,9 @@ func (UnimplementedComponentServiceServer) ListTenantComponents(context.Context,
 }
 func (UnimplementedComponentServiceServer) MigrateTenants(context.Context, *MigrateTenantsRequest) (*MigrateTenantsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MigrateTenants not implemented")
+}
+func (UnimplementedComponentServiceServer) GetComponentCredential(context.Context, *GetComponentCredentialRequest) (*GetComponentCredentialResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetComponentCredential not implemented")
 }
 func (UnimplementedComponentServiceServer) mustEmbedUnimplementedComponentServiceServer() {}
 func (UnimplementedComponentServiceServer) testEmbeddedByValue()                          {}
@@ -886,6 +924,24 @@ func _ComponentService_MigrateTenants_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ComponentService_GetComponentCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetComponentCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ComponentServiceServer).GetComponentCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ComponentService_GetComponentCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ComponentServiceServer).GetComponentCredential(ctx, req.(*GetComponentCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ComponentService_ServiceDesc is the grpc.ServiceDesc for ComponentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -912,6 +968,10 @@ var ComponentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MigrateTenants",
 			Handler:    _ComponentService_MigrateTenants_Handler,
+		},
+		{
+			MethodName: "GetComponentCredential",
+			Handler:    _ComponentService_GetComponentCredential_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/tenantrole"
 	"tenantry.dev/platform/tenantname"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
@@ -29,7 +30,7 @@ const (
 	MaxMigrations      = 1000
 	MaxMigrationBytes  = 256 << 10
 	MaxComponentBytes  = 2 << 20
-	maxComponentIDSize = 63
+	maxComponentIDSize = tenantrole.MaxComponentIDBytes
 )
 
 var (
@@ -117,7 +118,7 @@ func ErrNotFound(id string) error {
 func ValidateID(field, id string) error {
 	if !idPattern.MatchString(id) || len(id) > maxComponentIDSize {
 		return fault.Invalid(field, ReasonComponentIDInvalid,
-			"%s %q is not a component id: use 1-63 of a-z, 0-9 and '-', starting with a letter and not ending with '-'", field, id)
+			"%s %q is not a component id: use 1-%d of a-z, 0-9 and '-', starting with a letter and not ending with '-' (the id names a PostgreSQL role per tenant, t_<uid>_<id>, and PostgreSQL names hold 63 bytes)", field, id, maxComponentIDSize)
 	}
 	return nil
 }

@@ -24,6 +24,9 @@ type Config struct {
 	BaseDomains   []string
 	OperatorToken string
 	ServiceToken  string
+	// ComponentKey derives each component's token and its tenant roles'
+	// passwords (package tenantrole); empty disables component logins.
+	ComponentKey  string
 	TLSCertFile   string
 	TLSKeyFile    string
 	AllowInsecure bool
@@ -54,6 +57,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&baseDomains, "base-domains", "TENANTRY_BASE_DOMAINS", "localhost", "comma-separated base domains: {slug}.{base} resolves to the tenant")
 	fs.String(&c.OperatorToken, "operator-token", "TENANTRY_OPERATOR_TOKEN", "", "bearer token of the operator credential (all methods)")
 	fs.String(&c.ServiceToken, "service-token", "TENANTRY_SERVICE_TOKEN", "", "bearer token of the service credential (resolve and watch only)")
+	fs.String(&c.ComponentKey, "component-key", "TENANTRY_COMPONENT_KEY", "", "secret from which each component's token and its tenant roles' database passwords are derived (at least 32 characters); unset: product services cannot log in to tenant schemas")
 	fs.String(&c.TLSCertFile, "tls-cert", "TENANTRY_TLS_CERT", "", "TLS certificate file (PEM); plaintext when unset")
 	fs.String(&c.TLSKeyFile, "tls-key", "TENANTRY_TLS_KEY", "", "TLS private key file (PEM)")
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext gRPC on non-loopback addresses")
@@ -94,6 +98,9 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	}
 	if c.ServiceToken != "" && len(c.ServiceToken) < 16 {
 		bad("TENANTRY_SERVICE_TOKEN must be at least 16 characters; generate one with `openssl rand -hex 32`")
+	}
+	if c.ComponentKey != "" && len(c.ComponentKey) < 32 {
+		bad("TENANTRY_COMPONENT_KEY must be at least 32 characters; generate one with `openssl rand -hex 32`")
 	}
 	if c.ServiceToken != "" && c.ServiceToken == c.OperatorToken {
 		bad("TENANTRY_SERVICE_TOKEN must differ from TENANTRY_OPERATOR_TOKEN")

@@ -121,6 +121,7 @@ func (o *Operation) Finished() bool { return o.State != Running }
 
 // Target is a tenant schema a migration considers.
 type Target struct {
+	UID       string // the tenant's uid, which names its roles
 	Slug      string
 	Schema    string
 	Placement string

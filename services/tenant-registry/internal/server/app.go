@@ -16,6 +16,7 @@ import (
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/platform/tenantrole"
 	"tenantry.dev/tenant-registry/internal/component"
 	"tenantry.dev/tenant-registry/internal/config"
 	"tenantry.dev/tenant-registry/internal/fleet"
@@ -76,7 +77,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.follower.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load tenants: %w", err)
 	}
-	st := store.New(a.db, placements, logger)
+	st := store.New(a.db, placements, componentKeyOf(cfg), logger)
 	a.store = st
 	if err := st.SetupPlacements(ctx); err != nil {
 		return nil, fmt.Errorf("prepare the placements' migration bookkeeping: %w", err)
@@ -96,7 +97,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err != nil {
 		return nil, err
 	}
-	guard, err := authn.NewGuard(Policy(), tokens)
+	var componentKey []byte
+	auth := authn.Authenticator(tokens)
+	if cfg.ComponentKey != "" {
+		componentKey = componentKeyOf(cfg)
+		auth = authn.Chain(tokens, componentTokens(componentKey))
+	}
+	guard, err := authn.NewGuard(Policy(), auth)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +123,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	registryv1.RegisterTenantServiceServer(a.rpc.GRPC(), NewTenantServer(a.manager, a.follower))
 	a.fleet = fleet.NewRunner(st.Operations(), cfg.OperationLease, logger)
 	ops := NewOperationServer(a.fleet)
-	registryv1.RegisterComponentServiceServer(a.rpc.GRPC(), NewComponentServer(component.NewManager(st.Components(), a.manager, nil), ops))
+	registryv1.RegisterComponentServiceServer(a.rpc.GRPC(), NewComponentServer(component.NewManager(st.Components(), a.manager, nil), ops, componentKey))
 	registryv1.RegisterOperationServiceServer(a.rpc.GRPC(), ops)
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
@@ -187,4 +194,24 @@ func (a *App) keepSpares(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// componentKeyOf returns TENANTRY_COMPONENT_KEY's bytes, nil when unset.
+func componentKeyOf(cfg *config.Config) []byte {
+	if cfg.ComponentKey == "" {
+		return nil
+	}
+	return []byte(cfg.ComponentKey)
+}
+
+// componentTokens authenticates component tokens: the principal's subject
+// is the component they belong to.
+func componentTokens(key []byte) authn.Authenticator {
+	return authn.AuthenticatorFunc(func(_ context.Context, token string) (authn.Principal, error) {
+		id, err := tenantrole.VerifyComponentToken(key, token)
+		if err != nil {
+			return authn.Principal{}, authn.ErrUnknownToken
+		}
+		return authn.Principal{Role: RoleComponent, Subject: id}, nil
+	})
 }

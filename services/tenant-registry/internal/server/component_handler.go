@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/tenantrole"
 	"tenantry.dev/platform/tenantname"
 	"tenantry.dev/tenant-registry/internal/component"
 )
@@ -17,13 +19,48 @@ type ComponentServer struct {
 
 	m   *component.Manager
 	ops *OperationServer
+	// key derives component tokens (tenantrole); nil when unset.
+	key []byte
 }
 
 var _ registryv1.ComponentServiceServer = (*ComponentServer)(nil)
 
 // NewComponentServer returns the gRPC face of a component manager.
-func NewComponentServer(m *component.Manager, ops *OperationServer) *ComponentServer {
-	return &ComponentServer{m: m, ops: ops}
+// key is TENANTRY_COMPONENT_KEY, nil when unset.
+func NewComponentServer(m *component.Manager, ops *OperationServer, key []byte) *ComponentServer {
+	return &ComponentServer{m: m, ops: ops, key: key}
+}
+
+// Reasons of ComponentService's own faults.
+const (
+	ReasonComponentKeyUnset = "COMPONENT_KEY_UNSET"
+	ReasonComponentNotYours = "COMPONENT_NOT_YOURS"
+)
+
+// checkOwn refuses a component's token for another component than its
+// own; operators may act on any.
+func checkOwn(ctx context.Context, id string) error {
+	if p, ok := authn.PrincipalFrom(ctx); ok && p.Role == RoleComponent && p.Subject != id {
+		return fault.New(fault.PermissionDenied, ReasonComponentNotYours,
+			"this credential is component %q's; it cannot act on component %q", p.Subject, id)
+	}
+	return nil
+}
+
+// GetComponentCredential implements ComponentServiceServer.
+func (s *ComponentServer) GetComponentCredential(_ context.Context, req *registryv1.GetComponentCredentialRequest) (*registryv1.GetComponentCredentialResponse, error) {
+	id, err := componentID("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if len(s.key) == 0 {
+		return nil, fault.New(fault.FailedPrecondition, ReasonComponentKeyUnset,
+			"the registry has no TENANTRY_COMPONENT_KEY, so components have no credentials; set it (openssl rand -hex 32) and restart the registry")
+	}
+	return &registryv1.GetComponentCredentialResponse{
+		Token:           tenantrole.ComponentToken(s.key, id),
+		RoleNamePattern: "t_{tenant uid without dashes}_" + id,
+	}, nil
 }
 
 // MigrateTenants implements ComponentServiceServer: it starts an operation.
@@ -47,6 +84,9 @@ func (s *ComponentServer) RegisterComponent(ctx context.Context, req *registryv1
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOwn(ctx, id); err != nil {
+		return nil, err
+	}
 	c := &component.Component{ID: id, DisplayName: in.GetDisplayName()}
 	for _, m := range in.GetMigrations() {
 		c.Migrations = append(c.Migrations, component.Migration{Version: int(m.GetVersion()), Name: m.GetName(), SQL: m.GetSql()})
@@ -66,6 +106,9 @@ func (s *ComponentServer) RegisterComponent(ctx context.Context, req *registryv1
 func (s *ComponentServer) GetComponent(ctx context.Context, req *registryv1.GetComponentRequest) (*registryv1.GetComponentResponse, error) {
 	id, err := componentID("name", req.GetName())
 	if err != nil {
+		return nil, err
+	}
+	if err := checkOwn(ctx, id); err != nil {
 		return nil, err
 	}
 	c, err := s.m.Get(ctx, id)

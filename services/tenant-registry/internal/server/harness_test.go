@@ -27,6 +27,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 const (
 	operatorToken = "operator-token-for-tests-0123456789"
 	serviceToken  = "service-token-for-tests-0123456789"
+	componentKey  = "component-key-for-tests-0123456789abcdef"
 )
 
 // registry is a tenant-registry running in the test process on a real
@@ -63,6 +64,7 @@ func startRegistry(t *testing.T, databaseURL string, opts ...registryOption) *re
 		"-database-url", databaseURL,
 		"-operator-token", operatorToken,
 		"-service-token", serviceToken,
+		"-component-key", componentKey,
 		"-reconcile-interval", "1h",
 		"-shutdown-timeout", "2s",
 	}, func(string) (string, bool) { return "", false })

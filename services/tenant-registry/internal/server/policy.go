@@ -13,6 +13,9 @@ const (
 	RoleOperator = "operator"
 	// RoleService is what other services use: it may only resolve and watch.
 	RoleService = "service"
+	// RoleComponent is a product service's component token (tenantrole):
+	// resolve and watch tenants, register and read its own component.
+	RoleComponent = "component"
 )
 
 // Policy says which roles may call each method. Methods missing here are
@@ -35,8 +38,13 @@ func Policy() authn.Policy {
 	for _, m := range registryv1.OperationService_ServiceDesc.Methods {
 		p[osvc+m.MethodName] = []string{RoleOperator}
 	}
-	p[registryv1.TenantService_ResolveTenant_FullMethodName] = []string{RoleOperator, RoleService}
-	p[registryv1.TenantService_WatchTenants_FullMethodName] = []string{RoleOperator, RoleService}
+	p[registryv1.TenantService_ResolveTenant_FullMethodName] = []string{RoleOperator, RoleService, RoleComponent}
+	p[registryv1.TenantService_WatchTenants_FullMethodName] = []string{RoleOperator, RoleService, RoleComponent}
+	// A component's service registers its own migrations at start-up (the
+	// handlers refuse another component's): they run in each tenant schema
+	// with its tenant role's rights only, never the registry's.
+	p[registryv1.ComponentService_RegisterComponent_FullMethodName] = []string{RoleOperator, RoleComponent}
+	p[registryv1.ComponentService_GetComponent_FullMethodName] = []string{RoleOperator, RoleComponent}
 	return p
 }
 

@@ -106,7 +106,8 @@ func (s *Store) tryMigrations(ctx context.Context, c *component.Component) error
 		return dbError(err, "try migrations")
 	}
 	// Applied as to a tenant (the version it records goes with the rollback).
-	_, _, err = tenantdb.Apply(ctx, tx, scratch, c.ID, toTenantdb(c))
+	// and as a role of its own, with the rights a tenant's role has.
+	_, _, err = s.applyComponent(ctx, tx, scratch, roleOf{name: scratch}, c)
 	return migrationFault(c.ID, err, "component.migrations")
 }
 
@@ -280,13 +281,13 @@ func getComponent(ctx context.Context, tx pgx.Tx, id string, withSQL, forUpdate 
 // the schema). The components are read FOR SHARE in regTx, so none changes
 // until the caller commits; regTx and schemaTx are one transaction when
 // the placement is the registry database.
-func applyComponents(ctx context.Context, regTx, schemaTx pgx.Tx, t *tenant.Tenant) error {
+func (s *Store) applyComponents(ctx context.Context, regTx, schemaTx pgx.Tx, t *tenant.Tenant) error {
 	comps, err := listComponents(ctx, regTx, true, "FOR SHARE")
 	if err != nil {
 		return fmt.Errorf("read components: %w", err)
 	}
 	for _, c := range comps {
-		if _, _, err := tenantdb.Apply(ctx, schemaTx, t.Schema, c.ID, toTenantdb(c)); err != nil {
+		if _, _, err := s.applyComponent(ctx, schemaTx, t.Schema, tenantRoleOf(t.UID), c); err != nil {
 			if f := migrationFault(c.ID, err, "tenant"); f != nil {
 				if ff, ok := fault.As(f); ok && ff.Kind == fault.InvalidArgument {
 					// The component's SQL fails in this schema: the tenant

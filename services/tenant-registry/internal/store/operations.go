@@ -233,14 +233,14 @@ func (o *Operations) Finish(ctx context.Context, id, owner string, state fleet.S
 // Targets implements fleet.Store: every tenant whose schema exists and is
 // not being provisioned (CreateTenant applies the components itself).
 func (o *Operations) Targets(ctx context.Context) ([]fleet.Target, error) {
-	rows, err := o.s.db.Query(ctx, `SELECT slug, schema_name, placement FROM tenantry_registry.tenants
+	rows, err := o.s.db.Query(ctx, `SELECT uid::text, slug, schema_name, placement FROM tenantry_registry.tenants
 		WHERE state IN ('ACTIVE', 'SUSPENDED', 'DELETED') ORDER BY slug`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (fleet.Target, error) {
 		var t fleet.Target
-		err := r.Scan(&t.Slug, &t.Schema, &t.Placement)
+		err := r.Scan(&t.UID, &t.Slug, &t.Schema, &t.Placement)
 		return t, err
 	})
 }
@@ -317,7 +317,7 @@ func (o *Operations) MigrateTenant(ctx context.Context, t fleet.Target, comps []
 			return err
 		}
 		for _, c := range comps {
-			if _, _, err := tenantdb.Apply(ctx, tx, t.Schema, c.ID, toTenantdb(c)); err != nil {
+			if _, _, err := o.s.applyComponent(ctx, tx, t.Schema, tenantRoleOf(t.UID), c); err != nil {
 				if version, message, ok := failedMigration(err); ok {
 					failure = &fleet.Failure{Component: c.ID, Version: version, Message: message}
 					return nil

@@ -35,7 +35,7 @@ const (
 // reports false when no spare is free. Spares are claimed under a
 // transaction-scoped advisory lock taken without waiting, so concurrent
 // creates take different spares, or build their own schema.
-func claimSpare(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) (bool, error) {
+func (s *Store) claimSpare(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) (bool, error) {
 	rows, err := tx.Query(ctx, `SELECT nspname FROM pg_catalog.pg_namespace
 		WHERE starts_with(nspname, $1) AND obj_description(oid, 'pg_namespace') = $2
 		ORDER BY nspname LIMIT 16`, sparePrefix, spareMarker)
@@ -73,6 +73,9 @@ func claimSpare(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) (bool, error) 
 			return false, err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE tenantry_meta.schema_versions SET schema_name = $2 WHERE schema_name = $1`, name, t.Schema); err != nil {
+			return false, err
+		}
+		if err := s.claimSpareRoles(ctx, tx, name, t.Schema, t.UID); err != nil {
 			return false, err
 		}
 		return true, nil
@@ -130,7 +133,7 @@ func (s *Store) keepSpares(ctx context.Context, placement string, pool *pgxpool.
 					return err
 				}
 				for _, c := range comps {
-					if _, _, err := tenantdb.Apply(ctx, tx, name, c.ID, toTenantdb(c)); err != nil {
+					if _, _, err := s.applyComponent(ctx, tx, name, roleOf{name: name}, c); err != nil {
 						return err
 					}
 				}

@@ -40,6 +40,9 @@ type Store struct {
 	db         *pgxpool.Pool
 	placements map[string]*pgxpool.Pool
 	logger     *slog.Logger
+	// componentKey derives component tokens and their tenant roles'
+	// passwords (tenantrole); without it tenant roles cannot log in.
+	componentKey []byte
 }
 
 var _ tenant.Store = (*Store)(nil)
@@ -47,11 +50,13 @@ var _ tenant.Store = (*Store)(nil)
 // New returns a store on the registry database db. placements maps each
 // placement name to the pool of the database holding its tenant schemas; a
 // placement whose pool is db itself gets single-transaction provisioning.
-func New(db *pgxpool.Pool, placements map[string]*pgxpool.Pool, logger *slog.Logger) *Store {
+// componentKey derives the component tokens and the passwords of tenant
+// roles (package tenantrole); nil leaves tenant roles unable to log in.
+func New(db *pgxpool.Pool, placements map[string]*pgxpool.Pool, componentKey []byte, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Store{db: db, placements: placements, logger: logger}
+	return &Store{db: db, placements: placements, componentKey: componentKey, logger: logger}
 }
 
 // Migrate creates or upgrades the registry's own tables. It is safe to run
@@ -163,10 +168,10 @@ func (s *Store) Create(ctx context.Context, t *tenant.Tenant, requestID string) 
 		}
 		state := tenant.Provisioning
 		if s.sharesRegistryDB(t.Placement) {
-			if err := ensureSchemaTx(ctx, tx, t); err != nil {
+			if err := s.ensureSchemaTx(ctx, tx, t); err != nil {
 				return err
 			}
-			if err := applyComponents(ctx, tx, tx, t); err != nil {
+			if err := s.applyComponents(ctx, tx, tx, t); err != nil {
 				return err
 			}
 			state = tenant.Active
@@ -386,7 +391,7 @@ func schemaMarker(uid string) string {
 
 // ensureSchemaTx creates t's schema inside tx unless it exists already as
 // t's schema.
-func ensureSchemaTx(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) error {
+func (s *Store) ensureSchemaTx(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) error {
 	if _, err := uuid.Parse(t.UID); err != nil {
 		return fmt.Errorf("tenant uid %q is not a UUID: %w", t.UID, err)
 	}
@@ -403,7 +408,7 @@ func ensureSchemaTx(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) error {
 	}
 	// A spare schema, prepared with the components' tables, is renamed
 	// rather than a new one built.
-	if claimed, err := claimSpare(ctx, tx, t); err != nil || claimed {
+	if claimed, err := s.claimSpare(ctx, tx, t); err != nil || claimed {
 		return err
 	}
 	ident := pgx.Identifier{t.Schema}.Sanitize()
@@ -434,10 +439,10 @@ func (s *Store) EnsureSchema(ctx context.Context, t *tenant.Tenant) error {
 		// the schema's migrations commit, so none changes meanwhile.
 		err = pgx.BeginFunc(ctx, s.db, func(regTx pgx.Tx) error {
 			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				if err := ensureSchemaTx(ctx, tx, t); err != nil {
+				if err := s.ensureSchemaTx(ctx, tx, t); err != nil {
 					return err
 				}
-				return applyComponents(ctx, regTx, tx, t)
+				return s.applyComponents(ctx, regTx, tx, t)
 			})
 		})
 		if err == nil || !(isUniqueViolation(err) || pgCode(err) == "42P06") {
@@ -501,6 +506,9 @@ func dropSchemaTx(ctx context.Context, tx pgx.Tx, t *tenant.Tenant) error {
 		if _, err := tx.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{t.Schema}.Sanitize()+" CASCADE"); err != nil {
 			return err
 		}
+	}
+	if err := dropTenantRoles(ctx, tx, t.UID); err != nil {
+		return err
 	}
 	return tenantdb.DeleteSchemaVersions(ctx, tx, t.Schema)
 }

@@ -48,7 +48,7 @@ func (w *world) boot() (*tenant.Manager, *tenant.Reconciler) {
 	index := tenant.NewIndex([]string{"localhost"})
 	follower := store.NewFollower(w.registry, index, logger)
 	require.NoError(w.t, follower.Load(context.Background()))
-	st := store.New(w.registry, map[string]*pgxpool.Pool{"default": w.registry, "other": w.other}, logger)
+	st := store.New(w.registry, map[string]*pgxpool.Pool{"default": w.registry, "other": w.other}, nil, logger)
 	m := tenant.NewManager(st, index, follower, tenant.Config{DefaultPlacement: "default", PurgeGrace: time.Hour, Logger: logger})
 	return m, tenant.NewReconciler(m, time.Minute, time.Hour)
 }
