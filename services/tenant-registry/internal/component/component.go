@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"tenantry.dev/platform/fault"
-	"tenantry.dev/platform/tenantrole"
 	"tenantry.dev/platform/tenantname"
+	"tenantry.dev/platform/tenantrole"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
 

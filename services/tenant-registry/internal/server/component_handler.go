@@ -7,8 +7,8 @@ import (
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/fault"
-	"tenantry.dev/platform/tenantrole"
 	"tenantry.dev/platform/tenantname"
+	"tenantry.dev/platform/tenantrole"
 	"tenantry.dev/tenant-registry/internal/component"
 )
 
