@@ -8,7 +8,7 @@ SHELL := bash
 GO      ?= go
 BIN     := bin
 # Every Go module of the workspace; `go test ./...` does not cross modules.
-MODULES := ./gen ./services/platform ./services/kit ./services/tenant-registry ./services/identity
+MODULES := ./gen ./services/platform ./services/kit ./services/tenant-registry ./services/identity ./services/notes
 PKGS    := $(addsuffix /...,$(MODULES))
 # withpg runs a command with a throwaway (or persistent) PostgreSQL cluster.
 # It is built, not `go run`, so exit codes and signals pass through exactly.
@@ -37,7 +37,7 @@ bench: postgres build ## Start the real system and print the benchmark tables (r
 
 .PHONY: build
 build: $(WITHPG) ## Build the service binaries and the tenantry CLI into bin/.
-	$(GO) build -o $(BIN)/ ./services/tenant-registry/cmd/tenant-registry ./services/tenant-registry/cmd/tenantry ./services/identity/cmd/identity
+	$(GO) build -o $(BIN)/ ./services/tenant-registry/cmd/tenant-registry ./services/tenant-registry/cmd/tenantry ./services/identity/cmd/identity ./services/notes/cmd/notes
 
 .PHONY: $(WITHPG)
 $(WITHPG):

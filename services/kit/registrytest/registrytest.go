@@ -33,6 +33,8 @@ import (
 const (
 	OperatorToken = "operator-token-for-tests-0123456789"
 	ServiceToken  = "service-token-for-tests-0123456789"
+	// ComponentKey derives the component tokens (ComponentToken).
+	ComponentKey = "component-key-for-tests-0123456789abcdef"
 	// WaitFor bounds every wait for a condition. Generous, since CI
 	// machines can be slow; tests only take that long when they fail.
 	WaitFor     = 20 * time.Second
@@ -139,6 +141,7 @@ func (r *Registry) launch() error {
 		"-database-url", r.DBURL,
 		"-operator-token", OperatorToken,
 		"-service-token", ServiceToken,
+		"-component-key", ComponentKey,
 		"-reconcile-interval", "1h",
 		"-shutdown-timeout", "1s",
 	)
@@ -229,6 +232,16 @@ func (r *Registry) Create(slug string) *registryv1.Tenant {
 	})
 	require.NoError(r.t, err)
 	return resp.GetTenant()
+}
+
+// ComponentToken returns the token of component id, as an operator gets
+// it with GetComponentCredential.
+func (r *Registry) ComponentToken(id string) string {
+	r.t.Helper()
+	resp, err := registryv1.NewComponentServiceClient(Dial(r.t, r.Addr)).GetComponentCredential(r.OperatorCtx(),
+		&registryv1.GetComponentCredentialRequest{Name: "components/" + id})
+	require.NoError(r.t, err)
+	return resp.GetToken()
 }
 
 // Suspend suspends a tenant.

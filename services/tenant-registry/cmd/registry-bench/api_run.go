@@ -389,7 +389,7 @@ func waitSpares(ctx context.Context, db *pgxpool.Pool) error {
 func (b *bench) createWithComponents(ctx context.Context, cl *clients, db *pgxpool.Pool, existing int) error {
 	for _, c := range []struct{ id, dir string }{
 		{"identity", "services/identity/internal/store/migrations"},
-		{"notes", "deploy/examples/notes/migrations"},
+		{"notes", "services/notes/migrations"},
 	} {
 		migs, err := tenantdb.LoadMigrations(os.DirFS(c.dir), ".")
 		if err != nil {

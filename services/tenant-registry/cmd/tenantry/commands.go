@@ -262,6 +262,22 @@ func (c *cli) componentsGet(ctx context.Context, args []string) error {
 	})
 }
 
+// componentsCredential prints the bare token, so that a script can take
+// it as is: TENANTRY_COMPONENT_TOKEN=$(bin/tenantry components credential notes).
+func (c *cli) componentsCredential(ctx context.Context, args []string) error {
+	pos, err := flags("components credential", args, 1, func(*flag.FlagSet) {})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.components.GetComponentCredential(ctx, &registryv1.GetComponentCredentialRequest{Name: "components/" + pos[0]})
+	if err != nil {
+		return err
+	}
+	return c.print(resp, func(w io.Writer) { fmt.Fprintln(w, resp.GetToken()) })
+}
+
 func (c *cli) componentsVersions(ctx context.Context, args []string) error {
 	pos, err := flags("components versions", args, 1, func(*flag.FlagSet) {})
 	if err != nil {

@@ -1,0 +1,366 @@
+// Package service is what a product service built on Tenantry wires in
+// once, so that its handlers deal with one tenant's data and nothing
+// else. For every call, the gRPC interceptors (or the HTTP middleware):
+//
+//  1. find the tenant from the x-tenant metadata (a slug), x-tenant-host
+//     (set by a REST gateway) or, over HTTP, the Host header, through the
+//     registry, cached and kept coherent by WatchTenants (package tenancy);
+//  2. verify the caller's access token locally against identity's JWKS,
+//     bound to that tenant by its uid (package accesstoken);
+//  3. put the Caller (tenant and user) in the context, so that InTenant
+//     hands the handler a transaction in the tenant's schema as the
+//     component's own role there (package tenantpool): PostgreSQL refuses
+//     that role every other tenant's data and every other component's
+//     tables, so even a SQL injection in the handler stays inside its
+//     tenant.
+//
+// Register, at start-up, registers the component's migrations with the
+// registry (new tenants get them at create; existing ones through a fleet
+// migration: `tenantry migrate`).
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/kit/accesstoken"
+	"tenantry.dev/kit/tenancy"
+	"tenantry.dev/kit/tenantpool"
+	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/grpcerr"
+	"tenantry.dev/platform/tenantdb"
+)
+
+// Metadata keys the interceptors read. A REST gateway in front of the
+// service must set x-tenant-host from the request's host and must not
+// pass a client's own x-tenant-host through.
+const (
+	MetadataTenant     = "x-tenant"
+	MetadataTenantHost = "x-tenant-host"
+)
+
+// Reasons of the faults the kit returns, besides those of tenancy and
+// accesstoken.
+const (
+	ReasonTenantMissing      = "TENANT_MISSING"
+	ReasonTenantAmbiguous    = "TENANT_AMBIGUOUS"
+	ReasonMetadataRepeated   = "METADATA_REPEATED"
+	ReasonTokenMissing       = "ACCESS_TOKEN_MISSING"
+	ReasonTenantRoleDenied   = "TENANT_ROLE_DENIED"
+	ReasonCredentialRejected = "COMPONENT_CREDENTIAL_REJECTED"
+	ReasonPlacementNotServed = "PLACEMENT_NOT_SERVED"
+)
+
+// DefaultIssuer is identity's default TENANTRY_ISSUER.
+const DefaultIssuer = "tenantry-identity"
+
+const (
+	healthPrefix  = "/grpc.health.v1.Health/"
+	reflectPrefix = "/grpc.reflection."
+)
+
+// Config configures a Service.
+type Config struct {
+	// ComponentToken is the component's token (`tenantry components
+	// credential <id>`, or the registry's GetComponentCredential).
+	ComponentToken string
+	// Registry and Identity are connections to the tenant registry and to
+	// identity (for its JWKS).
+	Registry, Identity grpc.ClientConnInterface
+	// Issuer is identity's TENANTRY_ISSUER; DefaultIssuer when empty.
+	Issuer string
+	// Placements maps placement names to database URLs (DATABASE_URL is
+	// "default"); credentials in them are ignored (see tenantpool).
+	Placements map[string]string
+	// BaseDomains are the registry's TENANTRY_BASE_DOMAINS; see
+	// tenancy.Options.BaseDomains.
+	BaseDomains []string
+	// PublicMethods are full gRPC method names callable without an access
+	// token (a tenant is still required). Health and reflection are
+	// always public and need no tenant.
+	PublicMethods []string
+	// Pool tunes the tenant pools; ComponentToken and Placements are
+	// taken from above.
+	Pool tenantpool.Options
+	// Logger; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Service holds what the interceptors need. Run keeps the tenant cache
+// coherent; Close releases the pools.
+type Service struct {
+	resolver *tenancy.Resolver
+	verifier *accesstoken.Verifier
+	pools    *tenantpool.Pools
+	token    string
+	registry registryv1.ComponentServiceClient
+	public   map[string]bool
+	logger   *slog.Logger
+}
+
+// New checks cfg and returns a Service; it contacts nothing yet.
+func New(cfg Config) (*Service, error) {
+	if cfg.Registry == nil || cfg.Identity == nil {
+		return nil, errors.New("service: Registry and Identity connections are required")
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	popts := cfg.Pool
+	popts.ComponentToken, popts.Placements, popts.Logger = cfg.ComponentToken, cfg.Placements, cfg.Logger
+	pools, err := tenantpool.New(popts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		resolver: tenancy.NewResolver(registryv1.NewTenantServiceClient(cfg.Registry), cfg.ComponentToken,
+			tenancy.Options{Logger: cfg.Logger, BaseDomains: cfg.BaseDomains}),
+		verifier: accesstoken.NewVerifier(identityv1.NewTokenServiceClient(cfg.Identity), cfg.Issuer),
+		pools:    pools,
+		token:    cfg.ComponentToken,
+		registry: registryv1.NewComponentServiceClient(cfg.Registry),
+		public:   map[string]bool{},
+		logger:   cfg.Logger,
+	}
+	for _, m := range cfg.PublicMethods {
+		s.public[m] = true
+	}
+	s.resolver.OnPurge(func(t tenancy.Tenant) { pools.Forget(t.UID) })
+	return s, nil
+}
+
+// Component returns the component's id.
+func (s *Service) Component() string { return s.pools.Component() }
+
+// Run watches the registry's tenants until ctx ends.
+func (s *Service) Run(ctx context.Context) { s.resolver.Run(ctx) }
+
+// Ready reports whether the tenant cache holds the registry's snapshot.
+func (s *Service) Ready() bool { return s.resolver.Ready() }
+
+// Close closes the tenant pools.
+func (s *Service) Close() { s.pools.Close() }
+
+// Register registers the component's migrations, the files dir/NNNN_name.sql
+// of fsys, with the registry. Registering the same list again changes
+// nothing; a changed migration that a tenant has applied is refused
+// (FAILED_PRECONDITION MIGRATION_APPLIED_CHANGED). It returns the
+// versions that are new.
+func (s *Service) Register(ctx context.Context, displayName string, fsys fs.FS, dir string) ([]int32, error) {
+	migs, err := tenantdb.LoadMigrations(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("service: load migrations: %w", err)
+	}
+	c := &registryv1.Component{Name: "components/" + s.Component(), DisplayName: displayName}
+	for _, m := range migs {
+		c.Migrations = append(c.Migrations, &registryv1.Migration{Version: int32(m.Version), Name: m.Name, Sql: m.SQL})
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.token)
+	resp, err := s.registry.RegisterComponent(ctx, &registryv1.RegisterComponentRequest{Component: c})
+	if err != nil {
+		return nil, fmt.Errorf("service: register component %q: %w", s.Component(), err)
+	}
+	return resp.GetAddedVersions(), nil
+}
+
+// Caller is who a call is from: the tenant it is for and the user whose
+// access token it carries (zero Claims for a public method without one).
+type Caller struct {
+	Tenant tenancy.Tenant
+	User   accesstoken.Claims
+}
+
+type callerKey struct{}
+
+// CallerFrom returns the caller the interceptors found.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// WithCaller returns ctx carrying c, for tests and in-process callers.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// InTenant runs fn in a transaction in the caller's tenant, as the
+// component's role there (see package tenantpool). Errors of PostgreSQL
+// that say the role may not do something become PERMISSION_DENIED
+// (TENANT_ROLE_DENIED); the others are returned as they are.
+func (s *Service) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	c, ok := CallerFrom(ctx)
+	if !ok {
+		return fault.New(fault.Internal, "NO_CALLER", "service: InTenant outside a call the interceptors admitted")
+	}
+	err := s.pools.InTenant(ctx, c.Tenant, fn)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tenantpool.ErrUnknownPlacement):
+		return fault.New(fault.Unavailable, ReasonPlacementNotServed, "tenant %q lives in placement %q, which this service has no database for", c.Tenant.Slug, c.Tenant.Placement).WithCause(err)
+	case errors.As(err, &pgErr) && pgErr.Code == "42501":
+		return fault.New(fault.PermissionDenied, ReasonTenantRoleDenied, "the tenant's database role may not do this: %s", pgErr.Message).WithCause(err)
+	case errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000"):
+		s.logger.Error("the tenant's database role refused the component's credential", "tenant", c.Tenant.Slug, "component", s.Component(), "error", err)
+		return fault.New(fault.FailedPrecondition, ReasonCredentialRejected,
+			"the database refused component %q's login for tenant %q: check TENANTRY_COMPONENT_TOKEN and that the tenant has the component (tenantry migrate)", s.Component(), c.Tenant.Slug).WithCause(err)
+	}
+	return err
+}
+
+// admit finds the caller of a call from its metadata: the tenant always,
+// the user unless the method is public.
+func (s *Service) admit(ctx context.Context, method string, md metadata.MD) (context.Context, error) {
+	var t tenancy.Tenant
+	slug, err := single(md, MetadataTenant)
+	if err != nil {
+		return ctx, err
+	}
+	host, err := single(md, MetadataTenantHost)
+	if err != nil {
+		return ctx, err
+	}
+	switch {
+	case slug == "" && host == "":
+		return ctx, fault.New(fault.InvalidArgument, ReasonTenantMissing, "say which tenant the call is for: metadata x-tenant: <slug>, or a tenant's host name")
+	case slug != "":
+		t, err = s.resolver.BySlug(ctx, slug)
+		if err == nil && host != "" {
+			var byHost tenancy.Tenant
+			if byHost, err = s.resolver.ByHost(ctx, host); err == nil && byHost.UID != t.UID {
+				err = fault.New(fault.InvalidArgument, ReasonTenantAmbiguous, "x-tenant %q and host %q name different tenants", slug, host)
+			}
+		}
+	default:
+		t, err = s.resolver.ByHost(ctx, host)
+	}
+	if err == nil {
+		err = tenancy.RequireActive(t)
+	}
+	if err != nil {
+		return ctx, err
+	}
+	caller := Caller{Tenant: t}
+	auth, err := single(md, "authorization")
+	if err != nil {
+		return ctx, err
+	}
+	token, hasBearer := cutBearer(auth)
+	switch {
+	case hasBearer:
+		caller.User, err = s.verifier.Verify(ctx, token, t.UID)
+		if err != nil && !s.public[method] {
+			return ctx, err
+		}
+		if err != nil {
+			caller.User = accesstoken.Claims{}
+		}
+	case !s.public[method]:
+		return ctx, fault.New(fault.Unauthenticated, ReasonTokenMissing, "this call needs an access token: authorization: Bearer <token from identity's Login>")
+	}
+	return WithCaller(ctx, caller), nil
+}
+
+func cutBearer(v string) (string, bool) {
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:]), true
+	}
+	return "", false
+}
+
+// single returns the only value of key, "" when absent, and refuses
+// repeated values: two tenants or two tokens in one call are a client bug
+// or an attempt to confuse.
+func single(md metadata.MD, key string) (string, error) {
+	vals := md.Get(key)
+	switch len(vals) {
+	case 0:
+		return "", nil
+	case 1:
+		return vals[0], nil
+	}
+	return "", fault.New(fault.InvalidArgument, ReasonMetadataRepeated, "metadata %s is given %d times; give it once", key, len(vals))
+}
+
+func alwaysPublic(method string) bool {
+	return strings.HasPrefix(method, healthPrefix) || strings.HasPrefix(method, reflectPrefix)
+}
+
+// UnaryServerInterceptor admits unary calls (see the package doc).
+func (s *Service) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if alwaysPublic(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		md, _ := metadata.FromIncomingContext(ctx)
+		ctx, err := s.admit(ctx, info.FullMethod, md)
+		if err != nil {
+			return nil, grpcerr.Error(err)
+		}
+		resp, err := handler(ctx, req)
+		return resp, grpcerr.Error(err)
+	}
+}
+
+// StreamServerInterceptor admits streaming calls.
+func (s *Service) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if alwaysPublic(info.FullMethod) {
+			return handler(srv, ss)
+		}
+		md, _ := metadata.FromIncomingContext(ss.Context())
+		ctx, err := s.admit(ss.Context(), info.FullMethod, md)
+		if err != nil {
+			return grpcerr.Error(err)
+		}
+		return grpcerr.Error(handler(srv, &callerStream{ServerStream: ss, ctx: ctx}))
+	}
+}
+
+type callerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *callerStream) Context() context.Context { return c.ctx }
+
+// HTTPMiddleware admits plain HTTP requests (for services without gRPC):
+// the tenant from the X-Tenant header or else the Host, the token from
+// Authorization. Refusals are JSON google.rpc.Status bodies with the HTTP
+// status of their gRPC code. Use it behind a proxy only if the proxy sets
+// Host to the client's.
+func (s *Service) HTTPMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		md := metadata.MD{}
+		if vs := r.Header.Values("X-Tenant"); len(vs) > 0 {
+			md[MetadataTenant] = vs
+		} else {
+			md[MetadataTenantHost] = []string{r.Host}
+		}
+		if vs := r.Header.Values("Authorization"); len(vs) > 0 {
+			md["authorization"] = vs
+		}
+		ctx, err := s.admit(r.Context(), r.Method+" "+r.URL.Path, md)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

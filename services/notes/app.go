@@ -1,0 +1,213 @@
+package notes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	notesv1 "tenantry.dev/gen/tenantry/notes/v1"
+	"tenantry.dev/kit/service"
+	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/flagenv"
+	"tenantry.dev/platform/restgateway"
+	"tenantry.dev/platform/rpcserver"
+	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/platform/tenantname"
+)
+
+// Config is the notes service's configuration, from flags or TENANTRY_*
+// variables (the same environment as `make run`).
+type Config struct {
+	GRPCAddr, HTTPAddr          string
+	RegistryAddr, IdentityAddr  string
+	ComponentToken              string
+	Issuer                      string
+	Placements                  map[string]string
+	BaseDomains                 []string
+	AllowInsecure               bool
+	TLSCertFile, TLSKeyFile     string
+	databaseURL, placementsSpec string
+}
+
+// LoadConfig parses args with lookup as the environment.
+func LoadConfig(args []string, lookup flagenv.Lookup) (*Config, error) {
+	c := &Config{}
+	fs := flagenv.New("notes", lookup)
+	var bases string
+	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_NOTES_GRPC_ADDR", "localhost:50053", "gRPC listen address")
+	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_NOTES_HTTP_ADDR", "localhost:8083", "REST listen address (every tenant host); empty serves no HTTP")
+	fs.String(&c.RegistryAddr, "registry-addr", "TENANTRY_REGISTRY_ADDR", "localhost:50051", "gRPC address of the tenant registry")
+	fs.String(&c.IdentityAddr, "identity-addr", "TENANTRY_IDENTITY_ADDR", "localhost:50052", "gRPC address of identity (for its JWKS)")
+	fs.String(&c.ComponentToken, "component-token", "TENANTRY_COMPONENT_TOKEN", "", "the notes component's token: `tenantry components credential notes`")
+	fs.String(&c.Issuer, "issuer", "TENANTRY_ISSUER", service.DefaultIssuer, "identity's token issuer")
+	fs.String(&c.databaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the default placement (its user and password are not used)")
+	fs.String(&c.placementsSpec, "placements", "TENANTRY_PLACEMENTS", "", "extra placements: name=postgres-url,... (as configured on the registry)")
+	fs.String(&bases, "base-domains", "TENANTRY_BASE_DOMAINS", "localhost", "the registry's base domains: {slug}.{base} is the tenant's host")
+	fs.String(&c.TLSCertFile, "tls-cert", "TENANTRY_TLS_CERT", "", "TLS certificate file (PEM); plaintext when unset")
+	fs.String(&c.TLSKeyFile, "tls-key", "TENANTRY_TLS_KEY", "", "TLS private key file (PEM)")
+	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext on non-loopback addresses")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var problems flagenv.Problems
+	if c.ComponentToken == "" {
+		problems.Addf("TENANTRY_COMPONENT_TOKEN (or -component-token) is required: print it with `bin/tenantry components credential notes`")
+	}
+	if c.databaseURL == "" {
+		problems.Addf("DATABASE_URL (or -database-url) is required: the default placement's database")
+	}
+	placements, bad := tenantdb.ParsePlacements("TENANTRY_PLACEMENTS", c.placementsSpec, c.databaseURL)
+	for _, b := range bad {
+		problems.Addf("%s", b)
+	}
+	c.Placements = placements
+	domains, invalid := tenantname.ParseBaseDomains(flagenv.List(bases))
+	for _, d := range invalid {
+		problems.Addf("TENANTRY_BASE_DOMAINS: %q is not a valid domain name", d)
+	}
+	c.BaseDomains = domains
+	return c, problems.Err()
+}
+
+// App is the running notes service.
+type App struct {
+	kit        *service.Service
+	rpc        *rpcserver.Server
+	rest       *restgateway.Gateway
+	registry   *grpc.ClientConn
+	identity   *grpc.ClientConn
+	logger     *slog.Logger
+	registered []int32
+}
+
+// New wires the service and registers the notes component's migrations
+// with the registry, which fails fast if the registry or the token is
+// wrong.
+func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
+	a := &App{logger: logger}
+	var err error
+	if a.registry, err = grpc.NewClient(cfg.RegistryAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return nil, fmt.Errorf("registry address %q: %w", cfg.RegistryAddr, err)
+	}
+	if a.identity, err = grpc.NewClient(cfg.IdentityAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return nil, fmt.Errorf("identity address %q: %w", cfg.IdentityAddr, err)
+	}
+	a.kit, err = service.New(service.Config{
+		ComponentToken: cfg.ComponentToken,
+		Registry:       a.registry,
+		Identity:       a.identity,
+		Issuer:         cfg.Issuer,
+		Placements:     cfg.Placements,
+		BaseDomains:    cfg.BaseDomains,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, errors.Join(err, a.close())
+	}
+	if a.kit.Component() != "notes" {
+		return nil, errors.Join(fmt.Errorf("TENANTRY_COMPONENT_TOKEN is component %q's, not notes'", a.kit.Component()), a.close())
+	}
+	if a.registered, err = a.kit.Register(ctx, "Notes", Migrations, "migrations"); err != nil {
+		return nil, errors.Join(err, a.close())
+	}
+
+	// The kit authenticates users (BeforeAuth: it needs the tenant first);
+	// the platform's guard, which knows no user tokens, lets its calls pass.
+	var methods []string
+	for _, m := range notesv1.NotesService_ServiceDesc.Methods {
+		methods = append(methods, "/"+notesv1.NotesService_ServiceDesc.ServiceName+"/"+m.MethodName)
+	}
+	guard, err := authn.NewGuard(authn.Policy{}, authn.Chain(), authn.Public(methods...))
+	if err != nil {
+		return nil, errors.Join(err, a.close())
+	}
+	a.rpc, err = rpcserver.New(rpcserver.Config{
+		Name: "notes", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
+		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard,
+		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{a.kit.UnaryServerInterceptor()},
+		BeforeAuthStreamInterceptors: []grpc.StreamServerInterceptor{a.kit.StreamServerInterceptor()},
+	})
+	if err != nil {
+		return nil, errors.Join(err, a.close())
+	}
+	notesv1.RegisterNotesServiceServer(a.rpc.GRPC(), NewServer(a.kit))
+	if cfg.HTTPAddr != "" {
+		a.rest, err = restgateway.New(ctx, restgateway.Config{
+			Name: "notes", Addr: cfg.HTTPAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
+			AllowInsecure: cfg.AllowInsecure, FlagAddr: "--http-addr (TENANTRY_NOTES_HTTP_ADDR)",
+			GRPC: a.rpc.GRPC(), GRPCUsesTLS: cfg.TLSCertFile != "",
+			Register: []restgateway.RegisterFunc{notesv1.RegisterNotesServiceHandler},
+			// The tenant is the request's host; a client's own x-tenant-host
+			// never passes (Metadata's keys replace the client's).
+			Metadata: func(r *http.Request) map[string]string {
+				return map[string]string{service.MetadataTenantHost: restgateway.RequestHost(r)}
+			},
+			Logger: logger,
+		})
+		if err != nil {
+			return nil, errors.Join(err, a.close())
+		}
+	}
+	return a, nil
+}
+
+// Kit returns the service's kit, for tests.
+func (a *App) Kit() *service.Service { return a.kit }
+
+// Registered returns the migration versions New registered as new.
+func (a *App) Registered() []int32 { return slices.Clone(a.registered) }
+
+// Listen binds the listeners, so that Addr and HTTPAddr are known before Run.
+func (a *App) Listen() error {
+	if err := a.rpc.Listen(); err != nil {
+		return err
+	}
+	if a.rest != nil {
+		return a.rest.Listen()
+	}
+	return nil
+}
+
+// Addr returns the gRPC address.
+func (a *App) Addr() net.Addr { return a.rpc.Addr() }
+
+// HTTPAddr returns the REST address, nil without REST.
+func (a *App) HTTPAddr() net.Addr {
+	if a.rest == nil {
+		return nil
+	}
+	return a.rest.Addr()
+}
+
+// Run serves until ctx ends, with the tenant cache kept coherent.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); a.kit.Run(ctx) }()
+	a.logger.InfoContext(ctx, "notes serving", "grpc", a.Addr().String())
+	err := restgateway.Serve(ctx, a.rpc, a.rest)
+	cancel()
+	<-watchDone
+	return errors.Join(err, a.close())
+}
+
+func (a *App) close() error {
+	if a.kit != nil {
+		a.kit.Close()
+	}
+	var errs []error
+	for _, c := range []*grpc.ClientConn{a.registry, a.identity} {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
