@@ -27,12 +27,13 @@ test: postgres chromium check-generated lint $(WITHPG) ## Run every module's tes
 	$(WITHPG) -- $(GO) test -count=1 -timeout 25m $(PKGS)
 
 .PHONY: bench
-# identity-bench runs even when registry-bench could not take every measure
-# (each prints its table regardless); the target fails if either did.
+# Each bench runs even when an earlier one could not take every measure
+# (each prints its table regardless); the target fails if any did.
 bench: postgres build ## Start the real system and print the benchmark tables (registry, then identity).
 	status=0; \
 	$(GO) run ./services/tenant-registry/cmd/registry-bench -registry-bin $(BIN)/tenant-registry || status=$$?; \
 	$(GO) run ./services/identity/cmd/identity-bench -registry-bin $(BIN)/tenant-registry -identity-bin $(BIN)/identity || status=$$?; \
+	$(GO) run ./services/notes/cmd/notes-bench -registry-bin $(BIN)/tenant-registry -identity-bin $(BIN)/identity -notes-bin $(BIN)/notes || status=$$?; \
 	exit $$status
 
 .PHONY: build

@@ -26,6 +26,8 @@
 #   TENANTRY_OPERATOR_TOKEN       operator bearer token (default: from .dev/tokens.env)
 #   TENANTRY_SERVICE_TOKEN        service bearer token (default: from .dev/tokens.env)
 #   TENANTRY_KEY_ENCRYPTION_KEY   identity's key-encryption key (default: from .dev/tokens.env)
+#   TENANTRY_COMPONENT_KEY        the registry's key of component tokens (default: from .dev/tokens.env)
+#   TENANTRY_NOTES_GRPC_ADDR      the example notes service's gRPC address (default localhost:50053)
 #   TENANTRY_REGISTRY_GRPC_ADDR   tenant-registry gRPC address (default localhost:50051)
 #   TENANTRY_IDENTITY_GRPC_ADDR   identity gRPC address (default localhost:50052)
 #   TENANTRY_SMTP_ADDR            SMTP server for identity's emails (default: print them)
@@ -56,6 +58,7 @@ tokens_file=$dev_dir/tokens.env
 
 export TENANTRY_REGISTRY_GRPC_ADDR=${TENANTRY_REGISTRY_GRPC_ADDR:-localhost:50051}
 export TENANTRY_IDENTITY_GRPC_ADDR=${TENANTRY_IDENTITY_GRPC_ADDR:-localhost:50052}
+export TENANTRY_NOTES_GRPC_ADDR=${TENANTRY_NOTES_GRPC_ADDR:-localhost:50053}
 
 # demo_tenant is the tenant every run makes sure of, for the banner's
 # commands; demo_display_name is its display name when created.
@@ -72,7 +75,7 @@ die() {
 random_token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # kept_names are the secrets kept in tokens_file, in its order.
-kept_names=(TENANTRY_OPERATOR_TOKEN TENANTRY_SERVICE_TOKEN TENANTRY_KEY_ENCRYPTION_KEY)
+kept_names=(TENANTRY_OPERATOR_TOKEN TENANTRY_SERVICE_TOKEN TENANTRY_KEY_ENCRYPTION_KEY TENANTRY_COMPONENT_KEY)
 
 # load_tokens exports the operator and service tokens and identity's
 # key-encryption key: those already in the environment win, then those kept
@@ -210,6 +213,18 @@ ensure_demo_tenant() {
 $out"
 }
 
+# start_notes starts the example product service with its component token
+# (from the registry, as an operator), then gives tenants that existed
+# before it registered its component (demo, on the first run) its tables
+# with a fleet migration: a no-op on later runs.
+start_notes() {
+	local token
+	token=$("$bin_dir/tenantry" components credential notes) || fail 1 "cannot get the notes component's token from tenant-registry"
+	TENANTRY_COMPONENT_TOKEN=$token TENANTRY_IDENTITY_ADDR=$(dial_addr "$TENANTRY_IDENTITY_GRPC_ADDR") \
+		start_service notes "$TENANTRY_NOTES_GRPC_ADDR" "$bin_dir/notes"
+	"$bin_dir/tenantry" migrate --component notes >&2 || fail 1 "the fleet migration of the notes component failed"
+}
+
 # forget_service PID drops a service that has exited and been waited for.
 forget_service() {
 	local i
@@ -298,9 +313,10 @@ add_http() {
 
 # print_banner tells where everything listens and how to call it.
 print_banner() {
-	local addr identity_addr database tokens_note="" emails
+	local addr identity_addr notes_addr database tokens_note="" emails
 	addr=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
 	identity_addr=$(dial_addr "$TENANTRY_IDENTITY_GRPC_ADDR")
+	notes_addr=$(dial_addr "$TENANTRY_NOTES_GRPC_ADDR")
 	database=$(redact_url "$DATABASE_URL")
 	if [[ -n $private_cluster ]]; then
 		database+="  (private cluster in $private_cluster, kept across runs)"
@@ -360,6 +376,10 @@ in this repository instead of 'grpcurl'):
   $login
   ACCESS_TOKEN=\$($login | sed -n 's/.*"accessToken": "\(.*\)".*/\1/p')
   grpcurl -plaintext $in_demo $as_user $identity_addr tenantry.identity.v1.AuthService/GetCurrentUser
+
+  # The example product service (notes), in the tenant's own schema as its own role.
+  grpcurl -plaintext $in_demo $as_user -d '{"note":{"body":"hello"}}' $notes_addr tenantry.notes.v1.NotesService/CreateNote
+  grpcurl -plaintext $in_demo $as_user $notes_addr tenantry.notes.v1.NotesService/ListNotes
 ================================================================================
 BANNER
 }
@@ -379,9 +399,11 @@ run_services() {
 	export TENANTRY_REGISTRY_ADDR
 	TENANTRY_REGISTRY_ADDR=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
 	start_service identity "$TENANTRY_IDENTITY_GRPC_ADDR" "$bin_dir/identity"
+	start_notes
 	# Their REST gateways (empty addresses turn them off).
 	add_http tenant-registry "${TENANTRY_REGISTRY_HTTP_ADDR-localhost:8081}" ""
 	add_http identity "${TENANTRY_IDENTITY_HTTP_ADDR-localhost:8080}" "$demo_tenant."
+	add_http notes "${TENANTRY_NOTES_HTTP_ADDR-localhost:8083}" "$demo_tenant."
 	# A new service is one more line, after the services it depends on, and,
 	# for an HTTP address it serves too, a listening+=("...") line.
 

@@ -85,6 +85,7 @@ type App struct {
 	identity   *grpc.ClientConn
 	logger     *slog.Logger
 	registered []int32
+	listening  bool
 }
 
 // New wires the service and registers the notes component's migrations
@@ -166,6 +167,10 @@ func (a *App) Registered() []int32 { return slices.Clone(a.registered) }
 
 // Listen binds the listeners, so that Addr and HTTPAddr are known before Run.
 func (a *App) Listen() error {
+	if a.listening {
+		return nil
+	}
+	a.listening = true
 	if err := a.rpc.Listen(); err != nil {
 		return err
 	}
@@ -188,6 +193,9 @@ func (a *App) HTTPAddr() net.Addr {
 
 // Run serves until ctx ends, with the tenant cache kept coherent.
 func (a *App) Run(ctx context.Context) error {
+	if err := a.Listen(); err != nil {
+		return errors.Join(err, a.close())
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	watchDone := make(chan struct{})

@@ -54,7 +54,8 @@ func buildBinaries(t *testing.T, root string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"./services/tenant-registry/cmd/tenant-registry", "./services/identity/cmd/identity",
+		"./services/tenant-registry/cmd/tenant-registry", "./services/tenant-registry/cmd/tenantry",
+		"./services/identity/cmd/identity", "./services/notes/cmd/notes",
 		"github.com/fullstorydev/grpcurl/cmd/grpcurl")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,12 +69,15 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 		"TENANTRY_DEV_DIR="+devDir,
 		"TENANTRY_REGISTRY_GRPC_ADDR="+addr,
 		"TENANTRY_IDENTITY_GRPC_ADDR="+identityAddr,
+		"TENANTRY_NOTES_GRPC_ADDR=localhost:"+strconv.Itoa(freePort(t)),
 		// No REST: parallel runs would share its fixed default ports.
 		"TENANTRY_REGISTRY_HTTP_ADDR=",
 		"TENANTRY_IDENTITY_HTTP_ADDR=",
+		"TENANTRY_NOTES_HTTP_ADDR=",
 	)
 	registryPID := run.servicePID(t, "tenant-registry")
 	identityPID := run.servicePID(t, "identity")
+	notesPID := run.servicePID(t, "notes")
 
 	t.Run("the banner shows the database without its password", func(t *testing.T) {
 		banner := strings.Join(run.banner, "\n")
@@ -88,6 +92,7 @@ func TestRunDevWithDatabaseURL(t *testing.T) {
 
 	t.Run("Ctrl-C stops identity and the registry and exits 0", func(t *testing.T) {
 		run.interrupt(t)
+		requireGone(t, notesPID, "notes")
 		requireGone(t, identityPID, "identity")
 		requireGone(t, registryPID, "tenant-registry")
 	})
@@ -113,9 +118,11 @@ func TestRunDevWithPrivateCluster(t *testing.T) {
 		"TENANTRY_DEV_PG_PORT=" + strconv.Itoa(pgPort),
 		"TENANTRY_REGISTRY_GRPC_ADDR=" + addr,
 		"TENANTRY_IDENTITY_GRPC_ADDR=" + identityAddr,
+		"TENANTRY_NOTES_GRPC_ADDR=localhost:" + strconv.Itoa(freePort(t)),
 		// No REST: parallel runs would share its fixed default ports.
 		"TENANTRY_REGISTRY_HTTP_ADDR=",
 		"TENANTRY_IDENTITY_HTTP_ADDR=",
+		"TENANTRY_NOTES_HTTP_ADDR=",
 	}
 
 	first := startRunDev(t, root, binDir, env...)
@@ -305,9 +312,11 @@ func requireKeptTokens(t *testing.T, run *devRun, devDir string) {
 	// identity's key-encryption key is kept too, but never printed.
 	rest, ok := strings.CutPrefix(string(kept), "TENANTRY_OPERATOR_TOKEN="+operator+"\nTENANTRY_SERVICE_TOKEN="+service+"\n")
 	require.True(t, ok, "tokens.env holds other tokens than the banner's:\n%s", kept)
-	require.Regexp(t, `^TENANTRY_KEY_ENCRYPTION_KEY=[0-9a-f]{64}\n$`, rest)
-	key := strings.TrimSuffix(strings.TrimPrefix(rest, "TENANTRY_KEY_ENCRYPTION_KEY="), "\n")
-	require.NotContains(t, strings.Join(run.banner, "\n"), key)
+	m := regexp.MustCompile(`^TENANTRY_KEY_ENCRYPTION_KEY=([0-9a-f]{64})\nTENANTRY_COMPONENT_KEY=([0-9a-f]{64})\n$`).FindStringSubmatch(rest)
+	require.NotNil(t, m, "tokens.env after the tokens:\n%s", rest)
+	for _, key := range m[1:] {
+		require.NotContains(t, strings.Join(run.banner, "\n"), key)
+	}
 }
 
 // stopAndRequireGone interrupts a run with its private cluster in devDir and
@@ -316,6 +325,7 @@ func stopAndRequireGone(t *testing.T, run *devRun, devDir string) {
 	t.Helper()
 	registryPID := run.servicePID(t, "tenant-registry")
 	identityPID := run.servicePID(t, "identity")
+	notesPID := run.servicePID(t, "notes")
 	pidFile, err := os.ReadFile(filepath.Join(devDir, "postgres", "postmaster.pid"))
 	require.NoError(t, err, "the cluster should run in TENANTRY_DEV_DIR")
 	postmasterPID, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
@@ -323,6 +333,7 @@ func stopAndRequireGone(t *testing.T, run *devRun, devDir string) {
 	require.True(t, running(postmasterPID, "postgres"), "postmaster.pid names no running postgres")
 
 	run.interrupt(t)
+	requireGone(t, notesPID, "notes")
 	requireGone(t, identityPID, "identity")
 	requireGone(t, registryPID, "tenant-registry")
 	requireGone(t, postmasterPID, "postgres")
