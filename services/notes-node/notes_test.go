@@ -99,6 +99,14 @@ func startSystem(t *testing.T, before ...string) *system {
 	identityGRPC := s.identity.waitFor(servingGRPC)[1]
 	s.identityHTTP = s.identity.waitFor(servingHTTP)[1]
 	s.auth = identityv1.NewAuthServiceClient(registrytest.Dial(t, identityGRPC))
+	// Another component with a table of its own in every schema, as the Go
+	// example (component notes, table notes) has: both live side by side.
+	_, err = s.components.RegisterComponent(s.operatorCtx(), &registryv1.RegisterComponentRequest{Component: &registryv1.Component{
+		Name: "components/notes",
+		Migrations: []*registryv1.Migration{{Version: 1, Name: "create_notes",
+			Sql: "CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, owner uuid NOT NULL, body text NOT NULL)"}},
+	}})
+	require.NoError(t, err)
 	for _, slug := range before {
 		s.createTenant(slug)
 	}
@@ -420,13 +428,14 @@ func TestNotesNode(t *testing.T) {
 		require.Equal(t, roleName(alpha.GetUid()), who)
 		require.Equal(t, alpha.GetSchema(), schema)
 		var n int
-		require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM notes").Scan(&n))
+		require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM node_notes").Scan(&n))
 		require.Equal(t, 2, n, "ann's two notes")
 
 		probes := map[string]string{
-			"bravo's notes":                 "SELECT * FROM " + pgx.Identifier{bravo.GetSchema(), "notes"}.Sanitize(),
-			"identity's users, same schema": "SELECT * FROM users",
-			"bravo's role":                  "SET ROLE " + pgx.Identifier{roleName(bravo.GetUid())}.Sanitize(),
+			"bravo's notes":                   "SELECT * FROM " + pgx.Identifier{bravo.GetSchema(), "node_notes"}.Sanitize(),
+			"identity's users, same schema":   "SELECT * FROM users",
+			"another component's notes table": "SELECT * FROM notes",
+			"bravo's role":                    "SET ROLE " + pgx.Identifier{roleName(bravo.GetUid())}.Sanitize(),
 		}
 		for name, sql := range probes {
 			_, err := conn.Exec(ctx, sql)

@@ -1,7 +1,7 @@
-// Notes: the rules of the example's one resource, and its SQL. Every
-// statement is parameterised and names the table unqualified: the
-// connection is the tenant's own role, whose search path is the tenant's
-// schema (checked once per pool, see pools.js).
+// Notes: the rules of the example's one resource, and its SQL (table
+// node_notes). Every statement is parameterised and names the table
+// unqualified: the connection is the tenant's own role, whose search path
+// is the tenant's schema (checked once per pool, see pools.js).
 
 import { invalidArgument } from './errors.js';
 
@@ -72,7 +72,7 @@ export function parseListQuery(params) {
 export async function listNotes(db, owner, { pageSize, before }) {
   const { rows } = await db.query(
     `SELECT id, owner, body, created_at
-       FROM notes
+       FROM node_notes
       WHERE owner = $1 AND ($2::bigint IS NULL OR id < $2::bigint)
       ORDER BY id DESC
       LIMIT $3`,
@@ -94,7 +94,7 @@ export async function listNotes(db, owner, { pageSize, before }) {
  */
 export async function createNote(db, owner, { body }) {
   const { rows } = await db.query(
-    'INSERT INTO notes (owner, body) VALUES ($1, $2) RETURNING id, owner, body, created_at',
+    'INSERT INTO node_notes (owner, body) VALUES ($1, $2) RETURNING id, owner, body, created_at',
     [owner, body],
   );
   return toNote(rows[0]);

@@ -136,7 +136,7 @@ export class TenantPools {
 
   /**
    * Checks once per pool that the role's search path leads to the
-   * tenant's schema: unqualified names (notes) must be this tenant's
+   * tenant's schema: unqualified names (node_notes) must be this tenant's
    * tables, and a role set up otherwise must fail loudly, not quietly use
    * another schema.
    */
