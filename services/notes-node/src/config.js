@@ -14,7 +14,7 @@ export const DEFAULT_PLACEMENT = 'default';
 
 // Each setting: flag name, environment variable, default, description.
 const SETTINGS = [
-  ['http-addr', 'TENANTRY_NOTES_HTTP_ADDR', 'localhost:8090', 'HTTP listen address (host:port)'],
+  ['http-addr', 'TENANTRY_NOTES_NODE_HTTP_ADDR', 'localhost:8090', 'HTTP listen address (host:port)'],
   ['registry-url', 'TENANTRY_REGISTRY_URL', 'http://localhost:8081', "base URL of the tenant registry's REST API"],
   ['identity-url', 'TENANTRY_IDENTITY_URL', 'http://localhost:8080', "base URL of identity's REST API (its JWKS is under it)"],
   ['component-token', 'TENANTRY_COMPONENT_TOKEN', '', "this component's credential, tnc_notes-node_... (the registry's GetComponentCredential)"],
