@@ -92,6 +92,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
+// discard drops the services' logs: an access log line per call.
+func discard(string) {}
+
 func dial(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 }
@@ -106,7 +109,7 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	}
 	operator, service, componentKey, kek := benchkit.RandomToken(), benchkit.RandomToken(), benchkit.RandomToken(), benchkit.RandomToken()
 	regAddr, _ := benchkit.FreeAddr()
-	reg, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{Name: "the registry", Bin: c.registryBin, Addr: regAddr,
+	reg, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{OnLine: discard, Forwarded: "none of its output", Name: "the registry", Bin: c.registryBin, Addr: regAddr,
 		Args: []string{"-grpc-addr", regAddr, "-http-addr", "", "-database-url", db, "-operator-token", operator,
 			"-service-token", service, "-component-key", componentKey, "-spare-schemas", "0"}})
 	if err != nil {
@@ -114,7 +117,7 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	}
 	defer func() { _ = reg.Stop() }()
 	idAddr, _ := benchkit.FreeAddr()
-	id, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{Name: "identity", Bin: c.identityBin, Addr: idAddr,
+	id, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{OnLine: discard, Forwarded: "none of its output", Name: "identity", Bin: c.identityBin, Addr: idAddr,
 		Args: []string{"-grpc-addr", idAddr, "-http-addr", "", "-database-url", db, "-registry-addr", regAddr,
 			"-operator-token", operator, "-service-token", service, "-key-encryption-key", kek}})
 	if err != nil {
@@ -123,7 +126,7 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	defer func() { _ = id.Stop() }()
 	token := tenantrole.ComponentToken([]byte(componentKey), "notes")
 	notesAddr, _ := benchkit.FreeAddr()
-	notes, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{Name: "notes", Bin: c.notesBin, Addr: notesAddr,
+	notes, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{OnLine: discard, Forwarded: "none of its output", Name: "notes", Bin: c.notesBin, Addr: notesAddr,
 		Args: []string{"-grpc-addr", notesAddr, "-http-addr", "", "-database-url", db, "-registry-addr", regAddr,
 			"-identity-addr", idAddr, "-component-token", token}})
 	if err != nil {

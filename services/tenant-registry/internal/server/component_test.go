@@ -14,6 +14,7 @@ import (
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/grpcerr"
 	"tenantry.dev/platform/pgtest"
+	"tenantry.dev/tenant-registry/internal/config"
 )
 
 // notes is a product component with two migrations.
@@ -220,4 +221,24 @@ func TestComponentsOverREST(t *testing.T) {
 	code, out = r.call(http.MethodGet, "/v1/tenants/acme/components", operatorToken, "")
 	require.Equal(t, http.StatusOK, code, "%s", out)
 	require.Contains(t, string(out), `"name":"tenants/acme/components/notes"`)
+}
+
+// Components share each tenant's schema: one whose tables collide with
+// another's is refused at registration, in either order, and tenants can
+// still be created.
+func TestComponentsThatCollideAreRefused(t *testing.T) {
+	t.Parallel()
+	r := startRegistry(t, "", func(c *config.Config) { c.SpareSchemas = 0 })
+	_, err := r.register(notes())
+	require.NoError(t, err)
+	for _, id := range []string{"aaa-memo", "zzz-memo"} { // applied before notes, and after
+		_, err := r.register(&registryv1.Component{Name: "components/" + id, Migrations: []*registryv1.Migration{
+			{Version: 1, Name: "create_notes", Sql: `CREATE TABLE notes (id int)`},
+		}})
+		st := requireCode(t, err, codes.InvalidArgument)
+		require.Equal(t, "MIGRATION_FAILED", grpcerr.Reason(st), st.Message())
+		require.Contains(t, st.Message(), `"notes" already exists`)
+	}
+	r.create("acme")
+	require.Equal(t, map[string][2]int32{"notes": {2, 2}}, r.versions("acme"))
 }

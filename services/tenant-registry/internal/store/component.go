@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -105,10 +107,38 @@ func (s *Store) tryMigrations(ctx context.Context, c *component.Component) error
 	if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{scratch}.Sanitize()); err != nil {
 		return dbError(err, "try migrations")
 	}
-	// Applied as to a tenant (the version it records goes with the rollback).
-	// and as a role of its own, with the rights a tenant's role has.
-	_, _, err = s.applyComponent(ctx, tx, scratch, roleOf{name: scratch}, c)
-	return migrationFault(c.ID, err, "component.migrations")
+	// Every component shares the tenant's schema: c is tried among the
+	// others, in the order CreateTenant applies them (by id), so that a
+	// table name two components both create is refused now, not by every
+	// CreateTenant from then on. Each runs as a role of its own, with the
+	// rights a tenant's role has; what they record goes with the rollback.
+	others, err := listComponents(ctx, tx, true, "")
+	if err != nil {
+		return dbError(err, "try migrations")
+	}
+	all := []*component.Component{c}
+	for _, o := range others {
+		if o.ID != c.ID {
+			all = append(all, o)
+		}
+	}
+	slices.SortFunc(all, func(a, b *component.Component) int { return strings.Compare(a.ID, b.ID) })
+	for _, o := range all {
+		_, _, err := s.applyComponent(ctx, tx, scratch, roleOf{name: scratch}, o)
+		if err == nil {
+			continue
+		}
+		if o.ID == c.ID {
+			return migrationFault(c.ID, err, "component.migrations")
+		}
+		if version, message, ok := failedMigration(err); ok {
+			return fault.Invalid("component.migrations", component.ReasonMigrationFailed,
+				"with component %q registered as given, the migration %d of component %q fails in a tenant schema: %s (components share each tenant's schema: name your tables after your component)",
+				c.ID, version, o.ID, message).WithMetadata("component", o.ID)
+		}
+		return dbError(err, "try migrations")
+	}
+	return nil
 }
 
 // failedMigration returns the version of the component's migration that
