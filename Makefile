@@ -8,7 +8,7 @@ SHELL := bash
 GO      ?= go
 BIN     := bin
 # Every Go module of the workspace; `go test ./...` does not cross modules.
-MODULES := ./gen ./services/platform ./services/kit ./services/tenant-registry ./services/identity ./services/notes
+MODULES := ./gen ./services/platform ./services/kit ./services/tenant-registry ./services/identity ./services/notes ./services/notes-node
 PKGS    := $(addsuffix /...,$(MODULES))
 # withpg runs a command with a throwaway (or persistent) PostgreSQL cluster.
 # It is built, not `go run`, so exit codes and signals pass through exactly.
