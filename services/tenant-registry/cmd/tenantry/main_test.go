@@ -35,6 +35,7 @@ func startRegistry(t *testing.T) (string, string) {
 		"-grpc-addr", "127.0.0.1:0", "-http-addr", "",
 		"-database-url", url,
 		"-operator-token", operatorToken,
+		"-component-key", "component-key-for-the-cli-tests-0123456789",
 		"-reconcile-interval", "1h", "-shutdown-timeout", "2s",
 	}, func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
