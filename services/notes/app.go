@@ -14,6 +14,7 @@ import (
 
 	notesv1 "tenantry.dev/gen/tenantry/notes/v1"
 	"tenantry.dev/kit/service"
+	"tenantry.dev/kit/tenantpool"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/flagenv"
 	"tenantry.dev/platform/restgateway"
@@ -25,14 +26,16 @@ import (
 // Config is the notes service's configuration, from flags or TENANTRY_*
 // variables (the same environment as `make run`).
 type Config struct {
-	GRPCAddr, HTTPAddr          string
-	RegistryAddr, IdentityAddr  string
-	ComponentToken              string
-	Issuer                      string
-	Placements                  map[string]string
-	BaseDomains                 []string
-	AllowInsecure               bool
-	TLSCertFile, TLSKeyFile     string
+	GRPCAddr, HTTPAddr         string
+	RegistryAddr, IdentityAddr string
+	ComponentToken             string
+	Issuer                     string
+	Placements                 map[string]string
+	BaseDomains                []string
+	AllowInsecure              bool
+	TLSCertFile, TLSKeyFile    string
+	// TenantPoolConns bounds each tenant's connection pool.
+	TenantPoolConns             int
 	databaseURL, placementsSpec string
 }
 
@@ -40,7 +43,7 @@ type Config struct {
 func LoadConfig(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c := &Config{}
 	fs := flagenv.New("notes", lookup)
-	var bases string
+	var bases, poolConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_NOTES_GRPC_ADDR", "localhost:50053", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_NOTES_HTTP_ADDR", "localhost:8083", "REST listen address (every tenant host); empty serves no HTTP")
 	fs.String(&c.RegistryAddr, "registry-addr", "TENANTRY_REGISTRY_ADDR", "localhost:50051", "gRPC address of the tenant registry")
@@ -52,11 +55,13 @@ func LoadConfig(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&bases, "base-domains", "TENANTRY_BASE_DOMAINS", "localhost", "the registry's base domains: {slug}.{base} is the tenant's host")
 	fs.String(&c.TLSCertFile, "tls-cert", "TENANTRY_TLS_CERT", "", "TLS certificate file (PEM); plaintext when unset")
 	fs.String(&c.TLSKeyFile, "tls-key", "TENANTRY_TLS_KEY", "", "TLS private key file (PEM)")
+	fs.String(&poolConns, "tenant-pool-conns", "TENANTRY_TENANT_POOL_CONNS", "4", "connections per tenant's pool (the pools of the 64 most recently used tenants stay open)")
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext on non-loopback addresses")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	var problems flagenv.Problems
+	c.TenantPoolConns = problems.Int("TENANTRY_TENANT_POOL_CONNS", poolConns, 1, 100)
 	if c.ComponentToken == "" {
 		problems.Addf("TENANTRY_COMPONENT_TOKEN (or -component-token) is required: print it with `bin/tenantry components credential notes`")
 	}
@@ -107,6 +112,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 		Issuer:         cfg.Issuer,
 		Placements:     cfg.Placements,
 		BaseDomains:    cfg.BaseDomains,
+		Pool:           tenantpool.Options{MaxConnsPerTenant: int32(cfg.TenantPoolConns)},
 		Logger:         logger,
 	})
 	if err != nil {

@@ -128,7 +128,7 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	notesAddr, _ := benchkit.FreeAddr()
 	notes, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{OnLine: discard, Forwarded: "none of its output", Name: "notes", Bin: c.notesBin, Addr: notesAddr,
 		Args: []string{"-grpc-addr", notesAddr, "-http-addr", "", "-database-url", db, "-registry-addr", regAddr,
-			"-identity-addr", idAddr, "-component-token", token}})
+			"-identity-addr", idAddr, "-component-token", token, "-tenant-pool-conns", fmt.Sprint(c.workers)}})
 	if err != nil {
 		return err
 	}
