@@ -40,23 +40,22 @@ import (
 	"tenantry.dev/kit/tenantpool"
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/grpcerr"
+	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/tenantdb"
 )
 
-// Metadata keys the interceptors read. A REST gateway in front of the
-// service must set x-tenant-host from the request's host and must not
-// pass a client's own x-tenant-host through.
+// Metadata keys the interceptors read (see tenancy). A REST gateway in
+// front of the service must set x-tenant-host from the request's host and
+// must not pass a client's own x-tenant-host through.
 const (
-	MetadataTenant     = "x-tenant"
-	MetadataTenantHost = "x-tenant-host"
+	MetadataTenant     = tenancy.MetadataTenant
+	MetadataTenantHost = tenancy.MetadataTenantHost
 )
 
-// Reasons of the faults the kit returns, besides those of tenancy and
+// Reasons of the faults the kit returns, besides those of tenancy
+// (TENANT_REQUIRED, TENANT_AMBIGUOUS, METADATA_REPEATED, ...) and
 // accesstoken.
 const (
-	ReasonTenantMissing      = "TENANT_MISSING"
-	ReasonTenantAmbiguous    = "TENANT_AMBIGUOUS"
-	ReasonMetadataRepeated   = "METADATA_REPEATED"
 	ReasonTokenMissing       = "ACCESS_TOKEN_MISSING"
 	ReasonTenantRoleDenied   = "TENANT_ROLE_DENIED"
 	ReasonCredentialRejected = "COMPONENT_CREDENTIAL_REJECTED"
@@ -227,29 +226,11 @@ func (s *Service) InTenant(ctx context.Context, fn func(ctx context.Context, tx 
 // admit finds the caller of a call from its metadata: the tenant always,
 // the user unless the method is public.
 func (s *Service) admit(ctx context.Context, method string, md metadata.MD) (context.Context, error) {
-	var t tenancy.Tenant
-	slug, err := single(md, MetadataTenant)
+	named, err := tenancy.NamedInMetadata(md)
 	if err != nil {
 		return ctx, err
 	}
-	host, err := single(md, MetadataTenantHost)
-	if err != nil {
-		return ctx, err
-	}
-	switch {
-	case slug == "" && host == "":
-		return ctx, fault.New(fault.InvalidArgument, ReasonTenantMissing, "say which tenant the call is for: metadata x-tenant: <slug>, or a tenant's host name")
-	case slug != "":
-		t, err = s.resolver.BySlug(ctx, slug)
-		if err == nil && host != "" {
-			var byHost tenancy.Tenant
-			if byHost, err = s.resolver.ByHost(ctx, host); err == nil && byHost.UID != t.UID {
-				err = fault.New(fault.InvalidArgument, ReasonTenantAmbiguous, "x-tenant %q and host %q name different tenants", slug, host)
-			}
-		}
-	default:
-		t, err = s.resolver.ByHost(ctx, host)
-	}
+	t, err := s.resolver.Resolve(ctx, named)
 	if err == nil {
 		err = tenancy.RequireActive(t)
 	}
@@ -257,7 +238,7 @@ func (s *Service) admit(ctx context.Context, method string, md metadata.MD) (con
 		return ctx, err
 	}
 	caller := Caller{Tenant: t}
-	auth, err := single(md, "authorization")
+	auth, err := tenancy.SingleValue(md, "authorization")
 	if err != nil {
 		return ctx, err
 	}
@@ -282,20 +263,6 @@ func cutBearer(v string) (string, bool) {
 		return strings.TrimSpace(v[7:]), true
 	}
 	return "", false
-}
-
-// single returns the only value of key, "" when absent, and refuses
-// repeated values: two tenants or two tokens in one call are a client bug
-// or an attempt to confuse.
-func single(md metadata.MD, key string) (string, error) {
-	vals := md.Get(key)
-	switch len(vals) {
-	case 0:
-		return "", nil
-	case 1:
-		return vals[0], nil
-	}
-	return "", fault.New(fault.InvalidArgument, ReasonMetadataRepeated, "metadata %s is given %d times; give it once", key, len(vals))
 }
 
 func alwaysPublic(method string) bool {
@@ -358,7 +325,7 @@ func (s *Service) HTTPMiddleware(next http.Handler) http.Handler {
 		}
 		ctx, err := s.admit(r.Context(), r.Method+" "+r.URL.Path, md)
 		if err != nil {
-			writeError(w, err)
+			restgateway.WriteError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))

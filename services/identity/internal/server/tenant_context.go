@@ -19,11 +19,10 @@ import (
 	"tenantry.dev/platform/rpcserver"
 )
 
-// Metadata keys naming the tenant of a call: a slug from internal callers
-// and grpcurl, or the request's host as seen by the HTTP gateway.
+// Metadata keys naming the tenant of a call (see tenancy).
 const (
-	MetadataTenant     = "x-tenant"
-	MetadataTenantHost = "x-tenant-host"
+	MetadataTenant     = tenancy.MetadataTenant
+	MetadataTenantHost = tenancy.MetadataTenantHost
 )
 
 // tenantless lists the methods that work without a tenant: an access token
@@ -67,47 +66,24 @@ func (s *tenantScope) scope(ctx context.Context, method string) (context.Context
 	if unscoped[method] || !strings.HasPrefix(method, "/tenantry.identity.") {
 		return ctx, nil
 	}
-	slug, err := singleValue(ctx, MetadataTenant)
-	if err != nil {
-		return ctx, err
-	}
-	host, err := singleValue(ctx, MetadataTenantHost)
+	named, err := tenancy.NamedIn(ctx)
 	if err != nil {
 		return ctx, err
 	}
 	var t tenancy.Tenant
 	switch {
-	case slug != "" && host != "":
-		// Both named: they must be one tenant, or the call is refused
-		// rather than settled by whichever is looked at first.
-		bySlug, err := s.resolver.BySlug(ctx, slug)
-		if err != nil {
-			return ctx, err
-		}
-		if t, err = s.resolver.ByHost(ctx, host); err != nil {
-			return ctx, err
-		}
-		if t.UID != bySlug.UID {
-			return ctx, fault.Invalid(MetadataTenant, "TENANT_AMBIGUOUS",
-				"the metadata %s and %s name different tenants; send one of them", MetadataTenant, MetadataTenantHost)
-		}
-	case slug != "":
-		t, err = s.resolver.BySlug(ctx, slug)
-	case host != "" && tenantless[method]:
+	case named.None() && tenantless[method]:
+		return ctx, nil
+	case named.Slug == "" && tenantless[method]:
 		// A call that names a host no tenant has is bound to no tenant:
 		// nothing is vouched for in it (over REST the gateway already
 		// refused such a host).
-		t, err = s.resolver.ByHost(ctx, host)
+		t, err = s.resolver.ByHost(ctx, named.Host)
 		if f, ok := fault.As(err); ok && (f.Kind == fault.NotFound || f.Kind == fault.InvalidArgument) {
 			return context.WithValue(ctx, tenantKey{}, tenancy.Tenant{}), nil
 		}
-	case host != "":
-		t, err = s.resolver.ByHost(ctx, host)
-	case tenantless[method]:
-		return ctx, nil
 	default:
-		return ctx, fault.Invalid(MetadataTenant, "TENANT_REQUIRED",
-			"say which tenant this call is for: send the metadata 'x-tenant: <tenant slug>'")
+		t, err = s.resolver.Resolve(ctx, named)
 	}
 	if err != nil {
 		return ctx, err
@@ -117,23 +93,6 @@ func (s *tenantScope) scope(ctx context.Context, method string) (context.Context
 	}
 	rpcserver.AddLogAttrs(ctx, slog.String("tenant", t.Slug))
 	return context.WithValue(ctx, tenantKey{}, t), nil
-}
-
-// singleValue returns the one value of a metadata key, or "" when it is
-// absent. A key sent more than once is refused rather than guessed at:
-// a proxy and a client disagreeing about the tenant must not be settled
-// by whichever value comes first.
-func singleValue(ctx context.Context, key string) (string, error) {
-	v := metadata.ValueFromIncomingContext(ctx, key)
-	switch len(v) {
-	case 0:
-		return "", nil
-	case 1:
-		return strings.TrimSpace(v[0]), nil
-	default:
-		return "", fault.Invalid(key, "METADATA_REPEATED",
-			"the metadata %q was sent %d times; send it once", key, len(v))
-	}
 }
 
 func (s *tenantScope) unary() grpc.UnaryServerInterceptor {
