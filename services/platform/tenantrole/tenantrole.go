@@ -97,13 +97,9 @@ func ComponentToken(key []byte, component string) string {
 // VerifyComponentToken reports which component token belongs to, checking
 // it against key in constant time.
 func VerifyComponentToken(key []byte, token string) (string, error) {
-	rest, ok := strings.CutPrefix(token, TokenPrefix)
-	if !ok {
-		return "", ErrInvalidToken
-	}
-	component, _, ok := strings.Cut(rest, "_")
-	if !ok || !componentPattern.MatchString(component) || len(component) > MaxComponentIDBytes {
-		return "", ErrInvalidToken
+	component, err := ComponentOf(token)
+	if err != nil {
+		return "", err
 	}
 	want := ComponentToken(key, component)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(token)) != 1 {

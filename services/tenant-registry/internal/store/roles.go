@@ -105,11 +105,7 @@ func (s *Store) enableLogin(ctx context.Context, tx pgx.Tx, schema, role, uid, c
 // claimSpareRoles renames the roles of spare schema prefix (whose roles
 // are named prefix_<component>) to uid's and lets them log in to schema.
 func (s *Store) claimSpareRoles(ctx context.Context, tx pgx.Tx, prefix, schema, uid string) error {
-	rows, err := tx.Query(ctx, `SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname, $1)`, prefix+"_")
-	if err != nil {
-		return err
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := rolesStartingWith(ctx, tx, prefix+"_")
 	if err != nil {
 		return err
 	}
@@ -131,11 +127,7 @@ func (s *Store) claimSpareRoles(ctx context.Context, tx pgx.Tx, prefix, schema, 
 // gets a new uid, so nothing of the old tenant's roles can carry over.
 func dropTenantRoles(ctx context.Context, tx pgx.Tx, uid string) error {
 	prefix := strings.TrimSuffix(tenantrole.RoleName(uid, "x"), "x")
-	rows, err := tx.Query(ctx, `SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname, $1)`, prefix)
-	if err != nil {
-		return err
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := rolesStartingWith(ctx, tx, prefix)
 	if err != nil || len(names) == 0 {
 		return err
 	}
@@ -153,4 +145,13 @@ func dropTenantRoles(ctx context.Context, tx pgx.Tx, uid string) error {
 		}
 	}
 	return nil
+}
+
+// rolesStartingWith lists the roles whose names start with prefix.
+func rolesStartingWith(ctx context.Context, tx pgx.Tx, prefix string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname, $1)`, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
