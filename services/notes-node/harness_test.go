@@ -8,13 +8,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"tenantry.dev/kit/registrytest"
 	"tenantry.dev/platform/pgtest"
 )
 
@@ -75,101 +73,9 @@ var (
 	npmErr  error
 )
 
-// process is a service running as a subprocess of the test, with its
-// output kept for the test's log when it fails.
-type process struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	logs   *registrytest.LockedBuffer
-	exited chan struct{}
-}
-
-// startProcess starts bin with args and env (added to a clean environment)
-// and stops it at the end of the test.
-func startProcess(t *testing.T, name string, env []string, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{t: t, name: name, logs: &registrytest.LockedBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(registrytest.CleanEnv(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	require.NoError(t, p.cmd.Start(), "start %s", name)
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.logs)
-		}
-	})
-	return p
-}
-
-// waitFor waits until the process has printed a line matching re and
-// returns the match's groups.
-func (p *process) waitFor(re *regexp.Regexp) []string {
-	p.t.Helper()
-	var groups []string
-	registrytest.Eventually(p.t, p.name+" to print "+re.String(), func() bool {
-		select {
-		case <-p.exited:
-			require.FailNow(p.t, p.name+" exited", "output:\n%s", p.logs)
-		default:
-		}
-		groups = re.FindStringSubmatch(p.logs.String())
-		return groups != nil
-	})
-	return groups
-}
-
-// stop ends the process with SIGTERM, as an orchestrator would, and with
-// SIGKILL if it has not exited within a few seconds.
-func (p *process) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// kill ends the process with SIGKILL, as a crash would.
-func (p *process) kill() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// exitCode waits for the process to exit and returns its exit code.
-func (p *process) exitCode() int {
-	p.t.Helper()
-	select {
-	case <-p.exited:
-	case <-time.After(registrytest.WaitFor):
-		require.FailNow(p.t, p.name+" did not exit", "output:\n%s", p.logs)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// Lines by which the Go services and the Node.js service say where they
-// listen (each is started on port 0).
-var (
-	servingGRPC = regexp.MustCompile(`msg="serving gRPC"[^\n]* addr=(\S+)`)
-	servingHTTP = regexp.MustCompile(`msg="serving HTTP"[^\n]* addr=(\S+)`)
-	servingNode = regexp.MustCompile(`"msg":"serving HTTP"[^\n]*"addr":"([^"]+)"`)
-)
+// servingNode is how the Node.js service says where it listens (it is
+// started on port 0); the Go services' lines are registrytest's.
+var servingNode = regexp.MustCompile(`"msg":"serving HTTP"[^\n]*"addr":"([^"]+)"`)
 
 // callTimeout bounds one call to a service.
 const callTimeout = 10 * time.Second

@@ -43,17 +43,17 @@ const (
 type system struct {
 	t              *testing.T
 	dbURL          string
-	registry       *process
+	registry       *registrytest.Process
 	registryGRPC   string
 	registryHTTP   string
 	tenants        registryv1.TenantServiceClient
 	components     registryv1.ComponentServiceClient
 	operations     registryv1.OperationServiceClient
-	identity       *process
+	identity       *registrytest.Process
 	identityHTTP   string
 	auth           identityv1.AuthServiceClient
 	componentToken string
-	notes          *process
+	notes          *registrytest.Process
 	notesAddr      string
 }
 
@@ -63,7 +63,7 @@ type system struct {
 func startSystem(t *testing.T, before ...string) *system {
 	t.Helper()
 	s := &system{t: t, dbURL: pgtest.NewDatabase(t)}
-	s.registry = startProcess(t, "tenant-registry", nil, registryBin,
+	s.registry = registrytest.StartProcess(t, "tenant-registry", nil, registryBin,
 		"-grpc-addr", "127.0.0.1:0",
 		"-http-addr", "127.0.0.1:0",
 		"-database-url", s.dbURL,
@@ -73,8 +73,8 @@ func startSystem(t *testing.T, before ...string) *system {
 		"-reconcile-interval", "1h",
 		"-shutdown-timeout", "1s",
 	)
-	s.registryGRPC = s.registry.waitFor(servingGRPC)[1]
-	s.registryHTTP = s.registry.waitFor(servingHTTP)[1]
+	s.registryGRPC = s.registry.WaitFor(registrytest.ServingGRPC)[1]
+	s.registryHTTP = s.registry.WaitFor(registrytest.ServingHTTP)[1]
 	conn := registrytest.Dial(t, s.registryGRPC)
 	s.tenants = registryv1.NewTenantServiceClient(conn)
 	s.components = registryv1.NewComponentServiceClient(conn)
@@ -85,7 +85,7 @@ func startSystem(t *testing.T, before ...string) *system {
 	s.componentToken = cred.GetToken()
 	require.True(t, strings.HasPrefix(s.componentToken, "tnc_"+component+"_"), "component token %q", s.componentToken)
 
-	s.identity = startProcess(t, "identity", nil, identityBin,
+	s.identity = registrytest.StartProcess(t, "identity", nil, identityBin,
 		"-grpc-addr", "127.0.0.1:0",
 		"-http-addr", "127.0.0.1:0",
 		"-database-url", s.dbURL,
@@ -96,8 +96,8 @@ func startSystem(t *testing.T, before ...string) *system {
 		"-hash-concurrency", "1",
 		"-shutdown-timeout", "1s",
 	)
-	identityGRPC := s.identity.waitFor(servingGRPC)[1]
-	s.identityHTTP = s.identity.waitFor(servingHTTP)[1]
+	identityGRPC := s.identity.WaitFor(registrytest.ServingGRPC)[1]
+	s.identityHTTP = s.identity.WaitFor(registrytest.ServingHTTP)[1]
 	s.auth = identityv1.NewAuthServiceClient(registrytest.Dial(t, identityGRPC))
 	// Another component with a table of its own in every schema, as the Go
 	// example (component notes, table notes) has: both live side by side.
@@ -112,16 +112,16 @@ func startSystem(t *testing.T, before ...string) *system {
 	}
 
 	s.notes = s.startNotes(s.componentToken)
-	s.notesAddr = s.notes.waitFor(servingNode)[1]
+	s.notesAddr = s.notes.WaitFor(servingNode)[1]
 	return s
 }
 
 // startNotes starts the Node.js service with a component token.
-func (s *system) startNotes(token string) *process {
+func (s *system) startNotes(token string) *registrytest.Process {
 	s.t.Helper()
 	node, err := exec.LookPath("node")
 	require.NoError(s.t, err)
-	return startProcess(s.t, "notes-node", []string{"TENANTRY_COMPONENT_TOKEN=" + token}, node, "src/server.js",
+	return registrytest.StartProcess(s.t, "notes-node", []string{"TENANTRY_COMPONENT_TOKEN=" + token}, node, "src/server.js",
 		"--http-addr", "127.0.0.1:0",
 		"--registry-url", "http://"+s.registryHTTP,
 		"--identity-url", "http://"+s.identityHTTP,
@@ -453,7 +453,7 @@ func TestNotesNode(t *testing.T) {
 
 	t.Run("a known tenant is still served while the registry is down, an unknown host is unavailable", func(t *testing.T) {
 		require.Equal(t, http.StatusOK, s.call("GET", "alpha.localhost", "/v1/notes", ann.token, "").status)
-		s.registry.kill()
+		s.registry.Kill()
 		r := s.call("GET", "alpha.localhost", "/v1/notes", ann.token, "")
 		require.Equal(t, http.StatusOK, r.status, "%v", r.body)
 		r = s.call("GET", "charlie.localhost", "/v1/notes", ann.token, "")
@@ -463,11 +463,11 @@ func TestNotesNode(t *testing.T) {
 	})
 
 	t.Run("SIGTERM stops the service cleanly", func(t *testing.T) {
-		s.notes.stop()
-		require.Equal(t, 0, s.notes.exitCode())
-		require.Contains(t, s.notes.logs.String(), `"msg":"stopped"`)
-		require.NotContains(t, s.notes.logs.String(), s.componentToken, "the credential never reaches the log")
-		require.NotContains(t, s.notes.logs.String(), ann.token, "nor do access tokens")
+		s.notes.Stop()
+		require.Equal(t, 0, s.notes.ExitCode())
+		require.Contains(t, s.notes.Logs.String(), `"msg":"stopped"`)
+		require.NotContains(t, s.notes.Logs.String(), s.componentToken, "the credential never reaches the log")
+		require.NotContains(t, s.notes.Logs.String(), ann.token, "nor do access tokens")
 	})
 }
 
@@ -477,9 +477,9 @@ func TestNotesNodeRefusesAForgedCredential(t *testing.T) {
 	requireNode(t)
 	s := startSystem(t)
 	forged := s.startNotes("tnc_" + component + "_" + base64.RawURLEncoding.EncodeToString(make([]byte, 32)))
-	require.Equal(t, 1, forged.exitCode())
-	require.Contains(t, forged.logs.String(), "cannot register the component with the registry")
-	require.Contains(t, forged.logs.String(), "HTTP 401")
+	require.Equal(t, 1, forged.ExitCode())
+	require.Contains(t, forged.Logs.String(), "cannot register the component with the registry")
+	require.Contains(t, forged.Logs.String(), "HTTP 401")
 }
 
 // TestNodeUnitTests runs the Node.js service's own unit tests (node --test).

@@ -10,9 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -69,8 +67,6 @@ type system struct {
 	db       string
 }
 
-var servingGRPC = regexp.MustCompile(`msg="serving gRPC"[^\n]* addr=(\S+)`)
-
 // startSystem starts everything; the tenants are created once the notes
 // service has registered its component, so they have its tables at once.
 func startSystem(t *testing.T, tenants ...string) *system {
@@ -87,27 +83,11 @@ func startSystemAfter(t *testing.T, early []string, tenants ...string) *system {
 	for _, slug := range early {
 		s.registry.Create(slug)
 	}
-	logs := &registrytest.LockedBuffer{}
-	cmd := exec.Command(identityBin, "-grpc-addr", "127.0.0.1:0", "-http-addr", "", "-database-url", s.db,
-		"-registry-addr", s.registry.Addr, "-operator-token", registrytest.OperatorToken,
+	identity := registrytest.StartProcess(t, "identity", nil, identityBin, "-grpc-addr", "127.0.0.1:0", "-http-addr", "",
+		"-database-url", s.db, "-registry-addr", s.registry.Addr, "-operator-token", registrytest.OperatorToken,
 		"-service-token", registrytest.ServiceToken, "-key-encryption-key", strings.Repeat("k", 32),
 		"-hash-concurrency", "1", "-shutdown-timeout", "1s")
-	cmd.Env, cmd.Stdout, cmd.Stderr = registrytest.CleanEnv(), logs, logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("identity output:\n%s", logs)
-		}
-	})
-	registrytest.Eventually(t, "identity to listen", func() bool {
-		m := servingGRPC.FindStringSubmatch(logs.String())
-		if m != nil {
-			s.identity = m[1]
-		}
-		return m != nil
-	})
+	s.identity = identity.WaitFor(registrytest.ServingGRPC)[1]
 	s.auth = identityv1.NewAuthServiceClient(registrytest.Dial(t, s.identity))
 
 	cfg, err := notes.LoadConfig([]string{
