@@ -92,6 +92,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
+// ratio is a comparison's cell: the ratio and the two rates behind it.
+func ratio(cmp benchkit.Comparison) string {
+	return fmt.Sprintf("%s (%s/s ÷ %s/s)", benchkit.FormatFloat(cmp.Ratio),
+		benchkit.FormatFloat(cmp.Subject.MedianThroughput()), benchkit.FormatFloat(cmp.Base.MedianThroughput()))
+}
+
 // discard drops the services' logs: an access log line per call.
 func discard(string) {}
 
@@ -185,8 +191,7 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	if err != nil {
 		return fmt.Errorf("read through the kit: %w", err)
 	}
-	t.Set("read", fmt.Sprintf("%s (%s/s ÷ %s/s)", benchkit.FormatFloat(cmp.Ratio), benchkit.FormatFloat(cmp.Subject.MedianThroughput()),
-		benchkit.FormatFloat(cmp.Base.MedianThroughput())), benchkit.Verdict(cmp.Ratio >= 0.5))
+	t.Set("read", ratio(cmp), benchkit.Verdict(cmp.Ratio >= 0.5))
 
 	// The database side alone, in this process: the same read as the
 	// tenant's role, on a shared pool, and on a shared pool with SET ROLE.
@@ -225,8 +230,7 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	if err != nil {
 		return fmt.Errorf("tenant role: %w", err)
 	}
-	t.Set("role", fmt.Sprintf("%s (%s/s ÷ %s/s)", benchkit.FormatFloat(cmp.Ratio), benchkit.FormatFloat(cmp.Subject.MedianThroughput()),
-		benchkit.FormatFloat(cmp.Base.MedianThroughput())), benchkit.Verdict(cmp.Ratio >= 0.9))
+	t.Set("role", ratio(cmp), benchkit.Verdict(cmp.Ratio >= 0.9))
 
 	role := tenantrole.RoleName(tenant.UID, "notes")
 	cmp, err = benchkit.Interleave(ctx, log, sched, sharedSide,
@@ -241,7 +245,6 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	if err != nil {
 		return fmt.Errorf("set role: %w", err)
 	}
-	t.Info("setrole", fmt.Sprintf("%s (%s/s ÷ %s/s)", benchkit.FormatFloat(cmp.Ratio), benchkit.FormatFloat(cmp.Subject.MedianThroughput()),
-		benchkit.FormatFloat(cmp.Base.MedianThroughput())))
+	t.Info("setrole", ratio(cmp))
 	return nil
 }
