@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -296,3 +297,45 @@ func TestReadmeProductTour(t *testing.T) {
 }
 
 func portOf(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
+
+// The kit's HTTP middleware, for services without gRPC, admits the same
+// way: the tenant from X-Tenant or the Host, the token bound to it.
+func TestKitHTTPMiddleware(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, "acme", "globex")
+	bea, beaID := s.signUp("acme", "bea@acme.test")
+	srv := httptest.NewServer(s.app.Kit().HTTPMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := service.CallerFrom(r.Context())
+		fmt.Fprintf(w, "%s %s", c.Tenant.Slug, c.User.Subject)
+	})))
+	t.Cleanup(srv.Close)
+	get := func(host, tenant, token string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+		require.NoError(t, err)
+		req.Host = host
+		if tenant != "" {
+			req.Header.Set("X-Tenant", tenant)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("acme.localhost", "", bea)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, "acme "+beaID, body)
+	code, body = get("example.com", "acme", bea)
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = get("globex.localhost", "", bea)
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, body, "ACCESS_TOKEN_WRONG_TENANT")
+	code, body = get("acme.localhost", "", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, body, "ACCESS_TOKEN_MISSING")
+	code, body = get("nowhere.localhost", "", bea)
+	require.Equal(t, http.StatusNotFound, code, body)
+}
