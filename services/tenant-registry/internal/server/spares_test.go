@@ -95,3 +95,20 @@ func TestSpareSchemasBecomeTenants(t *testing.T) {
 		require.Equal(t, 3, r.spares())
 	})
 }
+
+// A version applied only in spare schemas may still change: spares are no
+// tenant's. Those prepared with the old SQL are dropped, so no tenant gets it.
+func TestSparesDoNotHoldAVersionBack(t *testing.T) {
+	t.Parallel()
+	r := startRegistry(t, "", func(c *config.Config) { c.SpareSchemas = 2 })
+	draft := func(sql string) *registryv1.Component {
+		return &registryv1.Component{Name: "components/draft", Migrations: []*registryv1.Migration{{Version: 1, Name: "v1", Sql: sql}}}
+	}
+	_, err := r.register(draft(`CREATE TABLE drafts (a int)`))
+	require.NoError(t, err)
+	r.waitSpares(2)
+	_, err = r.register(draft(`CREATE TABLE drafts (b int)`))
+	require.NoError(t, err, "only spares have version 1")
+	r.create("acme")
+	require.Equal(t, []string{"b"}, columns(t, r.db, "acme", "drafts"))
+}

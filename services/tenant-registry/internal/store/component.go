@@ -65,6 +65,13 @@ func (cs *Components) Register(ctx context.Context, c *component.Component, deci
 		if err := decide(stored, applied); err != nil {
 			return err
 		}
+		if stored != nil && rewritesStored(stored, c) {
+			// Spares are no tenant's, so they do not hold a version back;
+			// but one prepared with the old SQL must not become a tenant.
+			if err := cs.s.dropSparesWith(ctx, c.ID); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO tenantry_registry.components (id, display_name, create_time, update_time)
 			VALUES ($1, $2, $3, $4)
 			ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, update_time = EXCLUDED.update_time`,
@@ -165,11 +172,14 @@ func migrationFault(id string, err error, field string) error {
 
 // maxApplied returns the highest version of a component recorded for any
 // schema in any placement.
+// Spare schemas are not counted: they are no tenant's, and a change of
+// their SQL drops them (dropSparesWith).
 func (s *Store) maxApplied(ctx context.Context, id string) (int, error) {
 	highest := 0
 	for name, pool := range s.placements {
 		var v int
-		err := pool.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM tenantry_meta.schema_versions WHERE component = $1`, id).Scan(&v)
+		err := pool.QueryRow(ctx, `SELECT COALESCE(max(version), 0) FROM tenantry_meta.schema_versions
+			WHERE component = $1 AND NOT starts_with(schema_name, $2)`, id, sparePrefix).Scan(&v)
 		if err != nil {
 			return 0, fmt.Errorf("read applied versions of %s in placement %q: %w", id, name, err)
 		}

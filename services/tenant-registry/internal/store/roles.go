@@ -126,7 +126,12 @@ func (s *Store) claimSpareRoles(ctx context.Context, tx pgx.Tx, prefix, schema, 
 // tx and drops the roles, after their schema is gone. A re-created slug
 // gets a new uid, so nothing of the old tenant's roles can carry over.
 func dropTenantRoles(ctx context.Context, tx pgx.Tx, uid string) error {
-	prefix := strings.TrimSuffix(tenantrole.RoleName(uid, "x"), "x")
+	return dropRolesStartingWith(ctx, tx, strings.TrimSuffix(tenantrole.RoleName(uid, "x"), "x"))
+}
+
+// dropRolesStartingWith ends the sessions of the roles whose names start
+// with prefix and drops them with what they own in the database behind tx.
+func dropRolesStartingWith(ctx context.Context, tx pgx.Tx, prefix string) error {
 	names, err := rolesStartingWith(ctx, tx, prefix)
 	if err != nil || len(names) == 0 {
 		return err
@@ -134,7 +139,7 @@ func dropTenantRoles(ctx context.Context, tx pgx.Tx, uid string) error {
 	// Membership of the roles (granted at their creation) is what lets a
 	// non-superuser registry end their sessions.
 	if _, err := tx.Exec(ctx, `SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = ANY($1)`, names); err != nil {
-		return fmt.Errorf("end sessions of tenant %s's roles: %w", uid, err)
+		return fmt.Errorf("end sessions of roles %s*: %w", prefix, err)
 	}
 	for _, name := range names {
 		ident := pgx.Identifier{name}.Sanitize()

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/tenant-registry/internal/component"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
 
@@ -150,4 +151,51 @@ func (s *Store) keepSpares(ctx context.Context, placement string, pool *pgxpool.
 		made++
 	}
 	return made, nil
+}
+
+// rewritesStored reports whether c changes the SQL of a version stored
+// already.
+func rewritesStored(stored, c *component.Component) bool {
+	for i, m := range stored.Migrations {
+		if i >= len(c.Migrations) || c.Migrations[i].Checksum != m.Checksum {
+			return true
+		}
+	}
+	return false
+}
+
+// dropSparesWith drops every spare schema, with its roles, that has
+// component id applied; the keeper prepares new ones. The caller holds the
+// component's row FOR UPDATE, so no create is claiming a spare and no
+// keeper is preparing one meanwhile (both read the components FOR SHARE).
+func (s *Store) dropSparesWith(ctx context.Context, id string) error {
+	for placement, pool := range s.placements {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT schema_name FROM tenantry_meta.schema_versions
+				WHERE component = $1 AND starts_with(schema_name, $2)`, id, sparePrefix)
+			if err != nil {
+				return err
+			}
+			names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			for _, name := range names {
+				if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+					return err
+				}
+				if err := tenantdb.DeleteSchemaVersions(ctx, tx, name); err != nil {
+					return err
+				}
+				if err := dropRolesStartingWith(ctx, tx, name+"_"); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("drop spare schemas with component %s in placement %q: %w", id, placement, err)
+		}
+	}
+	return nil
 }
