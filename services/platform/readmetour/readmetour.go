@@ -30,25 +30,41 @@ func Root() (string, error) {
 	}
 }
 
-// Lines returns the lines of the README's tour name that keep accepts (all
-// when keep is nil), in order. A missing tour, or one with no line kept,
-// is an error: a test must not pass by running nothing.
-func Lines(name string, keep func(line string) bool) ([]string, error) {
+// Block returns the fenced block right after the README's marker
+// "<!-- name -->": its info string ("sh", or "" for a bare fence) and its
+// text, for blocks that are not commands (lines to paste into a file).
+func Block(name string) (info, text string, err error) {
 	root, err := Root()
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
+		return "", "", err
+	}
+	_, after, ok := strings.Cut(string(readme), "<!-- "+name+" -->\n```")
+	if !ok {
+		return "", "", fmt.Errorf("readmetour: README.md has no tour %q (a fenced block right after <!-- %s -->)", name, name)
+	}
+	info, after, _ = strings.Cut(after, "\n")
+	text, _, ok = strings.Cut(after, "```")
+	if !ok {
+		return "", "", fmt.Errorf("readmetour: the tour %q has no closing fence", name)
+	}
+	return info, text, nil
+}
+
+// Lines returns the lines of the README's tour name that keep accepts (all
+// when keep is nil), in order. A missing tour, one that is not a ```sh
+// block, or one with no line kept, is an error: a test must not pass by
+// running nothing.
+func Lines(name string, keep func(line string) bool) ([]string, error) {
+	info, block, err := Block(name)
+	if err != nil {
 		return nil, err
 	}
-	_, after, ok := strings.Cut(string(readme), "<!-- "+name+" -->\n```sh\n")
-	if !ok {
-		return nil, fmt.Errorf("readmetour: README.md has no tour %q (a ```sh block right after <!-- %s -->)", name, name)
-	}
-	block, _, ok := strings.Cut(after, "```")
-	if !ok {
-		return nil, fmt.Errorf("readmetour: the tour %q has no closing fence", name)
+	if info != "sh" {
+		return nil, fmt.Errorf("readmetour: the tour %q is a ```%s block, not ```sh", name, info)
 	}
 	var lines []string
 	for _, l := range strings.Split(block, "\n") {
