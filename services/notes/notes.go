@@ -1,7 +1,8 @@
 // Package notes is the example product service built on Tenantry: each
 // user of a tenant keeps notes in the tenant's own schema. It shows how
 // little a product needs: the handlers below validate, run SQL in
-// kit.InTenant, and convert. Which tenant, which user, which database role
+// kit.InTenant (a read of one statement in kit.QueryInTenant), and
+// convert. Which tenant, which user, which database role
 // and which schema is the kit's business (tenantry.dev/kit/service).
 package notes
 
@@ -104,16 +105,12 @@ func (s *Server) ListNotes(ctx context.Context, req *notesv1.ListNotesRequest) (
 		}
 		after = v
 	}
+	// One statement: the kit runs it without BEGIN and COMMIT.
 	resp := &notesv1.ListNotesResponse{}
-	err := s.kit.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+noteColumns+` FROM notes WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
-			user(ctx), after, size+1)
-		if err != nil {
-			return err
-		}
+	err := s.kit.QueryInTenant(ctx, func(rows pgx.Rows) (err error) {
 		resp.Notes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*notesv1.Note, error) { return scanNote(r) })
 		return err
-	})
+	}, `SELECT `+noteColumns+` FROM notes WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, user(ctx), after, size+1)
 	if err != nil {
 		return nil, err
 	}
@@ -145,10 +142,10 @@ func (s *Server) GetNote(ctx context.Context, req *notesv1.GetNoteRequest) (*not
 		return nil, err
 	}
 	var out *notesv1.Note
-	err = s.kit.InTenant(ctx, func(ctx context.Context, tx pgx.Tx) (err error) {
-		out, err = scanNote(tx.QueryRow(ctx, `SELECT `+noteColumns+` FROM notes WHERE id = $1 AND owner = $2`, id, user(ctx)))
+	err = s.kit.QueryInTenant(ctx, func(rows pgx.Rows) (err error) {
+		out, err = pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) (*notesv1.Note, error) { return scanNote(r) })
 		return err
-	})
+	}, `SELECT `+noteColumns+` FROM notes WHERE id = $1 AND owner = $2`, id, user(ctx))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errNoteNotFound(req.GetName())
 	}

@@ -87,6 +87,7 @@ func startSystemAfter(t *testing.T, early []string, tenants ...string) *system {
 	identity := registrytest.StartProcess(t, "identity", nil, identityBin, "-grpc-addr", "127.0.0.1:0", "-http-addr", "",
 		"-database-url", s.db, "-registry-addr", s.registry.Addr, "-operator-token", registrytest.OperatorToken,
 		"-service-token", registrytest.ServiceToken, "-key-encryption-key", strings.Repeat("k", 32),
+		"-component-token", s.registry.ComponentToken("identity"),
 		"-hash-concurrency", "1", "-shutdown-timeout", "1s")
 	s.identity = identity.WaitFor(registrytest.ServingGRPC)[1]
 	s.auth = identityv1.NewAuthServiceClient(registrytest.Dial(t, s.identity))
@@ -161,6 +162,9 @@ func TestNotesPerUserAndTenant(t *testing.T) {
 		require.NoError(t, err, who)
 		require.Empty(t, list.GetNotes(), who)
 	}
+	got, err := s.client.GetNote(call("acme", bea), &notesv1.GetNoteRequest{Name: created.GetNote().GetName()})
+	require.NoError(t, err)
+	require.Equal(t, "world domination", got.GetNote().GetBody())
 	_, err = s.client.GetNote(call("acme", cal), &notesv1.GetNoteRequest{Name: created.GetNote().GetName()})
 	requireStatus(t, err, codes.NotFound, "NOTE_NOT_FOUND")
 
@@ -264,6 +268,19 @@ func TestInjectedSQLStaysInItsTenant(t *testing.T) {
 		})
 		st := grpcerr.Status(err)
 		require.Equal(t, codes.PermissionDenied, st.Code(), "%s: %v", what, err)
+		require.Equal(t, service.ReasonTenantRoleDenied, grpcerr.Reason(st), what)
+	}
+
+	// A statement alone, without BEGIN and COMMIT, runs as the same role.
+	require.NoError(t, s.app.Kit().QueryInTenant(ctx, func(rows pgx.Rows) (err error) {
+		own, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[int])
+		return err
+	}, `SELECT count(*) FROM notes`))
+	require.Zero(t, own)
+	for what, sql := range injected {
+		err := s.app.Kit().QueryInTenant(ctx, func(rows pgx.Rows) error { return nil }, sql)
+		st := grpcerr.Status(err)
+		require.Equal(t, codes.PermissionDenied, st.Code(), "%s, a statement alone: %v", what, err)
 		require.Equal(t, service.ReasonTenantRoleDenied, grpcerr.Reason(st), what)
 	}
 }

@@ -1,23 +1,9 @@
-// Package accesstoken lets a service built on Tenantry check identity's
-// access tokens itself, with identity's published keys (its JWKS, from
-// TokenService.GetJwks), without a call to identity per request.
-//
-// What it guarantees: a token is accepted only if it is an EdDSA-signed
-// JWT of type at+jwt from a key identity publishes now, of the configured
-// issuer, not expired (with a little clock leeway), and bound to the tenant
-// the request is for by that tenant's immutable uid (claim tuid): a token of
-// another tenant, or of a purged tenant whose slug was taken again, is
-// refused. The signature check is golang-jwt's; this package only decides
-// which keys and claims are acceptable.
-//
-// What it cannot know: that the session was logged out, the user disabled
-// or demoted since the token was signed (within its 15 minutes). Calls
-// that must know ask identity's IntrospectToken instead.
 package accesstoken
 
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -63,13 +49,18 @@ type tokenClaims struct {
 	Roles     []string `json:"roles"`
 }
 
+// keySet is identity's keys by kid, as one fetch returned them.
+type keySet = map[string]ed25519.PublicKey
+
 // Verifier checks access tokens. It is safe for concurrent use.
 type Verifier struct {
 	client identityv1.TokenServiceClient
 	issuer string
 	parser *jwt.Parser
+	now    func() time.Time // the parser's and the cache's clock
 
-	keys atomic.Pointer[map[string]ed25519.PublicKey]
+	keys     atomic.Pointer[keySet]
+	verified *verifiedTokens
 
 	mu          sync.Mutex // serialises refreshes
 	lastRefresh time.Time
@@ -81,18 +72,21 @@ type Verifier struct {
 // early if identity cannot be reached; Verify fetches on demand otherwise.
 func NewVerifier(client identityv1.TokenServiceClient, issuer string) *Verifier {
 	v := &Verifier{
-		client: client,
-		issuer: issuer,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-			jwt.WithIssuer(issuer),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(Leeway),
-			jwt.WithStrictDecoding(),
-		),
+		client:   client,
+		issuer:   issuer,
+		now:      time.Now,
+		verified: newVerifiedTokens(maxVerifiedTokens),
 	}
-	empty := map[string]ed25519.PublicKey{}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithStrictDecoding(),
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+	)
+	empty := keySet{}
 	v.keys.Store(&empty)
 	return v
 }
@@ -109,7 +103,7 @@ func (v *Verifier) refreshLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("accesstoken: fetch identity's keys: %w", err)
 	}
-	keys := make(map[string]ed25519.PublicKey, len(resp.GetKeys()))
+	keys := make(keySet, len(resp.GetKeys()))
 	for _, k := range resp.GetKeys() {
 		if k.GetKty() != "OKP" || k.GetCrv() != "Ed25519" || k.GetAlg() != "EdDSA" || k.GetKid() == "" {
 			continue // not a key this package can use
@@ -125,28 +119,28 @@ func (v *Verifier) refreshLocked(ctx context.Context) error {
 	return nil
 }
 
-// keyFor returns the public key a token's kid names, fetching the keys
-// again (at most once per refreshEvery) when the kid is unknown: identity
-// may have rotated its key.
-func (v *Verifier) keyFor(ctx context.Context, kid string) (ed25519.PublicKey, error) {
-	if k, ok := (*v.keys.Load())[kid]; ok {
-		return k, nil
+// keyFor returns the public key a token's kid names and the key set it is
+// in, fetching the keys again (at most once per refreshEvery) when the kid
+// is unknown: identity may have rotated its key.
+func (v *Verifier) keyFor(ctx context.Context, kid string) (ed25519.PublicKey, *keySet, error) {
+	if keys := v.keys.Load(); (*keys)[kid] != nil {
+		return (*keys)[kid], keys, nil
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if k, ok := (*v.keys.Load())[kid]; ok {
-		return k, nil
+	if keys := v.keys.Load(); (*keys)[kid] != nil {
+		return (*keys)[kid], keys, nil
 	}
 	if time.Since(v.lastRefresh) < refreshEvery {
-		return nil, fmt.Errorf("kid %q is not one of identity's keys", kid)
+		return nil, nil, fmt.Errorf("kid %q is not one of identity's keys", kid)
 	}
 	if err := v.refreshLocked(ctx); err != nil {
-		return nil, fetchError{err}
+		return nil, nil, fetchError{err}
 	}
-	if k, ok := (*v.keys.Load())[kid]; ok {
-		return k, nil
+	if keys := v.keys.Load(); (*keys)[kid] != nil {
+		return (*keys)[kid], keys, nil
 	}
-	return nil, fmt.Errorf("kid %q is not one of identity's keys", kid)
+	return nil, nil, fmt.Errorf("kid %q is not one of identity's keys", kid)
 }
 
 // fetchError is a failure to fetch the keys: an outage, not a bad token.
@@ -158,14 +152,40 @@ func (e fetchError) Unwrap() error { return e.err }
 // Verify checks token for the tenant whose uid is tenantUID and returns its
 // claims. Every refusal is a fault.Unauthenticated with one of this
 // package's reasons; a failure to fetch the keys is an Unavailable fault.
+// A token verified before, with the keys held now, and not yet expired is
+// taken from the cache of verified tokens; the tenant binding is checked
+// on every call.
 func (v *Verifier) Verify(ctx context.Context, token, tenantUID string) (Claims, error) {
-	var c tokenClaims
+	digest := sha256.Sum256([]byte(token))
+	c, ok := v.verified.get(digest, v.keys.Load(), v.now())
+	if !ok {
+		var err error
+		if c, err = v.verify(ctx, token, digest); err != nil {
+			return Claims{}, err
+		}
+	}
+	if tenantUID == "" || c.TenantUID != tenantUID {
+		return Claims{}, fault.New(fault.Unauthenticated, ReasonWrongTenant, "this access token belongs to another tenant; log in to this one")
+	}
+	c.Roles = append([]string{}, c.Roles...) // the caller's own copy
+	return c, nil
+}
+
+// verify checks token's signature and claims, and remembers it when they
+// pass, under digest, the SHA-256 of its text.
+func (v *Verifier) verify(ctx context.Context, token string, digest [sha256.Size]byte) (Claims, error) {
+	var (
+		c    tokenClaims
+		keys *keySet // the key set the signature was checked with
+	)
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); typ != "at+jwt" {
 			return nil, fmt.Errorf("typ %q is not at+jwt", typ)
 		}
 		kid, _ := t.Header["kid"].(string)
-		return v.keyFor(ctx, kid)
+		key, set, err := v.keyFor(ctx, kid)
+		keys = set
+		return key, err
 	})
 	var fetchErr fetchError
 	switch {
@@ -178,11 +198,11 @@ func (v *Verifier) Verify(ctx context.Context, token, tenantUID string) (Claims,
 	case c.Subject == "" || c.TenantUID == "" || c.Session == "":
 		return Claims{}, fault.New(fault.Unauthenticated, ReasonInvalid, "the access token is not valid").
 			WithCause(errors.New("sub, tuid or sid is missing"))
-	case tenantUID == "" || c.TenantUID != tenantUID:
-		return Claims{}, fault.New(fault.Unauthenticated, ReasonWrongTenant, "this access token belongs to another tenant; log in to this one")
 	}
-	return Claims{
+	claims := Claims{
 		Subject: c.Subject, Tenant: c.Tenant, TenantUID: c.TenantUID, Session: c.Session,
-		Roles: append([]string{}, c.Roles...), ExpiresAt: c.ExpiresAt.Time,
-	}, nil
+		Roles: c.Roles, ExpiresAt: c.ExpiresAt.Time,
+	}
+	v.verified.put(digest, claims, keys, v.now())
+	return claims, nil
 }

@@ -9,7 +9,8 @@
 //     bound to that tenant by its uid (package accesstoken);
 //  3. put the Caller (tenant and user) in the context, so that InTenant
 //     hands the handler a transaction in the tenant's schema as the
-//     component's own role there (package tenantpool): PostgreSQL refuses
+//     component's own role there (package tenantpool), and QueryInTenant
+//     runs one statement there in one round trip: PostgreSQL refuses
 //     that role every other tenant's data and every other component's
 //     tables, so even a SQL injection in the handler stays inside its
 //     tenant.
@@ -204,9 +205,32 @@ func WithCaller(ctx context.Context, c Caller) context.Context {
 func (s *Service) InTenant(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	c, ok := CallerFrom(ctx)
 	if !ok {
-		return fault.New(fault.Internal, "NO_CALLER", "service: InTenant outside a call the interceptors admitted")
+		return errNoCaller()
 	}
-	err := s.pools.InTenant(ctx, c.Tenant, fn)
+	return s.tenantError(c, s.pools.InTenant(ctx, c.Tenant, fn))
+}
+
+// QueryInTenant runs one statement in the caller's tenant, as the
+// component's role there, and calls scan with its rows: one round trip to
+// PostgreSQL, which runs the statement in a transaction of its own (see
+// tenantpool.Pools.Query), where InTenant takes three (BEGIN, the
+// statement, COMMIT). Use it for a read of one statement; changes, and
+// statements that must agree with each other, belong in InTenant. Errors
+// are those of InTenant.
+func (s *Service) QueryInTenant(ctx context.Context, scan func(rows pgx.Rows) error, sql string, args ...any) error {
+	c, ok := CallerFrom(ctx)
+	if !ok {
+		return errNoCaller()
+	}
+	return s.tenantError(c, s.pools.Query(ctx, c.Tenant, scan, sql, args...))
+}
+
+func errNoCaller() error {
+	return fault.New(fault.Internal, "NO_CALLER", "service: InTenant or QueryInTenant outside a call the interceptors admitted")
+}
+
+// tenantError maps an error of c's tenant database (see InTenant).
+func (s *Service) tenantError(c Caller, err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:

@@ -41,6 +41,7 @@ type config struct {
 	duration                           time.Duration
 	workers                            int
 	budget                             time.Duration
+	notesCPUProfile                    string
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -56,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.duration, "duration", 2*time.Second, "length of one round")
 	fs.IntVar(&c.workers, "workers", 8, "calls in flight")
 	fs.DurationVar(&c.budget, "budget", 10*time.Minute, "time budget of the whole run")
+	fs.StringVar(&c.notesCPUProfile, "notes-cpu-profile", "", "write the notes service's CPU profile to this file (go tool pprof; it serves only the read measure, health and ListNotes)")
 	if err := fs.Parse(args); err != nil {
 		return benchkit.ExitUsage
 	}
@@ -66,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	t := benchkit.NewTable()
 	t.Declare("read", "Tenant-scoped read through the kit (ListNotes: tenant lookup, token check, tenant role's pool, query) ÷ grpc.health.v1 Check, same server", "ratio", "≥ 0.5")
+	t.Declare("readcpu", "CPU per call of the read ÷ health pair: the notes service, PostgreSQL, this program (the gRPC client)", "µs", "info")
 	t.Declare("role", "Transaction as the tenant's own login role (kit/tenantpool) ÷ the same on a shared pool with the search path set", "ratio", "≥ 0.9")
 	t.Declare("setrole", "For comparison: shared pool plus SET ROLE to the tenant role (the design not taken: injectable) ÷ shared pool", "ratio", "info")
 	start := time.Now()
@@ -76,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	err := measure(ctx, log, c, cluster, t)
 	if err != nil {
 		status = benchkit.ExitIncomplete
-		t.Skip(benchkit.Reason(ctx, c.budget, err), "read", "role", "setrole")
+		t.Skip(benchkit.Reason(ctx, c.budget, err), "read", "readcpu", "role", "setrole")
 	}
 	if interrupted() {
 		status = benchkit.ExitInterrupted
@@ -96,6 +99,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 func ratio(cmp benchkit.Comparison) string {
 	return fmt.Sprintf("%s (%s/s ÷ %s/s)", benchkit.FormatFloat(cmp.Ratio),
 		benchkit.FormatFloat(cmp.Subject.MedianThroughput()), benchkit.FormatFloat(cmp.Base.MedianThroughput()))
+}
+
+// cpuPerCall is a side's CPU per call by meter (notes, PostgreSQL, this
+// program), in µs; "?" for a meter that could not be read.
+func cpuPerCall(s benchkit.Series) string {
+	cell := make([]string, 3)
+	for i := range cell {
+		cell[i] = "?"
+		if cpu, ok := s.CPUPerCall(i); ok {
+			cell[i] = benchkit.FormatFloat(float64(cpu) / float64(time.Microsecond))
+		}
+	}
+	return fmt.Sprintf("%s + %s + %s", cell[0], cell[1], cell[2])
 }
 
 // discard drops the services' logs: an access log line per call.
@@ -125,16 +141,21 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	idAddr, _ := benchkit.FreeAddr()
 	id, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{OnLine: discard, Forwarded: "none of its output", Name: "identity", Bin: c.identityBin, Addr: idAddr,
 		Args: []string{"-grpc-addr", idAddr, "-http-addr", "", "-database-url", db, "-registry-addr", regAddr,
-			"-operator-token", operator, "-service-token", service, "-key-encryption-key", kek}})
+			"-operator-token", operator, "-service-token", service, "-key-encryption-key", kek,
+			"-component-token", tenantrole.ComponentToken([]byte(componentKey), "identity")}})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = id.Stop() }()
 	token := tenantrole.ComponentToken([]byte(componentKey), "notes")
 	notesAddr, _ := benchkit.FreeAddr()
+	notesArgs := []string{"-grpc-addr", notesAddr, "-http-addr", "", "-database-url", db, "-registry-addr", regAddr,
+		"-identity-addr", idAddr, "-component-token", token, "-tenant-pool-conns", fmt.Sprint(c.workers)}
+	if c.notesCPUProfile != "" {
+		notesArgs = append(notesArgs, "-cpu-profile", c.notesCPUProfile)
+	}
 	notes, err := benchkit.StartProcess(ctx, benchkit.ProcessOptions{OnLine: discard, Forwarded: "none of its output", Name: "notes", Bin: c.notesBin, Addr: notesAddr,
-		Args: []string{"-grpc-addr", notesAddr, "-http-addr", "", "-database-url", db, "-registry-addr", regAddr,
-			"-identity-addr", idAddr, "-component-token", token, "-tenant-pool-conns", fmt.Sprint(c.workers)}})
+		Args: notesArgs})
 	if err != nil {
 		return err
 	}
@@ -179,19 +200,22 @@ func measure(ctx context.Context, log *slog.Logger, c config, cluster *benchkit.
 	}
 	health := healthpb.NewHealthClient(notesConn)
 	sched := benchkit.Schedule{Rounds: c.rounds, Duration: c.duration, Warmup: c.duration / 2, Workers: c.workers}
+	// Who spends the CPU the two loads share the cores for.
+	meters := []benchkit.CPUMeter{notes.CPUTime, benchkit.PostgresCPU(cluster.PG().DataDir()), benchkit.SelfCPUTime}
 	cmp, err := benchkit.Interleave(ctx, log, sched,
 		benchkit.Side{Call: func(ctx context.Context, _ int, _ *rand.Rand) error {
 			_, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
 			return err
-		}},
+		}, CPU: meters},
 		benchkit.Side{Call: func(ctx context.Context, _ int, _ *rand.Rand) error {
 			_, err := client.ListNotes(metadata.NewOutgoingContext(ctx, metadata.Pairs("x-tenant", "bench", "authorization", "Bearer "+login.GetAccessToken())), &notesv1.ListNotesRequest{PageSize: 10})
 			return err
-		}})
+		}, CPU: meters})
 	if err != nil {
 		return fmt.Errorf("read through the kit: %w", err)
 	}
 	t.Set("read", ratio(cmp), benchkit.Verdict(cmp.Ratio >= 0.5))
+	t.Info("readcpu", fmt.Sprintf("ListNotes %s; health %s", cpuPerCall(cmp.Subject), cpuPerCall(cmp.Base)))
 
 	// The database side alone, in this process: the same read as the
 	// tenant's role, on a shared pool, and on a shared pool with SET ROLE.
