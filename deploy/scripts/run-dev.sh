@@ -213,6 +213,16 @@ ensure_demo_tenant() {
 $out"
 }
 
+# start_identity starts identity with the token of its component, identity
+# (from the registry, as an operator): identity registers its tables with
+# the registry like any product service, and asks it to migrate the tenants
+# behind on them (demo, on the first run).
+start_identity() {
+	local token
+	token=$("$bin_dir/tenantry" components credential identity) || fail 1 "cannot get the identity component's token from tenant-registry"
+	TENANTRY_COMPONENT_TOKEN=$token start_service identity "$TENANTRY_IDENTITY_GRPC_ADDR" "$bin_dir/identity"
+}
+
 # start_notes starts the example product service with its component token
 # (from the registry, as an operator), then gives tenants that existed
 # before it registered its component (demo, on the first run) its tables
@@ -398,7 +408,7 @@ run_services() {
 	# identity follows the registry started here, whatever the environment says.
 	export TENANTRY_REGISTRY_ADDR
 	TENANTRY_REGISTRY_ADDR=$(dial_addr "$TENANTRY_REGISTRY_GRPC_ADDR")
-	start_service identity "$TENANTRY_IDENTITY_GRPC_ADDR" "$bin_dir/identity"
+	start_identity
 	start_notes
 	# Their REST gateways (empty addresses turn them off).
 	add_http tenant-registry "${TENANTRY_REGISTRY_HTTP_ADDR-localhost:8081}" ""

@@ -84,6 +84,8 @@ func startSystem(t *testing.T, before ...string) *system {
 	require.NoError(t, err)
 	s.componentToken = cred.GetToken()
 	require.True(t, strings.HasPrefix(s.componentToken, "tnc_"+component+"_"), "component token %q", s.componentToken)
+	idCred, err := s.components.GetComponentCredential(s.operatorCtx(), &registryv1.GetComponentCredentialRequest{Name: "components/identity"})
+	require.NoError(t, err)
 
 	s.identity = registrytest.StartProcess(t, "identity", nil, identityBin,
 		"-grpc-addr", "127.0.0.1:0",
@@ -93,6 +95,7 @@ func startSystem(t *testing.T, before ...string) *system {
 		"-operator-token", registrytest.OperatorToken,
 		"-service-token", registrytest.ServiceToken,
 		"-key-encryption-key", keyEncryptionKey,
+		"-component-token", idCred.GetToken(),
 		"-hash-concurrency", "1",
 		"-shutdown-timeout", "1s",
 	)

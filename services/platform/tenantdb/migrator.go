@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/singleflight"
 )
@@ -298,10 +299,8 @@ func Apply(ctx context.Context, tx pgx.Tx, schema, component string, migrations 
 	if err := validateMigrations(migrations); err != nil {
 		return 0, 0, err
 	}
-	// Two-int form: 64 bits of key space for (component, schema), disjoint
-	// from the one-bigint key used by Setup.
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", component, schema); err != nil {
-		return 0, 0, fmt.Errorf("take migration lock: %w", err)
+	if err := LockMigration(ctx, tx, schema, component); err != nil {
+		return 0, 0, err
 	}
 	var exists bool
 	if err := tx.QueryRow(ctx, `
@@ -439,4 +438,39 @@ func taint(c *pgx.Conn) { tainted.Store(c, struct{}{}) }
 func keepAfterRelease(c *pgx.Conn) bool {
 	_, was := tainted.LoadAndDelete(c)
 	return !was
+}
+
+// LockMigration takes, until tx ends, the lock under which Apply migrates
+// component in schema, for a caller that must prepare something (a role)
+// under it first. Taking it again in the same transaction does not wait.
+func LockMigration(ctx context.Context, tx pgx.Tx, schema, component string) error {
+	// Two-int form: 64 bits of key space for (component, schema), disjoint
+	// from the one-bigint key used by Setup.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", component, schema); err != nil {
+		return fmt.Errorf("take migration lock: %w", err)
+	}
+	return nil
+}
+
+// Querier is what RecordedVersion needs: a pool, a connection or a
+// transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// RecordedVersion returns component's version in schema as recorded in
+// tenantry_meta.schema_versions: 0 when it was never applied there (or the
+// bookkeeping does not exist yet).
+func RecordedVersion(ctx context.Context, db Querier, schema, component string) (int, error) {
+	var v int
+	err := db.QueryRow(ctx, `SELECT version FROM tenantry_meta.schema_versions WHERE schema_name = $1 AND component = $2`,
+		schema, component).Scan(&v)
+	var pgErr *pgconn.PgError
+	if errors.Is(err, pgx.ErrNoRows) || (errors.As(err, &pgErr) && pgErr.Code == "42P01") {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("tenantdb: read the version of %s in schema %q: %w", component, schema, err)
+	}
+	return v, nil
 }

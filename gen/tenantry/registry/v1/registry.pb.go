@@ -2522,7 +2522,11 @@ type MigrateTenantsRequest struct {
 	// tenant fails (and can be retried), so that a migration never queues
 	// behind a long query and stalls the tenant's traffic. 1 ms to 60 s; 5 s
 	// when unset.
-	LockTimeout   *durationpb.Duration `protobuf:"bytes,4,opt,name=lock_timeout,json=lockTimeout,proto3" json:"lock_timeout,omitempty"`
+	LockTimeout *durationpb.Duration `protobuf:"bytes,4,opt,name=lock_timeout,json=lockTimeout,proto3" json:"lock_timeout,omitempty"`
+	// Only these tenants, "tenants/{slug}" (at most 100); empty means every
+	// tenant. A tenant that does not exist, or is still being provisioned
+	// (CreateTenant applies the components itself), is NOT_FOUND.
+	Tenants       []string `protobuf:"bytes,5,rep,name=tenants,proto3" json:"tenants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2581,6 +2585,13 @@ func (x *MigrateTenantsRequest) GetConcurrency() int32 {
 func (x *MigrateTenantsRequest) GetLockTimeout() *durationpb.Duration {
 	if x != nil {
 		return x.LockTimeout
+	}
+	return nil
+}
+
+func (x *MigrateTenantsRequest) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
 	}
 	return nil
 }
@@ -2809,8 +2820,10 @@ type MigrationMetadata struct {
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Whether a cancellation was asked for.
 	CancelRequested bool `protobuf:"varint,9,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The tenants it was limited to, "tenants/{slug}"; empty for all.
+	Tenants       []string `protobuf:"bytes,10,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MigrationMetadata) Reset() {
@@ -2904,6 +2917,13 @@ func (x *MigrationMetadata) GetCancelRequested() bool {
 		return x.CancelRequested
 	}
 	return false
+}
+
+func (x *MigrationMetadata) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
 }
 
 // MigrationResult is what a fleet migration did.
@@ -3671,14 +3691,15 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12%\n" +
 	"\x0elatest_version\x18\x03 \x01(\x05R\rlatestVersion\x129\n" +
 	"\n" +
-	"apply_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tapplyTime\"\xb0\x01\n" +
+	"apply_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tapplyTime\"\xca\x01\n" +
 	"\x15MigrateTenantsRequest\x12\x1e\n" +
 	"\n" +
 	"components\x18\x01 \x03(\tR\n" +
 	"components\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12 \n" +
 	"\vconcurrency\x18\x03 \x01(\x05R\vconcurrency\x12<\n" +
-	"\flock_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vlockTimeout\"W\n" +
+	"\flock_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vlockTimeout\x12\x18\n" +
+	"\atenants\x18\x05 \x03(\tR\atenants\"W\n" +
 	"\x16MigrateTenantsResponse\x12=\n" +
 	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation\"\x87\x02\n" +
 	"\tOperation\x12\x12\n" +
@@ -3691,7 +3712,7 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\x0eOperationError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xea\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x84\x03\n" +
 	"\x11MigrationMetadata\x12\x1e\n" +
 	"\n" +
 	"components\x18\x01 \x03(\tR\n" +
@@ -3705,7 +3726,9 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12)\n" +
-	"\x10cancel_requested\x18\t \x01(\bR\x0fcancelRequested\"\xa0\x01\n" +
+	"\x10cancel_requested\x18\t \x01(\bR\x0fcancelRequested\x12\x18\n" +
+	"\atenants\x18\n" +
+	" \x03(\tR\atenants\"\xa0\x01\n" +
 	"\x0fMigrationResult\x12H\n" +
 	"\bfailures\x18\x01 \x03(\v2,.tenantry.registry.v1.TenantMigrationFailureR\bfailures\x12C\n" +
 	"\aplanned\x18\x02 \x03(\v2).tenantry.registry.v1.TenantMigrationPlanR\aplanned\"\x82\x01\n" +

@@ -652,7 +652,13 @@ type ComponentServiceClient interface {
 	// (OperationService) whose metadata counts the tenants done and failed; a
 	// tenant that fails is reported with its error and does not stop the
 	// others. The operation survives a registry restart and resumes. With
-	// dry_run, the operation only lists what would change.
+	// dry_run, the operation only lists what would change; with tenants, only
+	// those tenants are considered.
+	//
+	// A component's own credential may migrate its own component (components
+	// naming exactly it) and follow those operations with GetOperation and
+	// WaitOperation: identity, for instance, brings the tenants behind on its
+	// tables up to date at start-up, and a tenant it meets behind at once.
 	MigrateTenants(ctx context.Context, in *MigrateTenantsRequest, opts ...grpc.CallOption) (*MigrateTenantsResponse, error)
 	// GetComponentCredential returns the token of a component's service
 	// (operator only). With it, the service may register its own component,
@@ -772,7 +778,13 @@ type ComponentServiceServer interface {
 	// (OperationService) whose metadata counts the tenants done and failed; a
 	// tenant that fails is reported with its error and does not stop the
 	// others. The operation survives a registry restart and resumes. With
-	// dry_run, the operation only lists what would change.
+	// dry_run, the operation only lists what would change; with tenants, only
+	// those tenants are considered.
+	//
+	// A component's own credential may migrate its own component (components
+	// naming exactly it) and follow those operations with GetOperation and
+	// WaitOperation: identity, for instance, brings the tenants behind on its
+	// tables up to date at start-up, and a tenant it meets behind at once.
 	MigrateTenants(context.Context, *MigrateTenantsRequest) (*MigrateTenantsResponse, error)
 	// GetComponentCredential returns the token of a component's service
 	// (operator only). With it, the service may register its own component,
@@ -991,7 +1003,9 @@ const (
 //
 // OperationService follows long-running operations (AIP-151): fleet
 // migrations today. Operations are kept for 30 days after they end. Every
-// method needs the operator credential.
+// method needs the operator credential, except that a component's
+// credential may get and wait for the operations migrating only its own
+// component.
 type OperationServiceClient interface {
 	// GetOperation returns an operation's latest state.
 	GetOperation(ctx context.Context, in *GetOperationRequest, opts ...grpc.CallOption) (*GetOperationResponse, error)
@@ -1061,7 +1075,9 @@ func (c *operationServiceClient) CancelOperation(ctx context.Context, in *Cancel
 //
 // OperationService follows long-running operations (AIP-151): fleet
 // migrations today. Operations are kept for 30 days after they end. Every
-// method needs the operator credential.
+// method needs the operator credential, except that a component's
+// credential may get and wait for the operations migrating only its own
+// component.
 type OperationServiceServer interface {
 	// GetOperation returns an operation's latest state.
 	GetOperation(context.Context, *GetOperationRequest) (*GetOperationResponse, error)

@@ -72,7 +72,6 @@ const (
 	kAdminPGCPU       = "admin-pg-cpu"
 	kAdminRatio       = "admin-ratio"
 	kFillTPS          = "fill-tps"
-	kMigrateFirst     = "migrate-first"
 	kMigrateNoop      = "migrate-noop"
 	kSignupTPS        = "signup-tps"
 	kOneTPS           = "one-tps"
@@ -101,7 +100,7 @@ var (
 		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
 		kHealthAdminTPS, kAdminTPS, kAdminP50, kAdminP99, kAdminCPU, kAdminPGCPU, kAdminRatio,
 	}
-	tenantKeys = []string{kFillTPS, kMigrateFirst, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
+	tenantKeys = []string{kFillTPS, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
 	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, tenantKeys)
 )
 
@@ -161,7 +160,6 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kAdminRatio, "admin path ÷ health throughput, interleaved", "ratio", "")
 
 	t.Declare(kFillTPS, fmt.Sprintf("CreateTenant through the registry up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
-	t.Declare(kMigrateFirst, fmt.Sprintf("identity start → \"tenant schemas migrated\", %s tenants (%s new to identity)", many, benchkit.FormatCount(cfg.tenants-1)), "s", "")
 	t.Declare(kMigrateNoop, fmt.Sprintf("identity restart → \"tenant schemas migrated\", %s tenants all current", many), "s", "")
 	t.Declare(kOneTPS, fmt.Sprintf("Login, 1 tenant, a new account per login, %s (baseline)", lc), "logins/s", "baseline")
 	t.Declare(kSpreadTPS, fmt.Sprintf("Login spread over all %s tenants, a new account per login, %s", many, lc), "logins/s", "")

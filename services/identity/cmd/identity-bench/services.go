@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/platform/benchkit"
+	"tenantry.dev/platform/tenantrole"
 )
 
 // secrets are what the services are started with: random per run, never
@@ -17,10 +19,12 @@ type secrets struct {
 	operator         string
 	service          string
 	keyEncryptionKey string
+	componentKey     string
 }
 
 func newSecrets() secrets {
-	return secrets{operator: benchkit.RandomToken(), service: benchkit.RandomToken(), keyEncryptionKey: benchkit.RandomToken() + benchkit.RandomToken()}
+	return secrets{operator: benchkit.RandomToken(), service: benchkit.RandomToken(), keyEncryptionKey: benchkit.RandomToken() + benchkit.RandomToken(),
+		componentKey: benchkit.RandomToken() + benchkit.RandomToken()}
 }
 
 // startRegistry runs the tenant-registry binary on databaseURL. Everything
@@ -39,6 +43,7 @@ func startRegistry(ctx context.Context, bin, databaseURL string, sec secrets, lo
 			"-database-url", databaseURL,
 			"-operator-token", sec.operator,
 			"-service-token", sec.service,
+			"-component-key", sec.componentKey,
 			"-log-level", "warn",
 		},
 		Addr:      addr,
@@ -109,6 +114,7 @@ func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel
 			"-operator-token", sec.operator,
 			"-service-token", sec.service,
 			"-key-encryption-key", sec.keyEncryptionKey,
+			"-component-token", tenantrole.ComponentToken([]byte(sec.componentKey), store.Component),
 			"-issuer", benchIssuer,
 			"-log-level", logLevel,
 		},

@@ -16,10 +16,14 @@ import (
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/platform/tenantname"
+	"tenantry.dev/platform/tenantrole"
 )
 
 // DefaultPlacement is the placement backed by DATABASE_URL.
 const DefaultPlacement = tenantdb.DefaultPlacement
+
+// IdentityComponent is the component identity's tables are registered as.
+const IdentityComponent = "identity"
 
 // Config is the identity service's configuration.
 type Config struct {
@@ -33,6 +37,7 @@ type Config struct {
 	BaseDomains    []string // the registry's, normalised; never nil ({slug}.{base} is a tenant's host)
 	OperatorToken  string
 	ServiceToken   string
+	ComponentToken string // component "identity"'s: identity's tables are a component
 	TLSCertFile    string
 	TLSKeyFile     string
 	AllowInsecure  bool
@@ -76,6 +81,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&baseDomains, "base-domains", "TENANTRY_BASE_DOMAINS", "localhost", "comma-separated base domains, as configured on the registry: {slug}.{base} is the tenant's host")
 	fs.String(&c.OperatorToken, "operator-token", "TENANTRY_OPERATOR_TOKEN", "", "operator bearer token (UserService in any tenant)")
 	fs.String(&c.ServiceToken, "service-token", "TENANTRY_SERVICE_TOKEN", "", "service bearer token: used to call the registry, accepted for IntrospectToken")
+	fs.String(&c.ComponentToken, "component-token", "TENANTRY_COMPONENT_TOKEN", "", "the token of component \"identity\" (`tenantry components credential identity`): identity registers its tables with the registry as that component")
 	fs.String(&c.TLSCertFile, "tls-cert", "TENANTRY_TLS_CERT", "", "TLS certificate file (PEM); plaintext when unset")
 	fs.String(&c.TLSKeyFile, "tls-key", "TENANTRY_TLS_KEY", "", "TLS private key file (PEM)")
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext gRPC on non-loopback addresses")
@@ -90,7 +96,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&c.SMTPPassword, "smtp-password", "TENANTRY_SMTP_PASSWORD", "", "SMTP password")
 	fs.String(&c.SMTPStartTLS, "smtp-starttls", "TENANTRY_SMTP_STARTTLS", "auto", "STARTTLS: auto, require or off")
 	fs.String(&hashConc, "hash-concurrency", "TENANTRY_HASH_CONCURRENCY", strconv.Itoa(runtime.GOMAXPROCS(0)), "password hashes running at once (each takes 19 MiB)")
-	fs.String(&migrateConc, "migrate-concurrency", "TENANTRY_MIGRATE_CONCURRENCY", "4", "tenant schemas migrated at once at start-up")
+	fs.String(&migrateConc, "migrate-concurrency", "TENANTRY_MIGRATE_CONCURRENCY", "4", "tenant schemas the registry migrates at once when identity asks at start-up")
 	fs.String(&maxConns, "db-max-conns", "TENANTRY_DB_MAX_CONNS", "20", "maximum connections per database pool")
 	fs.String(&lifetime, "db-max-conn-lifetime", "TENANTRY_DB_MAX_CONN_LIFETIME", "30m", "recycle database connections after this long (bounds catalog-cache memory)")
 	fs.String(&sessionCache, "session-cache-ttl", "TENANTRY_SESSION_CACHE_TTL", "30s", "how long a replica may answer from memory that a session is open (revocations reach every replica at once through PostgreSQL notifications; this bounds the rest); 0 turns the cache off")
@@ -133,6 +139,9 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	}
 	if c.ServiceToken == "" || len(c.ServiceToken) < 16 {
 		bad("TENANTRY_SERVICE_TOKEN is required, at least 16 characters: identity uses it to call the registry")
+	}
+	if id, err := tenantrole.ComponentOf(c.ComponentToken); err != nil || id != IdentityComponent {
+		bad("TENANTRY_COMPONENT_TOKEN is required: the token of component %q (`tenantry components credential %s`, or GET /v1/components/%s/credential on the registry); identity registers its tables with the registry as that component", IdentityComponent, IdentityComponent, IdentityComponent)
 	}
 	if len(c.KeyEncryptionKey) < 32 {
 		bad("TENANTRY_KEY_ENCRYPTION_KEY is required, at least 32 characters (e.g. `openssl rand -hex 32`); keep it secret and stable")

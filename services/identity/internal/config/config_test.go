@@ -17,6 +17,7 @@ func required() map[string]string {
 		"TENANTRY_OPERATOR_TOKEN":     "0123456789abcdef0123",
 		"TENANTRY_SERVICE_TOKEN":      "fedcba9876543210fedc",
 		"TENANTRY_KEY_ENCRYPTION_KEY": "0123456789abcdef0123456789abcdef",
+		"TENANTRY_COMPONENT_TOKEN":    "tnc_identity_c29tZS1tYWMtdGhhdC1pcy1ub3QtY2hlY2tlZC1oZXJl",
 	}
 }
 
@@ -64,9 +65,15 @@ func TestLoad(t *testing.T) {
 			"DATABASE_URL", "TENANTRY_OPERATOR_TOKEN", "TENANTRY_SERVICE_TOKEN", "TENANTRY_KEY_ENCRYPTION_KEY",
 			"TENANTRY_ACCESS_TTL", `"default" is the DATABASE_URL placement`, "TENANTRY_PUBLIC_URL",
 			"TENANTRY_HASH_CONCURRENCY", "TENANTRY_SMTP_STARTTLS", "TENANTRY_CORS_ORIGINS",
-			`TENANTRY_BASE_DOMAINS: "127.0.0.1"`,
+			`TENANTRY_BASE_DOMAINS: "127.0.0.1"`, "TENANTRY_COMPONENT_TOKEN",
 		} {
 			require.ErrorContains(t, err, want)
 		}
+	})
+	t.Run("the component token must be identity's", func(t *testing.T) {
+		e := required()
+		e["TENANTRY_COMPONENT_TOKEN"] = "tnc_notes_c29tZS1tYWMtdGhhdC1pcy1ub3QtY2hlY2tlZC1oZXJl"
+		_, err := Load(nil, env(e))
+		require.ErrorContains(t, err, `the token of component "identity"`)
 	})
 }

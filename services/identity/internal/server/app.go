@@ -13,7 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
@@ -25,6 +27,7 @@ import (
 	"tenantry.dev/identity/internal/sessioncache"
 	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/identity/internal/token"
+	"tenantry.dev/kit/component"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/restgateway"
@@ -43,6 +46,7 @@ type App struct {
 	logger   *slog.Logger
 	pools    []*pgxpool.Pool
 	registry *grpc.ClientConn
+	tables   *component.Client // identity's tables, the component "identity"
 	resolver *tenancy.Resolver
 	store    *store.Store
 	sessions *sessioncache.Cache // nil when off
@@ -113,13 +117,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if a.sessions != nil {
 		inv = a.sessions
 	}
-	if a.store, err = store.New(pools, inv, logger); err != nil {
-		return nil, err
-	}
-
 	a.registry, err = grpc.NewClient(cfg.RegistryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, fmt.Errorf("tenant registry address %q: %w", cfg.RegistryAddr, err)
+	}
+	if a.tables, err = component.New(a.registry, cfg.ComponentToken, "Identity: accounts, sessions, tokens", store.MigrationFiles, store.MigrationsDir); err != nil {
+		return nil, err
+	}
+	if err := a.registerTables(ctx); err != nil {
+		return nil, err
+	}
+	if a.store, err = store.New(pools, inv, a.migrateTenant, logger); err != nil {
+		return nil, err
 	}
 	a.resolver = tenancy.NewResolver(registryv1.NewTenantServiceClient(a.registry), cfg.ServiceToken,
 		tenancy.Options{Logger: logger, BaseDomains: cfg.BaseDomains})
@@ -212,6 +221,10 @@ func newSender(cfg *config.Config, logger *slog.Logger) (mail.Sender, error) {
 	})
 }
 
+// Ready reports whether identity holds the registry's snapshot of tenants,
+// so that every tenant's hosts are answered from memory.
+func (a *App) Ready() bool { return a.resolver.Ready() }
+
 // Addr is the address the gRPC server listens on.
 func (a *App) Addr() net.Addr { return a.rpc.Addr() }
 
@@ -244,28 +257,73 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// migrateAll brings every tenant's schema up to date at start-up, in
-// parallel with progress, once the registry's snapshot has arrived. Tenants
-// used before it reaches them are migrated on first use instead.
+// registerTables registers identity's migrations with the registry as the
+// component "identity", so that every tenant created from now on gets
+// identity's tables in CreateTenant. It waits for a registry that is not
+// up yet (identity serves no tenant without one anyway) until ctx ends;
+// a refusal (a changed migration that tenants have applied, a wrong
+// token) stops the start.
+func (a *App) registerTables(ctx context.Context) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		added, err := a.tables.Register(ctx)
+		if err == nil {
+			if len(added) > 0 {
+				a.logger.InfoContext(ctx, "registered identity's tables with the registry", "component", a.tables.ID(), "new_versions", added)
+			}
+			return nil
+		}
+		if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
+			return err
+		}
+		a.logger.WarnContext(ctx, "the registry is not reachable yet; identity waits to register its tables", "registry", a.cfg.RegistryAddr, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("register identity's tables: %w (last: %w)", context.Cause(ctx), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// migrateAll asks the registry, once at start-up, to bring every tenant
+// behind on identity's tables up to date (a fleet migration of the
+// component "identity"; none is behind unless this binary brings new
+// migrations). Tenants used before it reaches them are migrated on first
+// use instead (migrateTenant).
 func (a *App) migrateAll(ctx context.Context) {
 	tenants, ok := a.liveTenants(ctx)
 	if !ok {
 		return
 	}
 	started := time.Now()
-	rep, err := a.store.MigrateAll(ctx, tenants, tenantdb.MigrateAllOptions{
+	var last *registryv1.MigrationMetadata
+	op, err := a.tables.Migrate(ctx, component.MigrateOptions{
 		Concurrency: a.cfg.MigrateConcurrency,
-		Progress: func(p tenantdb.Progress) {
-			if p.Done == p.Total || p.Done%100 == 0 {
-				a.logger.InfoContext(ctx, "migrating tenant schemas", "done", p.Done, "total", p.Total, "failed", p.Failed)
+		Progress: func(md *registryv1.MigrationMetadata) {
+			if md.GetTotal() > 0 && (last == nil || md.GetDone()/100 != last.GetDone()/100) {
+				a.logger.InfoContext(ctx, "migrating tenant schemas", "done", md.GetDone(), "total", md.GetTotal(), "failed", md.GetFailed())
 			}
+			last = md
 		},
 	})
-	a.logger.InfoContext(ctx, "tenant schemas migrated", "tenants", rep.Total, "up_to_date", rep.UpToDate,
-		"failed", len(rep.Failed), "took", time.Since(started).Round(time.Millisecond))
-	if err != nil && ctx.Err() == nil {
+	if err != nil && !component.IsFailed(err) {
+		if ctx.Err() == nil {
+			a.logger.ErrorContext(ctx, "the registry could not migrate identity's tables; tenants behind are migrated on first use", "err", err)
+		}
+		return
+	}
+	behind := int(last.GetTotal())
+	a.logger.InfoContext(ctx, "tenant schemas migrated", "tenants", len(tenants), "up_to_date", max(len(tenants)-behind, 0),
+		"failed", last.GetFailed(), "operation", op.GetName(), "took", time.Since(started).Round(time.Millisecond))
+	if err != nil {
 		a.logger.ErrorContext(ctx, "some tenant schemas could not be migrated; they will be retried on first use", "err", err)
 	}
+}
+
+// migrateTenant asks the registry to migrate one tenant's identity tables
+// (store.MigrateFunc).
+func (a *App) migrateTenant(ctx context.Context, slug string) error {
+	_, err := a.tables.Migrate(ctx, component.MigrateOptions{Tenants: []string{slug}})
+	return err
 }
 
 // liveTenants waits for the registry's snapshot, then returns the tenants

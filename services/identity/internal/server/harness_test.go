@@ -110,6 +110,7 @@ func (s *system) launch(databaseURL string) *replica {
 		"-registry-addr", s.registry.Addr,
 		"-operator-token", registrytest.OperatorToken,
 		"-service-token", registrytest.ServiceToken,
+		"-component-token", s.registry.ComponentToken("identity"),
 		"-key-encryption-key", keyEncryptionKey,
 		"-smtp-addr", s.smtp.Addr,
 		"-smtp-starttls", "off",

@@ -14,6 +14,7 @@ import (
 	"tenantry.dev/identity/internal/smtptest"
 	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/kit/registrytest"
+	"tenantry.dev/platform/tenantdb"
 )
 
 // A registry outage changes nothing for existing tenants on either face:
@@ -28,11 +29,7 @@ func TestRegistryOutageKeepsEveryHostOfExistingTenantsWorking(t *testing.T) {
 	acme := s.registry.Create("acme")
 	s.registry.AddDomain("acme", "login.acme-corp.example")
 	s.startIdentity(s.registry.DBURL)
-	db, err := pgxpool.New(context.Background(), s.registry.DBURL)
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-
-	s.awaitSnapshot(db, acme.GetSchema())
+	s.awaitSnapshot(acme.GetSchema())
 	s.registry.Kill()
 	s.requireTenantHostsWork("first", "acme", "acme.localhost", "login.acme-corp.example")
 	s.requireUnknownHostsNotFound()
@@ -44,24 +41,28 @@ func TestRegistryOutageKeepsEveryHostOfExistingTenantsWorking(t *testing.T) {
 	beta := s.registry.Create("beta")
 	s.registry.AddDomain("beta", "id.beta.example")
 	s.startIdentity(s.registry.DBURL)
-	s.awaitSnapshot(db, beta.GetSchema())
+	s.awaitSnapshot(beta.GetSchema())
 	s.registry.Kill()
 	s.requireTenantHostsWork("restarted", "acme", "acme.localhost", "login.acme-corp.example")
 	s.requireTenantHostsWork("restarted", "beta", "beta.localhost", "id.beta.example")
 	s.requireUnknownHostsNotFound()
 }
 
-// awaitSnapshot waits until identity holds the registry's snapshot. identity
-// migrates every tenant's schema once the snapshot is in, so the schema of a
-// tenant no call has used yet being migrated says so.
-func (s *system) awaitSnapshot(db *pgxpool.Pool, schema string) {
+// awaitSnapshot waits until identity holds the registry's snapshot, in
+// which the tenant with schema is (it was created before identity started),
+// and that schema has identity's tables: a tenant created before identity
+// first registered them gets them from identity's start-up migration,
+// which needs the registry.
+func (s *system) awaitSnapshot(schema string) {
 	s.t.Helper()
-	registrytest.Eventually(s.t, "identity to migrate the schema "+schema+" after loading the registry's snapshot", func() bool {
-		var n int
-		err := db.QueryRow(context.Background(),
-			`SELECT count(*) FROM tenantry_meta.schema_versions WHERE schema_name = $1 AND component = $2`,
-			schema, store.Component).Scan(&n)
-		return err == nil && n == 1
+	migs, err := store.Migrations()
+	require.NoError(s.t, err)
+	db, err := pgxpool.New(context.Background(), s.registry.DBURL)
+	require.NoError(s.t, err)
+	defer db.Close()
+	registrytest.Eventually(s.t, "identity to load the registry's snapshot and the schema "+schema+" to have identity's tables", func() bool {
+		v, err := tenantdb.RecordedVersion(context.Background(), db, schema, store.Component)
+		return s.identity.Ready() && err == nil && v == len(migs)
 	})
 }
 

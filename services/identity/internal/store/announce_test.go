@@ -104,9 +104,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	logger := slog.New(slog.NewTextHandler(out, nil))
 	pools := map[string]*pgxpool.Pool{tenantdb.DefaultPlacement: pool}
-	f.store, err = store.New(pools, f.local, logger)
+	f.store, err = store.New(pools, f.local, applyIn(pool), logger)
 	require.NoError(t, err)
-	follower, err := store.New(pools, nil, logger)
+	follower, err := store.New(pools, nil, applyIn(pool), logger)
 	require.NoError(t, err)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -1,14 +1,16 @@
 // Package store keeps identity's data in PostgreSQL with pgx: each tenant's
-// accounts in the tenant's own schema (migrated by identity's own numbered
-// migrations, on first use or for all tenants at start-up), reached only
-// through transactions scoped to that schema.
+// accounts in the tenant's own schema, reached only through transactions
+// scoped to that schema.
+//
+// identity's tables are the component "identity" (Migrations), applied by
+// the registry like any product's: when a tenant is created, and by fleet
+// migrations, which identity asks for at start-up and for a tenant it finds
+// behind (see versions). identity never runs DDL itself.
 package store
 
 import (
 	"context"
 	"embed"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 
@@ -21,15 +23,22 @@ import (
 	"tenantry.dev/platform/tenantdb"
 )
 
-// Component names identity's migrations in tenantry_meta.schema_versions.
+// Component is the component identity's tables are registered as; its
+// version is recorded in tenantry_meta.schema_versions like any other's.
 const Component = "identity"
 
+// MigrationsDir is where Migrations are in MigrationFiles.
+const MigrationsDir = "migrations"
+
+// MigrationFiles holds identity's tenant-schema migrations, registered
+// with the registry at start-up.
+//
 //go:embed migrations/*.sql
-var migrationFiles embed.FS
+var MigrationFiles embed.FS
 
 // Migrations returns identity's tenant-schema migrations.
 func Migrations() ([]tenantdb.Migration, error) {
-	return tenantdb.LoadMigrations(migrationFiles, "migrations")
+	return tenantdb.LoadMigrations(MigrationFiles, MigrationsDir)
 }
 
 // Invalidator is told, after a transaction commits, which sessions and
@@ -44,7 +53,7 @@ type Invalidator interface {
 // Store implements account.Store over one pool per placement.
 type Store struct {
 	pools       map[string]*pgxpool.Pool
-	migrators   map[string]*tenantdb.Migrator
+	versions    *versions
 	logger      *slog.Logger
 	invalidator Invalidator
 	afterMail   func()
@@ -58,36 +67,35 @@ type Store struct {
 var _ account.Store = (*Store)(nil)
 
 // New returns a store over the placements' pools. inv, which may be nil,
-// hears of the changes this store's transactions commit.
-func New(pools map[string]*pgxpool.Pool, inv Invalidator, logger *slog.Logger) (*Store, error) {
+// hears of the changes this store's transactions commit. migrate, which
+// may be nil, asks the registry to migrate one tenant behind on identity's
+// tables (see Versions).
+func New(pools map[string]*pgxpool.Pool, inv Invalidator, migrate MigrateFunc, logger *slog.Logger) (*Store, error) {
 	migrations, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{pools: pools, migrators: map[string]*tenantdb.Migrator{}, logger: logger, invalidator: inv,
+	s := &Store{pools: pools, logger: logger, invalidator: inv,
+		versions: newVersions(pools, len(migrations), migrate),
 		rotators: map[string]*rotator{}, rotationsStopped: make(chan struct{})}
-	for name, pool := range pools {
+	for name := range pools {
 		s.rotators[name] = &rotator{queue: make(chan *rotation, 4*maxRotationBatch)}
-		m, err := tenantdb.NewMigrator(pool, Component, migrations, logger)
-		if err != nil {
-			return nil, err
-		}
-		s.migrators[name] = m
 	}
 	return s, nil
 }
 
-func (s *Store) placement(t tenancy.Tenant) (*pgxpool.Pool, *tenantdb.Migrator, error) {
+func (s *Store) placement(t tenancy.Tenant) (*pgxpool.Pool, error) {
 	pool, ok := s.pools[t.Placement]
 	if !ok {
-		return nil, nil, fault.New(fault.FailedPrecondition, "PLACEMENT_UNKNOWN",
+		return nil, fault.New(fault.FailedPrecondition, "PLACEMENT_UNKNOWN",
 			"tenant %q lives in placement %q, which this identity service is not configured for", t.Slug, t.Placement)
 	}
-	return pool, s.migrators[t.Placement], nil
+	return pool, nil
 }
 
-// InTenant implements account.Store: it migrates the tenant's schema on
-// first use, then runs fn in a transaction scoped to that schema.
+// InTenant implements account.Store: it makes sure the tenant's schema has
+// identity's latest tables (a map lookup once known), then runs fn in a
+// transaction scoped to that schema.
 func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx context.Context, tx account.Tx) error) error {
 	if err := s.ensureMigrated(ctx, t); err != nil {
 		return err
@@ -116,54 +124,14 @@ func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx cont
 // mail to the outbox commits (to wake the mail worker); set it before use.
 func (s *Store) AfterMail(fn func()) { s.afterMail = fn }
 
-// ensureMigrated migrates t's schema if this is its first use.
+// ensureMigrated makes sure t's schema has identity's latest tables.
 func (s *Store) ensureMigrated(ctx context.Context, t tenancy.Tenant) error {
-	_, migrator, err := s.placement(t)
+	pool, err := s.placement(t)
 	if err != nil {
 		return err
 	}
-	if err := migrator.EnsureMigrated(ctx, t.Schema); err != nil {
-		if errors.Is(err, tenantdb.ErrSchemaNotFound) {
-			return fault.New(fault.FailedPrecondition, "TENANT_SCHEMA_MISSING", "tenant %q has no schema yet; retry shortly", t.Slug).WithCause(err)
-		}
-		return fmt.Errorf("migrate tenant %q: %w", t.Slug, err)
-	}
-	return nil
-}
-
-// MigrateAll brings every given tenant's schema up to date, placement by
-// placement, with bounded concurrency and progress.
-func (s *Store) MigrateAll(ctx context.Context, tenants []tenancy.Tenant, opts tenantdb.MigrateAllOptions) (tenantdb.Report, error) {
-	byPlacement := map[string][]string{}
-	for _, t := range tenants {
-		byPlacement[t.Placement] = append(byPlacement[t.Placement], t.Schema)
-	}
-	var (
-		total tenantdb.Report
-		errs  []error
-	)
-	for placement, schemas := range byPlacement {
-		m, ok := s.migrators[placement]
-		if !ok {
-			errs = append(errs, fmt.Errorf("placement %q is not configured", placement))
-			continue
-		}
-		rep, err := m.MigrateAll(ctx, schemas, opts)
-		total.Total += rep.Total
-		total.UpToDate += rep.UpToDate
-		total.Results = append(total.Results, rep.Results...)
-		total.Failed = append(total.Failed, rep.Failed...)
-		total.Duration += rep.Duration
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return total, errors.Join(errs...)
+	return s.versions.ensure(ctx, pool, t)
 }
 
 // Forget drops what the store remembers about a purged tenant's schema.
-func (s *Store) Forget(t tenancy.Tenant) {
-	if m, ok := s.migrators[t.Placement]; ok {
-		m.Forget(t.Schema)
-	}
-}
+func (s *Store) Forget(t tenancy.Tenant) { s.versions.forget(t) }

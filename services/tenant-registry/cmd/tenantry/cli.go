@@ -94,7 +94,7 @@ func commands() []command {
 		{"components get", "ID", "show a component with its migrations", (*cli).componentsGet},
 		{"components versions", "SLUG", "show each component's version in a tenant", (*cli).componentsVersions},
 		{"components credential", "ID", "print the component's token (TENANTRY_COMPONENT_TOKEN of its service)", (*cli).componentsCredential},
-		{"migrate", "[--component ID ...] [--dry-run] [--concurrency N] [--lock-timeout D] [--no-wait]", "bring every tenant's components up to date (a fleet migration)", (*cli).migrate},
+		{"migrate", "[--component ID ...] [--tenant SLUG ...] [--dry-run] [--concurrency N] [--lock-timeout D] [--no-wait]", "bring every tenant's (or the named tenants') components up to date (a fleet migration)", (*cli).migrate},
 		{"operations list", "", "list operations, newest first", (*cli).operationsList},
 		{"operations get", "ID", "show an operation", (*cli).operationsGet},
 		{"operations wait", "ID", "wait for an operation to end, showing progress", (*cli).operationsWait},

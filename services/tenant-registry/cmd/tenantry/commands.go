@@ -301,6 +301,7 @@ func (c *cli) componentsVersions(ctx context.Context, args []string) error {
 func (c *cli) migrate(ctx context.Context, args []string) error {
 	var (
 		comps       listFlag
+		tenants     listFlag
 		dryRun      bool
 		noWait      bool
 		concurrency int
@@ -308,6 +309,7 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	)
 	if _, err := flags("migrate", args, 0, func(fs *flag.FlagSet) {
 		fs.Var(&comps, "component", "a component to migrate (repeatable; all when none)")
+		fs.Var(&tenants, "tenant", "a tenant to migrate, by slug (repeatable; all when none)")
 		fs.BoolVar(&dryRun, "dry-run", false, "only list what would change")
 		fs.BoolVar(&noWait, "no-wait", false, "print the operation and return at once")
 		fs.IntVar(&concurrency, "concurrency", 0, "tenants at once (default 4)")
@@ -321,6 +323,9 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	}
 	for _, id := range comps {
 		req.Components = append(req.Components, "components/"+id)
+	}
+	for _, slug := range tenants {
+		req.Tenants = append(req.Tenants, "tenants/"+slug)
 	}
 	cctx, cancel := c.call(ctx)
 	resp, err := c.components.MigrateTenants(cctx, req)

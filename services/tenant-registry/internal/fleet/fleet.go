@@ -78,7 +78,16 @@ type Request struct {
 	DryRun      bool          `json:"dry_run"`
 	Concurrency int           `json:"concurrency"`
 	LockTimeout time.Duration `json:"lock_timeout"`
+	// Tenants limits the migration to these slugs; empty means all.
+	Tenants []string `json:"tenants,omitempty"`
 }
+
+// MaxTenants is how many tenants a request may name.
+const MaxTenants = 100
+
+// ReasonTenantNotFound is the reason of a request naming a tenant that
+// has no schema to migrate.
+const ReasonTenantNotFound = "TENANT_NOT_FOUND"
 
 // Failure is a tenant a migration could not migrate.
 type Failure struct {
@@ -152,11 +161,13 @@ type Store interface {
 	RecordFailure(ctx context.Context, id string, f Failure) error
 	Finish(ctx context.Context, id, owner string, state State, planned []Plan, code int, message, reason string) error
 
-	// Targets returns every tenant schema a migration may touch.
-	Targets(ctx context.Context) ([]Target, error)
+	// Targets returns every tenant schema a migration may touch, or only
+	// those of slugs when it is not empty.
+	Targets(ctx context.Context, slugs []string) ([]Target, error)
 	// Versions returns, per placement and schema, the recorded version of
-	// each of the components.
-	Versions(ctx context.Context, components []string) (map[string]map[string]map[string]int, error)
+	// each of the components, in every schema or only in schemas when it
+	// is not empty.
+	Versions(ctx context.Context, components, schemas []string) (map[string]map[string]map[string]int, error)
 	// ComponentsWithSQL returns the components, with their migrations' SQL.
 	ComponentsWithSQL(ctx context.Context, ids []string) ([]*component.Component, error)
 	// MigrateTenant applies the components to t's schema in one
@@ -211,9 +222,25 @@ func (r *Runner) Start(ctx context.Context, req Request) (*Operation, error) {
 		}
 	}
 	req.Components = slices.Compact(slices.Sorted(slices.Values(req.Components)))
+	if len(req.Tenants) > MaxTenants {
+		return nil, fault.Invalid("tenants", ReasonRequestInvalid, "at most %d tenants may be named, not %d; name none to migrate every tenant", MaxTenants, len(req.Tenants))
+	}
+	req.Tenants = slices.Compact(slices.Sorted(slices.Values(req.Tenants)))
 	comps, err := r.store.ComponentsWithSQL(ctx, req.Components)
 	if err != nil {
 		return nil, err
+	}
+	if len(req.Tenants) > 0 {
+		targets, err := r.store.Targets(ctx, req.Tenants)
+		if err != nil {
+			return nil, err
+		}
+		for _, slug := range req.Tenants {
+			if !slices.ContainsFunc(targets, func(t Target) bool { return t.Slug == slug }) {
+				return nil, fault.New(fault.NotFound, ReasonTenantNotFound,
+					"tenant %q has no schema to migrate: it does not exist, is being provisioned (which applies the components itself) or was purged", slug)
+			}
+		}
 	}
 	if len(req.Components) == 0 {
 		for _, c := range comps {
@@ -352,7 +379,7 @@ func (r *Runner) work(ctx context.Context, op *Operation, cancel <-chan struct{}
 	if err != nil {
 		return fail(err)
 	}
-	stale, plans, err := r.stale(ctx, comps)
+	stale, plans, err := r.stale(ctx, comps, op.Request.Tenants)
 	if err != nil {
 		return fail(err)
 	}
@@ -425,16 +452,23 @@ func (r *Runner) migrateOne(ctx context.Context, op *Operation, t Target, comps 
 }
 
 // stale returns the tenants behind on any of comps, and what each is behind on.
-func (r *Runner) stale(ctx context.Context, comps []*component.Component) ([]Target, []Plan, error) {
+// With slugs, only those tenants are considered.
+func (r *Runner) stale(ctx context.Context, comps []*component.Component, slugs []string) ([]Target, []Plan, error) {
 	ids := make([]string, len(comps))
 	for i, c := range comps {
 		ids[i] = c.ID
 	}
-	targets, err := r.store.Targets(ctx)
+	targets, err := r.store.Targets(ctx, slugs)
 	if err != nil {
 		return nil, nil, err
 	}
-	versions, err := r.store.Versions(ctx, ids)
+	var schemas []string
+	if len(slugs) > 0 {
+		for _, t := range targets {
+			schemas = append(schemas, t.Schema)
+		}
+	}
+	versions, err := r.store.Versions(ctx, ids, schemas)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -240,3 +240,74 @@ func TestFleetMigrationCanBeCancelled(t *testing.T) {
 	require.Equal(t, "OPERATION_CANCELLED", op.GetError().GetReason())
 	require.Less(t, op.GetMetadata().GetDone(), int32(12), "the cancelled migration went on to the end")
 }
+
+// A component's own credential migrates its own component, optionally of
+// named tenants (identity does so at start-up and for a tenant it finds
+// behind), and follows only those operations.
+func TestAComponentMigratesItsOwnTenantsOnly(t *testing.T) {
+	t.Parallel()
+	r := startRegistry(t, "")
+	_, err := r.register(notes())
+	require.NoError(t, err)
+	_, err = r.register(vault())
+	require.NoError(t, err)
+	for _, slug := range []string{"ann", "bob"} {
+		r.create(slug)
+	}
+	_, err = r.register(notesV2())
+	require.NoError(t, err)
+	own := as(r.credential("notes"))
+
+	t.Run("only the named tenants are migrated", func(t *testing.T) {
+		resp, err := r.components().MigrateTenants(own, &registryv1.MigrateTenantsRequest{
+			Components: []string{"components/notes"}, Tenants: []string{"tenants/ann"}})
+		require.NoError(t, err)
+		require.Equal(t, []string{"tenants/ann"}, resp.GetOperation().GetMetadata().GetTenants())
+		got, err := r.operations().GetOperation(own, &registryv1.GetOperationRequest{Name: resp.GetOperation().GetName()})
+		require.NoError(t, err, "a component follows its own operation")
+		var done *registryv1.Operation
+		for done = got.GetOperation(); !done.GetDone(); {
+			w, err := r.operations().WaitOperation(own, &registryv1.WaitOperationRequest{Name: done.GetName(), Timeout: durationpb.New(10 * time.Second)})
+			require.NoError(t, err)
+			done = w.GetOperation()
+		}
+		require.Nil(t, done.GetError())
+		require.EqualValues(t, 1, done.GetMetadata().GetDone())
+		require.Equal(t, map[string][2]int32{"notes": {3, 3}, "vault": {1, 1}}, r.versions("ann"))
+		require.Equal(t, map[string][2]int32{"notes": {2, 3}, "vault": {1, 1}}, r.versions("bob"), "bob was not named")
+	})
+
+	t.Run("a tenant that does not exist is NOT_FOUND, and a bad name INVALID_ARGUMENT", func(t *testing.T) {
+		_, err := r.components().MigrateTenants(own, &registryv1.MigrateTenantsRequest{
+			Components: []string{"components/notes"}, Tenants: []string{"tenants/nobody"}})
+		st := requireCode(t, err, codes.NotFound)
+		require.Contains(t, st.Message(), `"nobody"`)
+		_, err = r.components().MigrateTenants(own, &registryv1.MigrateTenantsRequest{
+			Components: []string{"components/notes"}, Tenants: []string{"ann"}})
+		requireCode(t, err, codes.InvalidArgument)
+	})
+
+	t.Run("another component, or all of them, is refused", func(t *testing.T) {
+		for name, comps := range map[string][]string{
+			"another":       {"components/vault"},
+			"all (none)":    nil,
+			"own and other": {"components/notes", "components/vault"},
+		} {
+			_, err := r.components().MigrateTenants(own, &registryv1.MigrateTenantsRequest{Components: comps})
+			st := requireCode(t, err, codes.PermissionDenied)
+			require.Equal(t, "COMPONENT_NOT_YOURS", reasonOf(st), name)
+		}
+	})
+
+	t.Run("an operation migrating anything else is invisible to it", func(t *testing.T) {
+		op := r.migrate(&registryv1.MigrateTenantsRequest{})
+		_, err := r.operations().GetOperation(own, &registryv1.GetOperationRequest{Name: op.GetName()})
+		requireCode(t, err, codes.NotFound)
+		_, err = r.operations().WaitOperation(own, &registryv1.WaitOperationRequest{Name: op.GetName()})
+		requireCode(t, err, codes.NotFound)
+		_, err = r.operations().ListOperations(own, &registryv1.ListOperationsRequest{})
+		requireCode(t, err, codes.PermissionDenied)
+		_, err = r.operations().CancelOperation(own, &registryv1.CancelOperationRequest{Name: op.GetName()})
+		requireCode(t, err, codes.PermissionDenied)
+	})
+}

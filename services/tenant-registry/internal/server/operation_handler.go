@@ -7,7 +7,9 @@ import (
 	"time"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/tenantname"
 	"tenantry.dev/tenant-registry/internal/fleet"
 )
 
@@ -48,11 +50,39 @@ func (s *OperationServer) MigrateTenants(ctx context.Context, req *registryv1.Mi
 		}
 		in.Components = append(in.Components, id)
 	}
+	if len(req.GetTenants()) > fleet.MaxTenants {
+		return nil, fault.Invalid("tenants", fleet.ReasonRequestInvalid, "at most %d tenants may be named, not %d; name none to migrate every tenant", fleet.MaxTenants, len(req.GetTenants()))
+	}
+	for i, name := range req.GetTenants() {
+		slug, err := tenantname.ParseTenantName("tenants["+itoa(int64(i))+"]", name)
+		if err != nil {
+			return nil, err
+		}
+		in.Tenants = append(in.Tenants, slug)
+	}
+	// A component's credential migrates its own component, and only it
+	// (every registered component when none is named is the operator's).
+	if p, ok := authn.PrincipalFrom(ctx); ok && p.Role == RoleComponent && !onlyComponent(in.Components, p.Subject) {
+		return nil, fault.New(fault.PermissionDenied, ReasonComponentNotYours,
+			"this credential is component %q's: it may migrate only components/%s, named alone in components", p.Subject, p.Subject)
+	}
 	op, err := s.r.Start(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	return &registryv1.MigrateTenantsResponse{Operation: operationToProto(op)}, nil
+}
+
+func onlyComponent(ids []string, id string) bool { return len(ids) == 1 && ids[0] == id }
+
+// visible refuses a component's credential an operation that migrates
+// anything but its own component, as NOT_FOUND: operations are the
+// operator's, and a component learns nothing of the others'.
+func visible(ctx context.Context, op *fleet.Operation) error {
+	if p, ok := authn.PrincipalFrom(ctx); ok && p.Role == RoleComponent && !onlyComponent(op.Request.Components, p.Subject) {
+		return fleet.ErrNotFound(op.ID)
+	}
+	return nil
 }
 
 // GetOperation implements OperationServiceServer.
@@ -63,6 +93,9 @@ func (s *OperationServer) GetOperation(ctx context.Context, req *registryv1.GetO
 	}
 	op, err := s.r.Get(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := visible(ctx, op); err != nil {
 		return nil, err
 	}
 	return &registryv1.GetOperationResponse{Operation: operationToProto(op)}, nil
@@ -118,6 +151,16 @@ func (s *OperationServer) WaitOperation(ctx context.Context, req *registryv1.Wai
 	if req.GetTimeout() != nil {
 		timeout = min(req.GetTimeout().AsDuration(), time.Minute)
 	}
+	if p, ok := authn.PrincipalFrom(ctx); ok && p.Role == RoleComponent {
+		// Checked before waiting, so that waiting reveals nothing either.
+		op, err := s.r.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := visible(ctx, op); err != nil {
+			return nil, err
+		}
+	}
 	op, err := s.r.Wait(ctx, id, timeout)
 	if err != nil {
 		return nil, err
@@ -151,6 +194,9 @@ func operationToProto(op *fleet.Operation) *registryv1.Operation {
 	}
 	for _, c := range op.Request.Components {
 		md.Components = append(md.Components, "components/"+c)
+	}
+	for _, t := range op.Request.Tenants {
+		md.Tenants = append(md.Tenants, "tenants/"+t)
 	}
 	p := &registryv1.Operation{Name: "operations/" + op.ID, Kind: op.Kind, Metadata: md, Done: op.Finished()}
 	switch {

@@ -45,6 +45,11 @@ func Policy() authn.Policy {
 	// with its tenant role's rights only, never the registry's.
 	p[registryv1.ComponentService_RegisterComponent_FullMethodName] = []string{RoleOperator, RoleComponent}
 	p[registryv1.ComponentService_GetComponent_FullMethodName] = []string{RoleOperator, RoleComponent}
+	// ... and migrates the tenants behind on it, following those
+	// operations only (the handlers refuse the others).
+	p[registryv1.ComponentService_MigrateTenants_FullMethodName] = []string{RoleOperator, RoleComponent}
+	p[registryv1.OperationService_GetOperation_FullMethodName] = []string{RoleOperator, RoleComponent}
+	p[registryv1.OperationService_WaitOperation_FullMethodName] = []string{RoleOperator, RoleComponent}
 	return p
 }
 

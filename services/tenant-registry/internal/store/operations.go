@@ -231,10 +231,12 @@ func (o *Operations) Finish(ctx context.Context, id, owner string, state fleet.S
 }
 
 // Targets implements fleet.Store: every tenant whose schema exists and is
-// not being provisioned (CreateTenant applies the components itself).
-func (o *Operations) Targets(ctx context.Context) ([]fleet.Target, error) {
+// not being provisioned (CreateTenant applies the components itself); only
+// those of slugs when it is not empty.
+func (o *Operations) Targets(ctx context.Context, slugs []string) ([]fleet.Target, error) {
 	rows, err := o.s.db.Query(ctx, `SELECT uid::text, slug, schema_name, placement FROM tenantry_registry.tenants
-		WHERE state IN ('ACTIVE', 'SUSPENDED', 'DELETED') ORDER BY slug`)
+		WHERE state IN ('ACTIVE', 'SUSPENDED', 'DELETED') AND (COALESCE(cardinality($1::text[]), 0) = 0 OR slug = ANY($1))
+		ORDER BY slug`, slugs)
 	if err != nil {
 		return nil, err
 	}
@@ -246,10 +248,11 @@ func (o *Operations) Targets(ctx context.Context) ([]fleet.Target, error) {
 }
 
 // Versions implements fleet.Store: one query per placement.
-func (o *Operations) Versions(ctx context.Context, components []string) (map[string]map[string]map[string]int, error) {
+func (o *Operations) Versions(ctx context.Context, components, schemas []string) (map[string]map[string]map[string]int, error) {
 	out := make(map[string]map[string]map[string]int, len(o.s.placements))
 	for name, pool := range o.s.placements {
-		rows, err := pool.Query(ctx, `SELECT schema_name, component, version FROM tenantry_meta.schema_versions WHERE component = ANY($1)`, components)
+		rows, err := pool.Query(ctx, `SELECT schema_name, component, version FROM tenantry_meta.schema_versions
+			WHERE component = ANY($1) AND (COALESCE(cardinality($2::text[]), 0) = 0 OR schema_name = ANY($2))`, components, schemas)
 		if err != nil {
 			return nil, fmt.Errorf("read versions in placement %q: %w", name, err)
 		}

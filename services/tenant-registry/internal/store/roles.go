@@ -39,6 +39,13 @@ func (r roleOf) roleName(componentID string) string {
 // c's role there, creating the role first if needed.
 func (s *Store) applyComponent(ctx context.Context, tx pgx.Tx, schema string, owner roleOf, c *component.Component) (int, int, error) {
 	role := owner.roleName(c.ID)
+	// The lock Apply takes (held to the end of tx, and re-entrant), taken
+	// before the role is looked up: two migrations of one tenant at once
+	// (a fleet migration and a component asking for that tenant) would
+	// otherwise both find no role and one fail creating it.
+	if err := tenantdb.LockMigration(ctx, tx, schema, c.ID); err != nil {
+		return 0, 0, err
+	}
 	if err := s.prepareRole(ctx, tx, schema, role, owner.uid, c.ID); err != nil {
 		return 0, 0, err
 	}
