@@ -47,15 +47,18 @@ func NewServer(kit *service.Service) *Server { return &Server{kit: kit} }
 const noteColumns = `id, title, body, create_time`
 
 func scanNote(row pgx.Row) (*notesv1.Note, error) {
-	var (
-		id          int64
-		title, body string
-		created     time.Time
-	)
-	if err := row.Scan(&id, &title, &body, &created); err != nil {
+	// Scanned straight into the message, and the rest into one value:
+	// every variable Scan points to is an allocation of its own.
+	n := &notesv1.Note{}
+	var v struct {
+		id      int64
+		created time.Time
+	}
+	if err := row.Scan(&v.id, &n.Title, &n.Body, &v.created); err != nil {
 		return nil, err
 	}
-	return &notesv1.Note{Name: "notes/" + strconv.FormatInt(id, 10), Title: title, Body: body, CreateTime: timestamppb.New(created)}, nil
+	n.Name, n.CreateTime = "notes/"+strconv.FormatInt(v.id, 10), timestamppb.New(v.created)
+	return n, nil
 }
 
 // user returns the calling user's id; the interceptors made sure of it.
