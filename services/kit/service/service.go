@@ -17,7 +17,7 @@
 //
 // Register, at start-up, registers the component's migrations with the
 // registry (new tenants get them at create; existing ones through a fleet
-// migration: `tenantry migrate`).
+// migration: Migrate, or `tenantry migrate`), through package component.
 package service
 
 import (
@@ -37,12 +37,12 @@ import (
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/kit/accesstoken"
+	"tenantry.dev/kit/component"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/kit/tenantpool"
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/grpcerr"
 	"tenantry.dev/platform/restgateway"
-	"tenantry.dev/platform/tenantdb"
 )
 
 // Metadata keys the interceptors read (see tenancy). A REST gateway in
@@ -101,13 +101,14 @@ type Config struct {
 // Service holds what the interceptors need. Run keeps the tenant cache
 // coherent; Close releases the pools.
 type Service struct {
-	resolver *tenancy.Resolver
-	verifier *accesstoken.Verifier
-	pools    *tenantpool.Pools
-	token    string
-	registry registryv1.ComponentServiceClient
-	public   map[string]bool
-	logger   *slog.Logger
+	resolver     *tenancy.Resolver
+	verifier     *accesstoken.Verifier
+	pools        *tenantpool.Pools
+	token        string
+	registryConn grpc.ClientConnInterface
+	component    *component.Client // set by Register
+	public       map[string]bool
+	logger       *slog.Logger
 }
 
 // New checks cfg and returns a Service; it contacts nothing yet.
@@ -130,12 +131,12 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		resolver: tenancy.NewResolver(registryv1.NewTenantServiceClient(cfg.Registry), cfg.ComponentToken,
 			tenancy.Options{Logger: cfg.Logger, BaseDomains: cfg.BaseDomains}),
-		verifier: accesstoken.NewVerifier(identityv1.NewTokenServiceClient(cfg.Identity), cfg.Issuer),
-		pools:    pools,
-		token:    cfg.ComponentToken,
-		registry: registryv1.NewComponentServiceClient(cfg.Registry),
-		public:   map[string]bool{},
-		logger:   cfg.Logger,
+		verifier:     accesstoken.NewVerifier(identityv1.NewTokenServiceClient(cfg.Identity), cfg.Issuer),
+		pools:        pools,
+		token:        cfg.ComponentToken,
+		registryConn: cfg.Registry,
+		public:       map[string]bool{},
+		logger:       cfg.Logger,
 	}
 	for _, m := range cfg.PublicMethods {
 		s.public[m] = true
@@ -157,25 +158,29 @@ func (s *Service) Ready() bool { return s.resolver.Ready() }
 func (s *Service) Close() { s.pools.Close() }
 
 // Register registers the component's migrations, the files dir/NNNN_name.sql
-// of fsys, with the registry. Registering the same list again changes
-// nothing; a changed migration that a tenant has applied is refused
-// (FAILED_PRECONDITION MIGRATION_APPLIED_CHANGED). It returns the
-// versions that are new.
+// of fsys, with the registry (package component, which identity uses for
+// its own tables too). Registering the same list again changes nothing; a
+// changed migration that a tenant has applied is refused
+// (FAILED_PRECONDITION MIGRATION_APPLIED_CHANGED). It returns the versions
+// that are new. Tenants created from then on get them; existing tenants
+// through a fleet migration (Migrate, or `tenantry migrate`).
 func (s *Service) Register(ctx context.Context, displayName string, fsys fs.FS, dir string) ([]int32, error) {
-	migs, err := tenantdb.LoadMigrations(fsys, dir)
+	c, err := component.New(s.registryConn, s.token, displayName, fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("service: load migrations: %w", err)
+		return nil, fmt.Errorf("service: %w", err)
 	}
-	c := &registryv1.Component{Name: "components/" + s.Component(), DisplayName: displayName}
-	for _, m := range migs {
-		c.Migrations = append(c.Migrations, &registryv1.Migration{Version: int32(m.Version), Name: m.Name, Sql: m.SQL})
+	s.component = c
+	return c.Register(ctx)
+}
+
+// Migrate asks the registry to bring the tenants behind on the component
+// registered by Register up to date, and waits for it (see
+// component.Client.Migrate).
+func (s *Service) Migrate(ctx context.Context, opts component.MigrateOptions) (*registryv1.Operation, error) {
+	if s.component == nil {
+		return nil, errors.New("service: Migrate before Register")
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.token)
-	resp, err := s.registry.RegisterComponent(ctx, &registryv1.RegisterComponentRequest{Component: c})
-	if err != nil {
-		return nil, fmt.Errorf("service: register component %q: %w", s.Component(), err)
-	}
-	return resp.GetAddedVersions(), nil
+	return s.component.Migrate(ctx, opts)
 }
 
 // Caller is who a call is from: the tenant it is for and the user whose
