@@ -83,15 +83,13 @@ type InviteInput struct {
 
 // Invite creates an invited account and mails it an invitation link.
 func (m *Manager) Invite(ctx context.Context, t tenancy.Tenant, in InviteInput, c Client) (*User, error) {
+	var bad fieldErrors
 	email, err := NormalizeEmail("email", in.Email)
-	if err != nil {
-		return nil, err
-	}
+	bad.add(err)
 	roles, err := ValidateRoles("roles", in.Roles)
-	if err != nil {
-		return nil, err
-	}
-	if err := ValidateDisplayName("display_name", in.DisplayName); err != nil {
+	bad.add(err)
+	bad.add(ValidateDisplayName("display_name", in.DisplayName))
+	if err := bad.err(); err != nil {
 		return nil, err
 	}
 	var user *User
@@ -155,13 +153,12 @@ func (m *Manager) AcceptInvitation(ctx context.Context, t tenancy.Tenant, in Acc
 	if in.Token == "" || len(in.Token) > 128 {
 		return nil, errInvalidToken("token")
 	}
+	// The fields are all checked, the password with them (once the
+	// token says whose it is), before the answer names those to correct.
+	var bad fieldErrors
 	username, err := NormalizeUsername("username", in.Username)
-	if err != nil {
-		return nil, err
-	}
-	if err := ValidateDisplayName("display_name", in.DisplayName); err != nil {
-		return nil, err
-	}
+	bad.add(err)
+	bad.add(ValidateDisplayName("display_name", in.DisplayName))
 	// withInput is the account as it will be, which the password is
 	// checked against.
 	withInput := func(u *User) {
@@ -178,7 +175,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, t tenancy.Tenant, in Acc
 			withInput(u)
 		}
 		return u, err
-	}, nil)
+	}, nil, &bad)
 	if err != nil {
 		return nil, err
 	}

@@ -35,21 +35,25 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		err     error
 		byEmail = in.Email != ""
 	)
+	// Both fields are checked before the answer, so that it names each
+	// one to correct.
+	var bad fieldErrors
 	switch {
 	case in.Email != "" && in.Username != "":
-		return Tokens{}, nil, fault.Invalid("email", "LOGIN_IDENTIFIER_AMBIGUOUS", "give either email or username, not both")
+		err = fault.Invalid("email", "LOGIN_IDENTIFIER_AMBIGUOUS", "give either email or username, not both")
 	case byEmail:
 		account, err = NormalizeEmail("email", in.Email)
 	case in.Username != "":
 		account, err = NormalizeUsername("username", in.Username)
 	default:
-		return Tokens{}, nil, fault.Invalid("email", "LOGIN_IDENTIFIER_REQUIRED", "give your email or username")
+		err = fault.Invalid("email", "LOGIN_IDENTIFIER_REQUIRED", "give your email or username")
 	}
-	if err != nil {
-		return Tokens{}, nil, err
-	}
+	bad.add(err)
 	if in.Password == "" || len(in.Password) > 1024 {
-		return Tokens{}, nil, fault.Invalid("password", "PASSWORD_REQUIRED", "give your password")
+		bad.add(fault.Invalid("password", "PASSWORD_REQUIRED", "give your password"))
+	}
+	if err := bad.err(); err != nil {
+		return Tokens{}, nil, err
 	}
 	if err := m.limits.Login(ctx, t.UID, account, c.IP); err != nil {
 		m.auditOutside(ctx, t, AuditEvent{Event: EventLoginRateLimited, ClientIP: c.IP, Details: map[string]any{"account": account}})

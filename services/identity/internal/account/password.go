@@ -59,7 +59,7 @@ func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, ne
 	hash, owner, err := m.newPasswordHash(ctx, t, newPassword, "new_password", func(ctx context.Context, tx Tx) (*User, error) {
 		_, u, err := m.peek(ctx, tx, token, PurposeResetPassword)
 		return u, err
-	}, nil)
+	}, nil, &fieldErrors{})
 	if err != nil {
 		return err
 	}
@@ -96,8 +96,13 @@ func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, ne
 // in a short transaction; the hash, which takes tens of milliseconds, is
 // made outside any, so that it never holds a pooled connection or a row
 // lock. It returns the hash and the id of the account read.
+//
+// bad holds the caller's other fields' errors: check's and the password's
+// join them, and when there are any, no hash is made and the answer names
+// them all.
 func (m *Manager) newPasswordHash(ctx context.Context, t tenancy.Tenant, pw, field string,
 	read func(ctx context.Context, tx Tx) (*User, error), check func(ctx context.Context, u *User) error,
+	bad *fieldErrors,
 ) (string, string, error) {
 	var (
 		u        *User
@@ -115,12 +120,11 @@ func (m *Manager) newPasswordHash(ctx context.Context, t tenancy.Tenant, pw, fie
 		return "", "", internal(err, "read account")
 	}
 	if check != nil {
-		if err := check(ctx, u); err != nil {
-			return "", "", err
-		}
+		bad.add(check(ctx, u))
 	}
 	policy := password.Policy{MinLength: settings.PasswordMinLength}
-	if err := policy.Check(field, pw, localPart(u.Email), u.Username, u.DisplayName); err != nil {
+	bad.add(policy.Check(field, pw, localPart(u.Email), u.Username, u.DisplayName))
+	if err := bad.err(); err != nil {
 		return "", "", err
 	}
 	hash, err := m.hasher.Hash(ctx, pw)
@@ -141,13 +145,16 @@ func (m *Manager) applyPassword(u *User, hash string) {
 // ChangePassword sets a new password given the current one. The caller's
 // session stays open; every other session of the account ends.
 func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, sessionID, current, newPassword string, c Client) error {
-	if current == "" {
-		return fault.Invalid("current_password", "PASSWORD_REQUIRED", "give your current password")
-	}
+	// The new password is checked even when the current one is missing or
+	// wrong, so that the answer names both fields to correct.
+	var bad fieldErrors
 	var checked string // the hash the current password was checked against
 	hash, _, err := m.newPasswordHash(ctx, t, newPassword, "new_password", func(ctx context.Context, tx Tx) (*User, error) {
 		return tx.UserByID(ctx, userID, false)
 	}, func(ctx context.Context, u *User) error {
+		if current == "" {
+			return fault.Invalid("current_password", "PASSWORD_REQUIRED", "give your current password")
+		}
 		// The current password first: a wrong one costs no second hash.
 		ok, _, err := m.hasher.Verify(ctx, u.PasswordHash, current)
 		if err != nil {
@@ -158,7 +165,7 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 		}
 		checked = u.PasswordHash
 		return nil
-	})
+	}, &bad)
 	if err != nil {
 		return err
 	}

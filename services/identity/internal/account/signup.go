@@ -32,17 +32,14 @@ const signUpMessage = "Thanks for signing up. We have sent an email to the addre
 // hash and a mail) as a new account; the address's owner is told by email
 // instead.
 func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, c Client) (SignUpResult, error) {
+	// Every field is checked before the answer, so that it names all
+	// those to correct; the password's check needs the tenant's policy.
+	var bad fieldErrors
 	email, err := NormalizeEmail("email", in.Email)
-	if err != nil {
-		return SignUpResult{}, err
-	}
+	bad.add(err)
 	username, err := NormalizeUsername("username", in.Username)
-	if err != nil {
-		return SignUpResult{}, err
-	}
-	if err := ValidateDisplayName("display_name", in.DisplayName); err != nil {
-		return SignUpResult{}, err
-	}
+	bad.add(err)
+	bad.add(ValidateDisplayName("display_name", in.DisplayName))
 	// Check the policy and the password first, hash outside any
 	// transaction (a hash takes tens of milliseconds), then write.
 	var settings Settings
@@ -54,11 +51,16 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 	if err != nil {
 		return SignUpResult{}, internal(err, "sign up")
 	}
-	if err := signupAllowed(settings); err != nil {
-		return SignUpResult{}, err
+	if bad.err() == nil {
+		// A closed sign-up is the answer to well-formed input; malformed
+		// input gets its corrections first, as it always has.
+		if err := signupAllowed(settings); err != nil {
+			return SignUpResult{}, err
+		}
 	}
 	policy := password.Policy{MinLength: settings.PasswordMinLength}
-	if err := policy.Check("password", in.Password, localPart(email), username, in.DisplayName); err != nil {
+	bad.add(policy.Check("password", in.Password, localPart(email), username, in.DisplayName))
+	if err := bad.err(); err != nil {
 		return SignUpResult{}, err
 	}
 	// Every path hashes, and then writes differently: the floor, counted

@@ -99,6 +99,55 @@ func ValidateDisplayName(field, s string) error {
 	return tenantname.ValidateDisplayName(field, s)
 }
 
+// fieldErrors gathers the InvalidArgument faults of a request's fields, so
+// that one answer names every field to correct: a person filling in a form
+// fixes them all at once instead of meeting them one submission at a time.
+// Methods check every field before they return, and before any costly or
+// writing step (a hash, a transaction that writes), so gathering changes
+// what an answer says, never what a call does.
+type fieldErrors struct {
+	faults []*fault.Error
+	other  error // the first error that is not a field's: it wins
+}
+
+// add records err, if any.
+func (e *fieldErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	if f, ok := fault.As(err); ok && f.Kind == fault.InvalidArgument && len(f.Violations) > 0 {
+		e.faults = append(e.faults, f)
+		return
+	}
+	if e.other == nil {
+		e.other = err
+	}
+}
+
+// err returns nil when nothing was added, the first error that is not a
+// field's if there is one, else one InvalidArgument fault holding every
+// field violation. That fault keeps the first fault's reason (the one a
+// client saw before the others were gathered) and joins the messages.
+func (e *fieldErrors) err() error {
+	switch {
+	case e.other != nil:
+		return e.other
+	case len(e.faults) == 0:
+		return nil
+	case len(e.faults) == 1:
+		return e.faults[0]
+	}
+	joined := *e.faults[0]
+	joined.Violations = nil
+	messages := make([]string, 0, len(e.faults))
+	for _, f := range e.faults {
+		joined.Violations = append(joined.Violations, f.Violations...)
+		messages = append(messages, f.Message)
+	}
+	joined.Message = strings.Join(messages, "; ")
+	return &joined
+}
+
 // localPart returns the part of an email before the @, for the password
 // similarity check.
 func localPart(email string) string {

@@ -135,3 +135,45 @@ func TestValidateDisplayName(t *testing.T) {
 		})
 	}
 }
+
+func TestFieldErrors(t *testing.T) {
+	t.Parallel()
+	email := fault.Invalid("email", "EMAIL_INVALID", "email is not a valid email address")
+	short := fault.Invalid("password", "PASSWORD_TOO_SHORT", "choose a password of at least 12 characters; it has 5")
+
+	t.Run("nothing added is no error", func(t *testing.T) {
+		t.Parallel()
+		var bad fieldErrors
+		bad.add(nil)
+		require.NoError(t, bad.err())
+	})
+	t.Run("one field's fault is returned as it is", func(t *testing.T) {
+		t.Parallel()
+		var bad fieldErrors
+		bad.add(email)
+		require.Same(t, email, bad.err())
+	})
+	t.Run("several fields' faults become one naming every field, with the first's reason", func(t *testing.T) {
+		t.Parallel()
+		var bad fieldErrors
+		bad.add(email)
+		bad.add(nil)
+		bad.add(short)
+		f, ok := fault.As(bad.err())
+		require.True(t, ok)
+		require.Equal(t, fault.InvalidArgument, f.Kind)
+		require.Equal(t, "EMAIL_INVALID", f.Reason)
+		require.Equal(t, []fault.FieldViolation{email.Violations[0], short.Violations[0]}, f.Violations)
+		require.Equal(t, email.Message+"; "+short.Message, f.Message)
+		require.Len(t, email.Violations, 1, "the faults added are not changed")
+	})
+	t.Run("an error that is not a field's wins", func(t *testing.T) {
+		t.Parallel()
+		other := fault.New(fault.PermissionDenied, "SIGNUP_CLOSED", "sign-up is closed in this tenant")
+		var bad fieldErrors
+		bad.add(email)
+		bad.add(other)
+		bad.add(fault.New(fault.Internal, "INTERNAL", "internal error"))
+		require.Same(t, other, bad.err())
+	})
+}
