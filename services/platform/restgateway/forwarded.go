@@ -17,6 +17,9 @@ const (
 	headerClientUserAgent = "x-client-user-agent"
 )
 
+// maxUserAgentBytes bounds the User-Agent the gateway passes on.
+const maxUserAgentBytes = 512
+
 // origin is what the gateway believes about where a request came from.
 type origin struct {
 	clientIP string // the client's address, without port

@@ -47,6 +47,17 @@ func originFrom(ctx context.Context) origin {
 // trusted proxy. It is "" outside a Gateway's request.
 func RequestHost(r *http.Request) string { return originFrom(r.Context()).host }
 
+// RequestClientIP returns the address of the client of an HTTP request
+// through a Gateway, as the gateway passes it to gRPC calls (see ClientIP):
+// the TCP peer, or from a trusted proxy the X-Forwarded-For hop it names.
+// Extra routes that act for a client themselves use it for rate limits and
+// audit records. It is "" outside a Gateway's request.
+func RequestClientIP(r *http.Request) string { return originFrom(r.Context()).clientIP }
+
+// RequestUserAgent returns r's User-Agent as the gateway passes it to gRPC
+// calls (see UserAgent): cut to at most 512 bytes.
+func RequestUserAgent(r *http.Request) string { return truncateUTF8(r.UserAgent(), maxUserAgentBytes) }
+
 // AddLogAttrs adds attributes to the access-log record of the current
 // request, e.g. the tenant. Never add secrets.
 func AddLogAttrs(ctx context.Context, attrs ...slog.Attr) {

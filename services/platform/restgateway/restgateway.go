@@ -234,7 +234,7 @@ func (g *Gateway) metadata(ctx context.Context, r *http.Request) metadata.MD {
 	if ua := r.UserAgent(); ua != "" {
 		// gRPC puts its own client's name in user-agent; the browser's
 		// travels under a key of its own.
-		md.Set(headerClientUserAgent, truncateUTF8(ua, 512))
+		md.Set(headerClientUserAgent, truncateUTF8(ua, maxUserAgentBytes))
 	}
 	if g.cfg.Metadata != nil {
 		for k, v := range g.cfg.Metadata(r) {

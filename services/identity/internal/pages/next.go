@@ -86,6 +86,21 @@ func cleanQuery(rawQuery string) (string, bool) {
 	return strings.Join(kept, "&"), true
 }
 
+// queryValue returns the first value of name in rawQuery, read as browsers
+// read it (URLSearchParams.get), like cleanQuery; "" when there is none.
+func queryValue(rawQuery, name string) string {
+	if rawQuery == "" {
+		return ""
+	}
+	for _, pair := range strings.Split(rawQuery, "&") {
+		k, value, _ := strings.Cut(pair, "=")
+		if decodeFormComponent(k) == name {
+			return decodeFormComponent(value)
+		}
+	}
+	return ""
+}
+
 // decodeFormComponent decodes a name or value of a query the way browsers
 // do (application/x-www-form-urlencoded): "+" is a space, and a "%" that
 // does not start two hex digits stays as it is.

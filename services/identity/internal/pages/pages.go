@@ -39,27 +39,36 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // Handler serves the pages at Paths and their assets under AssetsPrefix;
 // anything else is 404. The caller routes only those paths to it, after
 // checking the host is a tenant's, and every method of a page's path: the
-// handler answers a form posted to a page (see refuseForm).
-func Handler() http.Handler {
+// handler answers a form posted to a page. accounts acts on the forms that
+// work without the script (see actions); nil refuses every form, as the
+// account and admin pages' forms always are (see refuseForm).
+func Handler(accounts Accounts) http.Handler {
 	files, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	h := &handler{
 		files:       files,
-		pages:       map[string]string{},
+		pages:       map[string]*template.Template{},
 		formNotSent: template.Must(template.ParseFS(files, "form-not-sent.html")),
+		accounts:    accounts,
+		crossOrigin: http.NewCrossOriginProtection(),
 	}
 	for _, p := range Paths {
-		h.pages[p] = strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "-") + ".html"
+		name := strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "-") + ".html"
+		// parts.html holds what the pages share (a field, the message).
+		h.pages[p] = template.Must(template.New(name).ParseFS(files, "parts.html", name))
 	}
 	return h
 }
 
 type handler struct {
 	files       fs.FS
-	pages       map[string]string // URL path → file name
+	pages       map[string]*template.Template // URL path → its page
 	formNotSent *template.Template
+	accounts    Accounts // nil: no form is acted on
+	// crossOrigin refuses forms posted from another origin (CSRF).
+	crossOrigin *http.CrossOriginProtection
 }
 
 // contentTypes are the types of the files the pages are made of; a file of
@@ -79,9 +88,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	header.Set("Referrer-Policy", "no-referrer")
 	header.Set("X-Content-Type-Options", "nosniff")
 
-	name, isPage := h.pages[r.URL.Path]
-	if isPage {
-		h.servePage(w, r, name)
+	if _, isPage := h.pages[r.URL.Path]; isPage {
+		h.servePage(w, r)
 		return
 	}
 	name, ok := strings.CutPrefix(r.URL.Path, AssetsPrefix)
@@ -89,16 +97,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveFile(w, r, name, ok, "no-cache")
 }
 
-// servePage serves the page in the file name, after the checks of the
-// package doc: a page is only read (GET, HEAD), and its URL keeps neither a
-// password field nor a next that leaves the origin.
-func (h *handler) servePage(w http.ResponseWriter, r *http.Request, name string) {
+// servePage serves the page at r's path, after the checks of the package
+// doc: a page is read (GET, HEAD) with a URL that keeps neither a password
+// field nor a next that leaves the origin, or its form is posted (POST).
+func (h *handler) servePage(w http.ResponseWriter, r *http.Request) {
 	header := w.Header()
 	// No cache may keep a page whose URL holds a token, nor the answer to
-	// a URL that held a password.
+	// a URL that held a password, nor the answer to a form.
 	header.Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.refuseForm(w, r)
+	a, acts := actions[r.URL.Path]
+	acts = acts && h.accounts != nil
+	switch {
+	case r.Method == http.MethodPost && acts:
+		h.act(w, r, r.URL.Path, a)
+		return
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		h.refuseForm(w, r, false)
 		return
 	}
 	if query, redirect := cleanQuery(r.URL.RawQuery); redirect {
@@ -111,25 +125,55 @@ func (h *handler) servePage(w http.ResponseWriter, r *http.Request, name string)
 		w.WriteHeader(http.StatusSeeOther)
 		return
 	}
-	h.serveFile(w, r, name, true, "no-store")
+	h.render(w, r, r.URL.Path, firstView(r.URL.Path, r.URL.RawQuery), http.StatusOK)
 }
 
-// refuseForm answers a request to a page with another method than GET or
-// HEAD: in practice a browser posting a page's form by itself, because
-// JavaScript is off or the user pressed Enter before the script loaded. The
-// body is never read (the pages' data goes to the REST API as JSON) and
-// nothing of it is echoed; the answer says the form was not sent and links
-// back to the page.
-func (h *handler) refuseForm(w http.ResponseWriter, r *http.Request) {
-	header := w.Header()
-	header.Set("Allow", "GET, HEAD")
-	header.Set("Content-Type", contentTypes[".html"])
+// render answers with the page at path showing v.
+func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v *view, status int) {
 	var body bytes.Buffer
-	if err := h.formNotSent.Execute(&body, struct{ Page string }{r.URL.Path}); err != nil {
-		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+	if err := h.pages[path].Execute(&body, v); err != nil {
+		// The templates are fixed at build time and tested: this is a bug.
+		http.Error(w, "500 internal error", http.StatusInternalServerError)
 		return
 	}
-	w.WriteHeader(http.StatusMethodNotAllowed)
+	w.Header().Set("Content-Type", contentTypes[".html"])
+	if status == http.StatusOK && r.Method != http.MethodPost {
+		http.ServeContent(w, r, path, time.Time{}, bytes.NewReader(body.Bytes()))
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body.Bytes())
+}
+
+// refuseForm answers a request to a page with a method the page does not
+// take: in practice a browser posting a page's form by itself, because
+// JavaScript is off or the user pressed Enter before the script loaded, on
+// a page whose form the server does not act on (405); or a form posted from
+// another origin (403, crossOrigin). The body is never read (the pages'
+// data goes to the REST API as JSON) and nothing of it is echoed; the
+// answer says the form was not sent and links back to the page.
+func (h *handler) refuseForm(w http.ResponseWriter, r *http.Request, crossOrigin bool) {
+	header := w.Header()
+	status := http.StatusForbidden
+	if !crossOrigin {
+		status = http.StatusMethodNotAllowed
+		allow := "GET, HEAD"
+		if _, acts := actions[r.URL.Path]; acts && h.accounts != nil {
+			allow += ", POST"
+		}
+		header.Set("Allow", allow)
+	}
+	header.Set("Content-Type", contentTypes[".html"])
+	var body bytes.Buffer
+	data := struct {
+		Page        string
+		CrossOrigin bool
+	}{r.URL.Path, crossOrigin}
+	if err := h.formNotSent.Execute(&body, data); err != nil {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	w.WriteHeader(status)
 	_, _ = w.Write(body.Bytes())
 }
 

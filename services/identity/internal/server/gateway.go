@@ -55,7 +55,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		OpenAPI: openAPI,
 		Routes: withPageRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
-		}),
+		}, &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions}),
 		Admit:          a.admitHost,
 		Wrap:           sessions.wrap,
 		BeforeResponse: sessions.forwardResponse,

@@ -1,24 +1,141 @@
 package server
 
 import (
+	"log/slog"
 	"net/http"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+
+	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/pages"
+	"tenantry.dev/kit/tenancy"
+	"tenantry.dev/platform/grpcerr"
+	"tenantry.dev/platform/restgateway"
 )
 
 // withPageRoutes adds the account pages and their assets to routes, the
 // gateway's extra routes: like the API, they pass admitHost first, so an
-// unknown host gets the API's 404 JSON error rather than a page.
-func withPageRoutes(routes map[string]http.Handler) map[string]http.Handler {
-	h := pages.Handler()
+// unknown host gets the API's 404 JSON error rather than a page. forms acts
+// on the forms a browser posts by itself.
+func withPageRoutes(routes map[string]http.Handler, forms pages.Accounts) map[string]http.Handler {
+	h := pages.Handler(forms)
 	for _, path := range pages.Paths {
 		// Every method, not only GET: a browser posting a page's form by
-		// itself (JavaScript off) gets the pages' own 405 answer rather
-		// than the API's, and its body goes nowhere.
+		// itself (JavaScript off) gets the pages' own answer rather than
+		// the API's.
 		routes[path] = h
 	}
 	routes["GET "+pages.AssetsPrefix] = h
 	// The site's root is the account page (which offers to log in).
 	routes["GET /{$}"] = http.RedirectHandler("/account", http.StatusFound)
 	return routes
+}
+
+// pageForms does what the pages' forms ask when a browser posts them by
+// itself (pages.Accounts). Like the API's handlers, it calls
+// account.Manager, whose methods hold every rule, the answers that reveal
+// no account and the rate limits; the tenant is the request's host, checked
+// as the tenant interceptor checks it, and the client is the one the
+// gateway tells the API about. Errors become what the REST API answers the
+// same request (grpcerr, then grpc-gateway's HTTP status), so a page says no
+// more and no less than the API.
+type pageForms struct {
+	accounts *account.Manager
+	resolver *tenancy.Resolver
+	sessions *browserSessions
+}
+
+var _ pages.Accounts = (*pageForms)(nil)
+
+// call runs fn in the tenant of r's host for r's client, and converts its
+// error.
+func (p *pageForms) call(r *http.Request, fn func(t tenancy.Tenant, c account.Client) error) error {
+	t, err := p.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	if err == nil {
+		err = tenancy.RequireActive(t)
+	}
+	if err == nil {
+		err = fn(t, account.Client{IP: restgateway.RequestClientIP(r), UserAgent: restgateway.RequestUserAgent(r)})
+	}
+	return formError(r, err)
+}
+
+// SignUp implements pages.Accounts.
+func (p *pageForms) SignUp(r *http.Request, f pages.SignUpForm) (verificationRequired bool, err error) {
+	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		res, err := p.accounts.SignUp(r.Context(), t, account.SignUpInput{Email: f.Email, Password: f.Password, DisplayName: f.DisplayName}, c)
+		verificationRequired = res.VerificationRequired
+		return err
+	})
+	return verificationRequired, err
+}
+
+// Login implements pages.Accounts: the session's cookies are those a
+// browser's login through the API gets (browserSessions), so the pages'
+// script finds the session on the next page.
+func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, password string) error {
+	return p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		tokens, _, err := p.accounts.Login(r.Context(), t, account.LoginInput{Email: email, Password: password}, c)
+		if err != nil {
+			return err
+		}
+		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r))}, tokens.RefreshToken, true)
+		return nil
+	})
+}
+
+// RequestPasswordReset implements pages.Accounts.
+func (p *pageForms) RequestPasswordReset(r *http.Request, email string) error {
+	return p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		return p.accounts.RequestPasswordReset(r.Context(), t, email, c)
+	})
+}
+
+// ResetPassword implements pages.Accounts.
+func (p *pageForms) ResetPassword(r *http.Request, token, newPassword string) error {
+	return p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		return p.accounts.ResetPassword(r.Context(), t, token, newPassword, c)
+	})
+}
+
+// AcceptInvitation implements pages.Accounts.
+func (p *pageForms) AcceptInvitation(r *http.Request, f pages.AcceptForm) error {
+	return p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		_, err := p.accounts.AcceptInvitation(r.Context(), t, account.AcceptInput{Token: f.Token, Password: f.Password, DisplayName: f.DisplayName}, c)
+		return err
+	})
+}
+
+// VerifyEmail implements pages.Accounts.
+func (p *pageForms) VerifyEmail(r *http.Request, token string) (email string, err error) {
+	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		email, err = p.accounts.VerifyEmail(r.Context(), t, token, c)
+		return err
+	})
+	return email, err
+}
+
+// formError converts err as the REST API would answer it, and notes it in
+// the request's access log as the gRPC layer notes an API call's error
+// (the cause is for the log only).
+func formError(r *http.Request, err error) error {
+	if err == nil {
+		return nil
+	}
+	st := grpcerr.Status(err)
+	attrs := []slog.Attr{slog.String("code", st.Code().String()), slog.String("error", err.Error())}
+	fe := &pages.FormError{Status: runtime.HTTPStatusFromCode(st.Code()), Message: st.Message()}
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				fe.Fields = append(fe.Fields, pages.FieldError{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		case *errdetails.ErrorInfo:
+			attrs = append(attrs, slog.String("reason", d.GetReason()))
+		}
+	}
+	restgateway.AddLogAttrs(r.Context(), attrs...)
+	return fe
 }

@@ -111,31 +111,46 @@
     for (const p of form.querySelectorAll('.field-error')) p.textContent = '';
   }
 
-  // showError puts each field violation next to its field and the rest in
-  // the page's message.
+  // showError puts every field violation next to its field, all at once
+  // (the API names every field to correct), and the rest in the page's
+  // message.
   function showError(form, err) {
-    let placed = false;
+    let first = null;
+    const elsewhere = [];
     if (err instanceof APIError && form) {
       for (const v of err.violations) {
         const field = String(v.field || '').replace(/^user\./, '');
-        const input = form.querySelector('[name="' + CSS.escape(field) + '"]') ||
+        const input = form.querySelector('input:not([type="hidden"])[name="' + CSS.escape(field) + '"]') ||
           form.querySelector('[data-also="' + CSS.escape(field) + '"]');
-        if (!input) continue;
+        if (!input) { elsewhere.push(v.description || err.message); continue; }
         input.setAttribute('aria-invalid', 'true');
-        $('#' + input.id + '-error').textContent = v.description || err.message;
-        if (!placed) input.focus();
-        placed = true;
+        const p = $('#' + input.id + '-error');
+        p.textContent = (p.textContent ? p.textContent + ' ' : '') + (v.description || err.message);
+        first = first || input;
       }
     }
-    say(placed ? 'Please correct the fields marked below.' : (err.message || String(err)), true);
+    if (!first) { say(err.message || String(err), true); return; }
+    // The first field with an error in the form's order gets the focus.
+    for (const input of form.querySelectorAll('[aria-invalid="true"]')) { input.focus(); break; }
+    say(['Please correct the fields marked below.', ...elsewhere].join(' '), true);
   }
 
+  // values are what a person typed in the form; hidden fields (a link's
+  // token, the login's next) are there for the server's own handling of
+  // the form and are read where needed.
   function values(form) {
     const out = {};
-    for (const input of form.querySelectorAll('input[name]')) {
+    for (const input of form.querySelectorAll('input[name]:not([type="hidden"])')) {
       if (input.value !== '') out[input.name] = input.value;
     }
     return out;
+  }
+
+  // hidden returns the value of the page's hidden field name, which the
+  // server fills in for a form that works without the script.
+  function hidden(name) {
+    const input = document.querySelector('input[type="hidden"][name="' + CSS.escape(name) + '"]');
+    return input ? input.value : '';
   }
 
   // onSubmit runs fn with the form's values, showing its errors.
@@ -157,11 +172,12 @@
   }
 
   // takeToken reads ?token= and removes it from the address bar, so it is
-  // not kept in history or shown over a shoulder.
+  // not kept in history or shown over a shoulder; a page the server showed
+  // after its form was posted has the token in its form instead.
   function takeToken() {
     const token = new URLSearchParams(location.search).get('token') || '';
     if (token) history.replaceState(null, '', location.pathname);
-    return token;
+    return token || hidden('token');
   }
 
   // nextPath is where the login page goes once logged in: its ?next= when
@@ -172,7 +188,9 @@
   // a path that still starts with "//" (from "/.//evil") is refused, since
   // as a link it would name a host.
   function nextPath() {
-    const next = new URLSearchParams(location.search).get('next');
+    // The form's next when the server showed the page again after a
+    // failed login, which has no ?next= any more.
+    const next = new URLSearchParams(location.search).get('next') || hidden('next');
     if (!next) return '/account';
     let url;
     try {
@@ -216,9 +234,17 @@
 
     'verify-email': async () => {
       const status = $('#verify-status');
+      // The button is for browsers without the script; the script verifies
+      // at once.
+      const form = $('#verify-form');
+      // No form: the link had no token, or this is the server's answer to
+      // the form; the page already says so.
+      if (!form) return;
+      form.hidden = true;
       const token = takeToken();
       if (!token) { status.textContent = 'This link has no token. Open the link from your email again.'; return; }
       try {
+        status.textContent = 'Checking your verification link…';
         const r = await api('POST', '/v1/auth:verifyEmail', { token });
         status.textContent = 'Your email ' + (r.email || '') + ' is verified. You can log in now.';
         say('Email verified.');
@@ -246,8 +272,9 @@
     },
 
     'reset-password': () => {
-      const token = takeToken();
       const form = $('#reset-form');
+      if (!form) return; // the server's answer to the form, which is done
+      const token = takeToken();
       if (!token) say('This link has no token. Open the link from your email again.', true);
       onSubmit(form, async (v) => {
         await api('POST', '/v1/auth:resetPassword', { token, new_password: v.new_password || '' });
@@ -257,8 +284,9 @@
     },
 
     'accept-invitation': () => {
-      const token = takeToken();
       const form = $('#accept-form');
+      if (!form) return; // the server's answer to the form, which is done
+      const token = takeToken();
       if (!token) say('This link has no token. Open the link from your email again.', true);
       onSubmit(form, async (v) => {
         await api('POST', '/v1/auth:acceptInvitation', Object.assign({ token }, v));
@@ -392,6 +420,8 @@
   };
 
   document.addEventListener('DOMContentLoaded', () => {
+    // The script is here: the notice of the pages that need it goes.
+    for (const e of document.querySelectorAll('[data-needs-script]')) e.remove();
     showTenant();
     const run = pages[document.body.dataset.page];
     if (run) Promise.resolve(run()).catch((err) => say(err.message || String(err), true));

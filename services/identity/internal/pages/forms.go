@@ -1,0 +1,225 @@
+package pages
+
+import (
+	"net/http"
+	"net/url"
+)
+
+// Accounts does on the server what a page's form asks for, when a browser
+// posts the form by itself (JavaScript off, or the form sent before the
+// script loaded). An implementation calls the domain methods identity's API
+// calls, with the same rules, answers and rate limits; its errors are
+// *FormError values saying what the API would say (any other error is shown
+// as an internal error).
+type Accounts interface {
+	// SignUp creates an account, or answers as if it had (an address that
+	// has one already gets the same answer); verificationRequired says a
+	// link was mailed to confirm the address.
+	SignUp(r *http.Request, f SignUpForm) (verificationRequired bool, err error)
+	// Login opens a session and sets, on w, the browser session's cookies
+	// that the pages' script sets at login (the access token, which the
+	// script would keep, is not handed out: the next page's script gets
+	// one with the session cookie).
+	Login(w http.ResponseWriter, r *http.Request, email, password string) error
+	// RequestPasswordReset mails a reset link if email has an account; it
+	// answers the same either way.
+	RequestPasswordReset(r *http.Request, email string) error
+	// ResetPassword sets a new password with a reset link's token.
+	ResetPassword(r *http.Request, token, newPassword string) error
+	// AcceptInvitation activates an invited account.
+	AcceptInvitation(r *http.Request, f AcceptForm) error
+	// VerifyEmail confirms the address a verification link was sent to and
+	// returns it.
+	VerifyEmail(r *http.Request, token string) (email string, err error)
+}
+
+// SignUpForm is what the sign-up form sends.
+type SignUpForm struct {
+	Email, Password, DisplayName string
+}
+
+// AcceptForm is what the invitation form sends, with its link's token.
+type AcceptForm struct {
+	Token, Password, DisplayName string
+}
+
+// FormError is why an action failed, as identity's API answers the same
+// request: its HTTP status, its message and every field violation.
+type FormError struct {
+	Status  int
+	Message string
+	Fields  []FieldError
+}
+
+// FieldError is one field violation: the field, as the API names it, and
+// what to change.
+type FieldError struct {
+	Field, Description string
+}
+
+// Error implements error.
+func (e *FormError) Error() string { return e.Message }
+
+// action is what the server does with one page's form: fields are the
+// form's inputs a person fills in (in their order on the page), next to
+// which their errors are shown; do reads the form, calls Accounts and fills
+// v, returning the HTTP status of the page to show, or 0 when it answered
+// itself (a redirect).
+type action struct {
+	fields []string
+	do     func(h *handler, w http.ResponseWriter, r *http.Request, v *view, form url.Values) int
+}
+
+// actions are the forms the server acts on, by page. The account page's and
+// the admin page's forms act for a logged-in user, whose credential (an
+// access token) only the script holds: a browser posting them by itself is
+// refused (see refuseForm).
+var actions = map[string]action{
+	"/signup":            {fields: []string{"email", "password", "display_name"}, do: (*handler).signUp},
+	"/login":             {fields: []string{"email", "password"}, do: (*handler).login},
+	"/forgot-password":   {fields: []string{"email"}, do: (*handler).forgotPassword},
+	"/reset-password":    {fields: []string{"new_password"}, do: (*handler).resetPassword},
+	"/accept-invitation": {fields: []string{"password", "display_name"}, do: (*handler).acceptInvitation},
+	"/verify-email":      {do: (*handler).verifyEmail},
+}
+
+// tokenPages are the pages opened from an email link with ?token=.
+var tokenPages = map[string]bool{"/verify-email": true, "/reset-password": true, "/accept-invitation": true}
+
+// The pages' messages, the same words as the script's (app.js).
+const (
+	msgNoToken        = "This link has no token. Open the link from your email again."
+	msgSignedUp       = "Account created. You can log in now."
+	msgSignedUpVerify = "Account created. We sent you an email: open its link to verify your address, then log in."
+	msgResetSent      = "If this email belongs to an account, a link to choose a new password is on its way."
+	msgPasswordReset  = "Your password is changed. You can log in with it now."
+	msgWelcome        = "Welcome! Your account is ready: you can log in now."
+	msgVerified       = "Email verified."
+	msgVerifyAsk      = "Confirm your email address with the button below."
+)
+
+// act answers a page's form posted by the browser itself. A cross-origin
+// post is refused before anything is read (see the package doc on CSRF).
+// Only the body's fields are read, never the URL's; nothing posted is
+// logged, and a password is never shown again.
+func (h *handler) act(w http.ResponseWriter, r *http.Request, name string, a action) {
+	if err := h.crossOrigin.Check(r); err != nil {
+		h.refuseForm(w, r, true)
+		return
+	}
+	v := &view{fields: a.fields}
+	status := http.StatusOK
+	if err := r.ParseForm(); err != nil {
+		status = v.fail(&FormError{Status: http.StatusBadRequest, Message: "The form could not be read: send it again."})
+	} else if status = a.do(h, w, r, v, r.PostForm); status == 0 {
+		return
+	}
+	h.render(w, r, name, v, status)
+}
+
+func (h *handler) signUp(_ http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	f := SignUpForm{Email: form.Get("email"), Password: form.Get("password"), DisplayName: form.Get("display_name")}
+	verify, err := h.accounts.SignUp(r, f)
+	if err != nil {
+		v.keep("email", f.Email)
+		v.keep("display_name", f.DisplayName)
+		return v.fail(err)
+	}
+	if verify {
+		v.succeed(msgSignedUpVerify)
+	} else {
+		v.succeed(msgSignedUp)
+	}
+	return http.StatusOK
+}
+
+// login answers a login with a redirect to the form's next (IsLocalPath, as
+// on the page) or the account page, whose script then has the session.
+func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	email := form.Get("email")
+	if next := form.Get("next"); IsLocalPath(next) {
+		v.Next = next
+	}
+	if err := h.accounts.Login(w, r, email, form.Get("password")); err != nil {
+		v.keep("email", email)
+		return v.fail(err)
+	}
+	target := v.Next
+	if target == "" {
+		target = "/account"
+	}
+	// 303: the browser follows with a GET, and reloading the next page does
+	// not post the password again.
+	w.Header().Set("Location", target)
+	w.WriteHeader(http.StatusSeeOther)
+	return 0
+}
+
+func (h *handler) forgotPassword(_ http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	email := form.Get("email")
+	if err := h.accounts.RequestPasswordReset(r, email); err != nil {
+		v.keep("email", email)
+		return v.fail(err)
+	}
+	v.succeed(msgResetSent)
+	return http.StatusOK
+}
+
+func (h *handler) resetPassword(_ http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	v.Token = form.Get("token")
+	if err := h.accounts.ResetPassword(r, v.Token, form.Get("new_password")); err != nil {
+		return v.fail(err)
+	}
+	v.Token, v.Done = "", true
+	v.succeed(msgPasswordReset)
+	return http.StatusOK
+}
+
+func (h *handler) acceptInvitation(_ http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	f := AcceptForm{Token: form.Get("token"), Password: form.Get("password"), DisplayName: form.Get("display_name")}
+	v.Token = f.Token
+	if err := h.accounts.AcceptInvitation(r, f); err != nil {
+		v.keep("display_name", f.DisplayName)
+		return v.fail(err)
+	}
+	v.Token, v.Done = "", true
+	v.succeed(msgWelcome)
+	return http.StatusOK
+}
+
+func (h *handler) verifyEmail(_ http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	v.Token = form.Get("token")
+	email, err := h.accounts.VerifyEmail(r, v.Token)
+	if err != nil {
+		status := v.fail(err)
+		v.Status = "This link could not be used: " + v.Message
+		return status
+	}
+	v.Token, v.Done = "", true
+	v.Status = "Your email " + email + " is verified. You can log in now."
+	v.succeed(msgVerified)
+	return http.StatusOK
+}
+
+// firstView is the view of a page as a link opens it: the token of an email
+// link for its form, and the login's next when it is a local path.
+func firstView(path, rawQuery string) *view {
+	v := &view{}
+	switch {
+	case path == "/login":
+		if next := queryValue(rawQuery, "next"); IsLocalPath(next) {
+			v.Next = next
+		}
+	case tokenPages[path]:
+		v.Token = queryValue(rawQuery, "token")
+		switch {
+		case v.Token == "" && path == "/verify-email":
+			v.Status = msgNoToken
+		case v.Token == "":
+			v.Message, v.Failed = msgNoToken, true
+		case path == "/verify-email":
+			v.Status = msgVerifyAsk
+		}
+	}
+	return v
+}

@@ -1,0 +1,320 @@
+package pages_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"tenantry.dev/identity/internal/pages"
+)
+
+// fakeAccounts records what the forms ask for and answers with err.
+type fakeAccounts struct {
+	mu    sync.Mutex
+	calls []string // "Method key=value ..." of each call
+	err   error
+	email string // VerifyEmail's answer
+}
+
+func (f *fakeAccounts) record(call string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+	return f.err
+}
+
+func (f *fakeAccounts) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeAccounts) SignUp(_ *http.Request, in pages.SignUpForm) (bool, error) {
+	return true, f.record("SignUp email=" + in.Email + " password=" + in.Password + " display_name=" + in.DisplayName)
+}
+
+func (f *fakeAccounts) Login(w http.ResponseWriter, _ *http.Request, email, password string) error {
+	if err := f.record("Login email=" + email + " password=" + password); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})
+	return nil
+}
+
+func (f *fakeAccounts) RequestPasswordReset(_ *http.Request, email string) error {
+	return f.record("RequestPasswordReset email=" + email)
+}
+
+func (f *fakeAccounts) ResetPassword(_ *http.Request, token, newPassword string) error {
+	return f.record("ResetPassword token=" + token + " new_password=" + newPassword)
+}
+
+func (f *fakeAccounts) AcceptInvitation(_ *http.Request, in pages.AcceptForm) error {
+	return f.record("AcceptInvitation token=" + in.Token + " password=" + in.Password + " display_name=" + in.DisplayName)
+}
+
+func (f *fakeAccounts) VerifyEmail(_ *http.Request, token string) (string, error) {
+	return f.email, f.record("VerifyEmail token=" + token)
+}
+
+// post sends a form to a page as a browser does (same origin).
+func post(h http.Handler, target string, form url.Values, headers ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+// fieldError returns the error the page shows next to the field name.
+func fieldError(body, name string) string {
+	m := regexp.MustCompile(`<p id="` + name + `-error" class="field-error">([^<]*)</p>`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+const secret = "hunter2-secret-pass"
+
+var violations = &pages.FormError{Status: http.StatusBadRequest, Message: "email is not valid; choose a longer password", Fields: []pages.FieldError{
+	{Field: "email", Description: "email is not a valid email address"},
+	{Field: "password", Description: "choose a password of at least 12 characters; it has 5"},
+	{Field: "user.display_name", Description: "display_name must be one line"},
+}}
+
+func TestFormsPostedWithoutTheScript(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		target     string
+		form       url.Values
+		err        error
+		wantCall   string
+		wantStatus int
+		check      func(t *testing.T, w *httptest.ResponseRecorder)
+	}{
+		{
+			name: "a login redirects to next and sets the session cookie", target: "/login",
+			form:     url.Values{"email": {"ada@example.com"}, "password": {secret}, "next": {"/admin/users?page=2"}},
+			wantCall: "Login email=ada@example.com password=" + secret, wantStatus: http.StatusSeeOther,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Equal(t, "/admin/users?page=2", w.Header().Get("Location"))
+				require.Contains(t, w.Header().Get("Set-Cookie"), "tenantry_session=")
+			},
+		},
+		{
+			name: "a login with a foreign next goes to the account page", target: "/login",
+			form:     url.Values{"email": {"ada@example.com"}, "password": {secret}, "next": {"//evil.example/x"}},
+			wantCall: "Login email=ada@example.com password=" + secret, wantStatus: http.StatusSeeOther,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Equal(t, "/account", w.Header().Get("Location"))
+			},
+		},
+		{
+			name: "a refused login shows the API's message, keeps the email and next, not the password", target: "/login",
+			form:     url.Values{"email": {"ada@example.com"}, "password": {secret}, "next": {"/admin/users"}},
+			err:      &pages.FormError{Status: http.StatusUnauthorized, Message: "the email or password is not correct"},
+			wantCall: "Login email=ada@example.com password=" + secret, wantStatus: http.StatusUnauthorized,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				body := w.Body.String()
+				require.Contains(t, body, `class="message error"`)
+				require.Contains(t, body, "the email or password is not correct")
+				require.Contains(t, body, `value="ada@example.com"`)
+				require.Contains(t, body, `<input type="hidden" name="next" value="/admin/users">`)
+				require.Empty(t, w.Header().Get("Set-Cookie"))
+			},
+		},
+		{
+			name: "a sign-up with several bad fields shows every error at once", target: "/signup",
+			form: url.Values{"email": {"not-an-email"}, "password": {secret}, "display_name": {"Ada"}},
+			err:  violations, wantCall: "SignUp email=not-an-email password=" + secret + " display_name=Ada", wantStatus: http.StatusBadRequest,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				body := w.Body.String()
+				require.Equal(t, "email is not a valid email address", fieldError(body, "email"))
+				require.Equal(t, "choose a password of at least 12 characters; it has 5", fieldError(body, "password"))
+				require.Equal(t, "display_name must be one line", fieldError(body, "display_name"))
+				require.Equal(t, 3, strings.Count(body, `aria-invalid="true"`))
+				require.Equal(t, 1, strings.Count(body, "autofocus"))
+				require.Regexp(t, `<input id="email"[^>]*autofocus>`, body)
+				require.Contains(t, body, "Please correct the fields marked below.")
+				require.Contains(t, body, `value="not-an-email"`)
+				require.Contains(t, body, `value="Ada"`)
+			},
+		},
+		{
+			name: "a sign-up says what happens next", target: "/signup",
+			form:     url.Values{"email": {"ada@example.com"}, "password": {secret}},
+			wantCall: "SignUp email=ada@example.com password=" + secret + " display_name=", wantStatus: http.StatusOK,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Contains(t, w.Body.String(), "Account created. We sent you an email")
+				require.NotContains(t, w.Body.String(), "ada@example.com", "the form is empty again")
+			},
+		},
+		{
+			name: "a violation of a field the form does not have goes to the message", target: "/reset-password",
+			form: url.Values{"token": {"tok-1"}, "new_password": {secret}},
+			err: &pages.FormError{Status: http.StatusBadRequest, Message: "this link is invalid or has expired; ask for a new one",
+				Fields: []pages.FieldError{{Field: "token", Description: "this link is invalid or has expired; ask for a new one"}}},
+			wantCall: "ResetPassword token=tok-1 new_password=" + secret, wantStatus: http.StatusBadRequest,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				body := w.Body.String()
+				require.Contains(t, body, "this link is invalid or has expired")
+				require.NotContains(t, body, `aria-invalid`)
+				require.Contains(t, body, `<input type="hidden" name="token" value="tok-1">`, "the form can be sent again")
+			},
+		},
+		{
+			name: "a reset is done and its form gone", target: "/reset-password",
+			form:     url.Values{"token": {"tok-1"}, "new_password": {secret}},
+			wantCall: "ResetPassword token=tok-1 new_password=" + secret, wantStatus: http.StatusOK,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Contains(t, w.Body.String(), "Your password is changed")
+				require.NotContains(t, w.Body.String(), "<form")
+			},
+		},
+		{
+			name: "a forgotten password gets the one answer", target: "/forgot-password",
+			form: url.Values{"email": {"ada@example.com"}}, wantCall: "RequestPasswordReset email=ada@example.com", wantStatus: http.StatusOK,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Contains(t, w.Body.String(), "If this email belongs to an account")
+			},
+		},
+		{
+			name: "an invitation is accepted", target: "/accept-invitation",
+			form:     url.Values{"token": {"tok-2"}, "password": {secret}, "display_name": {"Ada"}},
+			wantCall: "AcceptInvitation token=tok-2 password=" + secret + " display_name=Ada", wantStatus: http.StatusOK,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Contains(t, w.Body.String(), "Your account is ready")
+			},
+		},
+		{
+			name: "an email is verified", target: "/verify-email",
+			form: url.Values{"token": {"tok-3"}}, wantCall: "VerifyEmail token=tok-3", wantStatus: http.StatusOK,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Contains(t, w.Body.String(), "Your email ada@example.com is verified")
+				require.NotContains(t, w.Body.String(), "<form")
+			},
+		},
+		{
+			name: "an error that is no FormError says no more than the API", target: "/forgot-password",
+			form: url.Values{"email": {"ada@example.com"}}, err: errors.New(`pq: relation "users" does not exist`),
+			wantCall: "RequestPasswordReset email=ada@example.com", wantStatus: http.StatusInternalServerError,
+			check: func(t *testing.T, w *httptest.ResponseRecorder) {
+				require.Contains(t, w.Body.String(), "internal error")
+				require.NotContains(t, w.Body.String(), "relation")
+			},
+		},
+		{
+			name: "fields in the URL are not read, only the body's", target: "/login?email=eve%40example.com&password=" + secret,
+			form:     url.Values{"email": {"ada@example.com"}, "password": {"from-the-body"}},
+			wantCall: "Login email=ada@example.com password=from-the-body", wantStatus: http.StatusSeeOther,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			accounts := &fakeAccounts{err: c.err, email: "ada@example.com"}
+			w := post(pages.Handler(accounts), c.target, c.form)
+			require.Equal(t, c.wantStatus, w.Code, w.Body.String())
+			require.Equal(t, []string{c.wantCall}, accounts.Calls())
+			require.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+			require.NotContains(t, w.Body.String(), secret, "a password is never shown again")
+			if w.Code != http.StatusSeeOther {
+				require.Equal(t, "text/html; charset=utf-8", w.Header().Get("Content-Type"))
+			}
+			if c.check != nil {
+				c.check(t, w)
+			}
+		})
+	}
+}
+
+func TestFormsFromAnotherOriginAreRefused(t *testing.T) {
+	t.Parallel()
+	form := url.Values{"email": {"ada@example.com"}, "password": {secret}}
+	for _, c := range []struct {
+		name    string
+		headers []string
+	}{
+		{"another site, says Sec-Fetch-Site", []string{"Sec-Fetch-Site", "cross-site"}},
+		{"another tenant's host, same site", []string{"Sec-Fetch-Site", "same-site"}},
+		{"another origin, says Origin, from a browser without Sec-Fetch-Site", []string{"Sec-Fetch-Site", "", "Origin", "https://evil.example"}},
+		{"an opaque origin", []string{"Sec-Fetch-Site", "", "Origin", "null"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for _, page := range []string{"/login", "/signup", "/forgot-password"} {
+				accounts := &fakeAccounts{}
+				w := post(pages.Handler(accounts), page, form, c.headers...)
+				require.Equal(t, http.StatusForbidden, w.Code, page)
+				require.Empty(t, accounts.Calls(), "%s: nothing is done", page)
+				require.Contains(t, w.Body.String(), "came from another site", page)
+				require.NotContains(t, w.Body.String(), "ada@example.com", page)
+				require.Empty(t, w.Header().Get("Set-Cookie"), page)
+			}
+		})
+	}
+	t.Run("the page's own origin is accepted, by Origin too", func(t *testing.T) {
+		t.Parallel()
+		accounts := &fakeAccounts{}
+		w := post(pages.Handler(accounts), "http://demo.localhost/forgot-password", url.Values{"email": {"ada@example.com"}},
+			"Sec-Fetch-Site", "", "Origin", "http://demo.localhost")
+		require.Equal(t, http.StatusOK, w.Code)
+		require.Len(t, accounts.Calls(), 1)
+	})
+}
+
+func TestFormsOfLoggedInPagesAreRefused(t *testing.T) {
+	t.Parallel()
+	for _, page := range []string{"/account", "/admin/users"} {
+		accounts := &fakeAccounts{}
+		w := post(pages.Handler(accounts), page, url.Values{"current_password": {secret}, "new_password": {secret}})
+		require.Equal(t, http.StatusMethodNotAllowed, w.Code, page)
+		require.Equal(t, "GET, HEAD", w.Header().Get("Allow"), page)
+		require.Contains(t, w.Body.String(), `id="form-not-sent"`, page)
+		require.NotContains(t, w.Body.String(), secret, page)
+		require.Empty(t, accounts.Calls(), page)
+	}
+	w := serve(http.MethodPut, "/login", "")
+	require.Equal(t, http.StatusMethodNotAllowed, w.Code)
+	w2 := httptest.NewRecorder()
+	pages.Handler(&fakeAccounts{}).ServeHTTP(w2, httptest.NewRequest(http.MethodDelete, "/login", nil))
+	require.Equal(t, "GET, HEAD, POST", w2.Header().Get("Allow"))
+}
+
+func TestPagesOpenedFromALinkCarryItInTheirForm(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, target, want, notWant string
+	}{
+		{"a reset link's token", "/reset-password?token=abc%22%3Cdef", `<input type="hidden" name="token" value="abc&#34;&lt;def">`, "has no token"},
+		{"an invitation's token", "/accept-invitation?token=xyz", `<input type="hidden" name="token" value="xyz">`, "has no token"},
+		{"a verification link's token, with a button", "/verify-email?token=v1", `<input type="hidden" name="token" value="v1">`, "has no token"},
+		{"a link without a token says so", "/reset-password", "This link has no token", ""},
+		{"a verification link without a token has no form", "/verify-email", "This link has no token", "<form"},
+		{"the login's local next", "/login?next=%2Fadmin%2Fusers", `<input type="hidden" name="next" value="/admin/users">`, ""},
+		{"the login without next", "/login", `<form id="login-form"`, `name="next"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w := serve(http.MethodGet, c.target, "")
+			require.Equal(t, http.StatusOK, w.Code)
+			require.Contains(t, w.Body.String(), c.want)
+			if c.notWant != "" {
+				require.NotContains(t, w.Body.String(), c.notWant)
+			}
+		})
+	}
+}

@@ -1,0 +1,126 @@
+package pages
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// view is what a page's template shows: empty for a page as first opened,
+// filled in by the server's answer to its form.
+type view struct {
+	// Token is the single-use token of the email link that opened a page
+	// (verification, reset, invitation), carried by its form in a hidden
+	// field so that the form works without the script.
+	Token string
+	// Next is where the login page goes once logged in; only ever a value
+	// IsLocalPath accepts.
+	Next string
+	// Message is the page's message; Failed makes it an error.
+	Message string
+	Failed  bool
+	// Status is the verification page's text about its link.
+	Status string
+	// Done says the form did what it was for and is not shown again (a
+	// used link's form would only fail).
+	Done bool
+
+	fields []string          // the form's inputs a person fills in, in order (see action)
+	values map[string]string // what was typed, to fill the form again; never a password
+	errors map[string]string // each field's error, by field name
+	focus  string            // the first field with an error, which gets the focus
+}
+
+// field is one input of a form, for the "field" template of parts.html.
+type field struct {
+	Name, Label, Type, Autocomplete string
+	// Also is another name the API may give the field in its errors, for
+	// the script (data-also).
+	Also     string
+	Required bool
+	Value    string
+	Error    string
+	Focus    bool
+}
+
+// Field describes the input name for the template, with its value and
+// error in v. flags are "required" and "also=<name>".
+func (v *view) Field(name, label, typ, autocomplete string, flags ...string) field {
+	f := field{Name: name, Label: label, Type: typ, Autocomplete: autocomplete,
+		Error: v.errors[name], Focus: name == v.focus}
+	if typ != "password" {
+		f.Value = v.values[name]
+	}
+	for _, flag := range flags {
+		if also, ok := strings.CutPrefix(flag, "also="); ok {
+			f.Also = also
+		} else if flag == "required" {
+			f.Required = true
+		}
+	}
+	return f
+}
+
+// keep records a value typed in a field, to show it again. Passwords are
+// never kept (Field does not show them either).
+func (v *view) keep(name, value string) {
+	if v.values == nil {
+		v.values = map[string]string{}
+	}
+	v.values[name] = value
+}
+
+// succeed sets the page's message for a form that did what it was for.
+func (v *view) succeed(message string) {
+	v.Message, v.Failed = message, false
+}
+
+// fail shows err, an action's error, on the page and returns the HTTP
+// status to answer with: each field violation next to its field when the
+// form has that field (all of them at once), the rest in the message. An
+// error that is not a *FormError says no more than the API would: an
+// internal error.
+func (v *view) fail(err error) int {
+	var fe *FormError
+	if !errors.As(err, &fe) {
+		fe = &FormError{Status: http.StatusInternalServerError, Message: "internal error"}
+	}
+	v.Failed = true
+	var elsewhere []string
+	for _, violation := range fe.Fields {
+		name := strings.TrimPrefix(violation.Field, "user.")
+		if !slices.Contains(v.fields, name) {
+			elsewhere = append(elsewhere, violation.Description)
+			continue
+		}
+		if v.errors == nil {
+			v.errors = map[string]string{}
+		}
+		if v.errors[name] != "" {
+			v.errors[name] += " " + violation.Description
+		} else {
+			v.errors[name] = violation.Description
+		}
+	}
+	// The focus goes to the first field of the form with an error, in the
+	// form's order.
+	for _, name := range v.fields {
+		if v.errors[name] != "" {
+			v.focus = name
+			break
+		}
+	}
+	switch {
+	case v.focus == "":
+		v.Message = fe.Message
+	case len(elsewhere) > 0:
+		v.Message = "Please correct the fields marked below. " + strings.Join(elsewhere, " ")
+	default:
+		v.Message = "Please correct the fields marked below."
+	}
+	if fe.Status == 0 {
+		return http.StatusInternalServerError
+	}
+	return fe.Status
+}
