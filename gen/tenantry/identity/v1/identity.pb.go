@@ -9,6 +9,7 @@ package identityv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -192,6 +193,178 @@ func (x User_State) Number() protoreflect.EnumNumber {
 // Deprecated: Use User_State.Descriptor instead.
 func (User_State) EnumDescriptor() ([]byte, []int) {
 	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{0, 0}
+}
+
+// Type says whether a client can keep a secret (RFC 6749, section 2.1).
+type OAuthClient_Type int32
+
+const (
+	// TYPE_UNSPECIFIED is refused: every client has a type.
+	OAuthClient_TYPE_UNSPECIFIED OAuthClient_Type = 0
+	// TYPE_CONFIDENTIAL is a client that keeps a secret on a server (a web
+	// application's back end, a service). It authenticates with its client
+	// secret.
+	OAuthClient_TYPE_CONFIDENTIAL OAuthClient_Type = 1
+	// TYPE_PUBLIC is a client whose code runs where its users can read it
+	// (a single-page app, a native or mobile app): it has no secret and
+	// proves itself with PKCE instead.
+	OAuthClient_TYPE_PUBLIC OAuthClient_Type = 2
+)
+
+// Enum value maps for OAuthClient_Type.
+var (
+	OAuthClient_Type_name = map[int32]string{
+		0: "TYPE_UNSPECIFIED",
+		1: "TYPE_CONFIDENTIAL",
+		2: "TYPE_PUBLIC",
+	}
+	OAuthClient_Type_value = map[string]int32{
+		"TYPE_UNSPECIFIED":  0,
+		"TYPE_CONFIDENTIAL": 1,
+		"TYPE_PUBLIC":       2,
+	}
+)
+
+func (x OAuthClient_Type) Enum() *OAuthClient_Type {
+	p := new(OAuthClient_Type)
+	*p = x
+	return p
+}
+
+func (x OAuthClient_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OAuthClient_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_tenantry_identity_v1_identity_proto_enumTypes[3].Descriptor()
+}
+
+func (OAuthClient_Type) Type() protoreflect.EnumType {
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[3]
+}
+
+func (x OAuthClient_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OAuthClient_Type.Descriptor instead.
+func (OAuthClient_Type) EnumDescriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52, 0}
+}
+
+// GrantType is a way a client may get tokens (RFC 6749).
+type OAuthClient_GrantType int32
+
+const (
+	// GRANT_TYPE_UNSPECIFIED is refused.
+	OAuthClient_GRANT_TYPE_UNSPECIFIED OAuthClient_GrantType = 0
+	// GRANT_TYPE_AUTHORIZATION_CODE ("authorization_code"): a user signs
+	// in through the tenant's pages and is sent back to a redirect URI.
+	OAuthClient_GRANT_TYPE_AUTHORIZATION_CODE OAuthClient_GrantType = 1
+	// GRANT_TYPE_REFRESH_TOKEN ("refresh_token"): a client that got tokens
+	// with an authorization code renews them without the user.
+	OAuthClient_GRANT_TYPE_REFRESH_TOKEN OAuthClient_GrantType = 2
+	// GRANT_TYPE_CLIENT_CREDENTIALS ("client_credentials"): a confidential
+	// client gets a token for itself, with no user.
+	OAuthClient_GRANT_TYPE_CLIENT_CREDENTIALS OAuthClient_GrantType = 3
+)
+
+// Enum value maps for OAuthClient_GrantType.
+var (
+	OAuthClient_GrantType_name = map[int32]string{
+		0: "GRANT_TYPE_UNSPECIFIED",
+		1: "GRANT_TYPE_AUTHORIZATION_CODE",
+		2: "GRANT_TYPE_REFRESH_TOKEN",
+		3: "GRANT_TYPE_CLIENT_CREDENTIALS",
+	}
+	OAuthClient_GrantType_value = map[string]int32{
+		"GRANT_TYPE_UNSPECIFIED":        0,
+		"GRANT_TYPE_AUTHORIZATION_CODE": 1,
+		"GRANT_TYPE_REFRESH_TOKEN":      2,
+		"GRANT_TYPE_CLIENT_CREDENTIALS": 3,
+	}
+)
+
+func (x OAuthClient_GrantType) Enum() *OAuthClient_GrantType {
+	p := new(OAuthClient_GrantType)
+	*p = x
+	return p
+}
+
+func (x OAuthClient_GrantType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OAuthClient_GrantType) Descriptor() protoreflect.EnumDescriptor {
+	return file_tenantry_identity_v1_identity_proto_enumTypes[4].Descriptor()
+}
+
+func (OAuthClient_GrantType) Type() protoreflect.EnumType {
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[4]
+}
+
+func (x OAuthClient_GrantType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OAuthClient_GrantType.Descriptor instead.
+func (OAuthClient_GrantType) EnumDescriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52, 1}
+}
+
+// SigningAlgorithm is the JWS algorithm of the client's ID tokens.
+type OAuthClient_SigningAlgorithm int32
+
+const (
+	// SIGNING_ALGORITHM_UNSPECIFIED means the default, RS256.
+	OAuthClient_SIGNING_ALGORITHM_UNSPECIFIED OAuthClient_SigningAlgorithm = 0
+	// SIGNING_ALGORITHM_RS256 is RSASSA-PKCS1-v1_5 with SHA-256, which
+	// every OpenID Connect library supports.
+	OAuthClient_SIGNING_ALGORITHM_RS256 OAuthClient_SigningAlgorithm = 1
+	// SIGNING_ALGORITHM_EDDSA is Ed25519, for clients whose library
+	// supports it.
+	OAuthClient_SIGNING_ALGORITHM_EDDSA OAuthClient_SigningAlgorithm = 2
+)
+
+// Enum value maps for OAuthClient_SigningAlgorithm.
+var (
+	OAuthClient_SigningAlgorithm_name = map[int32]string{
+		0: "SIGNING_ALGORITHM_UNSPECIFIED",
+		1: "SIGNING_ALGORITHM_RS256",
+		2: "SIGNING_ALGORITHM_EDDSA",
+	}
+	OAuthClient_SigningAlgorithm_value = map[string]int32{
+		"SIGNING_ALGORITHM_UNSPECIFIED": 0,
+		"SIGNING_ALGORITHM_RS256":       1,
+		"SIGNING_ALGORITHM_EDDSA":       2,
+	}
+)
+
+func (x OAuthClient_SigningAlgorithm) Enum() *OAuthClient_SigningAlgorithm {
+	p := new(OAuthClient_SigningAlgorithm)
+	*p = x
+	return p
+}
+
+func (x OAuthClient_SigningAlgorithm) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OAuthClient_SigningAlgorithm) Descriptor() protoreflect.EnumDescriptor {
+	return file_tenantry_identity_v1_identity_proto_enumTypes[5].Descriptor()
+}
+
+func (OAuthClient_SigningAlgorithm) Type() protoreflect.EnumType {
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[5]
+}
+
+func (x OAuthClient_SigningAlgorithm) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OAuthClient_SigningAlgorithm.Descriptor instead.
+func (OAuthClient_SigningAlgorithm) EnumDescriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52, 2}
 }
 
 // User is an account inside one tenant.
@@ -3061,11 +3234,808 @@ func (x *IntrospectTokenResponse) GetTenantUid() string {
 	return ""
 }
 
+// OAuthClient is an application registered to sign the tenant's users in
+// with OAuth 2.0 and OpenID Connect, or (a service) to get tokens of its
+// own. Redirect URIs are compared with the ones an authorization request
+// sends character for character: no wildcards, no prefixes.
+type OAuthClient struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "oauthClients/{client_id}". Output only.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The OAuth client_id: "oc_" and 32 hexadecimal digits (128 random
+	// bits), chosen by identity. Output only.
+	ClientId string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// Name shown to people (on the consent page, in lists), one line of up
+	// to 200 characters. Required.
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Whether the client keeps a secret. Required at creation; never
+	// changes.
+	Type OAuthClient_Type `protobuf:"varint,4,opt,name=type,proto3,enum=tenantry.identity.v1.OAuthClient_Type" json:"type,omitempty"`
+	// Where the authorization server may send the browser back, each an
+	// absolute URI without a fragment: https; http only on localhost,
+	// *.localhost, 127.0.0.1 or [::1]; a private-use scheme such as
+	// "com.example.app:/callback" only for public (native) clients. At
+	// least one with GRANT_TYPE_AUTHORIZATION_CODE, none without it; at most
+	// 32.
+	RedirectUris []string `protobuf:"bytes,5,rep,name=redirect_uris,json=redirectUris,proto3" json:"redirect_uris,omitempty"`
+	// Where the browser may be sent after logging out (OpenID Connect
+	// RP-Initiated Logout), by the same rules as redirect_uris.
+	PostLogoutRedirectUris []string `protobuf:"bytes,6,rep,name=post_logout_redirect_uris,json=postLogoutRedirectUris,proto3" json:"post_logout_redirect_uris,omitempty"`
+	// How the client may get tokens. At least one. GRANT_TYPE_REFRESH_TOKEN
+	// needs GRANT_TYPE_AUTHORIZATION_CODE; GRANT_TYPE_CLIENT_CREDENTIALS is
+	// for confidential clients only.
+	GrantTypes []OAuthClient_GrantType `protobuf:"varint,7,rep,packed,name=grant_types,json=grantTypes,proto3,enum=tenantry.identity.v1.OAuthClient_GrantType" json:"grant_types,omitempty"`
+	// Scopes the client may ask for: "openid", "profile", "email",
+	// "offline_access" (which needs GRANT_TYPE_REFRESH_TOKEN), and scopes of
+	// your own of 1-64 of a-z, 0-9, '_', '.', ':', '-', starting with a
+	// letter (e.g. "notes:read"). At most 50.
+	AllowedScopes []string `protobuf:"bytes,8,rep,name=allowed_scopes,json=allowedScopes,proto3" json:"allowed_scopes,omitempty"`
+	// Whether the client is the tenant's own application: its users are
+	// not asked to consent to what it asks for.
+	FirstParty bool `protobuf:"varint,9,opt,name=first_party,json=firstParty,proto3" json:"first_party,omitempty"`
+	// How long the client's access tokens live, 1 minute to 24 hours in
+	// whole seconds; unset means the service's default (15 minutes).
+	AccessTokenLifetime *durationpb.Duration `protobuf:"bytes,10,opt,name=access_token_lifetime,json=accessTokenLifetime,proto3" json:"access_token_lifetime,omitempty"`
+	// Algorithm of the client's ID tokens (OpenID Connect
+	// id_token_signed_response_alg); RS256 unless set.
+	IdTokenSignedResponseAlg OAuthClient_SigningAlgorithm `protobuf:"varint,11,opt,name=id_token_signed_response_alg,json=idTokenSignedResponseAlg,proto3,enum=tenantry.identity.v1.OAuthClient_SigningAlgorithm" json:"id_token_signed_response_alg,omitempty"`
+	// Whether an admin disabled the client: it can get no token.
+	Disabled bool `protobuf:"varint,12,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// When the client was registered. Output only.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the client last changed. Output only.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// When the client's current secret was made (confidential clients).
+	// Output only.
+	SecretCreateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=secret_create_time,json=secretCreateTime,proto3" json:"secret_create_time,omitempty"`
+	// Opaque version for optimistic concurrency in UpdateOAuthClient.
+	Etag          string `protobuf:"bytes,16,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OAuthClient) Reset() {
+	*x = OAuthClient{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OAuthClient) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OAuthClient) ProtoMessage() {}
+
+func (x *OAuthClient) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OAuthClient.ProtoReflect.Descriptor instead.
+func (*OAuthClient) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *OAuthClient) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OAuthClient) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *OAuthClient) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *OAuthClient) GetType() OAuthClient_Type {
+	if x != nil {
+		return x.Type
+	}
+	return OAuthClient_TYPE_UNSPECIFIED
+}
+
+func (x *OAuthClient) GetRedirectUris() []string {
+	if x != nil {
+		return x.RedirectUris
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetPostLogoutRedirectUris() []string {
+	if x != nil {
+		return x.PostLogoutRedirectUris
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetGrantTypes() []OAuthClient_GrantType {
+	if x != nil {
+		return x.GrantTypes
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetAllowedScopes() []string {
+	if x != nil {
+		return x.AllowedScopes
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetFirstParty() bool {
+	if x != nil {
+		return x.FirstParty
+	}
+	return false
+}
+
+func (x *OAuthClient) GetAccessTokenLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.AccessTokenLifetime
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetIdTokenSignedResponseAlg() OAuthClient_SigningAlgorithm {
+	if x != nil {
+		return x.IdTokenSignedResponseAlg
+	}
+	return OAuthClient_SIGNING_ALGORITHM_UNSPECIFIED
+}
+
+func (x *OAuthClient) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *OAuthClient) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetSecretCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SecretCreateTime
+	}
+	return nil
+}
+
+func (x *OAuthClient) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// CreateOAuthClientRequest is the request of CreateOAuthClient.
+type CreateOAuthClientRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client to register. Output-only fields are ignored.
+	OauthClient   *OAuthClient `protobuf:"bytes,1,opt,name=oauth_client,json=oauthClient,proto3" json:"oauth_client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOAuthClientRequest) Reset() {
+	*x = CreateOAuthClientRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOAuthClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOAuthClientRequest) ProtoMessage() {}
+
+func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOAuthClientRequest.ProtoReflect.Descriptor instead.
+func (*CreateOAuthClientRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CreateOAuthClientRequest) GetOauthClient() *OAuthClient {
+	if x != nil {
+		return x.OauthClient
+	}
+	return nil
+}
+
+// CreateOAuthClientResponse is the response of CreateOAuthClient.
+type CreateOAuthClientResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registered client.
+	OauthClient *OAuthClient `protobuf:"bytes,1,opt,name=oauth_client,json=oauthClient,proto3" json:"oauth_client,omitempty"`
+	// The client secret of a confidential client (empty for a public one):
+	// returned this once only, since identity keeps only its hash. Store it
+	// where the client's server keeps its secrets.
+	ClientSecret  string `protobuf:"bytes,2,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOAuthClientResponse) Reset() {
+	*x = CreateOAuthClientResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOAuthClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOAuthClientResponse) ProtoMessage() {}
+
+func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOAuthClientResponse.ProtoReflect.Descriptor instead.
+func (*CreateOAuthClientResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *CreateOAuthClientResponse) GetOauthClient() *OAuthClient {
+	if x != nil {
+		return x.OauthClient
+	}
+	return nil
+}
+
+func (x *CreateOAuthClientResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+// GetOAuthClientRequest is the request of GetOAuthClient.
+type GetOAuthClientRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "oauthClients/{client_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOAuthClientRequest) Reset() {
+	*x = GetOAuthClientRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOAuthClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOAuthClientRequest) ProtoMessage() {}
+
+func (x *GetOAuthClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOAuthClientRequest.ProtoReflect.Descriptor instead.
+func (*GetOAuthClientRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GetOAuthClientRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetOAuthClientResponse is the response of GetOAuthClient.
+type GetOAuthClientResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client.
+	OauthClient   *OAuthClient `protobuf:"bytes,1,opt,name=oauth_client,json=oauthClient,proto3" json:"oauth_client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetOAuthClientResponse) Reset() {
+	*x = GetOAuthClientResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetOAuthClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetOAuthClientResponse) ProtoMessage() {}
+
+func (x *GetOAuthClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetOAuthClientResponse.ProtoReflect.Descriptor instead.
+func (*GetOAuthClientResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetOAuthClientResponse) GetOauthClient() *OAuthClient {
+	if x != nil {
+		return x.OauthClient
+	}
+	return nil
+}
+
+// ListOAuthClientsRequest is the request of ListOAuthClients.
+type ListOAuthClientsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of clients to return; 0 means 50, at most 1000.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response, for the next page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOAuthClientsRequest) Reset() {
+	*x = ListOAuthClientsRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOAuthClientsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOAuthClientsRequest) ProtoMessage() {}
+
+func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOAuthClientsRequest.ProtoReflect.Descriptor instead.
+func (*ListOAuthClientsRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListOAuthClientsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOAuthClientsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListOAuthClientsResponse is the response of ListOAuthClients.
+type ListOAuthClientsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page of clients, oldest first.
+	OauthClients []*OAuthClient `protobuf:"bytes,1,rep,name=oauth_clients,json=oauthClients,proto3" json:"oauth_clients,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOAuthClientsResponse) Reset() {
+	*x = ListOAuthClientsResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOAuthClientsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOAuthClientsResponse) ProtoMessage() {}
+
+func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOAuthClientsResponse.ProtoReflect.Descriptor instead.
+func (*ListOAuthClientsResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListOAuthClientsResponse) GetOauthClients() []*OAuthClient {
+	if x != nil {
+		return x.OauthClients
+	}
+	return nil
+}
+
+func (x *ListOAuthClientsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// UpdateOAuthClientRequest is the request of UpdateOAuthClient.
+type UpdateOAuthClientRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client with its name set, the new values of the fields in
+	// update_mask and, optionally, the etag it was read with.
+	OauthClient *OAuthClient `protobuf:"bytes,1,opt,name=oauth_client,json=oauthClient,proto3" json:"oauth_client,omitempty"`
+	// Fields to change (required): display_name, redirect_uris,
+	// post_logout_redirect_uris, grant_types, allowed_scopes, first_party,
+	// access_token_lifetime, id_token_signed_response_alg, disabled; "*"
+	// for all of them.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOAuthClientRequest) Reset() {
+	*x = UpdateOAuthClientRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOAuthClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOAuthClientRequest) ProtoMessage() {}
+
+func (x *UpdateOAuthClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOAuthClientRequest.ProtoReflect.Descriptor instead.
+func (*UpdateOAuthClientRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *UpdateOAuthClientRequest) GetOauthClient() *OAuthClient {
+	if x != nil {
+		return x.OauthClient
+	}
+	return nil
+}
+
+func (x *UpdateOAuthClientRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateOAuthClientResponse is the response of UpdateOAuthClient.
+type UpdateOAuthClientResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The updated client.
+	OauthClient   *OAuthClient `protobuf:"bytes,1,opt,name=oauth_client,json=oauthClient,proto3" json:"oauth_client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateOAuthClientResponse) Reset() {
+	*x = UpdateOAuthClientResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateOAuthClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateOAuthClientResponse) ProtoMessage() {}
+
+func (x *UpdateOAuthClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateOAuthClientResponse.ProtoReflect.Descriptor instead.
+func (*UpdateOAuthClientResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *UpdateOAuthClientResponse) GetOauthClient() *OAuthClient {
+	if x != nil {
+		return x.OauthClient
+	}
+	return nil
+}
+
+// DeleteOAuthClientRequest is the request of DeleteOAuthClient.
+type DeleteOAuthClientRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "oauthClients/{client_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOAuthClientRequest) Reset() {
+	*x = DeleteOAuthClientRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOAuthClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOAuthClientRequest) ProtoMessage() {}
+
+func (x *DeleteOAuthClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOAuthClientRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOAuthClientRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *DeleteOAuthClientRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteOAuthClientResponse is the response of DeleteOAuthClient.
+type DeleteOAuthClientResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOAuthClientResponse) Reset() {
+	*x = DeleteOAuthClientResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOAuthClientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOAuthClientResponse) ProtoMessage() {}
+
+func (x *DeleteOAuthClientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOAuthClientResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOAuthClientResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{62}
+}
+
+// RotateOAuthClientSecretRequest is the request of RotateOAuthClientSecret.
+type RotateOAuthClientSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of a confidential client, "oauthClients/{client_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateOAuthClientSecretRequest) Reset() {
+	*x = RotateOAuthClientSecretRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateOAuthClientSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateOAuthClientSecretRequest) ProtoMessage() {}
+
+func (x *RotateOAuthClientSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateOAuthClientSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateOAuthClientSecretRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *RotateOAuthClientSecretRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RotateOAuthClientSecretResponse is the response of
+// RotateOAuthClientSecret.
+type RotateOAuthClientSecretResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client, with its new secret_create_time.
+	OauthClient *OAuthClient `protobuf:"bytes,1,opt,name=oauth_client,json=oauthClient,proto3" json:"oauth_client,omitempty"`
+	// The new client secret, returned this once only.
+	ClientSecret  string `protobuf:"bytes,2,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateOAuthClientSecretResponse) Reset() {
+	*x = RotateOAuthClientSecretResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateOAuthClientSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateOAuthClientSecretResponse) ProtoMessage() {}
+
+func (x *RotateOAuthClientSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateOAuthClientSecretResponse.ProtoReflect.Descriptor instead.
+func (*RotateOAuthClientSecretResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *RotateOAuthClientSecretResponse) GetOauthClient() *OAuthClient {
+	if x != nil {
+		return x.OauthClient
+	}
+	return nil
+}
+
+func (x *RotateOAuthClientSecretResponse) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"#tenantry/identity/v1/identity.proto\x12\x14tenantry.identity.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x04\n" +
+	"#tenantry/identity/v1/identity.proto\x12\x14tenantry.identity.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x04\n" +
 	"\x04User\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
@@ -3241,7 +4211,72 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x03exp\x18\a \x01(\x03R\x03exp\x12\x10\n" +
 	"\x03iat\x18\b \x01(\x03R\x03iat\x12\x1d\n" +
 	"\n" +
-	"tenant_uid\x18\t \x01(\tR\ttenantUid*~\n" +
+	"tenant_uid\x18\t \x01(\tR\ttenantUid\"\x8f\t\n" +
+	"\vOAuthClient\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12:\n" +
+	"\x04type\x18\x04 \x01(\x0e2&.tenantry.identity.v1.OAuthClient.TypeR\x04type\x12#\n" +
+	"\rredirect_uris\x18\x05 \x03(\tR\fredirectUris\x129\n" +
+	"\x19post_logout_redirect_uris\x18\x06 \x03(\tR\x16postLogoutRedirectUris\x12L\n" +
+	"\vgrant_types\x18\a \x03(\x0e2+.tenantry.identity.v1.OAuthClient.GrantTypeR\n" +
+	"grantTypes\x12%\n" +
+	"\x0eallowed_scopes\x18\b \x03(\tR\rallowedScopes\x12\x1f\n" +
+	"\vfirst_party\x18\t \x01(\bR\n" +
+	"firstParty\x12M\n" +
+	"\x15access_token_lifetime\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\x13accessTokenLifetime\x12r\n" +
+	"\x1cid_token_signed_response_alg\x18\v \x01(\x0e22.tenantry.identity.v1.OAuthClient.SigningAlgorithmR\x18idTokenSignedResponseAlg\x12\x1a\n" +
+	"\bdisabled\x18\f \x01(\bR\bdisabled\x12;\n" +
+	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12H\n" +
+	"\x12secret_create_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\x10secretCreateTime\x12\x12\n" +
+	"\x04etag\x18\x10 \x01(\tR\x04etag\"D\n" +
+	"\x04Type\x12\x14\n" +
+	"\x10TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11TYPE_CONFIDENTIAL\x10\x01\x12\x0f\n" +
+	"\vTYPE_PUBLIC\x10\x02\"\x8b\x01\n" +
+	"\tGrantType\x12\x1a\n" +
+	"\x16GRANT_TYPE_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dGRANT_TYPE_AUTHORIZATION_CODE\x10\x01\x12\x1c\n" +
+	"\x18GRANT_TYPE_REFRESH_TOKEN\x10\x02\x12!\n" +
+	"\x1dGRANT_TYPE_CLIENT_CREDENTIALS\x10\x03\"o\n" +
+	"\x10SigningAlgorithm\x12!\n" +
+	"\x1dSIGNING_ALGORITHM_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17SIGNING_ALGORITHM_RS256\x10\x01\x12\x1b\n" +
+	"\x17SIGNING_ALGORITHM_EDDSA\x10\x02\"`\n" +
+	"\x18CreateOAuthClientRequest\x12D\n" +
+	"\foauth_client\x18\x01 \x01(\v2!.tenantry.identity.v1.OAuthClientR\voauthClient\"\x86\x01\n" +
+	"\x19CreateOAuthClientResponse\x12D\n" +
+	"\foauth_client\x18\x01 \x01(\v2!.tenantry.identity.v1.OAuthClientR\voauthClient\x12#\n" +
+	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"+\n" +
+	"\x15GetOAuthClientRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"^\n" +
+	"\x16GetOAuthClientResponse\x12D\n" +
+	"\foauth_client\x18\x01 \x01(\v2!.tenantry.identity.v1.OAuthClientR\voauthClient\"U\n" +
+	"\x17ListOAuthClientsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x8a\x01\n" +
+	"\x18ListOAuthClientsResponse\x12F\n" +
+	"\roauth_clients\x18\x01 \x03(\v2!.tenantry.identity.v1.OAuthClientR\foauthClients\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9d\x01\n" +
+	"\x18UpdateOAuthClientRequest\x12D\n" +
+	"\foauth_client\x18\x01 \x01(\v2!.tenantry.identity.v1.OAuthClientR\voauthClient\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"a\n" +
+	"\x19UpdateOAuthClientResponse\x12D\n" +
+	"\foauth_client\x18\x01 \x01(\v2!.tenantry.identity.v1.OAuthClientR\voauthClient\".\n" +
+	"\x18DeleteOAuthClientRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x1b\n" +
+	"\x19DeleteOAuthClientResponse\"4\n" +
+	"\x1eRotateOAuthClientSecretRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x8c\x01\n" +
+	"\x1fRotateOAuthClientSecretResponse\x12D\n" +
+	"\foauth_client\x18\x01 \x01(\v2!.tenantry.identity.v1.OAuthClientR\voauthClient\x12#\n" +
+	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +
@@ -3281,7 +4316,14 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x14UpdateTenantSettings\x121.tenantry.identity.v1.UpdateTenantSettingsRequest\x1a2.tenantry.identity.v1.UpdateTenantSettingsResponse2\xd6\x01\n" +
 	"\fTokenService\x12V\n" +
 	"\aGetJwks\x12$.tenantry.identity.v1.GetJwksRequest\x1a%.tenantry.identity.v1.GetJwksResponse\x12n\n" +
-	"\x0fIntrospectToken\x12,.tenantry.identity.v1.IntrospectTokenRequest\x1a-.tenantry.identity.v1.IntrospectTokenResponseB\xcd\x01\n" +
+	"\x0fIntrospectToken\x12,.tenantry.identity.v1.IntrospectTokenRequest\x1a-.tenantry.identity.v1.IntrospectTokenResponse2\xdf\x05\n" +
+	"\x12OAuthClientService\x12t\n" +
+	"\x11CreateOAuthClient\x12..tenantry.identity.v1.CreateOAuthClientRequest\x1a/.tenantry.identity.v1.CreateOAuthClientResponse\x12k\n" +
+	"\x0eGetOAuthClient\x12+.tenantry.identity.v1.GetOAuthClientRequest\x1a,.tenantry.identity.v1.GetOAuthClientResponse\x12q\n" +
+	"\x10ListOAuthClients\x12-.tenantry.identity.v1.ListOAuthClientsRequest\x1a..tenantry.identity.v1.ListOAuthClientsResponse\x12t\n" +
+	"\x11UpdateOAuthClient\x12..tenantry.identity.v1.UpdateOAuthClientRequest\x1a/.tenantry.identity.v1.UpdateOAuthClientResponse\x12t\n" +
+	"\x11DeleteOAuthClient\x12..tenantry.identity.v1.DeleteOAuthClientRequest\x1a/.tenantry.identity.v1.DeleteOAuthClientResponse\x12\x86\x01\n" +
+	"\x17RotateOAuthClientSecret\x124.tenantry.identity.v1.RotateOAuthClientSecretRequest\x1a5.tenantry.identity.v1.RotateOAuthClientSecretResponseB\xcd\x01\n" +
 	"\x18com.tenantry.identity.v1B\rIdentityProtoP\x01Z0tenantry.dev/gen/tenantry/identity/v1;identityv1\xa2\x02\x03TIX\xaa\x02\x14Tenantry.Identity.V1\xca\x02\x14Tenantry\\Identity\\V1\xe2\x02 Tenantry\\Identity\\V1\\GPBMetadata\xea\x02\x16Tenantry::Identity::V1b\x06proto3"
 
 var (
@@ -3296,147 +4338,191 @@ func file_tenantry_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_tenantry_identity_v1_identity_proto_rawDescData
 }
 
-var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(SignupPolicy)(0),                       // 0: tenantry.identity.v1.SignupPolicy
 	(EmailVerification)(0),                  // 1: tenantry.identity.v1.EmailVerification
 	(User_State)(0),                         // 2: tenantry.identity.v1.User.State
-	(*User)(nil),                            // 3: tenantry.identity.v1.User
-	(*Session)(nil),                         // 4: tenantry.identity.v1.Session
-	(*TenantSettings)(nil),                  // 5: tenantry.identity.v1.TenantSettings
-	(*GetAuthConfigRequest)(nil),            // 6: tenantry.identity.v1.GetAuthConfigRequest
-	(*GetAuthConfigResponse)(nil),           // 7: tenantry.identity.v1.GetAuthConfigResponse
-	(*SignUpRequest)(nil),                   // 8: tenantry.identity.v1.SignUpRequest
-	(*SignUpResponse)(nil),                  // 9: tenantry.identity.v1.SignUpResponse
-	(*VerifyEmailRequest)(nil),              // 10: tenantry.identity.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 11: tenantry.identity.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 12: tenantry.identity.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 13: tenantry.identity.v1.ResendVerificationEmailResponse
-	(*LoginRequest)(nil),                    // 14: tenantry.identity.v1.LoginRequest
-	(*LoginResponse)(nil),                   // 15: tenantry.identity.v1.LoginResponse
-	(*RefreshSessionRequest)(nil),           // 16: tenantry.identity.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),          // 17: tenantry.identity.v1.RefreshSessionResponse
-	(*LogoutRequest)(nil),                   // 18: tenantry.identity.v1.LogoutRequest
-	(*LogoutResponse)(nil),                  // 19: tenantry.identity.v1.LogoutResponse
-	(*ListSessionsRequest)(nil),             // 20: tenantry.identity.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 21: tenantry.identity.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),            // 22: tenantry.identity.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),           // 23: tenantry.identity.v1.RevokeSessionResponse
-	(*GetCurrentUserRequest)(nil),           // 24: tenantry.identity.v1.GetCurrentUserRequest
-	(*GetCurrentUserResponse)(nil),          // 25: tenantry.identity.v1.GetCurrentUserResponse
-	(*RequestPasswordResetRequest)(nil),     // 26: tenantry.identity.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 27: tenantry.identity.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 28: tenantry.identity.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 29: tenantry.identity.v1.ResetPasswordResponse
-	(*ChangePasswordRequest)(nil),           // 30: tenantry.identity.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 31: tenantry.identity.v1.ChangePasswordResponse
-	(*ChangeEmailRequest)(nil),              // 32: tenantry.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),             // 33: tenantry.identity.v1.ChangeEmailResponse
-	(*AcceptInvitationRequest)(nil),         // 34: tenantry.identity.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),        // 35: tenantry.identity.v1.AcceptInvitationResponse
-	(*ListUsersRequest)(nil),                // 36: tenantry.identity.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),               // 37: tenantry.identity.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                  // 38: tenantry.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),                 // 39: tenantry.identity.v1.GetUserResponse
-	(*UpdateUserRequest)(nil),               // 40: tenantry.identity.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),              // 41: tenantry.identity.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),               // 42: tenantry.identity.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),              // 43: tenantry.identity.v1.DeleteUserResponse
-	(*InviteUserRequest)(nil),               // 44: tenantry.identity.v1.InviteUserRequest
-	(*InviteUserResponse)(nil),              // 45: tenantry.identity.v1.InviteUserResponse
-	(*GetTenantSettingsRequest)(nil),        // 46: tenantry.identity.v1.GetTenantSettingsRequest
-	(*GetTenantSettingsResponse)(nil),       // 47: tenantry.identity.v1.GetTenantSettingsResponse
-	(*UpdateTenantSettingsRequest)(nil),     // 48: tenantry.identity.v1.UpdateTenantSettingsRequest
-	(*UpdateTenantSettingsResponse)(nil),    // 49: tenantry.identity.v1.UpdateTenantSettingsResponse
-	(*GetJwksRequest)(nil),                  // 50: tenantry.identity.v1.GetJwksRequest
-	(*GetJwksResponse)(nil),                 // 51: tenantry.identity.v1.GetJwksResponse
-	(*Jwk)(nil),                             // 52: tenantry.identity.v1.Jwk
-	(*IntrospectTokenRequest)(nil),          // 53: tenantry.identity.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),         // 54: tenantry.identity.v1.IntrospectTokenResponse
-	(*timestamppb.Timestamp)(nil),           // 55: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 56: google.protobuf.FieldMask
+	(OAuthClient_Type)(0),                   // 3: tenantry.identity.v1.OAuthClient.Type
+	(OAuthClient_GrantType)(0),              // 4: tenantry.identity.v1.OAuthClient.GrantType
+	(OAuthClient_SigningAlgorithm)(0),       // 5: tenantry.identity.v1.OAuthClient.SigningAlgorithm
+	(*User)(nil),                            // 6: tenantry.identity.v1.User
+	(*Session)(nil),                         // 7: tenantry.identity.v1.Session
+	(*TenantSettings)(nil),                  // 8: tenantry.identity.v1.TenantSettings
+	(*GetAuthConfigRequest)(nil),            // 9: tenantry.identity.v1.GetAuthConfigRequest
+	(*GetAuthConfigResponse)(nil),           // 10: tenantry.identity.v1.GetAuthConfigResponse
+	(*SignUpRequest)(nil),                   // 11: tenantry.identity.v1.SignUpRequest
+	(*SignUpResponse)(nil),                  // 12: tenantry.identity.v1.SignUpResponse
+	(*VerifyEmailRequest)(nil),              // 13: tenantry.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 14: tenantry.identity.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 15: tenantry.identity.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 16: tenantry.identity.v1.ResendVerificationEmailResponse
+	(*LoginRequest)(nil),                    // 17: tenantry.identity.v1.LoginRequest
+	(*LoginResponse)(nil),                   // 18: tenantry.identity.v1.LoginResponse
+	(*RefreshSessionRequest)(nil),           // 19: tenantry.identity.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),          // 20: tenantry.identity.v1.RefreshSessionResponse
+	(*LogoutRequest)(nil),                   // 21: tenantry.identity.v1.LogoutRequest
+	(*LogoutResponse)(nil),                  // 22: tenantry.identity.v1.LogoutResponse
+	(*ListSessionsRequest)(nil),             // 23: tenantry.identity.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),            // 24: tenantry.identity.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),            // 25: tenantry.identity.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),           // 26: tenantry.identity.v1.RevokeSessionResponse
+	(*GetCurrentUserRequest)(nil),           // 27: tenantry.identity.v1.GetCurrentUserRequest
+	(*GetCurrentUserResponse)(nil),          // 28: tenantry.identity.v1.GetCurrentUserResponse
+	(*RequestPasswordResetRequest)(nil),     // 29: tenantry.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 30: tenantry.identity.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 31: tenantry.identity.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 32: tenantry.identity.v1.ResetPasswordResponse
+	(*ChangePasswordRequest)(nil),           // 33: tenantry.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 34: tenantry.identity.v1.ChangePasswordResponse
+	(*ChangeEmailRequest)(nil),              // 35: tenantry.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),             // 36: tenantry.identity.v1.ChangeEmailResponse
+	(*AcceptInvitationRequest)(nil),         // 37: tenantry.identity.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),        // 38: tenantry.identity.v1.AcceptInvitationResponse
+	(*ListUsersRequest)(nil),                // 39: tenantry.identity.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),               // 40: tenantry.identity.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                  // 41: tenantry.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),                 // 42: tenantry.identity.v1.GetUserResponse
+	(*UpdateUserRequest)(nil),               // 43: tenantry.identity.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),              // 44: tenantry.identity.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),               // 45: tenantry.identity.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),              // 46: tenantry.identity.v1.DeleteUserResponse
+	(*InviteUserRequest)(nil),               // 47: tenantry.identity.v1.InviteUserRequest
+	(*InviteUserResponse)(nil),              // 48: tenantry.identity.v1.InviteUserResponse
+	(*GetTenantSettingsRequest)(nil),        // 49: tenantry.identity.v1.GetTenantSettingsRequest
+	(*GetTenantSettingsResponse)(nil),       // 50: tenantry.identity.v1.GetTenantSettingsResponse
+	(*UpdateTenantSettingsRequest)(nil),     // 51: tenantry.identity.v1.UpdateTenantSettingsRequest
+	(*UpdateTenantSettingsResponse)(nil),    // 52: tenantry.identity.v1.UpdateTenantSettingsResponse
+	(*GetJwksRequest)(nil),                  // 53: tenantry.identity.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),                 // 54: tenantry.identity.v1.GetJwksResponse
+	(*Jwk)(nil),                             // 55: tenantry.identity.v1.Jwk
+	(*IntrospectTokenRequest)(nil),          // 56: tenantry.identity.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),         // 57: tenantry.identity.v1.IntrospectTokenResponse
+	(*OAuthClient)(nil),                     // 58: tenantry.identity.v1.OAuthClient
+	(*CreateOAuthClientRequest)(nil),        // 59: tenantry.identity.v1.CreateOAuthClientRequest
+	(*CreateOAuthClientResponse)(nil),       // 60: tenantry.identity.v1.CreateOAuthClientResponse
+	(*GetOAuthClientRequest)(nil),           // 61: tenantry.identity.v1.GetOAuthClientRequest
+	(*GetOAuthClientResponse)(nil),          // 62: tenantry.identity.v1.GetOAuthClientResponse
+	(*ListOAuthClientsRequest)(nil),         // 63: tenantry.identity.v1.ListOAuthClientsRequest
+	(*ListOAuthClientsResponse)(nil),        // 64: tenantry.identity.v1.ListOAuthClientsResponse
+	(*UpdateOAuthClientRequest)(nil),        // 65: tenantry.identity.v1.UpdateOAuthClientRequest
+	(*UpdateOAuthClientResponse)(nil),       // 66: tenantry.identity.v1.UpdateOAuthClientResponse
+	(*DeleteOAuthClientRequest)(nil),        // 67: tenantry.identity.v1.DeleteOAuthClientRequest
+	(*DeleteOAuthClientResponse)(nil),       // 68: tenantry.identity.v1.DeleteOAuthClientResponse
+	(*RotateOAuthClientSecretRequest)(nil),  // 69: tenantry.identity.v1.RotateOAuthClientSecretRequest
+	(*RotateOAuthClientSecretResponse)(nil), // 70: tenantry.identity.v1.RotateOAuthClientSecretResponse
+	(*timestamppb.Timestamp)(nil),           // 71: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 72: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 73: google.protobuf.Duration
 }
 var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	2,  // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
-	55, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	55, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	55, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	55, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	55, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
-	55, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	71, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	71, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	71, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	71, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	71, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
+	71, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,  // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
 	0,  // 9: tenantry.identity.v1.GetAuthConfigResponse.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,  // 10: tenantry.identity.v1.GetAuthConfigResponse.email_verification:type_name -> tenantry.identity.v1.EmailVerification
-	3,  // 11: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
-	4,  // 12: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
-	3,  // 13: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
-	3,  // 14: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
-	3,  // 15: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
-	3,  // 16: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
-	3,  // 17: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
-	56, // 18: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 19: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
-	3,  // 20: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
-	5,  // 21: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	5,  // 22: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
-	56, // 23: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 24: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	52, // 25: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
-	6,  // 26: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
-	8,  // 27: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
-	10, // 28: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
-	12, // 29: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
-	14, // 30: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
-	16, // 31: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
-	18, // 32: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
-	20, // 33: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
-	22, // 34: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
-	24, // 35: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
-	26, // 36: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
-	28, // 37: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
-	30, // 38: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
-	32, // 39: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
-	34, // 40: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
-	36, // 41: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
-	38, // 42: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
-	40, // 43: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
-	42, // 44: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
-	44, // 45: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
-	46, // 46: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
-	48, // 47: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
-	50, // 48: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
-	53, // 49: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
-	7,  // 50: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
-	9,  // 51: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
-	11, // 52: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
-	13, // 53: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
-	15, // 54: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
-	17, // 55: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
-	19, // 56: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
-	21, // 57: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
-	23, // 58: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
-	25, // 59: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
-	27, // 60: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
-	29, // 61: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
-	31, // 62: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
-	33, // 63: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
-	35, // 64: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
-	37, // 65: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
-	39, // 66: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
-	41, // 67: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
-	43, // 68: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
-	45, // 69: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
-	47, // 70: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
-	49, // 71: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
-	51, // 72: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
-	54, // 73: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
-	50, // [50:74] is the sub-list for method output_type
-	26, // [26:50] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	6,  // 11: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
+	7,  // 12: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
+	6,  // 13: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
+	6,  // 14: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
+	6,  // 15: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
+	6,  // 16: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
+	6,  // 17: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
+	72, // 18: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 19: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
+	6,  // 20: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
+	8,  // 21: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	8,  // 22: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
+	72, // 23: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	8,  // 24: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	55, // 25: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
+	3,  // 26: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
+	4,  // 27: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
+	73, // 28: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
+	5,  // 29: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
+	71, // 30: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
+	71, // 31: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
+	71, // 32: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
+	58, // 33: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	58, // 34: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	58, // 35: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	58, // 36: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
+	58, // 37: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	72, // 38: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	58, // 39: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	58, // 40: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	9,  // 41: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
+	11, // 42: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
+	13, // 43: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
+	15, // 44: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
+	17, // 45: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
+	19, // 46: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
+	21, // 47: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
+	23, // 48: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
+	25, // 49: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
+	27, // 50: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
+	29, // 51: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
+	31, // 52: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
+	33, // 53: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
+	35, // 54: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
+	37, // 55: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
+	39, // 56: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
+	41, // 57: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
+	43, // 58: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
+	45, // 59: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
+	47, // 60: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
+	49, // 61: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
+	51, // 62: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
+	53, // 63: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
+	56, // 64: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
+	59, // 65: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
+	61, // 66: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
+	63, // 67: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
+	65, // 68: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
+	67, // 69: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
+	69, // 70: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
+	10, // 71: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
+	12, // 72: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
+	14, // 73: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
+	16, // 74: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
+	18, // 75: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
+	20, // 76: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
+	22, // 77: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
+	24, // 78: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
+	26, // 79: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
+	28, // 80: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
+	30, // 81: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
+	32, // 82: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
+	34, // 83: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
+	36, // 84: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
+	38, // 85: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
+	40, // 86: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
+	42, // 87: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
+	44, // 88: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
+	46, // 89: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
+	48, // 90: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
+	50, // 91: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
+	52, // 92: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
+	54, // 93: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
+	57, // 94: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
+	60, // 95: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
+	62, // 96: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
+	64, // 97: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
+	66, // 98: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
+	68, // 99: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
+	70, // 100: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
+	71, // [71:101] is the sub-list for method output_type
+	41, // [41:71] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_identity_proto_init() }
@@ -3449,10 +4535,10 @@ func file_tenantry_identity_v1_identity_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_identity_proto_rawDesc), len(file_tenantry_identity_v1_identity_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   52,
+			NumEnums:      6,
+			NumMessages:   65,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_tenantry_identity_v1_identity_proto_goTypes,
 		DependencyIndexes: file_tenantry_identity_v1_identity_proto_depIdxs,

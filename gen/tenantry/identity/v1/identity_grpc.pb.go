@@ -1227,3 +1227,327 @@ var TokenService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "tenantry/identity/v1/identity.proto",
 }
+
+const (
+	OAuthClientService_CreateOAuthClient_FullMethodName       = "/tenantry.identity.v1.OAuthClientService/CreateOAuthClient"
+	OAuthClientService_GetOAuthClient_FullMethodName          = "/tenantry.identity.v1.OAuthClientService/GetOAuthClient"
+	OAuthClientService_ListOAuthClients_FullMethodName        = "/tenantry.identity.v1.OAuthClientService/ListOAuthClients"
+	OAuthClientService_UpdateOAuthClient_FullMethodName       = "/tenantry.identity.v1.OAuthClientService/UpdateOAuthClient"
+	OAuthClientService_DeleteOAuthClient_FullMethodName       = "/tenantry.identity.v1.OAuthClientService/DeleteOAuthClient"
+	OAuthClientService_RotateOAuthClientSecret_FullMethodName = "/tenantry.identity.v1.OAuthClientService/RotateOAuthClientSecret"
+)
+
+// OAuthClientServiceClient is the client API for OAuthClientService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// OAuthClientService registers the tenant's OAuth 2.0 / OpenID Connect
+// clients: the web servers, single-page apps, native apps and services
+// that will sign the tenant's users in through the tenant's authorization
+// server. It is for tenant administrators (users with the admin role) and
+// operators (the operator credential). Clients of one tenant do not exist
+// in another.
+type OAuthClientServiceClient interface {
+	// CreateOAuthClient registers a client. A confidential client's secret is
+	// in the answer, this once only: identity keeps nothing but its hash.
+	CreateOAuthClient(ctx context.Context, in *CreateOAuthClientRequest, opts ...grpc.CallOption) (*CreateOAuthClientResponse, error)
+	// GetOAuthClient returns one client.
+	GetOAuthClient(ctx context.Context, in *GetOAuthClientRequest, opts ...grpc.CallOption) (*GetOAuthClientResponse, error)
+	// ListOAuthClients pages through the tenant's clients, oldest first.
+	ListOAuthClients(ctx context.Context, in *ListOAuthClientsRequest, opts ...grpc.CallOption) (*ListOAuthClientsResponse, error)
+	// UpdateOAuthClient changes the fields named in update_mask. A client's
+	// type never changes.
+	UpdateOAuthClient(ctx context.Context, in *UpdateOAuthClientRequest, opts ...grpc.CallOption) (*UpdateOAuthClientResponse, error)
+	// DeleteOAuthClient deletes a client; it can no longer authenticate.
+	DeleteOAuthClient(ctx context.Context, in *DeleteOAuthClientRequest, opts ...grpc.CallOption) (*DeleteOAuthClientResponse, error)
+	// RotateOAuthClientSecret gives a confidential client a new secret,
+	// returned this once only; the old secret stops working at once.
+	RotateOAuthClientSecret(ctx context.Context, in *RotateOAuthClientSecretRequest, opts ...grpc.CallOption) (*RotateOAuthClientSecretResponse, error)
+}
+
+type oAuthClientServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewOAuthClientServiceClient(cc grpc.ClientConnInterface) OAuthClientServiceClient {
+	return &oAuthClientServiceClient{cc}
+}
+
+func (c *oAuthClientServiceClient) CreateOAuthClient(ctx context.Context, in *CreateOAuthClientRequest, opts ...grpc.CallOption) (*CreateOAuthClientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateOAuthClientResponse)
+	err := c.cc.Invoke(ctx, OAuthClientService_CreateOAuthClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *oAuthClientServiceClient) GetOAuthClient(ctx context.Context, in *GetOAuthClientRequest, opts ...grpc.CallOption) (*GetOAuthClientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetOAuthClientResponse)
+	err := c.cc.Invoke(ctx, OAuthClientService_GetOAuthClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *oAuthClientServiceClient) ListOAuthClients(ctx context.Context, in *ListOAuthClientsRequest, opts ...grpc.CallOption) (*ListOAuthClientsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOAuthClientsResponse)
+	err := c.cc.Invoke(ctx, OAuthClientService_ListOAuthClients_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *oAuthClientServiceClient) UpdateOAuthClient(ctx context.Context, in *UpdateOAuthClientRequest, opts ...grpc.CallOption) (*UpdateOAuthClientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateOAuthClientResponse)
+	err := c.cc.Invoke(ctx, OAuthClientService_UpdateOAuthClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *oAuthClientServiceClient) DeleteOAuthClient(ctx context.Context, in *DeleteOAuthClientRequest, opts ...grpc.CallOption) (*DeleteOAuthClientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteOAuthClientResponse)
+	err := c.cc.Invoke(ctx, OAuthClientService_DeleteOAuthClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *oAuthClientServiceClient) RotateOAuthClientSecret(ctx context.Context, in *RotateOAuthClientSecretRequest, opts ...grpc.CallOption) (*RotateOAuthClientSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateOAuthClientSecretResponse)
+	err := c.cc.Invoke(ctx, OAuthClientService_RotateOAuthClientSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// OAuthClientServiceServer is the server API for OAuthClientService service.
+// All implementations must embed UnimplementedOAuthClientServiceServer
+// for forward compatibility.
+//
+// OAuthClientService registers the tenant's OAuth 2.0 / OpenID Connect
+// clients: the web servers, single-page apps, native apps and services
+// that will sign the tenant's users in through the tenant's authorization
+// server. It is for tenant administrators (users with the admin role) and
+// operators (the operator credential). Clients of one tenant do not exist
+// in another.
+type OAuthClientServiceServer interface {
+	// CreateOAuthClient registers a client. A confidential client's secret is
+	// in the answer, this once only: identity keeps nothing but its hash.
+	CreateOAuthClient(context.Context, *CreateOAuthClientRequest) (*CreateOAuthClientResponse, error)
+	// GetOAuthClient returns one client.
+	GetOAuthClient(context.Context, *GetOAuthClientRequest) (*GetOAuthClientResponse, error)
+	// ListOAuthClients pages through the tenant's clients, oldest first.
+	ListOAuthClients(context.Context, *ListOAuthClientsRequest) (*ListOAuthClientsResponse, error)
+	// UpdateOAuthClient changes the fields named in update_mask. A client's
+	// type never changes.
+	UpdateOAuthClient(context.Context, *UpdateOAuthClientRequest) (*UpdateOAuthClientResponse, error)
+	// DeleteOAuthClient deletes a client; it can no longer authenticate.
+	DeleteOAuthClient(context.Context, *DeleteOAuthClientRequest) (*DeleteOAuthClientResponse, error)
+	// RotateOAuthClientSecret gives a confidential client a new secret,
+	// returned this once only; the old secret stops working at once.
+	RotateOAuthClientSecret(context.Context, *RotateOAuthClientSecretRequest) (*RotateOAuthClientSecretResponse, error)
+	mustEmbedUnimplementedOAuthClientServiceServer()
+}
+
+// UnimplementedOAuthClientServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedOAuthClientServiceServer struct{}
+
+func (UnimplementedOAuthClientServiceServer) CreateOAuthClient(context.Context, *CreateOAuthClientRequest) (*CreateOAuthClientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateOAuthClient not implemented")
+}
+func (UnimplementedOAuthClientServiceServer) GetOAuthClient(context.Context, *GetOAuthClientRequest) (*GetOAuthClientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOAuthClient not implemented")
+}
+func (UnimplementedOAuthClientServiceServer) ListOAuthClients(context.Context, *ListOAuthClientsRequest) (*ListOAuthClientsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOAuthClients not implemented")
+}
+func (UnimplementedOAuthClientServiceServer) UpdateOAuthClient(context.Context, *UpdateOAuthClientRequest) (*UpdateOAuthClientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateOAuthClient not implemented")
+}
+func (UnimplementedOAuthClientServiceServer) DeleteOAuthClient(context.Context, *DeleteOAuthClientRequest) (*DeleteOAuthClientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteOAuthClient not implemented")
+}
+func (UnimplementedOAuthClientServiceServer) RotateOAuthClientSecret(context.Context, *RotateOAuthClientSecretRequest) (*RotateOAuthClientSecretResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateOAuthClientSecret not implemented")
+}
+func (UnimplementedOAuthClientServiceServer) mustEmbedUnimplementedOAuthClientServiceServer() {}
+func (UnimplementedOAuthClientServiceServer) testEmbeddedByValue()                            {}
+
+// UnsafeOAuthClientServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to OAuthClientServiceServer will
+// result in compilation errors.
+type UnsafeOAuthClientServiceServer interface {
+	mustEmbedUnimplementedOAuthClientServiceServer()
+}
+
+func RegisterOAuthClientServiceServer(s grpc.ServiceRegistrar, srv OAuthClientServiceServer) {
+	// If the following call panics, it indicates UnimplementedOAuthClientServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&OAuthClientService_ServiceDesc, srv)
+}
+
+func _OAuthClientService_CreateOAuthClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOAuthClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OAuthClientServiceServer).CreateOAuthClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OAuthClientService_CreateOAuthClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OAuthClientServiceServer).CreateOAuthClient(ctx, req.(*CreateOAuthClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OAuthClientService_GetOAuthClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOAuthClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OAuthClientServiceServer).GetOAuthClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OAuthClientService_GetOAuthClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OAuthClientServiceServer).GetOAuthClient(ctx, req.(*GetOAuthClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OAuthClientService_ListOAuthClients_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOAuthClientsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OAuthClientServiceServer).ListOAuthClients(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OAuthClientService_ListOAuthClients_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OAuthClientServiceServer).ListOAuthClients(ctx, req.(*ListOAuthClientsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OAuthClientService_UpdateOAuthClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateOAuthClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OAuthClientServiceServer).UpdateOAuthClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OAuthClientService_UpdateOAuthClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OAuthClientServiceServer).UpdateOAuthClient(ctx, req.(*UpdateOAuthClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OAuthClientService_DeleteOAuthClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteOAuthClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OAuthClientServiceServer).DeleteOAuthClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OAuthClientService_DeleteOAuthClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OAuthClientServiceServer).DeleteOAuthClient(ctx, req.(*DeleteOAuthClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OAuthClientService_RotateOAuthClientSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateOAuthClientSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OAuthClientServiceServer).RotateOAuthClientSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OAuthClientService_RotateOAuthClientSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OAuthClientServiceServer).RotateOAuthClientSecret(ctx, req.(*RotateOAuthClientSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// OAuthClientService_ServiceDesc is the grpc.ServiceDesc for OAuthClientService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var OAuthClientService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tenantry.identity.v1.OAuthClientService",
+	HandlerType: (*OAuthClientServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateOAuthClient",
+			Handler:    _OAuthClientService_CreateOAuthClient_Handler,
+		},
+		{
+			MethodName: "GetOAuthClient",
+			Handler:    _OAuthClientService_GetOAuthClient_Handler,
+		},
+		{
+			MethodName: "ListOAuthClients",
+			Handler:    _OAuthClientService_ListOAuthClients_Handler,
+		},
+		{
+			MethodName: "UpdateOAuthClient",
+			Handler:    _OAuthClientService_UpdateOAuthClient_Handler,
+		},
+		{
+			MethodName: "DeleteOAuthClient",
+			Handler:    _OAuthClientService_DeleteOAuthClient_Handler,
+		},
+		{
+			MethodName: "RotateOAuthClientSecret",
+			Handler:    _OAuthClientService_RotateOAuthClientSecret_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tenantry/identity/v1/identity.proto",
+}

@@ -117,4 +117,6 @@ type Tx interface {
 	Audit(ctx context.Context, e AuditEvent) error
 	// Enqueue writes a mail to the outbox in this transaction.
 	Enqueue(ctx context.Context, m mail.Message) error
+
+	OAuthClientTx
 }

@@ -201,6 +201,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	identityv1.RegisterAuthServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterUserServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterTokenServiceServer(a.rpc.GRPC(), srv)
+	identityv1.RegisterOAuthClientServiceServer(a.rpc.GRPC(), srv)
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}

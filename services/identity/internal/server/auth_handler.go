@@ -12,12 +12,13 @@ import (
 	"tenantry.dev/platform/fault"
 )
 
-// Server serves identity's three gRPC services. Handlers convert and call
+// Server serves identity's gRPC services. Handlers convert and call
 // account.Manager; the tenant comes from the tenant interceptor.
 type Server struct {
 	identityv1.UnimplementedAuthServiceServer
 	identityv1.UnimplementedUserServiceServer
 	identityv1.UnimplementedTokenServiceServer
+	identityv1.UnimplementedOAuthClientServiceServer
 
 	accounts *account.Manager
 	tokens   tokenVerifier

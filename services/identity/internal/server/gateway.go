@@ -51,6 +51,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 			identityv1.RegisterAuthServiceHandler,
 			identityv1.RegisterUserServiceHandler,
 			identityv1.RegisterTokenServiceHandler,
+			identityv1.RegisterOAuthClientServiceHandler,
 		},
 		OpenAPI: openAPI,
 		Routes: withPageRoutes(map[string]http.Handler{

@@ -42,6 +42,13 @@ func Policy() authn.Policy {
 		identityv1.UserService_GetTenantSettings_FullMethodName:    admins,
 		identityv1.UserService_UpdateTenantSettings_FullMethodName: admins,
 
+		identityv1.OAuthClientService_CreateOAuthClient_FullMethodName:       admins,
+		identityv1.OAuthClientService_GetOAuthClient_FullMethodName:          admins,
+		identityv1.OAuthClientService_ListOAuthClients_FullMethodName:        admins,
+		identityv1.OAuthClientService_UpdateOAuthClient_FullMethodName:       admins,
+		identityv1.OAuthClientService_DeleteOAuthClient_FullMethodName:       admins,
+		identityv1.OAuthClientService_RotateOAuthClientSecret_FullMethodName: admins,
+
 		identityv1.TokenService_IntrospectToken_FullMethodName: {RoleService, RoleOperator},
 	}
 }
