@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -76,4 +77,35 @@ func Lines(name string, keep func(line string) bool) ([]string, error) {
 		return nil, fmt.Errorf("readmetour: the tour %q has no line to run", name)
 	}
 	return lines, nil
+}
+
+// lineDone is printed by Run after each line, to split the output by line;
+// no command of a tour prints it.
+const lineDone = "\x1e readmetour: line done \x1e\n"
+
+// Run runs lines in one bash process, in order, the way a newcomer who
+// pastes them into one terminal would: a variable that one line sets (like
+// ACCESS_TOKEN=$(...)) is seen by the lines after it, and nothing else is,
+// beyond env (the whole environment, as "KEY=value"). It stops at the first
+// line that fails (set -e -o pipefail) and returns the output of each line
+// that ran (stdout and stderr), in order; the error names the line that
+// failed.
+func Run(dir string, env, lines []string) ([]string, error) {
+	var script strings.Builder
+	script.WriteString("set -e -o pipefail\n")
+	for _, l := range lines {
+		script.WriteString(l + "\n")
+		script.WriteString(`printf '\036 readmetour: line done \036\n'` + "\n")
+	}
+	cmd := exec.Command("bash", "-c", script.String())
+	cmd.Dir = dir
+	cmd.Env = env
+	out, runErr := cmd.CombinedOutput()
+	outputs := strings.Split(string(out), lineDone)
+	done := outputs[:len(outputs)-1]
+	if runErr == nil && len(done) == len(lines) {
+		return done, nil
+	}
+	failed := min(len(done), len(lines)-1)
+	return done, fmt.Errorf("readmetour: %s: %v\n%s", lines[failed], runErr, outputs[len(outputs)-1])
 }

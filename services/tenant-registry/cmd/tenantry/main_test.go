@@ -87,9 +87,9 @@ func TestReadmeCLITour(t *testing.T) {
 		t.Fatalf("the tour has no line %q", prefix)
 		return ""
 	}
-	require.Contains(t, find("bin/tenantry tenants list"), "acme")
-	require.Contains(t, find("bin/tenantry components versions acme"), "notes")
-	require.Regexp(t, `would migrate +tenants/acme components/notes 0 → 2`, find("bin/tenantry migrate --dry-run"))
+	require.Contains(t, find("bin/tenantry tenants list"), "initech")
+	require.Contains(t, find("bin/tenantry components versions initech"), "notes")
+	require.Regexp(t, `would migrate +tenants/initech components/notes 0 → 2`, find("bin/tenantry migrate --dry-run"))
 	require.Contains(t, find("bin/tenantry migrate --dry-run"), "1 behind, 0 done")
 	require.Contains(t, find("bin/tenantry migrate --concurrency"), "1 behind, 1 done, 0 failed")
 	var got struct {
@@ -101,10 +101,10 @@ func TestReadmeCLITour(t *testing.T) {
 			} `json:"domains"`
 		} `json:"tenant"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(find("bin/tenantry --output json tenants get acme")), &got))
-	require.Equal(t, "acme", got.Tenant.Slug)
+	require.NoError(t, json.Unmarshal([]byte(find("bin/tenantry --output json tenants get initech")), &got))
+	require.Equal(t, "initech", got.Tenant.Slug)
 	require.Equal(t, "gold", got.Tenant.Labels["tier"])
-	require.Equal(t, "login.acme.example", got.Tenant.Domains[0].Host)
+	require.Equal(t, "login.initech.example", got.Tenant.Domains[0].Host)
 }
 
 // Exit codes and messages: 2 for a command line that makes no sense, 1
