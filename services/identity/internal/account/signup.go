@@ -24,7 +24,19 @@ type SignUpResult struct {
 	Message              string
 }
 
-const signUpMessage = "Thanks for signing up. We have sent an email to the address you gave: follow it to continue."
+// signUpMessage says what the person can do next under the tenant's email
+// verification setting, and only that: the answer is the same whether the
+// address was new, so it must not depend on the account.
+func signUpMessage(v Verification) string {
+	switch v {
+	case VerificationMandatory:
+		return "Thanks for signing up. We have sent an email to the address you gave: open its link to verify the address, then log in."
+	case VerificationOptional:
+		return "Thanks for signing up. You can log in now. We have also sent an email to the address you gave: open its link to verify the address."
+	default:
+		return "Thanks for signing up. You can log in now."
+	}
+}
 
 // SignUp creates an account under the tenant's sign-up policy. To avoid
 // user enumeration, an email that is already registered, or a username
@@ -72,7 +84,10 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		return SignUpResult{}, internal(err, "sign up")
 	}
 	defer m.evenOut(ctx, time.Now())
-	result := SignUpResult{VerificationRequired: settings.EmailVerification == VerificationMandatory, Message: signUpMessage}
+	result := SignUpResult{
+		VerificationRequired: settings.EmailVerification == VerificationMandatory,
+		Message:              signUpMessage(settings.EmailVerification),
+	}
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		settings, err := tx.Settings(ctx)
 		if err != nil {
