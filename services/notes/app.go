@@ -17,6 +17,7 @@ import (
 	"tenantry.dev/kit/tenantpool"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/flagenv"
+	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
@@ -27,6 +28,7 @@ import (
 // variables (the same environment as `make run`).
 type Config struct {
 	GRPCAddr, HTTPAddr         string
+	MetricsAddr                string // see metrics.ParseAddr
 	RegistryAddr, IdentityAddr string
 	ComponentToken             string
 	Issuer                     string
@@ -49,6 +51,7 @@ func LoadConfig(args []string, lookup flagenv.Lookup) (*Config, error) {
 	var bases, poolConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_NOTES_GRPC_ADDR", "localhost:50053", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_NOTES_HTTP_ADDR", "localhost:8083", "REST listen address (every tenant host); empty serves no HTTP")
+	fs.String(&c.MetricsAddr, "metrics-addr", "TENANTRY_METRICS_ADDR", "", "where Prometheus metrics are served: empty on the HTTP port at /metrics, \"off\" nowhere, host:port on a listener of their own")
 	fs.String(&c.RegistryAddr, "registry-addr", "TENANTRY_REGISTRY_ADDR", "localhost:50051", "gRPC address of the tenant registry")
 	fs.String(&c.IdentityAddr, "identity-addr", "TENANTRY_IDENTITY_ADDR", "localhost:50052", "gRPC address of identity (for its JWKS)")
 	fs.String(&c.ComponentToken, "component-token", "TENANTRY_COMPONENT_TOKEN", "", "the notes component's token: `tenantry components credential notes`")
@@ -94,6 +97,8 @@ type App struct {
 	identity   *grpc.ClientConn
 	logger     *slog.Logger
 	registered []int32
+	metrics    *metrics.Registry // nil when TENANTRY_METRICS_ADDR is off
+	metricsSrv *metrics.Server   // when the metrics have an address of their own
 	listening  bool
 }
 
@@ -139,9 +144,13 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, errors.Join(err, a.close())
 	}
+	var metricsOn bool
+	if a.metrics, a.metricsSrv, metricsOn, err = metrics.ForService("notes", cfg.MetricsAddr); err != nil {
+		return nil, errors.Join(err, a.close())
+	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "notes", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
-		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard,
+		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, Metrics: a.metrics,
 		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{a.kit.UnaryServerInterceptor()},
 		BeforeAuthStreamInterceptors: []grpc.StreamServerInterceptor{a.kit.StreamServerInterceptor()},
 		// A call goes through the kit and pgx (and a token's first use
@@ -159,6 +168,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 			AllowInsecure: cfg.AllowInsecure, FlagAddr: "--http-addr (TENANTRY_NOTES_HTTP_ADDR)",
 			GRPC: a.rpc.GRPC(), GRPCUsesTLS: cfg.TLSCertFile != "",
 			Register: []restgateway.RegisterFunc{notesv1.RegisterNotesServiceHandler},
+			Metrics:  a.metrics, ServeMetrics: metricsOn,
 			// The tenant is the request's host; a client's own x-tenant-host
 			// never passes (Metadata's keys replace the client's).
 			Metadata: func(r *http.Request) map[string]string {
@@ -214,10 +224,18 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancel()
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); a.kit.Run(ctx) }()
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		if a.metricsSrv != nil {
+			_ = a.metricsSrv.Serve(ctx)
+		}
+	}()
 	a.logger.InfoContext(ctx, "notes serving", "grpc", a.Addr().String())
 	err := restgateway.Serve(ctx, a.rpc, a.rest)
 	cancel()
 	<-watchDone
+	<-metricsDone
 	return errors.Join(err, a.close())
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	"tenantry.dev/platform/metrics"
 )
 
 // Defaults for zero Config fields.
@@ -66,8 +68,10 @@ type Config struct {
 
 	// Admit, when set, runs before every request except the health probes
 	// and /openapi.json; an error is the request's answer, written like a
-	// gRPC error (a fault or status; see WriteError). The service uses it to
-	// refuse, say, an unknown tenant host before any other work.
+	// gRPC error (a fault or status; see WriteError), unless the error is
+	// also an http.Handler, which then answers the request itself (say, an
+	// HTML page for a browser). The service uses it to refuse, say, an
+	// unknown tenant host before any other work.
 	Admit func(*http.Request) error
 	// Metadata, when set, adds gRPC metadata to every routed call, e.g. the
 	// tenant host. Its keys replace any the gateway sets.
@@ -83,6 +87,13 @@ type Config struct {
 	// CORS, when set, answers preflight requests and adds CORS headers for
 	// the origins it allows; unset, the gateway sends no CORS headers.
 	CORS *CORS
+
+	// Metrics, when set, counts and times every request by HTTP method and
+	// status code; with ServeMetrics, the gateway also serves them at
+	// /metrics (on every host, like the health probes: put them on an
+	// address of their own when this port faces the internet).
+	Metrics      *metrics.Registry
+	ServeMetrics bool
 
 	// TrustedProxies are the peers whose X-Forwarded-For and
 	// X-Forwarded-Host are believed. Empty believes no one.

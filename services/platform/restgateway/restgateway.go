@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/rpcserver"
 )
 
@@ -108,7 +109,13 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.OpenAPI != nil {
 		routes.HandleFunc("GET /openapi.json", g.serveOpenAPI)
 	}
+	if cfg.Metrics != nil && cfg.ServeMetrics {
+		routes.Handle("GET "+metrics.Path, cfg.Metrics.Handler())
+	}
 	g.handler = g.withRequest(routes)
+	if cfg.Metrics != nil {
+		g.handler = cfg.Metrics.HTTPMiddleware(g.handler)
+	}
 
 	if err := g.Listen(); err != nil {
 		g.conn.Close()
@@ -254,6 +261,10 @@ func (g *Gateway) admit(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.cfg.Admit(r); err != nil {
+			if answer, ok := errors.AsType[http.Handler](err); ok {
+				answer.ServeHTTP(w, r)
+				return
+			}
 			WriteError(w, r, err)
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/metrics"
 )
 
 // Flag names for the operator-facing settings of Config. Error messages
@@ -78,6 +79,9 @@ type Config struct {
 	// MaxMessageBytes limits the size of a message in either direction;
 	// zero means DefaultMaxMessageBytes.
 	MaxMessageBytes int
+	// Metrics, when set, counts and times every call by method and code
+	// (outside the error mapping, so the codes are the ones callers get).
+	Metrics *metrics.Registry
 	// StreamWorkers, when positive, keeps that many goroutines serving
 	// calls one after another; calls beyond them get a goroutine each, as
 	// when it is zero. Worth it for handlers with deep stacks (signatures,

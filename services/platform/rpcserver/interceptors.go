@@ -30,9 +30,11 @@ func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
 	chain := []grpc.UnaryServerInterceptor{
 		s.unaryRequestID,
 		s.unaryRecover,
-		s.unaryLog,
-		unaryMapErrors,
 	}
+	if s.cfg.Metrics != nil {
+		chain = append(chain, s.cfg.Metrics.UnaryServerInterceptor())
+	}
+	chain = append(chain, s.unaryLog, unaryMapErrors)
 	chain = append(chain, s.cfg.BeforeAuthUnaryInterceptors...)
 	chain = append(chain, s.unaryAuth)
 	return append(chain, s.cfg.UnaryInterceptors...)
@@ -43,9 +45,11 @@ func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
 	chain := []grpc.StreamServerInterceptor{
 		s.streamRequestID,
 		s.streamRecover,
-		s.streamLog,
-		streamMapErrors,
 	}
+	if s.cfg.Metrics != nil {
+		chain = append(chain, s.cfg.Metrics.StreamServerInterceptor())
+	}
+	chain = append(chain, s.streamLog, streamMapErrors)
 	chain = append(chain, s.cfg.BeforeAuthStreamInterceptors...)
 	chain = append(chain, s.streamAuth)
 	return append(chain, s.cfg.StreamInterceptors...)

@@ -161,6 +161,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.checkPolicy(ctx)
+	if s.cfg.Metrics != nil {
+		// Every registered method's series start at zero.
+		s.cfg.Metrics.InitializeMetrics(s.grpc)
+	}
 	for name := range s.grpc.GetServiceInfo() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

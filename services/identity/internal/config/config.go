@@ -29,6 +29,7 @@ const IdentityComponent = "identity"
 type Config struct {
 	GRPCAddr       string
 	HTTPAddr       string         // REST gateway; "" serves no HTTP
+	MetricsAddr    string         // see metrics.ParseAddr
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-* headers are believed
 	CORSOrigins    []string       // origins every tenant's REST API accepts from browsers
 	DatabaseURL    string
@@ -73,6 +74,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_IDENTITY_HTTP_ADDR", "localhost:8080", "REST (HTTP/JSON) listen address, on every tenant host; empty serves no HTTP")
+	fs.String(&c.MetricsAddr, "metrics-addr", "TENANTRY_METRICS_ADDR", "", "where Prometheus metrics are served: empty on the HTTP port at /metrics, \"off\" nowhere, host:port on a listener of their own")
 	fs.String(&trustedProxies, "trusted-proxies", "TENANTRY_TRUSTED_PROXIES", "", "comma-separated CIDRs of proxies whose X-Forwarded-Host/-For are believed; none by default")
 	fs.String(&corsOrigins, "cors-origins", "TENANTRY_CORS_ORIGINS", "", "comma-separated origins (https://app.example.com) allowed to call every tenant's REST API from a browser, with credentials; tenants add their own in their settings (allowed_origins)")
 	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the default placement (and of identity's shared tables)")

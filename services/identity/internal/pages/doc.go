@@ -1,7 +1,7 @@
 // Package pages holds identity's account pages: sign-up, email
 // verification, login, password reset, the account page (password,
-// sessions, log out), invitation acceptance and the tenant admin's user
-// list. They are HTML templates, CSS and JavaScript embedded in the binary;
+// sessions, log out), invitation acceptance and the tenant admin's pages
+// (users, OAuth clients). They are HTML templates, CSS and JavaScript embedded in the binary;
 // the scripts call identity's REST API on the same origin (the tenant's
 // host), so the pages know nothing about tenants themselves.
 //
@@ -22,7 +22,7 @@
 //     form's next, or the account page, where the script finds the session.
 //     The pages opened from an email link carry the link's token in a
 //     hidden field of their form.
-//   - the account page's and the admin page's forms act for a logged-in
+//   - the account page's and the admin pages' forms act for a logged-in
 //     user, whose credential (an access token) only the script holds: the
 //     server refuses them with 405 and a page saying the form was not sent.
 //     Those pages say they need JavaScript until the script removes the

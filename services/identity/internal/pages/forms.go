@@ -71,7 +71,7 @@ type action struct {
 }
 
 // actions are the forms the server acts on, by page. The account page's and
-// the admin page's forms act for a logged-in user, whose credential (an
+// the admin pages' forms act for a logged-in user, whose credential (an
 // access token) only the script holds: a browser posting them by itself is
 // refused (see refuseForm).
 var actions = map[string]action{

@@ -278,13 +278,15 @@ func TestFormsFromAnotherOriginAreRefused(t *testing.T) {
 
 func TestFormsOfLoggedInPagesAreRefused(t *testing.T) {
 	t.Parallel()
-	for _, page := range []string{"/account", "/admin/users"} {
+	for _, page := range []string{"/account", "/admin/users", "/admin/clients"} {
 		accounts := &fakeAccounts{}
-		w := post(pages.Handler(accounts), page, url.Values{"current_password": {secret}, "new_password": {secret}})
+		w := post(pages.Handler(accounts), page, url.Values{"current_password": {secret}, "new_password": {secret},
+			"display_name": {"Web"}, "redirect_uris": {"https://app.example.com/cb"}, "grant_types": {"GRANT_TYPE_AUTHORIZATION_CODE"}})
 		require.Equal(t, http.StatusMethodNotAllowed, w.Code, page)
 		require.Equal(t, "GET, HEAD", w.Header().Get("Allow"), page)
 		require.Contains(t, w.Body.String(), `id="form-not-sent"`, page)
 		require.NotContains(t, w.Body.String(), secret, page)
+		require.NotContains(t, w.Body.String(), "app.example.com", page)
 		require.Empty(t, accounts.Calls(), page)
 	}
 	w := serve(http.MethodPut, "/login", "")

@@ -25,6 +25,7 @@ var Paths = []string{
 	"/account",
 	"/accept-invitation",
 	"/admin/users",
+	"/admin/clients",
 }
 
 // AssetsPrefix is the path under which the pages' scripts and styles are

@@ -51,7 +51,7 @@ func TestEveryFormPostsToItsOwnPage(t *testing.T) {
 			require.Contains(t, form, ` method="post"`, "%s: %s", file, form)
 		}
 	}
-	require.Equal(t, 8, forms, "the pages' forms")
+	require.Equal(t, 9, forms, "the pages' forms")
 }
 
 // TestAFormPostedToAPageIsRefusedWithoutEcho: a handler without Accounts
@@ -117,4 +117,27 @@ func TestAssetsAreServedAndPagesAreNotAssets(t *testing.T) {
 	for _, name := range []string{"login.html", "form-not-sent.html", "nope.js", "", "../pages.go"} {
 		require.Equal(t, http.StatusNotFound, serve(http.MethodGet, pages.AssetsPrefix+name, "").Code, name)
 	}
+}
+
+// TestTheOAuthClientsPageNeedsItsScript: the admin page that shows client
+// secrets works only with its script, which keeps a secret in the page
+// alone (never in storage or a URL).
+func TestTheOAuthClientsPageNeedsItsScript(t *testing.T) {
+	t.Parallel()
+	w := serve(http.MethodGet, "/admin/clients", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	body := w.Body.String()
+	require.Contains(t, body, `<body data-page="admin-clients">`)
+	require.Contains(t, body, "data-needs-script")
+	require.Contains(t, body, `<form id="client-form" method="post" action="/admin/clients" novalidate>`)
+	require.Contains(t, body, "it will not be shown again")
+	for _, field := range []string{"display_name", "type", "redirect_uris", "post_logout_redirect_uris", "grant_types", "allowed_scopes", "first_party"} {
+		require.Contains(t, body, `id="`+field+`-error"`, "the errors of %s have their place", field)
+	}
+	for _, p := range []string{"/account", "/admin/users"} {
+		require.Contains(t, serve(http.MethodGet, p, "").Body.String(), `<a href="/admin/clients">`, "%s links to the OAuth clients", p)
+	}
+	script, err := os.ReadFile("static/app.js")
+	require.NoError(t, err)
+	require.NotContains(t, string(script), "localStorage", "the pages keep nothing in localStorage")
 }

@@ -30,6 +30,7 @@ import (
 	"tenantry.dev/kit/component"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
@@ -56,6 +57,10 @@ type App struct {
 	accounts *account.Manager
 	rpc      *rpcserver.Server
 	rest     *restgateway.Gateway // nil when HTTP is off
+
+	metrics    *metrics.Registry // nil when TENANTRY_METRICS_ADDR is off
+	metricsSrv *metrics.Server   // when the metrics have an address of their own
+	metricsOn  bool              // the gateway serves them
 }
 
 // Options lets tests replace parts of the App.
@@ -181,9 +186,16 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	scope := &tenantScope{resolver: a.resolver}
+	if a.metrics, a.metricsSrv, a.metricsOn, err = metrics.ForService("identity", cfg.MetricsAddr); err != nil {
+		return nil, err
+	}
+	if a.metrics != nil {
+		a.metrics.Pools(pools)
+	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
+		Metrics: a.metrics,
 		// The tenant is known before authentication, which checks a
 		// user's token against it.
 		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary()},
@@ -242,6 +254,9 @@ func (a *App) Run(ctx context.Context) error {
 	runs = append(runs, a.store.RunRotations)
 	if a.sessions != nil {
 		runs = append(runs, func(ctx context.Context) { a.store.Follow(ctx, a.sessions, store.FollowOptions{}) })
+	}
+	if a.metricsSrv != nil {
+		runs = append(runs, func(ctx context.Context) { _ = a.metricsSrv.Serve(ctx) })
 	}
 	for _, run := range runs {
 		wg.Add(1)

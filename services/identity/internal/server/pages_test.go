@@ -14,7 +14,7 @@ func TestPages(t *testing.T) {
 
 	t.Run("every page is HTML on a tenant host, with a strict CSP, no framing and no referrer", func(t *testing.T) {
 		for _, path := range []string{"/signup", "/verify-email?token=abc", "/login", "/forgot-password",
-			"/reset-password?token=abc", "/account", "/accept-invitation?token=abc", "/admin/users"} {
+			"/reset-password?token=abc", "/account", "/accept-invitation?token=abc", "/admin/users", "/admin/clients"} {
 			resp, body := s.restResponse(http.MethodGet, "demo.localhost", path, "")
 			require.Equal(t, http.StatusOK, resp.StatusCode, path)
 			require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"), path)

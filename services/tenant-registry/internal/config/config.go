@@ -19,6 +19,7 @@ const DefaultPlacement = tenantdb.DefaultPlacement
 type Config struct {
 	GRPCAddr      string
 	HTTPAddr      string // REST gateway; "" serves no HTTP
+	MetricsAddr   string // see metrics.ParseAddr
 	DatabaseURL   string
 	Placements    map[string]string // name → database URL, including the default
 	BaseDomains   []string
@@ -52,6 +53,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	var maxConns, spares string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_REGISTRY_GRPC_ADDR", "localhost:50051", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_REGISTRY_HTTP_ADDR", "localhost:8081", "REST (HTTP/JSON) listen address; empty serves no HTTP")
+	fs.String(&c.MetricsAddr, "metrics-addr", "TENANTRY_METRICS_ADDR", "", "where Prometheus metrics are served: empty on the HTTP port at /metrics, \"off\" nowhere, host:port on a listener of their own")
 	fs.String(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the registry database (also the default placement)")
 	fs.String(&placements, "placements", "TENANTRY_PLACEMENTS", "", "extra placements for tenant schemas: name=postgres-url,name2=postgres-url")
 	fs.String(&baseDomains, "base-domains", "TENANTRY_BASE_DOMAINS", "localhost", "comma-separated base domains: {slug}.{base} resolves to the tenant")

@@ -13,6 +13,7 @@ import (
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
@@ -39,6 +40,9 @@ type App struct {
 	store      *store.Store
 	rpc        *rpcserver.Server
 	rest       *restgateway.Gateway // nil when HTTP is off
+	metrics    *metrics.Registry    // nil when TENANTRY_METRICS_ADDR is off
+	metricsSrv *metrics.Server      // when the metrics have an address of their own
+	metricsOn  bool                 // the gateway serves them
 }
 
 // New connects to the databases, migrates the registry's tables, loads the
@@ -107,8 +111,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err != nil {
 		return nil, err
 	}
+	if a.metrics, a.metricsSrv, a.metricsOn, err = metrics.ForService("tenant-registry", cfg.MetricsAddr); err != nil {
+		return nil, err
+	}
+	if a.metrics != nil {
+		a.metrics.Pools(placements)
+	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name:            "tenant-registry",
+		Metrics:         a.metrics,
 		Addr:            cfg.GRPCAddr,
 		TLSCertFile:     cfg.TLSCertFile,
 		TLSKeyFile:      cfg.TLSKeyFile,
@@ -128,10 +139,19 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}
-	if a.rest, err = newGateway(ctx, cfg, a.rpc, logger); err != nil {
+	if a.rest, err = newGateway(ctx, cfg, a.rpc, a.metrics, a.metricsOn, logger); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// MetricsAddr is the address of the metrics' own listener, nil when they
+// have none (TENANTRY_METRICS_ADDR empty or off).
+func (a *App) MetricsAddr() net.Addr {
+	if a.metricsSrv == nil {
+		return nil
+	}
+	return a.metricsSrv.Addr()
 }
 
 // Addr is the address the gRPC server listens on.
@@ -150,6 +170,10 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
 	go func() { defer wg.Done(); a.fleet.Run(bg) }()
 	go func() { defer wg.Done(); a.keepSpares(bg) }()
+	if a.metricsSrv != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = a.metricsSrv.Serve(bg) }()
+	}
 	a.logger.InfoContext(ctx, "tenant-registry serving", "grpc", a.Addr().String(), "tenants", a.manager.Index().Len())
 	err := restgateway.Serve(ctx, a.rpc, a.rest)
 	stop()

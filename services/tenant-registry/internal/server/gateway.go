@@ -7,6 +7,7 @@ import (
 	"net"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
+	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/tenant-registry/internal/config"
@@ -20,7 +21,7 @@ var openAPI []byte
 
 // newGateway builds the REST gateway in front of rpc, or returns nil when
 // cfg turns HTTP off. It listens at once, so that a taken port fails start-up.
-func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, logger *slog.Logger) (*restgateway.Gateway, error) {
+func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, m *metrics.Registry, serveMetrics bool, logger *slog.Logger) (*restgateway.Gateway, error) {
 	if cfg.HTTPAddr == "" {
 		return nil, nil
 	}
@@ -35,6 +36,8 @@ func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, 
 		GRPCUsesTLS:     cfg.TLSCertFile != "",
 		Register:        []restgateway.RegisterFunc{registryv1.RegisterTenantServiceHandler, registryv1.RegisterComponentServiceHandler, registryv1.RegisterOperationServiceHandler},
 		OpenAPI:         openAPI,
+		Metrics:         m,
+		ServeMetrics:    serveMetrics,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger,
 	})

@@ -111,6 +111,20 @@
     for (const p of form.querySelectorAll('.field-error')) p.textContent = '';
   }
 
+  // fieldOf finds where form shows the errors of the API's field path: the
+  // element whose id is the field (an input, a textarea, or the fieldset
+  // of a group of checkboxes), else an input of that name or one that
+  // says the API also names it so. The path loses the request's message
+  // ("user.", "oauth_client.") and an entry's index: the violations of
+  // redirect_uris[2] go next to the one box that holds the list.
+  function fieldOf(form, path) {
+    const field = String(path || '').replace(/^(user|oauth_client)\./, '').replace(/\[\d+\]$/, '');
+    const byID = form.querySelector('#' + CSS.escape(field));
+    if (byID && byID.type !== 'hidden' && $('#' + CSS.escape(field) + '-error', form)) return byID;
+    return form.querySelector('input:not([type="hidden"])[name="' + CSS.escape(field) + '"][id]') ||
+      form.querySelector('[data-also="' + CSS.escape(field) + '"]');
+  }
+
   // showError puts every field violation next to its field, all at once
   // (the API names every field to correct), and the rest in the page's
   // message.
@@ -119,19 +133,25 @@
     const elsewhere = [];
     if (err instanceof APIError && form) {
       for (const v of err.violations) {
-        const field = String(v.field || '').replace(/^user\./, '');
-        const input = form.querySelector('input:not([type="hidden"])[name="' + CSS.escape(field) + '"]') ||
-          form.querySelector('[data-also="' + CSS.escape(field) + '"]');
-        if (!input) { elsewhere.push(v.description || err.message); continue; }
+        const input = fieldOf(form, v.field);
+        // An entry's description starts with its path, which the field
+        // next to it makes plain.
+        let text = v.description || err.message;
+        if (/\[\d+\]$/.test(v.field || '') && text.startsWith(v.field + ': ')) text = text.slice(v.field.length + 2);
+        if (!input) { elsewhere.push(text); continue; }
         input.setAttribute('aria-invalid', 'true');
-        const p = $('#' + input.id + '-error');
-        p.textContent = (p.textContent ? p.textContent + ' ' : '') + (v.description || err.message);
+        const p = $('#' + CSS.escape(input.id) + '-error');
+        p.textContent = (p.textContent ? p.textContent + ' ' : '') + text;
         first = first || input;
       }
     }
     if (!first) { say(err.message || String(err), true); return; }
-    // The first field with an error in the form's order gets the focus.
-    for (const input of form.querySelectorAll('[aria-invalid="true"]')) { input.focus(); break; }
+    // The first field with an error in the form's order gets the focus (a
+    // group's first box).
+    for (const input of form.querySelectorAll('[aria-invalid="true"]')) {
+      (input.matches('fieldset') ? input.querySelector('input') : input).focus();
+      break;
+    }
     say(['Please correct the fields marked below.', ...elsewhere].join(' '), true);
   }
 
@@ -415,6 +435,224 @@
         form.reset();
         if (r.user) tbody.append(row(r.user));
         say('Invitation sent to ' + body.email + '.');
+      });
+    },
+
+    // The tenant's OAuth clients. A client secret is only ever in the
+    // answer of a create or a rotation, then in the secret panel's box
+    // until it is hidden or the page is left: never in a URL or in
+    // storage.
+    'admin-clients': async () => {
+      const list = $('#clients');
+      const more = $('#more');
+      const form = $('#client-form');
+      const panel = $('#secret-panel');
+      const secretBox = $('#secret-value');
+      const rows = new Map(); // client id → { client, li }
+      let nextPage = '';
+      let editing = null; // the client id being edited, or null
+
+      const label = (c) => c.displayName || c.clientId;
+      const path = (c) => '/v1/oauthClients/' + encodeURIComponent(c.clientId);
+      const grantName = (g) => String(g).replace(/^GRANT_TYPE_/, '').toLowerCase();
+
+      // confirm asks in the page's dialog (no window.confirm: the page
+      // keeps its own words and focus) and resolves to whether the person
+      // agreed.
+      function confirm(text, yes) {
+        const dialog = $('#confirm');
+        $('#confirm-text').textContent = text;
+        $('#confirm-yes').textContent = yes;
+        dialog.returnValue = '';
+        return new Promise((resolve) => {
+          dialog.addEventListener('close', () => resolve(dialog.returnValue === 'yes'), { once: true });
+          dialog.showModal();
+          $('#confirm-no').focus();
+        });
+      }
+      $('#confirm-yes').addEventListener('click', () => $('#confirm').close('yes'));
+      $('#confirm-no').addEventListener('click', () => $('#confirm').close('no'));
+
+      function showSecret(c, secret) {
+        $('#secret-client-id').textContent = c.clientId;
+        secretBox.value = secret;
+        panel.hidden = false;
+        panel.focus();
+      }
+      function hideSecret() {
+        secretBox.value = '';
+        $('#secret-client-id').textContent = '';
+        panel.hidden = true;
+      }
+      $('#secret-copy').addEventListener('click', async () => {
+        try {
+          await navigator.clipboard.writeText(secretBox.value);
+          say('The secret is copied. Store it now: it will not be shown again.');
+        } catch (e) {
+          secretBox.focus();
+          secretBox.select();
+          say('Copy the selected secret (Ctrl+C or ⌘C): it will not be shown again.');
+        }
+      });
+      $('#secret-done').addEventListener('click', () => { hideSecret(); say(''); });
+
+      function item(c) {
+        const name = label(c);
+        const li = el('li', { 'data-client': c.clientId });
+        const confidential = c.type === 'TYPE_CONFIDENTIAL';
+        const details = el('div', { class: 'client' },
+          el('strong', { class: 'client-name', text: name }),
+          c.disabled ? el('span', { class: 'badge', text: 'disabled' }) : '',
+          el('br'), el('code', { text: c.clientId }),
+          el('span', { text: ' · ' + (confidential ? 'confidential' : 'public') +
+            (c.firstParty ? ', first-party' : '') + ' · ' + (c.grantTypes || []).map(grantName).join(', ') +
+            ((c.allowedScopes || []).length ? ' · scopes: ' + c.allowedScopes.join(' ') : '') }));
+        const button = (action, text, aria, fn) => {
+          const b = el('button', { type: 'button', class: 'secondary', 'data-action': action, text, 'aria-label': aria });
+          b.addEventListener('click', async () => {
+            b.disabled = true;
+            try { await fn(); } catch (err) { say(name + ': ' + err.message, true); } finally { b.disabled = false; }
+          });
+          return b;
+        };
+        const actions = el('div', { class: 'actions' });
+        actions.append(button('edit', 'Edit', 'Edit ' + name, async () => edit(c.clientId)));
+        if (confidential) {
+          actions.append(button('rotate', 'Rotate secret', 'Rotate the secret of ' + name, async () => {
+            if (!(await confirm('Give ' + name + ' a new secret? The current secret stops working at once.', 'Rotate the secret'))) return;
+            const r = await api('POST', path(c) + ':rotateSecret', {}, true);
+            put(r.oauthClient);
+            showSecret(r.oauthClient, r.clientSecret);
+            say('New secret for ' + name + '. Copy it now: it will not be shown again.');
+          }));
+        }
+        actions.append(button('disable', c.disabled ? 'Enable' : 'Disable', (c.disabled ? 'Enable ' : 'Disable ') + name, async () => {
+          if (!c.disabled && !(await confirm('Disable ' + name + '? It can get no token until it is enabled again.', 'Disable'))) return;
+          const r = await api('PATCH', path(c) + '?updateMask=disabled', { disabled: !c.disabled, etag: c.etag }, true);
+          put(r.oauthClient || r);
+          say(name + (c.disabled ? ' enabled.' : ' disabled.'));
+        }));
+        actions.append(button('delete', 'Delete', 'Delete ' + name, async () => {
+          if (!(await confirm('Delete ' + name + '? It can no longer authenticate, and this cannot be undone.', 'Delete'))) return;
+          await api('DELETE', path(c), undefined, true);
+          if (editing === c.clientId) stopEditing();
+          rows.get(c.clientId).li.remove();
+          rows.delete(c.clientId);
+          $('#no-clients').hidden = rows.size > 0;
+          say(name + ' deleted.');
+        }));
+        li.append(details, actions);
+        return li;
+      }
+
+      // put shows c in the list: in its row's place, or at the end.
+      function put(c) {
+        const li = item(c);
+        const old = rows.get(c.clientId);
+        if (old) old.li.replaceWith(li); else list.append(li);
+        rows.set(c.clientId, { client: c, li });
+        $('#no-clients').hidden = true;
+      }
+
+      function fill(c) {
+        form.elements.display_name.value = c.displayName || '';
+        for (const r of form.querySelectorAll('input[name="type"]')) r.checked = r.value === c.type;
+        form.elements.redirect_uris.value = (c.redirectUris || []).join('\n');
+        form.elements.post_logout_redirect_uris.value = (c.postLogoutRedirectUris || []).join('\n');
+        for (const g of form.querySelectorAll('input[name="grant_types"]')) g.checked = (c.grantTypes || []).includes(g.value);
+        form.elements.allowed_scopes.value = (c.allowedScopes || []).join(' ');
+        form.elements.first_party.checked = !!c.firstParty;
+      }
+
+      function edit(id) {
+        editing = id;
+        clearErrors(form);
+        fill(rows.get(id).client);
+        // A client's type never changes.
+        for (const r of form.querySelectorAll('input[name="type"]')) r.disabled = true;
+        $('#client-form-title').textContent = 'Edit ' + label(rows.get(id).client);
+        form.querySelector('button[type="submit"]').textContent = 'Save the changes';
+        $('#edit-cancel').hidden = false;
+        form.elements.display_name.focus();
+      }
+
+      function stopEditing() {
+        editing = null;
+        form.reset();
+        clearErrors(form);
+        for (const r of form.querySelectorAll('input[name="type"]')) r.disabled = false;
+        $('#client-form-title').textContent = 'Register a client';
+        form.querySelector('button[type="submit"]').textContent = 'Register the client';
+        $('#edit-cancel').hidden = true;
+      }
+      $('#edit-cancel').addEventListener('click', () => { stopEditing(); say(''); });
+
+      // fromForm is the client the form describes, as the API reads it.
+      function fromForm() {
+        const lines = (name) => form.elements[name].value.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+        const type = form.querySelector('input[name="type"]:checked');
+        return {
+          displayName: form.elements.display_name.value,
+          type: type ? type.value : 'TYPE_UNSPECIFIED',
+          redirectUris: lines('redirect_uris'),
+          postLogoutRedirectUris: lines('post_logout_redirect_uris'),
+          grantTypes: [...form.querySelectorAll('input[name="grant_types"]:checked')].map((g) => g.value),
+          allowedScopes: form.elements.allowed_scopes.value.split(/[\s,]+/).filter(Boolean),
+          firstParty: form.elements.first_party.checked,
+        };
+      }
+
+      async function load() {
+        const q = '?pageSize=50' + (nextPage ? '&pageToken=' + encodeURIComponent(nextPage) : '');
+        const r = await api('GET', '/v1/oauthClients' + q, undefined, true);
+        for (const c of r.oauthClients || []) put(c);
+        nextPage = r.nextPageToken || '';
+        more.hidden = !nextPage;
+        $('#no-clients').hidden = rows.size > 0;
+      }
+
+      try {
+        await load();
+      } catch (err) {
+        $('#forbidden').hidden = false;
+        if (err.status !== 401 && err.status !== 403) say(err.message, true);
+        return;
+      }
+      $('#admin').hidden = false;
+      more.addEventListener('click', () => load().catch((err) => say(err.message, true)));
+
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        clearErrors(form);
+        say('');
+        const submit = form.querySelector('button[type="submit"]');
+        submit.disabled = true;
+        try {
+          const c = fromForm();
+          if (editing) {
+            const old = rows.get(editing).client;
+            delete c.type;
+            const mask = 'displayName,redirectUris,postLogoutRedirectUris,grantTypes,allowedScopes,firstParty';
+            const r = await api('PATCH', path(old) + '?updateMask=' + mask, Object.assign(c, { etag: old.etag }), true);
+            put(r.oauthClient);
+            stopEditing();
+            say(label(r.oauthClient) + ' saved.');
+          } else {
+            const r = await api('POST', '/v1/oauthClients', c, true);
+            put(r.oauthClient);
+            stopEditing();
+            if (r.clientSecret) {
+              showSecret(r.oauthClient, r.clientSecret);
+              say(label(r.oauthClient) + ' is registered. Copy its secret now: it will not be shown again.');
+            } else {
+              say(label(r.oauthClient) + ' is registered, as a public client: it has no secret.');
+            }
+          }
+        } catch (err) {
+          showError(form, err);
+        } finally {
+          submit.disabled = false;
+        }
       });
     },
   };
