@@ -53,7 +53,9 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 			identityv1.RegisterTokenServiceHandler,
 			identityv1.RegisterOAuthClientServiceHandler,
 		},
-		OpenAPI: openAPI,
+		OpenAPI:      openAPI,
+		Metrics:      a.metrics,
+		ServeMetrics: a.metricsOn,
 		Routes: withPageRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
 		}, &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions}),
