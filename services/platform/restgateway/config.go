@@ -68,8 +68,10 @@ type Config struct {
 
 	// Admit, when set, runs before every request except the health probes
 	// and /openapi.json; an error is the request's answer, written like a
-	// gRPC error (a fault or status; see WriteError). The service uses it to
-	// refuse, say, an unknown tenant host before any other work.
+	// gRPC error (a fault or status; see WriteError), unless the error is
+	// also an http.Handler, which then answers the request itself (say, an
+	// HTML page for a browser). The service uses it to refuse, say, an
+	// unknown tenant host before any other work.
 	Admit func(*http.Request) error
 	// Metadata, when set, adds gRPC metadata to every routed call, e.g. the
 	// tenant host. Its keys replace any the gateway sets.

@@ -261,6 +261,13 @@ func (g *Gateway) admit(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.cfg.Admit(r); err != nil {
+			if answer, ok := errors.AsType[interface {
+				error
+				http.Handler
+			}](err); ok {
+				answer.ServeHTTP(w, r)
+				return
+			}
 			WriteError(w, r, err)
 			return
 		}

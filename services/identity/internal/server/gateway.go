@@ -78,7 +78,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 func (a *App) admitHost(r *http.Request) error {
 	t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
 	if err != nil {
-		return err
+		return a.refuseHost(r, err)
 	}
 	restgateway.AddLogAttrs(r.Context(), slog.String("tenant", t.Slug))
 	return nil
