@@ -36,6 +36,9 @@ type Config struct {
 	BaseDomains                []string
 	AllowInsecure              bool
 	TLSCertFile, TLSKeyFile    string
+	// EnvVars is the environment variable each flag reads, by flag name,
+	// for messages that name a setting (rpcserver.Config.EnvVars).
+	EnvVars map[string]string
 	// TenantPoolConns bounds each tenant's connection pool.
 	TenantPoolConns int
 	// CPUProfile, when set, is the file the process writes a CPU profile
@@ -64,6 +67,7 @@ func LoadConfig(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&poolConns, "tenant-pool-conns", "TENANTRY_TENANT_POOL_CONNS", "4", "connections per tenant's pool (the pools of the 64 most recently used tenants stay open)")
 	fs.String(&c.CPUProfile, "cpu-profile", "TENANTRY_NOTES_CPU_PROFILE", "", "write a CPU profile of the whole run to this file (go tool pprof), for profiling make bench")
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext on non-loopback addresses")
+	c.EnvVars = fs.EnvVars()
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -150,7 +154,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "notes", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
-		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, Metrics: a.metrics,
+		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, Metrics: a.metrics, EnvVars: cfg.EnvVars,
 		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{a.kit.UnaryServerInterceptor()},
 		BeforeAuthStreamInterceptors: []grpc.StreamServerInterceptor{a.kit.StreamServerInterceptor()},
 		// A call goes through the kit and pgx (and a token's first use

@@ -51,6 +51,19 @@ func (s *Set) Func(name, env, usage string, fn func(string) error) {
 	s.FlagSet.Func(name, s.register(name, env, usage), fn)
 }
 
+// EnvVars returns the environment variable each flag reads, by flag name,
+// for messages that name a setting the way its program reads it (say,
+// rpcserver.Config.EnvVars).
+func (s *Set) EnvVars() map[string]string {
+	vars := make(map[string]string, len(s.envs))
+	for name, env := range s.envs {
+		if env != "" {
+			vars[name] = env
+		}
+	}
+	return vars
+}
+
 // Parse parses args, then applies environment values to every flag not set
 // on the command line. Each bad value is reported with its source.
 func (s *Set) Parse(args []string) error {

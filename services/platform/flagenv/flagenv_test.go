@@ -43,3 +43,13 @@ func TestParse(t *testing.T) {
 		require.ErrorContains(t, err, "APP_BAD")
 	})
 }
+
+func TestEnvVars(t *testing.T) {
+	t.Parallel()
+	s := New("app", func(string) (string, bool) { return "", false })
+	var addr string
+	var debug bool
+	s.String(&addr, "grpc-addr", "APP_GRPC_ADDR", "", "address")
+	s.Bool(&debug, "debug", "", false, "no variable")
+	require.Equal(t, map[string]string{"grpc-addr": "APP_GRPC_ADDR"}, s.EnvVars(), "a flag without a variable is left out")
+}

@@ -18,9 +18,9 @@ import (
 )
 
 // Flag names for the operator-facing settings of Config. Error messages
-// name these flags (and their TENANTRY_* environment variables), so
-// services' main packages register them with RegisterFlags or by these
-// exact names.
+// name these flags (and the environment variables Config.EnvVars gives for
+// them), so services' main packages register them with RegisterFlags or by
+// these exact names.
 const (
 	FlagAddr            = "grpc-addr"
 	FlagTLSCert         = "tls-cert"
@@ -88,6 +88,13 @@ type Config struct {
 	// hashing): a fresh goroutine starts with a small stack and grows it by
 	// copying, on every call, while a worker keeps the stack it grew.
 	StreamWorkers int
+	// EnvVars gives the environment variable the service reads for each
+	// flag (flag name → variable, e.g. FlagAddr →
+	// "TENANTRY_IDENTITY_GRPC_ADDR"; see flagenv.Set.EnvVars), for error
+	// messages. Services name their variables themselves, so a flag
+	// missing here is named alone: a guessed variable would send the
+	// operator to set one that nothing reads.
+	EnvVars map[string]string
 }
 
 // RegisterFlags defines the operator-facing flags on fs, storing into c.
@@ -104,15 +111,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"how long to keep serving with health NOT_SERVING before shutting down")
 }
 
-// option names a flag and its environment variable for error messages.
-func option(flagName string) string {
-	return "--" + flagName + " (" + EnvVar(flagName) + ")"
-}
-
-// EnvVar returns the environment variable that by Tenantry convention
-// stands in for a flag: "tls-cert" → "TENANTRY_TLS_CERT".
-func EnvVar(flagName string) string {
-	return "TENANTRY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// option names a flag, and its environment variable when c.EnvVars has
+// one, for error messages.
+func (c *Config) option(flagName string) string {
+	if env := c.EnvVars[flagName]; env != "" {
+		return "--" + flagName + " (" + env + ")"
+	}
+	return "--" + flagName
 }
 
 // validate checks c and returns its TLS configuration (nil for plaintext).
@@ -123,10 +128,10 @@ func (c *Config) validate() (*tls.Config, error) {
 		errs = append(errs, errors.New("rpcserver: Config.Auth is nil; every server needs an authn.Guard"))
 	}
 	if c.ShutdownTimeout < 0 {
-		errs = append(errs, fmt.Errorf("rpcserver: %s is negative (%s)", option(FlagShutdownTimeout), c.ShutdownTimeout))
+		errs = append(errs, fmt.Errorf("rpcserver: %s is negative (%s)", c.option(FlagShutdownTimeout), c.ShutdownTimeout))
 	}
 	if c.DrainDelay < 0 {
-		errs = append(errs, fmt.Errorf("rpcserver: %s is negative (%s)", option(FlagDrainDelay), c.DrainDelay))
+		errs = append(errs, fmt.Errorf("rpcserver: %s is negative (%s)", c.option(FlagDrainDelay), c.DrainDelay))
 	}
 	if c.MaxMessageBytes < 0 {
 		errs = append(errs, fmt.Errorf("rpcserver: MaxMessageBytes is negative (%d)", c.MaxMessageBytes))
@@ -134,9 +139,9 @@ func (c *Config) validate() (*tls.Config, error) {
 
 	var loopback bool
 	if c.Addr == "" {
-		errs = append(errs, fmt.Errorf("rpcserver: no listen address: set %s, e.g. 127.0.0.1:8080", option(FlagAddr)))
+		errs = append(errs, fmt.Errorf("rpcserver: no listen address: set %s, e.g. 127.0.0.1:8080", c.option(FlagAddr)))
 	} else if host, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("rpcserver: %s %q is not host:port: %w", option(FlagAddr), c.Addr, err))
+		errs = append(errs, fmt.Errorf("rpcserver: %s %q is not host:port: %w", c.option(FlagAddr), c.Addr, err))
 	} else {
 		loopback = isLoopback(host)
 	}
@@ -144,14 +149,14 @@ func (c *Config) validate() (*tls.Config, error) {
 	var tlsConfig *tls.Config
 	switch {
 	case c.TLSCertFile != "" && c.TLSKeyFile == "":
-		errs = append(errs, fmt.Errorf("rpcserver: %s is set but %s is not; TLS needs both", option(FlagTLSCert), option(FlagTLSKey)))
+		errs = append(errs, fmt.Errorf("rpcserver: %s is set but %s is not; TLS needs both", c.option(FlagTLSCert), c.option(FlagTLSKey)))
 	case c.TLSCertFile == "" && c.TLSKeyFile != "":
-		errs = append(errs, fmt.Errorf("rpcserver: %s is set but %s is not; TLS needs both", option(FlagTLSKey), option(FlagTLSCert)))
+		errs = append(errs, fmt.Errorf("rpcserver: %s is set but %s is not; TLS needs both", c.option(FlagTLSKey), c.option(FlagTLSCert)))
 	case c.TLSCertFile != "":
 		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rpcserver: load TLS key pair from %s %q and %s %q: %w",
-				option(FlagTLSCert), c.TLSCertFile, option(FlagTLSKey), c.TLSKeyFile, err))
+				c.option(FlagTLSCert), c.TLSCertFile, c.option(FlagTLSKey), c.TLSKeyFile, err))
 			break
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -160,7 +165,7 @@ func (c *Config) validate() (*tls.Config, error) {
 			"rpcserver: refusing plaintext gRPC on %q, which is not a loopback address: "+
 				"serve TLS with %s and %s, listen on loopback with %s 127.0.0.1:PORT, "+
 				"or, behind a proxy that terminates TLS, set %s",
-			c.Addr, option(FlagTLSCert), option(FlagTLSKey), option(FlagAddr), option(FlagAllowInsecure)))
+			c.Addr, c.option(FlagTLSCert), c.option(FlagTLSKey), c.option(FlagAddr), c.option(FlagAllowInsecure)))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -9,10 +9,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"flag"
+	"maps"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,7 +76,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{name: "plaintext on localhost is fine", cfg: rpcserver.Config{Addr: "localhost:8080", Auth: guard}},
 		{name: "plaintext anywhere with AllowInsecure is fine", cfg: rpcserver.Config{Addr: ":8080", AllowInsecure: true, Auth: guard}},
 		{name: "TLS on every interface is fine", cfg: rpcserver.Config{Addr: ":8443", TLSCertFile: certFile, TLSKeyFile: keyFile, Auth: guard}},
-		{name: "plaintext on every interface is refused", cfg: rpcserver.Config{Addr: ":8080", Auth: guard},
+		{name: "plaintext on every interface is refused", cfg: rpcserver.Config{Addr: ":8080", Auth: guard,
+			EnvVars: map[string]string{rpcserver.FlagTLSCert: "TENANTRY_TLS_CERT", rpcserver.FlagAllowInsecure: "TENANTRY_ALLOW_INSECURE"}},
 			want: []string{"refusing plaintext", "--tls-cert (TENANTRY_TLS_CERT)", "--tls-key", "--grpc-addr", "--allow-insecure (TENANTRY_ALLOW_INSECURE)"}},
 		{name: "plaintext on 0.0.0.0 is refused", cfg: rpcserver.Config{Addr: "0.0.0.0:8080", Auth: guard},
 			want: []string{"refusing plaintext"}},
@@ -82,13 +86,19 @@ func TestNewValidatesConfig(t *testing.T) {
 		{name: "plaintext on a host name is refused", cfg: rpcserver.Config{Addr: "registry.internal:8080", Auth: guard},
 			want: []string{"refusing plaintext"}},
 		{name: "a certificate without a key is refused", cfg: rpcserver.Config{Addr: ":8443", TLSCertFile: certFile, Auth: guard},
-			want: []string{"--tls-cert (TENANTRY_TLS_CERT) is set but --tls-key (TENANTRY_TLS_KEY) is not"}},
+			want: []string{"--tls-cert is set but --tls-key is not"}},
 		{name: "a key without a certificate is refused", cfg: rpcserver.Config{Addr: ":8443", TLSKeyFile: keyFile, Auth: guard},
-			want: []string{"--tls-key (TENANTRY_TLS_KEY) is set but --tls-cert (TENANTRY_TLS_CERT) is not"}},
+			want: []string{"--tls-key is set but --tls-cert is not"}},
 		{name: "missing TLS files are refused", cfg: rpcserver.Config{Addr: ":8443", TLSCertFile: "/nonexistent/cert.pem", TLSKeyFile: keyFile, Auth: guard},
 			want: []string{"load TLS key pair", "/nonexistent/cert.pem"}},
 		{name: "no address is refused", cfg: rpcserver.Config{Auth: guard},
-			want: []string{"no listen address", "--grpc-addr (TENANTRY_GRPC_ADDR)"}},
+			want: []string{"no listen address: set --grpc-addr, e.g."}},
+		{name: "messages name the variables the service reads", cfg: rpcserver.Config{Addr: ":8443", TLSCertFile: certFile, Auth: guard,
+			EnvVars: map[string]string{rpcserver.FlagAddr: "TENANTRY_IDENTITY_GRPC_ADDR", rpcserver.FlagTLSCert: "TENANTRY_TLS_CERT"}},
+			want: []string{"--tls-cert (TENANTRY_TLS_CERT) is set but --tls-key is not"}},
+		{name: "the address names the service's own variable", cfg: rpcserver.Config{Auth: guard,
+			EnvVars: map[string]string{rpcserver.FlagAddr: "TENANTRY_IDENTITY_GRPC_ADDR"}},
+			want: []string{"set --grpc-addr (TENANTRY_IDENTITY_GRPC_ADDR)"}},
 		{name: "an address without a port is refused", cfg: rpcserver.Config{Addr: "127.0.0.1", Auth: guard},
 			want: []string{"is not host:port"}},
 		{name: "no guard is refused", cfg: rpcserver.Config{Addr: "127.0.0.1:0"},
@@ -109,6 +119,10 @@ func TestNewValidatesConfig(t *testing.T) {
 			for _, w := range tc.want {
 				require.Contains(t, err.Error(), w)
 			}
+			for _, env := range regexp.MustCompile(`TENANTRY_[A-Z_]+`).FindAllString(err.Error(), -1) {
+				require.Contains(t, slices.Collect(maps.Values(tc.cfg.EnvVars)), env,
+					"the message names only variables the service reads")
+			}
 		})
 	}
 }
@@ -117,10 +131,11 @@ func TestListenReportsTheFlag(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
 	taken := h.srv.Addr().String()
-	srv, err := rpcserver.New(rpcserver.Config{Addr: taken, Auth: newGuard(t)})
+	srv, err := rpcserver.New(rpcserver.Config{Addr: taken, Auth: newGuard(t),
+		EnvVars: map[string]string{rpcserver.FlagAddr: "TENANTRY_NOTES_GRPC_ADDR"}})
 	require.NoError(t, err)
 	err = srv.Listen()
-	require.ErrorContains(t, err, "--grpc-addr")
+	require.ErrorContains(t, err, "--grpc-addr (TENANTRY_NOTES_GRPC_ADDR)")
 	require.ErrorContains(t, err, taken)
 }
 
@@ -171,5 +186,4 @@ func TestRegisterFlags(t *testing.T) {
 	require.Equal(t, "k.pem", cfg.TLSKeyFile)
 	require.True(t, cfg.AllowInsecure)
 	require.Equal(t, 3*time.Second, cfg.ShutdownTimeout)
-	require.Equal(t, "TENANTRY_GRPC_ADDR", rpcserver.EnvVar(rpcserver.FlagAddr))
 }

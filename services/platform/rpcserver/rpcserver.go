@@ -125,7 +125,7 @@ func (s *Server) Listen() error {
 	var lc net.ListenConfig
 	lis, err := lc.Listen(context.Background(), "tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("rpcserver: listen on %s %q: %w", option(FlagAddr), s.cfg.Addr, err)
+		return fmt.Errorf("rpcserver: listen on %s %q: %w", s.cfg.option(FlagAddr), s.cfg.Addr, err)
 	}
 	s.lis = lis
 	return nil

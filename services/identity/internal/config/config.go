@@ -42,6 +42,9 @@ type Config struct {
 	TLSCertFile    string
 	TLSKeyFile     string
 	AllowInsecure  bool
+	// EnvVars is the environment variable each flag reads, by flag name,
+	// for messages that name a setting (rpcserver.Config.EnvVars).
+	EnvVars map[string]string
 
 	Issuer           string
 	AccessTTL        time.Duration
@@ -105,6 +108,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&shutdown, "shutdown-timeout", "TENANTRY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight calls may take on shutdown")
 	fs.String(&logLevel, "log-level", "TENANTRY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.String(&c.LogFormat, "log-format", "TENANTRY_LOG_FORMAT", "text", "log format: text or json")
+	c.EnvVars = fs.EnvVars()
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

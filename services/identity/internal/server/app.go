@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
-		Metrics: a.metrics,
+		Metrics: a.metrics, EnvVars: cfg.EnvVars,
 		// The tenant is known before authentication, which checks a
 		// user's token against it.
 		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary()},

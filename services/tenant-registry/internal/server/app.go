@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		Logger:          logger,
 		Auth:            guard,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		EnvVars:         cfg.EnvVars,
 	})
 	if err != nil {
 		return nil, err
