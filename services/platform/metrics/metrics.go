@@ -41,7 +41,7 @@ type Registry struct {
 	// labelled registers into reg with the service label.
 	labelled prometheus.Registerer
 	grpc     *grpcprom.ServerMetrics
-	http struct {
+	http     struct {
 		requests *prometheus.CounterVec
 		duration *prometheus.HistogramVec
 		inFlight prometheus.Gauge
@@ -146,8 +146,12 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, p := range c.pools {
 		s := p.Stat()
-		gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name) }
-		counter := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, name) }
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name)
+		}
+		counter := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, name)
+		}
 		gauge(poolTotal, float64(s.TotalConns()))
 		gauge(poolIdle, float64(s.IdleConns()))
 		gauge(poolInUse, float64(s.AcquiredConns()))

@@ -72,8 +72,8 @@ func TestMetricsCountCallsByMethodAndCode(t *testing.T) {
 
 	families := scrape(t, httpBase+"/metrics")
 	for _, c := range []struct {
-		family string
-		labels map[string]string
+		family  string
+		labels  map[string]string
 		atLeast float64
 	}{
 		{"grpc_server_handled_total", map[string]string{"grpc_method": "CreateTenant", "grpc_code": "OK", "service": "tenant-registry"}, 1},
