@@ -208,10 +208,7 @@ func (m *Manager) OAuthClient(ctx context.Context, t tenancy.Tenant, id string) 
 	var client *OAuthClient
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		var err error
-		client, err = tx.OAuthClient(ctx, id, false)
-		if errors.Is(err, ErrNotFound) {
-			return errOAuthClientNotFound(id)
-		}
+		client, err = oauthClient(ctx, tx, id, false)
 		return err
 	})
 	if err != nil {
@@ -282,10 +279,7 @@ func (m *Manager) UpdateOAuthClient(ctx context.Context, t tenancy.Tenant, id st
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
 			return err
 		}
-		cl, err := tx.OAuthClient(ctx, id, true)
-		if errors.Is(err, ErrNotFound) {
-			return errOAuthClientNotFound(id)
-		}
+		cl, err := oauthClient(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}
@@ -321,6 +315,16 @@ func (m *Manager) UpdateOAuthClient(ctx context.Context, t tenancy.Tenant, id st
 	return client, nil
 }
 
+// oauthClient reads client id in tx (locked for update with forUpdate),
+// NOT_FOUND when the tenant has no such client.
+func oauthClient(ctx context.Context, tx Tx, id string, forUpdate bool) (*OAuthClient, error) {
+	cl, err := tx.OAuthClient(ctx, id, forUpdate)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errOAuthClientNotFound(id)
+	}
+	return cl, err
+}
+
 func apply[T any](field *T, v *T) {
 	if v != nil {
 		*field = *v
@@ -338,10 +342,7 @@ func (m *Manager) DeleteOAuthClient(ctx context.Context, t tenancy.Tenant, id st
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
 			return err
 		}
-		cl, err := tx.OAuthClient(ctx, id, true)
-		if errors.Is(err, ErrNotFound) {
-			return errOAuthClientNotFound(id)
-		}
+		cl, err := oauthClient(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}
@@ -367,10 +368,7 @@ func (m *Manager) RotateOAuthClientSecret(ctx context.Context, t tenancy.Tenant,
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
 			return err
 		}
-		cl, err := tx.OAuthClient(ctx, id, true)
-		if errors.Is(err, ErrNotFound) {
-			return errOAuthClientNotFound(id)
-		}
+		cl, err := oauthClient(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}

@@ -50,9 +50,6 @@ func (s *OperationServer) MigrateTenants(ctx context.Context, req *registryv1.Mi
 		}
 		in.Components = append(in.Components, id)
 	}
-	if len(req.GetTenants()) > fleet.MaxTenants {
-		return nil, fault.Invalid("tenants", fleet.ReasonRequestInvalid, "at most %d tenants may be named, not %d; name none to migrate every tenant", fleet.MaxTenants, len(req.GetTenants()))
-	}
 	for i, name := range req.GetTenants() {
 		slug, err := tenantname.ParseTenantName("tenants["+itoa(int64(i))+"]", name)
 		if err != nil {
