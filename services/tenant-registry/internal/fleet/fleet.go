@@ -11,9 +11,10 @@
 //     in one query per placement, so a fleet that is current costs a few
 //     queries however many tenants it has;
 //   - an operation survives its replica: it is leased and the lease renewed
-//     while it runs; a replica that stops gracefully releases it, one that
-//     crashes lets it expire, and any replica then resumes it, recomputing
-//     what is still stale (so nothing is done twice);
+//     while it runs on the replica that started it; a replica that stops
+//     gracefully releases it, one that crashes lets it expire, and the
+//     leader (package leader: one replica at a time) then resumes it,
+//     recomputing what is still stale (so nothing is done twice);
 //   - a cancellation lets tenants in progress finish and starts no more;
 //   - progress counts each tenant once, except that a crash between a
 //     tenant's commit and the write that counts it leaves it uncounted (the
@@ -176,7 +177,8 @@ type Store interface {
 	MigrateTenant(ctx context.Context, t Target, comps []*component.Component, lockTimeout time.Duration) (*Failure, error)
 }
 
-// Runner starts, runs and resumes fleet migrations on one replica.
+// Runner starts, runs and resumes fleet migrations on one replica. Every
+// replica runs Run, and the leader also Resume.
 type Runner struct {
 	store Store
 	owner string
@@ -252,16 +254,32 @@ func (r *Runner) Start(ctx context.Context, req Request) (*Operation, error) {
 	if err := r.store.CreateOperation(ctx, op, r.owner, r.lease); err != nil {
 		return nil, err
 	}
-	r.launch(op)
+	r.launch(nil, op, nil)
 	return op, nil
 }
 
-// Run resumes operations whose replica is gone, until ctx ends; then it
-// waits for this replica's runs to stop and releases their leases.
+// Run keeps this replica's operations going until ctx ends: operations
+// started here run in ctx (they outlive the request that starts them), and
+// when it ends Run waits for them to stop and release their leases. Every
+// replica runs it.
 func (r *Runner) Run(ctx context.Context) {
 	r.mu.Lock()
 	r.bg = ctx
 	r.mu.Unlock()
+	<-ctx.Done()
+	r.wg.Wait()
+}
+
+// Resume resumes operations whose replica is gone (their lease ran out or
+// was released) and deletes operations ended longer than Retention ago,
+// until ctx ends. It is the leader's work (one replica at a time, package
+// leader): operations it resumes run in ctx and are stopped and released
+// when it ends, for the next leader to resume; Resume returns once they
+// have. Claims are atomic, so replicas resuming at once would still never
+// run one operation twice; a single leader just avoids the contention.
+func (r *Runner) Resume(ctx context.Context) {
+	var resumed sync.WaitGroup
+	defer resumed.Wait()
 	tick := time.NewTicker(max(r.lease/3, 100*time.Millisecond))
 	defer tick.Stop()
 	var swept time.Time
@@ -280,38 +298,46 @@ func (r *Runner) Run(ctx context.Context) {
 		}
 		for _, op := range ops {
 			r.log.InfoContext(ctx, "resuming an operation another replica left", "operation", op.ID)
-			r.launch(op)
+			r.launch(ctx, op, &resumed)
 		}
 		select {
 		case <-ctx.Done():
-			r.wg.Wait()
 			return
 		case <-tick.C:
 		}
 	}
 }
 
-// launch runs op in the background, once per replica.
-func (r *Runner) launch(op *Operation) {
+// launch runs op in the background in ctx (the replica's when nil), once
+// per replica; also counted in also when it is not nil.
+func (r *Runner) launch(ctx context.Context, op *Operation, also *sync.WaitGroup) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.running[op.ID] {
 		return
 	}
-	bg := r.bg
-	if bg == nil {
-		bg = context.Background()
+	if ctx == nil {
+		ctx = r.bg
+	}
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	r.running[op.ID] = true
 	r.wg.Add(1)
+	if also != nil {
+		also.Add(1)
+	}
 	go func() {
 		defer r.wg.Done()
+		if also != nil {
+			defer also.Done()
+		}
 		defer func() {
 			r.mu.Lock()
 			delete(r.running, op.ID)
 			r.mu.Unlock()
 		}()
-		r.run(bg, op)
+		r.run(ctx, op)
 	}()
 }
 
@@ -356,8 +382,12 @@ func (r *Runner) run(ctx context.Context, op *Operation) {
 	default:
 	}
 	if ctx.Err() != nil {
-		// This replica is stopping: another one resumes the operation.
-		if err := r.store.Release(context.WithoutCancel(ctx), op.ID, r.owner); err != nil {
+		// This replica is stopping, or its term as leader ended: another
+		// one resumes the operation. Bounded, so that a database that is
+		// out of reach does not hold the stop up; the lease then runs out.
+		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.store.Release(release, op.ID, r.owner); err != nil {
 			log.WarnContext(ctx, "cannot release the operation", "err", err)
 		}
 		return

@@ -67,6 +67,9 @@ func startRegistry(t *testing.T, databaseURL string, opts ...registryOption) *re
 		"-component-key", componentKey,
 		"-reconcile-interval", "1h",
 		"-shutdown-timeout", "2s",
+		// Background work (spare schemas, resuming operations) starts on
+		// the leader 2.5 intervals after it is elected.
+		"-leader-check-interval", "100ms",
 	}, func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	for _, o := range opts {
