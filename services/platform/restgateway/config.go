@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"tenantry.dev/platform/metrics"
+	"tenantry.dev/platform/tracing"
 )
 
 // Defaults for zero Config fields.
@@ -94,6 +95,12 @@ type Config struct {
 	// address of their own when this port faces the internet).
 	Metrics      *metrics.Registry
 	ServeMetrics bool
+	// Tracing, when set, gives every request but the probes and /metrics
+	// a server span (child of the client's when it sends a traceparent
+	// header), and the gateway's calls into GRPC client spans under it
+	// that carry the trace on to the server's spans. Give the gRPC server
+	// the same Tracing.
+	Tracing *tracing.Tracing
 
 	// TrustedProxies are the peers whose X-Forwarded-For and
 	// X-Forwarded-Host are believed. Empty believes no one.

@@ -67,10 +67,11 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.GRPCUsesTLS {
 		creds = credentials.NewTLS(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // in-process connection
 	}
-	g.conn, err = grpc.NewClient("passthrough:///restgateway",
+	dialOptions := append([]grpc.DialOption{
 		grpc.WithContextDialer(g.inProc.dial),
 		grpc.WithTransportCredentials(creds),
-	)
+	}, cfg.Tracing.DialOptions()...)
+	g.conn, err = grpc.NewClient("passthrough:///restgateway", dialOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("restgateway: in-process connection: %w", err)
 	}
@@ -116,6 +117,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if cfg.Metrics != nil {
 		g.handler = cfg.Metrics.HTTPMiddleware(g.handler)
 	}
+	// Outermost, so that the span covers all the gateway does and the
+	// access log line, written inside it, carries its trace id.
+	g.handler = cfg.Tracing.HTTPHandler(g.handler)
 
 	if err := g.Listen(); err != nil {
 		g.conn.Close()

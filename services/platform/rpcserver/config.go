@@ -15,6 +15,7 @@ import (
 
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/metrics"
+	"tenantry.dev/platform/tracing"
 )
 
 // Flag names for the operator-facing settings of Config. Error messages
@@ -82,6 +83,10 @@ type Config struct {
 	// Metrics, when set, counts and times every call by method and code
 	// (outside the error mapping, so the codes are the ones callers get).
 	Metrics *metrics.Registry
+	// Tracing, when set, gives every call but the health checks a server
+	// span (child of the caller's when its metadata carries a traceparent)
+	// that the handler's context, its queries and its log lines carry.
+	Tracing *tracing.Tracing
 	// StreamWorkers, when positive, keeps that many goroutines serving
 	// calls one after another; calls beyond them get a goroutine each, as
 	// when it is zero. Worth it for handlers with deep stacks (signatures,

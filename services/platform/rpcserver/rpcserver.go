@@ -90,6 +90,12 @@ func New(cfg Config) (*Server, error) {
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
+	if h := cfg.Tracing.GRPCServerHandler(); h != nil {
+		// A stats handler, not an interceptor: it sees the call before
+		// every interceptor, so the request id, auth and log line all run
+		// inside the span.
+		opts = append(opts, grpc.StatsHandler(h))
+	}
 	if cfg.StreamWorkers > 0 {
 		// Marked experimental in grpc-go. A worker takes a call only
 		// when idle, else the call gets its own goroutine as without the

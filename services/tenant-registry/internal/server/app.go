@@ -13,12 +13,12 @@ import (
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/authn"
-	"tenantry.dev/platform/leader"
 	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/platform/tenantrole"
+	"tenantry.dev/platform/tracing"
 	"tenantry.dev/tenant-registry/internal/component"
 	"tenantry.dev/tenant-registry/internal/config"
 	"tenantry.dev/tenant-registry/internal/fleet"
@@ -29,12 +29,6 @@ import (
 // App is a wired tenant-registry: database pools, the change-log follower,
 // the reconciler and the gRPC server. main builds one from configuration;
 // tests build them too, on port 0.
-//
-// Several replicas may share one database. Every replica serves every RPC,
-// WatchTenants stream and resolve from its own index (fed by LISTEN/NOTIFY),
-// and runs the fleet migrations started through it. The background work
-// that needs doing once, not once per replica, runs only on the leader (see
-// leaderWork), elected under a PostgreSQL advisory lock (package leader).
 type App struct {
 	cfg        *config.Config
 	logger     *slog.Logger
@@ -44,25 +38,32 @@ type App struct {
 	manager    *tenant.Manager
 	reconciler *tenant.Reconciler
 	fleet      *fleet.Runner
-	leader     *leader.Elector
 	store      *store.Store
 	rpc        *rpcserver.Server
 	rest       *restgateway.Gateway // nil when HTTP is off
 	metrics    *metrics.Registry    // nil when TENANTRY_METRICS_ADDR is off
 	metricsSrv *metrics.Server      // when the metrics have an address of their own
 	metricsOn  bool                 // the gateway serves them
+	tracing    *tracing.Tracing     // nil when the OTEL_* variables leave traces off
 }
 
 // New connects to the databases, migrates the registry's tables, loads the
 // tenant index and listens on the gRPC address. Nothing is served until Run.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, err error) {
-	a := &App{cfg: cfg, logger: logger}
+	a := &App{cfg: cfg, logger: logger, tracing: cfg.Tracing}
+	if a.tracing == nil {
+		if a.tracing, err = tracing.Setup(ctx, "tenant-registry", logger); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		if err != nil {
 			a.closePools()
+			a.flushTraces()
 		}
 	}()
-	poolOpts := tenantdb.PoolOptions{MaxConns: cfg.MaxConns, MaxConnLifetime: cfg.MaxConnLifetime}
+	poolOpts := tenantdb.PoolOptions{MaxConns: cfg.MaxConns, MaxConnLifetime: cfg.MaxConnLifetime,
+		Tracer: a.tracing.WrapQueryTracer(nil)}
 	a.db, err = tenantdb.NewPool(ctx, cfg.DatabaseURL, poolOpts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the registry database: %w", err)
@@ -125,20 +126,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if a.metrics != nil {
 		a.metrics.Pools(placements)
 	}
-	if a.leader, err = leader.New(leader.Config{
-		Name:          "tenant-registry",
-		ConnConfig:    a.db.Config().ConnConfig,
-		CheckInterval: cfg.LeaderCheckInterval,
-		Logger:        logger,
-	}); err != nil {
-		return nil, err
-	}
-	if a.metrics != nil {
-		a.metrics.MustRegister(a.leader.Collector())
-	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name:            "tenant-registry",
 		Metrics:         a.metrics,
+		Tracing:         a.tracing,
 		Addr:            cfg.GRPCAddr,
 		TLSCertFile:     cfg.TLSCertFile,
 		TLSKeyFile:      cfg.TLSKeyFile,
@@ -159,7 +150,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}
-	if a.rest, err = newGateway(ctx, cfg, a.rpc, a.metrics, a.metricsOn, logger); err != nil {
+	if a.rest, err = newGateway(ctx, cfg, a.rpc, a.metrics, a.metricsOn, a.tracing, logger); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -181,16 +172,15 @@ func (a *App) Addr() net.Addr { return a.rpc.Addr() }
 func (a *App) Manager() *tenant.Manager { return a.manager }
 
 // Run serves until ctx ends, then shuts down gracefully: health goes
-// NOT_SERVING, calls in flight finish, background work stops (a leader
-// releases its lease), pools close. Health does not depend on leadership:
-// a follower serves like the leader.
+// NOT_SERVING, calls in flight finish, background work stops, pools close.
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.follower.Run(bg) }()
+	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
 	go func() { defer wg.Done(); a.fleet.Run(bg) }()
-	go func() { defer wg.Done(); a.leader.Run(bg, a.leaderWork) }()
+	go func() { defer wg.Done(); a.keepSpares(bg) }()
 	if a.metricsSrv != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = a.metricsSrv.Serve(bg) }()
@@ -200,29 +190,22 @@ func (a *App) Run(ctx context.Context) error {
 	stop()
 	wg.Wait()
 	a.closePools()
+	a.flushTraces()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
 }
 
-// leaderWork is the background work of the leader, until its term ends:
-// the reconciler (abandoned provisioning, purges after grace), spare
-// schemas, and resuming the fleet migrations other replicas left. Each is
-// safe if it ever runs twice (idempotent steps, a transaction lock per
-// placement for spares, an atomic claim per operation); the leader makes
-// it run once instead of once per replica.
-func (a *App) leaderWork(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Go(func() { a.reconciler.Run(ctx) })
-	wg.Go(func() { a.fleet.Resume(ctx) })
-	wg.Go(func() { a.keepSpares(ctx) })
-	wg.Wait()
+// flushTraces sends the spans still buffered, giving the collector a few
+// seconds: an unreachable one must not hold up the exit.
+func (a *App) flushTraces() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.tracing.Shutdown(ctx); err != nil {
+		a.logger.LogAttrs(ctx, slog.LevelWarn, "spans lost at exit", slog.String("error", err.Error()))
+	}
 }
-
-// Leading reports whether this replica is the leader running the
-// background work.
-func (a *App) Leading() bool { return a.leader.Leading() }
 
 func (a *App) closePools() {
 	for _, p := range a.pools {

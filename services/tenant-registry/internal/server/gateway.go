@@ -10,6 +10,7 @@ import (
 	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
+	"tenantry.dev/platform/tracing"
 	"tenantry.dev/tenant-registry/internal/config"
 )
 
@@ -21,7 +22,7 @@ var openAPI []byte
 
 // newGateway builds the REST gateway in front of rpc, or returns nil when
 // cfg turns HTTP off. It listens at once, so that a taken port fails start-up.
-func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, m *metrics.Registry, serveMetrics bool, logger *slog.Logger) (*restgateway.Gateway, error) {
+func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, m *metrics.Registry, serveMetrics bool, tr *tracing.Tracing, logger *slog.Logger) (*restgateway.Gateway, error) {
 	if cfg.HTTPAddr == "" {
 		return nil, nil
 	}
@@ -38,6 +39,7 @@ func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, 
 		OpenAPI:         openAPI,
 		Metrics:         m,
 		ServeMetrics:    serveMetrics,
+		Tracing:         tr,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger,
 	})

@@ -1,0 +1,133 @@
+package tracing
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestReadSettings(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		env      map[string]string
+		enabled  bool
+		protocol string
+		err      string
+	}{
+		{name: "nothing set leaves traces off", env: map[string]string{}, protocol: ProtocolHTTP},
+		{name: "an endpoint turns them on over http/protobuf",
+			env: map[string]string{EnvEndpoint: "http://collector:4318"}, enabled: true, protocol: ProtocolHTTP},
+		{name: "a traces endpoint turns them on",
+			env: map[string]string{EnvTracesEndpoint: "http://collector:4318/v1/traces"}, enabled: true, protocol: ProtocolHTTP},
+		{name: "OTEL_TRACES_EXPORTER=otlp turns them on without an endpoint",
+			env: map[string]string{EnvExporter: "otlp"}, enabled: true, protocol: ProtocolHTTP},
+		{name: "OTEL_TRACES_EXPORTER=none keeps them off despite an endpoint",
+			env: map[string]string{EnvExporter: "none", EnvEndpoint: "http://collector:4318"}, protocol: ProtocolHTTP},
+		{name: "OTEL_SDK_DISABLED keeps them off",
+			env: map[string]string{EnvSDKDisabled: "true", EnvEndpoint: "http://collector:4318"}, protocol: ProtocolHTTP},
+		{name: "the grpc protocol is chosen",
+			env: map[string]string{EnvEndpoint: "http://collector:4317", EnvProtocol: "grpc"}, enabled: true, protocol: ProtocolGRPC},
+		{name: "the traces protocol wins over the general one",
+			env: map[string]string{EnvEndpoint: "x", EnvProtocol: "grpc", EnvTracesProtocol: "http/protobuf"}, enabled: true, protocol: ProtocolHTTP},
+		{name: "an unknown exporter is refused",
+			env: map[string]string{EnvExporter: "zipkin"}, protocol: ProtocolHTTP, err: `OTEL_TRACES_EXPORTER="zipkin": use otlp or none`},
+		{name: "http/json is refused",
+			env: map[string]string{EnvEndpoint: "x", EnvProtocol: "http/json"}, enabled: true, err: `OTEL_EXPORTER_OTLP_PROTOCOL="http/json"`},
+		{name: "an unknown sampler is refused",
+			env: map[string]string{EnvEndpoint: "x", EnvSampler: "sometimes"}, enabled: true, protocol: ProtocolHTTP, err: `OTEL_TRACES_SAMPLER="sometimes"`},
+		{name: "a known sampler passes",
+			env: map[string]string{EnvEndpoint: "x", EnvSampler: "parentbased_traceidratio"}, enabled: true, protocol: ProtocolHTTP},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := readSettings(func(name string) (string, bool) { v, ok := c.env[name]; return v, ok })
+			if c.err != "" {
+				require.ErrorContains(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.enabled, s.enabled)
+			require.Equal(t, c.protocol, s.protocol)
+		})
+	}
+}
+
+func TestNilTracingInstrumentsNothing(t *testing.T) {
+	t.Parallel()
+	var off *Tracing
+	require.Nil(t, off.GRPCServerHandler())
+	require.Nil(t, off.GRPCClientHandler())
+	require.Empty(t, off.DialOptions())
+	require.Nil(t, off.WrapQueryTracer(nil))
+	h := http.NotFoundHandler()
+	require.NotNil(t, off.HTTPHandler(h))
+	require.NoError(t, off.Shutdown(context.Background()))
+}
+
+// Not parallel: Setup reads the process environment and sets
+// OpenTelemetry's globals.
+func TestSetup(t *testing.T) {
+	t.Run("without OTEL_ variables tracing is off", func(t *testing.T) {
+		t.Setenv(EnvEndpoint, "")
+		t.Setenv(EnvTracesEndpoint, "")
+		t.Setenv(EnvExporter, "")
+		tr, err := Setup(context.Background(), "notes", slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		require.Nil(t, tr)
+	})
+
+	t.Run("with an endpoint, Shutdown sends the spans to the collector over OTLP", func(t *testing.T) {
+		var mu sync.Mutex
+		var got []*collectortrace.ExportTraceServiceRequest
+		collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/traces" {
+				http.NotFound(w, r)
+				return
+			}
+			body, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			req := &collectortrace.ExportTraceServiceRequest{}
+			require.NoError(t, proto.Unmarshal(body, req))
+			mu.Lock()
+			got = append(got, req)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/x-protobuf")
+			out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+			_, _ = w.Write(out)
+		}))
+		defer collector.Close()
+		t.Setenv(EnvEndpoint, collector.URL)
+		t.Setenv(EnvProtocol, "")
+		t.Setenv(EnvTracesProtocol, "")
+		t.Setenv("OTEL_SERVICE_NAME", "")
+
+		tr, err := Setup(context.Background(), "notes", slog.New(slog.DiscardHandler))
+		require.NoError(t, err)
+		require.NotNil(t, tr)
+		_, span := tr.TracerProvider().Tracer("test").Start(context.Background(), "a span")
+		span.End()
+		require.NoError(t, tr.Shutdown(context.Background()))
+
+		mu.Lock()
+		defer mu.Unlock()
+		require.NotEmpty(t, got, "Shutdown sent nothing")
+		rs := got[0].GetResourceSpans()[0]
+		var service string
+		for _, a := range rs.GetResource().GetAttributes() {
+			if a.GetKey() == "service.name" {
+				service = a.GetValue().GetStringValue()
+			}
+		}
+		require.Equal(t, "notes", service)
+		require.Equal(t, "a span", rs.GetScopeSpans()[0].GetSpans()[0].GetName())
+	})
+}
