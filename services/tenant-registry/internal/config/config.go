@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tenantry.dev/platform/flagenv"
+	"tenantry.dev/platform/leader"
 	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/platform/tenantname"
 	"tenantry.dev/platform/tracing"
@@ -44,6 +45,10 @@ type Config struct {
 	MaxConnLifetime   time.Duration
 	ShutdownTimeout   time.Duration
 
+	// LeaderCheckInterval paces the election of the replica that runs the
+	// background work (package leader).
+	LeaderCheckInterval time.Duration
+
 	LogLevel  slog.Level
 	LogFormat string
 
@@ -58,7 +63,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs := flagenv.New("tenant-registry", lookup)
 	var placements, baseDomains, logLevel string
 	var purgeGrace, reconcile, lifetime, shutdown, lease string
-	var maxConns, spares string
+	var maxConns, spares, leaderCheck string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_REGISTRY_GRPC_ADDR", "localhost:50051", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_REGISTRY_HTTP_ADDR", "localhost:8081", "REST (HTTP/JSON) listen address; empty serves no HTTP")
 	fs.String(&c.MetricsAddr, "metrics-addr", "TENANTRY_METRICS_ADDR", "", "where Prometheus metrics are served: empty on the HTTP port at /metrics, \"off\" nowhere, host:port on a listener of their own")
@@ -74,6 +79,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&purgeGrace, "purge-grace", "TENANTRY_PURGE_GRACE", "720h", "how long a deleted tenant can be undeleted before its schema is dropped")
 	fs.String(&reconcile, "reconcile-interval", "TENANTRY_RECONCILE_INTERVAL", "30s", "how often unfinished provisioning and expired deletions are handled")
 	fs.String(&lease, "operation-lease", "TENANTRY_OPERATION_LEASE", "30s", "how long a running operation (fleet migration) stays with a replica that stopped renewing it before another resumes it")
+	fs.String(&leaderCheck, "leader-check-interval", "TENANTRY_LEADER_CHECK_INTERVAL", "2s", "how often the replica running the background work (reconciler, purges, spare schemas, resuming operations) checks it still holds its lease, and the others try to take it; a new leader starts 2.5 intervals after taking it")
 	fs.String(&spares, "spare-schemas", "TENANTRY_SPARE_SCHEMAS", "4", "schemas kept ready per placement with every component applied, renamed to a new tenant's at create (0: none)")
 	fs.String(&maxConns, "db-max-conns", "TENANTRY_DB_MAX_CONNS", "20", "maximum connections per database pool")
 	fs.String(&lifetime, "db-max-conn-lifetime", "TENANTRY_DB_MAX_CONN_LIFETIME", "30m", "recycle database connections after this long (bounds catalog-cache memory)")
@@ -122,6 +128,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c.PurgeGrace = problems.Duration("TENANTRY_PURGE_GRACE", purgeGrace, 0)
 	c.ReconcileInterval = problems.Duration("TENANTRY_RECONCILE_INTERVAL", reconcile, time.Second)
 	c.OperationLease = problems.Duration("TENANTRY_OPERATION_LEASE", lease, time.Second)
+	c.LeaderCheckInterval = problems.Duration("TENANTRY_LEADER_CHECK_INTERVAL", leaderCheck, leader.MinCheckInterval)
 	c.MaxConnLifetime = problems.Duration("TENANTRY_DB_MAX_CONN_LIFETIME", lifetime, time.Minute)
 	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)
 	c.SpareSchemas = problems.Int("TENANTRY_SPARE_SCHEMAS", spares, 0, 1000)

@@ -13,6 +13,7 @@ import (
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/authn"
+	"tenantry.dev/platform/leader"
 	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
@@ -29,6 +30,12 @@ import (
 // App is a wired tenant-registry: database pools, the change-log follower,
 // the reconciler and the gRPC server. main builds one from configuration;
 // tests build them too, on port 0.
+//
+// Several replicas may share one database. Every replica serves every RPC,
+// WatchTenants stream and resolve from its own index (fed by LISTEN/NOTIFY),
+// and runs the fleet migrations started through it. The background work
+// that needs doing once, not once per replica, runs only on the leader (see
+// leaderWork), elected under a PostgreSQL advisory lock (package leader).
 type App struct {
 	cfg        *config.Config
 	logger     *slog.Logger
@@ -38,6 +45,7 @@ type App struct {
 	manager    *tenant.Manager
 	reconciler *tenant.Reconciler
 	fleet      *fleet.Runner
+	leader     *leader.Elector
 	store      *store.Store
 	rpc        *rpcserver.Server
 	rest       *restgateway.Gateway // nil when HTTP is off
@@ -126,6 +134,17 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if a.metrics != nil {
 		a.metrics.Pools(placements)
 	}
+	if a.leader, err = leader.New(leader.Config{
+		Name:          "tenant-registry",
+		ConnConfig:    a.db.Config().ConnConfig,
+		CheckInterval: cfg.LeaderCheckInterval,
+		Logger:        logger,
+	}); err != nil {
+		return nil, err
+	}
+	if a.metrics != nil {
+		a.metrics.MustRegister(a.leader.Collector())
+	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name:            "tenant-registry",
 		Metrics:         a.metrics,
@@ -172,15 +191,16 @@ func (a *App) Addr() net.Addr { return a.rpc.Addr() }
 func (a *App) Manager() *tenant.Manager { return a.manager }
 
 // Run serves until ctx ends, then shuts down gracefully: health goes
-// NOT_SERVING, calls in flight finish, background work stops, pools close.
+// NOT_SERVING, calls in flight finish, background work stops (a leader
+// releases its lease), pools close. Health does not depend on leadership:
+// a follower serves like the leader.
 func (a *App) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.follower.Run(bg) }()
-	go func() { defer wg.Done(); a.reconciler.Run(bg) }()
 	go func() { defer wg.Done(); a.fleet.Run(bg) }()
-	go func() { defer wg.Done(); a.keepSpares(bg) }()
+	go func() { defer wg.Done(); a.leader.Run(bg, a.leaderWork) }()
 	if a.metricsSrv != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = a.metricsSrv.Serve(bg) }()
@@ -206,6 +226,24 @@ func (a *App) flushTraces() {
 		a.logger.LogAttrs(ctx, slog.LevelWarn, "spans lost at exit", slog.String("error", err.Error()))
 	}
 }
+
+// leaderWork is the background work of the leader, until its term ends:
+// the reconciler (abandoned provisioning, purges after grace), spare
+// schemas, and resuming the fleet migrations other replicas left. Each is
+// safe if it ever runs twice (idempotent steps, a transaction lock per
+// placement for spares, an atomic claim per operation); the leader makes
+// it run once instead of once per replica.
+func (a *App) leaderWork(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { a.reconciler.Run(ctx) })
+	wg.Go(func() { a.fleet.Resume(ctx) })
+	wg.Go(func() { a.keepSpares(ctx) })
+	wg.Wait()
+}
+
+// Leading reports whether this replica is the leader running the
+// background work.
+func (a *App) Leading() bool { return a.leader.Leading() }
 
 func (a *App) closePools() {
 	for _, p := range a.pools {
