@@ -24,6 +24,9 @@ const maxUserAgentBytes = 512
 type origin struct {
 	clientIP string // the client's address, without port
 	host     string // the host asked for, lower case, without port
+	// authority is the host asked for with its port, if the client gave
+	// one, lower case.
+	authority string
 }
 
 // originOf works out the client and host of r: from the TCP peer and the
@@ -32,7 +35,7 @@ type origin struct {
 // (the first, the host the client asked the outermost proxy for).
 func originOf(r *http.Request, trusted []netip.Prefix) origin {
 	peer := peerIP(r.RemoteAddr)
-	o := origin{clientIP: peer.String(), host: stripPort(r.Host)}
+	o := origin{clientIP: peer.String(), host: stripPort(r.Host), authority: strings.ToLower(r.Host)}
 	if !peer.IsValid() {
 		o.clientIP = ""
 	}
@@ -56,7 +59,7 @@ func originOf(r *http.Request, trusted []netip.Prefix) origin {
 	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
 		first, _, _ := strings.Cut(fh, ",")
 		if h := stripPort(strings.TrimSpace(first)); h != "" {
-			o.host = h
+			o.host, o.authority = h, strings.ToLower(strings.TrimSpace(first))
 		}
 	}
 	return o

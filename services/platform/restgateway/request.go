@@ -47,6 +47,11 @@ func originFrom(ctx context.Context) origin {
 // trusted proxy. It is "" outside a Gateway's request.
 func RequestHost(r *http.Request) string { return originFrom(r.Context()).host }
 
+// RequestAuthority is RequestHost with the port the client asked for, if
+// it named one ("acme.localhost:8080"): what a URL of this request's
+// origin must hold, such as an OpenID Provider's issuer.
+func RequestAuthority(r *http.Request) string { return originFrom(r.Context()).authority }
+
 // RequestClientIP returns the address of the client of an HTTP request
 // through a Gateway, as the gateway passes it to gRPC calls (see ClientIP):
 // the TCP peer, or from a trusted proxy the X-Forwarded-For hop it names.

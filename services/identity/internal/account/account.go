@@ -57,6 +57,15 @@ type Session struct {
 	// SHA-256 of its one current refresh token, of that generation.
 	RefreshGeneration int64
 	RefreshHash       []byte
+	// ClientID is set on a grant: a session an OAuth client holds for the
+	// user (see oidc.go). A login's own session has none.
+	ClientID string
+	// Scopes, AuthTime and SSOSessionID are a grant's: what the user
+	// granted, when they authenticated, and the browser session they were
+	// logged in with.
+	Scopes       []string
+	AuthTime     time.Time
+	SSOSessionID string
 }
 
 // Open reports whether the session can still be used at now.

@@ -217,38 +217,57 @@ func (m *Manager) issue(t tenancy.Tenant, userID, sessionID string, roles []stri
 // means it leaked: the whole session is revoked and the caller must log in
 // again.
 func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken string, c Client) (Tokens, error) {
+	r, err := m.rotate(ctx, t, refreshToken, "", c)
+	if err != nil {
+		return Tokens{}, err
+	}
+	tokens, err := m.issue(t, r.UserID, r.SessionID, r.Roles, r.RefreshToken)
+	return tokens, internal(err, "refresh session")
+}
+
+// rotated is a session after a rotation: its new refresh token, and what
+// the tokens issued with it say.
+type rotated struct {
+	Rotated
+	RefreshToken string
+}
+
+// rotate moves a session, named by a refresh token presented by clientID
+// (empty for RefreshSession), to its next refresh token. A session held by
+// another client (or a grant presented to RefreshSession) is refused as an
+// ended one, without counting as reuse: the presenter is not the holder.
+func (m *Manager) rotate(ctx context.Context, t tenancy.Tenant, refreshToken, clientID string, c Client) (rotated, error) {
 	if refreshToken == "" || len(refreshToken) > 128 {
-		return Tokens{}, fault.Invalid("refresh_token", "REFRESH_TOKEN_REQUIRED", "give the refresh token from your last login or refresh")
+		return rotated{}, fault.Invalid("refresh_token", "REFRESH_TOKEN_REQUIRED", "give the refresh token from your last login or refresh")
 	}
 	// Anything identity did not mint for this tenant ends here, without a
 	// query: the same answer as for a session that ended.
 	old, err := parseRefresh(m.cfg.RefreshKey, t.UID, refreshToken)
 	if err != nil {
-		return Tokens{}, errSessionEnded
+		return rotated{}, errSessionEnded
 	}
 	oldHash := hashSecret(refreshToken)
 	refresh, newHash, err := mintRefresh(m.cfg.RefreshKey, t.UID, old.SessionID, old.Generation+1)
 	if err != nil {
-		return Tokens{}, internal(err, "refresh session")
+		return rotated{}, internal(err, "refresh session")
 	}
 	now := m.now()
 	rotation := Rotation{
 		SessionID: old.SessionID, Generation: old.Generation, OldHash: oldHash, NewHash: newHash,
-		Now: now, Expires: now.Add(m.cfg.SessionTTL), MaxAge: m.cfg.SessionMaxAge,
+		Now: now, Expires: now.Add(m.cfg.SessionTTL), MaxAge: m.cfg.SessionMaxAge, ClientID: clientID,
 	}
 	if r, ok := m.store.(Rotator); ok {
 		done, err := r.Rotate(ctx, t, rotation)
 		if err != nil {
-			return Tokens{}, internal(err, "refresh session")
+			return rotated{}, internal(err, "refresh session")
 		}
 		if done.OK {
-			tokens, err := m.issue(t, done.UserID, done.SessionID, done.Roles, refresh)
-			return tokens, internal(err, "refresh session")
+			return rotated{Rotated: done, RefreshToken: refresh}, nil
 		}
 		// Not the ordinary case: the transaction below says why.
 	}
 	var (
-		tokens Tokens
+		out    rotated
 		reused bool
 	)
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
@@ -260,6 +279,8 @@ func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken st
 			return err
 		}
 		switch {
+		case s.ClientID != clientID:
+			return errSessionEnded
 		case old.Generation < s.RefreshGeneration:
 			reused = true
 			if s.RevokeTime.IsZero() {
@@ -292,17 +313,20 @@ func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken st
 		if err := tx.RotateSession(ctx, s.ID, old.Generation+1, newHash, now, expires); err != nil {
 			return err
 		}
-		tokens, err = m.issue(t, u.ID, s.ID, u.Roles, refresh)
-		return err
+		out = rotated{
+			Rotated:      Rotated{OK: true, SessionID: s.ID, UserID: u.ID, Roles: u.Roles, Scopes: s.Scopes, AuthTime: s.AuthTime},
+			RefreshToken: refresh,
+		}
+		return nil
 	})
 	if reused && err == nil {
 		// The revocation is committed; the caller learns the session ended.
-		return Tokens{}, errSessionEnded
+		return rotated{}, errSessionEnded
 	}
 	if err != nil {
-		return Tokens{}, internal(err, "refresh session")
+		return rotated{}, internal(err, "refresh session")
 	}
-	return tokens, nil
+	return out, nil
 }
 
 // Logout ends a session, named by its id (from an access token) or by a

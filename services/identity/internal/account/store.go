@@ -49,6 +49,9 @@ type Rotation struct {
 	OldHash, NewHash []byte
 	Now, Expires     time.Time
 	MaxAge           time.Duration
+	// ClientID is the OAuth client presenting a grant's token; empty for
+	// RefreshSession, which rotates only logins' sessions.
+	ClientID string
 }
 
 // Rotated says whether a Rotation was done and for whom.
@@ -57,6 +60,9 @@ type Rotated struct {
 	SessionID string
 	UserID    string
 	Roles     []string
+	// Scopes and AuthTime are the grant's (empty for a login's session).
+	Scopes   []string
+	AuthTime time.Time
 }
 
 // UserQuery selects users for listing.
@@ -119,4 +125,5 @@ type Tx interface {
 	Enqueue(ctx context.Context, m mail.Message) error
 
 	OAuthClientTx
+	OIDCTx
 }

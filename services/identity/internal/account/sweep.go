@@ -19,6 +19,8 @@ const EndedRetention = 30 * 24 * time.Hour
 type SweepResult struct {
 	Sessions int64
 	Tokens   int64 // single-use tokens
+	// AuthRequests are OAuth authorization requests.
+	AuthRequests int64
 }
 
 // Sweep deletes a tenant's sessions ended, and single-use tokens expired,
@@ -31,7 +33,13 @@ func (m *Manager) Sweep(ctx context.Context, t tenancy.Tenant) (SweepResult, err
 		if res.Sessions, err = tx.DeleteEndedSessions(ctx, before); err != nil {
 			return err
 		}
-		res.Tokens, err = tx.DeleteExpiredTokens(ctx, before)
+		if res.Tokens, err = tx.DeleteExpiredTokens(ctx, before); err != nil {
+			return err
+		}
+		// Authorization requests are kept no longer than the sessions and
+		// tokens: past their expiry they only answer "used" to a replayed
+		// code, which an unknown code gets as well.
+		res.AuthRequests, err = tx.DeleteExpiredAuthRequests(ctx, before)
 		return err
 	})
 	return res, internal(err, "sweep")

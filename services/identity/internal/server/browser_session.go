@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/oidcop"
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/restgateway"
 )
@@ -63,6 +64,9 @@ var sessionCookiePaths = []string{pathRefresh, pathLogout}
 // identity's REST routes.
 type browserSessions struct {
 	ttl func() time.Duration // the session lifetime, the cookies' Max-Age
+	// sso sets and clears the OpenID Provider's SSO cookie with the
+	// session's (see oidcop); nil without it.
+	sso *oidcop.Provider
 }
 
 type browserKey struct{}
@@ -70,6 +74,7 @@ type browserKey struct{}
 // browserRequest marks a REST call whose tokens travel in cookies.
 type browserRequest struct {
 	secure bool // whether cookies get the Secure attribute
+	r      *http.Request
 }
 
 // wrap checks CSRF, moves the session cookie into refresh and logout
@@ -109,7 +114,7 @@ func (b *browserSessions) wrap(next http.Handler) http.Handler {
 			browser = false
 		}
 		if browser {
-			r = r.WithContext(context.WithValue(r.Context(), browserKey{}, &browserRequest{secure: secureHost(restgateway.RequestHost(r))}))
+			r = r.WithContext(context.WithValue(r.Context(), browserKey{}, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -148,6 +153,11 @@ func (b *browserSessions) setSession(w http.ResponseWriter, br *browserRequest, 
 			Name: cookieCSRF, Value: rand.Text(), Path: "/", MaxAge: maxAge,
 			Secure: br.secure, SameSite: http.SameSiteStrictMode,
 		})
+		if b.sso != nil && br.r != nil {
+			// The login is also the browser's single sign-on session for
+			// the tenant's OAuth clients.
+			b.sso.SetSSOCookie(w, br.r, refreshToken)
+		}
 	}
 }
 
@@ -158,6 +168,9 @@ func (b *browserSessions) clearCookies(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: cookieSession, Path: path, MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieCSRF, Path: "/", MaxAge: -1, Secure: secure, SameSite: http.SameSiteStrictMode})
+	if b.sso != nil {
+		b.sso.ClearSSOCookie(w, r)
+	}
 }
 
 // checkCSRF requires the X-CSRF-Token header to equal the CSRF cookie.

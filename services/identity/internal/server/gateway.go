@@ -10,6 +10,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/oidcop"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/restgateway"
 )
@@ -30,6 +31,32 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		return nil, nil
 	}
 	sessions := &browserSessions{ttl: a.accounts.SessionTTL}
+	provider, err := oidcop.New(oidcop.Config{
+		Accounts: a.accounts,
+		Keys:     a.issuer,
+		TenantOf: func(r *http.Request) (tenancy.Tenant, error) {
+			t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+			if err == nil {
+				err = tenancy.RequireActive(t)
+			}
+			return t, err
+		},
+		Host:      restgateway.RequestHost,
+		Authority: restgateway.RequestAuthority,
+		Caller: func(r *http.Request) account.Client {
+			return account.Client{IP: restgateway.RequestClientIP(r), UserAgent: restgateway.RequestUserAgent(r)}
+		},
+		PublicURL:           cfg.PublicURL,
+		KeyEncryptionKey:    cfg.KeyEncryptionKey,
+		AccessTTL:           cfg.AccessTTL,
+		Secure:              secureHost,
+		ClearBrowserSession: sessions.clearCookies,
+		Logger:              a.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sessions.sso = provider
 	origins := &corsOrigins{
 		global:   cfg.CORSOrigins,
 		resolver: a.resolver,
@@ -56,9 +83,9 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		OpenAPI:      openAPI,
 		Metrics:      a.metrics,
 		ServeMetrics: a.metricsOn,
-		Routes: withPageRoutes(map[string]http.Handler{
+		Routes: withPageRoutes(withRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
-		}, &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions}),
+		}, provider.Routes()), &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions}),
 		Admit:          a.admitHost,
 		Wrap:           sessions.wrap,
 		BeforeResponse: sessions.forwardResponse,
@@ -70,6 +97,14 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          a.logger,
 	})
+}
+
+// withRoutes adds more routes to routes.
+func withRoutes(routes, more map[string]http.Handler) map[string]http.Handler {
+	for pattern, h := range more {
+		routes[pattern] = h
+	}
+	return routes
 }
 
 // admitHost refuses a request for a host that is no tenant's, before any

@@ -80,7 +80,7 @@ func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, passwor
 		if err != nil {
 			return err
 		}
-		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r))}, tokens.RefreshToken, true)
+		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, tokens.RefreshToken, true)
 		return nil
 	})
 }

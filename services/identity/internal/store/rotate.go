@@ -62,17 +62,21 @@ const (
 //
 // $1 session ids, $2 their presented generations, $3 the presented tokens'
 // hashes, $4 the new tokens' hashes (all four pairwise), $5 now, $6 the
-// expiry now + session TTL, $7 the sessions' maximum age.
+// expiry now + session TTL, $7 the sessions' maximum age, $8 the clients
+// presenting the tokens (” for identity's own RefreshSession): a grant's
+// token rotates only for the client holding the grant, a login's only
+// through RefreshSession.
 const rotateSQL = `
 UPDATE {schema}.sessions s
 SET refresh_generation = s.refresh_generation + 1, refresh_hash = i.new_hash,
 	refresh_time = $5, expire_time = least($6, s.create_time + $7::interval)
-FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[]) AS i(id, generation, old_hash, new_hash),
+FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[], $8::text[]) AS i(id, generation, old_hash, new_hash, client_id),
 	{schema}.users u
 WHERE s.id = i.id AND s.refresh_generation = i.generation AND s.refresh_hash = i.old_hash
+	AND COALESCE(s.client_id, '') = i.client_id
 	AND s.revoke_time IS NULL AND s.expire_time > $5
 	AND u.id = s.user_id AND NOT u.disabled
-RETURNING s.id::text, u.id::text, u.roles`
+RETURNING s.id::text, u.id::text, u.roles, s.scopes, s.auth_time`
 
 // rotation is one refresh waiting for its batch.
 type rotation struct {
@@ -212,6 +216,7 @@ func (s *Store) rotateBatch(ctx context.Context, placement string, batch []*rota
 			ids        []string
 			gens       []int64
 			olds, news [][]byte
+			clients    []string
 		)
 		for _, i := range groups[schema] {
 			in := batch[i].in
@@ -225,6 +230,7 @@ func (s *Store) rotateBatch(ctx context.Context, placement string, batch []*rota
 			ids = append(ids, in.SessionID)
 			gens = append(gens, in.Generation)
 			olds, news = append(olds, in.OldHash), append(news, in.NewHash)
+			clients = append(clients, in.ClientID)
 		}
 		if len(ids) == 0 {
 			continue
@@ -234,11 +240,17 @@ func (s *Store) rotateBatch(ctx context.Context, placement string, batch []*rota
 		first := batch[groups[schema][0]].in
 		maxAge := pgtype.Interval{Microseconds: first.MaxAge.Microseconds(), Valid: true}
 		b.Queue(strings.ReplaceAll(rotateSQL, "{schema}", pgx.Identifier{schema}.Sanitize()),
-			ids, gens, olds, news, first.Now, first.Expires, maxAge).Query(func(rows pgx.Rows) error {
+			ids, gens, olds, news, first.Now, first.Expires, maxAge, clients).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				var out account.Rotated
-				if err := rows.Scan(&out.SessionID, &out.UserID, &out.Roles); err != nil {
+				var (
+					out      account.Rotated
+					authTime *time.Time
+				)
+				if err := rows.Scan(&out.SessionID, &out.UserID, &out.Roles, &out.Scopes, &authTime); err != nil {
 					return err
+				}
+				if authTime != nil {
+					out.AuthTime = *authTime
 				}
 				i, ok := bySession[out.SessionID]
 				if !ok {
