@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,6 +23,7 @@ import (
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
 	"tenantry.dev/platform/tenantname"
+	"tenantry.dev/platform/tracing"
 )
 
 // Config is the notes service's configuration, from flags or TENANTRY_*
@@ -45,6 +47,9 @@ type Config struct {
 	// of its whole run to (cmd/notes; notes-bench -notes-cpu-profile).
 	CPUProfile                  string
 	databaseURL, placementsSpec string
+	// Tracing, when set, is used instead of what the OTEL_* variables say
+	// (tracing.Setup): tests put an in-memory exporter here.
+	Tracing *tracing.Tracing
 }
 
 // LoadConfig parses args with lookup as the environment.
@@ -103,6 +108,7 @@ type App struct {
 	registered []int32
 	metrics    *metrics.Registry // nil when TENANTRY_METRICS_ADDR is off
 	metricsSrv *metrics.Server   // when the metrics have an address of their own
+	tracing    *tracing.Tracing  // nil when the OTEL_* variables leave traces off
 	listening  bool
 }
 
@@ -110,13 +116,20 @@ type App struct {
 // with the registry, which fails fast if the registry or the token is
 // wrong.
 func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
-	a := &App{logger: logger}
+	a := &App{logger: logger, tracing: cfg.Tracing}
 	var err error
-	if a.registry, err = grpc.NewClient(cfg.RegistryAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return nil, fmt.Errorf("registry address %q: %w", cfg.RegistryAddr, err)
+	if a.tracing == nil {
+		if a.tracing, err = tracing.Setup(ctx, "notes", logger); err != nil {
+			return nil, err
+		}
 	}
-	if a.identity, err = grpc.NewClient(cfg.IdentityAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return nil, fmt.Errorf("identity address %q: %w", cfg.IdentityAddr, err)
+	// Calls to the registry and identity carry the trace on.
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, a.tracing.DialOptions()...)
+	if a.registry, err = grpc.NewClient(cfg.RegistryAddr, dial...); err != nil {
+		return nil, errors.Join(fmt.Errorf("registry address %q: %w", cfg.RegistryAddr, err), a.close())
+	}
+	if a.identity, err = grpc.NewClient(cfg.IdentityAddr, dial...); err != nil {
+		return nil, errors.Join(fmt.Errorf("identity address %q: %w", cfg.IdentityAddr, err), a.close())
 	}
 	a.kit, err = service.New(service.Config{
 		ComponentToken: cfg.ComponentToken,
@@ -125,7 +138,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 		Issuer:         cfg.Issuer,
 		Placements:     cfg.Placements,
 		BaseDomains:    cfg.BaseDomains,
-		Pool:           tenantpool.Options{MaxConnsPerTenant: int32(cfg.TenantPoolConns)},
+		Pool:           tenantpool.Options{MaxConnsPerTenant: int32(cfg.TenantPoolConns), Tracer: a.tracing.WrapQueryTracer(nil)},
 		Logger:         logger,
 	})
 	if err != nil {
@@ -154,7 +167,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "notes", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
-		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, Metrics: a.metrics, EnvVars: cfg.EnvVars,
+		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, Metrics: a.metrics, Tracing: a.tracing, EnvVars: cfg.EnvVars,
 		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{a.kit.UnaryServerInterceptor()},
 		BeforeAuthStreamInterceptors: []grpc.StreamServerInterceptor{a.kit.StreamServerInterceptor()},
 		// A call goes through the kit and pgx (and a token's first use
@@ -172,7 +185,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 			AllowInsecure: cfg.AllowInsecure, FlagAddr: "--http-addr (TENANTRY_NOTES_HTTP_ADDR)",
 			GRPC: a.rpc.GRPC(), GRPCUsesTLS: cfg.TLSCertFile != "",
 			Register: []restgateway.RegisterFunc{notesv1.RegisterNotesServiceHandler},
-			Metrics:  a.metrics, ServeMetrics: metricsOn,
+			Metrics:  a.metrics, ServeMetrics: metricsOn, Tracing: a.tracing,
 			// The tenant is the request's host; a client's own x-tenant-host
 			// never passes (Metadata's keys replace the client's).
 			Metadata: func(r *http.Request) map[string]string {
@@ -253,5 +266,10 @@ func (a *App) close() error {
 			errs = append(errs, c.Close())
 		}
 	}
+	// Last, so that the spans of the shutdown go too; a collector that
+	// does not answer holds the exit up a few seconds at most.
+	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	errs = append(errs, a.tracing.Shutdown(flush))
 	return errors.Join(errs...)
 }

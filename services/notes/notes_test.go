@@ -79,6 +79,13 @@ func startSystem(t *testing.T, tenants ...string) *system {
 // migration.
 func startSystemAfter(t *testing.T, early []string, tenants ...string) *system {
 	t.Helper()
+	return startSystemWith(t, func(*notes.Config) {}, early, tenants...)
+}
+
+// startSystemWith is startSystemAfter with configure changing the notes
+// service's configuration before it starts.
+func startSystemWith(t *testing.T, configure func(*notes.Config), early []string, tenants ...string) *system {
+	t.Helper()
 	s := &system{t: t, db: pgtest.NewDatabase(t)}
 	s.registry = registrytest.StartOn(t, registryBin, s.db)
 	for _, slug := range early {
@@ -98,6 +105,7 @@ func startSystemAfter(t *testing.T, early []string, tenants ...string) *system {
 		"-component-token", s.registry.ComponentToken("notes"), "-database-url", s.db,
 	}, func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
+	configure(cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), registrytest.WaitFor)
 	defer cancel()
 	s.app, err = notes.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -55,6 +55,9 @@ type Options struct {
 	IdleTime time.Duration
 	// Logger; slog.Default() when nil.
 	Logger *slog.Logger
+	// Tracer, when set, observes every query of every tenant's pool: say,
+	// tracing.Tracing.WrapQueryTracer's spans.
+	Tracer pgx.QueryTracer
 }
 
 // ErrUnknownPlacement means a tenant lives in a placement the service was
@@ -120,6 +123,9 @@ func New(opts Options) (*Pools, error) {
 		cfg.MaxConns = opts.MaxConnsPerTenant
 		cfg.MinConns = 0
 		cfg.MaxConnIdleTime = opts.IdleTime
+		if opts.Tracer != nil {
+			cfg.ConnConfig.Tracer = opts.Tracer
+		}
 		p.bases[name] = cfg
 	}
 	return p, nil

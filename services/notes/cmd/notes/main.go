@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"tenantry.dev/notes"
+	"tenantry.dev/platform/logging"
 )
 
 func main() { os.Exit(run()) }
@@ -22,7 +23,8 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "notes: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// The trace and span ids of a request's lines, when traces are on.
+	logger := slog.New(logging.WithTraceContext(slog.NewTextHandler(os.Stderr, nil)))
 	if cfg.CPUProfile != "" {
 		stop, err := startCPUProfile(cfg.CPUProfile)
 		if err != nil {
