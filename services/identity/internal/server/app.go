@@ -34,6 +34,7 @@ import (
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/platform/tracing"
 )
 
 // refreshKeyInfo binds the refresh token key derived from the
@@ -61,6 +62,7 @@ type App struct {
 	metrics    *metrics.Registry // nil when TENANTRY_METRICS_ADDR is off
 	metricsSrv *metrics.Server   // when the metrics have an address of their own
 	metricsOn  bool              // the gateway serves them
+	tracing    *tracing.Tracing  // nil when the OTEL_* variables leave traces off
 }
 
 // Options lets tests replace parts of the App.
@@ -72,18 +74,27 @@ type Options struct {
 	// WaitUntil replaces the timer that holds answers which must not
 	// reveal whether an account exists (account.Config.WaitUntil).
 	WaitUntil func(ctx context.Context, deadline time.Time)
+	// Tracing replaces what the OTEL_* variables say (tracing.Setup),
+	// e.g. with an in-memory exporter.
+	Tracing *tracing.Tracing
 }
 
 // New connects to the databases and the registry, prepares identity's
 // shared tables and signing keys, and listens. Nothing is served until Run.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
-	a := &App{cfg: cfg, logger: logger}
+	a := &App{cfg: cfg, logger: logger, tracing: opts.Tracing}
+	if a.tracing == nil {
+		if a.tracing, err = tracing.Setup(ctx, "identity", logger); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	poolOpts := tenantdb.PoolOptions{MaxConns: cfg.MaxConns, MaxConnLifetime: cfg.MaxConnLifetime}
+	poolOpts := tenantdb.PoolOptions{MaxConns: cfg.MaxConns, MaxConnLifetime: cfg.MaxConnLifetime,
+		Tracer: a.tracing.WrapQueryTracer(nil)}
 	pools := map[string]*pgxpool.Pool{}
 	var defaultPool *pgxpool.Pool
 	for name, url := range cfg.Placements {
@@ -122,7 +133,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if a.sessions != nil {
 		inv = a.sessions
 	}
-	a.registry, err = grpc.NewClient(cfg.RegistryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	a.registry, err = grpc.NewClient(cfg.RegistryAddr,
+		append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, a.tracing.DialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("tenant registry address %q: %w", cfg.RegistryAddr, err)
 	}
@@ -195,7 +207,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
-		Metrics: a.metrics, EnvVars: cfg.EnvVars,
+		Metrics: a.metrics, Tracing: a.tracing, EnvVars: cfg.EnvVars,
 		// The tenant is known before authentication, which checks a
 		// user's token against it.
 		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{scope.unary()},
@@ -409,4 +421,10 @@ func (a *App) close() {
 		p.Close()
 	}
 	a.pools = nil
+	// A collector that does not answer holds the exit up a few seconds at most.
+	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.tracing.Shutdown(flush); err != nil {
+		a.logger.LogAttrs(flush, slog.LevelWarn, "spans lost at exit", slog.String("error", err.Error()))
+	}
 }

@@ -83,6 +83,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		OpenAPI:      openAPI,
 		Metrics:      a.metrics,
 		ServeMetrics: a.metricsOn,
+		Tracing:      a.tracing,
 		Routes: withPageRoutes(withRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
 		}, provider.Routes()), &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions}),
