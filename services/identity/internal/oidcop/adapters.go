@@ -1,7 +1,6 @@
 package oidcop
 
 import (
-	"crypto/ed25519"
 	"slices"
 	"time"
 
@@ -164,23 +163,25 @@ func (c *clientCredentialsRequest) GetSubject() string    { return c.clientID }
 func (c *clientCredentialsRequest) GetAudience() []string { return []string{c.clientID} }
 func (c *clientCredentialsRequest) GetScopes() []string   { return c.scopes }
 
-// signingKey is the tenant's current key, as the library signs with it.
+// signingKey is a current key, as the library signs with it.
 type signingKey struct {
 	kid string
-	key ed25519.PrivateKey
+	alg jose.SignatureAlgorithm
+	key any
 }
 
-func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.EdDSA }
+func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
 func (k *signingKey) Key() any                                    { return k.key }
 func (k *signingKey) ID() string                                  { return k.kid }
 
 // publicKey is a key of the JWKS.
 type publicKey struct {
 	kid string
-	key ed25519.PublicKey
+	alg jose.SignatureAlgorithm
+	key any
 }
 
 func (k *publicKey) ID() string                         { return k.kid }
-func (k *publicKey) Algorithm() jose.SignatureAlgorithm { return jose.EdDSA }
+func (k *publicKey) Algorithm() jose.SignatureAlgorithm { return k.alg }
 func (k *publicKey) Use() string                        { return "sig" }
 func (k *publicKey) Key() any                           { return k.key }

@@ -35,7 +35,6 @@ package oidcop
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -75,7 +74,7 @@ const (
 
 // Keys are the signing keys (package token's Issuer).
 type Keys interface {
-	SigningKey() (kid string, key ed25519.PrivateKey, ok bool)
+	SigningKey(alg string) (kid string, key any, ok bool)
 	PublicKeys() []token.PublicKey
 }
 
@@ -147,9 +146,9 @@ func New(cfg Config) (*Provider, error) {
 	provider, err := op.NewProvider(config, &storage{p: p}, p.issuerFromRequest,
 		op.WithCrypto(op.NewAES256GCMCrypto([32]byte(key), "v1")),
 		// The library's verifiers default to RSA and ECDSA; our keys are
-		// Ed25519.
-		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(string(jwsEdDSA))),
-		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(string(jwsEdDSA))),
+		// RSA and Ed25519.
+		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(token.AlgRS256, token.AlgEdDSA)),
+		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(token.AlgRS256, token.AlgEdDSA)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("oidcop: %w", err)
@@ -179,8 +178,6 @@ func New(cfg Config) (*Provider, error) {
 	p.handler = p.withTenant(inner)
 	return p, nil
 }
-
-const jwsEdDSA = "EdDSA"
 
 // Routes are the provider's routes for the gateway, whose Admit has
 // already refused hosts that are no tenant's.
@@ -280,7 +277,13 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 	if r.Data.CodeVerifier == "" {
 		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier is required")
 	}
-	return s.LegacyServer.CodeExchange(ctx, r)
+	return s.LegacyServer.CodeExchange(context.WithValue(ctx, clientKey{}, r.Client), r)
+}
+
+// ClientCredentialsExchange puts the client on the context (its signing
+// algorithm).
+func (s *server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+	return s.LegacyServer.ClientCredentialsExchange(context.WithValue(ctx, clientKey{}, r.Client), r)
 }
 
 // RefreshToken tells storage which client presents the token, so that only

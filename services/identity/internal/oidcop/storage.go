@@ -14,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/token"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
@@ -238,23 +239,31 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, _ string, token strin
 	return "", grant + ".refresh", nil
 }
 
-func (s *storage) SigningKey(context.Context) (op.SigningKey, error) {
-	kid, key, ok := s.p.cfg.Keys.SigningKey()
+// SigningKey is the current key of the algorithm the client registered
+// for its ID tokens (RS256 unless it chose EdDSA); the library signs the
+// client's access tokens with it too. The token endpoint's overrides put
+// the client on the context.
+func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	alg := token.AlgRS256
+	if c, ok := ctx.Value(clientKey{}).(*client); ok && c.c.IDTokenAlg == account.SigningEdDSA {
+		alg = token.AlgEdDSA
+	}
+	kid, key, ok := s.p.cfg.Keys.SigningKey(alg)
 	if !ok {
 		return nil, oidc.ErrServerError().WithDescription("no signing key yet")
 	}
-	return &signingKey{kid: kid, key: key}, nil
+	return &signingKey{kid: kid, alg: jose.SignatureAlgorithm(alg), key: key}, nil
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.EdDSA}, nil
+	return []jose.SignatureAlgorithm{jose.RS256, jose.EdDSA}, nil
 }
 
 func (s *storage) KeySet(context.Context) ([]op.Key, error) {
 	pub := s.p.cfg.Keys.PublicKeys()
 	keys := make([]op.Key, len(pub))
 	for i, k := range pub {
-		keys[i] = &publicKey{kid: k.KID, key: k.Key}
+		keys[i] = &publicKey{kid: k.KID, alg: jose.SignatureAlgorithm(k.Alg), key: k.Key}
 	}
 	return keys, nil
 }

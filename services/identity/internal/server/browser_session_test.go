@@ -102,7 +102,17 @@ func TestBrowserSessions(t *testing.T) {
 		var resp *http.Response
 		resp, demo = login(t, "demo.localhost")
 		cookies := setCookies(t, resp)
-		require.Len(t, cookies, 3, "%v", resp.Header.Values("Set-Cookie"))
+		require.Len(t, cookies, 4, "%v", resp.Header.Values("Set-Cookie"))
+		// The SSO cookie names the session to the OpenID Provider's login
+		// step, which a redirect from an app's site reaches: Lax, and sent
+		// to /oauth/ only.
+		sso := cookies["tenantry_sso /oauth/"]
+		require.NotNil(t, sso)
+		require.True(t, sso.HttpOnly)
+		require.False(t, sso.Secure)
+		require.Equal(t, http.SameSiteLaxMode, sso.SameSite)
+		require.Empty(t, sso.Domain)
+		require.NotContains(t, sso.Value, demo.session, "the SSO cookie is not the refresh token")
 		for _, path := range []string{"/v1/auth:refresh", "/v1/auth:logout"} {
 			c := cookies["tenantry_session "+path]
 			require.NotNil(t, c, path)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -90,6 +91,13 @@ func redirectedTo(t *testing.T, resp *http.Response, body string) *url.URL {
 	u, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)
 	return u
+}
+
+func decodeSegment(t *testing.T, seg string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	require.NoError(t, err)
+	return string(b)
 }
 
 // relyingParty is an app configured with go-oidc and x/oauth2 for one
@@ -320,6 +328,42 @@ func TestOpenIDProviderWithGoOIDC(t *testing.T) {
 		require.Equal(t, false, introspect(webID, webSecret, tok.AccessToken)["active"], "revoked")
 		_, err = rp.config.TokenSource(rp.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		require.ErrorContains(t, err, "invalid_grant")
+	})
+
+	t.Run("a third-party client asks for consent once, and gets RS256 tokens by default", func(t *testing.T) {
+		id, secret := register("alpha", adminA.GetAccessToken(), webAppClient("Alpha Partner"))
+		partner := s.relyingParty("alpha", id, secret, callback, oidc.ScopeOpenID, "email")
+		verifier, state := oauth2.GenerateVerifier(), rand.Text()
+		resp, page := b.get(partner.config.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+		require.Equal(t, http.StatusOK, resp.StatusCode, page)
+		require.Equal(t, "/oauth/login", resp.Request.URL.Path)
+		require.Contains(t, page, "Alpha Partner")
+		require.Contains(t, page, "See your email address")
+		id0 := resp.Request.URL.Query().Get("id")
+
+		resp, body := b.post(s.issuer("alpha")+"/oauth/login", url.Values{"id": {id0}, "consent": {"allow"}})
+		to := redirectedTo(t, resp, body)
+		require.Equal(t, state, to.Query().Get("state"))
+		tok, err := partner.config.Exchange(partner.ctx, to.Query().Get("code"), oauth2.VerifierOption(verifier))
+		require.NoError(t, err)
+		raw, _ := tok.Extra("id_token").(string)
+		idToken, err := partner.verifier.Verify(partner.ctx, raw)
+		require.NoError(t, err)
+		header, _, _ := strings.Cut(raw, ".")
+		require.Contains(t, decodeSegment(t, header), `"alg":"RS256"`)
+		var claims struct{ Email string }
+		require.NoError(t, idToken.Claims(&claims))
+		require.Empty(t, claims.Email, "profile claims are in userinfo, not the ID token, when an access token is issued")
+
+		q, _, _ := partner.authorize(b, oauth2.SetAuthURLParam("prompt", "none"))
+		require.Empty(t, q.Get("error"), "consent is remembered: %s", q.Get("error_description"))
+		resp, page = b.get(partner.config.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "consent")))
+		require.Equal(t, http.StatusOK, resp.StatusCode, "prompt=consent asks again")
+		require.Contains(t, page, "Alpha Partner")
+		resp, body = b.post(s.issuer("alpha")+"/oauth/login", url.Values{"id": {resp.Request.URL.Query().Get("id")}, "consent": {"deny"}})
+		to = redirectedTo(t, resp, body)
+		require.Equal(t, "access_denied", to.Query().Get("error"))
+		require.Equal(t, "s2", to.Query().Get("state"))
 	})
 
 	t.Run("client_credentials for a service client", func(t *testing.T) {

@@ -159,7 +159,8 @@ func TestFormsWithoutTheScriptThroughTheGateway(t *testing.T) {
 		require.Equal(t, "/admin/users", resp.Header.Get("Location"))
 		require.NotContains(t, body, goodPassword)
 		cookies := setCookies(t, resp)
-		require.Len(t, cookies, 3, "the cookies of a browser's login through the API: %v", resp.Header.Values("Set-Cookie"))
+		require.Len(t, cookies, 4, "the cookies of a browser's login through the API: %v", resp.Header.Values("Set-Cookie"))
+		require.NotNil(t, cookies["tenantry_sso /oauth/"], "the OpenID Provider's SSO cookie")
 		for _, path := range []string{"/v1/auth:refresh", "/v1/auth:logout"} {
 			c := cookies["tenantry_session "+path]
 			require.NotNil(t, c, path)

@@ -35,7 +35,9 @@ func (i *Issuer) JWKS() []JWK {
 	set, now := i.keys.Load(), i.cfg.Now()
 	jwks := make([]JWK, 0, len(set.published))
 	for _, k := range set.published {
-		if k.publishedAt(now) {
+		// Identity's own access tokens are EdDSA: this JWKS is theirs. The
+		// OpenID Provider publishes every key (PublicKeys).
+		if k.alg == AlgEdDSA && k.publishedAt(now) {
 			jwks = append(jwks, newJWK(k.kid, k.public))
 		}
 	}

@@ -136,12 +136,19 @@ func requireRefused(t testing.TB, err error, reason string) {
 	require.Equal(t, reason, f.Reason, "reason of %v", err)
 }
 
-// countKeys returns how many keys, and how many current keys, are stored.
+// countKeys returns how many Ed25519 keys (those of identity's access
+// tokens), and how many current ones, are stored.
 func countKeys(t testing.TB, pool *pgxpool.Pool) (all, current int) {
+	t.Helper()
+	return countKeysOf(t, pool, token.AlgEdDSA)
+}
+
+// countKeysOf is countKeys for the keys of one algorithm.
+func countKeysOf(t testing.TB, pool *pgxpool.Pool, alg string) (all, current int) {
 	t.Helper()
 	err := pool.QueryRow(context.Background(), `
 		SELECT count(*), count(*) FILTER (WHERE retire_time IS NULL)
-		FROM tenantry_identity.signing_keys`).Scan(&all, &current)
+		FROM tenantry_identity.signing_keys WHERE alg = $1`, alg).Scan(&all, &current)
 	require.NoError(t, err)
 	return all, current
 }

@@ -1,34 +1,37 @@
 package token
 
 import (
-	"crypto/ed25519"
 	"time"
 )
 
 // PublicKey is a key that verifies tokens now, for a JWKS built elsewhere
-// (the OpenID Provider's).
+// (the OpenID Provider's): Key is an ed25519.PublicKey (Alg EdDSA) or an
+// *rsa.PublicKey (Alg RS256).
 type PublicKey struct {
 	KID string
-	Key ed25519.PublicKey
+	Alg string
+	Key any
 }
 
-// SigningKey returns the current key, to sign the OpenID Provider's ID and
-// access tokens with; false before the first key exists.
-func (i *Issuer) SigningKey() (kid string, key ed25519.PrivateKey, ok bool) {
-	k := i.keys.Load().current
+// SigningKey returns the current key of alg (AlgEdDSA or AlgRS256), to sign
+// the OpenID Provider's ID and access tokens with: an ed25519.PrivateKey or
+// an *rsa.PrivateKey. False before the first key of alg exists.
+func (i *Issuer) SigningKey(alg string) (kid string, key any, ok bool) {
+	k := i.keys.Load().currentByAlg[alg]
 	if k == nil {
 		return "", nil, false
 	}
-	return k.kid, k.private, true
+	return k.kid, k.privateKey(), true
 }
 
-// PublicKeys returns the keys of JWKS, in its order.
+// PublicKeys returns every key that verifies tokens now, of every
+// algorithm: the current keys first.
 func (i *Issuer) PublicKeys() []PublicKey {
 	set, now := i.keys.Load(), i.cfg.Now()
 	keys := make([]PublicKey, 0, len(set.published))
 	for _, k := range set.published {
 		if k.publishedAt(now) {
-			keys = append(keys, PublicKey{KID: k.kid, Key: k.public})
+			keys = append(keys, PublicKey{KID: k.kid, Alg: k.alg, Key: k.publicKey()})
 		}
 	}
 	return keys

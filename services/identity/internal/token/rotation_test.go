@@ -176,9 +176,17 @@ func TestReplicasStartingTogetherShareOneKey(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	all, current := countKeys(t, pool)
-	require.Equal(t, 1, all)
-	require.Equal(t, 1, current)
+	for _, alg := range []string{token.AlgEdDSA, token.AlgRS256} {
+		all, current := countKeysOf(t, pool, alg)
+		require.Equal(t, 1, all, alg)
+		require.Equal(t, 1, current, alg)
+	}
+	rsaKID, _, ok := issuers[0].SigningKey(token.AlgRS256)
+	require.True(t, ok)
+	for _, other := range issuers[1:] {
+		kid, _, _ := other.SigningKey(token.AlgRS256)
+		require.Equal(t, rsaKID, kid, "every replica signs OpenID tokens with the one RSA key")
+	}
 	for _, signer := range issuers {
 		tok := sign(t, signer)
 		for _, verifier := range issuers {
@@ -202,8 +210,10 @@ func TestWrongKeyEncryptionKeyFailsStartUp(t *testing.T) {
 	require.ErrorIs(t, err, token.ErrKeysUndecryptable)
 	require.ErrorContains(t, err, "signing keys cannot be decrypted: check TENANTRY_KEY_ENCRYPTION_KEY")
 
-	all, _ := countKeys(t, pool)
-	require.Equal(t, 1, all, "no key was generated in place of the one that could not be opened")
+	for _, alg := range []string{token.AlgEdDSA, token.AlgRS256} {
+		all, _ := countKeysOf(t, pool, alg)
+		require.Equal(t, 1, all, "no %s key was generated in place of the one that could not be opened", alg)
+	}
 	_, err = good.Verify(sign(t, good))
 	require.NoError(t, err, "the replicas with the right key carry on")
 }

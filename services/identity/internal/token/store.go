@@ -14,10 +14,10 @@ import (
 // every tenant: one key set signs for all tenants, and the tid claim says
 // which tenant a token belongs to.
 //
-// The unique index on a constant over the rows still current allows at most
-// one current key whatever the code does; the checks keep rows consistent:
-// a retired key has a delete_after, and only a retired key may lose its
-// private half.
+// The unique index over the rows still current (added by algSQL) allows at
+// most one current key per algorithm whatever the code does; the checks
+// keep rows consistent: a retired key has a delete_after, and only a
+// retired key may lose its private half.
 const schemaSQL = `
 CREATE SCHEMA IF NOT EXISTS tenantry_identity;
 CREATE TABLE IF NOT EXISTS tenantry_identity.signing_keys (
@@ -31,8 +31,18 @@ CREATE TABLE IF NOT EXISTS tenantry_identity.signing_keys (
 	CHECK ((retire_time IS NULL) = (delete_after IS NULL)),
 	CHECK (retire_time IS NOT NULL OR private_key IS NOT NULL)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS signing_keys_one_current
-	ON tenantry_identity.signing_keys ((true)) WHERE retire_time IS NULL;`
+`
+
+// algSQL adds the keys' algorithm to a table made before RS256 keys
+// existed (its keys are Ed25519), and allows one current key per
+// algorithm instead of one in all. Run under lockSQL, once: createSchema
+// runs it when the column is missing.
+const algSQL = `
+ALTER TABLE tenantry_identity.signing_keys
+	ADD COLUMN IF NOT EXISTS alg text NOT NULL DEFAULT 'EdDSA' CHECK (alg IN ('EdDSA', 'RS256'));
+DROP INDEX IF EXISTS tenantry_identity.signing_keys_one_current;
+CREATE UNIQUE INDEX IF NOT EXISTS signing_keys_one_current_per_alg
+	ON tenantry_identity.signing_keys (alg) WHERE retire_time IS NULL;`
 
 // lockSQL serialises every change of keys across replicas. The one-bigint
 // form keeps it apart from tenantdb's two-int migration locks.
@@ -41,6 +51,7 @@ const lockSQL = `SELECT pg_advisory_xact_lock(hashtext('tenantry_identity.signin
 // storedKey is one row of signing_keys.
 type storedKey struct {
 	kid          string
+	alg          string
 	sealed       []byte // nil once retired
 	public       []byte
 	activateTime time.Time
@@ -54,12 +65,15 @@ type storedKey struct {
 // advisory lock. When the table exists, as on every start but the first, it
 // runs no DDL, so the service's role needs no CREATE privilege then.
 func createSchema(ctx context.Context, pool *pgxpool.Pool) error {
-	var exists bool
-	if err := pool.QueryRow(ctx,
-		`SELECT to_regclass('tenantry_identity.signing_keys') IS NOT NULL`).Scan(&exists); err != nil {
+	var exists, hasAlg bool
+	if err := pool.QueryRow(ctx, `
+		SELECT to_regclass('tenantry_identity.signing_keys') IS NOT NULL,
+			EXISTS (SELECT 1 FROM information_schema.columns
+				WHERE table_schema = 'tenantry_identity' AND table_name = 'signing_keys' AND column_name = 'alg')`,
+	).Scan(&exists, &hasAlg); err != nil {
 		return fmt.Errorf("look for tenantry_identity.signing_keys: %w", err)
 	}
-	if exists {
+	if exists && hasAlg {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -68,6 +82,9 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 		if _, err := tx.Exec(ctx, schemaSQL); err != nil {
 			return fmt.Errorf("create tenantry_identity.signing_keys: %w", err)
+		}
+		if _, err := tx.Exec(ctx, algSQL); err != nil {
+			return fmt.Errorf("add the algorithm to tenantry_identity.signing_keys: %w", err)
 		}
 		return nil
 	})
@@ -78,14 +95,14 @@ func createSchema(ctx context.Context, pool *pgxpool.Pool) error {
 // caller leaves out of the key set and counts for deletion.
 func loadKeys(ctx context.Context, pool *pgxpool.Pool) ([]storedKey, error) {
 	rows, err := pool.Query(ctx, `
-		SELECT kid, private_key, public_key, activate_time, retire_time, delete_after
+		SELECT kid, alg, private_key, public_key, activate_time, retire_time, delete_after
 		FROM tenantry_identity.signing_keys`)
 	if err != nil {
 		return nil, fmt.Errorf("read signing keys: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storedKey, error) {
 		var k storedKey
-		err := row.Scan(&k.kid, &k.sealed, &k.public, &k.activateTime, &k.retireTime, &k.deleteAfter)
+		err := row.Scan(&k.kid, &k.alg, &k.sealed, &k.public, &k.activateTime, &k.retireTime, &k.deleteAfter)
 		return k, err
 	})
 	if err != nil {
@@ -113,11 +130,12 @@ type keyChangeResult struct {
 	deleted          int64
 }
 
-// changeKeys applies change in one transaction under the advisory lock,
-// deciding on the current key as read under the lock: replicas racing to
-// create or rotate queue on the lock, and all but the first find the work
-// done. Keys past delete_after are deleted on the way. sealed is the new
-// key, prepared outside the lock to keep it short.
+// changeKeys applies change to the current key of next's algorithm in one
+// transaction under the advisory lock, deciding on the current key as read
+// under the lock: replicas racing to create or rotate queue on the lock,
+// and all but the first find the work done. Keys past delete_after are
+// deleted on the way. sealed is the new key, prepared outside the lock to
+// keep it short.
 func changeKeys(ctx context.Context, pool *pgxpool.Pool, change keyChange, next *signingKey, sealed []byte,
 	now time.Time, rotateEvery, deleteGrace time.Duration,
 ) (keyChangeResult, error) {
@@ -140,7 +158,7 @@ func changeKeys(ctx context.Context, pool *pgxpool.Pool, change keyChange, next 
 		currentActivate time.Time
 	)
 	err = tx.QueryRow(ctx, `
-		SELECT kid, activate_time FROM tenantry_identity.signing_keys WHERE retire_time IS NULL`,
+		SELECT kid, activate_time FROM tenantry_identity.signing_keys WHERE retire_time IS NULL AND alg = $1`, next.alg,
 	).Scan(&currentKID, &currentActivate)
 	haveCurrent := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -164,9 +182,9 @@ func changeKeys(ctx context.Context, pool *pgxpool.Pool, change keyChange, next 
 			res.retired = currentKID
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO tenantry_identity.signing_keys (kid, private_key, public_key, create_time, activate_time)
-			VALUES ($1, $2, $3, $4, $4)`,
-			next.kid, sealed, []byte(next.public), now); err != nil {
+			INSERT INTO tenantry_identity.signing_keys (kid, alg, private_key, public_key, create_time, activate_time)
+			VALUES ($1, $2, $3, $4, $5, $5)`,
+			next.kid, next.alg, sealed, next.storedPublic(), now); err != nil {
 			return res, fmt.Errorf("store signing key %s: %w", next.kid, err)
 		}
 		res.created = next.kid

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -127,9 +129,11 @@ func NewIssuer(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Issuer, er
 	if err := i.Reload(ctx); err != nil {
 		return nil, err
 	}
-	if i.keys.Load().current == nil {
-		if err := i.changeKeys(ctx, createIfMissing); err != nil {
-			return nil, err
+	for _, alg := range algs {
+		if i.keys.Load().currentByAlg[alg] == nil {
+			if err := i.changeKeys(ctx, alg, createIfMissing); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return i, nil
@@ -191,12 +195,17 @@ func (i *Issuer) Issue(userID, tenant, tenantUID, sessionID string, roles []stri
 	return token, claims.ExpiresAt, err
 }
 
-// Rotate makes a new key current and retires the current one, in one
-// transaction. The retired key keeps verifying, and stays in the JWKS,
-// until every token it signed has expired. Other replicas start signing
-// with the new key at their next reload.
+// Rotate makes a new key current and retires the current one, of every
+// algorithm, each in one transaction. The retired key keeps verifying,
+// and stays in the JWKS, until every token it signed has expired. Other
+// replicas start signing with the new key at their next reload.
 func (i *Issuer) Rotate(ctx context.Context) error {
-	return i.changeKeys(ctx, rotateNow)
+	for _, alg := range algs {
+		if err := i.changeKeys(ctx, alg, rotateNow); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reload reads the keys from the database, picking up rotations made by
@@ -234,12 +243,19 @@ func (i *Issuer) maintain(ctx context.Context) error {
 		return err
 	}
 	set, now := i.keys.Load(), i.cfg.Now()
-	if set.current == nil || !now.Before(set.current.activateTime.Add(i.cfg.RotateEvery)) {
-		// changeKeys re-checks under the lock, so only the first replica
-		// to get there rotates, and it deletes expired keys too.
-		return i.changeKeys(ctx, rotateIfDue)
+	rotated := false
+	for _, alg := range algs {
+		if cur := set.currentByAlg[alg]; cur == nil || !now.Before(cur.activateTime.Add(i.cfg.RotateEvery)) {
+			// changeKeys re-checks under the lock, so only the first
+			// replica to get there rotates, and it deletes expired keys
+			// too.
+			if err := i.changeKeys(ctx, alg, rotateIfDue); err != nil {
+				return err
+			}
+			rotated = true
+		}
 	}
-	if set.stale > 0 {
+	if !rotated && set.stale > 0 {
 		n, err := deleteExpiredKeys(ctx, i.pool, now)
 		if err != nil {
 			return fmt.Errorf("token: %w", err)
@@ -251,25 +267,25 @@ func (i *Issuer) maintain(ctx context.Context) error {
 	return nil
 }
 
-// changeKeys applies a key change in the database, then reloads.
-func (i *Issuer) changeKeys(ctx context.Context, change keyChange) error {
+// changeKeys applies a change of alg's key in the database, then reloads.
+func (i *Issuer) changeKeys(ctx context.Context, alg string, change keyChange) error {
 	now := i.cfg.Now()
-	next, err := newSigningKey(now)
+	next, err := newSigningKey(alg, now)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	res, err := changeKeys(ctx, i.pool, change, next, i.sealer.seal(next.kid, next.private),
+	res, err := changeKeys(ctx, i.pool, change, next, i.sealer.sealKey(next),
 		now, i.cfg.RotateEvery, i.cfg.deleteGrace())
 	if err != nil {
 		return fmt.Errorf("token: change signing keys: %w", err)
 	}
 	switch {
 	case res.created != "" && res.retired != "":
-		i.log.InfoContext(ctx, "rotated signing key",
+		i.log.InfoContext(ctx, "rotated signing key", slog.String("alg", alg),
 			slog.String("kid", res.created), slog.String("retired_kid", res.retired),
 			slog.Time("retired_key_published_until", now.Add(i.cfg.deleteGrace())))
 	case res.created != "":
-		i.log.InfoContext(ctx, "created signing key", slog.String("kid", res.created))
+		i.log.InfoContext(ctx, "created signing key", slog.String("alg", alg), slog.String("kid", res.created))
 	}
 	if res.deleted > 0 {
 		i.log.InfoContext(ctx, "deleted expired signing keys", slog.Int64("count", res.deleted))
@@ -294,24 +310,21 @@ func (i *Issuer) reloadLocked(ctx context.Context) error {
 	return nil
 }
 
-// buildKeySet turns rows into a key set, opening the current key's private
-// half. Failing to open it is fatal to the load: it means the configured
+// buildKeySet turns rows into a key set, opening the current keys' private
+// halves. Failing to open one is fatal to the load: it means the configured
 // key-encryption key is not the one the keys were sealed with.
 func (i *Issuer) buildKeySet(rows []storedKey, now time.Time) (*keySet, error) {
-	set := &keySet{byKID: make(map[string]*signingKey, len(rows))}
+	set := &keySet{byKID: make(map[string]*signingKey, len(rows)), currentByAlg: map[string]*signingKey{}}
 	for _, row := range rows {
-		if len(row.public) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("signing key %s: public key has %d bytes, want %d",
-				row.kid, len(row.public), ed25519.PublicKeySize)
+		k, err := i.openStoredKey(row)
+		if err != nil {
+			return nil, err
 		}
-		k := &signingKey{kid: row.kid, public: ed25519.PublicKey(row.public), activateTime: row.activateTime}
 		if row.retireTime == nil {
-			private, err := i.sealer.open(row.kid, row.sealed, k.public)
-			if err != nil {
-				return nil, fmt.Errorf("%w (signing key %s: %v)", ErrKeysUndecryptable, row.kid, err)
+			set.currentByAlg[k.alg] = k
+			if k.alg == AlgEdDSA {
+				set.current = k
 			}
-			k.private = private
-			set.current = k
 		} else {
 			k.retireTime, k.deleteAfter = *row.retireTime, *row.deleteAfter
 			if !k.publishedAt(now) {
@@ -330,7 +343,43 @@ func (i *Issuer) buildKeySet(rows []storedKey, now time.Time) (*keySet, error) {
 			}
 			return 1
 		}
-		return cmp.Or(b.retireTime.Compare(a.retireTime), cmp.Compare(a.kid, b.kid))
+		return cmp.Or(b.retireTime.Compare(a.retireTime), cmp.Compare(a.alg, b.alg), cmp.Compare(a.kid, b.kid))
 	})
 	return set, nil
+}
+
+// openStoredKey decodes a row's public key and, for a current key, opens
+// its private half.
+func (i *Issuer) openStoredKey(row storedKey) (*signingKey, error) {
+	k := &signingKey{kid: row.kid, alg: row.alg, activateTime: row.activateTime}
+	switch row.alg {
+	case AlgEdDSA:
+		if len(row.public) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("signing key %s: public key has %d bytes, want %d",
+				row.kid, len(row.public), ed25519.PublicKeySize)
+		}
+		k.public = ed25519.PublicKey(row.public)
+	case AlgRS256:
+		parsed, err := x509.ParsePKIXPublicKey(row.public)
+		pub, ok := parsed.(*rsa.PublicKey)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("signing key %s: public key is not an RSA key in PKIX form", row.kid)
+		}
+		k.rsaPublic = pub
+	default:
+		return nil, fmt.Errorf("signing key %s: unknown algorithm %q", row.kid, row.alg)
+	}
+	if row.retireTime != nil {
+		return k, nil
+	}
+	var err error
+	if k.alg == AlgRS256 {
+		k.rsaPrivate, err = i.sealer.openRSA(row.kid, row.sealed, k.rsaPublic)
+	} else {
+		k.private, err = i.sealer.open(row.kid, row.sealed, k.public)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (signing key %s: %v)", ErrKeysUndecryptable, row.kid, err)
+	}
+	return k, nil
 }

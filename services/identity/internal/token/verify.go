@@ -84,7 +84,9 @@ func (i *Issuer) verificationKey(t *jwt.Token) (any, error) {
 	if key == nil && plausibleKeyID(kid) {
 		key = i.reloadForUnknownKey(kid)
 	}
-	if key == nil || !key.publishedAt(i.cfg.Now()) {
+	// Access tokens are EdDSA only: an RSA key (the OpenID Provider's)
+	// verifies none of them.
+	if key == nil || key.alg != AlgEdDSA || !key.publishedAt(i.cfg.Now()) {
 		return nil, fmt.Errorf("kid %q: %w", kid, errUnknownKey)
 	}
 	return key.public, nil
