@@ -244,6 +244,25 @@ func TestOpenIDProviderWithGoOIDC(t *testing.T) {
 		require.ErrorContains(t, err, "invalid_grant", "its reuse ended the grant")
 	})
 
+	t.Run("prompt=login and max_age=0 ask for the password again; a request id is useless in another browser", func(t *testing.T) {
+		for _, opt := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
+			resp, body := b.get(rp.config.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), opt))
+			require.Equal(t, "/login", resp.Request.URL.Path, "a fresh login is asked for: %s", body)
+		}
+
+		resp, _ := b.get(rp.config.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login")))
+		next := resp.Request.URL.Query().Get("next")
+		require.True(t, strings.HasPrefix(next, "/oauth/login?id="), next)
+		// Another browser, logged in as someone else, opens the leaked
+		// request: it was started elsewhere, so nothing completes.
+		s.signUpAndLogin("alpha", "mallory@alpha.example")
+		other := s.newBrowser()
+		resp, body := other.post(s.issuer("alpha")+"/login", url.Values{"email": {"mallory@alpha.example"}, "password": {goodPassword}, "next": {next}})
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+		require.Contains(t, body, "started in another browser")
+		require.Empty(t, resp.Header.Get("Location"))
+	})
+
 	t.Run("PKCE is required and bound to the code", func(t *testing.T) {
 		state := rand.Text()
 		resp, body := b.get(rp.config.AuthCodeURL(state))
