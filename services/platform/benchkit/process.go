@@ -42,6 +42,9 @@ type ProcessOptions struct {
 	Bin  string
 	Args []string
 	Addr string
+	// Env adds NAME=value settings to ServiceEnv, e.g. the OTEL_*
+	// variables that turn a service's traces on.
+	Env []string
 	// OnLine receives every line the service writes to stdout or stderr,
 	// without the newline, one at a time; [PrefixLines] forwards them.
 	OnLine func(line string)
@@ -85,7 +88,7 @@ func StartProcess(ctx context.Context, opts ProcessOptions) (*Process, error) {
 		opts.HealthPoll = DefaultHealthPoll
 	}
 	cmd := exec.Command(opts.Bin, opts.Args...)
-	cmd.Env = ServiceEnv()
+	cmd.Env = append(ServiceEnv(), opts.Env...)
 	out := &lineWriter{onLine: opts.OnLine}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -115,13 +118,14 @@ func (p *Process) Started() time.Time { return p.started }
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
 // ServiceEnv is this process's environment without the services' own
-// settings, so that a TENANTRY_* variable in the caller's shell cannot
-// change what is measured; the flags say everything.
+// settings, so that a TENANTRY_* or OTEL_* variable in the caller's shell
+// cannot change what is measured; the flags (and ProcessOptions.Env) say
+// everything.
 func ServiceEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "TENANTRY_") || name == "DATABASE_URL" {
+		if strings.HasPrefix(name, "TENANTRY_") || strings.HasPrefix(name, "OTEL_") || name == "DATABASE_URL" {
 			continue
 		}
 		env = append(env, kv)

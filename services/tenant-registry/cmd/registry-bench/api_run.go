@@ -79,6 +79,10 @@ func (b *bench) apiRun(ctx context.Context) error {
 	}
 	b.tbl.Set(kResolveFewRatio, benchkit.FormatFloat(few.Ratio), benchkit.Verdict(few.Ratio >= minResolveVsHealth && b.clean(kResolveFewRatio)))
 
+	if err := b.tracedRun(ctx, url, targets, few); err != nil {
+		return fmt.Errorf("ResolveTenant with traces on: %w", err)
+	}
+
 	created := fewTenants
 	b.log.Info("timing creates", "creates", b.cfg.creates, "clients", b.cfg.createClients)
 	r := benchkit.RunCount(ctx, b.cfg.createClients, b.cfg.creates, func(ctx context.Context, i int) error {

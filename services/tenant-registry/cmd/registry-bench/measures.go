@@ -13,11 +13,14 @@ const (
 	minResolveVsHealth = 0.80
 	minResolveScaling  = 0.90
 	minRESTVsGRPC      = 0.50
-	maxCreateP50       = 50 * time.Millisecond
-	noopMigrateGoal    = time.Second
-	maxNoopMigrate     = 1500 * time.Millisecond
-	maxRecordsRSSMiB   = 200
-	maxTotalRunTime    = 10 * time.Minute
+	// maxTracingCost bounds how much ResolveTenant ÷ health may drop
+	// with traces on (issue 13: less than 5%).
+	maxTracingCost   = 0.05
+	maxCreateP50     = 50 * time.Millisecond
+	noopMigrateGoal  = time.Second
+	maxNoopMigrate   = 1500 * time.Millisecond
+	maxRecordsRSSMiB = 200
+	maxTotalRunTime  = 10 * time.Minute
 )
 
 // fewTenants is how many tenants the first resolve measure and the memory
@@ -40,6 +43,12 @@ const (
 	kHealthFewCPU     = "health-few-cpu"
 	kResolveFewCPU    = "resolve-few-cpu"
 	kResolveFewRatio  = "resolve-few-ratio"
+	kTracedHealthTPS  = "health-traced-tps"
+	kTracedResolveTPS = "resolve-traced-tps"
+	kTracedHealthCPU  = "health-traced-cpu"
+	kTracedResolveCPU = "resolve-traced-cpu"
+	kTracedRatio      = "resolve-traced-ratio"
+	kTracingChange    = "resolve-traced-change"
 	kCreateTPS        = "create-tps"
 	kCreateP50        = "create-p50"
 	kCreateP99        = "create-p99"
@@ -90,6 +99,7 @@ var (
 	apiKeys = []string{
 		kHealthFewTPS, kHealthFewP50, kHealthFewP99, kResolveFewTPS, kResolveFewP50, kResolveFewP99,
 		kHealthFewCPU, kResolveFewCPU, kResolveFewRatio,
+		kTracedHealthTPS, kTracedResolveTPS, kTracedHealthCPU, kTracedResolveCPU, kTracedRatio, kTracingChange,
 		kCreateTPS, kCreateP50, kCreateP99, kFillTPS,
 		kHealthManyTPS, kResolveManyTPS, kResolveManyP50, kResolveManyP99,
 		kHealthManyCPU, kResolveManyCPU, kResolveManyRatio, kScalingRaw, kScaling,
@@ -115,6 +125,12 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kHealthFewCPU, "registry CPU per health Check, "+few+" tenants", "µs", "")
 	t.Declare(kResolveFewCPU, "registry CPU per ResolveTenant, "+few+" tenants", "µs", "")
 	t.Declare(kResolveFewRatio, "ResolveTenant ÷ health throughput, "+few+" tenants", "ratio", fmt.Sprintf("≥ %.2f", minResolveVsHealth))
+	t.Declare(kTracedHealthTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s, traces on: throughput", few, load), "calls/s", "baseline")
+	t.Declare(kTracedResolveTPS, fmt.Sprintf("%s, %s tenants, %s, traces on: throughput", resolveByHost, few, load), "calls/s", "")
+	t.Declare(kTracedHealthCPU, "registry CPU per health Check, traces on", "µs", "")
+	t.Declare(kTracedResolveCPU, "registry CPU per ResolveTenant, traces on (span and its export)", "µs", "")
+	t.Declare(kTracedRatio, "ResolveTenant ÷ health throughput, "+few+" tenants, traces on (every call sampled, exported over OTLP/HTTP to a sink in this program)", "ratio", "")
+	t.Declare(kTracingChange, "change of ResolveTenant ÷ health with traces on (both runs with /metrics on)", "%", fmt.Sprintf("> -%.0f", maxTracingCost*100))
 	t.Declare(kCreateTPS, fmt.Sprintf("CreateTenant, %s creates, %d clients: throughput", benchkit.FormatCount(cfg.creates), cfg.createClients), "tenants/s", "")
 	t.Declare(kCreateP50, "CreateTenant latency p50", "ms", fmt.Sprintf("< %d", maxCreateP50.Milliseconds()))
 	t.Declare(kCreateP99, "CreateTenant latency p99", "ms", "")

@@ -33,8 +33,9 @@ type registryProcess struct {
 
 // startRegistry runs the registry binary on databaseURL, listening for gRPC
 // and for REST on free loopback ports, and returns once its health service
-// reports SERVING. Its output goes to logs, each line prefixed with name.
-func startRegistry(ctx context.Context, bin, databaseURL string, tok tokens, name string, logs io.Writer) (*registryProcess, error) {
+// reports SERVING. Its output goes to logs, each line prefixed with name;
+// env adds settings to its environment.
+func startRegistry(ctx context.Context, bin, databaseURL string, tok tokens, name string, logs io.Writer, env ...string) (*registryProcess, error) {
 	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -55,6 +56,7 @@ func startRegistry(ctx context.Context, bin, databaseURL string, tok tokens, nam
 			"-log-level", "warn",
 		},
 		Addr:           addr,
+		Env:            env,
 		OnLine:         benchkit.PrefixLines(name+": ", logs),
 		ServingTimeout: servingTimeout,
 		HealthPoll:     healthPoll,

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"tenantry.dev/platform/benchkit"
+)
+
+// tracedRun measures health and ResolveTenant again, interleaved as for
+// the first rows, on a second registry on the same database with traces
+// on: every call sampled (OTEL_TRACES_SAMPLER=always_on) and exported over
+// OTLP/HTTP to a sink in this program, which only counts what it gets. The
+// health checks make no spans (the registry leaves probes out), so the
+// ratio's change is what tracing costs a ResolveTenant. off is the same
+// comparison with traces off; both registries serve /metrics.
+func (b *bench) tracedRun(ctx context.Context, url string, targets []target, off benchkit.Comparison) error {
+	sink, err := startOTLPSink()
+	if err != nil {
+		return err
+	}
+	defer sink.close()
+	reg, err := startRegistry(ctx, b.cfg.registryBin, url, b.tok, "registry-traced", b.stderr,
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+sink.addr,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_TRACES_SAMPLER=always_on",
+		"OTEL_SERVICE_NAME=tenant-registry-bench")
+	if err != nil {
+		return err
+	}
+	defer b.stopRegistry(reg)
+	cl, err := dial(reg.Addr(), b.cfg.conns, b.tok)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+
+	b.log.Info("measuring health and ResolveTenant with traces on, interleaved", "tenants", len(targets),
+		"rounds", b.cfg.rounds, "round", b.cfg.duration)
+	on, err := b.compare(ctx, reg, cl, targets, compareKeys{
+		healthTPS: kTracedHealthTPS, healthCPU: kTracedHealthCPU,
+		resolveTPS: kTracedResolveTPS, resolveCPU: kTracedResolveCPU,
+		ratio: kTracedRatio,
+	})
+	if err != nil {
+		return err
+	}
+	// The batcher exports every 5 s (OTEL_BSP_SCHEDULE_DELAY): wait for
+	// the spans of the last slices before reading what arrived.
+	b.stopRegistry(reg)
+	requests, bytes := sink.requests.Load(), sink.bytes.Load()
+	if requests == 0 {
+		b.unclean[kTracedRatio] = true
+		b.tbl.Note("traces on: the OTLP sink received nothing, so the spans were not exported")
+	} else {
+		b.tbl.Note("traces on: the OTLP sink received %d export requests, %.1f MiB of spans", requests, float64(bytes)/(1<<20))
+	}
+	b.tbl.Info(kTracedRatio, benchkit.FormatFloat(on.Ratio))
+	change := on.Ratio/off.Ratio - 1
+	b.tbl.Set(kTracingChange, fmt.Sprintf("%+.1f", change*100),
+		benchkit.Verdict(change > -maxTracingCost && b.clean(kTracedRatio) && b.clean(kResolveFewRatio)))
+	return nil
+}
+
+// otlpSink is an OTLP/HTTP trace receiver that accepts everything and
+// keeps only counts.
+type otlpSink struct {
+	addr     string
+	srv      *http.Server
+	requests atomic.Int64
+	bytes    atomic.Int64
+}
+
+func startOTLPSink() (*otlpSink, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("OTLP sink: %w", err)
+	}
+	s := &otlpSink{addr: lis.Addr().String()}
+	s.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/traces" {
+			s.requests.Add(1)
+			s.bytes.Add(n)
+		}
+		// An empty ExportTraceServiceResponse is an empty body.
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})}
+	// Serve ends with ErrServerClosed at close; a sink that failed earlier
+	// shows as export requests missing from the notes.
+	go func() { _ = s.srv.Serve(lis) }()
+	return s, nil
+}
+
+func (s *otlpSink) close() { _ = s.srv.Close() }
