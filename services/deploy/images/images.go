@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -101,6 +102,15 @@ func BuildBinaries(ctx context.Context, goTool, repoRoot, goarch, dir string, im
 			args = append(args, b.Package)
 		}
 	}
+	// Builds of the same binaries at once (the test packages of this
+	// module run in parallel) wait for each other, so that the second
+	// finds the first's packages in the build cache instead of compiling
+	// them all again beside it.
+	unlock, err := lockFile(filepath.Join(os.TempDir(), "tenantry-deploy-build.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cmd := exec.CommandContext(ctx, goTool, args...)
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
@@ -110,6 +120,20 @@ func BuildBinaries(ctx context.Context, goTool, repoRoot, goarch, dir string, im
 		return fmt.Errorf("go build %s: %w", goarch, err)
 	}
 	return nil
+}
+
+// lockFile holds an exclusive lock on path until the returned function is
+// called.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { _ = f.Close() }, nil // closing releases the lock
 }
 
 // Spec is the image of img for goarch, from the binaries in binDir (as
