@@ -175,8 +175,44 @@ func New(cfg Config) (*Provider, error) {
 			AllowCredentials: false,
 		}),
 	)
-	p.handler = p.withTenant(inner)
+	p.handler = p.withTenant(bearerChallenge(inner))
 	return p, nil
+}
+
+// bearerChallenge makes /oauth/userinfo refuse a token as RFC 6750
+// (section 3.1) and OpenID Connect (Core 5.3.3) say: 401 with
+// WWW-Authenticate: Bearer error="invalid_token". The library answers 403
+// without the header when storage refuses a token (an ended grant), which
+// relying parties cannot tell from a server fault.
+func bearerChallenge(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != userinfoPath {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
+	})
+}
+
+type challengeWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (c *challengeWriter) WriteHeader(status int) {
+	if !c.wrote && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
+		c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is invalid, expired or its grant has ended"`)
+		status = http.StatusUnauthorized
+	}
+	c.wrote = true
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *challengeWriter) Write(b []byte) (int, error) {
+	if !c.wrote {
+		c.WriteHeader(http.StatusOK)
+	}
+	return c.ResponseWriter.Write(b)
 }
 
 // Routes are the provider's routes for the gateway, whose Admit has
@@ -292,12 +328,28 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 	return s.LegacyServer.RefreshToken(context.WithValue(ctx, clientKey{}, r.Client), r)
 }
 
-// Introspect answers POST only: a token in a URL ends up in logs.
+// Introspect answers POST only: a token in a URL ends up in logs. An
+// active token's answer gets the registered claims of the token (exp,
+// iat, nbf, iss, aud, jti), which resource servers check and the library
+// leaves out.
 func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
 	if r.Method != http.MethodPost {
 		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("use POST with a form-encoded body"), http.StatusMethodNotAllowed)
 	}
-	return s.LegacyServer.Introspect(ctx, r)
+	resp, err := s.LegacyServer.Introspect(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if out, ok := resp.Data.(*oidc.IntrospectionResponse); ok && out.Active && r.Data.IntrospectionRequest != nil {
+		// The library verified the token before calling storage: only its
+		// claims are read here.
+		var claims oidc.AccessTokenClaims
+		if _, err := oidc.ParseToken(r.Data.Token, &claims); err == nil {
+			out.Expiration, out.IssuedAt, out.NotBefore = claims.Expiration, claims.IssuedAt, claims.NotBefore
+			out.Issuer, out.Audience, out.JWTID = claims.Issuer, claims.Audience, claims.JWTID
+		}
+	}
+	return resp, nil
 }
 
 // JWTProfile is not offered.

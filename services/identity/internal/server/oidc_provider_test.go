@@ -220,7 +220,15 @@ func TestOpenIDProviderWithGoOIDC(t *testing.T) {
 		_, err = rp.config.Exchange(rp.ctx, code, oauth2.VerifierOption(verifier))
 		require.ErrorContains(t, err, "invalid_grant", "a code is single-use")
 		_, err = rp.provider.UserInfo(rp.ctx, oauth2.StaticTokenSource(tok))
-		require.Error(t, err, "a code presented twice ends the grant it opened")
+		require.ErrorContains(t, err, "401", "a code presented twice ends the grant it opened")
+		req, err := http.NewRequest(http.MethodGet, s.issuer("alpha")+"/oauth/userinfo", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err = s.localhostClient(nil).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`, "RFC 6750's challenge")
 	})
 
 	t.Run("a second authorization is silent (SSO), and refresh rotates with reuse detection", func(t *testing.T) {
@@ -330,6 +338,10 @@ func TestOpenIDProviderWithGoOIDC(t *testing.T) {
 		require.Equal(t, true, got["active"], got)
 		require.Equal(t, webID, got["client_id"])
 		require.Equal(t, "alpha", got["tid"])
+		require.Equal(t, s.issuer("alpha"), got["iss"])
+		require.NotEmpty(t, got["exp"])
+		require.NotEmpty(t, got["iat"])
+		require.Contains(t, got["aud"], webID)
 
 		other := webAppClient("Alpha Other")
 		otherID, otherSecret := register("alpha", adminA.GetAccessToken(), other)
