@@ -156,22 +156,12 @@ func (m *Manager) CompleteAuthRequest(ctx context.Context, t tenancy.Tenant, id 
 		if !now.Before(r.ExpireTime) || !hmac.Equal(bindingHash, r.BindingHash) || r.CodeUsed {
 			return ErrNotFound
 		}
-		s, err := tx.Session(ctx, ssoSessionID, false)
-		if errors.Is(err, ErrNotFound) {
-			return errSessionEnded
-		}
+		s, u, err := openSession(ctx, tx, ssoSessionID, now)
 		if err != nil {
 			return err
 		}
-		if !s.Open(now) || s.ClientID != "" {
-			return errSessionEnded
-		}
-		u, err := tx.UserByID(ctx, s.UserID, false)
-		if err != nil {
-			return err
-		}
-		if u.Disabled {
-			return errDisabled
+		if s.ClientID != "" {
+			return errSessionEnded // a grant is no browser session
 		}
 		r.UserID, r.SSOSessionID, r.AuthTime, r.AMR = u.ID, s.ID, s.CreateTime, []string{"pwd"}
 		return tx.CompleteAuthRequest(ctx, r)
@@ -180,6 +170,30 @@ func (m *Manager) CompleteAuthRequest(ctx context.Context, t tenancy.Tenant, id 
 		return nil, errAuthRequestGone
 	}
 	return r, internal(err, "complete authorization request")
+}
+
+// openSession reads a session that is open at now, and its user, who must
+// be enabled: errSessionEnded for a missing or ended session, errDisabled
+// for a disabled user.
+func openSession(ctx context.Context, tx Tx, id string, now time.Time) (*Session, *User, error) {
+	s, err := tx.Session(ctx, id, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, errSessionEnded
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.Open(now) {
+		return nil, nil, errSessionEnded
+	}
+	u, err := tx.UserByID(ctx, s.UserID, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u.Disabled {
+		return nil, nil, errDisabled
+	}
+	return s, u, nil
 }
 
 // SaveAuthCode records the hash of the code issued for a done request.
@@ -319,23 +333,9 @@ func (m *Manager) GrantInfo(ctx context.Context, t tenancy.Tenant, grantID strin
 	now := m.now()
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		var err error
-		if s, err = tx.Session(ctx, grantID, false); err != nil {
-			return err
-		}
-		if !s.Open(now) {
-			return errSessionEnded
-		}
-		if u, err = tx.UserByID(ctx, s.UserID, false); err != nil {
-			return err
-		}
-		if u.Disabled {
-			return errDisabled
-		}
-		return nil
+		s, u, err = openSession(ctx, tx, grantID, now)
+		return err
 	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil, errSessionEnded
-	}
 	if err != nil {
 		return nil, nil, internal(err, "read grant")
 	}
@@ -489,22 +489,15 @@ func (m *Manager) BrowserSessionOf(ctx context.Context, t tenancy.Tenant, cookie
 	var bs *BrowserSession
 	now := m.now()
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		s, err := tx.Session(ctx, id.String(), false)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if !s.Open(now) || s.ClientID != "" {
-			return nil
-		}
-		u, err := tx.UserByID(ctx, s.UserID, false)
-		if err != nil || u.Disabled {
+		s, u, err := openSession(ctx, tx, id.String(), now)
+		if err != nil || s.ClientID != "" {
 			return err
 		}
 		bs = &BrowserSession{SessionID: s.ID, User: u, AuthTime: s.CreateTime}
 		return nil
 	})
+	if errors.Is(err, errSessionEnded) || errors.Is(err, errDisabled) {
+		return nil, nil // no one is logged in
+	}
 	return bs, internal(err, "read browser session")
 }
