@@ -29,6 +29,17 @@
 //     ed25519.Verify;
 //   - RefreshSession and GetCurrentUser, each against grpc.health.v1 Check
 //     on identity;
+//   - the one tenant's OpenID Provider over HTTP (issue 11), with OAuth
+//     clients registered through OAuthClientService with the operator's
+//     token: RS256 and EdDSA signatures in this process (the floor under
+//     tokens); authorization_code exchanges at /oauth/token (codes
+//     prepared beforehand by logged-in browsers through /oauth/authorize,
+//     each with its PKCE verifier; only the exchanges are timed) and
+//     refresh_token grants (a grant chain per client), each against
+//     RefreshSession over gRPC; client_credentials grants per core of the
+//     machine, RS256 against EdDSA; discovery, the JWKS and the gateway's
+//     /healthz over keep-alive HTTP/1.1 against grpc.health.v1 Check over
+//     gRPC;
 //   - creating tenants through the registry up to -tenants, then the time
 //     from starting identity to its "tenant schemas migrated" record, with
 //     every schema new to it and then with all current;
@@ -47,6 +58,6 @@
 // A measure that cannot be taken is printed as n/a with the reason below
 // the table; nothing is estimated. The exit status is 0 when every measure
 // was taken (met or not), 1 when some could not be, 2 for bad flags and 130
-// when interrupted. The run stops after -budget (8 minutes) and reports what
+// when interrupted. The run stops after -budget (10 minutes) and reports what
 // it has.
 package main

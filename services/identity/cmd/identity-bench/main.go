@@ -227,6 +227,7 @@ func (b *bench) run(ctx context.Context) int {
 			{"argon2id and Login", b.loginRun, loginKeys},
 			{"access-token verification with the JWKS", b.jwksRun, jwksKeys},
 			{"RefreshSession and GetCurrentUser", b.sessionRun, sessionKeys},
+			{"the OpenID Provider's token endpoint, discovery and JWKS", b.oauthRun, oauthKeys},
 			{"many tenants", b.tenantsRun, tenantKeys},
 			{"Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
 		} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"tenantry.dev/identity/internal/password"
@@ -16,9 +17,25 @@ const (
 	minCallVsHealth   = 0.50
 	minSpreadVsOne    = 0.90
 	minRESTVsGRPC     = 0.95
-	maxTotalRunTime   = 8 * time.Minute
+	maxTotalRunTime   = 10 * time.Minute // 8 until the OpenID Provider's measures added about two
 	oneTenantIndex    = 0
 	tenantSlugPattern = "t%05d"
+)
+
+// Targets of the OpenID Provider's measures (issue 11).
+const (
+	// minOAuthVsRefreshSession: a grant at the token endpoint against
+	// RefreshSession over gRPC.
+	minOAuthVsRefreshSession = 0.80
+	// minServedVsHealth: discovery and the JWKS over HTTP against
+	// grpc.health.v1 Check over gRPC.
+	minServedVsHealth = 0.80
+	// keycloakCCPerVCPU is Keycloak's published sizing figure for
+	// client_credentials grants per second per vCPU ("Concepts for sizing
+	// CPU and memory resources"); identity's target is ten times it per
+	// core.
+	keycloakCCPerVCPU = 120
+	minCCPerCore      = 10 * keycloakCCPerVCPU
 )
 
 // tenantSlug names the i-th tenant created through the registry's API.
@@ -71,6 +88,55 @@ const (
 	kAdminCPU         = "admin-cpu"
 	kAdminPGCPU       = "admin-pg-cpu"
 	kAdminRatio       = "admin-ratio"
+	kEdSignTPS        = "ed-sign-tps"
+	kRSASignTPS       = "rsa-sign-tps"
+	kCodeBaseTPS      = "code-base-tps"
+	kCodeTPS          = "code-tps"
+	kCodeP50          = "code-p50"
+	kCodeP99          = "code-p99"
+	kCodeCPU          = "code-cpu"
+	kCodePGCPU        = "code-pg-cpu"
+	kCodeRatio        = "code-ratio"
+	kGrantBaseTPS     = "grant-base-tps"
+	kGrantTPS         = "grant-tps"
+	kGrantP50         = "grant-p50"
+	kGrantP99         = "grant-p99"
+	kGrantCPU         = "grant-cpu"
+	kGrantPGCPU       = "grant-pg-cpu"
+	kGrantRatio       = "grant-ratio"
+	kGrantEdBaseTPS   = "grant-ed-base-tps"
+	kGrantEdTPS       = "grant-ed-tps"
+	kGrantEdCPU       = "grant-ed-cpu"
+	kGrantEdPGCPU     = "grant-ed-pg-cpu"
+	kGrantEdRatio     = "grant-ed-ratio"
+	kCCEdTPS          = "cc-ed-tps"
+	kCCEdCPU          = "cc-ed-cpu"
+	kCCTPS            = "cc-tps"
+	kCCP50            = "cc-p50"
+	kCCP99            = "cc-p99"
+	kCCCPU            = "cc-cpu"
+	kCCPGCPU          = "cc-pg-cpu"
+	kCCRatio          = "cc-ratio"
+	kCCPerCore        = "cc-per-core"
+	kCCEdPerCore      = "cc-ed-per-core"
+	kCCOwnCore        = "cc-per-identity-core"
+	kHealthDiscTPS    = "health-disc-tps"
+	kOIDCHealthCPU    = "oidc-health-cpu"
+	kDiscTPS          = "disc-tps"
+	kDiscP50          = "disc-p50"
+	kDiscP99          = "disc-p99"
+	kDiscCPU          = "disc-cpu"
+	kDiscRatio        = "disc-ratio"
+	kHealthKeysTPS    = "health-keys-tps"
+	kKeysTPS          = "keys-tps"
+	kKeysP50          = "keys-p50"
+	kKeysP99          = "keys-p99"
+	kKeysCPU          = "keys-cpu"
+	kKeysRatio        = "keys-ratio"
+	kHealthHealthzTPS = "health-healthz-tps"
+	kHealthzTPS       = "healthz-tps"
+	kHealthzCPU       = "healthz-cpu"
+	kHealthzRatio     = "healthz-ratio"
 	kFillTPS          = "fill-tps"
 	kMigrateNoop      = "migrate-noop"
 	kSignupTPS        = "signup-tps"
@@ -100,8 +166,18 @@ var (
 		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
 		kHealthAdminTPS, kAdminTPS, kAdminP50, kAdminP99, kAdminCPU, kAdminPGCPU, kAdminRatio,
 	}
+	oauthKeys = []string{
+		kEdSignTPS, kRSASignTPS,
+		kCodeBaseTPS, kCodeTPS, kCodeP50, kCodeP99, kCodeCPU, kCodePGCPU, kCodeRatio,
+		kGrantBaseTPS, kGrantTPS, kGrantP50, kGrantP99, kGrantCPU, kGrantPGCPU, kGrantRatio,
+		kGrantEdBaseTPS, kGrantEdTPS, kGrantEdCPU, kGrantEdPGCPU, kGrantEdRatio,
+		kCCEdTPS, kCCEdCPU, kCCTPS, kCCP50, kCCP99, kCCCPU, kCCPGCPU, kCCRatio, kCCPerCore, kCCEdPerCore, kCCOwnCore,
+		kHealthDiscTPS, kOIDCHealthCPU, kDiscTPS, kDiscP50, kDiscP99, kDiscCPU, kDiscRatio,
+		kHealthKeysTPS, kKeysTPS, kKeysP50, kKeysP99, kKeysCPU, kKeysRatio,
+		kHealthHealthzTPS, kHealthzTPS, kHealthzCPU, kHealthzRatio,
+	}
 	tenantKeys = []string{kFillTPS, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
-	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, tenantKeys)
+	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, oauthKeys, tenantKeys)
 )
 
 func concat(lists ...[]string) []string {
@@ -159,6 +235,8 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kAdminPGCPU, "PostgreSQL CPU per admin call", "µs", "")
 	t.Declare(kAdminRatio, "admin path ÷ health throughput, interleaved", "ratio", "")
 
+	declareOAuthMeasures(t, cfg)
+
 	t.Declare(kFillTPS, fmt.Sprintf("CreateTenant through the registry up to %s tenants, %d clients: throughput", many, cfg.fillClients), "tenants/s", "")
 	t.Declare(kMigrateNoop, fmt.Sprintf("identity restart → \"tenant schemas migrated\", %s tenants all current", many), "s", "")
 	t.Declare(kOneTPS, fmt.Sprintf("Login, 1 tenant, a new account per login, %s (baseline)", lc), "logins/s", "baseline")
@@ -184,4 +262,64 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kCeiling, fmt.Sprintf("most of the one tenant's login ceiling in use after a slice (%s: %d per %s, burst %d)", l.Name, l.Rate, l.Per, l.Burst),
 		"logins of burst", "")
 	t.Declare(kTotal, "total run time", "s", fmt.Sprintf("< %g", maxTotalRunTime.Seconds()))
+}
+
+// declareOAuthMeasures lays out the OpenID Provider's rows (issue 11).
+func declareOAuthMeasures(t *benchkit.Table, cfg config) {
+	calls := fmt.Sprintf("%d clients", cfg.clients)
+	rs := "RS256 client (the default)"
+	t.Declare(kEdSignTPS, "EdDSA (Ed25519) signature in this process, 1 goroutine", "signatures/s per core", "")
+	t.Declare(kRSASignTPS, "RS256 (RSA-2048, PKCS #1 v1.5) signature in this process, 1 goroutine: the floor under every RS256 token", "signatures/s per core", "")
+
+	t.Declare(kCodeBaseTPS, fmt.Sprintf("RefreshSession over gRPC (baseline), a session chain per client, %s", calls), "calls/s", "baseline")
+	t.Declare(kCodeTPS, fmt.Sprintf("authorization_code exchange, POST /oauth/token (code + PKCE verifier, client_secret_basic), %s, %s: throughput", rs, calls), "exchanges/s", "")
+	t.Declare(kCodeP50, "authorization_code exchange latency p50", "ms", "")
+	t.Declare(kCodeP99, "authorization_code exchange latency p99", "ms", "")
+	t.Declare(kCodeCPU, "identity CPU per authorization_code exchange", "µs", "")
+	t.Declare(kCodePGCPU, "PostgreSQL CPU per authorization_code exchange", "µs", "")
+	t.Declare(kCodeRatio, "authorization_code exchange ÷ RefreshSession throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minOAuthVsRefreshSession))
+
+	t.Declare(kGrantBaseTPS, fmt.Sprintf("RefreshSession over gRPC (baseline), a session chain per client, %s", calls), "calls/s", "baseline")
+	t.Declare(kGrantTPS, fmt.Sprintf("refresh_token grant, POST /oauth/token, a grant chain per client, %s, %s: throughput", rs, calls), "grants/s", "")
+	t.Declare(kGrantP50, "refresh_token grant latency p50", "ms", "")
+	t.Declare(kGrantP99, "refresh_token grant latency p99", "ms", "")
+	t.Declare(kGrantCPU, "identity CPU per refresh_token grant", "µs", "")
+	t.Declare(kGrantPGCPU, "PostgreSQL CPU per refresh_token grant", "µs", "")
+	t.Declare(kGrantRatio, "refresh_token grant ÷ RefreshSession throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minOAuthVsRefreshSession))
+	t.Declare(kGrantEdBaseTPS, fmt.Sprintf("RefreshSession over gRPC (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kGrantEdTPS, fmt.Sprintf("refresh_token grant, the same client registered for EdDSA, %s: throughput", calls), "grants/s", "")
+	t.Declare(kGrantEdCPU, "identity CPU per refresh_token grant, EdDSA client", "µs", "")
+	t.Declare(kGrantEdPGCPU, "PostgreSQL CPU per refresh_token grant, EdDSA client", "µs", "")
+	t.Declare(kGrantEdRatio, "refresh_token grant, EdDSA client ÷ RefreshSession throughput, interleaved", "ratio", "")
+
+	t.Declare(kCCEdTPS, fmt.Sprintf("client_credentials grant, EdDSA client (for comparison), %s: throughput", calls), "grants/s", "")
+	t.Declare(kCCEdCPU, "identity CPU per client_credentials grant, EdDSA client", "µs", "")
+	t.Declare(kCCTPS, fmt.Sprintf("client_credentials grant, POST /oauth/token, %s, %s: throughput", rs, calls), "grants/s", "")
+	t.Declare(kCCP50, "client_credentials grant latency p50", "ms", "")
+	t.Declare(kCCP99, "client_credentials grant latency p99", "ms", "")
+	t.Declare(kCCCPU, "identity CPU per client_credentials grant", "µs", "")
+	t.Declare(kCCPGCPU, "PostgreSQL CPU per client_credentials grant", "µs", "")
+	t.Declare(kCCRatio, "client_credentials grant, RS256 ÷ EdDSA client throughput, interleaved", "ratio", "")
+	t.Declare(kCCPerCore, fmt.Sprintf("client_credentials grants per core: throughput ÷ the machine's %d cores (identity, PostgreSQL and this program's clients all on them)", runtime.NumCPU()),
+		"grants/s per core", fmt.Sprintf("≥ %d (10 × Keycloak's %d per vCPU)", minCCPerCore, keycloakCCPerVCPU))
+	t.Declare(kCCEdPerCore, "client_credentials grants per core, EdDSA client", "grants/s per core", "")
+	t.Declare(kCCOwnCore, "client_credentials grants per second of identity's own CPU time (1 s ÷ identity CPU per grant)", "grants/s per core", "")
+
+	t.Declare(kHealthDiscTPS, fmt.Sprintf("grpc.health.v1 Check on identity over gRPC (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kOIDCHealthCPU, "identity CPU per health Check", "µs", "")
+	t.Declare(kDiscTPS, fmt.Sprintf("GET /.well-known/openid-configuration, keep-alive HTTP/1.1, %s: throughput", calls), "calls/s", "")
+	t.Declare(kDiscP50, "discovery latency p50", "ms", "")
+	t.Declare(kDiscP99, "discovery latency p99", "ms", "")
+	t.Declare(kDiscCPU, "identity CPU per discovery document", "µs", "")
+	t.Declare(kDiscRatio, "discovery over HTTP ÷ gRPC health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minServedVsHealth))
+	t.Declare(kHealthKeysTPS, fmt.Sprintf("grpc.health.v1 Check on identity over gRPC (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kKeysTPS, fmt.Sprintf("GET /oauth/keys (the JWKS), keep-alive HTTP/1.1, %s: throughput", calls), "calls/s", "")
+	t.Declare(kKeysP50, "JWKS latency p50", "ms", "")
+	t.Declare(kKeysP99, "JWKS latency p99", "ms", "")
+	t.Declare(kKeysCPU, "identity CPU per JWKS", "µs", "")
+	t.Declare(kKeysRatio, "JWKS over HTTP ÷ gRPC health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minServedVsHealth))
+	t.Declare(kHealthHealthzTPS, fmt.Sprintf("grpc.health.v1 Check on identity over gRPC (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kHealthzTPS, fmt.Sprintf("GET /healthz on the same HTTP server (the transport's own ceiling), %s: throughput", calls), "calls/s", "")
+	t.Declare(kHealthzCPU, "identity CPU per /healthz", "µs", "")
+	t.Declare(kHealthzRatio, "/healthz over HTTP ÷ gRPC health throughput, interleaved", "ratio", "")
 }

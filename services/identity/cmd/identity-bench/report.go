@@ -67,5 +67,22 @@ func (b *bench) methodNotes() {
 	b.tbl.Note("RefreshSession: each of the %d clients logs in once and then follows its own session chain, sending the refresh "+
 		"token it got last. GetCurrentUser: each client sends its session's access token. Health checks carry the same "+
 		"metadata as the calls they are compared with; identity does no work for it on health.", c.clients)
+	b.tbl.Note("OpenID Provider (issue 11): the one tenant's issuer, http://%s.localhost:PORT, reached over loopback TCP with "+
+		"keep-alive HTTP/1.1 (connections dialled to identity's HTTP port, the tenant host in URLs and Host headers); %d callers, "+
+		"rounds of %s (at most %s: each code exchanged is prepared beforehand, and the run has a time budget). Clients are "+
+		"registered with OAuthClientService and the operator's token: two confidential first-party web apps (authorization_code "+
+		"and refresh_token, scopes openid and offline_access, redirect URI %s; one with the default RS256, one with EdDSA) and "+
+		"two client_credentials clients (scope %s; RS256 and EdDSA). Token requests authenticate with client_secret_basic. "+
+		"Codes: %d browsers (cookie jars) log in once on the tenant's login page, then authorize silently (SSO): GET "+
+		"/oauth/authorize with a PKCE S256 challenge of its own → /oauth/login → the redirect with the code, %d at once; the "+
+		"pool is sized from the exchange rate of a first batch (× %.1f), and only the POSTs to /oauth/token (code, "+
+		"redirect_uri, code_verifier) are timed; each answer must carry an ID token and a refresh token. Refresh: each caller "+
+		"rotates its own grant's chain. Per core: grants per second ÷ the machine's %d cores, which identity, PostgreSQL and this "+
+		"program share (GOMAXPROCS, identity's default as this program's, is %d); Keycloak's figure is per vCPU given to Keycloak alone, with a new "+
+		"TLS connection per grant, so identity's own CPU per grant (and 1 s ÷ it) is printed too. Discovery, JWKS and /healthz: "+
+		"the answer's status and body are checked, once parsed at set-up. The health baseline is grpc.health.v1 Check over "+
+		"gRPC, as elsewhere in this table; /healthz on the same HTTP server shows what HTTP/1.1 itself costs against it.",
+		tenantSlug(oneTenantIndex), c.clients, b.oauthRound(), oauthRoundLimit, callbackURI, serviceScope, c.clients, c.clients,
+		codeMargin, runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	b.tbl.Note("Total run time covers this program from start to the table, not `make build` or `go run` compiling it.")
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
@@ -82,53 +81,20 @@ func (b *bench) sessionRun(ctx context.Context) error {
 	if b.onePool == nil {
 		return errors.New("no accounts: the login measure did not set them up")
 	}
-	chains := make([]*sessionChain, b.cfg.clients)
-	for w := range chains {
-		chains[w] = &sessionChain{}
-		if err := b.relogin(ctx, chains[w]); err != nil {
-			return err
-		}
+	chains, err := b.sessionChains(ctx, b.cfg.clients)
+	if err != nil {
+		return err
 	}
 
-	health := func(md func(context.Context, *sessionChain) context.Context) benchkit.CallFunc {
-		return func(ctx context.Context, w int, _ *rand.Rand) error {
-			resp, err := b.shared.pick(w).health.Check(md(ctx, chains[w]), &healthpb.HealthCheckRequest{})
-			if err != nil {
-				return err
-			}
-			if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-				return fmt.Errorf("health is %v", resp.GetStatus())
-			}
-			return nil
-		}
-	}
 	// Health checks carry the same metadata as the calls they are compared
-	// with, so both send alike; identity ignores it for health.
-	asAnonymous := func(ctx context.Context, ch *sessionChain) context.Context { return withTenant(ctx, ch.account.tenant) }
-	asUser := func(ctx context.Context, ch *sessionChain) context.Context {
-		return withUser(ctx, ch.account.tenant, ch.access)
-	}
-
-	refresh := func(ctx context.Context, w int, _ *rand.Rand) error {
-		ch := chains[w]
-		resp, err := b.shared.pick(w).auth.RefreshSession(asAnonymous(ctx, ch), &identityv1.RefreshSessionRequest{RefreshToken: ch.refresh})
-		if err == nil && (resp.GetRefreshToken() == "" || resp.GetAccessToken() == "") {
-			err = errors.New("RefreshSession answered without tokens")
-		}
-		if err != nil {
-			// The chain may be broken (a rotated token never received):
-			// start a new session, and count the failure.
-			if lerr := b.relogin(ctx, ch); lerr != nil {
-				b.log.Warn("a session chain could not be restarted", "err", lerr)
-			}
-			return fmt.Errorf("RefreshSession: %w", err)
-		}
-		ch.access, ch.refresh = resp.GetAccessToken(), resp.GetRefreshToken()
-		return nil
+	// with.
+	asAnonymous := func(ctx context.Context, w int) context.Context { return withTenant(ctx, chains[w].account.tenant) }
+	asUser := func(ctx context.Context, w int) context.Context {
+		return withUser(ctx, chains[w].account.tenant, chains[w].access)
 	}
 	currentUser := func(ctx context.Context, w int, _ *rand.Rand) error {
 		ch := chains[w]
-		resp, err := b.shared.pick(w).auth.GetCurrentUser(asUser(ctx, ch), &identityv1.GetCurrentUserRequest{})
+		resp, err := b.shared.pick(w).auth.GetCurrentUser(asUser(ctx, w), &identityv1.GetCurrentUserRequest{})
 		if err != nil {
 			return fmt.Errorf("GetCurrentUser: %w", err)
 		}
@@ -151,10 +117,6 @@ func (b *bench) sessionRun(ctx context.Context) error {
 	asAdmin := func(ctx context.Context, w int) context.Context {
 		return withUser(ctx, admins[w].account.tenant, admins[w].access)
 	}
-	adminHealth := func(ctx context.Context, w int, _ *rand.Rand) error {
-		_, err := b.shared.pick(w).health.Check(asAdmin(ctx, w), &healthpb.HealthCheckRequest{})
-		return err
-	}
 	adminCall := func(ctx context.Context, w int, _ *rand.Rand) error {
 		resp, err := b.shared.pick(w).users.GetTenantSettings(asAdmin(ctx, w), &identityv1.GetTenantSettingsRequest{})
 		if err == nil && resp.GetSettings().GetPasswordMinLength() == 0 {
@@ -167,58 +129,63 @@ func (b *bench) sessionRun(ctx context.Context) error {
 	}
 
 	for _, m := range []struct {
-		what                      string
-		health                    benchkit.CallFunc
-		call                      benchkit.CallFunc
-		healthKey, healthCPU      string
-		tps, p50, p99, cpu, pgCPU string
-		ratio                     string
-		target                    float64 // 0: no target, the ratio is information
+		what   string
+		health benchkit.CallFunc
+		call   benchkit.CallFunc
+		rows   comparedRows
 	}{
-		{"RefreshSession", health(asAnonymous), refresh, kHealthRefreshTPS, kHealthCPU,
-			kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio, minCallVsHealth},
-		{"GetCurrentUser", health(asUser), currentUser, kHealthMeTPS, "",
-			kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio, minCallVsHealth},
-		{"GetTenantSettings as a tenant admin", adminHealth, adminCall, kHealthAdminTPS, "",
-			kAdminTPS, kAdminP50, kAdminP99, kAdminCPU, kAdminPGCPU, kAdminRatio, 0},
+		{"RefreshSession", b.healthLoad(asAnonymous), b.refreshSessionLoad(chains), comparedRows{
+			baseTPS: kHealthRefreshTPS, baseCPU: kHealthCPU, tps: kRefreshTPS, p50: kRefreshP50, p99: kRefreshP99,
+			cpu: kRefreshCPU, pgCPU: kRefreshPGCPU, ratio: kRefreshRatio, target: minCallVsHealth,
+		}},
+		{"GetCurrentUser", b.healthLoad(asUser), currentUser, comparedRows{
+			baseTPS: kHealthMeTPS, tps: kMeTPS, p50: kMeP50, p99: kMeP99, cpu: kMeCPU, pgCPU: kMePGCPU, ratio: kMeRatio, target: minCallVsHealth,
+		}},
+		{"GetTenantSettings as a tenant admin", b.healthLoad(asAdmin), adminCall, comparedRows{
+			baseTPS: kHealthAdminTPS, tps: kAdminTPS, p50: kAdminP50, p99: kAdminP99, cpu: kAdminCPU, pgCPU: kAdminPGCPU, ratio: kAdminRatio,
+		}},
 	} {
-		b.log.Info("measuring health and "+m.what+" on identity, interleaved", "clients", b.cfg.clients,
-			"rounds", b.cfg.rounds, "round", b.cfg.duration)
-		c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: b.cfg.clients, Duration: b.cfg.duration, Warmup: b.warmup()},
-			benchkit.Side{Call: m.health, CPU: []benchkit.CPUMeter{b.identityCPU}}, benchkit.Side{Call: m.call, CPU: []benchkit.CPUMeter{b.identityCPU, b.pgCPU}})
-		if err != nil {
-			return fmt.Errorf("health and %s: %w", m.what, err)
+		if _, err := b.compare(ctx, "health and "+m.what+" on identity", b.cfg.duration, m.health, m.call, m.rows); err != nil {
+			return err
 		}
-		for _, s := range []struct {
-			series benchkit.Series
-			what   string
-		}{{c.Base, "health on identity"}, {c.Subject, m.what}} {
-			total := s.series.Total()
-			if total.Calls == 0 {
-				return fmt.Errorf("no %s call succeeded: %w", s.what, total.Err())
-			}
-			if err := total.Err(); err != nil {
-				b.unclean[m.ratio] = true
-				b.tbl.Note("%s: %v", s.what, err)
-			}
-		}
-		subject := c.Subject.Total()
-		b.tbl.Info(m.healthKey, benchkit.FormatFloat(c.Base.MedianThroughput()))
-		b.tbl.Info(m.tps, benchkit.FormatFloat(c.Subject.MedianThroughput()))
-		b.tbl.Info(m.p50, benchkit.FormatMillis(subject.Latency.Percentile(0.50)))
-		b.tbl.Info(m.p99, benchkit.FormatMillis(subject.Latency.Percentile(0.99)))
-		if m.healthCPU != "" {
-			b.cpuRow(m.healthCPU, c.Base, 0, time.Microsecond)
-		}
-		b.cpuRow(m.cpu, c.Subject, 0, time.Microsecond)
-		b.cpuRow(m.pgCPU, c.Subject, 1, time.Microsecond)
-		if m.target == 0 {
-			b.tbl.Info(m.ratio, benchkit.FormatFloat(c.Ratio))
-			continue
-		}
-		b.tbl.Set(m.ratio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= m.target && b.clean(m.ratio)))
 	}
 	return nil
+}
+
+// refreshSessionLoad is RefreshSession over gRPC, worker w following the
+// session chain chains[w]: RefreshSession rotates the refresh token, so
+// each worker keeps its own.
+func (b *bench) refreshSessionLoad(chains []*sessionChain) benchkit.CallFunc {
+	return func(ctx context.Context, w int, _ *rand.Rand) error {
+		ch := chains[w]
+		resp, err := b.shared.pick(w).auth.RefreshSession(withTenant(ctx, ch.account.tenant), &identityv1.RefreshSessionRequest{RefreshToken: ch.refresh})
+		if err == nil && (resp.GetRefreshToken() == "" || resp.GetAccessToken() == "") {
+			err = errors.New("RefreshSession answered without tokens")
+		}
+		if err != nil {
+			// The chain may be broken (a rotated token never received):
+			// start a new session, and count the failure.
+			if lerr := b.relogin(ctx, ch); lerr != nil {
+				b.log.Warn("a session chain could not be restarted", "err", lerr)
+			}
+			return fmt.Errorf("RefreshSession: %w", err)
+		}
+		ch.access, ch.refresh = resp.GetAccessToken(), resp.GetRefreshToken()
+		return nil
+	}
+}
+
+// sessionChains opens n sessions with the one tenant's accounts, one per
+// worker.
+func (b *bench) sessionChains(ctx context.Context, n int) ([]*sessionChain, error) {
+	chains := make([]*sessionChain, n)
+	for w := range chains {
+		chains[w] = &sessionChain{}
+		if err := b.relogin(ctx, chains[w]); err != nil {
+			return nil, err
+		}
+	}
+	return chains, nil
 }
 
 // relogin opens a new session for ch with the next account of the one
