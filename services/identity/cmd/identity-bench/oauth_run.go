@@ -132,9 +132,9 @@ func (b *bench) oauthSetUp(ctx context.Context) (*oauthFixture, error) {
 	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	var disc struct {
-		Issuer   string `json:"issuer"`
-		Token    string `json:"token_endpoint"`
-		JWKS     string `json:"jwks_uri"`
+		Issuer    string `json:"issuer"`
+		Token     string `json:"token_endpoint"`
+		JWKS      string `json:"jwks_uri"`
 		Authorize string `json:"authorization_endpoint"`
 	}
 	if err := th.getJSON(callCtx, f.api, discoveryPath, &disc); err != nil {
