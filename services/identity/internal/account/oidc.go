@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"slices"
@@ -447,12 +446,7 @@ const (
 )
 
 func (m *Manager) ssoMAC(tenantID string, body []byte) []byte {
-	h := hmac.New(sha256.New, m.cfg.RefreshKey)
-	h.Write([]byte(ssoMACLabel))
-	h.Write([]byte(tenantID))
-	h.Write([]byte{0})
-	h.Write(body)
-	return h.Sum(nil)[:ssoMACLen]
+	return tenantMAC(m.cfg.RefreshKey, ssoMACLabel, tenantID, body)[:ssoMACLen]
 }
 
 // SSOCookie returns the SSO cookie's value for the session a login's

@@ -92,10 +92,16 @@ func parseRefresh(key []byte, tenantID, s string) (refreshToken, error) {
 }
 
 func refreshMAC(key []byte, tenantID string, body []byte) []byte {
+	return tenantMAC(key, refreshMACLabel, tenantID, body)[:refreshMACLen]
+}
+
+// tenantMAC is the HMAC-SHA256 of body bound to a tenant and to one use
+// (label): the MAC of refresh tokens and of the SSO cookie.
+func tenantMAC(key []byte, label, tenantID string, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(refreshMACLabel))
+	m.Write([]byte(label))
 	m.Write([]byte(tenantID))
 	m.Write([]byte{0})
 	m.Write(body)
-	return m.Sum(nil)[:refreshMACLen]
+	return m.Sum(nil)
 }

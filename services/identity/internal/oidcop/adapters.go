@@ -2,6 +2,7 @@ package oidcop
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -31,7 +32,8 @@ func (c *client) ApplicationType() op.ApplicationType {
 		return op.ApplicationTypeWeb
 	}
 	for _, u := range c.c.RedirectURIs {
-		if _, loopback := op.HTTPLoopbackOrLocalhost(u); !loopback && (len(u) > 8 && (u[:7] == "http://" || u[:8] == "https://")) {
+		web := strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+		if _, loopback := op.HTTPLoopbackOrLocalhost(u); web && !loopback {
 			return op.ApplicationTypeUserAgent
 		}
 	}
