@@ -249,7 +249,7 @@ func (x OAuthClient_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OAuthClient_Type.Descriptor instead.
 func (OAuthClient_Type) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52, 0}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53, 0}
 }
 
 // GrantType is a way a client may get tokens (RFC 6749).
@@ -309,7 +309,7 @@ func (x OAuthClient_GrantType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OAuthClient_GrantType.Descriptor instead.
 func (OAuthClient_GrantType) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52, 1}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53, 1}
 }
 
 // SigningAlgorithm is the JWS algorithm of the client's ID tokens.
@@ -364,7 +364,72 @@ func (x OAuthClient_SigningAlgorithm) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OAuthClient_SigningAlgorithm.Descriptor instead.
 func (OAuthClient_SigningAlgorithm) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52, 2}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53, 2}
+}
+
+// Kind says how identity talks to the provider.
+type IdentityProvider_Kind int32
+
+const (
+	// KIND_UNSPECIFIED is refused.
+	IdentityProvider_KIND_UNSPECIFIED IdentityProvider_Kind = 0
+	// KIND_OIDC is any OpenID Connect provider, found by its issuer's
+	// discovery document (authorization code flow with PKCE, ID token
+	// checked against the provider's keys, issuer and nonce).
+	IdentityProvider_KIND_OIDC IdentityProvider_Kind = 1
+	// KIND_GOOGLE is OpenID Connect at https://accounts.google.com.
+	IdentityProvider_KIND_GOOGLE IdentityProvider_Kind = 2
+	// KIND_MICROSOFT is OpenID Connect at Microsoft Entra ID (v2.0), for
+	// the directory in issuer, or any directory when issuer is empty.
+	IdentityProvider_KIND_MICROSOFT IdentityProvider_Kind = 3
+	// KIND_GITHUB is GitHub's plain OAuth 2.0 and its REST API (the user
+	// and their verified emails).
+	IdentityProvider_KIND_GITHUB IdentityProvider_Kind = 4
+)
+
+// Enum value maps for IdentityProvider_Kind.
+var (
+	IdentityProvider_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_OIDC",
+		2: "KIND_GOOGLE",
+		3: "KIND_MICROSOFT",
+		4: "KIND_GITHUB",
+	}
+	IdentityProvider_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_OIDC":        1,
+		"KIND_GOOGLE":      2,
+		"KIND_MICROSOFT":   3,
+		"KIND_GITHUB":      4,
+	}
+)
+
+func (x IdentityProvider_Kind) Enum() *IdentityProvider_Kind {
+	p := new(IdentityProvider_Kind)
+	*p = x
+	return p
+}
+
+func (x IdentityProvider_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IdentityProvider_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_tenantry_identity_v1_identity_proto_enumTypes[6].Descriptor()
+}
+
+func (IdentityProvider_Kind) Type() protoreflect.EnumType {
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[6]
+}
+
+func (x IdentityProvider_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IdentityProvider_Kind.Descriptor instead.
+func (IdentityProvider_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{71, 0}
 }
 
 // User is an account inside one tenant.
@@ -756,6 +821,9 @@ type GetAuthConfigResponse struct {
 	EmailVerification EmailVerification `protobuf:"varint,4,opt,name=email_verification,json=emailVerification,proto3,enum=tenantry.identity.v1.EmailVerification" json:"email_verification,omitempty"`
 	// Minimum password length.
 	PasswordMinLength int32 `protobuf:"varint,5,opt,name=password_min_length,json=passwordMinLength,proto3" json:"password_min_length,omitempty"`
+	// Other identity providers the tenant's users may sign in with, for
+	// "Sign in with ..." buttons: send the browser to login_path.
+	IdentityProviders []*SignInProvider `protobuf:"bytes,6,rep,name=identity_providers,json=identityProviders,proto3" json:"identity_providers,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -825,6 +893,78 @@ func (x *GetAuthConfigResponse) GetPasswordMinLength() int32 {
 	return 0
 }
 
+func (x *GetAuthConfigResponse) GetIdentityProviders() []*SignInProvider {
+	if x != nil {
+		return x.IdentityProviders
+	}
+	return nil
+}
+
+// SignInProvider is an identity provider as the login page offers it.
+type SignInProvider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's id (IdentityProvider.provider_id).
+	ProviderId string `protobuf:"bytes,1,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	// Its name for people ("Google", "Acme corporate login").
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Path on the tenant's host that starts a login with it; add
+	// "?next=/local/path" to come back somewhere else than /account.
+	LoginPath     string `protobuf:"bytes,3,opt,name=login_path,json=loginPath,proto3" json:"login_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignInProvider) Reset() {
+	*x = SignInProvider{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignInProvider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignInProvider) ProtoMessage() {}
+
+func (x *SignInProvider) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignInProvider.ProtoReflect.Descriptor instead.
+func (*SignInProvider) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SignInProvider) GetProviderId() string {
+	if x != nil {
+		return x.ProviderId
+	}
+	return ""
+}
+
+func (x *SignInProvider) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *SignInProvider) GetLoginPath() string {
+	if x != nil {
+		return x.LoginPath
+	}
+	return ""
+}
+
 // SignUpRequest is the request of SignUp.
 type SignUpRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -842,7 +982,7 @@ type SignUpRequest struct {
 
 func (x *SignUpRequest) Reset() {
 	*x = SignUpRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[5]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +994,7 @@ func (x *SignUpRequest) String() string {
 func (*SignUpRequest) ProtoMessage() {}
 
 func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[5]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1007,7 @@ func (x *SignUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpRequest.ProtoReflect.Descriptor instead.
 func (*SignUpRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{5}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SignUpRequest) GetEmail() string {
@@ -911,7 +1051,7 @@ type SignUpResponse struct {
 
 func (x *SignUpResponse) Reset() {
 	*x = SignUpResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[6]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1063,7 @@ func (x *SignUpResponse) String() string {
 func (*SignUpResponse) ProtoMessage() {}
 
 func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[6]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1076,7 @@ func (x *SignUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignUpResponse.ProtoReflect.Descriptor instead.
 func (*SignUpResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{6}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SignUpResponse) GetVerificationRequired() bool {
@@ -964,7 +1104,7 @@ type VerifyEmailRequest struct {
 
 func (x *VerifyEmailRequest) Reset() {
 	*x = VerifyEmailRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[7]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1116,7 @@ func (x *VerifyEmailRequest) String() string {
 func (*VerifyEmailRequest) ProtoMessage() {}
 
 func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[7]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1129,7 @@ func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
 func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{7}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VerifyEmailRequest) GetToken() string {
@@ -1010,7 +1150,7 @@ type VerifyEmailResponse struct {
 
 func (x *VerifyEmailResponse) Reset() {
 	*x = VerifyEmailResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[8]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1162,7 @@ func (x *VerifyEmailResponse) String() string {
 func (*VerifyEmailResponse) ProtoMessage() {}
 
 func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[8]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1175,7 @@ func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
 func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{8}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VerifyEmailResponse) GetEmail() string {
@@ -1056,7 +1196,7 @@ type ResendVerificationEmailRequest struct {
 
 func (x *ResendVerificationEmailRequest) Reset() {
 	*x = ResendVerificationEmailRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[9]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1208,7 @@ func (x *ResendVerificationEmailRequest) String() string {
 func (*ResendVerificationEmailRequest) ProtoMessage() {}
 
 func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[9]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1221,7 @@ func (x *ResendVerificationEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailRequest.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{9}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResendVerificationEmailRequest) GetEmail() string {
@@ -1100,7 +1240,7 @@ type ResendVerificationEmailResponse struct {
 
 func (x *ResendVerificationEmailResponse) Reset() {
 	*x = ResendVerificationEmailResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[10]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1252,7 @@ func (x *ResendVerificationEmailResponse) String() string {
 func (*ResendVerificationEmailResponse) ProtoMessage() {}
 
 func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[10]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1265,7 @@ func (x *ResendVerificationEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResendVerificationEmailResponse.ProtoReflect.Descriptor instead.
 func (*ResendVerificationEmailResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{10}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{11}
 }
 
 // LoginRequest is the request of Login. Exactly one of email and username.
@@ -1143,7 +1283,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[11]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1295,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[11]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1308,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{11}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LoginRequest) GetEmail() string {
@@ -1211,7 +1351,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[12]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1363,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[12]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1376,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{12}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LoginResponse) GetAccessToken() string {
@@ -1285,7 +1425,7 @@ type RefreshSessionRequest struct {
 
 func (x *RefreshSessionRequest) Reset() {
 	*x = RefreshSessionRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[13]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1437,7 @@ func (x *RefreshSessionRequest) String() string {
 func (*RefreshSessionRequest) ProtoMessage() {}
 
 func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[13]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1450,7 @@ func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionRequest.ProtoReflect.Descriptor instead.
 func (*RefreshSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{13}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RefreshSessionRequest) GetRefreshToken() string {
@@ -1337,7 +1477,7 @@ type RefreshSessionResponse struct {
 
 func (x *RefreshSessionResponse) Reset() {
 	*x = RefreshSessionResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1489,7 @@ func (x *RefreshSessionResponse) String() string {
 func (*RefreshSessionResponse) ProtoMessage() {}
 
 func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1502,7 @@ func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionResponse.ProtoReflect.Descriptor instead.
 func (*RefreshSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{14}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RefreshSessionResponse) GetAccessToken() string {
@@ -1404,7 +1544,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1556,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1569,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{15}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LogoutRequest) GetRefreshToken() string {
@@ -1448,7 +1588,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1600,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1613,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{16}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{17}
 }
 
 // ListSessionsRequest is the request of ListSessions.
@@ -1485,7 +1625,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1637,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1650,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{17}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{18}
 }
 
 // ListSessionsResponse is the response of ListSessions.
@@ -1524,7 +1664,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1676,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1689,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{18}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1570,7 +1710,7 @@ type RevokeSessionRequest struct {
 
 func (x *RevokeSessionRequest) Reset() {
 	*x = RevokeSessionRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1722,7 @@ func (x *RevokeSessionRequest) String() string {
 func (*RevokeSessionRequest) ProtoMessage() {}
 
 func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1735,7 @@ func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{19}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeSessionRequest) GetSessionId() string {
@@ -1614,7 +1754,7 @@ type RevokeSessionResponse struct {
 
 func (x *RevokeSessionResponse) Reset() {
 	*x = RevokeSessionResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1766,7 @@ func (x *RevokeSessionResponse) String() string {
 func (*RevokeSessionResponse) ProtoMessage() {}
 
 func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1779,7 @@ func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
 func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{20}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{21}
 }
 
 // GetCurrentUserRequest is the request of GetCurrentUser.
@@ -1651,7 +1791,7 @@ type GetCurrentUserRequest struct {
 
 func (x *GetCurrentUserRequest) Reset() {
 	*x = GetCurrentUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1803,7 @@ func (x *GetCurrentUserRequest) String() string {
 func (*GetCurrentUserRequest) ProtoMessage() {}
 
 func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1816,7 @@ func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCurrentUserRequest.ProtoReflect.Descriptor instead.
 func (*GetCurrentUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{21}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{22}
 }
 
 // GetCurrentUserResponse is the response of GetCurrentUser.
@@ -1690,7 +1830,7 @@ type GetCurrentUserResponse struct {
 
 func (x *GetCurrentUserResponse) Reset() {
 	*x = GetCurrentUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1842,7 @@ func (x *GetCurrentUserResponse) String() string {
 func (*GetCurrentUserResponse) ProtoMessage() {}
 
 func (x *GetCurrentUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1855,7 @@ func (x *GetCurrentUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCurrentUserResponse.ProtoReflect.Descriptor instead.
 func (*GetCurrentUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{22}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetCurrentUserResponse) GetUser() *User {
@@ -1736,7 +1876,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1888,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1901,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{23}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -1780,7 +1920,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +1932,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +1945,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{24}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{25}
 }
 
 // ResetPasswordRequest is the request of ResetPassword.
@@ -1821,7 +1961,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1973,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +1986,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{25}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResetPasswordRequest) GetToken() string {
@@ -1872,7 +2012,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +2024,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +2037,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{26}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{27}
 }
 
 // ChangePasswordRequest is the request of ChangePassword.
@@ -1913,7 +2053,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2065,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2078,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{27}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ChangePasswordRequest) GetCurrentPassword() string {
@@ -1964,7 +2104,7 @@ type ChangePasswordResponse struct {
 
 func (x *ChangePasswordResponse) Reset() {
 	*x = ChangePasswordResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2116,7 @@ func (x *ChangePasswordResponse) String() string {
 func (*ChangePasswordResponse) ProtoMessage() {}
 
 func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2129,7 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{28}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{29}
 }
 
 // ChangeEmailRequest is the request of ChangeEmail.
@@ -2005,7 +2145,7 @@ type ChangeEmailRequest struct {
 
 func (x *ChangeEmailRequest) Reset() {
 	*x = ChangeEmailRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2157,7 @@ func (x *ChangeEmailRequest) String() string {
 func (*ChangeEmailRequest) ProtoMessage() {}
 
 func (x *ChangeEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2170,7 @@ func (x *ChangeEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeEmailRequest.ProtoReflect.Descriptor instead.
 func (*ChangeEmailRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{29}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ChangeEmailRequest) GetNewEmail() string {
@@ -2056,7 +2196,7 @@ type ChangeEmailResponse struct {
 
 func (x *ChangeEmailResponse) Reset() {
 	*x = ChangeEmailResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2208,7 @@ func (x *ChangeEmailResponse) String() string {
 func (*ChangeEmailResponse) ProtoMessage() {}
 
 func (x *ChangeEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2221,7 @@ func (x *ChangeEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeEmailResponse.ProtoReflect.Descriptor instead.
 func (*ChangeEmailResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{30}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{31}
 }
 
 // AcceptInvitationRequest is the request of AcceptInvitation.
@@ -2101,7 +2241,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2113,7 +2253,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2126,7 +2266,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{31}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AcceptInvitationRequest) GetToken() string {
@@ -2168,7 +2308,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2180,7 +2320,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2193,7 +2333,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{32}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AcceptInvitationResponse) GetUser() *User {
@@ -2219,7 +2359,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2371,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2384,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{33}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListUsersRequest) GetPageSize() int32 {
@@ -2281,7 +2421,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2433,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2446,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{34}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -2334,7 +2474,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2486,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2499,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{35}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetUserRequest) GetName() string {
@@ -2380,7 +2520,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2532,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2545,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{36}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -2429,7 +2569,7 @@ type UpdateUserRequest struct {
 
 func (x *UpdateUserRequest) Reset() {
 	*x = UpdateUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2581,7 @@ func (x *UpdateUserRequest) String() string {
 func (*UpdateUserRequest) ProtoMessage() {}
 
 func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2594,7 @@ func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{37}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateUserRequest) GetUser() *User {
@@ -2482,7 +2622,7 @@ type UpdateUserResponse struct {
 
 func (x *UpdateUserResponse) Reset() {
 	*x = UpdateUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2634,7 @@ func (x *UpdateUserResponse) String() string {
 func (*UpdateUserResponse) ProtoMessage() {}
 
 func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2647,7 @@ func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{38}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateUserResponse) GetUser() *User {
@@ -2528,7 +2668,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +2680,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +2693,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{39}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteUserRequest) GetName() string {
@@ -2572,7 +2712,7 @@ type DeleteUserResponse struct {
 
 func (x *DeleteUserResponse) Reset() {
 	*x = DeleteUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2724,7 @@ func (x *DeleteUserResponse) String() string {
 func (*DeleteUserResponse) ProtoMessage() {}
 
 func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2737,7 @@ func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{40}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{41}
 }
 
 // InviteUserRequest is the request of InviteUser.
@@ -2615,7 +2755,7 @@ type InviteUserRequest struct {
 
 func (x *InviteUserRequest) Reset() {
 	*x = InviteUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2767,7 @@ func (x *InviteUserRequest) String() string {
 func (*InviteUserRequest) ProtoMessage() {}
 
 func (x *InviteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2780,7 @@ func (x *InviteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteUserRequest.ProtoReflect.Descriptor instead.
 func (*InviteUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{41}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *InviteUserRequest) GetEmail() string {
@@ -2675,7 +2815,7 @@ type InviteUserResponse struct {
 
 func (x *InviteUserResponse) Reset() {
 	*x = InviteUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2827,7 @@ func (x *InviteUserResponse) String() string {
 func (*InviteUserResponse) ProtoMessage() {}
 
 func (x *InviteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2840,7 @@ func (x *InviteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteUserResponse.ProtoReflect.Descriptor instead.
 func (*InviteUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{42}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InviteUserResponse) GetUser() *User {
@@ -2719,7 +2859,7 @@ type GetTenantSettingsRequest struct {
 
 func (x *GetTenantSettingsRequest) Reset() {
 	*x = GetTenantSettingsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +2871,7 @@ func (x *GetTenantSettingsRequest) String() string {
 func (*GetTenantSettingsRequest) ProtoMessage() {}
 
 func (x *GetTenantSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +2884,7 @@ func (x *GetTenantSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{43}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{44}
 }
 
 // GetTenantSettingsResponse is the response of GetTenantSettings.
@@ -2758,7 +2898,7 @@ type GetTenantSettingsResponse struct {
 
 func (x *GetTenantSettingsResponse) Reset() {
 	*x = GetTenantSettingsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2910,7 @@ func (x *GetTenantSettingsResponse) String() string {
 func (*GetTenantSettingsResponse) ProtoMessage() {}
 
 func (x *GetTenantSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2923,7 @@ func (x *GetTenantSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{44}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetTenantSettingsResponse) GetSettings() *TenantSettings {
@@ -2807,7 +2947,7 @@ type UpdateTenantSettingsRequest struct {
 
 func (x *UpdateTenantSettingsRequest) Reset() {
 	*x = UpdateTenantSettingsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2819,7 +2959,7 @@ func (x *UpdateTenantSettingsRequest) String() string {
 func (*UpdateTenantSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateTenantSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2832,7 +2972,7 @@ func (x *UpdateTenantSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTenantSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{45}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpdateTenantSettingsRequest) GetSettings() *TenantSettings {
@@ -2860,7 +3000,7 @@ type UpdateTenantSettingsResponse struct {
 
 func (x *UpdateTenantSettingsResponse) Reset() {
 	*x = UpdateTenantSettingsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +3012,7 @@ func (x *UpdateTenantSettingsResponse) String() string {
 func (*UpdateTenantSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateTenantSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +3025,7 @@ func (x *UpdateTenantSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTenantSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{46}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateTenantSettingsResponse) GetSettings() *TenantSettings {
@@ -2904,7 +3044,7 @@ type GetJwksRequest struct {
 
 func (x *GetJwksRequest) Reset() {
 	*x = GetJwksRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3056,7 @@ func (x *GetJwksRequest) String() string {
 func (*GetJwksRequest) ProtoMessage() {}
 
 func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3069,7 @@ func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksRequest.ProtoReflect.Descriptor instead.
 func (*GetJwksRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{47}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{48}
 }
 
 // GetJwksResponse is the response of GetJwks.
@@ -2943,7 +3083,7 @@ type GetJwksResponse struct {
 
 func (x *GetJwksResponse) Reset() {
 	*x = GetJwksResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3095,7 @@ func (x *GetJwksResponse) String() string {
 func (*GetJwksResponse) ProtoMessage() {}
 
 func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3108,7 @@ func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksResponse.ProtoReflect.Descriptor instead.
 func (*GetJwksResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{48}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetJwksResponse) GetKeys() []*Jwk {
@@ -2999,7 +3139,7 @@ type Jwk struct {
 
 func (x *Jwk) Reset() {
 	*x = Jwk{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3151,7 @@ func (x *Jwk) String() string {
 func (*Jwk) ProtoMessage() {}
 
 func (x *Jwk) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3164,7 @@ func (x *Jwk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Jwk.ProtoReflect.Descriptor instead.
 func (*Jwk) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{49}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Jwk) GetKty() string {
@@ -3080,7 +3220,7 @@ type IntrospectTokenRequest struct {
 
 func (x *IntrospectTokenRequest) Reset() {
 	*x = IntrospectTokenRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3092,7 +3232,7 @@ func (x *IntrospectTokenRequest) String() string {
 func (*IntrospectTokenRequest) ProtoMessage() {}
 
 func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3105,7 +3245,7 @@ func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenRequest.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{50}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *IntrospectTokenRequest) GetToken() string {
@@ -3143,7 +3283,7 @@ type IntrospectTokenResponse struct {
 
 func (x *IntrospectTokenResponse) Reset() {
 	*x = IntrospectTokenResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3155,7 +3295,7 @@ func (x *IntrospectTokenResponse) String() string {
 func (*IntrospectTokenResponse) ProtoMessage() {}
 
 func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3168,7 +3308,7 @@ func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenResponse.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{51}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *IntrospectTokenResponse) GetActive() bool {
@@ -3296,7 +3436,7 @@ type OAuthClient struct {
 
 func (x *OAuthClient) Reset() {
 	*x = OAuthClient{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3308,7 +3448,7 @@ func (x *OAuthClient) String() string {
 func (*OAuthClient) ProtoMessage() {}
 
 func (x *OAuthClient) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3321,7 +3461,7 @@ func (x *OAuthClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthClient.ProtoReflect.Descriptor instead.
 func (*OAuthClient) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *OAuthClient) GetName() string {
@@ -3447,7 +3587,7 @@ type CreateOAuthClientRequest struct {
 
 func (x *CreateOAuthClientRequest) Reset() {
 	*x = CreateOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3459,7 +3599,7 @@ func (x *CreateOAuthClientRequest) String() string {
 func (*CreateOAuthClientRequest) ProtoMessage() {}
 
 func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3472,7 +3612,7 @@ func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateOAuthClientRequest) GetOauthClient() *OAuthClient {
@@ -3497,7 +3637,7 @@ type CreateOAuthClientResponse struct {
 
 func (x *CreateOAuthClientResponse) Reset() {
 	*x = CreateOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3509,7 +3649,7 @@ func (x *CreateOAuthClientResponse) String() string {
 func (*CreateOAuthClientResponse) ProtoMessage() {}
 
 func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3522,7 +3662,7 @@ func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateOAuthClientResponse) GetOauthClient() *OAuthClient {
@@ -3550,7 +3690,7 @@ type GetOAuthClientRequest struct {
 
 func (x *GetOAuthClientRequest) Reset() {
 	*x = GetOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3562,7 +3702,7 @@ func (x *GetOAuthClientRequest) String() string {
 func (*GetOAuthClientRequest) ProtoMessage() {}
 
 func (x *GetOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3575,7 +3715,7 @@ func (x *GetOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*GetOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{55}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetOAuthClientRequest) GetName() string {
@@ -3596,7 +3736,7 @@ type GetOAuthClientResponse struct {
 
 func (x *GetOAuthClientResponse) Reset() {
 	*x = GetOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3608,7 +3748,7 @@ func (x *GetOAuthClientResponse) String() string {
 func (*GetOAuthClientResponse) ProtoMessage() {}
 
 func (x *GetOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3621,7 +3761,7 @@ func (x *GetOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*GetOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{56}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetOAuthClientResponse) GetOauthClient() *OAuthClient {
@@ -3644,7 +3784,7 @@ type ListOAuthClientsRequest struct {
 
 func (x *ListOAuthClientsRequest) Reset() {
 	*x = ListOAuthClientsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3656,7 +3796,7 @@ func (x *ListOAuthClientsRequest) String() string {
 func (*ListOAuthClientsRequest) ProtoMessage() {}
 
 func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3669,7 +3809,7 @@ func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{57}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListOAuthClientsRequest) GetPageSize() int32 {
@@ -3699,7 +3839,7 @@ type ListOAuthClientsResponse struct {
 
 func (x *ListOAuthClientsResponse) Reset() {
 	*x = ListOAuthClientsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3851,7 @@ func (x *ListOAuthClientsResponse) String() string {
 func (*ListOAuthClientsResponse) ProtoMessage() {}
 
 func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3864,7 @@ func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{58}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListOAuthClientsResponse) GetOauthClients() []*OAuthClient {
@@ -3758,7 +3898,7 @@ type UpdateOAuthClientRequest struct {
 
 func (x *UpdateOAuthClientRequest) Reset() {
 	*x = UpdateOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3770,7 +3910,7 @@ func (x *UpdateOAuthClientRequest) String() string {
 func (*UpdateOAuthClientRequest) ProtoMessage() {}
 
 func (x *UpdateOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3783,7 +3923,7 @@ func (x *UpdateOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{59}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *UpdateOAuthClientRequest) GetOauthClient() *OAuthClient {
@@ -3811,7 +3951,7 @@ type UpdateOAuthClientResponse struct {
 
 func (x *UpdateOAuthClientResponse) Reset() {
 	*x = UpdateOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3823,7 +3963,7 @@ func (x *UpdateOAuthClientResponse) String() string {
 func (*UpdateOAuthClientResponse) ProtoMessage() {}
 
 func (x *UpdateOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3836,7 +3976,7 @@ func (x *UpdateOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{60}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *UpdateOAuthClientResponse) GetOauthClient() *OAuthClient {
@@ -3857,7 +3997,7 @@ type DeleteOAuthClientRequest struct {
 
 func (x *DeleteOAuthClientRequest) Reset() {
 	*x = DeleteOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3869,7 +4009,7 @@ func (x *DeleteOAuthClientRequest) String() string {
 func (*DeleteOAuthClientRequest) ProtoMessage() {}
 
 func (x *DeleteOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3882,7 +4022,7 @@ func (x *DeleteOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{61}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DeleteOAuthClientRequest) GetName() string {
@@ -3901,7 +4041,7 @@ type DeleteOAuthClientResponse struct {
 
 func (x *DeleteOAuthClientResponse) Reset() {
 	*x = DeleteOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3913,7 +4053,7 @@ func (x *DeleteOAuthClientResponse) String() string {
 func (*DeleteOAuthClientResponse) ProtoMessage() {}
 
 func (x *DeleteOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3926,7 +4066,7 @@ func (x *DeleteOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{62}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{63}
 }
 
 // RotateOAuthClientSecretRequest is the request of RotateOAuthClientSecret.
@@ -3940,7 +4080,7 @@ type RotateOAuthClientSecretRequest struct {
 
 func (x *RotateOAuthClientSecretRequest) Reset() {
 	*x = RotateOAuthClientSecretRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4092,7 @@ func (x *RotateOAuthClientSecretRequest) String() string {
 func (*RotateOAuthClientSecretRequest) ProtoMessage() {}
 
 func (x *RotateOAuthClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4105,7 @@ func (x *RotateOAuthClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOAuthClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateOAuthClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{63}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *RotateOAuthClientSecretRequest) GetName() string {
@@ -3989,7 +4129,7 @@ type RotateOAuthClientSecretResponse struct {
 
 func (x *RotateOAuthClientSecretResponse) Reset() {
 	*x = RotateOAuthClientSecretResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4001,7 +4141,7 @@ func (x *RotateOAuthClientSecretResponse) String() string {
 func (*RotateOAuthClientSecretResponse) ProtoMessage() {}
 
 func (x *RotateOAuthClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4014,7 +4154,7 @@ func (x *RotateOAuthClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOAuthClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateOAuthClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{64}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RotateOAuthClientSecretResponse) GetOauthClient() *OAuthClient {
@@ -4029,6 +4169,880 @@ func (x *RotateOAuthClientSecretResponse) GetClientSecret() string {
 		return x.ClientSecret
 	}
 	return ""
+}
+
+type ListLinkedIdentitiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLinkedIdentitiesRequest) Reset() {
+	*x = ListLinkedIdentitiesRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLinkedIdentitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLinkedIdentitiesRequest) ProtoMessage() {}
+
+func (x *ListLinkedIdentitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLinkedIdentitiesRequest.ProtoReflect.Descriptor instead.
+func (*ListLinkedIdentitiesRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{66}
+}
+
+type ListLinkedIdentitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller's linked identities, oldest first.
+	LinkedIdentities []*LinkedIdentity `protobuf:"bytes,1,rep,name=linked_identities,json=linkedIdentities,proto3" json:"linked_identities,omitempty"`
+	// Whether the account has a password (another way to log in).
+	PasswordSet   bool `protobuf:"varint,2,opt,name=password_set,json=passwordSet,proto3" json:"password_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLinkedIdentitiesResponse) Reset() {
+	*x = ListLinkedIdentitiesResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLinkedIdentitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLinkedIdentitiesResponse) ProtoMessage() {}
+
+func (x *ListLinkedIdentitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLinkedIdentitiesResponse.ProtoReflect.Descriptor instead.
+func (*ListLinkedIdentitiesResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ListLinkedIdentitiesResponse) GetLinkedIdentities() []*LinkedIdentity {
+	if x != nil {
+		return x.LinkedIdentities
+	}
+	return nil
+}
+
+func (x *ListLinkedIdentitiesResponse) GetPasswordSet() bool {
+	if x != nil {
+		return x.PasswordSet
+	}
+	return false
+}
+
+// LinkedIdentity is an account at another identity provider that logs in
+// to a Tenantry account.
+type LinkedIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's id (IdentityProvider.provider_id).
+	ProviderId string `protobuf:"bytes,1,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	// The provider's name for people.
+	ProviderDisplayName string `protobuf:"bytes,2,opt,name=provider_display_name,json=providerDisplayName,proto3" json:"provider_display_name,omitempty"`
+	// The email the provider gave for the account when it was linked or
+	// last used, as the provider said it (maybe not verified there).
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// When the link was made.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it was last used to log in; unset if never.
+	LastLoginTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_login_time,json=lastLoginTime,proto3" json:"last_login_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkedIdentity) Reset() {
+	*x = LinkedIdentity{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkedIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkedIdentity) ProtoMessage() {}
+
+func (x *LinkedIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkedIdentity.ProtoReflect.Descriptor instead.
+func (*LinkedIdentity) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *LinkedIdentity) GetProviderId() string {
+	if x != nil {
+		return x.ProviderId
+	}
+	return ""
+}
+
+func (x *LinkedIdentity) GetProviderDisplayName() string {
+	if x != nil {
+		return x.ProviderDisplayName
+	}
+	return ""
+}
+
+func (x *LinkedIdentity) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *LinkedIdentity) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *LinkedIdentity) GetLastLoginTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastLoginTime
+	}
+	return nil
+}
+
+type UnlinkIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's id.
+	ProviderId    string `protobuf:"bytes,1,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkIdentityRequest) Reset() {
+	*x = UnlinkIdentityRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIdentityRequest) ProtoMessage() {}
+
+func (x *UnlinkIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIdentityRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *UnlinkIdentityRequest) GetProviderId() string {
+	if x != nil {
+		return x.ProviderId
+	}
+	return ""
+}
+
+type UnlinkIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkIdentityResponse) Reset() {
+	*x = UnlinkIdentityResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkIdentityResponse) ProtoMessage() {}
+
+func (x *UnlinkIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkIdentityResponse.ProtoReflect.Descriptor instead.
+func (*UnlinkIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{70}
+}
+
+// IdentityProvider is another identity provider the tenant's users may sign
+// up and log in with. Identity is the OAuth 2.0 client (relying party) of
+// the provider: register redirect_uri there.
+type IdentityProvider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "identityProviders/{provider_id}". Output only.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The provider's id in the tenant: 1-40 of a-z, 0-9 and '-', starting
+	// with a letter ("google", "corp-sso"). Required at creation; never
+	// changes, since it is in the redirect URI registered at the provider.
+	ProviderId string `protobuf:"bytes,2,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	// Name shown on the login page's button, one line of up to 100
+	// characters. Required.
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// How to talk to the provider. Required at creation; never changes.
+	Kind IdentityProvider_Kind `protobuf:"varint,4,opt,name=kind,proto3,enum=tenantry.identity.v1.IdentityProvider_Kind" json:"kind,omitempty"`
+	// KIND_OIDC: the issuer URL (https; http only on localhost), whose
+	// /.well-known/openid-configuration describes the provider. Required.
+	// KIND_MICROSOFT: optionally one directory's issuer,
+	// "https://login.microsoftonline.com/{tenant id}/v2.0". Empty for the
+	// others, which have a fixed issuer.
+	Issuer string `protobuf:"bytes,5,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// The client id identity was registered under at the provider. Required.
+	ClientId string `protobuf:"bytes,6,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	// The client secret. Input only: required at creation, never returned,
+	// stored sealed with the service's key-encryption key.
+	ClientSecret string `protobuf:"bytes,7,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	// Scopes asked for besides the kind's own ("openid email profile"; for
+	// GitHub "read:user user:email"). At most 20.
+	Scopes []string `protobuf:"bytes,8,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// Whether a person whose provider account is linked to no account here
+	// may sign up with it (if the tenant's sign-up policy lets them).
+	AllowSignup bool `protobuf:"varint,9,opt,name=allow_signup,json=allowSignup,proto3" json:"allow_signup,omitempty"`
+	// Whether the provider is turned off: not offered, and no login with it.
+	Disabled bool `protobuf:"varint,10,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// The URI to register at the provider as a redirect URI, on the host of
+	// the call. Output only.
+	RedirectUri string `protobuf:"bytes,11,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	// When the provider was added. Output only.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it last changed. Output only.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Opaque version for optimistic concurrency in UpdateIdentityProvider.
+	Etag          string `protobuf:"bytes,14,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentityProvider) Reset() {
+	*x = IdentityProvider{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentityProvider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentityProvider) ProtoMessage() {}
+
+func (x *IdentityProvider) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentityProvider.ProtoReflect.Descriptor instead.
+func (*IdentityProvider) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *IdentityProvider) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *IdentityProvider) GetProviderId() string {
+	if x != nil {
+		return x.ProviderId
+	}
+	return ""
+}
+
+func (x *IdentityProvider) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *IdentityProvider) GetKind() IdentityProvider_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return IdentityProvider_KIND_UNSPECIFIED
+}
+
+func (x *IdentityProvider) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *IdentityProvider) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *IdentityProvider) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+func (x *IdentityProvider) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *IdentityProvider) GetAllowSignup() bool {
+	if x != nil {
+		return x.AllowSignup
+	}
+	return false
+}
+
+func (x *IdentityProvider) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *IdentityProvider) GetRedirectUri() string {
+	if x != nil {
+		return x.RedirectUri
+	}
+	return ""
+}
+
+func (x *IdentityProvider) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *IdentityProvider) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *IdentityProvider) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type CreateIdentityProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider to add. Output-only fields are ignored.
+	IdentityProvider *IdentityProvider `protobuf:"bytes,1,opt,name=identity_provider,json=identityProvider,proto3" json:"identity_provider,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CreateIdentityProviderRequest) Reset() {
+	*x = CreateIdentityProviderRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateIdentityProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateIdentityProviderRequest) ProtoMessage() {}
+
+func (x *CreateIdentityProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateIdentityProviderRequest.ProtoReflect.Descriptor instead.
+func (*CreateIdentityProviderRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *CreateIdentityProviderRequest) GetIdentityProvider() *IdentityProvider {
+	if x != nil {
+		return x.IdentityProvider
+	}
+	return nil
+}
+
+type CreateIdentityProviderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider as stored (without its secret).
+	IdentityProvider *IdentityProvider `protobuf:"bytes,1,opt,name=identity_provider,json=identityProvider,proto3" json:"identity_provider,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CreateIdentityProviderResponse) Reset() {
+	*x = CreateIdentityProviderResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateIdentityProviderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateIdentityProviderResponse) ProtoMessage() {}
+
+func (x *CreateIdentityProviderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateIdentityProviderResponse.ProtoReflect.Descriptor instead.
+func (*CreateIdentityProviderResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *CreateIdentityProviderResponse) GetIdentityProvider() *IdentityProvider {
+	if x != nil {
+		return x.IdentityProvider
+	}
+	return nil
+}
+
+type GetIdentityProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "identityProviders/{provider_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIdentityProviderRequest) Reset() {
+	*x = GetIdentityProviderRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIdentityProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIdentityProviderRequest) ProtoMessage() {}
+
+func (x *GetIdentityProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIdentityProviderRequest.ProtoReflect.Descriptor instead.
+func (*GetIdentityProviderRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *GetIdentityProviderRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetIdentityProviderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider (without its secret).
+	IdentityProvider *IdentityProvider `protobuf:"bytes,1,opt,name=identity_provider,json=identityProvider,proto3" json:"identity_provider,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetIdentityProviderResponse) Reset() {
+	*x = GetIdentityProviderResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIdentityProviderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIdentityProviderResponse) ProtoMessage() {}
+
+func (x *GetIdentityProviderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIdentityProviderResponse.ProtoReflect.Descriptor instead.
+func (*GetIdentityProviderResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *GetIdentityProviderResponse) GetIdentityProvider() *IdentityProvider {
+	if x != nil {
+		return x.IdentityProvider
+	}
+	return nil
+}
+
+type ListIdentityProvidersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIdentityProvidersRequest) Reset() {
+	*x = ListIdentityProvidersRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentityProvidersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentityProvidersRequest) ProtoMessage() {}
+
+func (x *ListIdentityProvidersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentityProvidersRequest.ProtoReflect.Descriptor instead.
+func (*ListIdentityProvidersRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{76}
+}
+
+type ListIdentityProvidersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every provider of the tenant, by id (a tenant has at most 50).
+	IdentityProviders []*IdentityProvider `protobuf:"bytes,1,rep,name=identity_providers,json=identityProviders,proto3" json:"identity_providers,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ListIdentityProvidersResponse) Reset() {
+	*x = ListIdentityProvidersResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentityProvidersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentityProvidersResponse) ProtoMessage() {}
+
+func (x *ListIdentityProvidersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentityProvidersResponse.ProtoReflect.Descriptor instead.
+func (*ListIdentityProvidersResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ListIdentityProvidersResponse) GetIdentityProviders() []*IdentityProvider {
+	if x != nil {
+		return x.IdentityProviders
+	}
+	return nil
+}
+
+type UpdateIdentityProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider with its name set, the new values of the fields in
+	// update_mask and, optionally, the etag it was read with.
+	IdentityProvider *IdentityProvider `protobuf:"bytes,1,opt,name=identity_provider,json=identityProvider,proto3" json:"identity_provider,omitempty"`
+	// Fields to change (required): display_name, issuer, client_id,
+	// client_secret, scopes, allow_signup, disabled; "*" for all of them.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateIdentityProviderRequest) Reset() {
+	*x = UpdateIdentityProviderRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateIdentityProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateIdentityProviderRequest) ProtoMessage() {}
+
+func (x *UpdateIdentityProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateIdentityProviderRequest.ProtoReflect.Descriptor instead.
+func (*UpdateIdentityProviderRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *UpdateIdentityProviderRequest) GetIdentityProvider() *IdentityProvider {
+	if x != nil {
+		return x.IdentityProvider
+	}
+	return nil
+}
+
+func (x *UpdateIdentityProviderRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateIdentityProviderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider as stored.
+	IdentityProvider *IdentityProvider `protobuf:"bytes,1,opt,name=identity_provider,json=identityProvider,proto3" json:"identity_provider,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *UpdateIdentityProviderResponse) Reset() {
+	*x = UpdateIdentityProviderResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateIdentityProviderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateIdentityProviderResponse) ProtoMessage() {}
+
+func (x *UpdateIdentityProviderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateIdentityProviderResponse.ProtoReflect.Descriptor instead.
+func (*UpdateIdentityProviderResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *UpdateIdentityProviderResponse) GetIdentityProvider() *IdentityProvider {
+	if x != nil {
+		return x.IdentityProvider
+	}
+	return nil
+}
+
+type DeleteIdentityProviderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "identityProviders/{provider_id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteIdentityProviderRequest) Reset() {
+	*x = DeleteIdentityProviderRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteIdentityProviderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteIdentityProviderRequest) ProtoMessage() {}
+
+func (x *DeleteIdentityProviderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteIdentityProviderRequest.ProtoReflect.Descriptor instead.
+func (*DeleteIdentityProviderRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *DeleteIdentityProviderRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteIdentityProviderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteIdentityProviderResponse) Reset() {
+	*x = DeleteIdentityProviderResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteIdentityProviderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteIdentityProviderResponse) ProtoMessage() {}
+
+func (x *DeleteIdentityProviderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteIdentityProviderResponse.ProtoReflect.Descriptor instead.
+func (*DeleteIdentityProviderResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{81}
 }
 
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
@@ -4075,13 +5089,20 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x13password_min_length\x18\x03 \x01(\x05R\x11passwordMinLength\x12'\n" +
 	"\x0fallowed_origins\x18\x04 \x03(\tR\x0eallowedOrigins\x12\x12\n" +
 	"\x04etag\x18\x05 \x01(\tR\x04etag\"\x16\n" +
-	"\x14GetAuthConfigRequest\"\xb0\x02\n" +
+	"\x14GetAuthConfigRequest\"\x85\x03\n" +
 	"\x15GetAuthConfigResponse\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
 	"\x13tenant_display_name\x18\x02 \x01(\tR\x11tenantDisplayName\x12G\n" +
 	"\rsignup_policy\x18\x03 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x04 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
-	"\x13password_min_length\x18\x05 \x01(\x05R\x11passwordMinLength\"\x80\x01\n" +
+	"\x13password_min_length\x18\x05 \x01(\x05R\x11passwordMinLength\x12S\n" +
+	"\x12identity_providers\x18\x06 \x03(\v2$.tenantry.identity.v1.SignInProviderR\x11identityProviders\"s\n" +
+	"\x0eSignInProvider\x12\x1f\n" +
+	"\vprovider_id\x18\x01 \x01(\tR\n" +
+	"providerId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
+	"\n" +
+	"login_path\x18\x03 \x01(\tR\tloginPath\"\x80\x01\n" +
 	"\rSignUpRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1a\n" +
@@ -4276,7 +5297,68 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x8c\x01\n" +
 	"\x1fRotateOAuthClientSecretResponse\x12D\n" +
 	"\foauth_client\x18\x01 \x01(\v2!.tenantry.identity.v1.OAuthClientR\voauthClient\x12#\n" +
-	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret*~\n" +
+	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"\x1d\n" +
+	"\x1bListLinkedIdentitiesRequest\"\x94\x01\n" +
+	"\x1cListLinkedIdentitiesResponse\x12Q\n" +
+	"\x11linked_identities\x18\x01 \x03(\v2$.tenantry.identity.v1.LinkedIdentityR\x10linkedIdentities\x12!\n" +
+	"\fpassword_set\x18\x02 \x01(\bR\vpasswordSet\"\xfc\x01\n" +
+	"\x0eLinkedIdentity\x12\x1f\n" +
+	"\vprovider_id\x18\x01 \x01(\tR\n" +
+	"providerId\x122\n" +
+	"\x15provider_display_name\x18\x02 \x01(\tR\x13providerDisplayName\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12B\n" +
+	"\x0flast_login_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rlastLoginTime\"8\n" +
+	"\x15UnlinkIdentityRequest\x12\x1f\n" +
+	"\vprovider_id\x18\x01 \x01(\tR\n" +
+	"providerId\"\x18\n" +
+	"\x16UnlinkIdentityResponse\"\xf0\x04\n" +
+	"\x10IdentityProvider\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vprovider_id\x18\x02 \x01(\tR\n" +
+	"providerId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12?\n" +
+	"\x04kind\x18\x04 \x01(\x0e2+.tenantry.identity.v1.IdentityProvider.KindR\x04kind\x12\x16\n" +
+	"\x06issuer\x18\x05 \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tclient_id\x18\x06 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\a \x01(\tR\fclientSecret\x12\x16\n" +
+	"\x06scopes\x18\b \x03(\tR\x06scopes\x12!\n" +
+	"\fallow_signup\x18\t \x01(\bR\vallowSignup\x12\x1a\n" +
+	"\bdisabled\x18\n" +
+	" \x01(\bR\bdisabled\x12!\n" +
+	"\fredirect_uri\x18\v \x01(\tR\vredirectUri\x12;\n" +
+	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\x0e \x01(\tR\x04etag\"a\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tKIND_OIDC\x10\x01\x12\x0f\n" +
+	"\vKIND_GOOGLE\x10\x02\x12\x12\n" +
+	"\x0eKIND_MICROSOFT\x10\x03\x12\x0f\n" +
+	"\vKIND_GITHUB\x10\x04\"t\n" +
+	"\x1dCreateIdentityProviderRequest\x12S\n" +
+	"\x11identity_provider\x18\x01 \x01(\v2&.tenantry.identity.v1.IdentityProviderR\x10identityProvider\"u\n" +
+	"\x1eCreateIdentityProviderResponse\x12S\n" +
+	"\x11identity_provider\x18\x01 \x01(\v2&.tenantry.identity.v1.IdentityProviderR\x10identityProvider\"0\n" +
+	"\x1aGetIdentityProviderRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"r\n" +
+	"\x1bGetIdentityProviderResponse\x12S\n" +
+	"\x11identity_provider\x18\x01 \x01(\v2&.tenantry.identity.v1.IdentityProviderR\x10identityProvider\"\x1e\n" +
+	"\x1cListIdentityProvidersRequest\"v\n" +
+	"\x1dListIdentityProvidersResponse\x12U\n" +
+	"\x12identity_providers\x18\x01 \x03(\v2&.tenantry.identity.v1.IdentityProviderR\x11identityProviders\"\xb1\x01\n" +
+	"\x1dUpdateIdentityProviderRequest\x12S\n" +
+	"\x11identity_provider\x18\x01 \x01(\v2&.tenantry.identity.v1.IdentityProviderR\x10identityProvider\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"u\n" +
+	"\x1eUpdateIdentityProviderResponse\x12S\n" +
+	"\x11identity_provider\x18\x01 \x01(\v2&.tenantry.identity.v1.IdentityProviderR\x10identityProvider\"3\n" +
+	"\x1dDeleteIdentityProviderRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\" \n" +
+	"\x1eDeleteIdentityProviderResponse*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +
@@ -4286,7 +5368,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x1eEMAIL_VERIFICATION_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cEMAIL_VERIFICATION_MANDATORY\x10\x01\x12\x1f\n" +
 	"\x1bEMAIL_VERIFICATION_OPTIONAL\x10\x02\x12\x1a\n" +
-	"\x16EMAIL_VERIFICATION_OFF\x10\x032\xb8\f\n" +
+	"\x16EMAIL_VERIFICATION_OFF\x10\x032\xa4\x0e\n" +
 	"\vAuthService\x12h\n" +
 	"\rGetAuthConfig\x12*.tenantry.identity.v1.GetAuthConfigRequest\x1a+.tenantry.identity.v1.GetAuthConfigResponse\x12S\n" +
 	"\x06SignUp\x12#.tenantry.identity.v1.SignUpRequest\x1a$.tenantry.identity.v1.SignUpResponse\x12b\n" +
@@ -4302,7 +5384,9 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\rResetPassword\x12*.tenantry.identity.v1.ResetPasswordRequest\x1a+.tenantry.identity.v1.ResetPasswordResponse\x12k\n" +
 	"\x0eChangePassword\x12+.tenantry.identity.v1.ChangePasswordRequest\x1a,.tenantry.identity.v1.ChangePasswordResponse\x12b\n" +
 	"\vChangeEmail\x12(.tenantry.identity.v1.ChangeEmailRequest\x1a).tenantry.identity.v1.ChangeEmailResponse\x12q\n" +
-	"\x10AcceptInvitation\x12-.tenantry.identity.v1.AcceptInvitationRequest\x1a..tenantry.identity.v1.AcceptInvitationResponse2\xdb\x05\n" +
+	"\x10AcceptInvitation\x12-.tenantry.identity.v1.AcceptInvitationRequest\x1a..tenantry.identity.v1.AcceptInvitationResponse\x12}\n" +
+	"\x14ListLinkedIdentities\x121.tenantry.identity.v1.ListLinkedIdentitiesRequest\x1a2.tenantry.identity.v1.ListLinkedIdentitiesResponse\x12k\n" +
+	"\x0eUnlinkIdentity\x12+.tenantry.identity.v1.UnlinkIdentityRequest\x1a,.tenantry.identity.v1.UnlinkIdentityResponse2\xdb\x05\n" +
 	"\vUserService\x12\\\n" +
 	"\tListUsers\x12&.tenantry.identity.v1.ListUsersRequest\x1a'.tenantry.identity.v1.ListUsersResponse\x12V\n" +
 	"\aGetUser\x12$.tenantry.identity.v1.GetUserRequest\x1a%.tenantry.identity.v1.GetUserResponse\x12_\n" +
@@ -4316,7 +5400,13 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x14UpdateTenantSettings\x121.tenantry.identity.v1.UpdateTenantSettingsRequest\x1a2.tenantry.identity.v1.UpdateTenantSettingsResponse2\xd6\x01\n" +
 	"\fTokenService\x12V\n" +
 	"\aGetJwks\x12$.tenantry.identity.v1.GetJwksRequest\x1a%.tenantry.identity.v1.GetJwksResponse\x12n\n" +
-	"\x0fIntrospectToken\x12,.tenantry.identity.v1.IntrospectTokenRequest\x1a-.tenantry.identity.v1.IntrospectTokenResponse2\xdf\x05\n" +
+	"\x0fIntrospectToken\x12,.tenantry.identity.v1.IntrospectTokenRequest\x1a-.tenantry.identity.v1.IntrospectTokenResponse2\xaa\x05\n" +
+	"\x17IdentityProviderService\x12\x83\x01\n" +
+	"\x16CreateIdentityProvider\x123.tenantry.identity.v1.CreateIdentityProviderRequest\x1a4.tenantry.identity.v1.CreateIdentityProviderResponse\x12z\n" +
+	"\x13GetIdentityProvider\x120.tenantry.identity.v1.GetIdentityProviderRequest\x1a1.tenantry.identity.v1.GetIdentityProviderResponse\x12\x80\x01\n" +
+	"\x15ListIdentityProviders\x122.tenantry.identity.v1.ListIdentityProvidersRequest\x1a3.tenantry.identity.v1.ListIdentityProvidersResponse\x12\x83\x01\n" +
+	"\x16UpdateIdentityProvider\x123.tenantry.identity.v1.UpdateIdentityProviderRequest\x1a4.tenantry.identity.v1.UpdateIdentityProviderResponse\x12\x83\x01\n" +
+	"\x16DeleteIdentityProvider\x123.tenantry.identity.v1.DeleteIdentityProviderRequest\x1a4.tenantry.identity.v1.DeleteIdentityProviderResponse2\xdf\x05\n" +
 	"\x12OAuthClientService\x12t\n" +
 	"\x11CreateOAuthClient\x12..tenantry.identity.v1.CreateOAuthClientRequest\x1a/.tenantry.identity.v1.CreateOAuthClientResponse\x12k\n" +
 	"\x0eGetOAuthClient\x12+.tenantry.identity.v1.GetOAuthClientRequest\x1a,.tenantry.identity.v1.GetOAuthClientResponse\x12q\n" +
@@ -4338,8 +5428,8 @@ func file_tenantry_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_tenantry_identity_v1_identity_proto_rawDescData
 }
 
-var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
 var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(SignupPolicy)(0),                       // 0: tenantry.identity.v1.SignupPolicy
 	(EmailVerification)(0),                  // 1: tenantry.identity.v1.EmailVerification
@@ -4347,182 +5437,228 @@ var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(OAuthClient_Type)(0),                   // 3: tenantry.identity.v1.OAuthClient.Type
 	(OAuthClient_GrantType)(0),              // 4: tenantry.identity.v1.OAuthClient.GrantType
 	(OAuthClient_SigningAlgorithm)(0),       // 5: tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	(*User)(nil),                            // 6: tenantry.identity.v1.User
-	(*Session)(nil),                         // 7: tenantry.identity.v1.Session
-	(*TenantSettings)(nil),                  // 8: tenantry.identity.v1.TenantSettings
-	(*GetAuthConfigRequest)(nil),            // 9: tenantry.identity.v1.GetAuthConfigRequest
-	(*GetAuthConfigResponse)(nil),           // 10: tenantry.identity.v1.GetAuthConfigResponse
-	(*SignUpRequest)(nil),                   // 11: tenantry.identity.v1.SignUpRequest
-	(*SignUpResponse)(nil),                  // 12: tenantry.identity.v1.SignUpResponse
-	(*VerifyEmailRequest)(nil),              // 13: tenantry.identity.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 14: tenantry.identity.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 15: tenantry.identity.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 16: tenantry.identity.v1.ResendVerificationEmailResponse
-	(*LoginRequest)(nil),                    // 17: tenantry.identity.v1.LoginRequest
-	(*LoginResponse)(nil),                   // 18: tenantry.identity.v1.LoginResponse
-	(*RefreshSessionRequest)(nil),           // 19: tenantry.identity.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),          // 20: tenantry.identity.v1.RefreshSessionResponse
-	(*LogoutRequest)(nil),                   // 21: tenantry.identity.v1.LogoutRequest
-	(*LogoutResponse)(nil),                  // 22: tenantry.identity.v1.LogoutResponse
-	(*ListSessionsRequest)(nil),             // 23: tenantry.identity.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 24: tenantry.identity.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),            // 25: tenantry.identity.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),           // 26: tenantry.identity.v1.RevokeSessionResponse
-	(*GetCurrentUserRequest)(nil),           // 27: tenantry.identity.v1.GetCurrentUserRequest
-	(*GetCurrentUserResponse)(nil),          // 28: tenantry.identity.v1.GetCurrentUserResponse
-	(*RequestPasswordResetRequest)(nil),     // 29: tenantry.identity.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 30: tenantry.identity.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 31: tenantry.identity.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 32: tenantry.identity.v1.ResetPasswordResponse
-	(*ChangePasswordRequest)(nil),           // 33: tenantry.identity.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 34: tenantry.identity.v1.ChangePasswordResponse
-	(*ChangeEmailRequest)(nil),              // 35: tenantry.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),             // 36: tenantry.identity.v1.ChangeEmailResponse
-	(*AcceptInvitationRequest)(nil),         // 37: tenantry.identity.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),        // 38: tenantry.identity.v1.AcceptInvitationResponse
-	(*ListUsersRequest)(nil),                // 39: tenantry.identity.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),               // 40: tenantry.identity.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                  // 41: tenantry.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),                 // 42: tenantry.identity.v1.GetUserResponse
-	(*UpdateUserRequest)(nil),               // 43: tenantry.identity.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),              // 44: tenantry.identity.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),               // 45: tenantry.identity.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),              // 46: tenantry.identity.v1.DeleteUserResponse
-	(*InviteUserRequest)(nil),               // 47: tenantry.identity.v1.InviteUserRequest
-	(*InviteUserResponse)(nil),              // 48: tenantry.identity.v1.InviteUserResponse
-	(*GetTenantSettingsRequest)(nil),        // 49: tenantry.identity.v1.GetTenantSettingsRequest
-	(*GetTenantSettingsResponse)(nil),       // 50: tenantry.identity.v1.GetTenantSettingsResponse
-	(*UpdateTenantSettingsRequest)(nil),     // 51: tenantry.identity.v1.UpdateTenantSettingsRequest
-	(*UpdateTenantSettingsResponse)(nil),    // 52: tenantry.identity.v1.UpdateTenantSettingsResponse
-	(*GetJwksRequest)(nil),                  // 53: tenantry.identity.v1.GetJwksRequest
-	(*GetJwksResponse)(nil),                 // 54: tenantry.identity.v1.GetJwksResponse
-	(*Jwk)(nil),                             // 55: tenantry.identity.v1.Jwk
-	(*IntrospectTokenRequest)(nil),          // 56: tenantry.identity.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),         // 57: tenantry.identity.v1.IntrospectTokenResponse
-	(*OAuthClient)(nil),                     // 58: tenantry.identity.v1.OAuthClient
-	(*CreateOAuthClientRequest)(nil),        // 59: tenantry.identity.v1.CreateOAuthClientRequest
-	(*CreateOAuthClientResponse)(nil),       // 60: tenantry.identity.v1.CreateOAuthClientResponse
-	(*GetOAuthClientRequest)(nil),           // 61: tenantry.identity.v1.GetOAuthClientRequest
-	(*GetOAuthClientResponse)(nil),          // 62: tenantry.identity.v1.GetOAuthClientResponse
-	(*ListOAuthClientsRequest)(nil),         // 63: tenantry.identity.v1.ListOAuthClientsRequest
-	(*ListOAuthClientsResponse)(nil),        // 64: tenantry.identity.v1.ListOAuthClientsResponse
-	(*UpdateOAuthClientRequest)(nil),        // 65: tenantry.identity.v1.UpdateOAuthClientRequest
-	(*UpdateOAuthClientResponse)(nil),       // 66: tenantry.identity.v1.UpdateOAuthClientResponse
-	(*DeleteOAuthClientRequest)(nil),        // 67: tenantry.identity.v1.DeleteOAuthClientRequest
-	(*DeleteOAuthClientResponse)(nil),       // 68: tenantry.identity.v1.DeleteOAuthClientResponse
-	(*RotateOAuthClientSecretRequest)(nil),  // 69: tenantry.identity.v1.RotateOAuthClientSecretRequest
-	(*RotateOAuthClientSecretResponse)(nil), // 70: tenantry.identity.v1.RotateOAuthClientSecretResponse
-	(*timestamppb.Timestamp)(nil),           // 71: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 72: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 73: google.protobuf.Duration
+	(IdentityProvider_Kind)(0),              // 6: tenantry.identity.v1.IdentityProvider.Kind
+	(*User)(nil),                            // 7: tenantry.identity.v1.User
+	(*Session)(nil),                         // 8: tenantry.identity.v1.Session
+	(*TenantSettings)(nil),                  // 9: tenantry.identity.v1.TenantSettings
+	(*GetAuthConfigRequest)(nil),            // 10: tenantry.identity.v1.GetAuthConfigRequest
+	(*GetAuthConfigResponse)(nil),           // 11: tenantry.identity.v1.GetAuthConfigResponse
+	(*SignInProvider)(nil),                  // 12: tenantry.identity.v1.SignInProvider
+	(*SignUpRequest)(nil),                   // 13: tenantry.identity.v1.SignUpRequest
+	(*SignUpResponse)(nil),                  // 14: tenantry.identity.v1.SignUpResponse
+	(*VerifyEmailRequest)(nil),              // 15: tenantry.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 16: tenantry.identity.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 17: tenantry.identity.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 18: tenantry.identity.v1.ResendVerificationEmailResponse
+	(*LoginRequest)(nil),                    // 19: tenantry.identity.v1.LoginRequest
+	(*LoginResponse)(nil),                   // 20: tenantry.identity.v1.LoginResponse
+	(*RefreshSessionRequest)(nil),           // 21: tenantry.identity.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),          // 22: tenantry.identity.v1.RefreshSessionResponse
+	(*LogoutRequest)(nil),                   // 23: tenantry.identity.v1.LogoutRequest
+	(*LogoutResponse)(nil),                  // 24: tenantry.identity.v1.LogoutResponse
+	(*ListSessionsRequest)(nil),             // 25: tenantry.identity.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),            // 26: tenantry.identity.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),            // 27: tenantry.identity.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),           // 28: tenantry.identity.v1.RevokeSessionResponse
+	(*GetCurrentUserRequest)(nil),           // 29: tenantry.identity.v1.GetCurrentUserRequest
+	(*GetCurrentUserResponse)(nil),          // 30: tenantry.identity.v1.GetCurrentUserResponse
+	(*RequestPasswordResetRequest)(nil),     // 31: tenantry.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 32: tenantry.identity.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 33: tenantry.identity.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 34: tenantry.identity.v1.ResetPasswordResponse
+	(*ChangePasswordRequest)(nil),           // 35: tenantry.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 36: tenantry.identity.v1.ChangePasswordResponse
+	(*ChangeEmailRequest)(nil),              // 37: tenantry.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),             // 38: tenantry.identity.v1.ChangeEmailResponse
+	(*AcceptInvitationRequest)(nil),         // 39: tenantry.identity.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),        // 40: tenantry.identity.v1.AcceptInvitationResponse
+	(*ListUsersRequest)(nil),                // 41: tenantry.identity.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),               // 42: tenantry.identity.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                  // 43: tenantry.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),                 // 44: tenantry.identity.v1.GetUserResponse
+	(*UpdateUserRequest)(nil),               // 45: tenantry.identity.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),              // 46: tenantry.identity.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),               // 47: tenantry.identity.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),              // 48: tenantry.identity.v1.DeleteUserResponse
+	(*InviteUserRequest)(nil),               // 49: tenantry.identity.v1.InviteUserRequest
+	(*InviteUserResponse)(nil),              // 50: tenantry.identity.v1.InviteUserResponse
+	(*GetTenantSettingsRequest)(nil),        // 51: tenantry.identity.v1.GetTenantSettingsRequest
+	(*GetTenantSettingsResponse)(nil),       // 52: tenantry.identity.v1.GetTenantSettingsResponse
+	(*UpdateTenantSettingsRequest)(nil),     // 53: tenantry.identity.v1.UpdateTenantSettingsRequest
+	(*UpdateTenantSettingsResponse)(nil),    // 54: tenantry.identity.v1.UpdateTenantSettingsResponse
+	(*GetJwksRequest)(nil),                  // 55: tenantry.identity.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),                 // 56: tenantry.identity.v1.GetJwksResponse
+	(*Jwk)(nil),                             // 57: tenantry.identity.v1.Jwk
+	(*IntrospectTokenRequest)(nil),          // 58: tenantry.identity.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),         // 59: tenantry.identity.v1.IntrospectTokenResponse
+	(*OAuthClient)(nil),                     // 60: tenantry.identity.v1.OAuthClient
+	(*CreateOAuthClientRequest)(nil),        // 61: tenantry.identity.v1.CreateOAuthClientRequest
+	(*CreateOAuthClientResponse)(nil),       // 62: tenantry.identity.v1.CreateOAuthClientResponse
+	(*GetOAuthClientRequest)(nil),           // 63: tenantry.identity.v1.GetOAuthClientRequest
+	(*GetOAuthClientResponse)(nil),          // 64: tenantry.identity.v1.GetOAuthClientResponse
+	(*ListOAuthClientsRequest)(nil),         // 65: tenantry.identity.v1.ListOAuthClientsRequest
+	(*ListOAuthClientsResponse)(nil),        // 66: tenantry.identity.v1.ListOAuthClientsResponse
+	(*UpdateOAuthClientRequest)(nil),        // 67: tenantry.identity.v1.UpdateOAuthClientRequest
+	(*UpdateOAuthClientResponse)(nil),       // 68: tenantry.identity.v1.UpdateOAuthClientResponse
+	(*DeleteOAuthClientRequest)(nil),        // 69: tenantry.identity.v1.DeleteOAuthClientRequest
+	(*DeleteOAuthClientResponse)(nil),       // 70: tenantry.identity.v1.DeleteOAuthClientResponse
+	(*RotateOAuthClientSecretRequest)(nil),  // 71: tenantry.identity.v1.RotateOAuthClientSecretRequest
+	(*RotateOAuthClientSecretResponse)(nil), // 72: tenantry.identity.v1.RotateOAuthClientSecretResponse
+	(*ListLinkedIdentitiesRequest)(nil),     // 73: tenantry.identity.v1.ListLinkedIdentitiesRequest
+	(*ListLinkedIdentitiesResponse)(nil),    // 74: tenantry.identity.v1.ListLinkedIdentitiesResponse
+	(*LinkedIdentity)(nil),                  // 75: tenantry.identity.v1.LinkedIdentity
+	(*UnlinkIdentityRequest)(nil),           // 76: tenantry.identity.v1.UnlinkIdentityRequest
+	(*UnlinkIdentityResponse)(nil),          // 77: tenantry.identity.v1.UnlinkIdentityResponse
+	(*IdentityProvider)(nil),                // 78: tenantry.identity.v1.IdentityProvider
+	(*CreateIdentityProviderRequest)(nil),   // 79: tenantry.identity.v1.CreateIdentityProviderRequest
+	(*CreateIdentityProviderResponse)(nil),  // 80: tenantry.identity.v1.CreateIdentityProviderResponse
+	(*GetIdentityProviderRequest)(nil),      // 81: tenantry.identity.v1.GetIdentityProviderRequest
+	(*GetIdentityProviderResponse)(nil),     // 82: tenantry.identity.v1.GetIdentityProviderResponse
+	(*ListIdentityProvidersRequest)(nil),    // 83: tenantry.identity.v1.ListIdentityProvidersRequest
+	(*ListIdentityProvidersResponse)(nil),   // 84: tenantry.identity.v1.ListIdentityProvidersResponse
+	(*UpdateIdentityProviderRequest)(nil),   // 85: tenantry.identity.v1.UpdateIdentityProviderRequest
+	(*UpdateIdentityProviderResponse)(nil),  // 86: tenantry.identity.v1.UpdateIdentityProviderResponse
+	(*DeleteIdentityProviderRequest)(nil),   // 87: tenantry.identity.v1.DeleteIdentityProviderRequest
+	(*DeleteIdentityProviderResponse)(nil),  // 88: tenantry.identity.v1.DeleteIdentityProviderResponse
+	(*timestamppb.Timestamp)(nil),           // 89: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 90: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 91: google.protobuf.Duration
 }
 var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	2,  // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
-	71, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	71, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	71, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	71, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	71, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
-	71, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	89, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	89, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	89, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	89, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	89, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
+	89, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,  // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
 	0,  // 9: tenantry.identity.v1.GetAuthConfigResponse.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,  // 10: tenantry.identity.v1.GetAuthConfigResponse.email_verification:type_name -> tenantry.identity.v1.EmailVerification
-	6,  // 11: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
-	7,  // 12: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
-	6,  // 13: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
-	6,  // 14: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
-	6,  // 15: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
-	6,  // 16: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
-	6,  // 17: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
-	72, // 18: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 19: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
-	6,  // 20: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
-	8,  // 21: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	8,  // 22: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
-	72, // 23: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	8,  // 24: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	55, // 25: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
-	3,  // 26: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
-	4,  // 27: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
-	73, // 28: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
-	5,  // 29: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	71, // 30: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
-	71, // 31: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
-	71, // 32: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
-	58, // 33: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	58, // 34: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	58, // 35: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	58, // 36: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
-	58, // 37: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	72, // 38: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	58, // 39: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	58, // 40: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	9,  // 41: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
-	11, // 42: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
-	13, // 43: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
-	15, // 44: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
-	17, // 45: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
-	19, // 46: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
-	21, // 47: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
-	23, // 48: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
-	25, // 49: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
-	27, // 50: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
-	29, // 51: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
-	31, // 52: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
-	33, // 53: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
-	35, // 54: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
-	37, // 55: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
-	39, // 56: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
-	41, // 57: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
-	43, // 58: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
-	45, // 59: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
-	47, // 60: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
-	49, // 61: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
-	51, // 62: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
-	53, // 63: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
-	56, // 64: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
-	59, // 65: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
-	61, // 66: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
-	63, // 67: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
-	65, // 68: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
-	67, // 69: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
-	69, // 70: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
-	10, // 71: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
-	12, // 72: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
-	14, // 73: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
-	16, // 74: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
-	18, // 75: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
-	20, // 76: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
-	22, // 77: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
-	24, // 78: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
-	26, // 79: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
-	28, // 80: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
-	30, // 81: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
-	32, // 82: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
-	34, // 83: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
-	36, // 84: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
-	38, // 85: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
-	40, // 86: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
-	42, // 87: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
-	44, // 88: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
-	46, // 89: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
-	48, // 90: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
-	50, // 91: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
-	52, // 92: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
-	54, // 93: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
-	57, // 94: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
-	60, // 95: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
-	62, // 96: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
-	64, // 97: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
-	66, // 98: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
-	68, // 99: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
-	70, // 100: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
-	71, // [71:101] is the sub-list for method output_type
-	41, // [41:71] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	12, // 11: tenantry.identity.v1.GetAuthConfigResponse.identity_providers:type_name -> tenantry.identity.v1.SignInProvider
+	7,  // 12: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
+	8,  // 13: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
+	7,  // 14: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
+	7,  // 15: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
+	7,  // 16: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
+	7,  // 17: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
+	7,  // 18: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
+	90, // 19: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 20: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
+	7,  // 21: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
+	9,  // 22: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	9,  // 23: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
+	90, // 24: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 25: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	57, // 26: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
+	3,  // 27: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
+	4,  // 28: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
+	91, // 29: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
+	5,  // 30: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
+	89, // 31: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
+	89, // 32: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
+	89, // 33: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
+	60, // 34: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	60, // 35: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	60, // 36: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	60, // 37: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
+	60, // 38: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	90, // 39: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 40: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	60, // 41: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	75, // 42: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
+	89, // 43: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
+	89, // 44: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
+	6,  // 45: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
+	89, // 46: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
+	89, // 47: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
+	78, // 48: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	78, // 49: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	78, // 50: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	78, // 51: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
+	78, // 52: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	90, // 53: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
+	78, // 54: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	10, // 55: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
+	13, // 56: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
+	15, // 57: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
+	17, // 58: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
+	19, // 59: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
+	21, // 60: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
+	23, // 61: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
+	25, // 62: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
+	27, // 63: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
+	29, // 64: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
+	31, // 65: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
+	33, // 66: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
+	35, // 67: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
+	37, // 68: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
+	39, // 69: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
+	73, // 70: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
+	76, // 71: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
+	41, // 72: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
+	43, // 73: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
+	45, // 74: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
+	47, // 75: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
+	49, // 76: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
+	51, // 77: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
+	53, // 78: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
+	55, // 79: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
+	58, // 80: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
+	79, // 81: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
+	81, // 82: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
+	83, // 83: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
+	85, // 84: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
+	87, // 85: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
+	61, // 86: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
+	63, // 87: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
+	65, // 88: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
+	67, // 89: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
+	69, // 90: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
+	71, // 91: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
+	11, // 92: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
+	14, // 93: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
+	16, // 94: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
+	18, // 95: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
+	20, // 96: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
+	22, // 97: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
+	24, // 98: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
+	26, // 99: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
+	28, // 100: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
+	30, // 101: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
+	32, // 102: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
+	34, // 103: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
+	36, // 104: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
+	38, // 105: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
+	40, // 106: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
+	74, // 107: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
+	77, // 108: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
+	42, // 109: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
+	44, // 110: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
+	46, // 111: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
+	48, // 112: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
+	50, // 113: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
+	52, // 114: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
+	54, // 115: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
+	56, // 116: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
+	59, // 117: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
+	80, // 118: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
+	82, // 119: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
+	84, // 120: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
+	86, // 121: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
+	88, // 122: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
+	62, // 123: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
+	64, // 124: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
+	66, // 125: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
+	68, // 126: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
+	70, // 127: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
+	72, // 128: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
+	92, // [92:129] is the sub-list for method output_type
+	55, // [55:92] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_identity_proto_init() }
@@ -4535,10 +5671,10 @@ func file_tenantry_identity_v1_identity_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_identity_proto_rawDesc), len(file_tenantry_identity_v1_identity_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   65,
+			NumEnums:      7,
+			NumMessages:   82,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   5,
 		},
 		GoTypes:           file_tenantry_identity_v1_identity_proto_goTypes,
 		DependencyIndexes: file_tenantry_identity_v1_identity_proto_depIdxs,

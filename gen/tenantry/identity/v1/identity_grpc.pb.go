@@ -34,6 +34,8 @@ const (
 	AuthService_ChangePassword_FullMethodName          = "/tenantry.identity.v1.AuthService/ChangePassword"
 	AuthService_ChangeEmail_FullMethodName             = "/tenantry.identity.v1.AuthService/ChangeEmail"
 	AuthService_AcceptInvitation_FullMethodName        = "/tenantry.identity.v1.AuthService/AcceptInvitation"
+	AuthService_ListLinkedIdentities_FullMethodName    = "/tenantry.identity.v1.AuthService/ListLinkedIdentities"
+	AuthService_UnlinkIdentity_FullMethodName          = "/tenantry.identity.v1.AuthService/UnlinkIdentity"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -86,6 +88,14 @@ type AuthServiceClient interface {
 	ChangeEmail(ctx context.Context, in *ChangeEmailRequest, opts ...grpc.CallOption) (*ChangeEmailResponse, error)
 	// AcceptInvitation completes an invited account with its password.
 	AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*AcceptInvitationResponse, error)
+	// ListLinkedIdentities lists the caller's accounts at other identity
+	// providers ("Sign in with ...") that log in to this account.
+	ListLinkedIdentities(ctx context.Context, in *ListLinkedIdentitiesRequest, opts ...grpc.CallOption) (*ListLinkedIdentitiesResponse, error)
+	// UnlinkIdentity disconnects one of them. The last way to log in (no
+	// password and no other provider) cannot be removed: FAILED_PRECONDITION,
+	// reason LAST_LOGIN_METHOD. Connecting is a browser flow: see the README
+	// ("Sign in with other providers").
+	UnlinkIdentity(ctx context.Context, in *UnlinkIdentityRequest, opts ...grpc.CallOption) (*UnlinkIdentityResponse, error)
 }
 
 type authServiceClient struct {
@@ -246,6 +256,26 @@ func (c *authServiceClient) AcceptInvitation(ctx context.Context, in *AcceptInvi
 	return out, nil
 }
 
+func (c *authServiceClient) ListLinkedIdentities(ctx context.Context, in *ListLinkedIdentitiesRequest, opts ...grpc.CallOption) (*ListLinkedIdentitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLinkedIdentitiesResponse)
+	err := c.cc.Invoke(ctx, AuthService_ListLinkedIdentities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) UnlinkIdentity(ctx context.Context, in *UnlinkIdentityRequest, opts ...grpc.CallOption) (*UnlinkIdentityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlinkIdentityResponse)
+	err := c.cc.Invoke(ctx, AuthService_UnlinkIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -296,6 +326,14 @@ type AuthServiceServer interface {
 	ChangeEmail(context.Context, *ChangeEmailRequest) (*ChangeEmailResponse, error)
 	// AcceptInvitation completes an invited account with its password.
 	AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error)
+	// ListLinkedIdentities lists the caller's accounts at other identity
+	// providers ("Sign in with ...") that log in to this account.
+	ListLinkedIdentities(context.Context, *ListLinkedIdentitiesRequest) (*ListLinkedIdentitiesResponse, error)
+	// UnlinkIdentity disconnects one of them. The last way to log in (no
+	// password and no other provider) cannot be removed: FAILED_PRECONDITION,
+	// reason LAST_LOGIN_METHOD. Connecting is a browser flow: see the README
+	// ("Sign in with other providers").
+	UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -350,6 +388,12 @@ func (UnimplementedAuthServiceServer) ChangeEmail(context.Context, *ChangeEmailR
 }
 func (UnimplementedAuthServiceServer) AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AcceptInvitation not implemented")
+}
+func (UnimplementedAuthServiceServer) ListLinkedIdentities(context.Context, *ListLinkedIdentitiesRequest) (*ListLinkedIdentitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLinkedIdentities not implemented")
+}
+func (UnimplementedAuthServiceServer) UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlinkIdentity not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -642,6 +686,42 @@ func _AuthService_AcceptInvitation_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_ListLinkedIdentities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLinkedIdentitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ListLinkedIdentities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_ListLinkedIdentities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ListLinkedIdentities(ctx, req.(*ListLinkedIdentitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_UnlinkIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlinkIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).UnlinkIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_UnlinkIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).UnlinkIdentity(ctx, req.(*UnlinkIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -708,6 +788,14 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AcceptInvitation",
 			Handler:    _AuthService_AcceptInvitation_Handler,
+		},
+		{
+			MethodName: "ListLinkedIdentities",
+			Handler:    _AuthService_ListLinkedIdentities_Handler,
+		},
+		{
+			MethodName: "UnlinkIdentity",
+			Handler:    _AuthService_UnlinkIdentity_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -1222,6 +1310,289 @@ var TokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IntrospectToken",
 			Handler:    _TokenService_IntrospectToken_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tenantry/identity/v1/identity.proto",
+}
+
+const (
+	IdentityProviderService_CreateIdentityProvider_FullMethodName = "/tenantry.identity.v1.IdentityProviderService/CreateIdentityProvider"
+	IdentityProviderService_GetIdentityProvider_FullMethodName    = "/tenantry.identity.v1.IdentityProviderService/GetIdentityProvider"
+	IdentityProviderService_ListIdentityProviders_FullMethodName  = "/tenantry.identity.v1.IdentityProviderService/ListIdentityProviders"
+	IdentityProviderService_UpdateIdentityProvider_FullMethodName = "/tenantry.identity.v1.IdentityProviderService/UpdateIdentityProvider"
+	IdentityProviderService_DeleteIdentityProvider_FullMethodName = "/tenantry.identity.v1.IdentityProviderService/DeleteIdentityProvider"
+)
+
+// IdentityProviderServiceClient is the client API for IdentityProviderService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// IdentityProviderService manages the other identity providers a tenant's
+// users may sign in with (any OpenID Connect provider by its issuer, and
+// presets for Google, Microsoft and GitHub), for tenant administrators and
+// operators. Client secrets are stored sealed and never returned.
+type IdentityProviderServiceClient interface {
+	// CreateIdentityProvider adds a provider, under an id of the admin's
+	// choosing that names it in its redirect URI.
+	CreateIdentityProvider(ctx context.Context, in *CreateIdentityProviderRequest, opts ...grpc.CallOption) (*CreateIdentityProviderResponse, error)
+	// GetIdentityProvider returns one provider.
+	GetIdentityProvider(ctx context.Context, in *GetIdentityProviderRequest, opts ...grpc.CallOption) (*GetIdentityProviderResponse, error)
+	// ListIdentityProviders lists the tenant's providers, by id.
+	ListIdentityProviders(ctx context.Context, in *ListIdentityProvidersRequest, opts ...grpc.CallOption) (*ListIdentityProvidersResponse, error)
+	// UpdateIdentityProvider changes the fields named in update_mask. A
+	// provider's id and kind never change.
+	UpdateIdentityProvider(ctx context.Context, in *UpdateIdentityProviderRequest, opts ...grpc.CallOption) (*UpdateIdentityProviderResponse, error)
+	// DeleteIdentityProvider removes a provider and every account's link to
+	// it; accounts keep their other ways to log in (a password can be set
+	// with a reset link).
+	DeleteIdentityProvider(ctx context.Context, in *DeleteIdentityProviderRequest, opts ...grpc.CallOption) (*DeleteIdentityProviderResponse, error)
+}
+
+type identityProviderServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewIdentityProviderServiceClient(cc grpc.ClientConnInterface) IdentityProviderServiceClient {
+	return &identityProviderServiceClient{cc}
+}
+
+func (c *identityProviderServiceClient) CreateIdentityProvider(ctx context.Context, in *CreateIdentityProviderRequest, opts ...grpc.CallOption) (*CreateIdentityProviderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateIdentityProviderResponse)
+	err := c.cc.Invoke(ctx, IdentityProviderService_CreateIdentityProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityProviderServiceClient) GetIdentityProvider(ctx context.Context, in *GetIdentityProviderRequest, opts ...grpc.CallOption) (*GetIdentityProviderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetIdentityProviderResponse)
+	err := c.cc.Invoke(ctx, IdentityProviderService_GetIdentityProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityProviderServiceClient) ListIdentityProviders(ctx context.Context, in *ListIdentityProvidersRequest, opts ...grpc.CallOption) (*ListIdentityProvidersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIdentityProvidersResponse)
+	err := c.cc.Invoke(ctx, IdentityProviderService_ListIdentityProviders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityProviderServiceClient) UpdateIdentityProvider(ctx context.Context, in *UpdateIdentityProviderRequest, opts ...grpc.CallOption) (*UpdateIdentityProviderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateIdentityProviderResponse)
+	err := c.cc.Invoke(ctx, IdentityProviderService_UpdateIdentityProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityProviderServiceClient) DeleteIdentityProvider(ctx context.Context, in *DeleteIdentityProviderRequest, opts ...grpc.CallOption) (*DeleteIdentityProviderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteIdentityProviderResponse)
+	err := c.cc.Invoke(ctx, IdentityProviderService_DeleteIdentityProvider_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// IdentityProviderServiceServer is the server API for IdentityProviderService service.
+// All implementations must embed UnimplementedIdentityProviderServiceServer
+// for forward compatibility.
+//
+// IdentityProviderService manages the other identity providers a tenant's
+// users may sign in with (any OpenID Connect provider by its issuer, and
+// presets for Google, Microsoft and GitHub), for tenant administrators and
+// operators. Client secrets are stored sealed and never returned.
+type IdentityProviderServiceServer interface {
+	// CreateIdentityProvider adds a provider, under an id of the admin's
+	// choosing that names it in its redirect URI.
+	CreateIdentityProvider(context.Context, *CreateIdentityProviderRequest) (*CreateIdentityProviderResponse, error)
+	// GetIdentityProvider returns one provider.
+	GetIdentityProvider(context.Context, *GetIdentityProviderRequest) (*GetIdentityProviderResponse, error)
+	// ListIdentityProviders lists the tenant's providers, by id.
+	ListIdentityProviders(context.Context, *ListIdentityProvidersRequest) (*ListIdentityProvidersResponse, error)
+	// UpdateIdentityProvider changes the fields named in update_mask. A
+	// provider's id and kind never change.
+	UpdateIdentityProvider(context.Context, *UpdateIdentityProviderRequest) (*UpdateIdentityProviderResponse, error)
+	// DeleteIdentityProvider removes a provider and every account's link to
+	// it; accounts keep their other ways to log in (a password can be set
+	// with a reset link).
+	DeleteIdentityProvider(context.Context, *DeleteIdentityProviderRequest) (*DeleteIdentityProviderResponse, error)
+	mustEmbedUnimplementedIdentityProviderServiceServer()
+}
+
+// UnimplementedIdentityProviderServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedIdentityProviderServiceServer struct{}
+
+func (UnimplementedIdentityProviderServiceServer) CreateIdentityProvider(context.Context, *CreateIdentityProviderRequest) (*CreateIdentityProviderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateIdentityProvider not implemented")
+}
+func (UnimplementedIdentityProviderServiceServer) GetIdentityProvider(context.Context, *GetIdentityProviderRequest) (*GetIdentityProviderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIdentityProvider not implemented")
+}
+func (UnimplementedIdentityProviderServiceServer) ListIdentityProviders(context.Context, *ListIdentityProvidersRequest) (*ListIdentityProvidersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIdentityProviders not implemented")
+}
+func (UnimplementedIdentityProviderServiceServer) UpdateIdentityProvider(context.Context, *UpdateIdentityProviderRequest) (*UpdateIdentityProviderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateIdentityProvider not implemented")
+}
+func (UnimplementedIdentityProviderServiceServer) DeleteIdentityProvider(context.Context, *DeleteIdentityProviderRequest) (*DeleteIdentityProviderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteIdentityProvider not implemented")
+}
+func (UnimplementedIdentityProviderServiceServer) mustEmbedUnimplementedIdentityProviderServiceServer() {
+}
+func (UnimplementedIdentityProviderServiceServer) testEmbeddedByValue() {}
+
+// UnsafeIdentityProviderServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to IdentityProviderServiceServer will
+// result in compilation errors.
+type UnsafeIdentityProviderServiceServer interface {
+	mustEmbedUnimplementedIdentityProviderServiceServer()
+}
+
+func RegisterIdentityProviderServiceServer(s grpc.ServiceRegistrar, srv IdentityProviderServiceServer) {
+	// If the following call panics, it indicates UnimplementedIdentityProviderServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&IdentityProviderService_ServiceDesc, srv)
+}
+
+func _IdentityProviderService_CreateIdentityProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateIdentityProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityProviderServiceServer).CreateIdentityProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityProviderService_CreateIdentityProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityProviderServiceServer).CreateIdentityProvider(ctx, req.(*CreateIdentityProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityProviderService_GetIdentityProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIdentityProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityProviderServiceServer).GetIdentityProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityProviderService_GetIdentityProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityProviderServiceServer).GetIdentityProvider(ctx, req.(*GetIdentityProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityProviderService_ListIdentityProviders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIdentityProvidersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityProviderServiceServer).ListIdentityProviders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityProviderService_ListIdentityProviders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityProviderServiceServer).ListIdentityProviders(ctx, req.(*ListIdentityProvidersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityProviderService_UpdateIdentityProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateIdentityProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityProviderServiceServer).UpdateIdentityProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityProviderService_UpdateIdentityProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityProviderServiceServer).UpdateIdentityProvider(ctx, req.(*UpdateIdentityProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityProviderService_DeleteIdentityProvider_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteIdentityProviderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityProviderServiceServer).DeleteIdentityProvider(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityProviderService_DeleteIdentityProvider_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityProviderServiceServer).DeleteIdentityProvider(ctx, req.(*DeleteIdentityProviderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// IdentityProviderService_ServiceDesc is the grpc.ServiceDesc for IdentityProviderService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var IdentityProviderService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tenantry.identity.v1.IdentityProviderService",
+	HandlerType: (*IdentityProviderServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreateIdentityProvider",
+			Handler:    _IdentityProviderService_CreateIdentityProvider_Handler,
+		},
+		{
+			MethodName: "GetIdentityProvider",
+			Handler:    _IdentityProviderService_GetIdentityProvider_Handler,
+		},
+		{
+			MethodName: "ListIdentityProviders",
+			Handler:    _IdentityProviderService_ListIdentityProviders_Handler,
+		},
+		{
+			MethodName: "UpdateIdentityProvider",
+			Handler:    _IdentityProviderService_UpdateIdentityProvider_Handler,
+		},
+		{
+			MethodName: "DeleteIdentityProvider",
+			Handler:    _IdentityProviderService_DeleteIdentityProvider_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
