@@ -84,6 +84,9 @@ type Config struct {
 	// the difference showed in their latency. DefaultResponseFloor when
 	// zero; negative turns it off.
 	ResponseFloor time.Duration
+	// ProviderSecrets seals identity providers' client secrets; nil
+	// refuses to store any (see federation.go).
+	ProviderSecrets Sealer
 	// WaitUntil holds an answer until deadline (or ctx ends); nil is a
 	// timer. Tests replace it to see each answer's deadline.
 	WaitUntil func(ctx context.Context, deadline time.Time)

@@ -126,4 +126,5 @@ type Tx interface {
 
 	OAuthClientTx
 	OIDCTx
+	FederationTx
 }

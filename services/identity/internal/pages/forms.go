@@ -31,6 +31,30 @@ type Accounts interface {
 	// VerifyEmail confirms the address a verification link was sent to and
 	// returns it.
 	VerifyEmail(r *http.Request, token string) (email string, err error)
+	// SignInProviders lists the tenant's other identity providers, for
+	// the login and sign-up pages' buttons; none when they cannot be read.
+	SignInProviders(r *http.Request) []SignInProvider
+	// PendingLink describes the provider identity waiting, in this
+	// browser, for its owner to prove the account that has its email.
+	PendingLink(r *http.Request) (PendingLink, bool)
+	// LinkWithPassword connects the pending identity to that account once
+	// password proves it, opens the browser's session as Login does, and
+	// returns where to go next.
+	LinkWithPassword(w http.ResponseWriter, r *http.Request, password string) (next string, err error)
+}
+
+// SignInProvider is a "Log in with ..." button.
+type SignInProvider struct {
+	DisplayName string
+	// LoginPath starts the login (it takes ?next=).
+	LoginPath string
+}
+
+// PendingLink is a provider's identity waiting to be connected.
+type PendingLink struct {
+	Provider    string // the provider's display name
+	Email       string // the email it vouched for, which an account here has
+	PasswordSet bool   // whether that account has a password to prove it with
 }
 
 // SignUpForm is what the sign-up form sends.
@@ -81,6 +105,7 @@ var actions = map[string]action{
 	"/reset-password":    {fields: []string{"new_password"}, do: (*handler).resetPassword},
 	"/accept-invitation": {fields: []string{"password", "display_name"}, do: (*handler).acceptInvitation},
 	"/verify-email":      {do: (*handler).verifyEmail},
+	"/login/link":        {fields: []string{"password"}, do: (*handler).linkWithPassword},
 }
 
 // tokenPages are the pages opened from an email link with ?token=.
@@ -96,7 +121,31 @@ const (
 	msgWelcome        = "Welcome! Your account is ready: you can log in now."
 	msgVerified       = "Email verified."
 	msgVerifyAsk      = "Confirm your email address with the button below."
+	msgConnected      = "Connected: you can log in with it from now on."
 )
+
+// federationMessages explain the reasons a sign-in with another provider
+// came back with (?federation_error=): fixed texts, so that a link
+// cannot make the page say anything else.
+var federationMessages = map[string]string{
+	"FEDERATED_ACCOUNT_NOT_LINKED": "That account is not connected to an account here, and cannot sign up here by itself. " +
+		"Log in another way, then connect it from your account page.",
+	"IDENTITY_PROVIDER_UNAVAILABLE": "This way of logging in is not available.",
+	"FEDERATION_STATE_INVALID":      "The sign-in took too long, or was started in another browser. Start again.",
+	"FEDERATION_CANCELLED":          "The sign-in was cancelled.",
+	"FEDERATION_LINK_EXPIRED":       "The sign-in took too long. Start again.",
+	"ACCOUNT_DISABLED":              "This account is disabled; contact an administrator.",
+	"IDENTITY_ALREADY_LINKED": "That account is connected to an account here already, or yours is connected to " +
+		"another account of the same provider: disconnect that one first.",
+	"SESSION_ENDED": "Your session has ended: log in again.",
+}
+
+func federationMessage(reason string) string {
+	if m, ok := federationMessages[reason]; ok {
+		return m
+	}
+	return "The sign-in with the other provider did not work. Try again later, or log in another way."
+}
 
 // act answers a page's form posted by the browser itself. A cross-origin
 // post is refused before anything is read (see the package doc on CSRF).
@@ -155,6 +204,18 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form ur
 	return 0
 }
 
+// linkWithPassword connects a provider's identity to the account whose
+// password was given, and logs in (a redirect, as login).
+func (h *handler) linkWithPassword(w http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	next, err := h.accounts.LinkWithPassword(w, r, form.Get("password"))
+	if err != nil {
+		return v.fail(err)
+	}
+	w.Header().Set("Location", next)
+	w.WriteHeader(http.StatusSeeOther)
+	return 0
+}
+
 func (h *handler) forgotPassword(_ http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
 	email := form.Get("email")
 	if err := h.accounts.RequestPasswordReset(r, email); err != nil {
@@ -205,6 +266,11 @@ func (h *handler) verifyEmail(_ http.ResponseWriter, r *http.Request, v *view, f
 // link for its form, and the login's next when it is a local path.
 func firstView(path, rawQuery string) *view {
 	v := &view{}
+	if reason := queryValue(rawQuery, "federation_error"); reason != "" {
+		v.Message, v.Failed = federationMessage(reason), true
+	} else if path == "/account" && queryValue(rawQuery, "connected") != "" {
+		v.Message = msgConnected
+	}
 	switch {
 	case path == "/login":
 		if next := queryValue(rawQuery, "next"); IsLocalPath(next) {

@@ -21,6 +21,9 @@ type fakeAccounts struct {
 	calls []string // "Method key=value ..." of each call
 	err   error
 	email string // VerifyEmail's answer
+
+	providers []pages.SignInProvider // SignInProviders' answer
+	pending   *pages.PendingLink     // PendingLink's answer
 }
 
 func (f *fakeAccounts) record(call string) error {
@@ -62,6 +65,19 @@ func (f *fakeAccounts) AcceptInvitation(_ *http.Request, in pages.AcceptForm) er
 
 func (f *fakeAccounts) VerifyEmail(_ *http.Request, token string) (string, error) {
 	return f.email, f.record("VerifyEmail token=" + token)
+}
+
+func (f *fakeAccounts) SignInProviders(*http.Request) []pages.SignInProvider { return f.providers }
+
+func (f *fakeAccounts) PendingLink(*http.Request) (pages.PendingLink, bool) {
+	if f.pending == nil {
+		return pages.PendingLink{}, false
+	}
+	return *f.pending, true
+}
+
+func (f *fakeAccounts) LinkWithPassword(_ http.ResponseWriter, _ *http.Request, password string) (string, error) {
+	return "/after-link", f.record("LinkWithPassword password=" + password)
 }
 
 // post sends a form to a page as a browser does (same origin).

@@ -20,6 +20,7 @@ var Paths = []string{
 	"/signup",
 	"/verify-email",
 	"/login",
+	"/login/link",
 	"/forgot-password",
 	"/reset-password",
 	"/account",
@@ -131,6 +132,14 @@ func (h *handler) servePage(w http.ResponseWriter, r *http.Request) {
 
 // render answers with the page at path showing v.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v *view, status int) {
+	if h.accounts != nil {
+		switch path {
+		case "/login", "/signup":
+			v.Providers = h.accounts.SignInProviders(r)
+		case "/login/link":
+			v.Link, v.LinkPending = h.accounts.PendingLink(r)
+		}
+	}
 	var body bytes.Buffer
 	if err := h.pages[path].Execute(&body, v); err != nil {
 		// The templates are fixed at build time and tested: this is a bug.

@@ -22,6 +22,11 @@ type view struct {
 	Failed  bool
 	// Status is the verification page's text about its link.
 	Status string
+	// Providers are the login and sign-up pages' "Log in with ..." buttons.
+	Providers []SignInProvider
+	// Link is the link page's pending identity, when LinkPending.
+	Link        PendingLink
+	LinkPending bool
 	// Done says the form did what it was for and is not shown again (a
 	// used link's form would only fail).
 	Done bool

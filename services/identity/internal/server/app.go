@@ -21,9 +21,11 @@ import (
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/config"
+	"tenantry.dev/identity/internal/federation"
 	"tenantry.dev/identity/internal/mail"
 	"tenantry.dev/identity/internal/password"
 	"tenantry.dev/identity/internal/ratelimit"
+	"tenantry.dev/identity/internal/sealbox"
 	"tenantry.dev/identity/internal/sessioncache"
 	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/identity/internal/token"
@@ -63,6 +65,7 @@ type App struct {
 	metricsSrv *metrics.Server   // when the metrics have an address of their own
 	metricsOn  bool              // the gateway serves them
 	tracing    *tracing.Tracing  // nil when the OTEL_* variables leave traces off
+	opts       Options
 }
 
 // Options lets tests replace parts of the App.
@@ -77,12 +80,15 @@ type Options struct {
 	// Tracing replaces what the OTEL_* variables say (tracing.Setup),
 	// e.g. with an in-memory exporter.
 	Tracing *tracing.Tracing
+	// FederationEndpoints replaces the real Google, Microsoft and GitHub
+	// endpoints of the identity provider presets (tests).
+	FederationEndpoints federation.Endpoints
 }
 
 // New connects to the databases and the registry, prepares identity's
 // shared tables and signing keys, and listens. Nothing is served until Run.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
-	a := &App{cfg: cfg, logger: logger, tracing: opts.Tracing}
+	a := &App{cfg: cfg, logger: logger, tracing: opts.Tracing, opts: opts}
 	if a.tracing == nil {
 		if a.tracing, err = tracing.Setup(ctx, "identity", logger); err != nil {
 			return nil, err
@@ -178,7 +184,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, fmt.Errorf("derive the refresh token key: %w", err)
 	}
-	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil}
+	// Identity providers' client secrets are sealed under the
+	// key-encryption key too, with a key of their own.
+	providerSecrets, err := sealbox.New(cfg.KeyEncryptionKey, "identity provider client secrets v1")
+	if err != nil {
+		return nil, err
+	}
+	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil, ProviderSecrets: providerSecrets}
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
 	}
@@ -221,11 +233,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{accounts: a.accounts, tokens: a.issuer, resolver: a.resolver, now: time.Now}
+	srv := &Server{accounts: a.accounts, tokens: a.issuer, resolver: a.resolver, links: links{cfg.PublicURL}, now: time.Now}
 	identityv1.RegisterAuthServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterUserServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterTokenServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterOAuthClientServiceServer(a.rpc.GRPC(), srv)
+	identityv1.RegisterIdentityProviderServiceServer(a.rpc.GRPC(), srv)
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}

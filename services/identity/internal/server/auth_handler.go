@@ -7,6 +7,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/federation"
 	"tenantry.dev/identity/internal/token"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
@@ -19,11 +20,14 @@ type Server struct {
 	identityv1.UnimplementedUserServiceServer
 	identityv1.UnimplementedTokenServiceServer
 	identityv1.UnimplementedOAuthClientServiceServer
+	identityv1.UnimplementedIdentityProviderServiceServer
 
 	accounts *account.Manager
 	tokens   tokenVerifier
 	resolver *tenancy.Resolver
-	now      func() time.Time
+	// links builds URLs on a tenant's default host.
+	links account.Links
+	now   func() time.Time
 }
 
 // tenantOfToken finds the active tenant an access token is bound to: the
@@ -53,17 +57,22 @@ var (
 // GetAuthConfig implements AuthServiceServer.
 func (s *Server) GetAuthConfig(ctx context.Context, _ *identityv1.GetAuthConfigRequest) (*identityv1.GetAuthConfigResponse, error) {
 	t := tenantFrom(ctx)
-	settings, err := s.accounts.Settings(ctx, t)
+	settings, providers, err := s.accounts.AuthConfig(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	return &identityv1.GetAuthConfigResponse{
+	resp := &identityv1.GetAuthConfigResponse{
 		Tenant:            t.Slug,
 		TenantDisplayName: t.DisplayName,
 		SignupPolicy:      signupToProto[settings.SignupPolicy],
 		EmailVerification: verificationToProto[settings.EmailVerification],
 		PasswordMinLength: int32(settings.PasswordMinLength),
-	}, nil
+	}
+	for _, p := range providers {
+		resp.IdentityProviders = append(resp.IdentityProviders, &identityv1.SignInProvider{
+			ProviderId: p.ID, DisplayName: p.DisplayName, LoginPath: federation.LoginPath(p.ID)})
+	}
+	return resp, nil
 }
 
 // SignUp implements AuthServiceServer.

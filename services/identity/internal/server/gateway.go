@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/federation"
 	"tenantry.dev/identity/internal/oidcop"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/restgateway"
@@ -57,6 +59,15 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		return nil, err
 	}
 	sessions.sso = provider
+	// The public URL is a template ("http://{tenant}.localhost:8080"),
+	// which url.Parse refuses for its braces: its scheme is all we need.
+	scheme, _, _ := strings.Cut(cfg.PublicURL, "://")
+	federated, err := federation.New(a.accounts, &federationHost{a: a, sessions: sessions}, federation.Config{
+		KeyEncryptionKey: cfg.KeyEncryptionKey, Scheme: scheme, Logger: a.logger, Endpoints: a.opts.FederationEndpoints,
+	})
+	if err != nil {
+		return nil, err
+	}
 	origins := &corsOrigins{
 		global:   cfg.CORSOrigins,
 		resolver: a.resolver,
@@ -79,6 +90,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 			identityv1.RegisterUserServiceHandler,
 			identityv1.RegisterTokenServiceHandler,
 			identityv1.RegisterOAuthClientServiceHandler,
+			identityv1.RegisterIdentityProviderServiceHandler,
 		},
 		OpenAPI:      openAPI,
 		Metrics:      a.metrics,
@@ -86,7 +98,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		Tracing:      a.tracing,
 		Routes: withPageRoutes(withRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
-		}, provider.Routes()), &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions}),
+		}, provider.Routes(), federated.Routes()), &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions, federation: federated}),
 		Admit:          a.admitHost,
 		Wrap:           sessions.wrap,
 		BeforeResponse: sessions.forwardResponse,
@@ -101,9 +113,11 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 }
 
 // withRoutes adds more routes to routes.
-func withRoutes(routes, more map[string]http.Handler) map[string]http.Handler {
-	for pattern, h := range more {
-		routes[pattern] = h
+func withRoutes(routes map[string]http.Handler, more ...map[string]http.Handler) map[string]http.Handler {
+	for _, m := range more {
+		for pattern, h := range m {
+			routes[pattern] = h
+		}
 	}
 	return routes
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/federation"
 	"tenantry.dev/identity/internal/pages"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/grpcerr"
@@ -41,9 +42,10 @@ func withPageRoutes(routes map[string]http.Handler, forms pages.Accounts) map[st
 // same request (grpcerr, then grpc-gateway's HTTP status), so a page says no
 // more and no less than the API.
 type pageForms struct {
-	accounts *account.Manager
-	resolver *tenancy.Resolver
-	sessions *browserSessions
+	accounts   *account.Manager
+	resolver   *tenancy.Resolver
+	sessions   *browserSessions
+	federation *federation.Service
 }
 
 var _ pages.Accounts = (*pageForms)(nil)
@@ -114,6 +116,35 @@ func (p *pageForms) VerifyEmail(r *http.Request, token string) (email string, er
 		return err
 	})
 	return email, err
+}
+
+// SignInProviders implements pages.Accounts.
+func (p *pageForms) SignInProviders(r *http.Request) []pages.SignInProvider {
+	t, err := p.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	if err != nil {
+		return nil
+	}
+	providers, err := p.accounts.SignInProviders(r.Context(), t)
+	if err != nil {
+		return nil // the page still offers the password
+	}
+	out := make([]pages.SignInProvider, 0, len(providers))
+	for _, ip := range providers {
+		out = append(out, pages.SignInProvider{DisplayName: ip.DisplayName, LoginPath: federation.LoginPath(ip.ID)})
+	}
+	return out
+}
+
+// PendingLink implements pages.Accounts.
+func (p *pageForms) PendingLink(r *http.Request) (pages.PendingLink, bool) {
+	provider, email, passwordSet, ok := p.federation.PendingLink(r)
+	return pages.PendingLink{Provider: provider, Email: email, PasswordSet: passwordSet}, ok
+}
+
+// LinkWithPassword implements pages.Accounts.
+func (p *pageForms) LinkWithPassword(w http.ResponseWriter, r *http.Request, password string) (string, error) {
+	next, err := p.federation.LinkWithPassword(w, r, password)
+	return next, formError(r, err)
 }
 
 // formError converts err as the REST API would answer it, and notes it in

@@ -28,11 +28,13 @@ func Policy() authn.Policy {
 	users := []string{RoleUser, RoleAdmin}
 	admins := []string{RoleAdmin, RoleOperator}
 	return authn.Policy{
-		identityv1.AuthService_ListSessions_FullMethodName:   users,
-		identityv1.AuthService_RevokeSession_FullMethodName:  users,
-		identityv1.AuthService_GetCurrentUser_FullMethodName: users,
-		identityv1.AuthService_ChangePassword_FullMethodName: users,
-		identityv1.AuthService_ChangeEmail_FullMethodName:    users,
+		identityv1.AuthService_ListSessions_FullMethodName:         users,
+		identityv1.AuthService_RevokeSession_FullMethodName:        users,
+		identityv1.AuthService_GetCurrentUser_FullMethodName:       users,
+		identityv1.AuthService_ChangePassword_FullMethodName:       users,
+		identityv1.AuthService_ChangeEmail_FullMethodName:          users,
+		identityv1.AuthService_ListLinkedIdentities_FullMethodName: users,
+		identityv1.AuthService_UnlinkIdentity_FullMethodName:       users,
 
 		identityv1.UserService_ListUsers_FullMethodName:            admins,
 		identityv1.UserService_GetUser_FullMethodName:              admins,
@@ -48,6 +50,12 @@ func Policy() authn.Policy {
 		identityv1.OAuthClientService_UpdateOAuthClient_FullMethodName:       admins,
 		identityv1.OAuthClientService_DeleteOAuthClient_FullMethodName:       admins,
 		identityv1.OAuthClientService_RotateOAuthClientSecret_FullMethodName: admins,
+
+		identityv1.IdentityProviderService_CreateIdentityProvider_FullMethodName: admins,
+		identityv1.IdentityProviderService_GetIdentityProvider_FullMethodName:    admins,
+		identityv1.IdentityProviderService_ListIdentityProviders_FullMethodName:  admins,
+		identityv1.IdentityProviderService_UpdateIdentityProvider_FullMethodName: admins,
+		identityv1.IdentityProviderService_DeleteIdentityProvider_FullMethodName: admins,
 
 		identityv1.TokenService_IntrospectToken_FullMethodName: {RoleService, RoleOperator},
 	}

@@ -378,6 +378,57 @@
         }
       }
       await loadSessions();
+
+      // Other identity providers: those connected, with Disconnect, and
+      // the tenant's others, with Connect (the browser goes to the
+      // provider and comes back to this page).
+      async function loadIdentities() {
+        let linked, providers;
+        try {
+          const [r, config] = await Promise.all([
+            api('GET', '/v1/auth/identities', undefined, true),
+            api('GET', '/v1/auth/config'),
+          ]);
+          linked = r.linkedIdentities || [];
+          providers = config.identityProviders || [];
+        } catch (err) {
+          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          say(err.message, true);
+          return;
+        }
+        $('#identities-section').hidden = linked.length === 0 && providers.length === 0;
+        const ul = $('#identities');
+        ul.replaceChildren();
+        for (const l of linked) {
+          const name = l.providerDisplayName || l.providerId;
+          const desc = name + (l.email ? ' (' + l.email + ')' : '') + ', connected ' + when(l.createTime) +
+            (l.lastLoginTime ? ', last used ' + when(l.lastLoginTime) : '');
+          const button = el('button', { type: 'button', class: 'secondary', text: 'Disconnect' });
+          button.setAttribute('aria-label', 'Disconnect ' + name);
+          button.addEventListener('click', async () => {
+            try {
+              await api('DELETE', '/v1/auth/identities/' + encodeURIComponent(l.providerId), undefined, true);
+              say(name + ' is disconnected.');
+              await loadIdentities();
+            } catch (err) { say(err.message, true); }
+          });
+          ul.append(el('li', {}, el('span', { text: desc }), button));
+        }
+        const connect = $('#connect');
+        connect.replaceChildren();
+        for (const p of providers) {
+          if (linked.some((l) => l.providerId === p.providerId)) continue;
+          const button = el('button', { type: 'button', class: 'secondary', text: 'Connect ' + p.displayName });
+          button.addEventListener('click', async () => {
+            try {
+              const r = await api('POST', p.loginPath + '/connect', undefined, true);
+              location.assign(r.authorizationUrl);
+            } catch (err) { say(err.message, true); }
+          });
+          connect.append(button);
+        }
+      }
+      await loadIdentities();
     },
 
     'admin-users': async () => {

@@ -1,0 +1,346 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+)
+
+// federation is one tenant ("alpha") signing its users in with another
+// identity provider: in this file, a second Tenantry tenant ("beta"), whose
+// OpenID Provider is reached over real HTTP like any other.
+type federationSetup struct {
+	s        *system
+	alpha    string // alpha's base URL
+	beta     string // beta's base URL (the issuer)
+	adminA   string
+	provider *identityv1.IdentityProvider
+}
+
+func setUpFederation(t *testing.T, s *system, allowSignup bool) *federationSetup {
+	t.Helper()
+	f := &federationSetup{s: s, alpha: s.issuer("alpha"), beta: s.issuer("beta")}
+	f.adminA = s.makeAdmin("alpha", "admin@alpha.example").GetAccessToken()
+	adminB := s.makeAdmin("beta", "admin@beta.example").GetAccessToken()
+
+	// beta registers alpha's identity service as a first-party client, with
+	// alpha's callback as its redirect URI.
+	c := webAppClient("Alpha's sign-in")
+	c.RedirectUris = []string{f.alpha + "/login/idp/beta-sso/callback"}
+	c.FirstParty = true
+	created, err := identityv1.NewOAuthClientServiceClient(s.conn).CreateOAuthClient(in("beta", adminB),
+		&identityv1.CreateOAuthClientRequest{OauthClient: c})
+	require.NoError(t, err)
+
+	// alpha's admin adds beta as a provider.
+	resp, err := identityv1.NewIdentityProviderServiceClient(s.conn).CreateIdentityProvider(in("alpha", f.adminA),
+		&identityv1.CreateIdentityProviderRequest{IdentityProvider: &identityv1.IdentityProvider{
+			ProviderId: "beta-sso", DisplayName: "Beta SSO", Kind: identityv1.IdentityProvider_KIND_OIDC,
+			Issuer: f.beta, ClientId: created.GetOauthClient().GetClientId(), ClientSecret: created.GetClientSecret(),
+			AllowSignup: allowSignup,
+		}})
+	require.NoError(t, err)
+	f.provider = resp.GetIdentityProvider()
+	return f
+}
+
+// betaUser makes an account in beta, its email verified there or not.
+func (f *federationSetup) betaUser(t *testing.T, email string, verified bool) {
+	t.Helper()
+	s := f.s
+	_, err := s.auth.SignUp(in("beta"), &identityv1.SignUpRequest{Email: email, Password: goodPassword})
+	require.NoError(t, err)
+	if verified {
+		_, _, token := s.mailTo(email, "Confirm your email address for Tenant beta")
+		_, err = s.auth.VerifyEmail(in("beta"), &identityv1.VerifyEmailRequest{Token: token})
+		require.NoError(t, err)
+	}
+}
+
+// signInWithBeta runs browser b from alpha's "Log in with Beta SSO" through
+// beta's login page, as email, back to alpha; it returns the last response
+// (the page alpha sent the browser to) and its body.
+func (f *federationSetup) signInWithBeta(t *testing.T, b *httpBrowser, email string) (*http.Response, string) {
+	t.Helper()
+	resp, body := b.get(f.alpha + "/login/idp/beta-sso?next=/account")
+	require.Equal(t, f.beta+"/login", resp.Request.URL.Scheme+"://"+resp.Request.URL.Host+resp.Request.URL.Path,
+		"beta asks for its password: %s", body)
+	next := resp.Request.URL.Query().Get("next")
+	resp, body = b.post(f.beta+"/login", url.Values{"email": {email}, "password": {goodPassword}, "next": {next}})
+	return resp, body
+}
+
+// accessToken returns the access token of b's session on a tenant, as the
+// pages' script gets it, or "" when b is not logged in there.
+func (b *httpBrowser) accessToken(base string) string {
+	b.t.Helper()
+	u, err := url.Parse(base)
+	require.NoError(b.t, err)
+	csrf := ""
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == "tenantry_csrf" {
+			csrf = c.Value
+		}
+	}
+	if csrf == "" {
+		return ""
+	}
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/auth:refresh", strings.NewReader("{}"))
+	require.NoError(b.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	resp, err := b.client.Do(req)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	var out struct {
+		AccessToken string `json:"accessToken"`
+	}
+	require.NoError(b.t, json.NewDecoder(resp.Body).Decode(&out))
+	return out.AccessToken
+}
+
+// whoAmI is the email of the account b is logged in to on alpha, or "".
+func (f *federationSetup) whoAmI(t *testing.T, b *httpBrowser) string {
+	t.Helper()
+	tok := b.accessToken(f.alpha)
+	if tok == "" {
+		return ""
+	}
+	me, err := f.s.auth.GetCurrentUser(in("alpha", tok), &identityv1.GetCurrentUserRequest{})
+	require.NoError(t, err)
+	return me.GetUser().GetEmail()
+}
+
+func federationError(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	return resp.Request.URL.Query().Get("federation_error")
+}
+
+func TestSignInWithAnotherTenantAsProvider(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, "alpha", "beta")
+	f := setUpFederation(t, s, true)
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, s.registry.DBURL)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	alphaTable := func(name string) string { return pgx.Identifier{"alpha", name}.Sanitize() }
+
+	t.Run("the provider is listed with the redirect URI to register, never its secret", func(t *testing.T) {
+		require.True(t, strings.HasSuffix(f.provider.GetRedirectUri(), "/login/idp/beta-sso/callback"), f.provider.GetRedirectUri())
+		require.Empty(t, f.provider.GetClientSecret())
+		var sealed []byte
+		var row string
+		require.NoError(t, db.QueryRow(ctx, `SELECT client_secret, row_to_json(p)::text FROM `+alphaTable("identity_providers")+` p`).Scan(&sealed, &row))
+		require.NotContains(t, row, "ocs_", "the secret is stored sealed")
+		cfg, err := s.auth.GetAuthConfig(in("alpha"), &identityv1.GetAuthConfigRequest{})
+		require.NoError(t, err)
+		require.Len(t, cfg.GetIdentityProviders(), 1)
+		require.Equal(t, "/login/idp/beta-sso", cfg.GetIdentityProviders()[0].GetLoginPath())
+		b := s.newBrowser()
+		_, body := b.get(f.alpha + "/login")
+		require.Contains(t, body, "Log in with Beta SSO")
+	})
+
+	t.Run("a new person signs up with a verified email, and logs in again by the link", func(t *testing.T) {
+		f.betaUser(t, "carol@beta.example", true)
+		b := s.newBrowser()
+		resp, body := f.signInWithBeta(t, b, "carol@beta.example")
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		require.Equal(t, "carol@beta.example", f.whoAmI(t, b))
+
+		user, err := s.users.ListUsers(in("alpha", f.adminA), &identityv1.ListUsersRequest{})
+		require.NoError(t, err)
+		var carol *identityv1.User
+		for _, u := range user.GetUsers() {
+			if u.GetEmail() == "carol@beta.example" {
+				carol = u
+			}
+		}
+		require.NotNil(t, carol)
+		require.True(t, carol.GetEmailVerified(), "beta vouched for the email")
+
+		again := s.newBrowser()
+		resp, body = f.signInWithBeta(t, again, "carol@beta.example")
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		require.Equal(t, "carol@beta.example", f.whoAmI(t, again))
+
+		tok := again.accessToken(f.alpha)
+		linked, err := s.auth.ListLinkedIdentities(in("alpha", tok), &identityv1.ListLinkedIdentitiesRequest{})
+		require.NoError(t, err)
+		require.False(t, linked.GetPasswordSet())
+		require.Len(t, linked.GetLinkedIdentities(), 1)
+		require.Equal(t, "Beta SSO", linked.GetLinkedIdentities()[0].GetProviderDisplayName())
+		require.NotNil(t, linked.GetLinkedIdentities()[0].GetLastLoginTime())
+
+		_, err = s.auth.UnlinkIdentity(in("alpha", tok), &identityv1.UnlinkIdentityRequest{ProviderId: "beta-sso"})
+		st := requireCode(t, err, codes.FailedPrecondition)
+		require.Contains(t, st.Message(), "only way to log in")
+	})
+
+	t.Run("an existing account is linked only when its owner gives its password", func(t *testing.T) {
+		s.signUpAndLogin("alpha", "dave@beta.example")
+		f.betaUser(t, "dave@beta.example", true)
+		b := s.newBrowser()
+		resp, body := f.signInWithBeta(t, b, "dave@beta.example")
+		require.Equal(t, "/login/link", resp.Request.URL.Path, body)
+		require.Contains(t, body, "dave@beta.example")
+		require.Empty(t, f.whoAmI(t, b), "nobody is logged in before the proof")
+
+		resp, body = b.post(f.alpha+"/login/link", url.Values{"password": {"not the password"}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+		require.Empty(t, f.whoAmI(t, b))
+		var links int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM `+alphaTable("linked_identities")+` l JOIN `+alphaTable("users")+
+			` u ON u.id = l.user_id WHERE u.email = 'dave@beta.example'`).Scan(&links))
+		require.Zero(t, links)
+
+		resp, body = b.post(f.alpha+"/login/link", url.Values{"password": {goodPassword}})
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		require.Equal(t, "dave@beta.example", f.whoAmI(t, b))
+
+		// From now on the provider logs in to dave's account directly.
+		other := s.newBrowser()
+		resp, body = f.signInWithBeta(t, other, "dave@beta.example")
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		require.Equal(t, "dave@beta.example", f.whoAmI(t, other))
+
+		// dave has a password too: the link can go.
+		_, err := s.auth.UnlinkIdentity(in("alpha", other.accessToken(f.alpha)), &identityv1.UnlinkIdentityRequest{ProviderId: "beta-sso"})
+		require.NoError(t, err)
+	})
+
+	t.Run("an email the provider did not verify links nothing and says nothing", func(t *testing.T) {
+		// erin has an account here; at beta someone signed up with her
+		// address without verifying it. frank has no account here.
+		s.signUpAndLogin("alpha", "erin@beta.example")
+		f.betaUser(t, "erin@beta.example", false)
+		f.betaUser(t, "frank@beta.example", false)
+		var reasons []string
+		for _, email := range []string{"erin@beta.example", "frank@beta.example"} {
+			b := s.newBrowser()
+			resp, body := f.signInWithBeta(t, b, email)
+			require.Equal(t, "/login", resp.Request.URL.Path, body)
+			reasons = append(reasons, federationError(t, resp))
+			require.Empty(t, f.whoAmI(t, b))
+		}
+		require.Equal(t, []string{"FEDERATED_ACCOUNT_NOT_LINKED", "FEDERATED_ACCOUNT_NOT_LINKED"}, reasons,
+			"the same answer whether or not an account has the address")
+		var frank int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM `+alphaTable("users")+` WHERE email = 'frank@beta.example'`).Scan(&frank))
+		require.Zero(t, frank, "no account made from an unverified email")
+	})
+
+	t.Run("a callback this browser did not start is refused", func(t *testing.T) {
+		// The attacker signs in at beta as themselves and keeps alpha's
+		// callback URL (code and state) instead of following it...
+		f.betaUser(t, "mallory@beta.example", true)
+		attacker := s.newBrowser()
+		stop := attacker.client.CheckRedirect
+		attacker.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if strings.HasSuffix(req.URL.Path, "/callback") {
+				return http.ErrUseLastResponse
+			}
+			return stop(req, via)
+		}
+		resp, body := f.signInWithBeta(t, attacker, "mallory@beta.example")
+		callback := redirectedTo(t, resp, body)
+		require.Equal(t, "/login/idp/beta-sso/callback", callback.Path)
+
+		// ...and gets a victim's browser to open it: nobody is logged in.
+		victim := s.newBrowser()
+		resp, _ = victim.get(callback.String())
+		require.Equal(t, "FEDERATION_STATE_INVALID", federationError(t, resp))
+		require.Empty(t, f.whoAmI(t, victim))
+
+		// A state that does not match the cookie's is refused too.
+		q := callback.Query()
+		q.Set("state", "forged")
+		callback.RawQuery = q.Encode()
+		resp, _ = attacker.get(callback.String())
+		require.Equal(t, "FEDERATION_STATE_INVALID", federationError(t, resp))
+	})
+
+	t.Run("a logged-in user connects the provider from the account page", func(t *testing.T) {
+		s.signUpAndLogin("alpha", "gina@alpha.example")
+		f.betaUser(t, "gina.b@beta.example", true)
+		b := s.newBrowser()
+		resp, body := b.post(f.alpha+"/login", url.Values{"email": {"gina@alpha.example"}, "password": {goodPassword}})
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		tok := b.accessToken(f.alpha)
+
+		// Without the user's token there is nothing to connect to.
+		req, err := http.NewRequest(http.MethodPost, f.alpha+"/login/idp/beta-sso/connect", nil)
+		require.NoError(t, err)
+		noToken, err := b.client.Do(req)
+		require.NoError(t, err)
+		noToken.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, noToken.StatusCode)
+
+		req, err = http.NewRequest(http.MethodPost, f.alpha+"/login/idp/beta-sso/connect", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		started, err := b.client.Do(req)
+		require.NoError(t, err)
+		var out struct {
+			AuthorizationURL string `json:"authorizationUrl"`
+		}
+		require.NoError(t, json.NewDecoder(started.Body).Decode(&out))
+		started.Body.Close()
+		require.True(t, strings.HasPrefix(out.AuthorizationURL, f.beta+"/oauth/authorize?"), out.AuthorizationURL)
+
+		resp, body = b.get(out.AuthorizationURL)
+		require.Equal(t, "/login", resp.Request.URL.Path, body)
+		resp, body = b.post(f.beta+"/login", url.Values{"email": {"gina.b@beta.example"}, "password": {goodPassword},
+			"next": {resp.Request.URL.Query().Get("next")}})
+		require.Equal(t, f.alpha+"/account?connected=beta-sso", resp.Request.URL.String(), body)
+
+		linked, err := s.auth.ListLinkedIdentities(in("alpha", tok), &identityv1.ListLinkedIdentitiesRequest{})
+		require.NoError(t, err)
+		require.Len(t, linked.GetLinkedIdentities(), 1)
+		require.Equal(t, "gina.b@beta.example", linked.GetLinkedIdentities()[0].GetEmail())
+
+		// The same beta account now logs in to gina's account.
+		other := s.newBrowser()
+		resp, body = f.signInWithBeta(t, other, "gina.b@beta.example")
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		require.Equal(t, "gina@alpha.example", f.whoAmI(t, other))
+	})
+
+	t.Run("every link, unlink and federated login is audited", func(t *testing.T) {
+		rows, err := db.Query(ctx, `SELECT DISTINCT event FROM `+alphaTable("audit_log")+` WHERE event LIKE 'federation.%' OR event LIKE 'identity_provider.%'`)
+		require.NoError(t, err)
+		events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{"identity_provider.created", "federation.signed_up", "federation.logged_in",
+			"federation.login_refused", "federation.identity_linked", "federation.identity_unlinked"}, events)
+	})
+
+	t.Run("disabled, the provider is neither offered nor usable", func(t *testing.T) {
+		idps := identityv1.NewIdentityProviderServiceClient(s.conn)
+		p := f.provider
+		p.Disabled = true
+		_, err := idps.UpdateIdentityProvider(in("alpha", f.adminA), &identityv1.UpdateIdentityProviderRequest{
+			IdentityProvider: p, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"disabled"}}})
+		require.NoError(t, err)
+		b := s.newBrowser()
+		_, body := b.get(f.alpha + "/login")
+		require.NotContains(t, body, "Beta SSO")
+		resp, _ := b.get(f.alpha + "/login/idp/beta-sso")
+		require.Equal(t, "IDENTITY_PROVIDER_UNAVAILABLE", federationError(t, resp))
+	})
+}
