@@ -54,43 +54,43 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// requireOpenIDClientRP fails t (it does not skip: `make test` has what it
-// needs) unless Node.js is installed, and installs the relying party's
+// requireNodeApp fails t (it does not skip: `make test` has what it
+// needs) unless Node.js is installed, and installs the app in dir's
 // dependencies from its package-lock.json, as services/notes-node's tests
 // do for that service.
-func requireOpenIDClientRP(t *testing.T) {
+func requireNodeApp(t *testing.T, dir string) {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		_, err := exec.LookPath(tool)
-		require.NoError(t, err, "%s is required: the openid-client relying party is a Node.js app (Node.js >= 20.19, with npm)", tool)
+		require.NoError(t, err, "%s is required: %s is a Node.js app (Node.js >= 20.19, with npm)", tool, dir)
 	}
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--prefer-offline")
-	cmd.Dir = openIDClientRPDir
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "NPM_CONFIG_UPDATE_NOTIFIER=false")
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "npm ci in %s:\n%s", openIDClientRPDir, out)
+	require.NoError(t, err, "npm ci in %s:\n%s", dir, out)
 }
 
-// startOpenIDClientRP starts the relying party on ln (so its port, and
-// with it the redirect URIs registered for the client, is known before it
-// starts) as the client clientID of issuer, and waits until it has done
-// discovery and listens. It is killed when t ends; its output is logged if
-// t failed.
-func startOpenIDClientRP(t *testing.T, ln *net.TCPListener, issuer, clientID, secret string) *openIDClientRP {
+func requireOpenIDClientRP(t *testing.T) { requireNodeApp(t, openIDClientRPDir) }
+
+// startNodeApp starts `node server.js` in dir on ln, passed as file
+// descriptor 3 (so its port is known before it starts), with env added to
+// the environment, and waits until it prints {"msg":"listening","url":...}:
+// it returns that URL. It is killed when t ends; its output is logged if t
+// failed.
+func startNodeApp(t *testing.T, dir string, ln *net.TCPListener, env ...string) (string, *lockedBuffer) {
 	t.Helper()
 	socket, err := ln.File()
 	require.NoError(t, err)
 	cmd := exec.Command("node", "server.js")
-	cmd.Dir = openIDClientRPDir
-	cmd.Env = append(os.Environ(),
-		"RP_ISSUER="+issuer, "RP_CLIENT_ID="+clientID, "RP_CLIENT_SECRET="+secret,
-		"RP_LISTEN_FD=3") // ExtraFiles[0]
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.ExtraFiles = []*os.File{socket}
 	output := &lockedBuffer{}
 	cmd.Stderr = output
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start(), "start the relying party")
+	require.NoError(t, cmd.Start(), "start %s", dir)
 	// The child has its own copy of the socket.
 	require.NoError(t, socket.Close())
 	require.NoError(t, ln.Close())
@@ -113,18 +113,29 @@ func startOpenIDClientRP(t *testing.T, ln *net.TCPListener, issuer, clientID, se
 		<-exited
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("openid-client relying party's output:\n%s", output.String())
+			t.Logf("output of %s:\n%s", dir, output.String())
 		}
 	})
 	select {
 	case origin := <-listening:
-		return &openIDClientRP{origin: origin, output: output}
+		return origin, output
 	case <-exited:
-		require.FailNow(t, "the relying party exited before it listened", "%s", output.String())
+		require.FailNow(t, dir+" exited before it listened", "%s", output.String())
 	case <-time.After(browserStep):
-		require.FailNow(t, "the relying party did not listen", "after %s:\n%s", browserStep, output.String())
+		require.FailNow(t, dir+" did not listen", "after %s:\n%s", browserStep, output.String())
 	}
-	return nil
+	return "", nil
+}
+
+// startOpenIDClientRP starts the relying party on ln (so its port, and
+// with it the redirect URIs registered for the client, is known before it
+// starts) as the client clientID of issuer, and waits until it has done
+// discovery and listens.
+func startOpenIDClientRP(t *testing.T, ln *net.TCPListener, issuer, clientID, secret string) *openIDClientRP {
+	t.Helper()
+	origin, output := startNodeApp(t, openIDClientRPDir, ln,
+		"RP_ISSUER="+issuer, "RP_CLIENT_ID="+clientID, "RP_CLIENT_SECRET="+secret, "RP_LISTEN_FD=3")
+	return &openIDClientRP{origin: origin, output: output}
 }
 
 // call has the page, which must be on the relying party's origin, POST to
