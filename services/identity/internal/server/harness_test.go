@@ -73,7 +73,13 @@ func startSystem(t *testing.T, tenants ...string) *system {
 // startSystemWith is startSystem with extra identity flags.
 func startSystemWith(t *testing.T, args []string, tenants ...string) *system {
 	t.Helper()
-	s := &system{t: t, registry: registrytest.Start(t, registryBin), smtp: smtptest.Start(t, smtptest.Options{}), args: args}
+	return startSystemOpts(t, args, server.Options{}, tenants...)
+}
+
+// startSystemOpts is startSystemWith with options for server.New.
+func startSystemOpts(t *testing.T, args []string, opts server.Options, tenants ...string) *system {
+	t.Helper()
+	s := &system{t: t, registry: registrytest.Start(t, registryBin), smtp: smtptest.Start(t, smtptest.Options{}), args: args, opts: opts}
 	for _, slug := range tenants {
 		s.registry.Create(slug)
 	}
