@@ -16,6 +16,7 @@ import (
 	notesv1 "tenantry.dev/gen/tenantry/notes/v1"
 	"tenantry.dev/kit/service"
 	"tenantry.dev/kit/tenantpool"
+	"tenantry.dev/platform/accesslog"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/flagenv"
 	"tenantry.dev/platform/metrics"
@@ -50,6 +51,8 @@ type Config struct {
 	// Tracing, when set, is used instead of what the OTEL_* variables say
 	// (tracing.Setup): tests put an in-memory exporter here.
 	Tracing *tracing.Tracing
+	// AccessLog says how routine calls' access-log records are written.
+	AccessLog *accesslog.Policy
 }
 
 // LoadConfig parses args with lookup as the environment.
@@ -72,6 +75,8 @@ func LoadConfig(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&poolConns, "tenant-pool-conns", "TENANTRY_TENANT_POOL_CONNS", "4", "connections per tenant's pool (the pools of the 64 most recently used tenants stay open)")
 	fs.String(&c.CPUProfile, "cpu-profile", "TENANTRY_NOTES_CPU_PROFILE", "", "write a CPU profile of the whole run to this file (go tool pprof), for profiling make bench")
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext on non-loopback addresses")
+	c.AccessLog = &accesslog.Policy{}
+	accesslog.Flags(fs, c.AccessLog)
 	c.EnvVars = fs.EnvVars()
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -167,7 +172,8 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "notes", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
-		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, Metrics: a.metrics, Tracing: a.tracing, EnvVars: cfg.EnvVars,
+		AllowInsecure: cfg.AllowInsecure, Logger: logger, AccessLog: cfg.AccessLog, Auth: guard, Metrics: a.metrics,
+		Tracing: a.tracing, EnvVars: cfg.EnvVars,
 		BeforeAuthUnaryInterceptors:  []grpc.UnaryServerInterceptor{a.kit.UnaryServerInterceptor()},
 		BeforeAuthStreamInterceptors: []grpc.StreamServerInterceptor{a.kit.StreamServerInterceptor()},
 		// A call goes through the kit and pgx (and a token's first use
@@ -191,7 +197,7 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 			Metadata: func(r *http.Request) map[string]string {
 				return map[string]string{service.MetadataTenantHost: restgateway.RequestHost(r)}
 			},
-			Logger: logger,
+			Logger: logger, AccessLog: cfg.AccessLog,
 		})
 		if err != nil {
 			return nil, errors.Join(err, a.close())

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"tenantry.dev/platform/accesslog"
 	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/tracing"
 )
@@ -112,6 +113,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the access log; nil means slog.Default().
 	Logger *slog.Logger
+	// AccessLog says how routine requests' records (below 500) are
+	// written (level, sampling); nil writes every one at info.
+	AccessLog *accesslog.Policy
 }
 
 // validate checks c and returns its TLS configuration (nil for plaintext),

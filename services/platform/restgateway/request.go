@@ -128,12 +128,17 @@ func (g *Gateway) logRequest(r *http.Request, req *request, rec *recorder, start
 	if status == 0 {
 		status = http.StatusOK
 	}
-	level := slog.LevelInfo
+	var level slog.Level
 	switch {
 	case status >= 500:
 		level = slog.LevelError
 	case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
 		level = slog.LevelDebug
+	default:
+		var write bool
+		if level, write = g.cfg.AccessLog.Routine(); !write {
+			return
+		}
 	}
 	ctx := r.Context()
 	if !g.log.Enabled(ctx, level) {

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"tenantry.dev/platform/accesslog"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/metrics"
 	"tenantry.dev/platform/tracing"
@@ -53,6 +54,9 @@ type Config struct {
 	AllowInsecure bool
 	// Logger receives one record per call; nil means slog.Default().
 	Logger *slog.Logger
+	// AccessLog says how routine calls' records are written (level,
+	// sampling); nil writes every one at info.
+	AccessLog *accesslog.Policy
 	// Auth authenticates and authorizes every call. It is required: a
 	// server without a policy would serve everyone.
 	Auth *authn.Guard

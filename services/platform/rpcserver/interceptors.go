@@ -112,23 +112,30 @@ func (s *Server) recovered(ctx context.Context, r any) error {
 func (s *Server) unaryLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := handler(ctx, req)
-	logCall(ctx, info.FullMethod, start, err)
+	s.logCall(ctx, info.FullMethod, start, err)
 	return resp, err
 }
 
 func (s *Server) streamLog(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	err := handler(srv, ss)
-	logCall(ss.Context(), info.FullMethod, start, err)
+	s.logCall(ss.Context(), info.FullMethod, start, err)
 	return err
 }
 
-// logCall writes the one record of a finished call.
-func logCall(ctx context.Context, method string, start time.Time, err error) {
+// logCall writes the one record of a finished call: a routine call's
+// (info, by levelFor) as the access-log policy says, others always.
+func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
 	st := status.Convert(err)
 	level := levelFor(st.Code())
-	if strings.HasPrefix(method, healthPrefix) {
+	switch {
+	case strings.HasPrefix(method, healthPrefix):
 		level = slog.LevelDebug
+	case level == slog.LevelInfo:
+		var write bool
+		if level, write = s.cfg.AccessLog.Routine(); !write {
+			return
+		}
 	}
 	logger := Logger(ctx)
 	if !logger.Enabled(ctx, level) {

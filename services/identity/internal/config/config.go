@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"tenantry.dev/platform/accesslog"
 	"tenantry.dev/platform/flagenv"
 	"tenantry.dev/platform/restgateway"
 	"tenantry.dev/platform/tenantdb"
@@ -66,6 +67,8 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 	LogLevel           slog.Level
 	LogFormat          string
+	// AccessLog says how routine calls' access-log records are written.
+	AccessLog *accesslog.Policy
 }
 
 // Load parses args with lookup as the environment.
@@ -107,6 +110,8 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&sessionCache, "session-cache-ttl", "TENANTRY_SESSION_CACHE_TTL", "30s", "how long a replica may answer from memory that a session is open (revocations reach every replica at once through PostgreSQL notifications; this bounds the rest); 0 turns the cache off")
 	fs.String(&shutdown, "shutdown-timeout", "TENANTRY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight calls may take on shutdown")
 	fs.String(&logLevel, "log-level", "TENANTRY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	c.AccessLog = &accesslog.Policy{}
+	accesslog.Flags(fs, c.AccessLog)
 	fs.String(&c.LogFormat, "log-format", "TENANTRY_LOG_FORMAT", "text", "log format: text or json")
 	c.EnvVars = fs.EnvVars()
 	if err := fs.Parse(args); err != nil {

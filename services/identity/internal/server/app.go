@@ -218,7 +218,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
-		AllowInsecure: cfg.AllowInsecure, Logger: logger, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
+		AllowInsecure: cfg.AllowInsecure, Logger: logger, AccessLog: cfg.AccessLog, Auth: guard, ShutdownTimeout: cfg.ShutdownTimeout,
 		Metrics: a.metrics, Tracing: a.tracing, EnvVars: cfg.EnvVars,
 		// The tenant is known before authentication, which checks a
 		// user's token against it.

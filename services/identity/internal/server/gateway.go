@@ -109,6 +109,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		TrustedProxies:  cfg.TrustedProxies,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          a.logger,
+		AccessLog:       cfg.AccessLog,
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"tenantry.dev/platform/accesslog"
 	"tenantry.dev/platform/flagenv"
 	"tenantry.dev/platform/leader"
 	"tenantry.dev/platform/tenantdb"
@@ -51,6 +52,8 @@ type Config struct {
 
 	LogLevel  slog.Level
 	LogFormat string
+	// AccessLog says how routine calls' access-log records are written.
+	AccessLog *accesslog.Policy
 
 	// Tracing, when set, is used instead of what the OTEL_* variables say
 	// (tracing.Setup): tests put an in-memory exporter here.
@@ -85,6 +88,8 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&lifetime, "db-max-conn-lifetime", "TENANTRY_DB_MAX_CONN_LIFETIME", "30m", "recycle database connections after this long (bounds catalog-cache memory)")
 	fs.String(&shutdown, "shutdown-timeout", "TENANTRY_SHUTDOWN_TIMEOUT", "15s", "how long in-flight calls may take to finish on shutdown")
 	fs.String(&logLevel, "log-level", "TENANTRY_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	c.AccessLog = &accesslog.Policy{}
+	accesslog.Flags(fs, c.AccessLog)
 	fs.String(&c.LogFormat, "log-format", "TENANTRY_LOG_FORMAT", "text", "log format: text or json")
 	c.EnvVars = fs.EnvVars()
 	if err := fs.Parse(args); err != nil {

@@ -42,6 +42,7 @@ func newGateway(ctx context.Context, cfg *config.Config, rpc *rpcserver.Server, 
 		Tracing:         tr,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger,
+		AccessLog:       cfg.AccessLog,
 	})
 }
 

@@ -161,6 +161,8 @@ func startTracedRegistry(t *testing.T, tr *tracing.Tracing, logger *slog.Logger)
 		"-operator-token", operatorToken,
 		"-reconcile-interval", "1h",
 		"-shutdown-timeout", "2s",
+		// Every call's record: the test looks for particular ones.
+		"-access-log-sample", "1",
 	}, func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	cfg.Tracing = tr
