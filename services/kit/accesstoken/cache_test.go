@@ -14,8 +14,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
 
@@ -106,32 +110,58 @@ func TestVerifiedTokensPut(t *testing.T) {
 }
 
 // jwksClient is identity's TokenService as far as a Verifier uses it: the
-// keys it publishes now.
+// keys each tenant publishes now, by the slug the call names (x-tenant).
 type jwksClient struct {
 	identityv1.TokenServiceClient
 
 	mu      sync.Mutex
-	keys    map[string]ed25519.PublicKey
-	fetches int
+	keys    map[string]map[string]ed25519.PublicKey
+	fetches map[string]int
 }
 
-func (c *jwksClient) publish(keys map[string]ed25519.PublicKey) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.keys = keys
+// newJWKSClient returns a client where the tenant with slug publishes keys.
+func newJWKSClient(slug string, keys map[string]ed25519.PublicKey) *jwksClient {
+	return &jwksClient{keys: map[string]map[string]ed25519.PublicKey{slug: keys}, fetches: map[string]int{}}
 }
 
-func (c *jwksClient) GetJwks(context.Context, *identityv1.GetJwksRequest, ...grpc.CallOption) (*identityv1.GetJwksResponse, error) {
+func (c *jwksClient) publish(slug string, keys map[string]ed25519.PublicKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.fetches++
+	c.keys[slug] = keys
+}
+
+func (c *jwksClient) fetchesOf(slug string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fetches[slug]
+}
+
+func (c *jwksClient) GetJwks(ctx context.Context, _ *identityv1.GetJwksRequest, _ ...grpc.CallOption) (*identityv1.GetJwksResponse, error) {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	slugs := md.Get("x-tenant")
+	if len(slugs) != 1 {
+		return nil, fmt.Errorf("the call names %d tenants", len(slugs))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fetches[slugs[0]]++
+	keys, ok := c.keys[slugs[0]]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no such tenant")
+	}
 	resp := &identityv1.GetJwksResponse{}
-	for kid, pub := range c.keys {
+	for kid, pub := range keys {
 		resp.Keys = append(resp.Keys, &identityv1.Jwk{Kty: "OKP", Crv: "Ed25519", Alg: "EdDSA", Kid: kid, Use: "sig",
 			X: base64.RawURLEncoding.EncodeToString(pub)})
 	}
 	return resp, nil
 }
+
+// The tenants of the tests.
+var (
+	alpha = tenancy.Tenant{UID: "t-alpha", Slug: "alpha"}
+	beta  = tenancy.Tenant{UID: "t-beta", Slug: "beta"}
+)
 
 func sign(t *testing.T, priv ed25519.PrivateKey, kid string, c tokenClaims) string {
 	t.Helper()
@@ -174,28 +204,28 @@ func TestVerifierRemembersVerifiedTokensWithinTheirBounds(t *testing.T) {
 		// second is the second Verify of the token, after a first at issue
 		// time that succeeded for tenant t-alpha.
 		at        time.Duration // after issue
-		tenantUID string
+		tenant    tenancy.Tenant
 		rotate    bool // identity publishes only a new key before the second Verify
 		want      string
 		fromCache bool // the second Verify needed no signature check
 	}{
-		{"the same token for the same tenant is taken from the cache", time.Minute, "t-alpha", false, "", true},
-		{"a remembered token is still refused to another tenant", time.Minute, "t-beta", false, ReasonWrongTenant, true},
-		{"a remembered token is still refused without a tenant", time.Minute, "", false, ReasonWrongTenant, true},
-		{"past its exp, within Leeway, the token is checked again and accepted", 15*time.Minute + Leeway/2, "t-alpha", false, "", false},
-		{"past its exp and Leeway, a remembered token is refused as expired", 15*time.Minute + Leeway + time.Second, "t-alpha", false, ReasonExpired, false},
-		{"once identity no longer publishes its key, a remembered token is refused", time.Minute, "t-alpha", true, ReasonInvalid, false},
+		{"the same token for the same tenant is taken from the cache", time.Minute, alpha, false, "", true},
+		{"a remembered token is still refused to another tenant", time.Minute, beta, false, ReasonWrongTenant, true},
+		{"a remembered token is still refused without a tenant", time.Minute, tenancy.Tenant{}, false, ReasonWrongTenant, true},
+		{"past its exp, within Leeway, the token is checked again and accepted", 15*time.Minute + Leeway/2, alpha, false, "", false},
+		{"past its exp and Leeway, a remembered token is refused as expired", 15*time.Minute + Leeway + time.Second, alpha, false, ReasonExpired, false},
+		{"once identity no longer publishes its key, a remembered token is refused", time.Minute, alpha, true, ReasonInvalid, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			client := &jwksClient{keys: map[string]ed25519.PublicKey{"k1": pub}}
+			client := newJWKSClient("alpha", map[string]ed25519.PublicKey{"k1": pub})
 			v := NewVerifier(client, "tenantry-identity")
 			now := issued
 			v.now = func() time.Time { return now }
 			token := sign(t, priv, "k1", claims("t-alpha"))
 
-			first, err := v.Verify(context.Background(), token, "t-alpha")
+			first, err := v.Verify(context.Background(), token, alpha)
 			require.NoError(t, err)
 			require.Equal(t, "user-1", first.Subject)
 			require.Equal(t, 1, v.verified.len())
@@ -203,17 +233,17 @@ func TestVerifierRemembersVerifiedTokensWithinTheirBounds(t *testing.T) {
 
 			now = issued.Add(tt.at)
 			if tt.rotate {
-				client.publish(map[string]ed25519.PublicKey{"k2": newPub})
-				require.NoError(t, v.Refresh(context.Background()))
+				client.publish("alpha", map[string]ed25519.PublicKey{"k2": newPub})
+				require.NoError(t, v.Refresh(context.Background(), alpha))
 				// A token of the new key is accepted meanwhile.
-				_, err := v.Verify(context.Background(), sign(t, newPriv, "k2", claims("t-alpha")), "t-alpha")
+				_, err := v.Verify(context.Background(), sign(t, newPriv, "k2", claims("t-alpha")), alpha)
 				require.NoError(t, err)
 			}
-			keysBefore := v.keys.Load()
+			keysBefore := v.tenants.get(alpha.UID).keys.Load()
 			_, hit := v.verified.get(sha256.Sum256([]byte(token)), keysBefore, now)
 			require.Equal(t, tt.fromCache, hit)
 
-			second, err := v.Verify(context.Background(), token, tt.tenantUID)
+			second, err := v.Verify(context.Background(), token, tt.tenant)
 			require.Equal(t, tt.want, reason(t, err), "%v", err)
 			if tt.want == "" {
 				require.Equal(t, "user-1", second.Subject)
@@ -226,17 +256,17 @@ func TestVerifierRemembersVerifiedTokensWithinTheirBounds(t *testing.T) {
 
 	t.Run("tampered or forged tokens are never taken for a remembered one", func(t *testing.T) {
 		t.Parallel()
-		client := &jwksClient{keys: map[string]ed25519.PublicKey{"k1": pub}}
+		client := newJWKSClient("alpha", map[string]ed25519.PublicKey{"k1": pub})
 		v := NewVerifier(client, "tenantry-identity")
 		v.now = func() time.Time { return issued }
 		token := sign(t, priv, "k1", claims("t-alpha"))
-		_, err := v.Verify(context.Background(), token, "t-alpha")
+		_, err := v.Verify(context.Background(), token, alpha)
 		require.NoError(t, err)
 
 		_, otherPriv, err := ed25519.GenerateKey(rand.Reader)
 		require.NoError(t, err)
 		forged := sign(t, otherPriv, "k1", claims("t-alpha"))
-		_, err = v.Verify(context.Background(), forged, "t-alpha")
+		_, err = v.Verify(context.Background(), forged, alpha)
 		require.Equal(t, ReasonInvalid, reason(t, err))
 		tampered := []byte(token)
 		if i := len(tampered) - 10; tampered[i] == 'A' {
@@ -244,7 +274,7 @@ func TestVerifierRemembersVerifiedTokensWithinTheirBounds(t *testing.T) {
 		} else {
 			tampered[i] = 'A'
 		}
-		_, err = v.Verify(context.Background(), string(tampered), "t-alpha")
+		_, err = v.Verify(context.Background(), string(tampered), alpha)
 		require.Equal(t, ReasonInvalid, reason(t, err))
 		require.Equal(t, 1, v.verified.len(), "a refused token was remembered")
 	})

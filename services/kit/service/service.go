@@ -141,7 +141,10 @@ func New(cfg Config) (*Service, error) {
 	for _, m := range cfg.PublicMethods {
 		s.public[m] = true
 	}
-	s.resolver.OnPurge(func(t tenancy.Tenant) { pools.Forget(t.UID) })
+	s.resolver.OnPurge(func(t tenancy.Tenant) {
+		pools.Forget(t.UID)
+		s.verifier.Forget(t.UID)
+	})
 	return s, nil
 }
 
@@ -274,7 +277,7 @@ func (s *Service) admit(ctx context.Context, method string, md metadata.MD) (con
 	token, hasBearer := cutBearer(auth)
 	switch {
 	case hasBearer:
-		caller.User, err = s.verifier.Verify(ctx, token, t.UID)
+		caller.User, err = s.verifier.Verify(ctx, token, t)
 		if err != nil && !s.public[method] {
 			return ctx, err
 		}

@@ -4,8 +4,9 @@
 //
 //   - a JWT signed with EdDSA (nothing else: "none" and HS256 forgeries
 //     fail before any key is looked up), header typ exactly "at+jwt", and a
-//     kid naming a key identity publishes now; an unknown kid fetches the
-//     keys again, at most once a second (anyone can make up a kid);
+//     kid naming a key identity publishes now for the request's tenant; an
+//     unknown kid fetches that tenant's keys again, at most once a second
+//     (anyone can make up a kid);
 //   - iss is identity's issuer; exp present and not past, iat not in the
 //     future, both with 30 s of leeway for clock skew;
 //   - sub, tuid and sid present;
@@ -17,16 +18,18 @@
 // disabled since the token was signed (within its 15 minutes). A call that
 // must know asks identity (IntrospectToken).
 //
-// identity serves its JWKS on every tenant's host, and only there (its REST
-// gateway admits a request only for a host that names a tenant). The keys
-// are the same for every tenant, so one key set serves them all; it is
-// fetched with the Host of the tenant whose token is being checked.
+// Each tenant signs with keys of its own, and identity serves a tenant's
+// JWKS on that tenant's hosts only (its REST gateway admits a request only
+// for a host that names a tenant). So the verifier keeps one key set per
+// tenant (by uid; at most MAX_TENANTS of them, the oldest let go first),
+// each fetched with a Host of its tenant, and a token is checked with the
+// keys of the request's tenant only: a token whose tuid names another
+// tenant is refused before any key is fetched.
 
-import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 
-import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 
 import { unauthenticated, unavailable } from './errors.js';
 
@@ -41,6 +44,17 @@ export const REASON_MISSING = 'MISSING_BEARER_TOKEN';
 
 /** The most a JWKS response may hold. */
 const MAX_JWKS_BYTES = 1 << 20;
+
+/** The most tenants whose keys a verifier holds. */
+export const MAX_TENANTS = 1000;
+
+/** A token of another tenant than the request's. */
+class OtherTenantError extends Error {
+  constructor() {
+    super("the token names another tenant than the request's");
+    this.name = 'OtherTenantError';
+  }
+}
 
 /** A failure to fetch identity's keys: an outage, not a bad token. */
 class KeyFetchError extends Error {
@@ -57,19 +71,18 @@ class KeyFetchError extends Error {
 /** Verifier checks access tokens. */
 export class AccessTokenVerifier {
   /**
-   * @param {{identityURL: string, issuer: string, timeoutMillis?: number}} options
+   * @param {{identityURL: string, issuer: string, timeoutMillis?: number, maxTenants?: number}} options
    */
-  constructor({ identityURL, issuer, timeoutMillis = 3000 }) {
+  constructor({ identityURL, issuer, timeoutMillis = 3000, maxTenants = MAX_TENANTS }) {
     this.issuer = issuer;
     this.jwksURL = new URL(`${identityURL}/.well-known/jwks.json`);
-    /** The Host to fetch the keys with, set around each verification. */
-    this.fetchHost = new AsyncLocalStorage();
-    this.keySet = createRemoteJWKSet(this.jwksURL, {
-      timeoutDuration: timeoutMillis,
-      // An unknown kid fetches again at most once a second, as the Go kit.
-      cooldownDuration: 1000,
-      [customFetch]: (url, options) => this.fetchKeys(url, options),
-    });
+    this.timeoutMillis = timeoutMillis;
+    this.maxTenants = maxTenants;
+    /**
+     * Each tenant's key set, by uid, oldest first.
+     * @type {Map<string, {host: string, keySet: ReturnType<typeof createRemoteJWKSet>}>}
+     */
+    this.tenants = new Map();
   }
 
   /**
@@ -81,18 +94,22 @@ export class AccessTokenVerifier {
    * @returns {Promise<Claims>}
    */
   async verify(token, tenant, host) {
+    if (!nonEmpty(tenant.uid)) {
+      throw wrongTenant();
+    }
     let payload;
     try {
-      ({ payload } = await this.fetchHost.run(host, () =>
-        jwtVerify(token, (header, tok) => this.keyFor(header, tok), {
-          algorithms: ['EdDSA'],
-          issuer: this.issuer,
-          typ: 'at+jwt',
-          clockTolerance: LEEWAY_SECONDS,
-          requiredClaims: ['exp'],
-        }),
-      ));
+      ({ payload } = await jwtVerify(token, (header) => this.keyFor(header, token, tenant, host), {
+        algorithms: ['EdDSA'],
+        issuer: this.issuer,
+        typ: 'at+jwt',
+        clockTolerance: LEEWAY_SECONDS,
+        requiredClaims: ['exp'],
+      }));
     } catch (err) {
+      if (err instanceof OtherTenantError) {
+        throw wrongTenant();
+      }
       if (err instanceof KeyFetchError || err instanceof joseErrors.JWKSTimeout) {
         throw unavailable('IDENTITY_UNAVAILABLE', "cannot fetch identity's keys to check the access token; retry", { cause: err });
       }
@@ -108,8 +125,8 @@ export class AccessTokenVerifier {
     if (!nonEmpty(payload.sub) || !nonEmpty(payload.tuid) || !nonEmpty(payload.sid)) {
       throw invalid(new Error('sub, tuid or sid is missing'));
     }
-    if (!nonEmpty(tenant.uid) || payload.tuid !== tenant.uid) {
-      throw unauthenticated(REASON_WRONG_TENANT, 'this access token belongs to another tenant; log in to this one');
+    if (payload.tuid !== tenant.uid) {
+      throw wrongTenant();
     }
     return {
       subject: payload.sub,
@@ -121,26 +138,58 @@ export class AccessTokenVerifier {
     };
   }
 
-  /** The key a token's header names: typ and kid checked first. */
-  keyFor(header, token) {
+  /**
+   * The key a token's header names among the request's tenant's keys: typ,
+   * kid and the token's tenant checked first.
+   */
+  keyFor(header, token, tenant, host) {
     if (header.typ !== 'at+jwt') {
       throw new Error(`typ ${JSON.stringify(header.typ)} is not at+jwt`);
     }
     if (!nonEmpty(header.kid)) {
       throw new Error('the token names no key (kid)');
     }
-    return this.keySet(header, token);
+    // Read before the signature is checked, only to refuse a token of
+    // another tenant without fetching anything: its signature could not be
+    // checked with this tenant's keys anyway.
+    const { tuid } = decodeJwt(token);
+    if (nonEmpty(tuid) && tuid !== tenant.uid) {
+      throw new OtherTenantError();
+    }
+    return this.keySetOf(tenant, host)(header);
+  }
+
+  /** The tenant's key set, made at its first token. */
+  keySetOf(tenant, host) {
+    let entry = this.tenants.get(tenant.uid);
+    if (entry === undefined) {
+      if (this.tenants.size >= this.maxTenants) {
+        this.tenants.delete(this.tenants.keys().next().value);
+      }
+      const made = { host };
+      made.keySet = createRemoteJWKSet(this.jwksURL, {
+        timeoutDuration: this.timeoutMillis,
+        // An unknown kid fetches again at most once a second, as the Go kit.
+        cooldownDuration: 1000,
+        [customFetch]: (url, options) => this.fetchKeys(url, options, made.host),
+      });
+      this.tenants.set(tenant.uid, made);
+      entry = made;
+    }
+    // The host the tenant was last reached by: one identity knows it by now.
+    entry.host = host;
+    return entry.keySet;
   }
 
   /**
-   * jose's fetch of the JWKS, through node:http so that the request can
-   * carry a tenant's Host (fetch does not let a caller set it).
+   * jose's fetch of a tenant's JWKS, through node:http so that the request
+   * can carry a tenant's Host (fetch does not let a caller set it).
    * @param {string} url
    * @param {{headers: Headers, signal: AbortSignal}} options
+   * @param {string} host
    * @returns {Promise<Response>}
    */
-  fetchKeys(url, options) {
-    const host = this.fetchHost.getStore();
+  fetchKeys(url, options, host) {
     const headers = Object.fromEntries(options.headers.entries());
     if (host) {
       headers.host = host;
@@ -191,6 +240,10 @@ export function bearerToken(authorization) {
     throw unauthenticated(REASON_MISSING, 'send the access token as "Authorization: Bearer <token>"');
   }
   return m[1];
+}
+
+function wrongTenant() {
+  return unauthenticated(REASON_WRONG_TENANT, 'this access token belongs to another tenant; log in to this one');
 }
 
 function invalid(cause) {

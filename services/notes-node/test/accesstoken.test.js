@@ -12,7 +12,9 @@ const TENANT = { uid: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' };
 const OTHER = { uid: '11111111-2222-4333-8444-555555555555' };
 
 // identity's JWKS, served on a local port; each fetch records its Host.
+// A host in jwksByHost is another tenant's, with keys of its own.
 const jwks = { keys: [] };
+const jwksByHost = new Map();
 const hosts = [];
 let status = 200;
 let server;
@@ -32,7 +34,7 @@ before(async () => {
   server = http.createServer((req, res) => {
     hosts.push(req.headers.host);
     res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(status === 200 ? jwks : { code: 5, message: 'no tenant' }));
+    res.end(JSON.stringify(status === 200 ? (jwksByHost.get(req.headers.host) ?? jwks) : { code: 5, message: 'no tenant' }));
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   identityURL = `http://127.0.0.1:${server.address().port}`;
@@ -51,8 +53,12 @@ function sign(key, { header = {}, claims = {}, omit = [] } = {}) {
 }
 
 async function refusal(verifier, token, tenant = TENANT) {
+  return refusalAt(verifier, token, tenant, 'acme.localhost');
+}
+
+async function refusalAt(verifier, token, tenant, host) {
   try {
-    await verifier.verify(token, tenant, 'acme.localhost');
+    await verifier.verify(token, tenant, host);
   } catch (err) {
     return `${err.status} ${err.reason}`;
   }
@@ -128,6 +134,43 @@ test('identity unreachable or refusing the host is an outage, not a bad token', 
   }
   const down = new AccessTokenVerifier({ identityURL: 'http://127.0.0.1:1', issuer: ISSUER });
   assert.equal(await refusal(down, await sign(key1)), '503 IDENTITY_UNAVAILABLE');
+});
+
+test("each tenant's keys are its own: fetched with its host, and never used for another tenant", async () => {
+  const other = await newKey('other-key');
+  jwksByHost.set('globex.localhost', { keys: [other.jwk] });
+  try {
+    const v = new AccessTokenVerifier({ identityURL, issuer: ISSUER });
+    const acme = await sign(key1);
+    const globex = await sign(other, { claims: { tid: 'globex', tuid: OTHER.uid } });
+    const before = hosts.length;
+    assert.equal(await refusalAt(v, globex, TENANT, 'acme.localhost'), '401 ACCESS_TOKEN_WRONG_TENANT');
+    assert.equal(hosts.length, before, "another tenant's token fetches nothing");
+    assert.equal(await refusalAt(v, acme, TENANT, 'acme.localhost'), 'accepted');
+    assert.equal(await refusalAt(v, globex, OTHER, 'globex.localhost'), 'accepted');
+    assert.deepEqual(hosts.slice(before), ['acme.localhost', 'globex.localhost'], 'one fetch per tenant, with its host');
+    assert.equal(await refusalAt(v, acme, TENANT, 'acme.localhost'), 'accepted');
+    assert.equal(hosts.length, before + 2, 'each key set is kept');
+    // Globex's genuine key, under its own kid or acme's, does not sign for acme.
+    const forged = await sign(other);
+    assert.equal(await refusalAt(v, forged, TENANT, 'acme.localhost'), '401 ACCESS_TOKEN_INVALID');
+    const underAcmeKid = await sign({ kid: key1.kid, privateKey: other.privateKey });
+    assert.equal(await refusalAt(v, underAcmeKid, TENANT, 'acme.localhost'), '401 ACCESS_TOKEN_INVALID');
+    assert.equal(await refusalAt(v, acme, OTHER, 'globex.localhost'), '401 ACCESS_TOKEN_WRONG_TENANT');
+  } finally {
+    jwksByHost.delete('globex.localhost');
+  }
+});
+
+test('a verifier holds the keys of at most maxTenants tenants', async () => {
+  const v = new AccessTokenVerifier({ identityURL, issuer: ISSUER, maxTenants: 1 });
+  const token = await sign(key1);
+  const before = hosts.length;
+  assert.equal(await refusalAt(v, token, TENANT, 'acme.localhost'), 'accepted');
+  assert.equal(await refusalAt(v, await sign(key1, { claims: { tuid: OTHER.uid } }), OTHER, 'globex.localhost'), 'accepted');
+  assert.equal(v.tenants.size, 1);
+  assert.equal(await refusalAt(v, token, TENANT, 'acme.localhost'), 'accepted');
+  assert.equal(hosts.length, before + 3, "acme's keys were let go for globex's, and fetched again");
 });
 
 test('the bearer token is taken from the Authorization header only', () => {

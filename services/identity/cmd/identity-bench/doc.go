@@ -24,8 +24,8 @@
 //     process (-hash-goroutines, GOMAXPROCS by default), against Login over
 //     gRPC in one tenant (-login-clients, twice that by default: more calls
 //     than identity's hash slots, so Login runs at its capacity);
-//   - access-token verification by a caller holding the JWKS (fetched once
-//     with GetJwks), with golang-jwt on one goroutine, against bare
+//   - access-token verification by a caller holding the JWKS (each
+//     tenant's fetched once with GetJwks), with golang-jwt on one goroutine, against bare
 //     ed25519.Verify;
 //   - RefreshSession and GetCurrentUser, each against grpc.health.v1 Check
 //     on identity;

@@ -208,7 +208,7 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kSignupTPS, fmt.Sprintf("SignUp over gRPC while setting up, %d clients: throughput", cfg.signupClients), "sign-ups/s", "")
 
 	t.Declare(kEd25519TPS, "bare ed25519.Verify of access tokens, 1 goroutine (floor under JWT verification)", "verifications/s", "")
-	t.Declare(kJWTTPS, "access-token verification with the JWKS (GetJwks once; golang-jwt EdDSA + claims), 1 goroutine", "verifications/s per core", "")
+	t.Declare(kJWTTPS, "access-token verification with the JWKS (GetJwks once per tenant; golang-jwt EdDSA + claims), 1 goroutine", "verifications/s per core", "")
 	t.Declare(kJWTCPU, "CPU per access-token verification", "µs", "")
 	t.Declare(kJWTRatio, "access-token verification ÷ bare ed25519.Verify throughput", "ratio", "")
 

@@ -143,6 +143,11 @@ func (b *bench) oauthSetUp(ctx context.Context) (*oauthFixture, error) {
 	if disc.Issuer != th.issuer || disc.Token != th.issuer+tokenPath || disc.JWKS != th.issuer+keysPath || disc.Authorize != th.issuer+authorizePath {
 		return nil, fmt.Errorf("discovery at %s names issuer %q, token %q, JWKS %q, authorize %q", th.issuer, disc.Issuer, disc.Token, disc.JWKS, disc.Authorize)
 	}
+	// A tenant's RSA key is made by its first RS256 token: one grant of
+	// the RS256 service client, before the JWKS is read.
+	if _, err := f.th.token(callCtx, f.api, f.service, url.Values{"grant_type": {"client_credentials"}, "scope": {serviceScope}}); err != nil {
+		return nil, fmt.Errorf("a first client_credentials grant: %w", err)
+	}
 	var jwks struct {
 		Keys []struct {
 			Alg string `json:"alg"`

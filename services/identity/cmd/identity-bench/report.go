@@ -60,7 +60,7 @@ func (b *bench) methodNotes() {
 		"keep-alive HTTP/1.1, up to %d idle connections each); the answer's tokens and user are checked. The gateway runs in "+
 		"identity and calls its gRPC server in process, so both go through the same interceptors and rate limits; a 429 would "+
 		"count as a refusal.", c.loginClients, c.sourceAddrs, restLoginPath, c.loginClients)
-	b.tbl.Note("Access-token verification: the JWKS fetched once with TokenService.GetJwks; then, on one goroutine, golang-jwt " +
+	b.tbl.Note("Access-token verification: each tenant's JWKS fetched once with TokenService.GetJwks (each tenant signs with its own keys); then, on one goroutine, golang-jwt " +
 		"parses each real access token from the logins (EdDSA only, typ at+jwt, kid from the JWKS, iss, exp, iat, and " +
 		"sub/tid/sid present), as a calling service would. The bare ed25519.Verify of the same tokens' signing input is the " +
 		"floor; both are interleaved. \"Per core\": one goroutine uses at most one core.")

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
@@ -14,8 +15,9 @@ import (
 )
 
 // jwksRun measures what validating an access token costs a caller that
-// holds the JWKS: row 3. The JWKS is fetched once over gRPC; the tokens
-// are real ones from the logins measured before.
+// holds the JWKS: row 3. The JWKS of each tenant the tokens are of is
+// fetched once over gRPC; the tokens are real ones from the logins
+// measured before.
 func (b *bench) jwksRun(ctx context.Context) error {
 	b.tokensMu.Lock()
 	tokens := append([]string(nil), b.tokens...)
@@ -23,13 +25,28 @@ func (b *bench) jwksRun(ctx context.Context) error {
 	if len(tokens) == 0 {
 		return errors.New("no access tokens to verify: no login succeeded before")
 	}
-	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
-	jwks, err := b.shared.pick(0).tokens.GetJwks(callCtx, &identityv1.GetJwksRequest{})
-	cancel()
-	if err != nil {
-		return fmt.Errorf("GetJwks: %w", err)
+	// Each tenant signs with its own keys: the caller holds the JWKS of
+	// every tenant whose tokens it checks, one GetJwks each.
+	var keys []*identityv1.Jwk
+	fetched := map[string]bool{}
+	for _, tok := range tokens {
+		var c callerClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err != nil {
+			return fmt.Errorf("an access token from Login is no JWT: %w", err)
+		}
+		if fetched[c.Tenant] {
+			continue
+		}
+		fetched[c.Tenant] = true
+		callCtx, cancel := context.WithTimeout(withTenant(ctx, c.Tenant), callTimeout)
+		jwks, err := b.shared.pick(0).tokens.GetJwks(callCtx, &identityv1.GetJwksRequest{})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("GetJwks of tenant %s: %w", c.Tenant, err)
+		}
+		keys = append(keys, jwks.GetKeys()...)
 	}
-	v, err := newJWKSVerifier(jwks.GetKeys(), benchIssuer)
+	v, err := newJWKSVerifier(keys, benchIssuer)
 	if err != nil {
 		return err
 	}

@@ -201,12 +201,12 @@ func (m *Manager) openSession(ctx context.Context, tx Tx, t tenancy.Tenant, u *U
 	if err := tx.InsertSession(ctx, s); err != nil {
 		return Tokens{}, err
 	}
-	return m.issue(t, u.ID, s.ID, u.Roles, refresh)
+	return m.issue(ctx, t, u.ID, s.ID, u.Roles, refresh)
 }
 
 // issue hands out an access token, with the session's new refresh token.
-func (m *Manager) issue(t tenancy.Tenant, userID, sessionID string, roles []string, refresh string) (Tokens, error) {
-	access, exp, err := m.tokens.Issue(userID, t.Slug, t.UID, sessionID, roles)
+func (m *Manager) issue(ctx context.Context, t tenancy.Tenant, userID, sessionID string, roles []string, refresh string) (Tokens, error) {
+	access, exp, err := m.tokens.Issue(ctx, userID, t.Slug, t.UID, sessionID, roles)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -221,7 +221,7 @@ func (m *Manager) Refresh(ctx context.Context, t tenancy.Tenant, refreshToken st
 	if err != nil {
 		return Tokens{}, err
 	}
-	tokens, err := m.issue(t, r.UserID, r.SessionID, r.Roles, r.RefreshToken)
+	tokens, err := m.issue(ctx, t, r.UserID, r.SessionID, r.Roles, r.RefreshToken)
 	return tokens, internal(err, "refresh session")
 }
 

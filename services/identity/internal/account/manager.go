@@ -27,8 +27,9 @@ type Hasher interface {
 // AccessTokens issues signed access tokens.
 type AccessTokens interface {
 	// Issue signs a token for a session of a user in a tenant, named by
-	// its slug and its immutable uid (which the token is bound to).
-	Issue(userID, tenant, tenantUID, sessionID string, roles []string) (token string, expires time.Time, err error)
+	// its slug and its immutable uid (which the token is bound to), with
+	// the tenant's own key.
+	Issue(ctx context.Context, userID, tenant, tenantUID, sessionID string, roles []string) (token string, expires time.Time, err error)
 }
 
 // Limiter slows down guessing. Each method returns a ResourceExhausted

@@ -72,10 +72,12 @@ const (
 	bindingLifetime = account.AuthRequestTTL
 )
 
-// Keys are the signing keys (package token's Issuer).
+// Keys are the signing keys of every tenant (package token's Issuer):
+// each tenant's tokens are signed with, and its /oauth/keys lists, that
+// tenant's keys only.
 type Keys interface {
-	SigningKey(alg string) (kid string, key any, ok bool)
-	PublicKeys() []token.PublicKey
+	SigningKey(ctx context.Context, tenantUID, alg string) (kid string, key any, err error)
+	PublicKeys(ctx context.Context, tenantUID string) ([]token.PublicKey, error)
 }
 
 // Config configures a Provider.

@@ -239,18 +239,19 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, _ string, token strin
 	return "", grant + ".refresh", nil
 }
 
-// SigningKey is the current key of the algorithm the client registered
-// for its ID tokens (RS256 unless it chose EdDSA); the library signs the
-// client's access tokens with it too. The token endpoint's overrides put
-// the client on the context.
+// SigningKey is the tenant's current key of the algorithm the client
+// registered for its ID tokens (RS256 unless it chose EdDSA); the library
+// signs the client's access tokens with it too. The token endpoint's
+// overrides put the client on the context. A tenant's first RS256 token
+// makes its RSA key.
 func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	alg := token.AlgRS256
 	if c, ok := ctx.Value(clientKey{}).(*client); ok && c.c.IDTokenAlg == account.SigningEdDSA {
 		alg = token.AlgEdDSA
 	}
-	kid, key, ok := s.p.cfg.Keys.SigningKey(alg)
-	if !ok {
-		return nil, oidc.ErrServerError().WithDescription("no signing key yet")
+	kid, key, err := s.p.cfg.Keys.SigningKey(ctx, tenantOf(ctx).UID, alg)
+	if err != nil {
+		return nil, s.serverError(ctx, err, "read the signing key")
 	}
 	return &signingKey{kid: kid, alg: jose.SignatureAlgorithm(alg), key: key}, nil
 }
@@ -259,8 +260,13 @@ func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorith
 	return []jose.SignatureAlgorithm{jose.RS256, jose.EdDSA}, nil
 }
 
-func (s *storage) KeySet(context.Context) ([]op.Key, error) {
-	pub := s.p.cfg.Keys.PublicKeys()
+// KeySet is the tenant's keys: its /oauth/keys, and what the library
+// checks the tenant's own tokens with.
+func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
+	pub, err := s.p.cfg.Keys.PublicKeys(ctx, tenantOf(ctx).UID)
+	if err != nil {
+		return nil, s.serverError(ctx, err, "read the public keys")
+	}
 	keys := make([]op.Key, len(pub))
 	for i, k := range pub {
 		keys[i] = &publicKey{kid: k.KID, alg: jose.SignatureAlgorithm(k.Alg), key: k.Key}

@@ -156,6 +156,14 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.resolver = tenancy.NewResolver(registryv1.NewTenantServiceClient(a.registry), cfg.ServiceToken,
 		tenancy.Options{Logger: logger, BaseDomains: cfg.BaseDomains})
 	a.resolver.OnPurge(a.store.Forget)
+	// A purged tenant's signing keys go with it. The watch's purge is the
+	// one clean signal: deleting the keys of every tenant the resolver
+	// cannot name instead would race a tenant created a moment ago, whose
+	// first key another replica may already have made and signed with. A
+	// tenant purged while no identity replica watches leaves its keys
+	// behind (they are rotated, never used); a new tenant has a new uid, so
+	// they never sign for it.
+	a.resolver.OnPurge(func(t tenancy.Tenant) { a.issuer.ForgetTenant(t.UID) })
 	if a.sessions != nil {
 		a.resolver.OnPurge(func(t tenancy.Tenant) { a.sessions.ForgetTenant(t.Schema) })
 	}

@@ -231,7 +231,7 @@ func TestTokensAreChecked(t *testing.T) {
 	_, err = s.tokens.IntrospectToken(in("demo", access), &identityv1.IntrospectTokenRequest{Token: access})
 	requireCode(t, err, codes.PermissionDenied) // users cannot introspect
 
-	jwks, err := s.tokens.GetJwks(t.Context(), &identityv1.GetJwksRequest{})
+	jwks, err := s.tokens.GetJwks(in("demo"), &identityv1.GetJwksRequest{})
 	require.NoError(t, err)
 	require.NotEmpty(t, jwks.GetKeys())
 	require.Equal(t, "EdDSA", jwks.GetKeys()[0].GetAlg())

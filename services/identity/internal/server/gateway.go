@@ -14,6 +14,7 @@ import (
 	"tenantry.dev/identity/internal/federation"
 	"tenantry.dev/identity/internal/oidcop"
 	"tenantry.dev/kit/tenancy"
+	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/restgateway"
 )
 
@@ -135,12 +136,28 @@ func (a *App) admitHost(r *http.Request) error {
 	return nil
 }
 
-// serveJWKS serves the token signing keys as a JWKS document. The keys are
-// shared by every tenant; each tenant's host serves them.
-func (a *App) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+// serveJWKS serves the keys of the tenant of the request's host, which
+// sign its access tokens, as a JWKS document: each tenant signs with keys
+// of its own, so a verifier holding one tenant's JWKS refuses every other
+// tenant's tokens.
+func (a *App) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	if err == nil {
+		err = tenancy.RequireActive(t)
+	}
+	var doc []byte
+	if err == nil {
+		if doc, err = a.issuer.JWKSJSON(r.Context(), t.UID); err != nil {
+			err = fault.New(fault.Unavailable, "SIGNING_KEYS_UNAVAILABLE", "the tenant's signing keys cannot be read now; retry").WithCause(err)
+		}
+	}
+	if err != nil {
+		restgateway.WriteError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(a.issuer.JWKSJSON())
+	_, _ = w.Write(doc)
 }
 
 // HTTPAddr is the address of the REST gateway, or nil when HTTP is off.

@@ -305,7 +305,39 @@ func TestOpenIDProviderWithGoOIDC(t *testing.T) {
 		rpB := s.relyingParty("beta", betaID, betaSecret, callback, oidc.ScopeOpenID)
 		raw, _ := first.Extra("id_token").(string)
 		_, err := rpB.verifier.Verify(rpB.ctx, raw)
-		require.ErrorContains(t, err, "issued by a different provider", "go-oidc for beta refuses alpha's ID token by its issuer")
+		require.Error(t, err, "go-oidc for beta refuses alpha's ID token")
+
+		t.Run("by its keys alone: a verifier with beta's keys and no issuer check refuses it", func(t *testing.T) {
+			// Built from beta's discovery, so from beta's /oauth/keys; the
+			// issuer and audience are left unchecked, so that only the keys
+			// decide.
+			keysOnly := &oidc.Config{SkipIssuerCheck: true, SkipClientIDCheck: true}
+			_, err := rpB.provider.Verifier(keysOnly).Verify(rpB.ctx, raw)
+			require.ErrorContains(t, err, "failed to verify signature", "beta's keys verify alpha's ID token")
+			_, err = rp.provider.Verifier(keysOnly).Verify(rp.ctx, raw)
+			require.NoError(t, err, "alpha's keys verify it: nothing but the keys told them apart")
+
+			kidsAt := func(tenant, path string) []string {
+				resp, err := s.localhostClient(nil).Get(s.issuer(tenant) + path)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				var doc struct{ Keys []struct{ Kid string } }
+				require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+				var kids []string
+				for _, k := range doc.Keys {
+					kids = append(kids, k.Kid)
+				}
+				require.NotEmpty(t, kids, "%s%s", tenant, path)
+				return kids
+			}
+			for _, path := range []string{"/oauth/keys", "/.well-known/jwks.json"} {
+				alphaKids, betaKids := kidsAt("alpha", path), kidsAt("beta", path)
+				for _, kid := range alphaKids {
+					require.NotContains(t, betaKids, kid, "beta's %s lists one of alpha's keys", path)
+				}
+			}
+		})
 
 		q, verifier, _ := rp.authorize(b)
 		_, err = rpB.config.Exchange(rpB.ctx, q.Get("code"), oauth2.VerifierOption(verifier))

@@ -32,18 +32,20 @@ type accessTokens struct {
 }
 
 func (a accessTokens) Authenticate(ctx context.Context, tok string) (authn.Principal, error) {
-	claims, err := a.issuer.Verify(tok)
-	if err != nil {
-		return authn.Principal{}, err
-	}
 	t, ok := scopedTenant(ctx)
 	if !ok {
+		// Checked first: only the keys of the call's tenant are ever read
+		// for a token anyone can send.
 		return authn.Principal{}, fault.New(fault.Unauthenticated, "USER_TOKEN_NOT_ACCEPTED",
 			"a user's access token is accepted only in calls of its own tenant; name the tenant ('x-tenant') or use a service credential")
 	}
-	if claims.TenantUID != t.UID {
+	claims, err := a.issuer.VerifyForTenant(tok, t.UID)
+	if f, isFault := fault.As(err); isFault && f.Reason == token.ReasonWrongTenant {
 		return authn.Principal{}, fault.New(fault.Unauthenticated, token.ReasonWrongTenant,
 			"this access token belongs to another tenant; log in to %q", t.Slug)
+	}
+	if err != nil {
+		return authn.Principal{}, err
 	}
 	u, err := a.accounts.CheckSession(ctx, t, claims.Subject, claims.Session)
 	if err != nil {

@@ -32,12 +32,6 @@ var tenantless = map[string]bool{
 	identityv1.TokenService_IntrospectToken_FullMethodName: true,
 }
 
-// unscoped lists the methods that never depend on a tenant: the signing
-// keys are shared by all tenants.
-var unscoped = map[string]bool{
-	identityv1.TokenService_GetJwks_FullMethodName: true,
-}
-
 type tenantKey struct{}
 
 // tenantFrom returns the tenant of the current call, set by the interceptor.
@@ -63,7 +57,7 @@ type tenantScope struct {
 }
 
 func (s *tenantScope) scope(ctx context.Context, method string) (context.Context, error) {
-	if unscoped[method] || !strings.HasPrefix(method, "/tenantry.identity.") {
+	if !strings.HasPrefix(method, "/tenantry.identity.") {
 		return ctx, nil
 	}
 	named, err := tenancy.NamedIn(ctx)

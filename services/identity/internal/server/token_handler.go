@@ -12,13 +12,18 @@ import (
 type tokenVerifier interface {
 	Verify(tok string) (token.Claims, error)
 	VerifyForTenant(tok, tenant string) (token.Claims, error)
-	JWKS() []token.JWK
+	JWKS(ctx context.Context, tenantUID string) ([]token.JWK, error)
 }
 
-// GetJwks implements TokenServiceServer.
-func (s *Server) GetJwks(context.Context, *identityv1.GetJwksRequest) (*identityv1.GetJwksResponse, error) {
+// GetJwks implements TokenServiceServer: the keys of the tenant of the
+// call, each tenant signing with its own.
+func (s *Server) GetJwks(ctx context.Context, _ *identityv1.GetJwksRequest) (*identityv1.GetJwksResponse, error) {
+	jwks, err := s.tokens.JWKS(ctx, tenantFrom(ctx).UID)
+	if err != nil {
+		return nil, fault.New(fault.Unavailable, "SIGNING_KEYS_UNAVAILABLE", "the tenant's signing keys cannot be read now; retry").WithCause(err)
+	}
 	resp := &identityv1.GetJwksResponse{}
-	for _, k := range s.tokens.JWKS() {
+	for _, k := range jwks {
 		resp.Keys = append(resp.Keys, &identityv1.Jwk{Kty: k.Kty, Crv: k.Crv, X: k.X, Kid: k.Kid, Use: k.Use, Alg: k.Alg})
 	}
 	return resp, nil

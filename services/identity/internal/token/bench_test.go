@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 
@@ -24,7 +25,7 @@ func newBenchIssuer(b *testing.B) *token.Issuer {
 
 func BenchmarkVerify(b *testing.B) {
 	iss := newBenchIssuer(b)
-	tok, _, err := iss.Sign("0190a6b2-4a7e-7c3d-9a51-3f0e2b6d8c11", "acme", "uid-acme", "0190a6b2-5b1c-7e2a-8f44-6d2c9e0a7b35",
+	tok, _, err := iss.Sign(context.Background(), "0190a6b2-4a7e-7c3d-9a51-3f0e2b6d8c11", "acme", acmeUID, "0190a6b2-5b1c-7e2a-8f44-6d2c9e0a7b35",
 		[]string{"member", "billing-admin"})
 	if err != nil {
 		b.Fatal(err)
@@ -58,7 +59,7 @@ func BenchmarkSign(b *testing.B) {
 	roles := []string{"member", "billing-admin"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := iss.Sign("0190a6b2-4a7e-7c3d-9a51-3f0e2b6d8c11", "acme", "uid-acme", "0190a6b2-5b1c-7e2a-8f44-6d2c9e0a7b35", roles); err != nil {
+		if _, _, err := iss.Sign(context.Background(), "0190a6b2-4a7e-7c3d-9a51-3f0e2b6d8c11", "acme", acmeUID, "0190a6b2-5b1c-7e2a-8f44-6d2c9e0a7b35", roles); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -69,7 +69,7 @@ func TestJWKSAloneVerifiesTokens(t *testing.T) {
 	// Not parallel: the rotation below would add a key.
 	t.Run("the JWKS describes Ed25519 signing keys", func(t *testing.T) {
 		var doc map[string][]map[string]string
-		require.NoError(t, json.Unmarshal(iss.JWKSJSON(), &doc))
+		require.NoError(t, json.Unmarshal(jwksJSON(t, iss, acmeUID), &doc))
 		require.Len(t, doc["keys"], 1)
 		key := doc["keys"][0]
 		require.Equal(t, "OKP", key["kty"])
@@ -80,26 +80,33 @@ func TestJWKSAloneVerifiesTokens(t *testing.T) {
 		require.NotEmpty(t, key["x"])
 	})
 
-	tok, signed, err := iss.Sign("user-9", "acme", "uid-acme", "session-3", []string{"member"})
+	tok, signed, err := iss.Sign(ctx, "user-9", "acme", acmeUID, "session-3", []string{"member"})
 	require.NoError(t, err)
 
-	claims, err := verifyWithJWKS(iss.JWKSJSON(), tok)
+	claims, err := verifyWithJWKS(jwksJSON(t, iss, acmeUID), tok)
 	require.NoError(t, err)
 	require.Equal(t, "user-9", claims["sub"])
 	require.Equal(t, "acme", claims["tid"])
-	require.Equal(t, "uid-acme", claims["tuid"])
+	require.Equal(t, acmeUID, claims["tuid"])
 	require.Equal(t, "session-3", claims["sid"])
 	require.Equal(t, []any{"member"}, claims["roles"])
 	require.Equal(t, signed.ID, claims["jti"])
 
-	_, err = verifyWithJWKS(iss.JWKSJSON(), alterSignature(t, tok))
+	_, err = verifyWithJWKS(jwksJSON(t, iss, acmeUID), alterSignature(t, tok))
 	require.Error(t, err, "a token altered in transit fails the JWKS verification too")
 
 	// Across a rotation the JWKS carries both keys, so a token signed before
 	// it still verifies from the new document.
-	require.NoError(t, iss.Rotate(ctx))
-	_, err = verifyWithJWKS(iss.JWKSJSON(), tok)
+	require.NoError(t, iss.Rotate(ctx, acmeUID))
+	_, err = verifyWithJWKS(jwksJSON(t, iss, acmeUID), tok)
 	require.NoError(t, err)
-	_, err = verifyWithJWKS(iss.JWKSJSON(), sign(t, iss))
+	_, err = verifyWithJWKS(jwksJSON(t, iss, acmeUID), sign(t, iss))
 	require.NoError(t, err)
+
+	// Another tenant's JWKS is of no use for acme's tokens, nor acme's for
+	// its tokens: the keys alone tell the tenants apart.
+	_, err = verifyWithJWKS(jwksJSON(t, iss, globexUID), tok)
+	require.ErrorContains(t, err, "unknown kid", "globex's JWKS verifies acme's token")
+	_, err = verifyWithJWKS(jwksJSON(t, iss, acmeUID), signFor(t, iss, globexUID))
+	require.ErrorContains(t, err, "unknown kid", "acme's JWKS verifies globex's token")
 }

@@ -16,16 +16,17 @@ import (
 	"time"
 )
 
-// Algorithms of signing keys. Every key set has one current key of each:
-// EdDSA signs identity's own access tokens (and OpenID tokens of clients
-// that choose it), RS256 the OpenID Provider's tokens by default, since
-// OpenID Connect requires every relying party to support it.
+// Algorithms of signing keys. A tenant has at most one current key of
+// each, made the first time it is needed: EdDSA signs identity's own access
+// tokens (and OpenID tokens of clients that choose it), RS256 the OpenID
+// Provider's tokens by default, since OpenID Connect requires every relying
+// party to support it.
 const (
 	AlgEdDSA = "EdDSA"
 	AlgRS256 = "RS256"
 )
 
-// algs are the algorithms keys are kept for, in the order they are made.
+// algs are the algorithms keys are kept for.
 var algs = []string{AlgEdDSA, AlgRS256}
 
 // rsaBits is the size of RSA keys: 2048 bits, what every RS256 verifier
@@ -79,12 +80,13 @@ func (k *signingKey) privateKey() any {
 	return k.private
 }
 
-// keySet is a snapshot of the keys, swapped whole on reload so the hot
-// paths read it without locks.
+// keySet is a snapshot of one tenant's keys (or of the keys shared by
+// every tenant before keys were per tenant), swapped whole on reload so the
+// hot paths read it without locks.
 type keySet struct {
-	// current signs identity's access tokens (EdDSA); nil only before the
-	// first key exists. currentByAlg holds the current key of every
-	// algorithm, current included.
+	// current signs identity's access tokens (EdDSA); nil until the tenant
+	// has one. currentByAlg holds the current key of every algorithm the
+	// tenant has one of, current included.
 	current      *signingKey
 	currentByAlg map[string]*signingKey
 	// byKID holds every key that may still verify, current included.
@@ -92,11 +94,10 @@ type keySet struct {
 	// published lists byKID in JWKS order: current first, then retired keys
 	// newest first.
 	published []*signingKey
-	// stale counts rows past delete_after that Run should delete.
-	stale int
 }
 
-// emptyKeySet is the key set before the first load.
+// emptyKeySet is a tenant without keys, or the shared keys once none is
+// left.
 var emptyKeySet = &keySet{byKID: map[string]*signingKey{}, currentByAlg: map[string]*signingKey{}}
 
 // keyIDLength is the length of a kid: an unpadded base64url SHA-256.
@@ -164,12 +165,21 @@ func (k *signingKey) storedPublic() []byte {
 // secret reused elsewhere (it should not be) yields unrelated keys.
 const hkdfInfo = "tenantry identity: signing_keys.private_key v1"
 
-// sealedVersion prefixes every sealed Ed25519 private key (its seed),
-// sealedRSAVersion every sealed RSA key (PKCS #8 DER), leaving room for a
-// future format or key-encryption-key rotation.
+// The first byte of every sealed private key says what it holds and what
+// its additional data is. Keys of a tenant are sealed with the kid and the
+// tenant's uid, so a sealed key opens only in its own row of its own
+// tenant: copied into another tenant's row (by someone who can write the
+// table but not read the key-encryption key), it is refused rather than
+// made to sign that tenant's tokens. The first two formats, with the kid
+// alone, are those of the keys shared by every tenant before keys were per
+// tenant; the upgrade retires those keys and erases their private halves,
+// so they are opened only by the start-up check of the key-encryption key
+// on a table not upgraded yet.
 const (
-	sealedVersion    byte = 1
-	sealedRSAVersion byte = 2
+	sealedSharedEd25519 byte = 1 // the seed; additional data: kid
+	sealedSharedRSA     byte = 2 // PKCS #8 DER; additional data: kid
+	sealedEd25519       byte = 3 // the seed; additional data: kid, tenant uid
+	sealedRSA           byte = 4 // PKCS #8 DER; additional data: kid, tenant uid
 )
 
 // keySealer encrypts private keys at rest with AES-256-GCM.
@@ -195,60 +205,69 @@ func newKeySealer(keyEncryptionKey string) (*keySealer, error) {
 	return &keySealer{aead: aead}, nil
 }
 
-// seal encrypts the seed of private, with the kid as additional data so a
-// sealed key only opens in its own row.
-func (s *keySealer) seal(kid string, private ed25519.PrivateKey) []byte {
-	return s.aead.Seal([]byte{sealedVersion}, nil, private.Seed(), []byte(kid))
+// tenantAdditionalData binds a sealed key to its kid and its tenant. A kid
+// has a fixed length and no NUL, so the pair is unambiguous.
+func tenantAdditionalData(kid, tenantUID string) []byte {
+	return []byte(kid + "\x00" + tenantUID)
 }
 
-// sealKey seals k's private half, whatever its algorithm.
-func (s *keySealer) sealKey(k *signingKey) []byte {
+// seal encrypts k's private half (an Ed25519 seed or an RSA key's PKCS #8
+// DER) for tenantUID's row.
+func (s *keySealer) seal(k *signingKey, tenantUID string) []byte {
+	ad := tenantAdditionalData(k.kid, tenantUID)
 	if k.alg == AlgRS256 {
 		der, err := x509.MarshalPKCS8PrivateKey(k.rsaPrivate)
 		if err != nil {
 			panic("token: marshal RSA private key: " + err.Error()) // cannot happen for a valid key
 		}
-		return s.aead.Seal([]byte{sealedRSAVersion}, nil, der, []byte(k.kid))
+		return s.aead.Seal([]byte{sealedRSA}, nil, der, ad)
 	}
-	return s.seal(k.kid, k.private)
+	return s.aead.Seal([]byte{sealedEd25519}, nil, k.private.Seed(), ad)
 }
 
-// openRSA decrypts a sealed RSA key and checks it is public's private half.
-func (s *keySealer) openRSA(kid string, sealed []byte, public *rsa.PublicKey) (*rsa.PrivateKey, error) {
-	if len(sealed) == 0 || sealed[0] != sealedRSAVersion {
-		return nil, errors.New("unknown sealed key format")
+// open decrypts the sealed private half of k, stored in the row of
+// tenantUID ("" for a shared key), and sets it on k after checking that it
+// is the private half of k's public key.
+func (s *keySealer) open(k *signingKey, tenantUID string, sealed []byte) error {
+	if len(sealed) == 0 {
+		return errors.New("no sealed key")
 	}
-	der, err := s.aead.Open(nil, nil, sealed[1:], []byte(kid))
+	format, ciphertext := sealed[0], sealed[1:]
+	var ad []byte
+	switch {
+	case (format == sealedEd25519 || format == sealedRSA) && tenantUID != "":
+		ad = tenantAdditionalData(k.kid, tenantUID)
+	case (format == sealedSharedEd25519 || format == sealedSharedRSA) && tenantUID == "":
+		ad = []byte(k.kid)
+	default:
+		return fmt.Errorf("sealed key format %d does not belong in this row", format)
+	}
+	if wantRSA := format == sealedRSA || format == sealedSharedRSA; wantRSA != (k.alg == AlgRS256) {
+		return fmt.Errorf("sealed key format %d is not for %s", format, k.alg)
+	}
+	plain, err := s.aead.Open(nil, nil, ciphertext, ad)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	parsed, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("sealed key: %w", err)
+	if k.alg == AlgRS256 {
+		parsed, err := x509.ParsePKCS8PrivateKey(plain)
+		if err != nil {
+			return fmt.Errorf("sealed key: %w", err)
+		}
+		private, ok := parsed.(*rsa.PrivateKey)
+		if !ok || !k.rsaPublic.Equal(private.Public()) {
+			return errors.New("private key does not match the stored public key")
+		}
+		k.rsaPrivate = private
+		return nil
 	}
-	private, ok := parsed.(*rsa.PrivateKey)
-	if !ok || !public.Equal(private.Public()) {
-		return nil, errors.New("private key does not match the stored public key")
+	if len(plain) != ed25519.SeedSize {
+		return fmt.Errorf("sealed key has %d bytes, want %d", len(plain), ed25519.SeedSize)
 	}
-	return private, nil
-}
-
-// open decrypts a sealed private key and checks that it is the private half
-// of public.
-func (s *keySealer) open(kid string, sealed []byte, public ed25519.PublicKey) (ed25519.PrivateKey, error) {
-	if len(sealed) == 0 || sealed[0] != sealedVersion {
-		return nil, errors.New("unknown sealed key format")
+	private := ed25519.NewKeyFromSeed(plain)
+	if !k.public.Equal(private.Public()) {
+		return errors.New("private key does not match the stored public key")
 	}
-	seed, err := s.aead.Open(nil, nil, sealed[1:], []byte(kid))
-	if err != nil {
-		return nil, err
-	}
-	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("sealed key has %d bytes, want %d", len(seed), ed25519.SeedSize)
-	}
-	private := ed25519.NewKeyFromSeed(seed)
-	if !public.Equal(private.Public()) {
-		return nil, errors.New("private key does not match the stored public key")
-	}
-	return private, nil
+	k.private = private
+	return nil
 }

@@ -28,6 +28,15 @@ const testKEK = "test-key-encryption-key-0123456789abcdef"
 // testIssuerName is the iss of the tests' issuers.
 const testIssuerName = "tenantry-identity"
 
+// Tenant uids of the tests, as the registry makes them. acme is the tenant
+// tests sign for unless they say otherwise.
+const (
+	acmeUID   = "0190a6b2-4a7e-7c3d-9a51-3f0e2b6d8c11"
+	globexUID = "0190a6b2-5b1c-7e2a-8f44-6d2c9e0a7b35"
+	// acme2UID is the tenant that took acme's slug after acme was purged.
+	acme2UID = "0190a6b2-6c2d-7f3b-9055-7e3dae1b8c46"
+)
+
 // clock is a settable clock shared by the issuers of a test, standing for
 // the time all replicas agree on.
 type clock struct {
@@ -94,12 +103,56 @@ func newIssuer(t testing.TB, pool *pgxpool.Pool, clk *clock, adjust ...func(*tok
 	return iss
 }
 
-// sign signs a token for a fixed user, or fails the test.
+// sign signs a token for a fixed user of acme, or fails the test.
 func sign(t testing.TB, iss *token.Issuer) string {
 	t.Helper()
-	tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", []string{"member"})
+	return signFor(t, iss, acmeUID)
+}
+
+// signFor signs a token for a fixed user of the tenant with tenantUID.
+func signFor(t testing.TB, iss *token.Issuer, tenantUID string) string {
+	t.Helper()
+	tok, _, err := iss.Sign(context.Background(), "user-1", "acme", tenantUID, "session-1", []string{"member"})
 	require.NoError(t, err)
 	return tok
+}
+
+// jwks returns a tenant's JWKS, or fails the test.
+func jwks(t testing.TB, iss *token.Issuer, tenantUID string) []token.JWK {
+	t.Helper()
+	keys, err := iss.JWKS(context.Background(), tenantUID)
+	require.NoError(t, err)
+	return keys
+}
+
+// jwksJSON returns a tenant's JWKS document, or fails the test.
+func jwksJSON(t testing.TB, iss *token.Issuer, tenantUID string) []byte {
+	t.Helper()
+	doc, err := iss.JWKSJSON(context.Background(), tenantUID)
+	require.NoError(t, err)
+	return doc
+}
+
+// signingKID returns the kid of a tenant's current key of alg, made if
+// missing, or fails the test.
+func signingKID(t testing.TB, iss *token.Issuer, tenantUID, alg string) string {
+	t.Helper()
+	kid, _, err := iss.SigningKey(context.Background(), tenantUID, alg)
+	require.NoError(t, err)
+	return kid
+}
+
+// publishedAlgs returns a tenant's public keys as kid → alg, or fails the
+// test.
+func publishedAlgs(t testing.TB, iss *token.Issuer, tenantUID string) map[string]string {
+	t.Helper()
+	keys, err := iss.PublicKeys(context.Background(), tenantUID)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, k := range keys {
+		out[k.KID] = k.Alg
+	}
+	return out
 }
 
 // kidOf returns the kid in a token's header, without verifying anything.
@@ -111,7 +164,7 @@ func kidOf(t testing.TB, tok string) string {
 	return kid
 }
 
-// currentKID returns the kid the issuer signs with.
+// currentKID returns the kid the issuer signs acme's tokens with.
 func currentKID(t testing.TB, iss *token.Issuer) string {
 	t.Helper()
 	return kidOf(t, sign(t, iss))
@@ -137,7 +190,7 @@ func requireRefused(t testing.TB, err error, reason string) {
 }
 
 // countKeys returns how many Ed25519 keys (those of identity's access
-// tokens), and how many current ones, are stored.
+// tokens), and how many current ones, are stored, of every tenant.
 func countKeys(t testing.TB, pool *pgxpool.Pool) (all, current int) {
 	t.Helper()
 	return countKeysOf(t, pool, token.AlgEdDSA)
@@ -149,6 +202,16 @@ func countKeysOf(t testing.TB, pool *pgxpool.Pool, alg string) (all, current int
 	err := pool.QueryRow(context.Background(), `
 		SELECT count(*), count(*) FILTER (WHERE retire_time IS NULL)
 		FROM tenantry_identity.signing_keys WHERE alg = $1`, alg).Scan(&all, &current)
+	require.NoError(t, err)
+	return all, current
+}
+
+// countTenantKeys is countKeysOf for the keys of one tenant.
+func countTenantKeys(t testing.TB, pool *pgxpool.Pool, tenantUID, alg string) (all, current int) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `
+		SELECT count(*), count(*) FILTER (WHERE retire_time IS NULL)
+		FROM tenantry_identity.signing_keys WHERE alg = $1 AND tenant_uid = $2`, alg, tenantUID).Scan(&all, &current)
 	require.NoError(t, err)
 	return all, current
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestRotation(t *testing.T) {
 
 	before := sign(t, iss)
 	oldKID := kidOf(t, before)
-	require.NoError(t, iss.Rotate(ctx))
+	require.NoError(t, iss.Rotate(ctx, acmeUID))
 	after := sign(t, iss)
 	newKID := kidOf(t, after)
 	require.NotEqual(t, oldKID, newKID, "tokens are signed with the new key after a rotation")
@@ -36,7 +37,7 @@ func TestRotation(t *testing.T) {
 	require.NoError(t, err, "a token signed before the rotation still verifies")
 	_, err = iss.Verify(after)
 	require.NoError(t, err)
-	require.Equal(t, []string{newKID, oldKID}, kids(iss.JWKS()), "the JWKS lists the current key, then the retired one")
+	require.Equal(t, []string{newKID, oldKID}, kids(jwks(t, iss, acmeUID)), "the JWKS lists the current key, then the retired one")
 
 	var deleteAfter time.Time
 	require.NoError(t, pool.QueryRow(ctx,
@@ -45,10 +46,10 @@ func TestRotation(t *testing.T) {
 		"the retired key outlives every token it signed")
 
 	clk.Set(deleteAfter.Add(-time.Second))
-	require.Equal(t, []string{newKID, oldKID}, kids(iss.JWKS()), "the retired key is published until delete_after")
+	require.Equal(t, []string{newKID, oldKID}, kids(jwks(t, iss, acmeUID)), "the retired key is published until delete_after")
 	clk.Set(deleteAfter)
-	require.Equal(t, []string{newKID}, kids(iss.JWKS()), "the retired key disappears at delete_after")
-	require.NotContains(t, string(iss.JWKSJSON()), oldKID)
+	require.Equal(t, []string{newKID}, kids(jwks(t, iss, acmeUID)), "the retired key disappears at delete_after")
+	require.NotContains(t, string(jwksJSON(t, iss, acmeUID)), oldKID)
 
 	_, err = iss.Verify(before)
 	requireRefused(t, err, token.ReasonInvalid)
@@ -60,7 +61,7 @@ func TestRotation(t *testing.T) {
 		return all == 1
 	})
 	require.NoError(t, iss.Reload(ctx))
-	require.Equal(t, []string{newKID}, kids(iss.JWKS()))
+	require.Equal(t, []string{newKID}, kids(jwks(t, iss, acmeUID)))
 }
 
 func TestKeyPastDeleteAfterVerifiesNothing(t *testing.T) {
@@ -71,7 +72,7 @@ func TestKeyPastDeleteAfterVerifiesNothing(t *testing.T) {
 	a := newIssuer(t, pool, clk)
 	b := newIssuer(t, pool, clk)
 	oldKID := currentKID(t, b)
-	require.NoError(t, a.Rotate(ctx))
+	require.NoError(t, a.Rotate(ctx, acmeUID))
 	var deleteAfter time.Time
 	require.NoError(t, pool.QueryRow(ctx,
 		`SELECT delete_after FROM tenantry_identity.signing_keys WHERE kid = $1`, oldKID).Scan(&deleteAfter))
@@ -130,7 +131,7 @@ func TestRotationOnOneReplicaReachesTheOther(t *testing.T) {
 	b := newIssuer(t, pool, clk)
 	oldKID := currentKID(t, b)
 
-	require.NoError(t, a.Rotate(ctx))
+	require.NoError(t, a.Rotate(ctx, acmeUID))
 	fromA := sign(t, a)
 	require.NotEqual(t, oldKID, kidOf(t, fromA))
 
@@ -140,7 +141,7 @@ func TestRotationOnOneReplicaReachesTheOther(t *testing.T) {
 
 	// A second rotation within a second: b's reload for unknown kids is
 	// rate-limited, so b refuses until its clock moves on or it reloads.
-	require.NoError(t, a.Rotate(ctx))
+	require.NoError(t, a.Rotate(ctx, acmeUID))
 	fromA = sign(t, a)
 	_, err = b.Verify(fromA)
 	requireRefused(t, err, token.ReasonInvalid)
@@ -148,13 +149,13 @@ func TestRotationOnOneReplicaReachesTheOther(t *testing.T) {
 	_, err = b.Verify(fromA)
 	require.NoError(t, err, "b reloads again once the rate limit allows")
 
-	require.NoError(t, a.Rotate(ctx))
+	require.NoError(t, a.Rotate(ctx, acmeUID))
 	require.NoError(t, b.Reload(ctx))
 	require.Equal(t, currentKID(t, a), currentKID(t, b), "an explicit reload picks up a rotation")
-	require.Equal(t, kids(a.JWKS()), kids(b.JWKS()))
+	require.Equal(t, kids(jwks(t, a, acmeUID)), kids(jwks(t, b, acmeUID)))
 }
 
-func TestReplicasStartingTogetherShareOneKey(t *testing.T) {
+func TestReplicasUsingATenantTogetherShareOneKeyPerAlgorithm(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t) // a fresh database: not even the table exists
 	clk := newClock()
@@ -175,23 +176,48 @@ func TestReplicasStartingTogetherShareOneKey(t *testing.T) {
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
+	all, _ := countKeysOf(t, pool, token.AlgEdDSA)
+	require.Zero(t, all, "no key is made before a tenant needs one")
+
+	// Every replica's first token of the tenant, and its first RS256 key,
+	// at once, twice each: the replicas and the calls within one race.
+	start = make(chan struct{})
+	tokens := make([][]string, replicas)
+	rsaKIDs := make([][]string, replicas)
+	signErrs, keyErrs := make([][]error, replicas), make([][]error, replicas)
+	for n, iss := range issuers {
+		tokens[n], rsaKIDs[n] = make([]string, 2), make([]string, 2)
+		signErrs[n], keyErrs[n] = make([]error, 2), make([]error, 2)
+		for m := range 2 {
+			wg.Go(func() {
+				<-start
+				tokens[n][m], _, signErrs[n][m] = iss.Sign(context.Background(), "user-1", "acme", acmeUID, "session-1", nil)
+			})
+			wg.Go(func() {
+				<-start
+				rsaKIDs[n][m], _, keyErrs[n][m] = iss.SigningKey(context.Background(), acmeUID, token.AlgRS256)
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	for n := range replicas {
+		require.NoError(t, errors.Join(append(signErrs[n], keyErrs[n]...)...))
+	}
 
 	for _, alg := range []string{token.AlgEdDSA, token.AlgRS256} {
-		all, current := countKeysOf(t, pool, alg)
+		all, current := countTenantKeys(t, pool, acmeUID, alg)
 		require.Equal(t, 1, all, alg)
 		require.Equal(t, 1, current, alg)
 	}
-	rsaKID, _, ok := issuers[0].SigningKey(token.AlgRS256)
-	require.True(t, ok)
-	for _, other := range issuers[1:] {
-		kid, _, _ := other.SigningKey(token.AlgRS256)
-		require.Equal(t, rsaKID, kid, "every replica signs OpenID tokens with the one RSA key")
-	}
-	for _, signer := range issuers {
-		tok := sign(t, signer)
-		for _, verifier := range issuers {
-			_, err := verifier.Verify(tok)
-			require.NoError(t, err)
+	for n := range replicas {
+		for m := range 2 {
+			require.Equal(t, rsaKIDs[0][0], rsaKIDs[n][m], "every replica signs OpenID tokens with the one RSA key")
+			require.Equal(t, kidOf(t, tokens[0][0]), kidOf(t, tokens[n][m]), "every replica signs with the one Ed25519 key")
+			for _, verifier := range issuers {
+				_, err := verifier.VerifyForTenant(tokens[n][m], acmeUID)
+				require.NoError(t, err)
+			}
 		}
 	}
 }
@@ -201,6 +227,7 @@ func TestWrongKeyEncryptionKeyFailsStartUp(t *testing.T) {
 	pool := newPool(t)
 	clk := newClock()
 	good := newIssuer(t, pool, clk)
+	tok := sign(t, good) // the tenant's first key
 
 	_, err := token.NewIssuer(context.Background(), pool, token.Config{
 		Issuer:           testIssuerName,
@@ -210,11 +237,9 @@ func TestWrongKeyEncryptionKeyFailsStartUp(t *testing.T) {
 	require.ErrorIs(t, err, token.ErrKeysUndecryptable)
 	require.ErrorContains(t, err, "signing keys cannot be decrypted: check TENANTRY_KEY_ENCRYPTION_KEY")
 
-	for _, alg := range []string{token.AlgEdDSA, token.AlgRS256} {
-		all, _ := countKeysOf(t, pool, alg)
-		require.Equal(t, 1, all, "no %s key was generated in place of the one that could not be opened", alg)
-	}
-	_, err = good.Verify(sign(t, good))
+	all, _ := countKeysOf(t, pool, token.AlgEdDSA)
+	require.Equal(t, 1, all, "no key was generated in place of the one that could not be opened")
+	_, err = good.Verify(tok)
 	require.NoError(t, err, "the replicas with the right key carry on")
 }
 
@@ -224,7 +249,8 @@ func TestPrivateKeysAreEncryptedAtRest(t *testing.T) {
 	pool := newPool(t)
 	clk := newClock()
 	iss := newIssuer(t, pool, clk)
-	seed := iss.CurrentSeed()
+	seed, err := iss.CurrentSeed(ctx, acmeUID)
+	require.NoError(t, err)
 	private := ed25519.NewKeyFromSeed(seed)
 
 	var stored, public []byte
@@ -235,13 +261,13 @@ func TestPrivateKeysAreEncryptedAtRest(t *testing.T) {
 	require.False(t, bytes.Contains(stored, seed), "the seed is not stored in the clear")
 	require.False(t, bytes.Contains(stored, private), "the private key is not stored in the clear")
 	require.Equal(t, []byte(private.Public().(ed25519.PublicKey)), public)
-	x, err := base64.RawURLEncoding.DecodeString(iss.JWKS()[0].X)
+	x, err := base64.RawURLEncoding.DecodeString(jwks(t, iss, acmeUID)[0].X)
 	require.NoError(t, err)
 	require.Equal(t, public, x, "the JWKS publishes the stored public key")
 
 	// Retiring a key erases its private half: it never signs again.
-	kid := iss.JWKS()[0].Kid
-	require.NoError(t, iss.Rotate(ctx))
+	kid := jwks(t, iss, acmeUID)[0].Kid
+	require.NoError(t, iss.Rotate(ctx, acmeUID))
 	require.NoError(t, pool.QueryRow(ctx,
 		`SELECT private_key FROM tenantry_identity.signing_keys WHERE kid = $1`, kid).Scan(&stored))
 	require.Nil(t, stored)

@@ -14,18 +14,22 @@ import (
 )
 
 // TestRSAKeysForTheOpenIDProvider checks the RS256 keys kept beside the
-// Ed25519 ones: one current key shared by replicas, sealed at rest,
-// published to the OpenID Provider (not in identity's own JWKS), rotated
-// with the Ed25519 key, and useless for identity's access tokens.
+// Ed25519 ones: made on a tenant's first use of RS256 only, one current key
+// per tenant shared by replicas, sealed at rest, published to the OpenID
+// Provider (not in identity's own JWKS), rotated with the Ed25519 key, and
+// useless for identity's access tokens.
 func TestRSAKeysForTheOpenIDProvider(t *testing.T) {
 	t.Parallel()
 	pool := newPool(t)
 	ctx := context.Background()
 	clk := newClock()
 	iss := newIssuer(t, pool, clk)
+	sign(t, iss)
+	all, _ := countKeysOf(t, pool, token.AlgRS256)
+	require.Zero(t, all, "a tenant's first token makes no RSA key: most tenants never need one")
 
-	kid, key, ok := iss.SigningKey(token.AlgRS256)
-	require.True(t, ok)
+	kid, key, err := iss.SigningKey(ctx, acmeUID, token.AlgRS256)
+	require.NoError(t, err)
 	private, isRSA := key.(*rsa.PrivateKey)
 	require.True(t, isRSA, "%T", key)
 	require.Equal(t, 2048, private.N.BitLen())
@@ -41,13 +45,9 @@ func TestRSAKeysForTheOpenIDProvider(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, private.PublicKey.Equal(parsed), "the stored public key is the signing key's")
 
-	published := map[string]string{}
-	for _, k := range iss.PublicKeys() {
-		published[k.KID] = k.Alg
-	}
-	edKID, _, _ := iss.SigningKey(token.AlgEdDSA)
-	require.Equal(t, map[string]string{kid: token.AlgRS256, edKID: token.AlgEdDSA}, published)
-	for _, jwk := range iss.JWKS() {
+	edKID := signingKID(t, iss, acmeUID, token.AlgEdDSA)
+	require.Equal(t, map[string]string{kid: token.AlgRS256, edKID: token.AlgEdDSA}, publishedAlgs(t, iss, acmeUID))
+	for _, jwk := range jwks(t, iss, acmeUID) {
 		require.NotEqual(t, kid, jwk.Kid, "identity's own JWKS (EdDSA access tokens) has no RSA key")
 	}
 
@@ -64,16 +64,14 @@ func TestRSAKeysForTheOpenIDProvider(t *testing.T) {
 	// A second replica opens the same key; a rotation replaces both keys
 	// and keeps the retired RSA key published.
 	other := newIssuer(t, pool, clk)
-	otherKID, otherKey, _ := other.SigningKey(token.AlgRS256)
+	otherKID, otherKey, err := other.SigningKey(ctx, acmeUID, token.AlgRS256)
+	require.NoError(t, err)
 	require.Equal(t, kid, otherKID)
 	require.True(t, private.Equal(otherKey))
-	require.NoError(t, iss.Rotate(ctx))
-	newKID, _, _ := iss.SigningKey(token.AlgRS256)
+	require.NoError(t, iss.Rotate(ctx, acmeUID))
+	newKID := signingKID(t, iss, acmeUID, token.AlgRS256)
 	require.NotEqual(t, kid, newKID)
-	published = map[string]string{}
-	for _, k := range iss.PublicKeys() {
-		published[k.KID] = k.Alg
-	}
+	published := publishedAlgs(t, iss, acmeUID)
 	require.Equal(t, token.AlgRS256, published[kid], "the retired RSA key still verifies")
 	require.Equal(t, token.AlgRS256, published[newKID])
 	require.NoError(t, pool.QueryRow(ctx, `SELECT private_key FROM tenantry_identity.signing_keys WHERE kid = $1`, kid).Scan(&stored))

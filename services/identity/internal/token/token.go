@@ -1,16 +1,11 @@
 package token
 
 import (
-	"cmp"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +60,9 @@ type accessClaims struct {
 	Roles     []string `json:"roles"`
 }
 
-// Issuer signs and verifies access tokens and keeps the signing keys. It is
-// safe for concurrent use; Sign and Verify never wait for each other.
+// Issuer signs and verifies access tokens and keeps the signing keys of
+// every tenant. It is safe for concurrent use; Sign and Verify never wait
+// for each other.
 type Issuer struct {
 	pool   *pgxpool.Pool
 	cfg    Config
@@ -74,24 +70,29 @@ type Issuer struct {
 	sealer *keySealer
 	parser *jwt.Parser
 
-	keys atomic.Pointer[keySet]
+	// tenants holds, by tenant uid, the keys of the tenants this replica
+	// has used: a *tenantKeys each.
+	tenants sync.Map
+	// shared holds the keys that signed for every tenant before keys were
+	// per tenant: all retired, they verify the tokens they signed, of any
+	// tenant, until their delete_after.
+	shared atomic.Pointer[keySet]
 	// verified remembers genuine tokens (see verifiedCache).
 	verified *verifiedCache
 
-	// reloadMu serialises reloads, so an older snapshot never replaces a
-	// newer one, and lets concurrent Verify calls for the same new kid wait
-	// for one reload instead of each running their own.
-	reloadMu sync.Mutex
-	// lastUnknownKeyReload rate-limits reloads for unknown kids; guarded by
-	// reloadMu.
-	lastUnknownKeyReload time.Time
+	// forgetMu guards forgotten: the purged tenants whose keys Run has
+	// still to delete.
+	forgetMu  sync.Mutex
+	forgotten map[string]struct{}
 }
 
 // NewIssuer prepares the signing keys in the database behind pool: it
-// creates tenantry_identity.signing_keys if missing, loads the keys and, if
-// none is current, creates one, so that replicas starting together end up
-// sharing one. It fails with ErrKeysUndecryptable when cfg.KeyEncryptionKey
-// cannot open the stored keys. Call Run to keep the keys fresh.
+// creates tenantry_identity.signing_keys if missing, or upgrades it from
+// keys shared by every tenant to keys per tenant (retiring the shared
+// ones), and loads the shared keys that still verify. A tenant's keys are
+// loaded, or made, when first needed. It fails with ErrKeysUndecryptable
+// when cfg.KeyEncryptionKey cannot open the newest stored key. Call Run to
+// keep the keys fresh.
 func NewIssuer(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Issuer, error) {
 	if pool == nil {
 		return nil, errors.New("token: new issuer: nil pool")
@@ -119,37 +120,77 @@ func NewIssuer(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Issuer, er
 			// expired token from a bad one.
 			jwt.WithoutClaimsValidation(),
 		),
+		forgotten: map[string]struct{}{},
 	}
-	i.keys.Store(emptyKeySet)
+	i.shared.Store(emptyKeySet)
 	i.verified = newVerifiedCache(verifiedCacheSize)
 
-	if err := createSchema(ctx, pool); err != nil {
-		return nil, fmt.Errorf("token: set up signing keys: %w", err)
+	// Before any change to the table: a replica with the wrong
+	// key-encryption key must not upgrade it, nor ever make a key.
+	shape, err := inspectTable(ctx, pool)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
 	}
-	if err := i.Reload(ctx); err != nil {
-		return nil, err
-	}
-	for _, alg := range algs {
-		if i.keys.Load().currentByAlg[alg] == nil {
-			if err := i.changeKeys(ctx, alg, createIfMissing); err != nil {
-				return nil, err
-			}
+	if shape.exists {
+		if err := i.checkKeyEncryptionKey(ctx, shape); err != nil {
+			return nil, err
 		}
 	}
+	now := cfg.Now()
+	retired, err := createSchema(ctx, pool, now, cfg.deleteGrace())
+	if err != nil {
+		return nil, fmt.Errorf("token: set up signing keys: %w", err)
+	}
+	if retired > 0 {
+		i.log.InfoContext(ctx, "retired the signing keys shared by every tenant: each tenant signs with keys of its own from now on",
+			slog.Int64("count", retired), slog.Time("retired_keys_published_until", now.Add(cfg.deleteGrace())))
+	}
+	rows, err := loadSharedKeys(ctx, pool)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	shared, err := i.buildKeySet(rows, nil, now)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	i.shared.Store(shared)
 	return i, nil
 }
 
+// checkKeyEncryptionKey opens the newest key that has a private half, of
+// whatever tenant or format, and fails with ErrKeysUndecryptable if the
+// configured key-encryption key cannot: it is not the one the other
+// replicas use, and keys this replica made would lock them out.
+func (i *Issuer) checkKeyEncryptionKey(ctx context.Context, shape tableShape) error {
+	row, ok, err := newestSealedKey(ctx, i.pool, shape)
+	if err != nil || !ok {
+		return err
+	}
+	row.retireTime, row.deleteAfter = nil, nil // opened as a current key
+	_, err = i.openStoredKey(row)
+	if err != nil && !errors.Is(err, ErrKeysUndecryptable) {
+		return fmt.Errorf("token: %w", err)
+	}
+	return err
+}
+
 // Sign issues an access token for a user's session in a tenant (its slug
-// and its uid), signed with the current key, and returns it with the claims
-// it carries.
-func (i *Issuer) Sign(sub, tenant, tenantUID, session string, roles []string) (token string, claims Claims, err error) {
+// and its uid), signed with the tenant's current key, and returns it with
+// the claims it carries. The tenant's first token on this replica waits
+// for its keys to be read, and its first token ever for its key to be
+// made; every other signature is made in memory.
+func (i *Issuer) Sign(ctx context.Context, sub, tenant, tenantUID, session string, roles []string) (token string, claims Claims, err error) {
 	if sub == "" || tenant == "" || tenantUID == "" || session == "" {
 		return "", Claims{}, fmt.Errorf("token: sign: subject %q, tenant %q, tenant uid %q and session %q must all be set",
 			sub, tenant, tenantUID, session)
 	}
-	key := i.keys.Load().current
-	if key == nil {
-		return "", Claims{}, errors.New("token: sign: no current signing key")
+	uid, ok := canonicalTenantUID(tenantUID)
+	if !ok {
+		return "", Claims{}, fmt.Errorf("token: sign: tenant uid %q is not a uuid", tenantUID)
+	}
+	key, err := i.ensureKey(ctx, uid, AlgEdDSA)
+	if err != nil {
+		return "", Claims{}, err
 	}
 	// Seconds, as NumericDate carries, so the claims returned here equal
 	// those Verify returns.
@@ -190,34 +231,47 @@ func (i *Issuer) Sign(sub, tenant, tenantUID, session string, roles []string) (t
 
 // Issue is Sign for callers that need only the token and its expiry, such
 // as the account rules' AccessTokens.
-func (i *Issuer) Issue(userID, tenant, tenantUID, sessionID string, roles []string) (token string, expires time.Time, err error) {
-	token, claims, err := i.Sign(userID, tenant, tenantUID, sessionID, roles)
+func (i *Issuer) Issue(ctx context.Context, userID, tenant, tenantUID, sessionID string, roles []string) (token string, expires time.Time, err error) {
+	token, claims, err := i.Sign(ctx, userID, tenant, tenantUID, sessionID, roles)
 	return token, claims.ExpiresAt, err
 }
 
-// Rotate makes a new key current and retires the current one, of every
-// algorithm, each in one transaction. The retired key keeps verifying,
-// and stays in the JWKS, until every token it signed has expired. Other
-// replicas start signing with the new key at their next reload.
-func (i *Issuer) Rotate(ctx context.Context) error {
+// Rotate makes a new key current and retires the current one, for every
+// algorithm the tenant has a key of, each in one transaction. The retired
+// key keeps verifying, and stays in the tenant's JWKS, until every token it
+// signed has expired. Other replicas start signing with the new key at
+// their next reload.
+func (i *Issuer) Rotate(ctx context.Context, tenantUID string) error {
+	uid, ok := canonicalTenantUID(tenantUID)
+	if !ok {
+		return fmt.Errorf("token: rotate: tenant uid %q is not a uuid", tenantUID)
+	}
 	for _, alg := range algs {
-		if err := i.changeKeys(ctx, alg, rotateNow); err != nil {
+		if err := i.changeKeys(ctx, uid, alg, rotateNow); err != nil {
 			return err
 		}
 	}
-	return nil
+	return i.reloadIfLoaded(ctx, uid)
 }
 
-// Reload reads the keys from the database, picking up rotations made by
-// other replicas. The keys in use stay as they were if it fails.
-func (i *Issuer) Reload(ctx context.Context) error {
-	i.reloadMu.Lock()
-	defer i.reloadMu.Unlock()
-	return i.reloadLocked(ctx)
+// ForgetTenant drops the keys of a tenant the registry has purged: at
+// once from memory, and from the database at Run's next tick (so that the
+// caller, the registry watch's OnPurge hook, is never held up by the
+// database). Its tokens stop verifying; it could not use them anyway.
+func (i *Issuer) ForgetTenant(tenantUID string) {
+	uid, ok := canonicalTenantUID(tenantUID)
+	if !ok {
+		return
+	}
+	i.tenants.Delete(uid)
+	i.forgetMu.Lock()
+	defer i.forgetMu.Unlock()
+	i.forgotten[uid] = struct{}{}
 }
 
 // Run keeps the keys fresh until ctx is done: every cfg.ReloadEvery it
-// reloads them, rotates the current key once it is older than
+// deletes the keys of purged tenants, reloads the keys of the tenants this
+// replica holds, rotates the current keys of every tenant once older than
 // cfg.RotateEvery, and deletes keys past delete_after. Failures are logged
 // and retried at the next tick; the keys in use stay valid meanwhile.
 func (i *Issuer) Run(ctx context.Context) {
@@ -236,150 +290,98 @@ func (i *Issuer) Run(ctx context.Context) {
 	}
 }
 
-// maintain is one tick of Run. It goes to the lock only when the fresh
-// snapshot shows work to do, so most ticks cost one SELECT per replica.
+// rotationsPerTick bounds the rotations of one tick of Run, so that a tick
+// stays short (an RSA key takes about 100 ms to make) even when many
+// tenants' keys fall due together, as after the upgrade to keys per
+// tenant: the rest wait for the next ticks, a few minutes late at most.
+const rotationsPerTick = 64
+
+// maintain is one tick of Run. The reload comes first, so that a replica
+// signs with a key retired elsewhere for at most about ReloadEvery, as
+// deleteGrace assumes.
 func (i *Issuer) maintain(ctx context.Context) error {
-	if err := i.Reload(ctx); err != nil {
-		return err
+	var errs []error
+	if err := i.deleteForgotten(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	set, now := i.keys.Load(), i.cfg.Now()
-	rotated := false
-	for _, alg := range algs {
-		if cur := set.currentByAlg[alg]; cur == nil || !now.Before(cur.activateTime.Add(i.cfg.RotateEvery)) {
-			// changeKeys re-checks under the lock, so only the first
-			// replica to get there rotates, and it deletes expired keys
-			// too.
-			if err := i.changeKeys(ctx, alg, rotateIfDue); err != nil {
-				return err
-			}
-			rotated = true
+	if err := i.Reload(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	now := i.cfg.Now()
+	// Replicas find the same keys due; changeKeys re-checks under the
+	// tenant's lock, so only the first to get there rotates.
+	due, err := loadDueKeys(ctx, i.pool, now.Add(-i.cfg.RotateEvery), rotationsPerTick)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("token: %w", err))
+	}
+	for _, d := range due {
+		if err := i.changeKeys(ctx, d.tenantUID, d.alg, rotateIfDue); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if err := i.reloadIfLoaded(ctx, d.tenantUID); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if !rotated && set.stale > 0 {
-		n, err := deleteExpiredKeys(ctx, i.pool, now)
+	n, err := deleteExpiredKeys(ctx, i.pool, now)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("token: %w", err))
+	}
+	if n > 0 {
+		i.log.InfoContext(ctx, "deleted expired signing keys", slog.Int64("count", n))
+	}
+	return errors.Join(errs...)
+}
+
+// deleteForgotten deletes the keys of the tenants ForgetTenant was told
+// of; those it cannot delete now wait for the next tick.
+func (i *Issuer) deleteForgotten(ctx context.Context) error {
+	i.forgetMu.Lock()
+	uids := make([]string, 0, len(i.forgotten))
+	for uid := range i.forgotten {
+		uids = append(uids, uid)
+	}
+	i.forgetMu.Unlock()
+	for _, uid := range uids {
+		n, err := deleteTenantKeys(ctx, i.pool, uid)
 		if err != nil {
 			return fmt.Errorf("token: %w", err)
 		}
-		if n > 0 {
-			i.log.InfoContext(ctx, "deleted expired signing keys", slog.Int64("count", n))
-		}
+		// A token of the tenant verified since ForgetTenant may have loaded
+		// the keys again.
+		i.tenants.Delete(uid)
+		i.forgetMu.Lock()
+		delete(i.forgotten, uid)
+		i.forgetMu.Unlock()
+		i.log.InfoContext(ctx, "deleted the signing keys of a purged tenant",
+			slog.String("tenant_uid", uid), slog.Int64("count", n))
 	}
 	return nil
 }
 
-// changeKeys applies a change of alg's key in the database, then reloads.
-func (i *Issuer) changeKeys(ctx context.Context, alg string, change keyChange) error {
+// changeKeys applies a change of a tenant's key of alg in the database;
+// the caller reloads.
+func (i *Issuer) changeKeys(ctx context.Context, tenantUID, alg string, change keyChange) error {
 	now := i.cfg.Now()
-	next, err := newSigningKey(alg, now)
-	if err != nil {
-		return fmt.Errorf("token: %w", err)
+	newKey := func() (*signingKey, []byte, error) {
+		next, err := newSigningKey(alg, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		return next, i.sealer.seal(next, tenantUID), nil
 	}
-	res, err := changeKeys(ctx, i.pool, change, next, i.sealer.sealKey(next),
-		now, i.cfg.RotateEvery, i.cfg.deleteGrace())
+	res, err := changeKeys(ctx, i.pool, tenantUID, alg, change, newKey, now, i.cfg.RotateEvery, i.cfg.deleteGrace())
 	if err != nil {
 		return fmt.Errorf("token: change signing keys: %w", err)
 	}
 	switch {
 	case res.created != "" && res.retired != "":
-		i.log.InfoContext(ctx, "rotated signing key", slog.String("alg", alg),
+		i.log.InfoContext(ctx, "rotated signing key", slog.String("tenant_uid", tenantUID), slog.String("alg", alg),
 			slog.String("kid", res.created), slog.String("retired_kid", res.retired),
 			slog.Time("retired_key_published_until", now.Add(i.cfg.deleteGrace())))
 	case res.created != "":
-		i.log.InfoContext(ctx, "created signing key", slog.String("alg", alg), slog.String("kid", res.created))
+		i.log.InfoContext(ctx, "created signing key", slog.String("tenant_uid", tenantUID), slog.String("alg", alg),
+			slog.String("kid", res.created))
 	}
-	if res.deleted > 0 {
-		i.log.InfoContext(ctx, "deleted expired signing keys", slog.Int64("count", res.deleted))
-	}
-	return i.Reload(ctx)
-}
-
-// reloadLocked does Reload's work; the caller holds reloadMu.
-func (i *Issuer) reloadLocked(ctx context.Context) error {
-	rows, err := loadKeys(ctx, i.pool)
-	if err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	set, err := i.buildKeySet(rows, i.cfg.Now())
-	if err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	if old := i.keys.Load().current; set.current != nil && (old == nil || old.kid != set.current.kid) {
-		i.log.InfoContext(ctx, "signing with key", slog.String("kid", set.current.kid))
-	}
-	i.keys.Store(set)
 	return nil
-}
-
-// buildKeySet turns rows into a key set, opening the current keys' private
-// halves. Failing to open one is fatal to the load: it means the configured
-// key-encryption key is not the one the keys were sealed with.
-func (i *Issuer) buildKeySet(rows []storedKey, now time.Time) (*keySet, error) {
-	set := &keySet{byKID: make(map[string]*signingKey, len(rows)), currentByAlg: map[string]*signingKey{}}
-	for _, row := range rows {
-		k, err := i.openStoredKey(row)
-		if err != nil {
-			return nil, err
-		}
-		if row.retireTime == nil {
-			set.currentByAlg[k.alg] = k
-			if k.alg == AlgEdDSA {
-				set.current = k
-			}
-		} else {
-			k.retireTime, k.deleteAfter = *row.retireTime, *row.deleteAfter
-			if !k.publishedAt(now) {
-				set.stale++
-				continue
-			}
-		}
-		set.byKID[k.kid] = k
-		set.published = append(set.published, k)
-	}
-	// Current first (zero retire time), then the most recently retired.
-	slices.SortFunc(set.published, func(a, b *signingKey) int {
-		if a.retireTime.IsZero() != b.retireTime.IsZero() {
-			if a.retireTime.IsZero() {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(b.retireTime.Compare(a.retireTime), cmp.Compare(a.alg, b.alg), cmp.Compare(a.kid, b.kid))
-	})
-	return set, nil
-}
-
-// openStoredKey decodes a row's public key and, for a current key, opens
-// its private half.
-func (i *Issuer) openStoredKey(row storedKey) (*signingKey, error) {
-	k := &signingKey{kid: row.kid, alg: row.alg, activateTime: row.activateTime}
-	switch row.alg {
-	case AlgEdDSA:
-		if len(row.public) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("signing key %s: public key has %d bytes, want %d",
-				row.kid, len(row.public), ed25519.PublicKeySize)
-		}
-		k.public = ed25519.PublicKey(row.public)
-	case AlgRS256:
-		parsed, err := x509.ParsePKIXPublicKey(row.public)
-		pub, ok := parsed.(*rsa.PublicKey)
-		if err != nil || !ok {
-			return nil, fmt.Errorf("signing key %s: public key is not an RSA key in PKIX form", row.kid)
-		}
-		k.rsaPublic = pub
-	default:
-		return nil, fmt.Errorf("signing key %s: unknown algorithm %q", row.kid, row.alg)
-	}
-	if row.retireTime != nil {
-		return k, nil
-	}
-	var err error
-	if k.alg == AlgRS256 {
-		k.rsaPrivate, err = i.sealer.openRSA(row.kid, row.sealed, k.rsaPublic)
-	} else {
-		k.private, err = i.sealer.open(row.kid, row.sealed, k.public)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w (signing key %s: %v)", ErrKeysUndecryptable, row.kid, err)
-	}
-	return k, nil
 }

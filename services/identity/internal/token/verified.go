@@ -27,6 +27,9 @@ type verifiedCache struct {
 type verifiedToken struct {
 	claims *accessClaims
 	kid    string
+	// tenantUID is the canonical form of the claims' tuid: the tenant
+	// whose keys kid is looked up among.
+	tenantUID string
 }
 
 func newVerifiedCache(size int) *verifiedCache {

@@ -36,7 +36,7 @@ func TestVerifiedTokenIsCheckedAgainOnEveryUse(t *testing.T) {
 		tok := sign(t, iss)
 		_, err := iss.Verify(tok)
 		require.NoError(t, err)
-		require.NoError(t, iss.Rotate(ctx))
+		require.NoError(t, iss.Rotate(ctx, acmeUID))
 		var deleteAfter time.Time
 		require.NoError(t, pool.QueryRow(ctx,
 			`SELECT delete_after FROM tenantry_identity.signing_keys WHERE kid = $1`, kidOf(t, tok)).Scan(&deleteAfter))
@@ -60,18 +60,18 @@ func TestVerifiedTokenIsCheckedAgainOnEveryUse(t *testing.T) {
 	t.Run("the tenant is still checked", func(t *testing.T) {
 		t.Parallel()
 		iss := newIssuer(t, newPool(t), newClock())
-		tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
+		tok, _, err := iss.Sign(ctx, "user-1", "acme", acmeUID, "session-1", nil)
 		require.NoError(t, err)
-		_, err = iss.VerifyForTenant(tok, "uid-acme")
+		_, err = iss.VerifyForTenant(tok, acmeUID)
 		require.NoError(t, err)
-		_, err = iss.VerifyForTenant(tok, "uid-globex")
+		_, err = iss.VerifyForTenant(tok, globexUID)
 		requireRefused(t, err, token.ReasonWrongTenant)
 	})
 
 	t.Run("callers get their own roles", func(t *testing.T) {
 		t.Parallel()
 		iss := newIssuer(t, newPool(t), newClock())
-		tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", []string{"member"})
+		tok, _, err := iss.Sign(ctx, "user-1", "acme", acmeUID, "session-1", []string{"member"})
 		require.NoError(t, err)
 		first, err := iss.Verify(tok)
 		require.NoError(t, err)

@@ -1,6 +1,7 @@
 package token_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -24,7 +25,7 @@ func TestSignAndVerify(t *testing.T) {
 
 	t.Run("a signed token verifies with every claim intact", func(t *testing.T) {
 		t.Parallel()
-		tok, signed, err := iss.Sign("user-42", "acme", "uid-acme", "session-7", []string{"admin", "member"})
+		tok, signed, err := iss.Sign(context.Background(), "user-42", "acme", acmeUID, "session-7", []string{"admin", "member"})
 		require.NoError(t, err)
 
 		got, err := iss.Verify(tok)
@@ -33,7 +34,7 @@ func TestSignAndVerify(t *testing.T) {
 		require.Equal(t, token.Claims{
 			Subject:   "user-42",
 			Tenant:    "acme",
-			TenantUID: "uid-acme",
+			TenantUID: acmeUID,
 			Session:   "session-7",
 			Roles:     []string{"admin", "member"},
 			IssuedAt:  clk.Now(),
@@ -50,21 +51,21 @@ func TestSignAndVerify(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "EdDSA", parsed.Header["alg"])
 		require.Equal(t, "at+jwt", parsed.Header["typ"])
-		require.Equal(t, iss.JWKS()[0].Kid, parsed.Header["kid"])
+		require.Equal(t, jwks(t, iss, acmeUID)[0].Kid, parsed.Header["kid"])
 	})
 
 	t.Run("every token has its own id", func(t *testing.T) {
 		t.Parallel()
-		_, a, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
+		_, a, err := iss.Sign(context.Background(), "user-1", "acme", acmeUID, "session-1", nil)
 		require.NoError(t, err)
-		_, b, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
+		_, b, err := iss.Sign(context.Background(), "user-1", "acme", acmeUID, "session-1", nil)
 		require.NoError(t, err)
 		require.NotEqual(t, a.ID, b.ID)
 	})
 
 	t.Run("no roles verify as an empty list", func(t *testing.T) {
 		t.Parallel()
-		tok, _, err := iss.Sign("user-1", "acme", "uid-acme", "session-1", nil)
+		tok, _, err := iss.Sign(context.Background(), "user-1", "acme", acmeUID, "session-1", nil)
 		require.NoError(t, err)
 		got, err := iss.Verify(tok)
 		require.NoError(t, err)
@@ -73,17 +74,17 @@ func TestSignAndVerify(t *testing.T) {
 
 	t.Run("Issue returns the token and its expiry", func(t *testing.T) {
 		t.Parallel()
-		tok, expires, err := iss.Issue("user-1", "acme", "uid-acme", "session-1", []string{"member"})
+		tok, expires, err := iss.Issue(context.Background(), "user-1", "acme", acmeUID, "session-1", []string{"member"})
 		require.NoError(t, err)
 		got, err := iss.Verify(tok)
 		require.NoError(t, err)
 		require.Equal(t, got.ExpiresAt, expires)
 	})
 
-	t.Run("signing without subject, tenant, tenant uid or session fails", func(t *testing.T) {
+	t.Run("signing without subject, tenant, tenant uid or session, or with a tenant uid that is no uuid, fails", func(t *testing.T) {
 		t.Parallel()
-		for _, args := range [][4]string{{"", "acme", "uid-acme", "s"}, {"u", "", "uid-acme", "s"}, {"u", "acme", "", "s"}, {"u", "acme", "uid-acme", ""}} {
-			_, _, err := iss.Sign(args[0], args[1], args[2], args[3], nil)
+		for _, args := range [][4]string{{"", "acme", acmeUID, "s"}, {"u", "", acmeUID, "s"}, {"u", "acme", "", "s"}, {"u", "acme", acmeUID, ""}} {
+			_, _, err := iss.Sign(context.Background(), args[0], args[1], args[2], args[3], nil)
 			require.Error(t, err, "Sign%q", args)
 		}
 	})
@@ -91,7 +92,7 @@ func TestSignAndVerify(t *testing.T) {
 	t.Run("the configured lifetime sets exp", func(t *testing.T) {
 		t.Parallel()
 		short := newIssuer(t, pool, clk, func(c *token.Config) { c.AccessTTL = 5 * time.Minute })
-		_, claims, err := short.Sign("user-1", "acme", "uid-acme", "session-1", nil)
+		_, claims, err := short.Sign(context.Background(), "user-1", "acme", acmeUID, "session-1", nil)
 		require.NoError(t, err)
 		require.Equal(t, 5*time.Minute, claims.ExpiresAt.Sub(claims.IssuedAt))
 	})
@@ -143,7 +144,7 @@ func (f forgery) claims() jwt.MapClaims {
 		"iss":   testIssuerName,
 		"sub":   "user-1",
 		"tid":   "acme",
-		"tuid":  "uid-acme",
+		"tuid":  acmeUID,
 		"sid":   "session-1",
 		"roles": []string{"member"},
 		"iat":   now.Unix(),
@@ -170,7 +171,7 @@ func (f forgery) with(claim string, value any) jwt.MapClaims {
 // signRaw signs header and claims with the real current key.
 func (f forgery) signRaw(t *testing.T, header map[string]any, claims jwt.MapClaims) string {
 	t.Helper()
-	tok, err := f.iss.SignRaw(header, claims)
+	tok, err := f.iss.SignRaw(context.Background(), acmeUID, header, claims)
 	require.NoError(t, err)
 	return tok
 }
@@ -179,7 +180,7 @@ func (f forgery) signRaw(t *testing.T, header map[string]any, claims jwt.MapClai
 func (f forgery) signWith(t *testing.T, method jwt.SigningMethod, key any) string {
 	t.Helper()
 	forged := jwt.NewWithClaims(method, f.claims())
-	forged.Header["kid"] = f.iss.JWKS()[0].Kid
+	forged.Header["kid"] = jwks(t, f.iss, acmeUID)[0].Kid
 	forged.Header["typ"] = "at+jwt"
 	tok, err := forged.SignedString(key)
 	require.NoError(t, err)
@@ -189,7 +190,7 @@ func (f forgery) signWith(t *testing.T, method jwt.SigningMethod, key any) strin
 // publicKey returns the current public key as published.
 func (f forgery) publicKey(t *testing.T) []byte {
 	t.Helper()
-	x, err := base64.RawURLEncoding.DecodeString(f.iss.JWKS()[0].X)
+	x, err := base64.RawURLEncoding.DecodeString(jwks(t, f.iss, acmeUID)[0].X)
 	require.NoError(t, err)
 	return x
 }
@@ -274,7 +275,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{
 			name: "a token whose tenant uid was altered",
 			forge: func(t *testing.T, f forgery) string {
-				return alterPayload(t, sign(t, f.iss), func(p map[string]any) { p["tuid"] = "uid-globex" })
+				return alterPayload(t, sign(t, f.iss), func(p map[string]any) { p["tuid"] = globexUID })
 			},
 			want: token.ReasonInvalid,
 		},
@@ -310,14 +311,14 @@ func TestVerifyRefuses(t *testing.T) {
 		{
 			name: "an HS256 token keyed with the published x",
 			forge: func(t *testing.T, f forgery) string {
-				return f.signWith(t, jwt.SigningMethodHS256, []byte(f.iss.JWKS()[0].X))
+				return f.signWith(t, jwt.SigningMethodHS256, []byte(jwks(t, f.iss, acmeUID)[0].X))
 			},
 			want: token.ReasonInvalid,
 		},
 		{
 			name: "an HS256 token keyed with the JWKS document",
 			forge: func(t *testing.T, f forgery) string {
-				return f.signWith(t, jwt.SigningMethodHS256, f.iss.JWKSJSON())
+				return f.signWith(t, jwt.SigningMethodHS256, jwksJSON(t, f.iss, acmeUID))
 			},
 			want: token.ReasonInvalid,
 		},
@@ -334,6 +335,30 @@ func TestVerifyRefuses(t *testing.T) {
 			name: "a token signed by a key we do not know",
 			forge: func(t *testing.T, f forgery) string {
 				return sign(t, newIssuer(t, elsewhere, f.clk))
+			},
+			want: token.ReasonInvalid,
+		},
+		{
+			name: "a token signed by another tenant's key, naming this tenant",
+			forge: func(t *testing.T, f forgery) string {
+				tok, err := f.iss.SignRaw(context.Background(), globexUID, nil, f.claims())
+				require.NoError(t, err)
+				return tok
+			},
+			want: token.ReasonInvalid,
+		},
+		{
+			name: "a token signed by this tenant's key, naming another tenant",
+			forge: func(t *testing.T, f forgery) string {
+				signFor(t, f.iss, globexUID) // globex has keys too
+				return f.signRaw(t, nil, f.with("tuid", globexUID))
+			},
+			want: token.ReasonInvalid,
+		},
+		{
+			name: "a token naming a tenant uid that is no uuid",
+			forge: func(t *testing.T, f forgery) string {
+				return f.signRaw(t, nil, f.with("tuid", "uid-acme"))
 			},
 			want: token.ReasonInvalid,
 		},
@@ -432,6 +457,7 @@ func TestVerifyForTenant(t *testing.T) {
 	clk := newClock()
 	iss := newIssuer(t, pool, clk)
 	acme := sign(t, iss) // issued in tenant acme
+	globex := signFor(t, iss, globexUID)
 
 	tests := []struct {
 		name   string
@@ -439,13 +465,17 @@ func TestVerifyForTenant(t *testing.T) {
 		tenant string
 		want   string // reason, "" for accepted
 	}{
-		{name: "a token of the request's tenant is accepted", token: acme, tenant: "uid-acme"},
-		{name: "a token of another tenant is refused", token: acme, tenant: "uid-globex", want: token.ReasonWrongTenant},
-		{name: "a token of a purged tenant is refused in the tenant that took its slug", token: acme, tenant: "uid-acme-2", want: token.ReasonWrongTenant},
+		{name: "a token of the request's tenant is accepted", token: acme, tenant: acmeUID},
+		{name: "a token of another tenant is refused", token: acme, tenant: globexUID, want: token.ReasonWrongTenant},
+		{name: "a token of a purged tenant is refused in the tenant that took its slug", token: acme, tenant: acme2UID, want: token.ReasonWrongTenant},
 		{name: "a token with no tenant to match is refused", token: acme, tenant: "", want: token.ReasonWrongTenant},
 		{name: "the slug does not stand for the uid", token: acme, tenant: "acme", want: token.ReasonWrongTenant},
-		{name: "an invalid token is invalid whatever the tenant", token: alterSignature(t, acme), tenant: "uid-acme",
+		{name: "an invalid token is invalid whatever the tenant", token: alterSignature(t, acme), tenant: acmeUID,
 			want: token.ReasonInvalid},
+		{name: "a token of another tenant is refused before its signature is checked", token: alterSignature(t, acme), tenant: globexUID,
+			want: token.ReasonWrongTenant},
+		{name: "a token of a tenant with keys of its own is refused for another tenant", token: globex, tenant: acmeUID,
+			want: token.ReasonWrongTenant},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
