@@ -55,8 +55,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS signing_keys_one_current_per_alg
 // expired). The check then refuses any current key without a tenant, so
 // that a replica still running the code of before cannot make a shared
 // key again, and the unique index allows one current key per tenant and
-// algorithm whatever the code does. Run under lockSQL, in one
-// transaction, once: createSchema runs them when the column is missing.
+// algorithm whatever the code does; the other indexes serve the reads of
+// one tenant's keys and Run's search for keys due for rotation. Run under
+// lockSQL, in one transaction, once: createSchema runs them when the
+// column is missing.
 const (
 	tenantColumnSQL = `ALTER TABLE tenantry_identity.signing_keys ADD COLUMN tenant_uid uuid`
 	retireSharedSQL = `
@@ -68,7 +70,8 @@ ALTER TABLE tenantry_identity.signing_keys
 DROP INDEX IF EXISTS tenantry_identity.signing_keys_one_current_per_alg;
 CREATE UNIQUE INDEX signing_keys_one_current_per_tenant
 	ON tenantry_identity.signing_keys (tenant_uid, alg) WHERE retire_time IS NULL;
-CREATE INDEX signing_keys_by_tenant ON tenantry_identity.signing_keys (tenant_uid);`
+CREATE INDEX signing_keys_by_tenant ON tenantry_identity.signing_keys (tenant_uid);
+CREATE INDEX signing_keys_current_by_age ON tenantry_identity.signing_keys (activate_time) WHERE retire_time IS NULL;`
 )
 
 // lockSQL serialises changes of the table itself across replicas. The

@@ -27,9 +27,10 @@ type tenantKeys struct {
 	// callers needing the tenant's first key wait for one creation instead
 	// of each running their own.
 	mu sync.Mutex
-	// lastUnknownKeyReload rate-limits reloads for unknown kids; guarded
-	// by mu.
-	lastUnknownKeyReload time.Time
+	// lastRequestedReload is when a request last reloaded the tenant's
+	// keys (unix nanoseconds; see mayReloadLocked): written under mu, read
+	// without it to turn callers away without waiting.
+	lastRequestedReload atomic.Int64
 }
 
 // canonicalTenantUID returns uid as PostgreSQL prints a uuid (lower case,
@@ -124,9 +125,14 @@ func (i *Issuer) reloadLocked(ctx context.Context, tk *tenantKeys, keepEmpty boo
 }
 
 // swapKeys makes set the tenant's keys in place of old; the caller holds
-// tk.mu.
+// tk.mu. A new key (a rotation, maybe on another replica) is logged; a
+// tenant's first load, one per tenant and replica, only at debug level.
 func (i *Issuer) swapKeys(ctx context.Context, tk *tenantKeys, old, set *keySet) {
-	if set.current != nil && (old == nil || old.current == nil || old.current.kid != set.current.kid) {
+	switch {
+	case set.current == nil:
+	case old == nil || old.current == nil:
+		i.log.DebugContext(ctx, "signing with key", slog.String("tenant_uid", tk.uid), slog.String("kid", set.current.kid))
+	case old.current.kid != set.current.kid:
 		i.log.InfoContext(ctx, "signing with key", slog.String("tenant_uid", tk.uid), slog.String("kid", set.current.kid))
 	}
 	tk.keys.Store(set)
@@ -226,8 +232,12 @@ func (i *Issuer) reloadForUnknownKey(tenantUID, kid string) *signingKey {
 
 // reloadForMissingKey reloads a tenant's keys when it has no current key
 // of alg, which another replica may have just made, under the same rate
-// limit as reloadForUnknownKey.
+// limit as reloadForUnknownKey; callers within the limit are turned away
+// without a lock.
 func (i *Issuer) reloadForMissingKey(ctx context.Context, tenantUID, alg string) error {
+	if v, ok := i.tenants.Load(tenantUID); ok && i.reloadedRecently(v.(*tenantKeys)) {
+		return nil
+	}
 	tk := i.lockTenant(tenantUID)
 	defer i.unlockTenant(tk)
 	if set := tk.keys.Load(); set != nil && (set.currentByAlg[alg] != nil || !i.mayReloadLocked(tk)) {
@@ -236,14 +246,21 @@ func (i *Issuer) reloadForMissingKey(ctx context.Context, tenantUID, alg string)
 	return i.reloadLocked(ctx, tk, true)
 }
 
-// mayReloadLocked applies the rate limit of reloads that a request
-// triggers, and counts this one; the caller holds tk.mu.
+// reloadedRecently reports whether a request reloaded the tenant's keys
+// less than unknownKeyReloadEvery ago.
+func (i *Issuer) reloadedRecently(tk *tenantKeys) bool {
+	last := tk.lastRequestedReload.Load()
+	return last != 0 && i.cfg.Now().Sub(time.Unix(0, last)) < unknownKeyReloadEvery
+}
+
+// mayReloadLocked applies the rate limit of reloads that requests trigger
+// (for an unknown kid, for a missing key), and counts this one; the caller
+// holds tk.mu.
 func (i *Issuer) mayReloadLocked(tk *tenantKeys) bool {
-	now := i.cfg.Now()
-	if !tk.lastUnknownKeyReload.IsZero() && now.Sub(tk.lastUnknownKeyReload) < unknownKeyReloadEvery {
+	if i.reloadedRecently(tk) {
 		return false
 	}
-	tk.lastUnknownKeyReload = now
+	tk.lastRequestedReload.Store(i.cfg.Now().UnixNano())
 	return true
 }
 

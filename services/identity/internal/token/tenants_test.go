@@ -365,3 +365,31 @@ func TestASealedKeyOpensOnlyInItsTenantsRow(t *testing.T) {
 	_, err = token.NewIssuer(ctx, pool, testConfig(t, clk))
 	require.ErrorIs(t, err, token.ErrKeysUndecryptable, "and a replica starting refuses to start")
 }
+
+// A relying party or a service fetches a tenant's keys right after it got
+// a token, maybe from another replica than the one that signed it: the
+// first key of a tenant, or its first RSA key, made on one replica is
+// published by every other at once, without waiting for their reload
+// (for the RSA key, unless the tenant was read for a request within the
+// last second).
+func TestAKeyMadeOnOneReplicaIsPublishedByTheOthersAtOnce(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	clk := newClock()
+	a, b := newIssuer(t, pool, clk), newIssuer(t, pool, clk)
+
+	// a meets acme before acme has any key: it holds acme without keys.
+	_, err := a.VerifyForTenant(sign(t, newIssuer(t, newPool(t), clk)), acmeUID)
+	requireRefused(t, err, token.ReasonInvalid)
+	require.Equal(t, 1, a.LoadedTenants())
+
+	tok := sign(t, b)
+	require.Equal(t, []string{kidOf(t, tok)}, kids(jwks(t, a, acmeUID)), "a's JWKS has the key b made")
+	rsaKID := signingKID(t, b, acmeUID, token.AlgRS256)
+	// a reloaded acme for the unknown kid above: a tenant is read again
+	// at most once a second for what a request misses.
+	clk.Advance(time.Second)
+	require.Contains(t, publishedAlgs(t, a, acmeUID), rsaKID, "a's public keys have the RSA key b made")
+	_, err = a.VerifyForTenant(tok, acmeUID)
+	require.NoError(t, err)
+}
