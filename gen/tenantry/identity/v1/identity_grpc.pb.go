@@ -1166,8 +1166,10 @@ const (
 // TokenService lets other services check access tokens: locally with the
 // JWKS, or by asking.
 type TokenServiceClient interface {
-	// GetJwks returns the public keys that sign access tokens, including
-	// retired keys whose tokens may still be valid. Open to anyone.
+	// GetJwks returns the public keys that sign the access tokens of the
+	// tenant the call names (metadata `x-tenant`, or the host over REST),
+	// including retired keys whose tokens may still be valid. Each tenant
+	// signs with keys of its own. Open to anyone.
 	GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error)
 	// IntrospectToken reports whether an access token is valid now (RFC 7662
 	// semantics): signature, expiry, tenant, user and session still active.
@@ -1213,8 +1215,10 @@ func (c *tokenServiceClient) IntrospectToken(ctx context.Context, in *Introspect
 // TokenService lets other services check access tokens: locally with the
 // JWKS, or by asking.
 type TokenServiceServer interface {
-	// GetJwks returns the public keys that sign access tokens, including
-	// retired keys whose tokens may still be valid. Open to anyone.
+	// GetJwks returns the public keys that sign the access tokens of the
+	// tenant the call names (metadata `x-tenant`, or the host over REST),
+	// including retired keys whose tokens may still be valid. Each tenant
+	// signs with keys of its own. Open to anyone.
 	GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error)
 	// IntrospectToken reports whether an access token is valid now (RFC 7662
 	// semantics): signature, expiry, tenant, user and session still active.
