@@ -96,8 +96,7 @@ type keySet struct {
 	published []*signingKey
 }
 
-// emptyKeySet is a tenant without keys, or the shared keys once none is
-// left.
+// emptyKeySet holds no key: the shared keys until NewIssuer has read them.
 var emptyKeySet = &keySet{byKID: map[string]*signingKey{}, currentByAlg: map[string]*signingKey{}}
 
 // keyIDLength is the length of a kid: an unpadded base64url SHA-256.

@@ -17,9 +17,11 @@ import (
 // tokenType is the typ header of access tokens (RFC 9068).
 const tokenType = "at+jwt"
 
-// Bounds of the reload Verify triggers for an unknown kid: it waits for the
-// database on a request's path, so it is short, and anyone can send a token
-// with a made-up kid, so it is rare.
+// Bounds of the reload of a tenant's keys that a request triggers (Verify
+// for an unknown kid, PublicKeys for a missing RSA key): it waits for the
+// database on a request's path, so it is short, and anyone can send a
+// token with a made-up kid, so it is rare, at most once a second per
+// tenant.
 const (
 	unknownKeyReloadEvery   = time.Second
 	unknownKeyReloadTimeout = 2 * time.Second
