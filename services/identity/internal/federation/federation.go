@@ -154,9 +154,9 @@ func (s *Service) CallbackURL(host, providerID string) string {
 // Routes are the flow's handlers by ServeMux pattern.
 func (s *Service) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
-		"GET " + pathPrefix + "{provider}":           http.HandlerFunc(s.startLogin),
-		"POST " + pathPrefix + "{provider}/connect":  http.HandlerFunc(s.startConnect),
-		"GET " + pathPrefix + "{provider}/callback":  http.HandlerFunc(s.callback),
+		"GET " + pathPrefix + "{provider}":          http.HandlerFunc(s.startLogin),
+		"POST " + pathPrefix + "{provider}/connect": http.HandlerFunc(s.startConnect),
+		"GET " + pathPrefix + "{provider}/callback": http.HandlerFunc(s.callback),
 	}
 }
 
@@ -476,4 +476,3 @@ func (s *Service) readCookie(r *http.Request, t tenancy.Tenant, name string, v a
 func secureHost(host string) bool {
 	return !isLocalhostName(host)
 }
-
