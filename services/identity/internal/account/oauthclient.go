@@ -424,15 +424,28 @@ func (m *Manager) VerifyClientSecret(ctx context.Context, t tenancy.Tenant, clie
 	if err != nil {
 		return nil, internal(err, "verify OAuth client secret")
 	}
+	if err := CheckClientSecret(client, secret); err != nil {
+		return nil, err
+	}
+	return client, nil
+}
+
+// CheckClientSecret checks secret against a client already read (nil for
+// one that does not exist, which costs the same hash and comparison), as
+// VerifyClientSecret does after its read.
+func CheckClientSecret(client *OAuthClient, secret string) error {
+	if secret == "" || len(secret) > 256 {
+		return errInvalidClient
+	}
 	stored := noSecretHash[:]
 	if client != nil && client.Type == ClientConfidential && len(client.SecretHash) == len(noSecretHash) {
 		stored = client.SecretHash
 	}
 	match := subtle.ConstantTimeCompare(hashSecret(secret), stored) == 1
 	if !match || client == nil || client.Type != ClientConfidential || client.Disabled {
-		return nil, errInvalidClient
+		return errInvalidClient
 	}
-	return client, nil
+	return nil
 }
 
 // noSecretHash stands in for the hash of a client that has none, so that

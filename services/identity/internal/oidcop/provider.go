@@ -37,11 +37,13 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/cors"
@@ -115,6 +117,35 @@ type Provider struct {
 	scheme   string
 	provider *op.Provider
 	handler  http.Handler
+	// documents keeps discovery documents by issuer and JWKS by tenant and
+	// key set, encoded: the library builds and encodes both on every GET,
+	// which made them a fraction of a health check's rate.
+	documents encodedCache
+}
+
+// encodedCache maps a key to an encoded JSON document. It is bounded: past
+// maxEncoded entries it starts over (a miss costs one build).
+type encodedCache struct {
+	mu sync.Mutex
+	m  map[string]json.RawMessage
+}
+
+const maxEncoded = 10000
+
+func (c *encodedCache) get(key string) (json.RawMessage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[key]
+	return v, ok
+}
+
+func (c *encodedCache) put(key string, v json.RawMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxEncoded {
+		c.m = map[string]json.RawMessage{}
+	}
+	c.m[key] = v
 }
 
 // New builds the provider.
@@ -248,6 +279,7 @@ func (p *Provider) withTenant(next http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), tenantKey{}, t)
 		ctx = context.WithValue(ctx, callerKey{}, p.cfg.Caller(r))
+		ctx = context.WithValue(ctx, memoKey{}, &requestMemo{})
 		ctx = op.ContextWithIssuer(ctx, p.issuer(r))
 		switch r.URL.Path {
 		case authorizePath:
@@ -359,8 +391,14 @@ func (s *server) JWTProfile(context.Context, *op.Request[oidc.JWTProfileGrantReq
 	return nil, oidc.ErrUnsupportedGrantType()
 }
 
-// Discovery says what Tenantry does, not what the library could.
+// Discovery says what Tenantry does, not what the library could. The
+// document depends on the issuer only: it is built once per issuer.
 func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
+	header := http.Header{"Cache-Control": {"public, max-age=300"}}
+	key := "discovery\x00" + op.IssuerFromContext(ctx)
+	if doc, ok := s.p.documents.get(key); ok {
+		return &op.Response{Header: header, Data: doc}, nil
+	}
 	resp, err := s.LegacyServer.Discovery(ctx, r)
 	if err != nil {
 		return nil, err
@@ -381,15 +419,41 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 	d.DeviceAuthorizationEndpoint = ""
 	d.CheckSessionIframe = ""
 	d.SubjectTypesSupported = []string{"public"}
-	resp.Header = http.Header{"Cache-Control": {"public, max-age=300"}}
-	return resp, nil
+	doc, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("oidcop: encode discovery: %w", err)
+	}
+	s.p.documents.put(key, doc)
+	return &op.Response{Header: header, Data: json.RawMessage(doc)}, nil
 }
 
-// Keys are cached briefly: relying parties refetch on an unknown kid.
+// Keys are cached briefly by clients: relying parties refetch on an
+// unknown kid. The encoded JWKS is kept per tenant and key set (the kids
+// it lists, read from memory), so it is built again only when the keys
+// change.
 func (s *server) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
-	resp, err := s.LegacyServer.Keys(ctx, r)
-	if err == nil {
-		resp.Header = http.Header{"Cache-Control": {"public, max-age=300"}}
+	header := http.Header{"Cache-Control": {"public, max-age=300"}}
+	t := tenantOf(ctx)
+	pub, err := s.p.cfg.Keys.PublicKeys(ctx, t.UID)
+	if err != nil {
+		return nil, err
 	}
-	return resp, err
+	var key strings.Builder
+	key.WriteString("jwks\x00" + t.UID)
+	for _, k := range pub {
+		key.WriteString("\x00" + k.KID)
+	}
+	if doc, ok := s.p.documents.get(key.String()); ok {
+		return &op.Response{Header: header, Data: doc}, nil
+	}
+	resp, err := s.LegacyServer.Keys(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := json.Marshal(resp.Data)
+	if err != nil {
+		return nil, fmt.Errorf("oidcop: encode JWKS: %w", err)
+	}
+	s.p.documents.put(key.String(), doc)
+	return &op.Response{Header: header, Data: json.RawMessage(doc)}, nil
 }

@@ -414,6 +414,14 @@ func TestOpenIDProviderWithGoOIDC(t *testing.T) {
 		require.NoError(t, err)
 		header, _, _ := strings.Cut(raw, ".")
 		require.Contains(t, decodeSegment(t, header), `"alg":"RS256"`)
+		// The access token, for resource servers, is EdDSA whatever the
+		// client's ID token algorithm (one RSA signature per exchange, not
+		// two), verified by go-oidc's at_hash and by the tenant's JWKS.
+		header, _, _ = strings.Cut(tok.AccessToken, ".")
+		require.Contains(t, decodeSegment(t, header), `"alg":"EdDSA"`)
+		require.NoError(t, idToken.VerifyAccessToken(tok.AccessToken))
+		_, err = partner.provider.UserInfo(partner.ctx, oauth2.StaticTokenSource(tok))
+		require.NoError(t, err, "userinfo accepts the EdDSA access token")
 		var claims struct{ Email string }
 		require.NoError(t, idToken.Claims(&claims))
 		require.Empty(t, claims.Email, "profile claims are in userinfo, not the ID token, when an access token is issued")
