@@ -701,9 +701,18 @@ type TenantSettings struct {
 	// "https://app.example.com".
 	AllowedOrigins []string `protobuf:"bytes,4,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
 	// Opaque version for optimistic concurrency. Output only.
-	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The tenant's login ceiling: how many login attempts (whatever their
+	// outcome) all the tenant's users together may make per second, across
+	// every identity replica, with five seconds' worth allowed at once;
+	// attempts beyond it are refused with RESOURCE_EXHAUSTED and a
+	// RetryInfo. It caps what a flood of logins, each a password hash,
+	// costs; set it above the tenant's legitimate peak. The limits per
+	// account and per client address apply as well. 1 to 100000. New
+	// tenants: 50.
+	MaxLoginsPerSecond int32 `protobuf:"varint,6,opt,name=max_logins_per_second,json=maxLoginsPerSecond,proto3" json:"max_logins_per_second,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *TenantSettings) Reset() {
@@ -769,6 +778,13 @@ func (x *TenantSettings) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *TenantSettings) GetMaxLoginsPerSecond() int32 {
+	if x != nil {
+		return x.MaxLoginsPerSecond
+	}
+	return 0
 }
 
 // GetAuthConfigRequest is the request of GetAuthConfig.
@@ -2939,7 +2955,7 @@ type UpdateTenantSettingsRequest struct {
 	// New values of the fields in update_mask; etag, when set, must match.
 	Settings *TenantSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
 	// Fields to change: signup_policy, email_verification,
-	// password_min_length, allowed_origins.
+	// password_min_length, allowed_origins, max_logins_per_second.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5082,13 +5098,14 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12\x1b\n" +
 	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"\x9e\x02\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\"\xd1\x02\n" +
 	"\x0eTenantSettings\x12G\n" +
 	"\rsignup_policy\x18\x01 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x02 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
 	"\x13password_min_length\x18\x03 \x01(\x05R\x11passwordMinLength\x12'\n" +
 	"\x0fallowed_origins\x18\x04 \x03(\tR\x0eallowedOrigins\x12\x12\n" +
-	"\x04etag\x18\x05 \x01(\tR\x04etag\"\x16\n" +
+	"\x04etag\x18\x05 \x01(\tR\x04etag\x121\n" +
+	"\x15max_logins_per_second\x18\x06 \x01(\x05R\x12maxLoginsPerSecond\"\x16\n" +
 	"\x14GetAuthConfigRequest\"\x85\x03\n" +
 	"\x15GetAuthConfigResponse\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +

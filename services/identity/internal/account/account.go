@@ -99,8 +99,27 @@ type Settings struct {
 	EmailVerification Verification
 	PasswordMinLength int
 	AllowedOrigins    []string
-	Version           int64
+	// MaxLoginsPerSecond is the tenant's login ceiling: how many login
+	// attempts all its users together may make a second, across every
+	// replica, with five seconds' worth at once (ratelimit.LoginPerTenantAt).
+	// It caps what a flood of logins (each a password hash) costs; a large
+	// tenant sets it above its legitimate peak. From
+	// LowestMaxLoginsPerSecond to HighestMaxLoginsPerSecond; new tenants
+	// get DefaultMaxLoginsPerSecond.
+	MaxLoginsPerSecond int
+	Version            int64
 }
+
+// Bounds and default of Settings.MaxLoginsPerSecond. The default, 50 a
+// second (250 at once), is far above most tenants' peaks and below what
+// one identity machine hashes, so that one tenant's flood leaves the
+// others room. The upper bound is well above any real tenant's peak yet
+// keeps the limit meaningful (a typo cannot turn it off).
+const (
+	DefaultMaxLoginsPerSecond = 50
+	LowestMaxLoginsPerSecond  = 1
+	HighestMaxLoginsPerSecond = 100_000
+)
 
 // Purpose binds a single-use token to what it may be used for.
 type Purpose string

@@ -346,7 +346,11 @@ func (m *Manager) Settings(ctx context.Context, t tenancy.Tenant) (Settings, err
 		s, err = tx.Settings(ctx)
 		return err
 	})
-	return s, internal(err, "get settings")
+	if err != nil {
+		return Settings{}, internal(err, "get settings")
+	}
+	m.loginRates.learn(t.UID, s, m.now())
+	return s, nil
 }
 
 // SettingsUpdate lists the settings to change; nil leaves one alone.
@@ -355,13 +359,24 @@ type SettingsUpdate struct {
 	EmailVerification *Verification
 	PasswordMinLength *int
 	AllowedOrigins    *[]string
-	Version           int64
+	// MaxLoginsPerSecond is from LowestMaxLoginsPerSecond to
+	// HighestMaxLoginsPerSecond.
+	MaxLoginsPerSecond *int
+	Version            int64
 }
 
 // UpdateSettings changes the tenant's identity settings.
 func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up SettingsUpdate, c Client) (Settings, error) {
+	var bad fieldErrors
 	if up.PasswordMinLength != nil && (*up.PasswordMinLength < 8 || *up.PasswordMinLength > 128) {
-		return Settings{}, fault.Invalid("settings.password_min_length", "PASSWORD_MIN_LENGTH_INVALID", "password_min_length must be from 8 to 128")
+		bad.add(fault.Invalid("settings.password_min_length", "PASSWORD_MIN_LENGTH_INVALID", "password_min_length must be from 8 to 128"))
+	}
+	if up.MaxLoginsPerSecond != nil && (*up.MaxLoginsPerSecond < LowestMaxLoginsPerSecond || *up.MaxLoginsPerSecond > HighestMaxLoginsPerSecond) {
+		bad.add(fault.Invalid("settings.max_logins_per_second", "MAX_LOGINS_PER_SECOND_INVALID",
+			"max_logins_per_second must be from %d to %d", LowestMaxLoginsPerSecond, HighestMaxLoginsPerSecond))
+	}
+	if err := bad.err(); err != nil {
+		return Settings{}, err
 	}
 	var out Settings
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
@@ -387,6 +402,9 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 		if up.AllowedOrigins != nil {
 			s.AllowedOrigins = *up.AllowedOrigins
 		}
+		if up.MaxLoginsPerSecond != nil {
+			s.MaxLoginsPerSecond = *up.MaxLoginsPerSecond
+		}
 		if out, err = tx.SaveSettings(ctx, s); err != nil {
 			if errors.Is(err, ErrVersionMismatch) {
 				return fault.New(fault.Aborted, "ETAG_MISMATCH", "the settings changed since they were read; read them again and retry")
@@ -398,5 +416,8 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 	if err != nil {
 		return Settings{}, internal(err, "update settings")
 	}
+	// This replica's next login checks the new ceiling; the others read it
+	// within loginRateMaxAge (see loginrate.go).
+	m.loginRates.learn(t.UID, out, m.now())
 	return out, nil
 }

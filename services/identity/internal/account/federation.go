@@ -455,6 +455,7 @@ func (m *Manager) AuthConfig(ctx context.Context, t tenancy.Tenant) (Settings, [
 	if err != nil {
 		return Settings{}, nil, internal(err, "read the tenant's login settings")
 	}
+	m.loginRates.learn(t.UID, settings, m.now())
 	return settings, slices.DeleteFunc(providers, func(p *IdentityProvider) bool { return p.Disabled }), nil
 }
 

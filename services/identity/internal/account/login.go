@@ -55,9 +55,15 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 	if err := bad.err(); err != nil {
 		return Tokens{}, nil, err
 	}
-	if err := m.limits.Login(ctx, t.UID, account, c.IP); err != nil {
-		m.auditOutside(ctx, t, AuditEvent{Event: EventLoginRateLimited, ClientIP: c.IP, Details: map[string]any{"account": account}})
-		return Tokens{}, nil, err
+	// The limits are checked before anything of the tenant is read, with
+	// the tenant's ceiling as this replica last read it; only when it has
+	// not read it lately are they checked after the first transaction,
+	// which reads it (see loginrate.go).
+	perSecond, rateKnown := m.loginRates.get(t.UID, m.now())
+	if rateKnown {
+		if err := m.checkLoginLimits(ctx, t, account, c, perSecond); err != nil {
+			return Tokens{}, nil, err
+		}
 	}
 
 	// The password is checked between two short transactions, never inside
@@ -86,6 +92,12 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 	})
 	if err != nil {
 		return Tokens{}, nil, internal(err, "login")
+	}
+	m.loginRates.learn(t.UID, settings, m.now())
+	if !rateKnown {
+		if err := m.checkLoginLimits(ctx, t, account, c, settings.MaxLoginsPerSecond); err != nil {
+			return Tokens{}, nil, err
+		}
 	}
 	if user == nil || user.PasswordHash == "" {
 		_ = m.hasher.VerifyNothing(ctx, in.Password) // only its cost matters
@@ -153,6 +165,16 @@ func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		return Tokens{}, nil, internal(err, "login")
 	}
 	return tokens, user, nil
+}
+
+// checkLoginLimits applies the login rate limits, the tenant's ceiling at
+// perSecond, and records a refusal.
+func (m *Manager) checkLoginLimits(ctx context.Context, t tenancy.Tenant, account string, c Client, perSecond int) error {
+	if err := m.limits.Login(ctx, t.UID, account, c.IP, perSecond); err != nil {
+		m.auditOutside(ctx, t, AuditEvent{Event: EventLoginRateLimited, ClientIP: c.IP, Details: map[string]any{"account": account}})
+		return err
+	}
+	return nil
 }
 
 // loginFailed records a failed login and returns the one error every

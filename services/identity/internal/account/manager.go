@@ -36,8 +36,9 @@ type AccessTokens interface {
 // fault when the caller must wait.
 type Limiter interface {
 	// tenant is the tenant's uid: a slug taken again after a purge starts
-	// with fresh limits.
-	Login(ctx context.Context, tenant, account, clientIP string) error
+	// with fresh limits. Login's tenantPerSecond is the tenant's own
+	// ceiling (Settings.MaxLoginsPerSecond).
+	Login(ctx context.Context, tenant, account, clientIP string, tenantPerSecond int) error
 	PasswordReset(ctx context.Context, tenant, account, clientIP string) error
 	Verification(ctx context.Context, tenant, account, clientIP string) error
 }
@@ -106,6 +107,9 @@ type Manager struct {
 	limits Limiter
 	links  Links
 	cfg    Config
+	// loginRates are the tenants' login ceilings as this replica last
+	// read them (see loginrate.go).
+	loginRates loginRates
 }
 
 // NewManager returns a Manager; zero durations in cfg get defaults.

@@ -55,7 +55,7 @@ func BenchmarkAllow(b *testing.B) {
 				i := n.Add(1)
 				user := "user" + strconv.FormatInt(i%10_000, 10) + "@example.com"
 				addr := "198.51.100." + strconv.FormatInt(i%250, 10)
-				checks := ratelimit.LoginChecks("acme", user, addr)
+				checks := ratelimit.LoginChecks("acme", user, addr, 0)
 				for i := range checks {
 					// The presets' scopes and names, without their refusals.
 					checks[i].Limit.Rate, checks[i].Limit.Per, checks[i].Limit.Burst = roomy.Rate, roomy.Per, roomy.Burst

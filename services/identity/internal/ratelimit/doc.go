@@ -20,7 +20,9 @@
 //     behind one NAT;
 //   - a ceiling per tenant, far above organic peaks, which caps what a flood
 //     costs (password hashing, mail) rather than catching attackers; reaching
-//     it deserves an alert.
+//     it deserves an alert. The login ceiling's rate is each tenant's own
+//     setting (a large tenant's legitimate peak may need more than the
+//     default), which the caller passes to [LoginChecks].
 //
 // That layering only works if a refused request costs nothing: when the tight
 // limit refuses a flood, the flood must not go on draining the account's

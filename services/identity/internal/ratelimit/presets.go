@@ -25,9 +25,13 @@ var (
 	// stuffing). An office behind one NAT logging in at nine o'clock stays
 	// well below it.
 	LoginPerAddress = Limit{Name: "login.address", Rate: 60, Per: time.Minute, Burst: 120}
-	// LoginPerTenant is the tenant's ceiling: it caps the password hashing one
-	// tenant's logins can cost, far above organic peaks.
-	LoginPerTenant = Limit{Name: "login.tenant", Rate: 50, Per: time.Second, Burst: 250}
+	// LoginPerTenant is the tenant's ceiling at its default rate, 50 logins
+	// a second, for a tenant that has not set its own: it caps the password
+	// hashing one tenant's logins can cost, far above most tenants' organic
+	// peaks. Each tenant may set its own rate (a large tenant's legitimate
+	// peak can be higher than one machine can hash); LoginChecks takes it,
+	// and LoginPerTenantAt shapes it.
+	LoginPerTenant = LoginPerTenantAt(50)
 
 	// PasswordResetPerAccountAddress: each request sends mail, so three,
 	// then one every 20 minutes.
@@ -55,14 +59,33 @@ var (
 	VerificationPerTenant = Limit{Name: "verification.tenant", Rate: 20, Per: time.Minute, Burst: 200}
 )
 
+// loginTenantBurst is how many seconds' worth of logins a tenant's ceiling
+// lets through at once, whatever its rate.
+const loginTenantBurst = 5
+
+// LoginPerTenantAt returns the tenant's login ceiling at perSecond logins a
+// second, with loginTenantBurst seconds' worth as its burst. Its name, and
+// so its stored state, is the same at every rate, and the burst always
+// spans the same five seconds: a tenant's new rate applies from its next
+// login, to the state its logins built so far, without any refusal the new
+// rate itself would not make.
+func LoginPerTenantAt(perSecond int) Limit {
+	return Limit{Name: "login.tenant", Rate: perSecond, Per: time.Second, Burst: loginTenantBurst * perSecond}
+}
+
 // LoginChecks returns the checks for a login attempt in tenant for account,
 // the identifier the client submitted (such as an email address), from
-// clientIP, the client's address as the trusted proxy chain reports it. Pass
-// them to [Limiter.AllowAll] before verifying the password, whether or not
-// the account exists.
-func LoginChecks(tenant, account, clientIP string) []Check {
+// clientIP, the client's address as the trusted proxy chain reports it,
+// with the tenant's ceiling at tenantPerSecond logins a second (below 1:
+// [LoginPerTenant], the default). Pass them to [Limiter.AllowAll] before
+// verifying the password, whether or not the account exists.
+func LoginChecks(tenant, account, clientIP string, tenantPerSecond int) []Check {
+	perTenant := LoginPerTenant
+	if tenantPerSecond >= 1 {
+		perTenant = LoginPerTenantAt(tenantPerSecond)
+	}
 	return presetChecks(tenant, account, clientIP,
-		LoginPerAccountAddress, LoginPerAccount, LoginPerAddress, LoginPerTenant)
+		LoginPerAccountAddress, LoginPerAccount, LoginPerAddress, perTenant)
 }
 
 // PasswordResetChecks returns the checks for a request to send a password

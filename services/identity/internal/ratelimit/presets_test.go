@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -15,7 +16,9 @@ func TestPresets(t *testing.T) {
 		checks func(tenant, account, clientIP string) []ratelimit.Check
 		limits []ratelimit.Limit
 	}{
-		{"login", ratelimit.LoginChecks, []ratelimit.Limit{
+		{"login", func(tenant, account, clientIP string) []ratelimit.Check {
+			return ratelimit.LoginChecks(tenant, account, clientIP, 0)
+		}, []ratelimit.Limit{
 			ratelimit.LoginPerAccountAddress, ratelimit.LoginPerAccount, ratelimit.LoginPerAddress, ratelimit.LoginPerTenant}},
 		{"password reset", ratelimit.PasswordResetChecks, []ratelimit.Limit{
 			ratelimit.PasswordResetPerAccountAddress, ratelimit.PasswordResetPerAccount, ratelimit.PasswordResetPerAddress, ratelimit.PasswordResetPerTenant}},
@@ -59,8 +62,37 @@ func TestPresets(t *testing.T) {
 	for _, s := range scopes {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
-			got := ratelimit.LoginChecks("acme", s.account, s.addr)
+			got := ratelimit.LoginChecks("acme", s.account, s.addr, 0)
 			require.Equal(t, []string{"acme", s.wantAccount, s.wantAddrScope}, got[0].Parts)
+		})
+	}
+}
+
+func TestTheTenantsLoginCeilingIsItsOwn(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		perSecond int
+		want      ratelimit.Limit
+	}{
+		{"no rate of its own is the default of 50 a second", 0, ratelimit.LoginPerTenant},
+		{"the default is 50 a second with five seconds' worth at once", 50,
+			ratelimit.Limit{Name: "login.tenant", Rate: 50, Per: time.Second, Burst: 250}},
+		{"a small tenant's 1 a second lets 5 through at once", 1,
+			ratelimit.Limit{Name: "login.tenant", Rate: 1, Per: time.Second, Burst: 5}},
+		{"a large tenant's 2,000 a second lets 10,000 through at once", 2000,
+			ratelimit.Limit{Name: "login.tenant", Rate: 2000, Per: time.Second, Burst: 10_000}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			checks := ratelimit.LoginChecks("acme", "alice@example.com", "203.0.113.7", c.perSecond)
+			require.Len(t, checks, 4)
+			require.Equal(t, c.want, checks[3].Limit)
+			require.Equal(t, []string{"acme"}, checks[3].Parts)
+			require.Equal(t, ratelimit.LoginPerAccountAddress, checks[0].Limit, "the other scopes stay as they are")
+			require.Equal(t, ratelimit.LoginPerAccount, checks[1].Limit)
+			require.Equal(t, ratelimit.LoginPerAddress, checks[2].Limit)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,7 +91,7 @@ func TestOneAddressCannotLockTheOwnerOut(t *testing.T) {
 	attackerAllowed := 0
 	for range 6000 / 10 {
 		for range 10 {
-			d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "owner@example.com", "198.51.100.66")...)
+			d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "owner@example.com", "198.51.100.66", 0)...)
 			require.NoError(t, err)
 			if d.Allowed {
 				attackerAllowed++
@@ -105,7 +106,7 @@ func TestOneAddressCannotLockTheOwnerOut(t *testing.T) {
 
 	// The owner, at their own address, logs in at once, mistypes included.
 	for range 3 {
-		d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "Owner@Example.com", "203.0.113.7")...)
+		d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "Owner@Example.com", "203.0.113.7", 0)...)
 		require.NoError(t, err)
 		require.True(t, d.Allowed)
 	}
@@ -261,7 +262,7 @@ func TestKeysNeverHoldWhatTheClientSent(t *testing.T) {
 	t.Parallel()
 	l, pool, _ := newLimiter(t, newFakeClock())
 	ctx := context.Background()
-	d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "Victim.Person@Example.com", "203.0.113.7")...)
+	d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", "Victim.Person@Example.com", "203.0.113.7", 0)...)
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
 
@@ -441,4 +442,59 @@ func assertNoError(t *testing.T, err error) bool {
 		return false
 	}
 	return true
+}
+
+func TestATenantsLoginCeilingFollowsItsRate(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	l, _, _ := newLimiter(t, clock)
+	ctx := context.Background()
+	n := 0
+	// loginsUntilRefused logs in at one instant, each time as another
+	// account from another address so that only the tenant's ceiling
+	// counts, until a login is refused; it returns how many were allowed
+	// and the refusal.
+	loginsUntilRefused := func(perSecond int) (int, ratelimit.Decision) {
+		t.Helper()
+		for allowed := 0; ; allowed++ {
+			n++
+			account, addr := fmt.Sprintf("user%d@example.com", n), fmt.Sprintf("198.51.%d.%d", n/250, n%250)
+			d, err := l.AllowAll(ctx, ratelimit.LoginChecks("acme", account, addr, perSecond)...)
+			require.NoError(t, err)
+			if !d.Allowed {
+				return allowed, d
+			}
+			require.Less(t, allowed, 10_000, "the ceiling never refused")
+		}
+	}
+	steps := []struct {
+		name        string
+		advance     time.Duration
+		perSecond   int
+		wantAllowed int
+		wantRetry   time.Duration
+	}{
+		{"the default lets five seconds' worth through at once", 0, 0, 250, 20 * time.Millisecond},
+		{"a second later the default lets 50 more through", time.Second, 0, 50, 20 * time.Millisecond},
+		{"raised to 200 a second, a second later 200 more get through", time.Second, 200, 200, 5 * time.Millisecond},
+		{"lowered to 1 a second, a second later only one more does", time.Second, 1, 1, time.Second},
+		{"and a refused flood does not push the next one further away", 0, 1, 0, time.Second},
+	}
+	for _, s := range steps {
+		clock.Advance(s.advance)
+		allowed, refusal := loginsUntilRefused(s.perSecond)
+		require.Equal(t, s.wantAllowed, allowed, s.name)
+		require.Equal(t, "login.tenant", refusal.Limit, s.name)
+		require.Equal(t, s.wantRetry, refusal.RetryAfter, s.name)
+	}
+}
+
+func TestEveryTenantLoginRateIsAValidLimit(t *testing.T) {
+	t.Parallel()
+	l, _, _ := newLimiter(t, newFakeClock())
+	for _, perSecond := range []int{1, 50, 30_000, 100_000} {
+		d, err := l.AllowAll(context.Background(), ratelimit.LoginChecks("acme", "alice@example.com", "203.0.113.7", perSecond)...)
+		require.NoError(t, err, "%d a second", perSecond)
+		require.True(t, d.Allowed)
+	}
 }

@@ -35,8 +35,8 @@ func (x limits) check(ctx context.Context, what string, checks []ratelimit.Check
 	return nil
 }
 
-func (x limits) Login(ctx context.Context, tenant, account, ip string) error {
-	return x.check(ctx, "login attempts", ratelimit.LoginChecks(tenant, account, ip))
+func (x limits) Login(ctx context.Context, tenant, account, ip string, tenantPerSecond int) error {
+	return x.check(ctx, "login attempts", ratelimit.LoginChecks(tenant, account, ip, tenantPerSecond))
 }
 
 func (x limits) PasswordReset(ctx context.Context, tenant, account, ip string) error {

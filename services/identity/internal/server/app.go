@@ -205,6 +205,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if a.accounts, err = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter}, links{cfg.PublicURL}, acfg); err != nil {
 		return nil, err
 	}
+	a.resolver.OnPurge(a.accounts.ForgetTenant)
 
 	tokens, err := authn.NewStaticTokens(
 		authn.Credential{Role: RoleOperator, Token: cfg.OperatorToken},

@@ -179,9 +179,12 @@ func (s *Server) UpdateTenantSettings(ctx context.Context, req *identityv1.Updat
 				return nil, err
 			}
 			up.AllowedOrigins = &v
+		case "max_logins_per_second":
+			v := int(in.GetMaxLoginsPerSecond())
+			up.MaxLoginsPerSecond = &v
 		default:
 			return nil, fault.Invalid("update_mask", "UPDATE_MASK_INVALID",
-				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins", p)
+				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins, max_logins_per_second", p)
 		}
 	}
 	st, err := s.accounts.UpdateSettings(ctx, tenantFrom(ctx), up, clientOf(ctx))

@@ -64,8 +64,9 @@ func constraint(err error) string {
 func (t *pgTx) Settings(ctx context.Context) (account.Settings, error) {
 	var s account.Settings
 	var policy, verification string
-	err := t.tx.QueryRow(ctx, `SELECT signup_policy, email_verification, password_min_length, allowed_origins, version FROM settings`).
-		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.Version)
+	err := t.tx.QueryRow(ctx, `SELECT signup_policy, email_verification, password_min_length, allowed_origins,
+		max_logins_per_second, version FROM settings`).
+		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &s.Version)
 	s.SignupPolicy, s.EmailVerification = account.SignupPolicy(policy), account.Verification(verification)
 	return s, err
 }
@@ -76,8 +77,8 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 		origins = []string{}
 	}
 	tag, err := t.tx.Exec(ctx, `UPDATE settings SET signup_policy = $1, email_verification = $2, password_min_length = $3,
-		allowed_origins = $4, version = version + 1, update_time = now() WHERE version = $5`,
-		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.Version)
+		allowed_origins = $4, max_logins_per_second = $5, version = version + 1, update_time = now() WHERE version = $6`,
+		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version)
 	if err != nil {
 		return s, err
 	}
