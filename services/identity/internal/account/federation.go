@@ -513,6 +513,17 @@ func (m *Manager) SignInProvider(ctx context.Context, t tenancy.Tenant, id strin
 // FederatedLogin logs in, or signs up, the person a provider vouched for
 // (see the rules above).
 func (m *Manager) FederatedLogin(ctx context.Context, t tenancy.Tenant, claims FederatedClaims, c Client) (FederatedOutcome, error) {
+	out, err := m.federatedLogin(ctx, t, claims, c)
+	// An account that must be proved first has not logged in yet: its
+	// owner's password (LinkWithPassword, a password login) ends it.
+	if !out.ProofNeeded {
+		m.cfg.OnLogin(LoginFederated, loginOutcome(err))
+	}
+	return out, err
+}
+
+// federatedLogin is FederatedLogin, without reporting how it ended.
+func (m *Manager) federatedLogin(ctx context.Context, t tenancy.Tenant, claims FederatedClaims, c Client) (FederatedOutcome, error) {
 	var out FederatedOutcome
 	var refusal string
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {

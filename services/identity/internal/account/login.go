@@ -30,6 +30,13 @@ type LoginInput struct {
 // same password check as known ones and get the same error, so neither the
 // answer nor its latency says whether an account exists.
 func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c Client) (Tokens, *User, error) {
+	tokens, u, err := m.login(ctx, t, in, c)
+	m.cfg.OnLogin(LoginPassword, loginOutcome(err))
+	return tokens, u, err
+}
+
+// login is Login, without reporting how it ended.
+func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c Client) (Tokens, *User, error) {
 	var (
 		account string
 		err     error

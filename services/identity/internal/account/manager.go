@@ -92,6 +92,9 @@ type Config struct {
 	// WaitUntil holds an answer until deadline (or ctx ends); nil is a
 	// timer. Tests replace it to see each answer's deadline.
 	WaitUntil func(ctx context.Context, deadline time.Time)
+	// OnLogin hears how every login ended, for metrics; it must return
+	// at once. nil hears nothing.
+	OnLogin func(LoginMethod, LoginOutcome)
 }
 
 // DefaultResponseFloor is well above what those calls take on their own
@@ -141,6 +144,9 @@ func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter,
 	}
 	if cfg.WaitUntil == nil {
 		cfg.WaitUntil = waitUntil
+	}
+	if cfg.OnLogin == nil {
+		cfg.OnLogin = func(LoginMethod, LoginOutcome) {}
 	}
 	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}, nil
 }

@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -101,4 +102,34 @@ func nullIfEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// Backlog is the mail of one outbox still waiting to be sent: due now, or
+// waiting to be retried. Mail the worker gave up on is not in it.
+type Backlog struct {
+	// Waiting is how many mails wait.
+	Waiting int64
+	// OldestAge is how long the oldest of them has waited (zero when
+	// none does), by the database's clock.
+	OldestAge time.Duration
+}
+
+// backlogSQL reads the unsent rows through the partial due index: the
+// abandoned ones ('infinity') sort last and are left out.
+const backlogSQL = `
+SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(create_time)), 0)::float8
+FROM tenantry_identity.outbox
+WHERE sent_time IS NULL AND next_attempt_time < 'infinity'`
+
+// ReadBacklog returns the backlog of the outbox behind pool, for metrics.
+func ReadBacklog(ctx context.Context, pool *pgxpool.Pool) (Backlog, error) {
+	var (
+		b       Backlog
+		seconds float64
+	)
+	if err := pool.QueryRow(ctx, backlogSQL).Scan(&b.Waiting, &seconds); err != nil {
+		return Backlog{}, fmt.Errorf("mail: read the outbox backlog: %w", err)
+	}
+	b.OldestAge = time.Duration(max(seconds, 0) * float64(time.Second))
+	return b, nil
 }

@@ -54,7 +54,25 @@ type WorkerOptions struct {
 	// Retention is how long Run keeps the rows of sent and abandoned mail;
 	// zero means DefaultRetention.
 	Retention time.Duration
+	// OnAttempt hears the result of every delivery attempt once it is
+	// recorded in the outbox, for metrics; it must return at once. nil
+	// hears nothing.
+	OnAttempt func(Attempt)
 }
+
+// Attempt is the result of one delivery attempt, for WorkerOptions.OnAttempt.
+type Attempt string
+
+// Results of delivery attempts.
+const (
+	// AttemptSent: the server accepted the mail.
+	AttemptSent Attempt = "sent"
+	// AttemptRetry: the delivery failed and will be tried again.
+	AttemptRetry Attempt = "retry"
+	// AttemptGaveUp: the delivery failed for good (a permanent rejection,
+	// or the last attempt); the mail stays unsent in the outbox.
+	AttemptGaveUp Attempt = "gave_up"
+)
 
 // ExponentialBackoff returns a backoff that waits base after the first
 // failure and doubles with each further one, up to limit.
@@ -99,6 +117,9 @@ func NewWorker(pools []*pgxpool.Pool, sender Sender, opts WorkerOptions) *Worker
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
+	}
+	if opts.OnAttempt == nil {
+		opts.OnAttempt = func(Attempt) {}
 	}
 	return &Worker{
 		pools:  pools,
@@ -319,7 +340,8 @@ func (w *Worker) deliverOne(ctx context.Context, conn *pgx.Conn, exclude []strin
 		// counted; the rollback leaves it due.
 		return r.ID, false, nil
 	}
-	if err := w.record(ctx, tx, r, sendErr); err != nil {
+	result, err := w.record(ctx, tx, r, sendErr)
+	if err != nil {
 		return r.ID, false, err
 	}
 	rctx, cancel := recordContext(ctx)
@@ -327,18 +349,19 @@ func (w *Worker) deliverOne(ctx context.Context, conn *pgx.Conn, exclude []strin
 	if err := tx.Commit(rctx); err != nil {
 		return r.ID, false, fmt.Errorf("commit: %w", err)
 	}
+	w.opts.OnAttempt(result)
 	return r.ID, sendErr == nil, nil
 }
 
 // record writes the outcome of one delivery attempt and logs failures.
-func (w *Worker) record(ctx context.Context, tx pgx.Tx, r outboxRow, sendErr error) error {
+func (w *Worker) record(ctx context.Context, tx pgx.Tx, r outboxRow, sendErr error) (Attempt, error) {
 	rctx, cancel := recordContext(ctx)
 	defer cancel()
 	if sendErr == nil {
 		if _, err := tx.Exec(rctx, markSentSQL, r.ID); err != nil {
-			return fmt.Errorf("mark mail %s sent: %w", r.ID, err)
+			return "", fmt.Errorf("mark mail %s sent: %w", r.ID, err)
 		}
-		return nil
+		return AttemptSent, nil
 	}
 
 	attempts := r.attempts + 1
@@ -346,7 +369,7 @@ func (w *Worker) record(ctx context.Context, tx pgx.Tx, r outboxRow, sendErr err
 	giveUp := permanent || attempts >= w.opts.MaxAttempts
 	retryIn := max(w.opts.Backoff(attempts), 0)
 	if _, err := tx.Exec(rctx, markFailedSQL, r.ID, truncateError(sendErr), retryIn.Seconds(), giveUp); err != nil {
-		return fmt.Errorf("record failed delivery of mail %s: %w", r.ID, err)
+		return "", fmt.Errorf("record failed delivery of mail %s: %w", r.ID, err)
 	}
 
 	// The recipient is left out of logs; the row has it.
@@ -365,11 +388,11 @@ func (w *Worker) record(ctx context.Context, tx pgx.Tx, r outboxRow, sendErr err
 		w.opts.Logger.LogAttrs(ctx, slog.LevelError,
 			"mail: GIVING UP on delivering a mail; it stays unsent in tenantry_identity.outbox",
 			append(attrs, slog.String("reason", reason))...)
-		return nil
+		return AttemptGaveUp, nil
 	}
 	w.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "mail: delivery failed; will retry",
 		append(attrs, slog.Duration("retry_in", retryIn))...)
-	return nil
+	return AttemptRetry, nil
 }
 
 // recordContext returns a context for bookkeeping statements that keeps

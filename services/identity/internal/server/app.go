@@ -64,6 +64,7 @@ type App struct {
 	metrics    *metrics.Registry // nil when TENANTRY_METRICS_ADDR is off
 	metricsSrv *metrics.Server   // when the metrics have an address of their own
 	metricsOn  bool              // the gateway serves them
+	ownMetrics *identityMetrics  // identity's own, fed whether or not they are served
 	tracing    *tracing.Tracing  // nil when the OTEL_* variables leave traces off
 	opts       Options
 }
@@ -88,7 +89,7 @@ type Options struct {
 // New connects to the databases and the registry, prepares identity's
 // shared tables and signing keys, and listens. Nothing is served until Run.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (_ *App, err error) {
-	a := &App{cfg: cfg, logger: logger, tracing: opts.Tracing, opts: opts}
+	a := &App{cfg: cfg, logger: logger, tracing: opts.Tracing, opts: opts, ownMetrics: newIdentityMetrics()}
 	if a.tracing == nil {
 		if a.tracing, err = tracing.Setup(ctx, "identity", logger); err != nil {
 			return nil, err
@@ -182,7 +183,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 			return nil, err
 		}
 	}
-	a.worker = mail.NewWorker(a.pools, sender, mail.WorkerOptions{Logger: logger})
+	a.worker = mail.NewWorker(a.pools, sender, mail.WorkerOptions{Logger: logger, OnAttempt: a.ownMetrics.mailAttempt})
 	// A mail written by a call goes out at once rather than at the next poll.
 	a.store.AfterMail(a.worker.Wake)
 	// Refresh tokens carry a MAC under a key only the replicas hold:
@@ -198,7 +199,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil, ProviderSecrets: providerSecrets}
+	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil, ProviderSecrets: providerSecrets,
+		OnLogin: a.ownMetrics.login}
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
 	}
@@ -224,6 +226,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	}
 	if a.metrics != nil {
 		a.metrics.Pools(pools)
+		a.ownMetrics.register(a.metrics, pools, a.sessions)
 	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,

@@ -20,6 +20,7 @@ package sessioncache
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tenantry.dev/identity/internal/account"
@@ -71,6 +72,9 @@ type Cache struct {
 	// listening; the cache works only while all of them are.
 	listeners map[string]bool
 	online    bool
+
+	// hits and misses count Lookup's answers, for metrics.
+	hits, misses atomic.Uint64
 }
 
 // New returns a cache that is offline until every placement named has
@@ -111,6 +115,16 @@ func (c *Cache) Ticket() uint64 {
 // Lookup returns the cached session of a tenant schema and its user, both
 // loaded less than MaxAge ago. The user is a copy the caller may keep.
 func (c *Cache) Lookup(schema, sessionID string) (*account.Session, *account.User, bool) {
+	s, u, ok := c.lookup(schema, sessionID)
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return s, u, ok
+}
+
+func (c *Cache) lookup(schema, sessionID string) (*account.Session, *account.User, bool) {
 	now := c.opts.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -248,4 +262,25 @@ func (c *Cache) Len() (sessions, users int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.sessions), len(c.users)
+}
+
+// Stats are a cache's counts, for metrics.
+type Stats struct {
+	// Hits and Misses count Lookup's answers since the cache was made: a
+	// miss (not cached, too old, or the cache offline) costs the caller a
+	// database read.
+	Hits, Misses uint64
+	// Sessions and Users are the entries held now.
+	Sessions, Users int
+	// Online says whether the cache is in use (see SetOnline).
+	Online bool
+}
+
+// Stats returns the cache's counts.
+func (c *Cache) Stats() Stats {
+	st := Stats{Hits: c.hits.Load(), Misses: c.misses.Load()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st.Sessions, st.Users, st.Online = len(c.sessions), len(c.users), c.online
+	return st
 }

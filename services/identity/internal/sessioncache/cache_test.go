@@ -172,3 +172,24 @@ func TestSizeIsBounded(t *testing.T) {
 		t.Fatalf("%d sessions cached, more than the 100 allowed", n)
 	}
 }
+
+func TestStatsCountHitsMissesAndEntries(t *testing.T) {
+	c, clk := newCache(t, "default")
+	c.Lookup(schemaA, sess1) // offline: a miss
+	c.SetOnline("default", true)
+	remember(c, schemaA, sess1, user1)
+	remember(c, schemaA, sess2, user1)
+	c.Lookup(schemaA, sess1) // hit
+	c.Lookup(schemaA, sess2) // hit
+	c.Lookup(schemaB, sess1) // not cached: a miss
+	clk.t = clk.t.Add(31 * time.Second)
+	c.Lookup(schemaA, sess1) // too old: a miss
+	want := sessioncache.Stats{Hits: 2, Misses: 3, Sessions: 2, Users: 1, Online: true}
+	if got := c.Stats(); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	c.SetOnline("default", false)
+	if got := c.Stats(); got.Online || got.Sessions != 0 || got.Hits != 2 {
+		t.Fatalf("offline: got %+v; counts stay, entries go", got)
+	}
+}
