@@ -267,7 +267,7 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 // declareOAuthMeasures lays out the OpenID Provider's rows (issue 11).
 func declareOAuthMeasures(t *benchkit.Table, cfg config) {
 	calls := fmt.Sprintf("%d clients", cfg.clients)
-	rs := "RS256 client (the default)"
+	rs := "RS256 client (the default: RS256 ID tokens; access tokens are EdDSA for every client)"
 	t.Declare(kEdSignTPS, "EdDSA (Ed25519) signature in this process, 1 goroutine", "signatures/s per core", "")
 	t.Declare(kRSASignTPS, "RS256 (RSA-2048, PKCS #1 v1.5) signature in this process, 1 goroutine: the floor under every RS256 token", "signatures/s per core", "")
 

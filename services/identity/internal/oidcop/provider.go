@@ -208,8 +208,65 @@ func New(cfg Config) (*Provider, error) {
 			AllowCredentials: false,
 		}),
 	)
-	p.handler = p.withTenant(bearerChallenge(inner))
+	p.handler = p.withTenant(p.servedFromMemory(bearerChallenge(inner)))
 	return p, nil
+}
+
+// servedFromMemory answers GETs of discovery and the JWKS from the encoded
+// documents server.Discovery and server.Keys keep, without going through
+// the library's router, request parsing and encoder: they are public,
+// immutable for their key, and asked for as often as health checks. A
+// miss goes to next, which builds and keeps the document. The CORS answer
+// is the library's for these endpoints: any origin, no credentials.
+func (p *Provider) servedFromMemory(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var key string
+		if r.Method == http.MethodGet {
+			switch r.URL.Path {
+			case discoveryPath:
+				key = discoveryKey(r.Context())
+			case keysPath:
+				key, _ = p.jwksKey(r.Context())
+			}
+		}
+		doc, ok := p.documents.get(key)
+		if key == "" || !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", documentCacheControl)
+		h.Add("Vary", "Origin")
+		if r.Header.Get("Origin") != "" {
+			h.Set("Access-Control-Allow-Origin", "*")
+		}
+		// The library's encoder ends its documents with a newline: the
+		// same bytes either way.
+		_, _ = w.Write(append(doc[:len(doc):len(doc)], '\n'))
+	})
+}
+
+// documentCacheControl lets clients keep discovery and the JWKS briefly:
+// relying parties refetch the JWKS on an unknown kid.
+const documentCacheControl = "public, max-age=300"
+
+func discoveryKey(ctx context.Context) string { return "discovery\x00" + op.IssuerFromContext(ctx) }
+
+// jwksKey names the tenant's JWKS as it is now: its uid and the kids of
+// the keys it lists (from memory), so that a change of keys is a new key.
+func (p *Provider) jwksKey(ctx context.Context) (string, error) {
+	t := tenantOf(ctx)
+	pub, err := p.cfg.Keys.PublicKeys(ctx, t.UID)
+	if err != nil {
+		return "", err
+	}
+	var key strings.Builder
+	key.WriteString("jwks\x00" + t.UID)
+	for _, k := range pub {
+		key.WriteString("\x00" + k.KID)
+	}
+	return key.String(), nil
 }
 
 // bearerChallenge makes /oauth/userinfo refuse a token as RFC 6750
@@ -394,8 +451,8 @@ func (s *server) JWTProfile(context.Context, *op.Request[oidc.JWTProfileGrantReq
 // Discovery says what Tenantry does, not what the library could. The
 // document depends on the issuer only: it is built once per issuer.
 func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
-	header := http.Header{"Cache-Control": {"public, max-age=300"}}
-	key := "discovery\x00" + op.IssuerFromContext(ctx)
+	header := http.Header{"Cache-Control": {documentCacheControl}}
+	key := discoveryKey(ctx)
 	if doc, ok := s.p.documents.get(key); ok {
 		return &op.Response{Header: header, Data: doc}, nil
 	}
@@ -432,18 +489,12 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 // it lists, read from memory), so it is built again only when the keys
 // change.
 func (s *server) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
-	header := http.Header{"Cache-Control": {"public, max-age=300"}}
-	t := tenantOf(ctx)
-	pub, err := s.p.cfg.Keys.PublicKeys(ctx, t.UID)
+	header := http.Header{"Cache-Control": {documentCacheControl}}
+	key, err := s.p.jwksKey(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var key strings.Builder
-	key.WriteString("jwks\x00" + t.UID)
-	for _, k := range pub {
-		key.WriteString("\x00" + k.KID)
-	}
-	if doc, ok := s.p.documents.get(key.String()); ok {
+	if doc, ok := s.p.documents.get(key); ok {
 		return &op.Response{Header: header, Data: doc}, nil
 	}
 	resp, err := s.LegacyServer.Keys(ctx, r)
@@ -454,6 +505,6 @@ func (s *server) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Respons
 	if err != nil {
 		return nil, fmt.Errorf("oidcop: encode JWKS: %w", err)
 	}
-	s.p.documents.put(key.String(), doc)
+	s.p.documents.put(key, doc)
 	return &op.Response{Header: header, Data: json.RawMessage(doc)}, nil
 }

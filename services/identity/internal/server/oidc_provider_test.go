@@ -179,6 +179,33 @@ func TestOpenIDProviderWithGoOIDC(t *testing.T) {
 		require.Equal(t, s.issuer("alpha")+"/oauth/userinfo", claims.Userinfo)
 	})
 
+	t.Run("discovery and the JWKS, answered from memory after the first GET, are the same documents with CORS", func(t *testing.T) {
+		for _, path := range []string{"/.well-known/openid-configuration", "/oauth/keys"} {
+			var bodies []string
+			for range 3 {
+				req, err := http.NewRequest(http.MethodGet, s.issuer("alpha")+path, nil)
+				require.NoError(t, err)
+				req.Header.Set("Origin", "https://app.example.com")
+				resp, err := s.localhostClient(nil).Do(req)
+				require.NoError(t, err)
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, resp.StatusCode, path)
+				require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"), path)
+				require.Equal(t, "public, max-age=300", resp.Header.Get("Cache-Control"), path)
+				require.True(t, json.Valid(body), path)
+				bodies = append(bodies, string(body))
+			}
+			require.Equal(t, bodies[0], bodies[1], path)
+			require.Equal(t, bodies[0], bodies[2], path)
+		}
+		// beta's documents are beta's, not alpha's kept ones.
+		b := s.newBrowser()
+		_, body := b.get(s.issuer("beta") + "/.well-known/openid-configuration")
+		require.Contains(t, body, `"issuer":"`+s.issuer("beta")+`"`)
+	})
+
 	var first *oauth2.Token
 	t.Run("authorization code with PKCE through the login page, verified by go-oidc", func(t *testing.T) {
 		verifier, nonce, state := oauth2.GenerateVerifier(), rand.Text(), rand.Text()
