@@ -42,7 +42,7 @@ func (b *bench) methodNotes() {
 		"pairs of slices, which share one moment of the machine's load; p50/p99 cover every call (histogram, < 1%% error).",
 		time.Duration(c.rounds)*c.duration, pairs, slice, b.warmup())
 	l := ratelimit.LoginPerAddress
-	b.tbl.Note("Rate limits are identity's own, unchanged: there is no configuration for them. Each login uses an account no other "+
+	b.tbl.Note("Rate limits are identity's defaults (a tenant's login ceiling, max_logins_per_second, is left at its default). Each login uses an account no other "+
 		"login of the same measure used (sign-ups are not rate limited), and logins rotate over %d connections bound to "+
 		"127.0.0.2 and up: identity keys its per-address limits on the connection's peer address, so these are %d distinct "+
 		"clients to it, each far below %s (%d a %s, burst %d, per tenant). %s (%d/s, burst %d) applies per tenant to the "+
