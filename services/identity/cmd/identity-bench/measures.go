@@ -137,6 +137,13 @@ const (
 	kHealthzTPS       = "healthz-tps"
 	kHealthzCPU       = "healthz-cpu"
 	kHealthzRatio     = "healthz-ratio"
+	kConfigBaseTPS    = "config-base-tps"
+	kConfigTPS        = "config-tps"
+	kConfigP50        = "config-p50"
+	kConfigP99        = "config-p99"
+	kConfigCPU        = "config-cpu"
+	kConfigPGCPU      = "config-pg-cpu"
+	kConfigRatio      = "config-ratio"
 	kFillTPS          = "fill-tps"
 	kMigrateNoop      = "migrate-noop"
 	kSignupTPS        = "signup-tps"
@@ -175,6 +182,7 @@ var (
 		kHealthDiscTPS, kOIDCHealthCPU, kDiscTPS, kDiscP50, kDiscP99, kDiscCPU, kDiscRatio,
 		kHealthKeysTPS, kKeysTPS, kKeysP50, kKeysP99, kKeysCPU, kKeysRatio,
 		kHealthHealthzTPS, kHealthzTPS, kHealthzCPU, kHealthzRatio,
+		kConfigBaseTPS, kConfigTPS, kConfigP50, kConfigP99, kConfigCPU, kConfigPGCPU, kConfigRatio,
 	}
 	tenantKeys = []string{kFillTPS, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
 	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, oauthKeys, tenantKeys)
@@ -322,4 +330,11 @@ func declareOAuthMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kHealthzTPS, fmt.Sprintf("GET /healthz on the same HTTP server (the transport's own ceiling), %s: throughput", calls), "calls/s", "")
 	t.Declare(kHealthzCPU, "identity CPU per /healthz", "µs", "")
 	t.Declare(kHealthzRatio, "/healthz over HTTP ÷ gRPC health throughput, interleaved", "ratio", "")
+	t.Declare(kConfigBaseTPS, fmt.Sprintf("GET /healthz over keep-alive HTTP/1.1 (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kConfigTPS, fmt.Sprintf("GET /v1/auth/config (public, the tenant's settings and sign-in providers), keep-alive HTTP/1.1, %s: throughput", calls), "calls/s", "")
+	t.Declare(kConfigP50, "/v1/auth/config latency p50", "ms", "")
+	t.Declare(kConfigP99, "/v1/auth/config latency p99", "ms", "")
+	t.Declare(kConfigCPU, "identity CPU per /v1/auth/config", "µs", "")
+	t.Declare(kConfigPGCPU, "PostgreSQL CPU per /v1/auth/config", "µs", "")
+	t.Declare(kConfigRatio, "/v1/auth/config ÷ /healthz throughput, interleaved (issue 13)", "ratio", fmt.Sprintf("≥ %.2f", minServedVsHealth))
 }

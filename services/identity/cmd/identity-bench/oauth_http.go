@@ -26,7 +26,9 @@ const (
 	tokenPath     = "/oauth/token"
 	keysPath      = "/oauth/keys"
 	healthzPath   = "/healthz"
-	pageLoginPath = "/login"
+	// authConfigPath is GetAuthConfig over REST.
+	authConfigPath = "/v1/auth/config"
+	pageLoginPath  = "/login"
 )
 
 // callbackURI is the bench apps' redirect URI. Nothing listens there: a

@@ -482,5 +482,11 @@ func (b *bench) servedFromMemoryRun(ctx context.Context, f *oauthFixture) error 
 			return err
 		}
 	}
-	return nil
+	// The tenant's login configuration, from memory kept current by the
+	// schemas' announcements, against the same HTTP server's /healthz.
+	_, err := b.compare(ctx, "/healthz and /v1/auth/config over HTTP", b.oauthRound(), get(healthzPath), get(authConfigPath), comparedRows{
+		baseTPS: kConfigBaseTPS, tps: kConfigTPS, p50: kConfigP50, p99: kConfigP99, cpu: kConfigCPU, pgCPU: kConfigPGCPU,
+		ratio: kConfigRatio, target: minServedVsHealth,
+	})
+	return err
 }

@@ -437,9 +437,24 @@ func (m *Manager) SignInProviders(ctx context.Context, t tenancy.Tenant) ([]*Ide
 	return providers, err
 }
 
-// AuthConfig returns what a login page needs to know of a tenant, in one
-// transaction: its settings and the providers it offers.
+// AuthConfig is what a login page needs to know of a tenant: its settings
+// and the providers it offers (enabled ones, by id). Its providers may be
+// shared with the session cache: never change them.
+type AuthConfig struct {
+	Settings  Settings
+	Providers []*IdentityProvider
+}
+
+// AuthConfig returns a tenant's login configuration: from the session
+// cache when it has it (kept current by the schemas' announcements of
+// changed settings and providers), else in one transaction. It is public
+// and asked for by every login page and app start: a transaction per call
+// made it a tenth of a health check's rate.
 func (m *Manager) AuthConfig(ctx context.Context, t tenancy.Tenant) (Settings, []*IdentityProvider, error) {
+	if cfg, ok := m.cfg.Sessions.LookupConfig(t.Schema); ok {
+		return cfg.Settings, slices.Clone(cfg.Providers), nil
+	}
+	ticket := m.cfg.Sessions.Ticket()
 	var (
 		settings  Settings
 		providers []*IdentityProvider
@@ -456,7 +471,9 @@ func (m *Manager) AuthConfig(ctx context.Context, t tenancy.Tenant) (Settings, [
 		return Settings{}, nil, internal(err, "read the tenant's login settings")
 	}
 	m.loginRates.learn(t.UID, settings, m.now())
-	return settings, slices.DeleteFunc(providers, func(p *IdentityProvider) bool { return p.Disabled }), nil
+	providers = slices.DeleteFunc(providers, func(p *IdentityProvider) bool { return p.Disabled })
+	m.cfg.Sessions.RememberConfig(ticket, t.Schema, AuthConfig{Settings: settings, Providers: providers})
+	return settings, slices.Clone(providers), nil
 }
 
 // FederatedOutcome is how a sign-in with a provider ended, when it did not

@@ -56,6 +56,10 @@ type SessionCache interface {
 	Ticket() uint64
 	Lookup(schema, sessionID string) (*Session, *User, bool)
 	Remember(ticket uint64, schema string, s *Session, u *User)
+	// LookupConfig and RememberConfig do the same for a tenant's login
+	// configuration (AuthConfig), kept current by the same announcements.
+	LookupConfig(schema string) (AuthConfig, bool)
+	RememberConfig(ticket uint64, schema string, cfg AuthConfig)
 }
 
 // noCache is the SessionCache of a Manager configured without one.
@@ -64,6 +68,8 @@ type noCache struct{}
 func (noCache) Ticket() uint64                                { return 0 }
 func (noCache) Lookup(string, string) (*Session, *User, bool) { return nil, nil, false }
 func (noCache) Remember(uint64, string, *Session, *User)      {}
+func (noCache) LookupConfig(string) (AuthConfig, bool)        { return AuthConfig{}, false }
+func (noCache) RememberConfig(uint64, string, AuthConfig)     {}
 
 // Config holds the lifetimes the rules use.
 type Config struct {

@@ -12,6 +12,11 @@
 // after MaxAge whatever happens, which bounds how stale a field that
 // changes without an announcement (a user's last login time) can be.
 //
+// The cache also keeps each tenant's login configuration (its identity
+// settings and sign-in providers: GetAuthConfig, the login page), which the
+// same announcements keep current: a change of settings or providers
+// announces the schema, and the entry goes.
+//
 // A load races with the announcements it could miss: the caller takes a
 // Ticket before reading the database and Remember stores the result only
 // if nothing was forgotten since. So a session revoked while another call
@@ -58,6 +63,11 @@ type userEntry struct {
 	loadedAt time.Time
 }
 
+type configEntry struct {
+	config   account.AuthConfig
+	loadedAt time.Time
+}
+
 // Cache is safe for concurrent use. The zero value is not usable: call New.
 type Cache struct {
 	opts Options
@@ -65,6 +75,7 @@ type Cache struct {
 	mu       sync.Mutex
 	sessions map[sessionKey]sessionEntry
 	users    map[userKey]userEntry
+	configs  map[string]configEntry // by schema
 	// gen counts every forgetting; a Ticket taken before a change carries
 	// an older value, and Remember refuses it.
 	gen uint64
@@ -95,6 +106,7 @@ func New(placements []string, opts Options) *Cache {
 		opts:      opts,
 		sessions:  map[sessionKey]sessionEntry{},
 		users:     map[userKey]userEntry{},
+		configs:   map[string]configEntry{},
 		listeners: map[string]bool{},
 	}
 	for _, p := range placements {
@@ -206,11 +218,50 @@ func (c *Cache) ForgetUser(schema, id string) {
 	delete(c.users, userKey{schema, id})
 }
 
+// LookupConfig returns a tenant schema's login configuration loaded less
+// than MaxAge ago. Its providers are shared: callers must not change them.
+func (c *Cache) LookupConfig(schema string) (account.AuthConfig, bool) {
+	now := c.opts.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.configs[schema]
+	if !c.online || !ok || now.Sub(e.loadedAt) >= c.opts.MaxAge {
+		return account.AuthConfig{}, false
+	}
+	return e.config, true
+}
+
+// RememberConfig stores a tenant schema's login configuration as read after
+// the ticket was taken, unless something was forgotten since or the cache
+// is offline.
+func (c *Cache) RememberConfig(ticket uint64, schema string, cfg account.AuthConfig) {
+	now := c.opts.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.online || ticket != c.gen {
+		return
+	}
+	if len(c.configs) >= c.opts.MaxEntries {
+		clear(c.configs)
+	}
+	c.configs[schema] = configEntry{config: cfg, loadedAt: now}
+}
+
+// ForgetConfig drops a tenant schema's login configuration (its settings
+// or providers changed).
+func (c *Cache) ForgetConfig(schema string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.configs, schema)
+}
+
 // ForgetTenant drops everything of a tenant schema (the tenant was purged).
 func (c *Cache) ForgetTenant(schema string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	delete(c.configs, schema)
 	for k := range c.sessions {
 		if k.schema == schema {
 			delete(c.sessions, k)
@@ -234,6 +285,7 @@ func (c *Cache) resetLocked() {
 	c.gen++
 	clear(c.sessions)
 	clear(c.users)
+	clear(c.configs)
 }
 
 // SetOnline records whether a placement's listener is listening. Going

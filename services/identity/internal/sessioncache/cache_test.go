@@ -193,3 +193,48 @@ func TestStatsCountHitsMissesAndEntries(t *testing.T) {
 		t.Fatalf("offline: got %+v; counts stay, entries go", got)
 	}
 }
+
+// A tenant's login configuration is kept like a session: per schema, until
+// its change is announced, MaxAge passes, a load races a change, or the
+// cache goes offline.
+func TestLoginConfigurationIsKeptPerSchema(t *testing.T) {
+	cfg := func(min int) account.AuthConfig {
+		return account.AuthConfig{Settings: account.Settings{PasswordMinLength: min},
+			Providers: []*account.IdentityProvider{{ID: "corp"}}}
+	}
+	for _, tc := range []struct {
+		name   string
+		after  func(c *sessioncache.Cache, clk *clock)
+		wantA  bool
+		wantB  bool
+		racing bool
+	}{
+		{name: "kept", wantA: true, wantB: true},
+		{name: "its change announced", after: func(c *sessioncache.Cache, _ *clock) { c.ForgetConfig(schemaA) }, wantB: true},
+		{name: "older than MaxAge", after: func(_ *sessioncache.Cache, clk *clock) { clk.t = clk.t.Add(31 * time.Second) }},
+		{name: "the tenant purged", after: func(c *sessioncache.Cache, _ *clock) { c.ForgetTenant(schemaA) }, wantB: true},
+		{name: "a listener lost", after: func(c *sessioncache.Cache, _ *clock) { c.SetOnline("default", false) }},
+		{name: "a load that raced a change", racing: true, wantB: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clk := newCache(t)
+			ticket := c.Ticket()
+			if tc.racing {
+				c.ForgetConfig(schemaA)
+			}
+			c.RememberConfig(ticket, schemaA, cfg(12))
+			c.RememberConfig(c.Ticket(), schemaB, cfg(8))
+			if tc.after != nil {
+				tc.after(c, clk)
+			}
+			got, ok := c.LookupConfig(schemaA)
+			if ok != tc.wantA || (ok && got.Settings.PasswordMinLength != 12) {
+				t.Errorf("schema A: got %+v, %v; want found %v", got, ok, tc.wantA)
+			}
+			got, ok = c.LookupConfig(schemaB)
+			if ok != tc.wantB || (ok && (got.Settings.PasswordMinLength != 8 || got.Providers[0].ID != "corp")) {
+				t.Errorf("schema B: got %+v, %v; want found %v", got, ok, tc.wantB)
+			}
+		})
+	}
+}

@@ -79,24 +79,32 @@ func (s *Store) Follow(ctx context.Context, l Listener, opts FollowOptions) {
 // errMalformed is returned by parseAnnouncement.
 var errMalformed = errors.New("malformed announcement")
 
-// parseAnnouncement reads "<s|u> <uuid> <schema>".
-func parseAnnouncement(payload string) (user bool, id, schema string, err error) {
+// parseAnnouncement reads "<s|u> <uuid> <schema>", or "c <schema>" for a
+// tenant's login configuration (migration 0009).
+func parseAnnouncement(payload string) (change, string, error) {
 	kind, rest, ok := strings.Cut(payload, " ")
+	if ok && kind == "c" && rest != "" && !strings.Contains(rest, " ") {
+		return change{kind: configChange}, rest, nil
+	}
 	if !ok || (kind != "s" && kind != "u") {
-		return false, "", "", errMalformed
+		return change{}, "", errMalformed
 	}
-	id, schema, ok = strings.Cut(rest, " ")
+	id, schema, ok := strings.Cut(rest, " ")
 	if !ok || !isUUID(id) || schema == "" {
-		return false, "", "", errMalformed
+		return change{}, "", errMalformed
 	}
-	return kind == "u", id, schema, nil
+	c := change{id: id}
+	if kind == "u" {
+		c.kind = userChange
+	}
+	return c, schema, nil
 }
 
 func announce(inv Invalidator, payload string) bool {
-	user, id, schema, err := parseAnnouncement(payload)
+	c, schema, err := parseAnnouncement(payload)
 	if err != nil {
 		return false
 	}
-	change{user: user, id: id}.apply(inv, schema)
+	c.apply(inv, schema)
 	return true
 }

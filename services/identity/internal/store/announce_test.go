@@ -35,6 +35,7 @@ type recorder struct {
 
 func (r *recorder) ForgetSession(schema, id string) { r.add("s " + id + " " + schema) }
 func (r *recorder) ForgetUser(schema, id string)    { r.add("u " + id + " " + schema) }
+func (r *recorder) ForgetConfig(schema string)       { r.add("c " + schema) }
 func (r *recorder) add(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -194,6 +195,22 @@ func TestChangesAreAnnouncedToOtherReplicasAndToThisOne(t *testing.T) {
 			got.Disabled = true
 			return tx.UpdateUser(ctx, got)
 		}, "u " + u.ID + " acme"},
+		{"changing the tenant's settings", func(ctx context.Context, tx account.Tx) error {
+			set, err := tx.Settings(ctx)
+			if err != nil {
+				return err
+			}
+			set.PasswordMinLength++
+			_, err = tx.SaveSettings(ctx, set)
+			return err
+		}, "c acme"},
+		{"adding an identity provider", func(ctx context.Context, tx account.Tx) error {
+			return tx.InsertIdentityProvider(ctx, &account.IdentityProvider{ID: "corp", DisplayName: "Corp", Kind: account.ProviderOIDC,
+				Issuer: "https://login.corp.example", ClientID: "c", SealedSecret: []byte{1}, CreateTime: now, UpdateTime: now})
+		}, "c acme"},
+		{"deleting it", func(ctx context.Context, tx account.Tx) error {
+			return tx.DeleteIdentityProvider(ctx, "corp")
+		}, "c acme"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

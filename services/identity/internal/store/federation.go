@@ -54,6 +54,7 @@ func (t *pgTx) InsertIdentityProvider(ctx context.Context, p *account.IdentityPr
 		return account.ErrAlreadyExists
 	}
 	p.Version = 1
+	t.configChanged()
 	return nil
 }
 
@@ -70,6 +71,7 @@ func (t *pgTx) UpdateIdentityProvider(ctx context.Context, p *account.IdentityPr
 		return account.ErrVersionMismatch
 	}
 	p.Version++
+	t.configChanged()
 	return nil
 }
 
@@ -81,6 +83,7 @@ func (t *pgTx) DeleteIdentityProvider(ctx context.Context, id string) error {
 	if tag.RowsAffected() == 0 {
 		return account.ErrNotFound
 	}
+	t.configChanged()
 	return nil
 }
 

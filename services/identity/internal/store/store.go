@@ -48,6 +48,9 @@ func Migrations() ([]tenantdb.Migration, error) {
 type Invalidator interface {
 	ForgetSession(schema, id string)
 	ForgetUser(schema, id string)
+	// ForgetConfig drops a tenant's login configuration (settings,
+	// identity providers).
+	ForgetConfig(schema string)
 }
 
 // Store implements account.Store over one pool per placement.

@@ -27,22 +27,35 @@ type pgTx struct {
 	mailed bool
 }
 
-// change names a user or a session a transaction changed.
+// change names a session, a user, or the tenant's login configuration
+// (settings, providers: id empty) a transaction changed.
 type change struct {
-	user bool
+	kind changeKind
 	id   string
 }
 
+type changeKind int
+
+const (
+	sessionChange changeKind = iota
+	userChange
+	configChange
+)
+
 func (c change) apply(inv Invalidator, schema string) {
-	if c.user {
+	switch c.kind {
+	case userChange:
 		inv.ForgetUser(schema, c.id)
-	} else {
+	case configChange:
+		inv.ForgetConfig(schema)
+	default:
 		inv.ForgetSession(schema, c.id)
 	}
 }
 
-func (t *pgTx) userChanged(id string)    { t.changed = append(t.changed, change{user: true, id: id}) }
+func (t *pgTx) userChanged(id string)    { t.changed = append(t.changed, change{kind: userChange, id: id}) }
 func (t *pgTx) sessionChanged(id string) { t.changed = append(t.changed, change{id: id}) }
+func (t *pgTx) configChanged()           { t.changed = append(t.changed, change{kind: configChange}) }
 
 var _ account.Tx = (*pgTx)(nil)
 
@@ -86,6 +99,7 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 		return s, account.ErrVersionMismatch
 	}
 	s.Version++
+	t.configChanged()
 	return s, nil
 }
 
