@@ -67,6 +67,7 @@ type App struct {
 	ownMetrics *identityMetrics  // identity's own, fed whether or not they are served
 	tracing    *tracing.Tracing  // nil when the OTEL_* variables leave traces off
 	opts       Options
+	srv        *Server
 }
 
 // Options lets tests replace parts of the App.
@@ -246,6 +247,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	srv := &Server{accounts: a.accounts, tokens: a.issuer, resolver: a.resolver, links: links{cfg.PublicURL}, now: time.Now}
+	a.srv = srv
 	identityv1.RegisterAuthServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterUserServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterTokenServiceServer(a.rpc.GRPC(), srv)

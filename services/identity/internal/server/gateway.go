@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/protobuf/encoding/protojson"
+
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/federation"
@@ -99,6 +102,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		Tracing:      a.tracing,
 		Routes: withPageRoutes(withRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
+			"GET /v1/auth/config":        http.HandlerFunc(a.serveAuthConfig),
 		}, provider.Routes(), federated.Routes()), &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions, federation: federated}),
 		Admit:          a.admitHost,
 		Wrap:           sessions.wrap,
@@ -166,4 +170,35 @@ func (a *App) HTTPAddr() net.Addr {
 		return nil
 	}
 	return a.rest.Addr()
+}
+
+// restJSON encodes as grpc-gateway's default marshaler does, so that a
+// route served here answers the bytes the gateway would.
+var restJSON = &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true}}
+
+// serveAuthConfig answers GET /v1/auth/config (AuthService.GetAuthConfig)
+// without the gateway's hop through in-process gRPC: the answer comes from
+// memory (the session cache keeps each tenant's login configuration) and
+// every login page and app start asks for it, so the hop was most of its
+// cost. It is the same method, for the same tenant (the host, active), with
+// the same JSON and errors as through the gateway.
+func (a *App) serveAuthConfig(w http.ResponseWriter, r *http.Request) {
+	t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	if err == nil {
+		err = tenancy.RequireActive(t)
+	}
+	var resp *identityv1.GetAuthConfigResponse
+	if err == nil {
+		resp, err = a.srv.GetAuthConfig(context.WithValue(r.Context(), tenantKey{}, t), &identityv1.GetAuthConfigRequest{})
+	}
+	var body []byte
+	if err == nil {
+		body, err = restJSON.Marshal(resp)
+	}
+	if err != nil {
+		restgateway.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", restJSON.ContentType(resp))
+	_, _ = w.Write(body)
 }
