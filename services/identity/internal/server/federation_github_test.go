@@ -1,13 +1,10 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 
@@ -95,18 +92,7 @@ func TestSignInWithGitHubPreset(t *testing.T) {
 	f := &federationSetup{s: s, alpha: alpha}
 
 	// The primary email is not verified: no account from it.
-	// A browser that reaches tenant hosts on identity's port and the
-	// stand-in where it is, following every redirect.
-	b := s.newBrowser()
-	b.client.CheckRedirect = nil
-	identityAddr := s.identity.HTTPAddr().String()
-	dialer := &net.Dialer{}
-	b.client.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if host, _, _ := net.SplitHostPort(addr); strings.HasSuffix(host, ".localhost") {
-			addr = identityAddr
-		}
-		return dialer.DialContext(ctx, network, addr)
-	}}
+	b := s.standInBrowser()
 	resp, _ := b.get(alpha + "/login/idp/github")
 	require.Equal(t, "FEDERATED_ACCOUNT_NOT_LINKED", federationError(t, resp))
 	require.Empty(t, f.whoAmI(t, b))

@@ -1,11 +1,9 @@
 package server_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -131,19 +129,7 @@ func TestSignInWithMicrosoftPresetAnyDirectory(t *testing.T) {
 	require.NoError(t, err)
 	alpha := s.issuer("alpha")
 	f := &federationSetup{s: s, alpha: alpha}
-	newBrowser := func() *httpBrowser {
-		b := s.newBrowser()
-		b.client.CheckRedirect = nil
-		identityAddr := s.identity.HTTPAddr().String()
-		dialer := &net.Dialer{}
-		b.client.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if host, _, _ := net.SplitHostPort(addr); strings.HasSuffix(host, ".localhost") {
-				addr = identityAddr
-			}
-			return dialer.DialContext(ctx, network, addr)
-		}}
-		return b
-	}
+	newBrowser := s.standInBrowser
 
 	// No account has the address; Microsoft's email does not vouch for it.
 	b := newBrowser()
@@ -155,18 +141,9 @@ func TestSignInWithMicrosoftPresetAnyDirectory(t *testing.T) {
 	s.signUpAndLogin("alpha", "ada@alpha.example")
 	resp, body := b.post(alpha+"/login", url.Values{"email": {"ada@alpha.example"}, "password": {goodPassword}})
 	require.Equal(t, alpha+"/account", resp.Request.URL.String(), body)
-	req, err := http.NewRequest(http.MethodPost, alpha+"/login/idp/microsoft/connect", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+b.accessToken(alpha))
-	started, err := b.client.Do(req)
-	require.NoError(t, err)
-	var out struct {
-		AuthorizationURL string `json:"authorizationUrl"`
-	}
-	require.NoError(t, json.NewDecoder(started.Body).Decode(&out))
-	started.Body.Close()
-	require.True(t, strings.HasPrefix(out.AuthorizationURL, standIn.URL+"/common/oauth2/v2.0/authorize?"), out.AuthorizationURL)
-	resp, body = b.get(out.AuthorizationURL)
+	authURL := startConnect(t, b, alpha, "microsoft", b.accessToken(alpha))
+	require.True(t, strings.HasPrefix(authURL, standIn.URL+"/common/oauth2/v2.0/authorize?"), authURL)
+	resp, body = b.get(authURL)
 	require.Equal(t, alpha+"/account?connected=microsoft", resp.Request.URL.String(), body)
 
 	// From now on it logs in to ada's account, by its subject.

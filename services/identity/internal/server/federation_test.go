@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -123,6 +124,40 @@ func (f *federationSetup) whoAmI(t *testing.T, b *httpBrowser) string {
 	me, err := f.s.auth.GetCurrentUser(in("alpha", tok), &identityv1.GetCurrentUserRequest{})
 	require.NoError(t, err)
 	return me.GetUser().GetEmail()
+}
+
+// standInBrowser is a browser that reaches tenant hosts on identity's port
+// and a provider's stand-in where it listens, following every redirect.
+func (s *system) standInBrowser() *httpBrowser {
+	b := s.newBrowser()
+	b.client.CheckRedirect = nil
+	identityAddr := s.identity.HTTPAddr().String()
+	dialer := &net.Dialer{}
+	b.client.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, _, _ := net.SplitHostPort(addr); strings.HasSuffix(host, ".localhost") {
+			addr = identityAddr
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}}
+	return b
+}
+
+// startConnect has the account page's script start connecting provider to
+// the account of accessToken, and returns where it sends the browser.
+func startConnect(t *testing.T, b *httpBrowser, base, provider, accessToken string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/login/idp/"+provider+"/connect", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	started, err := b.client.Do(req)
+	require.NoError(t, err)
+	defer started.Body.Close()
+	require.Equal(t, http.StatusOK, started.StatusCode)
+	var out struct {
+		AuthorizationURL string `json:"authorizationUrl"`
+	}
+	require.NoError(t, json.NewDecoder(started.Body).Decode(&out))
+	return out.AuthorizationURL
 }
 
 func federationError(t *testing.T, resp *http.Response) string {
@@ -291,19 +326,10 @@ func TestSignInWithAnotherTenantAsProvider(t *testing.T) {
 		noToken.Body.Close()
 		require.Equal(t, http.StatusUnauthorized, noToken.StatusCode)
 
-		req, err = http.NewRequest(http.MethodPost, f.alpha+"/login/idp/beta-sso/connect", nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		started, err := b.client.Do(req)
-		require.NoError(t, err)
-		var out struct {
-			AuthorizationURL string `json:"authorizationUrl"`
-		}
-		require.NoError(t, json.NewDecoder(started.Body).Decode(&out))
-		started.Body.Close()
-		require.True(t, strings.HasPrefix(out.AuthorizationURL, f.beta+"/oauth/authorize?"), out.AuthorizationURL)
+		authURL := startConnect(t, b, f.alpha, "beta-sso", tok)
+		require.True(t, strings.HasPrefix(authURL, f.beta+"/oauth/authorize?"), authURL)
 
-		resp, body = b.get(out.AuthorizationURL)
+		resp, body = b.get(authURL)
 		require.Equal(t, "/login", resp.Request.URL.Path, body)
 		resp, body = b.post(f.beta+"/login", url.Values{"email": {"gina.b@beta.example"}, "password": {goodPassword},
 			"next": {resp.Request.URL.Query().Get("next")}})
