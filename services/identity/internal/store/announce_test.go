@@ -35,7 +35,7 @@ type recorder struct {
 
 func (r *recorder) ForgetSession(schema, id string) { r.add("s " + id + " " + schema) }
 func (r *recorder) ForgetUser(schema, id string)    { r.add("u " + id + " " + schema) }
-func (r *recorder) ForgetConfig(schema string)       { r.add("c " + schema) }
+func (r *recorder) ForgetConfig(schema string)      { r.add("c " + schema) }
 func (r *recorder) add(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -53,7 +53,9 @@ func (c change) apply(inv Invalidator, schema string) {
 	}
 }
 
-func (t *pgTx) userChanged(id string)    { t.changed = append(t.changed, change{kind: userChange, id: id}) }
+func (t *pgTx) userChanged(id string) {
+	t.changed = append(t.changed, change{kind: userChange, id: id})
+}
 func (t *pgTx) sessionChanged(id string) { t.changed = append(t.changed, change{id: id}) }
 func (t *pgTx) configChanged()           { t.changed = append(t.changed, change{kind: configChange}) }
 
