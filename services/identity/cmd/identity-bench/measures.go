@@ -13,13 +13,17 @@ import (
 // Targets. The table prints them from these values, and the checks use the
 // same values.
 const (
-	minLoginVsHash    = 0.90
-	minCallVsHealth   = 0.50
-	minSpreadVsOne    = 0.90
-	minRESTVsGRPC     = 0.95
-	maxTotalRunTime   = 10 * time.Minute // 8 until the OpenID Provider's measures added about two
-	oneTenantIndex    = 0
-	tenantSlugPattern = "t%05d"
+	minLoginVsHash  = 0.90
+	minCallVsHealth = 0.50
+	// minRefreshVsHealth is RefreshSession's target, restated by issue 13
+	// from 0.5 (shown impossible: a refresh is a durable write, a health
+	// check a lookup, on the same two shared cores) to 0.2.
+	minRefreshVsHealth = 0.20
+	minSpreadVsOne     = 0.90
+	minRESTVsGRPC      = 0.95
+	maxTotalRunTime    = 10 * time.Minute // 8 until the OpenID Provider's measures added about two
+	oneTenantIndex     = 0
+	tenantSlugPattern  = "t%05d"
 )
 
 // Targets of the OpenID Provider's measures (issue 11).
@@ -227,7 +231,7 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kRefreshP99, "RefreshSession latency p99", "ms", "")
 	t.Declare(kRefreshCPU, "identity CPU per RefreshSession", "µs", "")
 	t.Declare(kRefreshPGCPU, "PostgreSQL CPU per RefreshSession", "µs", "")
-	t.Declare(kRefreshRatio, "RefreshSession ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minCallVsHealth))
+	t.Declare(kRefreshRatio, "RefreshSession ÷ health throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minRefreshVsHealth))
 	t.Declare(kHealthMeTPS, fmt.Sprintf("grpc.health.v1 Check on identity (baseline), %s", calls), "calls/s", "baseline")
 	t.Declare(kMeTPS, fmt.Sprintf("GetCurrentUser with an access token, %s: throughput", calls), "calls/s", "")
 	t.Declare(kMeP50, "GetCurrentUser latency p50", "ms", "")
