@@ -90,8 +90,11 @@ type Config struct {
 	HTTPClient *http.Client
 	// Endpoints of the presets; zero means DefaultEndpoints.
 	Endpoints Endpoints
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Secure says whether cookies for a host need the Secure attribute
+	// (the server's rule for all its cookies); nil means always.
+	Secure func(host string) bool
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service serves the flow's routes.
@@ -100,6 +103,7 @@ type Service struct {
 	host      Host
 	box       *sealbox.Box
 	scheme    string
+	secure    func(host string) bool
 	upstreams *upstreams
 	log       *slog.Logger
 	now       func() time.Time
@@ -126,8 +130,11 @@ func New(accounts Accounts, host Host, cfg Config) (*Service, error) {
 	if cfg.Scheme == "" {
 		cfg.Scheme = "https"
 	}
+	if cfg.Secure == nil {
+		cfg.Secure = func(string) bool { return true }
+	}
 	return &Service{
-		accounts: accounts, host: host, box: box, scheme: cfg.Scheme, log: cfg.Logger, now: cfg.Now,
+		accounts: accounts, host: host, box: box, scheme: cfg.Scheme, secure: cfg.Secure, log: cfg.Logger, now: cfg.Now,
 		upstreams: &upstreams{client: cfg.HTTPClient, endpoints: cfg.Endpoints, discoveryTTL: time.Hour, now: cfg.Now,
 			cached: map[string]cachedProvider{}},
 	}, nil
@@ -438,13 +445,13 @@ func (s *Service) setCookie(w http.ResponseWriter, r *http.Request, t tenancy.Te
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: base64.RawURLEncoding.EncodeToString(s.box.Seal(plain, cookieAD(t, name))),
 		Path: path, MaxAge: int(flowLifetime / time.Second), HttpOnly: true,
-		Secure: secureHost(restgateway.RequestHost(r)), SameSite: http.SameSiteLaxMode,
+		Secure: s.secure(restgateway.RequestHost(r)), SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (s *Service) clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Path: path, MaxAge: -1, HttpOnly: true,
-		Secure: secureHost(restgateway.RequestHost(r)), SameSite: http.SameSiteLaxMode})
+		Secure: s.secure(restgateway.RequestHost(r)), SameSite: http.SameSiteLaxMode})
 }
 
 // readCookie opens a sealed cookie into v; false when it is missing,
@@ -469,10 +476,4 @@ func (s *Service) readCookie(r *http.Request, t tenancy.Tenant, name string, v a
 		return false
 	}
 	return json.Unmarshal(plain, v) == nil
-}
-
-// secureHost says whether cookies need the Secure attribute: everywhere
-// but localhost names, which browsers treat as secure over plain HTTP.
-func secureHost(host string) bool {
-	return !isLocalhostName(host)
 }

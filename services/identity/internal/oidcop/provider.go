@@ -449,13 +449,11 @@ func (s *server) JWTProfile(context.Context, *op.Request[oidc.JWTProfileGrantReq
 }
 
 // Discovery says what Tenantry does, not what the library could. The
-// document depends on the issuer only: it is built once per issuer.
+// document depends on the issuer only: it is built once per issuer and kept
+// for servedFromMemory, which answers every GET after the first.
 func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
 	header := http.Header{"Cache-Control": {documentCacheControl}}
 	key := discoveryKey(ctx)
-	if doc, ok := s.p.documents.get(key); ok {
-		return &op.Response{Header: header, Data: doc}, nil
-	}
 	resp, err := s.LegacyServer.Discovery(ctx, r)
 	if err != nil {
 		return nil, err
@@ -486,16 +484,13 @@ func (s *server) Discovery(ctx context.Context, r *op.Request[struct{}]) (*op.Re
 
 // Keys are cached briefly by clients: relying parties refetch on an
 // unknown kid. The encoded JWKS is kept per tenant and key set (the kids
-// it lists, read from memory), so it is built again only when the keys
-// change.
+// it lists, read from memory) for servedFromMemory, so it is built again
+// only when the keys change.
 func (s *server) Keys(ctx context.Context, r *op.Request[struct{}]) (*op.Response, error) {
 	header := http.Header{"Cache-Control": {documentCacheControl}}
 	key, err := s.p.jwksKey(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if doc, ok := s.p.documents.get(key); ok {
-		return &op.Response{Header: header, Data: doc}, nil
 	}
 	resp, err := s.LegacyServer.Keys(ctx, r)
 	if err != nil {

@@ -22,16 +22,10 @@ type federationHost struct {
 var _ federation.Host = (*federationHost)(nil)
 
 func (h *federationHost) Tenant(r *http.Request) (tenancy.Tenant, error) {
-	t, err := h.a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
-	if err == nil {
-		err = tenancy.RequireActive(t)
-	}
-	return t, err
+	return activeTenantOf(h.a.resolver, r)
 }
 
-func (h *federationHost) Client(r *http.Request) account.Client {
-	return account.Client{IP: restgateway.RequestClientIP(r), UserAgent: restgateway.RequestUserAgent(r)}
-}
+func (h *federationHost) Client(r *http.Request) account.Client { return requestClient(r) }
 
 func (h *federationHost) StartSession(w http.ResponseWriter, r *http.Request, _ tenancy.Tenant, tokens account.Tokens) {
 	h.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, tokens.RefreshToken, true)

@@ -38,20 +38,12 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 	}
 	sessions := &browserSessions{ttl: a.accounts.SessionTTL}
 	provider, err := oidcop.New(oidcop.Config{
-		Accounts: a.accounts,
-		Keys:     a.issuer,
-		TenantOf: func(r *http.Request) (tenancy.Tenant, error) {
-			t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
-			if err == nil {
-				err = tenancy.RequireActive(t)
-			}
-			return t, err
-		},
-		Host:      restgateway.RequestHost,
-		Authority: restgateway.RequestAuthority,
-		Caller: func(r *http.Request) account.Client {
-			return account.Client{IP: restgateway.RequestClientIP(r), UserAgent: restgateway.RequestUserAgent(r)}
-		},
+		Accounts:            a.accounts,
+		Keys:                a.issuer,
+		TenantOf:            func(r *http.Request) (tenancy.Tenant, error) { return activeTenantOf(a.resolver, r) },
+		Host:                restgateway.RequestHost,
+		Authority:           restgateway.RequestAuthority,
+		Caller:              requestClient,
 		PublicURL:           cfg.PublicURL,
 		KeyEncryptionKey:    cfg.KeyEncryptionKey,
 		AccessTTL:           cfg.AccessTTL,
@@ -67,7 +59,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 	// which url.Parse refuses for its braces: its scheme is all we need.
 	scheme, _, _ := strings.Cut(cfg.PublicURL, "://")
 	federated, err := federation.New(a.accounts, &federationHost{a: a, sessions: sessions}, federation.Config{
-		KeyEncryptionKey: cfg.KeyEncryptionKey, Scheme: scheme, Logger: a.logger, Endpoints: a.opts.FederationEndpoints,
+		KeyEncryptionKey: cfg.KeyEncryptionKey, Scheme: scheme, Secure: secureHost, Logger: a.logger, Endpoints: a.opts.FederationEndpoints,
 	})
 	if err != nil {
 		return nil, err
@@ -145,10 +137,7 @@ func (a *App) admitHost(r *http.Request) error {
 // of its own, so a verifier holding one tenant's JWKS refuses every other
 // tenant's tokens.
 func (a *App) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
-	if err == nil {
-		err = tenancy.RequireActive(t)
-	}
+	t, err := activeTenantOf(a.resolver, r)
 	var doc []byte
 	if err == nil {
 		if doc, err = a.issuer.JWKSJSON(r.Context(), t.UID); err != nil {
@@ -183,10 +172,7 @@ var restJSON = &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{EmitUnpo
 // cost. It is the same method, for the same tenant (the host, active), with
 // the same JSON and errors as through the gateway.
 func (a *App) serveAuthConfig(w http.ResponseWriter, r *http.Request) {
-	t, err := a.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
-	if err == nil {
-		err = tenancy.RequireActive(t)
-	}
+	t, err := activeTenantOf(a.resolver, r)
 	var resp *identityv1.GetAuthConfigResponse
 	if err == nil {
 		resp, err = a.srv.GetAuthConfig(context.WithValue(r.Context(), tenantKey{}, t), &identityv1.GetAuthConfigRequest{})

@@ -53,12 +53,9 @@ var _ pages.Accounts = (*pageForms)(nil)
 // call runs fn in the tenant of r's host for r's client, and converts its
 // error.
 func (p *pageForms) call(r *http.Request, fn func(t tenancy.Tenant, c account.Client) error) error {
-	t, err := p.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	t, err := activeTenantOf(p.resolver, r)
 	if err == nil {
-		err = tenancy.RequireActive(t)
-	}
-	if err == nil {
-		err = fn(t, account.Client{IP: restgateway.RequestClientIP(r), UserAgent: restgateway.RequestUserAgent(r)})
+		err = fn(t, requestClient(r))
 	}
 	return formError(r, err)
 }
