@@ -370,3 +370,51 @@ func TestSignInWithAnotherTenantAsProvider(t *testing.T) {
 		require.Equal(t, "IDENTITY_PROVIDER_UNAVAILABLE", federationError(t, resp))
 	})
 }
+
+// Identity providers are an admin's business, in the admin's own tenant
+// only, over gRPC and REST alike; a user's linked identities are theirs.
+func TestIdentityProvidersAreForTheTenantsAdmins(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, "alpha", "beta")
+	adminB := s.makeAdmin("beta", "admin@beta.example").GetAccessToken()
+	user := s.signUpAndLogin("alpha", "ann@alpha.example").GetAccessToken()
+	idps := identityv1.NewIdentityProviderServiceClient(s.conn)
+	create := &identityv1.CreateIdentityProviderRequest{IdentityProvider: &identityv1.IdentityProvider{
+		ProviderId: "corp", DisplayName: "Corp", Kind: identityv1.IdentityProvider_KIND_OIDC,
+		Issuer: "https://login.corp.example", ClientId: "c", ClientSecret: "s",
+	}}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		code codes.Code
+	}{
+		{"anonymous", in("alpha"), codes.Unauthenticated},
+		{"a user who is no admin", in("alpha", user), codes.PermissionDenied},
+		{"another tenant's admin", in("alpha", adminB), codes.Unauthenticated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := idps.CreateIdentityProvider(tc.ctx, create)
+			requireCode(t, err, tc.code)
+			_, err = idps.ListIdentityProviders(tc.ctx, &identityv1.ListIdentityProvidersRequest{})
+			requireCode(t, err, tc.code)
+		})
+	}
+	code, body := s.rest(http.MethodPost, "alpha.localhost", "/v1/identityProviders",
+		`{"providerId":"corp","displayName":"Corp","kind":"KIND_OIDC","issuer":"https://login.corp.example","clientId":"c","clientSecret":"s"}`,
+		"Authorization", "Bearer "+user)
+	require.Equal(t, http.StatusForbidden, code, "%s", body)
+	code, body = s.rest(http.MethodGet, "alpha.localhost", "/v1/identityProviders", "", "Authorization", "Bearer "+adminB)
+	require.Equal(t, http.StatusUnauthorized, code, "%s", body)
+
+	_, err := s.auth.ListLinkedIdentities(in("alpha"), &identityv1.ListLinkedIdentitiesRequest{})
+	requireCode(t, err, codes.Unauthenticated)
+	_, err = s.auth.UnlinkIdentity(in("alpha", adminB), &identityv1.UnlinkIdentityRequest{ProviderId: "corp"})
+	requireCode(t, err, codes.Unauthenticated)
+	code, body = s.rest(http.MethodDelete, "alpha.localhost", "/v1/auth/identities/corp", "")
+	require.Equal(t, http.StatusUnauthorized, code, "%s", body)
+
+	// Nothing was made.
+	list, err := idps.ListIdentityProviders(asOperator("alpha"), &identityv1.ListIdentityProvidersRequest{})
+	require.NoError(t, err)
+	require.Empty(t, list.GetIdentityProviders())
+}
