@@ -157,3 +157,21 @@ func TestCrashDuringPurgeIsFinishedByTheReconciler(t *testing.T) {
 	_, err = m.ResolveSlug("doomed")
 	require.Equal(t, fault.NotFound, fault.KindOf(err))
 }
+
+// A force delete and the reconciler both purge a tenant whose purge time
+// has come, and may race: the one that finds the tenant gone already has
+// nothing left to do, and does not fail.
+func TestPurgingATenantPurgedMeanwhileSucceeds(t *testing.T) {
+	w := newWorld(t)
+	m, _ := w.boot()
+	ctx := context.Background()
+	created, err := m.Create(ctx, tenant.CreateParams{Slug: "racer", DisplayName: "Racer"})
+	require.NoError(t, err)
+	deleted, err := m.Delete(ctx, "racer", "", true)
+	require.NoError(t, err)
+	require.False(t, schemaExists(t, w.registry, created.Schema))
+
+	purged, err := tenant.PurgeTenant(m, deleted)
+	require.NoError(t, err, "the other purge's work is done")
+	require.Nil(t, purged)
+}

@@ -283,9 +283,16 @@ func (m *Manager) Delete(ctx context.Context, slug, etag string, force bool) (*T
 	return deleted, nil
 }
 
-// purge drops a deleted tenant's schema and forgets the tenant.
+// purge drops a deleted tenant's schema and forgets the tenant. A tenant
+// already gone was purged meanwhile by the other path that purges (a force
+// delete and the reconciler race for a tenant whose purge time is now):
+// the work is done, and nil is returned for the tenant.
 func (m *Manager) purge(ctx context.Context, t *Tenant) (*Tenant, error) {
 	purged, err := m.store.Purge(ctx, t.UID)
+	if f, ok := fault.As(err); ok && f.Reason == ReasonTenantNotFound {
+		m.cfg.Logger.InfoContext(ctx, "tenant already purged", "tenant", t.Slug, "uid", t.UID)
+		return nil, m.syncIndex(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("purge tenant %q: %w", t.Slug, err)
 	}
