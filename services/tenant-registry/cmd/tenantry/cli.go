@@ -45,6 +45,7 @@ type cli struct {
 	tenants    registryv1.TenantServiceClient
 	components registryv1.ComponentServiceClient
 	operations registryv1.OperationServiceClient
+	placements registryv1.PlacementServiceClient
 }
 
 // parseGlobal reads the options before the command.
@@ -99,6 +100,9 @@ func commands() []command {
 		{"operations get", "ID", "show an operation", (*cli).operationsGet},
 		{"operations wait", "ID", "wait for an operation to end, showing progress", (*cli).operationsWait},
 		{"operations cancel", "ID", "cancel a running operation", (*cli).operationsCancel},
+		{"placements list", "", "list placements (databases of tenant schemas) with their policy and tenants", (*cli).placementsList},
+		{"placements get", "NAME", "show a placement", (*cli).placementsGet},
+		{"placements update", "NAME [--closed[=false]] [--dedicated[=false]]", "close a placement to new tenants, or dedicate it to one tenant", (*cli).placementsUpdate},
 	}
 }
 
@@ -148,6 +152,7 @@ func (c *cli) connect() error {
 	c.tenants = registryv1.NewTenantServiceClient(conn)
 	c.components = registryv1.NewComponentServiceClient(conn)
 	c.operations = registryv1.NewOperationServiceClient(conn)
+	c.placements = registryv1.NewPlacementServiceClient(conn)
 	return nil
 }
 

@@ -104,9 +104,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return nil, fmt.Errorf("prepare the placements' migration bookkeeping: %w", err)
 	}
 	a.manager = tenant.NewManager(st, index, a.follower, tenant.Config{
-		DefaultPlacement: config.DefaultPlacement,
-		PurgeGrace:       cfg.PurgeGrace,
-		Logger:           logger,
+		PurgeGrace: cfg.PurgeGrace,
+		Logger:     logger,
 	})
 	a.reconciler = tenant.NewReconciler(a.manager, time.Minute, cfg.ReconcileInterval)
 
@@ -167,6 +166,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	ops := NewOperationServer(a.fleet)
 	registryv1.RegisterComponentServiceServer(a.rpc.GRPC(), NewComponentServer(component.NewManager(st.Components(), a.manager, nil), ops, componentKey))
 	registryv1.RegisterOperationServiceServer(a.rpc.GRPC(), ops)
+	registryv1.RegisterPlacementServiceServer(a.rpc.GRPC(), NewPlacementServer(a.manager))
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err
 	}

@@ -38,6 +38,11 @@ func Policy() authn.Policy {
 	for _, m := range registryv1.OperationService_ServiceDesc.Methods {
 		p[osvc+m.MethodName] = []string{RoleOperator}
 	}
+	// Placements decide where every tenant's data goes: the operator's alone.
+	psvc := "/" + registryv1.PlacementService_ServiceDesc.ServiceName + "/"
+	for _, m := range registryv1.PlacementService_ServiceDesc.Methods {
+		p[psvc+m.MethodName] = []string{RoleOperator}
+	}
 	p[registryv1.TenantService_ResolveTenant_FullMethodName] = []string{RoleOperator, RoleService, RoleComponent}
 	p[registryv1.TenantService_WatchTenants_FullMethodName] = []string{RoleOperator, RoleService, RoleComponent}
 	// A component's service registers its own migrations at start-up (the

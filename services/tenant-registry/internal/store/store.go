@@ -148,7 +148,7 @@ func collectTenants(rows pgx.Rows) ([]*tenant.Tenant, error) {
 }
 
 // Create implements tenant.Store.
-func (s *Store) Create(ctx context.Context, t *tenant.Tenant, requestID string) (*tenant.Tenant, error) {
+func (s *Store) Create(ctx context.Context, t *tenant.Tenant, requestID string, accepts func(*tenant.Placement, bool) error) (*tenant.Tenant, error) {
 	var reqID *string
 	if requestID != "" {
 		reqID = &requestID
@@ -158,7 +158,7 @@ func (s *Store) Create(ctx context.Context, t *tenant.Tenant, requestID string) 
 		labels = map[string]string{}
 	}
 	var created *tenant.Tenant
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err := s.inPlacement(ctx, t.Placement, accepts, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO tenantry_registry.tenants
 			(uid, slug, display_name, state, schema_name, placement, labels, create_request_id, create_time, update_time, revision)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 0)`,

@@ -49,7 +49,7 @@ func (w *world) boot() (*tenant.Manager, *tenant.Reconciler) {
 	follower := store.NewFollower(w.registry, index, logger)
 	require.NoError(w.t, follower.Load(context.Background()))
 	st := store.New(w.registry, map[string]*pgxpool.Pool{"default": w.registry, "other": w.other}, nil, logger)
-	m := tenant.NewManager(st, index, follower, tenant.Config{DefaultPlacement: "default", PurgeGrace: time.Hour, Logger: logger})
+	m := tenant.NewManager(st, index, follower, tenant.Config{PurgeGrace: time.Hour, Logger: logger})
 	return m, tenant.NewReconciler(m, time.Minute, time.Hour)
 }
 
@@ -116,7 +116,7 @@ func TestProvisioningInTheRegistryDatabaseIsOneTransaction(t *testing.T) {
 	_, err := w.registry.Exec(ctx, `CREATE SCHEMA squatter`)
 	require.NoError(t, err)
 	m, _ := w.boot()
-	_, err = m.Create(ctx, tenant.CreateParams{Slug: "squatter"})
+	_, err = m.Create(ctx, tenant.CreateParams{Slug: "squatter", Placement: "default"})
 	require.Equal(t, fault.FailedPrecondition, fault.KindOf(err), "err: %v", err)
 	require.Equal(t, tenant.ReasonSchemaTaken, fault.ReasonOf(err))
 	require.Equal(t, "absent", stateOf(t, w.registry, "squatter"))
@@ -124,7 +124,7 @@ func TestProvisioningInTheRegistryDatabaseIsOneTransaction(t *testing.T) {
 	require.Error(t, err)
 
 	// Purge refuses to drop a schema that is not marked as the tenant's.
-	created, err := m.Create(ctx, tenant.CreateParams{Slug: "marked"})
+	created, err := m.Create(ctx, tenant.CreateParams{Slug: "marked", Placement: "default"})
 	require.NoError(t, err)
 	require.Equal(t, tenant.Active, created.State)
 	_, err = w.registry.Exec(ctx, `COMMENT ON SCHEMA marked IS 'someone else'`)

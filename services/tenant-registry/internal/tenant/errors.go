@@ -18,6 +18,20 @@ const (
 	ReasonTooManyDomains    = "TOO_MANY_DOMAINS"
 	ReasonProvisioningStuck = "TENANT_PROVISIONING"
 	ReasonPurgeStarted      = "TENANT_PURGE_STARTED"
+
+	// ReasonNoOpenPlacement: a create names no placement and every one is
+	// closed or dedicated.
+	ReasonNoOpenPlacement = "NO_OPEN_PLACEMENT"
+	// ReasonPlacementClosed: the named placement takes no new tenant.
+	ReasonPlacementClosed = "PLACEMENT_CLOSED"
+	// ReasonPlacementDedicatedTaken: the named placement is dedicated and
+	// holds its tenant already.
+	ReasonPlacementDedicatedTaken = "PLACEMENT_DEDICATED_TAKEN"
+	// ReasonPlacementHoldsTenants: a placement holding several tenants
+	// cannot be made dedicated.
+	ReasonPlacementHoldsTenants = "PLACEMENT_HOLDS_TENANTS"
+	// ReasonPlacementNotFound: no placement of that name is configured.
+	ReasonPlacementNotFound = "PLACEMENT_NOT_FOUND"
 )
 
 // MaxDomains bounds the custom domains of one tenant.

@@ -28,7 +28,10 @@ type Index struct {
 	byUID    map[string]*Tenant
 	bySlug   map[string]*Tenant
 	byHost   map[string]*Tenant
-	subs     map[*Subscription]struct{}
+	// byPlacement counts the tenants of each placement, for choosing
+	// where a new tenant goes without a scan.
+	byPlacement map[string]int
+	subs        map[*Subscription]struct{}
 }
 
 // NewIndex returns an empty index that resolves "{slug}.{base}" for each of
@@ -39,6 +42,7 @@ func NewIndex(baseDomains []string) *Index {
 		byUID:       map[string]*Tenant{},
 		bySlug:      map[string]*Tenant{},
 		byHost:      map[string]*Tenant{},
+		byPlacement: map[string]int{},
 		subs:        map[*Subscription]struct{}{},
 	}
 }
@@ -60,6 +64,18 @@ func (x *Index) Len() int {
 	return len(x.byUID)
 }
 
+// PlacementCounts returns how many tenants (deleted ones until purged) each
+// placement holds, by placement name; placements holding none are absent.
+func (x *Index) PlacementCounts() map[string]int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	counts := make(map[string]int, len(x.byPlacement))
+	for p, n := range x.byPlacement {
+		counts[p] = n
+	}
+	return counts
+}
+
 // Load replaces the whole content with a snapshot taken at revision. Events
 // at or below revision are ignored afterwards.
 func (x *Index) Load(tenants []*Tenant, revision int64) {
@@ -68,6 +84,7 @@ func (x *Index) Load(tenants []*Tenant, revision int64) {
 	x.byUID = make(map[string]*Tenant, len(tenants))
 	x.bySlug = make(map[string]*Tenant, len(tenants))
 	x.byHost = make(map[string]*Tenant)
+	x.byPlacement = make(map[string]int)
 	for _, t := range tenants {
 		x.put(t)
 	}
@@ -100,6 +117,7 @@ func (x *Index) Apply(events []Event) int {
 func (x *Index) put(t *Tenant) {
 	x.byUID[t.UID] = t
 	x.bySlug[t.Slug] = t
+	x.byPlacement[t.Placement]++
 	for _, d := range t.Domains {
 		x.byHost[d.Host] = t
 	}
@@ -111,6 +129,9 @@ func (x *Index) remove(uid string) {
 		return
 	}
 	delete(x.byUID, uid)
+	if x.byPlacement[old.Placement]--; x.byPlacement[old.Placement] == 0 {
+		delete(x.byPlacement, old.Placement)
+	}
 	if x.bySlug[old.Slug] == old {
 		delete(x.bySlug, old.Slug)
 	}

@@ -15,8 +15,6 @@ import (
 
 // Config holds the rules a Manager applies.
 type Config struct {
-	// DefaultPlacement is used when a create request names none.
-	DefaultPlacement string
 	// PurgeGrace is how long a deleted tenant can be undeleted before its
 	// schema is dropped.
 	PurgeGrace time.Duration
@@ -74,7 +72,10 @@ type CreateParams struct {
 	RequestID   string
 }
 
-// Create provisions a tenant: its record and its schema, ending Active.
+// Create provisions a tenant: its record and its schema, ending Active. It
+// goes to the placement the request names, if that accepts it
+// (Placement.Accepts), or else to the open placement with the fewest
+// tenants.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (*Tenant, error) {
 	if err := tenantname.ValidateDisplayName(displayNameField, p.DisplayName); err != nil {
 		return nil, err
@@ -93,27 +94,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Tenant, error) {
 			return nil, err
 		}
 	}
-	placement := p.Placement
-	if placement == "" {
-		placement = m.cfg.DefaultPlacement
-	}
-	if !m.store.HasPlacement(placement) {
-		return nil, fault.Invalid("tenant.placement", ReasonPlacementUnknown,
-			"placement %q is not configured on this registry", placement)
-	}
-	now := m.cfg.Now().UTC()
-	t := &Tenant{
-		UID:         uuid.NewString(),
-		Slug:        p.Slug,
-		DisplayName: p.DisplayName,
-		State:       Provisioning,
-		Schema:      tenantname.SchemaName(p.Slug),
-		Placement:   placement,
-		Labels:      p.Labels,
-		CreateTime:  now,
-		UpdateTime:  now,
-	}
-	created, err := m.store.Create(ctx, t, p.RequestID)
+	created, err := m.create(ctx, p)
 	if err != nil {
 		if fault.KindOf(err) == fault.AlreadyExists && p.RequestID != "" {
 			// Two attempts of one request raced: the loser answers as the winner.
@@ -129,6 +110,48 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Tenant, error) {
 		}
 	}
 	return m.finishProvisioning(ctx, created)
+}
+
+// create records a new tenant in its placement: the one named, or else the
+// open placement with the fewest tenants. A placement chosen here can be
+// closed or made dedicated before the tenant is recorded under its lock;
+// then the choice is made again, a few times at most.
+func (m *Manager) create(ctx context.Context, p CreateParams) (*Tenant, error) {
+	named := p.Placement != ""
+	if named && !m.store.HasPlacement(p.Placement) {
+		return nil, fault.Invalid("tenant.placement", ReasonPlacementUnknown,
+			"placement %q is not configured on this registry", p.Placement)
+	}
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		placement := p.Placement
+		if !named {
+			var err error
+			if placement, err = m.choosePlacement(ctx); err != nil {
+				return nil, err
+			}
+		}
+		now := m.cfg.Now().UTC()
+		t := &Tenant{
+			UID:         uuid.NewString(),
+			Slug:        p.Slug,
+			DisplayName: p.DisplayName,
+			State:       Provisioning,
+			Schema:      tenantname.SchemaName(p.Slug),
+			Placement:   placement,
+			Labels:      p.Labels,
+			CreateTime:  now,
+			UpdateTime:  now,
+		}
+		created, err := m.store.Create(ctx, t, p.RequestID, func(pl *Placement, occupied bool) error {
+			return pl.Accepts(named, occupied)
+		})
+		if f, ok := fault.As(err); ok && !named && attempt < attempts &&
+			(f.Reason == ReasonPlacementClosed || f.Reason == ReasonPlacementDedicatedTaken) {
+			continue // its policy changed since the choice
+		}
+		return created, err
+	}
 }
 
 // finishProvisioning creates the schema of a Provisioning tenant and makes

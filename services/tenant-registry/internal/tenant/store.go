@@ -9,13 +9,18 @@ import (
 // change it makes takes the next revision and appends an event in the same
 // transaction, so the log is a complete, ordered history of the registry.
 type Store interface {
-	// Create records a new tenant. When the tenant's placement is the
+	// Create records a new tenant, if its placement accepts it: under the
+	// placement's lock, in the transaction that records the tenant, it
+	// reads the placement's policy and whether it holds a tenant already,
+	// and calls accepts (Placement.Accepts); the placement's lock is
+	// exclusive when it is dedicated, so two creates never both find a
+	// dedicated placement empty. When the tenant's placement is the
 	// registry's own database, the schema is created, with every registered
 	// component's tables, in the same transaction and the tenant is stored
 	// Active; otherwise it is stored Provisioning
 	// and the caller finishes with EnsureSchema and Mutate. A taken slug is
 	// an AlreadyExists fault.
-	Create(ctx context.Context, t *Tenant, requestID string) (*Tenant, error)
+	Create(ctx context.Context, t *Tenant, requestID string, accepts func(p *Placement, occupied bool) error) (*Tenant, error)
 	// ByRequestID returns the tenant created by a request id, or a NotFound fault.
 	ByRequestID(ctx context.Context, requestID string) (*Tenant, error)
 	// Get returns a tenant by slug, or a NotFound fault.
@@ -40,6 +45,18 @@ type Store interface {
 	Expired(ctx context.Context, now time.Time) ([]*Tenant, error)
 	// HasPlacement reports whether a placement of that name is configured.
 	HasPlacement(name string) bool
+	// Placements returns every configured placement in name order, with
+	// its policy and database but without counts (Tenants is 0).
+	Placements(ctx context.Context) ([]*Placement, error)
+	// CountTenants counts the tenants (deleted ones until purged) of the
+	// named placements, or of every placement when none is named.
+	CountTenants(ctx context.Context, placements ...string) (map[string]int, error)
+	// MutatePlacement locks a configured placement exclusively (creates
+	// into it wait), reads it with its tenant count, lets change modify a
+	// copy of its policy and stores the result with the next version. An
+	// unconfigured placement is a NotFound fault; if change fails nothing
+	// is written.
+	MutatePlacement(ctx context.Context, name string, change func(*Placement) error) (*Placement, error)
 }
 
 // ListQuery selects tenants for ListTenants.
