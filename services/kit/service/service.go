@@ -43,6 +43,7 @@ import (
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/grpcerr"
 	"tenantry.dev/platform/restgateway"
+	"tenantry.dev/platform/tenantdb"
 )
 
 // Metadata keys the interceptors read (see tenancy). A REST gateway in
@@ -215,7 +216,16 @@ func (s *Service) InTenant(ctx context.Context, fn func(ctx context.Context, tx 
 	if !ok {
 		return errNoCaller()
 	}
-	return s.tenantError(c, s.pools.InTenant(ctx, c.Tenant, fn))
+	return s.tenantError(c, tenantdb.RetryMoving(ctx, c.Tenant, placementOf, s.current(c),
+		func(ctx context.Context, t tenancy.Tenant) error { return s.pools.InTenant(ctx, t, fn) }))
+}
+
+func placementOf(t tenancy.Tenant) string { return t.Placement }
+
+// current looks c's tenant up again, for a write retried after the tenant
+// moved to another placement (tenantdb.RetryMoving).
+func (s *Service) current(c Caller) func(ctx context.Context) (tenancy.Tenant, error) {
+	return func(ctx context.Context) (tenancy.Tenant, error) { return s.resolver.BySlug(ctx, c.Tenant.Slug) }
 }
 
 // QueryInTenant runs one statement in the caller's tenant, as the
@@ -230,7 +240,8 @@ func (s *Service) QueryInTenant(ctx context.Context, scan func(rows pgx.Rows) er
 	if !ok {
 		return errNoCaller()
 	}
-	return s.tenantError(c, s.pools.Query(ctx, c.Tenant, scan, sql, args...))
+	return s.tenantError(c, tenantdb.RetryMoving(ctx, c.Tenant, placementOf, s.current(c),
+		func(ctx context.Context, t tenancy.Tenant) error { return s.pools.Query(ctx, t, scan, sql, args...) }))
 }
 
 func errNoCaller() error {

@@ -80,9 +80,10 @@ type Pools struct {
 }
 
 type tenantPool struct {
-	uid    string
-	schema string
-	pool   *pgxpool.Pool
+	uid       string
+	schema    string
+	placement string
+	pool      *pgxpool.Pool
 }
 
 // New checks opts and returns Pools; it connects to nothing yet.
@@ -180,12 +181,13 @@ func (p *Pools) pool(ctx context.Context, t tenancy.Tenant) (*pgxpool.Pool, erro
 	}
 	if el, ok := p.byUID[t.UID]; ok {
 		tp := el.Value.(*tenantPool)
-		if tp.schema == t.Schema {
+		if tp.schema == t.Schema && tp.placement == t.Placement {
 			p.lru.MoveToFront(el)
 			p.mu.Unlock()
 			return tp.pool, nil
 		}
-		// The schema was renamed: start over.
+		// The schema was renamed, or the tenant moved to another
+		// placement (MoveTenant): start over.
 		p.removeLocked(el)
 	}
 	p.mu.Unlock()
@@ -196,12 +198,15 @@ func (p *Pools) pool(ctx context.Context, t tenancy.Tenant) (*pgxpool.Pool, erro
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if el, ok := p.byUID[t.UID]; ok { // opened concurrently: keep the first
-		go pool.Close()
-		p.lru.MoveToFront(el)
-		return el.Value.(*tenantPool).pool, nil
+	if el, ok := p.byUID[t.UID]; ok {
+		if tp := el.Value.(*tenantPool); tp.schema == t.Schema && tp.placement == t.Placement {
+			go pool.Close() // opened concurrently: keep the first
+			p.lru.MoveToFront(el)
+			return tp.pool, nil
+		}
+		p.removeLocked(el)
 	}
-	p.byUID[t.UID] = p.lru.PushFront(&tenantPool{uid: t.UID, schema: t.Schema, pool: pool})
+	p.byUID[t.UID] = p.lru.PushFront(&tenantPool{uid: t.UID, schema: t.Schema, placement: t.Placement, pool: pool})
 	for p.lru.Len() > p.max {
 		p.removeLocked(p.lru.Back())
 	}

@@ -231,6 +231,9 @@ func (c *Cluster) serverOptions() string {
 		// directory (/var/run/postgresql) may be missing or not writable.
 		"-c unix_socket_directories=''",
 		"-c max_connections=" + strconv.Itoa(maxConnections),
+		// Logical replication carries a tenant's schema to another
+		// placement (the registry's MoveTenant); it costs a little more WAL.
+		"-c wal_level=logical",
 	}
 	if c.fast {
 		opts = append(opts, "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")

@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.resolver = tenancy.NewResolver(registryv1.NewTenantServiceClient(a.registry), cfg.ServiceToken,
 		tenancy.Options{Logger: logger, BaseDomains: cfg.BaseDomains})
 	a.resolver.OnPurge(a.store.Forget)
+	a.store.SetTenants(a.resolver.BySlug)
 	// A purged tenant's signing keys go with it. The watch's purge is the
 	// one clean signal: deleting the keys of every tenant the resolver
 	// cannot name instead would race a tenant created a moment ago, whose

@@ -13,6 +13,7 @@ import (
 
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/kit/tenancy"
+	"tenantry.dev/platform/tenantdb"
 )
 
 // Rotations of refresh tokens are the one write every active client makes
@@ -139,6 +140,12 @@ func (s *Store) Rotate(ctx context.Context, t tenancy.Tenant, in account.Rotatio
 	}
 	select {
 	case res := <-rot.done:
+		if tenantdb.IsMoving(res.err) {
+			// A tenant of the batch is moving (its fence failed the whole
+			// batch): each rotation takes the one-by-one path, which
+			// follows the move.
+			return account.Rotated{}, nil
+		}
 		return res.out, res.err
 	case <-s.rotationsStopped:
 		// Every worker has delivered what it took; what is left in the

@@ -61,6 +61,9 @@ type Store struct {
 	invalidator Invalidator
 	afterMail   func()
 
+	// tenants looks a tenant up as the registry has it now (SetTenants).
+	tenants func(ctx context.Context, slug string) (tenancy.Tenant, error)
+
 	// Batched refresh token rotations (see rotate.go), per placement.
 	rotators         map[string]*rotator
 	rotating         atomic.Bool
@@ -99,7 +102,34 @@ func (s *Store) placement(t tenancy.Tenant) (*pgxpool.Pool, error) {
 // InTenant implements account.Store: it makes sure the tenant's schema has
 // identity's latest tables (a map lookup once known), then runs fn in a
 // transaction scoped to that schema.
+//
+// A transaction refused because the tenant is moving to another placement
+// (the registry's MoveTenant fences its writes for a moment) is run again
+// once the tenant's new placement is known (tenantdb.RetryMoving).
 func (s *Store) InTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx context.Context, tx account.Tx) error) error {
+	return tenantdb.RetryMoving(ctx, t, placementOf, s.current(t),
+		func(ctx context.Context, t tenancy.Tenant) error { return s.inTenant(ctx, t, fn) })
+}
+
+func placementOf(t tenancy.Tenant) string { return t.Placement }
+
+// SetTenants gives the store the tenants as the registry now has them, to
+// follow a tenant that moved; set it before use. Without it a write to a
+// moving tenant fails with the fence's error.
+func (s *Store) SetTenants(bySlug func(ctx context.Context, slug string) (tenancy.Tenant, error)) {
+	s.tenants = bySlug
+}
+
+func (s *Store) current(t tenancy.Tenant) func(ctx context.Context) (tenancy.Tenant, error) {
+	return func(ctx context.Context) (tenancy.Tenant, error) {
+		if s.tenants == nil {
+			return t, nil
+		}
+		return s.tenants(ctx, t.Slug)
+	}
+}
+
+func (s *Store) inTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx context.Context, tx account.Tx) error) error {
 	if err := s.ensureMigrated(ctx, t); err != nil {
 		return err
 	}
