@@ -1,6 +1,6 @@
 # Tenantry's front door. Every target works on a fresh machine with Go
-# installed: tools are pinned Go tools (gen/go.mod), PostgreSQL and Chromium
-# are installed with apt when missing.
+# installed: tools are pinned Go tools (gen/go.mod), PostgreSQL, Chromium and
+# oathtool are installed with apt when missing.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -23,7 +23,7 @@ run: postgres build ## Start PostgreSQL (private cluster unless DATABASE_URL is 
 	@deploy/scripts/run-dev.sh
 
 .PHONY: test
-test: postgres chromium check-generated lint $(WITHPG) ## Run every module's tests against a throwaway PostgreSQL.
+test: postgres chromium oathtool check-generated lint $(WITHPG) ## Run every module's tests against a throwaway PostgreSQL.
 	$(WITHPG) -- $(GO) test -count=1 -timeout 25m $(PKGS)
 
 .PHONY: bench
@@ -97,6 +97,10 @@ postgres: ## Install PostgreSQL with apt when its binaries are missing.
 .PHONY: chromium
 chromium: ## Install Chromium with apt when /usr/bin/chromium is missing (identity's browser test drives it).
 	@deploy/scripts/ensure-chromium.sh
+
+.PHONY: oathtool
+oathtool: ## Install oathtool with apt when it is missing (identity's TOTP tests compute codes with it).
+	@deploy/scripts/ensure-oathtool.sh
 
 .PHONY: clean
 clean: ## Remove build output (keeps the dev database under .dev/).

@@ -138,6 +138,60 @@ func (EmailVerification) EnumDescriptor() ([]byte, []int) {
 	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{1}
 }
 
+// MfaFactor is a kind of second factor.
+type MfaFactor int32
+
+const (
+	// MFA_FACTOR_UNSPECIFIED is never returned.
+	MfaFactor_MFA_FACTOR_UNSPECIFIED MfaFactor = 0
+	// MFA_FACTOR_TOTP is a 6-digit code of an authenticator app.
+	MfaFactor_MFA_FACTOR_TOTP MfaFactor = 1
+	// MFA_FACTOR_RECOVERY_CODE is one of the account's single-use recovery
+	// codes.
+	MfaFactor_MFA_FACTOR_RECOVERY_CODE MfaFactor = 2
+)
+
+// Enum value maps for MfaFactor.
+var (
+	MfaFactor_name = map[int32]string{
+		0: "MFA_FACTOR_UNSPECIFIED",
+		1: "MFA_FACTOR_TOTP",
+		2: "MFA_FACTOR_RECOVERY_CODE",
+	}
+	MfaFactor_value = map[string]int32{
+		"MFA_FACTOR_UNSPECIFIED":   0,
+		"MFA_FACTOR_TOTP":          1,
+		"MFA_FACTOR_RECOVERY_CODE": 2,
+	}
+)
+
+func (x MfaFactor) Enum() *MfaFactor {
+	p := new(MfaFactor)
+	*p = x
+	return p
+}
+
+func (x MfaFactor) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MfaFactor) Descriptor() protoreflect.EnumDescriptor {
+	return file_tenantry_identity_v1_identity_proto_enumTypes[2].Descriptor()
+}
+
+func (MfaFactor) Type() protoreflect.EnumType {
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[2]
+}
+
+func (x MfaFactor) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MfaFactor.Descriptor instead.
+func (MfaFactor) EnumDescriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{2}
+}
+
 // State is the lifecycle state of an account.
 type User_State int32
 
@@ -179,11 +233,11 @@ func (x User_State) String() string {
 }
 
 func (User_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[2].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[3].Descriptor()
 }
 
 func (User_State) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[2]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[3]
 }
 
 func (x User_State) Number() protoreflect.EnumNumber {
@@ -236,11 +290,11 @@ func (x OAuthClient_Type) String() string {
 }
 
 func (OAuthClient_Type) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[3].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[4].Descriptor()
 }
 
 func (OAuthClient_Type) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[3]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[4]
 }
 
 func (x OAuthClient_Type) Number() protoreflect.EnumNumber {
@@ -249,7 +303,7 @@ func (x OAuthClient_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OAuthClient_Type.Descriptor instead.
 func (OAuthClient_Type) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53, 0}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54, 0}
 }
 
 // GrantType is a way a client may get tokens (RFC 6749).
@@ -296,11 +350,11 @@ func (x OAuthClient_GrantType) String() string {
 }
 
 func (OAuthClient_GrantType) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[4].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[5].Descriptor()
 }
 
 func (OAuthClient_GrantType) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[4]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[5]
 }
 
 func (x OAuthClient_GrantType) Number() protoreflect.EnumNumber {
@@ -309,7 +363,7 @@ func (x OAuthClient_GrantType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OAuthClient_GrantType.Descriptor instead.
 func (OAuthClient_GrantType) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53, 1}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54, 1}
 }
 
 // SigningAlgorithm is the JWS algorithm of the client's ID tokens.
@@ -351,11 +405,11 @@ func (x OAuthClient_SigningAlgorithm) String() string {
 }
 
 func (OAuthClient_SigningAlgorithm) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[5].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[6].Descriptor()
 }
 
 func (OAuthClient_SigningAlgorithm) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[5]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[6]
 }
 
 func (x OAuthClient_SigningAlgorithm) Number() protoreflect.EnumNumber {
@@ -364,7 +418,7 @@ func (x OAuthClient_SigningAlgorithm) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OAuthClient_SigningAlgorithm.Descriptor instead.
 func (OAuthClient_SigningAlgorithm) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53, 2}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54, 2}
 }
 
 // Kind says how identity talks to the provider.
@@ -416,11 +470,11 @@ func (x IdentityProvider_Kind) String() string {
 }
 
 func (IdentityProvider_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[6].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[7].Descriptor()
 }
 
 func (IdentityProvider_Kind) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[6]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[7]
 }
 
 func (x IdentityProvider_Kind) Number() protoreflect.EnumNumber {
@@ -429,7 +483,7 @@ func (x IdentityProvider_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use IdentityProvider_Kind.Descriptor instead.
 func (IdentityProvider_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{71, 0}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{72, 0}
 }
 
 // User is an account inside one tenant.
@@ -1360,7 +1414,11 @@ type LoginResponse struct {
 	// Always "Bearer".
 	TokenType string `protobuf:"bytes,4,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
 	// The logged-in user.
-	User          *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	User *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	// Set, instead of every field above, when the account has a second
+	// factor: no session is open yet. Send the challenge's token with a code
+	// to VerifyMfa, which answers as Login does.
+	MfaChallenge  *MfaChallenge `protobuf:"bytes,6,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1430,6 +1488,80 @@ func (x *LoginResponse) GetUser() *User {
 	return nil
 }
 
+func (x *LoginResponse) GetMfaChallenge() *MfaChallenge {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return nil
+}
+
+// MfaChallenge is the first step of a login that needs a second factor: an
+// opaque, short-lived, single-use token, good only with VerifyMfa in the
+// tenant that issued it. It is not an access token and opens nothing by
+// itself.
+type MfaChallenge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The challenge, for VerifyMfa.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Seconds until the challenge expires.
+	ExpiresIn int64 `protobuf:"varint,2,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// The kinds of code VerifyMfa takes for this account.
+	Factors       []MfaFactor `protobuf:"varint,3,rep,packed,name=factors,proto3,enum=tenantry.identity.v1.MfaFactor" json:"factors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MfaChallenge) Reset() {
+	*x = MfaChallenge{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MfaChallenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MfaChallenge) ProtoMessage() {}
+
+func (x *MfaChallenge) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MfaChallenge.ProtoReflect.Descriptor instead.
+func (*MfaChallenge) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MfaChallenge) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *MfaChallenge) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+func (x *MfaChallenge) GetFactors() []MfaFactor {
+	if x != nil {
+		return x.Factors
+	}
+	return nil
+}
+
 // RefreshSessionRequest is the request of RefreshSession.
 type RefreshSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1441,7 +1573,7 @@ type RefreshSessionRequest struct {
 
 func (x *RefreshSessionRequest) Reset() {
 	*x = RefreshSessionRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1585,7 @@ func (x *RefreshSessionRequest) String() string {
 func (*RefreshSessionRequest) ProtoMessage() {}
 
 func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[14]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1598,7 @@ func (x *RefreshSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionRequest.ProtoReflect.Descriptor instead.
 func (*RefreshSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{14}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RefreshSessionRequest) GetRefreshToken() string {
@@ -1493,7 +1625,7 @@ type RefreshSessionResponse struct {
 
 func (x *RefreshSessionResponse) Reset() {
 	*x = RefreshSessionResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1637,7 @@ func (x *RefreshSessionResponse) String() string {
 func (*RefreshSessionResponse) ProtoMessage() {}
 
 func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1650,7 @@ func (x *RefreshSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshSessionResponse.ProtoReflect.Descriptor instead.
 func (*RefreshSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{15}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RefreshSessionResponse) GetAccessToken() string {
@@ -1560,7 +1692,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1704,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1717,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{16}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LogoutRequest) GetRefreshToken() string {
@@ -1604,7 +1736,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1748,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1761,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{17}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{18}
 }
 
 // ListSessionsRequest is the request of ListSessions.
@@ -1641,7 +1773,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1785,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[18]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1798,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{18}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{19}
 }
 
 // ListSessionsResponse is the response of ListSessions.
@@ -1680,7 +1812,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1824,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[19]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1837,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{19}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*Session {
@@ -1726,7 +1858,7 @@ type RevokeSessionRequest struct {
 
 func (x *RevokeSessionRequest) Reset() {
 	*x = RevokeSessionRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1870,7 @@ func (x *RevokeSessionRequest) String() string {
 func (*RevokeSessionRequest) ProtoMessage() {}
 
 func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[20]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1883,7 @@ func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
 func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{20}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeSessionRequest) GetSessionId() string {
@@ -1770,7 +1902,7 @@ type RevokeSessionResponse struct {
 
 func (x *RevokeSessionResponse) Reset() {
 	*x = RevokeSessionResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1914,7 @@ func (x *RevokeSessionResponse) String() string {
 func (*RevokeSessionResponse) ProtoMessage() {}
 
 func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[21]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1927,7 @@ func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
 func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{21}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{22}
 }
 
 // GetCurrentUserRequest is the request of GetCurrentUser.
@@ -1807,7 +1939,7 @@ type GetCurrentUserRequest struct {
 
 func (x *GetCurrentUserRequest) Reset() {
 	*x = GetCurrentUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1951,7 @@ func (x *GetCurrentUserRequest) String() string {
 func (*GetCurrentUserRequest) ProtoMessage() {}
 
 func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[22]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1964,7 @@ func (x *GetCurrentUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCurrentUserRequest.ProtoReflect.Descriptor instead.
 func (*GetCurrentUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{22}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{23}
 }
 
 // GetCurrentUserResponse is the response of GetCurrentUser.
@@ -1846,7 +1978,7 @@ type GetCurrentUserResponse struct {
 
 func (x *GetCurrentUserResponse) Reset() {
 	*x = GetCurrentUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +1990,7 @@ func (x *GetCurrentUserResponse) String() string {
 func (*GetCurrentUserResponse) ProtoMessage() {}
 
 func (x *GetCurrentUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[23]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +2003,7 @@ func (x *GetCurrentUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCurrentUserResponse.ProtoReflect.Descriptor instead.
 func (*GetCurrentUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{23}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetCurrentUserResponse) GetUser() *User {
@@ -1892,7 +2024,7 @@ type RequestPasswordResetRequest struct {
 
 func (x *RequestPasswordResetRequest) Reset() {
 	*x = RequestPasswordResetRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2036,7 @@ func (x *RequestPasswordResetRequest) String() string {
 func (*RequestPasswordResetRequest) ProtoMessage() {}
 
 func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[24]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2049,7 @@ func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{24}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RequestPasswordResetRequest) GetEmail() string {
@@ -1936,7 +2068,7 @@ type RequestPasswordResetResponse struct {
 
 func (x *RequestPasswordResetResponse) Reset() {
 	*x = RequestPasswordResetResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2080,7 @@ func (x *RequestPasswordResetResponse) String() string {
 func (*RequestPasswordResetResponse) ProtoMessage() {}
 
 func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[25]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2093,7 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{25}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{26}
 }
 
 // ResetPasswordRequest is the request of ResetPassword.
@@ -1977,7 +2109,7 @@ type ResetPasswordRequest struct {
 
 func (x *ResetPasswordRequest) Reset() {
 	*x = ResetPasswordRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2121,7 @@ func (x *ResetPasswordRequest) String() string {
 func (*ResetPasswordRequest) ProtoMessage() {}
 
 func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[26]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2134,7 @@ func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{26}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResetPasswordRequest) GetToken() string {
@@ -2028,7 +2160,7 @@ type ResetPasswordResponse struct {
 
 func (x *ResetPasswordResponse) Reset() {
 	*x = ResetPasswordResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2172,7 @@ func (x *ResetPasswordResponse) String() string {
 func (*ResetPasswordResponse) ProtoMessage() {}
 
 func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[27]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2185,7 @@ func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{27}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{28}
 }
 
 // ChangePasswordRequest is the request of ChangePassword.
@@ -2069,7 +2201,7 @@ type ChangePasswordRequest struct {
 
 func (x *ChangePasswordRequest) Reset() {
 	*x = ChangePasswordRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2213,7 @@ func (x *ChangePasswordRequest) String() string {
 func (*ChangePasswordRequest) ProtoMessage() {}
 
 func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2226,7 @@ func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
 func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{28}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChangePasswordRequest) GetCurrentPassword() string {
@@ -2120,7 +2252,7 @@ type ChangePasswordResponse struct {
 
 func (x *ChangePasswordResponse) Reset() {
 	*x = ChangePasswordResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2264,7 @@ func (x *ChangePasswordResponse) String() string {
 func (*ChangePasswordResponse) ProtoMessage() {}
 
 func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2277,7 @@ func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
 func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{29}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{30}
 }
 
 // ChangeEmailRequest is the request of ChangeEmail.
@@ -2161,7 +2293,7 @@ type ChangeEmailRequest struct {
 
 func (x *ChangeEmailRequest) Reset() {
 	*x = ChangeEmailRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2305,7 @@ func (x *ChangeEmailRequest) String() string {
 func (*ChangeEmailRequest) ProtoMessage() {}
 
 func (x *ChangeEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2318,7 @@ func (x *ChangeEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeEmailRequest.ProtoReflect.Descriptor instead.
 func (*ChangeEmailRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{30}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ChangeEmailRequest) GetNewEmail() string {
@@ -2212,7 +2344,7 @@ type ChangeEmailResponse struct {
 
 func (x *ChangeEmailResponse) Reset() {
 	*x = ChangeEmailResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2356,7 @@ func (x *ChangeEmailResponse) String() string {
 func (*ChangeEmailResponse) ProtoMessage() {}
 
 func (x *ChangeEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2369,7 @@ func (x *ChangeEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeEmailResponse.ProtoReflect.Descriptor instead.
 func (*ChangeEmailResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{31}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{32}
 }
 
 // AcceptInvitationRequest is the request of AcceptInvitation.
@@ -2257,7 +2389,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2401,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2414,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{32}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AcceptInvitationRequest) GetToken() string {
@@ -2324,7 +2456,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2468,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2481,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{33}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AcceptInvitationResponse) GetUser() *User {
@@ -2375,7 +2507,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2519,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2532,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{34}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListUsersRequest) GetPageSize() int32 {
@@ -2437,7 +2569,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2581,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2594,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{35}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -2490,7 +2622,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2634,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2647,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{36}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetUserRequest) GetName() string {
@@ -2536,7 +2668,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +2680,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[37]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +2693,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{37}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -2585,7 +2717,7 @@ type UpdateUserRequest struct {
 
 func (x *UpdateUserRequest) Reset() {
 	*x = UpdateUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2729,7 @@ func (x *UpdateUserRequest) String() string {
 func (*UpdateUserRequest) ProtoMessage() {}
 
 func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[38]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2742,7 @@ func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
 func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{38}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateUserRequest) GetUser() *User {
@@ -2638,7 +2770,7 @@ type UpdateUserResponse struct {
 
 func (x *UpdateUserResponse) Reset() {
 	*x = UpdateUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2650,7 +2782,7 @@ func (x *UpdateUserResponse) String() string {
 func (*UpdateUserResponse) ProtoMessage() {}
 
 func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[39]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2663,7 +2795,7 @@ func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
 func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{39}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateUserResponse) GetUser() *User {
@@ -2684,7 +2816,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2828,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[40]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2841,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{40}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteUserRequest) GetName() string {
@@ -2728,7 +2860,7 @@ type DeleteUserResponse struct {
 
 func (x *DeleteUserResponse) Reset() {
 	*x = DeleteUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +2872,7 @@ func (x *DeleteUserResponse) String() string {
 func (*DeleteUserResponse) ProtoMessage() {}
 
 func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[41]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +2885,7 @@ func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
 func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{41}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{42}
 }
 
 // InviteUserRequest is the request of InviteUser.
@@ -2771,7 +2903,7 @@ type InviteUserRequest struct {
 
 func (x *InviteUserRequest) Reset() {
 	*x = InviteUserRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +2915,7 @@ func (x *InviteUserRequest) String() string {
 func (*InviteUserRequest) ProtoMessage() {}
 
 func (x *InviteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[42]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +2928,7 @@ func (x *InviteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteUserRequest.ProtoReflect.Descriptor instead.
 func (*InviteUserRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{42}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InviteUserRequest) GetEmail() string {
@@ -2831,7 +2963,7 @@ type InviteUserResponse struct {
 
 func (x *InviteUserResponse) Reset() {
 	*x = InviteUserResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +2975,7 @@ func (x *InviteUserResponse) String() string {
 func (*InviteUserResponse) ProtoMessage() {}
 
 func (x *InviteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[43]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +2988,7 @@ func (x *InviteUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteUserResponse.ProtoReflect.Descriptor instead.
 func (*InviteUserResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{43}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InviteUserResponse) GetUser() *User {
@@ -2875,7 +3007,7 @@ type GetTenantSettingsRequest struct {
 
 func (x *GetTenantSettingsRequest) Reset() {
 	*x = GetTenantSettingsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3019,7 @@ func (x *GetTenantSettingsRequest) String() string {
 func (*GetTenantSettingsRequest) ProtoMessage() {}
 
 func (x *GetTenantSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[44]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3032,7 @@ func (x *GetTenantSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{44}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{45}
 }
 
 // GetTenantSettingsResponse is the response of GetTenantSettings.
@@ -2914,7 +3046,7 @@ type GetTenantSettingsResponse struct {
 
 func (x *GetTenantSettingsResponse) Reset() {
 	*x = GetTenantSettingsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +3058,7 @@ func (x *GetTenantSettingsResponse) String() string {
 func (*GetTenantSettingsResponse) ProtoMessage() {}
 
 func (x *GetTenantSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[45]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +3071,7 @@ func (x *GetTenantSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{45}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetTenantSettingsResponse) GetSettings() *TenantSettings {
@@ -2963,7 +3095,7 @@ type UpdateTenantSettingsRequest struct {
 
 func (x *UpdateTenantSettingsRequest) Reset() {
 	*x = UpdateTenantSettingsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2975,7 +3107,7 @@ func (x *UpdateTenantSettingsRequest) String() string {
 func (*UpdateTenantSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateTenantSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[46]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2988,7 +3120,7 @@ func (x *UpdateTenantSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTenantSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{46}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateTenantSettingsRequest) GetSettings() *TenantSettings {
@@ -3016,7 +3148,7 @@ type UpdateTenantSettingsResponse struct {
 
 func (x *UpdateTenantSettingsResponse) Reset() {
 	*x = UpdateTenantSettingsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3028,7 +3160,7 @@ func (x *UpdateTenantSettingsResponse) String() string {
 func (*UpdateTenantSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateTenantSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[47]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3041,7 +3173,7 @@ func (x *UpdateTenantSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTenantSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{47}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UpdateTenantSettingsResponse) GetSettings() *TenantSettings {
@@ -3060,7 +3192,7 @@ type GetJwksRequest struct {
 
 func (x *GetJwksRequest) Reset() {
 	*x = GetJwksRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3204,7 @@ func (x *GetJwksRequest) String() string {
 func (*GetJwksRequest) ProtoMessage() {}
 
 func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[48]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3217,7 @@ func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksRequest.ProtoReflect.Descriptor instead.
 func (*GetJwksRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{48}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{49}
 }
 
 // GetJwksResponse is the response of GetJwks.
@@ -3099,7 +3231,7 @@ type GetJwksResponse struct {
 
 func (x *GetJwksResponse) Reset() {
 	*x = GetJwksResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3243,7 @@ func (x *GetJwksResponse) String() string {
 func (*GetJwksResponse) ProtoMessage() {}
 
 func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[49]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3256,7 @@ func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksResponse.ProtoReflect.Descriptor instead.
 func (*GetJwksResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{49}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetJwksResponse) GetKeys() []*Jwk {
@@ -3155,7 +3287,7 @@ type Jwk struct {
 
 func (x *Jwk) Reset() {
 	*x = Jwk{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3299,7 @@ func (x *Jwk) String() string {
 func (*Jwk) ProtoMessage() {}
 
 func (x *Jwk) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[50]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3312,7 @@ func (x *Jwk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Jwk.ProtoReflect.Descriptor instead.
 func (*Jwk) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{50}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Jwk) GetKty() string {
@@ -3236,7 +3368,7 @@ type IntrospectTokenRequest struct {
 
 func (x *IntrospectTokenRequest) Reset() {
 	*x = IntrospectTokenRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3248,7 +3380,7 @@ func (x *IntrospectTokenRequest) String() string {
 func (*IntrospectTokenRequest) ProtoMessage() {}
 
 func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[51]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3261,7 +3393,7 @@ func (x *IntrospectTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenRequest.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{51}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *IntrospectTokenRequest) GetToken() string {
@@ -3299,7 +3431,7 @@ type IntrospectTokenResponse struct {
 
 func (x *IntrospectTokenResponse) Reset() {
 	*x = IntrospectTokenResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3443,7 @@ func (x *IntrospectTokenResponse) String() string {
 func (*IntrospectTokenResponse) ProtoMessage() {}
 
 func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[52]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3456,7 @@ func (x *IntrospectTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntrospectTokenResponse.ProtoReflect.Descriptor instead.
 func (*IntrospectTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{52}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *IntrospectTokenResponse) GetActive() bool {
@@ -3452,7 +3584,7 @@ type OAuthClient struct {
 
 func (x *OAuthClient) Reset() {
 	*x = OAuthClient{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3596,7 @@ func (x *OAuthClient) String() string {
 func (*OAuthClient) ProtoMessage() {}
 
 func (x *OAuthClient) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[53]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3609,7 @@ func (x *OAuthClient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthClient.ProtoReflect.Descriptor instead.
 func (*OAuthClient) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{53}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *OAuthClient) GetName() string {
@@ -3603,7 +3735,7 @@ type CreateOAuthClientRequest struct {
 
 func (x *CreateOAuthClientRequest) Reset() {
 	*x = CreateOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3615,7 +3747,7 @@ func (x *CreateOAuthClientRequest) String() string {
 func (*CreateOAuthClientRequest) ProtoMessage() {}
 
 func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[54]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3628,7 +3760,7 @@ func (x *CreateOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{54}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateOAuthClientRequest) GetOauthClient() *OAuthClient {
@@ -3653,7 +3785,7 @@ type CreateOAuthClientResponse struct {
 
 func (x *CreateOAuthClientResponse) Reset() {
 	*x = CreateOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3665,7 +3797,7 @@ func (x *CreateOAuthClientResponse) String() string {
 func (*CreateOAuthClientResponse) ProtoMessage() {}
 
 func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[55]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3678,7 +3810,7 @@ func (x *CreateOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*CreateOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{55}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateOAuthClientResponse) GetOauthClient() *OAuthClient {
@@ -3706,7 +3838,7 @@ type GetOAuthClientRequest struct {
 
 func (x *GetOAuthClientRequest) Reset() {
 	*x = GetOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3718,7 +3850,7 @@ func (x *GetOAuthClientRequest) String() string {
 func (*GetOAuthClientRequest) ProtoMessage() {}
 
 func (x *GetOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[56]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3731,7 +3863,7 @@ func (x *GetOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*GetOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{56}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetOAuthClientRequest) GetName() string {
@@ -3752,7 +3884,7 @@ type GetOAuthClientResponse struct {
 
 func (x *GetOAuthClientResponse) Reset() {
 	*x = GetOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +3896,7 @@ func (x *GetOAuthClientResponse) String() string {
 func (*GetOAuthClientResponse) ProtoMessage() {}
 
 func (x *GetOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[57]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +3909,7 @@ func (x *GetOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*GetOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{57}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetOAuthClientResponse) GetOauthClient() *OAuthClient {
@@ -3800,7 +3932,7 @@ type ListOAuthClientsRequest struct {
 
 func (x *ListOAuthClientsRequest) Reset() {
 	*x = ListOAuthClientsRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3812,7 +3944,7 @@ func (x *ListOAuthClientsRequest) String() string {
 func (*ListOAuthClientsRequest) ProtoMessage() {}
 
 func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[58]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3825,7 +3957,7 @@ func (x *ListOAuthClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{58}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListOAuthClientsRequest) GetPageSize() int32 {
@@ -3855,7 +3987,7 @@ type ListOAuthClientsResponse struct {
 
 func (x *ListOAuthClientsResponse) Reset() {
 	*x = ListOAuthClientsResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3867,7 +3999,7 @@ func (x *ListOAuthClientsResponse) String() string {
 func (*ListOAuthClientsResponse) ProtoMessage() {}
 
 func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[59]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3880,7 +4012,7 @@ func (x *ListOAuthClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOAuthClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListOAuthClientsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{59}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListOAuthClientsResponse) GetOauthClients() []*OAuthClient {
@@ -3914,7 +4046,7 @@ type UpdateOAuthClientRequest struct {
 
 func (x *UpdateOAuthClientRequest) Reset() {
 	*x = UpdateOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3926,7 +4058,7 @@ func (x *UpdateOAuthClientRequest) String() string {
 func (*UpdateOAuthClientRequest) ProtoMessage() {}
 
 func (x *UpdateOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[60]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3939,7 +4071,7 @@ func (x *UpdateOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*UpdateOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{60}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *UpdateOAuthClientRequest) GetOauthClient() *OAuthClient {
@@ -3967,7 +4099,7 @@ type UpdateOAuthClientResponse struct {
 
 func (x *UpdateOAuthClientResponse) Reset() {
 	*x = UpdateOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3979,7 +4111,7 @@ func (x *UpdateOAuthClientResponse) String() string {
 func (*UpdateOAuthClientResponse) ProtoMessage() {}
 
 func (x *UpdateOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[61]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3992,7 +4124,7 @@ func (x *UpdateOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*UpdateOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{61}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *UpdateOAuthClientResponse) GetOauthClient() *OAuthClient {
@@ -4013,7 +4145,7 @@ type DeleteOAuthClientRequest struct {
 
 func (x *DeleteOAuthClientRequest) Reset() {
 	*x = DeleteOAuthClientRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4025,7 +4157,7 @@ func (x *DeleteOAuthClientRequest) String() string {
 func (*DeleteOAuthClientRequest) ProtoMessage() {}
 
 func (x *DeleteOAuthClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[62]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4038,7 +4170,7 @@ func (x *DeleteOAuthClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOAuthClientRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOAuthClientRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{62}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteOAuthClientRequest) GetName() string {
@@ -4057,7 +4189,7 @@ type DeleteOAuthClientResponse struct {
 
 func (x *DeleteOAuthClientResponse) Reset() {
 	*x = DeleteOAuthClientResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4069,7 +4201,7 @@ func (x *DeleteOAuthClientResponse) String() string {
 func (*DeleteOAuthClientResponse) ProtoMessage() {}
 
 func (x *DeleteOAuthClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[63]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4082,7 +4214,7 @@ func (x *DeleteOAuthClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOAuthClientResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOAuthClientResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{63}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{64}
 }
 
 // RotateOAuthClientSecretRequest is the request of RotateOAuthClientSecret.
@@ -4096,7 +4228,7 @@ type RotateOAuthClientSecretRequest struct {
 
 func (x *RotateOAuthClientSecretRequest) Reset() {
 	*x = RotateOAuthClientSecretRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4240,7 @@ func (x *RotateOAuthClientSecretRequest) String() string {
 func (*RotateOAuthClientSecretRequest) ProtoMessage() {}
 
 func (x *RotateOAuthClientSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[64]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4253,7 @@ func (x *RotateOAuthClientSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOAuthClientSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateOAuthClientSecretRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{64}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RotateOAuthClientSecretRequest) GetName() string {
@@ -4145,7 +4277,7 @@ type RotateOAuthClientSecretResponse struct {
 
 func (x *RotateOAuthClientSecretResponse) Reset() {
 	*x = RotateOAuthClientSecretResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[65]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4157,7 +4289,7 @@ func (x *RotateOAuthClientSecretResponse) String() string {
 func (*RotateOAuthClientSecretResponse) ProtoMessage() {}
 
 func (x *RotateOAuthClientSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[65]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4170,7 +4302,7 @@ func (x *RotateOAuthClientSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateOAuthClientSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateOAuthClientSecretResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{65}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *RotateOAuthClientSecretResponse) GetOauthClient() *OAuthClient {
@@ -4195,7 +4327,7 @@ type ListLinkedIdentitiesRequest struct {
 
 func (x *ListLinkedIdentitiesRequest) Reset() {
 	*x = ListLinkedIdentitiesRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[66]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4207,7 +4339,7 @@ func (x *ListLinkedIdentitiesRequest) String() string {
 func (*ListLinkedIdentitiesRequest) ProtoMessage() {}
 
 func (x *ListLinkedIdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[66]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4220,7 +4352,7 @@ func (x *ListLinkedIdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLinkedIdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*ListLinkedIdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{66}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{67}
 }
 
 type ListLinkedIdentitiesResponse struct {
@@ -4235,7 +4367,7 @@ type ListLinkedIdentitiesResponse struct {
 
 func (x *ListLinkedIdentitiesResponse) Reset() {
 	*x = ListLinkedIdentitiesResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[67]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4247,7 +4379,7 @@ func (x *ListLinkedIdentitiesResponse) String() string {
 func (*ListLinkedIdentitiesResponse) ProtoMessage() {}
 
 func (x *ListLinkedIdentitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[67]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4260,7 +4392,7 @@ func (x *ListLinkedIdentitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLinkedIdentitiesResponse.ProtoReflect.Descriptor instead.
 func (*ListLinkedIdentitiesResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{67}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListLinkedIdentitiesResponse) GetLinkedIdentities() []*LinkedIdentity {
@@ -4298,7 +4430,7 @@ type LinkedIdentity struct {
 
 func (x *LinkedIdentity) Reset() {
 	*x = LinkedIdentity{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[68]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4310,7 +4442,7 @@ func (x *LinkedIdentity) String() string {
 func (*LinkedIdentity) ProtoMessage() {}
 
 func (x *LinkedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[68]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4323,7 +4455,7 @@ func (x *LinkedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkedIdentity.ProtoReflect.Descriptor instead.
 func (*LinkedIdentity) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{68}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *LinkedIdentity) GetProviderId() string {
@@ -4371,7 +4503,7 @@ type UnlinkIdentityRequest struct {
 
 func (x *UnlinkIdentityRequest) Reset() {
 	*x = UnlinkIdentityRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[69]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4383,7 +4515,7 @@ func (x *UnlinkIdentityRequest) String() string {
 func (*UnlinkIdentityRequest) ProtoMessage() {}
 
 func (x *UnlinkIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[69]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4396,7 +4528,7 @@ func (x *UnlinkIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{69}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *UnlinkIdentityRequest) GetProviderId() string {
@@ -4414,7 +4546,7 @@ type UnlinkIdentityResponse struct {
 
 func (x *UnlinkIdentityResponse) Reset() {
 	*x = UnlinkIdentityResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[70]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4426,7 +4558,7 @@ func (x *UnlinkIdentityResponse) String() string {
 func (*UnlinkIdentityResponse) ProtoMessage() {}
 
 func (x *UnlinkIdentityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[70]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4439,7 +4571,7 @@ func (x *UnlinkIdentityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityResponse.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{70}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{71}
 }
 
 // IdentityProvider is another identity provider the tenant's users may sign
@@ -4492,7 +4624,7 @@ type IdentityProvider struct {
 
 func (x *IdentityProvider) Reset() {
 	*x = IdentityProvider{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[71]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4504,7 +4636,7 @@ func (x *IdentityProvider) String() string {
 func (*IdentityProvider) ProtoMessage() {}
 
 func (x *IdentityProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[71]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4517,7 +4649,7 @@ func (x *IdentityProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityProvider.ProtoReflect.Descriptor instead.
 func (*IdentityProvider) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{71}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *IdentityProvider) GetName() string {
@@ -4628,7 +4760,7 @@ type CreateIdentityProviderRequest struct {
 
 func (x *CreateIdentityProviderRequest) Reset() {
 	*x = CreateIdentityProviderRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[72]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4640,7 +4772,7 @@ func (x *CreateIdentityProviderRequest) String() string {
 func (*CreateIdentityProviderRequest) ProtoMessage() {}
 
 func (x *CreateIdentityProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[72]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4653,7 +4785,7 @@ func (x *CreateIdentityProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIdentityProviderRequest.ProtoReflect.Descriptor instead.
 func (*CreateIdentityProviderRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{72}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CreateIdentityProviderRequest) GetIdentityProvider() *IdentityProvider {
@@ -4673,7 +4805,7 @@ type CreateIdentityProviderResponse struct {
 
 func (x *CreateIdentityProviderResponse) Reset() {
 	*x = CreateIdentityProviderResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[73]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4685,7 +4817,7 @@ func (x *CreateIdentityProviderResponse) String() string {
 func (*CreateIdentityProviderResponse) ProtoMessage() {}
 
 func (x *CreateIdentityProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[73]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4698,7 +4830,7 @@ func (x *CreateIdentityProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateIdentityProviderResponse.ProtoReflect.Descriptor instead.
 func (*CreateIdentityProviderResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{73}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *CreateIdentityProviderResponse) GetIdentityProvider() *IdentityProvider {
@@ -4718,7 +4850,7 @@ type GetIdentityProviderRequest struct {
 
 func (x *GetIdentityProviderRequest) Reset() {
 	*x = GetIdentityProviderRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[74]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +4862,7 @@ func (x *GetIdentityProviderRequest) String() string {
 func (*GetIdentityProviderRequest) ProtoMessage() {}
 
 func (x *GetIdentityProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[74]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +4875,7 @@ func (x *GetIdentityProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIdentityProviderRequest.ProtoReflect.Descriptor instead.
 func (*GetIdentityProviderRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{74}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GetIdentityProviderRequest) GetName() string {
@@ -4763,7 +4895,7 @@ type GetIdentityProviderResponse struct {
 
 func (x *GetIdentityProviderResponse) Reset() {
 	*x = GetIdentityProviderResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[75]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4775,7 +4907,7 @@ func (x *GetIdentityProviderResponse) String() string {
 func (*GetIdentityProviderResponse) ProtoMessage() {}
 
 func (x *GetIdentityProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[75]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4788,7 +4920,7 @@ func (x *GetIdentityProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIdentityProviderResponse.ProtoReflect.Descriptor instead.
 func (*GetIdentityProviderResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{75}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GetIdentityProviderResponse) GetIdentityProvider() *IdentityProvider {
@@ -4806,7 +4938,7 @@ type ListIdentityProvidersRequest struct {
 
 func (x *ListIdentityProvidersRequest) Reset() {
 	*x = ListIdentityProvidersRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[76]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4818,7 +4950,7 @@ func (x *ListIdentityProvidersRequest) String() string {
 func (*ListIdentityProvidersRequest) ProtoMessage() {}
 
 func (x *ListIdentityProvidersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[76]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4831,7 +4963,7 @@ func (x *ListIdentityProvidersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentityProvidersRequest.ProtoReflect.Descriptor instead.
 func (*ListIdentityProvidersRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{76}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{77}
 }
 
 type ListIdentityProvidersResponse struct {
@@ -4844,7 +4976,7 @@ type ListIdentityProvidersResponse struct {
 
 func (x *ListIdentityProvidersResponse) Reset() {
 	*x = ListIdentityProvidersResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[77]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4856,7 +4988,7 @@ func (x *ListIdentityProvidersResponse) String() string {
 func (*ListIdentityProvidersResponse) ProtoMessage() {}
 
 func (x *ListIdentityProvidersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[77]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4869,7 +5001,7 @@ func (x *ListIdentityProvidersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentityProvidersResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentityProvidersResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{77}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListIdentityProvidersResponse) GetIdentityProviders() []*IdentityProvider {
@@ -4893,7 +5025,7 @@ type UpdateIdentityProviderRequest struct {
 
 func (x *UpdateIdentityProviderRequest) Reset() {
 	*x = UpdateIdentityProviderRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[78]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4905,7 +5037,7 @@ func (x *UpdateIdentityProviderRequest) String() string {
 func (*UpdateIdentityProviderRequest) ProtoMessage() {}
 
 func (x *UpdateIdentityProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[78]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4918,7 +5050,7 @@ func (x *UpdateIdentityProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIdentityProviderRequest.ProtoReflect.Descriptor instead.
 func (*UpdateIdentityProviderRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{78}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *UpdateIdentityProviderRequest) GetIdentityProvider() *IdentityProvider {
@@ -4945,7 +5077,7 @@ type UpdateIdentityProviderResponse struct {
 
 func (x *UpdateIdentityProviderResponse) Reset() {
 	*x = UpdateIdentityProviderResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[79]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4957,7 +5089,7 @@ func (x *UpdateIdentityProviderResponse) String() string {
 func (*UpdateIdentityProviderResponse) ProtoMessage() {}
 
 func (x *UpdateIdentityProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[79]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4970,7 +5102,7 @@ func (x *UpdateIdentityProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateIdentityProviderResponse.ProtoReflect.Descriptor instead.
 func (*UpdateIdentityProviderResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{79}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *UpdateIdentityProviderResponse) GetIdentityProvider() *IdentityProvider {
@@ -4990,7 +5122,7 @@ type DeleteIdentityProviderRequest struct {
 
 func (x *DeleteIdentityProviderRequest) Reset() {
 	*x = DeleteIdentityProviderRequest{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[80]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5002,7 +5134,7 @@ func (x *DeleteIdentityProviderRequest) String() string {
 func (*DeleteIdentityProviderRequest) ProtoMessage() {}
 
 func (x *DeleteIdentityProviderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[80]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5015,7 +5147,7 @@ func (x *DeleteIdentityProviderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIdentityProviderRequest.ProtoReflect.Descriptor instead.
 func (*DeleteIdentityProviderRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{80}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *DeleteIdentityProviderRequest) GetName() string {
@@ -5033,7 +5165,7 @@ type DeleteIdentityProviderResponse struct {
 
 func (x *DeleteIdentityProviderResponse) Reset() {
 	*x = DeleteIdentityProviderResponse{}
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[81]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5045,7 +5177,7 @@ func (x *DeleteIdentityProviderResponse) String() string {
 func (*DeleteIdentityProviderResponse) ProtoMessage() {}
 
 func (x *DeleteIdentityProviderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[81]
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5058,7 +5190,647 @@ func (x *DeleteIdentityProviderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIdentityProviderResponse.ProtoReflect.Descriptor instead.
 func (*DeleteIdentityProviderResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{81}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{82}
+}
+
+// VerifyMfaRequest is the request of VerifyMfa. Exactly one of totp_code
+// and recovery_code.
+type VerifyMfaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token of the MfaChallenge that Login answered with.
+	MfaChallenge string `protobuf:"bytes,1,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
+	// The current 6-digit code of the account's authenticator app.
+	TotpCode string `protobuf:"bytes,2,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
+	// One of the account's recovery codes (dashes and spaces are ignored).
+	RecoveryCode  string `protobuf:"bytes,3,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyMfaRequest) Reset() {
+	*x = VerifyMfaRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyMfaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyMfaRequest) ProtoMessage() {}
+
+func (x *VerifyMfaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyMfaRequest.ProtoReflect.Descriptor instead.
+func (*VerifyMfaRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *VerifyMfaRequest) GetMfaChallenge() string {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return ""
+}
+
+func (x *VerifyMfaRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
+	}
+	return ""
+}
+
+func (x *VerifyMfaRequest) GetRecoveryCode() string {
+	if x != nil {
+		return x.RecoveryCode
+	}
+	return ""
+}
+
+// VerifyMfaResponse is the response of VerifyMfa: what Login answers for
+// an account without a second factor.
+type VerifyMfaResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Short-lived signed JWT for `authorization: Bearer`.
+	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// Opaque token for RefreshSession. Keep it secret.
+	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// Seconds until the access token expires.
+	ExpiresIn int64 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// Always "Bearer".
+	TokenType string `protobuf:"bytes,4,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	// The logged-in user.
+	User          *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyMfaResponse) Reset() {
+	*x = VerifyMfaResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyMfaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyMfaResponse) ProtoMessage() {}
+
+func (x *VerifyMfaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyMfaResponse.ProtoReflect.Descriptor instead.
+func (*VerifyMfaResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *VerifyMfaResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *VerifyMfaResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *VerifyMfaResponse) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+func (x *VerifyMfaResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *VerifyMfaResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// GetMfaStatusRequest is the request of GetMfaStatus.
+type GetMfaStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMfaStatusRequest) Reset() {
+	*x = GetMfaStatusRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMfaStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMfaStatusRequest) ProtoMessage() {}
+
+func (x *GetMfaStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMfaStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetMfaStatusRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{85}
+}
+
+// GetMfaStatusResponse is the response of GetMfaStatus.
+type GetMfaStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the account has a confirmed authenticator app.
+	TotpEnrolled bool `protobuf:"varint,1,opt,name=totp_enrolled,json=totpEnrolled,proto3" json:"totp_enrolled,omitempty"`
+	// When it was confirmed; unset without one.
+	TotpEnrollTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=totp_enroll_time,json=totpEnrollTime,proto3" json:"totp_enroll_time,omitempty"`
+	// How many recovery codes are left unused.
+	RecoveryCodesRemaining int32 `protobuf:"varint,3,opt,name=recovery_codes_remaining,json=recoveryCodesRemaining,proto3" json:"recovery_codes_remaining,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *GetMfaStatusResponse) Reset() {
+	*x = GetMfaStatusResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMfaStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMfaStatusResponse) ProtoMessage() {}
+
+func (x *GetMfaStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMfaStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetMfaStatusResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *GetMfaStatusResponse) GetTotpEnrolled() bool {
+	if x != nil {
+		return x.TotpEnrolled
+	}
+	return false
+}
+
+func (x *GetMfaStatusResponse) GetTotpEnrollTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TotpEnrollTime
+	}
+	return nil
+}
+
+func (x *GetMfaStatusResponse) GetRecoveryCodesRemaining() int32 {
+	if x != nil {
+		return x.RecoveryCodesRemaining
+	}
+	return 0
+}
+
+// BeginTotpEnrollmentRequest is the request of BeginTotpEnrollment.
+type BeginTotpEnrollmentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginTotpEnrollmentRequest) Reset() {
+	*x = BeginTotpEnrollmentRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginTotpEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginTotpEnrollmentRequest) ProtoMessage() {}
+
+func (x *BeginTotpEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginTotpEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*BeginTotpEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{87}
+}
+
+// BeginTotpEnrollmentResponse is the response of BeginTotpEnrollment.
+type BeginTotpEnrollmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shared secret, base32 without padding, for typing into an app.
+	Secret string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The otpauth://totp/ URI (issuer: the tenant's display name; account:
+	// the user's email; SHA1, 6 digits, 30 seconds), for a QR code or a link.
+	OtpauthUri string `protobuf:"bytes,2,opt,name=otpauth_uri,json=otpauthUri,proto3" json:"otpauth_uri,omitempty"`
+	// A QR code of otpauth_uri, as a PNG image.
+	QrCodePng     []byte `protobuf:"bytes,3,opt,name=qr_code_png,json=qrCodePng,proto3" json:"qr_code_png,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginTotpEnrollmentResponse) Reset() {
+	*x = BeginTotpEnrollmentResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginTotpEnrollmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginTotpEnrollmentResponse) ProtoMessage() {}
+
+func (x *BeginTotpEnrollmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginTotpEnrollmentResponse.ProtoReflect.Descriptor instead.
+func (*BeginTotpEnrollmentResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *BeginTotpEnrollmentResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *BeginTotpEnrollmentResponse) GetOtpauthUri() string {
+	if x != nil {
+		return x.OtpauthUri
+	}
+	return ""
+}
+
+func (x *BeginTotpEnrollmentResponse) GetQrCodePng() []byte {
+	if x != nil {
+		return x.QrCodePng
+	}
+	return nil
+}
+
+// ConfirmTotpEnrollmentRequest is the request of ConfirmTotpEnrollment.
+type ConfirmTotpEnrollmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A current code of the app that was given the secret.
+	TotpCode      string `protobuf:"bytes,1,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmTotpEnrollmentRequest) Reset() {
+	*x = ConfirmTotpEnrollmentRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmTotpEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmTotpEnrollmentRequest) ProtoMessage() {}
+
+func (x *ConfirmTotpEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmTotpEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmTotpEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *ConfirmTotpEnrollmentRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
+	}
+	return ""
+}
+
+// ConfirmTotpEnrollmentResponse is the response of ConfirmTotpEnrollment.
+type ConfirmTotpEnrollmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's 10 single-use recovery codes, returned this once only:
+	// each replaces a code of the app once, at login.
+	RecoveryCodes []string `protobuf:"bytes,1,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmTotpEnrollmentResponse) Reset() {
+	*x = ConfirmTotpEnrollmentResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmTotpEnrollmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmTotpEnrollmentResponse) ProtoMessage() {}
+
+func (x *ConfirmTotpEnrollmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmTotpEnrollmentResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmTotpEnrollmentResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *ConfirmTotpEnrollmentResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
+}
+
+// RemoveTotpRequest is the request of RemoveTotp. Exactly one of totp_code
+// and recovery_code.
+type RemoveTotpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A current code of the authenticator app.
+	TotpCode string `protobuf:"bytes,1,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
+	// One of the account's recovery codes.
+	RecoveryCode  string `protobuf:"bytes,2,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveTotpRequest) Reset() {
+	*x = RemoveTotpRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveTotpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveTotpRequest) ProtoMessage() {}
+
+func (x *RemoveTotpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveTotpRequest.ProtoReflect.Descriptor instead.
+func (*RemoveTotpRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *RemoveTotpRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
+	}
+	return ""
+}
+
+func (x *RemoveTotpRequest) GetRecoveryCode() string {
+	if x != nil {
+		return x.RecoveryCode
+	}
+	return ""
+}
+
+// RemoveTotpResponse is the response of RemoveTotp.
+type RemoveTotpResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveTotpResponse) Reset() {
+	*x = RemoveTotpResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveTotpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveTotpResponse) ProtoMessage() {}
+
+func (x *RemoveTotpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveTotpResponse.ProtoReflect.Descriptor instead.
+func (*RemoveTotpResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{92}
+}
+
+// RegenerateRecoveryCodesRequest is the request of
+// RegenerateRecoveryCodes. Exactly one of totp_code and recovery_code.
+type RegenerateRecoveryCodesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A current code of the authenticator app.
+	TotpCode string `protobuf:"bytes,1,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
+	// One of the account's recovery codes.
+	RecoveryCode  string `protobuf:"bytes,2,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegenerateRecoveryCodesRequest) Reset() {
+	*x = RegenerateRecoveryCodesRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegenerateRecoveryCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegenerateRecoveryCodesRequest) ProtoMessage() {}
+
+func (x *RegenerateRecoveryCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegenerateRecoveryCodesRequest.ProtoReflect.Descriptor instead.
+func (*RegenerateRecoveryCodesRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *RegenerateRecoveryCodesRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
+	}
+	return ""
+}
+
+func (x *RegenerateRecoveryCodesRequest) GetRecoveryCode() string {
+	if x != nil {
+		return x.RecoveryCode
+	}
+	return ""
+}
+
+// RegenerateRecoveryCodesResponse is the response of
+// RegenerateRecoveryCodes.
+type RegenerateRecoveryCodesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The 10 new recovery codes, returned this once only.
+	RecoveryCodes []string `protobuf:"bytes,1,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegenerateRecoveryCodesResponse) Reset() {
+	*x = RegenerateRecoveryCodesResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegenerateRecoveryCodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegenerateRecoveryCodesResponse) ProtoMessage() {}
+
+func (x *RegenerateRecoveryCodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegenerateRecoveryCodesResponse.ProtoReflect.Descriptor instead.
+func (*RegenerateRecoveryCodesResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *RegenerateRecoveryCodesResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
 }
 
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
@@ -5138,7 +5910,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\fLoginRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x03 \x01(\tR\bpassword\"\xc5\x01\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\"\x8e\x02\n" +
 	"\rLoginResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
@@ -5146,7 +5918,13 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x1d\n" +
 	"\n" +
 	"token_type\x18\x04 \x01(\tR\ttokenType\x12.\n" +
-	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\"<\n" +
+	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\x12G\n" +
+	"\rmfa_challenge\x18\x06 \x01(\v2\".tenantry.identity.v1.MfaChallengeR\fmfaChallenge\"~\n" +
+	"\fMfaChallenge\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x02 \x01(\x03R\texpiresIn\x129\n" +
+	"\afactors\x18\x03 \x03(\x0e2\x1f.tenantry.identity.v1.MfaFactorR\afactors\"<\n" +
 	"\x15RefreshSessionRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x9e\x01\n" +
 	"\x16RefreshSessionResponse\x12!\n" +
@@ -5375,7 +6153,43 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x11identity_provider\x18\x01 \x01(\v2&.tenantry.identity.v1.IdentityProviderR\x10identityProvider\"3\n" +
 	"\x1dDeleteIdentityProviderRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\" \n" +
-	"\x1eDeleteIdentityProviderResponse*~\n" +
+	"\x1eDeleteIdentityProviderResponse\"y\n" +
+	"\x10VerifyMfaRequest\x12#\n" +
+	"\rmfa_challenge\x18\x01 \x01(\tR\fmfaChallenge\x12\x1b\n" +
+	"\ttotp_code\x18\x02 \x01(\tR\btotpCode\x12#\n" +
+	"\rrecovery_code\x18\x03 \x01(\tR\frecoveryCode\"\xc9\x01\n" +
+	"\x11VerifyMfaResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x04 \x01(\tR\ttokenType\x12.\n" +
+	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\"\x15\n" +
+	"\x13GetMfaStatusRequest\"\xbb\x01\n" +
+	"\x14GetMfaStatusResponse\x12#\n" +
+	"\rtotp_enrolled\x18\x01 \x01(\bR\ftotpEnrolled\x12D\n" +
+	"\x10totp_enroll_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0etotpEnrollTime\x128\n" +
+	"\x18recovery_codes_remaining\x18\x03 \x01(\x05R\x16recoveryCodesRemaining\"\x1c\n" +
+	"\x1aBeginTotpEnrollmentRequest\"v\n" +
+	"\x1bBeginTotpEnrollmentResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
+	"\votpauth_uri\x18\x02 \x01(\tR\n" +
+	"otpauthUri\x12\x1e\n" +
+	"\vqr_code_png\x18\x03 \x01(\fR\tqrCodePng\";\n" +
+	"\x1cConfirmTotpEnrollmentRequest\x12\x1b\n" +
+	"\ttotp_code\x18\x01 \x01(\tR\btotpCode\"F\n" +
+	"\x1dConfirmTotpEnrollmentResponse\x12%\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"U\n" +
+	"\x11RemoveTotpRequest\x12\x1b\n" +
+	"\ttotp_code\x18\x01 \x01(\tR\btotpCode\x12#\n" +
+	"\rrecovery_code\x18\x02 \x01(\tR\frecoveryCode\"\x14\n" +
+	"\x12RemoveTotpResponse\"b\n" +
+	"\x1eRegenerateRecoveryCodesRequest\x12\x1b\n" +
+	"\ttotp_code\x18\x01 \x01(\tR\btotpCode\x12#\n" +
+	"\rrecovery_code\x18\x02 \x01(\tR\frecoveryCode\"H\n" +
+	"\x1fRegenerateRecoveryCodesResponse\x12%\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +
@@ -5385,7 +6199,11 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x1eEMAIL_VERIFICATION_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cEMAIL_VERIFICATION_MANDATORY\x10\x01\x12\x1f\n" +
 	"\x1bEMAIL_VERIFICATION_OPTIONAL\x10\x02\x12\x1a\n" +
-	"\x16EMAIL_VERIFICATION_OFF\x10\x032\xa4\x0e\n" +
+	"\x16EMAIL_VERIFICATION_OFF\x10\x03*Z\n" +
+	"\tMfaFactor\x12\x1a\n" +
+	"\x16MFA_FACTOR_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fMFA_FACTOR_TOTP\x10\x01\x12\x1c\n" +
+	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xd2\x13\n" +
 	"\vAuthService\x12h\n" +
 	"\rGetAuthConfig\x12*.tenantry.identity.v1.GetAuthConfigRequest\x1a+.tenantry.identity.v1.GetAuthConfigResponse\x12S\n" +
 	"\x06SignUp\x12#.tenantry.identity.v1.SignUpRequest\x1a$.tenantry.identity.v1.SignUpResponse\x12b\n" +
@@ -5403,7 +6221,14 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\vChangeEmail\x12(.tenantry.identity.v1.ChangeEmailRequest\x1a).tenantry.identity.v1.ChangeEmailResponse\x12q\n" +
 	"\x10AcceptInvitation\x12-.tenantry.identity.v1.AcceptInvitationRequest\x1a..tenantry.identity.v1.AcceptInvitationResponse\x12}\n" +
 	"\x14ListLinkedIdentities\x121.tenantry.identity.v1.ListLinkedIdentitiesRequest\x1a2.tenantry.identity.v1.ListLinkedIdentitiesResponse\x12k\n" +
-	"\x0eUnlinkIdentity\x12+.tenantry.identity.v1.UnlinkIdentityRequest\x1a,.tenantry.identity.v1.UnlinkIdentityResponse2\xdb\x05\n" +
+	"\x0eUnlinkIdentity\x12+.tenantry.identity.v1.UnlinkIdentityRequest\x1a,.tenantry.identity.v1.UnlinkIdentityResponse\x12\\\n" +
+	"\tVerifyMfa\x12&.tenantry.identity.v1.VerifyMfaRequest\x1a'.tenantry.identity.v1.VerifyMfaResponse\x12e\n" +
+	"\fGetMfaStatus\x12).tenantry.identity.v1.GetMfaStatusRequest\x1a*.tenantry.identity.v1.GetMfaStatusResponse\x12z\n" +
+	"\x13BeginTotpEnrollment\x120.tenantry.identity.v1.BeginTotpEnrollmentRequest\x1a1.tenantry.identity.v1.BeginTotpEnrollmentResponse\x12\x80\x01\n" +
+	"\x15ConfirmTotpEnrollment\x122.tenantry.identity.v1.ConfirmTotpEnrollmentRequest\x1a3.tenantry.identity.v1.ConfirmTotpEnrollmentResponse\x12_\n" +
+	"\n" +
+	"RemoveTotp\x12'.tenantry.identity.v1.RemoveTotpRequest\x1a(.tenantry.identity.v1.RemoveTotpResponse\x12\x86\x01\n" +
+	"\x17RegenerateRecoveryCodes\x124.tenantry.identity.v1.RegenerateRecoveryCodesRequest\x1a5.tenantry.identity.v1.RegenerateRecoveryCodesResponse2\xdb\x05\n" +
 	"\vUserService\x12\\\n" +
 	"\tListUsers\x12&.tenantry.identity.v1.ListUsersRequest\x1a'.tenantry.identity.v1.ListUsersResponse\x12V\n" +
 	"\aGetUser\x12$.tenantry.identity.v1.GetUserRequest\x1a%.tenantry.identity.v1.GetUserResponse\x12_\n" +
@@ -5445,237 +6270,267 @@ func file_tenantry_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_tenantry_identity_v1_identity_proto_rawDescData
 }
 
-var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
+var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(SignupPolicy)(0),                       // 0: tenantry.identity.v1.SignupPolicy
 	(EmailVerification)(0),                  // 1: tenantry.identity.v1.EmailVerification
-	(User_State)(0),                         // 2: tenantry.identity.v1.User.State
-	(OAuthClient_Type)(0),                   // 3: tenantry.identity.v1.OAuthClient.Type
-	(OAuthClient_GrantType)(0),              // 4: tenantry.identity.v1.OAuthClient.GrantType
-	(OAuthClient_SigningAlgorithm)(0),       // 5: tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	(IdentityProvider_Kind)(0),              // 6: tenantry.identity.v1.IdentityProvider.Kind
-	(*User)(nil),                            // 7: tenantry.identity.v1.User
-	(*Session)(nil),                         // 8: tenantry.identity.v1.Session
-	(*TenantSettings)(nil),                  // 9: tenantry.identity.v1.TenantSettings
-	(*GetAuthConfigRequest)(nil),            // 10: tenantry.identity.v1.GetAuthConfigRequest
-	(*GetAuthConfigResponse)(nil),           // 11: tenantry.identity.v1.GetAuthConfigResponse
-	(*SignInProvider)(nil),                  // 12: tenantry.identity.v1.SignInProvider
-	(*SignUpRequest)(nil),                   // 13: tenantry.identity.v1.SignUpRequest
-	(*SignUpResponse)(nil),                  // 14: tenantry.identity.v1.SignUpResponse
-	(*VerifyEmailRequest)(nil),              // 15: tenantry.identity.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 16: tenantry.identity.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 17: tenantry.identity.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 18: tenantry.identity.v1.ResendVerificationEmailResponse
-	(*LoginRequest)(nil),                    // 19: tenantry.identity.v1.LoginRequest
-	(*LoginResponse)(nil),                   // 20: tenantry.identity.v1.LoginResponse
-	(*RefreshSessionRequest)(nil),           // 21: tenantry.identity.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),          // 22: tenantry.identity.v1.RefreshSessionResponse
-	(*LogoutRequest)(nil),                   // 23: tenantry.identity.v1.LogoutRequest
-	(*LogoutResponse)(nil),                  // 24: tenantry.identity.v1.LogoutResponse
-	(*ListSessionsRequest)(nil),             // 25: tenantry.identity.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 26: tenantry.identity.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),            // 27: tenantry.identity.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),           // 28: tenantry.identity.v1.RevokeSessionResponse
-	(*GetCurrentUserRequest)(nil),           // 29: tenantry.identity.v1.GetCurrentUserRequest
-	(*GetCurrentUserResponse)(nil),          // 30: tenantry.identity.v1.GetCurrentUserResponse
-	(*RequestPasswordResetRequest)(nil),     // 31: tenantry.identity.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 32: tenantry.identity.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 33: tenantry.identity.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 34: tenantry.identity.v1.ResetPasswordResponse
-	(*ChangePasswordRequest)(nil),           // 35: tenantry.identity.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 36: tenantry.identity.v1.ChangePasswordResponse
-	(*ChangeEmailRequest)(nil),              // 37: tenantry.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),             // 38: tenantry.identity.v1.ChangeEmailResponse
-	(*AcceptInvitationRequest)(nil),         // 39: tenantry.identity.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),        // 40: tenantry.identity.v1.AcceptInvitationResponse
-	(*ListUsersRequest)(nil),                // 41: tenantry.identity.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),               // 42: tenantry.identity.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                  // 43: tenantry.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),                 // 44: tenantry.identity.v1.GetUserResponse
-	(*UpdateUserRequest)(nil),               // 45: tenantry.identity.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),              // 46: tenantry.identity.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),               // 47: tenantry.identity.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),              // 48: tenantry.identity.v1.DeleteUserResponse
-	(*InviteUserRequest)(nil),               // 49: tenantry.identity.v1.InviteUserRequest
-	(*InviteUserResponse)(nil),              // 50: tenantry.identity.v1.InviteUserResponse
-	(*GetTenantSettingsRequest)(nil),        // 51: tenantry.identity.v1.GetTenantSettingsRequest
-	(*GetTenantSettingsResponse)(nil),       // 52: tenantry.identity.v1.GetTenantSettingsResponse
-	(*UpdateTenantSettingsRequest)(nil),     // 53: tenantry.identity.v1.UpdateTenantSettingsRequest
-	(*UpdateTenantSettingsResponse)(nil),    // 54: tenantry.identity.v1.UpdateTenantSettingsResponse
-	(*GetJwksRequest)(nil),                  // 55: tenantry.identity.v1.GetJwksRequest
-	(*GetJwksResponse)(nil),                 // 56: tenantry.identity.v1.GetJwksResponse
-	(*Jwk)(nil),                             // 57: tenantry.identity.v1.Jwk
-	(*IntrospectTokenRequest)(nil),          // 58: tenantry.identity.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),         // 59: tenantry.identity.v1.IntrospectTokenResponse
-	(*OAuthClient)(nil),                     // 60: tenantry.identity.v1.OAuthClient
-	(*CreateOAuthClientRequest)(nil),        // 61: tenantry.identity.v1.CreateOAuthClientRequest
-	(*CreateOAuthClientResponse)(nil),       // 62: tenantry.identity.v1.CreateOAuthClientResponse
-	(*GetOAuthClientRequest)(nil),           // 63: tenantry.identity.v1.GetOAuthClientRequest
-	(*GetOAuthClientResponse)(nil),          // 64: tenantry.identity.v1.GetOAuthClientResponse
-	(*ListOAuthClientsRequest)(nil),         // 65: tenantry.identity.v1.ListOAuthClientsRequest
-	(*ListOAuthClientsResponse)(nil),        // 66: tenantry.identity.v1.ListOAuthClientsResponse
-	(*UpdateOAuthClientRequest)(nil),        // 67: tenantry.identity.v1.UpdateOAuthClientRequest
-	(*UpdateOAuthClientResponse)(nil),       // 68: tenantry.identity.v1.UpdateOAuthClientResponse
-	(*DeleteOAuthClientRequest)(nil),        // 69: tenantry.identity.v1.DeleteOAuthClientRequest
-	(*DeleteOAuthClientResponse)(nil),       // 70: tenantry.identity.v1.DeleteOAuthClientResponse
-	(*RotateOAuthClientSecretRequest)(nil),  // 71: tenantry.identity.v1.RotateOAuthClientSecretRequest
-	(*RotateOAuthClientSecretResponse)(nil), // 72: tenantry.identity.v1.RotateOAuthClientSecretResponse
-	(*ListLinkedIdentitiesRequest)(nil),     // 73: tenantry.identity.v1.ListLinkedIdentitiesRequest
-	(*ListLinkedIdentitiesResponse)(nil),    // 74: tenantry.identity.v1.ListLinkedIdentitiesResponse
-	(*LinkedIdentity)(nil),                  // 75: tenantry.identity.v1.LinkedIdentity
-	(*UnlinkIdentityRequest)(nil),           // 76: tenantry.identity.v1.UnlinkIdentityRequest
-	(*UnlinkIdentityResponse)(nil),          // 77: tenantry.identity.v1.UnlinkIdentityResponse
-	(*IdentityProvider)(nil),                // 78: tenantry.identity.v1.IdentityProvider
-	(*CreateIdentityProviderRequest)(nil),   // 79: tenantry.identity.v1.CreateIdentityProviderRequest
-	(*CreateIdentityProviderResponse)(nil),  // 80: tenantry.identity.v1.CreateIdentityProviderResponse
-	(*GetIdentityProviderRequest)(nil),      // 81: tenantry.identity.v1.GetIdentityProviderRequest
-	(*GetIdentityProviderResponse)(nil),     // 82: tenantry.identity.v1.GetIdentityProviderResponse
-	(*ListIdentityProvidersRequest)(nil),    // 83: tenantry.identity.v1.ListIdentityProvidersRequest
-	(*ListIdentityProvidersResponse)(nil),   // 84: tenantry.identity.v1.ListIdentityProvidersResponse
-	(*UpdateIdentityProviderRequest)(nil),   // 85: tenantry.identity.v1.UpdateIdentityProviderRequest
-	(*UpdateIdentityProviderResponse)(nil),  // 86: tenantry.identity.v1.UpdateIdentityProviderResponse
-	(*DeleteIdentityProviderRequest)(nil),   // 87: tenantry.identity.v1.DeleteIdentityProviderRequest
-	(*DeleteIdentityProviderResponse)(nil),  // 88: tenantry.identity.v1.DeleteIdentityProviderResponse
-	(*timestamppb.Timestamp)(nil),           // 89: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 90: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 91: google.protobuf.Duration
+	(MfaFactor)(0),                          // 2: tenantry.identity.v1.MfaFactor
+	(User_State)(0),                         // 3: tenantry.identity.v1.User.State
+	(OAuthClient_Type)(0),                   // 4: tenantry.identity.v1.OAuthClient.Type
+	(OAuthClient_GrantType)(0),              // 5: tenantry.identity.v1.OAuthClient.GrantType
+	(OAuthClient_SigningAlgorithm)(0),       // 6: tenantry.identity.v1.OAuthClient.SigningAlgorithm
+	(IdentityProvider_Kind)(0),              // 7: tenantry.identity.v1.IdentityProvider.Kind
+	(*User)(nil),                            // 8: tenantry.identity.v1.User
+	(*Session)(nil),                         // 9: tenantry.identity.v1.Session
+	(*TenantSettings)(nil),                  // 10: tenantry.identity.v1.TenantSettings
+	(*GetAuthConfigRequest)(nil),            // 11: tenantry.identity.v1.GetAuthConfigRequest
+	(*GetAuthConfigResponse)(nil),           // 12: tenantry.identity.v1.GetAuthConfigResponse
+	(*SignInProvider)(nil),                  // 13: tenantry.identity.v1.SignInProvider
+	(*SignUpRequest)(nil),                   // 14: tenantry.identity.v1.SignUpRequest
+	(*SignUpResponse)(nil),                  // 15: tenantry.identity.v1.SignUpResponse
+	(*VerifyEmailRequest)(nil),              // 16: tenantry.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),             // 17: tenantry.identity.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),  // 18: tenantry.identity.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil), // 19: tenantry.identity.v1.ResendVerificationEmailResponse
+	(*LoginRequest)(nil),                    // 20: tenantry.identity.v1.LoginRequest
+	(*LoginResponse)(nil),                   // 21: tenantry.identity.v1.LoginResponse
+	(*MfaChallenge)(nil),                    // 22: tenantry.identity.v1.MfaChallenge
+	(*RefreshSessionRequest)(nil),           // 23: tenantry.identity.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),          // 24: tenantry.identity.v1.RefreshSessionResponse
+	(*LogoutRequest)(nil),                   // 25: tenantry.identity.v1.LogoutRequest
+	(*LogoutResponse)(nil),                  // 26: tenantry.identity.v1.LogoutResponse
+	(*ListSessionsRequest)(nil),             // 27: tenantry.identity.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),            // 28: tenantry.identity.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),            // 29: tenantry.identity.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),           // 30: tenantry.identity.v1.RevokeSessionResponse
+	(*GetCurrentUserRequest)(nil),           // 31: tenantry.identity.v1.GetCurrentUserRequest
+	(*GetCurrentUserResponse)(nil),          // 32: tenantry.identity.v1.GetCurrentUserResponse
+	(*RequestPasswordResetRequest)(nil),     // 33: tenantry.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),    // 34: tenantry.identity.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),            // 35: tenantry.identity.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),           // 36: tenantry.identity.v1.ResetPasswordResponse
+	(*ChangePasswordRequest)(nil),           // 37: tenantry.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),          // 38: tenantry.identity.v1.ChangePasswordResponse
+	(*ChangeEmailRequest)(nil),              // 39: tenantry.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),             // 40: tenantry.identity.v1.ChangeEmailResponse
+	(*AcceptInvitationRequest)(nil),         // 41: tenantry.identity.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),        // 42: tenantry.identity.v1.AcceptInvitationResponse
+	(*ListUsersRequest)(nil),                // 43: tenantry.identity.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),               // 44: tenantry.identity.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                  // 45: tenantry.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),                 // 46: tenantry.identity.v1.GetUserResponse
+	(*UpdateUserRequest)(nil),               // 47: tenantry.identity.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),              // 48: tenantry.identity.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),               // 49: tenantry.identity.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),              // 50: tenantry.identity.v1.DeleteUserResponse
+	(*InviteUserRequest)(nil),               // 51: tenantry.identity.v1.InviteUserRequest
+	(*InviteUserResponse)(nil),              // 52: tenantry.identity.v1.InviteUserResponse
+	(*GetTenantSettingsRequest)(nil),        // 53: tenantry.identity.v1.GetTenantSettingsRequest
+	(*GetTenantSettingsResponse)(nil),       // 54: tenantry.identity.v1.GetTenantSettingsResponse
+	(*UpdateTenantSettingsRequest)(nil),     // 55: tenantry.identity.v1.UpdateTenantSettingsRequest
+	(*UpdateTenantSettingsResponse)(nil),    // 56: tenantry.identity.v1.UpdateTenantSettingsResponse
+	(*GetJwksRequest)(nil),                  // 57: tenantry.identity.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),                 // 58: tenantry.identity.v1.GetJwksResponse
+	(*Jwk)(nil),                             // 59: tenantry.identity.v1.Jwk
+	(*IntrospectTokenRequest)(nil),          // 60: tenantry.identity.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),         // 61: tenantry.identity.v1.IntrospectTokenResponse
+	(*OAuthClient)(nil),                     // 62: tenantry.identity.v1.OAuthClient
+	(*CreateOAuthClientRequest)(nil),        // 63: tenantry.identity.v1.CreateOAuthClientRequest
+	(*CreateOAuthClientResponse)(nil),       // 64: tenantry.identity.v1.CreateOAuthClientResponse
+	(*GetOAuthClientRequest)(nil),           // 65: tenantry.identity.v1.GetOAuthClientRequest
+	(*GetOAuthClientResponse)(nil),          // 66: tenantry.identity.v1.GetOAuthClientResponse
+	(*ListOAuthClientsRequest)(nil),         // 67: tenantry.identity.v1.ListOAuthClientsRequest
+	(*ListOAuthClientsResponse)(nil),        // 68: tenantry.identity.v1.ListOAuthClientsResponse
+	(*UpdateOAuthClientRequest)(nil),        // 69: tenantry.identity.v1.UpdateOAuthClientRequest
+	(*UpdateOAuthClientResponse)(nil),       // 70: tenantry.identity.v1.UpdateOAuthClientResponse
+	(*DeleteOAuthClientRequest)(nil),        // 71: tenantry.identity.v1.DeleteOAuthClientRequest
+	(*DeleteOAuthClientResponse)(nil),       // 72: tenantry.identity.v1.DeleteOAuthClientResponse
+	(*RotateOAuthClientSecretRequest)(nil),  // 73: tenantry.identity.v1.RotateOAuthClientSecretRequest
+	(*RotateOAuthClientSecretResponse)(nil), // 74: tenantry.identity.v1.RotateOAuthClientSecretResponse
+	(*ListLinkedIdentitiesRequest)(nil),     // 75: tenantry.identity.v1.ListLinkedIdentitiesRequest
+	(*ListLinkedIdentitiesResponse)(nil),    // 76: tenantry.identity.v1.ListLinkedIdentitiesResponse
+	(*LinkedIdentity)(nil),                  // 77: tenantry.identity.v1.LinkedIdentity
+	(*UnlinkIdentityRequest)(nil),           // 78: tenantry.identity.v1.UnlinkIdentityRequest
+	(*UnlinkIdentityResponse)(nil),          // 79: tenantry.identity.v1.UnlinkIdentityResponse
+	(*IdentityProvider)(nil),                // 80: tenantry.identity.v1.IdentityProvider
+	(*CreateIdentityProviderRequest)(nil),   // 81: tenantry.identity.v1.CreateIdentityProviderRequest
+	(*CreateIdentityProviderResponse)(nil),  // 82: tenantry.identity.v1.CreateIdentityProviderResponse
+	(*GetIdentityProviderRequest)(nil),      // 83: tenantry.identity.v1.GetIdentityProviderRequest
+	(*GetIdentityProviderResponse)(nil),     // 84: tenantry.identity.v1.GetIdentityProviderResponse
+	(*ListIdentityProvidersRequest)(nil),    // 85: tenantry.identity.v1.ListIdentityProvidersRequest
+	(*ListIdentityProvidersResponse)(nil),   // 86: tenantry.identity.v1.ListIdentityProvidersResponse
+	(*UpdateIdentityProviderRequest)(nil),   // 87: tenantry.identity.v1.UpdateIdentityProviderRequest
+	(*UpdateIdentityProviderResponse)(nil),  // 88: tenantry.identity.v1.UpdateIdentityProviderResponse
+	(*DeleteIdentityProviderRequest)(nil),   // 89: tenantry.identity.v1.DeleteIdentityProviderRequest
+	(*DeleteIdentityProviderResponse)(nil),  // 90: tenantry.identity.v1.DeleteIdentityProviderResponse
+	(*VerifyMfaRequest)(nil),                // 91: tenantry.identity.v1.VerifyMfaRequest
+	(*VerifyMfaResponse)(nil),               // 92: tenantry.identity.v1.VerifyMfaResponse
+	(*GetMfaStatusRequest)(nil),             // 93: tenantry.identity.v1.GetMfaStatusRequest
+	(*GetMfaStatusResponse)(nil),            // 94: tenantry.identity.v1.GetMfaStatusResponse
+	(*BeginTotpEnrollmentRequest)(nil),      // 95: tenantry.identity.v1.BeginTotpEnrollmentRequest
+	(*BeginTotpEnrollmentResponse)(nil),     // 96: tenantry.identity.v1.BeginTotpEnrollmentResponse
+	(*ConfirmTotpEnrollmentRequest)(nil),    // 97: tenantry.identity.v1.ConfirmTotpEnrollmentRequest
+	(*ConfirmTotpEnrollmentResponse)(nil),   // 98: tenantry.identity.v1.ConfirmTotpEnrollmentResponse
+	(*RemoveTotpRequest)(nil),               // 99: tenantry.identity.v1.RemoveTotpRequest
+	(*RemoveTotpResponse)(nil),              // 100: tenantry.identity.v1.RemoveTotpResponse
+	(*RegenerateRecoveryCodesRequest)(nil),  // 101: tenantry.identity.v1.RegenerateRecoveryCodesRequest
+	(*RegenerateRecoveryCodesResponse)(nil), // 102: tenantry.identity.v1.RegenerateRecoveryCodesResponse
+	(*timestamppb.Timestamp)(nil),           // 103: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 104: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 105: google.protobuf.Duration
 }
 var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
-	2,  // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
-	89, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	89, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	89, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	89, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	89, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
-	89, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
-	1,  // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
-	0,  // 9: tenantry.identity.v1.GetAuthConfigResponse.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
-	1,  // 10: tenantry.identity.v1.GetAuthConfigResponse.email_verification:type_name -> tenantry.identity.v1.EmailVerification
-	12, // 11: tenantry.identity.v1.GetAuthConfigResponse.identity_providers:type_name -> tenantry.identity.v1.SignInProvider
-	7,  // 12: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
-	8,  // 13: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
-	7,  // 14: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
-	7,  // 15: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
-	7,  // 16: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
-	7,  // 17: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
-	7,  // 18: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
-	90, // 19: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,  // 20: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
-	7,  // 21: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
-	9,  // 22: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	9,  // 23: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
-	90, // 24: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 25: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	57, // 26: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
-	3,  // 27: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
-	4,  // 28: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
-	91, // 29: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
-	5,  // 30: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	89, // 31: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
-	89, // 32: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
-	89, // 33: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
-	60, // 34: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	60, // 35: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	60, // 36: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	60, // 37: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
-	60, // 38: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	90, // 39: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	60, // 40: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	60, // 41: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	75, // 42: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
-	89, // 43: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
-	89, // 44: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
-	6,  // 45: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
-	89, // 46: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
-	89, // 47: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
-	78, // 48: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	78, // 49: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	78, // 50: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	78, // 51: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
-	78, // 52: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	90, // 53: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
-	78, // 54: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	10, // 55: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
-	13, // 56: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
-	15, // 57: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
-	17, // 58: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
-	19, // 59: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
-	21, // 60: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
-	23, // 61: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
-	25, // 62: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
-	27, // 63: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
-	29, // 64: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
-	31, // 65: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
-	33, // 66: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
-	35, // 67: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
-	37, // 68: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
-	39, // 69: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
-	73, // 70: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
-	76, // 71: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
-	41, // 72: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
-	43, // 73: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
-	45, // 74: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
-	47, // 75: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
-	49, // 76: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
-	51, // 77: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
-	53, // 78: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
-	55, // 79: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
-	58, // 80: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
-	79, // 81: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
-	81, // 82: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
-	83, // 83: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
-	85, // 84: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
-	87, // 85: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
-	61, // 86: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
-	63, // 87: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
-	65, // 88: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
-	67, // 89: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
-	69, // 90: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
-	71, // 91: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
-	11, // 92: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
-	14, // 93: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
-	16, // 94: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
-	18, // 95: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
-	20, // 96: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
-	22, // 97: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
-	24, // 98: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
-	26, // 99: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
-	28, // 100: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
-	30, // 101: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
-	32, // 102: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
-	34, // 103: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
-	36, // 104: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
-	38, // 105: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
-	40, // 106: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
-	74, // 107: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
-	77, // 108: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
-	42, // 109: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
-	44, // 110: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
-	46, // 111: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
-	48, // 112: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
-	50, // 113: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
-	52, // 114: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
-	54, // 115: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
-	56, // 116: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
-	59, // 117: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
-	80, // 118: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
-	82, // 119: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
-	84, // 120: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
-	86, // 121: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
-	88, // 122: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
-	62, // 123: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
-	64, // 124: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
-	66, // 125: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
-	68, // 126: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
-	70, // 127: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
-	72, // 128: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
-	92, // [92:129] is the sub-list for method output_type
-	55, // [55:92] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	3,   // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
+	103, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	103, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	103, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	103, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	103, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
+	103, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	0,   // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
+	1,   // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
+	0,   // 9: tenantry.identity.v1.GetAuthConfigResponse.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
+	1,   // 10: tenantry.identity.v1.GetAuthConfigResponse.email_verification:type_name -> tenantry.identity.v1.EmailVerification
+	13,  // 11: tenantry.identity.v1.GetAuthConfigResponse.identity_providers:type_name -> tenantry.identity.v1.SignInProvider
+	8,   // 12: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
+	22,  // 13: tenantry.identity.v1.LoginResponse.mfa_challenge:type_name -> tenantry.identity.v1.MfaChallenge
+	2,   // 14: tenantry.identity.v1.MfaChallenge.factors:type_name -> tenantry.identity.v1.MfaFactor
+	9,   // 15: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
+	8,   // 16: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
+	8,   // 17: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
+	8,   // 18: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
+	8,   // 19: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
+	8,   // 20: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
+	104, // 21: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	8,   // 22: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
+	8,   // 23: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
+	10,  // 24: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	10,  // 25: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
+	104, // 26: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	10,  // 27: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	59,  // 28: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
+	4,   // 29: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
+	5,   // 30: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
+	105, // 31: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
+	6,   // 32: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
+	103, // 33: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
+	103, // 34: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
+	103, // 35: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
+	62,  // 36: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	62,  // 37: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	62,  // 38: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	62,  // 39: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
+	62,  // 40: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	104, // 41: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	62,  // 42: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	62,  // 43: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	77,  // 44: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
+	103, // 45: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
+	103, // 46: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
+	7,   // 47: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
+	103, // 48: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
+	103, // 49: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
+	80,  // 50: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	80,  // 51: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	80,  // 52: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	80,  // 53: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
+	80,  // 54: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	104, // 55: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
+	80,  // 56: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	8,   // 57: tenantry.identity.v1.VerifyMfaResponse.user:type_name -> tenantry.identity.v1.User
+	103, // 58: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
+	11,  // 59: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
+	14,  // 60: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
+	16,  // 61: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
+	18,  // 62: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
+	20,  // 63: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
+	23,  // 64: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
+	25,  // 65: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
+	27,  // 66: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
+	29,  // 67: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
+	31,  // 68: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
+	33,  // 69: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
+	35,  // 70: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
+	37,  // 71: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
+	39,  // 72: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
+	41,  // 73: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
+	75,  // 74: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
+	78,  // 75: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
+	91,  // 76: tenantry.identity.v1.AuthService.VerifyMfa:input_type -> tenantry.identity.v1.VerifyMfaRequest
+	93,  // 77: tenantry.identity.v1.AuthService.GetMfaStatus:input_type -> tenantry.identity.v1.GetMfaStatusRequest
+	95,  // 78: tenantry.identity.v1.AuthService.BeginTotpEnrollment:input_type -> tenantry.identity.v1.BeginTotpEnrollmentRequest
+	97,  // 79: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmTotpEnrollmentRequest
+	99,  // 80: tenantry.identity.v1.AuthService.RemoveTotp:input_type -> tenantry.identity.v1.RemoveTotpRequest
+	101, // 81: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:input_type -> tenantry.identity.v1.RegenerateRecoveryCodesRequest
+	43,  // 82: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
+	45,  // 83: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
+	47,  // 84: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
+	49,  // 85: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
+	51,  // 86: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
+	53,  // 87: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
+	55,  // 88: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
+	57,  // 89: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
+	60,  // 90: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
+	81,  // 91: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
+	83,  // 92: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
+	85,  // 93: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
+	87,  // 94: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
+	89,  // 95: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
+	63,  // 96: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
+	65,  // 97: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
+	67,  // 98: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
+	69,  // 99: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
+	71,  // 100: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
+	73,  // 101: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
+	12,  // 102: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
+	15,  // 103: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
+	17,  // 104: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
+	19,  // 105: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
+	21,  // 106: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
+	24,  // 107: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
+	26,  // 108: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
+	28,  // 109: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
+	30,  // 110: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
+	32,  // 111: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
+	34,  // 112: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
+	36,  // 113: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
+	38,  // 114: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
+	40,  // 115: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
+	42,  // 116: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
+	76,  // 117: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
+	79,  // 118: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
+	92,  // 119: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
+	94,  // 120: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
+	96,  // 121: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
+	98,  // 122: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
+	100, // 123: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
+	102, // 124: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
+	44,  // 125: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
+	46,  // 126: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
+	48,  // 127: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
+	50,  // 128: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
+	52,  // 129: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
+	54,  // 130: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
+	56,  // 131: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
+	58,  // 132: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
+	61,  // 133: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
+	82,  // 134: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
+	84,  // 135: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
+	86,  // 136: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
+	88,  // 137: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
+	90,  // 138: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
+	64,  // 139: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
+	66,  // 140: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
+	68,  // 141: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
+	70,  // 142: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
+	72,  // 143: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
+	74,  // 144: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
+	102, // [102:145] is the sub-list for method output_type
+	59,  // [59:102] is the sub-list for method input_type
+	59,  // [59:59] is the sub-list for extension type_name
+	59,  // [59:59] is the sub-list for extension extendee
+	0,   // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_identity_proto_init() }
@@ -5688,8 +6543,8 @@ func file_tenantry_identity_v1_identity_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_identity_proto_rawDesc), len(file_tenantry_identity_v1_identity_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   82,
+			NumEnums:      8,
+			NumMessages:   95,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

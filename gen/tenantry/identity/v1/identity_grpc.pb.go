@@ -36,6 +36,12 @@ const (
 	AuthService_AcceptInvitation_FullMethodName        = "/tenantry.identity.v1.AuthService/AcceptInvitation"
 	AuthService_ListLinkedIdentities_FullMethodName    = "/tenantry.identity.v1.AuthService/ListLinkedIdentities"
 	AuthService_UnlinkIdentity_FullMethodName          = "/tenantry.identity.v1.AuthService/UnlinkIdentity"
+	AuthService_VerifyMfa_FullMethodName               = "/tenantry.identity.v1.AuthService/VerifyMfa"
+	AuthService_GetMfaStatus_FullMethodName            = "/tenantry.identity.v1.AuthService/GetMfaStatus"
+	AuthService_BeginTotpEnrollment_FullMethodName     = "/tenantry.identity.v1.AuthService/BeginTotpEnrollment"
+	AuthService_ConfirmTotpEnrollment_FullMethodName   = "/tenantry.identity.v1.AuthService/ConfirmTotpEnrollment"
+	AuthService_RemoveTotp_FullMethodName              = "/tenantry.identity.v1.AuthService/RemoveTotp"
+	AuthService_RegenerateRecoveryCodes_FullMethodName = "/tenantry.identity.v1.AuthService/RegenerateRecoveryCodes"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -96,6 +102,38 @@ type AuthServiceClient interface {
 	// reason LAST_LOGIN_METHOD. Connecting is a browser flow: see the README
 	// ("Sign in with other providers").
 	UnlinkIdentity(ctx context.Context, in *UnlinkIdentityRequest, opts ...grpc.CallOption) (*UnlinkIdentityResponse, error)
+	// VerifyMfa is the second step of a login that Login answered with an
+	// MFA challenge: a code of the account's authenticator app (TOTP), or one
+	// of its recovery codes, opens the session Login would have opened. The
+	// challenge is single-use, expires after 5 minutes and is good only in
+	// the tenant that issued it. Codes are rate-limited like passwords
+	// (RESOURCE_EXHAUSTED with a RetryInfo); a wrong, reused or another
+	// account's code is UNAUTHENTICATED, reason MFA_CODE_INVALID; an unknown,
+	// used or expired challenge is UNAUTHENTICATED, reason
+	// MFA_CHALLENGE_INVALID (log in again).
+	VerifyMfa(ctx context.Context, in *VerifyMfaRequest, opts ...grpc.CallOption) (*VerifyMfaResponse, error)
+	// GetMfaStatus says which second factors the caller's account has.
+	GetMfaStatus(ctx context.Context, in *GetMfaStatusRequest, opts ...grpc.CallOption) (*GetMfaStatusResponse, error)
+	// BeginTotpEnrollment starts adding an authenticator app (TOTP, RFC 6238)
+	// to the caller's account: a new secret, its otpauth:// URI and a QR code
+	// of it. Nothing changes at login until ConfirmTotpEnrollment; beginning
+	// again replaces the secret not yet confirmed. An account that has an
+	// authenticator app already is FAILED_PRECONDITION, reason
+	// TOTP_ALREADY_ENROLLED (remove it first).
+	BeginTotpEnrollment(ctx context.Context, in *BeginTotpEnrollmentRequest, opts ...grpc.CallOption) (*BeginTotpEnrollmentResponse, error)
+	// ConfirmTotpEnrollment proves the app holds the secret with one of its
+	// codes: from then on every login of the account asks for a second
+	// factor. The answer holds the account's 10 recovery codes, shown this
+	// once only.
+	ConfirmTotpEnrollment(ctx context.Context, in *ConfirmTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmTotpEnrollmentResponse, error)
+	// RemoveTotp removes the authenticator app and the recovery codes, given
+	// a current code of the app or a recovery code: logins ask for a
+	// password only again.
+	RemoveTotp(ctx context.Context, in *RemoveTotpRequest, opts ...grpc.CallOption) (*RemoveTotpResponse, error)
+	// RegenerateRecoveryCodes replaces the account's recovery codes with 10
+	// new ones, given a current code of the app or a recovery code; the old
+	// ones stop working.
+	RegenerateRecoveryCodes(ctx context.Context, in *RegenerateRecoveryCodesRequest, opts ...grpc.CallOption) (*RegenerateRecoveryCodesResponse, error)
 }
 
 type authServiceClient struct {
@@ -276,6 +314,66 @@ func (c *authServiceClient) UnlinkIdentity(ctx context.Context, in *UnlinkIdenti
 	return out, nil
 }
 
+func (c *authServiceClient) VerifyMfa(ctx context.Context, in *VerifyMfaRequest, opts ...grpc.CallOption) (*VerifyMfaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyMfaResponse)
+	err := c.cc.Invoke(ctx, AuthService_VerifyMfa_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) GetMfaStatus(ctx context.Context, in *GetMfaStatusRequest, opts ...grpc.CallOption) (*GetMfaStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMfaStatusResponse)
+	err := c.cc.Invoke(ctx, AuthService_GetMfaStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) BeginTotpEnrollment(ctx context.Context, in *BeginTotpEnrollmentRequest, opts ...grpc.CallOption) (*BeginTotpEnrollmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BeginTotpEnrollmentResponse)
+	err := c.cc.Invoke(ctx, AuthService_BeginTotpEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ConfirmTotpEnrollment(ctx context.Context, in *ConfirmTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmTotpEnrollmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmTotpEnrollmentResponse)
+	err := c.cc.Invoke(ctx, AuthService_ConfirmTotpEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) RemoveTotp(ctx context.Context, in *RemoveTotpRequest, opts ...grpc.CallOption) (*RemoveTotpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveTotpResponse)
+	err := c.cc.Invoke(ctx, AuthService_RemoveTotp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) RegenerateRecoveryCodes(ctx context.Context, in *RegenerateRecoveryCodesRequest, opts ...grpc.CallOption) (*RegenerateRecoveryCodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegenerateRecoveryCodesResponse)
+	err := c.cc.Invoke(ctx, AuthService_RegenerateRecoveryCodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -334,6 +432,38 @@ type AuthServiceServer interface {
 	// reason LAST_LOGIN_METHOD. Connecting is a browser flow: see the README
 	// ("Sign in with other providers").
 	UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error)
+	// VerifyMfa is the second step of a login that Login answered with an
+	// MFA challenge: a code of the account's authenticator app (TOTP), or one
+	// of its recovery codes, opens the session Login would have opened. The
+	// challenge is single-use, expires after 5 minutes and is good only in
+	// the tenant that issued it. Codes are rate-limited like passwords
+	// (RESOURCE_EXHAUSTED with a RetryInfo); a wrong, reused or another
+	// account's code is UNAUTHENTICATED, reason MFA_CODE_INVALID; an unknown,
+	// used or expired challenge is UNAUTHENTICATED, reason
+	// MFA_CHALLENGE_INVALID (log in again).
+	VerifyMfa(context.Context, *VerifyMfaRequest) (*VerifyMfaResponse, error)
+	// GetMfaStatus says which second factors the caller's account has.
+	GetMfaStatus(context.Context, *GetMfaStatusRequest) (*GetMfaStatusResponse, error)
+	// BeginTotpEnrollment starts adding an authenticator app (TOTP, RFC 6238)
+	// to the caller's account: a new secret, its otpauth:// URI and a QR code
+	// of it. Nothing changes at login until ConfirmTotpEnrollment; beginning
+	// again replaces the secret not yet confirmed. An account that has an
+	// authenticator app already is FAILED_PRECONDITION, reason
+	// TOTP_ALREADY_ENROLLED (remove it first).
+	BeginTotpEnrollment(context.Context, *BeginTotpEnrollmentRequest) (*BeginTotpEnrollmentResponse, error)
+	// ConfirmTotpEnrollment proves the app holds the secret with one of its
+	// codes: from then on every login of the account asks for a second
+	// factor. The answer holds the account's 10 recovery codes, shown this
+	// once only.
+	ConfirmTotpEnrollment(context.Context, *ConfirmTotpEnrollmentRequest) (*ConfirmTotpEnrollmentResponse, error)
+	// RemoveTotp removes the authenticator app and the recovery codes, given
+	// a current code of the app or a recovery code: logins ask for a
+	// password only again.
+	RemoveTotp(context.Context, *RemoveTotpRequest) (*RemoveTotpResponse, error)
+	// RegenerateRecoveryCodes replaces the account's recovery codes with 10
+	// new ones, given a current code of the app or a recovery code; the old
+	// ones stop working.
+	RegenerateRecoveryCodes(context.Context, *RegenerateRecoveryCodesRequest) (*RegenerateRecoveryCodesResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -394,6 +524,24 @@ func (UnimplementedAuthServiceServer) ListLinkedIdentities(context.Context, *Lis
 }
 func (UnimplementedAuthServiceServer) UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UnlinkIdentity not implemented")
+}
+func (UnimplementedAuthServiceServer) VerifyMfa(context.Context, *VerifyMfaRequest) (*VerifyMfaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyMfa not implemented")
+}
+func (UnimplementedAuthServiceServer) GetMfaStatus(context.Context, *GetMfaStatusRequest) (*GetMfaStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMfaStatus not implemented")
+}
+func (UnimplementedAuthServiceServer) BeginTotpEnrollment(context.Context, *BeginTotpEnrollmentRequest) (*BeginTotpEnrollmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BeginTotpEnrollment not implemented")
+}
+func (UnimplementedAuthServiceServer) ConfirmTotpEnrollment(context.Context, *ConfirmTotpEnrollmentRequest) (*ConfirmTotpEnrollmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmTotpEnrollment not implemented")
+}
+func (UnimplementedAuthServiceServer) RemoveTotp(context.Context, *RemoveTotpRequest) (*RemoveTotpResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveTotp not implemented")
+}
+func (UnimplementedAuthServiceServer) RegenerateRecoveryCodes(context.Context, *RegenerateRecoveryCodesRequest) (*RegenerateRecoveryCodesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegenerateRecoveryCodes not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -722,6 +870,114 @@ func _AuthService_UnlinkIdentity_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_VerifyMfa_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyMfaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).VerifyMfa(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_VerifyMfa_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).VerifyMfa(ctx, req.(*VerifyMfaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_GetMfaStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMfaStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).GetMfaStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_GetMfaStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).GetMfaStatus(ctx, req.(*GetMfaStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_BeginTotpEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BeginTotpEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).BeginTotpEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_BeginTotpEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).BeginTotpEnrollment(ctx, req.(*BeginTotpEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ConfirmTotpEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmTotpEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ConfirmTotpEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_ConfirmTotpEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ConfirmTotpEnrollment(ctx, req.(*ConfirmTotpEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_RemoveTotp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveTotpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RemoveTotp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_RemoveTotp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RemoveTotp(ctx, req.(*RemoveTotpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_RegenerateRecoveryCodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegenerateRecoveryCodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RegenerateRecoveryCodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_RegenerateRecoveryCodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RegenerateRecoveryCodes(ctx, req.(*RegenerateRecoveryCodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -796,6 +1052,30 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnlinkIdentity",
 			Handler:    _AuthService_UnlinkIdentity_Handler,
+		},
+		{
+			MethodName: "VerifyMfa",
+			Handler:    _AuthService_VerifyMfa_Handler,
+		},
+		{
+			MethodName: "GetMfaStatus",
+			Handler:    _AuthService_GetMfaStatus_Handler,
+		},
+		{
+			MethodName: "BeginTotpEnrollment",
+			Handler:    _AuthService_BeginTotpEnrollment_Handler,
+		},
+		{
+			MethodName: "ConfirmTotpEnrollment",
+			Handler:    _AuthService_ConfirmTotpEnrollment_Handler,
+		},
+		{
+			MethodName: "RemoveTotp",
+			Handler:    _AuthService_RemoveTotp_Handler,
+		},
+		{
+			MethodName: "RegenerateRecoveryCodes",
+			Handler:    _AuthService_RegenerateRecoveryCodes_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

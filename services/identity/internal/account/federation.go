@@ -647,15 +647,21 @@ func (m *Manager) federatedSession(ctx context.Context, tx Tx, t tenancy.Tenant,
 // LinkWithPassword links the provider's identity to the account that has
 // the email the provider vouched for, once its owner gave the account's
 // password, and logs them in. The password is checked by Login, with its
-// rate limits and its one answer for every failure.
+// rate limits and its one answer for every failure. An account with a
+// second factor is not linked by its password alone: its owner logs in
+// (with the factor) and connects the provider from the account page.
 func (m *Manager) LinkWithPassword(ctx context.Context, t tenancy.Tenant, claims FederatedClaims, password string, c Client) (Tokens, *User, error) {
 	if !claims.EmailVerified {
 		return Tokens{}, nil, errors.New("account: link with password: the provider did not vouch for the email")
 	}
-	tokens, u, err := m.Login(ctx, t, LoginInput{Email: claims.Email, Password: password}, c)
+	res, err := m.Login(ctx, t, LoginInput{Email: claims.Email, Password: password}, c)
 	if err != nil {
 		return Tokens{}, nil, err
 	}
+	if res.Challenged() {
+		return Tokens{}, nil, errMFALinkNeedsLogin
+	}
+	tokens, u := res.Tokens, res.User
 	err = m.link(ctx, t, u.ID, tokens.SessionID, claims, "password", c)
 	if err != nil {
 		// The password was right, but the link cannot be made (it was made

@@ -26,17 +26,27 @@ type LoginInput struct {
 	Password string
 }
 
-// Login checks a password and opens a session. Unknown accounts cost the
-// same password check as known ones and get the same error, so neither the
-// answer nor its latency says whether an account exists.
-func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c Client) (Tokens, *User, error) {
-	tokens, u, err := m.login(ctx, t, in, c)
-	m.cfg.OnLogin(LoginPassword, loginOutcome(err))
-	return tokens, u, err
+// Login checks a password and opens a session, or, when the account has a
+// second factor, answers with an MFA challenge for VerifyMFA instead (see
+// mfa.go): the right password alone then opens nothing. Unknown accounts
+// cost the same password check as known ones and get the same error, so
+// neither the answer nor its latency says whether an account exists; only
+// the right password learns that the account has a second factor.
+func (m *Manager) Login(ctx context.Context, t tenancy.Tenant, in LoginInput, c Client) (LoginResult, error) {
+	tokens, u, challenge, err := m.login(ctx, t, in, c)
+	outcome := loginOutcome(err)
+	if challenge != nil {
+		outcome = LoginChallenged
+	}
+	m.cfg.OnLogin(LoginPassword, outcome)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{Tokens: tokens, User: u, Challenge: challenge}, nil
 }
 
 // login is Login, without reporting how it ended.
-func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c Client) (Tokens, *User, error) {
+func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c Client) (Tokens, *User, *MFAChallenge, error) {
 	var (
 		account string
 		err     error
@@ -60,7 +70,7 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		bad.add(fault.Invalid("password", "PASSWORD_REQUIRED", "give your password"))
 	}
 	if err := bad.err(); err != nil {
-		return Tokens{}, nil, err
+		return Tokens{}, nil, nil, err
 	}
 	// The limits are checked before anything of the tenant is read, with
 	// the tenant's ceiling as this replica last read it; only when it has
@@ -69,7 +79,7 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 	perSecond, rateKnown := m.loginRates.get(t.UID, m.now())
 	if rateKnown {
 		if err := m.checkLoginLimits(ctx, t, account, c, perSecond); err != nil {
-			return Tokens{}, nil, err
+			return Tokens{}, nil, nil, err
 		}
 	}
 
@@ -98,27 +108,27 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		return err
 	})
 	if err != nil {
-		return Tokens{}, nil, internal(err, "login")
+		return Tokens{}, nil, nil, internal(err, "login")
 	}
 	m.loginRates.learn(t.UID, settings, m.now())
 	if !rateKnown {
 		if err := m.checkLoginLimits(ctx, t, account, c, settings.MaxLoginsPerSecond); err != nil {
-			return Tokens{}, nil, err
+			return Tokens{}, nil, nil, err
 		}
 	}
 	if user == nil || user.PasswordHash == "" {
 		_ = m.hasher.VerifyNothing(ctx, in.Password) // only its cost matters
-		return Tokens{}, nil, m.loginFailed(ctx, t, account, "", c)
+		return Tokens{}, nil, nil, m.loginFailed(ctx, t, account, "", c)
 	}
 	ok, rehash, err := m.hasher.Verify(ctx, user.PasswordHash, in.Password)
 	if err != nil {
-		return Tokens{}, nil, internal(err, "login")
+		return Tokens{}, nil, nil, internal(err, "login")
 	}
 	if !ok {
-		return Tokens{}, nil, m.loginFailed(ctx, t, account, user.ID, c)
+		return Tokens{}, nil, nil, m.loginFailed(ctx, t, account, user.ID, c)
 	}
 	if user.Disabled {
-		return Tokens{}, nil, errDisabled
+		return Tokens{}, nil, nil, errDisabled
 	}
 	if settings.EmailVerification == VerificationMandatory && !user.EmailVerified {
 		// The right password of an unverified account gets the answer a
@@ -128,7 +138,7 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		// password). The owner gets a new link instead, as they would
 		// from ResendVerificationEmail, whose limits apply.
 		m.resendOnLogin(ctx, t, user, c)
-		return Tokens{}, nil, m.loginFailed(ctx, t, account, user.ID, c)
+		return Tokens{}, nil, nil, m.loginFailed(ctx, t, account, user.ID, c)
 	}
 	newHash := ""
 	if rehash {
@@ -138,7 +148,10 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 			newHash = h
 		}
 	}
-	var tokens Tokens
+	var (
+		tokens    Tokens
+		challenge *MFAChallenge
+	)
 	checked := user.PasswordHash
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		u, err := tx.UserByID(ctx, user.ID, true)
@@ -151,6 +164,19 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		}
 		if u.Disabled {
 			return errDisabled
+		}
+		f, err := tx.TOTPFactor(ctx, u.ID, false)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if f.Confirmed() {
+			// The password was right; the session waits for the second
+			// factor. Nothing is recorded as a login yet, and a hash to
+			// upgrade waits for a login of an account without one (an
+			// upgrade is no reason to write before the code is known).
+			challenge, err = m.issueChallenge(ctx, tx, u, c)
+			user = u
+			return err
 		}
 		u.LastLoginTime = m.now()
 		if err := tx.RecordLogin(ctx, u.ID, u.LastLoginTime, newHash); err != nil {
@@ -166,12 +192,12 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		return tx.Audit(ctx, AuditEvent{Event: EventLogin, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{"session": tokens.SessionID}})
 	})
 	if errors.Is(err, errLoginFailed) {
-		return Tokens{}, nil, m.loginFailed(ctx, t, account, user.ID, c)
+		return Tokens{}, nil, nil, m.loginFailed(ctx, t, account, user.ID, c)
 	}
 	if err != nil {
-		return Tokens{}, nil, internal(err, "login")
+		return Tokens{}, nil, nil, internal(err, "login")
 	}
-	return tokens, user, nil
+	return tokens, user, challenge, nil
 }
 
 // checkLoginLimits applies the login rate limits, the tenant's ceiling at

@@ -22,6 +22,8 @@ const (
 	MailEmailChanged   = "email_changed"
 	MailInvitation     = "invitation"
 	MailUsernameTaken  = "username_taken"
+	MailFactorAdded    = "mfa_factor_added"
+	MailFactorRemoved  = "mfa_factor_removed"
 )
 
 // tenantName is how mails name the tenant: its display name, or its slug
@@ -131,5 +133,25 @@ func usernameTakenMail(t tenancy.Tenant, links Links, to, username string) mail.
 		Text: fmt.Sprintf("Hello,\n\nsomeone (we hope you) tried to sign up for %s with this address and the username %q, "+
 			"which another account already has. No account was created.\n\nTo sign up, choose another username, or none:\n\n%s\n\n"+
 			"If it was not you, you can ignore this email.\n", tenantName(t), username, links.URL(t, "/signup", "")),
+	}
+}
+
+func factorAddedMail(t tenancy.Tenant, to string, key []byte) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailFactorAdded, To: to, DedupeKey: dedupe(MailFactorAdded, key),
+		Subject: fmt.Sprintf("An authenticator app was added to your account at %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nan authenticator app was just added to your account at %s: from now on, logging in "+
+			"asks for one of its codes after your password.\n\n"+
+			"If it was not you, someone has your password: reset it at once and contact an administrator.\n", tenantName(t)),
+	}
+}
+
+func factorRemovedMail(t tenancy.Tenant, to string, key []byte) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailFactorRemoved, To: to, DedupeKey: dedupe(MailFactorRemoved, key),
+		Subject: fmt.Sprintf("The authenticator app was removed from your account at %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nthe authenticator app of your account at %s was just removed, with its recovery codes: "+
+			"logging in asks for your password only.\n\n"+
+			"If it was not you, reset your password at once and contact an administrator.\n", tenantName(t)),
 	}
 }

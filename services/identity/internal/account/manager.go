@@ -41,6 +41,10 @@ type Limiter interface {
 	Login(ctx context.Context, tenant, account, clientIP string, tenantPerSecond int) error
 	PasswordReset(ctx context.Context, tenant, account, clientIP string) error
 	Verification(ctx context.Context, tenant, account, clientIP string) error
+	// SecondFactor limits attempts at a user's second factor codes (at
+	// login, and to enrol, remove or regenerate), by the user's id; the
+	// per-address and per-tenant budgets are the logins'.
+	SecondFactor(ctx context.Context, tenant, userID, clientIP string, tenantPerSecond int) error
 }
 
 // Links builds the URLs put in emails, e.g. the tenant's verification page.
@@ -95,6 +99,9 @@ type Config struct {
 	// ProviderSecrets seals identity providers' client secrets; nil
 	// refuses to store any (see federation.go).
 	ProviderSecrets Sealer
+	// TOTPSecrets seals users' authenticator app secrets; nil refuses to
+	// enrol any (see mfa.go).
+	TOTPSecrets Sealer
 	// WaitUntil holds an answer until deadline (or ctx ends); nil is a
 	// timer. Tests replace it to see each answer's deadline.
 	WaitUntil func(ctx context.Context, deadline time.Time)

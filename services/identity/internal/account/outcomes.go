@@ -16,6 +16,9 @@ const (
 	// LoginFederated is FederatedLogin: another identity provider vouched
 	// for the person, who logs in or signs up.
 	LoginFederated LoginMethod = "federated"
+	// LoginMFA is VerifyMFA: the second step of a login whose account has
+	// a second factor.
+	LoginMFA LoginMethod = "mfa"
 )
 
 // LoginOutcome is how a login ended, for Config.OnLogin. There are few on
@@ -26,6 +29,9 @@ type LoginOutcome string
 const (
 	// LoginSucceeded: a session was opened.
 	LoginSucceeded LoginOutcome = "success"
+	// LoginChallenged: the password was right and the account has a
+	// second factor: a challenge was answered, no session opened yet.
+	LoginChallenged LoginOutcome = "challenged"
 	// LoginRefused: the person was refused (wrong or missing credentials,
 	// unknown or disabled account, unverified email, a provider's identity
 	// that may not sign in here).

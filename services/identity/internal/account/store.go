@@ -127,4 +127,5 @@ type Tx interface {
 	OAuthClientTx
 	OIDCTx
 	FederationTx
+	MFATx
 }

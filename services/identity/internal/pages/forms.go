@@ -19,8 +19,13 @@ type Accounts interface {
 	// Login opens a session and sets, on w, the browser session's cookies
 	// that the pages' script sets at login (the access token, which the
 	// script would keep, is not handed out: the next page's script gets
-	// one with the session cookie).
-	Login(w http.ResponseWriter, r *http.Request, email, password string) error
+	// one with the session cookie). When the account has a second factor
+	// it opens nothing and returns the MFA challenge for VerifyMFA.
+	Login(w http.ResponseWriter, r *http.Request, email, password string) (mfaChallenge string, err error)
+	// VerifyMFA is a login's second step: code (an authenticator app's 6
+	// digits, or a recovery code) answers the challenge Login returned,
+	// and the session opens as Login opens it.
+	VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallenge, code string) error
 	// RequestPasswordReset mails a reset link if email has an account; it
 	// answers the same either way.
 	RequestPasswordReset(r *http.Request, email string) error
@@ -100,7 +105,7 @@ type action struct {
 // refused (see refuseForm).
 var actions = map[string]action{
 	"/signup":            {fields: []string{"email", "password", "display_name"}, do: (*handler).signUp},
-	"/login":             {fields: []string{"email", "password"}, do: (*handler).login},
+	"/login":             {fields: []string{"email", "password", "code"}, do: (*handler).login},
 	"/forgot-password":   {fields: []string{"email"}, do: (*handler).forgotPassword},
 	"/reset-password":    {fields: []string{"new_password"}, do: (*handler).resetPassword},
 	"/accept-invitation": {fields: []string{"password", "display_name"}, do: (*handler).acceptInvitation},
@@ -122,6 +127,7 @@ const (
 	msgVerified       = "Email verified."
 	msgVerifyAsk      = "Confirm your email address with the button below."
 	msgConnected      = "Connected: you can log in with it from now on."
+	msgMFAStep        = "Enter the code your authenticator app shows, or one of your recovery codes."
 )
 
 // federationMessages explain the reasons a sign-in with another provider
@@ -183,16 +189,38 @@ func (h *handler) signUp(_ http.ResponseWriter, r *http.Request, v *view, form u
 }
 
 // login answers a login with a redirect to the form's next (IsLocalPath, as
-// on the page) or the account page, whose script then has the session.
+// on the page) or the account page, whose script then has the session. An
+// account with a second factor gets the page again with the second step's
+// form instead, which posts here too, with the challenge.
 func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
 	email := form.Get("email")
 	if next := form.Get("next"); IsLocalPath(next) {
 		v.Next = next
 	}
-	if err := h.accounts.Login(w, r, email, form.Get("password")); err != nil {
+	if challenge := form.Get("mfa_challenge"); challenge != "" {
+		if err := h.accounts.VerifyMFA(w, r, challenge, form.Get("code")); err != nil {
+			// The same challenge takes another code until it expires.
+			v.MFAChallenge = challenge
+			return v.fail(err)
+		}
+		return loggedIn(w, v)
+	}
+	challenge, err := h.accounts.Login(w, r, email, form.Get("password"))
+	if err != nil {
 		v.keep("email", email)
 		return v.fail(err)
 	}
+	if challenge != "" {
+		v.MFAChallenge, v.focus = challenge, "code"
+		v.succeed(msgMFAStep)
+		return http.StatusOK
+	}
+	return loggedIn(w, v)
+}
+
+// loggedIn sends a browser that just logged in to v.Next, or the account
+// page.
+func loggedIn(w http.ResponseWriter, v *view) int {
 	target := v.Next
 	if target == "" {
 		target = "/account"

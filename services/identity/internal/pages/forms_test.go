@@ -24,6 +24,7 @@ type fakeAccounts struct {
 
 	providers []pages.SignInProvider // SignInProviders' answer
 	pending   *pages.PendingLink     // PendingLink's answer
+	challenge string                 // Login's MFA challenge, when set
 }
 
 func (f *fakeAccounts) record(call string) error {
@@ -43,8 +44,19 @@ func (f *fakeAccounts) SignUp(_ *http.Request, in pages.SignUpForm) (bool, error
 	return true, f.record("SignUp email=" + in.Email + " password=" + in.Password + " display_name=" + in.DisplayName)
 }
 
-func (f *fakeAccounts) Login(w http.ResponseWriter, _ *http.Request, email, password string) error {
+func (f *fakeAccounts) Login(w http.ResponseWriter, _ *http.Request, email, password string) (string, error) {
 	if err := f.record("Login email=" + email + " password=" + password); err != nil {
+		return "", err
+	}
+	if f.challenge != "" {
+		return f.challenge, nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})
+	return "", nil
+}
+
+func (f *fakeAccounts) VerifyMFA(w http.ResponseWriter, _ *http.Request, challenge, code string) error {
+	if err := f.record("VerifyMFA challenge=" + challenge + " code=" + code); err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})

@@ -53,6 +53,9 @@ var secretFields = map[string]bool{
 	"password":         true,
 	"current_password": true,
 	"new_password":     true,
+	// The login's second step: a code, and the challenge it answers.
+	"code":          true,
+	"mfa_challenge": true,
 }
 
 // cleanQuery returns the query a page must be redirected to, and true, when

@@ -17,6 +17,10 @@ type view struct {
 	// Next is where the login page goes once logged in; only ever a value
 	// IsLocalPath accepts.
 	Next string
+	// MFAChallenge is the login's MFA challenge once the password was
+	// right and the account has a second factor: the login page shows the
+	// code form, which carries it in a hidden field.
+	MFAChallenge string
 	// Message is the page's message; Failed makes it an error.
 	Message string
 	Failed  bool

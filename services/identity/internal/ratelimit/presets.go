@@ -33,6 +33,17 @@ var (
 	// and LoginPerTenantAt shapes it.
 	LoginPerTenant = LoginPerTenantAt(50)
 
+	// SecondFactorPerAccountAddress: a second factor's code (an
+	// authenticator app's, or a recovery code) mistyped gets 5 attempts in
+	// a row, then one every 12 seconds. Only someone who gave the right
+	// password gets to try a code at all.
+	SecondFactorPerAccountAddress = Limit{Name: "second_factor.account_address", Rate: 5, Per: time.Minute, Burst: 5}
+	// SecondFactorPerAccount bounds guessing codes from many addresses. A
+	// 6-digit code, with one step of skew either side, is 3 chances in a
+	// million a guess, so the budget is far below the password's: 10 at
+	// once, then 30 an hour, about 730 guesses a day, a 0.2% chance a day.
+	SecondFactorPerAccount = Limit{Name: "second_factor.account", Rate: 30, Per: time.Hour, Burst: 10}
+
 	// PasswordResetPerAccountAddress: each request sends mail, so three,
 	// then one every 20 minutes.
 	PasswordResetPerAccountAddress = Limit{Name: "password_reset.account_address", Rate: 3, Per: time.Hour, Burst: 3}
@@ -86,6 +97,22 @@ func LoginChecks(tenant, account, clientIP string, tenantPerSecond int) []Check 
 	}
 	return presetChecks(tenant, account, clientIP,
 		LoginPerAccountAddress, LoginPerAccount, LoginPerAddress, perTenant)
+}
+
+// SecondFactorChecks returns the checks for an attempt at userID's second
+// factor in tenant (a code at login, or to enrol, remove or regenerate)
+// from clientIP, with the tenant's login ceiling at tenantPerSecond. The
+// per-account limits are the codes' own, keyed by the user's id; the
+// per-address and per-tenant ones are the logins' very budgets (same
+// names, same scopes): a code is a login attempt. Pass them to
+// [Limiter.AllowAll] before checking the code.
+func SecondFactorChecks(tenant, userID, clientIP string, tenantPerSecond int) []Check {
+	perTenant := LoginPerTenant
+	if tenantPerSecond >= 1 {
+		perTenant = LoginPerTenantAt(tenantPerSecond)
+	}
+	return presetChecks(tenant, userID, clientIP,
+		SecondFactorPerAccountAddress, SecondFactorPerAccount, LoginPerAddress, perTenant)
 }
 
 // PasswordResetChecks returns the checks for a request to send a password

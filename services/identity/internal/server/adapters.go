@@ -39,6 +39,10 @@ func (x limits) Login(ctx context.Context, tenant, account, ip string, tenantPer
 	return x.check(ctx, "login attempts", ratelimit.LoginChecks(tenant, account, ip, tenantPerSecond))
 }
 
+func (x limits) SecondFactor(ctx context.Context, tenant, userID, ip string, tenantPerSecond int) error {
+	return x.check(ctx, "second factor attempts", ratelimit.SecondFactorChecks(tenant, userID, ip, tenantPerSecond))
+}
+
 func (x limits) PasswordReset(ctx context.Context, tenant, account, ip string) error {
 	return x.check(ctx, "password reset requests", ratelimit.PasswordResetChecks(tenant, account, ip))
 }

@@ -85,6 +85,10 @@ type Options struct {
 	// FederationEndpoints replaces the real Google, Microsoft and GitHub
 	// endpoints of the identity provider presets (tests).
 	FederationEndpoints federation.Endpoints
+	// Now replaces the clock of identity's rules (account.Config.Now), so
+	// that tests can step through TOTP time steps and expiries without
+	// sleeping; nil is the wall clock.
+	Now func() time.Time
 }
 
 // New connects to the databases and the registry, prepares identity's
@@ -201,8 +205,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
+	// So are users' authenticator app secrets, with another key.
+	totpSecrets, err := sealbox.New(cfg.KeyEncryptionKey, "totp secrets v1")
+	if err != nil {
+		return nil, err
+	}
 	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil, ProviderSecrets: providerSecrets,
-		OnLogin: a.ownMetrics.login}
+		TOTPSecrets: totpSecrets, OnLogin: a.ownMetrics.login, Now: opts.Now}
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
 	}

@@ -105,13 +105,16 @@ func (s *Server) ResendVerificationEmail(ctx context.Context, req *identityv1.Re
 
 // Login implements AuthServiceServer.
 func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
-	tokens, u, err := s.accounts.Login(ctx, tenantFrom(ctx), account.LoginInput{
+	res, err := s.accounts.Login(ctx, tenantFrom(ctx), account.LoginInput{
 		Email: req.GetEmail(), Username: req.GetUsername(), Password: req.GetPassword(),
 	}, clientOf(ctx))
 	if err != nil {
 		return nil, err
 	}
-	return tokensToLogin(tokens, u, s.now()), nil
+	if res.Challenged() {
+		return &identityv1.LoginResponse{MfaChallenge: challengeToProto(res.Challenge, s.now())}, nil
+	}
+	return tokensToLogin(res.Tokens, res.User, s.now()), nil
 }
 
 // RefreshSession implements AuthServiceServer.

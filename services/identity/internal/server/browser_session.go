@@ -52,6 +52,7 @@ const (
 	cookieSession  = "tenantry_session"
 	cookieCSRF     = "tenantry_csrf"
 	pathLogin      = "/v1/auth:login"
+	pathVerifyMfa  = "/v1/auth:verifyMfa"
 	pathRefresh    = "/v1/auth:refresh"
 	pathLogout     = "/v1/auth:logout"
 	refreshJSONKey = "refresh_token"
@@ -106,7 +107,7 @@ func (b *browserSessions) wrap(next http.Handler) http.Handler {
 					// with: a failed logout means the session is gone.
 					b.clearCookies(w, r)
 				}
-			case pathLogin:
+			case pathLogin, pathVerifyMfa:
 			default:
 				browser = false
 			}
@@ -130,6 +131,12 @@ func (b *browserSessions) forwardResponse(ctx context.Context, w http.ResponseWr
 	}
 	switch resp := m.(type) {
 	case *identityv1.LoginResponse:
+		if resp.GetMfaChallenge() != nil {
+			return nil // no session yet: VerifyMfa opens it
+		}
+		b.setSession(w, br, resp.GetRefreshToken(), true)
+		resp.RefreshToken = ""
+	case *identityv1.VerifyMfaResponse:
 		b.setSession(w, br, resp.GetRefreshToken(), true)
 		resp.RefreshToken = ""
 	case *identityv1.RefreshSessionResponse:

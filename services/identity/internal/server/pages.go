@@ -73,13 +73,31 @@ func (p *pageForms) SignUp(r *http.Request, f pages.SignUpForm) (verificationReq
 // Login implements pages.Accounts: the session's cookies are those a
 // browser's login through the API gets (browserSessions), so the pages'
 // script finds the session on the next page.
-func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, password string) error {
-	return p.call(r, func(t tenancy.Tenant, c account.Client) error {
-		tokens, _, err := p.accounts.Login(r.Context(), t, account.LoginInput{Email: email, Password: password}, c)
+func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, password string) (mfaChallenge string, err error) {
+	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		res, err := p.accounts.Login(r.Context(), t, account.LoginInput{Email: email, Password: password}, c)
 		if err != nil {
 			return err
 		}
-		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, tokens.RefreshToken, true)
+		if res.Challenged() {
+			mfaChallenge = res.Challenge.Token
+			return nil
+		}
+		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
+		return nil
+	})
+	return mfaChallenge, err
+}
+
+// VerifyMFA implements pages.Accounts: the second step of Login, which
+// opens the browser's session as Login does.
+func (p *pageForms) VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallenge, code string) error {
+	return p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		res, err := p.accounts.VerifyMFA(r.Context(), t, account.VerifyMFAInput{Challenge: mfaChallenge, FactorProof: account.ProofOfCode(code)}, c)
+		if err != nil {
+			return err
+		}
+		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
 		return nil
 	})
 }

@@ -19,6 +19,7 @@ var public = []string{
 	identityv1.AuthService_RequestPasswordReset_FullMethodName,
 	identityv1.AuthService_ResetPassword_FullMethodName,
 	identityv1.AuthService_AcceptInvitation_FullMethodName,
+	identityv1.AuthService_VerifyMfa_FullMethodName,
 	identityv1.TokenService_GetJwks_FullMethodName,
 }
 
@@ -28,13 +29,18 @@ func Policy() authn.Policy {
 	users := []string{RoleUser, RoleAdmin}
 	admins := []string{RoleAdmin, RoleOperator}
 	return authn.Policy{
-		identityv1.AuthService_ListSessions_FullMethodName:         users,
-		identityv1.AuthService_RevokeSession_FullMethodName:        users,
-		identityv1.AuthService_GetCurrentUser_FullMethodName:       users,
-		identityv1.AuthService_ChangePassword_FullMethodName:       users,
-		identityv1.AuthService_ChangeEmail_FullMethodName:          users,
-		identityv1.AuthService_ListLinkedIdentities_FullMethodName: users,
-		identityv1.AuthService_UnlinkIdentity_FullMethodName:       users,
+		identityv1.AuthService_ListSessions_FullMethodName:            users,
+		identityv1.AuthService_RevokeSession_FullMethodName:           users,
+		identityv1.AuthService_GetCurrentUser_FullMethodName:          users,
+		identityv1.AuthService_ChangePassword_FullMethodName:          users,
+		identityv1.AuthService_ChangeEmail_FullMethodName:             users,
+		identityv1.AuthService_ListLinkedIdentities_FullMethodName:    users,
+		identityv1.AuthService_UnlinkIdentity_FullMethodName:          users,
+		identityv1.AuthService_GetMfaStatus_FullMethodName:            users,
+		identityv1.AuthService_BeginTotpEnrollment_FullMethodName:     users,
+		identityv1.AuthService_ConfirmTotpEnrollment_FullMethodName:   users,
+		identityv1.AuthService_RemoveTotp_FullMethodName:              users,
+		identityv1.AuthService_RegenerateRecoveryCodes_FullMethodName: users,
 
 		identityv1.UserService_ListUsers_FullMethodName:            admins,
 		identityv1.UserService_GetUser_FullMethodName:              admins,

@@ -275,10 +275,31 @@
     },
 
     'login': () => {
-      onSubmit($('#login-form'), async (v) => {
-        const r = await send('POST', '/v1/auth:login', v, { 'X-Tenantry-Client': 'browser' });
+      const loginForm = $('#login-form');
+      const mfaForm = $('#mfa-form');
+      const loggedIn = (r) => {
         accessToken.set(r.accessToken);
         location.assign(nextPath());
+      };
+      onSubmit(loginForm, async (v) => {
+        const r = await send('POST', '/v1/auth:login', v, { 'X-Tenantry-Client': 'browser' });
+        if (r.mfaChallenge) {
+          // The password was right; the account has a second factor.
+          $('input[name="mfa_challenge"]', mfaForm).value = r.mfaChallenge.token;
+          loginForm.hidden = true;
+          mfaForm.hidden = false;
+          say('Enter the code your authenticator app shows, or one of your recovery codes.');
+          $('#code', mfaForm).focus();
+          return;
+        }
+        loggedIn(r);
+      });
+      onSubmit(mfaForm, async (v) => {
+        // Six digits are the app's code; anything else a recovery code.
+        const code = (v.code || '').replace(/\s+/g, '');
+        const body = { mfaChallenge: $('input[name="mfa_challenge"]', mfaForm).value };
+        if (/^\d{6}$/.test(code)) body.totpCode = code; else body.recoveryCode = v.code || '';
+        loggedIn(await send('POST', '/v1/auth:verifyMfa', body, { 'X-Tenantry-Client': 'browser' }));
       });
     },
 

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/account"
+)
+
+// VerifyMfa implements AuthServiceServer.
+func (s *Server) VerifyMfa(ctx context.Context, req *identityv1.VerifyMfaRequest) (*identityv1.VerifyMfaResponse, error) {
+	res, err := s.accounts.VerifyMFA(ctx, tenantFrom(ctx), account.VerifyMFAInput{
+		Challenge:   req.GetMfaChallenge(),
+		FactorProof: account.FactorProof{TOTPCode: req.GetTotpCode(), RecoveryCode: req.GetRecoveryCode()},
+	}, clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	l := tokensToLogin(res.Tokens, res.User, s.now())
+	return &identityv1.VerifyMfaResponse{
+		AccessToken: l.AccessToken, RefreshToken: l.RefreshToken, ExpiresIn: l.ExpiresIn, TokenType: l.TokenType, User: l.User,
+	}, nil
+}
+
+// GetMfaStatus implements AuthServiceServer.
+func (s *Server) GetMfaStatus(ctx context.Context, _ *identityv1.GetMfaStatusRequest) (*identityv1.GetMfaStatusResponse, error) {
+	u, _, err := s.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.accounts.MFAStatus(ctx, tenantFrom(ctx), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	resp := &identityv1.GetMfaStatusResponse{TotpEnrolled: st.TOTPEnrolled, RecoveryCodesRemaining: int32(st.RecoveryCodesRemaining)}
+	if st.TOTPEnrolled {
+		resp.TotpEnrollTime = timestamppb.New(st.TOTPEnrollTime)
+	}
+	return resp, nil
+}
+
+// BeginTotpEnrollment implements AuthServiceServer.
+func (s *Server) BeginTotpEnrollment(ctx context.Context, _ *identityv1.BeginTotpEnrollmentRequest) (*identityv1.BeginTotpEnrollmentResponse, error) {
+	u, _, err := s.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.accounts.BeginTOTP(ctx, tenantFrom(ctx), u.ID, clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.BeginTotpEnrollmentResponse{Secret: e.Secret, OtpauthUri: e.URI, QrCodePng: e.QRCodePNG}, nil
+}
+
+// ConfirmTotpEnrollment implements AuthServiceServer.
+func (s *Server) ConfirmTotpEnrollment(ctx context.Context, req *identityv1.ConfirmTotpEnrollmentRequest) (*identityv1.ConfirmTotpEnrollmentResponse, error) {
+	u, _, err := s.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	codes, err := s.accounts.ConfirmTOTP(ctx, tenantFrom(ctx), u.ID, req.GetTotpCode(), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.ConfirmTotpEnrollmentResponse{RecoveryCodes: codes}, nil
+}
+
+// RemoveTotp implements AuthServiceServer.
+func (s *Server) RemoveTotp(ctx context.Context, req *identityv1.RemoveTotpRequest) (*identityv1.RemoveTotpResponse, error) {
+	u, _, err := s.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	proof := account.FactorProof{TOTPCode: req.GetTotpCode(), RecoveryCode: req.GetRecoveryCode()}
+	if err := s.accounts.RemoveTOTP(ctx, tenantFrom(ctx), u.ID, proof, clientOf(ctx)); err != nil {
+		return nil, err
+	}
+	return &identityv1.RemoveTotpResponse{}, nil
+}
+
+// RegenerateRecoveryCodes implements AuthServiceServer.
+func (s *Server) RegenerateRecoveryCodes(ctx context.Context, req *identityv1.RegenerateRecoveryCodesRequest) (*identityv1.RegenerateRecoveryCodesResponse, error) {
+	u, _, err := s.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	proof := account.FactorProof{TOTPCode: req.GetTotpCode(), RecoveryCode: req.GetRecoveryCode()}
+	codes, err := s.accounts.RegenerateRecoveryCodes(ctx, tenantFrom(ctx), u.ID, proof, clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.RegenerateRecoveryCodesResponse{RecoveryCodes: codes}, nil
+}
+
+// factorToProto names second factors in the API.
+var factorToProto = map[account.Factor]identityv1.MfaFactor{
+	account.FactorTOTP:         identityv1.MfaFactor_MFA_FACTOR_TOTP,
+	account.FactorRecoveryCode: identityv1.MfaFactor_MFA_FACTOR_RECOVERY_CODE,
+}
+
+// challengeToProto is a login's MFA challenge in the API.
+func challengeToProto(c *account.MFAChallenge, now time.Time) *identityv1.MfaChallenge {
+	out := &identityv1.MfaChallenge{Token: c.Token, ExpiresIn: int64(c.Expires.Sub(now).Round(time.Second).Seconds())}
+	for _, f := range c.Factors {
+		out.Factors = append(out.Factors, factorToProto[f])
+	}
+	return out
+}

@@ -1,0 +1,387 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/server"
+)
+
+// testClock is identity's clock in the MFA tests: the wall clock moved
+// forward by hand, so that a test reaches the next TOTP time step, or a
+// challenge's expiry, without sleeping.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// oathtool computes the TOTP code of secret at instant at with Debian's
+// oathtool, an implementation of RFC 6238 independent of identity's.
+func oathtool(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	out, err := exec.Command("oathtool", "--totp", "--base32", "--now", fmt.Sprintf("@%d", at.Unix()), secret).CombinedOutput()
+	require.NoError(t, err, "oathtool (apt-get install oathtool; make test installs it): %s", out)
+	code := strings.TrimSpace(string(out))
+	require.Regexp(t, `^\d{6}$`, code)
+	return code
+}
+
+// mfaUser is an account of the MFA tests, with its authenticator app.
+type mfaUser struct {
+	email    string
+	secret   string
+	recovery []string
+}
+
+// enrolTOTP signs email up in tenant, logs in and enrols an authenticator
+// app with a code oathtool computes now.
+func (s *system) enrolTOTP(clock *testClock, tenant, email string) mfaUser {
+	s.t.Helper()
+	login := s.signUpAndLogin(tenant, email)
+	ctx := in(tenant, login.GetAccessToken())
+	begun, err := s.auth.BeginTotpEnrollment(ctx, &identityv1.BeginTotpEnrollmentRequest{})
+	require.NoError(s.t, err)
+	confirmed, err := s.auth.ConfirmTotpEnrollment(ctx, &identityv1.ConfirmTotpEnrollmentRequest{
+		TotpCode: oathtool(s.t, begun.GetSecret(), clock.Now())})
+	require.NoError(s.t, err)
+	return mfaUser{email: email, secret: begun.GetSecret(), recovery: confirmed.GetRecoveryCodes()}
+}
+
+// challenge logs u in with the password and returns the MFA challenge.
+func (s *system) challenge(tenant string, u mfaUser) *identityv1.MfaChallenge {
+	s.t.Helper()
+	resp, err := s.auth.Login(in(tenant), loginRequest(u.email, goodPassword))
+	require.NoError(s.t, err)
+	require.Empty(s.t, resp.GetAccessToken(), "no session before the second factor")
+	require.Empty(s.t, resp.GetRefreshToken())
+	require.NotNil(s.t, resp.GetMfaChallenge())
+	return resp.GetMfaChallenge()
+}
+
+func (s *system) verifyTOTP(tenant, challenge, code string) (*identityv1.VerifyMfaResponse, error) {
+	return s.auth.VerifyMfa(in(tenant), &identityv1.VerifyMfaRequest{MfaChallenge: challenge, TotpCode: code})
+}
+
+func (s *system) verifyRecovery(tenant, challenge, code string) (*identityv1.VerifyMfaResponse, error) {
+	return s.auth.VerifyMfa(in(tenant), &identityv1.VerifyMfaRequest{MfaChallenge: challenge, RecoveryCode: code})
+}
+
+// auditEvents lists the events of the audit log of tenant's schema about
+// the user with email, oldest first.
+func (s *system) auditEvents(tenant, email string) []string {
+	s.t.Helper()
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.registry.DBURL)
+	require.NoError(s.t, err)
+	defer db.Close(ctx)
+	schema := tenant // a tenant's schema is named after its slug
+	rows, err := db.Query(ctx, `SELECT a.event FROM `+pgx.Identifier{schema, "audit_log"}.Sanitize()+` a
+		JOIN `+pgx.Identifier{schema, "users"}.Sanitize()+` u ON u.id = a.user_id WHERE u.email = $1 ORDER BY a.id`, email)
+	require.NoError(s.t, err)
+	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(s.t, err)
+	return events
+}
+
+func TestTOTPSecondFactor(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "acme", "beta")
+
+	var ann mfaUser
+	t.Run("enrolment gives a secret, its otpauth URI with the tenant's name as issuer, a QR code, then recovery codes", func(t *testing.T) {
+		login := s.signUpAndLogin("acme", "ann@example.com")
+		ctx := in("acme", login.GetAccessToken())
+		st, err := s.auth.GetMfaStatus(ctx, &identityv1.GetMfaStatusRequest{})
+		require.NoError(t, err)
+		require.False(t, st.GetTotpEnrolled())
+
+		begun, err := s.auth.BeginTotpEnrollment(ctx, &identityv1.BeginTotpEnrollmentRequest{})
+		require.NoError(t, err)
+		require.Regexp(t, `^[A-Z2-7]{32}$`, begun.GetSecret(), "160 bits of base32")
+		uri, err := url.Parse(begun.GetOtpauthUri())
+		require.NoError(t, err)
+		require.Equal(t, "otpauth", uri.Scheme)
+		require.Equal(t, "totp", uri.Host)
+		require.Equal(t, "/Tenant acme:ann@example.com", uri.Path)
+		require.Equal(t, "Tenant acme", uri.Query().Get("issuer"))
+		require.Equal(t, begun.GetSecret(), uri.Query().Get("secret"))
+		img, err := png.Decode(bytes.NewReader(begun.GetQrCodePng()))
+		require.NoError(t, err, "a PNG")
+		require.Equal(t, 256, img.Bounds().Dx())
+
+		// Not enrolled until confirmed: logins still open sessions.
+		resp, err := s.auth.Login(in("acme"), loginRequest("ann@example.com", goodPassword))
+		require.NoError(t, err)
+		require.NotEmpty(t, resp.GetAccessToken())
+		require.Nil(t, resp.GetMfaChallenge())
+
+		_, err = s.auth.ConfirmTotpEnrollment(ctx, &identityv1.ConfirmTotpEnrollmentRequest{TotpCode: "000000"})
+		if err != nil { // one chance in a million that 000000 is the code
+			requireCode(t, err, codes.Unauthenticated)
+			require.Equal(t, "MFA_CODE_INVALID", reasonOf(err))
+		}
+		_, err = s.auth.ConfirmTotpEnrollment(ctx, &identityv1.ConfirmTotpEnrollmentRequest{TotpCode: "12ab"})
+		requireCode(t, err, codes.InvalidArgument)
+
+		confirmed, err := s.auth.ConfirmTotpEnrollment(ctx, &identityv1.ConfirmTotpEnrollmentRequest{
+			TotpCode: oathtool(t, begun.GetSecret(), clock.Now())})
+		require.NoError(t, err)
+		codesSeen := map[string]bool{}
+		for _, c := range confirmed.GetRecoveryCodes() {
+			require.Regexp(t, `^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$`, c)
+			codesSeen[c] = true
+		}
+		require.Len(t, codesSeen, 10)
+		ann = mfaUser{email: "ann@example.com", secret: begun.GetSecret(), recovery: confirmed.GetRecoveryCodes()}
+
+		st, err = s.auth.GetMfaStatus(ctx, &identityv1.GetMfaStatusRequest{})
+		require.NoError(t, err)
+		require.True(t, st.GetTotpEnrolled())
+		require.EqualValues(t, 10, st.GetRecoveryCodesRemaining())
+
+		_, err = s.auth.BeginTotpEnrollment(ctx, &identityv1.BeginTotpEnrollmentRequest{})
+		requireCode(t, err, codes.FailedPrecondition)
+		require.Equal(t, "TOTP_ALREADY_ENROLLED", reasonOf(err))
+
+		_, body, _ := s.mailTo("ann@example.com", "An authenticator app was added")
+		require.Contains(t, body, "Tenant acme")
+	})
+	require.NotEmpty(t, ann.secret)
+
+	t.Run("the password answers with a challenge; oathtool's code opens the session once, and the code is not taken again", func(t *testing.T) {
+		ch := s.challenge("acme", ann)
+		require.InDelta(t, 300, ch.GetExpiresIn(), 2)
+		require.Equal(t, []identityv1.MfaFactor{identityv1.MfaFactor_MFA_FACTOR_TOTP, identityv1.MfaFactor_MFA_FACTOR_RECOVERY_CODE}, ch.GetFactors())
+
+		// The code of the step used to confirm the enrolment is spent.
+		_, err := s.verifyTOTP("acme", ch.GetToken(), oathtool(t, ann.secret, clock.Now()))
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "MFA_CODE_INVALID", reasonOf(err))
+
+		clock.Advance(30 * time.Second)
+		code := oathtool(t, ann.secret, clock.Now())
+		done, err := s.verifyTOTP("acme", ch.GetToken(), code)
+		require.NoError(t, err)
+		require.NotEmpty(t, done.GetRefreshToken())
+		me, err := s.auth.GetCurrentUser(in("acme", done.GetAccessToken()), &identityv1.GetCurrentUserRequest{})
+		require.NoError(t, err)
+		require.Equal(t, "ann@example.com", me.GetUser().GetEmail())
+
+		// The challenge is used up, whatever the code.
+		_, err = s.verifyTOTP("acme", ch.GetToken(), oathtool(t, ann.secret, clock.Now().Add(30*time.Second)))
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "MFA_CHALLENGE_INVALID", reasonOf(err))
+
+		// The same code on a new challenge is a replay.
+		_, err = s.verifyTOTP("acme", s.challenge("acme", ann).GetToken(), code)
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "MFA_CODE_INVALID", reasonOf(err))
+
+		events := s.auditEvents("acme", ann.email)
+		for _, e := range []string{"mfa.totp_enrollment_started", "mfa.totp_enrolled", "mfa.challenged", "mfa.used", "mfa.failed"} {
+			require.Contains(t, events, e)
+		}
+	})
+
+	bob := s.enrolTOTP(clock, "acme", "bob@example.com")
+	t.Run("another account's code, and a challenge on another tenant's host, are refused", func(t *testing.T) {
+		clock.Advance(30 * time.Second)
+		ch := s.challenge("acme", bob)
+		_, err := s.verifyTOTP("acme", ch.GetToken(), oathtool(t, ann.secret, clock.Now()))
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "MFA_CODE_INVALID", reasonOf(err))
+
+		// Tenant beta does not know acme's challenge, even with the right code.
+		_, err = s.verifyTOTP("beta", ch.GetToken(), oathtool(t, bob.secret, clock.Now()))
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "MFA_CHALLENGE_INVALID", reasonOf(err))
+		// Which left it unused at acme.
+		_, err = s.verifyTOTP("acme", ch.GetToken(), oathtool(t, bob.secret, clock.Now()))
+		require.NoError(t, err)
+	})
+
+	t.Run("a challenge expires after five minutes", func(t *testing.T) {
+		ch := s.challenge("acme", bob)
+		clock.Advance(5*time.Minute + time.Second)
+		_, err := s.verifyTOTP("acme", ch.GetToken(), oathtool(t, bob.secret, clock.Now()))
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "MFA_CHALLENGE_INVALID", reasonOf(err))
+	})
+
+	t.Run("a challenge is no access token, and no refresh token", func(t *testing.T) {
+		ch := s.challenge("acme", bob)
+		_, err := s.auth.GetCurrentUser(in("acme", ch.GetToken()), &identityv1.GetCurrentUserRequest{})
+		requireCode(t, err, codes.Unauthenticated)
+		_, err = s.auth.RefreshSession(in("acme"), &identityv1.RefreshSessionRequest{RefreshToken: ch.GetToken()})
+		requireCode(t, err, codes.Unauthenticated)
+	})
+
+	t.Run("recovery codes work once each, typed any way, and can be regenerated", func(t *testing.T) {
+		carl := s.enrolTOTP(clock, "acme", "carl@example.com")
+		_, err := s.verifyRecovery("acme", s.challenge("acme", carl).GetToken(), carl.recovery[0])
+		require.NoError(t, err)
+		_, err = s.verifyRecovery("acme", s.challenge("acme", carl).GetToken(), carl.recovery[0])
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "MFA_CODE_INVALID", reasonOf(err))
+		sloppy := strings.ToLower(strings.ReplaceAll(carl.recovery[1], "-", " "))
+		done, err := s.verifyRecovery("acme", s.challenge("acme", carl).GetToken(), sloppy)
+		require.NoError(t, err)
+
+		ctx := in("acme", done.GetAccessToken())
+		st, err := s.auth.GetMfaStatus(ctx, &identityv1.GetMfaStatusRequest{})
+		require.NoError(t, err)
+		require.EqualValues(t, 8, st.GetRecoveryCodesRemaining())
+
+		clock.Advance(30 * time.Second)
+		fresh, err := s.auth.RegenerateRecoveryCodes(ctx, &identityv1.RegenerateRecoveryCodesRequest{TotpCode: oathtool(t, carl.secret, clock.Now())})
+		require.NoError(t, err)
+		require.Len(t, fresh.GetRecoveryCodes(), 10)
+		require.NotContains(t, fresh.GetRecoveryCodes(), carl.recovery[2])
+		require.Contains(t, s.auditEvents("acme", carl.email), "mfa.recovery_codes_regenerated")
+	})
+
+	t.Run("a recovery code proves the removal of the app; logins then ask for the password only", func(t *testing.T) {
+		dan := s.enrolTOTP(clock, "acme", "dan@example.com")
+		done, err := s.verifyRecovery("acme", s.challenge("acme", dan).GetToken(), dan.recovery[0])
+		require.NoError(t, err)
+		ctx := in("acme", done.GetAccessToken())
+
+		// The old codes stop working once regenerated.
+		fresh, err := s.auth.RegenerateRecoveryCodes(ctx, &identityv1.RegenerateRecoveryCodesRequest{RecoveryCode: dan.recovery[1]})
+		require.NoError(t, err)
+		_, err = s.auth.RemoveTotp(ctx, &identityv1.RemoveTotpRequest{RecoveryCode: dan.recovery[2]})
+		requireCode(t, err, codes.Unauthenticated)
+		_, err = s.auth.RemoveTotp(ctx, &identityv1.RemoveTotpRequest{})
+		requireCode(t, err, codes.InvalidArgument)
+
+		_, err = s.auth.RemoveTotp(ctx, &identityv1.RemoveTotpRequest{RecoveryCode: fresh.GetRecoveryCodes()[0]})
+		require.NoError(t, err)
+		resp, err := s.auth.Login(in("acme"), loginRequest(dan.email, goodPassword))
+		require.NoError(t, err)
+		require.NotEmpty(t, resp.GetAccessToken())
+		require.Nil(t, resp.GetMfaChallenge())
+		st, err := s.auth.GetMfaStatus(in("acme", resp.GetAccessToken()), &identityv1.GetMfaStatusRequest{})
+		require.NoError(t, err)
+		require.False(t, st.GetTotpEnrolled())
+		require.Zero(t, st.GetRecoveryCodesRemaining())
+
+		s.mailTo(dan.email, "The authenticator app was removed")
+		require.Contains(t, s.auditEvents("acme", dan.email), "mfa.totp_removed")
+	})
+
+	t.Run("guessing codes hits the limit, which then refuses even the right code", func(t *testing.T) {
+		eve := s.enrolTOTP(clock, "acme", "eve@example.com") // 1 attempt of eve's budget
+		ch := s.challenge("acme", eve)
+		clock.Advance(30 * time.Second)
+		right := oathtool(t, eve.secret, clock.Now())
+		wrong := 0
+		var err error
+		for guess := 0; guess < 20; guess++ {
+			code := fmt.Sprintf("%06d", guess)
+			if code == right {
+				continue
+			}
+			_, err = s.verifyTOTP("acme", ch.GetToken(), code)
+			if requireCodeIs(err, codes.ResourceExhausted) {
+				break
+			}
+			requireCode(t, err, codes.Unauthenticated)
+			wrong++
+		}
+		requireCode(t, err, codes.ResourceExhausted)
+		require.Equal(t, 4, wrong, "five attempts in a row from one address, the enrolment's among them")
+		_, err = s.verifyTOTP("acme", ch.GetToken(), right)
+		requireCode(t, err, codes.ResourceExhausted)
+		require.Contains(t, s.auditEvents("acme", eve.email), "mfa.rate_limited")
+	})
+
+	t.Run("over REST, a browser's login gets the challenge, and its second step the session cookies", func(t *testing.T) {
+		gina := s.enrolTOTP(clock, "acme", "gina@example.com")
+		clock.Advance(30 * time.Second)
+		const host = "acme.localhost"
+		resp, raw := s.restResponse(http.MethodPost, host, "/v1/auth:login",
+			`{"email":"gina@example.com","password":"`+goodPassword+`"}`, "X-Tenantry-Client", "browser")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+		require.Empty(t, resp.Header.Values("Set-Cookie"), "no session cookie before the second factor")
+		var login struct {
+			AccessToken  string
+			MfaChallenge struct {
+				Token   string
+				Factors []string
+			}
+		}
+		require.NoError(t, json.Unmarshal(raw, &login))
+		require.Empty(t, login.AccessToken)
+		require.Equal(t, []string{"MFA_FACTOR_TOTP", "MFA_FACTOR_RECOVERY_CODE"}, login.MfaChallenge.Factors)
+
+		resp, raw = s.restResponse(http.MethodPost, host, "/v1/auth:verifyMfa",
+			`{"mfaChallenge":"`+login.MfaChallenge.Token+`","totpCode":"`+oathtool(t, gina.secret, clock.Now())+`"}`,
+			"X-Tenantry-Client", "browser")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+		cookies := setCookies(t, resp)
+		require.NotNil(t, cookies["tenantry_session /v1/auth:refresh"], "%v", cookies)
+		var opened struct{ AccessToken, RefreshToken string }
+		require.NoError(t, json.Unmarshal(raw, &opened))
+		require.NotEmpty(t, opened.AccessToken)
+		require.Empty(t, opened.RefreshToken, "a browser's refresh token is in the cookie only")
+
+		// A wrong code over REST: the gRPC answer, as JSON.
+		resp, raw = s.restResponse(http.MethodPost, host, "/v1/auth:login", `{"email":"gina@example.com","password":"`+goodPassword+`"}`)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.NoError(t, json.Unmarshal(raw, &login))
+		code, raw2 := s.rest(http.MethodPost, host, "/v1/auth:verifyMfa", `{"mfaChallenge":"`+login.MfaChallenge.Token+`","recoveryCode":"AAAA-AAAA-AAAA-AAAA"}`)
+		require.Equal(t, http.StatusUnauthorized, code, "%s", raw2)
+		require.Contains(t, string(raw2), "MFA_CODE_INVALID")
+	})
+
+	t.Run("the login page without the script asks for the code after the password, then logs in", func(t *testing.T) {
+		hal := s.enrolTOTP(clock, "acme", "hal@example.com")
+		clock.Advance(30 * time.Second)
+		const host = "acme.localhost"
+		resp, body := s.postForm(host, "/login", url.Values{"email": {hal.email}, "password": {goodPassword}, "next": {"/account?tab=1"}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		require.Empty(t, resp.Header.Values("Set-Cookie"))
+		m := regexp.MustCompile(`name="mfa_challenge" value="([^"]+)"`).FindStringSubmatch(body)
+		require.NotNil(t, m, body)
+		require.Contains(t, body, `<form id="login-form" method="post" action="/login" novalidate hidden>`)
+
+		resp, body = s.postForm(host, "/login", url.Values{"mfa_challenge": {m[1]}, "code": {"123 456"}, "next": {"/account?tab=1"}})
+		if resp.StatusCode != http.StatusSeeOther { // one chance in a million that it was the code
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+			require.Contains(t, body, `value="`+m[1]+`"`, "the same challenge takes another code")
+		}
+		resp, body = s.postForm(host, "/login", url.Values{"mfa_challenge": {m[1]}, "code": {oathtool(t, hal.secret, clock.Now())}, "next": {"/account?tab=1"}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		require.Equal(t, "/account?tab=1", resp.Header.Get("Location"))
+		require.NotNil(t, setCookies(t, resp)["tenantry_session /v1/auth:refresh"])
+	})
+}

@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"tenantry.dev/identity/internal/account"
+)
+
+func (t *pgTx) TOTPFactor(ctx context.Context, userID string, forUpdate bool) (*account.TOTPFactor, error) {
+	var (
+		f         = account.TOTPFactor{UserID: userID}
+		confirmed *time.Time
+	)
+	err := t.tx.QueryRow(ctx, `SELECT secret_sealed, create_time, confirm_time, last_used_step
+		FROM totp_factors WHERE user_id = $1::uuid`+lock(forUpdate), userID).
+		Scan(&f.SecretSealed, &f.CreateTime, &confirmed, &f.LastUsedStep)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if confirmed != nil {
+		f.ConfirmTime = *confirmed
+	}
+	return &f, nil
+}
+
+func (t *pgTx) SaveTOTPFactor(ctx context.Context, f *account.TOTPFactor) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO totp_factors (user_id, secret_sealed, create_time, confirm_time, last_used_step)
+		VALUES ($1::uuid, $2, $3, $4, $5)
+		ON CONFLICT (user_id) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, create_time = EXCLUDED.create_time,
+			confirm_time = EXCLUDED.confirm_time, last_used_step = EXCLUDED.last_used_step`,
+		f.UserID, f.SecretSealed, f.CreateTime, nullTime(f.ConfirmTime), f.LastUsedStep)
+	return err
+}
+
+func (t *pgTx) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	_, err := t.tx.Exec(ctx, `UPDATE totp_factors SET last_used_step = $2 WHERE user_id = $1::uuid`, userID, step)
+	return err
+}
+
+func (t *pgTx) DeleteSecondFactors(ctx context.Context, userID string) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1::uuid`, userID); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(ctx, `DELETE FROM totp_factors WHERE user_id = $1::uuid`, userID)
+	return err
+}
+
+func (t *pgTx) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1::uuid`, userID); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO recovery_codes (user_id, code_hash, create_time)
+		SELECT $1::uuid, h, $3 FROM unnest($2::bytea[]) AS h`, userID, hashes, at)
+	return err
+}
+
+func (t *pgTx) UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE recovery_codes SET use_time = $3
+		WHERE user_id = $1::uuid AND code_hash = $2 AND use_time IS NULL`, userID, hash, at)
+	return tag.RowsAffected() == 1, err
+}
+
+func (t *pgTx) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := t.tx.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1::uuid AND use_time IS NULL`, userID).Scan(&n)
+	return n, err
+}
