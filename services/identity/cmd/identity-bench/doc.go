@@ -47,7 +47,12 @@
 //   - Login through identity's REST gateway (POST /v1/auth:login, the
 //     tenant in the Host header, started on a free loopback port) against
 //     Login over gRPC, both spread over every tenant, with the same
-//     concurrency and source addresses.
+//     concurrency and source addresses;
+//   - a login with a second factor (Login answering a challenge, then
+//     VerifyMfa with the code of an authenticator app enrolled beforehand,
+//     computed here with pquerna/otp as the user's app would) against a
+//     password-only Login, each side with accounts of its own spread over
+//     every tenant (issue 12; target ≥ 0.95).
 //
 // Identity's rate limits stay as they are (they have no configuration):
 // every login of a measure uses its own account, and logins come from many

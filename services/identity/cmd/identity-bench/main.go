@@ -230,6 +230,7 @@ func (b *bench) run(ctx context.Context) int {
 			{"the OpenID Provider's token endpoint, discovery and JWKS", b.oauthRun, oauthKeys},
 			{"many tenants", b.tenantsRun, tenantKeys},
 			{"Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
+			{"Login with a second factor", b.mfaLoginRun, mfaLoginKeys},
 		} {
 			// Once interrupted or out of time, the remaining steps are
 			// marked as not taken without starting them.

@@ -21,9 +21,12 @@ const (
 	minRefreshVsHealth = 0.20
 	minSpreadVsOne     = 0.90
 	minRESTVsGRPC      = 0.95
-	maxTotalRunTime    = 10 * time.Minute // 8 until the OpenID Provider's measures added about two
-	oneTenantIndex     = 0
-	tenantSlugPattern  = "t%05d"
+	// minMFAVsPassword: a second factor adds one cheap check, not another
+	// hash (issue 12).
+	minMFAVsPassword  = 0.95
+	maxTotalRunTime   = 10 * time.Minute // 8 until the OpenID Provider's measures added about two
+	oneTenantIndex    = 0
+	tenantSlugPattern = "t%05d"
 )
 
 // Targets of the OpenID Provider's measures (issue 11).
@@ -66,6 +69,12 @@ const (
 	kGRPCLoginCPU     = "grpc-login-cpu"
 	kRESTLoginCPU     = "rest-login-cpu"
 	kRESTLoginRatio   = "rest-login-ratio"
+	kMFAPlainTPS      = "mfa-plain-login-tps"
+	kMFALoginTPS      = "mfa-login-tps"
+	kMFALoginP50      = "mfa-login-p50"
+	kMFALoginP99      = "mfa-login-p99"
+	kMFALoginCPU      = "mfa-login-cpu"
+	kMFALoginRatio    = "mfa-login-ratio"
 	kEd25519TPS       = "ed25519-tps"
 	kJWTTPS           = "jwt-tps"
 	kJWTCPU           = "jwt-cpu"
@@ -171,8 +180,9 @@ var (
 		kGRPCLoginTPS, kGRPCLoginP50, kGRPCLoginP99, kRESTLoginTPS, kRESTLoginP50, kRESTLoginP99,
 		kGRPCLoginCPU, kRESTLoginCPU, kRESTLoginRatio,
 	}
-	jwksKeys    = []string{kEd25519TPS, kJWTTPS, kJWTCPU, kJWTRatio}
-	sessionKeys = []string{
+	mfaLoginKeys = []string{kMFAPlainTPS, kMFALoginTPS, kMFALoginP50, kMFALoginP99, kMFALoginCPU, kMFALoginRatio}
+	jwksKeys     = []string{kEd25519TPS, kJWTTPS, kJWTCPU, kJWTRatio}
+	sessionKeys  = []string{
 		kHealthRefreshTPS, kHealthCPU, kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio,
 		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
 		kHealthAdminTPS, kAdminTPS, kAdminP50, kAdminP99, kAdminCPU, kAdminPGCPU, kAdminRatio,
@@ -189,7 +199,7 @@ var (
 		kConfigBaseTPS, kConfigTPS, kConfigP50, kConfigP99, kConfigCPU, kConfigPGCPU, kConfigRatio,
 	}
 	tenantKeys = []string{kFillTPS, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
-	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, oauthKeys, tenantKeys)
+	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, oauthKeys, tenantKeys, mfaLoginKeys)
 )
 
 func concat(lists ...[]string) []string {
@@ -270,6 +280,12 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kGRPCLoginCPU, "identity CPU per Login over gRPC", "ms", "")
 	t.Declare(kRESTLoginCPU, "identity CPU per REST login (gateway and gRPC call)", "ms", "")
 	t.Declare(kRESTLoginRatio, "REST login ÷ gRPC Login throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minRESTVsGRPC))
+	t.Declare(kMFAPlainTPS, fmt.Sprintf("password-only Login over gRPC, every tenant, a new account per login, %s (baseline)", lc), "logins/s", "baseline")
+	t.Declare(kMFALoginTPS, fmt.Sprintf("Login + VerifyMfa (TOTP code) over gRPC, every tenant, a new account per login, %s: throughput", lc), "logins/s", "")
+	t.Declare(kMFALoginP50, "Login + VerifyMfa latency p50", "ms", "")
+	t.Declare(kMFALoginP99, "Login + VerifyMfa latency p99", "ms", "")
+	t.Declare(kMFALoginCPU, "identity CPU per Login + VerifyMfa", "ms", "")
+	t.Declare(kMFALoginRatio, "login with password + TOTP ÷ password-only login throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minMFAVsPassword))
 	l := ratelimit.LoginPerTenant
 	t.Declare(kCeiling, fmt.Sprintf("most of the one tenant's login ceiling in use after a slice (%s: %d per %s, burst %d)", l.Name, l.Rate, l.Per, l.Burst),
 		"logins of burst", "")
