@@ -19,8 +19,9 @@ help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-16s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: postgres build ## Start PostgreSQL (private cluster unless DATABASE_URL is set) and every service.
-	@deploy/scripts/run-dev.sh
+# PLACEMENTS=2 starts a second private cluster too, the placement "second".
+run: postgres build ## Start PostgreSQL (private cluster unless DATABASE_URL is set) and every service; PLACEMENTS=2 adds a second placement.
+	@$(if $(PLACEMENTS),TENANTRY_DEV_PLACEMENTS=$(PLACEMENTS) )deploy/scripts/run-dev.sh
 
 .PHONY: test
 test: postgres chromium oathtool check-generated lint $(WITHPG) ## Run every module's tests against a throwaway PostgreSQL.

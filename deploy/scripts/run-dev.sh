@@ -21,8 +21,17 @@
 # the services in reverse start order (SIGTERM, then waiting for each), then
 # PostgreSQL; a clean stop exits 0.
 #
+# With TENANTRY_DEV_PLACEMENTS=2 (make run PLACEMENTS=2), a second private
+# cluster is started (or reused) under .dev/postgres-second on port 55433,
+# also by withpg, and every service gets it as the placement "second"
+# (TENANTRY_PLACEMENTS=second=...): a second database for tenant schemas, to
+# try placement policy and tenant moves on one machine. Keep it on once
+# tenants live there: without it, they have no database.
+#
 # Environment, all optional:
 #   DATABASE_URL                  use this database instead of a private cluster
+#   TENANTRY_DEV_PLACEMENTS       1 (default), or 2 for a second placement, "second"
+#   TENANTRY_DEV_SECOND_PG_PORT   port of the second placement's cluster (default 55433)
 #   TENANTRY_OPERATOR_TOKEN       operator bearer token (default: from .dev/tokens.env)
 #   TENANTRY_SERVICE_TOKEN        service bearer token (default: from .dev/tokens.env)
 #   TENANTRY_KEY_ENCRYPTION_KEY   identity's key-encryption key (default: from .dev/tokens.env)
@@ -52,6 +61,10 @@ cd "$repo_root" # go build and go tool need the workspace
 dev_dir=$(realpath -m "${TENANTRY_DEV_DIR:-$repo_root/.dev}")
 bin_dir=$(realpath -m "${TENANTRY_BIN_DIR:-$repo_root/bin}")
 pg_port=${TENANTRY_DEV_PG_PORT:-55432}
+dev_placements=${TENANTRY_DEV_PLACEMENTS:-1}
+second_pg_port=${TENANTRY_DEV_SECOND_PG_PORT:-55433}
+# second_placement names the placement of the second cluster.
+second_placement=second
 start_timeout=${TENANTRY_DEV_START_TIMEOUT:-60}
 stop_timeout=${TENANTRY_DEV_STOP_TIMEOUT:-30}
 tokens_file=$dev_dir/tokens.env
@@ -349,6 +362,22 @@ print_banner() {
 		in_demo="-H 'x-tenant: $demo_tenant'" \
 		ann='{"email":"ann@example.com","password":"correct horse battery staple"}'
 	local login="grpcurl -plaintext $in_demo -d '$ann' $identity_addr tenantry.identity.v1.AuthService/Login"
+	local placements="" second_tour="" cli=$bin_dir/tenantry
+	if [[ -n ${TENANTRY_DEV_SECOND_URL:-} ]]; then
+		[[ $cli != "$repo_root"/* ]] || cli=${cli#"$repo_root"/}
+		placements="
+Placements (databases of tenant schemas)
+  default  the database above
+  $second_placement   $(redact_url "$TENANTRY_DEV_SECOND_URL")  (private cluster in $second_cluster, kept across runs)
+"
+		second_tour="
+  # The placements, and a tenant in the second one (a tenant that names none
+  # goes to the open placement with the fewest tenants).
+  TENANTRY_REGISTRY_ADDR=$addr $cli placements list
+  grpcurl -plaintext $as_operator -d '{\"tenant_id\":\"hooli\",\"tenant\":{\"display_name\":\"Hooli\",\"placement\":\"$second_placement\"}}' $addr tenantry.registry.v1.TenantService/CreateTenant
+  grpcurl -plaintext -H 'x-tenant: hooli' -d '$ann' $identity_addr tenantry.identity.v1.AuthService/SignUp
+"
+	fi
 	cat <<BANNER
 
 ================================================================================
@@ -363,7 +392,7 @@ Tenants
 
 Database
   $database
-
+$placements
 Credentials$tokens_note
   operator token  $TENANTRY_OPERATOR_TOKEN  (every method)
   service token   $TENANTRY_SERVICE_TOKEN  (ResolveTenant, WatchTenants)
@@ -390,7 +419,7 @@ in this repository instead of 'grpcurl'):
   # The example product service (notes), in the tenant's own schema as its own role.
   grpcurl -plaintext $in_demo $as_user -d '{"note":{"body":"hello"}}' $notes_addr tenantry.notes.v1.NotesService/CreateNote
   grpcurl -plaintext $in_demo $as_user $notes_addr tenantry.notes.v1.NotesService/ListNotes
-================================================================================
+$second_tour================================================================================
 BANNER
 }
 
@@ -403,6 +432,11 @@ run_services() {
 	# on every health probe would start the go command each time.
 	grpcurl=$(go tool -n grpcurl) || die "cannot build the pinned grpcurl (go tool -n grpcurl)"
 
+	if [[ -n ${TENANTRY_DEV_SECOND_URL:-} ]]; then
+		# Every service reads the same placements (tenant-registry creates
+		# schemas there; identity and notes reach them there).
+		export TENANTRY_PLACEMENTS="${TENANTRY_PLACEMENTS:+$TENANTRY_PLACEMENTS,}$second_placement=$TENANTRY_DEV_SECOND_URL"
+	fi
 	start_service tenant-registry "$TENANTRY_REGISTRY_GRPC_ADDR" "$bin_dir/tenant-registry"
 	ensure_demo_tenant
 	# identity follows the registry started here, whatever the environment says.
@@ -446,16 +480,22 @@ run_services() {
 # ---- main mode ---------------------------------------------------------------
 
 private_cluster=""
+second_cluster=""
 if [[ ${1:-} == services ]]; then
 	private_cluster=${2:-}
+	second_cluster=${3:-}
 	run_services
 fi
 [[ $# -eq 0 ]] || die "usage: $0 (no arguments; the comment at its top lists the environment)"
+case $dev_placements in
+1 | 2) ;;
+*) die "TENANTRY_DEV_PLACEMENTS (make run PLACEMENTS=...) must be 1 or 2, not \"$dev_placements\"" ;;
+esac
 
 load_tokens
 if [[ -n ${DATABASE_URL:-} ]]; then
 	log "using DATABASE_URL $(redact_url "$DATABASE_URL")"
-	run_services
+	((dev_placements == 2)) || run_services
 fi
 
 # withpg is built rather than run with 'go run': the go command dies of a
@@ -464,5 +504,16 @@ fi
 withpg=$dev_dir/bin/withpg
 mkdir -p "$dev_dir/bin"
 go build -o "$withpg" ./services/platform/cmd/withpg
+# The command withpg runs: this script in services mode, under a second
+# withpg for the second placement's cluster when there is one (each withpg
+# forwards the signals to its command, then stops its own cluster).
+services=("$script" services)
+if ((dev_placements == 2)); then
+	second_cluster=$dev_dir/postgres-second
+	services=("$withpg" -data "$second_cluster" -port "$second_pg_port" -database tenantry -env TENANTRY_DEV_SECOND_URL -- "${services[@]}")
+fi
+if [[ -n ${DATABASE_URL:-} ]]; then
+	exec "${services[@]}" "" "$second_cluster"
+fi
 private_cluster=$dev_dir/postgres
-exec "$withpg" -data "$private_cluster" -port "$pg_port" -database tenantry -env DATABASE_URL -- "$script" services "$private_cluster"
+exec "$withpg" -data "$private_cluster" -port "$pg_port" -database tenantry -env DATABASE_URL -- "${services[@]}" "$private_cluster" "$second_cluster"

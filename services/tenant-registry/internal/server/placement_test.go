@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 
@@ -16,6 +19,7 @@ import (
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/platform/grpcerr"
 	"tenantry.dev/platform/pgtest"
+	"tenantry.dev/platform/readmetour"
 	"tenantry.dev/platform/tenantrole"
 )
 
@@ -387,4 +391,32 @@ func TestPlacementsOverREST(t *testing.T) {
 		require.Equal(t, http.StatusBadRequest, code, "%s", body)
 		require.Contains(t, string(body), "PLACEMENT_CLOSED")
 	})
+}
+
+// The README's placements tour runs as written, against a registry with
+// the placement second that make run PLACEMENTS=2 adds.
+func TestReadmePlacementsTour(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	lines, err := readmetour.Lines("placements-tour", nil)
+	require.NoError(t, err)
+	r := startWithPlacements(t, "second")
+	r.create("demo") // as make run does, in default: the first by name
+	addr := r.app.HTTPAddr().String()
+	for i := range lines {
+		lines[i] = strings.ReplaceAll(lines[i], "localhost:8081", addr)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "TENANTRY_OPERATOR_TOKEN=" + operatorToken}
+	outputs, err := readmetour.Run(t.TempDir(), env, lines)
+	require.NoError(t, err)
+	require.Len(t, outputs, 5)
+	require.Contains(t, outputs[0], `"placements/second"`)
+	require.Contains(t, outputs[1], `"closed":true`)
+	require.Contains(t, outputs[2], "PLACEMENT_CLOSED", "a tenant naming the closed placement is refused")
+	require.NotContains(t, outputs[3], `"closed":true`)
+	require.NotContains(t, outputs[3], `"code"`)
+	require.Contains(t, outputs[4], `"name":"tenants/vandelay"`)
+	require.Contains(t, outputs[4], `"placement":"second"`, "the placement with the fewest tenants")
 }
