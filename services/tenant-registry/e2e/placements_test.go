@@ -63,7 +63,9 @@ func TestRunDevWithASecondPlacement(t *testing.T) {
 	t.Run("CreateTenant as printed puts hooli in the second placement", func(t *testing.T) {
 		out, errOut, code := run.shell(t, run.command(t, "hooli", "/CreateTenant"))
 		require.Zero(t, code, errOut)
-		var resp struct{ Tenant struct{ Slug, Placement, State string } }
+		var resp struct {
+			Tenant struct{ Slug, Placement, State string }
+		}
 		require.NoError(t, json.Unmarshal([]byte(out), &resp), out)
 		require.Equal(t, "second", resp.Tenant.Placement)
 		require.Equal(t, "STATE_ACTIVE", resp.Tenant.State)
