@@ -24,6 +24,75 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Phase is where a move stands.
+type MoveMetadata_Phase int32
+
+const (
+	// Not set.
+	MoveMetadata_PHASE_UNSPECIFIED MoveMetadata_Phase = 0
+	// Checking both placements and building the schema on the target.
+	MoveMetadata_PHASE_PREPARING MoveMetadata_Phase = 1
+	// Copying the tables and streaming changes to the target.
+	MoveMetadata_PHASE_COPYING MoveMetadata_Phase = 2
+	// Writes are fenced while the target catches up.
+	MoveMetadata_PHASE_FENCED MoveMetadata_Phase = 3
+	// The tenant serves from the target; the old copy is read-only.
+	MoveMetadata_PHASE_SWITCHED MoveMetadata_Phase = 4
+	// The old copy has been dropped after grace.
+	MoveMetadata_PHASE_DONE MoveMetadata_Phase = 5
+	// Cancelled or failed before the switch: the tenant stayed where it was.
+	MoveMetadata_PHASE_ABANDONED MoveMetadata_Phase = 6
+)
+
+// Enum value maps for MoveMetadata_Phase.
+var (
+	MoveMetadata_Phase_name = map[int32]string{
+		0: "PHASE_UNSPECIFIED",
+		1: "PHASE_PREPARING",
+		2: "PHASE_COPYING",
+		3: "PHASE_FENCED",
+		4: "PHASE_SWITCHED",
+		5: "PHASE_DONE",
+		6: "PHASE_ABANDONED",
+	}
+	MoveMetadata_Phase_value = map[string]int32{
+		"PHASE_UNSPECIFIED": 0,
+		"PHASE_PREPARING":   1,
+		"PHASE_COPYING":     2,
+		"PHASE_FENCED":      3,
+		"PHASE_SWITCHED":    4,
+		"PHASE_DONE":        5,
+		"PHASE_ABANDONED":   6,
+	}
+)
+
+func (x MoveMetadata_Phase) Enum() *MoveMetadata_Phase {
+	p := new(MoveMetadata_Phase)
+	*p = x
+	return p
+}
+
+func (x MoveMetadata_Phase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MoveMetadata_Phase) Descriptor() protoreflect.EnumDescriptor {
+	return file_tenantry_registry_v1_registry_proto_enumTypes[0].Descriptor()
+}
+
+func (MoveMetadata_Phase) Type() protoreflect.EnumType {
+	return &file_tenantry_registry_v1_registry_proto_enumTypes[0]
+}
+
+func (x MoveMetadata_Phase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MoveMetadata_Phase.Descriptor instead.
+func (MoveMetadata_Phase) EnumDescriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{2, 0}
+}
+
 // State is the lifecycle state of a tenant.
 type Tenant_State int32
 
@@ -71,11 +140,11 @@ func (x Tenant_State) String() string {
 }
 
 func (Tenant_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_registry_v1_registry_proto_enumTypes[0].Descriptor()
+	return file_tenantry_registry_v1_registry_proto_enumTypes[1].Descriptor()
 }
 
 func (Tenant_State) Type() protoreflect.EnumType {
-	return &file_tenantry_registry_v1_registry_proto_enumTypes[0]
+	return &file_tenantry_registry_v1_registry_proto_enumTypes[1]
 }
 
 func (x Tenant_State) Number() protoreflect.EnumNumber {
@@ -84,7 +153,7 @@ func (x Tenant_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tenant_State.Descriptor instead.
 func (Tenant_State) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{0, 0}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{3, 0}
 }
 
 // Match says how a tenant was found.
@@ -132,11 +201,11 @@ func (x ResolveTenantResponse_Match) String() string {
 }
 
 func (ResolveTenantResponse_Match) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_registry_v1_registry_proto_enumTypes[1].Descriptor()
+	return file_tenantry_registry_v1_registry_proto_enumTypes[2].Descriptor()
 }
 
 func (ResolveTenantResponse_Match) Type() protoreflect.EnumType {
-	return &file_tenantry_registry_v1_registry_proto_enumTypes[1]
+	return &file_tenantry_registry_v1_registry_proto_enumTypes[2]
 }
 
 func (x ResolveTenantResponse_Match) Number() protoreflect.EnumNumber {
@@ -145,7 +214,7 @@ func (x ResolveTenantResponse_Match) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResolveTenantResponse_Match.Descriptor instead.
 func (ResolveTenantResponse_Match) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{23, 0}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{26, 0}
 }
 
 // EventType says what happened.
@@ -192,11 +261,11 @@ func (x WatchTenantsResponse_EventType) String() string {
 }
 
 func (WatchTenantsResponse_EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_registry_v1_registry_proto_enumTypes[2].Descriptor()
+	return file_tenantry_registry_v1_registry_proto_enumTypes[3].Descriptor()
 }
 
 func (WatchTenantsResponse_EventType) Type() protoreflect.EnumType {
-	return &file_tenantry_registry_v1_registry_proto_enumTypes[2]
+	return &file_tenantry_registry_v1_registry_proto_enumTypes[3]
 }
 
 func (x WatchTenantsResponse_EventType) Number() protoreflect.EnumNumber {
@@ -205,7 +274,263 @@ func (x WatchTenantsResponse_EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchTenantsResponse_EventType.Descriptor instead.
 func (WatchTenantsResponse_EventType) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{25, 0}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{28, 0}
+}
+
+// MoveTenantRequest is the request of MoveTenant.
+type MoveTenantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant, "tenants/{slug}". It must be ACTIVE or SUSPENDED.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The placement to move it to; not its current one.
+	Placement string `protobuf:"bytes,2,opt,name=placement,proto3" json:"placement,omitempty"`
+	// How long the old copy is kept, read-only, after the switch: 0 s to
+	// 30 days; 24 h when unset.
+	Grace         *durationpb.Duration `protobuf:"bytes,3,opt,name=grace,proto3" json:"grace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTenantRequest) Reset() {
+	*x = MoveTenantRequest{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTenantRequest) ProtoMessage() {}
+
+func (x *MoveTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTenantRequest.ProtoReflect.Descriptor instead.
+func (*MoveTenantRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *MoveTenantRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MoveTenantRequest) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
+func (x *MoveTenantRequest) GetGrace() *durationpb.Duration {
+	if x != nil {
+		return x.Grace
+	}
+	return nil
+}
+
+// MoveTenantResponse is the response of MoveTenant.
+type MoveTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The move, running.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTenantResponse) Reset() {
+	*x = MoveTenantResponse{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTenantResponse) ProtoMessage() {}
+
+func (x *MoveTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTenantResponse.ProtoReflect.Descriptor instead.
+func (*MoveTenantResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MoveTenantResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// MoveMetadata is the progress of a tenant move.
+type MoveMetadata struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant, "tenants/{slug}".
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Where it was.
+	SourcePlacement string `protobuf:"bytes,2,opt,name=source_placement,json=sourcePlacement,proto3" json:"source_placement,omitempty"`
+	// Where it goes.
+	TargetPlacement string `protobuf:"bytes,3,opt,name=target_placement,json=targetPlacement,proto3" json:"target_placement,omitempty"`
+	// Where the move stands.
+	Phase MoveMetadata_Phase `protobuf:"varint,4,opt,name=phase,proto3,enum=tenantry.registry.v1.MoveMetadata_Phase" json:"phase,omitempty"`
+	// Bytes of the tenant's tables on the source when the copy began.
+	SourceBytes int64 `protobuf:"varint,5,opt,name=source_bytes,json=sourceBytes,proto3" json:"source_bytes,omitempty"`
+	// How long writes were fenced; set once switched.
+	FenceDuration *durationpb.Duration `protobuf:"bytes,6,opt,name=fence_duration,json=fenceDuration,proto3" json:"fence_duration,omitempty"`
+	// When the placement was switched.
+	SwitchTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=switch_time,json=switchTime,proto3" json:"switch_time,omitempty"`
+	// When the old copy is (or was) dropped.
+	DropTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=drop_time,json=dropTime,proto3" json:"drop_time,omitempty"`
+	// When the operation was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When its progress last changed.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// When it ended; unset while it runs.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Whether a cancellation was asked for.
+	CancelRequested bool `protobuf:"varint,12,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MoveMetadata) Reset() {
+	*x = MoveMetadata{}
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveMetadata) ProtoMessage() {}
+
+func (x *MoveMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveMetadata.ProtoReflect.Descriptor instead.
+func (*MoveMetadata) Descriptor() ([]byte, []int) {
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MoveMetadata) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *MoveMetadata) GetSourcePlacement() string {
+	if x != nil {
+		return x.SourcePlacement
+	}
+	return ""
+}
+
+func (x *MoveMetadata) GetTargetPlacement() string {
+	if x != nil {
+		return x.TargetPlacement
+	}
+	return ""
+}
+
+func (x *MoveMetadata) GetPhase() MoveMetadata_Phase {
+	if x != nil {
+		return x.Phase
+	}
+	return MoveMetadata_PHASE_UNSPECIFIED
+}
+
+func (x *MoveMetadata) GetSourceBytes() int64 {
+	if x != nil {
+		return x.SourceBytes
+	}
+	return 0
+}
+
+func (x *MoveMetadata) GetFenceDuration() *durationpb.Duration {
+	if x != nil {
+		return x.FenceDuration
+	}
+	return nil
+}
+
+func (x *MoveMetadata) GetSwitchTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SwitchTime
+	}
+	return nil
+}
+
+func (x *MoveMetadata) GetDropTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DropTime
+	}
+	return nil
+}
+
+func (x *MoveMetadata) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *MoveMetadata) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *MoveMetadata) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *MoveMetadata) GetCancelRequested() bool {
+	if x != nil {
+		return x.CancelRequested
+	}
+	return false
 }
 
 // Tenant is one customer of a SaaS product built on Tenantry, with its own
@@ -229,7 +554,8 @@ type Tenant struct {
 	// the slug. Output only.
 	Schema string `protobuf:"bytes,6,opt,name=schema,proto3" json:"schema,omitempty"`
 	// Name of the database (placement) that holds the schema. Chosen at
-	// creation; empty selects the default placement. Immutable afterwards.
+	// creation; empty: the open placement with the fewest tenants (see
+	// PlacementService). Changed afterwards only by MoveTenant.
 	Placement string `protobuf:"bytes,7,opt,name=placement,proto3" json:"placement,omitempty"`
 	// Custom host names that resolve to this tenant. Output only; changed
 	// through AddDomain and RemoveDomain.
@@ -258,7 +584,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[0]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +596,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[0]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +609,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{0}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Tenant) GetName() string {
@@ -406,7 +732,7 @@ type Domain struct {
 
 func (x *Domain) Reset() {
 	*x = Domain{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +744,7 @@ func (x *Domain) String() string {
 func (*Domain) ProtoMessage() {}
 
 func (x *Domain) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +757,7 @@ func (x *Domain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Domain.ProtoReflect.Descriptor instead.
 func (*Domain) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Domain) GetHost() string {
@@ -464,7 +790,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +802,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +815,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateTenantRequest) GetTenantId() string {
@@ -524,7 +850,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +862,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +875,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{3}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -570,7 +896,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +908,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +921,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTenantRequest) GetName() string {
@@ -616,7 +942,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +954,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +967,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -673,7 +999,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +1011,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[6]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +1024,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{6}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListTenantsRequest) GetPageSize() int32 {
@@ -742,7 +1068,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1080,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[7]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1093,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{7}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -798,7 +1124,7 @@ type UpdateTenantRequest struct {
 
 func (x *UpdateTenantRequest) Reset() {
 	*x = UpdateTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1136,7 @@ func (x *UpdateTenantRequest) String() string {
 func (*UpdateTenantRequest) ProtoMessage() {}
 
 func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[8]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1149,7 @@ func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateTenantRequest) GetTenant() *Tenant {
@@ -851,7 +1177,7 @@ type UpdateTenantResponse struct {
 
 func (x *UpdateTenantResponse) Reset() {
 	*x = UpdateTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1189,7 @@ func (x *UpdateTenantResponse) String() string {
 func (*UpdateTenantResponse) ProtoMessage() {}
 
 func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[9]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1202,7 @@ func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTenantResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateTenantResponse) GetTenant() *Tenant {
@@ -901,7 +1227,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1239,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[10]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1252,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteTenantRequest) GetName() string {
@@ -961,7 +1287,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1299,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[11]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1312,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteTenantResponse) GetTenant() *Tenant {
@@ -1009,7 +1335,7 @@ type UndeleteTenantRequest struct {
 
 func (x *UndeleteTenantRequest) Reset() {
 	*x = UndeleteTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1347,7 @@ func (x *UndeleteTenantRequest) String() string {
 func (*UndeleteTenantRequest) ProtoMessage() {}
 
 func (x *UndeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[12]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1360,7 @@ func (x *UndeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*UndeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UndeleteTenantRequest) GetName() string {
@@ -1062,7 +1388,7 @@ type UndeleteTenantResponse struct {
 
 func (x *UndeleteTenantResponse) Reset() {
 	*x = UndeleteTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1400,7 @@ func (x *UndeleteTenantResponse) String() string {
 func (*UndeleteTenantResponse) ProtoMessage() {}
 
 func (x *UndeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[13]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1413,7 @@ func (x *UndeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*UndeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UndeleteTenantResponse) GetTenant() *Tenant {
@@ -1110,7 +1436,7 @@ type SuspendTenantRequest struct {
 
 func (x *SuspendTenantRequest) Reset() {
 	*x = SuspendTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1448,7 @@ func (x *SuspendTenantRequest) String() string {
 func (*SuspendTenantRequest) ProtoMessage() {}
 
 func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[14]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1461,7 @@ func (x *SuspendTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantRequest.ProtoReflect.Descriptor instead.
 func (*SuspendTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SuspendTenantRequest) GetName() string {
@@ -1163,7 +1489,7 @@ type SuspendTenantResponse struct {
 
 func (x *SuspendTenantResponse) Reset() {
 	*x = SuspendTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1501,7 @@ func (x *SuspendTenantResponse) String() string {
 func (*SuspendTenantResponse) ProtoMessage() {}
 
 func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[15]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1514,7 @@ func (x *SuspendTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendTenantResponse.ProtoReflect.Descriptor instead.
 func (*SuspendTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SuspendTenantResponse) GetTenant() *Tenant {
@@ -1211,7 +1537,7 @@ type ResumeTenantRequest struct {
 
 func (x *ResumeTenantRequest) Reset() {
 	*x = ResumeTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1549,7 @@ func (x *ResumeTenantRequest) String() string {
 func (*ResumeTenantRequest) ProtoMessage() {}
 
 func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[16]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1562,7 @@ func (x *ResumeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResumeTenantRequest) GetName() string {
@@ -1264,7 +1590,7 @@ type ResumeTenantResponse struct {
 
 func (x *ResumeTenantResponse) Reset() {
 	*x = ResumeTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1602,7 @@ func (x *ResumeTenantResponse) String() string {
 func (*ResumeTenantResponse) ProtoMessage() {}
 
 func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[17]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1615,7 @@ func (x *ResumeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResumeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResumeTenantResponse) GetTenant() *Tenant {
@@ -1316,7 +1642,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1654,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[18]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1667,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddDomainRequest) GetName() string {
@@ -1376,7 +1702,7 @@ type AddDomainResponse struct {
 
 func (x *AddDomainResponse) Reset() {
 	*x = AddDomainResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1714,7 @@ func (x *AddDomainResponse) String() string {
 func (*AddDomainResponse) ProtoMessage() {}
 
 func (x *AddDomainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[19]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1727,7 @@ func (x *AddDomainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainResponse.ProtoReflect.Descriptor instead.
 func (*AddDomainResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddDomainResponse) GetTenant() *Tenant {
@@ -1424,7 +1750,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1762,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[20]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1775,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveDomainRequest) GetName() string {
@@ -1477,7 +1803,7 @@ type RemoveDomainResponse struct {
 
 func (x *RemoveDomainResponse) Reset() {
 	*x = RemoveDomainResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[21]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1815,7 @@ func (x *RemoveDomainResponse) String() string {
 func (*RemoveDomainResponse) ProtoMessage() {}
 
 func (x *RemoveDomainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[21]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1828,7 @@ func (x *RemoveDomainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainResponse.ProtoReflect.Descriptor instead.
 func (*RemoveDomainResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{21}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveDomainResponse) GetTenant() *Tenant {
@@ -1529,7 +1855,7 @@ type ResolveTenantRequest struct {
 
 func (x *ResolveTenantRequest) Reset() {
 	*x = ResolveTenantRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[22]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1867,7 @@ func (x *ResolveTenantRequest) String() string {
 func (*ResolveTenantRequest) ProtoMessage() {}
 
 func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[22]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1880,7 @@ func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{22}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ResolveTenantRequest) GetKey() isResolveTenantRequest_Key {
@@ -1633,7 +1959,7 @@ type ResolveTenantResponse struct {
 
 func (x *ResolveTenantResponse) Reset() {
 	*x = ResolveTenantResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[23]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1971,7 @@ func (x *ResolveTenantResponse) String() string {
 func (*ResolveTenantResponse) ProtoMessage() {}
 
 func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[23]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1984,7 @@ func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{23}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResolveTenantResponse) GetTenant() *Tenant {
@@ -1694,7 +2020,7 @@ type WatchTenantsRequest struct {
 
 func (x *WatchTenantsRequest) Reset() {
 	*x = WatchTenantsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[24]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +2032,7 @@ func (x *WatchTenantsRequest) String() string {
 func (*WatchTenantsRequest) ProtoMessage() {}
 
 func (x *WatchTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[24]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +2045,7 @@ func (x *WatchTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTenantsRequest.ProtoReflect.Descriptor instead.
 func (*WatchTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{24}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchTenantsRequest) GetStartRevision() int64 {
@@ -1745,7 +2071,7 @@ type WatchTenantsResponse struct {
 
 func (x *WatchTenantsResponse) Reset() {
 	*x = WatchTenantsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[25]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +2083,7 @@ func (x *WatchTenantsResponse) String() string {
 func (*WatchTenantsResponse) ProtoMessage() {}
 
 func (x *WatchTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[25]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +2096,7 @@ func (x *WatchTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchTenantsResponse.ProtoReflect.Descriptor instead.
 func (*WatchTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{25}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WatchTenantsResponse) GetType() WatchTenantsResponse_EventType {
@@ -1818,7 +2144,7 @@ type Component struct {
 
 func (x *Component) Reset() {
 	*x = Component{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[26]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2156,7 @@ func (x *Component) String() string {
 func (*Component) ProtoMessage() {}
 
 func (x *Component) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[26]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2169,7 @@ func (x *Component) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Component.ProtoReflect.Descriptor instead.
 func (*Component) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{26}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Component) GetName() string {
@@ -1908,7 +2234,7 @@ type Migration struct {
 
 func (x *Migration) Reset() {
 	*x = Migration{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[27]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2246,7 @@ func (x *Migration) String() string {
 func (*Migration) ProtoMessage() {}
 
 func (x *Migration) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[27]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2259,7 @@ func (x *Migration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Migration.ProtoReflect.Descriptor instead.
 func (*Migration) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{27}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Migration) GetVersion() int32 {
@@ -1975,7 +2301,7 @@ type RegisterComponentRequest struct {
 
 func (x *RegisterComponentRequest) Reset() {
 	*x = RegisterComponentRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[28]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2313,7 @@ func (x *RegisterComponentRequest) String() string {
 func (*RegisterComponentRequest) ProtoMessage() {}
 
 func (x *RegisterComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[28]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2326,7 @@ func (x *RegisterComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterComponentRequest.ProtoReflect.Descriptor instead.
 func (*RegisterComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{28}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RegisterComponentRequest) GetComponent() *Component {
@@ -2023,7 +2349,7 @@ type RegisterComponentResponse struct {
 
 func (x *RegisterComponentResponse) Reset() {
 	*x = RegisterComponentResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[29]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2361,7 @@ func (x *RegisterComponentResponse) String() string {
 func (*RegisterComponentResponse) ProtoMessage() {}
 
 func (x *RegisterComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[29]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2374,7 @@ func (x *RegisterComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterComponentResponse.ProtoReflect.Descriptor instead.
 func (*RegisterComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{29}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RegisterComponentResponse) GetComponent() *Component {
@@ -2076,7 +2402,7 @@ type GetComponentRequest struct {
 
 func (x *GetComponentRequest) Reset() {
 	*x = GetComponentRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[30]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2414,7 @@ func (x *GetComponentRequest) String() string {
 func (*GetComponentRequest) ProtoMessage() {}
 
 func (x *GetComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[30]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2427,7 @@ func (x *GetComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComponentRequest.ProtoReflect.Descriptor instead.
 func (*GetComponentRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{30}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetComponentRequest) GetName() string {
@@ -2122,7 +2448,7 @@ type GetComponentResponse struct {
 
 func (x *GetComponentResponse) Reset() {
 	*x = GetComponentResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[31]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2134,7 +2460,7 @@ func (x *GetComponentResponse) String() string {
 func (*GetComponentResponse) ProtoMessage() {}
 
 func (x *GetComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[31]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2147,7 +2473,7 @@ func (x *GetComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComponentResponse.ProtoReflect.Descriptor instead.
 func (*GetComponentResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{31}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetComponentResponse) GetComponent() *Component {
@@ -2169,7 +2495,7 @@ type GetComponentCredentialRequest struct {
 
 func (x *GetComponentCredentialRequest) Reset() {
 	*x = GetComponentCredentialRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2507,7 @@ func (x *GetComponentCredentialRequest) String() string {
 func (*GetComponentCredentialRequest) ProtoMessage() {}
 
 func (x *GetComponentCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[32]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2520,7 @@ func (x *GetComponentCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComponentCredentialRequest.ProtoReflect.Descriptor instead.
 func (*GetComponentCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{32}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetComponentCredentialRequest) GetName() string {
@@ -2218,7 +2544,7 @@ type GetComponentCredentialResponse struct {
 
 func (x *GetComponentCredentialResponse) Reset() {
 	*x = GetComponentCredentialResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2556,7 @@ func (x *GetComponentCredentialResponse) String() string {
 func (*GetComponentCredentialResponse) ProtoMessage() {}
 
 func (x *GetComponentCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[33]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2569,7 @@ func (x *GetComponentCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComponentCredentialResponse.ProtoReflect.Descriptor instead.
 func (*GetComponentCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{33}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetComponentCredentialResponse) GetToken() string {
@@ -2269,7 +2595,7 @@ type ListComponentsRequest struct {
 
 func (x *ListComponentsRequest) Reset() {
 	*x = ListComponentsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2607,7 @@ func (x *ListComponentsRequest) String() string {
 func (*ListComponentsRequest) ProtoMessage() {}
 
 func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[34]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2620,7 @@ func (x *ListComponentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsRequest.ProtoReflect.Descriptor instead.
 func (*ListComponentsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{34}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{37}
 }
 
 // ListComponentsResponse is the response of ListComponents.
@@ -2308,7 +2634,7 @@ type ListComponentsResponse struct {
 
 func (x *ListComponentsResponse) Reset() {
 	*x = ListComponentsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2646,7 @@ func (x *ListComponentsResponse) String() string {
 func (*ListComponentsResponse) ProtoMessage() {}
 
 func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[35]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2659,7 @@ func (x *ListComponentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListComponentsResponse.ProtoReflect.Descriptor instead.
 func (*ListComponentsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{35}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListComponentsResponse) GetComponents() []*Component {
@@ -2354,7 +2680,7 @@ type ListTenantComponentsRequest struct {
 
 func (x *ListTenantComponentsRequest) Reset() {
 	*x = ListTenantComponentsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2692,7 @@ func (x *ListTenantComponentsRequest) String() string {
 func (*ListTenantComponentsRequest) ProtoMessage() {}
 
 func (x *ListTenantComponentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[36]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2705,7 @@ func (x *ListTenantComponentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantComponentsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantComponentsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{36}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListTenantComponentsRequest) GetParent() string {
@@ -2400,7 +2726,7 @@ type ListTenantComponentsResponse struct {
 
 func (x *ListTenantComponentsResponse) Reset() {
 	*x = ListTenantComponentsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2738,7 @@ func (x *ListTenantComponentsResponse) String() string {
 func (*ListTenantComponentsResponse) ProtoMessage() {}
 
 func (x *ListTenantComponentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[37]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2751,7 @@ func (x *ListTenantComponentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantComponentsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantComponentsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{37}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListTenantComponentsResponse) GetComponents() []*TenantComponent {
@@ -2452,7 +2778,7 @@ type TenantComponent struct {
 
 func (x *TenantComponent) Reset() {
 	*x = TenantComponent{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2790,7 @@ func (x *TenantComponent) String() string {
 func (*TenantComponent) ProtoMessage() {}
 
 func (x *TenantComponent) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[38]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2803,7 @@ func (x *TenantComponent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantComponent.ProtoReflect.Descriptor instead.
 func (*TenantComponent) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{38}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TenantComponent) GetName() string {
@@ -2533,7 +2859,7 @@ type MigrateTenantsRequest struct {
 
 func (x *MigrateTenantsRequest) Reset() {
 	*x = MigrateTenantsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2871,7 @@ func (x *MigrateTenantsRequest) String() string {
 func (*MigrateTenantsRequest) ProtoMessage() {}
 
 func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[39]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2884,7 @@ func (x *MigrateTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsRequest.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{39}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MigrateTenantsRequest) GetComponents() []string {
@@ -2607,7 +2933,7 @@ type MigrateTenantsResponse struct {
 
 func (x *MigrateTenantsResponse) Reset() {
 	*x = MigrateTenantsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2945,7 @@ func (x *MigrateTenantsResponse) String() string {
 func (*MigrateTenantsResponse) ProtoMessage() {}
 
 func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[40]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2958,7 @@ func (x *MigrateTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateTenantsResponse.ProtoReflect.Descriptor instead.
 func (*MigrateTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{40}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MigrateTenantsResponse) GetOperation() *Operation {
@@ -2647,7 +2973,7 @@ type Operation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name, "operations/{id}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// What it does: "MigrateTenants".
+	// What it does: "MigrateTenants" or "MoveTenant".
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Progress and what was asked.
 	Metadata *MigrationMetadata `protobuf:"bytes,3,opt,name=metadata,proto3" json:"metadata,omitempty"`
@@ -2656,14 +2982,16 @@ type Operation struct {
 	// Why it ended without finishing (code CANCELLED when cancelled).
 	Error *OperationError `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// What it did, once it ended normally.
-	Result        *MigrationResult `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
+	Result *MigrationResult `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
+	// A tenant move's progress (kind "MoveTenant"); metadata is then unset.
+	MoveMetadata  *MoveMetadata `protobuf:"bytes,7,opt,name=move_metadata,json=moveMetadata,proto3" json:"move_metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2675,7 +3003,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[41]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2688,7 +3016,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{41}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Operation) GetName() string {
@@ -2733,6 +3061,13 @@ func (x *Operation) GetResult() *MigrationResult {
 	return nil
 }
 
+func (x *Operation) GetMoveMetadata() *MoveMetadata {
+	if x != nil {
+		return x.MoveMetadata
+	}
+	return nil
+}
+
 // OperationError says why an operation ended without finishing, shaped like
 // google.rpc.Status (this API imports nothing from googleapis).
 type OperationError struct {
@@ -2749,7 +3084,7 @@ type OperationError struct {
 
 func (x *OperationError) Reset() {
 	*x = OperationError{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +3096,7 @@ func (x *OperationError) String() string {
 func (*OperationError) ProtoMessage() {}
 
 func (x *OperationError) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[42]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +3109,7 @@ func (x *OperationError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationError.ProtoReflect.Descriptor instead.
 func (*OperationError) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{42}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *OperationError) GetCode() int32 {
@@ -2828,7 +3163,7 @@ type MigrationMetadata struct {
 
 func (x *MigrationMetadata) Reset() {
 	*x = MigrationMetadata{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +3175,7 @@ func (x *MigrationMetadata) String() string {
 func (*MigrationMetadata) ProtoMessage() {}
 
 func (x *MigrationMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[43]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +3188,7 @@ func (x *MigrationMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrationMetadata.ProtoReflect.Descriptor instead.
 func (*MigrationMetadata) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{43}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *MigrationMetadata) GetComponents() []string {
@@ -2939,7 +3274,7 @@ type MigrationResult struct {
 
 func (x *MigrationResult) Reset() {
 	*x = MigrationResult{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3286,7 @@ func (x *MigrationResult) String() string {
 func (*MigrationResult) ProtoMessage() {}
 
 func (x *MigrationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[44]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3299,7 @@ func (x *MigrationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrationResult.ProtoReflect.Descriptor instead.
 func (*MigrationResult) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{44}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MigrationResult) GetFailures() []*TenantMigrationFailure {
@@ -2998,7 +3333,7 @@ type TenantMigrationFailure struct {
 
 func (x *TenantMigrationFailure) Reset() {
 	*x = TenantMigrationFailure{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3345,7 @@ func (x *TenantMigrationFailure) String() string {
 func (*TenantMigrationFailure) ProtoMessage() {}
 
 func (x *TenantMigrationFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[45]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3358,7 @@ func (x *TenantMigrationFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantMigrationFailure.ProtoReflect.Descriptor instead.
 func (*TenantMigrationFailure) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{45}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TenantMigrationFailure) GetTenant() string {
@@ -3071,7 +3406,7 @@ type TenantMigrationPlan struct {
 
 func (x *TenantMigrationPlan) Reset() {
 	*x = TenantMigrationPlan{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3083,7 +3418,7 @@ func (x *TenantMigrationPlan) String() string {
 func (*TenantMigrationPlan) ProtoMessage() {}
 
 func (x *TenantMigrationPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[46]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3096,7 +3431,7 @@ func (x *TenantMigrationPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantMigrationPlan.ProtoReflect.Descriptor instead.
 func (*TenantMigrationPlan) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{46}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *TenantMigrationPlan) GetTenant() string {
@@ -3138,7 +3473,7 @@ type GetOperationRequest struct {
 
 func (x *GetOperationRequest) Reset() {
 	*x = GetOperationRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3150,7 +3485,7 @@ func (x *GetOperationRequest) String() string {
 func (*GetOperationRequest) ProtoMessage() {}
 
 func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[47]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3163,7 +3498,7 @@ func (x *GetOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationRequest.ProtoReflect.Descriptor instead.
 func (*GetOperationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{47}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetOperationRequest) GetName() string {
@@ -3184,7 +3519,7 @@ type GetOperationResponse struct {
 
 func (x *GetOperationResponse) Reset() {
 	*x = GetOperationResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3196,7 +3531,7 @@ func (x *GetOperationResponse) String() string {
 func (*GetOperationResponse) ProtoMessage() {}
 
 func (x *GetOperationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[48]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3209,7 +3544,7 @@ func (x *GetOperationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOperationResponse.ProtoReflect.Descriptor instead.
 func (*GetOperationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{48}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetOperationResponse) GetOperation() *Operation {
@@ -3232,7 +3567,7 @@ type ListOperationsRequest struct {
 
 func (x *ListOperationsRequest) Reset() {
 	*x = ListOperationsRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3579,7 @@ func (x *ListOperationsRequest) String() string {
 func (*ListOperationsRequest) ProtoMessage() {}
 
 func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[49]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3592,7 @@ func (x *ListOperationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperationsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{49}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListOperationsRequest) GetPageSize() int32 {
@@ -3287,7 +3622,7 @@ type ListOperationsResponse struct {
 
 func (x *ListOperationsResponse) Reset() {
 	*x = ListOperationsResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3634,7 @@ func (x *ListOperationsResponse) String() string {
 func (*ListOperationsResponse) ProtoMessage() {}
 
 func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[50]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3647,7 @@ func (x *ListOperationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperationsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperationsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{50}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListOperationsResponse) GetOperations() []*Operation {
@@ -3342,7 +3677,7 @@ type WaitOperationRequest struct {
 
 func (x *WaitOperationRequest) Reset() {
 	*x = WaitOperationRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3689,7 @@ func (x *WaitOperationRequest) String() string {
 func (*WaitOperationRequest) ProtoMessage() {}
 
 func (x *WaitOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[51]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3702,7 @@ func (x *WaitOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOperationRequest.ProtoReflect.Descriptor instead.
 func (*WaitOperationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{51}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WaitOperationRequest) GetName() string {
@@ -3395,7 +3730,7 @@ type WaitOperationResponse struct {
 
 func (x *WaitOperationResponse) Reset() {
 	*x = WaitOperationResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3407,7 +3742,7 @@ func (x *WaitOperationResponse) String() string {
 func (*WaitOperationResponse) ProtoMessage() {}
 
 func (x *WaitOperationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[52]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3420,7 +3755,7 @@ func (x *WaitOperationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOperationResponse.ProtoReflect.Descriptor instead.
 func (*WaitOperationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{52}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *WaitOperationResponse) GetOperation() *Operation {
@@ -3441,7 +3776,7 @@ type CancelOperationRequest struct {
 
 func (x *CancelOperationRequest) Reset() {
 	*x = CancelOperationRequest{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[53]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3453,7 +3788,7 @@ func (x *CancelOperationRequest) String() string {
 func (*CancelOperationRequest) ProtoMessage() {}
 
 func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[53]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3466,7 +3801,7 @@ func (x *CancelOperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationRequest.ProtoReflect.Descriptor instead.
 func (*CancelOperationRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{53}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CancelOperationRequest) GetName() string {
@@ -3487,7 +3822,7 @@ type CancelOperationResponse struct {
 
 func (x *CancelOperationResponse) Reset() {
 	*x = CancelOperationResponse{}
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[54]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3834,7 @@ func (x *CancelOperationResponse) String() string {
 func (*CancelOperationResponse) ProtoMessage() {}
 
 func (x *CancelOperationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[54]
+	mi := &file_tenantry_registry_v1_registry_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3847,7 @@ func (x *CancelOperationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelOperationResponse.ProtoReflect.Descriptor instead.
 func (*CancelOperationResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{54}
+	return file_tenantry_registry_v1_registry_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CancelOperationResponse) GetOperation() *Operation {
@@ -3526,7 +3861,39 @@ var File_tenantry_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"#tenantry/registry/v1/registry.proto\x12\x14tenantry.registry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x06\n" +
+	"#tenantry/registry/v1/registry.proto\x12\x14tenantry.registry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"v\n" +
+	"\x11MoveTenantRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tplacement\x18\x02 \x01(\tR\tplacement\x12/\n" +
+	"\x05grace\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x05grace\"S\n" +
+	"\x12MoveTenantResponse\x12=\n" +
+	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation\"\x87\x06\n" +
+	"\fMoveMetadata\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12)\n" +
+	"\x10source_placement\x18\x02 \x01(\tR\x0fsourcePlacement\x12)\n" +
+	"\x10target_placement\x18\x03 \x01(\tR\x0ftargetPlacement\x12>\n" +
+	"\x05phase\x18\x04 \x01(\x0e2(.tenantry.registry.v1.MoveMetadata.PhaseR\x05phase\x12!\n" +
+	"\fsource_bytes\x18\x05 \x01(\x03R\vsourceBytes\x12@\n" +
+	"\x0efence_duration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rfenceDuration\x12;\n" +
+	"\vswitch_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"switchTime\x127\n" +
+	"\tdrop_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bdropTime\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x125\n" +
+	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12)\n" +
+	"\x10cancel_requested\x18\f \x01(\bR\x0fcancelRequested\"\x91\x01\n" +
+	"\x05Phase\x12\x15\n" +
+	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fPHASE_PREPARING\x10\x01\x12\x11\n" +
+	"\rPHASE_COPYING\x10\x02\x12\x10\n" +
+	"\fPHASE_FENCED\x10\x03\x12\x12\n" +
+	"\x0ePHASE_SWITCHED\x10\x04\x12\x0e\n" +
+	"\n" +
+	"PHASE_DONE\x10\x05\x12\x13\n" +
+	"\x0fPHASE_ABANDONED\x10\x06\"\x9e\x06\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\tR\x03uid\x12\x12\n" +
@@ -3701,14 +4068,15 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\flock_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vlockTimeout\x12\x18\n" +
 	"\atenants\x18\x05 \x03(\tR\atenants\"W\n" +
 	"\x16MigrateTenantsResponse\x12=\n" +
-	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation\"\x87\x02\n" +
+	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation\"\xd0\x02\n" +
 	"\tOperation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12C\n" +
 	"\bmetadata\x18\x03 \x01(\v2'.tenantry.registry.v1.MigrationMetadataR\bmetadata\x12\x12\n" +
 	"\x04done\x18\x04 \x01(\bR\x04done\x12:\n" +
 	"\x05error\x18\x05 \x01(\v2$.tenantry.registry.v1.OperationErrorR\x05error\x12=\n" +
-	"\x06result\x18\x06 \x01(\v2%.tenantry.registry.v1.MigrationResultR\x06result\"V\n" +
+	"\x06result\x18\x06 \x01(\v2%.tenantry.registry.v1.MigrationResultR\x06result\x12G\n" +
+	"\rmove_metadata\x18\a \x01(\v2\".tenantry.registry.v1.MoveMetadataR\fmoveMetadata\"V\n" +
 	"\x0eOperationError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -3764,7 +4132,8 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\x16CancelOperationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"X\n" +
 	"\x17CancelOperationResponse\x12=\n" +
-	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation2\xdc\t\n" +
+	"\toperation\x18\x01 \x01(\v2\x1f.tenantry.registry.v1.OperationR\toperation2\xbd\n" +
+	"\n" +
 	"\rTenantService\x12e\n" +
 	"\fCreateTenant\x12).tenantry.registry.v1.CreateTenantRequest\x1a*.tenantry.registry.v1.CreateTenantResponse\x12\\\n" +
 	"\tGetTenant\x12&.tenantry.registry.v1.GetTenantRequest\x1a'.tenantry.registry.v1.GetTenantResponse\x12b\n" +
@@ -3777,7 +4146,9 @@ const file_tenantry_registry_v1_registry_proto_rawDesc = "" +
 	"\tAddDomain\x12&.tenantry.registry.v1.AddDomainRequest\x1a'.tenantry.registry.v1.AddDomainResponse\x12e\n" +
 	"\fRemoveDomain\x12).tenantry.registry.v1.RemoveDomainRequest\x1a*.tenantry.registry.v1.RemoveDomainResponse\x12h\n" +
 	"\rResolveTenant\x12*.tenantry.registry.v1.ResolveTenantRequest\x1a+.tenantry.registry.v1.ResolveTenantResponse\x12g\n" +
-	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x012\xce\x05\n" +
+	"\fWatchTenants\x12).tenantry.registry.v1.WatchTenantsRequest\x1a*.tenantry.registry.v1.WatchTenantsResponse0\x01\x12_\n" +
+	"\n" +
+	"MoveTenant\x12'.tenantry.registry.v1.MoveTenantRequest\x1a(.tenantry.registry.v1.MoveTenantResponse2\xce\x05\n" +
 	"\x10ComponentService\x12t\n" +
 	"\x11RegisterComponent\x12..tenantry.registry.v1.RegisterComponentRequest\x1a/.tenantry.registry.v1.RegisterComponentResponse\x12e\n" +
 	"\fGetComponent\x12).tenantry.registry.v1.GetComponentRequest\x1a*.tenantry.registry.v1.GetComponentResponse\x12k\n" +
@@ -3804,170 +4175,186 @@ func file_tenantry_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_tenantry_registry_v1_registry_proto_rawDescData
 }
 
-var file_tenantry_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_tenantry_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_tenantry_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_tenantry_registry_v1_registry_proto_goTypes = []any{
-	(Tenant_State)(0),                      // 0: tenantry.registry.v1.Tenant.State
-	(ResolveTenantResponse_Match)(0),       // 1: tenantry.registry.v1.ResolveTenantResponse.Match
-	(WatchTenantsResponse_EventType)(0),    // 2: tenantry.registry.v1.WatchTenantsResponse.EventType
-	(*Tenant)(nil),                         // 3: tenantry.registry.v1.Tenant
-	(*Domain)(nil),                         // 4: tenantry.registry.v1.Domain
-	(*CreateTenantRequest)(nil),            // 5: tenantry.registry.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),           // 6: tenantry.registry.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),               // 7: tenantry.registry.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),              // 8: tenantry.registry.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),             // 9: tenantry.registry.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),            // 10: tenantry.registry.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),            // 11: tenantry.registry.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),           // 12: tenantry.registry.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),            // 13: tenantry.registry.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),           // 14: tenantry.registry.v1.DeleteTenantResponse
-	(*UndeleteTenantRequest)(nil),          // 15: tenantry.registry.v1.UndeleteTenantRequest
-	(*UndeleteTenantResponse)(nil),         // 16: tenantry.registry.v1.UndeleteTenantResponse
-	(*SuspendTenantRequest)(nil),           // 17: tenantry.registry.v1.SuspendTenantRequest
-	(*SuspendTenantResponse)(nil),          // 18: tenantry.registry.v1.SuspendTenantResponse
-	(*ResumeTenantRequest)(nil),            // 19: tenantry.registry.v1.ResumeTenantRequest
-	(*ResumeTenantResponse)(nil),           // 20: tenantry.registry.v1.ResumeTenantResponse
-	(*AddDomainRequest)(nil),               // 21: tenantry.registry.v1.AddDomainRequest
-	(*AddDomainResponse)(nil),              // 22: tenantry.registry.v1.AddDomainResponse
-	(*RemoveDomainRequest)(nil),            // 23: tenantry.registry.v1.RemoveDomainRequest
-	(*RemoveDomainResponse)(nil),           // 24: tenantry.registry.v1.RemoveDomainResponse
-	(*ResolveTenantRequest)(nil),           // 25: tenantry.registry.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),          // 26: tenantry.registry.v1.ResolveTenantResponse
-	(*WatchTenantsRequest)(nil),            // 27: tenantry.registry.v1.WatchTenantsRequest
-	(*WatchTenantsResponse)(nil),           // 28: tenantry.registry.v1.WatchTenantsResponse
-	(*Component)(nil),                      // 29: tenantry.registry.v1.Component
-	(*Migration)(nil),                      // 30: tenantry.registry.v1.Migration
-	(*RegisterComponentRequest)(nil),       // 31: tenantry.registry.v1.RegisterComponentRequest
-	(*RegisterComponentResponse)(nil),      // 32: tenantry.registry.v1.RegisterComponentResponse
-	(*GetComponentRequest)(nil),            // 33: tenantry.registry.v1.GetComponentRequest
-	(*GetComponentResponse)(nil),           // 34: tenantry.registry.v1.GetComponentResponse
-	(*GetComponentCredentialRequest)(nil),  // 35: tenantry.registry.v1.GetComponentCredentialRequest
-	(*GetComponentCredentialResponse)(nil), // 36: tenantry.registry.v1.GetComponentCredentialResponse
-	(*ListComponentsRequest)(nil),          // 37: tenantry.registry.v1.ListComponentsRequest
-	(*ListComponentsResponse)(nil),         // 38: tenantry.registry.v1.ListComponentsResponse
-	(*ListTenantComponentsRequest)(nil),    // 39: tenantry.registry.v1.ListTenantComponentsRequest
-	(*ListTenantComponentsResponse)(nil),   // 40: tenantry.registry.v1.ListTenantComponentsResponse
-	(*TenantComponent)(nil),                // 41: tenantry.registry.v1.TenantComponent
-	(*MigrateTenantsRequest)(nil),          // 42: tenantry.registry.v1.MigrateTenantsRequest
-	(*MigrateTenantsResponse)(nil),         // 43: tenantry.registry.v1.MigrateTenantsResponse
-	(*Operation)(nil),                      // 44: tenantry.registry.v1.Operation
-	(*OperationError)(nil),                 // 45: tenantry.registry.v1.OperationError
-	(*MigrationMetadata)(nil),              // 46: tenantry.registry.v1.MigrationMetadata
-	(*MigrationResult)(nil),                // 47: tenantry.registry.v1.MigrationResult
-	(*TenantMigrationFailure)(nil),         // 48: tenantry.registry.v1.TenantMigrationFailure
-	(*TenantMigrationPlan)(nil),            // 49: tenantry.registry.v1.TenantMigrationPlan
-	(*GetOperationRequest)(nil),            // 50: tenantry.registry.v1.GetOperationRequest
-	(*GetOperationResponse)(nil),           // 51: tenantry.registry.v1.GetOperationResponse
-	(*ListOperationsRequest)(nil),          // 52: tenantry.registry.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil),         // 53: tenantry.registry.v1.ListOperationsResponse
-	(*WaitOperationRequest)(nil),           // 54: tenantry.registry.v1.WaitOperationRequest
-	(*WaitOperationResponse)(nil),          // 55: tenantry.registry.v1.WaitOperationResponse
-	(*CancelOperationRequest)(nil),         // 56: tenantry.registry.v1.CancelOperationRequest
-	(*CancelOperationResponse)(nil),        // 57: tenantry.registry.v1.CancelOperationResponse
-	nil,                                    // 58: tenantry.registry.v1.Tenant.LabelsEntry
-	(*timestamppb.Timestamp)(nil),          // 59: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),          // 60: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),            // 61: google.protobuf.Duration
+	(MoveMetadata_Phase)(0),                // 0: tenantry.registry.v1.MoveMetadata.Phase
+	(Tenant_State)(0),                      // 1: tenantry.registry.v1.Tenant.State
+	(ResolveTenantResponse_Match)(0),       // 2: tenantry.registry.v1.ResolveTenantResponse.Match
+	(WatchTenantsResponse_EventType)(0),    // 3: tenantry.registry.v1.WatchTenantsResponse.EventType
+	(*MoveTenantRequest)(nil),              // 4: tenantry.registry.v1.MoveTenantRequest
+	(*MoveTenantResponse)(nil),             // 5: tenantry.registry.v1.MoveTenantResponse
+	(*MoveMetadata)(nil),                   // 6: tenantry.registry.v1.MoveMetadata
+	(*Tenant)(nil),                         // 7: tenantry.registry.v1.Tenant
+	(*Domain)(nil),                         // 8: tenantry.registry.v1.Domain
+	(*CreateTenantRequest)(nil),            // 9: tenantry.registry.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),           // 10: tenantry.registry.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),               // 11: tenantry.registry.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),              // 12: tenantry.registry.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),             // 13: tenantry.registry.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),            // 14: tenantry.registry.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),            // 15: tenantry.registry.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),           // 16: tenantry.registry.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),            // 17: tenantry.registry.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),           // 18: tenantry.registry.v1.DeleteTenantResponse
+	(*UndeleteTenantRequest)(nil),          // 19: tenantry.registry.v1.UndeleteTenantRequest
+	(*UndeleteTenantResponse)(nil),         // 20: tenantry.registry.v1.UndeleteTenantResponse
+	(*SuspendTenantRequest)(nil),           // 21: tenantry.registry.v1.SuspendTenantRequest
+	(*SuspendTenantResponse)(nil),          // 22: tenantry.registry.v1.SuspendTenantResponse
+	(*ResumeTenantRequest)(nil),            // 23: tenantry.registry.v1.ResumeTenantRequest
+	(*ResumeTenantResponse)(nil),           // 24: tenantry.registry.v1.ResumeTenantResponse
+	(*AddDomainRequest)(nil),               // 25: tenantry.registry.v1.AddDomainRequest
+	(*AddDomainResponse)(nil),              // 26: tenantry.registry.v1.AddDomainResponse
+	(*RemoveDomainRequest)(nil),            // 27: tenantry.registry.v1.RemoveDomainRequest
+	(*RemoveDomainResponse)(nil),           // 28: tenantry.registry.v1.RemoveDomainResponse
+	(*ResolveTenantRequest)(nil),           // 29: tenantry.registry.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),          // 30: tenantry.registry.v1.ResolveTenantResponse
+	(*WatchTenantsRequest)(nil),            // 31: tenantry.registry.v1.WatchTenantsRequest
+	(*WatchTenantsResponse)(nil),           // 32: tenantry.registry.v1.WatchTenantsResponse
+	(*Component)(nil),                      // 33: tenantry.registry.v1.Component
+	(*Migration)(nil),                      // 34: tenantry.registry.v1.Migration
+	(*RegisterComponentRequest)(nil),       // 35: tenantry.registry.v1.RegisterComponentRequest
+	(*RegisterComponentResponse)(nil),      // 36: tenantry.registry.v1.RegisterComponentResponse
+	(*GetComponentRequest)(nil),            // 37: tenantry.registry.v1.GetComponentRequest
+	(*GetComponentResponse)(nil),           // 38: tenantry.registry.v1.GetComponentResponse
+	(*GetComponentCredentialRequest)(nil),  // 39: tenantry.registry.v1.GetComponentCredentialRequest
+	(*GetComponentCredentialResponse)(nil), // 40: tenantry.registry.v1.GetComponentCredentialResponse
+	(*ListComponentsRequest)(nil),          // 41: tenantry.registry.v1.ListComponentsRequest
+	(*ListComponentsResponse)(nil),         // 42: tenantry.registry.v1.ListComponentsResponse
+	(*ListTenantComponentsRequest)(nil),    // 43: tenantry.registry.v1.ListTenantComponentsRequest
+	(*ListTenantComponentsResponse)(nil),   // 44: tenantry.registry.v1.ListTenantComponentsResponse
+	(*TenantComponent)(nil),                // 45: tenantry.registry.v1.TenantComponent
+	(*MigrateTenantsRequest)(nil),          // 46: tenantry.registry.v1.MigrateTenantsRequest
+	(*MigrateTenantsResponse)(nil),         // 47: tenantry.registry.v1.MigrateTenantsResponse
+	(*Operation)(nil),                      // 48: tenantry.registry.v1.Operation
+	(*OperationError)(nil),                 // 49: tenantry.registry.v1.OperationError
+	(*MigrationMetadata)(nil),              // 50: tenantry.registry.v1.MigrationMetadata
+	(*MigrationResult)(nil),                // 51: tenantry.registry.v1.MigrationResult
+	(*TenantMigrationFailure)(nil),         // 52: tenantry.registry.v1.TenantMigrationFailure
+	(*TenantMigrationPlan)(nil),            // 53: tenantry.registry.v1.TenantMigrationPlan
+	(*GetOperationRequest)(nil),            // 54: tenantry.registry.v1.GetOperationRequest
+	(*GetOperationResponse)(nil),           // 55: tenantry.registry.v1.GetOperationResponse
+	(*ListOperationsRequest)(nil),          // 56: tenantry.registry.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),         // 57: tenantry.registry.v1.ListOperationsResponse
+	(*WaitOperationRequest)(nil),           // 58: tenantry.registry.v1.WaitOperationRequest
+	(*WaitOperationResponse)(nil),          // 59: tenantry.registry.v1.WaitOperationResponse
+	(*CancelOperationRequest)(nil),         // 60: tenantry.registry.v1.CancelOperationRequest
+	(*CancelOperationResponse)(nil),        // 61: tenantry.registry.v1.CancelOperationResponse
+	nil,                                    // 62: tenantry.registry.v1.Tenant.LabelsEntry
+	(*durationpb.Duration)(nil),            // 63: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),          // 64: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),          // 65: google.protobuf.FieldMask
 }
 var file_tenantry_registry_v1_registry_proto_depIdxs = []int32{
-	0,  // 0: tenantry.registry.v1.Tenant.state:type_name -> tenantry.registry.v1.Tenant.State
-	4,  // 1: tenantry.registry.v1.Tenant.domains:type_name -> tenantry.registry.v1.Domain
-	58, // 2: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
-	59, // 3: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	59, // 4: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	59, // 5: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
-	59, // 6: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
-	3,  // 7: tenantry.registry.v1.CreateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 8: tenantry.registry.v1.CreateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 9: tenantry.registry.v1.GetTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 10: tenantry.registry.v1.ListTenantsResponse.tenants:type_name -> tenantry.registry.v1.Tenant
-	3,  // 11: tenantry.registry.v1.UpdateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
-	60, // 12: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 13: tenantry.registry.v1.UpdateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 14: tenantry.registry.v1.DeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 15: tenantry.registry.v1.UndeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 16: tenantry.registry.v1.SuspendTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 17: tenantry.registry.v1.ResumeTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 18: tenantry.registry.v1.AddDomainResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 19: tenantry.registry.v1.RemoveDomainResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	3,  // 20: tenantry.registry.v1.ResolveTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	1,  // 21: tenantry.registry.v1.ResolveTenantResponse.match:type_name -> tenantry.registry.v1.ResolveTenantResponse.Match
-	2,  // 22: tenantry.registry.v1.WatchTenantsResponse.type:type_name -> tenantry.registry.v1.WatchTenantsResponse.EventType
-	3,  // 23: tenantry.registry.v1.WatchTenantsResponse.tenant:type_name -> tenantry.registry.v1.Tenant
-	30, // 24: tenantry.registry.v1.Component.migrations:type_name -> tenantry.registry.v1.Migration
-	59, // 25: tenantry.registry.v1.Component.create_time:type_name -> google.protobuf.Timestamp
-	59, // 26: tenantry.registry.v1.Component.update_time:type_name -> google.protobuf.Timestamp
-	29, // 27: tenantry.registry.v1.RegisterComponentRequest.component:type_name -> tenantry.registry.v1.Component
-	29, // 28: tenantry.registry.v1.RegisterComponentResponse.component:type_name -> tenantry.registry.v1.Component
-	29, // 29: tenantry.registry.v1.GetComponentResponse.component:type_name -> tenantry.registry.v1.Component
-	29, // 30: tenantry.registry.v1.ListComponentsResponse.components:type_name -> tenantry.registry.v1.Component
-	41, // 31: tenantry.registry.v1.ListTenantComponentsResponse.components:type_name -> tenantry.registry.v1.TenantComponent
-	59, // 32: tenantry.registry.v1.TenantComponent.apply_time:type_name -> google.protobuf.Timestamp
-	61, // 33: tenantry.registry.v1.MigrateTenantsRequest.lock_timeout:type_name -> google.protobuf.Duration
-	44, // 34: tenantry.registry.v1.MigrateTenantsResponse.operation:type_name -> tenantry.registry.v1.Operation
-	46, // 35: tenantry.registry.v1.Operation.metadata:type_name -> tenantry.registry.v1.MigrationMetadata
-	45, // 36: tenantry.registry.v1.Operation.error:type_name -> tenantry.registry.v1.OperationError
-	47, // 37: tenantry.registry.v1.Operation.result:type_name -> tenantry.registry.v1.MigrationResult
-	59, // 38: tenantry.registry.v1.MigrationMetadata.create_time:type_name -> google.protobuf.Timestamp
-	59, // 39: tenantry.registry.v1.MigrationMetadata.update_time:type_name -> google.protobuf.Timestamp
-	59, // 40: tenantry.registry.v1.MigrationMetadata.end_time:type_name -> google.protobuf.Timestamp
-	48, // 41: tenantry.registry.v1.MigrationResult.failures:type_name -> tenantry.registry.v1.TenantMigrationFailure
-	49, // 42: tenantry.registry.v1.MigrationResult.planned:type_name -> tenantry.registry.v1.TenantMigrationPlan
-	44, // 43: tenantry.registry.v1.GetOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
-	44, // 44: tenantry.registry.v1.ListOperationsResponse.operations:type_name -> tenantry.registry.v1.Operation
-	61, // 45: tenantry.registry.v1.WaitOperationRequest.timeout:type_name -> google.protobuf.Duration
-	44, // 46: tenantry.registry.v1.WaitOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
-	44, // 47: tenantry.registry.v1.CancelOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
-	5,  // 48: tenantry.registry.v1.TenantService.CreateTenant:input_type -> tenantry.registry.v1.CreateTenantRequest
-	7,  // 49: tenantry.registry.v1.TenantService.GetTenant:input_type -> tenantry.registry.v1.GetTenantRequest
-	9,  // 50: tenantry.registry.v1.TenantService.ListTenants:input_type -> tenantry.registry.v1.ListTenantsRequest
-	11, // 51: tenantry.registry.v1.TenantService.UpdateTenant:input_type -> tenantry.registry.v1.UpdateTenantRequest
-	13, // 52: tenantry.registry.v1.TenantService.DeleteTenant:input_type -> tenantry.registry.v1.DeleteTenantRequest
-	15, // 53: tenantry.registry.v1.TenantService.UndeleteTenant:input_type -> tenantry.registry.v1.UndeleteTenantRequest
-	17, // 54: tenantry.registry.v1.TenantService.SuspendTenant:input_type -> tenantry.registry.v1.SuspendTenantRequest
-	19, // 55: tenantry.registry.v1.TenantService.ResumeTenant:input_type -> tenantry.registry.v1.ResumeTenantRequest
-	21, // 56: tenantry.registry.v1.TenantService.AddDomain:input_type -> tenantry.registry.v1.AddDomainRequest
-	23, // 57: tenantry.registry.v1.TenantService.RemoveDomain:input_type -> tenantry.registry.v1.RemoveDomainRequest
-	25, // 58: tenantry.registry.v1.TenantService.ResolveTenant:input_type -> tenantry.registry.v1.ResolveTenantRequest
-	27, // 59: tenantry.registry.v1.TenantService.WatchTenants:input_type -> tenantry.registry.v1.WatchTenantsRequest
-	31, // 60: tenantry.registry.v1.ComponentService.RegisterComponent:input_type -> tenantry.registry.v1.RegisterComponentRequest
-	33, // 61: tenantry.registry.v1.ComponentService.GetComponent:input_type -> tenantry.registry.v1.GetComponentRequest
-	37, // 62: tenantry.registry.v1.ComponentService.ListComponents:input_type -> tenantry.registry.v1.ListComponentsRequest
-	39, // 63: tenantry.registry.v1.ComponentService.ListTenantComponents:input_type -> tenantry.registry.v1.ListTenantComponentsRequest
-	42, // 64: tenantry.registry.v1.ComponentService.MigrateTenants:input_type -> tenantry.registry.v1.MigrateTenantsRequest
-	35, // 65: tenantry.registry.v1.ComponentService.GetComponentCredential:input_type -> tenantry.registry.v1.GetComponentCredentialRequest
-	50, // 66: tenantry.registry.v1.OperationService.GetOperation:input_type -> tenantry.registry.v1.GetOperationRequest
-	52, // 67: tenantry.registry.v1.OperationService.ListOperations:input_type -> tenantry.registry.v1.ListOperationsRequest
-	54, // 68: tenantry.registry.v1.OperationService.WaitOperation:input_type -> tenantry.registry.v1.WaitOperationRequest
-	56, // 69: tenantry.registry.v1.OperationService.CancelOperation:input_type -> tenantry.registry.v1.CancelOperationRequest
-	6,  // 70: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
-	8,  // 71: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
-	10, // 72: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
-	12, // 73: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
-	14, // 74: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
-	16, // 75: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
-	18, // 76: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
-	20, // 77: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
-	22, // 78: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
-	24, // 79: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
-	26, // 80: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
-	28, // 81: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
-	32, // 82: tenantry.registry.v1.ComponentService.RegisterComponent:output_type -> tenantry.registry.v1.RegisterComponentResponse
-	34, // 83: tenantry.registry.v1.ComponentService.GetComponent:output_type -> tenantry.registry.v1.GetComponentResponse
-	38, // 84: tenantry.registry.v1.ComponentService.ListComponents:output_type -> tenantry.registry.v1.ListComponentsResponse
-	40, // 85: tenantry.registry.v1.ComponentService.ListTenantComponents:output_type -> tenantry.registry.v1.ListTenantComponentsResponse
-	43, // 86: tenantry.registry.v1.ComponentService.MigrateTenants:output_type -> tenantry.registry.v1.MigrateTenantsResponse
-	36, // 87: tenantry.registry.v1.ComponentService.GetComponentCredential:output_type -> tenantry.registry.v1.GetComponentCredentialResponse
-	51, // 88: tenantry.registry.v1.OperationService.GetOperation:output_type -> tenantry.registry.v1.GetOperationResponse
-	53, // 89: tenantry.registry.v1.OperationService.ListOperations:output_type -> tenantry.registry.v1.ListOperationsResponse
-	55, // 90: tenantry.registry.v1.OperationService.WaitOperation:output_type -> tenantry.registry.v1.WaitOperationResponse
-	57, // 91: tenantry.registry.v1.OperationService.CancelOperation:output_type -> tenantry.registry.v1.CancelOperationResponse
-	70, // [70:92] is the sub-list for method output_type
-	48, // [48:70] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	63, // 0: tenantry.registry.v1.MoveTenantRequest.grace:type_name -> google.protobuf.Duration
+	48, // 1: tenantry.registry.v1.MoveTenantResponse.operation:type_name -> tenantry.registry.v1.Operation
+	0,  // 2: tenantry.registry.v1.MoveMetadata.phase:type_name -> tenantry.registry.v1.MoveMetadata.Phase
+	63, // 3: tenantry.registry.v1.MoveMetadata.fence_duration:type_name -> google.protobuf.Duration
+	64, // 4: tenantry.registry.v1.MoveMetadata.switch_time:type_name -> google.protobuf.Timestamp
+	64, // 5: tenantry.registry.v1.MoveMetadata.drop_time:type_name -> google.protobuf.Timestamp
+	64, // 6: tenantry.registry.v1.MoveMetadata.create_time:type_name -> google.protobuf.Timestamp
+	64, // 7: tenantry.registry.v1.MoveMetadata.update_time:type_name -> google.protobuf.Timestamp
+	64, // 8: tenantry.registry.v1.MoveMetadata.end_time:type_name -> google.protobuf.Timestamp
+	1,  // 9: tenantry.registry.v1.Tenant.state:type_name -> tenantry.registry.v1.Tenant.State
+	8,  // 10: tenantry.registry.v1.Tenant.domains:type_name -> tenantry.registry.v1.Domain
+	62, // 11: tenantry.registry.v1.Tenant.labels:type_name -> tenantry.registry.v1.Tenant.LabelsEntry
+	64, // 12: tenantry.registry.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	64, // 13: tenantry.registry.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	64, // 14: tenantry.registry.v1.Tenant.delete_time:type_name -> google.protobuf.Timestamp
+	64, // 15: tenantry.registry.v1.Tenant.purge_time:type_name -> google.protobuf.Timestamp
+	7,  // 16: tenantry.registry.v1.CreateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 17: tenantry.registry.v1.CreateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 18: tenantry.registry.v1.GetTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 19: tenantry.registry.v1.ListTenantsResponse.tenants:type_name -> tenantry.registry.v1.Tenant
+	7,  // 20: tenantry.registry.v1.UpdateTenantRequest.tenant:type_name -> tenantry.registry.v1.Tenant
+	65, // 21: tenantry.registry.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 22: tenantry.registry.v1.UpdateTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 23: tenantry.registry.v1.DeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 24: tenantry.registry.v1.UndeleteTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 25: tenantry.registry.v1.SuspendTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 26: tenantry.registry.v1.ResumeTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 27: tenantry.registry.v1.AddDomainResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 28: tenantry.registry.v1.RemoveDomainResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	7,  // 29: tenantry.registry.v1.ResolveTenantResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	2,  // 30: tenantry.registry.v1.ResolveTenantResponse.match:type_name -> tenantry.registry.v1.ResolveTenantResponse.Match
+	3,  // 31: tenantry.registry.v1.WatchTenantsResponse.type:type_name -> tenantry.registry.v1.WatchTenantsResponse.EventType
+	7,  // 32: tenantry.registry.v1.WatchTenantsResponse.tenant:type_name -> tenantry.registry.v1.Tenant
+	34, // 33: tenantry.registry.v1.Component.migrations:type_name -> tenantry.registry.v1.Migration
+	64, // 34: tenantry.registry.v1.Component.create_time:type_name -> google.protobuf.Timestamp
+	64, // 35: tenantry.registry.v1.Component.update_time:type_name -> google.protobuf.Timestamp
+	33, // 36: tenantry.registry.v1.RegisterComponentRequest.component:type_name -> tenantry.registry.v1.Component
+	33, // 37: tenantry.registry.v1.RegisterComponentResponse.component:type_name -> tenantry.registry.v1.Component
+	33, // 38: tenantry.registry.v1.GetComponentResponse.component:type_name -> tenantry.registry.v1.Component
+	33, // 39: tenantry.registry.v1.ListComponentsResponse.components:type_name -> tenantry.registry.v1.Component
+	45, // 40: tenantry.registry.v1.ListTenantComponentsResponse.components:type_name -> tenantry.registry.v1.TenantComponent
+	64, // 41: tenantry.registry.v1.TenantComponent.apply_time:type_name -> google.protobuf.Timestamp
+	63, // 42: tenantry.registry.v1.MigrateTenantsRequest.lock_timeout:type_name -> google.protobuf.Duration
+	48, // 43: tenantry.registry.v1.MigrateTenantsResponse.operation:type_name -> tenantry.registry.v1.Operation
+	50, // 44: tenantry.registry.v1.Operation.metadata:type_name -> tenantry.registry.v1.MigrationMetadata
+	49, // 45: tenantry.registry.v1.Operation.error:type_name -> tenantry.registry.v1.OperationError
+	51, // 46: tenantry.registry.v1.Operation.result:type_name -> tenantry.registry.v1.MigrationResult
+	6,  // 47: tenantry.registry.v1.Operation.move_metadata:type_name -> tenantry.registry.v1.MoveMetadata
+	64, // 48: tenantry.registry.v1.MigrationMetadata.create_time:type_name -> google.protobuf.Timestamp
+	64, // 49: tenantry.registry.v1.MigrationMetadata.update_time:type_name -> google.protobuf.Timestamp
+	64, // 50: tenantry.registry.v1.MigrationMetadata.end_time:type_name -> google.protobuf.Timestamp
+	52, // 51: tenantry.registry.v1.MigrationResult.failures:type_name -> tenantry.registry.v1.TenantMigrationFailure
+	53, // 52: tenantry.registry.v1.MigrationResult.planned:type_name -> tenantry.registry.v1.TenantMigrationPlan
+	48, // 53: tenantry.registry.v1.GetOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	48, // 54: tenantry.registry.v1.ListOperationsResponse.operations:type_name -> tenantry.registry.v1.Operation
+	63, // 55: tenantry.registry.v1.WaitOperationRequest.timeout:type_name -> google.protobuf.Duration
+	48, // 56: tenantry.registry.v1.WaitOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	48, // 57: tenantry.registry.v1.CancelOperationResponse.operation:type_name -> tenantry.registry.v1.Operation
+	9,  // 58: tenantry.registry.v1.TenantService.CreateTenant:input_type -> tenantry.registry.v1.CreateTenantRequest
+	11, // 59: tenantry.registry.v1.TenantService.GetTenant:input_type -> tenantry.registry.v1.GetTenantRequest
+	13, // 60: tenantry.registry.v1.TenantService.ListTenants:input_type -> tenantry.registry.v1.ListTenantsRequest
+	15, // 61: tenantry.registry.v1.TenantService.UpdateTenant:input_type -> tenantry.registry.v1.UpdateTenantRequest
+	17, // 62: tenantry.registry.v1.TenantService.DeleteTenant:input_type -> tenantry.registry.v1.DeleteTenantRequest
+	19, // 63: tenantry.registry.v1.TenantService.UndeleteTenant:input_type -> tenantry.registry.v1.UndeleteTenantRequest
+	21, // 64: tenantry.registry.v1.TenantService.SuspendTenant:input_type -> tenantry.registry.v1.SuspendTenantRequest
+	23, // 65: tenantry.registry.v1.TenantService.ResumeTenant:input_type -> tenantry.registry.v1.ResumeTenantRequest
+	25, // 66: tenantry.registry.v1.TenantService.AddDomain:input_type -> tenantry.registry.v1.AddDomainRequest
+	27, // 67: tenantry.registry.v1.TenantService.RemoveDomain:input_type -> tenantry.registry.v1.RemoveDomainRequest
+	29, // 68: tenantry.registry.v1.TenantService.ResolveTenant:input_type -> tenantry.registry.v1.ResolveTenantRequest
+	31, // 69: tenantry.registry.v1.TenantService.WatchTenants:input_type -> tenantry.registry.v1.WatchTenantsRequest
+	4,  // 70: tenantry.registry.v1.TenantService.MoveTenant:input_type -> tenantry.registry.v1.MoveTenantRequest
+	35, // 71: tenantry.registry.v1.ComponentService.RegisterComponent:input_type -> tenantry.registry.v1.RegisterComponentRequest
+	37, // 72: tenantry.registry.v1.ComponentService.GetComponent:input_type -> tenantry.registry.v1.GetComponentRequest
+	41, // 73: tenantry.registry.v1.ComponentService.ListComponents:input_type -> tenantry.registry.v1.ListComponentsRequest
+	43, // 74: tenantry.registry.v1.ComponentService.ListTenantComponents:input_type -> tenantry.registry.v1.ListTenantComponentsRequest
+	46, // 75: tenantry.registry.v1.ComponentService.MigrateTenants:input_type -> tenantry.registry.v1.MigrateTenantsRequest
+	39, // 76: tenantry.registry.v1.ComponentService.GetComponentCredential:input_type -> tenantry.registry.v1.GetComponentCredentialRequest
+	54, // 77: tenantry.registry.v1.OperationService.GetOperation:input_type -> tenantry.registry.v1.GetOperationRequest
+	56, // 78: tenantry.registry.v1.OperationService.ListOperations:input_type -> tenantry.registry.v1.ListOperationsRequest
+	58, // 79: tenantry.registry.v1.OperationService.WaitOperation:input_type -> tenantry.registry.v1.WaitOperationRequest
+	60, // 80: tenantry.registry.v1.OperationService.CancelOperation:input_type -> tenantry.registry.v1.CancelOperationRequest
+	10, // 81: tenantry.registry.v1.TenantService.CreateTenant:output_type -> tenantry.registry.v1.CreateTenantResponse
+	12, // 82: tenantry.registry.v1.TenantService.GetTenant:output_type -> tenantry.registry.v1.GetTenantResponse
+	14, // 83: tenantry.registry.v1.TenantService.ListTenants:output_type -> tenantry.registry.v1.ListTenantsResponse
+	16, // 84: tenantry.registry.v1.TenantService.UpdateTenant:output_type -> tenantry.registry.v1.UpdateTenantResponse
+	18, // 85: tenantry.registry.v1.TenantService.DeleteTenant:output_type -> tenantry.registry.v1.DeleteTenantResponse
+	20, // 86: tenantry.registry.v1.TenantService.UndeleteTenant:output_type -> tenantry.registry.v1.UndeleteTenantResponse
+	22, // 87: tenantry.registry.v1.TenantService.SuspendTenant:output_type -> tenantry.registry.v1.SuspendTenantResponse
+	24, // 88: tenantry.registry.v1.TenantService.ResumeTenant:output_type -> tenantry.registry.v1.ResumeTenantResponse
+	26, // 89: tenantry.registry.v1.TenantService.AddDomain:output_type -> tenantry.registry.v1.AddDomainResponse
+	28, // 90: tenantry.registry.v1.TenantService.RemoveDomain:output_type -> tenantry.registry.v1.RemoveDomainResponse
+	30, // 91: tenantry.registry.v1.TenantService.ResolveTenant:output_type -> tenantry.registry.v1.ResolveTenantResponse
+	32, // 92: tenantry.registry.v1.TenantService.WatchTenants:output_type -> tenantry.registry.v1.WatchTenantsResponse
+	5,  // 93: tenantry.registry.v1.TenantService.MoveTenant:output_type -> tenantry.registry.v1.MoveTenantResponse
+	36, // 94: tenantry.registry.v1.ComponentService.RegisterComponent:output_type -> tenantry.registry.v1.RegisterComponentResponse
+	38, // 95: tenantry.registry.v1.ComponentService.GetComponent:output_type -> tenantry.registry.v1.GetComponentResponse
+	42, // 96: tenantry.registry.v1.ComponentService.ListComponents:output_type -> tenantry.registry.v1.ListComponentsResponse
+	44, // 97: tenantry.registry.v1.ComponentService.ListTenantComponents:output_type -> tenantry.registry.v1.ListTenantComponentsResponse
+	47, // 98: tenantry.registry.v1.ComponentService.MigrateTenants:output_type -> tenantry.registry.v1.MigrateTenantsResponse
+	40, // 99: tenantry.registry.v1.ComponentService.GetComponentCredential:output_type -> tenantry.registry.v1.GetComponentCredentialResponse
+	55, // 100: tenantry.registry.v1.OperationService.GetOperation:output_type -> tenantry.registry.v1.GetOperationResponse
+	57, // 101: tenantry.registry.v1.OperationService.ListOperations:output_type -> tenantry.registry.v1.ListOperationsResponse
+	59, // 102: tenantry.registry.v1.OperationService.WaitOperation:output_type -> tenantry.registry.v1.WaitOperationResponse
+	61, // 103: tenantry.registry.v1.OperationService.CancelOperation:output_type -> tenantry.registry.v1.CancelOperationResponse
+	81, // [81:104] is the sub-list for method output_type
+	58, // [58:81] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_registry_v1_registry_proto_init() }
@@ -3975,7 +4362,7 @@ func file_tenantry_registry_v1_registry_proto_init() {
 	if File_tenantry_registry_v1_registry_proto != nil {
 		return
 	}
-	file_tenantry_registry_v1_registry_proto_msgTypes[22].OneofWrappers = []any{
+	file_tenantry_registry_v1_registry_proto_msgTypes[25].OneofWrappers = []any{
 		(*ResolveTenantRequest_Host)(nil),
 		(*ResolveTenantRequest_Slug)(nil),
 		(*ResolveTenantRequest_Uid)(nil),
@@ -3985,8 +4372,8 @@ func file_tenantry_registry_v1_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_registry_v1_registry_proto_rawDesc), len(file_tenantry_registry_v1_registry_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   56,
+			NumEnums:      4,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

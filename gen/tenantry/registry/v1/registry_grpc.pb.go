@@ -31,6 +31,7 @@ const (
 	TenantService_RemoveDomain_FullMethodName   = "/tenantry.registry.v1.TenantService/RemoveDomain"
 	TenantService_ResolveTenant_FullMethodName  = "/tenantry.registry.v1.TenantService/ResolveTenant"
 	TenantService_WatchTenants_FullMethodName   = "/tenantry.registry.v1.TenantService/WatchTenants"
+	TenantService_MoveTenant_FullMethodName     = "/tenantry.registry.v1.TenantService/MoveTenant"
 )
 
 // TenantServiceClient is the client API for TenantService service.
@@ -81,6 +82,21 @@ type TenantServiceClient interface {
 	// keep a coherent cache. Start from revision 0 to receive a snapshot first,
 	// or from the last revision seen to resume after a disconnect.
 	WatchTenants(ctx context.Context, in *WatchTenantsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchTenantsResponse], error)
+	// MoveTenant moves a tenant's schema to another placement while the
+	// tenant keeps serving (operator only). It returns at once with a
+	// long-running operation (OperationService, kind "MoveTenant") whose
+	// move_metadata tells the phase. PostgreSQL logical replication copies
+	// the schema's tables to the target and keeps them current; then writes
+	// to the tenant are fenced for a moment (reads go on), the target catches
+	// up, sequences are carried over, the tenant's placement is switched and
+	// announced on WatchTenants, and services retry the fenced writes on the
+	// target. The old copy stays, read-only, until grace ends (24 h unless
+	// set), then is dropped. CancelOperation before the switch leaves the
+	// tenant where it was; a registry crash at any step is repaired by the
+	// replica that resumes the operation. Both placements need wal_level
+	// logical and a superuser registry login: FAILED_PRECONDITION
+	// (MOVE_UNSUPPORTED) says what is missing.
+	MoveTenant(ctx context.Context, in *MoveTenantRequest, opts ...grpc.CallOption) (*MoveTenantResponse, error)
 }
 
 type tenantServiceClient struct {
@@ -220,6 +236,16 @@ func (c *tenantServiceClient) WatchTenants(ctx context.Context, in *WatchTenants
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TenantService_WatchTenantsClient = grpc.ServerStreamingClient[WatchTenantsResponse]
 
+func (c *tenantServiceClient) MoveTenant(ctx context.Context, in *MoveTenantRequest, opts ...grpc.CallOption) (*MoveTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MoveTenantResponse)
+	err := c.cc.Invoke(ctx, TenantService_MoveTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TenantServiceServer is the server API for TenantService service.
 // All implementations must embed UnimplementedTenantServiceServer
 // for forward compatibility.
@@ -268,6 +294,21 @@ type TenantServiceServer interface {
 	// keep a coherent cache. Start from revision 0 to receive a snapshot first,
 	// or from the last revision seen to resume after a disconnect.
 	WatchTenants(*WatchTenantsRequest, grpc.ServerStreamingServer[WatchTenantsResponse]) error
+	// MoveTenant moves a tenant's schema to another placement while the
+	// tenant keeps serving (operator only). It returns at once with a
+	// long-running operation (OperationService, kind "MoveTenant") whose
+	// move_metadata tells the phase. PostgreSQL logical replication copies
+	// the schema's tables to the target and keeps them current; then writes
+	// to the tenant are fenced for a moment (reads go on), the target catches
+	// up, sequences are carried over, the tenant's placement is switched and
+	// announced on WatchTenants, and services retry the fenced writes on the
+	// target. The old copy stays, read-only, until grace ends (24 h unless
+	// set), then is dropped. CancelOperation before the switch leaves the
+	// tenant where it was; a registry crash at any step is repaired by the
+	// replica that resumes the operation. Both placements need wal_level
+	// logical and a superuser registry login: FAILED_PRECONDITION
+	// (MOVE_UNSUPPORTED) says what is missing.
+	MoveTenant(context.Context, *MoveTenantRequest) (*MoveTenantResponse, error)
 	mustEmbedUnimplementedTenantServiceServer()
 }
 
@@ -313,6 +354,9 @@ func (UnimplementedTenantServiceServer) ResolveTenant(context.Context, *ResolveT
 }
 func (UnimplementedTenantServiceServer) WatchTenants(*WatchTenantsRequest, grpc.ServerStreamingServer[WatchTenantsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchTenants not implemented")
+}
+func (UnimplementedTenantServiceServer) MoveTenant(context.Context, *MoveTenantRequest) (*MoveTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MoveTenant not implemented")
 }
 func (UnimplementedTenantServiceServer) mustEmbedUnimplementedTenantServiceServer() {}
 func (UnimplementedTenantServiceServer) testEmbeddedByValue()                       {}
@@ -544,6 +588,24 @@ func _TenantService_WatchTenants_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TenantService_WatchTenantsServer = grpc.ServerStreamingServer[WatchTenantsResponse]
 
+func _TenantService_MoveTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MoveTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenantServiceServer).MoveTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenantService_MoveTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenantServiceServer).MoveTenant(ctx, req.(*MoveTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TenantService_ServiceDesc is the grpc.ServiceDesc for TenantService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -594,6 +656,10 @@ var TenantService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveTenant",
 			Handler:    _TenantService_ResolveTenant_Handler,
+		},
+		{
+			MethodName: "MoveTenant",
+			Handler:    _TenantService_MoveTenant_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -186,6 +186,8 @@ type Runner struct {
 	log   *slog.Logger
 	now   func() time.Time
 
+	workers map[string]Worker // by kind, beside fleet migrations
+
 	mu      sync.Mutex
 	bg      context.Context // set by Run: operations outlive the request that starts them
 	running map[string]bool
@@ -203,6 +205,33 @@ func NewRunner(store Store, lease time.Duration, logger *slog.Logger) *Runner {
 	}
 	return &Runner{store: store, owner: uuid.NewString(), lease: lease, log: logger, now: time.Now, running: map[string]bool{}}
 }
+
+// Worker does the work of the operations of one kind other than fleet
+// migrations (the registry's tenant moves), with the same lease, resumption
+// after a crash and cancellation. Work is called again, on another
+// replica, for an operation whose replica stopped or died: it continues
+// from what the operation recorded. cancel is closed when a cancellation
+// is requested.
+type Worker interface {
+	Work(ctx context.Context, op *Operation, cancel <-chan struct{}) (state State, code int, message, reason string)
+}
+
+// Handle makes w do the operations of kind; call it before Run and Resume.
+func (r *Runner) Handle(kind string, w Worker) {
+	if r.workers == nil {
+		r.workers = map[string]Worker{}
+	}
+	r.workers[kind] = w
+}
+
+// Owner is the id under which this replica leases operations.
+func (r *Runner) Owner() string { return r.owner }
+
+// Lease is how long an operation stays with a replica that stops renewing it.
+func (r *Runner) Lease() time.Duration { return r.lease }
+
+// Launch runs an operation created (leased to Owner) by a Worker's caller.
+func (r *Runner) Launch(op *Operation) { r.launch(nil, op, nil) }
 
 // Start validates and starts a fleet migration, returning it at once.
 func (r *Runner) Start(ctx context.Context, req Request) (*Operation, error) {
@@ -374,16 +403,27 @@ func (r *Runner) run(ctx context.Context, op *Operation) {
 		}
 	}()
 
-	state, planned, code, msg, reason := r.work(ctx, op, cancelCh)
+	var (
+		state       State
+		planned     []Plan
+		code        int
+		msg, reason string
+	)
+	if w, ok := r.workers[op.Kind]; ok {
+		state, code, msg, reason = w.Work(ctx, op, cancelCh)
+	} else {
+		state, planned, code, msg, reason = r.work(ctx, op, cancelCh)
+	}
 	select {
 	case <-lost:
 		log.WarnContext(ctx, "another replica took the operation over")
 		return
 	default:
 	}
-	if ctx.Err() != nil {
-		// This replica is stopping, or its term as leader ended: another
-		// one resumes the operation. Bounded, so that a database that is
+	if ctx.Err() != nil || state == Running {
+		// This replica is stopping, or its term as leader ended, or a
+		// Worker asks to be run again later: another one (or this one, as
+		// leader) resumes the operation. Bounded, so that a database that is
 		// out of reach does not hold the stop up; the lease then runs out.
 		release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

@@ -23,6 +23,7 @@ import (
 	"tenantry.dev/tenant-registry/internal/component"
 	"tenantry.dev/tenant-registry/internal/config"
 	"tenantry.dev/tenant-registry/internal/fleet"
+	"tenantry.dev/tenant-registry/internal/move"
 	"tenantry.dev/tenant-registry/internal/store"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
@@ -45,6 +46,7 @@ type App struct {
 	manager    *tenant.Manager
 	reconciler *tenant.Reconciler
 	fleet      *fleet.Runner
+	mover      *move.Mover
 	leader     *leader.Elector
 	store      *store.Store
 	rpc        *rpcserver.Server
@@ -161,9 +163,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err != nil {
 		return nil, err
 	}
-	registryv1.RegisterTenantServiceServer(a.rpc.GRPC(), NewTenantServer(a.manager, a.follower))
 	a.fleet = fleet.NewRunner(st.Operations(), cfg.OperationLease, logger)
-	ops := NewOperationServer(a.fleet)
+	a.mover = move.New(st.Moves(), a.fleet, logger)
+	a.mover.Accepts = a.manager.CheckPlacementAccepts
+	tenants := NewTenantServer(a.manager, a.follower)
+	tenants.mover = a.mover
+	registryv1.RegisterTenantServiceServer(a.rpc.GRPC(), tenants)
+	ops := NewOperationServer(a.fleet, a.mover)
 	registryv1.RegisterComponentServiceServer(a.rpc.GRPC(), NewComponentServer(component.NewManager(st.Components(), a.manager, nil), ops, componentKey))
 	registryv1.RegisterOperationServiceServer(a.rpc.GRPC(), ops)
 	registryv1.RegisterPlacementServiceServer(a.rpc.GRPC(), NewPlacementServer(a.manager))
@@ -238,6 +244,7 @@ func (a *App) leaderWork(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.reconciler.Run(ctx) })
 	wg.Go(func() { a.fleet.Resume(ctx) })
+	wg.Go(func() { a.mover.ReapOldCopies(ctx, reapEvery) })
 	wg.Go(func() { a.keepSpares(ctx) })
 	wg.Wait()
 }
@@ -252,6 +259,10 @@ func (a *App) closePools() {
 	}
 	a.pools = nil
 }
+
+// ReapOldCopies drops now the old copies of moved tenants whose grace has
+// ended, for tests and tools (the leader does it every few seconds).
+func (a *App) ReapOldCopies(ctx context.Context) { a.mover.ReapOnce(ctx) }
 
 // Reconcile runs one reconciliation pass now, for tests and tools.
 func (a *App) Reconcile(ctx context.Context) (tenant.Report, error) {

@@ -11,6 +11,7 @@ import (
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/tenantname"
 	"tenantry.dev/tenant-registry/internal/fleet"
+	"tenantry.dev/tenant-registry/internal/move"
 )
 
 // OperationServer serves tenantry.registry.v1.OperationService, and
@@ -18,13 +19,31 @@ import (
 type OperationServer struct {
 	registryv1.UnimplementedOperationServiceServer
 
-	r *fleet.Runner
+	r     *fleet.Runner
+	moves *move.Mover // nil when moves are not served
 }
 
 var _ registryv1.OperationServiceServer = (*OperationServer)(nil)
 
 // NewOperationServer returns the gRPC face of a fleet runner.
-func NewOperationServer(r *fleet.Runner) *OperationServer { return &OperationServer{r: r} }
+func NewOperationServer(r *fleet.Runner, moves *move.Mover) *OperationServer {
+	return &OperationServer{r: r, moves: moves}
+}
+
+// toProto converts an operation, reading a move's record for its metadata.
+func (s *OperationServer) toProto(ctx context.Context, op *fleet.Operation) (*registryv1.Operation, error) {
+	if op.Kind != move.Kind {
+		return operationToProto(op), nil
+	}
+	var m *move.Move
+	if s.moves != nil {
+		var err error
+		if m, err = s.moves.Get(ctx, op.ID); err != nil {
+			return nil, err
+		}
+	}
+	return moveOperationToProto(op, m), nil
+}
 
 func operationID(field, name string) (string, error) {
 	id, ok := strings.CutPrefix(name, "operations/")
@@ -95,7 +114,11 @@ func (s *OperationServer) GetOperation(ctx context.Context, req *registryv1.GetO
 	if err := visible(ctx, op); err != nil {
 		return nil, err
 	}
-	return &registryv1.GetOperationResponse{Operation: operationToProto(op)}, nil
+	p, err := s.toProto(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.GetOperationResponse{Operation: p}, nil
 }
 
 // ListOperations implements OperationServiceServer.
@@ -133,7 +156,11 @@ func (s *OperationServer) ListOperations(ctx context.Context, req *registryv1.Li
 		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(last.CreateTime.Format(time.RFC3339Nano) + "|" + last.ID))
 	}
 	for _, op := range ops {
-		out.Operations = append(out.Operations, operationToProto(op))
+		p, err := s.toProto(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		out.Operations = append(out.Operations, p)
 	}
 	return out, nil
 }
@@ -162,7 +189,11 @@ func (s *OperationServer) WaitOperation(ctx context.Context, req *registryv1.Wai
 	if err != nil {
 		return nil, err
 	}
-	return &registryv1.WaitOperationResponse{Operation: operationToProto(op)}, nil
+	p, err := s.toProto(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.WaitOperationResponse{Operation: p}, nil
 }
 
 // CancelOperation implements OperationServiceServer.
@@ -175,7 +206,11 @@ func (s *OperationServer) CancelOperation(ctx context.Context, req *registryv1.C
 	if err != nil {
 		return nil, err
 	}
-	return &registryv1.CancelOperationResponse{Operation: operationToProto(op)}, nil
+	p, err := s.toProto(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	return &registryv1.CancelOperationResponse{Operation: p}, nil
 }
 
 func operationToProto(op *fleet.Operation) *registryv1.Operation {

@@ -10,6 +10,7 @@ import (
 	"tenantry.dev/platform/rpcserver"
 	"tenantry.dev/platform/tenantname"
 	"tenantry.dev/tenant-registry/internal/listquery"
+	"tenantry.dev/tenant-registry/internal/move"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
 
@@ -25,8 +26,9 @@ type ChangeLog interface {
 type TenantServer struct {
 	registryv1.UnimplementedTenantServiceServer
 
-	m   *tenant.Manager
-	log ChangeLog
+	m     *tenant.Manager
+	log   ChangeLog
+	mover *move.Mover // nil: MoveTenant is refused
 	// WatchBuffer is how many events a watcher may fall behind before it
 	// is disconnected and told to resume.
 	WatchBuffer int

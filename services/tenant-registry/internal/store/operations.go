@@ -305,12 +305,25 @@ func (o *Operations) ComponentsWithSQL(ctx context.Context, ids []string) ([]*co
 
 // MigrateTenant implements fleet.Store.
 func (o *Operations) MigrateTenant(ctx context.Context, t fleet.Target, comps []*component.Component, lockTimeout time.Duration) (*fleet.Failure, error) {
+	// A tenant being moved is left alone: its tables' changes are being
+	// replicated, and DDL is not. Its placement is read again, since a move
+	// may have switched it since the targets were listed.
+	moving, err := activeMove(ctx, o.s.db, t.UID)
+	if err != nil {
+		return nil, err
+	}
+	if moving {
+		return &fleet.Failure{Message: "the tenant is being moved to another placement; migrate it again once the move has ended"}, nil
+	}
+	if err := o.s.db.QueryRow(ctx, `SELECT placement FROM tenantry_registry.tenants WHERE uid = $1`, t.UID).Scan(&t.Placement); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, err
+	}
 	pool, ok := o.s.placements[t.Placement]
 	if !ok {
 		return nil, fmt.Errorf("placement %q is not configured on this registry", t.Placement)
 	}
 	var failure *fleet.Failure
-	err := func() error {
+	err = func() error {
 		tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 		if err != nil {
 			return err

@@ -460,8 +460,19 @@ func (s *Store) EnsureSchema(ctx context.Context, t *tenant.Tenant) error {
 // undeleted, so a crash at any point leaves a Deleted tenant that the next
 // purge finishes.
 func (s *Store) Purge(ctx context.Context, uid string) (*tenant.Tenant, error) {
+	moving, err := activeMove(ctx, s.db, uid)
+	if err != nil {
+		return nil, dbError(err, "purge tenant")
+	}
+	if moving {
+		return nil, fault.New(fault.FailedPrecondition, "TENANT_MOVING",
+			"tenant %s is being moved; it is purged once the move ends (or is cancelled)", uid)
+	}
+	if err := s.Moves().dropOldCopiesOf(ctx, uid); err != nil {
+		return nil, dbError(err, "purge tenant")
+	}
 	var purged *tenant.Tenant
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		t, err := s.getBy(ctx, tx, "t.uid = $1", uid, true)
 		if err != nil {
 			return err
