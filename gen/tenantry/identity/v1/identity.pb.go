@@ -138,6 +138,65 @@ func (EmailVerification) EnumDescriptor() ([]byte, []int) {
 	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{1}
 }
 
+// MfaPolicy is whether a tenant requires a second factor at login.
+type MfaPolicy int32
+
+const (
+	// MFA_POLICY_UNSPECIFIED is never returned.
+	MfaPolicy_MFA_POLICY_UNSPECIFIED MfaPolicy = 0
+	// MFA_POLICY_OPTIONAL: each user chooses.
+	MfaPolicy_MFA_POLICY_OPTIONAL MfaPolicy = 1
+	// MFA_POLICY_REQUIRED_FOR_ADMINS: users with the admin role must have a
+	// second factor; those without one enrol it at their next login.
+	MfaPolicy_MFA_POLICY_REQUIRED_FOR_ADMINS MfaPolicy = 2
+	// MFA_POLICY_REQUIRED: every user must have a second factor; those
+	// without one enrol it at their next login.
+	MfaPolicy_MFA_POLICY_REQUIRED MfaPolicy = 3
+)
+
+// Enum value maps for MfaPolicy.
+var (
+	MfaPolicy_name = map[int32]string{
+		0: "MFA_POLICY_UNSPECIFIED",
+		1: "MFA_POLICY_OPTIONAL",
+		2: "MFA_POLICY_REQUIRED_FOR_ADMINS",
+		3: "MFA_POLICY_REQUIRED",
+	}
+	MfaPolicy_value = map[string]int32{
+		"MFA_POLICY_UNSPECIFIED":         0,
+		"MFA_POLICY_OPTIONAL":            1,
+		"MFA_POLICY_REQUIRED_FOR_ADMINS": 2,
+		"MFA_POLICY_REQUIRED":            3,
+	}
+)
+
+func (x MfaPolicy) Enum() *MfaPolicy {
+	p := new(MfaPolicy)
+	*p = x
+	return p
+}
+
+func (x MfaPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MfaPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_tenantry_identity_v1_identity_proto_enumTypes[2].Descriptor()
+}
+
+func (MfaPolicy) Type() protoreflect.EnumType {
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[2]
+}
+
+func (x MfaPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MfaPolicy.Descriptor instead.
+func (MfaPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{2}
+}
+
 // MfaFactor is a kind of second factor.
 type MfaFactor int32
 
@@ -176,11 +235,11 @@ func (x MfaFactor) String() string {
 }
 
 func (MfaFactor) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[2].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[3].Descriptor()
 }
 
 func (MfaFactor) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[2]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[3]
 }
 
 func (x MfaFactor) Number() protoreflect.EnumNumber {
@@ -189,7 +248,7 @@ func (x MfaFactor) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MfaFactor.Descriptor instead.
 func (MfaFactor) EnumDescriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{2}
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{3}
 }
 
 // State is the lifecycle state of an account.
@@ -233,11 +292,11 @@ func (x User_State) String() string {
 }
 
 func (User_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[3].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[4].Descriptor()
 }
 
 func (User_State) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[3]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[4]
 }
 
 func (x User_State) Number() protoreflect.EnumNumber {
@@ -290,11 +349,11 @@ func (x OAuthClient_Type) String() string {
 }
 
 func (OAuthClient_Type) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[4].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[5].Descriptor()
 }
 
 func (OAuthClient_Type) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[4]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[5]
 }
 
 func (x OAuthClient_Type) Number() protoreflect.EnumNumber {
@@ -350,11 +409,11 @@ func (x OAuthClient_GrantType) String() string {
 }
 
 func (OAuthClient_GrantType) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[5].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[6].Descriptor()
 }
 
 func (OAuthClient_GrantType) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[5]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[6]
 }
 
 func (x OAuthClient_GrantType) Number() protoreflect.EnumNumber {
@@ -405,11 +464,11 @@ func (x OAuthClient_SigningAlgorithm) String() string {
 }
 
 func (OAuthClient_SigningAlgorithm) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[6].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[7].Descriptor()
 }
 
 func (OAuthClient_SigningAlgorithm) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[6]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[7]
 }
 
 func (x OAuthClient_SigningAlgorithm) Number() protoreflect.EnumNumber {
@@ -470,11 +529,11 @@ func (x IdentityProvider_Kind) String() string {
 }
 
 func (IdentityProvider_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_tenantry_identity_v1_identity_proto_enumTypes[7].Descriptor()
+	return file_tenantry_identity_v1_identity_proto_enumTypes[8].Descriptor()
 }
 
 func (IdentityProvider_Kind) Type() protoreflect.EnumType {
-	return &file_tenantry_identity_v1_identity_proto_enumTypes[7]
+	return &file_tenantry_identity_v1_identity_proto_enumTypes[8]
 }
 
 func (x IdentityProvider_Kind) Number() protoreflect.EnumNumber {
@@ -765,8 +824,13 @@ type TenantSettings struct {
 	// account and per client address apply as well. 1 to 100000. New
 	// tenants: 50.
 	MaxLoginsPerSecond int32 `protobuf:"varint,6,opt,name=max_logins_per_second,json=maxLoginsPerSecond,proto3" json:"max_logins_per_second,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Whether a second factor is required at login. Users the policy covers
+	// who have none are led to enrol one at their next password login (their
+	// sessions open until then stay open), and cannot remove the one they
+	// have. New tenants: MFA_POLICY_OPTIONAL.
+	MfaPolicy     MfaPolicy `protobuf:"varint,7,opt,name=mfa_policy,json=mfaPolicy,proto3,enum=tenantry.identity.v1.MfaPolicy" json:"mfa_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TenantSettings) Reset() {
@@ -839,6 +903,13 @@ func (x *TenantSettings) GetMaxLoginsPerSecond() int32 {
 		return x.MaxLoginsPerSecond
 	}
 	return 0
+}
+
+func (x *TenantSettings) GetMfaPolicy() MfaPolicy {
+	if x != nil {
+		return x.MfaPolicy
+	}
+	return MfaPolicy_MFA_POLICY_UNSPECIFIED
 }
 
 // GetAuthConfigRequest is the request of GetAuthConfig.
@@ -1505,10 +1576,15 @@ type MfaChallenge struct {
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// Seconds until the challenge expires.
 	ExpiresIn int64 `protobuf:"varint,2,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
-	// The kinds of code VerifyMfa takes for this account.
-	Factors       []MfaFactor `protobuf:"varint,3,rep,packed,name=factors,proto3,enum=tenantry.identity.v1.MfaFactor" json:"factors,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The kinds of code VerifyMfa takes for this account; none when
+	// enrollment_required.
+	Factors []MfaFactor `protobuf:"varint,3,rep,packed,name=factors,proto3,enum=tenantry.identity.v1.MfaFactor" json:"factors,omitempty"`
+	// The tenant's MFA policy requires a second factor of this account,
+	// which has none yet: enrol one with BeginLoginTotpEnrollment and
+	// ConfirmLoginTotpEnrollment, which complete the login.
+	EnrollmentRequired bool `protobuf:"varint,4,opt,name=enrollment_required,json=enrollmentRequired,proto3" json:"enrollment_required,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *MfaChallenge) Reset() {
@@ -1560,6 +1636,13 @@ func (x *MfaChallenge) GetFactors() []MfaFactor {
 		return x.Factors
 	}
 	return nil
+}
+
+func (x *MfaChallenge) GetEnrollmentRequired() bool {
+	if x != nil {
+		return x.EnrollmentRequired
+	}
+	return false
 }
 
 // RefreshSessionRequest is the request of RefreshSession.
@@ -5833,6 +5916,267 @@ func (x *RegenerateRecoveryCodesResponse) GetRecoveryCodes() []string {
 	return nil
 }
 
+// BeginLoginTotpEnrollmentRequest is the request of
+// BeginLoginTotpEnrollment.
+type BeginLoginTotpEnrollmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token of the MfaChallenge (enrollment_required) that Login
+	// answered with.
+	MfaChallenge  string `protobuf:"bytes,1,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginLoginTotpEnrollmentRequest) Reset() {
+	*x = BeginLoginTotpEnrollmentRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginLoginTotpEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginLoginTotpEnrollmentRequest) ProtoMessage() {}
+
+func (x *BeginLoginTotpEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginLoginTotpEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*BeginLoginTotpEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *BeginLoginTotpEnrollmentRequest) GetMfaChallenge() string {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return ""
+}
+
+// BeginLoginTotpEnrollmentResponse is the response of
+// BeginLoginTotpEnrollment: what BeginTotpEnrollment answers.
+type BeginLoginTotpEnrollmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The shared secret, base32 without padding.
+	Secret string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The otpauth://totp/ URI of the secret.
+	OtpauthUri string `protobuf:"bytes,2,opt,name=otpauth_uri,json=otpauthUri,proto3" json:"otpauth_uri,omitempty"`
+	// A QR code of otpauth_uri, as a PNG image.
+	QrCodePng     []byte `protobuf:"bytes,3,opt,name=qr_code_png,json=qrCodePng,proto3" json:"qr_code_png,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginLoginTotpEnrollmentResponse) Reset() {
+	*x = BeginLoginTotpEnrollmentResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginLoginTotpEnrollmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginLoginTotpEnrollmentResponse) ProtoMessage() {}
+
+func (x *BeginLoginTotpEnrollmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginLoginTotpEnrollmentResponse.ProtoReflect.Descriptor instead.
+func (*BeginLoginTotpEnrollmentResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *BeginLoginTotpEnrollmentResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *BeginLoginTotpEnrollmentResponse) GetOtpauthUri() string {
+	if x != nil {
+		return x.OtpauthUri
+	}
+	return ""
+}
+
+func (x *BeginLoginTotpEnrollmentResponse) GetQrCodePng() []byte {
+	if x != nil {
+		return x.QrCodePng
+	}
+	return nil
+}
+
+// ConfirmLoginTotpEnrollmentRequest is the request of
+// ConfirmLoginTotpEnrollment.
+type ConfirmLoginTotpEnrollmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token of the login's MfaChallenge.
+	MfaChallenge string `protobuf:"bytes,1,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
+	// A current code of the app that was given the secret.
+	TotpCode      string `protobuf:"bytes,2,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmLoginTotpEnrollmentRequest) Reset() {
+	*x = ConfirmLoginTotpEnrollmentRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmLoginTotpEnrollmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmLoginTotpEnrollmentRequest) ProtoMessage() {}
+
+func (x *ConfirmLoginTotpEnrollmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmLoginTotpEnrollmentRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmLoginTotpEnrollmentRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ConfirmLoginTotpEnrollmentRequest) GetMfaChallenge() string {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return ""
+}
+
+func (x *ConfirmLoginTotpEnrollmentRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
+	}
+	return ""
+}
+
+// ConfirmLoginTotpEnrollmentResponse is the response of
+// ConfirmLoginTotpEnrollment: the recovery codes, and the session.
+type ConfirmLoginTotpEnrollmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's 10 single-use recovery codes, returned this once only.
+	RecoveryCodes []string `protobuf:"bytes,1,rep,name=recovery_codes,json=recoveryCodes,proto3" json:"recovery_codes,omitempty"`
+	// Short-lived signed JWT for `authorization: Bearer`.
+	AccessToken string `protobuf:"bytes,2,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// Opaque token for RefreshSession. Keep it secret.
+	RefreshToken string `protobuf:"bytes,3,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// Seconds until the access token expires.
+	ExpiresIn int64 `protobuf:"varint,4,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// Always "Bearer".
+	TokenType string `protobuf:"bytes,5,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	// The logged-in user.
+	User          *User `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) Reset() {
+	*x = ConfirmLoginTotpEnrollmentResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmLoginTotpEnrollmentResponse) ProtoMessage() {}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmLoginTotpEnrollmentResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmLoginTotpEnrollmentResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) GetRecoveryCodes() []string {
+	if x != nil {
+		return x.RecoveryCodes
+	}
+	return nil
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *ConfirmLoginTotpEnrollmentResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
@@ -5870,14 +6214,16 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12\x1b\n" +
 	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"\xd1\x02\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\"\x91\x03\n" +
 	"\x0eTenantSettings\x12G\n" +
 	"\rsignup_policy\x18\x01 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x02 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
 	"\x13password_min_length\x18\x03 \x01(\x05R\x11passwordMinLength\x12'\n" +
 	"\x0fallowed_origins\x18\x04 \x03(\tR\x0eallowedOrigins\x12\x12\n" +
 	"\x04etag\x18\x05 \x01(\tR\x04etag\x121\n" +
-	"\x15max_logins_per_second\x18\x06 \x01(\x05R\x12maxLoginsPerSecond\"\x16\n" +
+	"\x15max_logins_per_second\x18\x06 \x01(\x05R\x12maxLoginsPerSecond\x12>\n" +
+	"\n" +
+	"mfa_policy\x18\a \x01(\x0e2\x1f.tenantry.identity.v1.MfaPolicyR\tmfaPolicy\"\x16\n" +
 	"\x14GetAuthConfigRequest\"\x85\x03\n" +
 	"\x15GetAuthConfigResponse\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
@@ -5919,12 +6265,13 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"token_type\x18\x04 \x01(\tR\ttokenType\x12.\n" +
 	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\x12G\n" +
-	"\rmfa_challenge\x18\x06 \x01(\v2\".tenantry.identity.v1.MfaChallengeR\fmfaChallenge\"~\n" +
+	"\rmfa_challenge\x18\x06 \x01(\v2\".tenantry.identity.v1.MfaChallengeR\fmfaChallenge\"\xaf\x01\n" +
 	"\fMfaChallenge\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
 	"\n" +
 	"expires_in\x18\x02 \x01(\x03R\texpiresIn\x129\n" +
-	"\afactors\x18\x03 \x03(\x0e2\x1f.tenantry.identity.v1.MfaFactorR\afactors\"<\n" +
+	"\afactors\x18\x03 \x03(\x0e2\x1f.tenantry.identity.v1.MfaFactorR\afactors\x12/\n" +
+	"\x13enrollment_required\x18\x04 \x01(\bR\x12enrollmentRequired\"<\n" +
 	"\x15RefreshSessionRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x9e\x01\n" +
 	"\x16RefreshSessionResponse\x12!\n" +
@@ -6189,7 +6536,26 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\ttotp_code\x18\x01 \x01(\tR\btotpCode\x12#\n" +
 	"\rrecovery_code\x18\x02 \x01(\tR\frecoveryCode\"H\n" +
 	"\x1fRegenerateRecoveryCodesResponse\x12%\n" +
-	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes*~\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\"F\n" +
+	"\x1fBeginLoginTotpEnrollmentRequest\x12#\n" +
+	"\rmfa_challenge\x18\x01 \x01(\tR\fmfaChallenge\"{\n" +
+	" BeginLoginTotpEnrollmentResponse\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\x12\x1f\n" +
+	"\votpauth_uri\x18\x02 \x01(\tR\n" +
+	"otpauthUri\x12\x1e\n" +
+	"\vqr_code_png\x18\x03 \x01(\fR\tqrCodePng\"e\n" +
+	"!ConfirmLoginTotpEnrollmentRequest\x12#\n" +
+	"\rmfa_challenge\x18\x01 \x01(\tR\fmfaChallenge\x12\x1b\n" +
+	"\ttotp_code\x18\x02 \x01(\tR\btotpCode\"\x81\x02\n" +
+	"\"ConfirmLoginTotpEnrollmentResponse\x12%\n" +
+	"\x0erecovery_codes\x18\x01 \x03(\tR\rrecoveryCodes\x12!\n" +
+	"\faccess_token\x18\x02 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x04 \x01(\x03R\texpiresIn\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x05 \x01(\tR\ttokenType\x12.\n" +
+	"\x04user\x18\x06 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +
@@ -6199,11 +6565,16 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x1eEMAIL_VERIFICATION_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cEMAIL_VERIFICATION_MANDATORY\x10\x01\x12\x1f\n" +
 	"\x1bEMAIL_VERIFICATION_OPTIONAL\x10\x02\x12\x1a\n" +
-	"\x16EMAIL_VERIFICATION_OFF\x10\x03*Z\n" +
+	"\x16EMAIL_VERIFICATION_OFF\x10\x03*}\n" +
+	"\tMfaPolicy\x12\x1a\n" +
+	"\x16MFA_POLICY_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13MFA_POLICY_OPTIONAL\x10\x01\x12\"\n" +
+	"\x1eMFA_POLICY_REQUIRED_FOR_ADMINS\x10\x02\x12\x17\n" +
+	"\x13MFA_POLICY_REQUIRED\x10\x03*Z\n" +
 	"\tMfaFactor\x12\x1a\n" +
 	"\x16MFA_FACTOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fMFA_FACTOR_TOTP\x10\x01\x12\x1c\n" +
-	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xd2\x13\n" +
+	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xf0\x15\n" +
 	"\vAuthService\x12h\n" +
 	"\rGetAuthConfig\x12*.tenantry.identity.v1.GetAuthConfigRequest\x1a+.tenantry.identity.v1.GetAuthConfigResponse\x12S\n" +
 	"\x06SignUp\x12#.tenantry.identity.v1.SignUpRequest\x1a$.tenantry.identity.v1.SignUpResponse\x12b\n" +
@@ -6228,7 +6599,9 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x15ConfirmTotpEnrollment\x122.tenantry.identity.v1.ConfirmTotpEnrollmentRequest\x1a3.tenantry.identity.v1.ConfirmTotpEnrollmentResponse\x12_\n" +
 	"\n" +
 	"RemoveTotp\x12'.tenantry.identity.v1.RemoveTotpRequest\x1a(.tenantry.identity.v1.RemoveTotpResponse\x12\x86\x01\n" +
-	"\x17RegenerateRecoveryCodes\x124.tenantry.identity.v1.RegenerateRecoveryCodesRequest\x1a5.tenantry.identity.v1.RegenerateRecoveryCodesResponse2\xdb\x05\n" +
+	"\x17RegenerateRecoveryCodes\x124.tenantry.identity.v1.RegenerateRecoveryCodesRequest\x1a5.tenantry.identity.v1.RegenerateRecoveryCodesResponse\x12\x89\x01\n" +
+	"\x18BeginLoginTotpEnrollment\x125.tenantry.identity.v1.BeginLoginTotpEnrollmentRequest\x1a6.tenantry.identity.v1.BeginLoginTotpEnrollmentResponse\x12\x8f\x01\n" +
+	"\x1aConfirmLoginTotpEnrollment\x127.tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest\x1a8.tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse2\xdb\x05\n" +
 	"\vUserService\x12\\\n" +
 	"\tListUsers\x12&.tenantry.identity.v1.ListUsersRequest\x1a'.tenantry.identity.v1.ListUsersResponse\x12V\n" +
 	"\aGetUser\x12$.tenantry.identity.v1.GetUserRequest\x1a%.tenantry.identity.v1.GetUserResponse\x12_\n" +
@@ -6270,267 +6643,278 @@ func file_tenantry_identity_v1_identity_proto_rawDescGZIP() []byte {
 	return file_tenantry_identity_v1_identity_proto_rawDescData
 }
 
-var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
+var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_tenantry_identity_v1_identity_proto_goTypes = []any{
-	(SignupPolicy)(0),                       // 0: tenantry.identity.v1.SignupPolicy
-	(EmailVerification)(0),                  // 1: tenantry.identity.v1.EmailVerification
-	(MfaFactor)(0),                          // 2: tenantry.identity.v1.MfaFactor
-	(User_State)(0),                         // 3: tenantry.identity.v1.User.State
-	(OAuthClient_Type)(0),                   // 4: tenantry.identity.v1.OAuthClient.Type
-	(OAuthClient_GrantType)(0),              // 5: tenantry.identity.v1.OAuthClient.GrantType
-	(OAuthClient_SigningAlgorithm)(0),       // 6: tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	(IdentityProvider_Kind)(0),              // 7: tenantry.identity.v1.IdentityProvider.Kind
-	(*User)(nil),                            // 8: tenantry.identity.v1.User
-	(*Session)(nil),                         // 9: tenantry.identity.v1.Session
-	(*TenantSettings)(nil),                  // 10: tenantry.identity.v1.TenantSettings
-	(*GetAuthConfigRequest)(nil),            // 11: tenantry.identity.v1.GetAuthConfigRequest
-	(*GetAuthConfigResponse)(nil),           // 12: tenantry.identity.v1.GetAuthConfigResponse
-	(*SignInProvider)(nil),                  // 13: tenantry.identity.v1.SignInProvider
-	(*SignUpRequest)(nil),                   // 14: tenantry.identity.v1.SignUpRequest
-	(*SignUpResponse)(nil),                  // 15: tenantry.identity.v1.SignUpResponse
-	(*VerifyEmailRequest)(nil),              // 16: tenantry.identity.v1.VerifyEmailRequest
-	(*VerifyEmailResponse)(nil),             // 17: tenantry.identity.v1.VerifyEmailResponse
-	(*ResendVerificationEmailRequest)(nil),  // 18: tenantry.identity.v1.ResendVerificationEmailRequest
-	(*ResendVerificationEmailResponse)(nil), // 19: tenantry.identity.v1.ResendVerificationEmailResponse
-	(*LoginRequest)(nil),                    // 20: tenantry.identity.v1.LoginRequest
-	(*LoginResponse)(nil),                   // 21: tenantry.identity.v1.LoginResponse
-	(*MfaChallenge)(nil),                    // 22: tenantry.identity.v1.MfaChallenge
-	(*RefreshSessionRequest)(nil),           // 23: tenantry.identity.v1.RefreshSessionRequest
-	(*RefreshSessionResponse)(nil),          // 24: tenantry.identity.v1.RefreshSessionResponse
-	(*LogoutRequest)(nil),                   // 25: tenantry.identity.v1.LogoutRequest
-	(*LogoutResponse)(nil),                  // 26: tenantry.identity.v1.LogoutResponse
-	(*ListSessionsRequest)(nil),             // 27: tenantry.identity.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),            // 28: tenantry.identity.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),            // 29: tenantry.identity.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),           // 30: tenantry.identity.v1.RevokeSessionResponse
-	(*GetCurrentUserRequest)(nil),           // 31: tenantry.identity.v1.GetCurrentUserRequest
-	(*GetCurrentUserResponse)(nil),          // 32: tenantry.identity.v1.GetCurrentUserResponse
-	(*RequestPasswordResetRequest)(nil),     // 33: tenantry.identity.v1.RequestPasswordResetRequest
-	(*RequestPasswordResetResponse)(nil),    // 34: tenantry.identity.v1.RequestPasswordResetResponse
-	(*ResetPasswordRequest)(nil),            // 35: tenantry.identity.v1.ResetPasswordRequest
-	(*ResetPasswordResponse)(nil),           // 36: tenantry.identity.v1.ResetPasswordResponse
-	(*ChangePasswordRequest)(nil),           // 37: tenantry.identity.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil),          // 38: tenantry.identity.v1.ChangePasswordResponse
-	(*ChangeEmailRequest)(nil),              // 39: tenantry.identity.v1.ChangeEmailRequest
-	(*ChangeEmailResponse)(nil),             // 40: tenantry.identity.v1.ChangeEmailResponse
-	(*AcceptInvitationRequest)(nil),         // 41: tenantry.identity.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),        // 42: tenantry.identity.v1.AcceptInvitationResponse
-	(*ListUsersRequest)(nil),                // 43: tenantry.identity.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),               // 44: tenantry.identity.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                  // 45: tenantry.identity.v1.GetUserRequest
-	(*GetUserResponse)(nil),                 // 46: tenantry.identity.v1.GetUserResponse
-	(*UpdateUserRequest)(nil),               // 47: tenantry.identity.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),              // 48: tenantry.identity.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),               // 49: tenantry.identity.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),              // 50: tenantry.identity.v1.DeleteUserResponse
-	(*InviteUserRequest)(nil),               // 51: tenantry.identity.v1.InviteUserRequest
-	(*InviteUserResponse)(nil),              // 52: tenantry.identity.v1.InviteUserResponse
-	(*GetTenantSettingsRequest)(nil),        // 53: tenantry.identity.v1.GetTenantSettingsRequest
-	(*GetTenantSettingsResponse)(nil),       // 54: tenantry.identity.v1.GetTenantSettingsResponse
-	(*UpdateTenantSettingsRequest)(nil),     // 55: tenantry.identity.v1.UpdateTenantSettingsRequest
-	(*UpdateTenantSettingsResponse)(nil),    // 56: tenantry.identity.v1.UpdateTenantSettingsResponse
-	(*GetJwksRequest)(nil),                  // 57: tenantry.identity.v1.GetJwksRequest
-	(*GetJwksResponse)(nil),                 // 58: tenantry.identity.v1.GetJwksResponse
-	(*Jwk)(nil),                             // 59: tenantry.identity.v1.Jwk
-	(*IntrospectTokenRequest)(nil),          // 60: tenantry.identity.v1.IntrospectTokenRequest
-	(*IntrospectTokenResponse)(nil),         // 61: tenantry.identity.v1.IntrospectTokenResponse
-	(*OAuthClient)(nil),                     // 62: tenantry.identity.v1.OAuthClient
-	(*CreateOAuthClientRequest)(nil),        // 63: tenantry.identity.v1.CreateOAuthClientRequest
-	(*CreateOAuthClientResponse)(nil),       // 64: tenantry.identity.v1.CreateOAuthClientResponse
-	(*GetOAuthClientRequest)(nil),           // 65: tenantry.identity.v1.GetOAuthClientRequest
-	(*GetOAuthClientResponse)(nil),          // 66: tenantry.identity.v1.GetOAuthClientResponse
-	(*ListOAuthClientsRequest)(nil),         // 67: tenantry.identity.v1.ListOAuthClientsRequest
-	(*ListOAuthClientsResponse)(nil),        // 68: tenantry.identity.v1.ListOAuthClientsResponse
-	(*UpdateOAuthClientRequest)(nil),        // 69: tenantry.identity.v1.UpdateOAuthClientRequest
-	(*UpdateOAuthClientResponse)(nil),       // 70: tenantry.identity.v1.UpdateOAuthClientResponse
-	(*DeleteOAuthClientRequest)(nil),        // 71: tenantry.identity.v1.DeleteOAuthClientRequest
-	(*DeleteOAuthClientResponse)(nil),       // 72: tenantry.identity.v1.DeleteOAuthClientResponse
-	(*RotateOAuthClientSecretRequest)(nil),  // 73: tenantry.identity.v1.RotateOAuthClientSecretRequest
-	(*RotateOAuthClientSecretResponse)(nil), // 74: tenantry.identity.v1.RotateOAuthClientSecretResponse
-	(*ListLinkedIdentitiesRequest)(nil),     // 75: tenantry.identity.v1.ListLinkedIdentitiesRequest
-	(*ListLinkedIdentitiesResponse)(nil),    // 76: tenantry.identity.v1.ListLinkedIdentitiesResponse
-	(*LinkedIdentity)(nil),                  // 77: tenantry.identity.v1.LinkedIdentity
-	(*UnlinkIdentityRequest)(nil),           // 78: tenantry.identity.v1.UnlinkIdentityRequest
-	(*UnlinkIdentityResponse)(nil),          // 79: tenantry.identity.v1.UnlinkIdentityResponse
-	(*IdentityProvider)(nil),                // 80: tenantry.identity.v1.IdentityProvider
-	(*CreateIdentityProviderRequest)(nil),   // 81: tenantry.identity.v1.CreateIdentityProviderRequest
-	(*CreateIdentityProviderResponse)(nil),  // 82: tenantry.identity.v1.CreateIdentityProviderResponse
-	(*GetIdentityProviderRequest)(nil),      // 83: tenantry.identity.v1.GetIdentityProviderRequest
-	(*GetIdentityProviderResponse)(nil),     // 84: tenantry.identity.v1.GetIdentityProviderResponse
-	(*ListIdentityProvidersRequest)(nil),    // 85: tenantry.identity.v1.ListIdentityProvidersRequest
-	(*ListIdentityProvidersResponse)(nil),   // 86: tenantry.identity.v1.ListIdentityProvidersResponse
-	(*UpdateIdentityProviderRequest)(nil),   // 87: tenantry.identity.v1.UpdateIdentityProviderRequest
-	(*UpdateIdentityProviderResponse)(nil),  // 88: tenantry.identity.v1.UpdateIdentityProviderResponse
-	(*DeleteIdentityProviderRequest)(nil),   // 89: tenantry.identity.v1.DeleteIdentityProviderRequest
-	(*DeleteIdentityProviderResponse)(nil),  // 90: tenantry.identity.v1.DeleteIdentityProviderResponse
-	(*VerifyMfaRequest)(nil),                // 91: tenantry.identity.v1.VerifyMfaRequest
-	(*VerifyMfaResponse)(nil),               // 92: tenantry.identity.v1.VerifyMfaResponse
-	(*GetMfaStatusRequest)(nil),             // 93: tenantry.identity.v1.GetMfaStatusRequest
-	(*GetMfaStatusResponse)(nil),            // 94: tenantry.identity.v1.GetMfaStatusResponse
-	(*BeginTotpEnrollmentRequest)(nil),      // 95: tenantry.identity.v1.BeginTotpEnrollmentRequest
-	(*BeginTotpEnrollmentResponse)(nil),     // 96: tenantry.identity.v1.BeginTotpEnrollmentResponse
-	(*ConfirmTotpEnrollmentRequest)(nil),    // 97: tenantry.identity.v1.ConfirmTotpEnrollmentRequest
-	(*ConfirmTotpEnrollmentResponse)(nil),   // 98: tenantry.identity.v1.ConfirmTotpEnrollmentResponse
-	(*RemoveTotpRequest)(nil),               // 99: tenantry.identity.v1.RemoveTotpRequest
-	(*RemoveTotpResponse)(nil),              // 100: tenantry.identity.v1.RemoveTotpResponse
-	(*RegenerateRecoveryCodesRequest)(nil),  // 101: tenantry.identity.v1.RegenerateRecoveryCodesRequest
-	(*RegenerateRecoveryCodesResponse)(nil), // 102: tenantry.identity.v1.RegenerateRecoveryCodesResponse
-	(*timestamppb.Timestamp)(nil),           // 103: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 104: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 105: google.protobuf.Duration
+	(SignupPolicy)(0),                          // 0: tenantry.identity.v1.SignupPolicy
+	(EmailVerification)(0),                     // 1: tenantry.identity.v1.EmailVerification
+	(MfaPolicy)(0),                             // 2: tenantry.identity.v1.MfaPolicy
+	(MfaFactor)(0),                             // 3: tenantry.identity.v1.MfaFactor
+	(User_State)(0),                            // 4: tenantry.identity.v1.User.State
+	(OAuthClient_Type)(0),                      // 5: tenantry.identity.v1.OAuthClient.Type
+	(OAuthClient_GrantType)(0),                 // 6: tenantry.identity.v1.OAuthClient.GrantType
+	(OAuthClient_SigningAlgorithm)(0),          // 7: tenantry.identity.v1.OAuthClient.SigningAlgorithm
+	(IdentityProvider_Kind)(0),                 // 8: tenantry.identity.v1.IdentityProvider.Kind
+	(*User)(nil),                               // 9: tenantry.identity.v1.User
+	(*Session)(nil),                            // 10: tenantry.identity.v1.Session
+	(*TenantSettings)(nil),                     // 11: tenantry.identity.v1.TenantSettings
+	(*GetAuthConfigRequest)(nil),               // 12: tenantry.identity.v1.GetAuthConfigRequest
+	(*GetAuthConfigResponse)(nil),              // 13: tenantry.identity.v1.GetAuthConfigResponse
+	(*SignInProvider)(nil),                     // 14: tenantry.identity.v1.SignInProvider
+	(*SignUpRequest)(nil),                      // 15: tenantry.identity.v1.SignUpRequest
+	(*SignUpResponse)(nil),                     // 16: tenantry.identity.v1.SignUpResponse
+	(*VerifyEmailRequest)(nil),                 // 17: tenantry.identity.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),                // 18: tenantry.identity.v1.VerifyEmailResponse
+	(*ResendVerificationEmailRequest)(nil),     // 19: tenantry.identity.v1.ResendVerificationEmailRequest
+	(*ResendVerificationEmailResponse)(nil),    // 20: tenantry.identity.v1.ResendVerificationEmailResponse
+	(*LoginRequest)(nil),                       // 21: tenantry.identity.v1.LoginRequest
+	(*LoginResponse)(nil),                      // 22: tenantry.identity.v1.LoginResponse
+	(*MfaChallenge)(nil),                       // 23: tenantry.identity.v1.MfaChallenge
+	(*RefreshSessionRequest)(nil),              // 24: tenantry.identity.v1.RefreshSessionRequest
+	(*RefreshSessionResponse)(nil),             // 25: tenantry.identity.v1.RefreshSessionResponse
+	(*LogoutRequest)(nil),                      // 26: tenantry.identity.v1.LogoutRequest
+	(*LogoutResponse)(nil),                     // 27: tenantry.identity.v1.LogoutResponse
+	(*ListSessionsRequest)(nil),                // 28: tenantry.identity.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),               // 29: tenantry.identity.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),               // 30: tenantry.identity.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),              // 31: tenantry.identity.v1.RevokeSessionResponse
+	(*GetCurrentUserRequest)(nil),              // 32: tenantry.identity.v1.GetCurrentUserRequest
+	(*GetCurrentUserResponse)(nil),             // 33: tenantry.identity.v1.GetCurrentUserResponse
+	(*RequestPasswordResetRequest)(nil),        // 34: tenantry.identity.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil),       // 35: tenantry.identity.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),               // 36: tenantry.identity.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),              // 37: tenantry.identity.v1.ResetPasswordResponse
+	(*ChangePasswordRequest)(nil),              // 38: tenantry.identity.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),             // 39: tenantry.identity.v1.ChangePasswordResponse
+	(*ChangeEmailRequest)(nil),                 // 40: tenantry.identity.v1.ChangeEmailRequest
+	(*ChangeEmailResponse)(nil),                // 41: tenantry.identity.v1.ChangeEmailResponse
+	(*AcceptInvitationRequest)(nil),            // 42: tenantry.identity.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),           // 43: tenantry.identity.v1.AcceptInvitationResponse
+	(*ListUsersRequest)(nil),                   // 44: tenantry.identity.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),                  // 45: tenantry.identity.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                     // 46: tenantry.identity.v1.GetUserRequest
+	(*GetUserResponse)(nil),                    // 47: tenantry.identity.v1.GetUserResponse
+	(*UpdateUserRequest)(nil),                  // 48: tenantry.identity.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),                 // 49: tenantry.identity.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),                  // 50: tenantry.identity.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                 // 51: tenantry.identity.v1.DeleteUserResponse
+	(*InviteUserRequest)(nil),                  // 52: tenantry.identity.v1.InviteUserRequest
+	(*InviteUserResponse)(nil),                 // 53: tenantry.identity.v1.InviteUserResponse
+	(*GetTenantSettingsRequest)(nil),           // 54: tenantry.identity.v1.GetTenantSettingsRequest
+	(*GetTenantSettingsResponse)(nil),          // 55: tenantry.identity.v1.GetTenantSettingsResponse
+	(*UpdateTenantSettingsRequest)(nil),        // 56: tenantry.identity.v1.UpdateTenantSettingsRequest
+	(*UpdateTenantSettingsResponse)(nil),       // 57: tenantry.identity.v1.UpdateTenantSettingsResponse
+	(*GetJwksRequest)(nil),                     // 58: tenantry.identity.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),                    // 59: tenantry.identity.v1.GetJwksResponse
+	(*Jwk)(nil),                                // 60: tenantry.identity.v1.Jwk
+	(*IntrospectTokenRequest)(nil),             // 61: tenantry.identity.v1.IntrospectTokenRequest
+	(*IntrospectTokenResponse)(nil),            // 62: tenantry.identity.v1.IntrospectTokenResponse
+	(*OAuthClient)(nil),                        // 63: tenantry.identity.v1.OAuthClient
+	(*CreateOAuthClientRequest)(nil),           // 64: tenantry.identity.v1.CreateOAuthClientRequest
+	(*CreateOAuthClientResponse)(nil),          // 65: tenantry.identity.v1.CreateOAuthClientResponse
+	(*GetOAuthClientRequest)(nil),              // 66: tenantry.identity.v1.GetOAuthClientRequest
+	(*GetOAuthClientResponse)(nil),             // 67: tenantry.identity.v1.GetOAuthClientResponse
+	(*ListOAuthClientsRequest)(nil),            // 68: tenantry.identity.v1.ListOAuthClientsRequest
+	(*ListOAuthClientsResponse)(nil),           // 69: tenantry.identity.v1.ListOAuthClientsResponse
+	(*UpdateOAuthClientRequest)(nil),           // 70: tenantry.identity.v1.UpdateOAuthClientRequest
+	(*UpdateOAuthClientResponse)(nil),          // 71: tenantry.identity.v1.UpdateOAuthClientResponse
+	(*DeleteOAuthClientRequest)(nil),           // 72: tenantry.identity.v1.DeleteOAuthClientRequest
+	(*DeleteOAuthClientResponse)(nil),          // 73: tenantry.identity.v1.DeleteOAuthClientResponse
+	(*RotateOAuthClientSecretRequest)(nil),     // 74: tenantry.identity.v1.RotateOAuthClientSecretRequest
+	(*RotateOAuthClientSecretResponse)(nil),    // 75: tenantry.identity.v1.RotateOAuthClientSecretResponse
+	(*ListLinkedIdentitiesRequest)(nil),        // 76: tenantry.identity.v1.ListLinkedIdentitiesRequest
+	(*ListLinkedIdentitiesResponse)(nil),       // 77: tenantry.identity.v1.ListLinkedIdentitiesResponse
+	(*LinkedIdentity)(nil),                     // 78: tenantry.identity.v1.LinkedIdentity
+	(*UnlinkIdentityRequest)(nil),              // 79: tenantry.identity.v1.UnlinkIdentityRequest
+	(*UnlinkIdentityResponse)(nil),             // 80: tenantry.identity.v1.UnlinkIdentityResponse
+	(*IdentityProvider)(nil),                   // 81: tenantry.identity.v1.IdentityProvider
+	(*CreateIdentityProviderRequest)(nil),      // 82: tenantry.identity.v1.CreateIdentityProviderRequest
+	(*CreateIdentityProviderResponse)(nil),     // 83: tenantry.identity.v1.CreateIdentityProviderResponse
+	(*GetIdentityProviderRequest)(nil),         // 84: tenantry.identity.v1.GetIdentityProviderRequest
+	(*GetIdentityProviderResponse)(nil),        // 85: tenantry.identity.v1.GetIdentityProviderResponse
+	(*ListIdentityProvidersRequest)(nil),       // 86: tenantry.identity.v1.ListIdentityProvidersRequest
+	(*ListIdentityProvidersResponse)(nil),      // 87: tenantry.identity.v1.ListIdentityProvidersResponse
+	(*UpdateIdentityProviderRequest)(nil),      // 88: tenantry.identity.v1.UpdateIdentityProviderRequest
+	(*UpdateIdentityProviderResponse)(nil),     // 89: tenantry.identity.v1.UpdateIdentityProviderResponse
+	(*DeleteIdentityProviderRequest)(nil),      // 90: tenantry.identity.v1.DeleteIdentityProviderRequest
+	(*DeleteIdentityProviderResponse)(nil),     // 91: tenantry.identity.v1.DeleteIdentityProviderResponse
+	(*VerifyMfaRequest)(nil),                   // 92: tenantry.identity.v1.VerifyMfaRequest
+	(*VerifyMfaResponse)(nil),                  // 93: tenantry.identity.v1.VerifyMfaResponse
+	(*GetMfaStatusRequest)(nil),                // 94: tenantry.identity.v1.GetMfaStatusRequest
+	(*GetMfaStatusResponse)(nil),               // 95: tenantry.identity.v1.GetMfaStatusResponse
+	(*BeginTotpEnrollmentRequest)(nil),         // 96: tenantry.identity.v1.BeginTotpEnrollmentRequest
+	(*BeginTotpEnrollmentResponse)(nil),        // 97: tenantry.identity.v1.BeginTotpEnrollmentResponse
+	(*ConfirmTotpEnrollmentRequest)(nil),       // 98: tenantry.identity.v1.ConfirmTotpEnrollmentRequest
+	(*ConfirmTotpEnrollmentResponse)(nil),      // 99: tenantry.identity.v1.ConfirmTotpEnrollmentResponse
+	(*RemoveTotpRequest)(nil),                  // 100: tenantry.identity.v1.RemoveTotpRequest
+	(*RemoveTotpResponse)(nil),                 // 101: tenantry.identity.v1.RemoveTotpResponse
+	(*RegenerateRecoveryCodesRequest)(nil),     // 102: tenantry.identity.v1.RegenerateRecoveryCodesRequest
+	(*RegenerateRecoveryCodesResponse)(nil),    // 103: tenantry.identity.v1.RegenerateRecoveryCodesResponse
+	(*BeginLoginTotpEnrollmentRequest)(nil),    // 104: tenantry.identity.v1.BeginLoginTotpEnrollmentRequest
+	(*BeginLoginTotpEnrollmentResponse)(nil),   // 105: tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
+	(*ConfirmLoginTotpEnrollmentRequest)(nil),  // 106: tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest
+	(*ConfirmLoginTotpEnrollmentResponse)(nil), // 107: tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
+	(*timestamppb.Timestamp)(nil),              // 108: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),              // 109: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                // 110: google.protobuf.Duration
 }
 var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
-	3,   // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
-	103, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	103, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	103, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	103, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	103, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
-	103, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	4,   // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
+	108, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	108, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	108, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	108, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	108, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
+	108, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	0,   // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,   // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
-	0,   // 9: tenantry.identity.v1.GetAuthConfigResponse.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
-	1,   // 10: tenantry.identity.v1.GetAuthConfigResponse.email_verification:type_name -> tenantry.identity.v1.EmailVerification
-	13,  // 11: tenantry.identity.v1.GetAuthConfigResponse.identity_providers:type_name -> tenantry.identity.v1.SignInProvider
-	8,   // 12: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
-	22,  // 13: tenantry.identity.v1.LoginResponse.mfa_challenge:type_name -> tenantry.identity.v1.MfaChallenge
-	2,   // 14: tenantry.identity.v1.MfaChallenge.factors:type_name -> tenantry.identity.v1.MfaFactor
-	9,   // 15: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
-	8,   // 16: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
-	8,   // 17: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
-	8,   // 18: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
-	8,   // 19: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
-	8,   // 20: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
-	104, // 21: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	8,   // 22: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
-	8,   // 23: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
-	10,  // 24: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	10,  // 25: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
-	104, // 26: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	10,  // 27: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
-	59,  // 28: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
-	4,   // 29: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
-	5,   // 30: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
-	105, // 31: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
-	6,   // 32: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	103, // 33: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
-	103, // 34: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
-	103, // 35: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
-	62,  // 36: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	62,  // 37: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	62,  // 38: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	62,  // 39: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
-	62,  // 40: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	104, // 41: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	62,  // 42: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	62,  // 43: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	77,  // 44: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
-	103, // 45: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
-	103, // 46: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
-	7,   // 47: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
-	103, // 48: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
-	103, // 49: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
-	80,  // 50: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	80,  // 51: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	80,  // 52: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	80,  // 53: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
-	80,  // 54: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	104, // 55: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80,  // 56: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	8,   // 57: tenantry.identity.v1.VerifyMfaResponse.user:type_name -> tenantry.identity.v1.User
-	103, // 58: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
-	11,  // 59: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
-	14,  // 60: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
-	16,  // 61: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
-	18,  // 62: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
-	20,  // 63: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
-	23,  // 64: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
-	25,  // 65: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
-	27,  // 66: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
-	29,  // 67: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
-	31,  // 68: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
-	33,  // 69: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
-	35,  // 70: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
-	37,  // 71: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
-	39,  // 72: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
-	41,  // 73: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
-	75,  // 74: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
-	78,  // 75: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
-	91,  // 76: tenantry.identity.v1.AuthService.VerifyMfa:input_type -> tenantry.identity.v1.VerifyMfaRequest
-	93,  // 77: tenantry.identity.v1.AuthService.GetMfaStatus:input_type -> tenantry.identity.v1.GetMfaStatusRequest
-	95,  // 78: tenantry.identity.v1.AuthService.BeginTotpEnrollment:input_type -> tenantry.identity.v1.BeginTotpEnrollmentRequest
-	97,  // 79: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmTotpEnrollmentRequest
-	99,  // 80: tenantry.identity.v1.AuthService.RemoveTotp:input_type -> tenantry.identity.v1.RemoveTotpRequest
-	101, // 81: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:input_type -> tenantry.identity.v1.RegenerateRecoveryCodesRequest
-	43,  // 82: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
-	45,  // 83: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
-	47,  // 84: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
-	49,  // 85: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
-	51,  // 86: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
-	53,  // 87: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
-	55,  // 88: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
-	57,  // 89: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
-	60,  // 90: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
-	81,  // 91: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
-	83,  // 92: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
-	85,  // 93: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
-	87,  // 94: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
-	89,  // 95: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
-	63,  // 96: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
-	65,  // 97: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
-	67,  // 98: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
-	69,  // 99: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
-	71,  // 100: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
-	73,  // 101: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
-	12,  // 102: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
-	15,  // 103: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
-	17,  // 104: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
-	19,  // 105: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
-	21,  // 106: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
-	24,  // 107: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
-	26,  // 108: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
-	28,  // 109: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
-	30,  // 110: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
-	32,  // 111: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
-	34,  // 112: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
-	36,  // 113: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
-	38,  // 114: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
-	40,  // 115: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
-	42,  // 116: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
-	76,  // 117: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
-	79,  // 118: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
-	92,  // 119: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
-	94,  // 120: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
-	96,  // 121: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
-	98,  // 122: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
-	100, // 123: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
-	102, // 124: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
-	44,  // 125: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
-	46,  // 126: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
-	48,  // 127: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
-	50,  // 128: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
-	52,  // 129: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
-	54,  // 130: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
-	56,  // 131: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
-	58,  // 132: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
-	61,  // 133: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
-	82,  // 134: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
-	84,  // 135: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
-	86,  // 136: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
-	88,  // 137: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
-	90,  // 138: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
-	64,  // 139: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
-	66,  // 140: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
-	68,  // 141: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
-	70,  // 142: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
-	72,  // 143: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
-	74,  // 144: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
-	102, // [102:145] is the sub-list for method output_type
-	59,  // [59:102] is the sub-list for method input_type
-	59,  // [59:59] is the sub-list for extension type_name
-	59,  // [59:59] is the sub-list for extension extendee
-	0,   // [0:59] is the sub-list for field type_name
+	2,   // 9: tenantry.identity.v1.TenantSettings.mfa_policy:type_name -> tenantry.identity.v1.MfaPolicy
+	0,   // 10: tenantry.identity.v1.GetAuthConfigResponse.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
+	1,   // 11: tenantry.identity.v1.GetAuthConfigResponse.email_verification:type_name -> tenantry.identity.v1.EmailVerification
+	14,  // 12: tenantry.identity.v1.GetAuthConfigResponse.identity_providers:type_name -> tenantry.identity.v1.SignInProvider
+	9,   // 13: tenantry.identity.v1.LoginResponse.user:type_name -> tenantry.identity.v1.User
+	23,  // 14: tenantry.identity.v1.LoginResponse.mfa_challenge:type_name -> tenantry.identity.v1.MfaChallenge
+	3,   // 15: tenantry.identity.v1.MfaChallenge.factors:type_name -> tenantry.identity.v1.MfaFactor
+	10,  // 16: tenantry.identity.v1.ListSessionsResponse.sessions:type_name -> tenantry.identity.v1.Session
+	9,   // 17: tenantry.identity.v1.GetCurrentUserResponse.user:type_name -> tenantry.identity.v1.User
+	9,   // 18: tenantry.identity.v1.AcceptInvitationResponse.user:type_name -> tenantry.identity.v1.User
+	9,   // 19: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
+	9,   // 20: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
+	9,   // 21: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
+	109, // 22: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,   // 23: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
+	9,   // 24: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
+	11,  // 25: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	11,  // 26: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
+	109, // 27: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	11,  // 28: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
+	60,  // 29: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
+	5,   // 30: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
+	6,   // 31: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
+	110, // 32: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
+	7,   // 33: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
+	108, // 34: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
+	108, // 35: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
+	108, // 36: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
+	63,  // 37: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	63,  // 38: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	63,  // 39: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	63,  // 40: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
+	63,  // 41: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	109, // 42: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	63,  // 43: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	63,  // 44: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
+	78,  // 45: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
+	108, // 46: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
+	108, // 47: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
+	8,   // 48: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
+	108, // 49: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
+	108, // 50: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
+	81,  // 51: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	81,  // 52: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	81,  // 53: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	81,  // 54: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
+	81,  // 55: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	109, // 56: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 57: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
+	9,   // 58: tenantry.identity.v1.VerifyMfaResponse.user:type_name -> tenantry.identity.v1.User
+	108, // 59: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
+	9,   // 60: tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse.user:type_name -> tenantry.identity.v1.User
+	12,  // 61: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
+	15,  // 62: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
+	17,  // 63: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
+	19,  // 64: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
+	21,  // 65: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
+	24,  // 66: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
+	26,  // 67: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
+	28,  // 68: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
+	30,  // 69: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
+	32,  // 70: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
+	34,  // 71: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
+	36,  // 72: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
+	38,  // 73: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
+	40,  // 74: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
+	42,  // 75: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
+	76,  // 76: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
+	79,  // 77: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
+	92,  // 78: tenantry.identity.v1.AuthService.VerifyMfa:input_type -> tenantry.identity.v1.VerifyMfaRequest
+	94,  // 79: tenantry.identity.v1.AuthService.GetMfaStatus:input_type -> tenantry.identity.v1.GetMfaStatusRequest
+	96,  // 80: tenantry.identity.v1.AuthService.BeginTotpEnrollment:input_type -> tenantry.identity.v1.BeginTotpEnrollmentRequest
+	98,  // 81: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmTotpEnrollmentRequest
+	100, // 82: tenantry.identity.v1.AuthService.RemoveTotp:input_type -> tenantry.identity.v1.RemoveTotpRequest
+	102, // 83: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:input_type -> tenantry.identity.v1.RegenerateRecoveryCodesRequest
+	104, // 84: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:input_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentRequest
+	106, // 85: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest
+	44,  // 86: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
+	46,  // 87: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
+	48,  // 88: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
+	50,  // 89: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
+	52,  // 90: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
+	54,  // 91: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
+	56,  // 92: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
+	58,  // 93: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
+	61,  // 94: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
+	82,  // 95: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
+	84,  // 96: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
+	86,  // 97: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
+	88,  // 98: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
+	90,  // 99: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
+	64,  // 100: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
+	66,  // 101: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
+	68,  // 102: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
+	70,  // 103: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
+	72,  // 104: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
+	74,  // 105: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
+	13,  // 106: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
+	16,  // 107: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
+	18,  // 108: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
+	20,  // 109: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
+	22,  // 110: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
+	25,  // 111: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
+	27,  // 112: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
+	29,  // 113: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
+	31,  // 114: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
+	33,  // 115: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
+	35,  // 116: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
+	37,  // 117: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
+	39,  // 118: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
+	41,  // 119: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
+	43,  // 120: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
+	77,  // 121: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
+	80,  // 122: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
+	93,  // 123: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
+	95,  // 124: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
+	97,  // 125: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
+	99,  // 126: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
+	101, // 127: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
+	103, // 128: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
+	105, // 129: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:output_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
+	107, // 130: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
+	45,  // 131: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
+	47,  // 132: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
+	49,  // 133: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
+	51,  // 134: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
+	53,  // 135: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
+	55,  // 136: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
+	57,  // 137: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
+	59,  // 138: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
+	62,  // 139: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
+	83,  // 140: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
+	85,  // 141: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
+	87,  // 142: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
+	89,  // 143: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
+	91,  // 144: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
+	65,  // 145: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
+	67,  // 146: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
+	69,  // 147: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
+	71,  // 148: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
+	73,  // 149: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
+	75,  // 150: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
+	106, // [106:151] is the sub-list for method output_type
+	61,  // [61:106] is the sub-list for method input_type
+	61,  // [61:61] is the sub-list for extension type_name
+	61,  // [61:61] is the sub-list for extension extendee
+	0,   // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_identity_proto_init() }
@@ -6543,8 +6927,8 @@ func file_tenantry_identity_v1_identity_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_identity_proto_rawDesc), len(file_tenantry_identity_v1_identity_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   95,
+			NumEnums:      9,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -650,6 +650,60 @@ func local_request_AuthService_RegenerateRecoveryCodes_0(ctx context.Context, ma
 	return msg, metadata, err
 }
 
+func request_AuthService_BeginLoginTotpEnrollment_0(ctx context.Context, marshaler runtime.Marshaler, client AuthServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq BeginLoginTotpEnrollmentRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.BeginLoginTotpEnrollment(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_AuthService_BeginLoginTotpEnrollment_0(ctx context.Context, marshaler runtime.Marshaler, server AuthServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq BeginLoginTotpEnrollmentRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.BeginLoginTotpEnrollment(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_AuthService_ConfirmLoginTotpEnrollment_0(ctx context.Context, marshaler runtime.Marshaler, client AuthServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ConfirmLoginTotpEnrollmentRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ConfirmLoginTotpEnrollment(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_AuthService_ConfirmLoginTotpEnrollment_0(ctx context.Context, marshaler runtime.Marshaler, server AuthServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ConfirmLoginTotpEnrollmentRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ConfirmLoginTotpEnrollment(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_UserService_ListUsers_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_UserService_ListUsers_0(ctx context.Context, marshaler runtime.Marshaler, client UserServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -1942,6 +1996,46 @@ func RegisterAuthServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_AuthService_RegenerateRecoveryCodes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_AuthService_BeginLoginTotpEnrollment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tenantry.identity.v1.AuthService/BeginLoginTotpEnrollment", runtime.WithHTTPPathPattern("/v1/auth:beginLoginTotpEnrollment"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_AuthService_BeginLoginTotpEnrollment_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AuthService_BeginLoginTotpEnrollment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_AuthService_ConfirmLoginTotpEnrollment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/tenantry.identity.v1.AuthService/ConfirmLoginTotpEnrollment", runtime.WithHTTPPathPattern("/v1/auth:confirmLoginTotpEnrollment"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_AuthService_ConfirmLoginTotpEnrollment_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AuthService_ConfirmLoginTotpEnrollment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -2813,59 +2907,97 @@ func RegisterAuthServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_AuthService_RegenerateRecoveryCodes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_AuthService_BeginLoginTotpEnrollment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tenantry.identity.v1.AuthService/BeginLoginTotpEnrollment", runtime.WithHTTPPathPattern("/v1/auth:beginLoginTotpEnrollment"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AuthService_BeginLoginTotpEnrollment_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AuthService_BeginLoginTotpEnrollment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_AuthService_ConfirmLoginTotpEnrollment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/tenantry.identity.v1.AuthService/ConfirmLoginTotpEnrollment", runtime.WithHTTPPathPattern("/v1/auth:confirmLoginTotpEnrollment"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AuthService_ConfirmLoginTotpEnrollment_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AuthService_ConfirmLoginTotpEnrollment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_AuthService_GetAuthConfig_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "config"}, ""))
-	pattern_AuthService_SignUp_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "signup"))
-	pattern_AuthService_VerifyEmail_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "verifyEmail"))
-	pattern_AuthService_ResendVerificationEmail_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "resendVerificationEmail"))
-	pattern_AuthService_Login_0                   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "login"))
-	pattern_AuthService_RefreshSession_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "refresh"))
-	pattern_AuthService_Logout_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "logout"))
-	pattern_AuthService_ListSessions_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "sessions"}, ""))
-	pattern_AuthService_RevokeSession_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "auth", "sessions", "session_id"}, ""))
-	pattern_AuthService_GetCurrentUser_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "me"}, ""))
-	pattern_AuthService_RequestPasswordReset_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "requestPasswordReset"))
-	pattern_AuthService_ResetPassword_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "resetPassword"))
-	pattern_AuthService_ChangePassword_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "changePassword"))
-	pattern_AuthService_ChangeEmail_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "changeEmail"))
-	pattern_AuthService_AcceptInvitation_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "acceptInvitation"))
-	pattern_AuthService_ListLinkedIdentities_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "identities"}, ""))
-	pattern_AuthService_UnlinkIdentity_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "auth", "identities", "provider_id"}, ""))
-	pattern_AuthService_VerifyMfa_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "verifyMfa"))
-	pattern_AuthService_GetMfaStatus_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "mfa"}, ""))
-	pattern_AuthService_BeginTotpEnrollment_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "totp"}, "begin"))
-	pattern_AuthService_ConfirmTotpEnrollment_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "totp"}, "confirm"))
-	pattern_AuthService_RemoveTotp_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "totp"}, "remove"))
-	pattern_AuthService_RegenerateRecoveryCodes_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "recoveryCodes"}, "regenerate"))
+	pattern_AuthService_GetAuthConfig_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "config"}, ""))
+	pattern_AuthService_SignUp_0                     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "signup"))
+	pattern_AuthService_VerifyEmail_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "verifyEmail"))
+	pattern_AuthService_ResendVerificationEmail_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "resendVerificationEmail"))
+	pattern_AuthService_Login_0                      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "login"))
+	pattern_AuthService_RefreshSession_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "refresh"))
+	pattern_AuthService_Logout_0                     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "logout"))
+	pattern_AuthService_ListSessions_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "sessions"}, ""))
+	pattern_AuthService_RevokeSession_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "auth", "sessions", "session_id"}, ""))
+	pattern_AuthService_GetCurrentUser_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "me"}, ""))
+	pattern_AuthService_RequestPasswordReset_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "requestPasswordReset"))
+	pattern_AuthService_ResetPassword_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "resetPassword"))
+	pattern_AuthService_ChangePassword_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "changePassword"))
+	pattern_AuthService_ChangeEmail_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "changeEmail"))
+	pattern_AuthService_AcceptInvitation_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "acceptInvitation"))
+	pattern_AuthService_ListLinkedIdentities_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "identities"}, ""))
+	pattern_AuthService_UnlinkIdentity_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "auth", "identities", "provider_id"}, ""))
+	pattern_AuthService_VerifyMfa_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "verifyMfa"))
+	pattern_AuthService_GetMfaStatus_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "mfa"}, ""))
+	pattern_AuthService_BeginTotpEnrollment_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "totp"}, "begin"))
+	pattern_AuthService_ConfirmTotpEnrollment_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "totp"}, "confirm"))
+	pattern_AuthService_RemoveTotp_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "totp"}, "remove"))
+	pattern_AuthService_RegenerateRecoveryCodes_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "mfa", "recoveryCodes"}, "regenerate"))
+	pattern_AuthService_BeginLoginTotpEnrollment_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "beginLoginTotpEnrollment"))
+	pattern_AuthService_ConfirmLoginTotpEnrollment_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "auth"}, "confirmLoginTotpEnrollment"))
 )
 
 var (
-	forward_AuthService_GetAuthConfig_0           = runtime.ForwardResponseMessage
-	forward_AuthService_SignUp_0                  = runtime.ForwardResponseMessage
-	forward_AuthService_VerifyEmail_0             = runtime.ForwardResponseMessage
-	forward_AuthService_ResendVerificationEmail_0 = runtime.ForwardResponseMessage
-	forward_AuthService_Login_0                   = runtime.ForwardResponseMessage
-	forward_AuthService_RefreshSession_0          = runtime.ForwardResponseMessage
-	forward_AuthService_Logout_0                  = runtime.ForwardResponseMessage
-	forward_AuthService_ListSessions_0            = runtime.ForwardResponseMessage
-	forward_AuthService_RevokeSession_0           = runtime.ForwardResponseMessage
-	forward_AuthService_GetCurrentUser_0          = runtime.ForwardResponseMessage
-	forward_AuthService_RequestPasswordReset_0    = runtime.ForwardResponseMessage
-	forward_AuthService_ResetPassword_0           = runtime.ForwardResponseMessage
-	forward_AuthService_ChangePassword_0          = runtime.ForwardResponseMessage
-	forward_AuthService_ChangeEmail_0             = runtime.ForwardResponseMessage
-	forward_AuthService_AcceptInvitation_0        = runtime.ForwardResponseMessage
-	forward_AuthService_ListLinkedIdentities_0    = runtime.ForwardResponseMessage
-	forward_AuthService_UnlinkIdentity_0          = runtime.ForwardResponseMessage
-	forward_AuthService_VerifyMfa_0               = runtime.ForwardResponseMessage
-	forward_AuthService_GetMfaStatus_0            = runtime.ForwardResponseMessage
-	forward_AuthService_BeginTotpEnrollment_0     = runtime.ForwardResponseMessage
-	forward_AuthService_ConfirmTotpEnrollment_0   = runtime.ForwardResponseMessage
-	forward_AuthService_RemoveTotp_0              = runtime.ForwardResponseMessage
-	forward_AuthService_RegenerateRecoveryCodes_0 = runtime.ForwardResponseMessage
+	forward_AuthService_GetAuthConfig_0              = runtime.ForwardResponseMessage
+	forward_AuthService_SignUp_0                     = runtime.ForwardResponseMessage
+	forward_AuthService_VerifyEmail_0                = runtime.ForwardResponseMessage
+	forward_AuthService_ResendVerificationEmail_0    = runtime.ForwardResponseMessage
+	forward_AuthService_Login_0                      = runtime.ForwardResponseMessage
+	forward_AuthService_RefreshSession_0             = runtime.ForwardResponseMessage
+	forward_AuthService_Logout_0                     = runtime.ForwardResponseMessage
+	forward_AuthService_ListSessions_0               = runtime.ForwardResponseMessage
+	forward_AuthService_RevokeSession_0              = runtime.ForwardResponseMessage
+	forward_AuthService_GetCurrentUser_0             = runtime.ForwardResponseMessage
+	forward_AuthService_RequestPasswordReset_0       = runtime.ForwardResponseMessage
+	forward_AuthService_ResetPassword_0              = runtime.ForwardResponseMessage
+	forward_AuthService_ChangePassword_0             = runtime.ForwardResponseMessage
+	forward_AuthService_ChangeEmail_0                = runtime.ForwardResponseMessage
+	forward_AuthService_AcceptInvitation_0           = runtime.ForwardResponseMessage
+	forward_AuthService_ListLinkedIdentities_0       = runtime.ForwardResponseMessage
+	forward_AuthService_UnlinkIdentity_0             = runtime.ForwardResponseMessage
+	forward_AuthService_VerifyMfa_0                  = runtime.ForwardResponseMessage
+	forward_AuthService_GetMfaStatus_0               = runtime.ForwardResponseMessage
+	forward_AuthService_BeginTotpEnrollment_0        = runtime.ForwardResponseMessage
+	forward_AuthService_ConfirmTotpEnrollment_0      = runtime.ForwardResponseMessage
+	forward_AuthService_RemoveTotp_0                 = runtime.ForwardResponseMessage
+	forward_AuthService_RegenerateRecoveryCodes_0    = runtime.ForwardResponseMessage
+	forward_AuthService_BeginLoginTotpEnrollment_0   = runtime.ForwardResponseMessage
+	forward_AuthService_ConfirmLoginTotpEnrollment_0 = runtime.ForwardResponseMessage
 )
 
 // RegisterUserServiceHandlerFromEndpoint is same as RegisterUserServiceHandler but

@@ -19,29 +19,31 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuthService_GetAuthConfig_FullMethodName           = "/tenantry.identity.v1.AuthService/GetAuthConfig"
-	AuthService_SignUp_FullMethodName                  = "/tenantry.identity.v1.AuthService/SignUp"
-	AuthService_VerifyEmail_FullMethodName             = "/tenantry.identity.v1.AuthService/VerifyEmail"
-	AuthService_ResendVerificationEmail_FullMethodName = "/tenantry.identity.v1.AuthService/ResendVerificationEmail"
-	AuthService_Login_FullMethodName                   = "/tenantry.identity.v1.AuthService/Login"
-	AuthService_RefreshSession_FullMethodName          = "/tenantry.identity.v1.AuthService/RefreshSession"
-	AuthService_Logout_FullMethodName                  = "/tenantry.identity.v1.AuthService/Logout"
-	AuthService_ListSessions_FullMethodName            = "/tenantry.identity.v1.AuthService/ListSessions"
-	AuthService_RevokeSession_FullMethodName           = "/tenantry.identity.v1.AuthService/RevokeSession"
-	AuthService_GetCurrentUser_FullMethodName          = "/tenantry.identity.v1.AuthService/GetCurrentUser"
-	AuthService_RequestPasswordReset_FullMethodName    = "/tenantry.identity.v1.AuthService/RequestPasswordReset"
-	AuthService_ResetPassword_FullMethodName           = "/tenantry.identity.v1.AuthService/ResetPassword"
-	AuthService_ChangePassword_FullMethodName          = "/tenantry.identity.v1.AuthService/ChangePassword"
-	AuthService_ChangeEmail_FullMethodName             = "/tenantry.identity.v1.AuthService/ChangeEmail"
-	AuthService_AcceptInvitation_FullMethodName        = "/tenantry.identity.v1.AuthService/AcceptInvitation"
-	AuthService_ListLinkedIdentities_FullMethodName    = "/tenantry.identity.v1.AuthService/ListLinkedIdentities"
-	AuthService_UnlinkIdentity_FullMethodName          = "/tenantry.identity.v1.AuthService/UnlinkIdentity"
-	AuthService_VerifyMfa_FullMethodName               = "/tenantry.identity.v1.AuthService/VerifyMfa"
-	AuthService_GetMfaStatus_FullMethodName            = "/tenantry.identity.v1.AuthService/GetMfaStatus"
-	AuthService_BeginTotpEnrollment_FullMethodName     = "/tenantry.identity.v1.AuthService/BeginTotpEnrollment"
-	AuthService_ConfirmTotpEnrollment_FullMethodName   = "/tenantry.identity.v1.AuthService/ConfirmTotpEnrollment"
-	AuthService_RemoveTotp_FullMethodName              = "/tenantry.identity.v1.AuthService/RemoveTotp"
-	AuthService_RegenerateRecoveryCodes_FullMethodName = "/tenantry.identity.v1.AuthService/RegenerateRecoveryCodes"
+	AuthService_GetAuthConfig_FullMethodName              = "/tenantry.identity.v1.AuthService/GetAuthConfig"
+	AuthService_SignUp_FullMethodName                     = "/tenantry.identity.v1.AuthService/SignUp"
+	AuthService_VerifyEmail_FullMethodName                = "/tenantry.identity.v1.AuthService/VerifyEmail"
+	AuthService_ResendVerificationEmail_FullMethodName    = "/tenantry.identity.v1.AuthService/ResendVerificationEmail"
+	AuthService_Login_FullMethodName                      = "/tenantry.identity.v1.AuthService/Login"
+	AuthService_RefreshSession_FullMethodName             = "/tenantry.identity.v1.AuthService/RefreshSession"
+	AuthService_Logout_FullMethodName                     = "/tenantry.identity.v1.AuthService/Logout"
+	AuthService_ListSessions_FullMethodName               = "/tenantry.identity.v1.AuthService/ListSessions"
+	AuthService_RevokeSession_FullMethodName              = "/tenantry.identity.v1.AuthService/RevokeSession"
+	AuthService_GetCurrentUser_FullMethodName             = "/tenantry.identity.v1.AuthService/GetCurrentUser"
+	AuthService_RequestPasswordReset_FullMethodName       = "/tenantry.identity.v1.AuthService/RequestPasswordReset"
+	AuthService_ResetPassword_FullMethodName              = "/tenantry.identity.v1.AuthService/ResetPassword"
+	AuthService_ChangePassword_FullMethodName             = "/tenantry.identity.v1.AuthService/ChangePassword"
+	AuthService_ChangeEmail_FullMethodName                = "/tenantry.identity.v1.AuthService/ChangeEmail"
+	AuthService_AcceptInvitation_FullMethodName           = "/tenantry.identity.v1.AuthService/AcceptInvitation"
+	AuthService_ListLinkedIdentities_FullMethodName       = "/tenantry.identity.v1.AuthService/ListLinkedIdentities"
+	AuthService_UnlinkIdentity_FullMethodName             = "/tenantry.identity.v1.AuthService/UnlinkIdentity"
+	AuthService_VerifyMfa_FullMethodName                  = "/tenantry.identity.v1.AuthService/VerifyMfa"
+	AuthService_GetMfaStatus_FullMethodName               = "/tenantry.identity.v1.AuthService/GetMfaStatus"
+	AuthService_BeginTotpEnrollment_FullMethodName        = "/tenantry.identity.v1.AuthService/BeginTotpEnrollment"
+	AuthService_ConfirmTotpEnrollment_FullMethodName      = "/tenantry.identity.v1.AuthService/ConfirmTotpEnrollment"
+	AuthService_RemoveTotp_FullMethodName                 = "/tenantry.identity.v1.AuthService/RemoveTotp"
+	AuthService_RegenerateRecoveryCodes_FullMethodName    = "/tenantry.identity.v1.AuthService/RegenerateRecoveryCodes"
+	AuthService_BeginLoginTotpEnrollment_FullMethodName   = "/tenantry.identity.v1.AuthService/BeginLoginTotpEnrollment"
+	AuthService_ConfirmLoginTotpEnrollment_FullMethodName = "/tenantry.identity.v1.AuthService/ConfirmLoginTotpEnrollment"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -128,12 +130,24 @@ type AuthServiceClient interface {
 	ConfirmTotpEnrollment(ctx context.Context, in *ConfirmTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmTotpEnrollmentResponse, error)
 	// RemoveTotp removes the authenticator app and the recovery codes, given
 	// a current code of the app or a recovery code: logins ask for a
-	// password only again.
+	// password only again. Where the tenant's MFA policy requires a factor of
+	// the account it is FAILED_PRECONDITION, reason MFA_REQUIRED_BY_TENANT.
 	RemoveTotp(ctx context.Context, in *RemoveTotpRequest, opts ...grpc.CallOption) (*RemoveTotpResponse, error)
 	// RegenerateRecoveryCodes replaces the account's recovery codes with 10
 	// new ones, given a current code of the app or a recovery code; the old
 	// ones stop working.
 	RegenerateRecoveryCodes(ctx context.Context, in *RegenerateRecoveryCodesRequest, opts ...grpc.CallOption) (*RegenerateRecoveryCodesResponse, error)
+	// BeginLoginTotpEnrollment starts enrolling an authenticator app during a
+	// login whose MFA challenge says enrollment_required (the tenant's MFA
+	// policy requires a second factor of the account, which has none): the
+	// challenge stands in for the access token the user does not have yet.
+	// The answer is BeginTotpEnrollment's.
+	BeginLoginTotpEnrollment(ctx context.Context, in *BeginLoginTotpEnrollmentRequest, opts ...grpc.CallOption) (*BeginLoginTotpEnrollmentResponse, error)
+	// ConfirmLoginTotpEnrollment confirms that enrolment with a code of the
+	// app and completes the login: the answer has the recovery codes (shown
+	// this once) and the session VerifyMfa would have opened. The challenge
+	// is used up. Codes are limited as VerifyMfa's are.
+	ConfirmLoginTotpEnrollment(ctx context.Context, in *ConfirmLoginTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmLoginTotpEnrollmentResponse, error)
 }
 
 type authServiceClient struct {
@@ -374,6 +388,26 @@ func (c *authServiceClient) RegenerateRecoveryCodes(ctx context.Context, in *Reg
 	return out, nil
 }
 
+func (c *authServiceClient) BeginLoginTotpEnrollment(ctx context.Context, in *BeginLoginTotpEnrollmentRequest, opts ...grpc.CallOption) (*BeginLoginTotpEnrollmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BeginLoginTotpEnrollmentResponse)
+	err := c.cc.Invoke(ctx, AuthService_BeginLoginTotpEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) ConfirmLoginTotpEnrollment(ctx context.Context, in *ConfirmLoginTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmLoginTotpEnrollmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmLoginTotpEnrollmentResponse)
+	err := c.cc.Invoke(ctx, AuthService_ConfirmLoginTotpEnrollment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -458,12 +492,24 @@ type AuthServiceServer interface {
 	ConfirmTotpEnrollment(context.Context, *ConfirmTotpEnrollmentRequest) (*ConfirmTotpEnrollmentResponse, error)
 	// RemoveTotp removes the authenticator app and the recovery codes, given
 	// a current code of the app or a recovery code: logins ask for a
-	// password only again.
+	// password only again. Where the tenant's MFA policy requires a factor of
+	// the account it is FAILED_PRECONDITION, reason MFA_REQUIRED_BY_TENANT.
 	RemoveTotp(context.Context, *RemoveTotpRequest) (*RemoveTotpResponse, error)
 	// RegenerateRecoveryCodes replaces the account's recovery codes with 10
 	// new ones, given a current code of the app or a recovery code; the old
 	// ones stop working.
 	RegenerateRecoveryCodes(context.Context, *RegenerateRecoveryCodesRequest) (*RegenerateRecoveryCodesResponse, error)
+	// BeginLoginTotpEnrollment starts enrolling an authenticator app during a
+	// login whose MFA challenge says enrollment_required (the tenant's MFA
+	// policy requires a second factor of the account, which has none): the
+	// challenge stands in for the access token the user does not have yet.
+	// The answer is BeginTotpEnrollment's.
+	BeginLoginTotpEnrollment(context.Context, *BeginLoginTotpEnrollmentRequest) (*BeginLoginTotpEnrollmentResponse, error)
+	// ConfirmLoginTotpEnrollment confirms that enrolment with a code of the
+	// app and completes the login: the answer has the recovery codes (shown
+	// this once) and the session VerifyMfa would have opened. The challenge
+	// is used up. Codes are limited as VerifyMfa's are.
+	ConfirmLoginTotpEnrollment(context.Context, *ConfirmLoginTotpEnrollmentRequest) (*ConfirmLoginTotpEnrollmentResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -542,6 +588,12 @@ func (UnimplementedAuthServiceServer) RemoveTotp(context.Context, *RemoveTotpReq
 }
 func (UnimplementedAuthServiceServer) RegenerateRecoveryCodes(context.Context, *RegenerateRecoveryCodesRequest) (*RegenerateRecoveryCodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RegenerateRecoveryCodes not implemented")
+}
+func (UnimplementedAuthServiceServer) BeginLoginTotpEnrollment(context.Context, *BeginLoginTotpEnrollmentRequest) (*BeginLoginTotpEnrollmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BeginLoginTotpEnrollment not implemented")
+}
+func (UnimplementedAuthServiceServer) ConfirmLoginTotpEnrollment(context.Context, *ConfirmLoginTotpEnrollmentRequest) (*ConfirmLoginTotpEnrollmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmLoginTotpEnrollment not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -978,6 +1030,42 @@ func _AuthService_RegenerateRecoveryCodes_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_BeginLoginTotpEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BeginLoginTotpEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).BeginLoginTotpEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_BeginLoginTotpEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).BeginLoginTotpEnrollment(ctx, req.(*BeginLoginTotpEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_ConfirmLoginTotpEnrollment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmLoginTotpEnrollmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).ConfirmLoginTotpEnrollment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_ConfirmLoginTotpEnrollment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).ConfirmLoginTotpEnrollment(ctx, req.(*ConfirmLoginTotpEnrollmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1076,6 +1164,14 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RegenerateRecoveryCodes",
 			Handler:    _AuthService_RegenerateRecoveryCodes_Handler,
+		},
+		{
+			MethodName: "BeginLoginTotpEnrollment",
+			Handler:    _AuthService_BeginLoginTotpEnrollment_Handler,
+		},
+		{
+			MethodName: "ConfirmLoginTotpEnrollment",
+			Handler:    _AuthService_ConfirmLoginTotpEnrollment_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

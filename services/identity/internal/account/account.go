@@ -107,7 +107,10 @@ type Settings struct {
 	// LowestMaxLoginsPerSecond to HighestMaxLoginsPerSecond; new tenants
 	// get DefaultMaxLoginsPerSecond.
 	MaxLoginsPerSecond int
-	Version            int64
+	// MFAPolicy says whose logins need a second factor; empty is
+	// MFAOptional.
+	MFAPolicy MFAPolicy
+	Version   int64
 }
 
 // Bounds and default of Settings.MaxLoginsPerSecond. The default, 50 a

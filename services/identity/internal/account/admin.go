@@ -362,6 +362,7 @@ type SettingsUpdate struct {
 	// MaxLoginsPerSecond is from LowestMaxLoginsPerSecond to
 	// HighestMaxLoginsPerSecond.
 	MaxLoginsPerSecond *int
+	MFAPolicy          *MFAPolicy
 	Version            int64
 }
 
@@ -404,6 +405,9 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 		}
 		if up.MaxLoginsPerSecond != nil {
 			s.MaxLoginsPerSecond = *up.MaxLoginsPerSecond
+		}
+		if up.MFAPolicy != nil {
+			s.MFAPolicy = *up.MFAPolicy
 		}
 		if out, err = tx.SaveSettings(ctx, s); err != nil {
 			if errors.Is(err, ErrVersionMismatch) {

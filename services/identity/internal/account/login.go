@@ -169,12 +169,13 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if f.Confirmed() {
+		if f.Confirmed() || settings.MFAPolicy.requires(u) {
 			// The password was right; the session waits for the second
-			// factor. Nothing is recorded as a login yet, and a hash to
+			// factor, or for the enrolment of one the tenant's policy
+			// requires. Nothing is recorded as a login yet, and a hash to
 			// upgrade waits for a login of an account without one (an
 			// upgrade is no reason to write before the code is known).
-			challenge, err = m.issueChallenge(ctx, tx, u, c)
+			challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), c)
 			user = u
 			return err
 		}

@@ -60,6 +60,27 @@ const (
 	totpQRSize = 256
 )
 
+// MFAPolicy says whose logins need a second factor in a tenant.
+type MFAPolicy string
+
+// MFA policies.
+const (
+	MFAOptional          MFAPolicy = "OPTIONAL"
+	MFARequiredForAdmins MFAPolicy = "REQUIRED_FOR_ADMINS"
+	MFARequired          MFAPolicy = "REQUIRED"
+)
+
+// requires reports whether the policy requires a second factor of u.
+func (p MFAPolicy) requires(u *User) bool {
+	switch p {
+	case MFARequired:
+		return true
+	case MFARequiredForAdmins:
+		return u.HasRole(RoleAdmin)
+	}
+	return false
+}
+
 // MFAChallengeTTL is how long a login's MFA challenge waits for its code.
 const MFAChallengeTTL = 5 * time.Minute
 
@@ -136,6 +157,10 @@ type MFAChallenge struct {
 	Expires time.Time
 	// Factors are the codes VerifyMFA takes for the account.
 	Factors []Factor
+	// EnrollmentRequired says the account has no factor and the tenant's
+	// policy requires one: the challenge goes to BeginTOTPAtLogin and
+	// ConfirmTOTPAtLogin instead, which complete the login.
+	EnrollmentRequired bool
 }
 
 // LoginResult is how a login step ended: a session (Tokens and User), or a
@@ -193,6 +218,8 @@ var (
 		"this account has no authenticator app")
 	errMFALinkNeedsLogin = fault.New(fault.FailedPrecondition, "MFA_LOGIN_REQUIRED_TO_LINK",
 		"this account has a second factor: log in, then connect this provider from your account page")
+	errMFARequiredByTenant = fault.New(fault.FailedPrecondition, "MFA_REQUIRED_BY_TENANT",
+		"this organisation requires a second factor of your account: it cannot be removed (regenerate the recovery codes instead)")
 	// errWrongCode is a code that did not prove the factor, inside a
 	// transaction: rolled back, audited, then answered errMFACodeInvalid.
 	errWrongCode = errors.New("wrong second factor code")
@@ -380,8 +407,9 @@ func (m *Manager) codeRefused(ctx context.Context, t tenancy.Tenant, userID stri
 	return errMFACodeInvalid
 }
 
-// issueChallenge stores a new MFA challenge for u in tx.
-func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, c Client) (*MFAChallenge, error) {
+// issueChallenge stores a new MFA challenge for u in tx; enrol says u has
+// no factor yet and must enrol one.
+func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, enrol bool, c Client) (*MFAChallenge, error) {
 	token, hash := newSecret()
 	now := m.now()
 	err := tx.InsertToken(ctx, &OneTimeToken{Hash: hash, Purpose: PurposeMFAChallenge, UserID: u.ID, Email: u.Email,
@@ -389,18 +417,22 @@ func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, c Client) 
 	if err != nil {
 		return nil, err
 	}
-	factors := []Factor{FactorTOTP}
-	left, err := tx.RecoveryCodesLeft(ctx, u.ID)
-	if err != nil {
+	ch := &MFAChallenge{Token: token, Expires: now.Add(MFAChallengeTTL), EnrollmentRequired: enrol}
+	if !enrol {
+		ch.Factors = []Factor{FactorTOTP}
+		left, err := tx.RecoveryCodesLeft(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		if left > 0 {
+			ch.Factors = append(ch.Factors, FactorRecoveryCode)
+		}
+	}
+	if err := tx.Audit(ctx, AuditEvent{Event: EventMFAChallenged, UserID: u.ID, ClientIP: c.IP,
+		Details: map[string]any{"enrollment_required": enrol}}); err != nil {
 		return nil, err
 	}
-	if left > 0 {
-		factors = append(factors, FactorRecoveryCode)
-	}
-	if err := tx.Audit(ctx, AuditEvent{Event: EventMFAChallenged, UserID: u.ID, ClientIP: c.IP}); err != nil {
-		return nil, err
-	}
-	return &MFAChallenge{Token: token, Expires: now.Add(MFAChallengeTTL), Factors: factors}, nil
+	return ch, nil
 }
 
 // challengeOf finds the user of an unused, unexpired MFA challenge, locked
@@ -532,54 +564,83 @@ func (m *Manager) MFAStatus(ctx context.Context, t tenancy.Tenant, userID string
 // until ConfirmTOTP; a pending one is replaced. The issuer the app shows is
 // the tenant's name.
 func (m *Manager) BeginTOTP(ctx context.Context, t tenancy.Tenant, userID string, c Client) (TOTPEnrollment, error) {
-	if m.cfg.TOTPSecrets == nil {
-		return TOTPEnrollment{}, internal(errors.New("no TOTP secret box configured"), "begin TOTP enrolment")
-	}
 	var out TOTPEnrollment
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		u, err := tx.UserByID(ctx, userID, true)
 		if err != nil {
 			return err
 		}
-		f, err := tx.TOTPFactor(ctx, userID, true)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if f.Confirmed() {
-			return errTOTPAlreadyEnrolled
-		}
-		key, err := totp.Generate(totp.GenerateOpts{
-			// A colon would end the issuer early in the URI's label.
-			Issuer:      strings.ReplaceAll(tenantName(t), ":", " "),
-			AccountName: u.Email,
-			Period:      totpPeriod,
-			SecretSize:  totpSecretBytes,
-			Digits:      totpDigits,
-			Algorithm:   otp.AlgorithmSHA1,
-		})
-		if err != nil {
-			return err
-		}
-		img, err := key.Image(totpQRSize, totpQRSize)
-		if err != nil {
-			return err
-		}
-		var qr bytes.Buffer
-		if err := png.Encode(&qr, img); err != nil {
-			return err
-		}
-		out = TOTPEnrollment{Secret: key.Secret(), URI: key.URL(), QRCodePNG: qr.Bytes()}
-		err = tx.SaveTOTPFactor(ctx, &TOTPFactor{UserID: userID, CreateTime: m.now(),
-			SecretSealed: m.cfg.TOTPSecrets.Seal([]byte(key.Secret()), totpAD(t, userID))})
-		if err != nil {
-			return err
-		}
-		return tx.Audit(ctx, AuditEvent{Event: EventMFATOTPEnrollmentStarted, UserID: userID, ClientIP: c.IP})
+		out, err = m.beginTOTP(ctx, tx, t, u, c)
+		return err
 	})
 	if errors.Is(err, ErrNotFound) {
 		return TOTPEnrollment{}, errSessionEnded
 	}
 	return out, internal(err, "begin TOTP enrolment")
+}
+
+// BeginTOTPAtLogin is BeginTOTP for the user of a login's MFA challenge,
+// who has no access token yet (the tenant's policy requires a factor).
+func (m *Manager) BeginTOTPAtLogin(ctx context.Context, t tenancy.Tenant, challenge string, c Client) (TOTPEnrollment, error) {
+	if challenge == "" || len(challenge) > 128 {
+		return TOTPEnrollment{}, fault.Invalid("mfa_challenge", "MFA_CHALLENGE_REQUIRED", "give the challenge of your login's first step")
+	}
+	var out TOTPEnrollment
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		_, u, err := m.challengeOf(ctx, tx, challenge)
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			return errDisabled
+		}
+		out, err = m.beginTOTP(ctx, tx, t, u, c)
+		return err
+	})
+	return out, internal(err, "begin TOTP enrolment")
+}
+
+// beginTOTP is BeginTOTP in tx, for u (locked).
+func (m *Manager) beginTOTP(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, c Client) (TOTPEnrollment, error) {
+	if m.cfg.TOTPSecrets == nil {
+		return TOTPEnrollment{}, errors.New("no TOTP secret box configured")
+	}
+	f, err := tx.TOTPFactor(ctx, u.ID, true)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return TOTPEnrollment{}, err
+	}
+	if f.Confirmed() {
+		return TOTPEnrollment{}, errTOTPAlreadyEnrolled
+	}
+	key, err := totp.Generate(totp.GenerateOpts{
+		// A colon would end the issuer early in the URI's label.
+		Issuer:      strings.ReplaceAll(tenantName(t), ":", " "),
+		AccountName: u.Email,
+		Period:      totpPeriod,
+		SecretSize:  totpSecretBytes,
+		Digits:      totpDigits,
+		Algorithm:   otp.AlgorithmSHA1,
+	})
+	if err != nil {
+		return TOTPEnrollment{}, err
+	}
+	img, err := key.Image(totpQRSize, totpQRSize)
+	if err != nil {
+		return TOTPEnrollment{}, err
+	}
+	var qr bytes.Buffer
+	if err := png.Encode(&qr, img); err != nil {
+		return TOTPEnrollment{}, err
+	}
+	err = tx.SaveTOTPFactor(ctx, &TOTPFactor{UserID: u.ID, CreateTime: m.now(),
+		SecretSealed: m.cfg.TOTPSecrets.Seal([]byte(key.Secret()), totpAD(t, u.ID))})
+	if err != nil {
+		return TOTPEnrollment{}, err
+	}
+	if err := tx.Audit(ctx, AuditEvent{Event: EventMFATOTPEnrollmentStarted, UserID: u.ID, ClientIP: c.IP}); err != nil {
+		return TOTPEnrollment{}, err
+	}
+	return TOTPEnrollment{Secret: key.Secret(), URI: key.URL(), QRCodePNG: qr.Bytes()}, nil
 }
 
 // ConfirmTOTP enrols the pending authenticator app once code, one of its
@@ -599,38 +660,8 @@ func (m *Manager) ConfirmTOTP(ctx context.Context, t tenancy.Tenant, userID, cod
 		if err != nil {
 			return err
 		}
-		f, err := tx.TOTPFactor(ctx, userID, true)
-		if errors.Is(err, ErrNotFound) {
-			return errTOTPNotStarted
-		}
-		if err != nil {
-			return err
-		}
-		if f.Confirmed() {
-			return errTOTPAlreadyEnrolled
-		}
-		secret, err := m.openSecret(t, f)
-		if err != nil {
-			return err
-		}
-		now := m.now()
-		step, ok := matchTOTP(secret, code, now, 0)
-		if !ok {
-			return errWrongCode
-		}
-		f.ConfirmTime, f.LastUsedStep = now, step
-		if err := tx.SaveTOTPFactor(ctx, f); err != nil {
-			return err
-		}
-		var hashes [][]byte
-		codes, hashes = newRecoveryCodes(userID)
-		if err := tx.ReplaceRecoveryCodes(ctx, userID, hashes, now); err != nil {
-			return err
-		}
-		if err := tx.Audit(ctx, AuditEvent{Event: EventMFATOTPEnrolled, UserID: userID, ClientIP: c.IP}); err != nil {
-			return err
-		}
-		return tx.Enqueue(ctx, factorAddedMail(t, u.Email, []byte(userID+now.String())))
+		codes, err = m.confirmTOTP(ctx, tx, t, u, code, c)
+		return err
 	})
 	if errors.Is(err, errWrongCode) {
 		return nil, m.codeRefused(ctx, t, userID, proof, c, "enrolment")
@@ -644,11 +675,130 @@ func (m *Manager) ConfirmTOTP(ctx context.Context, t tenancy.Tenant, userID, cod
 	return codes, nil
 }
 
+// ConfirmTOTPAtLogin is ConfirmTOTP for the user of a login's MFA
+// challenge, which it then completes as VerifyMFA does: the answer has the
+// recovery codes and the session.
+func (m *Manager) ConfirmTOTPAtLogin(ctx context.Context, t tenancy.Tenant, challenge, code string, c Client) ([]string, LoginResult, error) {
+	codes, res, err := m.confirmTOTPAtLogin(ctx, t, challenge, code, c)
+	m.cfg.OnLogin(LoginMFA, loginOutcome(err))
+	return codes, res, err
+}
+
+func (m *Manager) confirmTOTPAtLogin(ctx context.Context, t tenancy.Tenant, challenge, code string, c Client) ([]string, LoginResult, error) {
+	proof := FactorProof{TOTPCode: code}
+	var bad fieldErrors
+	if challenge == "" || len(challenge) > 128 {
+		bad.add(fault.Invalid("mfa_challenge", "MFA_CHALLENGE_REQUIRED", "give the challenge of your login's first step"))
+	}
+	bad.add(proof.validate())
+	if err := bad.err(); err != nil {
+		return nil, LoginResult{}, err
+	}
+	var userID string
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		_, u, err := m.challengeOf(ctx, tx, challenge)
+		if err == nil {
+			userID = u.ID
+		}
+		return err
+	})
+	if err != nil {
+		return nil, LoginResult{}, internal(err, "confirm TOTP enrolment")
+	}
+	if err := m.checkSecondFactorLimits(ctx, t, userID, c, "enrolment"); err != nil {
+		return nil, LoginResult{}, err
+	}
+	var (
+		codes []string
+		res   LoginResult
+	)
+	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		tok, u, err := m.challengeOf(ctx, tx, challenge)
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			return errDisabled
+		}
+		if codes, err = m.confirmTOTP(ctx, tx, t, u, code, c); err != nil {
+			return err
+		}
+		now := m.now()
+		if err := tx.UseToken(ctx, tok.Hash, now); err != nil {
+			return err
+		}
+		u.LastLoginTime = now
+		if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
+			return err
+		}
+		tokens, err := m.openSession(ctx, tx, t, u, c)
+		if err != nil {
+			return err
+		}
+		res = LoginResult{Tokens: tokens, User: u}
+		return tx.Audit(ctx, AuditEvent{Event: EventLogin, UserID: u.ID, ClientIP: c.IP,
+			Details: map[string]any{"session": tokens.SessionID, "mfa": string(FactorTOTP), "enrolled": true}})
+	})
+	if errors.Is(err, errWrongCode) {
+		return nil, LoginResult{}, m.codeRefused(ctx, t, userID, proof, c, "enrolment")
+	}
+	if err != nil {
+		return nil, LoginResult{}, internal(err, "confirm TOTP enrolment")
+	}
+	return codes, res, nil
+}
+
+// confirmTOTP is ConfirmTOTP in tx, for u (locked); a wrong code is
+// errWrongCode.
+func (m *Manager) confirmTOTP(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, code string, c Client) ([]string, error) {
+	f, err := tx.TOTPFactor(ctx, u.ID, true)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errTOTPNotStarted
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.Confirmed() {
+		return nil, errTOTPAlreadyEnrolled
+	}
+	secret, err := m.openSecret(t, f)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	step, ok := matchTOTP(secret, code, now, 0)
+	if !ok {
+		return nil, errWrongCode
+	}
+	f.ConfirmTime, f.LastUsedStep = now, step
+	if err := tx.SaveTOTPFactor(ctx, f); err != nil {
+		return nil, err
+	}
+	codes, hashes := newRecoveryCodes(u.ID)
+	if err := tx.ReplaceRecoveryCodes(ctx, u.ID, hashes, now); err != nil {
+		return nil, err
+	}
+	if err := tx.Audit(ctx, AuditEvent{Event: EventMFATOTPEnrolled, UserID: u.ID, ClientIP: c.IP}); err != nil {
+		return nil, err
+	}
+	if err := tx.Enqueue(ctx, factorAddedMail(t, u.Email, []byte(u.ID+now.String()))); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
 // RemoveTOTP removes the user's authenticator app and recovery codes, once
 // p proves the factor (its owner is at hand, not only their session). The
 // user is mailed.
 func (m *Manager) RemoveTOTP(ctx context.Context, t tenancy.Tenant, userID string, p FactorProof, c Client) error {
 	err := m.withProvenFactor(ctx, t, userID, p, c, "removal", func(ctx context.Context, tx Tx, u *User) error {
+		settings, err := tx.Settings(ctx)
+		if err != nil {
+			return err
+		}
+		if settings.MFAPolicy.requires(u) {
+			return errMFARequiredByTenant
+		}
 		if err := tx.DeleteSecondFactors(ctx, userID); err != nil {
 			return err
 		}

@@ -46,16 +46,19 @@ import (
 // authenticated by a bearer header alone are not open to CSRF and pass. API
 // clients keep getting bearer and refresh tokens in the body.
 const (
-	headerClient   = "X-Tenantry-Client"
-	clientBrowser  = "browser"
-	headerCSRF     = "X-CSRF-Token"
-	cookieSession  = "tenantry_session"
-	cookieCSRF     = "tenantry_csrf"
-	pathLogin      = "/v1/auth:login"
-	pathVerifyMfa  = "/v1/auth:verifyMfa"
-	pathRefresh    = "/v1/auth:refresh"
-	pathLogout     = "/v1/auth:logout"
-	refreshJSONKey = "refresh_token"
+	headerClient  = "X-Tenantry-Client"
+	clientBrowser = "browser"
+	headerCSRF    = "X-CSRF-Token"
+	cookieSession = "tenantry_session"
+	cookieCSRF    = "tenantry_csrf"
+	pathLogin     = "/v1/auth:login"
+	pathVerifyMfa = "/v1/auth:verifyMfa"
+	// pathConfirmEnrollment completes a login whose tenant requires a
+	// second factor the account had not enrolled yet.
+	pathConfirmEnrollment = "/v1/auth:confirmLoginTotpEnrollment"
+	pathRefresh           = "/v1/auth:refresh"
+	pathLogout            = "/v1/auth:logout"
+	refreshJSONKey        = "refresh_token"
 )
 
 // sessionCookiePaths are the only paths the session cookie is sent to.
@@ -107,7 +110,7 @@ func (b *browserSessions) wrap(next http.Handler) http.Handler {
 					// with: a failed logout means the session is gone.
 					b.clearCookies(w, r)
 				}
-			case pathLogin, pathVerifyMfa:
+			case pathLogin, pathVerifyMfa, pathConfirmEnrollment:
 			default:
 				browser = false
 			}
@@ -137,6 +140,9 @@ func (b *browserSessions) forwardResponse(ctx context.Context, w http.ResponseWr
 		b.setSession(w, br, resp.GetRefreshToken(), true)
 		resp.RefreshToken = ""
 	case *identityv1.VerifyMfaResponse:
+		b.setSession(w, br, resp.GetRefreshToken(), true)
+		resp.RefreshToken = ""
+	case *identityv1.ConfirmLoginTotpEnrollmentResponse:
 		b.setSession(w, br, resp.GetRefreshToken(), true)
 		resp.RefreshToken = ""
 	case *identityv1.RefreshSessionResponse:

@@ -81,8 +81,22 @@ func settingsToProto(s account.Settings) *identityv1.TenantSettings {
 		PasswordMinLength:  int32(s.PasswordMinLength),
 		AllowedOrigins:     s.AllowedOrigins,
 		MaxLoginsPerSecond: int32(s.MaxLoginsPerSecond),
+		MfaPolicy:          mfaPolicyToProto[s.MFAPolicy],
 		Etag:               etag(s.Version),
 	}
+}
+
+var mfaPolicyToProto = map[account.MFAPolicy]identityv1.MfaPolicy{
+	"":                           identityv1.MfaPolicy_MFA_POLICY_OPTIONAL,
+	account.MFAOptional:          identityv1.MfaPolicy_MFA_POLICY_OPTIONAL,
+	account.MFARequiredForAdmins: identityv1.MfaPolicy_MFA_POLICY_REQUIRED_FOR_ADMINS,
+	account.MFARequired:          identityv1.MfaPolicy_MFA_POLICY_REQUIRED,
+}
+
+var mfaPolicyFromProto = map[identityv1.MfaPolicy]account.MFAPolicy{
+	identityv1.MfaPolicy_MFA_POLICY_OPTIONAL:            account.MFAOptional,
+	identityv1.MfaPolicy_MFA_POLICY_REQUIRED_FOR_ADMINS: account.MFARequiredForAdmins,
+	identityv1.MfaPolicy_MFA_POLICY_REQUIRED:            account.MFARequired,
 }
 
 func sessionToProto(s *account.Session, current string) *identityv1.Session {

@@ -95,6 +95,28 @@ func (s *Server) RegenerateRecoveryCodes(ctx context.Context, req *identityv1.Re
 	return &identityv1.RegenerateRecoveryCodesResponse{RecoveryCodes: codes}, nil
 }
 
+// BeginLoginTotpEnrollment implements AuthServiceServer.
+func (s *Server) BeginLoginTotpEnrollment(ctx context.Context, req *identityv1.BeginLoginTotpEnrollmentRequest) (*identityv1.BeginLoginTotpEnrollmentResponse, error) {
+	e, err := s.accounts.BeginTOTPAtLogin(ctx, tenantFrom(ctx), req.GetMfaChallenge(), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.BeginLoginTotpEnrollmentResponse{Secret: e.Secret, OtpauthUri: e.URI, QrCodePng: e.QRCodePNG}, nil
+}
+
+// ConfirmLoginTotpEnrollment implements AuthServiceServer.
+func (s *Server) ConfirmLoginTotpEnrollment(ctx context.Context, req *identityv1.ConfirmLoginTotpEnrollmentRequest) (*identityv1.ConfirmLoginTotpEnrollmentResponse, error) {
+	codes, res, err := s.accounts.ConfirmTOTPAtLogin(ctx, tenantFrom(ctx), req.GetMfaChallenge(), req.GetTotpCode(), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	l := tokensToLogin(res.Tokens, res.User, s.now())
+	return &identityv1.ConfirmLoginTotpEnrollmentResponse{
+		RecoveryCodes: codes,
+		AccessToken:   l.AccessToken, RefreshToken: l.RefreshToken, ExpiresIn: l.ExpiresIn, TokenType: l.TokenType, User: l.User,
+	}, nil
+}
+
 // factorToProto names second factors in the API.
 var factorToProto = map[account.Factor]identityv1.MfaFactor{
 	account.FactorTOTP:         identityv1.MfaFactor_MFA_FACTOR_TOTP,
@@ -103,7 +125,8 @@ var factorToProto = map[account.Factor]identityv1.MfaFactor{
 
 // challengeToProto is a login's MFA challenge in the API.
 func challengeToProto(c *account.MFAChallenge, now time.Time) *identityv1.MfaChallenge {
-	out := &identityv1.MfaChallenge{Token: c.Token, ExpiresIn: int64(c.Expires.Sub(now).Round(time.Second).Seconds())}
+	out := &identityv1.MfaChallenge{Token: c.Token, ExpiresIn: int64(c.Expires.Sub(now).Round(time.Second).Seconds()),
+		EnrollmentRequired: c.EnrollmentRequired}
 	for _, f := range c.Factors {
 		out.Factors = append(out.Factors, factorToProto[f])
 	}

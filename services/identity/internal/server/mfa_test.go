@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/server"
@@ -383,5 +384,127 @@ func TestTOTPSecondFactor(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 		require.Equal(t, "/account?tab=1", resp.Header.Get("Location"))
 		require.NotNil(t, setCookies(t, resp)["tenantry_session /v1/auth:refresh"])
+	})
+}
+
+func TestTenantMFAPolicy(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "strict")
+	admin := s.makeAdmin("strict", "boss@example.com")
+	plain := s.signUpAndLogin("strict", "staff@example.com")
+	setPolicy := func(p identityv1.MfaPolicy) {
+		t.Helper()
+		resp, err := s.users.UpdateTenantSettings(in("strict", admin.GetAccessToken()), &identityv1.UpdateTenantSettingsRequest{
+			Settings: &identityv1.TenantSettings{MfaPolicy: p}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mfa_policy"}}})
+		require.NoError(t, err)
+		require.Equal(t, p, resp.GetSettings().GetMfaPolicy())
+	}
+
+	t.Run("new tenants are optional, and the policy is a setting like the others", func(t *testing.T) {
+		st, err := s.users.GetTenantSettings(asOperator("strict"), &identityv1.GetTenantSettingsRequest{})
+		require.NoError(t, err)
+		require.Equal(t, identityv1.MfaPolicy_MFA_POLICY_OPTIONAL, st.GetSettings().GetMfaPolicy())
+		_, err = s.users.UpdateTenantSettings(asOperator("strict"), &identityv1.UpdateTenantSettingsRequest{
+			Settings: &identityv1.TenantSettings{}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mfa_policy"}}})
+		requireCode(t, err, codes.InvalidArgument)
+		_, err = s.users.UpdateTenantSettings(in("strict", plain.GetAccessToken()), &identityv1.UpdateTenantSettingsRequest{
+			Settings: &identityv1.TenantSettings{MfaPolicy: identityv1.MfaPolicy_MFA_POLICY_OPTIONAL}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mfa_policy"}}})
+		requireCode(t, err, codes.PermissionDenied)
+	})
+
+	t.Run("required for admins: an admin without a factor is led to enrol at login, a plain user is not", func(t *testing.T) {
+		setPolicy(identityv1.MfaPolicy_MFA_POLICY_REQUIRED_FOR_ADMINS)
+		resp, err := s.auth.Login(in("strict"), loginRequest("staff@example.com", goodPassword))
+		require.NoError(t, err)
+		require.NotEmpty(t, resp.GetAccessToken())
+
+		resp, err = s.auth.Login(in("strict"), loginRequest("boss@example.com", goodPassword))
+		require.NoError(t, err)
+		require.Empty(t, resp.GetAccessToken(), "no session without the factor the tenant requires")
+		ch := resp.GetMfaChallenge()
+		require.True(t, ch.GetEnrollmentRequired())
+		require.Empty(t, ch.GetFactors())
+
+		// VerifyMfa has nothing to check: the account has no factor.
+		_, err = s.verifyTOTP("strict", ch.GetToken(), "123456")
+		requireCode(t, err, codes.Unauthenticated)
+
+		begun, err := s.auth.BeginLoginTotpEnrollment(in("strict"), &identityv1.BeginLoginTotpEnrollmentRequest{MfaChallenge: ch.GetToken()})
+		require.NoError(t, err)
+		require.Contains(t, begun.GetOtpauthUri(), "boss@example.com")
+		done, err := s.auth.ConfirmLoginTotpEnrollment(in("strict"), &identityv1.ConfirmLoginTotpEnrollmentRequest{
+			MfaChallenge: ch.GetToken(), TotpCode: oathtool(t, begun.GetSecret(), clock.Now())})
+		require.NoError(t, err)
+		require.Len(t, done.GetRecoveryCodes(), 10)
+		me, err := s.auth.GetCurrentUser(in("strict", done.GetAccessToken()), &identityv1.GetCurrentUserRequest{})
+		require.NoError(t, err)
+		require.Equal(t, "boss@example.com", me.GetUser().GetEmail())
+
+		// The challenge is used up; the next login asks for the new factor.
+		_, err = s.auth.BeginLoginTotpEnrollment(in("strict"), &identityv1.BeginLoginTotpEnrollmentRequest{MfaChallenge: ch.GetToken()})
+		requireCode(t, err, codes.Unauthenticated)
+		next := s.challenge("strict", mfaUser{email: "boss@example.com"})
+		require.False(t, next.GetEnrollmentRequired())
+		clock.Advance(30 * time.Second)
+		_, err = s.verifyTOTP("strict", next.GetToken(), oathtool(t, begun.GetSecret(), clock.Now()))
+		require.NoError(t, err)
+
+		// A factor the tenant requires cannot be removed.
+		_, err = s.auth.RemoveTotp(in("strict", done.GetAccessToken()), &identityv1.RemoveTotpRequest{RecoveryCode: done.GetRecoveryCodes()[0]})
+		requireCode(t, err, codes.FailedPrecondition)
+		require.Equal(t, "MFA_REQUIRED_BY_TENANT", reasonOf(err))
+		// And the refusal spent no recovery code.
+		st, err := s.auth.GetMfaStatus(in("strict", done.GetAccessToken()), &identityv1.GetMfaStatusRequest{})
+		require.NoError(t, err)
+		require.EqualValues(t, 10, st.GetRecoveryCodesRemaining())
+	})
+
+	t.Run("required for all: a password alone logs nobody in; enrolment over REST sets a browser's session", func(t *testing.T) {
+		setPolicy(identityv1.MfaPolicy_MFA_POLICY_REQUIRED)
+		const host = "strict.localhost"
+		resp, raw := s.restResponse(http.MethodPost, host, "/v1/auth:login",
+			`{"email":"staff@example.com","password":"`+goodPassword+`"}`, "X-Tenantry-Client", "browser")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+		require.Empty(t, resp.Header.Values("Set-Cookie"))
+		var login struct {
+			AccessToken  string
+			MfaChallenge struct {
+				Token              string
+				EnrollmentRequired bool
+			}
+		}
+		require.NoError(t, json.Unmarshal(raw, &login))
+		require.Empty(t, login.AccessToken)
+		require.True(t, login.MfaChallenge.EnrollmentRequired)
+
+		code, raw := s.rest(http.MethodPost, host, "/v1/auth:beginLoginTotpEnrollment", `{"mfaChallenge":"`+login.MfaChallenge.Token+`"}`)
+		require.Equal(t, http.StatusOK, code, "%s", raw)
+		var begun struct{ Secret, OtpauthUri, QrCodePng string }
+		require.NoError(t, json.Unmarshal(raw, &begun))
+		require.NotEmpty(t, begun.QrCodePng)
+
+		resp, raw = s.restResponse(http.MethodPost, host, "/v1/auth:confirmLoginTotpEnrollment",
+			`{"mfaChallenge":"`+login.MfaChallenge.Token+`","totpCode":"`+oathtool(t, begun.Secret, clock.Now())+`"}`,
+			"X-Tenantry-Client", "browser")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+		require.NotNil(t, setCookies(t, resp)["tenantry_session /v1/auth:refresh"])
+		var done struct {
+			RecoveryCodes             []string
+			AccessToken, RefreshToken string
+		}
+		require.NoError(t, json.Unmarshal(raw, &done))
+		require.Len(t, done.RecoveryCodes, 10)
+		require.NotEmpty(t, done.AccessToken)
+		require.Empty(t, done.RefreshToken, "a browser's refresh token is in the cookie only")
+
+		// Sessions opened before the policy stay open.
+		_, err := s.auth.GetCurrentUser(in("strict", plain.GetAccessToken()), &identityv1.GetCurrentUserRequest{})
+		require.NoError(t, err)
+	})
+
+	t.Run("back to optional, logins of accounts without a factor open sessions again", func(t *testing.T) {
+		setPolicy(identityv1.MfaPolicy_MFA_POLICY_OPTIONAL)
+		_ = s.signUpAndLogin("strict", "late@example.com") // signUpAndLogin requires a session
 	})
 }

@@ -20,6 +20,8 @@ var public = []string{
 	identityv1.AuthService_ResetPassword_FullMethodName,
 	identityv1.AuthService_AcceptInvitation_FullMethodName,
 	identityv1.AuthService_VerifyMfa_FullMethodName,
+	identityv1.AuthService_BeginLoginTotpEnrollment_FullMethodName,
+	identityv1.AuthService_ConfirmLoginTotpEnrollment_FullMethodName,
 	identityv1.TokenService_GetJwks_FullMethodName,
 }
 

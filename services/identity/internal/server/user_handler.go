@@ -182,9 +182,15 @@ func (s *Server) UpdateTenantSettings(ctx context.Context, req *identityv1.Updat
 		case "max_logins_per_second":
 			v := int(in.GetMaxLoginsPerSecond())
 			up.MaxLoginsPerSecond = &v
+		case "mfa_policy":
+			v, ok := mfaPolicyFromProto[in.GetMfaPolicy()]
+			if !ok {
+				return nil, fault.Invalid("settings.mfa_policy", "MFA_POLICY_INVALID", "mfa_policy must be OPTIONAL, REQUIRED_FOR_ADMINS or REQUIRED")
+			}
+			up.MFAPolicy = &v
 		default:
 			return nil, fault.Invalid("update_mask", "UPDATE_MASK_INVALID",
-				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins, max_logins_per_second", p)
+				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins, max_logins_per_second, mfa_policy", p)
 		}
 	}
 	st, err := s.accounts.UpdateSettings(ctx, tenantFrom(ctx), up, clientOf(ctx))

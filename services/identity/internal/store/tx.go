@@ -78,11 +78,12 @@ func constraint(err error) string {
 
 func (t *pgTx) Settings(ctx context.Context) (account.Settings, error) {
 	var s account.Settings
-	var policy, verification string
+	var policy, verification, mfa string
 	err := t.tx.QueryRow(ctx, `SELECT signup_policy, email_verification, password_min_length, allowed_origins,
-		max_logins_per_second, version FROM settings`).
-		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &s.Version)
+		max_logins_per_second, mfa_policy, version FROM settings`).
+		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &mfa, &s.Version)
 	s.SignupPolicy, s.EmailVerification = account.SignupPolicy(policy), account.Verification(verification)
+	s.MFAPolicy = account.MFAPolicy(mfa)
 	return s, err
 }
 
@@ -91,9 +92,13 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 	if origins == nil {
 		origins = []string{}
 	}
+	mfa := s.MFAPolicy
+	if mfa == "" {
+		mfa = account.MFAOptional
+	}
 	tag, err := t.tx.Exec(ctx, `UPDATE settings SET signup_policy = $1, email_verification = $2, password_min_length = $3,
-		allowed_origins = $4, max_logins_per_second = $5, version = version + 1, update_time = now() WHERE version = $6`,
-		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version)
+		allowed_origins = $4, max_logins_per_second = $5, mfa_policy = $7, version = version + 1, update_time = now() WHERE version = $6`,
+		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version, string(mfa))
 	if err != nil {
 		return s, err
 	}
