@@ -19,13 +19,19 @@ type Accounts interface {
 	// Login opens a session and sets, on w, the browser session's cookies
 	// that the pages' script sets at login (the access token, which the
 	// script would keep, is not handed out: the next page's script gets
-	// one with the session cookie). When the account has a second factor
-	// it opens nothing and returns the MFA challenge for VerifyMFA.
-	Login(w http.ResponseWriter, r *http.Request, email, password string) (mfaChallenge string, err error)
+	// one with the session cookie). When the account has a second factor,
+	// or the tenant requires one the account has not enrolled, it opens
+	// nothing and returns the step's MFA challenge (and, for the latter,
+	// the new authenticator app's secret to show).
+	Login(w http.ResponseWriter, r *http.Request, email, password string) (LoginStep, error)
 	// VerifyMFA is a login's second step: code (an authenticator app's 6
 	// digits, or a recovery code) answers the challenge Login returned,
 	// and the session opens as Login opens it.
 	VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallenge, code string) error
+	// ConfirmEnrollment enrols the app of a login's Enrollment with one of
+	// its codes, opens the session as Login does, and returns the
+	// account's recovery codes, to be shown this once.
+	ConfirmEnrollment(w http.ResponseWriter, r *http.Request, mfaChallenge, code string) (recoveryCodes []string, err error)
 	// RequestPasswordReset mails a reset link if email has an account; it
 	// answers the same either way.
 	RequestPasswordReset(r *http.Request, email string) error
@@ -46,6 +52,22 @@ type Accounts interface {
 	// password proves it, opens the browser's session as Login does, and
 	// returns where to go next.
 	LinkWithPassword(w http.ResponseWriter, r *http.Request, password string) (next string, err error)
+}
+
+// LoginStep is what a right password leads to when it opens no session
+// yet: the second step's challenge, and Enrollment when the tenant requires
+// a second factor the account must enrol first.
+type LoginStep struct {
+	MFAChallenge string
+	Enrollment   *Enrollment
+}
+
+// Enrollment is a new authenticator app's secret, for the user to put in
+// their app.
+type Enrollment struct {
+	Secret    string
+	URI       string // the otpauth:// URI
+	QRCodePNG []byte // a QR code of URI; none when only Secret is at hand
 }
 
 // SignInProvider is a "Log in with ..." button.
@@ -105,7 +127,7 @@ type action struct {
 // refused (see refuseForm).
 var actions = map[string]action{
 	"/signup":            {fields: []string{"email", "password", "display_name"}, do: (*handler).signUp},
-	"/login":             {fields: []string{"email", "password", "code"}, do: (*handler).login},
+	"/login":             {fields: []string{"email", "password", "code", "enrol_code"}, do: (*handler).login},
 	"/forgot-password":   {fields: []string{"email"}, do: (*handler).forgotPassword},
 	"/reset-password":    {fields: []string{"new_password"}, do: (*handler).resetPassword},
 	"/accept-invitation": {fields: []string{"password", "display_name"}, do: (*handler).acceptInvitation},
@@ -128,6 +150,8 @@ const (
 	msgVerifyAsk      = "Confirm your email address with the button below."
 	msgConnected      = "Connected: you can log in with it from now on."
 	msgMFAStep        = "Enter the code your authenticator app shows, or one of your recovery codes."
+	msgEnrolStep      = "This organisation requires a second factor: add this key to an authenticator app, then enter the code it shows."
+	msgEnrolled       = "Your authenticator app is on, and you are logged in. Keep your recovery codes now: they will not be shown again."
 )
 
 // federationMessages explain the reasons a sign-in with another provider
@@ -197,7 +221,21 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form ur
 	if next := form.Get("next"); IsLocalPath(next) {
 		v.Next = next
 	}
-	if challenge := form.Get("mfa_challenge"); challenge != "" {
+	challenge := form.Get("mfa_challenge")
+	switch {
+	case challenge != "" && form.Get("enrol") != "":
+		codes, err := h.accounts.ConfirmEnrollment(w, r, challenge, form.Get("enrol_code"))
+		if err != nil {
+			// The same challenge takes another code until it expires; the
+			// app has the secret already, shown again without its QR code.
+			v.MFAChallenge = challenge
+			v.Enrollment = &Enrollment{Secret: form.Get("secret")}
+			return v.fail(err)
+		}
+		v.RecoveryCodes = codes
+		v.succeed(msgEnrolled)
+		return http.StatusOK
+	case challenge != "":
 		if err := h.accounts.VerifyMFA(w, r, challenge, form.Get("code")); err != nil {
 			// The same challenge takes another code until it expires.
 			v.MFAChallenge = challenge
@@ -205,13 +243,18 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form ur
 		}
 		return loggedIn(w, v)
 	}
-	challenge, err := h.accounts.Login(w, r, email, form.Get("password"))
+	step, err := h.accounts.Login(w, r, email, form.Get("password"))
 	if err != nil {
 		v.keep("email", email)
 		return v.fail(err)
 	}
-	if challenge != "" {
-		v.MFAChallenge, v.focus = challenge, "code"
+	switch {
+	case step.Enrollment != nil:
+		v.MFAChallenge, v.Enrollment, v.focus = step.MFAChallenge, step.Enrollment, "enrol_code"
+		v.succeed(msgEnrolStep)
+		return http.StatusOK
+	case step.MFAChallenge != "":
+		v.MFAChallenge, v.focus = step.MFAChallenge, "code"
 		v.succeed(msgMFAStep)
 		return http.StatusOK
 	}

@@ -44,15 +44,23 @@ func (f *fakeAccounts) SignUp(_ *http.Request, in pages.SignUpForm) (bool, error
 	return true, f.record("SignUp email=" + in.Email + " password=" + in.Password + " display_name=" + in.DisplayName)
 }
 
-func (f *fakeAccounts) Login(w http.ResponseWriter, _ *http.Request, email, password string) (string, error) {
+func (f *fakeAccounts) Login(w http.ResponseWriter, _ *http.Request, email, password string) (pages.LoginStep, error) {
 	if err := f.record("Login email=" + email + " password=" + password); err != nil {
-		return "", err
+		return pages.LoginStep{}, err
 	}
 	if f.challenge != "" {
-		return f.challenge, nil
+		return pages.LoginStep{MFAChallenge: f.challenge}, nil
 	}
 	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})
-	return "", nil
+	return pages.LoginStep{}, nil
+}
+
+func (f *fakeAccounts) ConfirmEnrollment(w http.ResponseWriter, _ *http.Request, challenge, code string) ([]string, error) {
+	if err := f.record("ConfirmEnrollment challenge=" + challenge + " code=" + code); err != nil {
+		return nil, err
+	}
+	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})
+	return []string{"AAAA-BBBB-CCCC-DDDD"}, nil
 }
 
 func (f *fakeAccounts) VerifyMFA(w http.ResponseWriter, _ *http.Request, challenge, code string) error {

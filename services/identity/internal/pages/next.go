@@ -55,6 +55,8 @@ var secretFields = map[string]bool{
 	"new_password":     true,
 	// The login's second step: a code, and the challenge it answers.
 	"code":          true,
+	"enrol_code":    true,
+	"secret":        true,
 	"mfa_challenge": true,
 }
 

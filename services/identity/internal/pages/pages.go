@@ -33,9 +33,11 @@ var Paths = []string{
 // served.
 const AssetsPrefix = "/assets/"
 
-// contentSecurityPolicy allows only the pages' own scripts, styles and API
-// calls: no inline script or style, no framing, forms posting nowhere else.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+// contentSecurityPolicy allows only the pages' own scripts, styles, images
+// and API calls: no inline script or style, no framing, forms posting
+// nowhere else. The data: images are the authenticator app QR codes
+// identity draws itself.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // Handler serves the pages at Paths and their assets under AssetsPrefix;

@@ -1,7 +1,9 @@
 package pages
 
 import (
+	"encoding/base64"
 	"errors"
+	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,6 +23,12 @@ type view struct {
 	// right and the account has a second factor: the login page shows the
 	// code form, which carries it in a hidden field.
 	MFAChallenge string
+	// Enrollment is the authenticator app to enrol at this login, when
+	// the tenant requires a factor the account has none of.
+	Enrollment *Enrollment
+	// RecoveryCodes are the account's new recovery codes, shown once
+	// after an enrolment at login.
+	RecoveryCodes []string
 	// Message is the page's message; Failed makes it an error.
 	Message string
 	Failed  bool
@@ -132,4 +140,23 @@ func (v *view) fail(err error) int {
 		return http.StatusInternalServerError
 	}
 	return fe.Status
+}
+
+// EnrollmentQR is the enrolment's QR code as a data: URL for an img (the
+// pages' Content-Security-Policy allows data: images), or "" without one.
+func (v *view) EnrollmentQR() template.URL {
+	if v.Enrollment == nil || len(v.Enrollment.QRCodePNG) == 0 {
+		return ""
+	}
+	// The image is identity's own PNG, never anything a request carried.
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(v.Enrollment.QRCodePNG))
+}
+
+// LoggedInNext is where the link after the recovery codes goes: Next, or
+// the account page.
+func (v *view) LoggedInNext() string {
+	if v.Next != "" {
+		return v.Next
+	}
+	return "/account"
 }

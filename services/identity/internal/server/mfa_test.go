@@ -503,6 +503,35 @@ func TestTenantMFAPolicy(t *testing.T) {
 		require.NoError(t, err)
 	})
 
+	t.Run("required for all: the login page without the script shows the app's key, and enrols it with a code", func(t *testing.T) {
+		clock.Advance(30 * time.Second)
+		_, err := s.auth.SignUp(in("strict"), &identityv1.SignUpRequest{Email: "paper@example.com", Password: goodPassword})
+		require.NoError(t, err)
+		const host = "strict.localhost"
+		resp, body := s.postForm(host, "/login", url.Values{"email": {"paper@example.com"}, "password": {goodPassword}, "next": {"/account?tab=2"}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		require.Empty(t, resp.Header.Values("Set-Cookie"))
+		require.Contains(t, body, `<section id="enrol-section">`)
+		require.Regexp(t, `<img id="enrol-qr" src="data:image/png;base64,([A-Za-z0-9/=]|&#43;)+"`, body)
+		secret := regexp.MustCompile(`<code id="enrol-secret">([A-Z2-7]+)</code>`).FindStringSubmatch(body)
+		require.NotNil(t, secret, body)
+		challenge := regexp.MustCompile(`name="mfa_challenge" value="([^"]+)"`).FindStringSubmatch(body)
+		require.NotNil(t, challenge, body)
+
+		form := url.Values{"mfa_challenge": {challenge[1]}, "enrol": {"1"}, "secret": {secret[1]}, "next": {"/account?tab=2"}}
+		form.Set("enrol_code", "12345") // malformed: the page asks again, with the key
+		resp, body = s.postForm(host, "/login", form)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+		require.Contains(t, body, `<code id="enrol-secret">`+secret[1]+`</code>`)
+
+		form.Set("enrol_code", oathtool(t, secret[1], clock.Now()))
+		resp, body = s.postForm(host, "/login", form)
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		require.NotNil(t, setCookies(t, resp)["tenantry_session /v1/auth:refresh"])
+		require.Len(t, regexp.MustCompile(`<li><code>[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}</code></li>`).FindAllString(body, -1), 10, body)
+		require.Contains(t, body, `href="/account?tab=2"`)
+	})
+
 	t.Run("back to optional, logins of accounts without a factor open sessions again", func(t *testing.T) {
 		setPolicy(identityv1.MfaPolicy_MFA_POLICY_OPTIONAL)
 		_ = s.signUpAndLogin("strict", "late@example.com") // signUpAndLogin requires a session

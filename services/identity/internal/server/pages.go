@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -73,20 +74,45 @@ func (p *pageForms) SignUp(r *http.Request, f pages.SignUpForm) (verificationReq
 // Login implements pages.Accounts: the session's cookies are those a
 // browser's login through the API gets (browserSessions), so the pages'
 // script finds the session on the next page.
-func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, password string) (mfaChallenge string, err error) {
+func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, password string) (step pages.LoginStep, err error) {
 	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
 		res, err := p.accounts.Login(r.Context(), t, account.LoginInput{Email: email, Password: password}, c)
 		if err != nil {
 			return err
 		}
-		if res.Challenged() {
-			mfaChallenge = res.Challenge.Token
+		if !res.Challenged() {
+			p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
 			return nil
+		}
+		step.MFAChallenge = res.Challenge.Token
+		if res.Challenge.EnrollmentRequired {
+			// The page shows the new app's key at once: there is nothing
+			// else to do with this challenge.
+			e, err := p.accounts.BeginTOTPAtLogin(r.Context(), t, res.Challenge.Token, c)
+			if err != nil {
+				return err
+			}
+			step.Enrollment = &pages.Enrollment{Secret: e.Secret, URI: e.URI, QRCodePNG: e.QRCodePNG}
+		}
+		return nil
+	})
+	return step, err
+}
+
+// ConfirmEnrollment implements pages.Accounts: the enrolment a tenant's
+// policy requires at login, which then opens the browser's session as Login
+// does.
+func (p *pageForms) ConfirmEnrollment(w http.ResponseWriter, r *http.Request, mfaChallenge, code string) (codes []string, err error) {
+	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		var res account.LoginResult
+		codes, res, err = p.accounts.ConfirmTOTPAtLogin(r.Context(), t, mfaChallenge, strings.Join(strings.Fields(code), ""), c)
+		if err != nil {
+			return err
 		}
 		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
 		return nil
 	})
-	return mfaChallenge, err
+	return codes, err
 }
 
 // VerifyMFA implements pages.Accounts: the second step of Login, which

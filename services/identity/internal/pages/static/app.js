@@ -281,8 +281,31 @@
         accessToken.set(r.accessToken);
         location.assign(nextPath());
       };
+      const enrolForm = $('#enrol-form');
+      const showRecoveryCodes = (codes) => {
+        $('#recovery-codes').replaceChildren(...codes.map((c) => el('li', {}, el('code', { text: c }))));
+        $('#codes-continue').href = nextPath();
+        $('#enrol-section').hidden = true;
+        $('#codes-section').hidden = false;
+        $('#codes-continue').focus();
+      };
       onSubmit(loginForm, async (v) => {
         const r = await send('POST', '/v1/auth:login', v, { 'X-Tenantry-Client': 'browser' });
+        if (r.mfaChallenge && r.mfaChallenge.enrollmentRequired) {
+          // The tenant requires a second factor the account has none of:
+          // enrol an app, which completes the login.
+          const e = await send('POST', '/v1/auth:beginLoginTotpEnrollment', { mfaChallenge: r.mfaChallenge.token });
+          $('input[name="mfa_challenge"]', enrolForm).value = r.mfaChallenge.token;
+          $('input[name="secret"]', enrolForm).value = e.secret;
+          $('#enrol-qr').src = 'data:image/png;base64,' + e.qrCodePng;
+          $('#enrol-qr').hidden = false;
+          $('#enrol-secret').textContent = e.secret;
+          loginForm.hidden = true;
+          $('#enrol-section').hidden = false;
+          say('This organisation requires a second factor: add this key to an authenticator app, then enter the code it shows.');
+          $('#enrol_code').focus();
+          return;
+        }
         if (r.mfaChallenge) {
           // The password was right; the account has a second factor.
           $('input[name="mfa_challenge"]', mfaForm).value = r.mfaChallenge.token;
@@ -293,6 +316,15 @@
           return;
         }
         loggedIn(r);
+      });
+      onSubmit(enrolForm, async (v) => {
+        const r = await send('POST', '/v1/auth:confirmLoginTotpEnrollment', {
+          mfaChallenge: $('input[name="mfa_challenge"]', enrolForm).value,
+          totpCode: (v.enrol_code || '').replace(/\s+/g, ''),
+        }, { 'X-Tenantry-Client': 'browser' });
+        accessToken.set(r.accessToken);
+        say('Your authenticator app is on, and you are logged in. Keep your recovery codes now: they will not be shown again.');
+        showRecoveryCodes(r.recoveryCodes || []);
       });
       onSubmit(mfaForm, async (v) => {
         // Six digits are the app's code; anything else a recovery code.
@@ -450,6 +482,74 @@
         }
       }
       await loadIdentities();
+
+      // The authenticator app (TOTP): add it (QR code, key, a code to
+      // confirm), regenerate the recovery codes or remove it with a code.
+      const mfaSection = $('#mfa-section');
+      const confirmForm = $('#mfa-confirm-form');
+      const manageForm = $('#mfa-manage-form');
+      async function loadMFA() {
+        let st;
+        try {
+          st = await api('GET', '/v1/auth/mfa', undefined, true);
+        } catch (err) {
+          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          say(err.message, true);
+          return;
+        }
+        mfaSection.hidden = false;
+        $('#mfa-status').textContent = st.totpEnrolled
+          ? 'On since ' + when(st.totpEnrollTime) + '. Recovery codes left: ' + (st.recoveryCodesRemaining || 0) + '.'
+          : 'Off: logging in asks for your password only.';
+        $('#mfa-begin').hidden = !!st.totpEnrolled;
+        manageForm.hidden = !st.totpEnrolled;
+        $('#mfa-enrol').hidden = true;
+      }
+      function showCodes(codes) {
+        $('#mfa-code-list').replaceChildren(...codes.map((c) => el('li', {}, el('code', { text: c }))));
+        $('#mfa-codes').hidden = false;
+      }
+      // Six digits are the app's code; anything else a recovery code.
+      function proof(v) {
+        const code = (v.mfa_code || '').replace(/\s+/g, '');
+        return /^\d{6}$/.test(code) ? { totpCode: code } : { recoveryCode: v.mfa_code || '' };
+      }
+      $('#mfa-begin').addEventListener('click', async () => {
+        try {
+          const r = await api('POST', '/v1/auth/mfa/totp:begin', {}, true);
+          $('#mfa-qr').src = 'data:image/png;base64,' + r.qrCodePng;
+          $('#mfa-secret').textContent = r.secret;
+          $('#mfa-codes').hidden = true;
+          $('#mfa-enrol').hidden = false;
+          $('#totp_code').focus();
+        } catch (err) { say(err.message, true); }
+      });
+      onSubmit(confirmForm, async (v) => {
+        const r = await api('POST', '/v1/auth/mfa/totp:confirm', { totpCode: (v.totp_code || '').replace(/\s+/g, '') }, true);
+        confirmForm.reset();
+        await loadMFA();
+        showCodes(r.recoveryCodes || []);
+        say('Your authenticator app is on. Keep your recovery codes now: they will not be shown again.');
+      });
+      onSubmit(manageForm, async (v) => {
+        const r = await api('POST', '/v1/auth/mfa/recoveryCodes:regenerate', proof(v), true);
+        manageForm.reset();
+        await loadMFA();
+        showCodes(r.recoveryCodes || []);
+        say('New recovery codes: the old ones no longer work. Keep these now: they will not be shown again.');
+      });
+      $('#mfa-remove').addEventListener('click', async () => {
+        clearErrors(manageForm);
+        say('');
+        try {
+          await api('POST', '/v1/auth/mfa/totp:remove', proof(values(manageForm)), true);
+          manageForm.reset();
+          $('#mfa-codes').hidden = true;
+          await loadMFA();
+          say('The authenticator app is removed.');
+        } catch (err) { showError(manageForm, err); }
+      });
+      await loadMFA();
     },
 
     'admin-users': async () => {
