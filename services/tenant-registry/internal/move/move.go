@@ -155,6 +155,19 @@ type Store interface {
 	DropOldCopy(ctx context.Context, m *Move) error
 }
 
+// Outcomes of a move, for Mover.Ended.
+const (
+	OutcomeSwitched  = "switched"
+	OutcomeCancelled = "cancelled"
+	OutcomeFailed    = "failed"
+)
+
+func (mv *Mover) ended(m *Move, outcome string) {
+	if mv.Ended != nil {
+		mv.Ended(m, outcome)
+	}
+}
+
 // Timing of the phases.
 const (
 	// catchUpLag is the marker round trip under which the target is
@@ -168,6 +181,10 @@ const (
 
 // Mover runs moves.
 type Mover struct {
+	// Ended, if set, hears of each move that ends on this replica, with its
+	// outcome (OutcomeSwitched, OutcomeCancelled or OutcomeFailed).
+	Ended func(m *Move, outcome string)
+
 	// Accepts, if set, says whether a tenant may be placed in a
 	// placement (closed and occupied dedicated placements refuse).
 	Accepts func(ctx context.Context, placement string) error
@@ -354,6 +371,7 @@ func (mv *Mover) untilSwitched(ctx, steps context.Context, m *Move, cancelled fu
 			return fmt.Errorf("switch the placement: %w", err)
 		}
 		log.InfoContext(ctx, "tenant switched to its new placement", "fence", m.FenceDuration())
+		mv.ended(m, OutcomeSwitched)
 		return nil
 	}
 }
@@ -409,9 +427,11 @@ func (mv *Mover) abandon(ctx context.Context, m *Move, cause error, log *slog.Lo
 		return fleet.Running, 0, "", ""
 	}
 	if errors.Is(cause, errCancelled) {
+		mv.ended(m, OutcomeCancelled)
 		log.InfoContext(ctx, "tenant move cancelled; the tenant stayed where it was")
 		return fleet.Cancelled, 1, "the move was cancelled before the switch; the tenant stayed in placement " + m.Source, ReasonMoveCancelled
 	}
+	mv.ended(m, OutcomeFailed)
 	log.ErrorContext(ctx, "tenant move failed; the tenant stayed where it was", "err", cause)
 	if f, ok := fault.As(cause); ok {
 		return fleet.Failed, int(grpcerr.Code(f.Kind)), f.Message, f.Reason

@@ -166,6 +166,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	a.fleet = fleet.NewRunner(st.Operations(), cfg.OperationLease, logger)
 	a.mover = move.New(st.Moves(), a.fleet, logger)
 	a.mover.Accepts = a.manager.CheckPlacementAccepts
+	if a.metrics != nil {
+		mm := newMoveMetrics()
+		a.mover.Ended = mm.observe
+		a.metrics.MustRegister(operationsCollector{db: a.db}, mm.ended, mm.fence)
+	}
 	tenants := NewTenantServer(a.manager, a.follower)
 	tenants.mover = a.mover
 	registryv1.RegisterTenantServiceServer(a.rpc.GRPC(), tenants)

@@ -1,15 +1,19 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/tenant-registry/internal/config"
@@ -119,4 +123,42 @@ func TestMetricsOnTheirOwnAddressOrOff(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.NotEqual(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestMetricsFollowARunningMigration: a fleet migration's progress is on
+// /metrics while it runs (held up here by a lock on the tenant's table).
+func TestMetricsFollowARunningMigration(t *testing.T) {
+	t.Parallel()
+	r := startRegistry(t, "")
+	_, err := r.register(notes())
+	require.NoError(t, err)
+	r.create("acme")
+	_, err = r.register(notes(&registryv1.Migration{Version: 3, Name: "add_pinned", Sql: `ALTER TABLE notes ADD COLUMN pinned boolean NOT NULL DEFAULT false`}))
+	require.NoError(t, err)
+	ctx := context.Background()
+	holder, err := r.db.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = holder.Exec(ctx, `LOCK TABLE acme.notes IN ACCESS SHARE MODE`)
+	require.NoError(t, err)
+
+	resp, err := r.components().MigrateTenants(operator(), &registryv1.MigrateTenantsRequest{LockTimeout: durationpb.New(time.Minute)})
+	require.NoError(t, err)
+	id := strings.TrimPrefix(resp.GetOperation().GetName(), "operations/")
+	url := "http://" + r.app.HTTPAddr().String() + "/metrics"
+	eventually(t, 10*time.Second, "the migration's progress on /metrics", func() bool {
+		v, ok := value(t, scrape(t, url), "tenantry_registry_operation_tenants", map[string]string{"operation": id, "progress": "total"})
+		return ok && v == 1
+	})
+	families := scrape(t, url)
+	done, _ := value(t, families, "tenantry_registry_operation_tenants", map[string]string{"operation": id, "progress": "done"})
+	require.Zero(t, done)
+	running, _ := value(t, families, "tenantry_registry_operations_running", map[string]string{"kind": "MigrateTenants"})
+	require.Equal(t, 1.0, running)
+
+	require.NoError(t, holder.Rollback(ctx))
+	eventually(t, 10*time.Second, "the migration to end", func() bool {
+		_, ok := value(t, scrape(t, url), "tenantry_registry_operation_tenants", map[string]string{"operation": id, "progress": "total"})
+		return !ok // a finished operation leaves the exposition
+	})
 }

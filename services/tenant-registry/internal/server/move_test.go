@@ -170,6 +170,24 @@ func TestMoveTenantUnderWrites(t *testing.T) {
 	require.Zero(t, lost, "acknowledged writes missing on the target (of %d)", w.n.Load())
 	require.Equal(t, int(w.n.Load()), len(onTarget), "the target has exactly the acknowledged writes")
 
+	// The move's metrics: its outcome, its fence, the old copy waiting.
+	families := scrape(t, "http://"+f.app.HTTPAddr().String()+"/metrics")
+	for _, c := range []struct {
+		family string
+		labels map[string]string
+		want   float64
+	}{
+		{"tenantry_registry_moves_ended_total", map[string]string{"outcome": "switched"}, 1},
+		{"tenantry_registry_move_fence_seconds", nil, 1}, // observations
+		{"tenantry_registry_moves", map[string]string{"phase": "SWITCHED"}, 1},
+		{"tenantry_registry_moves", map[string]string{"phase": "COPYING"}, 0},
+		{"tenantry_registry_operations_running", map[string]string{"kind": "MoveTenant"}, 0},
+	} {
+		v, ok := value(t, families, c.family, c.labels)
+		require.True(t, ok, "no %s%v in the exposition", c.family, c.labels)
+		require.Equal(t, c.want, v, "%s%v", c.family, c.labels)
+	}
+
 	// The old copy is read-only until its grace (0 s here) ends...
 	err = tenantdb.InTenant(context.Background(), f.pools["default"], "acme", func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO notes (owner, body) VALUES (gen_random_uuid(), 'late')`)
