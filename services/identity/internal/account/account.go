@@ -66,6 +66,29 @@ type Session struct {
 	Scopes       []string
 	AuthTime     time.Time
 	SSOSessionID string
+	// AMR is how the user authenticated (RFC 8176 method references): a
+	// login's, or for a grant the browser session's it was made from.
+	// Empty is taken for a password (AMROf).
+	AMR []string
+}
+
+// Authentication method references of sessions (RFC 8176).
+var (
+	// AMRPassword: a password alone.
+	AMRPassword = []string{"pwd"}
+	// AMRPasswordAndOTP: a password and a one-time code (an authenticator
+	// app's, or a recovery code).
+	AMRPasswordAndOTP = []string{"pwd", "otp", "mfa"}
+)
+
+// AMROf is how the user of session s authenticated; a session that does
+// not say (opened before sessions said, or through another identity
+// provider) is taken for a password, as before.
+func AMROf(s *Session) []string {
+	if len(s.AMR) == 0 {
+		return AMRPassword
+	}
+	return s.AMR
 }
 
 // Open reports whether the session can still be used at now.

@@ -635,7 +635,9 @@ func (m *Manager) federatedSession(ctx context.Context, tx Tx, t tenancy.Tenant,
 	if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 		return err
 	}
-	tokens, err := m.openSession(ctx, tx, t, u, c)
+	// No method reference says "another provider vouched" (RFC 8176): the
+	// session says none, taken for a password as before.
+	tokens, err := m.openSession(ctx, tx, t, u, c, nil)
 	if err != nil {
 		return err
 	}

@@ -186,7 +186,7 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		if newHash != "" {
 			u.PasswordHash = newHash
 		}
-		if tokens, err = m.openSession(ctx, tx, t, u, c); err != nil {
+		if tokens, err = m.openSession(ctx, tx, t, u, c, AMRPassword); err != nil {
 			return err
 		}
 		user = u
@@ -243,11 +243,13 @@ func (m *Manager) auditOutside(ctx context.Context, t tenancy.Tenant, e AuditEve
 	}
 }
 
-func (m *Manager) openSession(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, c Client) (Tokens, error) {
+// openSession opens a login's session for u, who authenticated by amr.
+func (m *Manager) openSession(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, c Client, amr []string) (Tokens, error) {
 	now := m.now()
 	s := &Session{
 		ID: newID(), UserID: u.ID, CreateTime: now, RefreshTime: now,
 		ExpireTime: now.Add(m.cfg.SessionTTL), UserAgent: truncate(c.UserAgent, 512), ClientIP: truncate(c.IP, 64),
+		AMR: amr,
 	}
 	refresh, hash, err := mintRefresh(m.cfg.RefreshKey, t.UID, s.ID, 0)
 	if err != nil {
@@ -370,7 +372,7 @@ func (m *Manager) rotate(ctx context.Context, t tenancy.Tenant, refreshToken, cl
 			return err
 		}
 		out = rotated{
-			Rotated:      Rotated{OK: true, SessionID: s.ID, UserID: u.ID, Roles: u.Roles, Scopes: s.Scopes, AuthTime: s.AuthTime},
+			Rotated:      Rotated{OK: true, SessionID: s.ID, UserID: u.ID, Roles: u.Roles, Scopes: s.Scopes, AuthTime: s.AuthTime, AMR: AMROf(s)},
 			RefreshToken: refresh,
 		}
 		return nil

@@ -521,7 +521,7 @@ func (m *Manager) verifyMFA(ctx context.Context, t tenancy.Tenant, in VerifyMFAI
 		if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 			return err
 		}
-		tokens, err := m.openSession(ctx, tx, t, u, c)
+		tokens, err := m.openSession(ctx, tx, t, u, c, AMRPasswordAndOTP)
 		if err != nil {
 			return err
 		}
@@ -731,7 +731,7 @@ func (m *Manager) confirmTOTPAtLogin(ctx context.Context, t tenancy.Tenant, chal
 		if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 			return err
 		}
-		tokens, err := m.openSession(ctx, tx, t, u, c)
+		tokens, err := m.openSession(ctx, tx, t, u, c, AMRPasswordAndOTP)
 		if err != nil {
 			return err
 		}

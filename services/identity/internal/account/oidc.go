@@ -162,7 +162,7 @@ func (m *Manager) CompleteAuthRequest(ctx context.Context, t tenancy.Tenant, id 
 		if s.ClientID != "" {
 			return errSessionEnded // a grant is no browser session
 		}
-		r.UserID, r.SSOSessionID, r.AuthTime, r.AMR = u.ID, s.ID, s.CreateTime, []string{"pwd"}
+		r.UserID, r.SSOSessionID, r.AuthTime, r.AMR = u.ID, s.ID, s.CreateTime, AMROf(s)
 		return tx.CompleteAuthRequest(ctx, r)
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -244,11 +244,13 @@ func (m *Manager) AuthRequestByCode(ctx context.Context, t tenancy.Tenant, code 
 
 // Grant is a grant's state after it was opened or refreshed.
 type Grant struct {
-	ID           string
-	UserID       string
-	Roles        []string
-	Scopes       []string
-	AuthTime     time.Time
+	ID       string
+	UserID   string
+	Roles    []string
+	Scopes   []string
+	AuthTime time.Time
+	// AMR is how the user authenticated for the grant (the ID token's amr).
+	AMR          []string
 	RefreshToken string // empty when the client gets none
 }
 
@@ -261,7 +263,7 @@ func (m *Manager) ExchangeAuthCode(ctx context.Context, t tenancy.Tenant, r *Aut
 	s := &Session{
 		ID: newID(), UserID: r.UserID, CreateTime: now, RefreshTime: now, ExpireTime: now.Add(m.cfg.SessionTTL),
 		UserAgent: truncate(c.UserAgent, 512), ClientIP: truncate(c.IP, 64),
-		ClientID: r.ClientID, Scopes: r.Params.Scopes, AuthTime: r.AuthTime, SSOSessionID: r.SSOSessionID,
+		ClientID: r.ClientID, Scopes: r.Params.Scopes, AuthTime: r.AuthTime, SSOSessionID: r.SSOSessionID, AMR: r.AMR,
 	}
 	var g Grant
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
@@ -290,7 +292,7 @@ func (m *Manager) ExchangeAuthCode(ctx context.Context, t tenancy.Tenant, r *Aut
 		if err := tx.UseAuthCode(ctx, r.ID, s.ID, now); err != nil {
 			return err
 		}
-		g = Grant{ID: s.ID, UserID: u.ID, Roles: u.Roles, Scopes: s.Scopes, AuthTime: s.AuthTime}
+		g = Grant{ID: s.ID, UserID: u.ID, Roles: u.Roles, Scopes: s.Scopes, AuthTime: s.AuthTime, AMR: AMROf(s)}
 		if withRefresh {
 			g.RefreshToken = refresh
 		}
@@ -309,7 +311,7 @@ func (m *Manager) RefreshGrant(ctx context.Context, t tenancy.Tenant, clientID, 
 	if err != nil {
 		return Grant{}, err
 	}
-	return Grant{ID: r.SessionID, UserID: r.UserID, Roles: r.Roles, Scopes: r.Scopes, AuthTime: r.AuthTime,
+	return Grant{ID: r.SessionID, UserID: r.UserID, Roles: r.Roles, Scopes: r.Scopes, AuthTime: r.AuthTime, AMR: r.AMR,
 		RefreshToken: r.RefreshToken}, nil
 }
 

@@ -63,6 +63,8 @@ type Rotated struct {
 	// Scopes and AuthTime are the grant's (empty for a login's session).
 	Scopes   []string
 	AuthTime time.Time
+	// AMR is how the session's user authenticated (AMROf).
+	AMR []string
 }
 
 // UserQuery selects users for listing.

@@ -141,7 +141,7 @@ type refreshRequest struct {
 
 var _ op.RefreshTokenRequest = (*refreshRequest)(nil)
 
-func (r *refreshRequest) GetAMR() []string                    { return []string{"pwd"} }
+func (r *refreshRequest) GetAMR() []string                    { return r.grant.AMR }
 func (r *refreshRequest) GetAudience() []string               { return []string{r.clientID} }
 func (r *refreshRequest) GetAuthTime() time.Time              { return r.grant.AuthTime }
 func (r *refreshRequest) GetClientID() string                 { return r.clientID }

@@ -77,7 +77,7 @@ WHERE s.id = i.id AND s.refresh_generation = i.generation AND s.refresh_hash = i
 	AND COALESCE(s.client_id, '') = i.client_id
 	AND s.revoke_time IS NULL AND s.expire_time > $5
 	AND u.id = s.user_id AND NOT u.disabled
-RETURNING s.id::text, u.id::text, u.roles, s.scopes, s.auth_time`
+RETURNING s.id::text, u.id::text, u.roles, s.scopes, s.auth_time, s.amr`
 
 // rotation is one refresh waiting for its batch.
 type rotation struct {
@@ -253,8 +253,11 @@ func (s *Store) rotateBatch(ctx context.Context, placement string, batch []*rota
 					out      account.Rotated
 					authTime *time.Time
 				)
-				if err := rows.Scan(&out.SessionID, &out.UserID, &out.Roles, &out.Scopes, &authTime); err != nil {
+				if err := rows.Scan(&out.SessionID, &out.UserID, &out.Roles, &out.Scopes, &authTime, &out.AMR); err != nil {
 					return err
+				}
+				if len(out.AMR) == 0 {
+					out.AMR = account.AMRPassword
 				}
 				if authTime != nil {
 					out.AuthTime = *authTime

@@ -284,20 +284,20 @@ func (t *pgTx) InsertSession(ctx context.Context, s *account.Session) error {
 		ssoSession = &s.SSOSessionID
 	}
 	_, err := t.tx.Exec(ctx, `INSERT INTO sessions (id, user_id, create_time, refresh_time, expire_time, user_agent, client_ip,
-		refresh_generation, refresh_hash, client_id, scopes, auth_time, sso_session_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, s.ID, s.UserID, s.CreateTime, s.RefreshTime, s.ExpireTime, s.UserAgent, s.ClientIP,
-		s.RefreshGeneration, s.RefreshHash, clientID, textArray(s.Scopes), nullTime(s.AuthTime), ssoSession)
+		refresh_generation, refresh_hash, client_id, scopes, auth_time, sso_session_id, amr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, s.ID, s.UserID, s.CreateTime, s.RefreshTime, s.ExpireTime, s.UserAgent, s.ClientIP,
+		s.RefreshGeneration, s.RefreshHash, clientID, textArray(s.Scopes), nullTime(s.AuthTime), ssoSession, textArray(s.AMR))
 	return err
 }
 
 const sessionColumns = `id::text, user_id::text, create_time, refresh_time, expire_time, revoke_time, COALESCE(revoke_reason, ''), user_agent, client_ip,
-	refresh_generation, refresh_hash, COALESCE(client_id, ''), scopes, auth_time, COALESCE(sso_session_id::text, '')`
+	refresh_generation, refresh_hash, COALESCE(client_id, ''), scopes, auth_time, COALESCE(sso_session_id::text, ''), amr`
 
 func scanSession(row pgx.Row) (*account.Session, error) {
 	var s account.Session
 	var revoked, authTime *time.Time
 	if err := row.Scan(&s.ID, &s.UserID, &s.CreateTime, &s.RefreshTime, &s.ExpireTime, &revoked, &s.RevokeReason, &s.UserAgent, &s.ClientIP,
-		&s.RefreshGeneration, &s.RefreshHash, &s.ClientID, &s.Scopes, &authTime, &s.SSOSessionID); err != nil {
+		&s.RefreshGeneration, &s.RefreshHash, &s.ClientID, &s.Scopes, &authTime, &s.SSOSessionID, &s.AMR); err != nil {
 		return nil, notFound(err)
 	}
 	if revoked != nil {
