@@ -29,6 +29,7 @@ type config struct {
 	fillClients   int
 	memResolves   int
 	budget        time.Duration
+	moveMiB       int
 }
 
 func main() {
@@ -83,7 +84,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.createClients, "create-clients", 4, "concurrent callers for the timed creates")
 	fs.IntVar(&cfg.fillClients, "fill-clients", 8, "concurrent callers creating the remaining tenants")
 	fs.IntVar(&cfg.memResolves, "memory-resolves", 5000, "resolves made before reading a registry's memory")
-	fs.DurationVar(&cfg.budget, "budget", 9*time.Minute, "time after which the run stops and reports what it has")
+	fs.IntVar(&cfg.moveMiB, "move-mib", 200, "MiB of data in the tenant moved to another placement under writes (0: no move measure)")
+	fs.DurationVar(&cfg.budget, "budget", 12*time.Minute, "time after which the run stops and reports what it has")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -114,6 +116,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if n < 1 {
 			bad("%s must be at least 1", name)
 		}
+	}
+	if cfg.moveMiB < 0 || cfg.moveMiB > 10240 {
+		bad("-move-mib must be from 0 to 10240, not %d", cfg.moveMiB)
 	}
 	if cfg.budget <= 0 {
 		bad("-budget must be positive")
@@ -160,6 +165,7 @@ func newBench(cfg config, stderr io.Writer) *bench {
 		cluster: benchkit.NewCluster(log, quiet),
 	}
 	declareMeasures(b.tbl, cfg)
+	declareMoveMeasures(b.tbl, cfg)
 	return b
 }
 
@@ -175,13 +181,18 @@ func (b *bench) run(ctx context.Context) int {
 	// Creates pay for real commits, as in production: the cluster is
 	// durable.
 	if err := b.cluster.Start(ctx, "registry-bench-*"); err != nil {
-		fail("start PostgreSQL", err, append(append([]string{}, apiKeys...), memoryKeys...)...)
+		fail("start PostgreSQL", err, append(append(append([]string{}, apiKeys...), memoryKeys...), moveKeys...)...)
 	} else {
 		if err := b.apiRun(ctx); err != nil {
 			fail("registry fed through its API", err, apiKeys...)
 		}
 		if err := b.memoryRun(ctx); err != nil {
 			fail("registry memory", err, memoryKeys...)
+		}
+		if b.cfg.moveMiB == 0 {
+			b.tbl.Skip("not measured: -move-mib 0", moveKeys...)
+		} else if err := b.moveRun(ctx); err != nil {
+			fail("tenant move", err, moveKeys...)
 		}
 	}
 	b.ended = time.Now()
