@@ -488,6 +488,12 @@ type FederatedOutcome struct {
 	// whether the account has a password to prove it with.
 	ProofNeeded bool
 	PasswordSet bool
+	// Challenge is set instead of Tokens when the account has a second
+	// factor, or the tenant's policy requires one it has not enrolled: a
+	// provider's word replaces the password, not the second factor. The
+	// login goes on as a password login's would (VerifyMFA, or the
+	// enrolment at login).
+	Challenge *MFAChallenge
 }
 
 // Reasons of federated sign-ins refused; stable, for pages and clients.
@@ -533,7 +539,10 @@ func (m *Manager) FederatedLogin(ctx context.Context, t tenancy.Tenant, claims F
 	out, err := m.federatedLogin(ctx, t, claims, c)
 	// An account that must be proved first has not logged in yet: its
 	// owner's password (LinkWithPassword, a password login) ends it.
-	if !out.ProofNeeded {
+	switch {
+	case out.Challenge != nil:
+		m.cfg.OnLogin(LoginFederated, LoginChallenged)
+	case !out.ProofNeeded:
 		m.cfg.OnLogin(LoginFederated, loginOutcome(err))
 	}
 	return out, err
@@ -629,6 +638,18 @@ func (m *Manager) federatedSession(ctx context.Context, tx Tx, t tenancy.Tenant,
 	}
 	now := m.now()
 	if err := tx.TouchLinkedIdentity(ctx, p.ID, claims.Subject, claims.Email, now); err != nil {
+		return err
+	}
+	f, err := tx.TOTPFactor(ctx, u.ID, false)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	settings, err := tx.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	if f.Confirmed() || settings.MFAPolicy.requires(u) {
+		out.Challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), c)
 		return err
 	}
 	u.LastLoginTime = now

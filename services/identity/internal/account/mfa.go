@@ -459,6 +459,29 @@ func (m *Manager) challengeOf(ctx context.Context, tx Tx, token string) (*OneTim
 	return tok, u, nil
 }
 
+// MFAChallengePending reports whether challenge is still usable in t, and
+// whether its user must enrol a factor first (they have none confirmed),
+// for a page that carries it (a sign-in with another provider that goes on
+// at the login page).
+func (m *Manager) MFAChallengePending(ctx context.Context, t tenancy.Tenant, challenge string) (enrollmentRequired, ok bool) {
+	if challenge == "" || len(challenge) > 128 {
+		return false, false
+	}
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		_, u, err := m.challengeOf(ctx, tx, challenge)
+		if err != nil {
+			return err
+		}
+		f, err := tx.TOTPFactor(ctx, u.ID, false)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		enrollmentRequired = !f.Confirmed()
+		return nil
+	})
+	return enrollmentRequired, err == nil
+}
+
 // VerifyMFA is a login's second step: a code of the account's app, or a
 // recovery code, trades the challenge of the password step for the
 // session. A wrong code leaves the challenge usable until it expires, under

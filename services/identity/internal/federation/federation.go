@@ -61,6 +61,7 @@ type Accounts interface {
 	FederatedLogin(ctx context.Context, t tenancy.Tenant, claims account.FederatedClaims, c account.Client) (account.FederatedOutcome, error)
 	LinkWithPassword(ctx context.Context, t tenancy.Tenant, claims account.FederatedClaims, password string, c account.Client) (account.Tokens, *account.User, error)
 	ConnectIdentity(ctx context.Context, t tenancy.Tenant, userID, sessionID string, claims account.FederatedClaims, c account.Client) error
+	MFAChallengePending(ctx context.Context, t tenancy.Tenant, challenge string) (enrollmentRequired, ok bool)
 }
 
 // Host is what the flow needs from the server around it.
@@ -142,10 +143,14 @@ func New(accounts Accounts, host Host, cfg Config) (*Service, error) {
 
 // Paths of the flow.
 const (
-	pathPrefix   = "/login/idp/"
-	LinkPath     = "/login/link"
-	stateCookie  = "tenantry_federation"
-	linkCookie   = "tenantry_federation_link"
+	pathPrefix  = "/login/idp/"
+	LinkPath    = "/login/link"
+	stateCookie = "tenantry_federation"
+	linkCookie  = "tenantry_federation_link"
+	// mfaCookie holds the MFA challenge of a sign-in whose account has a
+	// second factor (or must enrol one), for the login page to ask for it.
+	mfaCookie    = "tenantry_federation_mfa"
+	mfaPath      = "/login"
 	flowLifetime = 10 * time.Minute
 )
 
@@ -198,6 +203,14 @@ type flowState struct {
 
 // pendingLink is what the link cookie holds: a provider's identity waiting
 // for its owner to prove the account that has its email.
+// pendingMFA is a sign-in waiting, at the login page, for its second
+// factor.
+type pendingMFA struct {
+	Challenge string `json:"c"`
+	Next      string `json:"x,omitempty"`
+	Expires   int64  `json:"e"`
+}
+
 type pendingLink struct {
 	Claims      account.FederatedClaims `json:"c"`
 	DisplayName string                  `json:"d"`
@@ -359,8 +372,45 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, LinkPath, http.StatusSeeOther)
 		return
 	}
+	if out.Challenge != nil {
+		// The provider stood in for the password, not for the second
+		// factor: the login page asks for it, as after a password.
+		s.setCookie(w, r, t, mfaCookie, mfaPath, pendingMFA{Challenge: out.Challenge.Token, Next: st.Next,
+			Expires: out.Challenge.Expires.Unix()})
+		target := mfaPath
+		if st.Next != "" {
+			target += "?" + url.Values{"next": {st.Next}}.Encode()
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
 	s.host.StartSession(w, r, t, out.Tokens)
 	http.Redirect(w, r, nextOr(st.Next), http.StatusSeeOther)
+}
+
+// PendingMFA returns the MFA challenge of a sign-in with a provider that
+// waits, in this browser, for the account's second factor (or for the
+// enrolment of one, enrollmentRequired); false when none does, or it was
+// used or expired.
+func (s *Service) PendingMFA(r *http.Request) (challenge string, enrollmentRequired, ok bool) {
+	t, err := s.host.Tenant(r)
+	if err != nil {
+		return "", false, false
+	}
+	var pm pendingMFA
+	if !s.readCookie(r, t, mfaCookie, &pm) {
+		return "", false, false
+	}
+	enrollmentRequired, ok = s.accounts.MFAChallengePending(r.Context(), t, pm.Challenge)
+	return pm.Challenge, enrollmentRequired, ok
+}
+
+// ClearPendingMFA forgets the browser's pending sign-in (its challenge was
+// used).
+func (s *Service) ClearPendingMFA(w http.ResponseWriter, r *http.Request) {
+	if _, err := r.Cookie(mfaCookie); err == nil {
+		s.clearCookie(w, r, mfaCookie, mfaPath)
+	}
 }
 
 func nextOr(next string) string {

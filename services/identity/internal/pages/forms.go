@@ -45,6 +45,10 @@ type Accounts interface {
 	// SignInProviders lists the tenant's other identity providers, for
 	// the login and sign-up pages' buttons; none when they cannot be read.
 	SignInProviders(r *http.Request) []SignInProvider
+	// PendingMFA is the login step of a sign-in with another provider
+	// that waits, in this browser, for the account's second factor (or
+	// its enrolment); false when there is none.
+	PendingMFA(r *http.Request) (LoginStep, bool)
 	// PendingLink describes the provider identity waiting, in this
 	// browser, for its owner to prove the account that has its email.
 	PendingLink(r *http.Request) (PendingLink, bool)

@@ -55,6 +55,10 @@ func (f *fakeAccounts) Login(w http.ResponseWriter, _ *http.Request, email, pass
 	return pages.LoginStep{}, nil
 }
 
+func (f *fakeAccounts) PendingMFA(*http.Request) (pages.LoginStep, bool) {
+	return pages.LoginStep{}, false
+}
+
 func (f *fakeAccounts) ConfirmEnrollment(w http.ResponseWriter, _ *http.Request, challenge, code string) ([]string, error) {
 	if err := f.record("ConfirmEnrollment challenge=" + challenge + " code=" + code); err != nil {
 		return nil, err

@@ -138,6 +138,17 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v 
 		switch path {
 		case "/login", "/signup":
 			v.Providers = h.accounts.SignInProviders(r)
+			if path == "/login" && r.Method != http.MethodPost && v.MFAChallenge == "" {
+				// A sign-in with another provider goes on here.
+				if step, ok := h.accounts.PendingMFA(r); ok {
+					v.MFAChallenge, v.Enrollment = step.MFAChallenge, step.Enrollment
+					if step.Enrollment != nil {
+						v.succeed(msgEnrolStep)
+					} else {
+						v.succeed(msgMFAStep)
+					}
+				}
+			}
 		case "/login/link":
 			v.Link, v.LinkPending = h.accounts.PendingLink(r)
 		}

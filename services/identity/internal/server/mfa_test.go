@@ -537,3 +537,62 @@ func TestTenantMFAPolicy(t *testing.T) {
 		_ = s.signUpAndLogin("strict", "late@example.com") // signUpAndLogin requires a session
 	})
 }
+
+// TestSignInWithAProviderAsksForTheSecondFactor: another identity provider
+// stands in for the password, not for the second factor: the browser goes
+// on at the login page's code form, or the enrolment a tenant requires.
+func TestSignInWithAProviderAsksForTheSecondFactor(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "alpha", "beta")
+	f := setUpFederation(t, s, true)
+	f.betaUser(t, "carol@beta.example", true)
+	first := s.newBrowser()
+	resp, body := f.signInWithBeta(t, first, "carol@beta.example")
+	require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+	carol := in("alpha", first.accessToken(f.alpha))
+	begun, err := s.auth.BeginTotpEnrollment(carol, &identityv1.BeginTotpEnrollmentRequest{})
+	require.NoError(t, err)
+	_, err = s.auth.ConfirmTotpEnrollment(carol, &identityv1.ConfirmTotpEnrollmentRequest{TotpCode: oathtool(t, begun.GetSecret(), clock.Now())})
+	require.NoError(t, err)
+	challengeIn := regexp.MustCompile(`<form id="mfa-form" method="post" action="/login" novalidate>\s*<input type="hidden" name="mfa_challenge" value="([^"]+)">`)
+
+	t.Run("an account with an app signs in with the provider, then gives the app's code", func(t *testing.T) {
+		b := s.newBrowser()
+		resp, body := f.signInWithBeta(t, b, "carol@beta.example")
+		require.Equal(t, f.alpha+"/login?next=%2Faccount", resp.Request.URL.String(), body)
+		require.Empty(t, f.whoAmI(t, b), "no session before the second factor")
+		m := challengeIn.FindStringSubmatch(body)
+		require.NotNil(t, m, "the code form, shown: %s", body)
+
+		clock.Advance(30 * time.Second)
+		resp, body = b.post(f.alpha+"/login", url.Values{"mfa_challenge": {m[1]}, "code": {oathtool(t, begun.GetSecret(), clock.Now())}, "next": {"/account"}})
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		require.Equal(t, "carol@beta.example", f.whoAmI(t, b))
+
+		// The pending sign-in is over: the login page is the plain one again.
+		_, body = b.get(f.alpha + "/login")
+		require.Nil(t, challengeIn.FindStringSubmatch(body), body)
+	})
+
+	t.Run("a tenant requiring a factor leads a new person from the provider through the enrolment", func(t *testing.T) {
+		_, err := s.users.UpdateTenantSettings(in("alpha", f.adminA), &identityv1.UpdateTenantSettingsRequest{
+			Settings: &identityv1.TenantSettings{MfaPolicy: identityv1.MfaPolicy_MFA_POLICY_REQUIRED}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mfa_policy"}}})
+		require.NoError(t, err)
+		f.betaUser(t, "dora@beta.example", true)
+		b := s.newBrowser()
+		resp, body := f.signInWithBeta(t, b, "dora@beta.example")
+		require.Equal(t, f.alpha+"/login?next=%2Faccount", resp.Request.URL.String(), body)
+		require.Empty(t, f.whoAmI(t, b))
+		require.Contains(t, body, `<section id="enrol-section">`)
+		secret := regexp.MustCompile(`<code id="enrol-secret">([A-Z2-7]+)</code>`).FindStringSubmatch(body)
+		require.NotNil(t, secret, body)
+		challenge := regexp.MustCompile(`name="mfa_challenge" value="([^"]+)"`).FindStringSubmatch(body)
+		require.NotNil(t, challenge, body)
+
+		_, body = b.post(f.alpha+"/login", url.Values{"mfa_challenge": {challenge[1]}, "enrol": {"1"}, "secret": {secret[1]},
+			"enrol_code": {oathtool(t, secret[1], clock.Now())}, "next": {"/account"}})
+		require.Contains(t, body, `<section id="codes-section">`, body)
+		require.Equal(t, "dora@beta.example", f.whoAmI(t, b))
+	})
+}

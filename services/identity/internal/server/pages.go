@@ -109,6 +109,7 @@ func (p *pageForms) ConfirmEnrollment(w http.ResponseWriter, r *http.Request, mf
 		if err != nil {
 			return err
 		}
+		p.federation.ClearPendingMFA(w, r)
 		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
 		return nil
 	})
@@ -123,6 +124,7 @@ func (p *pageForms) VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallen
 		if err != nil {
 			return err
 		}
+		p.federation.ClearPendingMFA(w, r)
 		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
 		return nil
 	})
@@ -174,6 +176,29 @@ func (p *pageForms) SignInProviders(r *http.Request) []pages.SignInProvider {
 		out = append(out, pages.SignInProvider{DisplayName: ip.DisplayName, LoginPath: federation.LoginPath(ip.ID)})
 	}
 	return out
+}
+
+// PendingMFA implements pages.Accounts: a sign-in with another provider
+// waiting for the account's second factor, or for the enrolment of one
+// (whose key is then made, as after a password).
+func (p *pageForms) PendingMFA(r *http.Request) (pages.LoginStep, bool) {
+	challenge, enrol, ok := p.federation.PendingMFA(r)
+	if !ok {
+		return pages.LoginStep{}, false
+	}
+	step := pages.LoginStep{MFAChallenge: challenge}
+	if enrol {
+		t, err := activeTenantOf(p.resolver, r)
+		if err != nil {
+			return pages.LoginStep{}, false
+		}
+		e, err := p.accounts.BeginTOTPAtLogin(r.Context(), t, challenge, requestClient(r))
+		if err != nil {
+			return pages.LoginStep{}, false
+		}
+		step.Enrollment = &pages.Enrollment{Secret: e.Secret, URI: e.URI, QRCodePNG: e.QRCodePNG}
+	}
+	return step, true
 }
 
 // PendingLink implements pages.Accounts.
