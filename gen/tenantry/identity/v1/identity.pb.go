@@ -6177,6 +6177,89 @@ func (x *ConfirmLoginTotpEnrollmentResponse) GetUser() *User {
 	return nil
 }
 
+// ResetUserMfaRequest is the request of ResetUserMfa.
+type ResetUserMfaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user, "users/{id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUserMfaRequest) Reset() {
+	*x = ResetUserMfaRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUserMfaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUserMfaRequest) ProtoMessage() {}
+
+func (x *ResetUserMfaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUserMfaRequest.ProtoReflect.Descriptor instead.
+func (*ResetUserMfaRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *ResetUserMfaRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ResetUserMfaResponse is the response of ResetUserMfa.
+type ResetUserMfaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetUserMfaResponse) Reset() {
+	*x = ResetUserMfaResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetUserMfaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetUserMfaResponse) ProtoMessage() {}
+
+func (x *ResetUserMfaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetUserMfaResponse.ProtoReflect.Descriptor instead.
+func (*ResetUserMfaResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{100}
+}
+
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
@@ -6555,7 +6638,10 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"expires_in\x18\x04 \x01(\x03R\texpiresIn\x12\x1d\n" +
 	"\n" +
 	"token_type\x18\x05 \x01(\tR\ttokenType\x12.\n" +
-	"\x04user\x18\x06 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user*~\n" +
+	"\x04user\x18\x06 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\")\n" +
+	"\x13ResetUserMfaRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
+	"\x14ResetUserMfaResponse*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +
@@ -6601,14 +6687,15 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"RemoveTotp\x12'.tenantry.identity.v1.RemoveTotpRequest\x1a(.tenantry.identity.v1.RemoveTotpResponse\x12\x86\x01\n" +
 	"\x17RegenerateRecoveryCodes\x124.tenantry.identity.v1.RegenerateRecoveryCodesRequest\x1a5.tenantry.identity.v1.RegenerateRecoveryCodesResponse\x12\x89\x01\n" +
 	"\x18BeginLoginTotpEnrollment\x125.tenantry.identity.v1.BeginLoginTotpEnrollmentRequest\x1a6.tenantry.identity.v1.BeginLoginTotpEnrollmentResponse\x12\x8f\x01\n" +
-	"\x1aConfirmLoginTotpEnrollment\x127.tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest\x1a8.tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse2\xdb\x05\n" +
+	"\x1aConfirmLoginTotpEnrollment\x127.tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest\x1a8.tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse2\xc2\x06\n" +
 	"\vUserService\x12\\\n" +
 	"\tListUsers\x12&.tenantry.identity.v1.ListUsersRequest\x1a'.tenantry.identity.v1.ListUsersResponse\x12V\n" +
 	"\aGetUser\x12$.tenantry.identity.v1.GetUserRequest\x1a%.tenantry.identity.v1.GetUserResponse\x12_\n" +
 	"\n" +
 	"UpdateUser\x12'.tenantry.identity.v1.UpdateUserRequest\x1a(.tenantry.identity.v1.UpdateUserResponse\x12_\n" +
 	"\n" +
-	"DeleteUser\x12'.tenantry.identity.v1.DeleteUserRequest\x1a(.tenantry.identity.v1.DeleteUserResponse\x12_\n" +
+	"DeleteUser\x12'.tenantry.identity.v1.DeleteUserRequest\x1a(.tenantry.identity.v1.DeleteUserResponse\x12e\n" +
+	"\fResetUserMfa\x12).tenantry.identity.v1.ResetUserMfaRequest\x1a*.tenantry.identity.v1.ResetUserMfaResponse\x12_\n" +
 	"\n" +
 	"InviteUser\x12'.tenantry.identity.v1.InviteUserRequest\x1a(.tenantry.identity.v1.InviteUserResponse\x12t\n" +
 	"\x11GetTenantSettings\x12..tenantry.identity.v1.GetTenantSettingsRequest\x1a/.tenantry.identity.v1.GetTenantSettingsResponse\x12}\n" +
@@ -6644,7 +6731,7 @@ func file_tenantry_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
+var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 101)
 var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(SignupPolicy)(0),                          // 0: tenantry.identity.v1.SignupPolicy
 	(EmailVerification)(0),                     // 1: tenantry.identity.v1.EmailVerification
@@ -6754,18 +6841,20 @@ var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(*BeginLoginTotpEnrollmentResponse)(nil),   // 105: tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
 	(*ConfirmLoginTotpEnrollmentRequest)(nil),  // 106: tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest
 	(*ConfirmLoginTotpEnrollmentResponse)(nil), // 107: tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
-	(*timestamppb.Timestamp)(nil),              // 108: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),              // 109: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),                // 110: google.protobuf.Duration
+	(*ResetUserMfaRequest)(nil),                // 108: tenantry.identity.v1.ResetUserMfaRequest
+	(*ResetUserMfaResponse)(nil),               // 109: tenantry.identity.v1.ResetUserMfaResponse
+	(*timestamppb.Timestamp)(nil),              // 110: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),              // 111: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                // 112: google.protobuf.Duration
 }
 var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	4,   // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
-	108, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	108, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	108, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	108, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	108, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
-	108, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	110, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	110, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	110, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	110, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	110, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
+	110, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	0,   // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,   // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
 	2,   // 9: tenantry.identity.v1.TenantSettings.mfa_policy:type_name -> tenantry.identity.v1.MfaPolicy
@@ -6781,44 +6870,44 @@ var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	9,   // 19: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
 	9,   // 20: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
 	9,   // 21: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
-	109, // 22: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	111, // 22: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	9,   // 23: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
 	9,   // 24: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
 	11,  // 25: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
 	11,  // 26: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
-	109, // 27: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	111, // 27: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
 	11,  // 28: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
 	60,  // 29: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
 	5,   // 30: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
 	6,   // 31: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
-	110, // 32: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
+	112, // 32: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
 	7,   // 33: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	108, // 34: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
-	108, // 35: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
-	108, // 36: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
+	110, // 34: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
+	110, // 35: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
+	110, // 36: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
 	63,  // 37: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 38: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 39: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 40: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 41: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	109, // 42: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	111, // 42: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
 	63,  // 43: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 44: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	78,  // 45: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
-	108, // 46: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
-	108, // 47: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
+	110, // 46: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
+	110, // 47: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
 	8,   // 48: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
-	108, // 49: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
-	108, // 50: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
+	110, // 49: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
+	110, // 50: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
 	81,  // 51: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 52: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 53: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 54: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 55: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	109, // 56: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
+	111, // 56: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
 	81,  // 57: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	9,   // 58: tenantry.identity.v1.VerifyMfaResponse.user:type_name -> tenantry.identity.v1.User
-	108, // 59: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
+	110, // 59: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
 	9,   // 60: tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse.user:type_name -> tenantry.identity.v1.User
 	12,  // 61: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
 	15,  // 62: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
@@ -6849,69 +6938,71 @@ var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	46,  // 87: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
 	48,  // 88: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
 	50,  // 89: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
-	52,  // 90: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
-	54,  // 91: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
-	56,  // 92: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
-	58,  // 93: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
-	61,  // 94: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
-	82,  // 95: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
-	84,  // 96: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
-	86,  // 97: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
-	88,  // 98: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
-	90,  // 99: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
-	64,  // 100: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
-	66,  // 101: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
-	68,  // 102: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
-	70,  // 103: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
-	72,  // 104: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
-	74,  // 105: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
-	13,  // 106: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
-	16,  // 107: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
-	18,  // 108: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
-	20,  // 109: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
-	22,  // 110: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
-	25,  // 111: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
-	27,  // 112: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
-	29,  // 113: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
-	31,  // 114: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
-	33,  // 115: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
-	35,  // 116: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
-	37,  // 117: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
-	39,  // 118: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
-	41,  // 119: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
-	43,  // 120: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
-	77,  // 121: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
-	80,  // 122: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
-	93,  // 123: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
-	95,  // 124: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
-	97,  // 125: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
-	99,  // 126: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
-	101, // 127: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
-	103, // 128: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
-	105, // 129: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:output_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
-	107, // 130: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
-	45,  // 131: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
-	47,  // 132: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
-	49,  // 133: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
-	51,  // 134: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
-	53,  // 135: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
-	55,  // 136: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
-	57,  // 137: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
-	59,  // 138: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
-	62,  // 139: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
-	83,  // 140: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
-	85,  // 141: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
-	87,  // 142: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
-	89,  // 143: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
-	91,  // 144: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
-	65,  // 145: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
-	67,  // 146: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
-	69,  // 147: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
-	71,  // 148: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
-	73,  // 149: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
-	75,  // 150: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
-	106, // [106:151] is the sub-list for method output_type
-	61,  // [61:106] is the sub-list for method input_type
+	108, // 90: tenantry.identity.v1.UserService.ResetUserMfa:input_type -> tenantry.identity.v1.ResetUserMfaRequest
+	52,  // 91: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
+	54,  // 92: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
+	56,  // 93: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
+	58,  // 94: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
+	61,  // 95: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
+	82,  // 96: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
+	84,  // 97: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
+	86,  // 98: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
+	88,  // 99: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
+	90,  // 100: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
+	64,  // 101: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
+	66,  // 102: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
+	68,  // 103: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
+	70,  // 104: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
+	72,  // 105: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
+	74,  // 106: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
+	13,  // 107: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
+	16,  // 108: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
+	18,  // 109: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
+	20,  // 110: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
+	22,  // 111: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
+	25,  // 112: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
+	27,  // 113: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
+	29,  // 114: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
+	31,  // 115: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
+	33,  // 116: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
+	35,  // 117: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
+	37,  // 118: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
+	39,  // 119: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
+	41,  // 120: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
+	43,  // 121: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
+	77,  // 122: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
+	80,  // 123: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
+	93,  // 124: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
+	95,  // 125: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
+	97,  // 126: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
+	99,  // 127: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
+	101, // 128: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
+	103, // 129: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
+	105, // 130: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:output_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
+	107, // 131: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
+	45,  // 132: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
+	47,  // 133: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
+	49,  // 134: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
+	51,  // 135: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
+	109, // 136: tenantry.identity.v1.UserService.ResetUserMfa:output_type -> tenantry.identity.v1.ResetUserMfaResponse
+	53,  // 137: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
+	55,  // 138: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
+	57,  // 139: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
+	59,  // 140: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
+	62,  // 141: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
+	83,  // 142: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
+	85,  // 143: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
+	87,  // 144: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
+	89,  // 145: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
+	91,  // 146: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
+	65,  // 147: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
+	67,  // 148: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
+	69,  // 149: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
+	71,  // 150: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
+	73,  // 151: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
+	75,  // 152: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
+	107, // [107:153] is the sub-list for method output_type
+	61,  // [61:107] is the sub-list for method input_type
 	61,  // [61:61] is the sub-list for extension type_name
 	61,  // [61:61] is the sub-list for extension extendee
 	0,   // [0:61] is the sub-list for field type_name
@@ -6928,7 +7019,7 @@ func file_tenantry_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_identity_proto_rawDesc), len(file_tenantry_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   99,
+			NumMessages:   101,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -1183,6 +1183,7 @@ const (
 	UserService_GetUser_FullMethodName              = "/tenantry.identity.v1.UserService/GetUser"
 	UserService_UpdateUser_FullMethodName           = "/tenantry.identity.v1.UserService/UpdateUser"
 	UserService_DeleteUser_FullMethodName           = "/tenantry.identity.v1.UserService/DeleteUser"
+	UserService_ResetUserMfa_FullMethodName         = "/tenantry.identity.v1.UserService/ResetUserMfa"
 	UserService_InviteUser_FullMethodName           = "/tenantry.identity.v1.UserService/InviteUser"
 	UserService_GetTenantSettings_FullMethodName    = "/tenantry.identity.v1.UserService/GetTenantSettings"
 	UserService_UpdateTenantSettings_FullMethodName = "/tenantry.identity.v1.UserService/UpdateTenantSettings"
@@ -1203,6 +1204,13 @@ type UserServiceClient interface {
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
 	// DeleteUser deletes a user and ends their sessions.
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
+	// ResetUserMfa removes a user's second factors (authenticator app and
+	// recovery codes), for a user who lost them: their next login asks for
+	// the password only, or, where the tenant's MFA policy requires a
+	// factor, leads them to enrol a new one. Their open sessions stay open;
+	// they are mailed. A user without a factor is FAILED_PRECONDITION,
+	// reason TOTP_NOT_ENROLLED.
+	ResetUserMfa(ctx context.Context, in *ResetUserMfaRequest, opts ...grpc.CallOption) (*ResetUserMfaResponse, error)
 	// InviteUser creates an invited account and emails an invitation. An
 	// operator uses it to create a tenant's first admin.
 	InviteUser(ctx context.Context, in *InviteUserRequest, opts ...grpc.CallOption) (*InviteUserResponse, error)
@@ -1260,6 +1268,16 @@ func (c *userServiceClient) DeleteUser(ctx context.Context, in *DeleteUserReques
 	return out, nil
 }
 
+func (c *userServiceClient) ResetUserMfa(ctx context.Context, in *ResetUserMfaRequest, opts ...grpc.CallOption) (*ResetUserMfaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetUserMfaResponse)
+	err := c.cc.Invoke(ctx, UserService_ResetUserMfa_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *userServiceClient) InviteUser(ctx context.Context, in *InviteUserRequest, opts ...grpc.CallOption) (*InviteUserResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(InviteUserResponse)
@@ -1305,6 +1323,13 @@ type UserServiceServer interface {
 	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
 	// DeleteUser deletes a user and ends their sessions.
 	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
+	// ResetUserMfa removes a user's second factors (authenticator app and
+	// recovery codes), for a user who lost them: their next login asks for
+	// the password only, or, where the tenant's MFA policy requires a
+	// factor, leads them to enrol a new one. Their open sessions stay open;
+	// they are mailed. A user without a factor is FAILED_PRECONDITION,
+	// reason TOTP_NOT_ENROLLED.
+	ResetUserMfa(context.Context, *ResetUserMfaRequest) (*ResetUserMfaResponse, error)
 	// InviteUser creates an invited account and emails an invitation. An
 	// operator uses it to create a tenant's first admin.
 	InviteUser(context.Context, *InviteUserRequest) (*InviteUserResponse, error)
@@ -1333,6 +1358,9 @@ func (UnimplementedUserServiceServer) UpdateUser(context.Context, *UpdateUserReq
 }
 func (UnimplementedUserServiceServer) DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteUser not implemented")
+}
+func (UnimplementedUserServiceServer) ResetUserMfa(context.Context, *ResetUserMfaRequest) (*ResetUserMfaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetUserMfa not implemented")
 }
 func (UnimplementedUserServiceServer) InviteUser(context.Context, *InviteUserRequest) (*InviteUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InviteUser not implemented")
@@ -1436,6 +1464,24 @@ func _UserService_DeleteUser_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_ResetUserMfa_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetUserMfaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).ResetUserMfa(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_ResetUserMfa_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).ResetUserMfa(ctx, req.(*ResetUserMfaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _UserService_InviteUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(InviteUserRequest)
 	if err := dec(in); err != nil {
@@ -1512,6 +1558,10 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteUser",
 			Handler:    _UserService_DeleteUser_Handler,
+		},
+		{
+			MethodName: "ResetUserMfa",
+			Handler:    _UserService_ResetUserMfa_Handler,
 		},
 		{
 			MethodName: "InviteUser",

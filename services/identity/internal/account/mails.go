@@ -24,6 +24,7 @@ const (
 	MailUsernameTaken  = "username_taken"
 	MailFactorAdded    = "mfa_factor_added"
 	MailFactorRemoved  = "mfa_factor_removed"
+	MailFactorReset    = "mfa_factor_reset"
 )
 
 // tenantName is how mails name the tenant: its display name, or its slug
@@ -153,5 +154,15 @@ func factorRemovedMail(t tenancy.Tenant, to string, key []byte) mail.Message {
 		Text: fmt.Sprintf("Hello,\n\nthe authenticator app of your account at %s was just removed, with its recovery codes: "+
 			"logging in asks for your password only.\n\n"+
 			"If it was not you, reset your password at once and contact an administrator.\n", tenantName(t)),
+	}
+}
+
+func factorResetMail(t tenancy.Tenant, to string, key []byte) mail.Message {
+	return mail.Message{
+		Tenant: t.Slug, Kind: MailFactorReset, To: to, DedupeKey: dedupe(MailFactorReset, key),
+		Subject: fmt.Sprintf("An administrator removed the authenticator app of your account at %s", tenantName(t)),
+		Text: fmt.Sprintf("Hello,\n\nan administrator of %s removed the authenticator app of your account, with its recovery codes. "+
+			"You can add a new one from your account page (your organisation may ask you to at your next login).\n\n"+
+			"If you did not ask for this, contact an administrator at once.\n", tenantName(t)),
 	}
 }

@@ -111,6 +111,7 @@ const (
 	EventMFAUsed                   = "mfa.used"
 	EventMFAFailed                 = "mfa.failed"
 	EventMFARateLimited            = "mfa.rate_limited"
+	EventMFAResetByAdmin           = "mfa.reset_by_admin"
 )
 
 // TOTPFactor is an account's authenticator app.
@@ -892,4 +893,40 @@ func (m *Manager) withProvenFactor(ctx context.Context, t tenancy.Tenant, userID
 		return errSessionEnded
 	}
 	return internal(err, "second factor "+during)
+}
+
+// ResetUserMFA removes a user's second factors for a tenant admin or the
+// operator (c): the user lost them. Their pending login challenges end;
+// their sessions stay open. The user is mailed.
+func (m *Manager) ResetUserMFA(ctx context.Context, t tenancy.Tenant, userID string, c Client) error {
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
+		u, err := tx.UserByID(ctx, userID, true)
+		if errors.Is(err, ErrNotFound) {
+			return errUserNotFound(userID)
+		}
+		if err != nil {
+			return err
+		}
+		f, err := tx.TOTPFactor(ctx, u.ID, true)
+		if errors.Is(err, ErrNotFound) || (err == nil && !f.Confirmed()) {
+			return errTOTPNotEnrolled
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteSecondFactors(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := tx.UseTokensOf(ctx, u.ID, m.now(), PurposeMFAChallenge); err != nil {
+			return err
+		}
+		if err := tx.Audit(ctx, AuditEvent{Event: EventMFAResetByAdmin, UserID: u.ID, Actor: c.Actor, ClientIP: c.IP}); err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, factorResetMail(t, u.Email, []byte(u.ID+m.now().String())))
+	})
+	return internal(err, "reset second factors")
 }

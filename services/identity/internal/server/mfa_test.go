@@ -532,6 +532,37 @@ func TestTenantMFAPolicy(t *testing.T) {
 		require.Contains(t, body, `href="/account?tab=2"`)
 	})
 
+	t.Run("an admin resets the factor of a user who lost it, who then enrols a new one at login", func(t *testing.T) {
+		users, err := s.users.ListUsers(in("strict", admin.GetAccessToken()), &identityv1.ListUsersRequest{})
+		require.NoError(t, err)
+		var staff string
+		for _, u := range users.GetUsers() {
+			if u.GetEmail() == "staff@example.com" {
+				staff = u.GetName()
+			}
+		}
+		require.NotEmpty(t, staff)
+		paper := s.challenge("strict", mfaUser{email: "paper@example.com"}) // another user's: untouched
+		_, err = s.users.ResetUserMfa(in("strict", plain.GetAccessToken()), &identityv1.ResetUserMfaRequest{Name: staff})
+		requireCode(t, err, codes.PermissionDenied)
+		_, err = s.users.ResetUserMfa(in("strict", admin.GetAccessToken()), &identityv1.ResetUserMfaRequest{Name: staff})
+		require.NoError(t, err)
+		_, err = s.users.ResetUserMfa(in("strict", admin.GetAccessToken()), &identityv1.ResetUserMfaRequest{Name: staff})
+		requireCode(t, err, codes.FailedPrecondition)
+		require.Equal(t, "TOTP_NOT_ENROLLED", reasonOf(err))
+		s.mailTo("staff@example.com", "An administrator removed the authenticator app")
+		require.Contains(t, s.auditEvents("strict", "staff@example.com"), "mfa.reset_by_admin")
+
+		resp, err := s.auth.Login(in("strict"), loginRequest("staff@example.com", goodPassword))
+		require.NoError(t, err)
+		require.True(t, resp.GetMfaChallenge().GetEnrollmentRequired(), "the policy still requires one")
+		require.False(t, paper.GetEnrollmentRequired())
+
+		code, raw := s.rest(http.MethodPost, "strict.localhost", "/v1/"+staff+":resetMfa", `{}`, "Authorization", "Bearer "+admin.GetAccessToken())
+		require.Equal(t, http.StatusBadRequest, code, "the REST route, answering FAILED_PRECONDITION: %s", raw)
+		require.Contains(t, string(raw), "TOTP_NOT_ENROLLED")
+	})
+
 	t.Run("back to optional, logins of accounts without a factor open sessions again", func(t *testing.T) {
 		setPolicy(identityv1.MfaPolicy_MFA_POLICY_OPTIONAL)
 		_ = s.signUpAndLogin("strict", "late@example.com") // signUpAndLogin requires a session

@@ -49,6 +49,7 @@ func Policy() authn.Policy {
 		identityv1.UserService_UpdateUser_FullMethodName:           admins,
 		identityv1.UserService_DeleteUser_FullMethodName:           admins,
 		identityv1.UserService_InviteUser_FullMethodName:           admins,
+		identityv1.UserService_ResetUserMfa_FullMethodName:         admins,
 		identityv1.UserService_GetTenantSettings_FullMethodName:    admins,
 		identityv1.UserService_UpdateTenantSettings_FullMethodName: admins,
 

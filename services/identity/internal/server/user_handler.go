@@ -116,6 +116,18 @@ func (s *Server) DeleteUser(ctx context.Context, req *identityv1.DeleteUserReque
 	return &identityv1.DeleteUserResponse{}, nil
 }
 
+// ResetUserMfa implements UserServiceServer.
+func (s *Server) ResetUserMfa(ctx context.Context, req *identityv1.ResetUserMfaRequest) (*identityv1.ResetUserMfaResponse, error) {
+	id, err := userID("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.accounts.ResetUserMFA(ctx, tenantFrom(ctx), id, clientOf(ctx)); err != nil {
+		return nil, err
+	}
+	return &identityv1.ResetUserMfaResponse{}, nil
+}
+
 // InviteUser implements UserServiceServer.
 func (s *Server) InviteUser(ctx context.Context, req *identityv1.InviteUserRequest) (*identityv1.InviteUserResponse, error) {
 	u, err := s.accounts.Invite(ctx, tenantFrom(ctx), account.InviteInput{

@@ -577,7 +577,17 @@
           { roles: roles.value.split(',').map((s) => s.trim()).filter(Boolean) }, 'Roles of ' + label + ' saved.'));
         toggle.addEventListener('click', () => update('disabled', { disabled: !u.disabled },
           label + (u.disabled ? ' enabled.' : ' disabled.')));
-        tr.append(el('td', { text: label }), el('td', { text: state }), el('td', {}, roles), el('td', {}, save, toggle));
+        // For a user who lost their authenticator app: asks first.
+        const resetMFA = el('button', { type: 'button', class: 'secondary', text: 'Reset second factor',
+          'aria-label': 'Remove the authenticator app of ' + label });
+        resetMFA.addEventListener('click', async () => {
+          if (!confirm('Remove the authenticator app and recovery codes of ' + label + '?')) return;
+          try {
+            await api('POST', '/v1/users/' + encodeURIComponent(u.id) + ':resetMfa', {}, true);
+            say('The authenticator app of ' + label + ' is removed; they were told by email.');
+          } catch (err) { say(label + ': ' + err.message, true); }
+        });
+        tr.append(el('td', { text: label }), el('td', { text: state }), el('td', {}, roles), el('td', {}, save, toggle, resetMFA));
         return tr;
       }
 
