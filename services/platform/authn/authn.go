@@ -149,7 +149,28 @@ func (g *Guard) Authorize(ctx context.Context, fullMethod string) (context.Conte
 	if g.IsPublic(fullMethod) {
 		return ctx, nil
 	}
-	token, ok := bearerToken(ctx)
+	// ValueFromIncomingContext reads the one key without copying the whole
+	// metadata map, which matters on every call of a hot path like resolution.
+	return g.authorize(ctx, fullMethod, metadata.ValueFromIncomingContext(ctx, "authorization"))
+}
+
+// AuthorizeHeader is Authorize for a call of fullMethod that does not
+// arrive over gRPC, such as an HTTP route a service answers itself instead
+// of through its REST gateway's in-process gRPC hop: authorization holds
+// the values of the request's Authorization headers, those the gateway
+// would have passed on as the call's "authorization" metadata. The checks,
+// the Principal and the errors are Authorize's.
+func (g *Guard) AuthorizeHeader(ctx context.Context, fullMethod string, authorization []string) (context.Context, error) {
+	if g.IsPublic(fullMethod) {
+		return ctx, nil
+	}
+	return g.authorize(ctx, fullMethod, authorization)
+}
+
+// authorize authenticates the bearer token among authorization, the
+// values of the call's authorization header, and checks its role.
+func (g *Guard) authorize(ctx context.Context, fullMethod string, authorization []string) (context.Context, error) {
+	token, ok := bearerToken(authorization)
 	if !ok {
 		return ctx, fault.New(fault.Unauthenticated, ReasonMissingBearerToken, MessageMissingBearerToken)
 	}
@@ -211,12 +232,9 @@ func (g *Guard) StreamServerInterceptor() grpc.StreamServerInterceptor {
 }
 
 // bearerToken returns the token of the single "authorization: Bearer"
-// header in ctx's incoming metadata. More than one authorization header is
-// refused rather than guessed at.
-func bearerToken(ctx context.Context) (string, bool) {
-	// ValueFromIncomingContext reads the one key without copying the whole
-	// metadata map, which matters on every call of a hot path like resolution.
-	values := metadata.ValueFromIncomingContext(ctx, "authorization")
+// header among values. More than one authorization header is refused
+// rather than guessed at.
+func bearerToken(values []string) (string, bool) {
 	if len(values) != 1 {
 		return "", false
 	}

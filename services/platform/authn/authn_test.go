@@ -3,6 +3,7 @@ package authn_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -110,6 +111,13 @@ func TestGuardAuthorize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, err := g.Authorize(tc.ctx, tc.method)
+			// The same call over HTTP, its Authorization headers given
+			// as they are: the same answer.
+			httpCtx, httpErr := g.AuthorizeHeader(context.Background(), tc.method, metadata.ValueFromIncomingContext(tc.ctx, "authorization"))
+			require.Equal(t, fmt.Sprint(err), fmt.Sprint(httpErr), "AuthorizeHeader's error")
+			httpRole, _ := authn.RoleFrom(httpCtx)
+			wantRole, _ := authn.RoleFrom(ctx)
+			require.Equal(t, wantRole, httpRole, "AuthorizeHeader's principal")
 			if tc.reason != "" {
 				f, ok := fault.As(err)
 				require.True(t, ok, "want a fault, got %v", err)

@@ -63,6 +63,40 @@ func RequestClientIP(r *http.Request) string { return originFrom(r.Context()).cl
 // calls (see UserAgent): cut to at most 512 bytes.
 func RequestUserAgent(r *http.Request) string { return truncateUTF8(r.UserAgent(), maxUserAgentBytes) }
 
+// RequestAuthorization returns the values of r's Authorization headers
+// that the gateway passes to gRPC calls as "authorization" metadata: every
+// one that gRPC metadata can carry (printable ASCII); grpc-gateway drops the
+// others. Extra routes that check a caller's token themselves, with
+// authn.Guard.AuthorizeHeader, read it here so that they accept and refuse
+// exactly what the call through the gateway would.
+func RequestAuthorization(r *http.Request) []string {
+	values := r.Header.Values("Authorization")
+	for _, v := range values {
+		if !printableASCII(v) {
+			// Rare: copy, keeping the request's header as it is.
+			kept := make([]string, 0, len(values))
+			for _, v := range values {
+				if printableASCII(v) {
+					kept = append(kept, v)
+				}
+			}
+			return kept
+		}
+	}
+	return values
+}
+
+// printableASCII reports whether s is a value gRPC metadata can carry
+// under a text key, as grpc-gateway checks it.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // AddLogAttrs adds attributes to the access-log record of the current
 // request, e.g. the tenant. Never add secrets.
 func AddLogAttrs(ctx context.Context, attrs ...slog.Attr) {

@@ -68,6 +68,9 @@ type App struct {
 	tracing    *tracing.Tracing  // nil when the OTEL_* variables leave traces off
 	opts       Options
 	srv        *Server
+	// guard is the gRPC server's authorization, which HTTP routes that
+	// act without the gateway's hop (GET /v1/auth/me) apply themselves.
+	guard *authn.Guard
 }
 
 // Options lets tests replace parts of the App.
@@ -231,6 +234,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
+	a.guard = guard
 	scope := &tenantScope{resolver: a.resolver}
 	if a.metrics, a.metricsSrv, a.metricsOn, err = metrics.ForService("identity", cfg.MetricsAddr); err != nil {
 		return nil, err

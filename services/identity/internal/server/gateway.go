@@ -95,6 +95,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		Routes: withPageRoutes(withRoutes(map[string]http.Handler{
 			"GET /.well-known/jwks.json": http.HandlerFunc(a.serveJWKS),
 			"GET /v1/auth/config":        http.HandlerFunc(a.serveAuthConfig),
+			"GET /v1/auth/me":            http.HandlerFunc(a.serveCurrentUser),
 		}, provider.Routes(), federated.Routes()), &pageForms{accounts: a.accounts, resolver: a.resolver, sessions: sessions, federation: federated}),
 		Admit:          a.admitHost,
 		Wrap:           sessions.wrap,

@@ -11,7 +11,7 @@ import (
 // activeTenantOf returns the tenant of r's host, refused unless active: the
 // check the tenant interceptor makes for API calls, made here for the HTTP
 // routes that act without the gateway's gRPC hop (pages' forms, the OpenID
-// Provider, federation, JWKS, auth config).
+// Provider, federation, JWKS, auth config, the current user).
 func activeTenantOf(resolver *tenancy.Resolver, r *http.Request) (tenancy.Tenant, error) {
 	t, err := resolver.ByHost(r.Context(), restgateway.RequestHost(r))
 	if err == nil {
