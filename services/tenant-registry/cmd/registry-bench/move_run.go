@@ -48,7 +48,7 @@ func declareMoveMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kMoveSize, fmt.Sprintf("MoveTenant to another placement: the tenant's tables on the source (filled to %d MiB)", cfg.moveMiB), "MiB", "")
 	t.Declare(kMoveTotal, "MoveTenant under writes ("+load+"): call to switched", "s", "")
 	t.Declare(kMoveFence, "MoveTenant: writes fenced (fence to switch, from the operation)", "ms", fmt.Sprintf("< %d", maxMoveFence.Milliseconds()))
-	t.Declare(kMovePause, "MoveTenant: longest a writer waited for one write (fenced writes retried on the new placement)", "ms", "")
+	t.Declare(kMovePause, "MoveTenant: longest a writer waited for one write, anywhere in the move (the copy's I/O as well as the fence)", "ms", "")
 	t.Declare(kMoveWrites, "MoveTenant: writes acknowledged, before, during and after the move", "writes", "")
 	t.Declare(kMoveLost, "MoveTenant: acknowledged writes missing on the target", "writes", "= 0")
 }

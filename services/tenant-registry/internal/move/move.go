@@ -301,6 +301,10 @@ func (mv *Mover) Work(ctx context.Context, op *fleet.Operation, cancel <-chan st
 	return fleet.Failed, 13, fmt.Sprintf("the move is in an unknown phase %q", m.Phase), ReasonMoveFailed
 }
 
+// ErrFenceBusy means the fence could not take its locks without making the
+// tenant's writers wait long: the move tries again later.
+var ErrFenceBusy = errors.New("move: the source's tables are locked by other work")
+
 // errCancelled ends a move cancelled before its switch.
 var errCancelled = errors.New("move: cancelled")
 
@@ -337,7 +341,18 @@ func (mv *Mover) untilSwitched(ctx, steps context.Context, m *Move, cancelled fu
 			if err := mv.catchUp(steps, m, cancelled); err != nil {
 				return err
 			}
-			if err := mv.store.Fence(steps, m); err != nil {
+			if err := mv.store.Fence(steps, m); errors.Is(err, ErrFenceBusy) {
+				// Locks held long on the source (autovacuum of a big
+				// table, a long transaction): try again after a while
+				// rather than queue the tenant's writers behind the fence.
+				log.WarnContext(ctx, "cannot fence the source yet; retrying", "err", err)
+				select {
+				case <-steps.Done():
+					return steps.Err()
+				case <-time.After(time.Second):
+				}
+				continue
+			} else if err != nil {
 				return fmt.Errorf("fence the source: %w", err)
 			}
 			m.FenceStart = mv.now().UTC()

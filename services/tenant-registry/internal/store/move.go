@@ -465,9 +465,16 @@ BEGIN
 		      HINT = 'Tenantry services retry this by themselves once the registry announces the new placement.';
 END $$`
 
-// fenceAttempts bounds the retries of a fence that meets a lock it would
-// wait too long for, or a deadlock with a writer.
-const fenceAttempts = 10
+// A fence waits at most fenceLockTimeout for each table's lock: while it
+// waits, the tenant's writers queue behind it, so the wait is kept short
+// and retried (fenceAttempts times, then move.ErrFenceBusy: the move tries
+// again later). Autovacuum of a freshly filled table holds a lock the
+// fence waits for: measured by registry-bench, a 500 ms timeout made
+// writers wait up to 411 ms.
+const (
+	fenceAttempts    = 5
+	fenceLockTimeout = "100ms"
+)
 
 // Fence implements move.Store: a statement trigger on each table of the
 // source schema that refuses every write. CREATE TRIGGER waits for the
@@ -486,7 +493,7 @@ func (ms *Moves) Fence(ctx context.Context, m *move.Move) error {
 	}
 	for attempt := 1; ; attempt++ {
 		err = pgx.BeginFunc(ctx, src, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', '500ms', true)`); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, fenceLockTimeout); err != nil {
 				return err
 			}
 			tables, err := tablesOf(ctx, tx, m.Schema)
@@ -504,13 +511,17 @@ func (ms *Moves) Fence(ctx context.Context, m *move.Move) error {
 		})
 		// 55P03 lock_not_available, 40P01 deadlock_detected: a writer held
 		// on; try again rather than queue every later writer behind us.
-		if err == nil || attempt == fenceAttempts || (pgCode(err) != "55P03" && pgCode(err) != "40P01") {
+		busy := pgCode(err) == "55P03" || pgCode(err) == "40P01"
+		switch {
+		case err == nil || !busy:
 			return err
+		case attempt == fenceAttempts:
+			return fmt.Errorf("%w: %w", move.ErrFenceBusy, err)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
 		}
 	}
 }
