@@ -73,6 +73,7 @@ type Registry struct {
 	health   healthpb.HealthClient
 	logs     *LockedBuffer
 
+	args   []string // extra flags
 	cmd    *exec.Cmd
 	exited chan struct{}
 }
@@ -88,7 +89,14 @@ func Start(t *testing.T, bin string) *Registry {
 // private cluster the test restarts) and a free port.
 func StartOn(t *testing.T, bin, databaseURL string) *Registry {
 	t.Helper()
-	r := &Registry{t: t, bin: bin, DBURL: databaseURL, logs: &LockedBuffer{}}
+	return StartWith(t, bin, databaseURL)
+}
+
+// StartWith is StartOn with extra flags for the registry, such as
+// "-placements", "second=postgres://...".
+func StartWith(t *testing.T, bin, databaseURL string, args ...string) *Registry {
+	t.Helper()
+	r := &Registry{t: t, bin: bin, DBURL: databaseURL, logs: &LockedBuffer{}, args: args}
 	t.Cleanup(func() {
 		r.Kill()
 		if t.Failed() {
@@ -145,6 +153,7 @@ func (r *Registry) launch() error {
 		"-reconcile-interval", "1h",
 		"-shutdown-timeout", "1s",
 	)
+	cmd.Args = append(cmd.Args, r.args...)
 	cmd.Env = CleanEnv()
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
 	if err := cmd.Start(); err != nil {

@@ -30,6 +30,7 @@ import (
 
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/pgoutage"
+	"tenantry.dev/platform/tenantdb"
 )
 
 // Domain is the ErrorInfo domain of every error Tenantry produces, so that
@@ -55,6 +56,15 @@ const databaseRetryAfter = "1s"
 // databaseUnavailable is what a client learns of a database outage.
 var databaseUnavailable = fault.New(fault.Unavailable, ReasonDatabaseUnavailable,
 	"the database is unavailable; retry shortly").WithMetadata(MetadataRetryAfter, databaseRetryAfter)
+
+// tenantMoving is what a client learns of a write that stayed fenced by a
+// tenant move longer than services wait for it (tenantdb.RetryMoving).
+var tenantMoving = fault.New(fault.Unavailable, ReasonTenantMoving,
+	"the tenant is moving to another database; retry shortly").WithMetadata(MetadataRetryAfter, databaseRetryAfter)
+
+// ReasonTenantMoving is the reason of a write refused by a tenant move's
+// fence (SQLSTATE TNMOV) that the service could not follow.
+const ReasonTenantMoving = "TENANT_MOVING"
 
 // Error returns err as a gRPC status error, as described for Status. It
 // returns nil for a nil err so that handlers can end with
@@ -107,6 +117,9 @@ func Status(err error) *status.Status {
 	// pgoutage leaves the caller's own cancellation and deadlines alone.
 	if pgoutage.Is(err) {
 		return fromFault(databaseUnavailable)
+	}
+	if tenantdb.IsMoving(err) {
+		return fromFault(tenantMoving)
 	}
 	if pgoutage.IsConflict(err) {
 		return withInfo(codes.Aborted, "the operation collided with a concurrent one; retry it", "CONCURRENT_CONFLICT", nil)

@@ -15,6 +15,7 @@ import (
 
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/grpcerr"
+	"tenantry.dev/platform/tenantdb"
 )
 
 // internalFault wraps err as identity's domain wraps a store error it
@@ -123,4 +124,14 @@ func TestConflictsAreAborted(t *testing.T) {
 		require.NotContains(t, st.Message(), "serialize", "PostgreSQL's text reached the client")
 	}
 	require.Equal(t, codes.Internal, grpcerr.Status(internalFault(&pgconn.PgError{Code: "23505"})).Code(), "a unique violation is no conflict to retry")
+}
+
+// A write a tenant move's fence refused, which the service could not
+// follow to the new placement, is a retryable UNAVAILABLE, not INTERNAL.
+func TestAFencedWriteIsUnavailable(t *testing.T) {
+	t.Parallel()
+	st := grpcerr.Status(internalFault(&pgconn.PgError{Code: tenantdb.MovingSQLState, Message: "tenant schema acme is moving"}))
+	require.Equal(t, codes.Unavailable, st.Code())
+	require.Equal(t, grpcerr.ReasonTenantMoving, grpcerr.Reason(st))
+	require.NotContains(t, st.Message(), "acme", "PostgreSQL's text reached the client")
 }
