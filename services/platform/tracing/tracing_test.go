@@ -2,14 +2,18 @@ package tracing
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -109,6 +113,7 @@ func TestSetup(t *testing.T) {
 		t.Setenv(EnvProtocol, "")
 		t.Setenv(EnvTracesProtocol, "")
 		t.Setenv("OTEL_SERVICE_NAME", "")
+		t.Setenv(EnvSampler, "always_on") // the default samples one root in ten
 
 		tr, err := Setup(context.Background(), "notes", slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
@@ -130,4 +135,44 @@ func TestSetup(t *testing.T) {
 		require.Equal(t, "notes", service)
 		require.Equal(t, "a span", rs.GetScopeSpans()[0].GetSpans()[0].GetName())
 	})
+}
+
+// Without OTEL_TRACES_SAMPLER, Setup samples DefaultSampleRatio of the
+// traces that start in the service and every trace its caller sampled.
+func TestDefaultSampler(t *testing.T) {
+	s, err := readSettings(func(name string) (string, bool) { return map[string]string{EnvEndpoint: "x"}[name], name == EnvEndpoint })
+	require.NoError(t, err)
+	require.False(t, s.samplerSet)
+	s, err = readSettings(func(name string) (string, bool) {
+		v, ok := map[string]string{EnvEndpoint: "x", EnvSampler: "always_on"}[name]
+		return v, ok
+	})
+	require.NoError(t, err)
+	require.True(t, s.samplerSet, "a sampler set in the environment is the SDK's to apply")
+
+	sampler := DefaultSampler()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const roots = 20000
+	sampled := 0
+	for range roots {
+		var id trace.TraceID
+		binary.BigEndian.PutUint64(id[:8], rng.Uint64())
+		binary.BigEndian.PutUint64(id[8:], rng.Uint64())
+		r := sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: context.Background(), TraceID: id, Name: "root"})
+		if r.Decision == sdktrace.RecordAndSample {
+			sampled++
+		}
+	}
+	require.InDelta(t, DefaultSampleRatio, float64(sampled)/roots, 0.01, "share of root traces sampled")
+
+	for _, parentSampled := range []bool{true, false} {
+		flags := trace.TraceFlags(0)
+		if parentSampled {
+			flags = trace.FlagsSampled
+		}
+		parent := trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: flags, Remote: true}))
+		r := sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: parent, TraceID: trace.TraceID{1}, Name: "child"})
+		require.Equal(t, parentSampled, r.Decision == sdktrace.RecordAndSample, "a caller's decision is followed")
+	}
 }

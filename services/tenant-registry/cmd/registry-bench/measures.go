@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"tenantry.dev/platform/benchkit"
+	"tenantry.dev/platform/tracing"
 )
 
 // Targets. The table prints them from these values, and the checks use the
@@ -34,63 +35,69 @@ const resolveByHost = "ResolveTenant by host"
 
 // Keys of the measures, in the order they are printed.
 const (
-	kHealthFewTPS     = "health-few-tps"
-	kHealthFewP50     = "health-few-p50"
-	kHealthFewP99     = "health-few-p99"
-	kResolveFewTPS    = "resolve-few-tps"
-	kResolveFewP50    = "resolve-few-p50"
-	kResolveFewP99    = "resolve-few-p99"
-	kHealthFewCPU     = "health-few-cpu"
-	kResolveFewCPU    = "resolve-few-cpu"
-	kResolveFewRatio  = "resolve-few-ratio"
-	kTracedHealthTPS  = "health-traced-tps"
-	kTracedResolveTPS = "resolve-traced-tps"
-	kTracedHealthCPU  = "health-traced-cpu"
-	kTracedResolveCPU = "resolve-traced-cpu"
-	kTracedRatio      = "resolve-traced-ratio"
-	kTracingChange    = "resolve-traced-change"
-	kCreateTPS        = "create-tps"
-	kCreateP50        = "create-p50"
-	kCreateP99        = "create-p99"
-	kFillTPS          = "fill-tps"
-	kHealthManyTPS    = "health-many-tps"
-	kResolveManyTPS   = "resolve-many-tps"
-	kResolveManyP50   = "resolve-many-p50"
-	kResolveManyP99   = "resolve-many-p99"
-	kHealthManyCPU    = "health-many-cpu"
-	kResolveManyCPU   = "resolve-many-cpu"
-	kResolveManyRatio = "resolve-many-ratio"
-	kScalingRaw       = "scaling-raw"
-	kScaling          = "scaling"
-	kRSSMany          = "rss-many"
-	kGetGRPCTPS       = "get-grpc-tps"
-	kGetGRPCP50       = "get-grpc-p50"
-	kGetGRPCP99       = "get-grpc-p99"
-	kGetRESTTPS       = "get-rest-tps"
-	kGetRESTP50       = "get-rest-p50"
-	kGetRESTP99       = "get-rest-p99"
-	kGetGRPCCPU       = "get-grpc-cpu"
-	kGetRESTCPU       = "get-rest-cpu"
-	kGetGRPCClientCPU = "get-grpc-client-cpu"
-	kGetRESTClientCPU = "get-rest-client-cpu"
-	kGetRESTRatio     = "get-rest-ratio"
-	kListSchemas      = "list-schemas"
-	kMigrateFirst     = "migrate-first"
-	kMigrateNoop      = "migrate-noop"
-	kFleetFirst       = "fleet-first"
-	kFleetTPS         = "fleet-tps"
-	kFleetNoop        = "fleet-noop"
-	kCreateCompTPS    = "create-comp-tps"
-	kCreateCompP50    = "create-comp-p50"
-	kCreateCompP99    = "create-comp-p99"
-	kCreatePacedP50   = "create-paced-p50"
-	kCreatePacedP99   = "create-paced-p99"
-	kRSSFew           = "rss-few"
-	kStartupRecords   = "startup-records"
-	kRSSRecordsStart  = "rss-records-start"
-	kRSSRecords       = "rss-records"
-	kPeakRecords      = "peak-records"
-	kTotal            = "total"
+	kHealthFewTPS        = "health-few-tps"
+	kHealthFewP50        = "health-few-p50"
+	kHealthFewP99        = "health-few-p99"
+	kResolveFewTPS       = "resolve-few-tps"
+	kResolveFewP50       = "resolve-few-p50"
+	kResolveFewP99       = "resolve-few-p99"
+	kHealthFewCPU        = "health-few-cpu"
+	kResolveFewCPU       = "resolve-few-cpu"
+	kResolveFewRatio     = "resolve-few-ratio"
+	kTracedHealthTPS     = "health-traced-tps"
+	kTracedResolveTPS    = "resolve-traced-tps"
+	kTracedHealthCPU     = "health-traced-cpu"
+	kTracedResolveCPU    = "resolve-traced-cpu"
+	kTracedRatio         = "resolve-traced-ratio"
+	kTracingChange       = "resolve-traced-change"
+	kTracedAllHealthTPS  = "health-traced-all-tps"
+	kTracedAllResolveTPS = "resolve-traced-all-tps"
+	kTracedAllHealthCPU  = "health-traced-all-cpu"
+	kTracedAllResolveCPU = "resolve-traced-all-cpu"
+	kTracedAllRatio      = "resolve-traced-all-ratio"
+	kTracingAllChange    = "resolve-traced-all-change"
+	kCreateTPS           = "create-tps"
+	kCreateP50           = "create-p50"
+	kCreateP99           = "create-p99"
+	kFillTPS             = "fill-tps"
+	kHealthManyTPS       = "health-many-tps"
+	kResolveManyTPS      = "resolve-many-tps"
+	kResolveManyP50      = "resolve-many-p50"
+	kResolveManyP99      = "resolve-many-p99"
+	kHealthManyCPU       = "health-many-cpu"
+	kResolveManyCPU      = "resolve-many-cpu"
+	kResolveManyRatio    = "resolve-many-ratio"
+	kScalingRaw          = "scaling-raw"
+	kScaling             = "scaling"
+	kRSSMany             = "rss-many"
+	kGetGRPCTPS          = "get-grpc-tps"
+	kGetGRPCP50          = "get-grpc-p50"
+	kGetGRPCP99          = "get-grpc-p99"
+	kGetRESTTPS          = "get-rest-tps"
+	kGetRESTP50          = "get-rest-p50"
+	kGetRESTP99          = "get-rest-p99"
+	kGetGRPCCPU          = "get-grpc-cpu"
+	kGetRESTCPU          = "get-rest-cpu"
+	kGetGRPCClientCPU    = "get-grpc-client-cpu"
+	kGetRESTClientCPU    = "get-rest-client-cpu"
+	kGetRESTRatio        = "get-rest-ratio"
+	kListSchemas         = "list-schemas"
+	kMigrateFirst        = "migrate-first"
+	kMigrateNoop         = "migrate-noop"
+	kFleetFirst          = "fleet-first"
+	kFleetTPS            = "fleet-tps"
+	kFleetNoop           = "fleet-noop"
+	kCreateCompTPS       = "create-comp-tps"
+	kCreateCompP50       = "create-comp-p50"
+	kCreateCompP99       = "create-comp-p99"
+	kCreatePacedP50      = "create-paced-p50"
+	kCreatePacedP99      = "create-paced-p99"
+	kRSSFew              = "rss-few"
+	kStartupRecords      = "startup-records"
+	kRSSRecordsStart     = "rss-records-start"
+	kRSSRecords          = "rss-records"
+	kPeakRecords         = "peak-records"
+	kTotal               = "total"
 )
 
 // apiKeys are the measures of the run against the registry fed through its
@@ -100,6 +107,7 @@ var (
 		kHealthFewTPS, kHealthFewP50, kHealthFewP99, kResolveFewTPS, kResolveFewP50, kResolveFewP99,
 		kHealthFewCPU, kResolveFewCPU, kResolveFewRatio,
 		kTracedHealthTPS, kTracedResolveTPS, kTracedHealthCPU, kTracedResolveCPU, kTracedRatio, kTracingChange,
+		kTracedAllHealthTPS, kTracedAllResolveTPS, kTracedAllHealthCPU, kTracedAllResolveCPU, kTracedAllRatio, kTracingAllChange,
 		kCreateTPS, kCreateP50, kCreateP99, kFillTPS,
 		kHealthManyTPS, kResolveManyTPS, kResolveManyP50, kResolveManyP99,
 		kHealthManyCPU, kResolveManyCPU, kResolveManyRatio, kScalingRaw, kScaling,
@@ -125,12 +133,18 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kHealthFewCPU, "registry CPU per health Check, "+few+" tenants", "µs", "")
 	t.Declare(kResolveFewCPU, "registry CPU per ResolveTenant, "+few+" tenants", "µs", "")
 	t.Declare(kResolveFewRatio, "ResolveTenant ÷ health throughput, "+few+" tenants", "ratio", fmt.Sprintf("≥ %.2f", minResolveVsHealth))
-	t.Declare(kTracedHealthTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s, traces on: throughput", few, load), "calls/s", "baseline")
-	t.Declare(kTracedResolveTPS, fmt.Sprintf("%s, %s tenants, %s, traces on: throughput", resolveByHost, few, load), "calls/s", "")
-	t.Declare(kTracedHealthCPU, "registry CPU per health Check, traces on", "µs", "")
-	t.Declare(kTracedResolveCPU, "registry CPU per ResolveTenant, traces on (span and its export)", "µs", "")
-	t.Declare(kTracedRatio, "ResolveTenant ÷ health throughput, "+few+" tenants, traces on (every call sampled, exported over OTLP/HTTP to a sink in this program)", "ratio", "")
-	t.Declare(kTracingChange, "change of ResolveTenant ÷ health with traces on (both runs with /metrics on)", "%", fmt.Sprintf("> -%.0f", maxTracingCost*100))
+	t.Declare(kTracedHealthTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s, traces on (default sampling): throughput", few, load), "calls/s", "baseline")
+	t.Declare(kTracedResolveTPS, fmt.Sprintf("%s, %s tenants, %s, traces on (default sampling): throughput", resolveByHost, few, load), "calls/s", "")
+	t.Declare(kTracedHealthCPU, "registry CPU per health Check, traces on (default sampling)", "µs", "")
+	t.Declare(kTracedResolveCPU, "registry CPU per ResolveTenant, traces on (default sampling)", "µs", "")
+	t.Declare(kTracedRatio, fmt.Sprintf("ResolveTenant ÷ health throughput, %s tenants, traces on (the default: parent-based, %g of new traces sampled, exported over OTLP/HTTP to a sink in this program)", few, tracing.DefaultSampleRatio), "ratio", "")
+	t.Declare(kTracingChange, "change of ResolveTenant ÷ health with traces on at the default sampling (both runs with /metrics on)", "%", fmt.Sprintf("> -%.0f", maxTracingCost*100))
+	t.Declare(kTracedAllHealthTPS, fmt.Sprintf("grpc.health.v1 Check (baseline), %s tenants, %s, every call traced: throughput", few, load), "calls/s", "baseline")
+	t.Declare(kTracedAllResolveTPS, fmt.Sprintf("%s, %s tenants, %s, every call traced: throughput", resolveByHost, few, load), "calls/s", "")
+	t.Declare(kTracedAllHealthCPU, "registry CPU per health Check, every call traced", "µs", "")
+	t.Declare(kTracedAllResolveCPU, "registry CPU per ResolveTenant, every call traced (span and its export)", "µs", "")
+	t.Declare(kTracedAllRatio, "ResolveTenant ÷ health throughput, "+few+" tenants, every call traced (OTEL_TRACES_SAMPLER=always_on)", "ratio", "")
+	t.Declare(kTracingAllChange, "change of ResolveTenant ÷ health with every call traced", "%", "")
 	t.Declare(kCreateTPS, fmt.Sprintf("CreateTenant, %s creates, %d clients: throughput", benchkit.FormatCount(cfg.creates), cfg.createClients), "tenants/s", "")
 	t.Declare(kCreateP50, "CreateTenant latency p50", "ms", fmt.Sprintf("< %d", maxCreateP50.Milliseconds()))
 	t.Declare(kCreateP99, "CreateTenant latency p99", "ms", "")
