@@ -71,6 +71,8 @@ type App struct {
 	// guard is the gRPC server's authorization, which HTTP routes that
 	// act without the gateway's hop (GET /v1/auth/me) apply themselves.
 	guard *authn.Guard
+	// currentUserJSON remembers GET /v1/auth/me's answers by content.
+	currentUserJSON *jsonMemo
 }
 
 // Options lets tests replace parts of the App.
@@ -234,7 +236,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	a.guard = guard
+	a.guard, a.currentUserJSON = guard, newJSONMemo(currentUserJSONEntries)
 	scope := &tenantScope{resolver: a.resolver}
 	if a.metrics, a.metricsSrv, a.metricsOn, err = metrics.ForService("identity", cfg.MetricsAddr); err != nil {
 		return nil, err

@@ -11,6 +11,11 @@ import (
 	"tenantry.dev/platform/restgateway"
 )
 
+// currentUserJSONEntries bounds the memo of GET /v1/auth/me's answers:
+// one per user's current record (a login changes it), well under a
+// megabyte per thousand.
+const currentUserJSONEntries = 10000
+
 // serveCurrentUser answers GET /v1/auth/me (AuthService.GetCurrentUser)
 // without the gateway's hop through in-process gRPC, which cost more than
 // the check itself (issue 13): apps ask it on every start and page load.
@@ -21,7 +26,8 @@ import (
 // verified for this tenant, its session and user checked now, through the
 // session cache), then the GetCurrentUser handler. The answer is the
 // gateway's: grpc-gateway's default JSON, or the error as the gateway
-// writes a gRPC status. The request keeps the gateway's access log line,
+// writes a gRPC status; the JSON of an answer given before is remembered
+// (jsonMemo). The request keeps the gateway's access log line,
 // HTTP metrics and span; the principal and a refusal's reason, which the
 // gRPC call's log line carried, go on that line (never the token).
 func (a *App) serveCurrentUser(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +46,7 @@ func (a *App) serveCurrentUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var body []byte
 	if err == nil {
-		body, err = restJSON.Marshal(resp)
+		body, err = a.currentUserJSON.marshal(resp)
 	}
 	if err != nil {
 		// As rpcserver's log of a failed call: the full error, causes

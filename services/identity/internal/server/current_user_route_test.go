@@ -149,6 +149,8 @@ func TestCurrentUserOverRESTIsGetCurrentUser(t *testing.T) {
 			require.Equal(t, c.status, want.status, "gRPC's answer: %s", want.body)
 			require.Equal(t, want.status, got.status, "REST %s\ngRPC %s", got.body, want.body)
 			require.Equal(t, string(want.body), string(got.body), "the body, byte for byte")
+			again := s.getMe(c.host, c.authorization)
+			require.Equal(t, string(want.body), string(again.body), "the body asked again (an answer's JSON is remembered)")
 			for _, h := range []string{"Content-Type", "WWW-Authenticate", "X-Content-Type-Options"} {
 				require.Equal(t, want.header.Values(h), got.header.Values(h), h)
 			}
