@@ -28,7 +28,9 @@
 //     tenant's fetched once with GetJwks), with golang-jwt on one goroutine, against bare
 //     ed25519.Verify;
 //   - RefreshSession and GetCurrentUser, each against grpc.health.v1 Check
-//     on identity;
+//     on identity; then REST GET /v1/auth/me with the same access tokens
+//     (keep-alive HTTP/1.1, the tenant in the Host header) against
+//     GetCurrentUser over gRPC (issue 13; target ≥ 0.8);
 //   - the one tenant's OpenID Provider over HTTP (issue 11), with OAuth
 //     clients registered through OAuthClientService with the operator's
 //     token: RS256 and EdDSA signatures in this process (the floor under

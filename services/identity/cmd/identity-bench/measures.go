@@ -21,6 +21,9 @@ const (
 	minRefreshVsHealth = 0.20
 	minSpreadVsOne     = 0.90
 	minRESTVsGRPC      = 0.95
+	// minRESTMeVsGRPC: GET /v1/auth/me against GetCurrentUser over gRPC
+	// (issue 13: so that REST too is at least ten times Ory Kratos' whoami).
+	minRESTMeVsGRPC = 0.80
 	// minMFAVsPassword: a second factor adds one cheap check, not another
 	// hash (issue 12).
 	minMFAVsPassword  = 0.95
@@ -101,6 +104,13 @@ const (
 	kAdminCPU         = "admin-cpu"
 	kAdminPGCPU       = "admin-pg-cpu"
 	kAdminRatio       = "admin-ratio"
+	kMeGRPCTPS        = "me-grpc-tps"
+	kMeRESTTPS        = "me-rest-tps"
+	kMeRESTP50        = "me-rest-p50"
+	kMeRESTP99        = "me-rest-p99"
+	kMeGRPCCPU        = "me-grpc-cpu"
+	kMeRESTCPU        = "me-rest-cpu"
+	kMeRESTRatio      = "me-rest-ratio"
 	kEdSignTPS        = "ed-sign-tps"
 	kRSASignTPS       = "rsa-sign-tps"
 	kCodeBaseTPS      = "code-base-tps"
@@ -186,6 +196,7 @@ var (
 		kHealthRefreshTPS, kHealthCPU, kRefreshTPS, kRefreshP50, kRefreshP99, kRefreshCPU, kRefreshPGCPU, kRefreshRatio,
 		kHealthMeTPS, kMeTPS, kMeP50, kMeP99, kMeCPU, kMePGCPU, kMeRatio,
 		kHealthAdminTPS, kAdminTPS, kAdminP50, kAdminP99, kAdminCPU, kAdminPGCPU, kAdminRatio,
+		kMeGRPCTPS, kMeGRPCCPU, kMeRESTTPS, kMeRESTP50, kMeRESTP99, kMeRESTCPU, kMeRESTRatio,
 	}
 	oauthKeys = []string{
 		kEdSignTPS, kRSASignTPS,
@@ -256,6 +267,13 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kAdminCPU, "identity CPU per admin call", "µs", "")
 	t.Declare(kAdminPGCPU, "PostgreSQL CPU per admin call", "µs", "")
 	t.Declare(kAdminRatio, "admin path ÷ health throughput, interleaved", "ratio", "")
+	t.Declare(kMeGRPCTPS, fmt.Sprintf("GetCurrentUser over gRPC (baseline), %s", calls), "calls/s", "baseline")
+	t.Declare(kMeGRPCCPU, "identity CPU per GetCurrentUser over gRPC", "µs", "")
+	t.Declare(kMeRESTTPS, fmt.Sprintf("REST GET /v1/auth/me with the same access tokens, keep-alive HTTP/1.1, %s: throughput", calls), "calls/s", "")
+	t.Declare(kMeRESTP50, "REST GET /v1/auth/me latency p50", "ms", "")
+	t.Declare(kMeRESTP99, "REST GET /v1/auth/me latency p99", "ms", "")
+	t.Declare(kMeRESTCPU, "identity CPU per REST GET /v1/auth/me", "µs", "")
+	t.Declare(kMeRESTRatio, "REST GET /v1/auth/me ÷ gRPC GetCurrentUser throughput, interleaved (issue 13)", "ratio", fmt.Sprintf("≥ %.2f", minRESTMeVsGRPC))
 
 	declareOAuthMeasures(t, cfg)
 

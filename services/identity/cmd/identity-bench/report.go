@@ -66,7 +66,9 @@ func (b *bench) methodNotes() {
 		"floor; both are interleaved. \"Per core\": one goroutine uses at most one core.")
 	b.tbl.Note("RefreshSession: each of the %d clients logs in once and then follows its own session chain, sending the refresh "+
 		"token it got last. GetCurrentUser: each client sends its session's access token. Health checks carry the same "+
-		"metadata as the calls they are compared with; identity does no work for it on health.", c.clients)
+		"metadata as the calls they are compared with; identity does no work for it on health. REST GET %s: the same "+
+		"clients and tokens, keep-alive HTTP/1.1 (one connection per client, the tenant host in the Host header), against "+
+		"GetCurrentUser over gRPC (%d connections shared); each answer must name the client's account.", c.clients, currentUserPath, c.conns)
 	b.tbl.Note("OpenID Provider (issue 11): the one tenant's issuer, http://%s.localhost:PORT, reached over loopback TCP with "+
 		"keep-alive HTTP/1.1 (connections dialled to identity's HTTP port, the tenant host in URLs and Host headers); %d callers, "+
 		"rounds of %s (at most %s: each code exchanged is prepared beforehand, and the run has a time budget). Clients are "+

@@ -145,24 +145,35 @@ func (b *bench) sessionRun(ctx context.Context) error {
 		return nil
 	}
 
+	restCurrentUser, err := b.restCurrentUserLoad(chains)
+	if err != nil {
+		return err
+	}
+
 	for _, m := range []struct {
-		what   string
-		health benchkit.CallFunc
-		call   benchkit.CallFunc
-		rows   comparedRows
+		what string
+		base benchkit.CallFunc
+		call benchkit.CallFunc
+		rows comparedRows
 	}{
-		{"RefreshSession", b.healthLoad(asAnonymous), b.refreshSessionLoad(chains), comparedRows{
+		{"health and RefreshSession on identity", b.healthLoad(asAnonymous), b.refreshSessionLoad(chains), comparedRows{
 			baseTPS: kHealthRefreshTPS, baseCPU: kHealthCPU, tps: kRefreshTPS, p50: kRefreshP50, p99: kRefreshP99,
 			cpu: kRefreshCPU, pgCPU: kRefreshPGCPU, ratio: kRefreshRatio, target: minRefreshVsHealth,
 		}},
-		{"GetCurrentUser", b.healthLoad(asUser), currentUser, comparedRows{
+		{"health and GetCurrentUser on identity", b.healthLoad(asUser), currentUser, comparedRows{
 			baseTPS: kHealthMeTPS, tps: kMeTPS, p50: kMeP50, p99: kMeP99, cpu: kMeCPU, pgCPU: kMePGCPU, ratio: kMeRatio, target: minCallVsHealth,
 		}},
-		{"GetTenantSettings as a tenant admin", b.healthLoad(asAdmin), adminCall, comparedRows{
+		{"health and GetTenantSettings as a tenant admin on identity", b.healthLoad(asAdmin), adminCall, comparedRows{
 			baseTPS: kHealthAdminTPS, tps: kAdminTPS, p50: kAdminP50, p99: kAdminP99, cpu: kAdminCPU, pgCPU: kAdminPGCPU, ratio: kAdminRatio,
 		}},
+		// The same question over REST, which apps ask on every start
+		// (issue 13), against the gRPC call itself.
+		{"GetCurrentUser over gRPC and GET " + currentUserPath + " over REST", currentUser, restCurrentUser, comparedRows{
+			baseTPS: kMeGRPCTPS, baseCPU: kMeGRPCCPU, tps: kMeRESTTPS, p50: kMeRESTP50, p99: kMeRESTP99, cpu: kMeRESTCPU,
+			ratio: kMeRESTRatio, target: minRESTMeVsGRPC,
+		}},
 	} {
-		if _, err := b.compare(ctx, "health and "+m.what+" on identity", b.cfg.duration, m.health, m.call, m.rows); err != nil {
+		if _, err := b.compare(ctx, m.what, b.cfg.duration, m.base, m.call, m.rows); err != nil {
 			return err
 		}
 	}
