@@ -140,7 +140,9 @@ func TestSetup(t *testing.T) {
 // Without OTEL_TRACES_SAMPLER, Setup samples DefaultSampleRatio of the
 // traces that start in the service and every trace its caller sampled.
 func TestDefaultSampler(t *testing.T) {
-	s, err := readSettings(func(name string) (string, bool) { return map[string]string{EnvEndpoint: "x"}[name], name == EnvEndpoint })
+	s, err := readSettings(func(name string) (string, bool) {
+		return map[string]string{EnvEndpoint: "x"}[name], name == EnvEndpoint
+	})
 	require.NoError(t, err)
 	require.False(t, s.samplerSet)
 	s, err = readSettings(func(name string) (string, bool) {

@@ -281,10 +281,10 @@ func (b *bench) startSystem(ctx context.Context) error {
 }
 
 // startIdentity starts identity at logLevel, stopping any identity already
-// running, and connects to it afresh.
-func (b *bench) startIdentity(ctx context.Context, logLevel string) error {
+// running, and connects to it afresh; env adds settings to its environment.
+func (b *bench) startIdentity(ctx context.Context, logLevel string, env ...string) error {
 	b.stopIdentity()
-	p, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.Addr(), logLevel, b.sec, b.stderr)
+	p, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.Addr(), logLevel, b.sec, b.stderr, env...)
 	if err != nil {
 		return err
 	}

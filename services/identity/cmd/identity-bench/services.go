@@ -75,8 +75,9 @@ type identityProcess struct {
 // registryAddr. logLevel is identity's; only its warnings and errors reach
 // logs: at info it logs every call and, with no SMTP server, every mail
 // (with its single-use links), all of which is dropped here. Its "tenant
-// schemas migrated" record is delivered on migrated.
-func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel string, sec secrets, logs io.Writer) (*identityProcess, error) {
+// schemas migrated" record is delivered on migrated. env adds settings to
+// its environment.
+func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel string, sec secrets, logs io.Writer, env ...string) (*identityProcess, error) {
 	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
@@ -119,6 +120,7 @@ func startIdentity(ctx context.Context, bin, databaseURL, registryAddr, logLevel
 			"-log-level", logLevel,
 		},
 		Addr:      addr,
+		Env:       env,
 		OnLine:    onLine,
 		Forwarded: "its warnings",
 	})

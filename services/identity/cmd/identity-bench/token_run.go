@@ -149,6 +149,7 @@ func (b *bench) sessionRun(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var untraced float64 // GetCurrentUser ÷ health, traces off
 
 	for _, m := range []struct {
 		what string
@@ -173,10 +174,51 @@ func (b *bench) sessionRun(ctx context.Context) error {
 			ratio: kMeRESTRatio, target: minRESTMeVsGRPC,
 		}},
 	} {
-		if _, err := b.compare(ctx, m.what, b.cfg.duration, m.base, m.call, m.rows); err != nil {
+		c, err := b.compare(ctx, m.what, b.cfg.duration, m.base, m.call, m.rows)
+		if err != nil {
 			return err
 		}
+		if m.rows.ratio == kMeRatio {
+			untraced = c.Ratio
+		}
 	}
+	return b.tracedCurrentUser(ctx, asUser, currentUser, untraced)
+}
+
+// tracedCurrentUser measures health and GetCurrentUser again on an identity
+// restarted with traces on (the services' default sampling, exported over
+// OTLP/HTTP to a sink in this program); the change of the ratio from
+// untraced (the same comparison with traces off, /metrics on in both) is
+// what tracing costs a GetCurrentUser. The identity it leaves running has
+// traces off again, for the measures after it.
+func (b *bench) tracedCurrentUser(ctx context.Context, asUser func(context.Context, int) context.Context, currentUser benchkit.CallFunc, untraced float64) error {
+	sink, err := benchkit.StartOTLPSink()
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	if err := b.startIdentity(ctx, "warn", append(sink.Env(), "OTEL_SERVICE_NAME=identity-bench")...); err != nil {
+		return err
+	}
+	c, err := b.compare(ctx, "health and GetCurrentUser on identity, traces on", b.cfg.duration, b.healthLoad(asUser), currentUser, comparedRows{
+		baseTPS: kTracedHealthMeTPS, tps: kTracedMeTPS, cpu: kTracedMeCPU, ratio: kTracedMeRatio,
+	})
+	if err != nil {
+		return err
+	}
+	// Spans are exported in batches every 5 s: stopping identity flushes them.
+	if err := b.startIdentity(ctx, "warn"); err != nil {
+		return err
+	}
+	requests, bytes := sink.Received()
+	clean := requests > 0
+	if clean {
+		b.tbl.Note("GetCurrentUser with traces on: the OTLP sink received %d export requests, %.1f MiB of spans", requests, float64(bytes)/(1<<20))
+	} else {
+		b.tbl.Note("GetCurrentUser with traces on: the OTLP sink received nothing, so the spans were not exported")
+	}
+	change := c.Ratio/untraced - 1
+	b.tbl.Set(kTracingMeChange, fmt.Sprintf("%+.1f", change*100), benchkit.Verdict(clean && untraced > 0 && change > -maxTracingCost))
 	return nil
 }
 

@@ -3,11 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"sync/atomic"
-	"time"
 
 	"tenantry.dev/platform/benchkit"
 )
@@ -42,16 +37,12 @@ func (b *bench) tracedRun(ctx context.Context, url string, targets []target, off
 
 func (b *bench) tracedOnce(ctx context.Context, url string, targets []target, off benchkit.Comparison,
 	sampler string, keys compareKeys, changeKey string, target bool) error {
-	sink, err := startOTLPSink()
+	sink, err := benchkit.StartOTLPSink()
 	if err != nil {
 		return err
 	}
-	defer sink.close()
-	env := []string{
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + sink.addr,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_SERVICE_NAME=tenant-registry-bench",
-	}
+	defer sink.Close()
+	env := append(sink.Env(), "OTEL_SERVICE_NAME=tenant-registry-bench")
 	name := "default sampling"
 	if sampler != "" {
 		env = append(env, "OTEL_TRACES_SAMPLER="+sampler)
@@ -77,7 +68,7 @@ func (b *bench) tracedOnce(ctx context.Context, url string, targets []target, of
 	// The batcher exports every 5 s (OTEL_BSP_SCHEDULE_DELAY): wait for
 	// the spans of the last slices before reading what arrived.
 	b.stopRegistry(reg)
-	requests, bytes := sink.requests.Load(), sink.bytes.Load()
+	requests, bytes := sink.Received()
 	if requests == 0 {
 		b.unclean[keys.ratio] = true
 		b.tbl.Note("traces on (%s): the OTLP sink received nothing, so the spans were not exported", name)
@@ -94,36 +85,3 @@ func (b *bench) tracedOnce(ctx context.Context, url string, targets []target, of
 		benchkit.Verdict(change > -maxTracingCost && b.clean(keys.ratio) && b.clean(kResolveFewRatio)))
 	return nil
 }
-
-// otlpSink is an OTLP/HTTP trace receiver that accepts everything and
-// keeps only counts.
-type otlpSink struct {
-	addr     string
-	srv      *http.Server
-	requests atomic.Int64
-	bytes    atomic.Int64
-}
-
-func startOTLPSink() (*otlpSink, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("OTLP sink: %w", err)
-	}
-	s := &otlpSink{addr: lis.Addr().String()}
-	s.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		if r.Method == http.MethodPost && r.URL.Path == "/v1/traces" {
-			s.requests.Add(1)
-			s.bytes.Add(n)
-		}
-		// An empty ExportTraceServiceResponse is an empty body.
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.WriteHeader(http.StatusOK)
-	})}
-	// Serve ends with ErrServerClosed at close; a sink that failed earlier
-	// shows as export requests missing from the notes.
-	go func() { _ = s.srv.Serve(lis) }()
-	return s, nil
-}
-
-func (s *otlpSink) close() { _ = s.srv.Close() }
