@@ -6260,6 +6260,117 @@ func (*ResetUserMfaResponse) Descriptor() ([]byte, []int) {
 	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{100}
 }
 
+// ReauthenticateRequest is the request of Reauthenticate: the password, for
+// an account without a second factor, or exactly one code of the factor.
+type ReauthenticateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's password.
+	Password string `protobuf:"bytes,1,opt,name=password,proto3" json:"password,omitempty"`
+	// The current code of the account's authenticator app.
+	TotpCode string `protobuf:"bytes,2,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
+	// One of the account's recovery codes.
+	RecoveryCode  string `protobuf:"bytes,3,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReauthenticateRequest) Reset() {
+	*x = ReauthenticateRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReauthenticateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReauthenticateRequest) ProtoMessage() {}
+
+func (x *ReauthenticateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReauthenticateRequest.ProtoReflect.Descriptor instead.
+func (*ReauthenticateRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *ReauthenticateRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *ReauthenticateRequest) GetTotpCode() string {
+	if x != nil {
+		return x.TotpCode
+	}
+	return ""
+}
+
+func (x *ReauthenticateRequest) GetRecoveryCode() string {
+	if x != nil {
+		return x.RecoveryCode
+	}
+	return ""
+}
+
+// ReauthenticateResponse is the response of Reauthenticate.
+type ReauthenticateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the proof stops counting for sensitive actions.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReauthenticateResponse) Reset() {
+	*x = ReauthenticateResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReauthenticateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReauthenticateResponse) ProtoMessage() {}
+
+func (x *ReauthenticateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReauthenticateResponse.ProtoReflect.Descriptor instead.
+func (*ReauthenticateResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *ReauthenticateResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
@@ -6641,7 +6752,14 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x04user\x18\x06 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\")\n" +
 	"\x13ResetUserMfaRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
-	"\x14ResetUserMfaResponse*~\n" +
+	"\x14ResetUserMfaResponse\"u\n" +
+	"\x15ReauthenticateRequest\x12\x1a\n" +
+	"\bpassword\x18\x01 \x01(\tR\bpassword\x12\x1b\n" +
+	"\ttotp_code\x18\x02 \x01(\tR\btotpCode\x12#\n" +
+	"\rrecovery_code\x18\x03 \x01(\tR\frecoveryCode\"U\n" +
+	"\x16ReauthenticateResponse\x12;\n" +
+	"\vexpire_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +
@@ -6660,7 +6778,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\tMfaFactor\x12\x1a\n" +
 	"\x16MFA_FACTOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fMFA_FACTOR_TOTP\x10\x01\x12\x1c\n" +
-	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xf0\x15\n" +
+	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xdd\x16\n" +
 	"\vAuthService\x12h\n" +
 	"\rGetAuthConfig\x12*.tenantry.identity.v1.GetAuthConfigRequest\x1a+.tenantry.identity.v1.GetAuthConfigResponse\x12S\n" +
 	"\x06SignUp\x12#.tenantry.identity.v1.SignUpRequest\x1a$.tenantry.identity.v1.SignUpResponse\x12b\n" +
@@ -6687,7 +6805,8 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"RemoveTotp\x12'.tenantry.identity.v1.RemoveTotpRequest\x1a(.tenantry.identity.v1.RemoveTotpResponse\x12\x86\x01\n" +
 	"\x17RegenerateRecoveryCodes\x124.tenantry.identity.v1.RegenerateRecoveryCodesRequest\x1a5.tenantry.identity.v1.RegenerateRecoveryCodesResponse\x12\x89\x01\n" +
 	"\x18BeginLoginTotpEnrollment\x125.tenantry.identity.v1.BeginLoginTotpEnrollmentRequest\x1a6.tenantry.identity.v1.BeginLoginTotpEnrollmentResponse\x12\x8f\x01\n" +
-	"\x1aConfirmLoginTotpEnrollment\x127.tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest\x1a8.tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse2\xc2\x06\n" +
+	"\x1aConfirmLoginTotpEnrollment\x127.tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest\x1a8.tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse\x12k\n" +
+	"\x0eReauthenticate\x12+.tenantry.identity.v1.ReauthenticateRequest\x1a,.tenantry.identity.v1.ReauthenticateResponse2\xc2\x06\n" +
 	"\vUserService\x12\\\n" +
 	"\tListUsers\x12&.tenantry.identity.v1.ListUsersRequest\x1a'.tenantry.identity.v1.ListUsersResponse\x12V\n" +
 	"\aGetUser\x12$.tenantry.identity.v1.GetUserRequest\x1a%.tenantry.identity.v1.GetUserResponse\x12_\n" +
@@ -6731,7 +6850,7 @@ func file_tenantry_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 101)
+var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
 var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(SignupPolicy)(0),                          // 0: tenantry.identity.v1.SignupPolicy
 	(EmailVerification)(0),                     // 1: tenantry.identity.v1.EmailVerification
@@ -6843,18 +6962,20 @@ var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(*ConfirmLoginTotpEnrollmentResponse)(nil), // 107: tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
 	(*ResetUserMfaRequest)(nil),                // 108: tenantry.identity.v1.ResetUserMfaRequest
 	(*ResetUserMfaResponse)(nil),               // 109: tenantry.identity.v1.ResetUserMfaResponse
-	(*timestamppb.Timestamp)(nil),              // 110: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),              // 111: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),                // 112: google.protobuf.Duration
+	(*ReauthenticateRequest)(nil),              // 110: tenantry.identity.v1.ReauthenticateRequest
+	(*ReauthenticateResponse)(nil),             // 111: tenantry.identity.v1.ReauthenticateResponse
+	(*timestamppb.Timestamp)(nil),              // 112: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),              // 113: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                // 114: google.protobuf.Duration
 }
 var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	4,   // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
-	110, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	110, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	110, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	110, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	110, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
-	110, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	112, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	112, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	112, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	112, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	112, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
+	112, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	0,   // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,   // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
 	2,   // 9: tenantry.identity.v1.TenantSettings.mfa_policy:type_name -> tenantry.identity.v1.MfaPolicy
@@ -6870,142 +6991,145 @@ var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	9,   // 19: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
 	9,   // 20: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
 	9,   // 21: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
-	111, // 22: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	113, // 22: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	9,   // 23: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
 	9,   // 24: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
 	11,  // 25: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
 	11,  // 26: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
-	111, // 27: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	113, // 27: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
 	11,  // 28: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
 	60,  // 29: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
 	5,   // 30: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
 	6,   // 31: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
-	112, // 32: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
+	114, // 32: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
 	7,   // 33: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	110, // 34: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
-	110, // 35: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
-	110, // 36: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
+	112, // 34: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
+	112, // 35: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
+	112, // 36: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
 	63,  // 37: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 38: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 39: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 40: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 41: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	111, // 42: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	113, // 42: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
 	63,  // 43: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 44: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	78,  // 45: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
-	110, // 46: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
-	110, // 47: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
+	112, // 46: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
+	112, // 47: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
 	8,   // 48: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
-	110, // 49: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
-	110, // 50: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
+	112, // 49: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
+	112, // 50: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
 	81,  // 51: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 52: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 53: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 54: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 55: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	111, // 56: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
+	113, // 56: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
 	81,  // 57: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	9,   // 58: tenantry.identity.v1.VerifyMfaResponse.user:type_name -> tenantry.identity.v1.User
-	110, // 59: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
+	112, // 59: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
 	9,   // 60: tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse.user:type_name -> tenantry.identity.v1.User
-	12,  // 61: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
-	15,  // 62: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
-	17,  // 63: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
-	19,  // 64: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
-	21,  // 65: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
-	24,  // 66: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
-	26,  // 67: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
-	28,  // 68: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
-	30,  // 69: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
-	32,  // 70: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
-	34,  // 71: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
-	36,  // 72: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
-	38,  // 73: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
-	40,  // 74: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
-	42,  // 75: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
-	76,  // 76: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
-	79,  // 77: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
-	92,  // 78: tenantry.identity.v1.AuthService.VerifyMfa:input_type -> tenantry.identity.v1.VerifyMfaRequest
-	94,  // 79: tenantry.identity.v1.AuthService.GetMfaStatus:input_type -> tenantry.identity.v1.GetMfaStatusRequest
-	96,  // 80: tenantry.identity.v1.AuthService.BeginTotpEnrollment:input_type -> tenantry.identity.v1.BeginTotpEnrollmentRequest
-	98,  // 81: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmTotpEnrollmentRequest
-	100, // 82: tenantry.identity.v1.AuthService.RemoveTotp:input_type -> tenantry.identity.v1.RemoveTotpRequest
-	102, // 83: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:input_type -> tenantry.identity.v1.RegenerateRecoveryCodesRequest
-	104, // 84: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:input_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentRequest
-	106, // 85: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest
-	44,  // 86: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
-	46,  // 87: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
-	48,  // 88: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
-	50,  // 89: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
-	108, // 90: tenantry.identity.v1.UserService.ResetUserMfa:input_type -> tenantry.identity.v1.ResetUserMfaRequest
-	52,  // 91: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
-	54,  // 92: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
-	56,  // 93: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
-	58,  // 94: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
-	61,  // 95: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
-	82,  // 96: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
-	84,  // 97: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
-	86,  // 98: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
-	88,  // 99: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
-	90,  // 100: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
-	64,  // 101: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
-	66,  // 102: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
-	68,  // 103: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
-	70,  // 104: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
-	72,  // 105: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
-	74,  // 106: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
-	13,  // 107: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
-	16,  // 108: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
-	18,  // 109: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
-	20,  // 110: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
-	22,  // 111: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
-	25,  // 112: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
-	27,  // 113: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
-	29,  // 114: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
-	31,  // 115: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
-	33,  // 116: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
-	35,  // 117: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
-	37,  // 118: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
-	39,  // 119: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
-	41,  // 120: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
-	43,  // 121: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
-	77,  // 122: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
-	80,  // 123: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
-	93,  // 124: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
-	95,  // 125: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
-	97,  // 126: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
-	99,  // 127: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
-	101, // 128: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
-	103, // 129: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
-	105, // 130: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:output_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
-	107, // 131: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
-	45,  // 132: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
-	47,  // 133: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
-	49,  // 134: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
-	51,  // 135: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
-	109, // 136: tenantry.identity.v1.UserService.ResetUserMfa:output_type -> tenantry.identity.v1.ResetUserMfaResponse
-	53,  // 137: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
-	55,  // 138: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
-	57,  // 139: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
-	59,  // 140: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
-	62,  // 141: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
-	83,  // 142: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
-	85,  // 143: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
-	87,  // 144: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
-	89,  // 145: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
-	91,  // 146: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
-	65,  // 147: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
-	67,  // 148: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
-	69,  // 149: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
-	71,  // 150: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
-	73,  // 151: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
-	75,  // 152: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
-	107, // [107:153] is the sub-list for method output_type
-	61,  // [61:107] is the sub-list for method input_type
-	61,  // [61:61] is the sub-list for extension type_name
-	61,  // [61:61] is the sub-list for extension extendee
-	0,   // [0:61] is the sub-list for field type_name
+	112, // 61: tenantry.identity.v1.ReauthenticateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	12,  // 62: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
+	15,  // 63: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
+	17,  // 64: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
+	19,  // 65: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
+	21,  // 66: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
+	24,  // 67: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
+	26,  // 68: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
+	28,  // 69: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
+	30,  // 70: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
+	32,  // 71: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
+	34,  // 72: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
+	36,  // 73: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
+	38,  // 74: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
+	40,  // 75: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
+	42,  // 76: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
+	76,  // 77: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
+	79,  // 78: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
+	92,  // 79: tenantry.identity.v1.AuthService.VerifyMfa:input_type -> tenantry.identity.v1.VerifyMfaRequest
+	94,  // 80: tenantry.identity.v1.AuthService.GetMfaStatus:input_type -> tenantry.identity.v1.GetMfaStatusRequest
+	96,  // 81: tenantry.identity.v1.AuthService.BeginTotpEnrollment:input_type -> tenantry.identity.v1.BeginTotpEnrollmentRequest
+	98,  // 82: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmTotpEnrollmentRequest
+	100, // 83: tenantry.identity.v1.AuthService.RemoveTotp:input_type -> tenantry.identity.v1.RemoveTotpRequest
+	102, // 84: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:input_type -> tenantry.identity.v1.RegenerateRecoveryCodesRequest
+	104, // 85: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:input_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentRequest
+	106, // 86: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest
+	110, // 87: tenantry.identity.v1.AuthService.Reauthenticate:input_type -> tenantry.identity.v1.ReauthenticateRequest
+	44,  // 88: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
+	46,  // 89: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
+	48,  // 90: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
+	50,  // 91: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
+	108, // 92: tenantry.identity.v1.UserService.ResetUserMfa:input_type -> tenantry.identity.v1.ResetUserMfaRequest
+	52,  // 93: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
+	54,  // 94: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
+	56,  // 95: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
+	58,  // 96: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
+	61,  // 97: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
+	82,  // 98: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
+	84,  // 99: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
+	86,  // 100: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
+	88,  // 101: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
+	90,  // 102: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
+	64,  // 103: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
+	66,  // 104: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
+	68,  // 105: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
+	70,  // 106: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
+	72,  // 107: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
+	74,  // 108: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
+	13,  // 109: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
+	16,  // 110: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
+	18,  // 111: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
+	20,  // 112: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
+	22,  // 113: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
+	25,  // 114: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
+	27,  // 115: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
+	29,  // 116: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
+	31,  // 117: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
+	33,  // 118: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
+	35,  // 119: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
+	37,  // 120: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
+	39,  // 121: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
+	41,  // 122: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
+	43,  // 123: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
+	77,  // 124: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
+	80,  // 125: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
+	93,  // 126: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
+	95,  // 127: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
+	97,  // 128: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
+	99,  // 129: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
+	101, // 130: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
+	103, // 131: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
+	105, // 132: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:output_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
+	107, // 133: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
+	111, // 134: tenantry.identity.v1.AuthService.Reauthenticate:output_type -> tenantry.identity.v1.ReauthenticateResponse
+	45,  // 135: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
+	47,  // 136: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
+	49,  // 137: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
+	51,  // 138: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
+	109, // 139: tenantry.identity.v1.UserService.ResetUserMfa:output_type -> tenantry.identity.v1.ResetUserMfaResponse
+	53,  // 140: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
+	55,  // 141: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
+	57,  // 142: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
+	59,  // 143: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
+	62,  // 144: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
+	83,  // 145: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
+	85,  // 146: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
+	87,  // 147: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
+	89,  // 148: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
+	91,  // 149: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
+	65,  // 150: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
+	67,  // 151: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
+	69,  // 152: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
+	71,  // 153: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
+	73,  // 154: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
+	75,  // 155: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
+	109, // [109:156] is the sub-list for method output_type
+	62,  // [62:109] is the sub-list for method input_type
+	62,  // [62:62] is the sub-list for extension type_name
+	62,  // [62:62] is the sub-list for extension extendee
+	0,   // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_identity_proto_init() }
@@ -7019,7 +7143,7 @@ func file_tenantry_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_identity_proto_rawDesc), len(file_tenantry_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   101,
+			NumMessages:   103,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

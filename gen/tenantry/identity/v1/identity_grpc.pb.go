@@ -44,6 +44,7 @@ const (
 	AuthService_RegenerateRecoveryCodes_FullMethodName    = "/tenantry.identity.v1.AuthService/RegenerateRecoveryCodes"
 	AuthService_BeginLoginTotpEnrollment_FullMethodName   = "/tenantry.identity.v1.AuthService/BeginLoginTotpEnrollment"
 	AuthService_ConfirmLoginTotpEnrollment_FullMethodName = "/tenantry.identity.v1.AuthService/ConfirmLoginTotpEnrollment"
+	AuthService_Reauthenticate_FullMethodName             = "/tenantry.identity.v1.AuthService/Reauthenticate"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -148,6 +149,15 @@ type AuthServiceClient interface {
 	// this once) and the session VerifyMfa would have opened. The challenge
 	// is used up. Codes are limited as VerifyMfa's are.
 	ConfirmLoginTotpEnrollment(ctx context.Context, in *ConfirmLoginTotpEnrollmentRequest, opts ...grpc.CallOption) (*ConfirmLoginTotpEnrollmentResponse, error)
+	// Reauthenticate proves again, in the caller's session, that the person
+	// is the account's owner: a code of the authenticator app (or a
+	// recovery code) for an account with one, else the password. Sensitive
+	// actions (ChangePassword and ChangeEmail of an account with a second
+	// factor, BeginTotpEnrollment, managing OAuth clients) need such a proof,
+	// or the login itself, within the last 10 minutes: without one they are
+	// PERMISSION_DENIED, reason REAUTHENTICATION_REQUIRED, whose ErrorInfo
+	// metadata "proof" says which to give ("code" or "password").
+	Reauthenticate(ctx context.Context, in *ReauthenticateRequest, opts ...grpc.CallOption) (*ReauthenticateResponse, error)
 }
 
 type authServiceClient struct {
@@ -408,6 +418,16 @@ func (c *authServiceClient) ConfirmLoginTotpEnrollment(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *authServiceClient) Reauthenticate(ctx context.Context, in *ReauthenticateRequest, opts ...grpc.CallOption) (*ReauthenticateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReauthenticateResponse)
+	err := c.cc.Invoke(ctx, AuthService_Reauthenticate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -510,6 +530,15 @@ type AuthServiceServer interface {
 	// this once) and the session VerifyMfa would have opened. The challenge
 	// is used up. Codes are limited as VerifyMfa's are.
 	ConfirmLoginTotpEnrollment(context.Context, *ConfirmLoginTotpEnrollmentRequest) (*ConfirmLoginTotpEnrollmentResponse, error)
+	// Reauthenticate proves again, in the caller's session, that the person
+	// is the account's owner: a code of the authenticator app (or a
+	// recovery code) for an account with one, else the password. Sensitive
+	// actions (ChangePassword and ChangeEmail of an account with a second
+	// factor, BeginTotpEnrollment, managing OAuth clients) need such a proof,
+	// or the login itself, within the last 10 minutes: without one they are
+	// PERMISSION_DENIED, reason REAUTHENTICATION_REQUIRED, whose ErrorInfo
+	// metadata "proof" says which to give ("code" or "password").
+	Reauthenticate(context.Context, *ReauthenticateRequest) (*ReauthenticateResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -594,6 +623,9 @@ func (UnimplementedAuthServiceServer) BeginLoginTotpEnrollment(context.Context, 
 }
 func (UnimplementedAuthServiceServer) ConfirmLoginTotpEnrollment(context.Context, *ConfirmLoginTotpEnrollmentRequest) (*ConfirmLoginTotpEnrollmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ConfirmLoginTotpEnrollment not implemented")
+}
+func (UnimplementedAuthServiceServer) Reauthenticate(context.Context, *ReauthenticateRequest) (*ReauthenticateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reauthenticate not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -1066,6 +1098,24 @@ func _AuthService_ConfirmLoginTotpEnrollment_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_Reauthenticate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReauthenticateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).Reauthenticate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_Reauthenticate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).Reauthenticate(ctx, req.(*ReauthenticateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1172,6 +1222,10 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ConfirmLoginTotpEnrollment",
 			Handler:    _AuthService_ConfirmLoginTotpEnrollment_Handler,
+		},
+		{
+			MethodName: "Reauthenticate",
+			Handler:    _AuthService_Reauthenticate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -70,6 +70,10 @@ type Session struct {
 	// login's, or for a grant the browser session's it was made from.
 	// Empty is taken for a password (AMROf).
 	AMR []string
+	// ReauthTime and ReauthAMR are the last proof given again in the
+	// session (Reauthenticate), and how.
+	ReauthTime time.Time
+	ReauthAMR  []string
 }
 
 // Authentication method references of sessions (RFC 8176).

@@ -594,6 +594,15 @@ func (m *Manager) BeginTOTP(ctx context.Context, t tenancy.Tenant, userID string
 		if err != nil {
 			return err
 		}
+		// Adding a factor needs a recent proof (whoever adds one could
+		// lock the owner out); an account that has one already is told so
+		// first, since no proof would help.
+		if f, err := tx.TOTPFactor(ctx, userID, false); err == nil && f.Confirmed() {
+			return errTOTPAlreadyEnrolled
+		}
+		if err := m.requireRecentProof(ctx, tx, userID, c.SessionID, false); err != nil {
+			return err
+		}
 		out, err = m.beginTOTP(ctx, tx, t, u, c)
 		return err
 	})

@@ -185,6 +185,9 @@ func (m *Manager) CreateOAuthClient(ctx context.Context, t tenancy.Tenant, in OA
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
 			return err
 		}
+		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+			return err
+		}
 		if err := tx.InsertOAuthClient(ctx, client); err != nil {
 			return err
 		}
@@ -279,6 +282,9 @@ func (m *Manager) UpdateOAuthClient(ctx context.Context, t tenancy.Tenant, id st
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
 			return err
 		}
+		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+			return err
+		}
 		cl, err := oauthClient(ctx, tx, id, true)
 		if err != nil {
 			return err
@@ -342,6 +348,9 @@ func (m *Manager) DeleteOAuthClient(ctx context.Context, t tenancy.Tenant, id st
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
 			return err
 		}
+		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+			return err
+		}
 		cl, err := oauthClient(ctx, tx, id, true)
 		if err != nil {
 			return err
@@ -366,6 +375,9 @@ func (m *Manager) RotateOAuthClientSecret(ctx context.Context, t tenancy.Tenant,
 	)
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
 			return err
 		}
 		cl, err := oauthClient(ctx, tx, id, true)

@@ -150,6 +150,11 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 	var bad fieldErrors
 	var checked string // the hash the current password was checked against
 	hash, _, err := m.newPasswordHash(ctx, t, newPassword, "new_password", func(ctx context.Context, tx Tx) (*User, error) {
+		// An account with a second factor needs it proved lately too: the
+		// current password alone is what a thief of it would have.
+		if err := m.requireRecentProof(ctx, tx, userID, sessionID, true); err != nil {
+			return nil, err
+		}
 		return tx.UserByID(ctx, userID, false)
 	}, func(ctx context.Context, u *User) error {
 		if current == "" {
@@ -208,6 +213,10 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 	// says nothing about the new address.
 	var current *User
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		// As for a new password: a second factor must have been proved lately.
+		if err := m.requireRecentProof(ctx, tx, userID, c.SessionID, true); err != nil {
+			return err
+		}
 		var err error
 		current, err = tx.UserByID(ctx, userID, false)
 		return err

@@ -107,6 +107,8 @@ type Tx interface {
 	// RotateSession makes hash, of generation gen, the session's current
 	// refresh token, and sets its refresh and expiry times.
 	RotateSession(ctx context.Context, id string, gen int64, hash []byte, refreshed, expires time.Time) error
+	// RecordReauth records a proof given again in the session.
+	RecordReauth(ctx context.Context, id string, at time.Time, amr []string) error
 	// DeleteEndedSessions deletes the sessions revoked or expired before
 	// before.
 	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)

@@ -67,6 +67,20 @@ func TestSecondFactorInABrowser(t *testing.T) {
 		b.waitFor(t, "the logged-in account", visible("#logged-in"))
 	})
 
+	t.Run("ten minutes later, changing the password asks for a code in a dialog, then goes through", func(t *testing.T) {
+		clock.Advance(11 * time.Minute)
+		b.run(t, "change the password",
+			chromedp.SendKeys(chromedp.CSS("#current_password"), goodPassword),
+			chromedp.SendKeys(chromedp.CSS("#new_password"), "tulip orbit velvet canyon 42"),
+			chromedp.Click(chromedp.CSS("#password-form button[type=submit]")))
+		b.waitFor(t, "the dialog asking for a code", `!!document.querySelector('#reauth-dialog[open]')`)
+		b.run(t, "give the code",
+			chromedp.SendKeys(chromedp.CSS("#reauth-secret"), oathtool(t, secret, clock.Now())),
+			chromedp.Click(chromedp.CSS("#reauth-dialog button[type=submit]")))
+		b.waitFor(t, "the password changed", contains("#message", "Your password is changed"))
+		require.False(t, eval[bool](t, b, `!!document.querySelector('#reauth-dialog')`))
+	})
+
 	t.Run("a tenant requiring a factor leads a user without one through its enrolment at login", func(t *testing.T) {
 		admin := s.makeAdmin("demo", "boss@example.com")
 		_, err := s.users.UpdateTenantSettings(in("demo", admin.GetAccessToken()), &identityv1.UpdateTenantSettingsRequest{

@@ -117,6 +117,22 @@ func (s *Server) ConfirmLoginTotpEnrollment(ctx context.Context, req *identityv1
 	}, nil
 }
 
+// Reauthenticate implements AuthServiceServer.
+func (s *Server) Reauthenticate(ctx context.Context, req *identityv1.ReauthenticateRequest) (*identityv1.ReauthenticateResponse, error) {
+	u, session, err := s.currentUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	expires, err := s.accounts.Reauthenticate(ctx, tenantFrom(ctx), u.ID, session, account.ReauthInput{
+		Password:    req.GetPassword(),
+		FactorProof: account.FactorProof{TOTPCode: req.GetTotpCode(), RecoveryCode: req.GetRecoveryCode()},
+	}, clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.ReauthenticateResponse{ExpireTime: timestamppb.New(expires)}, nil
+}
+
 // factorToProto names second factors in the API.
 var factorToProto = map[account.Factor]identityv1.MfaFactor{
 	account.FactorTOTP:         identityv1.MfaFactor_MFA_FACTOR_TOTP,

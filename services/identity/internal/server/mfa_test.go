@@ -17,10 +17,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/server"
 )
 
@@ -627,3 +630,84 @@ func TestSignInWithAProviderAsksForTheSecondFactor(t *testing.T) {
 		require.Equal(t, "dora@beta.example", f.whoAmI(t, b))
 	})
 }
+
+// proofAsked is the proof a REAUTHENTICATION_REQUIRED refusal asks for.
+func proofAsked(t *testing.T, err error) string {
+	t.Helper()
+	requireCode(t, err, codes.PermissionDenied)
+	require.Equal(t, "REAUTHENTICATION_REQUIRED", reasonOf(err))
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetMetadata()["proof"]
+		}
+	}
+	return ""
+}
+
+func TestReauthentication(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "demo")
+	ann := s.enrolTOTP(clock, "demo", "ann@example.com")
+	clock.Advance(30 * time.Second)
+	done, err := s.verifyTOTP("demo", s.challenge("demo", ann).GetToken(), oathtool(t, ann.secret, clock.Now()))
+	require.NoError(t, err)
+	annCtx := in("demo", done.GetAccessToken())
+	changeEmail := func(ctx context.Context, to string) error {
+		_, err := s.auth.ChangeEmail(ctx, &identityv1.ChangeEmailRequest{NewEmail: to, Password: goodPassword})
+		return err
+	}
+
+	t.Run("a login with the second factor is a proof for ten minutes, then a code of the factor is asked for", func(t *testing.T) {
+		require.NoError(t, changeEmail(annCtx, "ann.new@example.com"))
+		clock.Advance(ReauthWindowForTests + time.Minute)
+		err := changeEmail(annCtx, "ann.newer@example.com")
+		require.Equal(t, "code", proofAsked(t, err))
+		_, err = s.auth.ChangePassword(annCtx, &identityv1.ChangePasswordRequest{CurrentPassword: goodPassword, NewPassword: "another long passphrase"})
+		require.Equal(t, "code", proofAsked(t, err), "the current password alone is not enough")
+
+		_, err = s.auth.Reauthenticate(annCtx, &identityv1.ReauthenticateRequest{Password: goodPassword})
+		requireCode(t, err, codes.InvalidArgument)
+		_, err = s.auth.Reauthenticate(annCtx, &identityv1.ReauthenticateRequest{TotpCode: oathtool(t, ann.secret, clock.Now())})
+		require.NoError(t, err)
+		require.NoError(t, changeEmail(annCtx, "ann.newer@example.com"))
+		require.Contains(t, s.auditEvents("demo", "ann@example.com"), "session.reauthenticated")
+	})
+
+	t.Run("without a factor, the password is the proof; adding a factor asks for it after ten minutes", func(t *testing.T) {
+		bob := s.signUpAndLogin("demo", "bob@example.com")
+		bobCtx := in("demo", bob.GetAccessToken())
+		clock.Advance(ReauthWindowForTests + time.Minute)
+		require.NoError(t, changeEmail(bobCtx, "bob.new@example.com"), "the change takes the password itself")
+		_, err := s.auth.BeginTotpEnrollment(bobCtx, &identityv1.BeginTotpEnrollmentRequest{})
+		require.Equal(t, "password", proofAsked(t, err))
+		_, err = s.auth.Reauthenticate(bobCtx, &identityv1.ReauthenticateRequest{Password: "not the password at all"})
+		requireCode(t, err, codes.InvalidArgument)
+		require.Equal(t, "PASSWORD_INCORRECT", reasonOf(err))
+		resp, err := s.auth.Reauthenticate(bobCtx, &identityv1.ReauthenticateRequest{Password: goodPassword})
+		require.NoError(t, err)
+		require.WithinDuration(t, clock.Now().Add(ReauthWindowForTests), resp.GetExpireTime().AsTime(), 5*time.Second)
+		_, err = s.auth.BeginTotpEnrollment(bobCtx, &identityv1.BeginTotpEnrollmentRequest{})
+		require.NoError(t, err)
+	})
+
+	t.Run("managing OAuth clients needs a recent proof of an admin, not of the operator credential", func(t *testing.T) {
+		admin := s.makeAdmin("demo", "boss@example.com")
+		adminCtx := in("demo", admin.GetAccessToken())
+		clients := identityv1.NewOAuthClientServiceClient(s.conn)
+		_, err := clients.CreateOAuthClient(adminCtx, &identityv1.CreateOAuthClientRequest{OauthClient: webAppClient("Fresh")})
+		require.NoError(t, err, "the login is a proof")
+		clock.Advance(ReauthWindowForTests + time.Minute)
+		_, err = clients.CreateOAuthClient(adminCtx, &identityv1.CreateOAuthClientRequest{OauthClient: webAppClient("Stale")})
+		require.Equal(t, "password", proofAsked(t, err))
+		_, err = clients.CreateOAuthClient(asOperator("demo"), &identityv1.CreateOAuthClientRequest{OauthClient: webAppClient("Operator's")})
+		require.NoError(t, err)
+		_, err = s.auth.Reauthenticate(adminCtx, &identityv1.ReauthenticateRequest{Password: goodPassword})
+		require.NoError(t, err)
+		_, err = clients.CreateOAuthClient(adminCtx, &identityv1.CreateOAuthClientRequest{OauthClient: webAppClient("Proved")})
+		require.NoError(t, err)
+	})
+}
+
+// ReauthWindowForTests is how long a proof counts.
+const ReauthWindowForTests = account.ReauthWindow

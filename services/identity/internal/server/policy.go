@@ -43,6 +43,7 @@ func Policy() authn.Policy {
 		identityv1.AuthService_ConfirmTotpEnrollment_FullMethodName:   users,
 		identityv1.AuthService_RemoveTotp_FullMethodName:              users,
 		identityv1.AuthService_RegenerateRecoveryCodes_FullMethodName: users,
+		identityv1.AuthService_Reauthenticate_FullMethodName:          users,
 
 		identityv1.UserService_ListUsers_FullMethodName:            admins,
 		identityv1.UserService_GetUser_FullMethodName:              admins,

@@ -291,14 +291,18 @@ func (t *pgTx) InsertSession(ctx context.Context, s *account.Session) error {
 }
 
 const sessionColumns = `id::text, user_id::text, create_time, refresh_time, expire_time, revoke_time, COALESCE(revoke_reason, ''), user_agent, client_ip,
-	refresh_generation, refresh_hash, COALESCE(client_id, ''), scopes, auth_time, COALESCE(sso_session_id::text, ''), amr`
+	refresh_generation, refresh_hash, COALESCE(client_id, ''), scopes, auth_time, COALESCE(sso_session_id::text, ''), amr,
+	reauth_time, reauth_amr`
 
 func scanSession(row pgx.Row) (*account.Session, error) {
 	var s account.Session
-	var revoked, authTime *time.Time
+	var revoked, authTime, reauth *time.Time
 	if err := row.Scan(&s.ID, &s.UserID, &s.CreateTime, &s.RefreshTime, &s.ExpireTime, &revoked, &s.RevokeReason, &s.UserAgent, &s.ClientIP,
-		&s.RefreshGeneration, &s.RefreshHash, &s.ClientID, &s.Scopes, &authTime, &s.SSOSessionID, &s.AMR); err != nil {
+		&s.RefreshGeneration, &s.RefreshHash, &s.ClientID, &s.Scopes, &authTime, &s.SSOSessionID, &s.AMR, &reauth, &s.ReauthAMR); err != nil {
 		return nil, notFound(err)
+	}
+	if reauth != nil {
+		s.ReauthTime = *reauth
 	}
 	if revoked != nil {
 		s.RevokeTime = *revoked
@@ -355,6 +359,12 @@ func (t *pgTx) RevokeUserSessions(ctx context.Context, userID, exceptID, reason 
 func (t *pgTx) RotateSession(ctx context.Context, id string, gen int64, hash []byte, refreshed, expires time.Time) error {
 	_, err := t.tx.Exec(ctx, `UPDATE sessions SET refresh_generation = $2, refresh_hash = $3, refresh_time = $4, expire_time = $5
 		WHERE id = $1::uuid`, id, gen, hash, refreshed, expires)
+	return err
+}
+
+func (t *pgTx) RecordReauth(ctx context.Context, id string, at time.Time, amr []string) error {
+	_, err := t.tx.Exec(ctx, `UPDATE sessions SET reauth_time = $2, reauth_amr = $3 WHERE id = $1::uuid`, id, at, textArray(amr))
+	t.sessionChanged(id)
 	return err
 }
 

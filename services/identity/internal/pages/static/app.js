@@ -28,6 +28,10 @@
       for (const d of this.body.details || []) if (d.reason) return d.reason;
       return '';
     }
+    get metadata() {
+      for (const d of this.body.details || []) if (d.reason) return d.metadata || {};
+      return {};
+    }
   }
 
   function cookie(name) {
@@ -75,9 +79,21 @@
   }
 
   // api calls the API anonymously, or with auth as the logged-in user,
-  // refreshing the access token once when it is missing or expired.
+  // refreshing the access token once when it is missing or expired, and
+  // asking the user to confirm it is them once when a sensitive action
+  // needs a recent proof (REAUTHENTICATION_REQUIRED).
   async function api(method, path, body, auth) {
     if (!auth) return send(method, path, body, {});
+    try {
+      return await userCall(method, path, body);
+    } catch (e) {
+      if (!(e instanceof APIError) || e.status !== 403 || e.reason !== 'REAUTHENTICATION_REQUIRED') throw e;
+      if (!(await reauthenticate(e.metadata.proof === 'code'))) throw e;
+      return userCall(method, path, body);
+    }
+  }
+
+  async function userCall(method, path, body) {
     if (!accessToken.get() && !(await refresh())) throw new APIError(401, { message: 'You are not logged in.' });
     try {
       return await send(method, path, body, { Authorization: 'Bearer ' + accessToken.get() });
@@ -85,6 +101,48 @@
       if (!(e instanceof APIError) || e.status !== 401 || !(await refresh())) throw e;
       return send(method, path, body, { Authorization: 'Bearer ' + accessToken.get() });
     }
+  }
+
+  // reauthenticate asks, in a dialog, for the proof a sensitive action
+  // needs (a code of the authenticator app, or the password) and gives it
+  // to the API; false when the user cancels.
+  function reauthenticate(needsCode) {
+    return new Promise((resolve) => {
+      const input = el('input', { id: 'reauth-secret', name: 'reauth-secret', type: needsCode ? 'text' : 'password',
+        autocomplete: needsCode ? 'one-time-code' : 'current-password', 'aria-describedby': 'reauth-error' });
+      const error = el('p', { id: 'reauth-error', class: 'field-error' });
+      const cancel = el('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+      const form = el('form', { method: 'dialog', novalidate: '' },
+        el('p', { text: needsCode
+          ? 'Confirm it is you: enter the code your authenticator app shows, or one of your recovery codes.'
+          : 'Confirm it is you: enter your password.' }),
+        el('div', { class: 'field' }, el('label', { for: 'reauth-secret', text: needsCode ? 'Code' : 'Password' }), input, error),
+        el('div', { class: 'buttons' }, el('button', { type: 'submit', text: 'Confirm' }), cancel));
+      const dialog = el('dialog', { id: 'reauth-dialog', 'aria-label': 'Confirm it is you' }, form);
+      const end = (ok) => { dialog.close(); dialog.remove(); resolve(ok); };
+      cancel.addEventListener('click', () => end(false));
+      dialog.addEventListener('cancel', (ev) => { ev.preventDefault(); end(false); });
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        error.textContent = '';
+        let proof = { password: input.value };
+        if (needsCode) {
+          const code = input.value.replace(/\s+/g, '');
+          proof = /^\d{6}$/.test(code) ? { totpCode: code } : { recoveryCode: input.value };
+        }
+        try {
+          await userCall('POST', '/v1/auth:reauthenticate', proof);
+          end(true);
+        } catch (err) {
+          error.textContent = err.message;
+          input.setAttribute('aria-invalid', 'true');
+          input.focus();
+        }
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+      input.focus();
+    });
   }
 
   // ---- the page ----------------------------------------------------------
