@@ -308,15 +308,15 @@ func (o *Operations) MigrateTenant(ctx context.Context, t fleet.Target, comps []
 	// A tenant being moved is left alone: its tables' changes are being
 	// replicated, and DDL is not. Its placement is read again, since a move
 	// may have switched it since the targets were listed.
-	moving, err := activeMove(ctx, o.s.db, t.UID)
-	if err != nil {
+	var moving bool
+	err := o.s.db.QueryRow(ctx, `SELECT t.placement, EXISTS (SELECT 1 FROM tenantry_registry.moves m
+		WHERE m.tenant_uid = t.uid AND m.phase IN ('PREPARING', 'COPYING', 'FENCED'))
+		FROM tenantry_registry.tenants t WHERE t.uid = $1`, t.UID).Scan(&t.Placement, &moving)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, err
 	}
 	if moving {
 		return &fleet.Failure{Message: "the tenant is being moved to another placement; migrate it again once the move has ended"}, nil
-	}
-	if err := o.s.db.QueryRow(ctx, `SELECT placement FROM tenantry_registry.tenants WHERE uid = $1`, t.UID).Scan(&t.Placement); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, err
 	}
 	pool, ok := o.s.placements[t.Placement]
 	if !ok {
