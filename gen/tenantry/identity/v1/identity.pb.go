@@ -828,9 +828,13 @@ type TenantSettings struct {
 	// who have none are led to enrol one at their next password login (their
 	// sessions open until then stay open), and cannot remove the one they
 	// have. New tenants: MFA_POLICY_OPTIONAL.
-	MfaPolicy     MfaPolicy `protobuf:"varint,7,opt,name=mfa_policy,json=mfaPolicy,proto3,enum=tenantry.identity.v1.MfaPolicy" json:"mfa_policy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MfaPolicy MfaPolicy `protobuf:"varint,7,opt,name=mfa_policy,json=mfaPolicy,proto3,enum=tenantry.identity.v1.MfaPolicy" json:"mfa_policy,omitempty"`
+	// For how many days a device may be remembered after a second factor
+	// (VerifyMfa's remember_device), so that its logins need no code: 0 (new
+	// tenants: never) to 90.
+	MfaRememberDeviceDays int32 `protobuf:"varint,8,opt,name=mfa_remember_device_days,json=mfaRememberDeviceDays,proto3" json:"mfa_remember_device_days,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *TenantSettings) Reset() {
@@ -910,6 +914,13 @@ func (x *TenantSettings) GetMfaPolicy() MfaPolicy {
 		return x.MfaPolicy
 	}
 	return MfaPolicy_MFA_POLICY_UNSPECIFIED
+}
+
+func (x *TenantSettings) GetMfaRememberDeviceDays() int32 {
+	if x != nil {
+		return x.MfaRememberDeviceDays
+	}
+	return 0
 }
 
 // GetAuthConfigRequest is the request of GetAuthConfig.
@@ -1417,7 +1428,14 @@ type LoginRequest struct {
 	// Username of the account.
 	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
 	// Password of the account.
-	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// The token VerifyMfa gave this device when asked to remember it, if
+	// any: while it is valid (the tenant allows remembering, for its number
+	// of days; the account's factors and password unchanged), the right
+	// password of an account with a second factor opens the session without
+	// a challenge (amr pwd: sensitive actions still ask for a code). Browsers
+	// keep it in a cookie the gateway sends itself.
+	DeviceToken   string `protobuf:"bytes,4,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1469,6 +1487,13 @@ func (x *LoginRequest) GetUsername() string {
 func (x *LoginRequest) GetPassword() string {
 	if x != nil {
 		return x.Password
+	}
+	return ""
+}
+
+func (x *LoginRequest) GetDeviceToken() string {
+	if x != nil {
+		return x.DeviceToken
 	}
 	return ""
 }
@@ -1583,6 +1608,9 @@ type MfaChallenge struct {
 	// which has none yet: enrol one with BeginLoginTotpEnrollment and
 	// ConfirmLoginTotpEnrollment, which complete the login.
 	EnrollmentRequired bool `protobuf:"varint,4,opt,name=enrollment_required,json=enrollmentRequired,proto3" json:"enrollment_required,omitempty"`
+	// For how many days VerifyMfa may remember this device (remember_device),
+	// as the tenant allows; 0: it does not.
+	RememberDeviceDays int32 `protobuf:"varint,5,opt,name=remember_device_days,json=rememberDeviceDays,proto3" json:"remember_device_days,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1643,6 +1671,13 @@ func (x *MfaChallenge) GetEnrollmentRequired() bool {
 		return x.EnrollmentRequired
 	}
 	return false
+}
+
+func (x *MfaChallenge) GetRememberDeviceDays() int32 {
+	if x != nil {
+		return x.RememberDeviceDays
+	}
+	return 0
 }
 
 // RefreshSessionRequest is the request of RefreshSession.
@@ -5285,9 +5320,13 @@ type VerifyMfaRequest struct {
 	// The current 6-digit code of the account's authenticator app.
 	TotpCode string `protobuf:"bytes,2,opt,name=totp_code,json=totpCode,proto3" json:"totp_code,omitempty"`
 	// One of the account's recovery codes (dashes and spaces are ignored).
-	RecoveryCode  string `protobuf:"bytes,3,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RecoveryCode string `protobuf:"bytes,3,opt,name=recovery_code,json=recoveryCode,proto3" json:"recovery_code,omitempty"`
+	// Remember this device for the tenant's MfaChallenge.remember_device_days
+	// (ignored when 0): the answer's device_token, sent with the next
+	// logins, spares them the code.
+	RememberDevice bool `protobuf:"varint,4,opt,name=remember_device,json=rememberDevice,proto3" json:"remember_device,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *VerifyMfaRequest) Reset() {
@@ -5341,6 +5380,13 @@ func (x *VerifyMfaRequest) GetRecoveryCode() string {
 	return ""
 }
 
+func (x *VerifyMfaRequest) GetRememberDevice() bool {
+	if x != nil {
+		return x.RememberDevice
+	}
+	return false
+}
+
 // VerifyMfaResponse is the response of VerifyMfa: what Login answers for
 // an account without a second factor.
 type VerifyMfaResponse struct {
@@ -5354,7 +5400,12 @@ type VerifyMfaResponse struct {
 	// Always "Bearer".
 	TokenType string `protobuf:"bytes,4,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
 	// The logged-in user.
-	User          *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	User *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	// The remembered device's token, when remember_device was asked and the
+	// tenant allows it: send it as LoginRequest.device_token. Keep it secret.
+	// A browser (X-Tenantry-Client: browser) gets it as an HttpOnly cookie
+	// instead.
+	DeviceToken   string `protobuf:"bytes,6,opt,name=device_token,json=deviceToken,proto3" json:"device_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5422,6 +5473,13 @@ func (x *VerifyMfaResponse) GetUser() *User {
 		return x.User
 	}
 	return nil
+}
+
+func (x *VerifyMfaResponse) GetDeviceToken() string {
+	if x != nil {
+		return x.DeviceToken
+	}
+	return ""
 }
 
 // GetMfaStatusRequest is the request of GetMfaStatus.
@@ -6408,7 +6466,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12\x1b\n" +
 	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"\x91\x03\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\"\xca\x03\n" +
 	"\x0eTenantSettings\x12G\n" +
 	"\rsignup_policy\x18\x01 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x02 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
@@ -6417,7 +6475,8 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x04etag\x18\x05 \x01(\tR\x04etag\x121\n" +
 	"\x15max_logins_per_second\x18\x06 \x01(\x05R\x12maxLoginsPerSecond\x12>\n" +
 	"\n" +
-	"mfa_policy\x18\a \x01(\x0e2\x1f.tenantry.identity.v1.MfaPolicyR\tmfaPolicy\"\x16\n" +
+	"mfa_policy\x18\a \x01(\x0e2\x1f.tenantry.identity.v1.MfaPolicyR\tmfaPolicy\x127\n" +
+	"\x18mfa_remember_device_days\x18\b \x01(\x05R\x15mfaRememberDeviceDays\"\x16\n" +
 	"\x14GetAuthConfigRequest\"\x85\x03\n" +
 	"\x15GetAuthConfigResponse\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
@@ -6446,11 +6505,12 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\"6\n" +
 	"\x1eResendVerificationEmailRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\"!\n" +
-	"\x1fResendVerificationEmailResponse\"\\\n" +
+	"\x1fResendVerificationEmailResponse\"\x7f\n" +
 	"\fLoginRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x03 \x01(\tR\bpassword\"\x8e\x02\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12!\n" +
+	"\fdevice_token\x18\x04 \x01(\tR\vdeviceToken\"\x8e\x02\n" +
 	"\rLoginResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
@@ -6459,13 +6519,14 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"token_type\x18\x04 \x01(\tR\ttokenType\x12.\n" +
 	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\x12G\n" +
-	"\rmfa_challenge\x18\x06 \x01(\v2\".tenantry.identity.v1.MfaChallengeR\fmfaChallenge\"\xaf\x01\n" +
+	"\rmfa_challenge\x18\x06 \x01(\v2\".tenantry.identity.v1.MfaChallengeR\fmfaChallenge\"\xe1\x01\n" +
 	"\fMfaChallenge\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
 	"\n" +
 	"expires_in\x18\x02 \x01(\x03R\texpiresIn\x129\n" +
 	"\afactors\x18\x03 \x03(\x0e2\x1f.tenantry.identity.v1.MfaFactorR\afactors\x12/\n" +
-	"\x13enrollment_required\x18\x04 \x01(\bR\x12enrollmentRequired\"<\n" +
+	"\x13enrollment_required\x18\x04 \x01(\bR\x12enrollmentRequired\x120\n" +
+	"\x14remember_device_days\x18\x05 \x01(\x05R\x12rememberDeviceDays\"<\n" +
 	"\x15RefreshSessionRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"\x9e\x01\n" +
 	"\x16RefreshSessionResponse\x12!\n" +
@@ -6694,11 +6755,12 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x11identity_provider\x18\x01 \x01(\v2&.tenantry.identity.v1.IdentityProviderR\x10identityProvider\"3\n" +
 	"\x1dDeleteIdentityProviderRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\" \n" +
-	"\x1eDeleteIdentityProviderResponse\"y\n" +
+	"\x1eDeleteIdentityProviderResponse\"\xa2\x01\n" +
 	"\x10VerifyMfaRequest\x12#\n" +
 	"\rmfa_challenge\x18\x01 \x01(\tR\fmfaChallenge\x12\x1b\n" +
 	"\ttotp_code\x18\x02 \x01(\tR\btotpCode\x12#\n" +
-	"\rrecovery_code\x18\x03 \x01(\tR\frecoveryCode\"\xc9\x01\n" +
+	"\rrecovery_code\x18\x03 \x01(\tR\frecoveryCode\x12'\n" +
+	"\x0fremember_device\x18\x04 \x01(\bR\x0erememberDevice\"\xec\x01\n" +
 	"\x11VerifyMfaResponse\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
 	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
@@ -6706,7 +6768,8 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x1d\n" +
 	"\n" +
 	"token_type\x18\x04 \x01(\tR\ttokenType\x12.\n" +
-	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\"\x15\n" +
+	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\x12!\n" +
+	"\fdevice_token\x18\x06 \x01(\tR\vdeviceToken\"\x15\n" +
 	"\x13GetMfaStatusRequest\"\xbb\x01\n" +
 	"\x14GetMfaStatusResponse\x12#\n" +
 	"\rtotp_enrolled\x18\x01 \x01(\bR\ftotpEnrolled\x12D\n" +

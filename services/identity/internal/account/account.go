@@ -137,8 +137,15 @@ type Settings struct {
 	// MFAPolicy says whose logins need a second factor; empty is
 	// MFAOptional.
 	MFAPolicy MFAPolicy
-	Version   int64
+	// MFARememberDays is for how many days a device that gave a second
+	// factor may skip it at later logins: 0 (never) to
+	// HighestMFARememberDays.
+	MFARememberDays int
+	Version         int64
 }
+
+// HighestMFARememberDays bounds Settings.MFARememberDays.
+const HighestMFARememberDays = 90
 
 // Bounds and default of Settings.MaxLoginsPerSecond. The default, 50 a
 // second (250 at once), is far above most tenants' peaks and below what
@@ -165,7 +172,9 @@ const (
 // credentials or address. Changing the email or the password, or disabling
 // the account, ends every outstanding one: a link mailed before the change
 // (perhaps to an address the owner no longer holds) must not undo it.
-var credentialPurposes = []Purpose{PurposeResetPassword, PurposeVerifyEmail}
+// MFA challenges too: the password (or the address) they followed is no
+// longer the account's.
+var credentialPurposes = []Purpose{PurposeResetPassword, PurposeVerifyEmail, PurposeMFAChallenge}
 
 // OneTimeToken is a single-use token, stored by hash only.
 type OneTimeToken struct {

@@ -363,6 +363,7 @@ type SettingsUpdate struct {
 	// HighestMaxLoginsPerSecond.
 	MaxLoginsPerSecond *int
 	MFAPolicy          *MFAPolicy
+	MFARememberDays    *int
 	Version            int64
 }
 
@@ -375,6 +376,10 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 	if up.MaxLoginsPerSecond != nil && (*up.MaxLoginsPerSecond < LowestMaxLoginsPerSecond || *up.MaxLoginsPerSecond > HighestMaxLoginsPerSecond) {
 		bad.add(fault.Invalid("settings.max_logins_per_second", "MAX_LOGINS_PER_SECOND_INVALID",
 			"max_logins_per_second must be from %d to %d", LowestMaxLoginsPerSecond, HighestMaxLoginsPerSecond))
+	}
+	if up.MFARememberDays != nil && (*up.MFARememberDays < 0 || *up.MFARememberDays > HighestMFARememberDays) {
+		bad.add(fault.Invalid("settings.mfa_remember_device_days", "MFA_REMEMBER_DAYS_INVALID",
+			"mfa_remember_device_days must be from 0 (never) to %d", HighestMFARememberDays))
 	}
 	if err := bad.err(); err != nil {
 		return Settings{}, err
@@ -408,6 +413,9 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 		}
 		if up.MFAPolicy != nil {
 			s.MFAPolicy = *up.MFAPolicy
+		}
+		if up.MFARememberDays != nil {
+			s.MFARememberDays = *up.MFARememberDays
 		}
 		if out, err = tx.SaveSettings(ctx, s); err != nil {
 			if errors.Is(err, ErrVersionMismatch) {

@@ -649,7 +649,7 @@ func (m *Manager) federatedSession(ctx context.Context, tx Tx, t tenancy.Tenant,
 		return err
 	}
 	if f.Confirmed() || settings.MFAPolicy.requires(u) {
-		out.Challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), c)
+		out.Challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), settings, c)
 		return err
 	}
 	u.LastLoginTime = now

@@ -24,6 +24,8 @@ type LoginInput struct {
 	Email    string
 	Username string
 	Password string
+	// DeviceToken is a remembered device's token (device.go), if any.
+	DeviceToken string
 }
 
 // Login checks a password and opens a session, or, when the account has a
@@ -169,13 +171,19 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if f.Confirmed() || settings.MFAPolicy.requires(u) {
+		remembered := false
+		if f.Confirmed() {
+			if remembered, err = m.deviceRemembered(ctx, tx, u.ID, in.DeviceToken, settings); err != nil {
+				return err
+			}
+		}
+		if (f.Confirmed() || settings.MFAPolicy.requires(u)) && !remembered {
 			// The password was right; the session waits for the second
 			// factor, or for the enrolment of one the tenant's policy
 			// requires. Nothing is recorded as a login yet, and a hash to
 			// upgrade waits for a login of an account without one (an
 			// upgrade is no reason to write before the code is known).
-			challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), c)
+			challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), settings, c)
 			user = u
 			return err
 		}
@@ -190,7 +198,11 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 			return err
 		}
 		user = u
-		return tx.Audit(ctx, AuditEvent{Event: EventLogin, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{"session": tokens.SessionID}})
+		details := map[string]any{"session": tokens.SessionID}
+		if remembered {
+			details["remembered_device"] = true
+		}
+		return tx.Audit(ctx, AuditEvent{Event: EventLogin, UserID: u.ID, ClientIP: c.IP, Details: details})
 	})
 	if errors.Is(err, errLoginFailed) {
 		return Tokens{}, nil, nil, m.loginFailed(ctx, t, account, user.ID, c)

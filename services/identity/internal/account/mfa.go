@@ -162,6 +162,9 @@ type MFAChallenge struct {
 	// policy requires one: the challenge goes to BeginTOTPAtLogin and
 	// ConfirmTOTPAtLogin instead, which complete the login.
 	EnrollmentRequired bool
+	// RememberDays is for how many days VerifyMFA may remember the device
+	// (the tenant's Settings.MFARememberDays); 0: it does not.
+	RememberDays int
 }
 
 // LoginResult is how a login step ended: a session (Tokens and User), or a
@@ -170,6 +173,10 @@ type LoginResult struct {
 	Tokens    Tokens
 	User      *User
 	Challenge *MFAChallenge
+	// DeviceToken is the device VerifyMFA remembered, when asked to and the
+	// tenant allows it, until DeviceExpires.
+	DeviceToken   string
+	DeviceExpires time.Time
 }
 
 // Challenged reports whether the login waits for a second factor.
@@ -186,6 +193,8 @@ type FactorProof struct {
 type VerifyMFAInput struct {
 	Challenge string
 	FactorProof
+	// RememberDevice asks to remember the device (see device.go).
+	RememberDevice bool
 }
 
 // TOTPEnrollment is a begun enrolment: what the user's app needs.
@@ -410,7 +419,7 @@ func (m *Manager) codeRefused(ctx context.Context, t tenancy.Tenant, userID stri
 
 // issueChallenge stores a new MFA challenge for u in tx; enrol says u has
 // no factor yet and must enrol one.
-func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, enrol bool, c Client) (*MFAChallenge, error) {
+func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, enrol bool, settings Settings, c Client) (*MFAChallenge, error) {
 	token, hash := newSecret()
 	now := m.now()
 	err := tx.InsertToken(ctx, &OneTimeToken{Hash: hash, Purpose: PurposeMFAChallenge, UserID: u.ID, Email: u.Email,
@@ -418,7 +427,8 @@ func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, enrol bool
 	if err != nil {
 		return nil, err
 	}
-	ch := &MFAChallenge{Token: token, Expires: now.Add(MFAChallengeTTL), EnrollmentRequired: enrol}
+	ch := &MFAChallenge{Token: token, Expires: now.Add(MFAChallengeTTL), EnrollmentRequired: enrol,
+		RememberDays: settings.MFARememberDays}
 	if !enrol {
 		ch.Factors = []Factor{FactorTOTP}
 		left, err := tx.RecoveryCodesLeft(ctx, u.ID)
@@ -550,6 +560,11 @@ func (m *Manager) verifyMFA(ctx context.Context, t tenancy.Tenant, in VerifyMFAI
 			return err
 		}
 		res = LoginResult{Tokens: tokens, User: u}
+		if in.RememberDevice {
+			if res.DeviceToken, res.DeviceExpires, err = m.rememberDevice(ctx, tx, u, c); err != nil {
+				return err
+			}
+		}
 		if err := tx.Audit(ctx, AuditEvent{Event: EventMFAUsed, UserID: u.ID, ClientIP: c.IP,
 			Details: map[string]any{"factor": string(in.method()), "during": "login"}}); err != nil {
 			return err
@@ -835,6 +850,9 @@ func (m *Manager) RemoveTOTP(ctx context.Context, t tenancy.Tenant, userID strin
 		if err := tx.DeleteSecondFactors(ctx, userID); err != nil {
 			return err
 		}
+		if err := tx.DeleteRememberedDevices(ctx, userID); err != nil {
+			return err
+		}
 		if err := tx.Audit(ctx, AuditEvent{Event: EventMFATOTPRemoved, UserID: userID, ClientIP: c.IP,
 			Details: map[string]any{"proof": string(p.method())}}); err != nil {
 			return err
@@ -927,6 +945,9 @@ func (m *Manager) ResetUserMFA(ctx context.Context, t tenancy.Tenant, userID str
 			return err
 		}
 		if err := tx.DeleteSecondFactors(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := tx.DeleteRememberedDevices(ctx, u.ID); err != nil {
 			return err
 		}
 		if err := tx.UseTokensOf(ctx, u.ID, m.now(), PurposeMFAChallenge); err != nil {

@@ -80,6 +80,9 @@ func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, ne
 		if err := tx.UseTokensOf(ctx, u.ID, m.now(), credentialPurposes...); err != nil {
 			return err
 		}
+		if err := tx.DeleteRememberedDevices(ctx, u.ID); err != nil {
+			return err
+		}
 		if err := tx.RevokeUserSessions(ctx, u.ID, "", "password reset", m.now()); err != nil {
 			return err
 		}
@@ -187,6 +190,9 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 			return err
 		}
 		if err := tx.UseTokensOf(ctx, u.ID, m.now(), credentialPurposes...); err != nil {
+			return err
+		}
+		if err := tx.DeleteRememberedDevices(ctx, u.ID); err != nil {
 			return err
 		}
 		if err := tx.RevokeUserSessions(ctx, u.ID, sessionID, "password changed", m.now()); err != nil {

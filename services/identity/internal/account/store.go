@@ -132,4 +132,5 @@ type Tx interface {
 	OIDCTx
 	FederationTx
 	MFATx
+	DeviceTx
 }

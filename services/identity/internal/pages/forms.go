@@ -27,7 +27,8 @@ type Accounts interface {
 	// VerifyMFA is a login's second step: code (an authenticator app's 6
 	// digits, or a recovery code) answers the challenge Login returned,
 	// and the session opens as Login opens it.
-	VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallenge, code string) error
+	// rememberDevice asks to remember the browser for the tenant's days.
+	VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallenge, code string, rememberDevice bool) error
 	// ConfirmEnrollment enrols the app of a login's Enrollment with one of
 	// its codes, opens the session as Login does, and returns the
 	// account's recovery codes, to be shown this once.
@@ -64,6 +65,9 @@ type Accounts interface {
 type LoginStep struct {
 	MFAChallenge string
 	Enrollment   *Enrollment
+	// RememberDays is for how many days the second step may remember the
+	// browser; 0: it may not.
+	RememberDays int
 }
 
 // Enrollment is a new authenticator app's secret, for the user to put in
@@ -240,7 +244,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form ur
 		v.succeed(msgEnrolled)
 		return http.StatusOK
 	case challenge != "":
-		if err := h.accounts.VerifyMFA(w, r, challenge, form.Get("code")); err != nil {
+		if err := h.accounts.VerifyMFA(w, r, challenge, form.Get("code"), form.Get("remember_device") != ""); err != nil {
 			// The same challenge takes another code until it expires.
 			v.MFAChallenge = challenge
 			return v.fail(err)
@@ -258,7 +262,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form ur
 		v.succeed(msgEnrolStep)
 		return http.StatusOK
 	case step.MFAChallenge != "":
-		v.MFAChallenge, v.focus = step.MFAChallenge, "code"
+		v.MFAChallenge, v.RememberDays, v.focus = step.MFAChallenge, step.RememberDays, "code"
 		v.succeed(msgMFAStep)
 		return http.StatusOK
 	}

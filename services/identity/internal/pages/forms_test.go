@@ -67,7 +67,7 @@ func (f *fakeAccounts) ConfirmEnrollment(w http.ResponseWriter, _ *http.Request,
 	return []string{"AAAA-BBBB-CCCC-DDDD"}, nil
 }
 
-func (f *fakeAccounts) VerifyMFA(w http.ResponseWriter, _ *http.Request, challenge, code string) error {
+func (f *fakeAccounts) VerifyMFA(w http.ResponseWriter, _ *http.Request, challenge, code string, _ bool) error {
 	if err := f.record("VerifyMFA challenge=" + challenge + " code=" + code); err != nil {
 		return err
 	}

@@ -141,7 +141,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v 
 			if path == "/login" && r.Method != http.MethodPost && v.MFAChallenge == "" {
 				// A sign-in with another provider goes on here.
 				if step, ok := h.accounts.PendingMFA(r); ok {
-					v.MFAChallenge, v.Enrollment = step.MFAChallenge, step.Enrollment
+					v.MFAChallenge, v.Enrollment, v.RememberDays = step.MFAChallenge, step.Enrollment, step.RememberDays
 					if step.Enrollment != nil {
 						v.succeed(msgEnrolStep)
 					} else {

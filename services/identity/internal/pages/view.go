@@ -29,6 +29,9 @@ type view struct {
 	// RecoveryCodes are the account's new recovery codes, shown once
 	// after an enrolment at login.
 	RecoveryCodes []string
+	// RememberDays is for how many days the code form may remember the
+	// browser (0: the box is not shown).
+	RememberDays int
 	// Message is the page's message; Failed makes it an error.
 	Message string
 	Failed  bool

@@ -106,7 +106,7 @@ func (s *Server) ResendVerificationEmail(ctx context.Context, req *identityv1.Re
 // Login implements AuthServiceServer.
 func (s *Server) Login(ctx context.Context, req *identityv1.LoginRequest) (*identityv1.LoginResponse, error) {
 	res, err := s.accounts.Login(ctx, tenantFrom(ctx), account.LoginInput{
-		Email: req.GetEmail(), Username: req.GetUsername(), Password: req.GetPassword(),
+		Email: req.GetEmail(), Username: req.GetUsername(), Password: req.GetPassword(), DeviceToken: req.GetDeviceToken(),
 	}, clientOf(ctx))
 	if err != nil {
 		return nil, err

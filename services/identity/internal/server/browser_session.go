@@ -36,6 +36,12 @@ import (
 //     these two paths: the refresh token reaches nothing else.
 //   - tenantry_csrf holds a random CSRF token, readable by the page (not
 //     HttpOnly), Path=/.
+//   - tenantry_device holds a remembered device's token (VerifyMfa with
+//     remember_device, where the tenant allows it): HttpOnly,
+//     SameSite=Strict, for the two paths a login is posted to
+//     (/v1/auth:login, and /login for the page's form); a login takes it
+//     from the cookie when the body has none. Logout leaves it: it is the
+//     device's, not the session's.
 //
 // RefreshSession and Logout take the refresh token from the cookie when the
 // body has none; refresh rotates the cookie, logout clears both. Requests
@@ -56,6 +62,7 @@ const (
 	// pathConfirmEnrollment completes a login whose tenant requires a
 	// second factor the account had not enrolled yet.
 	pathConfirmEnrollment = "/v1/auth:confirmLoginTotpEnrollment"
+	cookieDevice          = "tenantry_device"
 	pathRefresh           = "/v1/auth:refresh"
 	pathLogout            = "/v1/auth:logout"
 	refreshJSONKey        = "refresh_token"
@@ -63,6 +70,15 @@ const (
 
 // sessionCookiePaths are the only paths the session cookie is sent to.
 var sessionCookiePaths = []string{pathRefresh, pathLogout}
+
+// deviceCookiePaths are the paths a login is posted to: the API's and the
+// login page's form.
+var deviceCookiePaths = []string{pathLogin, "/login"}
+
+// deviceCookieMaxAge is the longest a tenant remembers a device
+// (account.HighestMFARememberDays); the server decides, by the token's own
+// expiry, whether a device is still remembered.
+const deviceCookieMaxAge = 90 * 24 * time.Hour
 
 // browserSessions implements cookie sessions and CSRF checks around
 // identity's REST routes.
@@ -110,7 +126,14 @@ func (b *browserSessions) wrap(next http.Handler) http.Handler {
 					// with: a failed logout means the session is gone.
 					b.clearCookies(w, r)
 				}
-			case pathLogin, pathVerifyMfa, pathConfirmEnrollment:
+			case pathLogin:
+				if device, _ := r.Cookie(cookieDevice); device != nil && device.Value != "" {
+					if err := injectField(r, "device_token", "deviceToken", device.Value); err != nil {
+						restgateway.WriteError(w, r, err)
+						return
+					}
+				}
+			case pathVerifyMfa, pathConfirmEnrollment:
 			default:
 				browser = false
 			}
@@ -142,6 +165,10 @@ func (b *browserSessions) forwardResponse(ctx context.Context, w http.ResponseWr
 	case *identityv1.VerifyMfaResponse:
 		b.setSession(w, br, resp.GetRefreshToken(), true)
 		resp.RefreshToken = ""
+		if resp.GetDeviceToken() != "" {
+			setDeviceCookie(w, br.secure, resp.GetDeviceToken())
+			resp.DeviceToken = ""
+		}
 	case *identityv1.ConfirmLoginTotpEnrollmentResponse:
 		b.setSession(w, br, resp.GetRefreshToken(), true)
 		resp.RefreshToken = ""
@@ -174,6 +201,16 @@ func (b *browserSessions) setSession(w http.ResponseWriter, br *browserRequest, 
 	}
 }
 
+// setDeviceCookie gives the browser a remembered device's token.
+func setDeviceCookie(w http.ResponseWriter, secure bool, token string) {
+	for _, path := range deviceCookiePaths {
+		http.SetCookie(w, &http.Cookie{
+			Name: cookieDevice, Value: token, Path: path, MaxAge: int(deviceCookieMaxAge / time.Second),
+			HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode,
+		})
+	}
+}
+
 // clearCookies expires the session and CSRF cookies.
 func (b *browserSessions) clearCookies(w http.ResponseWriter, r *http.Request) {
 	secure := secureHost(restgateway.RequestHost(r))
@@ -200,6 +237,13 @@ func checkCSRF(r *http.Request) error {
 // injectRefreshToken adds the cookie's refresh token to a JSON body that has
 // none; a token in the body wins.
 func injectRefreshToken(r *http.Request, token string) error {
+	return injectField(r, refreshJSONKey, "refreshToken", token)
+}
+
+// injectField adds value to a JSON body as field key (camelKey in
+// grpc-gateway's other spelling) when the body has none; a value in the
+// body wins.
+func injectField(r *http.Request, key, camelKey, value string) error {
 	var raw []byte
 	if r.Body != nil {
 		var err error
@@ -214,15 +258,15 @@ func injectRefreshToken(r *http.Request, token string) error {
 		}
 	}
 	inBody := false
-	for _, key := range []string{refreshJSONKey, "refreshToken"} {
+	for _, k := range []string{key, camelKey} {
 		var v string
-		if js, ok := fields[key]; ok && json.Unmarshal(js, &v) == nil && v != "" {
+		if js, ok := fields[k]; ok && json.Unmarshal(js, &v) == nil && v != "" {
 			inBody = true
 		}
 	}
 	if !inBody {
-		delete(fields, "refreshToken")
-		fields[refreshJSONKey], _ = json.Marshal(token)
+		delete(fields, camelKey)
+		fields[key], _ = json.Marshal(value)
 		raw, _ = json.Marshal(fields)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(raw))

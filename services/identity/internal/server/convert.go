@@ -76,13 +76,14 @@ var verificationToProto = map[account.Verification]identityv1.EmailVerification{
 
 func settingsToProto(s account.Settings) *identityv1.TenantSettings {
 	return &identityv1.TenantSettings{
-		SignupPolicy:       signupToProto[s.SignupPolicy],
-		EmailVerification:  verificationToProto[s.EmailVerification],
-		PasswordMinLength:  int32(s.PasswordMinLength),
-		AllowedOrigins:     s.AllowedOrigins,
-		MaxLoginsPerSecond: int32(s.MaxLoginsPerSecond),
-		MfaPolicy:          mfaPolicyToProto[s.MFAPolicy],
-		Etag:               etag(s.Version),
+		SignupPolicy:          signupToProto[s.SignupPolicy],
+		EmailVerification:     verificationToProto[s.EmailVerification],
+		PasswordMinLength:     int32(s.PasswordMinLength),
+		AllowedOrigins:        s.AllowedOrigins,
+		MaxLoginsPerSecond:    int32(s.MaxLoginsPerSecond),
+		MfaPolicy:             mfaPolicyToProto[s.MFAPolicy],
+		MfaRememberDeviceDays: int32(s.MFARememberDays),
+		Etag:                  etag(s.Version),
 	}
 }
 

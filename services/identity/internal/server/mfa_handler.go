@@ -13,8 +13,9 @@ import (
 // VerifyMfa implements AuthServiceServer.
 func (s *Server) VerifyMfa(ctx context.Context, req *identityv1.VerifyMfaRequest) (*identityv1.VerifyMfaResponse, error) {
 	res, err := s.accounts.VerifyMFA(ctx, tenantFrom(ctx), account.VerifyMFAInput{
-		Challenge:   req.GetMfaChallenge(),
-		FactorProof: account.FactorProof{TOTPCode: req.GetTotpCode(), RecoveryCode: req.GetRecoveryCode()},
+		Challenge:      req.GetMfaChallenge(),
+		FactorProof:    account.FactorProof{TOTPCode: req.GetTotpCode(), RecoveryCode: req.GetRecoveryCode()},
+		RememberDevice: req.GetRememberDevice(),
 	}, clientOf(ctx))
 	if err != nil {
 		return nil, err
@@ -22,6 +23,7 @@ func (s *Server) VerifyMfa(ctx context.Context, req *identityv1.VerifyMfaRequest
 	l := tokensToLogin(res.Tokens, res.User, s.now())
 	return &identityv1.VerifyMfaResponse{
 		AccessToken: l.AccessToken, RefreshToken: l.RefreshToken, ExpiresIn: l.ExpiresIn, TokenType: l.TokenType, User: l.User,
+		DeviceToken: res.DeviceToken,
 	}, nil
 }
 
@@ -142,7 +144,7 @@ var factorToProto = map[account.Factor]identityv1.MfaFactor{
 // challengeToProto is a login's MFA challenge in the API.
 func challengeToProto(c *account.MFAChallenge, now time.Time) *identityv1.MfaChallenge {
 	out := &identityv1.MfaChallenge{Token: c.Token, ExpiresIn: int64(c.Expires.Sub(now).Round(time.Second).Seconds()),
-		EnrollmentRequired: c.EnrollmentRequired}
+		EnrollmentRequired: c.EnrollmentRequired, RememberDeviceDays: int32(c.RememberDays)}
 	for _, f := range c.Factors {
 		out.Factors = append(out.Factors, factorToProto[f])
 	}

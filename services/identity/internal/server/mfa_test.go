@@ -711,3 +711,122 @@ func TestReauthentication(t *testing.T) {
 
 // ReauthWindowForTests is how long a proof counts.
 const ReauthWindowForTests = account.ReauthWindow
+
+func TestRememberedDevice(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "demo")
+	admin := s.makeAdmin("demo", "boss@example.com")
+	setDays := func(days int32) {
+		t.Helper()
+		_, err := s.users.UpdateTenantSettings(in("demo", admin.GetAccessToken()), &identityv1.UpdateTenantSettingsRequest{
+			Settings: &identityv1.TenantSettings{MfaRememberDeviceDays: days}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mfa_remember_device_days"}}})
+		require.NoError(t, err)
+	}
+	login := func(email, device string) *identityv1.LoginResponse {
+		t.Helper()
+		resp, err := s.auth.Login(in("demo"), &identityv1.LoginRequest{Email: email, Password: goodPassword, DeviceToken: device})
+		require.NoError(t, err)
+		return resp
+	}
+
+	t.Run("new tenants remember no device; the setting is bounded", func(t *testing.T) {
+		st, err := s.users.GetTenantSettings(asOperator("demo"), &identityv1.GetTenantSettingsRequest{})
+		require.NoError(t, err)
+		require.Zero(t, st.GetSettings().GetMfaRememberDeviceDays())
+		_, err = s.users.UpdateTenantSettings(asOperator("demo"), &identityv1.UpdateTenantSettingsRequest{
+			Settings: &identityv1.TenantSettings{MfaRememberDeviceDays: 91}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mfa_remember_device_days"}}})
+		requireCode(t, err, codes.InvalidArgument)
+		ann := s.enrolTOTP(clock, "demo", "ann@example.com")
+		ch := s.challenge("demo", ann)
+		require.Zero(t, ch.GetRememberDeviceDays())
+		clock.Advance(30 * time.Second)
+		done, err := s.auth.VerifyMfa(in("demo"), &identityv1.VerifyMfaRequest{MfaChallenge: ch.GetToken(),
+			TotpCode: oathtool(t, ann.secret, clock.Now()), RememberDevice: true})
+		require.NoError(t, err)
+		require.Empty(t, done.GetDeviceToken(), "the tenant does not remember devices")
+	})
+
+	setDays(30)
+	var device string
+	bob := s.enrolTOTP(clock, "demo", "bob@example.com")
+	t.Run("a remembered device logs in with the password alone, for the tenant's days", func(t *testing.T) {
+		ch := s.challenge("demo", bob)
+		require.EqualValues(t, 30, ch.GetRememberDeviceDays())
+		clock.Advance(30 * time.Second)
+		done, err := s.auth.VerifyMfa(in("demo"), &identityv1.VerifyMfaRequest{MfaChallenge: ch.GetToken(),
+			TotpCode: oathtool(t, bob.secret, clock.Now()), RememberDevice: true})
+		require.NoError(t, err)
+		device = done.GetDeviceToken()
+		require.NotEmpty(t, device)
+
+		resp := login(bob.email, device)
+		require.Nil(t, resp.GetMfaChallenge())
+		require.NotEmpty(t, resp.GetAccessToken())
+		require.NotNil(t, login(bob.email, "").GetMfaChallenge(), "without the token, the code is asked for")
+		require.NotNil(t, login(bob.email, "not a device").GetMfaChallenge())
+
+		// Its sessions proved the password only: sensitive actions ask for a code.
+		_, err = s.auth.ChangeEmail(in("demo", resp.GetAccessToken()), &identityv1.ChangeEmailRequest{NewEmail: "bob.new@example.com", Password: goodPassword})
+		require.Equal(t, "code", proofAsked(t, err))
+		require.Contains(t, s.auditEvents("demo", bob.email), "mfa.device_remembered")
+	})
+
+	t.Run("another account's device token does nothing", func(t *testing.T) {
+		carl := s.enrolTOTP(clock, "demo", "carl@example.com")
+		require.NotNil(t, login(carl.email, device).GetMfaChallenge())
+	})
+
+	t.Run("the tenant's days bound the device: fewer days, or none, end it", func(t *testing.T) {
+		clock.Advance(3 * 24 * time.Hour)
+		require.Nil(t, login(bob.email, device).GetMfaChallenge())
+		setDays(2)
+		require.NotNil(t, login(bob.email, device).GetMfaChallenge())
+		setDays(30)
+		require.Nil(t, login(bob.email, device).GetMfaChallenge())
+		setDays(0)
+		require.NotNil(t, login(bob.email, device).GetMfaChallenge())
+		setDays(30)
+		clock.Advance(28 * 24 * time.Hour)
+		require.NotNil(t, login(bob.email, device).GetMfaChallenge(), "expired after 30 days")
+	})
+
+	t.Run("a browser keeps the device in a cookie for the login routes; a password change forgets it", func(t *testing.T) {
+		dora := s.enrolTOTP(clock, "demo", "dora@example.com")
+		const host = "demo.localhost"
+		ch := s.challenge("demo", dora)
+		clock.Advance(30 * time.Second)
+		resp, raw := s.restResponse(http.MethodPost, host, "/v1/auth:verifyMfa",
+			`{"mfaChallenge":"`+ch.GetToken()+`","totpCode":"`+oathtool(t, dora.secret, clock.Now())+`","rememberDevice":true}`,
+			"X-Tenantry-Client", "browser")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+		var done struct{ AccessToken, DeviceToken string }
+		require.NoError(t, json.Unmarshal(raw, &done))
+		require.Empty(t, done.DeviceToken, "a browser's device token is in the cookie only")
+		cookies := setCookies(t, resp)
+		apiCookie, pageCookie := cookies["tenantry_device /v1/auth:login"], cookies["tenantry_device /login"]
+		require.NotNil(t, apiCookie, "%v", cookies)
+		require.NotNil(t, pageCookie)
+		require.True(t, apiCookie.HttpOnly)
+		require.Equal(t, http.SameSiteStrictMode, apiCookie.SameSite)
+
+		cookie := "tenantry_device=" + apiCookie.Value
+		resp, raw = s.restResponse(http.MethodPost, host, "/v1/auth:login", `{"email":"dora@example.com","password":"`+goodPassword+`"}`,
+			"X-Tenantry-Client", "browser", "Cookie", cookie)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+		require.NotContains(t, string(raw), "mfaChallenge\":{", "no challenge for the remembered browser: %s", raw)
+		require.NotNil(t, setCookies(t, resp)["tenantry_session /v1/auth:refresh"])
+
+		form, body := s.postForm(host, "/login", url.Values{"email": {"dora@example.com"}, "password": {goodPassword}}, "Cookie", cookie)
+		require.Equal(t, http.StatusSeeOther, form.StatusCode, "the login page's form too: %s", body)
+
+		// A password change forgets every remembered device of the account.
+		_, err := s.auth.Reauthenticate(in("demo", done.AccessToken), &identityv1.ReauthenticateRequest{RecoveryCode: dora.recovery[0]})
+		require.NoError(t, err)
+		_, err = s.auth.ChangePassword(in("demo", done.AccessToken), &identityv1.ChangePasswordRequest{CurrentPassword: goodPassword, NewPassword: "a brand new passphrase"})
+		require.NoError(t, err)
+		resp2, err := s.auth.Login(in("demo"), &identityv1.LoginRequest{Email: "dora@example.com", Password: "a brand new passphrase", DeviceToken: apiCookie.Value})
+		require.NoError(t, err)
+		require.NotNil(t, resp2.GetMfaChallenge())
+	})
+}

@@ -76,7 +76,11 @@ func (p *pageForms) SignUp(r *http.Request, f pages.SignUpForm) (verificationReq
 // script finds the session on the next page.
 func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, password string) (step pages.LoginStep, err error) {
 	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
-		res, err := p.accounts.Login(r.Context(), t, account.LoginInput{Email: email, Password: password}, c)
+		in := account.LoginInput{Email: email, Password: password}
+		if device, _ := r.Cookie(cookieDevice); device != nil {
+			in.DeviceToken = device.Value
+		}
+		res, err := p.accounts.Login(r.Context(), t, in, c)
 		if err != nil {
 			return err
 		}
@@ -84,7 +88,7 @@ func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, passwor
 			p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
 			return nil
 		}
-		step.MFAChallenge = res.Challenge.Token
+		step.MFAChallenge, step.RememberDays = res.Challenge.Token, res.Challenge.RememberDays
 		if res.Challenge.EnrollmentRequired {
 			// The page shows the new app's key at once: there is nothing
 			// else to do with this challenge.
@@ -118,11 +122,15 @@ func (p *pageForms) ConfirmEnrollment(w http.ResponseWriter, r *http.Request, mf
 
 // VerifyMFA implements pages.Accounts: the second step of Login, which
 // opens the browser's session as Login does.
-func (p *pageForms) VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallenge, code string) error {
+func (p *pageForms) VerifyMFA(w http.ResponseWriter, r *http.Request, mfaChallenge, code string, rememberDevice bool) error {
 	return p.call(r, func(t tenancy.Tenant, c account.Client) error {
-		res, err := p.accounts.VerifyMFA(r.Context(), t, account.VerifyMFAInput{Challenge: mfaChallenge, FactorProof: account.ProofOfCode(code)}, c)
+		res, err := p.accounts.VerifyMFA(r.Context(), t, account.VerifyMFAInput{Challenge: mfaChallenge, FactorProof: account.ProofOfCode(code),
+			RememberDevice: rememberDevice}, c)
 		if err != nil {
 			return err
+		}
+		if res.DeviceToken != "" {
+			setDeviceCookie(w, secureHost(restgateway.RequestHost(r)), res.DeviceToken)
 		}
 		p.federation.ClearPendingMFA(w, r)
 		p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)

@@ -200,9 +200,13 @@ func (s *Server) UpdateTenantSettings(ctx context.Context, req *identityv1.Updat
 				return nil, fault.Invalid("settings.mfa_policy", "MFA_POLICY_INVALID", "mfa_policy must be OPTIONAL, REQUIRED_FOR_ADMINS or REQUIRED")
 			}
 			up.MFAPolicy = &v
+		case "mfa_remember_device_days":
+			v := int(in.GetMfaRememberDeviceDays())
+			up.MFARememberDays = &v
 		default:
 			return nil, fault.Invalid("update_mask", "UPDATE_MASK_INVALID",
-				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins, max_logins_per_second, mfa_policy", p)
+				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins, max_logins_per_second, "+
+					"mfa_policy, mfa_remember_device_days", p)
 		}
 	}
 	st, err := s.accounts.UpdateSettings(ctx, tenantFrom(ctx), up, clientOf(ctx))

@@ -66,3 +66,24 @@ func (t *pgTx) RecoveryCodesLeft(ctx context.Context, userID string) (int, error
 	err := t.tx.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1::uuid AND use_time IS NULL`, userID).Scan(&n)
 	return n, err
 }
+
+func (t *pgTx) InsertRememberedDevice(ctx context.Context, d *account.RememberedDevice) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO remembered_devices (token_hash, user_id, create_time, expire_time, user_agent)
+		VALUES ($1, $2::uuid, $3, $4, $5)`, d.Hash, d.UserID, d.CreateTime, d.ExpireTime, d.UserAgent)
+	return err
+}
+
+func (t *pgTx) RememberedDevice(ctx context.Context, hash []byte) (*account.RememberedDevice, error) {
+	d := account.RememberedDevice{Hash: hash}
+	err := t.tx.QueryRow(ctx, `SELECT user_id::text, create_time, expire_time, user_agent FROM remembered_devices WHERE token_hash = $1`, hash).
+		Scan(&d.UserID, &d.CreateTime, &d.ExpireTime, &d.UserAgent)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &d, nil
+}
+
+func (t *pgTx) DeleteRememberedDevices(ctx context.Context, userID string) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM remembered_devices WHERE user_id = $1::uuid`, userID)
+	return err
+}

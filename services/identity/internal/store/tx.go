@@ -80,8 +80,8 @@ func (t *pgTx) Settings(ctx context.Context) (account.Settings, error) {
 	var s account.Settings
 	var policy, verification, mfa string
 	err := t.tx.QueryRow(ctx, `SELECT signup_policy, email_verification, password_min_length, allowed_origins,
-		max_logins_per_second, mfa_policy, version FROM settings`).
-		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &mfa, &s.Version)
+		max_logins_per_second, mfa_policy, mfa_remember_days, version FROM settings`).
+		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &mfa, &s.MFARememberDays, &s.Version)
 	s.SignupPolicy, s.EmailVerification = account.SignupPolicy(policy), account.Verification(verification)
 	s.MFAPolicy = account.MFAPolicy(mfa)
 	return s, err
@@ -97,8 +97,10 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 		mfa = account.MFAOptional
 	}
 	tag, err := t.tx.Exec(ctx, `UPDATE settings SET signup_policy = $1, email_verification = $2, password_min_length = $3,
-		allowed_origins = $4, max_logins_per_second = $5, mfa_policy = $7, version = version + 1, update_time = now() WHERE version = $6`,
-		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version, string(mfa))
+		allowed_origins = $4, max_logins_per_second = $5, mfa_policy = $7, mfa_remember_days = $8, version = version + 1,
+		update_time = now() WHERE version = $6`,
+		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version, string(mfa),
+		s.MFARememberDays)
 	if err != nil {
 		return s, err
 	}
@@ -418,7 +420,12 @@ func (t *pgTx) UseTokensOf(ctx context.Context, userID string, at time.Time, pur
 
 func (t *pgTx) DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error) {
 	tag, err := t.tx.Exec(ctx, `DELETE FROM one_time_tokens WHERE expire_time < $1`, before)
-	return tag.RowsAffected(), err
+	if err != nil {
+		return 0, err
+	}
+	// Remembered devices are tokens too.
+	devices, err := t.tx.Exec(ctx, `DELETE FROM remembered_devices WHERE expire_time < $1`, before)
+	return tag.RowsAffected() + devices.RowsAffected(), err
 }
 
 func (t *pgTx) Audit(ctx context.Context, e account.AuditEvent) error {

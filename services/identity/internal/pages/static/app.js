@@ -367,6 +367,10 @@
         if (r.mfaChallenge) {
           // The password was right; the account has a second factor.
           $('input[name="mfa_challenge"]', mfaForm).value = r.mfaChallenge.token;
+          // The tenant may let this browser skip the code for some days.
+          const days = r.mfaChallenge.rememberDeviceDays || 0;
+          $('#remember-days').textContent = String(days);
+          $('#remember-field').hidden = !days;
           loginForm.hidden = true;
           mfaForm.hidden = false;
           say('Enter the code your authenticator app shows, or one of your recovery codes.');
@@ -389,6 +393,7 @@
         const code = (v.code || '').replace(/\s+/g, '');
         const body = { mfaChallenge: $('input[name="mfa_challenge"]', mfaForm).value };
         if (/^\d{6}$/.test(code)) body.totpCode = code; else body.recoveryCode = v.code || '';
+        if ($('#remember_device').checked) body.rememberDevice = true;
         loggedIn(await send('POST', '/v1/auth:verifyMfa', body, { 'X-Tenantry-Client': 'browser' }));
       });
     },
