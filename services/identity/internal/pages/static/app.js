@@ -583,6 +583,7 @@
           $('#mfa-qr').src = 'data:image/png;base64,' + r.qrCodePng;
           $('#mfa-secret').textContent = r.secret;
           $('#mfa-codes').hidden = true;
+          $('#mfa-begin').hidden = true;
           $('#mfa-enrol').hidden = false;
           $('#totp_code').focus();
         } catch (err) { say(err.message, true); }
