@@ -833,8 +833,12 @@ type TenantSettings struct {
 	// (VerifyMfa's remember_device), so that its logins need no code: 0 (new
 	// tenants: never) to 90.
 	MfaRememberDeviceDays int32 `protobuf:"varint,8,opt,name=mfa_remember_device_days,json=mfaRememberDeviceDays,proto3" json:"mfa_remember_device_days,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Whether users may log in with a one-time code mailed to them instead
+	// of their password (RequestLoginCode, LoginWithCode). New tenants:
+	// false.
+	LoginByEmailCode bool `protobuf:"varint,9,opt,name=login_by_email_code,json=loginByEmailCode,proto3" json:"login_by_email_code,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *TenantSettings) Reset() {
@@ -923,6 +927,13 @@ func (x *TenantSettings) GetMfaRememberDeviceDays() int32 {
 	return 0
 }
 
+func (x *TenantSettings) GetLoginByEmailCode() bool {
+	if x != nil {
+		return x.LoginByEmailCode
+	}
+	return false
+}
+
 // GetAuthConfigRequest is the request of GetAuthConfig.
 type GetAuthConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -976,8 +987,11 @@ type GetAuthConfigResponse struct {
 	// Other identity providers the tenant's users may sign in with, for
 	// "Sign in with ..." buttons: send the browser to login_path.
 	IdentityProviders []*SignInProvider `protobuf:"bytes,6,rep,name=identity_providers,json=identityProviders,proto3" json:"identity_providers,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Whether users may log in with a code mailed to them
+	// (TenantSettings.login_by_email_code).
+	LoginByEmailCode bool `protobuf:"varint,7,opt,name=login_by_email_code,json=loginByEmailCode,proto3" json:"login_by_email_code,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetAuthConfigResponse) Reset() {
@@ -1050,6 +1064,13 @@ func (x *GetAuthConfigResponse) GetIdentityProviders() []*SignInProvider {
 		return x.IdentityProviders
 	}
 	return nil
+}
+
+func (x *GetAuthConfigResponse) GetLoginByEmailCode() bool {
+	if x != nil {
+		return x.LoginByEmailCode
+	}
+	return false
 }
 
 // SignInProvider is an identity provider as the login page offers it.
@@ -6429,6 +6450,256 @@ func (x *ReauthenticateResponse) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// RequestLoginCodeRequest is the request of RequestLoginCode.
+type RequestLoginCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Email address of the account.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestLoginCodeRequest) Reset() {
+	*x = RequestLoginCodeRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestLoginCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestLoginCodeRequest) ProtoMessage() {}
+
+func (x *RequestLoginCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestLoginCodeRequest.ProtoReflect.Descriptor instead.
+func (*RequestLoginCodeRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *RequestLoginCodeRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RequestLoginCodeResponse is the response of RequestLoginCode.
+type RequestLoginCodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token to send with the code to LoginWithCode. Keep it: the code
+	// works with this token only.
+	LoginCodeToken string `protobuf:"bytes,1,opt,name=login_code_token,json=loginCodeToken,proto3" json:"login_code_token,omitempty"`
+	// Seconds until the code expires.
+	ExpiresIn     int64 `protobuf:"varint,2,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestLoginCodeResponse) Reset() {
+	*x = RequestLoginCodeResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestLoginCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestLoginCodeResponse) ProtoMessage() {}
+
+func (x *RequestLoginCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestLoginCodeResponse.ProtoReflect.Descriptor instead.
+func (*RequestLoginCodeResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *RequestLoginCodeResponse) GetLoginCodeToken() string {
+	if x != nil {
+		return x.LoginCodeToken
+	}
+	return ""
+}
+
+func (x *RequestLoginCodeResponse) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+// LoginWithCodeRequest is the request of LoginWithCode.
+type LoginWithCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// RequestLoginCode's token.
+	LoginCodeToken string `protobuf:"bytes,1,opt,name=login_code_token,json=loginCodeToken,proto3" json:"login_code_token,omitempty"`
+	// The 6-digit code of the mail.
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginWithCodeRequest) Reset() {
+	*x = LoginWithCodeRequest{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginWithCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginWithCodeRequest) ProtoMessage() {}
+
+func (x *LoginWithCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginWithCodeRequest.ProtoReflect.Descriptor instead.
+func (*LoginWithCodeRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *LoginWithCodeRequest) GetLoginCodeToken() string {
+	if x != nil {
+		return x.LoginCodeToken
+	}
+	return ""
+}
+
+func (x *LoginWithCodeRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// LoginWithCodeResponse is the response of LoginWithCode: what Login
+// answers.
+type LoginWithCodeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Short-lived signed JWT for `authorization: Bearer`.
+	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// Opaque token for RefreshSession. Keep it secret.
+	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// Seconds until the access token expires.
+	ExpiresIn int64 `protobuf:"varint,3,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	// Always "Bearer".
+	TokenType string `protobuf:"bytes,4,opt,name=token_type,json=tokenType,proto3" json:"token_type,omitempty"`
+	// The logged-in user.
+	User *User `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	// Set, instead of every field above, when the account has a second
+	// factor (or must enrol one): as LoginResponse.mfa_challenge.
+	MfaChallenge  *MfaChallenge `protobuf:"bytes,6,opt,name=mfa_challenge,json=mfaChallenge,proto3" json:"mfa_challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginWithCodeResponse) Reset() {
+	*x = LoginWithCodeResponse{}
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginWithCodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginWithCodeResponse) ProtoMessage() {}
+
+func (x *LoginWithCodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_identity_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginWithCodeResponse.ProtoReflect.Descriptor instead.
+func (*LoginWithCodeResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_identity_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *LoginWithCodeResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *LoginWithCodeResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *LoginWithCodeResponse) GetExpiresIn() int64 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+func (x *LoginWithCodeResponse) GetTokenType() string {
+	if x != nil {
+		return x.TokenType
+	}
+	return ""
+}
+
+func (x *LoginWithCodeResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *LoginWithCodeResponse) GetMfaChallenge() *MfaChallenge {
+	if x != nil {
+		return x.MfaChallenge
+	}
+	return nil
+}
+
 var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
@@ -6466,7 +6737,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12\x1b\n" +
 	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"\xca\x03\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\"\xf9\x03\n" +
 	"\x0eTenantSettings\x12G\n" +
 	"\rsignup_policy\x18\x01 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x02 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
@@ -6476,15 +6747,17 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x15max_logins_per_second\x18\x06 \x01(\x05R\x12maxLoginsPerSecond\x12>\n" +
 	"\n" +
 	"mfa_policy\x18\a \x01(\x0e2\x1f.tenantry.identity.v1.MfaPolicyR\tmfaPolicy\x127\n" +
-	"\x18mfa_remember_device_days\x18\b \x01(\x05R\x15mfaRememberDeviceDays\"\x16\n" +
-	"\x14GetAuthConfigRequest\"\x85\x03\n" +
+	"\x18mfa_remember_device_days\x18\b \x01(\x05R\x15mfaRememberDeviceDays\x12-\n" +
+	"\x13login_by_email_code\x18\t \x01(\bR\x10loginByEmailCode\"\x16\n" +
+	"\x14GetAuthConfigRequest\"\xb4\x03\n" +
 	"\x15GetAuthConfigResponse\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
 	"\x13tenant_display_name\x18\x02 \x01(\tR\x11tenantDisplayName\x12G\n" +
 	"\rsignup_policy\x18\x03 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x04 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
 	"\x13password_min_length\x18\x05 \x01(\x05R\x11passwordMinLength\x12S\n" +
-	"\x12identity_providers\x18\x06 \x03(\v2$.tenantry.identity.v1.SignInProviderR\x11identityProviders\"s\n" +
+	"\x12identity_providers\x18\x06 \x03(\v2$.tenantry.identity.v1.SignInProviderR\x11identityProviders\x12-\n" +
+	"\x13login_by_email_code\x18\a \x01(\bR\x10loginByEmailCode\"s\n" +
 	"\x0eSignInProvider\x12\x1f\n" +
 	"\vprovider_id\x18\x01 \x01(\tR\n" +
 	"providerId\x12!\n" +
@@ -6822,7 +7095,25 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\rrecovery_code\x18\x03 \x01(\tR\frecoveryCode\"U\n" +
 	"\x16ReauthenticateResponse\x12;\n" +
 	"\vexpire_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime*~\n" +
+	"expireTime\"/\n" +
+	"\x17RequestLoginCodeRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"c\n" +
+	"\x18RequestLoginCodeResponse\x12(\n" +
+	"\x10login_code_token\x18\x01 \x01(\tR\x0eloginCodeToken\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x02 \x01(\x03R\texpiresIn\"T\n" +
+	"\x14LoginWithCodeRequest\x12(\n" +
+	"\x10login_code_token\x18\x01 \x01(\tR\x0eloginCodeToken\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\"\x96\x02\n" +
+	"\x15LoginWithCodeResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x03 \x01(\x03R\texpiresIn\x12\x1d\n" +
+	"\n" +
+	"token_type\x18\x04 \x01(\tR\ttokenType\x12.\n" +
+	"\x04user\x18\x05 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\x12G\n" +
+	"\rmfa_challenge\x18\x06 \x01(\v2\".tenantry.identity.v1.MfaChallengeR\fmfaChallenge*~\n" +
 	"\fSignupPolicy\x12\x1d\n" +
 	"\x19SIGNUP_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SIGNUP_POLICY_OPEN\x10\x01\x12\x1d\n" +
@@ -6841,7 +7132,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\tMfaFactor\x12\x1a\n" +
 	"\x16MFA_FACTOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fMFA_FACTOR_TOTP\x10\x01\x12\x1c\n" +
-	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xdd\x16\n" +
+	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xba\x18\n" +
 	"\vAuthService\x12h\n" +
 	"\rGetAuthConfig\x12*.tenantry.identity.v1.GetAuthConfigRequest\x1a+.tenantry.identity.v1.GetAuthConfigResponse\x12S\n" +
 	"\x06SignUp\x12#.tenantry.identity.v1.SignUpRequest\x1a$.tenantry.identity.v1.SignUpResponse\x12b\n" +
@@ -6869,7 +7160,9 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x17RegenerateRecoveryCodes\x124.tenantry.identity.v1.RegenerateRecoveryCodesRequest\x1a5.tenantry.identity.v1.RegenerateRecoveryCodesResponse\x12\x89\x01\n" +
 	"\x18BeginLoginTotpEnrollment\x125.tenantry.identity.v1.BeginLoginTotpEnrollmentRequest\x1a6.tenantry.identity.v1.BeginLoginTotpEnrollmentResponse\x12\x8f\x01\n" +
 	"\x1aConfirmLoginTotpEnrollment\x127.tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest\x1a8.tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse\x12k\n" +
-	"\x0eReauthenticate\x12+.tenantry.identity.v1.ReauthenticateRequest\x1a,.tenantry.identity.v1.ReauthenticateResponse2\xc2\x06\n" +
+	"\x0eReauthenticate\x12+.tenantry.identity.v1.ReauthenticateRequest\x1a,.tenantry.identity.v1.ReauthenticateResponse\x12q\n" +
+	"\x10RequestLoginCode\x12-.tenantry.identity.v1.RequestLoginCodeRequest\x1a..tenantry.identity.v1.RequestLoginCodeResponse\x12h\n" +
+	"\rLoginWithCode\x12*.tenantry.identity.v1.LoginWithCodeRequest\x1a+.tenantry.identity.v1.LoginWithCodeResponse2\xc2\x06\n" +
 	"\vUserService\x12\\\n" +
 	"\tListUsers\x12&.tenantry.identity.v1.ListUsersRequest\x1a'.tenantry.identity.v1.ListUsersResponse\x12V\n" +
 	"\aGetUser\x12$.tenantry.identity.v1.GetUserRequest\x1a%.tenantry.identity.v1.GetUserResponse\x12_\n" +
@@ -6913,7 +7206,7 @@ func file_tenantry_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_tenantry_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 103)
+var file_tenantry_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 107)
 var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(SignupPolicy)(0),                          // 0: tenantry.identity.v1.SignupPolicy
 	(EmailVerification)(0),                     // 1: tenantry.identity.v1.EmailVerification
@@ -7027,18 +7320,22 @@ var file_tenantry_identity_v1_identity_proto_goTypes = []any{
 	(*ResetUserMfaResponse)(nil),               // 109: tenantry.identity.v1.ResetUserMfaResponse
 	(*ReauthenticateRequest)(nil),              // 110: tenantry.identity.v1.ReauthenticateRequest
 	(*ReauthenticateResponse)(nil),             // 111: tenantry.identity.v1.ReauthenticateResponse
-	(*timestamppb.Timestamp)(nil),              // 112: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),              // 113: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),                // 114: google.protobuf.Duration
+	(*RequestLoginCodeRequest)(nil),            // 112: tenantry.identity.v1.RequestLoginCodeRequest
+	(*RequestLoginCodeResponse)(nil),           // 113: tenantry.identity.v1.RequestLoginCodeResponse
+	(*LoginWithCodeRequest)(nil),               // 114: tenantry.identity.v1.LoginWithCodeRequest
+	(*LoginWithCodeResponse)(nil),              // 115: tenantry.identity.v1.LoginWithCodeResponse
+	(*timestamppb.Timestamp)(nil),              // 116: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),              // 117: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                // 118: google.protobuf.Duration
 }
 var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	4,   // 0: tenantry.identity.v1.User.state:type_name -> tenantry.identity.v1.User.State
-	112, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	112, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	112, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
-	112, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	112, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
-	112, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	116, // 1: tenantry.identity.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	116, // 2: tenantry.identity.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	116, // 3: tenantry.identity.v1.User.last_login_time:type_name -> google.protobuf.Timestamp
+	116, // 4: tenantry.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	116, // 5: tenantry.identity.v1.Session.refresh_time:type_name -> google.protobuf.Timestamp
+	116, // 6: tenantry.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
 	0,   // 7: tenantry.identity.v1.TenantSettings.signup_policy:type_name -> tenantry.identity.v1.SignupPolicy
 	1,   // 8: tenantry.identity.v1.TenantSettings.email_verification:type_name -> tenantry.identity.v1.EmailVerification
 	2,   // 9: tenantry.identity.v1.TenantSettings.mfa_policy:type_name -> tenantry.identity.v1.MfaPolicy
@@ -7054,145 +7351,151 @@ var file_tenantry_identity_v1_identity_proto_depIdxs = []int32{
 	9,   // 19: tenantry.identity.v1.ListUsersResponse.users:type_name -> tenantry.identity.v1.User
 	9,   // 20: tenantry.identity.v1.GetUserResponse.user:type_name -> tenantry.identity.v1.User
 	9,   // 21: tenantry.identity.v1.UpdateUserRequest.user:type_name -> tenantry.identity.v1.User
-	113, // 22: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	117, // 22: tenantry.identity.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	9,   // 23: tenantry.identity.v1.UpdateUserResponse.user:type_name -> tenantry.identity.v1.User
 	9,   // 24: tenantry.identity.v1.InviteUserResponse.user:type_name -> tenantry.identity.v1.User
 	11,  // 25: tenantry.identity.v1.GetTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
 	11,  // 26: tenantry.identity.v1.UpdateTenantSettingsRequest.settings:type_name -> tenantry.identity.v1.TenantSettings
-	113, // 27: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	117, // 27: tenantry.identity.v1.UpdateTenantSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
 	11,  // 28: tenantry.identity.v1.UpdateTenantSettingsResponse.settings:type_name -> tenantry.identity.v1.TenantSettings
 	60,  // 29: tenantry.identity.v1.GetJwksResponse.keys:type_name -> tenantry.identity.v1.Jwk
 	5,   // 30: tenantry.identity.v1.OAuthClient.type:type_name -> tenantry.identity.v1.OAuthClient.Type
 	6,   // 31: tenantry.identity.v1.OAuthClient.grant_types:type_name -> tenantry.identity.v1.OAuthClient.GrantType
-	114, // 32: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
+	118, // 32: tenantry.identity.v1.OAuthClient.access_token_lifetime:type_name -> google.protobuf.Duration
 	7,   // 33: tenantry.identity.v1.OAuthClient.id_token_signed_response_alg:type_name -> tenantry.identity.v1.OAuthClient.SigningAlgorithm
-	112, // 34: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
-	112, // 35: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
-	112, // 36: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
+	116, // 34: tenantry.identity.v1.OAuthClient.create_time:type_name -> google.protobuf.Timestamp
+	116, // 35: tenantry.identity.v1.OAuthClient.update_time:type_name -> google.protobuf.Timestamp
+	116, // 36: tenantry.identity.v1.OAuthClient.secret_create_time:type_name -> google.protobuf.Timestamp
 	63,  // 37: tenantry.identity.v1.CreateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 38: tenantry.identity.v1.CreateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 39: tenantry.identity.v1.GetOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 40: tenantry.identity.v1.ListOAuthClientsResponse.oauth_clients:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 41: tenantry.identity.v1.UpdateOAuthClientRequest.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
-	113, // 42: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	117, // 42: tenantry.identity.v1.UpdateOAuthClientRequest.update_mask:type_name -> google.protobuf.FieldMask
 	63,  // 43: tenantry.identity.v1.UpdateOAuthClientResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	63,  // 44: tenantry.identity.v1.RotateOAuthClientSecretResponse.oauth_client:type_name -> tenantry.identity.v1.OAuthClient
 	78,  // 45: tenantry.identity.v1.ListLinkedIdentitiesResponse.linked_identities:type_name -> tenantry.identity.v1.LinkedIdentity
-	112, // 46: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
-	112, // 47: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
+	116, // 46: tenantry.identity.v1.LinkedIdentity.create_time:type_name -> google.protobuf.Timestamp
+	116, // 47: tenantry.identity.v1.LinkedIdentity.last_login_time:type_name -> google.protobuf.Timestamp
 	8,   // 48: tenantry.identity.v1.IdentityProvider.kind:type_name -> tenantry.identity.v1.IdentityProvider.Kind
-	112, // 49: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
-	112, // 50: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
+	116, // 49: tenantry.identity.v1.IdentityProvider.create_time:type_name -> google.protobuf.Timestamp
+	116, // 50: tenantry.identity.v1.IdentityProvider.update_time:type_name -> google.protobuf.Timestamp
 	81,  // 51: tenantry.identity.v1.CreateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 52: tenantry.identity.v1.CreateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 53: tenantry.identity.v1.GetIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 54: tenantry.identity.v1.ListIdentityProvidersResponse.identity_providers:type_name -> tenantry.identity.v1.IdentityProvider
 	81,  // 55: tenantry.identity.v1.UpdateIdentityProviderRequest.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
-	113, // 56: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
+	117, // 56: tenantry.identity.v1.UpdateIdentityProviderRequest.update_mask:type_name -> google.protobuf.FieldMask
 	81,  // 57: tenantry.identity.v1.UpdateIdentityProviderResponse.identity_provider:type_name -> tenantry.identity.v1.IdentityProvider
 	9,   // 58: tenantry.identity.v1.VerifyMfaResponse.user:type_name -> tenantry.identity.v1.User
-	112, // 59: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
+	116, // 59: tenantry.identity.v1.GetMfaStatusResponse.totp_enroll_time:type_name -> google.protobuf.Timestamp
 	9,   // 60: tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse.user:type_name -> tenantry.identity.v1.User
-	112, // 61: tenantry.identity.v1.ReauthenticateResponse.expire_time:type_name -> google.protobuf.Timestamp
-	12,  // 62: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
-	15,  // 63: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
-	17,  // 64: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
-	19,  // 65: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
-	21,  // 66: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
-	24,  // 67: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
-	26,  // 68: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
-	28,  // 69: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
-	30,  // 70: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
-	32,  // 71: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
-	34,  // 72: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
-	36,  // 73: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
-	38,  // 74: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
-	40,  // 75: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
-	42,  // 76: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
-	76,  // 77: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
-	79,  // 78: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
-	92,  // 79: tenantry.identity.v1.AuthService.VerifyMfa:input_type -> tenantry.identity.v1.VerifyMfaRequest
-	94,  // 80: tenantry.identity.v1.AuthService.GetMfaStatus:input_type -> tenantry.identity.v1.GetMfaStatusRequest
-	96,  // 81: tenantry.identity.v1.AuthService.BeginTotpEnrollment:input_type -> tenantry.identity.v1.BeginTotpEnrollmentRequest
-	98,  // 82: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmTotpEnrollmentRequest
-	100, // 83: tenantry.identity.v1.AuthService.RemoveTotp:input_type -> tenantry.identity.v1.RemoveTotpRequest
-	102, // 84: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:input_type -> tenantry.identity.v1.RegenerateRecoveryCodesRequest
-	104, // 85: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:input_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentRequest
-	106, // 86: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest
-	110, // 87: tenantry.identity.v1.AuthService.Reauthenticate:input_type -> tenantry.identity.v1.ReauthenticateRequest
-	44,  // 88: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
-	46,  // 89: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
-	48,  // 90: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
-	50,  // 91: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
-	108, // 92: tenantry.identity.v1.UserService.ResetUserMfa:input_type -> tenantry.identity.v1.ResetUserMfaRequest
-	52,  // 93: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
-	54,  // 94: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
-	56,  // 95: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
-	58,  // 96: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
-	61,  // 97: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
-	82,  // 98: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
-	84,  // 99: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
-	86,  // 100: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
-	88,  // 101: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
-	90,  // 102: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
-	64,  // 103: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
-	66,  // 104: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
-	68,  // 105: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
-	70,  // 106: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
-	72,  // 107: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
-	74,  // 108: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
-	13,  // 109: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
-	16,  // 110: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
-	18,  // 111: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
-	20,  // 112: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
-	22,  // 113: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
-	25,  // 114: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
-	27,  // 115: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
-	29,  // 116: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
-	31,  // 117: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
-	33,  // 118: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
-	35,  // 119: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
-	37,  // 120: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
-	39,  // 121: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
-	41,  // 122: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
-	43,  // 123: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
-	77,  // 124: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
-	80,  // 125: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
-	93,  // 126: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
-	95,  // 127: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
-	97,  // 128: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
-	99,  // 129: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
-	101, // 130: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
-	103, // 131: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
-	105, // 132: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:output_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
-	107, // 133: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
-	111, // 134: tenantry.identity.v1.AuthService.Reauthenticate:output_type -> tenantry.identity.v1.ReauthenticateResponse
-	45,  // 135: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
-	47,  // 136: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
-	49,  // 137: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
-	51,  // 138: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
-	109, // 139: tenantry.identity.v1.UserService.ResetUserMfa:output_type -> tenantry.identity.v1.ResetUserMfaResponse
-	53,  // 140: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
-	55,  // 141: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
-	57,  // 142: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
-	59,  // 143: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
-	62,  // 144: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
-	83,  // 145: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
-	85,  // 146: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
-	87,  // 147: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
-	89,  // 148: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
-	91,  // 149: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
-	65,  // 150: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
-	67,  // 151: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
-	69,  // 152: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
-	71,  // 153: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
-	73,  // 154: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
-	75,  // 155: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
-	109, // [109:156] is the sub-list for method output_type
-	62,  // [62:109] is the sub-list for method input_type
-	62,  // [62:62] is the sub-list for extension type_name
-	62,  // [62:62] is the sub-list for extension extendee
-	0,   // [0:62] is the sub-list for field type_name
+	116, // 61: tenantry.identity.v1.ReauthenticateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	9,   // 62: tenantry.identity.v1.LoginWithCodeResponse.user:type_name -> tenantry.identity.v1.User
+	23,  // 63: tenantry.identity.v1.LoginWithCodeResponse.mfa_challenge:type_name -> tenantry.identity.v1.MfaChallenge
+	12,  // 64: tenantry.identity.v1.AuthService.GetAuthConfig:input_type -> tenantry.identity.v1.GetAuthConfigRequest
+	15,  // 65: tenantry.identity.v1.AuthService.SignUp:input_type -> tenantry.identity.v1.SignUpRequest
+	17,  // 66: tenantry.identity.v1.AuthService.VerifyEmail:input_type -> tenantry.identity.v1.VerifyEmailRequest
+	19,  // 67: tenantry.identity.v1.AuthService.ResendVerificationEmail:input_type -> tenantry.identity.v1.ResendVerificationEmailRequest
+	21,  // 68: tenantry.identity.v1.AuthService.Login:input_type -> tenantry.identity.v1.LoginRequest
+	24,  // 69: tenantry.identity.v1.AuthService.RefreshSession:input_type -> tenantry.identity.v1.RefreshSessionRequest
+	26,  // 70: tenantry.identity.v1.AuthService.Logout:input_type -> tenantry.identity.v1.LogoutRequest
+	28,  // 71: tenantry.identity.v1.AuthService.ListSessions:input_type -> tenantry.identity.v1.ListSessionsRequest
+	30,  // 72: tenantry.identity.v1.AuthService.RevokeSession:input_type -> tenantry.identity.v1.RevokeSessionRequest
+	32,  // 73: tenantry.identity.v1.AuthService.GetCurrentUser:input_type -> tenantry.identity.v1.GetCurrentUserRequest
+	34,  // 74: tenantry.identity.v1.AuthService.RequestPasswordReset:input_type -> tenantry.identity.v1.RequestPasswordResetRequest
+	36,  // 75: tenantry.identity.v1.AuthService.ResetPassword:input_type -> tenantry.identity.v1.ResetPasswordRequest
+	38,  // 76: tenantry.identity.v1.AuthService.ChangePassword:input_type -> tenantry.identity.v1.ChangePasswordRequest
+	40,  // 77: tenantry.identity.v1.AuthService.ChangeEmail:input_type -> tenantry.identity.v1.ChangeEmailRequest
+	42,  // 78: tenantry.identity.v1.AuthService.AcceptInvitation:input_type -> tenantry.identity.v1.AcceptInvitationRequest
+	76,  // 79: tenantry.identity.v1.AuthService.ListLinkedIdentities:input_type -> tenantry.identity.v1.ListLinkedIdentitiesRequest
+	79,  // 80: tenantry.identity.v1.AuthService.UnlinkIdentity:input_type -> tenantry.identity.v1.UnlinkIdentityRequest
+	92,  // 81: tenantry.identity.v1.AuthService.VerifyMfa:input_type -> tenantry.identity.v1.VerifyMfaRequest
+	94,  // 82: tenantry.identity.v1.AuthService.GetMfaStatus:input_type -> tenantry.identity.v1.GetMfaStatusRequest
+	96,  // 83: tenantry.identity.v1.AuthService.BeginTotpEnrollment:input_type -> tenantry.identity.v1.BeginTotpEnrollmentRequest
+	98,  // 84: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmTotpEnrollmentRequest
+	100, // 85: tenantry.identity.v1.AuthService.RemoveTotp:input_type -> tenantry.identity.v1.RemoveTotpRequest
+	102, // 86: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:input_type -> tenantry.identity.v1.RegenerateRecoveryCodesRequest
+	104, // 87: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:input_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentRequest
+	106, // 88: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:input_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentRequest
+	110, // 89: tenantry.identity.v1.AuthService.Reauthenticate:input_type -> tenantry.identity.v1.ReauthenticateRequest
+	112, // 90: tenantry.identity.v1.AuthService.RequestLoginCode:input_type -> tenantry.identity.v1.RequestLoginCodeRequest
+	114, // 91: tenantry.identity.v1.AuthService.LoginWithCode:input_type -> tenantry.identity.v1.LoginWithCodeRequest
+	44,  // 92: tenantry.identity.v1.UserService.ListUsers:input_type -> tenantry.identity.v1.ListUsersRequest
+	46,  // 93: tenantry.identity.v1.UserService.GetUser:input_type -> tenantry.identity.v1.GetUserRequest
+	48,  // 94: tenantry.identity.v1.UserService.UpdateUser:input_type -> tenantry.identity.v1.UpdateUserRequest
+	50,  // 95: tenantry.identity.v1.UserService.DeleteUser:input_type -> tenantry.identity.v1.DeleteUserRequest
+	108, // 96: tenantry.identity.v1.UserService.ResetUserMfa:input_type -> tenantry.identity.v1.ResetUserMfaRequest
+	52,  // 97: tenantry.identity.v1.UserService.InviteUser:input_type -> tenantry.identity.v1.InviteUserRequest
+	54,  // 98: tenantry.identity.v1.UserService.GetTenantSettings:input_type -> tenantry.identity.v1.GetTenantSettingsRequest
+	56,  // 99: tenantry.identity.v1.UserService.UpdateTenantSettings:input_type -> tenantry.identity.v1.UpdateTenantSettingsRequest
+	58,  // 100: tenantry.identity.v1.TokenService.GetJwks:input_type -> tenantry.identity.v1.GetJwksRequest
+	61,  // 101: tenantry.identity.v1.TokenService.IntrospectToken:input_type -> tenantry.identity.v1.IntrospectTokenRequest
+	82,  // 102: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:input_type -> tenantry.identity.v1.CreateIdentityProviderRequest
+	84,  // 103: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:input_type -> tenantry.identity.v1.GetIdentityProviderRequest
+	86,  // 104: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:input_type -> tenantry.identity.v1.ListIdentityProvidersRequest
+	88,  // 105: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:input_type -> tenantry.identity.v1.UpdateIdentityProviderRequest
+	90,  // 106: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:input_type -> tenantry.identity.v1.DeleteIdentityProviderRequest
+	64,  // 107: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:input_type -> tenantry.identity.v1.CreateOAuthClientRequest
+	66,  // 108: tenantry.identity.v1.OAuthClientService.GetOAuthClient:input_type -> tenantry.identity.v1.GetOAuthClientRequest
+	68,  // 109: tenantry.identity.v1.OAuthClientService.ListOAuthClients:input_type -> tenantry.identity.v1.ListOAuthClientsRequest
+	70,  // 110: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:input_type -> tenantry.identity.v1.UpdateOAuthClientRequest
+	72,  // 111: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:input_type -> tenantry.identity.v1.DeleteOAuthClientRequest
+	74,  // 112: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:input_type -> tenantry.identity.v1.RotateOAuthClientSecretRequest
+	13,  // 113: tenantry.identity.v1.AuthService.GetAuthConfig:output_type -> tenantry.identity.v1.GetAuthConfigResponse
+	16,  // 114: tenantry.identity.v1.AuthService.SignUp:output_type -> tenantry.identity.v1.SignUpResponse
+	18,  // 115: tenantry.identity.v1.AuthService.VerifyEmail:output_type -> tenantry.identity.v1.VerifyEmailResponse
+	20,  // 116: tenantry.identity.v1.AuthService.ResendVerificationEmail:output_type -> tenantry.identity.v1.ResendVerificationEmailResponse
+	22,  // 117: tenantry.identity.v1.AuthService.Login:output_type -> tenantry.identity.v1.LoginResponse
+	25,  // 118: tenantry.identity.v1.AuthService.RefreshSession:output_type -> tenantry.identity.v1.RefreshSessionResponse
+	27,  // 119: tenantry.identity.v1.AuthService.Logout:output_type -> tenantry.identity.v1.LogoutResponse
+	29,  // 120: tenantry.identity.v1.AuthService.ListSessions:output_type -> tenantry.identity.v1.ListSessionsResponse
+	31,  // 121: tenantry.identity.v1.AuthService.RevokeSession:output_type -> tenantry.identity.v1.RevokeSessionResponse
+	33,  // 122: tenantry.identity.v1.AuthService.GetCurrentUser:output_type -> tenantry.identity.v1.GetCurrentUserResponse
+	35,  // 123: tenantry.identity.v1.AuthService.RequestPasswordReset:output_type -> tenantry.identity.v1.RequestPasswordResetResponse
+	37,  // 124: tenantry.identity.v1.AuthService.ResetPassword:output_type -> tenantry.identity.v1.ResetPasswordResponse
+	39,  // 125: tenantry.identity.v1.AuthService.ChangePassword:output_type -> tenantry.identity.v1.ChangePasswordResponse
+	41,  // 126: tenantry.identity.v1.AuthService.ChangeEmail:output_type -> tenantry.identity.v1.ChangeEmailResponse
+	43,  // 127: tenantry.identity.v1.AuthService.AcceptInvitation:output_type -> tenantry.identity.v1.AcceptInvitationResponse
+	77,  // 128: tenantry.identity.v1.AuthService.ListLinkedIdentities:output_type -> tenantry.identity.v1.ListLinkedIdentitiesResponse
+	80,  // 129: tenantry.identity.v1.AuthService.UnlinkIdentity:output_type -> tenantry.identity.v1.UnlinkIdentityResponse
+	93,  // 130: tenantry.identity.v1.AuthService.VerifyMfa:output_type -> tenantry.identity.v1.VerifyMfaResponse
+	95,  // 131: tenantry.identity.v1.AuthService.GetMfaStatus:output_type -> tenantry.identity.v1.GetMfaStatusResponse
+	97,  // 132: tenantry.identity.v1.AuthService.BeginTotpEnrollment:output_type -> tenantry.identity.v1.BeginTotpEnrollmentResponse
+	99,  // 133: tenantry.identity.v1.AuthService.ConfirmTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmTotpEnrollmentResponse
+	101, // 134: tenantry.identity.v1.AuthService.RemoveTotp:output_type -> tenantry.identity.v1.RemoveTotpResponse
+	103, // 135: tenantry.identity.v1.AuthService.RegenerateRecoveryCodes:output_type -> tenantry.identity.v1.RegenerateRecoveryCodesResponse
+	105, // 136: tenantry.identity.v1.AuthService.BeginLoginTotpEnrollment:output_type -> tenantry.identity.v1.BeginLoginTotpEnrollmentResponse
+	107, // 137: tenantry.identity.v1.AuthService.ConfirmLoginTotpEnrollment:output_type -> tenantry.identity.v1.ConfirmLoginTotpEnrollmentResponse
+	111, // 138: tenantry.identity.v1.AuthService.Reauthenticate:output_type -> tenantry.identity.v1.ReauthenticateResponse
+	113, // 139: tenantry.identity.v1.AuthService.RequestLoginCode:output_type -> tenantry.identity.v1.RequestLoginCodeResponse
+	115, // 140: tenantry.identity.v1.AuthService.LoginWithCode:output_type -> tenantry.identity.v1.LoginWithCodeResponse
+	45,  // 141: tenantry.identity.v1.UserService.ListUsers:output_type -> tenantry.identity.v1.ListUsersResponse
+	47,  // 142: tenantry.identity.v1.UserService.GetUser:output_type -> tenantry.identity.v1.GetUserResponse
+	49,  // 143: tenantry.identity.v1.UserService.UpdateUser:output_type -> tenantry.identity.v1.UpdateUserResponse
+	51,  // 144: tenantry.identity.v1.UserService.DeleteUser:output_type -> tenantry.identity.v1.DeleteUserResponse
+	109, // 145: tenantry.identity.v1.UserService.ResetUserMfa:output_type -> tenantry.identity.v1.ResetUserMfaResponse
+	53,  // 146: tenantry.identity.v1.UserService.InviteUser:output_type -> tenantry.identity.v1.InviteUserResponse
+	55,  // 147: tenantry.identity.v1.UserService.GetTenantSettings:output_type -> tenantry.identity.v1.GetTenantSettingsResponse
+	57,  // 148: tenantry.identity.v1.UserService.UpdateTenantSettings:output_type -> tenantry.identity.v1.UpdateTenantSettingsResponse
+	59,  // 149: tenantry.identity.v1.TokenService.GetJwks:output_type -> tenantry.identity.v1.GetJwksResponse
+	62,  // 150: tenantry.identity.v1.TokenService.IntrospectToken:output_type -> tenantry.identity.v1.IntrospectTokenResponse
+	83,  // 151: tenantry.identity.v1.IdentityProviderService.CreateIdentityProvider:output_type -> tenantry.identity.v1.CreateIdentityProviderResponse
+	85,  // 152: tenantry.identity.v1.IdentityProviderService.GetIdentityProvider:output_type -> tenantry.identity.v1.GetIdentityProviderResponse
+	87,  // 153: tenantry.identity.v1.IdentityProviderService.ListIdentityProviders:output_type -> tenantry.identity.v1.ListIdentityProvidersResponse
+	89,  // 154: tenantry.identity.v1.IdentityProviderService.UpdateIdentityProvider:output_type -> tenantry.identity.v1.UpdateIdentityProviderResponse
+	91,  // 155: tenantry.identity.v1.IdentityProviderService.DeleteIdentityProvider:output_type -> tenantry.identity.v1.DeleteIdentityProviderResponse
+	65,  // 156: tenantry.identity.v1.OAuthClientService.CreateOAuthClient:output_type -> tenantry.identity.v1.CreateOAuthClientResponse
+	67,  // 157: tenantry.identity.v1.OAuthClientService.GetOAuthClient:output_type -> tenantry.identity.v1.GetOAuthClientResponse
+	69,  // 158: tenantry.identity.v1.OAuthClientService.ListOAuthClients:output_type -> tenantry.identity.v1.ListOAuthClientsResponse
+	71,  // 159: tenantry.identity.v1.OAuthClientService.UpdateOAuthClient:output_type -> tenantry.identity.v1.UpdateOAuthClientResponse
+	73,  // 160: tenantry.identity.v1.OAuthClientService.DeleteOAuthClient:output_type -> tenantry.identity.v1.DeleteOAuthClientResponse
+	75,  // 161: tenantry.identity.v1.OAuthClientService.RotateOAuthClientSecret:output_type -> tenantry.identity.v1.RotateOAuthClientSecretResponse
+	113, // [113:162] is the sub-list for method output_type
+	64,  // [64:113] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_identity_proto_init() }
@@ -7206,7 +7509,7 @@ func file_tenantry_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_identity_proto_rawDesc), len(file_tenantry_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   103,
+			NumMessages:   107,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -45,6 +45,8 @@ const (
 	AuthService_BeginLoginTotpEnrollment_FullMethodName   = "/tenantry.identity.v1.AuthService/BeginLoginTotpEnrollment"
 	AuthService_ConfirmLoginTotpEnrollment_FullMethodName = "/tenantry.identity.v1.AuthService/ConfirmLoginTotpEnrollment"
 	AuthService_Reauthenticate_FullMethodName             = "/tenantry.identity.v1.AuthService/Reauthenticate"
+	AuthService_RequestLoginCode_FullMethodName           = "/tenantry.identity.v1.AuthService/RequestLoginCode"
+	AuthService_LoginWithCode_FullMethodName              = "/tenantry.identity.v1.AuthService/LoginWithCode"
 )
 
 // AuthServiceClient is the client API for AuthService service.
@@ -158,6 +160,21 @@ type AuthServiceClient interface {
 	// PERMISSION_DENIED, reason REAUTHENTICATION_REQUIRED, whose ErrorInfo
 	// metadata "proof" says which to give ("code" or "password").
 	Reauthenticate(ctx context.Context, in *ReauthenticateRequest, opts ...grpc.CallOption) (*ReauthenticateResponse, error)
+	// RequestLoginCode mails a one-time 6-digit code to the address, when it
+	// belongs to an active account, for LoginWithCode: a login without the
+	// password, where the tenant allows it (TenantSettings.login_by_email_code;
+	// else FAILED_PRECONDITION, reason LOGIN_BY_CODE_DISABLED). The answer,
+	// a token that LoginWithCode needs with the code, is the same whether or
+	// not the address has an account. Rate-limited like password resets.
+	RequestLoginCode(ctx context.Context, in *RequestLoginCodeRequest, opts ...grpc.CallOption) (*RequestLoginCodeResponse, error)
+	// LoginWithCode logs in with RequestLoginCode's token and the code the
+	// mail carried, and answers as Login does: the session, or the MFA
+	// challenge of an account with a second factor (the code stands in for
+	// the password, not for the factor). A code works once, for 15 minutes,
+	// with its own token only, and 5 wrong codes end the token; the answer
+	// to anything wrong is UNAUTHENTICATED, reason LOGIN_CODE_INVALID. The
+	// address is verified by it.
+	LoginWithCode(ctx context.Context, in *LoginWithCodeRequest, opts ...grpc.CallOption) (*LoginWithCodeResponse, error)
 }
 
 type authServiceClient struct {
@@ -428,6 +445,26 @@ func (c *authServiceClient) Reauthenticate(ctx context.Context, in *Reauthentica
 	return out, nil
 }
 
+func (c *authServiceClient) RequestLoginCode(ctx context.Context, in *RequestLoginCodeRequest, opts ...grpc.CallOption) (*RequestLoginCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RequestLoginCodeResponse)
+	err := c.cc.Invoke(ctx, AuthService_RequestLoginCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) LoginWithCode(ctx context.Context, in *LoginWithCodeRequest, opts ...grpc.CallOption) (*LoginWithCodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoginWithCodeResponse)
+	err := c.cc.Invoke(ctx, AuthService_LoginWithCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
@@ -539,6 +576,21 @@ type AuthServiceServer interface {
 	// PERMISSION_DENIED, reason REAUTHENTICATION_REQUIRED, whose ErrorInfo
 	// metadata "proof" says which to give ("code" or "password").
 	Reauthenticate(context.Context, *ReauthenticateRequest) (*ReauthenticateResponse, error)
+	// RequestLoginCode mails a one-time 6-digit code to the address, when it
+	// belongs to an active account, for LoginWithCode: a login without the
+	// password, where the tenant allows it (TenantSettings.login_by_email_code;
+	// else FAILED_PRECONDITION, reason LOGIN_BY_CODE_DISABLED). The answer,
+	// a token that LoginWithCode needs with the code, is the same whether or
+	// not the address has an account. Rate-limited like password resets.
+	RequestLoginCode(context.Context, *RequestLoginCodeRequest) (*RequestLoginCodeResponse, error)
+	// LoginWithCode logs in with RequestLoginCode's token and the code the
+	// mail carried, and answers as Login does: the session, or the MFA
+	// challenge of an account with a second factor (the code stands in for
+	// the password, not for the factor). A code works once, for 15 minutes,
+	// with its own token only, and 5 wrong codes end the token; the answer
+	// to anything wrong is UNAUTHENTICATED, reason LOGIN_CODE_INVALID. The
+	// address is verified by it.
+	LoginWithCode(context.Context, *LoginWithCodeRequest) (*LoginWithCodeResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -626,6 +678,12 @@ func (UnimplementedAuthServiceServer) ConfirmLoginTotpEnrollment(context.Context
 }
 func (UnimplementedAuthServiceServer) Reauthenticate(context.Context, *ReauthenticateRequest) (*ReauthenticateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reauthenticate not implemented")
+}
+func (UnimplementedAuthServiceServer) RequestLoginCode(context.Context, *RequestLoginCodeRequest) (*RequestLoginCodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestLoginCode not implemented")
+}
+func (UnimplementedAuthServiceServer) LoginWithCode(context.Context, *LoginWithCodeRequest) (*LoginWithCodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoginWithCode not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -1116,6 +1174,42 @@ func _AuthService_Reauthenticate_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_RequestLoginCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequestLoginCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RequestLoginCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_RequestLoginCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RequestLoginCode(ctx, req.(*RequestLoginCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_LoginWithCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoginWithCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).LoginWithCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_LoginWithCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).LoginWithCode(ctx, req.(*LoginWithCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1226,6 +1320,14 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reauthenticate",
 			Handler:    _AuthService_Reauthenticate_Handler,
+		},
+		{
+			MethodName: "RequestLoginCode",
+			Handler:    _AuthService_RequestLoginCode_Handler,
+		},
+		{
+			MethodName: "LoginWithCode",
+			Handler:    _AuthService_LoginWithCode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -83,6 +83,9 @@ var (
 	// AMRPasswordAndOTP: a password and a one-time code (an authenticator
 	// app's, or a recovery code).
 	AMRPasswordAndOTP = []string{"pwd", "otp", "mfa"}
+	// AMREmailCode: a code mailed to the user (no RFC 8176 value says so:
+	// "email", never "otp", which sensitive actions take for the factor).
+	AMREmailCode = []string{"email"}
 )
 
 // AMROf is how the user of session s authenticated; a session that does
@@ -141,7 +144,10 @@ type Settings struct {
 	// factor may skip it at later logins: 0 (never) to
 	// HighestMFARememberDays.
 	MFARememberDays int
-	Version         int64
+	// LoginByEmailCode lets users log in with a code mailed to them
+	// instead of their password (logincode.go).
+	LoginByEmailCode bool
+	Version          int64
 }
 
 // HighestMFARememberDays bounds Settings.MFARememberDays.

@@ -364,6 +364,7 @@ type SettingsUpdate struct {
 	MaxLoginsPerSecond *int
 	MFAPolicy          *MFAPolicy
 	MFARememberDays    *int
+	LoginByEmailCode   *bool
 	Version            int64
 }
 
@@ -416,6 +417,9 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 		}
 		if up.MFARememberDays != nil {
 			s.MFARememberDays = *up.MFARememberDays
+		}
+		if up.LoginByEmailCode != nil {
+			s.LoginByEmailCode = *up.LoginByEmailCode
 		}
 		if out, err = tx.SaveSettings(ctx, s); err != nil {
 			if errors.Is(err, ErrVersionMismatch) {

@@ -166,3 +166,6 @@ func factorResetMail(t tenancy.Tenant, to string, key []byte) mail.Message {
 			"If you did not ask for this, contact an administrator at once.\n", tenantName(t)),
 	}
 }
+
+// mailMessage is the outbox's message, named for the mails of other files.
+type mailMessage = mail.Message

@@ -45,6 +45,8 @@ type Limiter interface {
 	// login, and to enrol, remove or regenerate), by the user's id; the
 	// per-address and per-tenant budgets are the logins'.
 	SecondFactor(ctx context.Context, tenant, userID, clientIP string, tenantPerSecond int) error
+	// LoginCode limits the login codes mailed to an account.
+	LoginCode(ctx context.Context, tenant, account, clientIP string) error
 }
 
 // Links builds the URLs put in emails, e.g. the tenant's verification page.

@@ -19,6 +19,8 @@ const (
 	// LoginMFA is VerifyMFA: the second step of a login whose account has
 	// a second factor.
 	LoginMFA LoginMethod = "mfa"
+	// LoginEmailCode is LoginWithCode: a code mailed to the user.
+	LoginEmailCode LoginMethod = "email_code"
 )
 
 // LoginOutcome is how a login ended, for Config.OnLogin. There are few on

@@ -133,4 +133,5 @@ type Tx interface {
 	FederationTx
 	MFATx
 	DeviceTx
+	LoginCodeTx
 }

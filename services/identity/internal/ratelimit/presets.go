@@ -57,6 +57,14 @@ var (
 	// for a tenant that forces a reset on all its users at once.
 	PasswordResetPerTenant = Limit{Name: "password_reset.tenant", Rate: 20, Per: time.Minute, Burst: 200}
 
+	// LoginCodePerAccountAddress, LoginCodePerAccount, LoginCodePerAddress
+	// and LoginCodePerTenant bound the login codes mailed (each request
+	// sends mail): the password reset's shapes, budgets of their own.
+	LoginCodePerAccountAddress = Limit{Name: "login_code.account_address", Rate: 3, Per: time.Hour, Burst: 3}
+	LoginCodePerAccount        = Limit{Name: "login_code.account", Rate: 10, Per: time.Hour, Burst: 5}
+	LoginCodePerAddress        = Limit{Name: "login_code.address", Rate: 20, Per: time.Hour, Burst: 10}
+	LoginCodePerTenant         = Limit{Name: "login_code.tenant", Rate: 20, Per: time.Minute, Burst: 200}
+
 	// VerificationPerAccountAddress limits requests for (re)sending a
 	// verification message: three, then one every 12 minutes.
 	VerificationPerAccountAddress = Limit{Name: "verification.account_address", Rate: 5, Per: time.Hour, Burst: 3}
@@ -113,6 +121,14 @@ func SecondFactorChecks(tenant, userID, clientIP string, tenantPerSecond int) []
 	}
 	return presetChecks(tenant, userID, clientIP,
 		SecondFactorPerAccountAddress, SecondFactorPerAccount, LoginPerAddress, perTenant)
+}
+
+// LoginCodeChecks returns the checks for a request to mail a login code,
+// with the same arguments as [PasswordResetChecks]; the answer must not
+// reveal whether the account exists.
+func LoginCodeChecks(tenant, account, clientIP string) []Check {
+	return presetChecks(tenant, account, clientIP,
+		LoginCodePerAccountAddress, LoginCodePerAccount, LoginCodePerAddress, LoginCodePerTenant)
 }
 
 // PasswordResetChecks returns the checks for a request to send a password

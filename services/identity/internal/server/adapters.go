@@ -43,6 +43,10 @@ func (x limits) SecondFactor(ctx context.Context, tenant, userID, ip string, ten
 	return x.check(ctx, "second factor attempts", ratelimit.SecondFactorChecks(tenant, userID, ip, tenantPerSecond))
 }
 
+func (x limits) LoginCode(ctx context.Context, tenant, account, ip string) error {
+	return x.check(ctx, "login code requests", ratelimit.LoginCodeChecks(tenant, account, ip))
+}
+
 func (x limits) PasswordReset(ctx context.Context, tenant, account, ip string) error {
 	return x.check(ctx, "password reset requests", ratelimit.PasswordResetChecks(tenant, account, ip))
 }

@@ -67,6 +67,7 @@ func (s *Server) GetAuthConfig(ctx context.Context, _ *identityv1.GetAuthConfigR
 		SignupPolicy:      signupToProto[settings.SignupPolicy],
 		EmailVerification: verificationToProto[settings.EmailVerification],
 		PasswordMinLength: int32(settings.PasswordMinLength),
+		LoginByEmailCode:  settings.LoginByEmailCode,
 	}
 	for _, p := range providers {
 		resp.IdentityProviders = append(resp.IdentityProviders, &identityv1.SignInProvider{

@@ -62,6 +62,7 @@ const (
 	// pathConfirmEnrollment completes a login whose tenant requires a
 	// second factor the account had not enrolled yet.
 	pathConfirmEnrollment = "/v1/auth:confirmLoginTotpEnrollment"
+	pathLoginWithCode     = "/v1/auth:loginWithCode"
 	cookieDevice          = "tenantry_device"
 	pathRefresh           = "/v1/auth:refresh"
 	pathLogout            = "/v1/auth:logout"
@@ -133,7 +134,7 @@ func (b *browserSessions) wrap(next http.Handler) http.Handler {
 						return
 					}
 				}
-			case pathVerifyMfa, pathConfirmEnrollment:
+			case pathVerifyMfa, pathConfirmEnrollment, pathLoginWithCode:
 			default:
 				browser = false
 			}
@@ -170,6 +171,12 @@ func (b *browserSessions) forwardResponse(ctx context.Context, w http.ResponseWr
 			resp.DeviceToken = ""
 		}
 	case *identityv1.ConfirmLoginTotpEnrollmentResponse:
+		b.setSession(w, br, resp.GetRefreshToken(), true)
+		resp.RefreshToken = ""
+	case *identityv1.LoginWithCodeResponse:
+		if resp.GetMfaChallenge() != nil {
+			return nil // no session yet: VerifyMfa opens it
+		}
 		b.setSession(w, br, resp.GetRefreshToken(), true)
 		resp.RefreshToken = ""
 	case *identityv1.RefreshSessionResponse:

@@ -83,6 +83,7 @@ func settingsToProto(s account.Settings) *identityv1.TenantSettings {
 		MaxLoginsPerSecond:    int32(s.MaxLoginsPerSecond),
 		MfaPolicy:             mfaPolicyToProto[s.MFAPolicy],
 		MfaRememberDeviceDays: int32(s.MFARememberDays),
+		LoginByEmailCode:      s.LoginByEmailCode,
 		Etag:                  etag(s.Version),
 	}
 }

@@ -36,7 +36,7 @@ func newIdentityMetrics() *identityMetrics {
 	m := &identityMetrics{
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "identity_logins_total",
-			Help: "Logins by method (password, federated, mfa: the second step) and outcome (success; challenged: the password was right, a second factor is asked for; failure: refused credentials, code, account or identity; rate_limited; error: identity could not decide).",
+			Help: "Logins by method (password, federated, email_code, mfa: the second step) and outcome (success; challenged: the password was right, a second factor is asked for; failure: refused credentials, code, account or identity; rate_limited; error: identity could not decide).",
 		}, []string{"method", "outcome"}),
 		mailAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "identity_mail_delivery_attempts_total",
@@ -49,11 +49,13 @@ func newIdentityMetrics() *identityMetrics {
 	for _, o := range []account.LoginOutcome{account.LoginSucceeded, account.LoginRefused, account.LoginRateLimited, account.LoginErrored} {
 		m.logins.WithLabelValues(string(account.LoginPassword), string(o))
 		m.logins.WithLabelValues(string(account.LoginMFA), string(o))
+		m.logins.WithLabelValues(string(account.LoginEmailCode), string(o))
 		if o != account.LoginRateLimited {
 			m.logins.WithLabelValues(string(account.LoginFederated), string(o))
 		}
 	}
 	m.logins.WithLabelValues(string(account.LoginPassword), string(account.LoginChallenged))
+	m.logins.WithLabelValues(string(account.LoginEmailCode), string(account.LoginChallenged))
 	for _, r := range []mail.Attempt{mail.AttemptSent, mail.AttemptRetry, mail.AttemptGaveUp} {
 		m.mailAttempts.WithLabelValues(string(r))
 	}

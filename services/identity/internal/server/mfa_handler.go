@@ -135,6 +135,31 @@ func (s *Server) Reauthenticate(ctx context.Context, req *identityv1.Reauthentic
 	return &identityv1.ReauthenticateResponse{ExpireTime: timestamppb.New(expires)}, nil
 }
 
+// RequestLoginCode implements AuthServiceServer.
+func (s *Server) RequestLoginCode(ctx context.Context, req *identityv1.RequestLoginCodeRequest) (*identityv1.RequestLoginCodeResponse, error) {
+	r, err := s.accounts.RequestLoginCode(ctx, tenantFrom(ctx), req.GetEmail(), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.RequestLoginCodeResponse{LoginCodeToken: r.Token,
+		ExpiresIn: int64(r.Expires.Sub(s.now()).Round(time.Second).Seconds())}, nil
+}
+
+// LoginWithCode implements AuthServiceServer.
+func (s *Server) LoginWithCode(ctx context.Context, req *identityv1.LoginWithCodeRequest) (*identityv1.LoginWithCodeResponse, error) {
+	res, err := s.accounts.LoginWithCode(ctx, tenantFrom(ctx), req.GetLoginCodeToken(), req.GetCode(), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if res.Challenged() {
+		return &identityv1.LoginWithCodeResponse{MfaChallenge: challengeToProto(res.Challenge, s.now())}, nil
+	}
+	l := tokensToLogin(res.Tokens, res.User, s.now())
+	return &identityv1.LoginWithCodeResponse{
+		AccessToken: l.AccessToken, RefreshToken: l.RefreshToken, ExpiresIn: l.ExpiresIn, TokenType: l.TokenType, User: l.User,
+	}, nil
+}
+
 // factorToProto names second factors in the API.
 var factorToProto = map[account.Factor]identityv1.MfaFactor{
 	account.FactorTOTP:         identityv1.MfaFactor_MFA_FACTOR_TOTP,

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -829,4 +830,147 @@ func TestRememberedDevice(t *testing.T) {
 		require.NoError(t, err)
 		require.NotNil(t, resp2.GetMfaChallenge())
 	})
+}
+
+func TestLoginByEmailCode(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "demo")
+	admin := s.makeAdmin("demo", "boss@example.com")
+	request := func(email string) (string, error) {
+		resp, err := s.auth.RequestLoginCode(in("demo"), &identityv1.RequestLoginCodeRequest{Email: email})
+		return resp.GetLoginCodeToken(), err
+	}
+	withCode := func(token, code string) (*identityv1.LoginWithCodeResponse, error) {
+		return s.auth.LoginWithCode(in("demo"), &identityv1.LoginWithCodeRequest{LoginCodeToken: token, Code: code})
+	}
+	codeIn := regexp.MustCompile(`\n    (\d{6})\r?\n`)
+	mailedCode := func(email string, nth int) string {
+		t.Helper()
+		var code string
+		registrytestEventually(t, "login code mail to "+email, func() bool {
+			n := 0
+			for _, m := range s.smtp.Messages() {
+				if !strings.Contains(strings.Join(m.To, ","), email) {
+					continue
+				}
+				if c := codeIn.FindStringSubmatch(decodeBody(t, m.Data)); c != nil {
+					n++
+					if n == nth {
+						code = c[1]
+						return true
+					}
+				}
+			}
+			return false
+		})
+		return code
+	}
+	_, err := s.auth.SignUp(in("demo"), &identityv1.SignUpRequest{Email: "ann@example.com", Password: goodPassword})
+	require.NoError(t, err)
+
+	t.Run("off by default", func(t *testing.T) {
+		_, err := request("ann@example.com")
+		requireCode(t, err, codes.FailedPrecondition)
+		require.Equal(t, "LOGIN_BY_CODE_DISABLED", reasonOf(err))
+		_, err = s.users.UpdateTenantSettings(in("demo", admin.GetAccessToken()), &identityv1.UpdateTenantSettingsRequest{
+			Settings: &identityv1.TenantSettings{LoginByEmailCode: true}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"login_by_email_code"}}})
+		require.NoError(t, err)
+		cfg, err := s.auth.GetAuthConfig(in("demo"), &identityv1.GetAuthConfigRequest{})
+		require.NoError(t, err)
+		require.True(t, cfg.GetLoginByEmailCode())
+	})
+
+	t.Run("the mailed code logs in once, with its own token, and verifies the address", func(t *testing.T) {
+		token, err := request("ann@example.com")
+		require.NoError(t, err)
+		code := mailedCode("ann@example.com", 1)
+		wrong := fmt.Sprintf("%06d", (mustAtoi(t, code)+1)%1_000_000)
+		_, err = withCode(token, wrong)
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "LOGIN_CODE_INVALID", reasonOf(err))
+		done, err := withCode(token, code)
+		require.NoError(t, err)
+		require.NotEmpty(t, done.GetAccessToken())
+		require.True(t, done.GetUser().GetEmailVerified())
+		_, err = withCode(token, code)
+		requireCode(t, err, codes.Unauthenticated)
+
+		// An unknown address gets a token just the same, and no mail.
+		before := s.mailsTo("nobody@example.com")
+		other, err := request("nobody@example.com")
+		require.NoError(t, err)
+		require.Len(t, other, len(token))
+		_, err = withCode(other, code)
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, before, s.mailsTo("nobody@example.com"))
+	})
+
+	t.Run("a code works with its own token only, and five wrong codes end the token", func(t *testing.T) {
+		_, err := s.auth.SignUp(in("demo"), &identityv1.SignUpRequest{Email: "dora@example.com", Password: goodPassword})
+		require.NoError(t, err)
+		first, err := request("dora@example.com")
+		require.NoError(t, err)
+		firstCode := mailedCode("dora@example.com", 1)
+		second, err := request("dora@example.com")
+		require.NoError(t, err)
+		secondCode := mailedCode("dora@example.com", 2)
+		if firstCode != secondCode {
+			_, err = withCode(second, firstCode)
+			requireCode(t, err, codes.Unauthenticated)
+		}
+		for range 5 {
+			_, err = withCode(first, fmt.Sprintf("%06d", (mustAtoi(t, firstCode)+7)%1_000_000))
+			requireCode(t, err, codes.Unauthenticated)
+		}
+		_, err = withCode(first, firstCode)
+		requireCode(t, err, codes.Unauthenticated)
+		require.Equal(t, "LOGIN_CODE_INVALID", reasonOf(err), "the right code after five wrong ones")
+		_, err = withCode(second, secondCode)
+		require.NoError(t, err)
+	})
+
+	t.Run("an account with a second factor still gives it after the code", func(t *testing.T) {
+		carl := s.enrolTOTP(clock, "demo", "carl@example.com")
+		token, err := request(carl.email)
+		require.NoError(t, err)
+		resp, err := withCode(token, mailedCode(carl.email, 1))
+		require.NoError(t, err)
+		require.Empty(t, resp.GetAccessToken())
+		require.NotNil(t, resp.GetMfaChallenge())
+		clock.Advance(30 * time.Second)
+		_, err = s.verifyTOTP("demo", resp.GetMfaChallenge().GetToken(), oathtool(t, carl.secret, clock.Now()))
+		require.NoError(t, err)
+	})
+
+	t.Run("over REST, a browser's code login gets the session cookies", func(t *testing.T) {
+		_, err := s.auth.SignUp(in("demo"), &identityv1.SignUpRequest{Email: "eve@example.com", Password: goodPassword})
+		require.NoError(t, err)
+		code, raw := s.rest(http.MethodPost, "demo.localhost", "/v1/auth:requestLoginCode", `{"email":"eve@example.com"}`)
+		require.Equal(t, http.StatusOK, code, "%s", raw)
+		var req struct{ LoginCodeToken string }
+		require.NoError(t, json.Unmarshal(raw, &req))
+		resp, raw := s.restResponse(http.MethodPost, "demo.localhost", "/v1/auth:loginWithCode",
+			`{"loginCodeToken":"`+req.LoginCodeToken+`","code":"`+mailedCode("eve@example.com", 1)+`"}`, "X-Tenantry-Client", "browser")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", raw)
+		require.NotNil(t, setCookies(t, resp)["tenantry_session /v1/auth:refresh"])
+		require.Contains(t, s.auditEvents("demo", "eve@example.com"), "user.login_code_requested")
+	})
+
+	t.Run("mailing codes is limited like password resets", func(t *testing.T) {
+		var err error
+		for range 3 {
+			if _, err = request("ann@example.com"); err != nil {
+				break
+			}
+		}
+		requireCode(t, err, codes.ResourceExhausted)
+	})
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return n
 }

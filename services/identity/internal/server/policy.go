@@ -22,6 +22,8 @@ var public = []string{
 	identityv1.AuthService_VerifyMfa_FullMethodName,
 	identityv1.AuthService_BeginLoginTotpEnrollment_FullMethodName,
 	identityv1.AuthService_ConfirmLoginTotpEnrollment_FullMethodName,
+	identityv1.AuthService_RequestLoginCode_FullMethodName,
+	identityv1.AuthService_LoginWithCode_FullMethodName,
 	identityv1.TokenService_GetJwks_FullMethodName,
 }
 

@@ -203,10 +203,13 @@ func (s *Server) UpdateTenantSettings(ctx context.Context, req *identityv1.Updat
 		case "mfa_remember_device_days":
 			v := int(in.GetMfaRememberDeviceDays())
 			up.MFARememberDays = &v
+		case "login_by_email_code":
+			v := in.GetLoginByEmailCode()
+			up.LoginByEmailCode = &v
 		default:
 			return nil, fault.Invalid("update_mask", "UPDATE_MASK_INVALID",
 				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins, max_logins_per_second, "+
-					"mfa_policy, mfa_remember_device_days", p)
+					"mfa_policy, mfa_remember_device_days, login_by_email_code", p)
 		}
 	}
 	st, err := s.accounts.UpdateSettings(ctx, tenantFrom(ctx), up, clientOf(ctx))

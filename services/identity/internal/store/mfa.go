@@ -87,3 +87,29 @@ func (t *pgTx) DeleteRememberedDevices(ctx context.Context, userID string) error
 	_, err := t.tx.Exec(ctx, `DELETE FROM remembered_devices WHERE user_id = $1::uuid`, userID)
 	return err
 }
+
+func (t *pgTx) InsertLoginCode(ctx context.Context, c *account.LoginCode) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO login_codes (token_hash, user_id, email, code_hash, create_time, expire_time)
+		VALUES ($1, $2::uuid, $3, $4, $5, $6)`, c.TokenHash, c.UserID, c.Email, c.CodeHash, c.CreateTime, c.ExpireTime)
+	return err
+}
+
+func (t *pgTx) LoginCode(ctx context.Context, tokenHash []byte) (*account.LoginCode, error) {
+	c := account.LoginCode{TokenHash: tokenHash}
+	var used *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT user_id::text, email, code_hash, attempts, create_time, expire_time, use_time
+		FROM login_codes WHERE token_hash = $1 FOR UPDATE`, tokenHash).
+		Scan(&c.UserID, &c.Email, &c.CodeHash, &c.Attempts, &c.CreateTime, &c.ExpireTime, &used)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	if used != nil {
+		c.UseTime = *used
+	}
+	return &c, nil
+}
+
+func (t *pgTx) UpdateLoginCode(ctx context.Context, c *account.LoginCode) error {
+	_, err := t.tx.Exec(ctx, `UPDATE login_codes SET attempts = $2, use_time = $3 WHERE token_hash = $1`, c.TokenHash, c.Attempts, nullTime(c.UseTime))
+	return err
+}

@@ -80,8 +80,9 @@ func (t *pgTx) Settings(ctx context.Context) (account.Settings, error) {
 	var s account.Settings
 	var policy, verification, mfa string
 	err := t.tx.QueryRow(ctx, `SELECT signup_policy, email_verification, password_min_length, allowed_origins,
-		max_logins_per_second, mfa_policy, mfa_remember_days, version FROM settings`).
-		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &mfa, &s.MFARememberDays, &s.Version)
+		max_logins_per_second, mfa_policy, mfa_remember_days, login_by_email_code, version FROM settings`).
+		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &mfa, &s.MFARememberDays,
+			&s.LoginByEmailCode, &s.Version)
 	s.SignupPolicy, s.EmailVerification = account.SignupPolicy(policy), account.Verification(verification)
 	s.MFAPolicy = account.MFAPolicy(mfa)
 	return s, err
@@ -97,10 +98,10 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 		mfa = account.MFAOptional
 	}
 	tag, err := t.tx.Exec(ctx, `UPDATE settings SET signup_policy = $1, email_verification = $2, password_min_length = $3,
-		allowed_origins = $4, max_logins_per_second = $5, mfa_policy = $7, mfa_remember_days = $8, version = version + 1,
-		update_time = now() WHERE version = $6`,
+		allowed_origins = $4, max_logins_per_second = $5, mfa_policy = $7, mfa_remember_days = $8, login_by_email_code = $9,
+		version = version + 1, update_time = now() WHERE version = $6`,
 		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version, string(mfa),
-		s.MFARememberDays)
+		s.MFARememberDays, s.LoginByEmailCode)
 	if err != nil {
 		return s, err
 	}
@@ -423,9 +424,13 @@ func (t *pgTx) DeleteExpiredTokens(ctx context.Context, before time.Time) (int64
 	if err != nil {
 		return 0, err
 	}
-	// Remembered devices are tokens too.
+	// Remembered devices and login codes are tokens too.
 	devices, err := t.tx.Exec(ctx, `DELETE FROM remembered_devices WHERE expire_time < $1`, before)
-	return tag.RowsAffected() + devices.RowsAffected(), err
+	if err != nil {
+		return 0, err
+	}
+	codes, err := t.tx.Exec(ctx, `DELETE FROM login_codes WHERE expire_time < $1`, before)
+	return tag.RowsAffected() + devices.RowsAffected() + codes.RowsAffected(), err
 }
 
 func (t *pgTx) Audit(ctx context.Context, e account.AuditEvent) error {
