@@ -61,6 +61,46 @@ func (b *bench) restLoginRun(ctx context.Context) error {
 		b.cpuRow(m.cpu, m.s, 0, time.Millisecond)
 	}
 	b.tbl.Set(kRESTLoginRatio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(c.Ratio >= minRESTVsGRPC && b.clean(kRESTLoginRatio)))
+	return b.restLoginVsHash(ctx, pool)
+}
+
+// restLoginVsHash measures REST logins spread over every tenant against
+// the bare argon2id verify rate in this process (identity's parameters and
+// GOGC, one goroutine per core), interleaved, with 2 and then 4 clients
+// (issue 13): with 2, each slot of identity's hasher waits while its
+// caller's previous login does its database work and travels back.
+func (b *bench) restLoginVsHash(ctx context.Context, pool *accountPool) error {
+	if b.hashCall == nil {
+		return errors.New("no argon2id baseline: the login measure did not run")
+	}
+	for _, m := range []struct {
+		clients         int
+		tps, ratio, cpu string
+	}{
+		{2, kRESTLogin2TPS, kRESTLogin2Ratio, kRESTLogin2CPU},
+		{4, kRESTLogin4TPS, kRESTLogin4Ratio, kRESTLogin4CPU},
+	} {
+		pool.restart()
+		b.log.Info("measuring argon2id in-process and REST Login spread over every tenant, interleaved",
+			"hash_goroutines", b.cfg.hashWorkers, "clients", m.clients, "rounds", b.cfg.rounds, "round", b.cfg.duration)
+		c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: m.clients, Duration: b.cfg.duration, Warmup: b.warmup()},
+			benchkit.Side{Call: b.hashCall, CPU: []benchkit.CPUMeter{benchkit.SelfCPUTime}, Workers: b.cfg.hashWorkers},
+			benchkit.Side{Call: b.restLoginLoad(pool), CPU: []benchkit.CPUMeter{b.identityCPU}})
+		if err != nil {
+			return err
+		}
+		hash, logins := c.Base.Total(), c.Subject.Total()
+		if hash.Calls == 0 || logins.Calls == 0 {
+			return fmt.Errorf("no hash or no REST login succeeded: hashing: %v; logins: %v", hash.Err(), logins.Err())
+		}
+		clean := hash.Err() == nil && logins.Err() == nil
+		if !clean {
+			b.tbl.Note("REST login ÷ argon2id, %d clients: %v %v", m.clients, hash.Err(), logins.Err())
+		}
+		b.tbl.Info(m.tps, benchkit.FormatFloat(c.Subject.MedianThroughput()))
+		b.cpuRow(m.cpu, c.Subject, 0, time.Millisecond)
+		b.tbl.Set(m.ratio, benchkit.FormatFloat(c.Ratio), benchkit.Verdict(clean && c.Ratio >= minRESTLoginVsHash))
+	}
 	return nil
 }
 

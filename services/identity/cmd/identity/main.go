@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"tenantry.dev/identity/internal/config"
+	"tenantry.dev/identity/internal/password"
 	"tenantry.dev/identity/internal/server"
 	"tenantry.dev/platform/logging"
 )
@@ -24,18 +25,9 @@ func main() {
 	}
 }
 
-// defaultGOGC replaces Go's GOGC of 100 unless GOGC is set. Each password
-// check allocates argon2id's 19 MiB, garbage the moment the check ends; with
-// identity's small live heap, a GC target of twice that heap made nearly
-// every login start a GC cycle and fault the memory the GC had handed back
-// to the kernel in again (2-3 ms of CPU per login, measured by make bench).
-// At 400 several logins share a cycle, for a heap of up to about five times
-// the live one (some 200 MiB under a login flood).
-const defaultGOGC = 400
-
 func run() error {
 	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(defaultGOGC)
+		debug.SetGCPercent(password.ServiceGOGC) // see its documentation
 	}
 	cfg, err := config.Load(os.Args[1:], os.LookupEnv)
 	if err != nil {

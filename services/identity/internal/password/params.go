@@ -86,3 +86,13 @@ func (p Params) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ServiceGOGC is the GOGC identity runs with unless GOGC is set. Each
+// password check allocates argon2id's 19 MiB, garbage the moment the check
+// ends; with identity's small live heap, Go's default target of twice that
+// heap made nearly every login start a GC cycle and fault the memory the
+// GC had handed back to the kernel in again (2-3 ms of CPU per login,
+// measured by make bench). At 400 several logins share a cycle, for a heap
+// of up to about five times the live one (some 200 MiB under a login
+// flood). identity-bench hashes at the same setting for its baseline.
+const ServiceGOGC = 400
