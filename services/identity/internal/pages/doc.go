@@ -12,7 +12,8 @@
 // the script loaded) never puts a password in a URL. What the server does
 // with such a POST depends on the page:
 //
-//   - sign-up, login, forgot password, reset password, invitation and email
+//   - sign-up, login (with its second factor's step), login by a code by
+//     email, forgot password, reset password, invitation and email
 //     verification: the server acts on the form through [Accounts], which
 //     calls the same domain methods as the API (same rules, same answers
 //     that reveal no account, same rate limits), and shows the page again

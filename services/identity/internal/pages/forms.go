@@ -50,6 +50,16 @@ type Accounts interface {
 	// that waits, in this browser, for the account's second factor (or
 	// its enrolment); false when there is none.
 	PendingMFA(r *http.Request) (LoginStep, bool)
+	// LoginByEmailCode says whether the tenant lets its users log in with
+	// a code by email (the login page then links to /login/code).
+	LoginByEmailCode(r *http.Request) bool
+	// RequestLoginCode mails a login code to email if it is an active
+	// account's, and returns the token the code works with; the same
+	// either way.
+	RequestLoginCode(r *http.Request, email string) (token string, err error)
+	// LoginWithCode logs in with a login code's token and code as Login
+	// does: the session's cookies, or the step a second factor needs.
+	LoginWithCode(w http.ResponseWriter, r *http.Request, token, code string) (LoginStep, error)
 	// PendingLink describes the provider identity waiting, in this
 	// browser, for its owner to prove the account that has its email.
 	PendingLink(r *http.Request) (PendingLink, bool)
@@ -141,6 +151,7 @@ var actions = map[string]action{
 	"/accept-invitation": {fields: []string{"password", "display_name"}, do: (*handler).acceptInvitation},
 	"/verify-email":      {do: (*handler).verifyEmail},
 	"/login/link":        {fields: []string{"password"}, do: (*handler).linkWithPassword},
+	"/login/code":        {fields: []string{"email", "code"}, do: (*handler).loginCode},
 }
 
 // tokenPages are the pages opened from an email link with ?token=.
@@ -158,6 +169,7 @@ const (
 	msgVerifyAsk      = "Confirm your email address with the button below."
 	msgConnected      = "Connected: you can log in with it from now on."
 	msgMFAStep        = "Enter the code your authenticator app shows, or one of your recovery codes."
+	msgCodeSent       = "If this email belongs to an account, a code to log in is on its way: enter it below."
 	msgEnrolStep      = "This organisation requires a second factor: add this key to an authenticator app, then enter the code it shows."
 	msgEnrolled       = "Your authenticator app is on, and you are logged in. Keep your recovery codes now: they will not be shown again."
 )
@@ -267,6 +279,44 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form ur
 		return http.StatusOK
 	}
 	return loggedIn(w, v)
+}
+
+// loginCode is the login by a code by email: the address (a code is mailed,
+// the page asks for it), then the code, which logs in as a password does;
+// an account with a second factor goes on at the login page's code form.
+func (h *handler) loginCode(w http.ResponseWriter, r *http.Request, v *view, form url.Values) int {
+	if next := form.Get("next"); IsLocalPath(next) {
+		v.Next = next
+	}
+	if token := form.Get("login_code_token"); token != "" {
+		step, err := h.accounts.LoginWithCode(w, r, token, form.Get("code"))
+		if err != nil {
+			v.LoginCodeToken = token // a mistyped code may be typed again
+			return v.fail(err)
+		}
+		if step.MFAChallenge == "" {
+			return loggedIn(w, v)
+		}
+		v.MFAChallenge, v.Enrollment, v.RememberDays = step.MFAChallenge, step.Enrollment, step.RememberDays
+		if step.Enrollment != nil {
+			v.focus = "enrol_code"
+			v.succeed(msgEnrolStep)
+		} else {
+			v.focus = "code"
+			v.succeed(msgMFAStep)
+		}
+		h.render(w, r, "/login", v, http.StatusOK)
+		return 0
+	}
+	email := form.Get("email")
+	token, err := h.accounts.RequestLoginCode(r, email)
+	if err != nil {
+		v.keep("email", email)
+		return v.fail(err)
+	}
+	v.LoginCodeToken, v.focus = token, "code"
+	v.succeed(msgCodeSent)
+	return http.StatusOK
 }
 
 // loggedIn sends a browser that just logged in to v.Next, or the account

@@ -59,6 +59,20 @@ func (f *fakeAccounts) PendingMFA(*http.Request) (pages.LoginStep, bool) {
 	return pages.LoginStep{}, false
 }
 
+func (f *fakeAccounts) LoginByEmailCode(*http.Request) bool { return false }
+
+func (f *fakeAccounts) RequestLoginCode(_ *http.Request, email string) (string, error) {
+	return "code-token", f.record("RequestLoginCode email=" + email)
+}
+
+func (f *fakeAccounts) LoginWithCode(w http.ResponseWriter, _ *http.Request, token, code string) (pages.LoginStep, error) {
+	if err := f.record("LoginWithCode token=" + token + " code=" + code); err != nil {
+		return pages.LoginStep{}, err
+	}
+	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})
+	return pages.LoginStep{}, nil
+}
+
 func (f *fakeAccounts) ConfirmEnrollment(w http.ResponseWriter, _ *http.Request, challenge, code string) ([]string, error) {
 	if err := f.record("ConfirmEnrollment challenge=" + challenge + " code=" + code); err != nil {
 		return nil, err

@@ -54,10 +54,11 @@ var secretFields = map[string]bool{
 	"current_password": true,
 	"new_password":     true,
 	// The login's second step: a code, and the challenge it answers.
-	"code":          true,
-	"enrol_code":    true,
-	"secret":        true,
-	"mfa_challenge": true,
+	"code":             true,
+	"enrol_code":       true,
+	"secret":           true,
+	"mfa_challenge":    true,
+	"login_code_token": true,
 }
 
 // cleanQuery returns the query a page must be redirected to, and true, when

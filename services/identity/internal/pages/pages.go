@@ -21,6 +21,7 @@ var Paths = []string{
 	"/verify-email",
 	"/login",
 	"/login/link",
+	"/login/code",
 	"/forgot-password",
 	"/reset-password",
 	"/account",
@@ -138,6 +139,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v 
 		switch path {
 		case "/login", "/signup":
 			v.Providers = h.accounts.SignInProviders(r)
+			v.ByEmailCode = path == "/login" && h.accounts.LoginByEmailCode(r)
 			if path == "/login" && r.Method != http.MethodPost && v.MFAChallenge == "" {
 				// A sign-in with another provider goes on here.
 				if step, ok := h.accounts.PendingMFA(r); ok {

@@ -32,6 +32,11 @@ type view struct {
 	// RememberDays is for how many days the code form may remember the
 	// browser (0: the box is not shown).
 	RememberDays int
+	// ByEmailCode makes the login page link to the login by a code by
+	// email; LoginCodeToken is that login's token once a code was asked
+	// for (its page then asks for the code).
+	ByEmailCode    bool
+	LoginCodeToken string
 	// Message is the page's message; Failed makes it an error.
 	Message string
 	Failed  bool

@@ -957,6 +957,32 @@ func TestLoginByEmailCode(t *testing.T) {
 		require.Contains(t, s.auditEvents("demo", "eve@example.com"), "user.login_code_requested")
 	})
 
+	t.Run("the login page links to it, and its page logs in without the script, or goes on at the code form", func(t *testing.T) {
+		const host = "demo.localhost"
+		_, body := s.restResponse(http.MethodGet, host, "/login?next=/account", "")
+		require.Contains(t, string(body), `href="/login/code?next=%2faccount"`)
+		_, err := s.auth.SignUp(in("demo"), &identityv1.SignUpRequest{Email: "frank@example.com", Password: goodPassword})
+		require.NoError(t, err)
+		resp, page := s.postForm(host, "/login/code", url.Values{"email": {"frank@example.com"}, "next": {"/account"}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, page)
+		token := regexp.MustCompile(`name="login_code_token" value="([^"]+)"`).FindStringSubmatch(page)
+		require.NotNil(t, token, page)
+		resp, page = s.postForm(host, "/login/code", url.Values{"login_code_token": {token[1]}, "code": {mailedCode("frank@example.com", 1)}, "next": {"/account"}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, page)
+		require.Equal(t, "/account", resp.Header.Get("Location"))
+		require.NotNil(t, setCookies(t, resp)["tenantry_session /v1/auth:refresh"])
+
+		// An account with a second factor: the login page's code form.
+		resp, page = s.postForm(host, "/login/code", url.Values{"email": {"carl@example.com"}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, page)
+		token = regexp.MustCompile(`name="login_code_token" value="([^"]+)"`).FindStringSubmatch(page)
+		require.NotNil(t, token, page)
+		resp, page = s.postForm(host, "/login/code", url.Values{"login_code_token": {token[1]}, "code": {mailedCode("carl@example.com", 2)}})
+		require.Equal(t, http.StatusOK, resp.StatusCode, page)
+		require.Empty(t, resp.Header.Values("Set-Cookie"))
+		require.Regexp(t, `<form id="mfa-form" method="post" action="/login" novalidate>\s*<input type="hidden" name="mfa_challenge" value="[^"]+">`, page)
+	})
+
 	t.Run("mailing codes is limited like password resets", func(t *testing.T) {
 		var err error
 		for range 3 {

@@ -209,6 +209,51 @@ func (p *pageForms) PendingMFA(r *http.Request) (pages.LoginStep, bool) {
 	return step, true
 }
 
+// LoginByEmailCode implements pages.Accounts.
+func (p *pageForms) LoginByEmailCode(r *http.Request) bool {
+	t, err := p.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	if err != nil {
+		return false
+	}
+	settings, _, err := p.accounts.AuthConfig(r.Context(), t)
+	return err == nil && settings.LoginByEmailCode
+}
+
+// RequestLoginCode implements pages.Accounts.
+func (p *pageForms) RequestLoginCode(r *http.Request, email string) (token string, err error) {
+	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		req, err := p.accounts.RequestLoginCode(r.Context(), t, email, c)
+		token = req.Token
+		return err
+	})
+	return token, err
+}
+
+// LoginWithCode implements pages.Accounts: the session's cookies as Login
+// sets them, or the step a second factor needs.
+func (p *pageForms) LoginWithCode(w http.ResponseWriter, r *http.Request, token, code string) (step pages.LoginStep, err error) {
+	err = p.call(r, func(t tenancy.Tenant, c account.Client) error {
+		res, err := p.accounts.LoginWithCode(r.Context(), t, token, code, c)
+		if err != nil {
+			return err
+		}
+		if !res.Challenged() {
+			p.sessions.setSession(w, &browserRequest{secure: secureHost(restgateway.RequestHost(r)), r: r}, res.Tokens.RefreshToken, true)
+			return nil
+		}
+		step.MFAChallenge, step.RememberDays = res.Challenge.Token, res.Challenge.RememberDays
+		if res.Challenge.EnrollmentRequired {
+			e, err := p.accounts.BeginTOTPAtLogin(r.Context(), t, res.Challenge.Token, c)
+			if err != nil {
+				return err
+			}
+			step.Enrollment = &pages.Enrollment{Secret: e.Secret, URI: e.URI, QRCodePNG: e.QRCodePNG}
+		}
+		return nil
+	})
+	return step, err
+}
+
 // PendingLink implements pages.Accounts.
 func (p *pageForms) PendingLink(r *http.Request) (pages.PendingLink, bool) {
 	provider, email, passwordSet, ok := p.federation.PendingLink(r)
