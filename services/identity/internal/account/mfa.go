@@ -388,25 +388,34 @@ func (m *Manager) proveFactor(ctx context.Context, tx Tx, t tenancy.Tenant, f *T
 // factor, with the tenant's login ceiling (read now if this replica has not
 // read it lately), and records a refusal.
 func (m *Manager) checkSecondFactorLimits(ctx context.Context, t tenancy.Tenant, userID string, c Client, during string) error {
-	perSecond, ok := m.loginRates.get(t.UID, m.now())
-	if !ok {
-		var settings Settings
-		err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-			var err error
-			settings, err = tx.Settings(ctx)
-			return err
-		})
-		if err != nil {
-			return internal(err, "second factor limits")
-		}
-		m.loginRates.learn(t.UID, settings, m.now())
-		perSecond = settings.MaxLoginsPerSecond
+	perSecond, err := m.loginCeiling(ctx, t)
+	if err != nil {
+		return err
 	}
 	if err := m.limits.SecondFactor(ctx, t.UID, userID, c.IP, perSecond); err != nil {
 		m.auditOutside(ctx, t, AuditEvent{Event: EventMFARateLimited, UserID: userID, ClientIP: c.IP, Details: map[string]any{"during": during}})
 		return err
 	}
 	return nil
+}
+
+// loginCeiling is the tenant's login ceiling as this replica last read it,
+// read now when it has not lately (see loginrate.go).
+func (m *Manager) loginCeiling(ctx context.Context, t tenancy.Tenant) (int, error) {
+	if perSecond, ok := m.loginRates.get(t.UID, m.now()); ok {
+		return perSecond, nil
+	}
+	var settings Settings
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		var err error
+		settings, err = tx.Settings(ctx)
+		return err
+	})
+	if err != nil {
+		return 0, internal(err, "login ceiling")
+	}
+	m.loginRates.learn(t.UID, settings, m.now())
+	return settings.MaxLoginsPerSecond, nil
 }
 
 // codeRefused records a code that did not prove the factor and returns the

@@ -130,9 +130,9 @@ func (m *Manager) Reauthenticate(ctx context.Context, t tenancy.Tenant, userID, 
 		if in.Password == "" || len(in.Password) > 1024 {
 			return time.Time{}, fault.Invalid("password", "PASSWORD_REQUIRED", "give your password")
 		}
-		perSecond, ok := m.loginRates.get(t.UID, m.now())
-		if !ok {
-			perSecond = DefaultMaxLoginsPerSecond
+		perSecond, err := m.loginCeiling(ctx, t)
+		if err != nil {
+			return time.Time{}, err
 		}
 		if err := m.checkLoginLimits(ctx, t, u.Email, c, perSecond); err != nil {
 			return time.Time{}, err
