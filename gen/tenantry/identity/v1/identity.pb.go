@@ -574,7 +574,10 @@ type User struct {
 	// When the user last logged in. Output only.
 	LastLoginTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_login_time,json=lastLoginTime,proto3" json:"last_login_time,omitempty"`
 	// Opaque version for optimistic concurrency in UpdateUser.
-	Etag          string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Whether the user has a second factor (a confirmed authenticator app).
+	// Output only.
+	MfaEnabled    bool `protobuf:"varint,14,opt,name=mfa_enabled,json=mfaEnabled,proto3" json:"mfa_enabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -698,6 +701,13 @@ func (x *User) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *User) GetMfaEnabled() bool {
+	if x != nil {
+		return x.MfaEnabled
+	}
+	return false
 }
 
 // Session is one login of a user, kept alive by refresh tokens.
@@ -6704,7 +6714,7 @@ var File_tenantry_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"#tenantry/identity/v1/identity.proto\x12\x14tenantry.identity.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x04\n" +
+	"#tenantry/identity/v1/identity.proto\x12\x14tenantry.identity.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x04\n" +
 	"\x04User\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
@@ -6721,7 +6731,9 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12B\n" +
 	"\x0flast_login_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rlastLoginTime\x12\x12\n" +
-	"\x04etag\x18\r \x01(\tR\x04etag\"W\n" +
+	"\x04etag\x18\r \x01(\tR\x04etag\x12\x1f\n" +
+	"\vmfa_enabled\x18\x0e \x01(\bR\n" +
+	"mfaEnabled\"W\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_INVITED\x10\x01\x12\x10\n" +

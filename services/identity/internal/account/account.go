@@ -30,6 +30,9 @@ type User struct {
 	PasswordChangeTime time.Time
 	// Version increases with every change; it is the user's etag.
 	Version int64
+	// MFAEnabled says the user has a confirmed second factor (read with
+	// the user; not part of its version).
+	MFAEnabled bool
 }
 
 // HasRole reports whether the user has a role.

@@ -57,6 +57,7 @@ func userToProto(u *account.User) *identityv1.User {
 		State:         state,
 		CreateTime:    ts(u.CreateTime),
 		UpdateTime:    ts(u.UpdateTime),
+		MfaEnabled:    u.MFAEnabled,
 		LastLoginTime: ts(u.LastLoginTime),
 		Etag:          etag(u.Version),
 	}

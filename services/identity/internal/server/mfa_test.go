@@ -172,6 +172,9 @@ func TestTOTPSecondFactor(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, st.GetTotpEnrolled())
 		require.EqualValues(t, 10, st.GetRecoveryCodesRemaining())
+		me, err := s.auth.GetCurrentUser(ctx, &identityv1.GetCurrentUserRequest{})
+		require.NoError(t, err)
+		require.True(t, me.GetUser().GetMfaEnabled(), "the user as the API shows it, the cache's copy forgotten")
 
 		_, err = s.auth.BeginTotpEnrollment(ctx, &identityv1.BeginTotpEnrollmentRequest{})
 		requireCode(t, err, codes.FailedPrecondition)
@@ -543,6 +546,7 @@ func TestTenantMFAPolicy(t *testing.T) {
 		for _, u := range users.GetUsers() {
 			if u.GetEmail() == "staff@example.com" {
 				staff = u.GetName()
+				require.True(t, u.GetMfaEnabled(), "the admin sees the factor")
 			}
 		}
 		require.NotEmpty(t, staff)
@@ -551,6 +555,9 @@ func TestTenantMFAPolicy(t *testing.T) {
 		requireCode(t, err, codes.PermissionDenied)
 		_, err = s.users.ResetUserMfa(in("strict", admin.GetAccessToken()), &identityv1.ResetUserMfaRequest{Name: staff})
 		require.NoError(t, err)
+		got, err := s.users.GetUser(in("strict", admin.GetAccessToken()), &identityv1.GetUserRequest{Name: staff})
+		require.NoError(t, err)
+		require.False(t, got.GetUser().GetMfaEnabled())
 		_, err = s.users.ResetUserMfa(in("strict", admin.GetAccessToken()), &identityv1.ResetUserMfaRequest{Name: staff})
 		requireCode(t, err, codes.FailedPrecondition)
 		require.Equal(t, "TOTP_NOT_ENROLLED", reasonOf(err))

@@ -30,6 +30,8 @@ func (t *pgTx) SaveTOTPFactor(ctx context.Context, f *account.TOTPFactor) error 
 		ON CONFLICT (user_id) DO UPDATE SET secret_sealed = EXCLUDED.secret_sealed, create_time = EXCLUDED.create_time,
 			confirm_time = EXCLUDED.confirm_time, last_used_step = EXCLUDED.last_used_step`,
 		f.UserID, f.SecretSealed, f.CreateTime, nullTime(f.ConfirmTime), f.LastUsedStep)
+	// The user's MFAEnabled may change: cached copies are forgotten.
+	t.userChanged(f.UserID)
 	return err
 }
 
@@ -39,6 +41,7 @@ func (t *pgTx) UseTOTPStep(ctx context.Context, userID string, step int64) error
 }
 
 func (t *pgTx) DeleteSecondFactors(ctx context.Context, userID string) error {
+	t.userChanged(userID)
 	if _, err := t.tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1::uuid`, userID); err != nil {
 		return err
 	}

@@ -114,7 +114,8 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 }
 
 const userColumns = `id::text, email, email_verified, COALESCE(username, ''), display_name, COALESCE(password_hash, ''),
-	roles, state, disabled, create_time, update_time, last_login_time, password_change_time, version`
+	roles, state, disabled, create_time, update_time, last_login_time, password_change_time, version,
+	EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirm_time IS NOT NULL)`
 
 func scanUser(row pgx.Row) (*account.User, error) {
 	var (
@@ -123,7 +124,7 @@ func scanUser(row pgx.Row) (*account.User, error) {
 		lastLogin, passwordTimes *time.Time
 	)
 	err := row.Scan(&u.ID, &u.Email, &u.EmailVerified, &u.Username, &u.DisplayName, &u.PasswordHash,
-		&u.Roles, &state, &u.Disabled, &u.CreateTime, &u.UpdateTime, &lastLogin, &passwordTimes, &u.Version)
+		&u.Roles, &state, &u.Disabled, &u.CreateTime, &u.UpdateTime, &lastLogin, &passwordTimes, &u.Version, &u.MFAEnabled)
 	if err != nil {
 		return nil, notFound(err)
 	}

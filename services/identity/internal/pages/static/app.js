@@ -624,7 +624,8 @@
       function row(u) {
         const tr = el('tr', {});
         const label = u.email || u.username || u.id;
-        const state = u.disabled ? 'disabled' : String(u.state || '').replace(/^STATE_/, '').toLowerCase();
+        const state = (u.disabled ? 'disabled' : String(u.state || '').replace(/^STATE_/, '').toLowerCase()) +
+          (u.mfaEnabled ? ', authenticator app' : '');
         const roles = el('input', { type: 'text', value: (u.roles || []).join(', '), 'aria-label': 'Roles of ' + label });
         const save = el('button', { type: 'button', class: 'secondary', text: 'Save roles', 'aria-label': 'Save the roles of ' + label });
         const toggle = el('button', { type: 'button', class: 'secondary', text: u.disabled ? 'Enable' : 'Disable',
@@ -648,9 +649,11 @@
           if (!confirm('Remove the authenticator app and recovery codes of ' + label + '?')) return;
           try {
             await api('POST', '/v1/users/' + encodeURIComponent(u.id) + ':resetMfa', {}, true);
+            resetMFA.hidden = true;
             say('The authenticator app of ' + label + ' is removed; they were told by email.');
           } catch (err) { say(label + ': ' + err.message, true); }
         });
+        resetMFA.hidden = !u.mfaEnabled;
         tr.append(el('td', { text: label }), el('td', { text: state }), el('td', {}, roles), el('td', {}, save, toggle, resetMFA));
         return tr;
       }
