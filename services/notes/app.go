@@ -170,6 +170,9 @@ func New(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
 	if a.metrics, a.metricsSrv, metricsOn, err = metrics.ForService("notes", cfg.MetricsAddr); err != nil {
 		return nil, errors.Join(err, a.close())
 	}
+	if a.metrics != nil {
+		a.metrics.MustRegister(a.kit.Collectors()...)
+	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "notes", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		AllowInsecure: cfg.AllowInsecure, Logger: logger, AccessLog: cfg.AccessLog, Auth: guard, Metrics: a.metrics,

@@ -208,7 +208,10 @@ func (v *Verifier) Verify(ctx context.Context, token string, tenant tenancy.Tena
 			c, ok = v.verified.get(digest, keys, v.now())
 		}
 	}
-	if !ok {
+	if ok {
+		v.verified.hits.Add(1)
+	} else {
+		v.verified.misses.Add(1)
 		var err error
 		if c, err = v.verify(ctx, token, tenant, digest); err != nil {
 			return Claims{}, err

@@ -3,6 +3,7 @@ package accesstoken
 import (
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,11 @@ const maxVerifiedTokens = 10_000
 // concurrent use.
 type verifiedTokens struct {
 	max int
+
+	// hits and misses count Verify's answers from the cache and the
+	// signatures it checked instead (the first token of a tenant's keys
+	// too), for metrics.
+	hits, misses atomic.Uint64
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]verifiedToken

@@ -31,6 +31,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -154,6 +155,12 @@ func (s *Service) Component() string { return s.pools.Component() }
 
 // Run watches the registry's tenants until ctx ends.
 func (s *Service) Run(ctx context.Context) { s.resolver.Run(ctx) }
+
+// Collectors are the kit's metrics, for the service's Prometheus registry:
+// the tenant cache and the cache of verified access tokens.
+func (s *Service) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{tenancy.Collector(s.resolver), accesstoken.Collector(s.verifier)}
+}
 
 // Ready reports whether the tenant cache holds the registry's snapshot.
 func (s *Service) Ready() bool { return s.resolver.Ready() }

@@ -68,6 +68,26 @@ type Resolver struct {
 
 	hooksMu sync.Mutex
 	onPurge []func(Tenant)
+
+	// What lookups found, for metrics (Stats).
+	hits, unknowns, asked atomic.Uint64
+}
+
+// Stats are a resolver's counts since it started, for metrics.
+type Stats struct {
+	// Hits were answered from the cache with a tenant.
+	Hits uint64
+	// Unknowns were answered from the cache as no tenant's.
+	Unknowns uint64
+	// Asked went to the registry.
+	Asked uint64
+	// Tenants is how many tenants the cache holds now.
+	Tenants int
+}
+
+// Stats returns the resolver's counts.
+func (r *Resolver) Stats() Stats {
+	return Stats{Hits: r.hits.Load(), Unknowns: r.unknowns.Load(), Asked: r.asked.Load(), Tenants: r.cache.size()}
 }
 
 // NewResolver returns a Resolver that asks the registry through client,
@@ -167,11 +187,14 @@ func (r *Resolver) ByHost(ctx context.Context, host string) (Tenant, error) {
 func (r *Resolver) resolve(ctx context.Context, k key) (Tenant, error) {
 	l := r.cache.lookup(k, time.Now())
 	if l.found {
+		r.hits.Add(1)
 		return l.tenant, nil
 	}
 	if l.unknown {
+		r.unknowns.Add(1)
 		return Tenant{}, errNotFound(k)
 	}
+	r.asked.Add(1)
 	resp, err := r.ask(ctx, k)
 	if err == nil {
 		e := fromProto(resp.GetTenant())

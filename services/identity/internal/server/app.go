@@ -244,6 +244,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if a.metrics != nil {
 		a.metrics.Pools(pools)
 		a.ownMetrics.register(a.metrics, pools, a.sessions)
+		a.metrics.MustRegister(tenancy.Collector(a.resolver))
 	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,

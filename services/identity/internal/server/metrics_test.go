@@ -80,6 +80,8 @@ var (
 	cacheSessions = series{"identity_session_cache_entries", map[string]string{"kind": "session"}}
 	cacheUsers    = series{"identity_session_cache_entries", map[string]string{"kind": "user"}}
 	cacheOnline   = series{"identity_session_cache_online", map[string]string{}}
+	tenantHits    = series{"tenantry_tenant_cache_lookups_total", map[string]string{"result": "hit"}}
+	tenantsHeld   = series{"tenantry_tenant_cache_tenants", map[string]string{}}
 )
 
 func (s *system) value(families map[string]*dto.MetricFamily, x series) float64 {
@@ -173,6 +175,10 @@ func TestIdentityMetricsCountLoginsMailAndTheSessionCache(t *testing.T) {
 	require.GreaterOrEqual(t, s.value(after, cacheSessions), 1.0)
 	require.GreaterOrEqual(t, s.value(after, cacheUsers), 1.0)
 	require.Equal(t, 1.0, s.value(after, cacheOnline))
+	// The tenant cache (kit/tenancy) answered the calls' tenants from
+	// memory, holding both tenants from the registry's change stream.
+	require.GreaterOrEqual(t, delta(tenantHits), 10.0)
+	require.Equal(t, 2.0, s.value(after, tenantsHeld))
 
 	// No series names a tenant, by slug or host.
 	for name, fam := range after {
