@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -63,13 +64,31 @@ func buildBinaries(t *testing.T, root string) string {
 	return dir
 }
 
-// freePort returns a TCP port free right now on 127.0.0.1.
+// handedOut holds the ports freePort returned, never returned twice.
+var handedOut sync.Map
+
+// freePort returns a TCP port free right now on 127.0.0.1, below the
+// kernel's ephemeral range (32768 and up on Linux): a port found free there
+// (as ":0" finds them) is soon handed out again to another test's outgoing
+// connection or listener, and the script's PostgreSQL then fails to bind it
+// ("Address already in use", seen in a clean-clone make test). Ports below
+// the range are only taken by whoever binds them by number.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue // free now, but another test of this process will bind it
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("no free port below the ephemeral range after 100 tries")
+	return 0
 }
 
 // cleanEnv is this process's environment without what would steer run-dev.sh
