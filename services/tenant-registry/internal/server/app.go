@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if a.metrics != nil {
 		mm := newMoveMetrics()
 		a.mover.Ended = mm.observe
-		a.metrics.MustRegister(operationsCollector{db: a.db}, mm.ended, mm.fence)
+		a.metrics.MustRegister(operationsCollector{st: st}, mm.ended, mm.fence)
 	}
 	tenants := NewTenantServer(a.manager, a.follower)
 	tenants.mover = a.mover

@@ -4,10 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"tenantry.dev/tenant-registry/internal/move"
+	"tenantry.dev/tenant-registry/internal/store"
 )
 
 // Progress of long-running operations (fleet migrations, tenant moves),
@@ -31,7 +31,12 @@ var (
 // hold the scrape up past Prometheus' own timeout.
 const scrapeTimeout = 2 * time.Second
 
-type operationsCollector struct{ db *pgxpool.Pool }
+// progressReader reads the long-running work's progress (the store).
+type progressReader interface {
+	Progress(ctx context.Context) ([]store.RunningOperation, []store.RunningMove, error)
+}
+
+type operationsCollector struct{ st progressReader }
 
 func (c operationsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- opTenantsDesc
@@ -43,57 +48,32 @@ func (c operationsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c operationsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
+	ops, moves, err := c.st.Progress(ctx)
+	if err != nil {
+		return // a scrape without these series says the database did not answer
+	}
 	running := map[string]float64{"MigrateTenants": 0, move.Kind: 0}
-	rows, err := c.db.Query(ctx, `SELECT id::text, kind, total, done, failed FROM tenantry_registry.operations WHERE state = 'RUNNING'`)
-	if err == nil {
-		for rows.Next() {
-			var id, kind string
-			var total, done, failed float64
-			if rows.Scan(&id, &kind, &total, &done, &failed) != nil {
-				break
-			}
-			running[kind]++
-			if kind == move.Kind {
-				continue
-			}
-			ch <- prometheus.MustNewConstMetric(opTenantsDesc, prometheus.GaugeValue, total, id, kind, "total")
-			ch <- prometheus.MustNewConstMetric(opTenantsDesc, prometheus.GaugeValue, done, id, kind, "done")
-			ch <- prometheus.MustNewConstMetric(opTenantsDesc, prometheus.GaugeValue, failed, id, kind, "failed")
+	for _, o := range ops {
+		running[o.Kind]++
+		if o.Kind == move.Kind {
+			continue
 		}
-		rows.Close()
+		ch <- prometheus.MustNewConstMetric(opTenantsDesc, prometheus.GaugeValue, float64(o.Total), o.ID, o.Kind, "total")
+		ch <- prometheus.MustNewConstMetric(opTenantsDesc, prometheus.GaugeValue, float64(o.Done), o.ID, o.Kind, "done")
+		ch <- prometheus.MustNewConstMetric(opTenantsDesc, prometheus.GaugeValue, float64(o.Failed), o.ID, o.Kind, "failed")
 	}
 	for kind, n := range running {
 		ch <- prometheus.MustNewConstMetric(opRunningDesc, prometheus.GaugeValue, n, kind)
 	}
 	phases := map[string]float64{string(move.Preparing): 0, string(move.Copying): 0, string(move.Fenced): 0, string(move.Switched): 0}
-	rows, err = c.db.Query(ctx, `SELECT phase, count(*) FROM tenantry_registry.moves
-		WHERE phase IN ('PREPARING', 'COPYING', 'FENCED', 'SWITCHED') GROUP BY phase`)
-	if err == nil {
-		for rows.Next() {
-			var phase string
-			var n float64
-			if rows.Scan(&phase, &n) != nil {
-				break
-			}
-			phases[phase] = n
+	for _, m := range moves {
+		phases[m.Phase]++
+		if m.Phase != string(move.Switched) {
+			ch <- prometheus.MustNewConstMetric(moveBytesDesc, prometheus.GaugeValue, float64(m.SourceBytes), m.Operation)
 		}
-		rows.Close()
 	}
 	for phase, n := range phases {
 		ch <- prometheus.MustNewConstMetric(movesDesc, prometheus.GaugeValue, n, phase)
-	}
-	rows, err = c.db.Query(ctx, `SELECT operation::text, source_bytes FROM tenantry_registry.moves
-		WHERE phase IN ('PREPARING', 'COPYING', 'FENCED')`)
-	if err == nil {
-		for rows.Next() {
-			var id string
-			var n float64
-			if rows.Scan(&id, &n) != nil {
-				break
-			}
-			ch <- prometheus.MustNewConstMetric(moveBytesDesc, prometheus.GaugeValue, n, id)
-		}
-		rows.Close()
 	}
 }
 

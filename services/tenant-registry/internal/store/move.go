@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"tenantry.dev/platform/fault"
@@ -145,14 +146,14 @@ func (ms *Moves) DueOldCopies(ctx context.Context, now time.Time) ([]*move.Move,
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*move.Move, error) { return scanMove(r) })
 }
 
-// ActiveMove reports whether the tenant with uid is in a move before its
+// activeMove reports whether the tenant with uid is in a move before its
 // switch; fleet migrations and purges wait for it.
 func activeMove(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, uid string) (bool, error) {
 	var moving bool
 	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenantry_registry.moves
-		WHERE tenant_uid = $1 AND phase IN ('PREPARING', 'COPYING', 'FENCED'))`, uid).Scan(&moving)
+		WHERE tenant_uid = $1 AND phase IN `+activePhases+`)`, uid).Scan(&moving)
 	return moving, err
 }
 
@@ -487,7 +488,9 @@ func (ms *Moves) Fence(ctx context.Context, m *move.Move) error {
 	}
 	for _, stmt := range []string{"CREATE SCHEMA IF NOT EXISTS " + moveSchema, fenceFunction,
 		"GRANT USAGE ON SCHEMA " + moveSchema + " TO PUBLIC"} {
-		if _, err := src.Exec(ctx, stmt); err != nil && pgCode(err) != "42P06" && !isUniqueViolation(err) && pgCode(err) != "XX000" {
+		// Two moves from one database may make the function at once:
+		// "tuple concurrently updated" (XX000) then means it exists.
+		if _, err := src.Exec(ctx, stmt); err != nil && pgCode(err) != "42P06" && !isUniqueViolation(err) && !concurrentlyUpdated(err) {
 			return fmt.Errorf("fence function: %w", err)
 		}
 	}
@@ -735,4 +738,9 @@ func (ms *Moves) dropOldCopiesOf(ctx context.Context, uid string) error {
 		}
 	}
 	return nil
+}
+
+func concurrentlyUpdated(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "XX000" && strings.Contains(pgErr.Message, "concurrently updated")
 }

@@ -310,7 +310,7 @@ func (o *Operations) MigrateTenant(ctx context.Context, t fleet.Target, comps []
 	// may have switched it since the targets were listed.
 	var moving bool
 	err := o.s.db.QueryRow(ctx, `SELECT t.placement, EXISTS (SELECT 1 FROM tenantry_registry.moves m
-		WHERE m.tenant_uid = t.uid AND m.phase IN ('PREPARING', 'COPYING', 'FENCED'))
+		WHERE m.tenant_uid = t.uid AND m.phase IN `+activePhases+`)
 		FROM tenantry_registry.tenants t WHERE t.uid = $1`, t.UID).Scan(&t.Placement, &moving)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 
 	"tenantry.dev/platform/fault"
 	"tenantry.dev/platform/tenantdb"
+	"tenantry.dev/tenant-registry/internal/move"
 	"tenantry.dev/tenant-registry/internal/tenant"
 )
 
@@ -465,7 +466,7 @@ func (s *Store) Purge(ctx context.Context, uid string) (*tenant.Tenant, error) {
 		return nil, dbError(err, "purge tenant")
 	}
 	if moving {
-		return nil, fault.New(fault.FailedPrecondition, "TENANT_MOVING",
+		return nil, fault.New(fault.FailedPrecondition, move.ReasonTenantMoving,
 			"tenant %s is being moved; it is purged once the move ends (or is cancelled)", uid)
 	}
 	if err := s.Moves().dropOldCopiesOf(ctx, uid); err != nil {
