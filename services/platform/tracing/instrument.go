@@ -30,7 +30,11 @@ func (t *Tracing) GRPCServerHandler() stats.Handler {
 	if t == nil {
 		return nil
 	}
-	return otelgrpc.NewServerHandler(t.grpcOptions()...)
+	traced := otelgrpc.NewServerHandler(t.grpcOptions()...)
+	if t.sampler != nil {
+		return &decidingServerHandler{traced: traced, sampler: t.sampler, propagator: t.propagator}
+	}
+	return traced
 }
 
 // GRPCClientHandler returns the stats handler that gives every outgoing

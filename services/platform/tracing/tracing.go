@@ -50,6 +50,10 @@ type Tracing struct {
 	provider   trace.TracerProvider
 	sdk        *sdktrace.TracerProvider // built by Setup, flushed by Shutdown
 	propagator propagation.TextMapPropagator
+	// sampler is the provider's sampler when this package chose it (see
+	// decidingServerHandler); nil when the SDK built it from the
+	// environment or the provider came from New.
+	sampler sdktrace.Sampler
 }
 
 // Propagator returns the propagator every service uses: W3C trace context
@@ -165,17 +169,29 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (*Tracing, 
 	// always-on default (an option given here overrides the environment,
 	// so it is given only when the environment says nothing).
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)}
-	if !s.samplerSet {
-		opts = append(opts, sdktrace.WithSampler(DefaultSampler()))
+	t := &Tracing{propagator: Propagator()}
+	if s.samplerSet {
+		t.sdk = sdktrace.NewTracerProvider(opts...)
+	} else {
+		t = withSampler(DefaultSampler(), opts...)
 	}
-	provider := sdktrace.NewTracerProvider(opts...)
+	provider := t.sdk
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.LogAttrs(context.Background(), slog.LevelWarn, "opentelemetry", slog.String("error", err.Error()))
 	}))
 	otel.SetTracerProvider(provider)
 	otel.SetTextMapPropagator(Propagator())
 	logger.LogAttrs(ctx, slog.LevelInfo, "tracing on: spans are exported over OTLP", slog.String("protocol", s.protocol))
-	return &Tracing{provider: provider, sdk: provider, propagator: Propagator()}, nil
+	t.provider = provider
+	return t, nil
+}
+
+// withSampler returns tracing over a new SDK provider built with opts and
+// sampler, whose gRPC server handler takes the sampling decision before
+// otelgrpc does (decidingServerHandler).
+func withSampler(sampler sdktrace.Sampler, opts ...sdktrace.TracerProviderOption) *Tracing {
+	provider := sdktrace.NewTracerProvider(append(opts, sdktrace.WithSampler(sampler), sdktrace.WithIDGenerator(presetIDs{}))...)
+	return &Tracing{provider: provider, sdk: provider, propagator: Propagator(), sampler: sampler}
 }
 
 // DefaultSampler is the sampler used when OTEL_TRACES_SAMPLER is unset.
