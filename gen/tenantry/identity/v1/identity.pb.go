@@ -208,6 +208,9 @@ const (
 	// MFA_FACTOR_RECOVERY_CODE is one of the account's single-use recovery
 	// codes.
 	MfaFactor_MFA_FACTOR_RECOVERY_CODE MfaFactor = 2
+	// MFA_FACTOR_PASSKEY is one of the account's passkeys, through
+	// PasskeyService.BeginPasskeyMfa and FinishPasskeyMfa (not VerifyMfa).
+	MfaFactor_MFA_FACTOR_PASSKEY MfaFactor = 3
 )
 
 // Enum value maps for MfaFactor.
@@ -216,11 +219,13 @@ var (
 		0: "MFA_FACTOR_UNSPECIFIED",
 		1: "MFA_FACTOR_TOTP",
 		2: "MFA_FACTOR_RECOVERY_CODE",
+		3: "MFA_FACTOR_PASSKEY",
 	}
 	MfaFactor_value = map[string]int32{
 		"MFA_FACTOR_UNSPECIFIED":   0,
 		"MFA_FACTOR_TOTP":          1,
 		"MFA_FACTOR_RECOVERY_CODE": 2,
+		"MFA_FACTOR_PASSKEY":       3,
 	}
 )
 
@@ -726,7 +731,11 @@ type Session struct {
 	// Network address of the client that logged in.
 	ClientIp string `protobuf:"bytes,6,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
 	// Whether this is the session of the access token making the request.
-	Current       bool `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"`
+	Current bool `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"`
+	// A readable name of the device and browser, parsed from user_agent
+	// ("Firefox on Windows", "Chrome on Android (Pixel 7)"); empty when the
+	// user agent says nothing recognisable.
+	DeviceName    string `protobuf:"bytes,8,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -810,6 +819,13 @@ func (x *Session) GetCurrent() bool {
 	return false
 }
 
+func (x *Session) GetDeviceName() string {
+	if x != nil {
+		return x.DeviceName
+	}
+	return ""
+}
+
 // TenantSettings are a tenant's identity settings.
 type TenantSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -847,8 +863,22 @@ type TenantSettings struct {
 	// of their password (RequestLoginCode, LoginWithCode). New tenants:
 	// false.
 	LoginByEmailCode bool `protobuf:"varint,9,opt,name=login_by_email_code,json=loginByEmailCode,proto3" json:"login_by_email_code,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The name the tenant's pages and emails show; empty: the registry's
+	// display name (or the slug). The registry's rules for display names
+	// apply (visible, at most 200 characters, no line breaks or direction
+	// overrides).
+	DisplayName string `protobuf:"bytes,10,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// An https URL of the tenant's logo, shown at the top of every page and
+	// email; empty: none. Anything but an absolute https URL is refused
+	// (LOGO_URL_INVALID).
+	LogoUrl string `protobuf:"bytes,11,opt,name=logo_url,json=logoUrl,proto3" json:"logo_url,omitempty"`
+	// The accent colour of buttons and links on the tenant's pages and
+	// emails, written "#rrggbb"; empty: the default (#2457c5). The text on
+	// it is white or dark, whichever reads better. Anything else is refused
+	// (ACCENT_COLOR_INVALID).
+	AccentColor   string `protobuf:"bytes,12,opt,name=accent_color,json=accentColor,proto3" json:"accent_color,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TenantSettings) Reset() {
@@ -942,6 +972,27 @@ func (x *TenantSettings) GetLoginByEmailCode() bool {
 		return x.LoginByEmailCode
 	}
 	return false
+}
+
+func (x *TenantSettings) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *TenantSettings) GetLogoUrl() string {
+	if x != nil {
+		return x.LogoUrl
+	}
+	return ""
+}
+
+func (x *TenantSettings) GetAccentColor() string {
+	if x != nil {
+		return x.AccentColor
+	}
+	return ""
 }
 
 // GetAuthConfigRequest is the request of GetAuthConfig.
@@ -2649,7 +2700,10 @@ type ListUsersRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Filter: conditions joined by AND, each `state = ACTIVE` (or INVITED,
 	// DISABLED), `role = "admin"` or `email_verified = true`.
-	Filter        string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Search: only users whose email or display name contains this text
+	// (case-insensitive); at most 200 characters. Combines with filter.
+	Query         string `protobuf:"bytes,4,opt,name=query,proto3" json:"query,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2701,6 +2755,13 @@ func (x *ListUsersRequest) GetPageToken() string {
 func (x *ListUsersRequest) GetFilter() string {
 	if x != nil {
 		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListUsersRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
 	}
 	return ""
 }
@@ -6738,7 +6799,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATE_INVITED\x10\x01\x12\x10\n" +
 	"\fSTATE_ACTIVE\x10\x02\x12\x12\n" +
-	"\x0eSTATE_DISABLED\x10\x03\"\xa8\x02\n" +
+	"\x0eSTATE_DISABLED\x10\x03\"\xc9\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\vcreate_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -6749,7 +6810,9 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12\x1b\n" +
 	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"\xf9\x03\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\x12\x1f\n" +
+	"\vdevice_name\x18\b \x01(\tR\n" +
+	"deviceName\"\xda\x04\n" +
 	"\x0eTenantSettings\x12G\n" +
 	"\rsignup_policy\x18\x01 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x02 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
@@ -6760,7 +6823,11 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"mfa_policy\x18\a \x01(\x0e2\x1f.tenantry.identity.v1.MfaPolicyR\tmfaPolicy\x127\n" +
 	"\x18mfa_remember_device_days\x18\b \x01(\x05R\x15mfaRememberDeviceDays\x12-\n" +
-	"\x13login_by_email_code\x18\t \x01(\bR\x10loginByEmailCode\"\x16\n" +
+	"\x13login_by_email_code\x18\t \x01(\bR\x10loginByEmailCode\x12!\n" +
+	"\fdisplay_name\x18\n" +
+	" \x01(\tR\vdisplayName\x12\x19\n" +
+	"\blogo_url\x18\v \x01(\tR\alogoUrl\x12!\n" +
+	"\faccent_color\x18\f \x01(\tR\vaccentColor\"\x16\n" +
 	"\x14GetAuthConfigRequest\"\xb4\x03\n" +
 	"\x15GetAuthConfigResponse\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
@@ -6855,12 +6922,13 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\busername\x18\x03 \x01(\tR\busername\x12!\n" +
 	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"J\n" +
 	"\x18AcceptInvitationResponse\x12.\n" +
-	"\x04user\x18\x01 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\"f\n" +
+	"\x04user\x18\x01 \x01(\v2\x1a.tenantry.identity.v1.UserR\x04user\"|\n" +
 	"\x10ListUsersRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
-	"\x06filter\x18\x03 \x01(\tR\x06filter\"m\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\x14\n" +
+	"\x05query\x18\x04 \x01(\tR\x05query\"m\n" +
 	"\x11ListUsersResponse\x120\n" +
 	"\x05users\x18\x01 \x03(\v2\x1a.tenantry.identity.v1.UserR\x05users\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"$\n" +
@@ -7140,11 +7208,12 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\x16MFA_POLICY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MFA_POLICY_OPTIONAL\x10\x01\x12\"\n" +
 	"\x1eMFA_POLICY_REQUIRED_FOR_ADMINS\x10\x02\x12\x17\n" +
-	"\x13MFA_POLICY_REQUIRED\x10\x03*Z\n" +
+	"\x13MFA_POLICY_REQUIRED\x10\x03*r\n" +
 	"\tMfaFactor\x12\x1a\n" +
 	"\x16MFA_FACTOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fMFA_FACTOR_TOTP\x10\x01\x12\x1c\n" +
-	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x022\xba\x18\n" +
+	"\x18MFA_FACTOR_RECOVERY_CODE\x10\x02\x12\x16\n" +
+	"\x12MFA_FACTOR_PASSKEY\x10\x032\xba\x18\n" +
 	"\vAuthService\x12h\n" +
 	"\rGetAuthConfig\x12*.tenantry.identity.v1.GetAuthConfigRequest\x1a+.tenantry.identity.v1.GetAuthConfigResponse\x12S\n" +
 	"\x06SignUp\x12#.tenantry.identity.v1.SignUpRequest\x1a$.tenantry.identity.v1.SignUpResponse\x12b\n" +

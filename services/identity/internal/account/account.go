@@ -150,7 +150,13 @@ type Settings struct {
 	// LoginByEmailCode lets users log in with a code mailed to them
 	// instead of their password (logincode.go).
 	LoginByEmailCode bool
-	Version          int64
+	// DisplayName, LogoURL and AccentColor brand the tenant's pages and
+	// mails (see BrandOf): a name ("" is the registry's), an https logo
+	// URL and a #rrggbb colour (branding.ValidateLogoURL, ValidateAccent).
+	DisplayName string
+	LogoURL     string
+	AccentColor string
+	Version     int64
 }
 
 // HighestMFARememberDays bounds Settings.MFARememberDays.

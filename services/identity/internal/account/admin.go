@@ -365,7 +365,12 @@ type SettingsUpdate struct {
 	MFAPolicy          *MFAPolicy
 	MFARememberDays    *int
 	LoginByEmailCode   *bool
-	Version            int64
+	// DisplayName, LogoURL and AccentColor are the tenant's branding
+	// (Settings).
+	DisplayName *string
+	LogoURL     *string
+	AccentColor *string
+	Version     int64
 }
 
 // UpdateSettings changes the tenant's identity settings.
@@ -382,6 +387,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 		bad.add(fault.Invalid("settings.mfa_remember_device_days", "MFA_REMEMBER_DAYS_INVALID",
 			"mfa_remember_device_days must be from 0 (never) to %d", HighestMFARememberDays))
 	}
+	bad.addBranding(up)
 	if err := bad.err(); err != nil {
 		return Settings{}, err
 	}
@@ -421,6 +427,7 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 		if up.LoginByEmailCode != nil {
 			s.LoginByEmailCode = *up.LoginByEmailCode
 		}
+		up.applyBranding(&s)
 		if out, err = tx.SaveSettings(ctx, s); err != nil {
 			if errors.Is(err, ErrVersionMismatch) {
 				return fault.New(fault.Aborted, "ETAG_MISMATCH", "the settings changed since they were read; read them again and retry")

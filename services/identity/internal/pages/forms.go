@@ -3,6 +3,9 @@ package pages
 import (
 	"net/http"
 	"net/url"
+
+	"tenantry.dev/identity/internal/branding"
+	"tenantry.dev/identity/internal/i18n"
 )
 
 // Accounts does on the server what a page's form asks for, when a browser
@@ -67,6 +70,10 @@ type Accounts interface {
 	// password proves it, opens the browser's session as Login does, and
 	// returns where to go next.
 	LinkWithPassword(w http.ResponseWriter, r *http.Request, password string) (next string, err error)
+	// Brand is how the pages of r's tenant look: its name, logo and
+	// accent colour (tenant settings); the default when they cannot be
+	// read.
+	Brand(r *http.Request) branding.Brand
 }
 
 // LoginStep is what a right password leads to when it opens no session
@@ -207,6 +214,9 @@ func (h *handler) act(w http.ResponseWriter, r *http.Request, name string, a act
 		return
 	}
 	v := &view{fields: a.fields}
+	v.localize(r)
+	// The mails the form causes go out in the page's language.
+	r = r.WithContext(i18n.WithLanguage(r.Context(), v.printer.Tag()))
 	status := http.StatusOK
 	if err := r.ParseForm(); err != nil {
 		status = v.fail(&FormError{Status: http.StatusBadRequest, Message: "The form could not be read: send it again."})
@@ -382,11 +392,11 @@ func (h *handler) verifyEmail(_ http.ResponseWriter, r *http.Request, v *view, f
 	email, err := h.accounts.VerifyEmail(r, v.Token)
 	if err != nil {
 		status := v.fail(err)
-		v.Status = "This link could not be used: " + v.Message
+		v.Status = v.T("This link could not be used:") + " " + v.T(v.Message)
 		return status
 	}
 	v.Token, v.Done = "", true
-	v.Status = "Your email " + email + " is verified. You can log in now."
+	v.Status = v.T("Your email %s is verified. You can log in now.", email)
 	v.succeed(msgVerified)
 	return http.StatusOK
 }

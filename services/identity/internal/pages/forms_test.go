@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"tenantry.dev/identity/internal/branding"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -60,6 +61,10 @@ func (f *fakeAccounts) PendingMFA(*http.Request) (pages.LoginStep, bool) {
 }
 
 func (f *fakeAccounts) LoginByEmailCode(*http.Request) bool { return false }
+
+func (f *fakeAccounts) Brand(*http.Request) branding.Brand {
+	return branding.Brand{Name: "Example Co", LogoURL: "https://cdn.example.com/logo.png", Accent: "#ffeb3b"}
+}
 
 func (f *fakeAccounts) RequestLoginCode(_ *http.Request, email string) (string, error) {
 	return "code-token", f.record("RequestLoginCode email=" + email)

@@ -9,6 +9,9 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"tenantry.dev/identity/internal/branding"
+	"tenantry.dev/identity/internal/i18n"
 )
 
 //go:embed static
@@ -37,9 +40,25 @@ const AssetsPrefix = "/assets/"
 // contentSecurityPolicy allows only the pages' own scripts, styles, images
 // and API calls: no inline script or style, no framing, forms posting
 // nowhere else. The data: images are the authenticator app QR codes
-// identity draws itself.
+// identity draws itself; a tenant's logo adds its own origin (see
+// policyFor).
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// brandCSS is the stylesheet of the tenant's colours, made per request
+// from its settings (branding.Brand.CSS).
+const brandCSS = AssetsPrefix + "brand.css"
+
+// policyFor is the Content-Security-Policy of a page of brand: the pages'
+// own, with images also from the origin of the tenant's logo, a URL tenant
+// settings accept only when it is https (branding.ValidateLogoURL).
+func policyFor(brand branding.Brand) string {
+	origin := brand.LogoOrigin()
+	if origin == "" {
+		return contentSecurityPolicy
+	}
+	return strings.Replace(contentSecurityPolicy, "img-src 'self' data:", "img-src 'self' data: "+origin, 1)
+}
 
 // Handler serves the pages at Paths and their assets under AssetsPrefix;
 // anything else is 404. The caller routes only those paths to it, after
@@ -55,7 +74,7 @@ func Handler(accounts Accounts) http.Handler {
 	h := &handler{
 		files:       files,
 		pages:       map[string]*template.Template{},
-		formNotSent: template.Must(template.ParseFS(files, "form-not-sent.html")),
+		formNotSent: template.Must(template.New("form-not-sent.html").ParseFS(files, "parts.html", "form-not-sent.html")),
 		accounts:    accounts,
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
@@ -97,6 +116,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.servePage(w, r)
 		return
 	}
+	if r.URL.Path == brandCSS {
+		header.Set("Content-Type", contentTypes[".css"])
+		header.Set("Cache-Control", "no-cache")
+		http.ServeContent(w, r, "brand.css", time.Time{}, strings.NewReader(h.brand(r).CSS()))
+		return
+	}
 	name, ok := strings.CutPrefix(r.URL.Path, AssetsPrefix)
 	ok = ok && !strings.HasSuffix(name, ".html") && fs.ValidPath(name) && !strings.Contains(name, "/")
 	h.serveFile(w, r, name, ok, "no-cache")
@@ -130,11 +155,21 @@ func (h *handler) servePage(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusSeeOther)
 		return
 	}
+	if lang := r.URL.Query().Get("lang"); lang != "" {
+		// The language links' choice holds for the user's next pages.
+		http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: i18n.Base(i18n.Match(lang)), Path: "/",
+			MaxAge: 365 * 24 * 60 * 60, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	}
 	h.render(w, r, r.URL.Path, firstView(r.URL.Path, r.URL.RawQuery), http.StatusOK)
 }
 
 // render answers with the page at path showing v.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v *view, status int) {
+	if v.Lang == "" {
+		v.localize(r)
+	}
+	v.Brand = h.brand(r)
+	w.Header().Set("Content-Security-Policy", policyFor(v.Brand))
 	if h.accounts != nil {
 		switch path {
 		case "/login", "/signup":
@@ -170,6 +205,14 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v 
 	_, _ = w.Write(body.Bytes())
 }
 
+// brand is how r's tenant's pages look, or the default without accounts.
+func (h *handler) brand(r *http.Request) branding.Brand {
+	if h.accounts == nil {
+		return branding.Brand{Name: "Tenantry"}
+	}
+	return h.accounts.Brand(r)
+}
+
 // refuseForm answers a request to a page with a method the page does not
 // take: in practice a browser posting a page's form by itself, because
 // JavaScript is off or the user pressed Enter before the script loaded, on
@@ -190,10 +233,15 @@ func (h *handler) refuseForm(w http.ResponseWriter, r *http.Request, crossOrigin
 	}
 	header.Set("Content-Type", contentTypes[".html"])
 	var body bytes.Buffer
+	v := &view{}
+	v.localize(r)
+	v.Brand = h.brand(r)
+	header.Set("Content-Security-Policy", policyFor(v.Brand))
 	data := struct {
+		*view
 		Page        string
 		CrossOrigin bool
-	}{r.URL.Path, crossOrigin}
+	}{v, r.URL.Path, crossOrigin}
 	if err := h.formNotSent.Execute(&body, data); err != nil {
 		http.Error(w, http.StatusText(status), status)
 		return

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+
+	"tenantry.dev/identity/internal/branding"
+	"tenantry.dev/identity/internal/i18n"
 )
 
 // view is what a page's template shows: empty for a page as first opened,
@@ -50,6 +54,17 @@ type view struct {
 	// Done says the form did what it was for and is not shown again (a
 	// used link's form would only fail).
 	Done bool
+	// Lang is the page's language (its <html lang>), and Languages the
+	// links to the page in each language.
+	Lang      string
+	Languages []LanguageLink
+
+	// Brand is the tenant's name, logo and colours, shown on every page.
+	Brand branding.Brand
+
+	// printer translates the page's text: the templates call T, and so do
+	// the actions for text they make up (the zero printer is English).
+	printer i18n.Printer
 
 	fields []string          // the form's inputs a person fills in, in order (see action)
 	values map[string]string // what was typed, to fill the form again; never a password
@@ -72,7 +87,7 @@ type field struct {
 // Field describes the input name for the template, with its value and
 // error in v. flags are "required" and "also=<name>".
 func (v *view) Field(name, label, typ, autocomplete string, flags ...string) field {
-	f := field{Name: name, Label: label, Type: typ, Autocomplete: autocomplete,
+	f := field{Name: name, Label: v.T(label), Type: typ, Autocomplete: autocomplete,
 		Error: v.errors[name], Focus: name == v.focus}
 	if typ != "password" {
 		f.Value = v.values[name]
@@ -109,7 +124,7 @@ func (v *view) succeed(message string) {
 func (v *view) fail(err error) int {
 	var fe *FormError
 	if !errors.As(err, &fe) {
-		fe = &FormError{Status: http.StatusInternalServerError, Message: "internal error"}
+		fe = &FormError{Status: http.StatusInternalServerError, Message: v.T("internal error")}
 	}
 	v.Failed = true
 	var elsewhere []string
@@ -140,9 +155,9 @@ func (v *view) fail(err error) int {
 	case v.focus == "":
 		v.Message = fe.Message
 	case len(elsewhere) > 0:
-		v.Message = "Please correct the fields marked below. " + strings.Join(elsewhere, " ")
+		v.Message = v.T("Please correct the fields marked below.") + " " + strings.Join(elsewhere, " ")
 	default:
-		v.Message = "Please correct the fields marked below."
+		v.Message = v.T("Please correct the fields marked below.")
 	}
 	if fe.Status == 0 {
 		return http.StatusInternalServerError
@@ -167,4 +182,64 @@ func (v *view) LoggedInNext() string {
 		return v.Next
 	}
 	return "/account"
+}
+
+// LanguageLink is a link to the page in another language.
+type LanguageLink struct {
+	// Lang is the language's tag, Name its name in itself ("Deutsch"),
+	// URL the page's URL with ?lang= set to it.
+	Lang, Name, URL string
+	// Current says the page is in this language.
+	Current bool
+}
+
+// T translates key, an English text of the page, into the page's language
+// (see i18n.Printer.T). The texts the pages set (Message, Status) are kept
+// in English and translated when shown, so a message that is no key of
+// the catalog (an API's error, already in its own words) shows as it is.
+func (v *view) T(key string, args ...any) string {
+	return v.printer.T(key, args...)
+}
+
+// TStrong is T for a text shown as HTML with its first argument in bold
+// (an email address); every argument is escaped, and so is the
+// translation before they go in.
+func (v *view) TStrong(key string, args ...string) template.HTML {
+	escaped := make([]any, len(args))
+	for i, a := range args {
+		escaped[i] = template.HTMLEscapeString(a)
+		if i == 0 {
+			escaped[i] = "<strong>" + template.HTMLEscapeString(a) + "</strong>"
+		}
+	}
+	return template.HTML(v.printer.Sprintf(template.HTMLEscapeString(v.printer.T(key)), escaped...)) // #nosec G203 -- escaped above
+}
+
+// ScriptMessages is the catalog of the texts app.js writes into the page,
+// in the page's language, for a JSON block the script reads.
+func (v *view) ScriptMessages() map[string]string {
+	return i18n.ScriptMessages(v.printer.Tag())
+}
+
+// localize sets v's language from r (see i18n.FromRequest) and its links
+// to the page in the other languages, which keep the rest of r's query.
+func (v *view) localize(r *http.Request) {
+	tag := i18n.FromRequest(r)
+	v.printer, v.Lang = i18n.NewPrinter(tag), i18n.Base(tag)
+	v.Languages = v.Languages[:0]
+	for _, other := range i18n.Supported {
+		// Only what the page needs again is kept: the token of an email's
+		// link and the login's next (never, say, a federation_error,
+		// whose text a link could choose).
+		q := url.Values{}
+		for _, name := range []string{"token", "next"} {
+			if value := r.URL.Query().Get(name); value != "" {
+				q.Set(name, value)
+			}
+		}
+		q.Set("lang", i18n.Base(other))
+		v.Languages = append(v.Languages, LanguageLink{
+			Lang: i18n.Base(other), Name: i18n.Name(other), URL: r.URL.Path + "?" + q.Encode(), Current: other == tag,
+		})
+	}
 }

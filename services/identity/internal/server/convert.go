@@ -85,6 +85,9 @@ func settingsToProto(s account.Settings) *identityv1.TenantSettings {
 		MfaPolicy:             mfaPolicyToProto[s.MFAPolicy],
 		MfaRememberDeviceDays: int32(s.MFARememberDays),
 		LoginByEmailCode:      s.LoginByEmailCode,
+		DisplayName:           s.DisplayName,
+		LogoUrl:               s.LogoURL,
+		AccentColor:           s.AccentColor,
 		Etag:                  etag(s.Version),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"tenantry.dev/identity/internal/branding"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -217,6 +218,20 @@ func (p *pageForms) LoginByEmailCode(r *http.Request) bool {
 	}
 	settings, _, err := p.accounts.AuthConfig(r.Context(), t)
 	return err == nil && settings.LoginByEmailCode
+}
+
+// Brand implements pages.Accounts: the branding of the tenant settings
+// (cached with the login settings), the default when they cannot be read.
+func (p *pageForms) Brand(r *http.Request) branding.Brand {
+	t, err := p.resolver.ByHost(r.Context(), restgateway.RequestHost(r))
+	if err != nil {
+		return branding.Brand{Name: "Tenantry"}
+	}
+	settings, _, err := p.accounts.AuthConfig(r.Context(), t)
+	if err != nil {
+		return branding.Brand{Name: account.TenantName(t)}
+	}
+	return account.BrandOf(t, settings)
 }
 
 // RequestLoginCode implements pages.Accounts.

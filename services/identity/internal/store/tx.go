@@ -80,9 +80,10 @@ func (t *pgTx) Settings(ctx context.Context) (account.Settings, error) {
 	var s account.Settings
 	var policy, verification, mfa string
 	err := t.tx.QueryRow(ctx, `SELECT signup_policy, email_verification, password_min_length, allowed_origins,
-		max_logins_per_second, mfa_policy, mfa_remember_days, login_by_email_code, version FROM settings`).
+		max_logins_per_second, mfa_policy, mfa_remember_days, login_by_email_code, display_name, logo_url, accent_color,
+		version FROM settings`).
 		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &mfa, &s.MFARememberDays,
-			&s.LoginByEmailCode, &s.Version)
+			&s.LoginByEmailCode, &s.DisplayName, &s.LogoURL, &s.AccentColor, &s.Version)
 	s.SignupPolicy, s.EmailVerification = account.SignupPolicy(policy), account.Verification(verification)
 	s.MFAPolicy = account.MFAPolicy(mfa)
 	return s, err
@@ -99,9 +100,10 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 	}
 	tag, err := t.tx.Exec(ctx, `UPDATE settings SET signup_policy = $1, email_verification = $2, password_min_length = $3,
 		allowed_origins = $4, max_logins_per_second = $5, mfa_policy = $7, mfa_remember_days = $8, login_by_email_code = $9,
+		display_name = $10, logo_url = $11, accent_color = $12,
 		version = version + 1, update_time = now() WHERE version = $6`,
 		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version, string(mfa),
-		s.MFARememberDays, s.LoginByEmailCode)
+		s.MFARememberDays, s.LoginByEmailCode, s.DisplayName, s.LogoURL, s.AccentColor)
 	if err != nil {
 		return s, err
 	}

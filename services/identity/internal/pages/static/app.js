@@ -282,6 +282,8 @@
 
   async function showTenant() {
     try {
+      // The server names the tenant from its settings (branding) already.
+      if (document.querySelector('[data-server-named]')) return;
       const c = await api('GET', '/v1/auth/config');
       const name = c.tenantDisplayName || c.tenant;
       if (!name) return;
