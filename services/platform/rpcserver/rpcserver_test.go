@@ -92,7 +92,7 @@ type harness struct {
 	done  chan error
 }
 
-func newGuard(t *testing.T) *authn.Guard {
+func newGuard(t testing.TB) *authn.Guard {
 	t.Helper()
 	static, err := authn.NewStaticTokens(
 		authn.Credential{Role: "operator", Token: operatorToken},
@@ -109,7 +109,7 @@ func newGuard(t *testing.T) *authn.Guard {
 
 // start serves a probe with the test policy; adjust changes the Config
 // first. The server is stopped, and must stop, when the test ends.
-func start(t *testing.T, adjust func(*rpcserver.Config)) *harness {
+func start(t testing.TB, adjust func(*rpcserver.Config)) *harness {
 	t.Helper()
 	h := &harness{logs: &logBuffer{}, probe: newProbe(), done: make(chan error, 1)}
 	cfg := rpcserver.Config{

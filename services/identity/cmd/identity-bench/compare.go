@@ -25,10 +25,16 @@ type comparedRows struct {
 // slice, and fills in rows: throughputs, the call's latencies and CPU, and
 // the ratio (met when at least rows.target and no call failed).
 func (b *bench) compare(ctx context.Context, what string, round time.Duration, base, call benchkit.CallFunc, rows comparedRows) (benchkit.Comparison, error) {
-	b.log.Info("measuring "+what+", interleaved", "clients", b.cfg.clients, "rounds", b.cfg.rounds, "round", round)
 	meters := []benchkit.CPUMeter{b.identityCPU, b.pgCPU}
+	return b.compareSides(ctx, what, round, benchkit.Side{Call: base, CPU: meters}, benchkit.Side{Call: call, CPU: meters}, rows)
+}
+
+// compareSides is compare with each side's own CPU meters: the first is
+// the identity serving it (its CPU rows), the second PostgreSQL.
+func (b *bench) compareSides(ctx context.Context, what string, round time.Duration, base, call benchkit.Side, rows comparedRows) (benchkit.Comparison, error) {
+	b.log.Info("measuring "+what+", interleaved", "clients", b.cfg.clients, "rounds", b.cfg.rounds, "round", round)
 	c, err := benchkit.Interleave(ctx, b.log, benchkit.Schedule{Rounds: b.cfg.rounds, Workers: b.cfg.clients, Duration: round, Warmup: b.warmup()},
-		benchkit.Side{Call: base, CPU: meters}, benchkit.Side{Call: call, CPU: meters})
+		base, call)
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", what, err)
 	}
@@ -78,8 +84,13 @@ func (b *bench) compare(ctx context.Context, what string, round time.Duration, b
 // metadata as the calls it is compared with, so both send alike (identity
 // does no work for it on health).
 func (b *bench) healthLoad(md func(ctx context.Context, w int) context.Context) benchkit.CallFunc {
+	return healthLoadOn(func() identityConns { return b.shared }, md)
+}
+
+// healthLoadOn is healthLoad over the connections conns returns.
+func healthLoadOn(conns func() identityConns, md func(ctx context.Context, w int) context.Context) benchkit.CallFunc {
 	return func(ctx context.Context, w int, _ *rand.Rand) error {
-		resp, err := b.shared.pick(w).health.Check(md(ctx, w), &healthpb.HealthCheckRequest{})
+		resp, err := conns().pick(w).health.Check(md(ctx, w), &healthpb.HealthCheckRequest{})
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ const (
 type config struct {
 	registryBin   string
 	identityBin   string
+	steps         map[string]bool // -steps; nil: all
 	tenants       int
 	duration      time.Duration
 	rounds        int
@@ -108,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.sourceAddrs, "source-addrs", 64, "loopback addresses (127.0.0.2 up) logins and sign-ups come from, one connection each")
 	fs.IntVar(&cfg.fillClients, "fill-clients", 8, "concurrent callers creating tenants")
 	fs.DurationVar(&cfg.budget, "budget", maxTotalRunTime, "time after which the run stops and reports what it has")
+	steps := fs.String("steps", "", "comma-separated steps to run, in their fixed order (default: all): "+strings.Join(stepNames, ", ")+
+		"; the login step sets up the accounts the others use, so it always runs")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -116,6 +120,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	var problems []string
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	if *steps != "" {
+		cfg.steps = map[string]bool{}
+		for _, name := range strings.Split(*steps, ",") {
+			name = strings.TrimSpace(name)
+			if !slices.Contains(stepNames, name) {
+				bad("-steps: no step %q; the steps are %s", name, strings.Join(stepNames, ", "))
+			}
+			cfg.steps[name] = true
+		}
+	}
 	for _, bin := range []struct{ flag, path, what string }{
 		{"-registry-bin", cfg.registryBin, "bin/tenant-registry"},
 		{"-identity-bin", cfg.identityBin, "bin/identity"},
@@ -154,6 +168,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	return cfg, nil
 }
+
+// stepNames are the -steps a run can be limited to (run's order).
+var stepNames = []string{"login", "jwks", "session", "oauth", "tenants", "rest-login", "mfa"}
 
 // bench is one run: its configuration, the system under test and the table
 // it fills in.
@@ -227,18 +244,23 @@ func (b *bench) run(ctx context.Context) int {
 		fail("start PostgreSQL, the registry and identity", err, allKeys...)
 	} else {
 		for _, step := range []struct {
+			name string
 			what string
 			run  func(context.Context) error
 			keys []string
 		}{
-			{"argon2id and Login", b.loginRun, loginKeys},
-			{"access-token verification with the JWKS", b.jwksRun, jwksKeys},
-			{"RefreshSession and GetCurrentUser", b.sessionRun, sessionKeys},
-			{"the OpenID Provider's token endpoint, discovery and JWKS", b.oauthRun, oauthKeys},
-			{"many tenants", b.tenantsRun, tenantKeys},
-			{"Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
-			{"Login with a second factor", b.mfaLoginRun, mfaLoginKeys},
+			{"login", "argon2id and Login", b.loginRun, loginKeys},
+			{"jwks", "access-token verification with the JWKS", b.jwksRun, jwksKeys},
+			{"session", "RefreshSession and GetCurrentUser", b.sessionRun, sessionKeys},
+			{"oauth", "the OpenID Provider's token endpoint, discovery and JWKS", b.oauthRun, oauthKeys},
+			{"tenants", "many tenants", b.tenantsRun, tenantKeys},
+			{"rest-login", "Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
+			{"mfa", "Login with a second factor", b.mfaLoginRun, mfaLoginKeys},
 		} {
+			if b.cfg.steps != nil && step.name != "login" && !b.cfg.steps[step.name] {
+				b.tbl.Skip("not among -steps", step.keys...)
+				continue
+			}
 			// Once interrupted or out of time, the remaining steps are
 			// marked as not taken without starting them.
 			err := ctx.Err()
