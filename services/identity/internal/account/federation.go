@@ -640,16 +640,16 @@ func (m *Manager) federatedSession(ctx context.Context, tx Tx, t tenancy.Tenant,
 	if err := tx.TouchLinkedIdentity(ctx, p.ID, claims.Subject, claims.Email, now); err != nil {
 		return err
 	}
-	f, err := tx.TOTPFactor(ctx, u.ID, false)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
+	if err != nil {
 		return err
 	}
 	settings, err := tx.Settings(ctx)
 	if err != nil {
 		return err
 	}
-	if f.Confirmed() || settings.MFAPolicy.requires(u) {
-		out.Challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), settings, c)
+	if factor := totp != nil || passkeys > 0; factor || settings.MFAPolicy.requires(u) {
+		out.Challenge, err = m.issueChallenge(ctx, tx, u, !factor, settings, c)
 		return err
 	}
 	u.LastLoginTime = now

@@ -167,23 +167,25 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 		if u.Disabled {
 			return errDisabled
 		}
-		f, err := tx.TOTPFactor(ctx, u.ID, false)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		// A passkey is a second factor as an authenticator app is.
+		totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
+		if err != nil {
 			return err
 		}
+		factor := totp != nil || passkeys > 0
 		remembered := false
-		if f.Confirmed() {
+		if factor {
 			if remembered, err = m.deviceRemembered(ctx, tx, u.ID, in.DeviceToken, settings); err != nil {
 				return err
 			}
 		}
-		if (f.Confirmed() || settings.MFAPolicy.requires(u)) && !remembered {
+		if (factor || settings.MFAPolicy.requires(u)) && !remembered {
 			// The password was right; the session waits for the second
 			// factor, or for the enrolment of one the tenant's policy
 			// requires. Nothing is recorded as a login yet, and a hash to
 			// upgrade waits for a login of an account without one (an
 			// upgrade is no reason to write before the code is known).
-			challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), settings, c)
+			challenge, err = m.issueChallenge(ctx, tx, u, !factor, settings, c)
 			user = u
 			return err
 		}

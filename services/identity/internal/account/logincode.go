@@ -243,12 +243,12 @@ func (m *Manager) loginWithCode(ctx context.Context, t tenancy.Tenant, token, co
 				return err
 			}
 		}
-		f, err := tx.TOTPFactor(ctx, u.ID, false)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
+		if err != nil {
 			return err
 		}
-		if f.Confirmed() || settings.MFAPolicy.requires(u) {
-			res.Challenge, err = m.issueChallenge(ctx, tx, u, !f.Confirmed(), settings, c)
+		if factor := totp != nil || passkeys > 0; factor || settings.MFAPolicy.requires(u) {
+			res.Challenge, err = m.issueChallenge(ctx, tx, u, !factor, settings, c)
 			return err
 		}
 		u.LastLoginTime = now

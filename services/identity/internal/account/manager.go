@@ -47,6 +47,9 @@ type Limiter interface {
 	SecondFactor(ctx context.Context, tenant, userID, clientIP string, tenantPerSecond int) error
 	// LoginCode limits the login codes mailed to an account.
 	LoginCode(ctx context.Context, tenant, account, clientIP string) error
+	// PasskeyLogin limits the ceremonies of logins by passkey without a
+	// password, which name no account: by address and tenant only.
+	PasskeyLogin(ctx context.Context, tenant, clientIP string, tenantPerSecond int) error
 }
 
 // Links builds the URLs put in emails, e.g. the tenant's verification page.
@@ -128,6 +131,9 @@ type Manager struct {
 	// loginRates are the tenants' login ceilings as this replica last
 	// read them (see loginrate.go).
 	loginRates loginRates
+	// passkeyRPs are go-webauthn's configurations, one per relying party
+	// (passkey.go).
+	passkeyRPs relyingParties
 }
 
 // NewManager returns a Manager; zero durations in cfg get defaults.

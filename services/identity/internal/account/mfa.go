@@ -439,13 +439,22 @@ func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, enrol bool
 	ch := &MFAChallenge{Token: token, Expires: now.Add(MFAChallengeTTL), EnrollmentRequired: enrol,
 		RememberDays: settings.MFARememberDays}
 	if !enrol {
-		ch.Factors = []Factor{FactorTOTP}
-		left, err := tx.RecoveryCodesLeft(ctx, u.ID)
+		totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
 		if err != nil {
 			return nil, err
 		}
-		if left > 0 {
-			ch.Factors = append(ch.Factors, FactorRecoveryCode)
+		if totp != nil {
+			ch.Factors = []Factor{FactorTOTP}
+			left, err := tx.RecoveryCodesLeft(ctx, u.ID)
+			if err != nil {
+				return nil, err
+			}
+			if left > 0 {
+				ch.Factors = append(ch.Factors, FactorRecoveryCode)
+			}
+		}
+		if passkeys > 0 {
+			ch.Factors = append(ch.Factors, FactorPasskey)
 		}
 	}
 	if err := tx.Audit(ctx, AuditEvent{Event: EventMFAChallenged, UserID: u.ID, ClientIP: c.IP,
@@ -492,12 +501,9 @@ func (m *Manager) MFAChallengePending(ctx context.Context, t tenancy.Tenant, cha
 		if err != nil {
 			return err
 		}
-		f, err := tx.TOTPFactor(ctx, u.ID, false)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		enrollmentRequired = !f.Confirmed()
-		return nil
+		totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
+		enrollmentRequired = totp == nil && passkeys == 0
+		return err
 	})
 	return enrollmentRequired, err == nil
 }

@@ -21,6 +21,8 @@ const (
 	LoginMFA LoginMethod = "mfa"
 	// LoginEmailCode is LoginWithCode: a code mailed to the user.
 	LoginEmailCode LoginMethod = "email_code"
+	// LoginPasskey is FinishPasskeyLogin: a passkey without a password.
+	LoginPasskey LoginMethod = "passkey"
 )
 
 // LoginOutcome is how a login ended, for Config.OnLogin. There are few on

@@ -54,7 +54,8 @@ func recentProof(s *Session, factor bool, now time.Time) bool {
 		if at.IsZero() || now.Sub(at) > ReauthWindow {
 			return false
 		}
-		return !factor || slices.Contains(amr, "otp")
+		// A code ("otp") or a passkey ("hwk") proves the factor.
+		return !factor || slices.Contains(amr, "otp") || slices.Contains(amr, "hwk")
 	}
 	return proved(s.CreateTime, AMROf(s)) || proved(s.ReauthTime, s.ReauthAMR)
 }
@@ -75,15 +76,18 @@ func (m *Manager) requireRecentProof(ctx context.Context, tx Tx, userID, session
 	if err != nil {
 		return err
 	}
-	f, err := tx.TOTPFactor(ctx, userID, false)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	totp, passkeys, err := hasSecondFactor(ctx, tx, userID)
+	if err != nil {
 		return err
 	}
-	factor := f.Confirmed()
+	factor := totp != nil || passkeys > 0
 	if onlyWithFactor && !factor {
 		return nil
 	}
 	if !recentProof(s, factor, m.now()) {
+		if totp == nil && passkeys > 0 {
+			return errReauthWithPasskey
+		}
 		return errReauthRequired(factor)
 	}
 	return nil

@@ -134,4 +134,5 @@ type Tx interface {
 	MFATx
 	DeviceTx
 	LoginCodeTx
+	PasskeyTx
 }

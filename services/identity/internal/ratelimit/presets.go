@@ -123,6 +123,23 @@ func SecondFactorChecks(tenant, userID, clientIP string, tenantPerSecond int) []
 		SecondFactorPerAccountAddress, SecondFactorPerAccount, LoginPerAddress, perTenant)
 }
 
+// PasskeyLoginChecks returns the checks for a step of a login by passkey
+// without a password, from clientIP in tenant, with the tenant's login
+// ceiling at tenantPerSecond: the logins' per-address and per-tenant
+// budgets (a passkey login is a login). No account is named before the
+// assertion, and an assertion cannot be guessed (it is a signature of a
+// fresh challenge), so there is no per-account budget to spend.
+func PasskeyLoginChecks(tenant, clientIP string, tenantPerSecond int) []Check {
+	perTenant := LoginPerTenant
+	if tenantPerSecond >= 1 {
+		perTenant = LoginPerTenantAt(tenantPerSecond)
+	}
+	return []Check{
+		{Limit: LoginPerAddress, Parts: []string{tenant, clientScope(clientIP)}},
+		{Limit: perTenant, Parts: []string{tenant}},
+	}
+}
+
 // LoginCodeChecks returns the checks for a request to mail a login code,
 // with the same arguments as [PasswordResetChecks]; the answer must not
 // reveal whether the account exists.

@@ -47,6 +47,10 @@ func (x limits) LoginCode(ctx context.Context, tenant, account, ip string) error
 	return x.check(ctx, "login code requests", ratelimit.LoginCodeChecks(tenant, account, ip))
 }
 
+func (x limits) PasskeyLogin(ctx context.Context, tenant, ip string, tenantPerSecond int) error {
+	return x.check(ctx, "passkey logins", ratelimit.PasskeyLoginChecks(tenant, ip, tenantPerSecond))
+}
+
 func (x limits) PasswordReset(ctx context.Context, tenant, account, ip string) error {
 	return x.check(ctx, "password reset requests", ratelimit.PasswordResetChecks(tenant, account, ip))
 }

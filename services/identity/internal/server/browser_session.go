@@ -69,6 +69,13 @@ const (
 	refreshJSONKey        = "refresh_token"
 )
 
+// pathPasskeyLogin and pathPasskeyMfa are logins by passkey, without a
+// password and as the second factor.
+const (
+	pathPasskeyLogin = "/v1/auth:finishPasskeyLogin"
+	pathPasskeyMfa   = "/v1/auth:finishPasskeyMfa"
+)
+
 // sessionCookiePaths are the only paths the session cookie is sent to.
 var sessionCookiePaths = []string{pathRefresh, pathLogout}
 
@@ -134,7 +141,7 @@ func (b *browserSessions) wrap(next http.Handler) http.Handler {
 						return
 					}
 				}
-			case pathVerifyMfa, pathConfirmEnrollment, pathLoginWithCode:
+			case pathVerifyMfa, pathConfirmEnrollment, pathLoginWithCode, pathPasskeyLogin, pathPasskeyMfa:
 			default:
 				browser = false
 			}
@@ -177,6 +184,12 @@ func (b *browserSessions) forwardResponse(ctx context.Context, w http.ResponseWr
 		if resp.GetMfaChallenge() != nil {
 			return nil // no session yet: VerifyMfa opens it
 		}
+		b.setSession(w, br, resp.GetRefreshToken(), true)
+		resp.RefreshToken = ""
+	case *identityv1.FinishPasskeyLoginResponse:
+		b.setSession(w, br, resp.GetRefreshToken(), true)
+		resp.RefreshToken = ""
+	case *identityv1.FinishPasskeyMfaResponse:
 		b.setSession(w, br, resp.GetRefreshToken(), true)
 		resp.RefreshToken = ""
 	case *identityv1.RefreshSessionResponse:

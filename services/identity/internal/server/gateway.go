@@ -87,6 +87,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 			identityv1.RegisterTokenServiceHandler,
 			identityv1.RegisterOAuthClientServiceHandler,
 			identityv1.RegisterIdentityProviderServiceHandler,
+			identityv1.RegisterPasskeyServiceHandler,
 		},
 		OpenAPI:      openAPI,
 		Metrics:      a.metrics,

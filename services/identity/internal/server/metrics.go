@@ -50,6 +50,7 @@ func newIdentityMetrics() *identityMetrics {
 		m.logins.WithLabelValues(string(account.LoginPassword), string(o))
 		m.logins.WithLabelValues(string(account.LoginMFA), string(o))
 		m.logins.WithLabelValues(string(account.LoginEmailCode), string(o))
+		m.logins.WithLabelValues(string(account.LoginPasskey), string(o))
 		if o != account.LoginRateLimited {
 			m.logins.WithLabelValues(string(account.LoginFederated), string(o))
 		}

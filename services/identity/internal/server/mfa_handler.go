@@ -164,6 +164,7 @@ func (s *Server) LoginWithCode(ctx context.Context, req *identityv1.LoginWithCod
 var factorToProto = map[account.Factor]identityv1.MfaFactor{
 	account.FactorTOTP:         identityv1.MfaFactor_MFA_FACTOR_TOTP,
 	account.FactorRecoveryCode: identityv1.MfaFactor_MFA_FACTOR_RECOVERY_CODE,
+	account.FactorPasskey:      identityv1.MfaFactor_MFA_FACTOR_PASSKEY,
 }
 
 // challengeToProto is a login's MFA challenge in the API.

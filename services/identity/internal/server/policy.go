@@ -24,6 +24,10 @@ var public = []string{
 	identityv1.AuthService_ConfirmLoginTotpEnrollment_FullMethodName,
 	identityv1.AuthService_RequestLoginCode_FullMethodName,
 	identityv1.AuthService_LoginWithCode_FullMethodName,
+	identityv1.PasskeyService_BeginPasskeyLogin_FullMethodName,
+	identityv1.PasskeyService_FinishPasskeyLogin_FullMethodName,
+	identityv1.PasskeyService_BeginPasskeyMfa_FullMethodName,
+	identityv1.PasskeyService_FinishPasskeyMfa_FullMethodName,
 	identityv1.TokenService_GetJwks_FullMethodName,
 }
 
@@ -46,6 +50,14 @@ func Policy() authn.Policy {
 		identityv1.AuthService_RemoveTotp_FullMethodName:              users,
 		identityv1.AuthService_RegenerateRecoveryCodes_FullMethodName: users,
 		identityv1.AuthService_Reauthenticate_FullMethodName:          users,
+
+		identityv1.PasskeyService_BeginPasskeyRegistration_FullMethodName:      users,
+		identityv1.PasskeyService_FinishPasskeyRegistration_FullMethodName:     users,
+		identityv1.PasskeyService_ListPasskeys_FullMethodName:                  users,
+		identityv1.PasskeyService_RenamePasskey_FullMethodName:                 users,
+		identityv1.PasskeyService_DeletePasskey_FullMethodName:                 users,
+		identityv1.PasskeyService_BeginPasskeyReauthentication_FullMethodName:  users,
+		identityv1.PasskeyService_FinishPasskeyReauthentication_FullMethodName: users,
 
 		identityv1.UserService_ListUsers_FullMethodName:            admins,
 		identityv1.UserService_GetUser_FullMethodName:              admins,
