@@ -102,9 +102,9 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		Wrap:           sessions.wrap,
 		BeforeResponse: sessions.forwardResponse,
 		CORS:           &restgateway.CORS{AllowOrigin: origins.allow},
-		Metadata: func(r *http.Request) map[string]string {
+		Metadata: withAuthority(func(r *http.Request) map[string]string {
 			return map[string]string{MetadataTenantHost: restgateway.RequestHost(r)}
-		},
+		}),
 		TrustedProxies:  cfg.TrustedProxies,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          a.logger,

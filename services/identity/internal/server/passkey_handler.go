@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -13,6 +16,7 @@ import (
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
+	"tenantry.dev/platform/restgateway"
 )
 
 // passkeyServer implements PasskeyService: thin handlers over the account
@@ -24,17 +28,41 @@ type passkeyServer struct {
 
 var _ identityv1.PasskeyServiceServer = (*passkeyServer)(nil)
 
+// metadataTenantAuthority is the host of a REST call with the port the
+// browser asked for, if any ("acme.localhost:8080"): the origin the browser
+// reports holds it, while x-tenant-host has the host alone.
+const metadataTenantAuthority = "x-tenant-authority"
+
+// withAuthority adds the request's authority to the metadata md gives the
+// gateway's calls (the gateway's keys replace whatever the client sent).
+func withAuthority(md func(r *http.Request) map[string]string) func(r *http.Request) map[string]string {
+	return func(r *http.Request) map[string]string {
+		out := md(r)
+		out[metadataTenantAuthority] = restgateway.RequestAuthority(r)
+		return out
+	}
+}
+
 // relyingPartyOf is the relying party of the current call: the tenant host
 // it came in on (the REST gateway passes the HTTP request's host as
 // x-tenant-host; the tenant interceptor resolved the tenant from it, so it
-// is one of the tenant's domains). A call naming its tenant by slug only
-// has no host to bind a passkey to.
+// is one of the tenant's domains), with the port of its authority when the
+// browser named one. A call naming its tenant by slug only has no host to
+// bind a passkey to.
 func relyingPartyOf(ctx context.Context) (account.RelyingParty, error) {
 	named, err := tenancy.NamedIn(ctx)
 	if err != nil {
 		return account.RelyingParty{}, err
 	}
-	return account.RelyingPartyOf(named.Host)
+	host := named.Host
+	if authority := firstValue(ctx, metadataTenantAuthority); authority != "" && named.Host != "" {
+		// Only the port is taken from it: the host stays the one the
+		// tenant was resolved from.
+		if h, port, err := net.SplitHostPort(authority); err == nil && strings.EqualFold(h, named.Host) {
+			host = net.JoinHostPort(named.Host, port)
+		}
+	}
+	return account.RelyingPartyOf(host)
 }
 
 // optionsToProto turns the options go-webauthn made into the JSON object
