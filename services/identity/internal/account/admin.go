@@ -284,6 +284,7 @@ func (m *Manager) UpdateUser(ctx context.Context, t tenancy.Tenant, id string, u
 			return fault.New(fault.Aborted, "ETAG_MISMATCH", "user %q changed since it was read; read it again and retry", id)
 		}
 		now := m.now()
+		wasDisabled := u.Disabled
 		if up.DisplayName != nil {
 			u.DisplayName = *up.DisplayName
 		}
@@ -306,11 +307,19 @@ func (m *Manager) UpdateUser(ctx context.Context, t tenancy.Tenant, id string, u
 				}
 			}
 		}
+		disabling := up.Disabled != nil && *up.Disabled && !wasDisabled
 		u.UpdateTime = now
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
 		user = u
+		// Product services hear of a disabling as such, besides the
+		// user.updated the audit event brings.
+		if disabling {
+			if err := RecordAccountEvent(ctx, tx, t, u.ID, AccountUserDisabled); err != nil {
+				return err
+			}
+		}
 		return tx.Audit(ctx, AuditEvent{Event: EventUserUpdated, UserID: u.ID, Actor: c.Actor, ClientIP: c.IP})
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,6 +114,13 @@ type Config struct {
 	// OnLogin hears how every login ended, for metrics; it must return
 	// at once. nil hears nothing.
 	OnLogin func(LoginMethod, LoginOutcome)
+	// WebhookSecrets seals webhook endpoints' signing secrets; nil
+	// refuses to create endpoints (see webhooks.go).
+	WebhookSecrets Sealer
+	// CheckWebhookURL refuses webhook URLs whose host resolves to an
+	// address deliveries must not reach (loopback, private networks); nil
+	// accepts any.
+	CheckWebhookURL func(ctx context.Context, u *url.URL) error
 }
 
 // DefaultResponseFloor is well above what those calls take on their own

@@ -135,4 +135,5 @@ type Tx interface {
 	DeviceTx
 	LoginCodeTx
 	PasskeyTx
+	AccountEventTx
 }

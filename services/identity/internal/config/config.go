@@ -43,6 +43,11 @@ type Config struct {
 	TLSCertFile    string
 	TLSKeyFile     string
 	AllowInsecure  bool
+	// WebhookAllowPrivate lets webhook endpoints resolve to loopback and
+	// private addresses (off: refused, against request forgery).
+	WebhookAllowPrivate bool
+	// WebhookBackoff is the first retry wait of a failed webhook delivery.
+	WebhookBackoff time.Duration
 	// EnvVars is the environment variable each flag reads, by flag name,
 	// for messages that name a setting (rpcserver.Config.EnvVars).
 	EnvVars map[string]string
@@ -78,6 +83,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	var trustedProxies, corsOrigins, baseDomains string
 	var sessionCache string
 	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
+	var webhookBackoff string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_IDENTITY_HTTP_ADDR", "localhost:8080", "REST (HTTP/JSON) listen address, on every tenant host; empty serves no HTTP")
 	fs.String(&c.MetricsAddr, "metrics-addr", "TENANTRY_METRICS_ADDR", "", "where Prometheus metrics are served: empty on the HTTP port at /metrics, \"off\" nowhere, host:port on a listener of their own")
@@ -93,6 +99,8 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.String(&c.TLSCertFile, "tls-cert", "TENANTRY_TLS_CERT", "", "TLS certificate file (PEM); plaintext when unset")
 	fs.String(&c.TLSKeyFile, "tls-key", "TENANTRY_TLS_KEY", "", "TLS private key file (PEM)")
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext gRPC on non-loopback addresses")
+	fs.Bool(&c.WebhookAllowPrivate, "webhook-allow-private-addresses", "TENANTRY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", false, "let webhook endpoints resolve to loopback, private and link-local addresses (tests, internal receivers); refused otherwise")
+	fs.String(&webhookBackoff, "webhook-retry-backoff", "TENANTRY_WEBHOOK_RETRY_BACKOFF", "5s", "wait before the first retry of a failed webhook delivery; doubles with each failure up to an hour, with jitter")
 	fs.String(&c.Issuer, "issuer", "TENANTRY_ISSUER", "tenantry-identity", "iss claim of access tokens")
 	fs.String(&accessTTL, "access-ttl", "TENANTRY_ACCESS_TTL", "15m", "lifetime of access tokens")
 	fs.String(&c.KeyEncryptionKey, "key-encryption-key", "TENANTRY_KEY_ENCRYPTION_KEY", "", "secret (>= 32 characters) that encrypts the token signing keys at rest")
@@ -167,6 +175,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 		bad("TENANTRY_SMTP_STARTTLS must be auto, require or off")
 	}
 	c.AccessTTL = problems.Duration("TENANTRY_ACCESS_TTL", accessTTL, time.Minute)
+	c.WebhookBackoff = problems.Duration("TENANTRY_WEBHOOK_RETRY_BACKOFF", webhookBackoff, 10*time.Millisecond)
 	c.KeyRotation = problems.Duration("TENANTRY_KEY_ROTATION", rotation, time.Hour)
 	c.MaxConnLifetime = problems.Duration("TENANTRY_DB_MAX_CONN_LIFETIME", lifetime, time.Minute)
 	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)

@@ -29,6 +29,7 @@ import (
 	"tenantry.dev/identity/internal/sessioncache"
 	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/identity/internal/token"
+	"tenantry.dev/identity/internal/webhook"
 	"tenantry.dev/kit/component"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/authn"
@@ -57,6 +58,8 @@ type App struct {
 	issuer   *token.Issuer
 	limiter  *ratelimit.Limiter
 	worker   *mail.Worker
+	webhooks *webhook.Worker
+	events   *eventHub
 	accounts *account.Manager
 	rpc      *rpcserver.Server
 	rest     *restgateway.Gateway // nil when HTTP is off
@@ -215,8 +218,19 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
+	// And webhook endpoints' signing secrets, with another: sealed, not
+	// hashed, since every delivery is signed with them.
+	webhookSecrets, err := sealbox.New(cfg.KeyEncryptionKey, "webhook endpoint secrets v1")
+	if err != nil {
+		return nil, err
+	}
+	webhookGuard := webhook.Guard{AllowPrivate: cfg.WebhookAllowPrivate}
 	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil, ProviderSecrets: providerSecrets,
 		TOTPSecrets: totpSecrets, OnLogin: a.ownMetrics.login, Now: opts.Now}
+	acfg.WebhookSecrets, acfg.CheckWebhookURL = webhookSecrets, webhookGuard.CheckURL
+	a.webhooks = webhook.NewWorker(pools, a.servedTenants,
+		webhookSecrets, webhook.Options{Backoff: cfg.WebhookBackoff, Guard: webhookGuard, Logger: logger})
+	a.events = newEventHub()
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
 	}
@@ -267,6 +281,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.srv = srv
 	identityv1.RegisterAuthServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterUserServiceServer(a.rpc.GRPC(), srv)
+	events := &eventServer{s: srv, hub: a.events}
+	identityv1.RegisterAccountEventServiceServer(a.rpc.GRPC(), events)
+	identityv1.RegisterWebhookServiceServer(a.rpc.GRPC(), events)
 	identityv1.RegisterTokenServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterOAuthClientServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterIdentityProviderServiceServer(a.rpc.GRPC(), srv)
@@ -308,7 +325,10 @@ func (a *App) Run(ctx context.Context) error {
 		// Sweeping starts once the start-up migration is done, not to compete with it.
 		func(ctx context.Context) { a.migrateAll(ctx); a.sweep(ctx) },
 		func(ctx context.Context) { a.limiter.Run(ctx, 10*time.Minute) }}
-	runs = append(runs, a.store.RunRotations)
+	runs = append(runs, a.store.RunRotations,
+		// Webhooks start with the registry's snapshot, which names the tenants to visit.
+		func(ctx context.Context) { a.liveTenants(ctx); a.webhooks.Run(ctx) },
+		func(ctx context.Context) { a.events.run(ctx, a.pools, a.logger) })
 	if a.sessions != nil {
 		runs = append(runs, func(ctx context.Context) { a.store.Follow(ctx, a.sessions, store.FollowOptions{}) })
 	}

@@ -82,5 +82,18 @@ func Policy() authn.Policy {
 		identityv1.IdentityProviderService_DeleteIdentityProvider_FullMethodName: admins,
 
 		identityv1.TokenService_IntrospectToken_FullMethodName: {RoleService, RoleOperator},
+
+		// Product services watch with the service credential; a tenant's
+		// admins watch their own tenant only (their token is good in it
+		// alone).
+		identityv1.AccountEventService_WatchAccountEvents_FullMethodName: {RoleAdmin, RoleOperator, RoleService},
+		identityv1.AccountEventService_ListAuditEvents_FullMethodName:    admins,
+
+		identityv1.WebhookService_CreateWebhookEndpoint_FullMethodName:       admins,
+		identityv1.WebhookService_ListWebhookEndpoints_FullMethodName:        admins,
+		identityv1.WebhookService_UpdateWebhookEndpoint_FullMethodName:       admins,
+		identityv1.WebhookService_DeleteWebhookEndpoint_FullMethodName:       admins,
+		identityv1.WebhookService_RotateWebhookEndpointSecret_FullMethodName: admins,
+		identityv1.WebhookService_ListWebhookDeliveries_FullMethodName:       admins,
 	}
 }

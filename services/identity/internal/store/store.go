@@ -137,7 +137,10 @@ func (s *Store) inTenant(ctx context.Context, t tenancy.Tenant, fn func(ctx cont
 	var ptx *pgTx
 	err := tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
 		ptx = &pgTx{tx: tx, tenant: t.Slug}
-		return fn(ctx, ptx)
+		if err := fn(ctx, ptx); err != nil {
+			return err
+		}
+		return ptx.flushAccountEvents(ctx)
 	})
 	if err != nil {
 		return err

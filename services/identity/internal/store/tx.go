@@ -25,6 +25,9 @@ type pgTx struct {
 	changed []change
 	// mailed says whether the transaction wrote mail to the outbox.
 	mailed bool
+	// events are the account events recorded, written before the commit
+	// (see account_events.go).
+	events []pendingEvent
 }
 
 // change names a session, a user, or the tenant's login configuration
@@ -451,7 +454,15 @@ func (t *pgTx) Audit(ctx context.Context, e account.AuditEvent) error {
 	}
 	_, err = t.tx.Exec(ctx, `INSERT INTO audit_log (event, user_id, actor, client_ip, details) VALUES ($1, $2::uuid, $3, $4, $5)`,
 		e.Event, userID, e.Actor, e.ClientIP, body)
-	return err
+	if err != nil {
+		return err
+	}
+	// The audit events that are account events are recorded as such in
+	// the same transaction (account.AccountEventOf says which).
+	if typ, ok := account.AccountEventOf(e.Event); ok && e.UserID != "" {
+		return t.RecordAccountEvent(ctx, typ, e.UserID, e.Event)
+	}
+	return nil
 }
 
 func (t *pgTx) Enqueue(ctx context.Context, m mail.Message) error {

@@ -1,0 +1,401 @@
+// Package webhook delivers a tenant's account events to the tenant's
+// webhook endpoints, signed as Standard Webhooks say
+// (https://www.standardwebhooks.com).
+//
+// # Outbox
+//
+// An account event and its deliveries (one row per enabled endpoint whose
+// filter takes it) are written in the transaction of the change, in the
+// tenant's schema (store.RecordAccountEvent), so an event is delivered if
+// and only if its change committed, even when identity dies right after
+// the commit. The commit also sends a notification
+// (store.AccountEventsChannel) naming the schema, which makes the Worker
+// visit that tenant at once; otherwise it visits every tenant each
+// Interval.
+//
+// # Delivery
+//
+// A delivery is claimed with SELECT ... FOR UPDATE SKIP LOCKED, POSTed,
+// and its outcome recorded in the same transaction, one delivery per
+// transaction, as the mail worker does: any number of replicas may run
+// workers, and a crash resends at most the delivery in flight. Delivery is
+// therefore at least once; every attempt of one event carries the same
+// webhook-id, on which receivers deduplicate. A failed attempt is retried
+// after an exponential backoff with full jitter (replicas and endpoints
+// coming back at once do not retry in step), up to MaxAttempts, then the
+// delivery is abandoned and the endpoint's last failure says why.
+//
+// Deliveries are in order per user and endpoint: a delivery is only
+// claimed when no earlier pending delivery of the same user to the same
+// endpoint exists, so a failing event of one user holds back that user's
+// later events and nobody else's.
+//
+// # Signing
+//
+// The signature is the Standard Webhooks library's
+// (github.com/standard-webhooks/standard-webhooks/libraries/go): HMAC-SHA256
+// over "id.timestamp.body" with the endpoint's secret, which is kept sealed
+// (sealbox) in the tenant's schema, not hashed, since signing needs it.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/store"
+	"tenantry.dev/kit/tenancy"
+	"tenantry.dev/platform/pglisten"
+	"tenantry.dev/platform/tenantdb"
+)
+
+// Defaults for Options.
+const (
+	DefaultInterval    = 10 * time.Second
+	DefaultBackoff     = 5 * time.Second
+	DefaultMaxBackoff  = time.Hour
+	DefaultMaxAttempts = 40 // about a day and a half at the cap
+	DefaultTimeout     = 10 * time.Second
+)
+
+// Attempt is the result of one delivery attempt, for metrics.
+type Attempt string
+
+// Results of delivery attempts.
+const (
+	AttemptDelivered Attempt = "delivered"
+	AttemptRetry     Attempt = "retry"
+	AttemptAbandoned Attempt = "abandoned"
+)
+
+// Options tune a Worker; zero fields take the defaults.
+type Options struct {
+	// Interval is the time between visits of every tenant.
+	Interval time.Duration
+	// Backoff is the wait after a first failure; it doubles with each
+	// further one up to MaxBackoff, and the wait is drawn at random below
+	// that bound (full jitter).
+	Backoff, MaxBackoff time.Duration
+	// MaxAttempts is how many attempts a delivery gets.
+	MaxAttempts int
+	// Timeout bounds one POST.
+	Timeout time.Duration
+	// Guard refuses connections to private addresses.
+	Guard Guard
+	// Logger receives failures; nil means slog.Default().
+	Logger *slog.Logger
+	// OnAttempt hears each recorded attempt; nil hears nothing.
+	OnAttempt func(Attempt)
+}
+
+// Worker delivers the account events of every tenant to its endpoints.
+type Worker struct {
+	pools   map[string]*pgxpool.Pool
+	tenants func() []tenancy.Tenant
+	secrets account.Sealer
+	client  *http.Client
+	opts    Options
+
+	mu   sync.Mutex
+	due  map[string]bool // schemas announced since the last visit
+	wake chan struct{}
+}
+
+// NewWorker returns a worker over the placements' pools, visiting the
+// tenants tenants returns (those with a schema identity serves) and
+// opening endpoints' secrets with secrets.
+func NewWorker(pools map[string]*pgxpool.Pool, tenants func() []tenancy.Tenant, secrets account.Sealer, opts Options) *Worker {
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.OnAttempt == nil {
+		opts.OnAttempt = func(Attempt) {}
+	}
+	dialer := &net.Dialer{Timeout: opts.Timeout, Control: opts.Guard.Control}
+	transport := &http.Transport{DialContext: dialer.DialContext, Proxy: nil, MaxIdleConnsPerHost: 2,
+		TLSHandshakeTimeout: opts.Timeout, ResponseHeaderTimeout: opts.Timeout}
+	return &Worker{
+		pools: pools, tenants: tenants, secrets: secrets, opts: opts,
+		// Redirects are not followed: a receiver must not be able to send
+		// identity's POST somewhere the URL check never saw.
+		client: &http.Client{Transport: transport, Timeout: opts.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		due:  map[string]bool{},
+		wake: make(chan struct{}, 1),
+	}
+}
+
+// Backoff returns the wait before the next attempt after attempts failed
+// ones: a random duration below min(Backoff·2^(attempts-1), MaxBackoff),
+// at least a tenth of that bound.
+func (w *Worker) Backoff(attempts int) time.Duration {
+	bound := w.opts.Backoff
+	for i := 1; i < attempts && bound < w.opts.MaxBackoff; i++ {
+		bound *= 2
+	}
+	bound = min(bound, w.opts.MaxBackoff)
+	return bound/10 + rand.N(bound-bound/10+1)
+}
+
+// Run delivers until ctx ends: it listens for committed events on every
+// placement, visits announced tenants at once and every tenant each
+// Interval (retries and anything a lost notification left behind).
+func (w *Worker) Run(ctx context.Context) {
+	for _, pool := range w.pools {
+		go pglisten.Run(ctx, pool, pglisten.Options{
+			Channel: store.AccountEventsChannel, What: "webhook worker listener", Logger: w.opts.Logger,
+			OnListen: func(context.Context) error { w.Wake(""); return nil },
+			OnNotify: func(_ context.Context, schema string) error { w.Wake(schema); return nil },
+		})
+	}
+	ticker := time.NewTicker(w.opts.Interval)
+	defer ticker.Stop()
+	all := true
+	for {
+		w.mu.Lock()
+		due := w.due
+		w.due = map[string]bool{}
+		w.mu.Unlock()
+		for _, t := range w.tenants() {
+			if ctx.Err() != nil {
+				return
+			}
+			if !all && !due[t.Schema] {
+				continue
+			}
+			if err := w.DrainTenant(ctx, t); err != nil && ctx.Err() == nil {
+				w.opts.Logger.WarnContext(ctx, "webhook: delivering a tenant's events failed", "tenant", t.Slug, "err", err)
+			}
+		}
+		all = false
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			all = true
+		case <-w.wake:
+		}
+	}
+}
+
+// Wake asks Run to visit the tenant of schema now ("": every tenant).
+func (w *Worker) Wake(schema string) {
+	w.mu.Lock()
+	if schema == "" {
+		for _, t := range w.tenants() {
+			w.due[t.Schema] = true
+		}
+	} else {
+		w.due[schema] = true
+	}
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// DrainTenant delivers t's due deliveries, one per transaction, until none
+// is left (failed ones wait for their backoff).
+func (w *Worker) DrainTenant(ctx context.Context, t tenancy.Tenant) error {
+	pool, ok := w.pools[t.Placement]
+	if !ok {
+		return nil
+	}
+	for ctx.Err() == nil {
+		found, err := w.deliverOne(ctx, pool, t)
+		if err != nil || !found {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// claimSQL takes the oldest due pending delivery that no other worker
+// holds and that no earlier pending delivery of the same user to the same
+// endpoint holds back (the subquery sees those rows whether or not another
+// worker has them locked, so two workers never deliver one user's events
+// out of order).
+const claimSQL = `
+SELECT d.endpoint_id::text, d.revision, d.attempts, e.url, e.secret_sealed,
+       ev.type, ev.user_id::text, ev.create_time, ev.data
+FROM webhook_deliveries d
+JOIN webhook_endpoints e ON e.id = d.endpoint_id
+JOIN account_events ev ON ev.revision = d.revision
+WHERE d.state = 'pending' AND d.next_attempt_time <= now() AND e.enabled
+  AND NOT EXISTS (
+	SELECT 1 FROM webhook_deliveries p
+	WHERE p.endpoint_id = d.endpoint_id AND p.user_id = d.user_id
+	  AND p.state = 'pending' AND p.revision < d.revision)
+ORDER BY d.revision
+LIMIT 1
+FOR UPDATE OF d SKIP LOCKED`
+
+// claimed is a claimed delivery with its event.
+type claimed struct {
+	endpointID string
+	revision   int64
+	attempts   int
+	url        string
+	sealed     []byte
+	event      account.AccountEvent
+}
+
+// deliverOne claims one delivery of t, POSTs it and records the outcome
+// in one transaction; found is false when nothing was due.
+func (w *Worker) deliverOne(ctx context.Context, pool *pgxpool.Pool, t tenancy.Tenant) (found bool, err error) {
+	err = tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
+		var (
+			c   claimed
+			typ string
+		)
+		err := tx.QueryRow(ctx, claimSQL).Scan(&c.endpointID, &c.revision, &c.attempts, &c.url, &c.sealed,
+			&typ, &c.event.UserID, &c.event.CreateTime, &c.event.Data)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("claim a due delivery: %w", err)
+		}
+		found = true
+		c.event.Revision, c.event.Type = c.revision, account.AccountEventType(typ)
+		sendErr := w.send(ctx, t, c)
+		if sendErr != nil && ctx.Err() != nil {
+			// Shutdown, not the endpoint's fault: the rollback leaves the
+			// delivery due, no attempt counted.
+			return ctx.Err()
+		}
+		return w.record(ctx, tx, t, c, sendErr)
+	})
+	return found, err
+}
+
+// MessageID is the webhook-id of an event of a tenant: the same on every
+// attempt, so receivers can drop what they already processed.
+func MessageID(tenantUID string, revision int64) string {
+	return fmt.Sprintf("msg_%s_%d", strings.ReplaceAll(tenantUID, "-", ""), revision)
+}
+
+// Payload is the JSON body POSTed for an event, in the shape Standard
+// Webhooks suggest (type, timestamp, data).
+type Payload struct {
+	Type      string         `json:"type"`
+	Timestamp time.Time      `json:"timestamp"`
+	Data      map[string]any `json:"data"`
+	// Tenant is the tenant's slug, Revision the event's revision in it.
+	Tenant   string `json:"tenant"`
+	Revision int64  `json:"revision"`
+}
+
+// send POSTs one event, signed with the endpoint's secret.
+func (w *Worker) send(ctx context.Context, t tenancy.Tenant, c claimed) error {
+	secret, err := w.secrets.Open(c.sealed, account.WebhookSecretAD(t.UID, c.endpointID))
+	if err != nil {
+		return fmt.Errorf("open the endpoint's secret: %w", err)
+	}
+	signer, err := standardwebhooks.NewWebhook(string(secret))
+	if err != nil {
+		return fmt.Errorf("the endpoint's secret: %w", err)
+	}
+	body, err := json.Marshal(Payload{Type: string(c.event.Type), Timestamp: c.event.CreateTime.UTC(),
+		Data: c.event.Data, Tenant: t.Slug, Revision: c.revision})
+	if err != nil {
+		return fmt.Errorf("encode the event: %w", err)
+	}
+	id, now := MessageID(t.UID, c.revision), time.Now()
+	signature, err := signer.Sign(id, now, body)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build the request: %w", err)
+	}
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set("user-agent", "tenantry-identity-webhooks/1")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, id)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, fmt.Sprint(now.Unix()))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, signature)
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("the endpoint answered %s", resp.Status)
+	}
+	return nil
+}
+
+// record writes an attempt's outcome in the claim's transaction.
+func (w *Worker) record(ctx context.Context, tx pgx.Tx, t tenancy.Tenant, c claimed, sendErr error) error {
+	if sendErr == nil {
+		if _, err := tx.Exec(ctx, `
+			UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, delivered_time = now(), last_error = ''
+			WHERE endpoint_id = $1::uuid AND revision = $2`, c.endpointID, c.revision); err != nil {
+			return fmt.Errorf("record a delivery: %w", err)
+		}
+		w.opts.OnAttempt(AttemptDelivered)
+		return nil
+	}
+	attempts := c.attempts + 1
+	abandon := attempts >= w.opts.MaxAttempts
+	retryIn := w.Backoff(attempts)
+	msg := sendErr.Error()
+	if len(msg) > 1000 {
+		msg = msg[:1000]
+	}
+	msg = strings.ToValidUTF8(msg, "?")
+	if _, err := tx.Exec(ctx, `
+		UPDATE webhook_deliveries
+		SET attempts = attempts + 1, last_error = $3,
+		    state = CASE WHEN $4 THEN 'abandoned' ELSE 'pending' END,
+		    next_attempt_time = now() + make_interval(secs => $5)
+		WHERE endpoint_id = $1::uuid AND revision = $2`, c.endpointID, c.revision, msg, abandon, retryIn.Seconds()); err != nil {
+		return fmt.Errorf("record a failed delivery: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET last_failure_time = now(), last_failure = $2 WHERE id = $1::uuid`,
+		c.endpointID, msg); err != nil {
+		return fmt.Errorf("record an endpoint's failure: %w", err)
+	}
+	attrs := []any{"tenant", t.Slug, "endpoint", c.endpointID, "revision", c.revision, "attempts", attempts, "err", sendErr}
+	if abandon {
+		w.opts.Logger.ErrorContext(ctx, "webhook: GIVING UP on a delivery after too many attempts", attrs...)
+		w.opts.OnAttempt(AttemptAbandoned)
+		return nil
+	}
+	w.opts.Logger.WarnContext(ctx, "webhook: delivery failed; will retry", append(attrs, "retry_in", retryIn)...)
+	w.opts.OnAttempt(AttemptRetry)
+	return nil
+}
