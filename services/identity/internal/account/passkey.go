@@ -442,6 +442,9 @@ func (m *Manager) FinishPasskeyRegistration(ctx context.Context, t tenancy.Tenan
 			Details: map[string]any{"passkey": out.ID, "rp_id": rp.ID}}); err != nil {
 			return err
 		}
+		if err := RecordAccountEvent(ctx, tx, t, userID, AccountFactorChanged); err != nil {
+			return err
+		}
 		return tx.Enqueue(ctx, passkeyAddedMail(t, u.Email, name, []byte(out.ID)))
 	})
 	if errors.Is(err, errPasskeyRefused) {
@@ -822,6 +825,9 @@ func (m *Manager) DeletePasskey(ctx context.Context, t tenancy.Tenant, userID, i
 		}
 		if err := tx.Audit(ctx, AuditEvent{Event: EventPasskeyRemoved, UserID: userID, ClientIP: c.IP,
 			Details: map[string]any{"passkey": id, "rp_id": p.RPID}}); err != nil {
+			return err
+		}
+		if err := RecordAccountEvent(ctx, tx, t, userID, AccountFactorChanged); err != nil {
 			return err
 		}
 		return tx.Enqueue(ctx, passkeyRemovedMail(t, u.Email, p.DisplayName, []byte(id)))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/server"
 )
 
 // passkeyJS are the calls a page makes for passkeys, over REST from the
@@ -60,7 +62,8 @@ window.pkError = async (p) => { try { await p; return ''; } catch (e) { return e
 func TestPasskeysInABrowser(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t)
-	s := startSystem(t, "alpha", "beta")
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "alpha", "beta")
 	_, port, _ := strings.Cut(s.identity.HTTPAddr().String(), ":")
 	alpha, beta := "http://alpha.localhost:"+port, "http://beta.localhost:"+port
 	const email = "ada@example.com"
@@ -133,6 +136,78 @@ func TestPasskeysInABrowser(t *testing.T) {
 				CeremonyToken: begin.GetCeremonyToken(), Credential: credentialStruct(t, raw)})
 			requireCode(t, err, codes.Unauthenticated)
 			require.Equal(t, "PASSKEY_INVALID", reasonOf(err))
+		})
+	})
+	// The pages, with a fresh authenticator and another user: the account
+	// page adds a passkey, the login page logs in with it alone and as the
+	// second factor, and removing it after ten minutes asks for it again.
+	t.Run("the pages", func(t *testing.T) {
+		_, err := chromedp.Call(b.ctx, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: auth.AuthenticatorID})
+		require.NoError(t, err)
+		_, err = chromedp.Call(b.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+			Options: &webauthn.VirtualAuthenticatorOptions{
+				Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
+				Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
+				IsUserVerified: true, AutomaticPresenceSimulation: true,
+			},
+		})
+		require.NoError(t, err)
+		const bob = "bob@example.com"
+		_, err = s.auth.SignUp(in("alpha"), &identityv1.SignUpRequest{Email: bob, Password: goodPassword})
+		require.NoError(t, err)
+		logOut := func(t *testing.T) {
+			b.run(t, "log out", chromedp.Click(chromedp.CSS("#logout")))
+			b.waitFor(t, "the logged-out page", visible("#logged-out"))
+		}
+
+		t.Run("the account page adds a passkey", func(t *testing.T) {
+			b.run(t, "log in with the password",
+				chromedp.Navigate(alpha+"/login"),
+				chromedp.SendKeys(chromedp.CSS("#email"), bob),
+				chromedp.SendKeys(chromedp.CSS("#password"), goodPassword),
+				chromedp.Click(chromedp.CSS("#login-form button[type=submit]")))
+			b.waitFor(t, "the account page", `location.pathname === '/account'`)
+			b.waitFor(t, "the passkeys section", visible("#passkeys-section"))
+			b.run(t, "add a passkey",
+				chromedp.SendKeys(chromedp.CSS("#passkey-name"), "This laptop"),
+				chromedp.Click(chromedp.CSS("#passkey-add-form button[type=submit]")))
+			b.waitFor(t, "the passkey listed", contains("#passkeys", "This laptop"))
+			require.Contains(t, b.text(t, "#message"), "Your passkey is added")
+			s.mailTo(bob, "A passkey was added")
+		})
+
+		t.Run("the login page logs in with the passkey alone", func(t *testing.T) {
+			logOut(t)
+			b.run(t, "open the login page", chromedp.Navigate(alpha+"/login"))
+			b.waitFor(t, "the passkey button", visible("#passkey-login"))
+			b.run(t, "log in with the passkey", chromedp.Click(chromedp.CSS("#passkey-login-button")))
+			b.waitFor(t, "the account page", `location.pathname === '/account'`)
+			b.waitFor(t, "the logged-in account", visible("#logged-in"))
+			require.Equal(t, bob, b.text(t, "#me-email"))
+		})
+
+		t.Run("a password login asks for the passkey, the only second factor", func(t *testing.T) {
+			logOut(t)
+			b.run(t, "log in with the password",
+				chromedp.Navigate(alpha+"/login"),
+				chromedp.SendKeys(chromedp.CSS("#email"), bob),
+				chromedp.SendKeys(chromedp.CSS("#password"), goodPassword),
+				chromedp.Click(chromedp.CSS("#login-form button[type=submit]")))
+			b.waitFor(t, "the passkey step", visible("#passkey-mfa"))
+			require.False(t, eval[bool](t, b, `!document.querySelector('#mfa-form').hidden`), "no code to type without an app")
+			b.run(t, "use the passkey", chromedp.Click(chromedp.CSS("#passkey-mfa-button")))
+			b.waitFor(t, "the account page", `location.pathname === '/account'`)
+			b.waitFor(t, "the logged-in account", visible("#logged-in"))
+		})
+
+		t.Run("ten minutes later, removing it asks for the passkey again", func(t *testing.T) {
+			clock.Advance(11 * time.Minute)
+			b.run(t, "reload the account page", chromedp.Navigate(alpha+"/account"))
+			b.waitFor(t, "the passkey listed", contains("#passkeys", "This laptop"))
+			b.run(t, "remove it", chromedp.Click(chromedp.CSS("#passkeys li button[aria-label^='Remove']")))
+			b.waitFor(t, "the removal", contains("#message", "The passkey is removed"))
+			require.Zero(t, eval[int](t, b, `document.querySelectorAll('#passkeys li').length`))
+			s.mailTo(bob, "A passkey was removed")
 		})
 	})
 }

@@ -88,7 +88,8 @@
       return await userCall(method, path, body);
     } catch (e) {
       if (!(e instanceof APIError) || e.status !== 403 || e.reason !== 'REAUTHENTICATION_REQUIRED') throw e;
-      if (!(await reauthenticate(e.metadata.proof === 'code'))) throw e;
+      if (e.metadata.proof === 'passkey') await passkeyReauthenticate();
+      else if (!(await reauthenticate(e.metadata.proof === 'code'))) throw e;
       return userCall(method, path, body);
     }
   }
@@ -101,6 +102,40 @@
       if (!(e instanceof APIError) || e.status !== 401 || !(await refresh())) throw e;
       return send(method, path, body, { Authorization: 'Bearer ' + accessToken.get() });
     }
+  }
+
+  // ---- passkeys (WebAuthn) ------------------------------------------------
+  // The server's options go to navigator.credentials as they are, and the
+  // browser's credential goes back as PublicKeyCredential.toJSON() makes
+  // it: the server (go-webauthn) checks everything.
+
+  const passkeysSupported = !!(window.PublicKeyCredential && PublicKeyCredential.parseRequestOptionsFromJSON &&
+    PublicKeyCredential.parseCreationOptionsFromJSON);
+
+  async function passkeyGet(options) {
+    const cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options) });
+    return cred.toJSON();
+  }
+
+  async function passkeyCreate(options) {
+    const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options) });
+    return cred.toJSON();
+  }
+
+  // passkeyMessage words a failed ceremony: the browser's refusals
+  // (cancelled, no passkey for this site, timed out) are all one
+  // NotAllowedError.
+  function passkeyMessage(err) {
+    if (err && err.name === 'NotAllowedError') return 'No passkey was used: it was cancelled, or this browser has no passkey for this site.';
+    if (err && err.name === 'InvalidStateError') return 'This passkey is registered already.';
+    return (err && err.message) || 'The passkey did not work.';
+  }
+
+  // passkeyReauthenticate proves the user's passkey again, for a sensitive
+  // action of an account whose only second factor is a passkey.
+  async function passkeyReauthenticate() {
+    const b = await userCall('POST', '/v1/auth:beginPasskeyReauthentication', {});
+    await userCall('POST', '/v1/auth:finishPasskeyReauthentication', { ceremonyToken: b.ceremonyToken, credential: await passkeyGet(b.options) });
   }
 
   // reauthenticate asks, in a dialog, for the proof a sensitive action
@@ -374,6 +409,16 @@
           $('#remember-days').textContent = String(days);
           $('#remember-field').hidden = !days;
           loginForm.hidden = true;
+          $('#passkey-login').hidden = true;
+          const factors = r.mfaChallenge.factors || [];
+          const passkey = passkeysSupported && factors.includes('MFA_FACTOR_PASSKEY');
+          $('#passkey-mfa').hidden = !passkey;
+          if (passkey && !factors.some((f) => f !== 'MFA_FACTOR_PASSKEY')) {
+            // A passkey is the account's only factor: no code to type.
+            say('Use your passkey to finish logging in.');
+            $('#passkey-mfa-button').focus();
+            return;
+          }
           mfaForm.hidden = false;
           say('Enter the code your authenticator app shows, or one of your recovery codes.');
           $('#code', mfaForm).focus();
@@ -389,6 +434,28 @@
         accessToken.set(r.accessToken);
         say('Your authenticator app is on, and you are logged in. Keep your recovery codes now: they will not be shown again.');
         showRecoveryCodes(r.recoveryCodes || []);
+      });
+      // Passkeys: without a password, or as the second factor.
+      if (passkeysSupported && !loginForm.hidden) $('#passkey-login').hidden = false;
+      if (passkeysSupported && !mfaForm.hidden) $('#passkey-mfa').hidden = false;
+      $('#passkey-login-button').addEventListener('click', async () => {
+        say('');
+        try {
+          const b = await send('POST', '/v1/auth:beginPasskeyLogin', {});
+          const credential = await passkeyGet(b.options);
+          loggedIn(await send('POST', '/v1/auth:finishPasskeyLogin', { ceremonyToken: b.ceremonyToken, credential },
+            { 'X-Tenantry-Client': 'browser' }));
+        } catch (err) { say(passkeyMessage(err), true); }
+      });
+      $('#passkey-mfa-button').addEventListener('click', async () => {
+        say('');
+        const mfaChallenge = $('input[name="mfa_challenge"]', mfaForm).value;
+        try {
+          const b = await send('POST', '/v1/auth:beginPasskeyMfa', { mfaChallenge });
+          const credential = await passkeyGet(b.options);
+          loggedIn(await send('POST', '/v1/auth:finishPasskeyMfa', { mfaChallenge, ceremonyToken: b.ceremonyToken, credential },
+            { 'X-Tenantry-Client': 'browser' }));
+        } catch (err) { say(passkeyMessage(err), true); }
       });
       onSubmit(mfaForm, async (v) => {
         // Six digits are the app's code; anything else a recovery code.
@@ -547,6 +614,63 @@
         }
       }
       await loadIdentities();
+
+      // Passkeys: the account's, renamed or removed in place; a new one
+      // made by this browser.
+      async function loadPasskeys() {
+        let r;
+        try {
+          r = await api('GET', '/v1/auth/passkeys', undefined, true);
+        } catch (err) {
+          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          say(err.message, true);
+          return;
+        }
+        const ul = $('#passkeys');
+        ul.replaceChildren();
+        for (const p of r.passkeys || []) {
+          const desc = p.displayName + ', added ' + when(p.createTime) + (p.lastUseTime ? ', last used ' + when(p.lastUseTime) : '');
+          const rename = el('button', { type: 'button', class: 'secondary', text: 'Rename' });
+          rename.setAttribute('aria-label', 'Rename the passkey ' + p.displayName);
+          rename.addEventListener('click', async () => {
+            const name = window.prompt('New name of the passkey', p.displayName);
+            if (!name) return;
+            try {
+              await api('POST', '/v1/auth/passkeys/' + encodeURIComponent(p.id) + ':rename', { displayName: name }, true);
+              say('The passkey is renamed.');
+              await loadPasskeys();
+            } catch (err) { say(err.message, true); }
+          });
+          const remove = el('button', { type: 'button', class: 'secondary', text: 'Remove' });
+          remove.setAttribute('aria-label', 'Remove the passkey ' + p.displayName);
+          remove.addEventListener('click', async () => {
+            try {
+              await api('DELETE', '/v1/auth/passkeys/' + encodeURIComponent(p.id), undefined, true);
+              say('The passkey is removed.');
+              await loadPasskeys();
+            } catch (err) { say(passkeyMessage(err), true); }
+          });
+          ul.append(el('li', { class: 'passkey' }, el('span', { text: desc }), rename, remove));
+        }
+        $('#passkeys-section').hidden = false;
+      }
+      const passkeyForm = $('#passkey-add-form');
+      if (passkeysSupported) {
+        passkeyForm.addEventListener('submit', async (ev) => {
+          ev.preventDefault();
+          say('');
+          try {
+            const b = await api('POST', '/v1/auth/passkeys:beginRegistration', {}, true);
+            const credential = await passkeyCreate(b.options);
+            await api('POST', '/v1/auth/passkeys:finishRegistration',
+              { ceremonyToken: b.ceremonyToken, credential, displayName: $('#passkey-name').value }, true);
+            passkeyForm.reset();
+            say('Your passkey is added.');
+            await loadPasskeys();
+          } catch (err) { say(passkeyMessage(err), true); }
+        });
+        await loadPasskeys();
+      }
 
       // The authenticator app (TOTP): add it (QR code, key, a code to
       // confirm), regenerate the recovery codes or remove it with a code.
