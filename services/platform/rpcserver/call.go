@@ -76,8 +76,9 @@ func (c *call) logAttrs() []slog.Attr {
 // requestIDFrom returns the caller's request id if it is sane, else a new
 // one.
 func requestIDFrom(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if ids := md.Get(HeaderRequestID); len(ids) == 1 && SaneRequestID(ids[0]) {
+	// One key, not metadata.FromIncomingContext: that copies the whole
+	// metadata, keys lowercased, on every call.
+	if ids := metadata.ValueFromIncomingContext(ctx, HeaderRequestID); len(ids) == 1 && SaneRequestID(ids[0]) {
 		return ids[0]
 	}
 	return rand.Text()
