@@ -131,7 +131,7 @@ func (m *Manager) Invite(ctx context.Context, t tenancy.Tenant, in InviteInput, 
 			return err
 		}
 		user = u
-		return tx.Enqueue(ctx, invitationMail(t, m.links, email, secret, hash))
+		return enqueueMail(ctx, tx, t, invitationMail(t, m.links, email, secret, hash))
 	})
 	if err != nil {
 		return nil, internal(err, "invite user")

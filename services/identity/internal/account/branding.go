@@ -33,12 +33,12 @@ func (bad *fieldErrors) addBranding(up SettingsUpdate) {
 	}
 	if up.LogoURL != nil {
 		if err := branding.ValidateLogoURL(*up.LogoURL); err != nil {
-			bad.add(fault.Invalid("settings.logo_url", "LOGO_URL_INVALID", "%s", err.Error()))
+			bad.add(fault.Invalid("settings.logo_url", "LOGO_URL_INVALID", "logo_url: %s", err.Error()))
 		}
 	}
 	if up.AccentColor != nil {
 		if err := branding.ValidateAccent(*up.AccentColor); err != nil {
-			bad.add(fault.Invalid("settings.accent_color", "ACCENT_COLOR_INVALID", "%s", err.Error()))
+			bad.add(fault.Invalid("settings.accent_color", "ACCENT_COLOR_INVALID", "accent_color: %s", err.Error()))
 		}
 	}
 }

@@ -604,7 +604,7 @@ func (m *Manager) federatedLogin(ctx context.Context, t tenancy.Tenant, claims F
 			Details: map[string]any{"provider_id": p.ID}}); err != nil {
 			return err
 		}
-		if err := tx.Enqueue(ctx, welcomeMail(t, u)); err != nil {
+		if err := enqueueMail(ctx, tx, t, welcomeMail(t, u)); err != nil {
 			return err
 		}
 		return m.federatedSession(ctx, tx, t, p, u, claims, c, &out)

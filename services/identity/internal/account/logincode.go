@@ -134,7 +134,7 @@ func (m *Manager) RequestLoginCode(ctx context.Context, t tenancy.Tenant, rawEma
 		if err := tx.Audit(ctx, AuditEvent{Event: EventLoginCodeRequested, UserID: u.ID, ClientIP: c.IP}); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, loginCodeMail(t, u.Email, code, tokenHash))
+		return enqueueMail(ctx, tx, t, loginCodeMail(t, u.Email, code, tokenHash))
 	})
 	if err != nil {
 		return LoginCodeRequest{}, internal(err, "request login code")
@@ -271,14 +271,4 @@ func (m *Manager) loginWithCode(ctx context.Context, t tenancy.Tenant, token, co
 		return LoginResult{}, internal(err, "log in with code")
 	}
 	return res, nil
-}
-
-func loginCodeMail(t tenancy.Tenant, to, code string, key []byte) mailMessage {
-	return mailMessage{
-		Tenant: t.Slug, Kind: MailLoginCode, To: to, DedupeKey: dedupe(MailLoginCode, key),
-		Subject: fmt.Sprintf("Your login code for %s: %s", tenantName(t), code),
-		Text: fmt.Sprintf("Hello,\n\nyour code to log in to %s is:\n\n    %s\n\nIt works once, in the next %d minutes, in the browser or app "+
-			"that asked for it.\n\nIf you did not ask for it, ignore this email: nobody can log in with it without that browser.\n",
-			tenantName(t), code, int(LoginCodeTTL/time.Minute)),
-	}
 }

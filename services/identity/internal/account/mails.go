@@ -1,11 +1,14 @@
 package account
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
+	"tenantry.dev/identity/internal/emails"
+	"tenantry.dev/identity/internal/i18n"
 	"tenantry.dev/identity/internal/mail"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/tenantname"
@@ -46,125 +49,163 @@ func dedupe(kind string, key []byte) string {
 	return kind + ":" + hex.EncodeToString(key)
 }
 
-func verificationMail(t tenancy.Tenant, links Links, to, secret string, hash []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailVerification, To: to, DedupeKey: dedupe(MailVerification, hash),
-		Subject: fmt.Sprintf("Confirm your email address for %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nplease confirm that %s is your email address for %s by opening this link:\n\n%s\n\n"+
-			"If you did not ask for this, ignore this email.\n", to, tenantName(t), links.URL(t, "/verify-email", secret)),
-	}
+// letter is one mail to enqueue: the outbox's fields, and what it says,
+// rendered in the language of the request that causes it with the
+// tenant's branding when it is enqueued (enqueueMail).
+type letter struct {
+	kind, to, dedupeKey string
+	emails.Letter
 }
 
-func accountExistsMail(t tenancy.Tenant, links Links, u *User) mail.Message {
+// enqueueMail renders l in the language of ctx's request (i18n.FromContext)
+// with t's branding (its settings, read in tx) and writes it to the outbox
+// in tx.
+func enqueueMail(ctx context.Context, tx Tx, t tenancy.Tenant, l letter) error {
+	settings, err := tx.Settings(ctx)
+	if err != nil {
+		return fmt.Errorf("read the branding for a mail: %w", err)
+	}
+	r, err := emails.Render(l.Letter, i18n.FromContext(ctx), BrandOf(t, settings))
+	if err != nil {
+		return err
+	}
+	return tx.Enqueue(ctx, mail.Message{Tenant: t.Slug, Kind: l.kind, To: l.to, DedupeKey: l.dedupeKey,
+		Subject: r.Subject, Text: r.Text, HTML: r.HTML})
+}
+
+var say = emails.Say
+
+func verificationMail(t tenancy.Tenant, links Links, to, secret string, hash []byte) letter {
+	return letter{kind: MailVerification, to: to, dedupeKey: dedupe(MailVerification, hash), Letter: emails.Letter{
+		Subject:    say("Confirm your email address for %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("Please confirm that %s is your email address for %s.", to, emails.TenantName)},
+		Action:     &emails.Action{Label: say("Confirm my email address"), URL: links.URL(t, "/verify-email", secret)},
+		After:      []emails.Text{say("If you did not ask for this, ignore this email.")},
+	}}
+}
+
+func accountExistsMail(t tenancy.Tenant, links Links, u *User) letter {
 	return accountExistsMailTo(t, links, u.Email)
 }
 
-func accountExistsMailTo(t tenancy.Tenant, links Links, to string) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailAccountExists, To: to,
-		Subject: fmt.Sprintf("Someone tried to use your email address at %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nsomeone tried to sign up for %s (or to switch an account to this address) with %s, "+
-			"which already has an account.\n\nIf it was you, log in instead. Forgot your password? Reset it here:\n\n%s\n\n"+
-			"If it was not you, you can ignore this email.\n", tenantName(t), to, links.URL(t, "/forgot-password", "")),
-	}
+func accountExistsMailTo(t tenancy.Tenant, links Links, to string) letter {
+	return letter{kind: MailAccountExists, to: to, Letter: emails.Letter{
+		Subject: say("Someone tried to use your email address at %s", emails.TenantName),
+		Paragraphs: []emails.Text{
+			say("Someone tried to sign up for %s (or to switch an account to this address) with %s, which already has an account.", emails.TenantName, to),
+			say("If it was you, log in instead. Forgot your password? Reset it here:"),
+		},
+		Action: &emails.Action{Label: say("Reset my password"), URL: links.URL(t, "/forgot-password", "")},
+		After:  []emails.Text{say("If it was not you, you can ignore this email.")},
+	}}
 }
 
-func welcomeMail(t tenancy.Tenant, u *User) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailWelcome, To: u.Email, DedupeKey: dedupe(MailWelcome, []byte(u.ID)),
-		Subject: fmt.Sprintf("Welcome to %s", tenantName(t)),
-		Text:    fmt.Sprintf("Hello,\n\nyour account at %s is ready.\n", tenantName(t)),
-	}
+func welcomeMail(t tenancy.Tenant, u *User) letter {
+	return letter{kind: MailWelcome, to: u.Email, dedupeKey: dedupe(MailWelcome, []byte(u.ID)), Letter: emails.Letter{
+		Subject:    say("Welcome to %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("Your account at %s is ready.", emails.TenantName)},
+	}}
 }
 
-func resetMail(t tenancy.Tenant, links Links, to, secret string, hash []byte, ttl time.Duration) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailReset, To: to, DedupeKey: dedupe(MailReset, hash),
-		Subject: fmt.Sprintf("Reset your password for %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nsomeone asked to reset the password of your account at %s. To choose a new password, open this link within %s:\n\n%s\n\n"+
-			"If you did not ask for this, ignore this email: your password stays as it is.\n", tenantName(t), ttl, links.URL(t, "/reset-password", secret)),
-	}
+func resetMail(t tenancy.Tenant, links Links, to, secret string, hash []byte, ttl time.Duration) letter {
+	return letter{kind: MailReset, to: to, dedupeKey: dedupe(MailReset, hash), Letter: emails.Letter{
+		Subject: say("Reset your password for %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("Someone asked to reset the password of your account at %s. To choose a new password, open this link within %d minutes:",
+			emails.TenantName, int(ttl/time.Minute))},
+		Action: &emails.Action{Label: say("Choose a new password"), URL: links.URL(t, "/reset-password", secret)},
+		After:  []emails.Text{say("If you did not ask for this, ignore this email: your password stays as it is.")},
+	}}
 }
 
-func unknownAccountMail(t tenancy.Tenant, links Links, to string) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailUnknownAccount, To: to,
-		Subject: fmt.Sprintf("Password reset at %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nsomeone asked to reset the password of an account at %s with this address, but there is no account for %s.\n\n"+
-			"If it was you, you may have signed up with another address, or you can create an account here:\n\n%s\n\n"+
-			"If it was not you, ignore this email.\n", tenantName(t), to, links.URL(t, "/signup", "")),
-	}
+func unknownAccountMail(t tenancy.Tenant, links Links, to string) letter {
+	return letter{kind: MailUnknownAccount, to: to, Letter: emails.Letter{
+		Subject: say("Password reset at %s", emails.TenantName),
+		Paragraphs: []emails.Text{
+			say("Someone asked to reset the password of an account at %s with this address, but there is no account for %s.", emails.TenantName, to),
+			say("If it was you, you may have signed up with another address, or you can create an account here:"),
+		},
+		Action: &emails.Action{Label: say("Create an account"), URL: links.URL(t, "/signup", "")},
+		After:  []emails.Text{say("If it was not you, ignore this email.")},
+	}}
 }
 
-func passwordChangedMail(t tenancy.Tenant, to string, key []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailPasswordChange, To: to, DedupeKey: dedupe(MailPasswordChange, key),
-		Subject: fmt.Sprintf("Your password at %s was changed", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nthe password of your account at %s was just changed and your other sessions were logged out.\n\n"+
-			"If it was not you, reset your password at once and contact an administrator.\n", tenantName(t)),
-	}
+func passwordChangedMail(t tenancy.Tenant, to string, key []byte) letter {
+	return letter{kind: MailPasswordChange, to: to, dedupeKey: dedupe(MailPasswordChange, key), Letter: emails.Letter{
+		Subject:    say("Your password at %s was changed", emails.TenantName),
+		Paragraphs: []emails.Text{say("The password of your account at %s was just changed and your other sessions were logged out.", emails.TenantName)},
+		After:      []emails.Text{say("If it was not you, reset your password at once and contact an administrator.")},
+	}}
 }
 
-func emailChangedMail(t tenancy.Tenant, oldEmail, newEmail string, key []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailEmailChanged, To: oldEmail, DedupeKey: dedupe(MailEmailChanged, key),
-		Subject: fmt.Sprintf("Your email address at %s was changed", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nthe email address of your account at %s was changed from %s to %s.\n\n"+
-			"If it was not you, contact an administrator at once.\n", tenantName(t), oldEmail, newEmail),
-	}
+func emailChangedMail(t tenancy.Tenant, oldEmail, newEmail string, key []byte) letter {
+	return letter{kind: MailEmailChanged, to: oldEmail, dedupeKey: dedupe(MailEmailChanged, key), Letter: emails.Letter{
+		Subject:    say("Your email address at %s was changed", emails.TenantName),
+		Paragraphs: []emails.Text{say("The email address of your account at %s was changed from %s to %s.", emails.TenantName, oldEmail, newEmail)},
+		After:      []emails.Text{say("If it was not you, contact an administrator at once.")},
+	}}
 }
 
-func invitationMail(t tenancy.Tenant, links Links, to, secret string, hash []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailInvitation, To: to, DedupeKey: dedupe(MailInvitation, hash),
-		Subject: fmt.Sprintf("You are invited to %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nyou have been invited to %s. To accept and choose your password, open this link:\n\n%s\n",
-			tenantName(t), links.URL(t, "/accept-invitation", secret)),
-	}
+func invitationMail(t tenancy.Tenant, links Links, to, secret string, hash []byte) letter {
+	return letter{kind: MailInvitation, to: to, dedupeKey: dedupe(MailInvitation, hash), Letter: emails.Letter{
+		Subject:    say("You are invited to %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("You have been invited to %s. To accept and choose your password, open this link:", emails.TenantName)},
+		Action:     &emails.Action{Label: say("Accept the invitation"), URL: links.URL(t, "/accept-invitation", secret)},
+	}}
 }
 
 // usernameTakenMail tells the person signing up with to that the username
 // they chose is taken. It goes by email, not in the answer, because
 // usernames are login identifiers: only the owner of the address learns
 // that another account has the username (django-allauth's rule).
-func usernameTakenMail(t tenancy.Tenant, links Links, to, username string) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailUsernameTaken, To: to,
-		Subject: fmt.Sprintf("Choose another username for %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nsomeone (we hope you) tried to sign up for %s with this address and the username %q, "+
-			"which another account already has. No account was created.\n\nTo sign up, choose another username, or none:\n\n%s\n\n"+
-			"If it was not you, you can ignore this email.\n", tenantName(t), username, links.URL(t, "/signup", "")),
-	}
+func usernameTakenMail(t tenancy.Tenant, links Links, to, username string) letter {
+	return letter{kind: MailUsernameTaken, to: to, Letter: emails.Letter{
+		Subject: say("Choose another username for %s", emails.TenantName),
+		Paragraphs: []emails.Text{
+			say("Someone (we hope you) tried to sign up for %s with this address and the username %q, which another account already has. No account was created.", emails.TenantName, username),
+			say("To sign up, choose another username, or none:"),
+		},
+		Action: &emails.Action{Label: say("Sign up"), URL: links.URL(t, "/signup", "")},
+		After:  []emails.Text{say("If it was not you, you can ignore this email.")},
+	}}
 }
 
-func factorAddedMail(t tenancy.Tenant, to string, key []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailFactorAdded, To: to, DedupeKey: dedupe(MailFactorAdded, key),
-		Subject: fmt.Sprintf("An authenticator app was added to your account at %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nan authenticator app was just added to your account at %s: from now on, logging in "+
-			"asks for one of its codes after your password.\n\n"+
-			"If it was not you, someone has your password: reset it at once and contact an administrator.\n", tenantName(t)),
-	}
+func factorAddedMail(t tenancy.Tenant, to string, key []byte) letter {
+	return letter{kind: MailFactorAdded, to: to, dedupeKey: dedupe(MailFactorAdded, key), Letter: emails.Letter{
+		Subject: say("An authenticator app was added to your account at %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("An authenticator app was just added to your account at %s: from now on, logging in asks for one of its codes after your password.",
+			emails.TenantName)},
+		After: []emails.Text{say("If it was not you, someone has your password: reset it at once and contact an administrator.")},
+	}}
 }
 
-func factorRemovedMail(t tenancy.Tenant, to string, key []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailFactorRemoved, To: to, DedupeKey: dedupe(MailFactorRemoved, key),
-		Subject: fmt.Sprintf("The authenticator app was removed from your account at %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nthe authenticator app of your account at %s was just removed, with its recovery codes: "+
-			"logging in asks for your password only.\n\n"+
-			"If it was not you, reset your password at once and contact an administrator.\n", tenantName(t)),
-	}
+func factorRemovedMail(t tenancy.Tenant, to string, key []byte) letter {
+	return letter{kind: MailFactorRemoved, to: to, dedupeKey: dedupe(MailFactorRemoved, key), Letter: emails.Letter{
+		Subject: say("The authenticator app was removed from your account at %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("The authenticator app of your account at %s was just removed, with its recovery codes: logging in asks for your password only.",
+			emails.TenantName)},
+		After: []emails.Text{say("If it was not you, reset your password at once and contact an administrator.")},
+	}}
 }
 
-func factorResetMail(t tenancy.Tenant, to string, key []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailFactorReset, To: to, DedupeKey: dedupe(MailFactorReset, key),
-		Subject: fmt.Sprintf("An administrator removed the authenticator app of your account at %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nan administrator of %s removed the authenticator app of your account, with its recovery codes. "+
-			"You can add a new one from your account page (your organisation may ask you to at your next login).\n\n"+
-			"If you did not ask for this, contact an administrator at once.\n", tenantName(t)),
-	}
+func factorResetMail(t tenancy.Tenant, to string, key []byte) letter {
+	return letter{kind: MailFactorReset, to: to, dedupeKey: dedupe(MailFactorReset, key), Letter: emails.Letter{
+		Subject: say("An administrator removed the authenticator app of your account at %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("An administrator of %s removed the authenticator app of your account, with its recovery codes. "+
+			"You can add a new one from your account page (your organisation may ask you to at your next login).", emails.TenantName)},
+		After: []emails.Text{say("If you did not ask for this, contact an administrator at once.")},
+	}}
+}
+
+func loginCodeMail(t tenancy.Tenant, to, code string, key []byte) letter {
+	return letter{kind: MailLoginCode, to: to, dedupeKey: dedupe(MailLoginCode, key), Letter: emails.Letter{
+		Subject:    say("Your login code for %s: %s", emails.TenantName, code),
+		Paragraphs: []emails.Text{say("Your code to log in to %s is:", emails.TenantName)},
+		Code:       code,
+		After: []emails.Text{
+			say("It works once, in the next %d minutes, in the browser or app that asked for it.", int(LoginCodeTTL/time.Minute)),
+			say("If you did not ask for it, ignore this email: nobody can log in with it without that browser."),
+		},
+	}}
 }
 
 // mailMessage is the outbox's message, named for the mails of other files.

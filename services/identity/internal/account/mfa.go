@@ -844,7 +844,7 @@ func (m *Manager) confirmTOTP(ctx context.Context, tx Tx, t tenancy.Tenant, u *U
 	if err := tx.Audit(ctx, AuditEvent{Event: EventMFATOTPEnrolled, UserID: u.ID, ClientIP: c.IP}); err != nil {
 		return nil, err
 	}
-	if err := tx.Enqueue(ctx, factorAddedMail(t, u.Email, []byte(u.ID+now.String()))); err != nil {
+	if err := enqueueMail(ctx, tx, t, factorAddedMail(t, u.Email, []byte(u.ID+now.String()))); err != nil {
 		return nil, err
 	}
 	return codes, nil
@@ -872,7 +872,7 @@ func (m *Manager) RemoveTOTP(ctx context.Context, t tenancy.Tenant, userID strin
 			Details: map[string]any{"proof": string(p.method())}}); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, factorRemovedMail(t, u.Email, []byte(userID+m.now().String())))
+		return enqueueMail(ctx, tx, t, factorRemovedMail(t, u.Email, []byte(userID+m.now().String())))
 	})
 	return err
 }
@@ -971,7 +971,7 @@ func (m *Manager) ResetUserMFA(ctx context.Context, t tenancy.Tenant, userID str
 		if err := tx.Audit(ctx, AuditEvent{Event: EventMFAResetByAdmin, UserID: u.ID, Actor: c.Actor, ClientIP: c.IP}); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, factorResetMail(t, u.Email, []byte(u.ID+m.now().String())))
+		return enqueueMail(ctx, tx, t, factorResetMail(t, u.Email, []byte(u.ID+m.now().String())))
 	})
 	return internal(err, "reset second factors")
 }

@@ -28,7 +28,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, t tenancy.Tenant, ra
 			if err := tx.Audit(ctx, AuditEvent{Event: EventResetUnknown, ClientIP: c.IP}); err != nil {
 				return err
 			}
-			return tx.Enqueue(ctx, unknownAccountMail(t, m.links, email))
+			return enqueueMail(ctx, tx, t, unknownAccountMail(t, m.links, email))
 		}
 		if err != nil {
 			return err
@@ -45,7 +45,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, t tenancy.Tenant, ra
 		if err := tx.Audit(ctx, AuditEvent{Event: EventResetRequested, UserID: u.ID, ClientIP: c.IP}); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, resetMail(t, m.links, u.Email, secret, hash, m.cfg.ResetTokenTTL))
+		return enqueueMail(ctx, tx, t, resetMail(t, m.links, u.Email, secret, hash, m.cfg.ResetTokenTTL))
 	})
 	return internal(err, "request password reset")
 }
@@ -89,7 +89,7 @@ func (m *Manager) ResetPassword(ctx context.Context, t tenancy.Tenant, token, ne
 		if err := tx.Audit(ctx, AuditEvent{Event: EventPasswordReset, UserID: u.ID, ClientIP: c.IP}); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, passwordChangedMail(t, u.Email, tok.Hash))
+		return enqueueMail(ctx, tx, t, passwordChangedMail(t, u.Email, tok.Hash))
 	})
 	return internal(err, "reset password")
 }
@@ -201,7 +201,7 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 		if err := tx.Audit(ctx, AuditEvent{Event: EventPasswordChanged, UserID: u.ID, ClientIP: c.IP}); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, passwordChangedMail(t, u.Email, []byte(u.ID+u.PasswordChangeTime.String())))
+		return enqueueMail(ctx, tx, t, passwordChangedMail(t, u.Email, []byte(u.ID+u.PasswordChangeTime.String())))
 	})
 	return internal(err, "change password")
 }
@@ -256,7 +256,7 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 		}
 		if _, err := tx.UserByEmail(ctx, email, false); err == nil {
 			// Taken: tell the owner of that address, not the caller.
-			return tx.Enqueue(ctx, accountExistsMailTo(t, m.links, email))
+			return enqueueMail(ctx, tx, t, accountExistsMailTo(t, m.links, email))
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -269,7 +269,7 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 		if err := tx.InsertToken(ctx, tok); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, verificationMail(t, m.links, email, secret, hash))
+		return enqueueMail(ctx, tx, t, verificationMail(t, m.links, email, secret, hash))
 	})
 	return internal(err, "change email")
 }

@@ -102,7 +102,7 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 			if err := tx.Audit(ctx, AuditEvent{Event: EventSignUpExisting, UserID: existing.ID, ClientIP: c.IP}); err != nil {
 				return err
 			}
-			return tx.Enqueue(ctx, accountExistsMail(t, m.links, existing))
+			return enqueueMail(ctx, tx, t, accountExistsMail(t, m.links, existing))
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
@@ -139,7 +139,7 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 			return err
 		}
 		if settings.EmailVerification == VerificationOff {
-			return tx.Enqueue(ctx, welcomeMail(t, u))
+			return enqueueMail(ctx, tx, t, welcomeMail(t, u))
 		}
 		return m.sendVerification(ctx, tx, t, u)
 	})
@@ -165,7 +165,7 @@ func (m *Manager) usernameTaken(ctx context.Context, tx Tx, t tenancy.Tenant, em
 		Details: map[string]any{"username": username}}); err != nil {
 		return err
 	}
-	return tx.Enqueue(ctx, usernameTakenMail(t, m.links, email, username))
+	return enqueueMail(ctx, tx, t, usernameTakenMail(t, m.links, email, username))
 }
 
 func signupAllowed(s Settings) error {
@@ -193,7 +193,7 @@ func (m *Manager) sendVerification(ctx context.Context, tx Tx, t tenancy.Tenant,
 	if err := tx.InsertToken(ctx, tok); err != nil {
 		return err
 	}
-	return tx.Enqueue(ctx, verificationMail(t, m.links, u.Email, secret, hash))
+	return enqueueMail(ctx, tx, t, verificationMail(t, m.links, u.Email, secret, hash))
 }
 
 // VerifyEmail confirms the address a verification token was sent to. For
@@ -222,7 +222,7 @@ func (m *Manager) VerifyEmail(ctx context.Context, t tenancy.Tenant, token strin
 			if err := tx.Audit(ctx, AuditEvent{Event: EventEmailChanged, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{"from": old}}); err != nil {
 				return err
 			}
-			if err := tx.Enqueue(ctx, emailChangedMail(t, old, tok.Email, tok.Hash)); err != nil {
+			if err := enqueueMail(ctx, tx, t, emailChangedMail(t, old, tok.Email, tok.Hash)); err != nil {
 				return err
 			}
 		}

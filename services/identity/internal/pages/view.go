@@ -193,6 +193,11 @@ type LanguageLink struct {
 	Current bool
 }
 
+// TokenFree says the page was not opened with an email link's token: only
+// then does it link to itself in other languages (which would lose the
+// token, or carry it in a link).
+func (v *view) TokenFree() bool { return v.Token == "" }
+
 // T translates key, an English text of the page, into the page's language
 // (see i18n.Printer.T). The texts the pages set (Message, Status) are kept
 // in English and translated when shown, so a message that is no key of
@@ -228,14 +233,13 @@ func (v *view) localize(r *http.Request) {
 	v.printer, v.Lang = i18n.NewPrinter(tag), i18n.Base(tag)
 	v.Languages = v.Languages[:0]
 	for _, other := range i18n.Supported {
-		// Only what the page needs again is kept: the token of an email's
-		// link and the login's next (never, say, a federation_error,
-		// whose text a link could choose).
+		// Only the login's next is kept: never, say, a federation_error,
+		// whose text a link could choose, nor an email link's token, a
+		// secret that no link may carry (the footer leaves a page opened
+		// with one without language links; see TokenFree).
 		q := url.Values{}
-		for _, name := range []string{"token", "next"} {
-			if value := r.URL.Query().Get(name); value != "" {
-				q.Set(name, value)
-			}
+		if next := r.URL.Query().Get("next"); next != "" {
+			q.Set("next", next)
 		}
 		q.Set("lang", i18n.Base(other))
 		v.Languages = append(v.Languages, LanguageLink{

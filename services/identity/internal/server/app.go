@@ -287,6 +287,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	identityv1.RegisterTokenServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterOAuthClientServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterIdentityProviderServiceServer(a.rpc.GRPC(), srv)
+	identityv1.RegisterAccountServiceServer(a.rpc.GRPC(), &accountServer{accounts: a.accounts})
 	identityv1.RegisterPasskeyServiceServer(a.rpc.GRPC(), &passkeyServer{s: srv})
 	if err := a.rpc.Listen(); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
 	"tenantry.dev/identity/internal/federation"
+	"tenantry.dev/identity/internal/i18n"
 	"tenantry.dev/identity/internal/oidcop"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
@@ -87,6 +88,7 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 			identityv1.RegisterTokenServiceHandler,
 			identityv1.RegisterOAuthClientServiceHandler,
 			identityv1.RegisterIdentityProviderServiceHandler,
+			identityv1.RegisterAccountServiceHandler,
 			identityv1.RegisterPasskeyServiceHandler,
 		},
 		OpenAPI:      openAPI,
@@ -103,7 +105,10 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		BeforeResponse: sessions.forwardResponse,
 		CORS:           &restgateway.CORS{AllowOrigin: origins.allow},
 		Metadata: withAuthority(func(r *http.Request) map[string]string {
-			return map[string]string{MetadataTenantHost: restgateway.RequestHost(r)}
+			// The language of the pages' calls (?lang= does not reach the
+			// API; the cookie and Accept-Language do), for the mails they
+			// cause.
+			return map[string]string{MetadataTenantHost: restgateway.RequestHost(r), metadataLanguage: i18n.Base(i18n.FromRequest(r))}
 		}),
 		TrustedProxies:  cfg.TrustedProxies,
 		ShutdownTimeout: cfg.ShutdownTimeout,

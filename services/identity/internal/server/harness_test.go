@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
 	"os"
@@ -195,12 +197,11 @@ func (s *system) mailTo(addr, subject string) (*mail.Message, string, string) {
 			if !strings.Contains(subj, subject) {
 				continue
 			}
-			var r io.Reader = parsed.Body
-			if strings.EqualFold(parsed.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-				r = quotedprintable.NewReader(r)
+			parts, err := mailParts(parsed)
+			if err != nil {
+				return false
 			}
-			b, _ := io.ReadAll(r)
-			msg, body = parsed, string(b)
+			msg, body = parsed, parts["text/plain"]
 			return true
 		}
 		return false
@@ -247,13 +248,48 @@ func decodeBody(t *testing.T, raw []byte) string {
 	t.Helper()
 	parsed, err := mail.ReadMessage(strings.NewReader(string(raw)))
 	require.NoError(t, err)
-	var r io.Reader = parsed.Body
-	if strings.EqualFold(parsed.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
-		r = quotedprintable.NewReader(r)
-	}
-	b, err := io.ReadAll(r)
+	parts, err := mailParts(parsed)
 	require.NoError(t, err)
-	return string(b)
+	return parts["text/plain"]
+}
+
+// mailParts decodes a mail's body by media type: its one text/plain part,
+// or the text/plain and text/html parts of a multipart/alternative.
+func mailParts(m *mail.Message) (map[string]string, error) {
+	mediaType, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, err
+	}
+	decode := func(r io.Reader, encoding string) (string, error) {
+		if strings.EqualFold(encoding, "quoted-printable") {
+			r = quotedprintable.NewReader(r)
+		}
+		b, err := io.ReadAll(r)
+		return string(b), err
+	}
+	parts := map[string]string{}
+	if !strings.HasPrefix(mediaType, "multipart/") {
+		body, err := decode(m.Body, m.Header.Get("Content-Transfer-Encoding"))
+		parts[mediaType] = body
+		return parts, err
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			return parts, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		partType, _, err := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		if err != nil {
+			return nil, err
+		}
+		if parts[partType], err = decode(p, p.Header.Get("Content-Transfer-Encoding")); err != nil {
+			return nil, err
+		}
+	}
 }
 
 func loginRequest(email, password string) *identityv1.LoginRequest {

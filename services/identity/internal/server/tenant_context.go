@@ -6,12 +6,14 @@ import (
 	"net"
 	"strings"
 
+	"golang.org/x/text/language"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/i18n"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/fault"
@@ -60,6 +62,7 @@ func (s *tenantScope) scope(ctx context.Context, method string) (context.Context
 	if !strings.HasPrefix(method, "/tenantry.identity.") {
 		return ctx, nil
 	}
+	ctx = i18n.WithLanguage(ctx, languageOf(ctx))
 	named, err := tenancy.NamedIn(ctx)
 	if err != nil {
 		return ctx, err
@@ -150,4 +153,16 @@ func clientOf(ctx context.Context) account.Client {
 		}
 	}
 	return c
+}
+
+// metadataLanguage is the metadata key of a call's language: what a gRPC
+// client prefers, as an Accept-Language value, and what the REST gateway
+// chose from the request's cookie and Accept-Language header.
+const metadataLanguage = "accept-language"
+
+// languageOf is the language of the call in ctx, for the mails it causes
+// (i18n.Match of its accept-language metadata; English without).
+func languageOf(ctx context.Context) language.Tag {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return i18n.Match(md.Get(metadataLanguage)...)
 }

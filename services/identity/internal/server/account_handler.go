@@ -1,0 +1,39 @@
+package server
+
+import (
+	"context"
+
+	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/i18n"
+)
+
+// accountServer implements AccountService (account.proto).
+type accountServer struct {
+	identityv1.UnimplementedAccountServiceServer
+	accounts *account.Manager
+}
+
+var _ identityv1.AccountServiceServer = (*accountServer)(nil)
+
+// PreviewEmail implements AccountServiceServer.
+func (s *accountServer) PreviewEmail(ctx context.Context, req *identityv1.PreviewEmailRequest) (*identityv1.PreviewEmailResponse, error) {
+	lang := i18n.FromContext(ctx) // the caller's Accept-Language
+	if req.GetLanguage() != "" {
+		lang = i18n.Match(req.GetLanguage())
+	}
+	r, err := s.accounts.PreviewMail(ctx, tenantFrom(ctx), clientOf(ctx), req.GetKind(), lang)
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.PreviewEmailResponse{Subject: r.Subject, Text: r.Text, Html: r.HTML, Language: i18n.Base(r.Lang)}, nil
+}
+
+// ListEmailKinds implements AccountServiceServer.
+func (s *accountServer) ListEmailKinds(context.Context, *identityv1.ListEmailKindsRequest) (*identityv1.ListEmailKindsResponse, error) {
+	resp := &identityv1.ListEmailKindsResponse{Kinds: account.MailKinds()}
+	for _, tag := range i18n.Supported {
+		resp.Languages = append(resp.Languages, i18n.Base(tag))
+	}
+	return resp, nil
+}
