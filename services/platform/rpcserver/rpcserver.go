@@ -78,9 +78,17 @@ func New(cfg Config) (*Server, error) {
 		health: health.NewServer(),
 	}
 
+	unary, stream := s.unaryInterceptors(), s.streamInterceptors()
+	if u, st := cfg.Tracing.GRPCServerInterceptors(); u != nil {
+		// First, so that the request id, auth and log line all run inside
+		// the call's span (the stats handler below sees the call before
+		// every interceptor for the same reason).
+		unary = append([]grpc.UnaryServerInterceptor{u}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{st}, stream...)
+	}
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.unaryInterceptors()...),
-		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.KeepaliveEnforcementPolicy(keepaliveEnforcement),
 		grpc.KeepaliveParams(keepaliveParams),
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),

@@ -25,16 +25,25 @@ const healthMethods = "/grpc.health.v1.Health/"
 
 // GRPCServerHandler returns the stats handler that gives every gRPC call
 // a server span, child of the caller's span when the call's metadata
-// carries a traceparent; nil when t is off.
+// carries a traceparent; nil when t is off, and when the server is traced
+// by GRPCServerInterceptors instead (the default sampling).
 func (t *Tracing) GRPCServerHandler() stats.Handler {
-	if t == nil {
+	if t == nil || t.sampler != nil {
 		return nil
 	}
-	traced := otelgrpc.NewServerHandler(t.grpcOptions()...)
-	if t.sampler != nil {
-		return &decidingServerHandler{traced: traced, sampler: t.sampler, propagator: t.propagator}
+	return otelgrpc.NewServerHandler(t.grpcOptions()...)
+}
+
+// GRPCServerInterceptors returns the interceptors that trace a gRPC server
+// with the default sampling (see serverTracer), to run first in its
+// chains; nil when t is off or a stats handler traces the server
+// (GRPCServerHandler). A server uses whichever of the two is not nil.
+func (t *Tracing) GRPCServerInterceptors() (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	if t == nil || t.sampler == nil {
+		return nil, nil
 	}
-	return traced
+	s := &serverTracer{traced: otelgrpc.NewServerHandler(t.grpcOptions()...), sampler: t.sampler, propagator: t.propagator}
+	return s.unary, s.stream
 }
 
 // GRPCClientHandler returns the stats handler that gives every outgoing

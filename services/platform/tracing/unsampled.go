@@ -5,83 +5,120 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
 )
 
-// With the default sampling nine calls in ten are not recorded, yet
-// otelgrpc's server handler does the same work for them as for a recorded
-// one but the export: it copies the call's whole metadata to read the
-// traceparent, builds the span's attributes and start options, asks the
-// SDK for a (non-recording) span and handles every message event of the
-// call. BenchmarkGRPCServerHandler measured that at 2.5 µs and 18
-// allocations a call on the development machine, with the garbage they
-// make 4-6% of the CPU of an identity GetCurrentUser, which tracing may
-// cost less than 5% of (issue 13); deciding first halves it. otelgrpc has no
-// option to skip calls by their sampling decision, so this handler takes
-// that decision first, with the provider's own sampler on the trace ID the
-// SDK will use, and hands otelgrpc only the calls that will be recorded.
-// An unrecorded call still gets the span context the SDK would have given
-// it (its trace ID, a new span ID, sampled flag cleared), so log lines
-// carry the trace ID and outgoing calls propagate the decision, as before.
+// With the default sampling nine calls in ten are not recorded, yet a
+// server traced by otelgrpc pays for every call as if it were: otelgrpc is
+// a stats handler (its interceptors were removed), and once any stats
+// handler is installed gRPC copies each call's whole metadata and builds
+// an event for every stage of it; otelgrpc then copies the metadata again
+// to read the traceparent, builds the span's attributes and start options
+// and asks the SDK for a non-recording span. BenchmarkTracedCall measured
+// tracing that way at 8% of the CPU of a cheap call through the whole
+// server, and identity-bench at 8-11 µs (13-20%) of a GetCurrentUser, over
+// the 5% tracing may cost (issue 13).
 //
-// It applies only to the sampler Setup chooses itself (DefaultSampler):
-// with OTEL_TRACES_SAMPLER set, the SDK builds the sampler and otelgrpc
-// handles every call.
+// So with the sampler Setup chooses itself (DefaultSampler), the server is
+// traced by serverTracer, two interceptors that run first in the chain:
+// they take the sampling decision, with the provider's own sampler on the
+// trace ID the SDK will use (presetIDs), and hand only the calls that will
+// be recorded to otelgrpc's server handler, driven with the events it
+// reads (TagRPC, InHeader for the server address, End for the status and
+// the span's end; it ignores the others). An unrecorded call still gets
+// the span context the SDK would have given it (its trace ID, a new span
+// ID, sampled flag cleared), so log lines carry the trace ID and outgoing
+// calls propagate the decision. The spans are otelgrpc's, attributes and
+// all; only when they are started changes, from gRPC's first event to the
+// first interceptor, microseconds later.
+//
+// With OTEL_TRACES_SAMPLER set, the SDK builds the sampler, which this
+// package cannot ask beforehand, and otelgrpc's stats handler traces
+// every call (Tracing.GRPCServerHandler).
 
-// decidingServerHandler is the gRPC server stats handler used with the
-// default sampler: see above.
-type decidingServerHandler struct {
+// serverTracer is the gRPC server's tracing with the default sampler: see
+// above.
+type serverTracer struct {
 	traced     stats.Handler // otelgrpc's, for the calls that are recorded
 	sampler    sdktrace.Sampler
 	propagator propagation.TextMapPropagator
 }
 
-func (h *decidingServerHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	if strings.HasPrefix(info.FullMethodName, healthMethods) {
-		return ctx
-	}
-	ctx = h.propagator.Extract(ctx, incomingMetadata{ctx})
+// start decides whether the call of method is recorded and returns the
+// context its handler runs with.
+func (s *serverTracer) start(ctx context.Context, method string) (_ context.Context, recorded bool) {
+	ctx = s.propagator.Extract(ctx, incomingMetadata{ctx})
 	parent := trace.SpanContextFromContext(ctx)
 	traceID := parent.TraceID()
 	if !traceID.IsValid() {
 		traceID = newTraceID()
 	}
-	r := h.sampler.ShouldSample(sdktrace.SamplingParameters{
-		ParentContext: ctx, TraceID: traceID, Name: info.FullMethodName, Kind: trace.SpanKindServer,
+	r := s.sampler.ShouldSample(sdktrace.SamplingParameters{
+		ParentContext: ctx, TraceID: traceID, Name: method, Kind: trace.SpanKindServer,
 	})
 	if r.Decision == sdktrace.Drop {
 		return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
 			TraceID: traceID, SpanID: newSpanID(), TraceFlags: parent.TraceFlags() &^ trace.FlagsSampled, TraceState: r.Tracestate,
-		}))
+		})), false
 	}
 	if !parent.TraceID().IsValid() {
 		// The SDK decides again when otelgrpc starts the span: on this
 		// trace ID (presetIDs), so it decides the same.
 		ctx = context.WithValue(ctx, presetTraceIDKey{}, traceID)
 	}
-	return h.traced.TagRPC(ctx, info)
-}
-
-// HandleRPC passes the events of recorded calls to otelgrpc: the others
-// have no span of otelgrpc's to end or annotate.
-func (h *decidingServerHandler) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	if trace.SpanFromContext(ctx).IsRecording() {
-		h.traced.HandleRPC(ctx, s)
+	ctx = s.traced.TagRPC(ctx, &stats.RPCTagInfo{FullMethodName: method})
+	if p, ok := peer.FromContext(ctx); ok {
+		s.traced.HandleRPC(ctx, &stats.InHeader{FullMethod: method, RemoteAddr: p.Addr, LocalAddr: p.LocalAddr})
 	}
+	return ctx, true
 }
 
-func (h *decidingServerHandler) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
-	return h.traced.TagConn(ctx, info)
+// end ends a recorded call's span with the call's outcome.
+func (s *serverTracer) end(ctx context.Context, begin time.Time, err error) {
+	s.traced.HandleRPC(ctx, &stats.End{BeginTime: begin, EndTime: time.Now(), Error: err})
 }
 
-func (h *decidingServerHandler) HandleConn(ctx context.Context, s stats.ConnStats) {
-	h.traced.HandleConn(ctx, s)
+func (s *serverTracer) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if strings.HasPrefix(info.FullMethod, healthMethods) {
+		return handler(ctx, req)
+	}
+	begin := time.Now()
+	ctx, recorded := s.start(ctx, info.FullMethod)
+	resp, err := handler(ctx, req)
+	if recorded {
+		s.end(ctx, begin, err)
+	}
+	return resp, err
 }
+
+func (s *serverTracer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if strings.HasPrefix(info.FullMethod, healthMethods) {
+		return handler(srv, ss)
+	}
+	begin := time.Now()
+	ctx, recorded := s.start(ss.Context(), info.FullMethod)
+	err := handler(srv, &tracedStream{ServerStream: ss, ctx: ctx})
+	if recorded {
+		s.end(ctx, begin, err)
+	}
+	return err
+}
+
+// tracedStream is a server stream whose handler sees the call's span.
+type tracedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *tracedStream) Context() context.Context { return s.ctx }
 
 // incomingMetadata reads the propagation headers of a call's incoming
 // metadata one key at a time, without copying the whole metadata as
@@ -100,12 +137,12 @@ func (incomingMetadata) Set(string, string) {}
 // Keys is not used by the W3C propagators, which read named keys only.
 func (incomingMetadata) Keys() []string { return nil }
 
-// presetTraceIDKey is the context key of the trace ID decidingServerHandler
+// presetTraceIDKey is the context key of the trace ID serverTracer
 // sampled a new trace on.
 type presetTraceIDKey struct{}
 
 // presetIDs is the provider's ID generator with the default sampler: the
-// SDK's random IDs, except that a trace decidingServerHandler started
+// SDK's random IDs, except that a trace serverTracer started
 // keeps the trace ID its sampling decision was taken on.
 type presetIDs struct{}
 
