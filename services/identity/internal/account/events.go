@@ -147,8 +147,9 @@ func (m *Manager) AccountEvents(ctx context.Context, t tenancy.Tenant, after int
 				"start_revision %d is ahead of the tenant's last account event, %d", after, last)
 		}
 		// Events after `after` are gone when the oldest kept is past
-		// after+1; with none kept, everything up to last is gone.
-		if (oldest > 0 && oldest > after+1) || (oldest == 0 && after < last) {
+		// after+1; with none kept, everything up to last is gone. 0 asks
+		// for whatever is kept.
+		if after > 0 && ((oldest > 0 && oldest > after+1) || (oldest == 0 && after < last)) {
 			kept := oldest
 			if kept == 0 {
 				kept = last + 1

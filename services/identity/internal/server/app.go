@@ -228,8 +228,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	acfg := account.Config{Logger: logger, RefreshKey: refreshKey, WaitUntil: opts.WaitUntil, ProviderSecrets: providerSecrets,
 		TOTPSecrets: totpSecrets, OnLogin: a.ownMetrics.login, Now: opts.Now}
 	acfg.WebhookSecrets, acfg.CheckWebhookURL = webhookSecrets, webhookGuard.CheckURL
+	webhookMetrics := newWebhookMetrics()
 	a.webhooks = webhook.NewWorker(pools, a.servedTenants,
-		webhookSecrets, webhook.Options{Backoff: cfg.WebhookBackoff, Guard: webhookGuard, Logger: logger})
+		webhookSecrets, webhook.Options{Backoff: cfg.WebhookBackoff, Guard: webhookGuard, Logger: logger, OnAttempt: webhookMetrics.attempt})
 	a.events = newEventHub()
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
@@ -258,7 +259,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if a.metrics != nil {
 		a.metrics.Pools(pools)
 		a.ownMetrics.register(a.metrics, pools, a.sessions)
-		a.metrics.MustRegister(tenancy.Collector(a.resolver))
+		a.metrics.MustRegister(tenancy.Collector(a.resolver), webhookMetrics.attempts)
 	}
 	a.rpc, err = rpcserver.New(rpcserver.Config{
 		Name: "identity", Addr: cfg.GRPCAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -25,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	registryv1 "tenantry.dev/gen/tenantry/registry/v1"
 	"tenantry.dev/kit/registrytest"
 )
 
@@ -49,6 +53,11 @@ type receiver struct {
 	secret atomic.Value // string
 	down   atomic.Bool
 	failed atomic.Int64 // POSTs answered 503
+	// refuseEmail, when set, is the email of a user whose events are
+	// answered 503.
+	refuseEmail atomic.Value // string
+
+	refusedIDs map[string]bool // webhook-ids refused for refuseEmail
 
 	mu       sync.Mutex
 	attempts map[string]int // by webhook-id
@@ -57,7 +66,7 @@ type receiver struct {
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{t: t, attempts: map[string]int{}}
+	r := &receiver{t: t, attempts: map[string]int{}, refusedIDs: map[string]bool{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -96,11 +105,18 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.bad = append(r.bad, "body: "+err.Error())
 	}
 	id := req.Header.Get("webhook-id")
+	userID, _ := p.Data["user_id"].(string)
+	email, _ := p.Data["email"].(string)
+	if refused, _ := r.refuseEmail.Load().(string); refused != "" && refused == email {
+		r.refusedIDs[id] = true
+		r.failed.Add(1)
+		http.Error(w, "not now", http.StatusServiceUnavailable)
+		return
+	}
 	r.attempts[id]++
 	// Receivers deduplicate on webhook-id, as the spec asks: delivery is
 	// at least once.
 	if r.attempts[id] == 1 {
-		userID, _ := p.Data["user_id"].(string)
 		r.got = append(r.got, delivery{ID: id, Type: p.Type, UserID: userID, Revision: p.Revision})
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -314,6 +330,22 @@ func TestWatchAccountEventsSendsHistoryThenLiveAndResumes(t *testing.T) {
 	for _, e := range watchAll(t, watch, "other", adminB, 0) {
 		require.NotEqual(t, second.GetUser().GetName(), e.GetUser())
 	}
+	// Events past retention are gone (deleted here as the purge would,
+	// oldest first): resuming before them is refused with a reason that
+	// names the oldest kept, and 0 sends what is kept.
+	db, err := pgxpool.New(t.Context(), s.registry.DBURL)
+	require.NoError(t, err)
+	defer db.Close()
+	acme, err := s.registry.Operator.GetTenant(s.registry.OperatorCtx(), &registryv1.GetTenantRequest{Name: "tenants/acme"})
+	require.NoError(t, err)
+	_, err = db.Exec(t.Context(), "DELETE FROM "+pgx.Identifier{acme.GetTenant().GetSchema(), "account_events"}.Sanitize()+" WHERE revision <= 2")
+	require.NoError(t, err)
+	_, err = watchStart(watch, "acme", adminA, 1)
+	st := requireCode(t, err, codes.FailedPrecondition)
+	require.Contains(t, st.Message(), "resume from 2")
+	require.Equal(t, history[2].GetRevision(), watchAll(t, watch, "acme", adminA, 0)[0].GetRevision())
+	require.Equal(t, history[2].GetRevision(), watchAll(t, watch, "acme", adminA, 2)[0].GetRevision())
+
 	// A plain user cannot watch; a revision from the future is refused.
 	_, err = watchStart(watch, "acme", second.GetAccessToken())
 	requireCode(t, err, codes.PermissionDenied)
@@ -443,4 +475,48 @@ func TestWebhookEventSurvivesAnIdentityCrash(t *testing.T) {
 	got := r.deliveries()
 	require.Len(t, got, 1)
 	require.Equal(t, "user.created", got[0].Type)
+}
+
+func TestAFailingEventHoldsBackItsUsersLaterEventsOnly(t *testing.T) {
+	t.Parallel()
+	s := startSystemWith(t, webhookArgs, "acme")
+	r := newReceiver(t)
+	createEndpoint(t, s, "acme", r)
+
+	// alice's events are refused: her first holds back her later ones.
+	r.refuseEmail.Store("alice@example.com")
+	_, err := s.auth.SignUp(in("acme"), &identityv1.SignUpRequest{Email: "alice@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	events := identityv1.NewAccountEventServiceClient(registrytest.Dial(t, s.identity.Addr().String()))
+	first := watchAll(t, events, "acme", registrytest.OperatorToken, 0)
+	require.Len(t, first, 1)
+	aliceID := strings.TrimPrefix(first[0].GetUser(), "users/")
+	registrytest.Eventually(t, "alice's first event refused", func() bool { return r.failed.Load() >= 1 })
+	_, err = s.auth.Login(in("acme"), &identityv1.LoginRequest{Email: "alice@example.com", Password: goodPassword})
+	require.NoError(t, err)
+
+	// bob's events go through meanwhile.
+	s.signUpAndLogin("acme", "bob@example.com")
+	registrytest.Eventually(t, "bob's two events delivered while alice's are held", func() bool { return len(r.deliveries()) == 2 })
+	registrytest.Eventually(t, "alice's first event retried", func() bool { return r.failed.Load() >= 3 })
+	r.mu.Lock()
+	refused := maps.Clone(r.refusedIDs)
+	r.mu.Unlock()
+	require.Len(t, refused, 1, "only alice's first event was tried: her login waits behind it")
+	for _, d := range r.deliveries() {
+		require.NotEqual(t, aliceID, d.UserID)
+	}
+
+	// Once alice's events are taken, both arrive, in order.
+	r.refuseEmail.Store("")
+	registrytest.Eventually(t, "alice's events delivered", func() bool { return len(r.deliveries()) == 4 })
+	var alices []delivery
+	for _, d := range r.deliveries() {
+		if d.UserID == aliceID {
+			alices = append(alices, d)
+		}
+	}
+	require.Equal(t, []string{"user.created", "user.logged_in"}, []string{alices[0].Type, alices[1].Type})
+	require.Less(t, alices[0].Revision, alices[1].Revision)
+	r.requireSignaturesValid()
 }

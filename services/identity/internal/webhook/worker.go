@@ -71,7 +71,13 @@ const (
 	DefaultMaxBackoff  = time.Hour
 	DefaultMaxAttempts = 40 // about a day and a half at the cap
 	DefaultTimeout     = 10 * time.Second
+	// DefaultRetention is how long account events are kept for watchers
+	// resuming from a revision.
+	DefaultRetention = 30 * 24 * time.Hour
 )
+
+// purgeEvery is how often Run deletes the events past their retention.
+const purgeEvery = time.Hour
 
 // Attempt is the result of one delivery attempt, for metrics.
 type Attempt string
@@ -95,6 +101,10 @@ type Options struct {
 	MaxAttempts int
 	// Timeout bounds one POST.
 	Timeout time.Duration
+	// Retention is how long account events are kept; an event whose
+	// delivery is still pending is kept, with every later one, until it
+	// is delivered or abandoned.
+	Retention time.Duration
 	// Guard refuses connections to private addresses.
 	Guard Guard
 	// Logger receives failures; nil means slog.Default().
@@ -111,9 +121,13 @@ type Worker struct {
 	client  *http.Client
 	opts    Options
 
-	mu   sync.Mutex
-	due  map[string]bool // schemas announced since the last visit
-	wake chan struct{}
+	mu  sync.Mutex
+	due map[string]bool // schemas announced since the last visit
+	// retryAt is when each tenant's next pending delivery falls due, as
+	// its last visit found: retries are made at their time, not at the
+	// next Interval.
+	retryAt map[string]time.Time
+	wake    chan struct{}
 }
 
 // NewWorker returns a worker over the placements' pools, visiting the
@@ -135,6 +149,9 @@ func NewWorker(pools map[string]*pgxpool.Pool, tenants func() []tenancy.Tenant, 
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -150,8 +167,9 @@ func NewWorker(pools map[string]*pgxpool.Pool, tenants func() []tenancy.Tenant, 
 		// identity's POST somewhere the URL check never saw.
 		client: &http.Client{Transport: transport, Timeout: opts.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		due:  map[string]bool{},
-		wake: make(chan struct{}, 1),
+		due:     map[string]bool{},
+		retryAt: map[string]time.Time{},
+		wake:    make(chan struct{}, 1),
 	}
 }
 
@@ -180,11 +198,25 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 	ticker := time.NewTicker(w.opts.Interval)
 	defer ticker.Stop()
+	retry := time.NewTimer(w.opts.Interval)
+	defer retry.Stop()
 	all := true
+	var lastPurge time.Time
 	for {
+		if time.Since(lastPurge) >= purgeEvery {
+			lastPurge = time.Now()
+			w.Purge(ctx)
+		}
 		w.mu.Lock()
 		due := w.due
 		w.due = map[string]bool{}
+		now := time.Now()
+		for schema, at := range w.retryAt {
+			if !at.After(now) {
+				due[schema] = true
+				delete(w.retryAt, schema)
+			}
+		}
 		w.mu.Unlock()
 		for _, t := range w.tenants() {
 			if ctx.Err() != nil {
@@ -198,11 +230,13 @@ func (w *Worker) Run(ctx context.Context) {
 			}
 		}
 		all = false
+		retry.Reset(w.untilNextRetry())
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 			all = true
+		case <-retry.C:
 		case <-w.wake:
 		}
 	}
@@ -234,11 +268,75 @@ func (w *Worker) DrainTenant(ctx context.Context, t tenancy.Tenant) error {
 	}
 	for ctx.Err() == nil {
 		found, err := w.deliverOne(ctx, pool, t)
-		if err != nil || !found {
+		if err != nil {
 			return err
+		}
+		if !found {
+			return w.noteNextRetry(ctx, pool, t)
 		}
 	}
 	return ctx.Err()
+}
+
+// purgeSQL deletes the events older than $1 seconds, oldest first and
+// without holes (a watcher resuming from a revision must find either every
+// later event or a clear refusal), stopping at the first event still
+// pending delivery. Finished deliveries go with their events (cascade).
+const purgeSQL = `
+DELETE FROM account_events
+WHERE revision < LEAST(
+	(SELECT min(revision) FROM webhook_deliveries WHERE state = 'pending'),
+	(SELECT COALESCE(min(revision), 9223372036854775807) FROM account_events
+	 WHERE create_time >= now() - make_interval(secs => $1)))`
+
+// Purge deletes every tenant's events past Retention (Run does it hourly).
+func (w *Worker) Purge(ctx context.Context) {
+	for _, t := range w.tenants() {
+		pool, ok := w.pools[t.Placement]
+		if !ok || ctx.Err() != nil {
+			continue
+		}
+		err := tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, purgeSQL, w.opts.Retention.Seconds())
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			w.opts.Logger.WarnContext(ctx, "webhook: purging a tenant's old account events failed", "tenant", t.Slug, "err", err)
+		}
+	}
+}
+
+// noteNextRetry remembers when t's next pending delivery falls due.
+func (w *Worker) noteNextRetry(ctx context.Context, pool *pgxpool.Pool, t tenancy.Tenant) error {
+	var next *time.Time
+	err := tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `
+			SELECT min(d.next_attempt_time) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+			WHERE d.state = 'pending' AND e.enabled`).Scan(&next)
+	})
+	if err != nil {
+		return fmt.Errorf("read the next retry: %w", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if next == nil {
+		delete(w.retryAt, t.Schema)
+	} else {
+		w.retryAt[t.Schema] = *next
+	}
+	return nil
+}
+
+// untilNextRetry is the wait until the earliest noted retry, at most
+// Interval (the ticker visits everything then anyway).
+func (w *Worker) untilNextRetry() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wait := w.opts.Interval
+	for _, at := range w.retryAt {
+		wait = min(wait, time.Until(at))
+	}
+	return max(wait, time.Millisecond)
 }
 
 // claimSQL takes the oldest due pending delivery that no other worker
