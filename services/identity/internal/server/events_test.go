@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -519,4 +520,82 @@ func TestAFailingEventHoldsBackItsUsersLaterEventsOnly(t *testing.T) {
 	require.Equal(t, []string{"user.created", "user.logged_in"}, []string{alices[0].Type, alices[1].Type})
 	require.Less(t, alices[0].Revision, alices[1].Revision)
 	r.requireSignaturesValid()
+}
+
+// The admin surface over REST: the audit log, an endpoint's life (create,
+// filter, disable, rotate, deliveries, delete), as a tenant's admin.
+func TestWebhooksAndAuditLogOverREST(t *testing.T) {
+	t.Parallel()
+	s := startSystemWith(t, webhookArgs, "acme")
+	admin := "Bearer " + makeAdmin(t, s, "acme", "admin@acme.example")
+	r := newReceiver(t)
+
+	code, body := s.rest(http.MethodPost, "acme.localhost", "/v1/webhookEndpoints",
+		`{"url":"`+r.srv.URL+`","eventTypes":["user.created"],"enabled":true}`, "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var created struct {
+		WebhookEndpoint struct{ Name string }
+		Secret          string
+	}
+	require.NoError(t, json.Unmarshal(body, &created))
+	require.True(t, strings.HasPrefix(created.Secret, "whsec_"))
+	r.secret.Store(created.Secret)
+	name := created.WebhookEndpoint.Name
+
+	// The filter takes user.created only: the login is not delivered.
+	s.signUpAndLogin("acme", "filtered@example.com")
+	registrytest.Eventually(t, "the sign-up delivered", func() bool { return len(r.deliveries()) == 1 })
+	require.Equal(t, "user.created", r.deliveries()[0].Type)
+
+	code, body = s.rest(http.MethodGet, "acme.localhost", "/v1/"+name+"/deliveries", "", "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Contains(t, string(body), `"state":"delivered"`)
+
+	// A disabled endpoint is sent nothing, not even later.
+	code, body = s.rest(http.MethodPatch, "acme.localhost", "/v1/"+name+"?updateMask=enabled", `{"enabled":false}`, "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	_, err := s.auth.SignUp(in("acme"), &identityv1.SignUpRequest{Email: "unheard@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	code, body = s.rest(http.MethodGet, "acme.localhost", "/v1/"+name+"/deliveries", "", "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Equal(t, 1, strings.Count(string(body), `"revision"`), "no delivery queued while disabled: %s", body)
+
+	code, body = s.rest(http.MethodPost, "acme.localhost", "/v1/"+name+":rotateSecret", `{}`, "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Contains(t, string(body), `"secret":"whsec_`)
+	require.NotContains(t, string(body), created.Secret)
+
+	code, body = s.rest(http.MethodGet, "acme.localhost", "/v1/auditEvents?event=webhook_endpoint.created", "", "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.Contains(t, string(body), `"event":"webhook_endpoint.created"`)
+	require.NotContains(t, string(body), "whsec_", "the audit log never holds a secret")
+
+	code, body = s.rest(http.MethodDelete, "acme.localhost", "/v1/"+name, "", "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	code, body = s.rest(http.MethodGet, "acme.localhost", "/v1/webhookEndpoints", "", "Authorization", admin)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	require.NotContains(t, string(body), name)
+	code, _ = s.rest(http.MethodDelete, "acme.localhost", "/v1/"+name, "", "Authorization", admin)
+	require.Equal(t, http.StatusNotFound, code)
+}
+
+// Without --webhook-allow-private-addresses, endpoints inside the network
+// are refused with a stable reason.
+func TestWebhookEndpointsInsideTheNetworkAreRefused(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, "acme")
+	hooks := identityv1.NewWebhookServiceClient(registrytest.Dial(t, s.identity.Addr().String()))
+	for _, u := range []string{"http://127.0.0.1:9/hook", "http://localhost/hook", "https://169.254.169.254/latest", "https://10.0.0.1/"} {
+		_, err := hooks.CreateWebhookEndpoint(asOperator("acme"), &identityv1.CreateWebhookEndpointRequest{
+			WebhookEndpoint: &identityv1.WebhookEndpoint{Url: u, Enabled: true}})
+		st := requireCode(t, err, codes.InvalidArgument)
+		require.Contains(t, st.Message(), "refused", u)
+		var reason string
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok {
+				reason = info.GetReason()
+			}
+		}
+		require.Equal(t, "WEBHOOK_URL_FORBIDDEN", reason, u)
+	}
 }

@@ -85,6 +85,8 @@ func (a *App) newGateway(ctx context.Context) (*restgateway.Gateway, error) {
 		Register: []restgateway.RegisterFunc{
 			identityv1.RegisterAuthServiceHandler,
 			identityv1.RegisterUserServiceHandler,
+			identityv1.RegisterAccountEventServiceHandler,
+			identityv1.RegisterWebhookServiceHandler,
 			identityv1.RegisterTokenServiceHandler,
 			identityv1.RegisterOAuthClientServiceHandler,
 			identityv1.RegisterIdentityProviderServiceHandler,
