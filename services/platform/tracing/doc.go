@@ -5,7 +5,7 @@
 // (otelpgx, one span per query).
 //
 // Configuration is OpenTelemetry's own environment variables, read by the
-// SDK: OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+// SDK (the sampler's two by Setup, see samplerOf): OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
 // OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf, the default, or grpc),
 // OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, OTEL_BSP_*. Tracing is

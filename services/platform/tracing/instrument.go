@@ -26,7 +26,7 @@ const healthMethods = "/grpc.health.v1.Health/"
 // GRPCServerHandler returns the stats handler that gives every gRPC call
 // a server span, child of the caller's span when the call's metadata
 // carries a traceparent; nil when t is off, and when the server is traced
-// by GRPCServerInterceptors instead (the default sampling).
+// by GRPCServerInterceptors instead (tracing Setup built).
 func (t *Tracing) GRPCServerHandler() stats.Handler {
 	if t == nil || t.sampler != nil {
 		return nil
@@ -35,7 +35,7 @@ func (t *Tracing) GRPCServerHandler() stats.Handler {
 }
 
 // GRPCServerInterceptors returns the interceptors that trace a gRPC server
-// with the default sampling (see serverTracer), to run first in its
+// when Setup built t (see serverTracer), to run first in its
 // chains; nil when t is off or a stats handler traces the server
 // (GRPCServerHandler). A server uses whichever of the two is not nil.
 func (t *Tracing) GRPCServerInterceptors() (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
+	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -29,6 +29,7 @@ const (
 	EnvProtocol       = "OTEL_EXPORTER_OTLP_PROTOCOL"
 	EnvTracesProtocol = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 	EnvSampler        = "OTEL_TRACES_SAMPLER"
+	EnvSamplerArg     = "OTEL_TRACES_SAMPLER_ARG"
 )
 
 // Protocols of the OTLP exporter.
@@ -44,15 +45,47 @@ var samplers = []string{
 	"parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
 }
 
+// samplerOf builds the sampler OTEL_TRACES_SAMPLER=name and
+// OTEL_TRACES_SAMPLER_ARG=arg name, as the SDK would from the same
+// variables (the specification's six samplers; a ratio defaults to 1),
+// except that a bad ratio is refused rather than logged and replaced.
+// Setup builds it itself, instead of leaving it to the SDK, because the
+// gRPC server's interceptors ask it before otelgrpc does (serverTracer).
+func samplerOf(name, arg string) (sdktrace.Sampler, error) {
+	ratio := 1.0
+	name = strings.ToLower(name)
+	if strings.HasSuffix(name, "traceidratio") && arg != "" {
+		r, err := strconv.ParseFloat(arg, 64)
+		if err != nil || r < 0 || r > 1 {
+			return DefaultSampler(), fmt.Errorf("tracing: %s=%q: give the share of traces to sample, from 0 to 1", EnvSamplerArg, arg)
+		}
+		ratio = r
+	}
+	switch name {
+	case "always_on":
+		return sdktrace.AlwaysSample(), nil
+	case "always_off":
+		return sdktrace.NeverSample(), nil
+	case "traceidratio":
+		return sdktrace.TraceIDRatioBased(ratio), nil
+	case "parentbased_always_on":
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
+	case "parentbased_always_off":
+		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
+	case "parentbased_traceidratio":
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)), nil
+	}
+	return DefaultSampler(), fmt.Errorf("tracing: %s=%q: use one of %s", EnvSampler, name, strings.Join(samplers, ", "))
+}
+
 // Tracing is a service's tracer provider and propagator. A nil *Tracing
 // is tracing off: its methods return no instrumentation.
 type Tracing struct {
 	provider   trace.TracerProvider
 	sdk        *sdktrace.TracerProvider // built by Setup, flushed by Shutdown
 	propagator propagation.TextMapPropagator
-	// sampler is the provider's sampler when this package chose it (see
-	// decidingServerHandler); nil when the SDK built it from the
-	// environment or the provider came from New.
+	// sampler is the provider's sampler when Setup built the provider
+	// (see serverTracer); nil when the provider came from New.
 	sampler sdktrace.Sampler
 }
 
@@ -82,9 +115,10 @@ const DefaultSampleRatio = 0.1
 type settings struct {
 	enabled  bool
 	protocol string
-	// samplerSet says OTEL_TRACES_SAMPLER is set: the SDK then samples as
-	// it says, else DefaultSampleRatio applies.
+	// samplerSet says OTEL_TRACES_SAMPLER is set; sampler is what it and
+	// OTEL_TRACES_SAMPLER_ARG say, or DefaultSampler when unset.
 	samplerSet bool
+	sampler    sdktrace.Sampler
 }
 
 // readSettings decides from the environment whether tracing is on and
@@ -119,8 +153,13 @@ func readSettings(lookup func(string) (string, bool)) (settings, error) {
 		errs = append(errs, fmt.Errorf("tracing: %s=%q: use %s (port 4318) or %s (port 4317)", protocolVar, s.protocol, ProtocolHTTP, ProtocolGRPC))
 	}
 	s.samplerSet = get(EnvSampler) != ""
-	if sampler := get(EnvSampler); sampler != "" && !slices.Contains(samplers, strings.ToLower(sampler)) {
-		errs = append(errs, fmt.Errorf("tracing: %s=%q: use one of %s", EnvSampler, sampler, strings.Join(samplers, ", ")))
+	s.sampler = DefaultSampler()
+	if s.samplerSet {
+		sampler, err := samplerOf(get(EnvSampler), get(EnvSamplerArg))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.sampler = sampler
 	}
 	if strings.EqualFold(get(EnvSDKDisabled), "true") {
 		s.enabled = false
@@ -164,17 +203,10 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (*Tracing, 
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("tracing: resource (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES): %w", err), exporter.Shutdown(ctx))
 	}
-	// The SDK reads OTEL_TRACES_SAMPLER(_ARG) and the batcher OTEL_BSP_*;
-	// without a sampler set, ours (DefaultSampleRatio) replaces the SDK's
-	// always-on default (an option given here overrides the environment,
-	// so it is given only when the environment says nothing).
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exporter), sdktrace.WithResource(res)}
-	t := &Tracing{propagator: Propagator()}
-	if s.samplerSet {
-		t.sdk = sdktrace.NewTracerProvider(opts...)
-	} else {
-		t = withSampler(DefaultSampler(), opts...)
-	}
+	// The batcher reads OTEL_BSP_*. The sampler is built here from
+	// OTEL_TRACES_SAMPLER(_ARG) (samplerOf), DefaultSampler when unset,
+	// not the SDK's always-on default.
+	t := withSampler(s.sampler, sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
 	provider := t.sdk
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.LogAttrs(context.Background(), slog.LevelWarn, "opentelemetry", slog.String("error", err.Error()))

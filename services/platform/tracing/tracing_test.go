@@ -150,7 +150,8 @@ func TestDefaultSampler(t *testing.T) {
 		return v, ok
 	})
 	require.NoError(t, err)
-	require.True(t, s.samplerSet, "a sampler set in the environment is the SDK's to apply")
+	require.True(t, s.samplerSet)
+	require.Equal(t, sdktrace.AlwaysSample().Description(), s.sampler.Description(), "a sampler set in the environment applies")
 
 	sampler := DefaultSampler()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -176,5 +177,37 @@ func TestDefaultSampler(t *testing.T) {
 			TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: flags, Remote: true}))
 		r := sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: parent, TraceID: trace.TraceID{1}, Name: "child"})
 		require.Equal(t, parentSampled, r.Decision == sdktrace.RecordAndSample, "a caller's decision is followed")
+	}
+}
+
+// Setup builds the sampler from OTEL_TRACES_SAMPLER(_ARG) itself; it must
+// be the one the SDK would build from the same variables, and refuse what
+// the SDK would only log.
+func TestSamplerOf(t *testing.T) {
+	for _, c := range []struct {
+		name, arg string
+		want      sdktrace.Sampler
+		bad       bool
+	}{
+		{name: "always_on", want: sdktrace.AlwaysSample()},
+		{name: "ALWAYS_OFF", want: sdktrace.NeverSample()},
+		{name: "traceidratio", arg: "0.25", want: sdktrace.TraceIDRatioBased(0.25)},
+		{name: "traceidratio", want: sdktrace.TraceIDRatioBased(1)},
+		{name: "parentbased_always_on", want: sdktrace.ParentBased(sdktrace.AlwaysSample())},
+		{name: "parentbased_always_off", want: sdktrace.ParentBased(sdktrace.NeverSample())},
+		{name: "parentbased_traceidratio", arg: "0.01", want: sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))},
+		{name: "parentbased_traceidratio", arg: "1.5", bad: true},
+		{name: "traceidratio", arg: "half", bad: true},
+		{name: "jaeger_remote", bad: true},
+	} {
+		t.Run(c.name+"/"+c.arg, func(t *testing.T) {
+			got, err := samplerOf(c.name, c.arg)
+			if c.bad {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.want.Description(), got.Description())
+		})
 	}
 }

@@ -27,8 +27,8 @@ import (
 // server, and identity-bench at 8-11 µs (13-20%) of a GetCurrentUser, over
 // the 5% tracing may cost (issue 13).
 //
-// So with the sampler Setup chooses itself (DefaultSampler), the server is
-// traced by serverTracer, two interceptors that run first in the chain:
+// So a server whose tracing Setup built (its sampler from
+// OTEL_TRACES_SAMPLER, or DefaultSampler) is traced by serverTracer, two interceptors that run first in the chain:
 // they take the sampling decision, with the provider's own sampler on the
 // trace ID the SDK will use (presetIDs), and hand only the calls that will
 // be recorded to otelgrpc's server handler, driven with the events it
@@ -40,11 +40,11 @@ import (
 // all; only when they are started changes, from gRPC's first event to the
 // first interceptor, microseconds later.
 //
-// With OTEL_TRACES_SAMPLER set, the SDK builds the sampler, which this
-// package cannot ask beforehand, and otelgrpc's stats handler traces
-// every call (Tracing.GRPCServerHandler).
+// Tracing from New (a provider built elsewhere, whose sampler this
+// package cannot ask) traces with otelgrpc's stats handler alone
+// (Tracing.GRPCServerHandler).
 
-// serverTracer is the gRPC server's tracing with the default sampler: see
+// serverTracer is the gRPC server's tracing when Setup built it: see
 // above.
 type serverTracer struct {
 	traced     stats.Handler // otelgrpc's, for the calls that are recorded
@@ -141,7 +141,7 @@ func (incomingMetadata) Keys() []string { return nil }
 // sampled a new trace on.
 type presetTraceIDKey struct{}
 
-// presetIDs is the provider's ID generator with the default sampler: the
+// presetIDs is the ID generator of the providers Setup builds: the
 // SDK's random IDs, except that a trace serverTracer started
 // keeps the trace ID its sampling decision was taken on.
 type presetIDs struct{}
