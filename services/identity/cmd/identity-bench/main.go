@@ -37,6 +37,7 @@ type config struct {
 	registryBin   string
 	identityBin   string
 	steps         map[string]bool // -steps; nil: all
+	tracesSampler string          // -traces-sampler
 	tenants       int
 	duration      time.Duration
 	rounds        int
@@ -110,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.sourceAddrs, "source-addrs", 64, "loopback addresses (127.0.0.2 up) logins and sign-ups come from, one connection each")
 	fs.IntVar(&cfg.fillClients, "fill-clients", 8, "concurrent callers creating tenants")
 	fs.DurationVar(&cfg.budget, "budget", maxTotalRunTime, "time after which the run stops and reports what it has")
+	fs.StringVar(&cfg.tracesSampler, "traces-sampler", "", "OTEL_TRACES_SAMPLER[=ARG] of the traced identity in the tracing measure, e.g. parentbased_traceidratio=0.01 (default: the services' default sampling)")
 	steps := fs.String("steps", "", "comma-separated steps to run, in their fixed order (default: all): "+strings.Join(stepNames, ", ")+
 		"; the login step sets up the accounts the others use, so it always runs")
 	if err := fs.Parse(args); err != nil {
@@ -170,7 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 // stepNames are the -steps a run can be limited to (run's order).
-var stepNames = []string{"login", "jwks", "session", "oauth", "tenants", "rest-login", "mfa"}
+var stepNames = []string{"login", "jwks", "session", "oauth", "tenants", "rest-login", "mfa", "passkey"}
 
 // bench is one run: its configuration, the system under test and the table
 // it fills in.
@@ -256,6 +258,7 @@ func (b *bench) run(ctx context.Context) int {
 			{"tenants", "many tenants", b.tenantsRun, tenantKeys},
 			{"rest-login", "Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
 			{"mfa", "Login with a second factor", b.mfaLoginRun, mfaLoginKeys},
+			{"passkey", "login with a passkey", b.passkeyRun, passkeyLoginKeys},
 		} {
 			if b.cfg.steps != nil && step.name != "login" && !b.cfg.steps[step.name] {
 				b.tbl.Skip("not among -steps", step.keys...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -13,6 +14,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/platform/benchkit"
+	"tenantry.dev/platform/tracing"
 )
 
 // jwksRun measures what validating an access token costs a caller that
@@ -209,8 +211,12 @@ func (b *bench) tracedCurrentUser(ctx context.Context, asUser func(context.Conte
 		return err
 	}
 	defer sink.Close()
-	traced, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.Addr(), "warn", b.sec, b.stderr,
-		append(sink.Env(), "OTEL_SERVICE_NAME=identity-bench")...)
+	env := append(sink.Env(), "OTEL_SERVICE_NAME=identity-bench")
+	if name, arg, _ := strings.Cut(b.cfg.tracesSampler, "="); name != "" {
+		env = append(env, tracing.EnvSampler+"="+name, tracing.EnvSamplerArg+"="+arg)
+		b.tbl.Note("tracing measure: the traced identity samples with %s=%s %s=%s", tracing.EnvSampler, name, tracing.EnvSamplerArg, arg)
+	}
+	traced, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.Addr(), "warn", b.sec, b.stderr, env...)
 	if err != nil {
 		return fmt.Errorf("start a traced identity: %w", err)
 	}
