@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -324,6 +325,12 @@ func TestWatchAccountEventsSendsHistoryThenLiveAndResumes(t *testing.T) {
 	resumed := watchAll(t, watch, "acme", adminA, last)
 	require.NotEmpty(t, resumed)
 	require.Equal(t, last+1, resumed[0].GetRevision())
+	// Product services watch with the service credential.
+	byService := watchAll(t, watch, "acme", registrytest.ServiceToken, last)
+	require.Len(t, byService, len(resumed))
+	for i := range resumed {
+		require.True(t, proto.Equal(resumed[i], byService[i]), "the same events")
+	}
 
 	// Another tenant's admin cannot watch acme, and sees only their own.
 	_, err = watchStart(watch, "acme", adminB)
