@@ -74,6 +74,9 @@ type UserQuery struct {
 	Disabled      *bool
 	Role          string
 	EmailVerified *bool
+	// Search keeps the users whose email, username or display name
+	// contains it, case-insensitively (the admin page's search).
+	Search string
 }
 
 // Tx is what one tenant-scoped transaction can do.

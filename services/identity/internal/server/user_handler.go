@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
@@ -32,8 +34,13 @@ func (s *Server) ListUsers(ctx context.Context, req *identityv1.ListUsersRequest
 	if err != nil {
 		return nil, err
 	}
+	if q.Search, err = userSearch(req.GetQuery()); err != nil {
+		return nil, err
+	}
+	// A page token holds to the filter and the search it was made for.
+	listed := req.GetFilter() + "\x00" + q.Search
 	if req.GetPageToken() != "" {
-		after, err := decodeUserPageToken(req.GetPageToken(), req.GetFilter())
+		after, err := decodeUserPageToken(req.GetPageToken(), listed)
 		if err != nil {
 			return nil, err
 		}
@@ -48,9 +55,23 @@ func (s *Server) ListUsers(ctx context.Context, req *identityv1.ListUsersRequest
 		resp.Users = append(resp.Users, userToProto(u))
 	}
 	if more {
-		resp.NextPageToken = encodeUserPageToken(users[len(users)-1].Email, req.GetFilter())
+		resp.NextPageToken = encodeUserPageToken(users[len(users)-1].Email, listed)
 	}
 	return resp, nil
+}
+
+// maxUserSearch bounds ListUsersRequest.query, in characters.
+const maxUserSearch = 200
+
+// userSearch is ListUsers' query, trimmed: valid UTF-8 of at most
+// maxUserSearch characters, without control characters.
+func userSearch(query string) (string, error) {
+	query = strings.TrimSpace(query)
+	if !utf8.ValidString(query) || utf8.RuneCountInString(query) > maxUserSearch ||
+		strings.ContainsFunc(query, unicode.IsControl) {
+		return "", fault.Invalid("query", "QUERY_INVALID", "query must be text of at most %d characters", maxUserSearch)
+	}
+	return query, nil
 }
 
 // GetUser implements UserServiceServer.

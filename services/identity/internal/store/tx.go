@@ -266,6 +266,11 @@ func (t *pgTx) ListUsers(ctx context.Context, q account.UserQuery, limit int) ([
 	if q.EmailVerified != nil {
 		add("email_verified = $%d", *q.EmailVerified)
 	}
+	if q.Search != "" {
+		// strpos, not LIKE: the text is matched as typed, with no
+		// wildcard to escape.
+		add("strpos(lower(email || ' ' || COALESCE(username, '') || ' ' || display_name), lower($%d)) > 0", q.Search)
+	}
 	args = append(args, limit)
 	rows, err := t.tx.Query(ctx, fmt.Sprintf(`SELECT %s FROM users WHERE %s ORDER BY email LIMIT $%d`,
 		userColumns, strings.Join(where, " AND "), len(args)), args...)

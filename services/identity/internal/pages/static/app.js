@@ -9,6 +9,22 @@
 (function () {
   const TOKEN_KEY = 'tenantry.accessToken';
 
+  // ---- the texts ----------------------------------------------------------
+
+  // MESSAGES are this script's texts in the page's language, from the JSON
+  // block the server writes into every page (i18n-messages, from
+  // internal/i18n/locales/<lang>.script.json): English text → translation.
+  const MESSAGES = (() => {
+    try { return JSON.parse(document.getElementById('i18n-messages').textContent) || {}; } catch (e) { return {}; }
+  })();
+
+  // t translates key, an English text, filling {0}, {1}, ... with args;
+  // a text without a translation shows as its English key.
+  function t(key, ...args) {
+    const msg = Object.prototype.hasOwnProperty.call(MESSAGES, key) ? MESSAGES[key] : key;
+    return msg.replace(/\{(\d+)\}/g, (m, i) => (args[i] !== undefined ? String(args[i]) : m));
+  }
+
   // ---- the API ----------------------------------------------------------
 
   class APIError extends Error {
@@ -95,7 +111,7 @@
   }
 
   async function userCall(method, path, body) {
-    if (!accessToken.get() && !(await refresh())) throw new APIError(401, { message: 'You are not logged in.' });
+    if (!accessToken.get() && !(await refresh())) throw new APIError(401, { message: t('You are not logged in.') });
     try {
       return await send(method, path, body, { Authorization: 'Bearer ' + accessToken.get() });
     } catch (e) {
@@ -126,9 +142,9 @@
   // (cancelled, no passkey for this site, timed out) are all one
   // NotAllowedError.
   function passkeyMessage(err) {
-    if (err && err.name === 'NotAllowedError') return 'No passkey was used: it was cancelled, or this browser has no passkey for this site.';
-    if (err && err.name === 'InvalidStateError') return 'This passkey is registered already.';
-    return (err && err.message) || 'The passkey did not work.';
+    if (err && err.name === 'NotAllowedError') return t('No passkey was used: it was cancelled, or this browser has no passkey for this site.');
+    if (err && err.name === 'InvalidStateError') return t('This passkey is registered already.');
+    return (err && err.message) || t('The passkey did not work.');
   }
 
   // passkeyReauthenticate proves the user's passkey again, for a sensitive
@@ -146,14 +162,14 @@
       const input = el('input', { id: 'reauth-secret', name: 'reauth-secret', type: needsCode ? 'text' : 'password',
         autocomplete: needsCode ? 'one-time-code' : 'current-password', 'aria-describedby': 'reauth-error' });
       const error = el('p', { id: 'reauth-error', class: 'field-error' });
-      const cancel = el('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+      const cancel = el('button', { type: 'button', class: 'secondary', text: t('Cancel') });
       const form = el('form', { method: 'dialog', novalidate: '' },
         el('p', { text: needsCode
-          ? 'Confirm it is you: enter the code your authenticator app shows, or one of your recovery codes.'
-          : 'Confirm it is you: enter your password.' }),
-        el('div', { class: 'field' }, el('label', { for: 'reauth-secret', text: needsCode ? 'Code' : 'Password' }), input, error),
-        el('div', { class: 'buttons' }, el('button', { type: 'submit', text: 'Confirm' }), cancel));
-      const dialog = el('dialog', { id: 'reauth-dialog', 'aria-label': 'Confirm it is you' }, form);
+          ? t('Confirm it is you: enter the code your authenticator app shows, or one of your recovery codes.')
+          : t('Confirm it is you: enter your password.') }),
+        el('div', { class: 'field' }, el('label', { for: 'reauth-secret', text: needsCode ? t('Code') : t('Password') }), input, error),
+        el('div', { class: 'buttons' }, el('button', { type: 'submit', text: t('Confirm') }), cancel));
+      const dialog = el('dialog', { id: 'reauth-dialog', 'aria-label': t('Confirm it is you') }, form);
       const end = (ok) => { dialog.close(); dialog.remove(); resolve(ok); };
       cancel.addEventListener('click', () => end(false));
       dialog.addEventListener('cancel', (ev) => { ev.preventDefault(); end(false); });
@@ -245,7 +261,7 @@
       (input.matches('fieldset') ? input.querySelector('input') : input).focus();
       break;
     }
-    say(['Please correct the fields marked below.', ...elsewhere].join(' '), true);
+    say([t('Please correct the fields marked below.'), ...elsewhere].join(' '), true);
   }
 
   // values are what a person typed in the form; hidden fields (a link's
@@ -328,9 +344,9 @@
   }
 
   function when(ts) {
-    if (!ts) return 'unknown';
+    if (!ts) return t('unknown');
     const d = new Date(ts);
-    return isNaN(d) ? ts : d.toLocaleString();
+    return isNaN(d) ? ts : d.toLocaleString(document.documentElement.lang || undefined);
   }
 
   // ---- the pages ---------------------------------------------------------
@@ -342,8 +358,8 @@
         const r = await api('POST', '/v1/auth:signup', v);
         form.reset();
         say(r.verificationRequired
-          ? 'Account created. We sent you an email: open its link to verify your address, then log in.'
-          : 'Account created. You can log in now.');
+          ? t('Account created. We sent you an email: open its link to verify your address, then log in.')
+          : t('Account created. You can log in now.'));
       });
     },
 
@@ -357,14 +373,14 @@
       if (!form) return;
       form.hidden = true;
       const token = takeToken();
-      if (!token) { status.textContent = 'This link has no token. Open the link from your email again.'; return; }
+      if (!token) { status.textContent = t('This link has no token. Open the link from your email again.'); return; }
       try {
-        status.textContent = 'Checking your verification link…';
+        status.textContent = t('Checking your verification link…');
         const r = await api('POST', '/v1/auth:verifyEmail', { token });
-        status.textContent = 'Your email ' + (r.email || '') + ' is verified. You can log in now.';
-        say('Email verified.');
+        status.textContent = t('Your email {0} is verified. You can log in now.', r.email || '');
+        say(t('Email verified.'));
       } catch (err) {
-        status.textContent = 'This link could not be used: ' + err.message;
+        status.textContent = t('This link could not be used:') + ' ' + err.message;
         say(err.message, true);
       }
     },
@@ -397,7 +413,7 @@
           $('#enrol-secret').textContent = e.secret;
           loginForm.hidden = true;
           $('#enrol-section').hidden = false;
-          say('This organisation requires a second factor: add this key to an authenticator app, then enter the code it shows.');
+          say(t('This organisation requires a second factor: add this key to an authenticator app, then enter the code it shows.'));
           $('#enrol_code').focus();
           return;
         }
@@ -415,12 +431,12 @@
           $('#passkey-mfa').hidden = !passkey;
           if (passkey && !factors.some((f) => f !== 'MFA_FACTOR_PASSKEY')) {
             // A passkey is the account's only factor: no code to type.
-            say('Use your passkey to finish logging in.');
+            say(t('Use your passkey to finish logging in.'));
             $('#passkey-mfa-button').focus();
             return;
           }
           mfaForm.hidden = false;
-          say('Enter the code your authenticator app shows, or one of your recovery codes.');
+          say(t('Enter the code your authenticator app shows, or one of your recovery codes.'));
           $('#code', mfaForm).focus();
           return;
         }
@@ -432,7 +448,7 @@
           totpCode: (v.enrol_code || '').replace(/\s+/g, ''),
         }, { 'X-Tenantry-Client': 'browser' });
         accessToken.set(r.accessToken);
-        say('Your authenticator app is on, and you are logged in. Keep your recovery codes now: they will not be shown again.');
+        say(t('Your authenticator app is on, and you are logged in. Keep your recovery codes now: they will not be shown again.'));
         showRecoveryCodes(r.recoveryCodes || []);
       });
       // Passkeys: without a password, or as the second factor.
@@ -472,7 +488,7 @@
       onSubmit(form, async (v) => {
         await api('POST', '/v1/auth:requestPasswordReset', v);
         form.reset();
-        say('If this email belongs to an account, a link to choose a new password is on its way.');
+        say(t('If this email belongs to an account, a link to choose a new password is on its way.'));
       });
     },
 
@@ -480,11 +496,11 @@
       const form = $('#reset-form');
       if (!form) return; // the server's answer to the form, which is done
       const token = takeToken();
-      if (!token) say('This link has no token. Open the link from your email again.', true);
+      if (!token) say(t('This link has no token. Open the link from your email again.'), true);
       onSubmit(form, async (v) => {
         await api('POST', '/v1/auth:resetPassword', { token, new_password: v.new_password || '' });
         form.reset();
-        say('Your password is changed. You can log in with it now.');
+        say(t('Your password is changed. You can log in with it now.'));
       });
     },
 
@@ -492,11 +508,11 @@
       const form = $('#accept-form');
       if (!form) return; // the server's answer to the form, which is done
       const token = takeToken();
-      if (!token) say('This link has no token. Open the link from your email again.', true);
+      if (!token) say(t('This link has no token. Open the link from your email again.'), true);
       onSubmit(form, async (v) => {
         await api('POST', '/v1/auth:acceptInvitation', Object.assign({ token }, v));
         form.reset();
-        say('Welcome! Your account is ready: you can log in now.');
+        say(t('Welcome! Your account is ready: you can log in now.'));
       });
     },
 
@@ -511,7 +527,7 @@
       try {
         me = (await api('GET', '/v1/auth/me', undefined, true)).user || {};
       } catch (err) {
-        loggedOut(err.status === 401 ? '' : 'Your account could not be loaded: ' + err.message);
+        loggedOut(err.status === 401 ? '' : t('Your account could not be loaded:') + ' ' + err.message);
         return;
       }
       $('#me-email').textContent = me.email || me.username || '';
@@ -522,8 +538,8 @@
         try {
           await send('POST', '/v1/auth:logout', {}, { 'X-CSRF-Token': cookie('tenantry_csrf') });
         } catch (err) { /* the session is over either way */ }
-        loggedOut('You are logged out.');
-        say('You are logged out.');
+        loggedOut(t('You are logged out.'));
+        say(t('You are logged out.'));
         $('#logged-out a').focus();
       });
 
@@ -531,7 +547,7 @@
       onSubmit(form, async (v) => {
         await api('POST', '/v1/auth:changePassword', v, true);
         form.reset();
-        say('Your password is changed.');
+        say(t('Your password is changed.'));
         await loadSessions();
       });
 
@@ -541,21 +557,22 @@
         try {
           r = await api('GET', '/v1/auth/sessions', undefined, true);
         } catch (err) {
-          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          if (err.status === 401) { loggedOut(t('Your session has ended.')); return; }
           say(err.message, true);
           return;
         }
         list.replaceChildren();
         for (const s of r.sessions || []) {
-          const desc = (s.userAgent || 'Unknown browser') + (s.clientIp ? ' from ' + s.clientIp : '') +
-            ', last used ' + when(s.refreshTime || s.createTime) + (s.current ? ' (this session)' : '');
-          const button = el('button', { type: 'button', class: 'secondary', text: 'Revoke' });
-          button.setAttribute('aria-label', 'Revoke the session of ' + desc);
+          const device = s.deviceName || s.userAgent || t('Unknown browser');
+          const desc = (s.clientIp ? t('{0} from {1}', device, s.clientIp) : device) + ', ' +
+            t('last used {0}', when(s.refreshTime || s.createTime)) + (s.current ? ' ' + t('(this session)') : '');
+          const button = el('button', { type: 'button', class: 'secondary', text: t('Revoke') });
+          button.setAttribute('aria-label', t('Revoke the session of {0}', desc));
           button.addEventListener('click', async () => {
             try {
               await api('DELETE', '/v1/auth/sessions/' + encodeURIComponent(s.id), undefined, true);
-              if (s.current) { loggedOut('You revoked this session: you are logged out.'); return; }
-              say('Session revoked.');
+              if (s.current) { loggedOut(t('You revoked this session: you are logged out.')); return; }
+              say(t('Session revoked.'));
               await loadSessions();
             } catch (err) { say(err.message, true); }
           });
@@ -577,7 +594,7 @@
           linked = r.linkedIdentities || [];
           providers = config.identityProviders || [];
         } catch (err) {
-          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          if (err.status === 401) { loggedOut(t('Your session has ended.')); return; }
           say(err.message, true);
           return;
         }
@@ -588,12 +605,12 @@
           const name = l.providerDisplayName || l.providerId;
           const desc = name + (l.email ? ' (' + l.email + ')' : '') + ', connected ' + when(l.createTime) +
             (l.lastLoginTime ? ', last used ' + when(l.lastLoginTime) : '');
-          const button = el('button', { type: 'button', class: 'secondary', text: 'Disconnect' });
-          button.setAttribute('aria-label', 'Disconnect ' + name);
+          const button = el('button', { type: 'button', class: 'secondary', text: t('Disconnect') });
+          button.setAttribute('aria-label', t('Disconnect {0}', name));
           button.addEventListener('click', async () => {
             try {
               await api('DELETE', '/v1/auth/identities/' + encodeURIComponent(l.providerId), undefined, true);
-              say(name + ' is disconnected.');
+              say(t('{0} is disconnected.', name));
               await loadIdentities();
             } catch (err) { say(err.message, true); }
           });
@@ -603,7 +620,7 @@
         connect.replaceChildren();
         for (const p of providers) {
           if (linked.some((l) => l.providerId === p.providerId)) continue;
-          const button = el('button', { type: 'button', class: 'secondary', text: 'Connect ' + p.displayName });
+          const button = el('button', { type: 'button', class: 'secondary', text: t('Connect {0}', p.displayName) });
           button.addEventListener('click', async () => {
             try {
               const r = await api('POST', p.loginPath + '/connect', undefined, true);
@@ -622,7 +639,7 @@
         try {
           r = await api('GET', '/v1/auth/passkeys', undefined, true);
         } catch (err) {
-          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          if (err.status === 401) { loggedOut(t('Your session has ended.')); return; }
           say(err.message, true);
           return;
         }
@@ -630,23 +647,23 @@
         ul.replaceChildren();
         for (const p of r.passkeys || []) {
           const desc = p.displayName + ', added ' + when(p.createTime) + (p.lastUseTime ? ', last used ' + when(p.lastUseTime) : '');
-          const rename = el('button', { type: 'button', class: 'secondary', text: 'Rename' });
-          rename.setAttribute('aria-label', 'Rename the passkey ' + p.displayName);
+          const rename = el('button', { type: 'button', class: 'secondary', text: t('Rename') });
+          rename.setAttribute('aria-label', t('Rename the passkey {0}', p.displayName));
           rename.addEventListener('click', async () => {
-            const name = window.prompt('New name of the passkey', p.displayName);
+            const name = window.prompt(t('New name of the passkey'), p.displayName);
             if (!name) return;
             try {
               await api('POST', '/v1/auth/passkeys/' + encodeURIComponent(p.id) + ':rename', { displayName: name }, true);
-              say('The passkey is renamed.');
+              say(t('The passkey is renamed.'));
               await loadPasskeys();
             } catch (err) { say(err.message, true); }
           });
-          const remove = el('button', { type: 'button', class: 'secondary', text: 'Remove' });
-          remove.setAttribute('aria-label', 'Remove the passkey ' + p.displayName);
+          const remove = el('button', { type: 'button', class: 'secondary', text: t('Remove') });
+          remove.setAttribute('aria-label', t('Remove the passkey {0}', p.displayName));
           remove.addEventListener('click', async () => {
             try {
               await api('DELETE', '/v1/auth/passkeys/' + encodeURIComponent(p.id), undefined, true);
-              say('The passkey is removed.');
+              say(t('The passkey is removed.'));
               await loadPasskeys();
             } catch (err) { say(passkeyMessage(err), true); }
           });
@@ -654,18 +671,18 @@
         }
         $('#passkeys-section').hidden = false;
       }
-      const passkeyForm = $('#passkey-add-form');
+      // A button, not a form: without the script there is no passkey to
+      // make.
       if (passkeysSupported) {
-        passkeyForm.addEventListener('submit', async (ev) => {
-          ev.preventDefault();
+        $('#passkey-add-button').addEventListener('click', async () => {
           say('');
           try {
             const b = await api('POST', '/v1/auth/passkeys:beginRegistration', {}, true);
             const credential = await passkeyCreate(b.options);
             await api('POST', '/v1/auth/passkeys:finishRegistration',
               { ceremonyToken: b.ceremonyToken, credential, displayName: $('#passkey-name').value }, true);
-            passkeyForm.reset();
-            say('Your passkey is added.');
+            $('#passkey-name').value = '';
+            say(t('Your passkey is added.'));
             await loadPasskeys();
           } catch (err) { say(passkeyMessage(err), true); }
         });
@@ -682,14 +699,14 @@
         try {
           st = await api('GET', '/v1/auth/mfa', undefined, true);
         } catch (err) {
-          if (err.status === 401) { loggedOut('Your session has ended.'); return; }
+          if (err.status === 401) { loggedOut(t('Your session has ended.')); return; }
           say(err.message, true);
           return;
         }
         mfaSection.hidden = false;
         $('#mfa-status').textContent = st.totpEnrolled
-          ? 'On since ' + when(st.totpEnrollTime) + '. Recovery codes left: ' + (st.recoveryCodesRemaining || 0) + '.'
-          : 'Off: logging in asks for your password only.';
+          ? t('On since {0}. Recovery codes left: {1}.', when(st.totpEnrollTime), st.recoveryCodesRemaining || 0)
+          : t('Off: logging in asks for your password only.');
         $('#mfa-begin').hidden = !!st.totpEnrolled;
         manageForm.hidden = !st.totpEnrolled;
         $('#mfa-enrol').hidden = true;
@@ -719,14 +736,14 @@
         confirmForm.reset();
         await loadMFA();
         showCodes(r.recoveryCodes || []);
-        say('Your authenticator app is on. Keep your recovery codes now: they will not be shown again.');
+        say(t('Your authenticator app is on. Keep your recovery codes now: they will not be shown again.'));
       });
       onSubmit(manageForm, async (v) => {
         const r = await api('POST', '/v1/auth/mfa/recoveryCodes:regenerate', proof(v), true);
         manageForm.reset();
         await loadMFA();
         showCodes(r.recoveryCodes || []);
-        say('New recovery codes: the old ones no longer work. Keep these now: they will not be shown again.');
+        say(t('New recovery codes: the old ones no longer work. Keep these now: they will not be shown again.'));
       });
       $('#mfa-remove').addEventListener('click', async () => {
         clearErrors(manageForm);
@@ -736,7 +753,7 @@
           manageForm.reset();
           $('#mfa-codes').hidden = true;
           await loadMFA();
-          say('The authenticator app is removed.');
+          say(t('The authenticator app is removed.'));
         } catch (err) { showError(manageForm, err); }
       });
       await loadMFA();
@@ -746,16 +763,19 @@
       const tbody = $('#users');
       const more = $('#more');
       let nextPage = '';
+      let query = '';
+      const cell = (label, ...children) => el('td', { 'data-label': label }, ...children);
 
       function row(u) {
         const tr = el('tr', {});
         const label = u.email || u.username || u.id;
-        const state = (u.disabled ? 'disabled' : String(u.state || '').replace(/^STATE_/, '').toLowerCase()) +
-          (u.mfaEnabled ? ', authenticator app' : '');
-        const roles = el('input', { type: 'text', value: (u.roles || []).join(', '), 'aria-label': 'Roles of ' + label });
-        const save = el('button', { type: 'button', class: 'secondary', text: 'Save roles', 'aria-label': 'Save the roles of ' + label });
-        const toggle = el('button', { type: 'button', class: 'secondary', text: u.disabled ? 'Enable' : 'Disable',
-          'aria-label': (u.disabled ? 'Enable ' : 'Disable ') + label });
+        const invited = String(u.state || '').endsWith('INVITED');
+        const state = t(u.disabled ? 'disabled' : String(u.state || '').replace(/^STATE_/, '').toLowerCase()) +
+          (u.mfaEnabled ? ', ' + t('authenticator app') : '');
+        const roles = el('input', { type: 'text', value: (u.roles || []).join(', '), 'aria-label': t('Roles of {0}', label) });
+        const save = el('button', { type: 'button', class: 'secondary', text: t('Save roles'), 'aria-label': t('Save the roles of {0}', label) });
+        const toggle = el('button', { type: 'button', class: 'secondary', text: u.disabled ? t('Enable') : t('Disable'),
+          'aria-label': u.disabled ? t('Enable {0}', label) : t('Disable {0}', label) });
         const update = async (mask, patch, done) => {
           try {
             const r = await api('PATCH', '/v1/users/' + encodeURIComponent(u.id) + '?update_mask=' + mask,
@@ -765,31 +785,54 @@
           } catch (err) { say(label + ': ' + err.message, true); }
         };
         save.addEventListener('click', () => update('roles',
-          { roles: roles.value.split(',').map((s) => s.trim()).filter(Boolean) }, 'Roles of ' + label + ' saved.'));
+          { roles: roles.value.split(',').map((s) => s.trim()).filter(Boolean) }, t('Roles of {0} saved.', label)));
         toggle.addEventListener('click', () => update('disabled', { disabled: !u.disabled },
-          label + (u.disabled ? ' enabled.' : ' disabled.')));
+          u.disabled ? t('{0} enabled.', label) : t('{0} disabled.', label)));
         // For a user who lost their authenticator app: asks first.
-        const resetMFA = el('button', { type: 'button', class: 'secondary', text: 'Reset second factor',
-          'aria-label': 'Remove the authenticator app of ' + label });
+        const resetMFA = el('button', { type: 'button', class: 'secondary', text: t('Reset second factor'),
+          'aria-label': t('Remove the authenticator app of {0}', label) });
         resetMFA.addEventListener('click', async () => {
-          if (!confirm('Remove the authenticator app and recovery codes of ' + label + '?')) return;
+          if (!confirm(t('Remove the authenticator app and recovery codes of {0}?', label))) return;
           try {
             await api('POST', '/v1/users/' + encodeURIComponent(u.id) + ':resetMfa', {}, true);
             resetMFA.hidden = true;
-            say('The authenticator app of ' + label + ' is removed; they were told by email.');
+            say(t('The authenticator app of {0} is removed; they were told by email.', label));
           } catch (err) { say(label + ': ' + err.message, true); }
         });
         resetMFA.hidden = !u.mfaEnabled;
-        tr.append(el('td', { text: label }), el('td', { text: state }), el('td', {}, roles), el('td', {}, save, toggle, resetMFA));
+        // Inviting an invited user again mails a new link (the old one
+        // stops working) with the same roles and name.
+        const resend = el('button', { type: 'button', class: 'secondary', text: t('Resend invitation'),
+          'aria-label': t('Resend the invitation of {0}', label) });
+        resend.addEventListener('click', async () => {
+          try {
+            await api('POST', '/v1/users:invite', { email: u.email, roles: u.roles || [], display_name: u.displayName || '' }, true);
+            say(t('Invitation sent to {0}.', u.email));
+          } catch (err) { say(label + ': ' + err.message, true); }
+        });
+        resend.hidden = !invited;
+        const remove = el('button', { type: 'button', class: 'secondary danger', text: t('Delete'), 'aria-label': t('Delete {0}', label) });
+        remove.addEventListener('click', async () => {
+          if (!confirm(t('Delete the account of {0}? This cannot be undone.', label))) return;
+          try {
+            await api('DELETE', '/v1/users/' + encodeURIComponent(u.id), undefined, true);
+            tr.remove();
+            say(t('{0} deleted.', label));
+          } catch (err) { say(label + ': ' + err.message, true); }
+        });
+        tr.append(cell(t('Email'), el('span', { text: label })), cell(t('State'), el('span', { text: state })), cell(t('Roles'), roles),
+          cell(t('Actions'), el('div', { class: 'actions' }, save, toggle, resend, resetMFA, remove)));
         return tr;
       }
 
       async function load() {
-        const q = '?page_size=50' + (nextPage ? '&page_token=' + encodeURIComponent(nextPage) : '');
+        const q = '?page_size=50' + (query ? '&query=' + encodeURIComponent(query) : '') +
+          (nextPage ? '&page_token=' + encodeURIComponent(nextPage) : '');
         const r = await api('GET', '/v1/users' + q, undefined, true);
         for (const u of r.users || []) tbody.append(row(u));
         nextPage = r.nextPageToken || '';
         more.hidden = !nextPage;
+        $('#no-users').hidden = tbody.rows.length > 0;
       }
 
       try {
@@ -801,6 +844,13 @@
       }
       $('#admin').hidden = false;
       more.addEventListener('click', () => load().catch((err) => say(err.message, true)));
+      $('#search-form').addEventListener('submit', (e) => {
+        e.preventDefault();
+        query = $('#search').value.trim();
+        nextPage = '';
+        tbody.replaceChildren();
+        load().catch((err) => say(err.message, true));
+      });
 
       const form = $('#invite-form');
       onSubmit(form, async (v) => {
@@ -809,7 +859,7 @@
         const r = await api('POST', '/v1/users:invite', body, true);
         form.reset();
         if (r.user) tbody.append(row(r.user));
-        say('Invitation sent to ' + body.email + '.');
+        say(t('Invitation sent to {0}.', body.email));
       });
     },
 
@@ -862,11 +912,11 @@
       $('#secret-copy').addEventListener('click', async () => {
         try {
           await navigator.clipboard.writeText(secretBox.value);
-          say('The secret is copied. Store it now: it will not be shown again.');
+          say(t('The secret is copied. Store it now: it will not be shown again.'));
         } catch (e) {
           secretBox.focus();
           secretBox.select();
-          say('Copy the selected secret (Ctrl+C or ⌘C): it will not be shown again.');
+          say(t('Copy the selected secret (Ctrl+C or ⌘C): it will not be shown again.'));
         }
       });
       $('#secret-done').addEventListener('click', () => { hideSecret(); say(''); });
@@ -891,30 +941,30 @@
           return b;
         };
         const actions = el('div', { class: 'actions' });
-        actions.append(button('edit', 'Edit', 'Edit ' + name, async () => edit(c.clientId)));
+        actions.append(button('edit', t('Edit'), t('Edit {0}', name), async () => edit(c.clientId)));
         if (confidential) {
-          actions.append(button('rotate', 'Rotate secret', 'Rotate the secret of ' + name, async () => {
-            if (!(await confirm('Give ' + name + ' a new secret? The current secret stops working at once.', 'Rotate the secret'))) return;
+          actions.append(button('rotate', t('Rotate secret'), t('Rotate the secret of {0}', name), async () => {
+            if (!(await confirm(t('Give {0} a new secret? The current secret stops working at once.', name), t('Rotate the secret')))) return;
             const r = await api('POST', path(c) + ':rotateSecret', {}, true);
             put(r.oauthClient);
             showSecret(r.oauthClient, r.clientSecret);
-            say('New secret for ' + name + '. Copy it now: it will not be shown again.');
+            say(t('New secret for {0}. Copy it now: it will not be shown again.', name));
           }));
         }
-        actions.append(button('disable', c.disabled ? 'Enable' : 'Disable', (c.disabled ? 'Enable ' : 'Disable ') + name, async () => {
-          if (!c.disabled && !(await confirm('Disable ' + name + '? It can get no token until it is enabled again.', 'Disable'))) return;
+        actions.append(button('disable', c.disabled ? t('Enable') : t('Disable'), c.disabled ? t('Enable {0}', name) : t('Disable {0}', name), async () => {
+          if (!c.disabled && !(await confirm(t('Disable {0}? It can get no token until it is enabled again.', name), t('Disable')))) return;
           const r = await api('PATCH', path(c) + '?updateMask=disabled', { disabled: !c.disabled, etag: c.etag }, true);
           put(r.oauthClient || r);
-          say(name + (c.disabled ? ' enabled.' : ' disabled.'));
+          say(c.disabled ? t('{0} enabled.', name) : t('{0} disabled.', name));
         }));
-        actions.append(button('delete', 'Delete', 'Delete ' + name, async () => {
-          if (!(await confirm('Delete ' + name + '? It can no longer authenticate, and this cannot be undone.', 'Delete'))) return;
+        actions.append(button('delete', t('Delete'), t('Delete {0}', name), async () => {
+          if (!(await confirm(t('Delete {0}? It can no longer authenticate, and this cannot be undone.', name), t('Delete')))) return;
           await api('DELETE', path(c), undefined, true);
           if (editing === c.clientId) stopEditing();
           rows.get(c.clientId).li.remove();
           rows.delete(c.clientId);
           $('#no-clients').hidden = rows.size > 0;
-          say(name + ' deleted.');
+          say(t('{0} deleted.', name));
         }));
         li.append(details, actions);
         return li;
@@ -945,8 +995,8 @@
         fill(rows.get(id).client);
         // A client's type never changes.
         for (const r of form.querySelectorAll('input[name="type"]')) r.disabled = true;
-        $('#client-form-title').textContent = 'Edit ' + label(rows.get(id).client);
-        form.querySelector('button[type="submit"]').textContent = 'Save the changes';
+        $('#client-form-title').textContent = t('Edit {0}', label(rows.get(id).client));
+        form.querySelector('button[type="submit"]').textContent = t('Save the changes');
         $('#edit-cancel').hidden = false;
         form.elements.display_name.focus();
       }
@@ -956,8 +1006,8 @@
         form.reset();
         clearErrors(form);
         for (const r of form.querySelectorAll('input[name="type"]')) r.disabled = false;
-        $('#client-form-title').textContent = 'Register a client';
-        form.querySelector('button[type="submit"]').textContent = 'Register the client';
+        $('#client-form-title').textContent = t('Register a client');
+        form.querySelector('button[type="submit"]').textContent = t('Register the client');
         $('#edit-cancel').hidden = true;
       }
       $('#edit-cancel').addEventListener('click', () => { stopEditing(); say(''); });
@@ -1011,16 +1061,16 @@
             const r = await api('PATCH', path(old) + '?updateMask=' + mask, Object.assign(c, { etag: old.etag }), true);
             put(r.oauthClient);
             stopEditing();
-            say(label(r.oauthClient) + ' saved.');
+            say(t('{0} saved.', label(r.oauthClient)));
           } else {
             const r = await api('POST', '/v1/oauthClients', c, true);
             put(r.oauthClient);
             stopEditing();
             if (r.clientSecret) {
               showSecret(r.oauthClient, r.clientSecret);
-              say(label(r.oauthClient) + ' is registered. Copy its secret now: it will not be shown again.');
+              say(t('{0} is registered. Copy its secret now: it will not be shown again.', label(r.oauthClient)));
             } else {
-              say(label(r.oauthClient) + ' is registered, as a public client: it has no secret.');
+              say(t('{0} is registered, as a public client: it has no secret.', label(r.oauthClient)));
             }
           }
         } catch (err) {
