@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -41,69 +39,46 @@ func (t *pgTx) RecordAccountEvent(_ context.Context, typ account.AccountEventTyp
 	return nil
 }
 
-// recordEventSQL takes the tenant's next revision (locking its row until
-// the commit, which orders revisions by commit), inserts the event and
-// queues it for every enabled webhook endpoint whose filter takes it.
+// recordEventSQL, one statement and one round trip per event, takes the
+// tenant's next revision (locking its row until the commit, which orders
+// revisions by commit), inserts the event with the user as the
+// transaction left them (nothing secret: no password hash; only the id
+// once deleted), queues it for every enabled webhook endpoint whose filter
+// takes it, and announces the schema on AccountEventsChannel (delivered at
+// commit; PostgreSQL sends a transaction's identical notifications once).
+// $1 type, $2 user id, $3 the audit event behind it ('' for none), $4 the
+// channel.
 const recordEventSQL = `
 WITH rev AS (
 	UPDATE account_event_revision SET revision = revision + 1 RETURNING revision
+), usr AS (
+	SELECT jsonb_build_object('email', email, 'email_verified', email_verified,
+		'username', COALESCE(username, ''), 'display_name', display_name, 'roles', roles,
+		'state', state, 'disabled', disabled) AS data
+	FROM users WHERE id = $2::uuid
 ), ev AS (
 	INSERT INTO account_events (revision, type, user_id, data)
-	SELECT revision, $1, $2::uuid, $3 FROM rev
+	SELECT rev.revision, $1, $2::uuid,
+	       jsonb_build_object('user_id', $2::text)
+	       || CASE WHEN $3 = '' THEN '{}'::jsonb ELSE jsonb_build_object('audit_event', $3::text) END
+	       || COALESCE((SELECT data FROM usr), '{}'::jsonb)
+	FROM rev
 	RETURNING revision
+), queued AS (
+	INSERT INTO webhook_deliveries (endpoint_id, revision, user_id)
+	SELECT e.id, ev.revision, $2::uuid FROM webhook_endpoints e, ev
+	WHERE e.enabled AND (e.event_types = '{}' OR $1 = ANY (e.event_types))
 )
-INSERT INTO webhook_deliveries (endpoint_id, revision, user_id)
-SELECT e.id, ev.revision, $2::uuid FROM webhook_endpoints e, ev
-WHERE e.enabled AND (e.event_types = '{}' OR $1 = ANY (e.event_types))`
+SELECT pg_notify($4, current_schema())`
 
-// flushAccountEvents writes the events the transaction recorded and
-// announces them on AccountEventsChannel (delivered at commit only).
+// flushAccountEvents writes the events the transaction recorded.
 func (t *pgTx) flushAccountEvents(ctx context.Context) error {
-	if len(t.events) == 0 {
-		return nil
-	}
 	for _, e := range t.events {
-		data, err := t.eventData(ctx, e)
-		if err != nil {
-			return err
-		}
-		if _, err := t.tx.Exec(ctx, recordEventSQL, string(e.typ), e.userID, data); err != nil {
+		if _, err := t.tx.Exec(ctx, recordEventSQL, string(e.typ), e.userID, e.cause, AccountEventsChannel); err != nil {
 			return fmt.Errorf("record account event %s: %w", e.typ, err)
 		}
 	}
-	if _, err := t.tx.Exec(ctx, `SELECT pg_notify($1, current_schema())`, AccountEventsChannel); err != nil {
-		return fmt.Errorf("announce account events: %w", err)
-	}
 	return nil
-}
-
-// eventData is an event's data: the user as the transaction left it,
-// without anything secret (no password hash), and the audit event behind
-// it. A deleted user is only an id.
-func (t *pgTx) eventData(ctx context.Context, e pendingEvent) ([]byte, error) {
-	data := map[string]any{"user_id": e.userID}
-	if e.cause != "" {
-		data["audit_event"] = e.cause
-	}
-	u, err := t.UserByID(ctx, e.userID, false)
-	switch {
-	case errors.Is(err, account.ErrNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("read the user of account event %s: %w", e.typ, err)
-	default:
-		roles := u.Roles
-		if roles == nil {
-			roles = []string{}
-		}
-		data["email"] = u.Email
-		data["email_verified"] = u.EmailVerified
-		data["username"] = u.Username
-		data["display_name"] = u.DisplayName
-		data["roles"] = roles
-		data["state"] = string(u.State)
-		data["disabled"] = u.Disabled
-	}
-	return json.Marshal(data)
 }
 
 // AccountEvents implements account.AccountEventTx.
