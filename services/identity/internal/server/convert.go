@@ -8,6 +8,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/device"
 )
 
 func ts(t time.Time) *timestamppb.Timestamp {
@@ -112,6 +113,7 @@ func sessionToProto(s *account.Session, current string) *identityv1.Session {
 		RefreshTime: ts(s.RefreshTime),
 		ExpireTime:  ts(s.ExpireTime),
 		UserAgent:   s.UserAgent,
+		DeviceName:  device.Name(s.UserAgent),
 		ClientIp:    s.ClientIP,
 		Current:     s.ID == current,
 	}

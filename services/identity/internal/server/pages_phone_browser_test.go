@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/device"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -18,12 +19,11 @@ import (
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 )
 
-// Phone is the viewport the phone test emulates: an iPhone 12-15 in CSS
-// pixels, at its device pixel ratio.
+// Phone is the viewport the phone test emulates (chromedp's iPhone 13):
+// its width in CSS pixels, at its device pixel ratio.
 const (
-	phoneWidth  = 390
-	phoneHeight = 844
-	phoneScale  = 3
+	phoneWidth = 390
+	phoneScale = 3
 )
 
 // noOverflow is a JavaScript condition: the page is no wider than the
@@ -108,7 +108,9 @@ func TestAccountAndAdminPagesOnAPhone(t *testing.T) {
 		s.signUpAndLogin("phone", email)
 	}
 
-	b.run(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateScale(phoneScale), chromedp.EmulateMobile))
+	// An iPhone 13: 390x844 at 3x, touch, and its Safari's User-Agent,
+	// which the session list then names.
+	b.run(t, "emulate a phone", chromedp.Emulate(device.IPhone13))
 	b.run(t, "log in",
 		chromedp.Navigate(site+"/login"),
 		chromedp.SendKeys(chromedp.CSS("#email"), admin),
@@ -122,6 +124,10 @@ func TestAccountAndAdminPagesOnAPhone(t *testing.T) {
 			b.waitFor(t, "the logged-in account", visible("#logged-in"))
 			b.waitFor(t, "the sessions", `document.querySelectorAll('#sessions li').length > 0`)
 			b.waitFor(t, "the address", contains("#me-email", admin))
+			// This session by its readable name (ListSessions' device_name),
+			// not its raw User-Agent.
+			require.Contains(t, b.text(t, "#sessions"), "Safari 15 · iOS · Mobile")
+			require.NotContains(t, b.text(t, "#sessions"), "Mozilla/5.0")
 			require.Equal(t, lang, eval[string](t, b, `document.documentElement.lang`))
 			require.True(t, eval[bool](t, b, noOverflow), "the account page is no wider than the phone: %v", eval[[]string](t, b, overflowing))
 			require.Empty(t, eval[[]string](t, b, inViewport("header.site .tenant", "#me-email", "#logout", "#current_password", "#new_password",
