@@ -241,6 +241,14 @@ func TestWebhooksDeliverEveryEventSignedInOrderPerUserAfterAnOutage(t *testing.T
 		require.Equal(t, "users/"+d.UserID, e.GetUser())
 	}
 
+	// The counter saw the refusals and the deliveries.
+	attempts := func(result string) float64 {
+		return s.value(s.scrape(), series{"identity_webhook_delivery_attempts_total", map[string]string{"result": result}})
+	}
+	require.GreaterOrEqual(t, attempts("retry"), 4.0)
+	require.GreaterOrEqual(t, attempts("delivered"), float64(len(want)))
+	require.Zero(t, attempts("abandoned"))
+
 	deliveries, err := hooks.ListWebhookDeliveries(asOperator("acme"), &identityv1.ListWebhookDeliveriesRequest{Parent: ep.GetName()})
 	require.NoError(t, err)
 	require.Len(t, deliveries.GetWebhookDeliveries(), len(want))
