@@ -172,7 +172,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 // stepNames are the -steps a run can be limited to (run's order).
-var stepNames = []string{"login", "jwks", "session", "oauth", "tenants", "rest-login", "mfa"}
+var stepNames = []string{"login", "jwks", "session", "oauth", "tenants", "rest-login", "mfa", "passkey"}
 
 // bench is one run: its configuration, the system under test and the table
 // it fills in.
@@ -258,6 +258,7 @@ func (b *bench) run(ctx context.Context) int {
 			{"tenants", "many tenants", b.tenantsRun, tenantKeys},
 			{"rest-login", "Login over REST and over gRPC", b.restLoginRun, restLoginKeys},
 			{"mfa", "Login with a second factor", b.mfaLoginRun, mfaLoginKeys},
+			{"passkey", "login with a passkey", b.passkeyRun, passkeyLoginKeys},
 		} {
 			if b.cfg.steps != nil && step.name != "login" && !b.cfg.steps[step.name] {
 				b.tbl.Skip("not among -steps", step.keys...)

@@ -236,7 +236,7 @@ var (
 		kConfigBaseTPS, kConfigTPS, kConfigP50, kConfigP99, kConfigCPU, kConfigPGCPU, kConfigRatio,
 	}
 	tenantKeys = []string{kFillTPS, kMigrateNoop, kOneTPS, kSpreadTPS, kSpreadP50, kSpreadP99, kOneCPU, kSpreadCPU, kOnePGCPU, kSpreadPGCPU, kSpreadRatio, kCeiling}
-	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, oauthKeys, tenantKeys, mfaLoginKeys)
+	allKeys    = concat(loginKeys, restLoginKeys, jwksKeys, sessionKeys, oauthKeys, tenantKeys, mfaLoginKeys, passkeyLoginKeys)
 )
 
 func concat(lists ...[]string) []string {
@@ -348,6 +348,7 @@ func declareMeasures(t *benchkit.Table, cfg config) {
 	t.Declare(kMFALoginP99, "Login + VerifyMfa latency p99", "ms", "")
 	t.Declare(kMFALoginCPU, "identity CPU per Login + VerifyMfa", "ms", "")
 	t.Declare(kMFALoginRatio, "login with password + TOTP ÷ password-only login throughput, interleaved", "ratio", fmt.Sprintf("≥ %.2f", minMFAVsPassword))
+	declarePasskeyMeasures(t, cfg)
 	l := ratelimit.LoginPerTenant
 	t.Declare(kCeiling, fmt.Sprintf("most of the one tenant's login ceiling in use after a slice (%s: %d per %s, burst %d)", l.Name, l.Rate, l.Per, l.Burst),
 		"logins of burst", "")

@@ -503,6 +503,9 @@ func (m *Manager) FinishPasskeyLogin(ctx context.Context, t tenancy.Tenant, rp R
 }
 
 func (m *Manager) finishPasskeyLogin(ctx context.Context, t tenancy.Tenant, rp RelyingParty, token string, credential []byte, c Client) (LoginResult, error) {
+	if token == "" || len(token) > 128 {
+		return LoginResult{}, fault.Invalid("ceremony_token", "PASSKEY_CEREMONY_REQUIRED", "give the ceremony token the Begin call answered")
+	}
 	if err := credentialJSON(credential); err != nil {
 		return LoginResult{}, err
 	}
@@ -510,25 +513,50 @@ func (m *Manager) finishPasskeyLogin(ctx context.Context, t tenancy.Tenant, rp R
 	if err != nil {
 		return LoginResult{}, internal(err, "passkey login")
 	}
-	cer, err := m.useCeremony(ctx, t, token, CeremonyLogin, "")
-	if err != nil {
-		return LoginResult{}, err
+	// No limit is charged here: the ceremony was, at BeginPasskeyLogin,
+	// and each Finish uses one up whatever the outcome, so attempts cannot
+	// outnumber begun ceremonies (and a signature of a fresh challenge
+	// cannot be guessed anyway).
+	parsed, parseErr := protocol.ParseCredentialRequestResponseBytes(credential)
+	userID := ""
+	if parseErr == nil {
+		userID = userIDOfHandle(parsed.Response.UserHandle)
 	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
-	if err != nil {
-		return LoginResult{}, m.passkeyRefused(ctx, t, "", c, "login", err)
-	}
-	if err := m.checkPasskeyLoginLimits(ctx, t, c); err != nil {
-		return LoginResult{}, err
-	}
-	userID := userIDOfHandle(parsed.Response.UserHandle)
+	// The ceremony is used up in the login's own transaction (one
+	// transaction for the ordinary case); when anything refuses the
+	// login, that use rolls back with the rest and burnCeremony uses it up
+	// on its own.
+	tokenHash := hashSecret(token)
 	var (
-		res  LoginResult
-		used *Passkey
+		res    LoginResult
+		used   *Passkey
+		burnIt bool
 	)
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		var user *User
-		var passkeys []*Passkey
+		cer, err := tx.UsePasskeyCeremony(ctx, tokenHash, m.now())
+		if errors.Is(err, ErrNotFound) {
+			return errPasskeyCeremonyInvalid
+		}
+		if err != nil {
+			return err
+		}
+		burnIt = true
+		if cer.Kind != CeremonyLogin {
+			return errPasskeyCeremonyInvalid
+		}
+		// The expiry was checked with the manager's clock; go-webauthn
+		// would check its copy with the wall's.
+		cer.Session.Expires = time.Time{}
+		if parseErr != nil {
+			return fmt.Errorf("%w: %w", errPasskeyRefused, parseErr)
+		}
+		if userID == "" {
+			return errPasskeyRefused
+		}
+		var (
+			user     *User
+			passkeys []*Passkey
+		)
 		handler := func(_, handle []byte) (webauthn.User, error) {
 			u, err := tx.UserByID(ctx, userIDOfHandle(handle), true)
 			if err != nil {
@@ -540,9 +568,6 @@ func (m *Manager) finishPasskeyLogin(ctx context.Context, t tenancy.Tenant, rp R
 			}
 			user, passkeys = u, passkeysFor(all, rp)
 			return webauthnUser{u: u, passkeys: passkeys}, nil
-		}
-		if userID == "" {
-			return errPasskeyRefused
 		}
 		_, cred, err := w.ValidatePasskeyLogin(handler, cer.Session, parsed)
 		if err != nil {
@@ -567,6 +592,9 @@ func (m *Manager) finishPasskeyLogin(ctx context.Context, t tenancy.Tenant, rp R
 		return tx.Audit(ctx, AuditEvent{Event: EventLogin, UserID: user.ID, ClientIP: c.IP,
 			Details: map[string]any{"session": tokens.SessionID, "passkey": used.ID}})
 	})
+	if err != nil && burnIt {
+		m.burnCeremony(ctx, t, tokenHash)
+	}
 	if errors.Is(err, errPasskeyCloned) {
 		m.auditOutside(ctx, t, AuditEvent{Event: EventPasskeyCloneWarning, UserID: userID, ClientIP: c.IP,
 			Details: map[string]any{"during": "login"}})
@@ -579,6 +607,22 @@ func (m *Manager) finishPasskeyLogin(ctx context.Context, t tenancy.Tenant, rp R
 		return LoginResult{}, internal(err, "passkey login")
 	}
 	return res, nil
+}
+
+// burnCeremony uses up a ceremony whose login was refused (its use rolled
+// back with the login's transaction); a failure only goes to the log, the
+// ceremony expiring soon anyway.
+func (m *Manager) burnCeremony(ctx context.Context, t tenancy.Tenant, tokenHash []byte) {
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		_, err := tx.UsePasskeyCeremony(ctx, tokenHash, m.now())
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		m.cfg.Logger.WarnContext(ctx, "could not use up a refused passkey ceremony", "tenant", t.Slug, "err", err)
+	}
 }
 
 // checkPasskeyLoginLimits applies the limits of a step of a login by

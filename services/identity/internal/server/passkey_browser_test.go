@@ -170,7 +170,7 @@ func TestPasskeysInABrowser(t *testing.T) {
 			b.waitFor(t, "the passkeys section", visible("#passkeys-section"))
 			b.run(t, "add a passkey",
 				chromedp.SendKeys(chromedp.CSS("#passkey-name"), "This laptop"),
-				chromedp.Click(chromedp.CSS("#passkey-add-form button[type=submit]")))
+				chromedp.Click(chromedp.CSS("#passkey-add-button")))
 			b.waitFor(t, "the passkey listed", contains("#passkeys", "This laptop"))
 			require.Contains(t, b.text(t, "#message"), "Your passkey is added")
 			s.mailTo(bob, "A passkey was added")

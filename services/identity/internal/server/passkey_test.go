@@ -140,6 +140,25 @@ func TestPasskeysOverTheAPI(t *testing.T) {
 		})
 	})
 
+	t.Run("a refused answer uses its ceremony up", func(t *testing.T) {
+		begin, err := passkeys.BeginPasskeyLogin(onHost(alpha), &identityv1.BeginPasskeyLoginRequest{})
+		require.NoError(t, err)
+		var opts struct {
+			Challenge string `json:"challenge"`
+		}
+		require.NoError(t, json.Unmarshal(optionsJSON(t, begin.GetOptions()), &opts))
+		wrong, err := key.Assert(key.Credentials()[0], beta, opts.Challenge)
+		require.NoError(t, err)
+		_, err = passkeys.FinishPasskeyLogin(onHost(alpha), &identityv1.FinishPasskeyLoginRequest{
+			CeremonyToken: begin.GetCeremonyToken(), Credential: credentialStruct(t, wrong)})
+		require.Equal(t, "PASSKEY_INVALID", reasonOf(err))
+		right, err := key.Get(optionsJSON(t, begin.GetOptions()))
+		require.NoError(t, err)
+		_, err = passkeys.FinishPasskeyLogin(onHost(alpha), &identityv1.FinishPasskeyLoginRequest{
+			CeremonyToken: begin.GetCeremonyToken(), Credential: credentialStruct(t, right)})
+		require.Equal(t, "PASSKEY_CEREMONY_INVALID", reasonOf(err))
+	})
+
 	t.Run("an expired ceremony is refused", func(t *testing.T) {
 		begin, err := passkeys.BeginPasskeyLogin(onHost(alpha), &identityv1.BeginPasskeyLoginRequest{})
 		require.NoError(t, err)
