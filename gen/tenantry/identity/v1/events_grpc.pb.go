@@ -230,7 +230,10 @@ const (
 // the endpoint's "whsec_..." secret). Deliveries are retried with
 // exponential backoff and jitter, in order per user: a failing event of one
 // user holds back that user's later events at that endpoint, not anybody
-// else's. Tenant admins and the operator only.
+// else's. An endpoint that fails every delivery through a whole retry
+// window (about a day and a half) is disabled, its last_failure saying so;
+// enabling it again resumes its pending deliveries. Tenant admins and the
+// operator only.
 type WebhookServiceClient interface {
 	// CreateWebhookEndpoint adds an endpoint and answers its signing secret,
 	// which is shown this once. URLs resolving to loopback, private or
@@ -334,7 +337,10 @@ func (c *webhookServiceClient) ListWebhookDeliveries(ctx context.Context, in *Li
 // the endpoint's "whsec_..." secret). Deliveries are retried with
 // exponential backoff and jitter, in order per user: a failing event of one
 // user holds back that user's later events at that endpoint, not anybody
-// else's. Tenant admins and the operator only.
+// else's. An endpoint that fails every delivery through a whole retry
+// window (about a day and a half) is disabled, its last_failure saying so;
+// enabling it again resumes its pending deliveries. Tenant admins and the
+// operator only.
 type WebhookServiceServer interface {
 	// CreateWebhookEndpoint adds an endpoint and answers its signing secret,
 	// which is shown this once. URLs resolving to loopback, private or

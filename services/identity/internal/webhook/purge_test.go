@@ -1,12 +1,16 @@
 package webhook_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/identity/internal/sealbox"
 	"tenantry.dev/identity/internal/store"
 	"tenantry.dev/identity/internal/webhook"
 	"tenantry.dev/kit/tenancy"
@@ -76,4 +80,63 @@ func TestPurgeDeletesOldEventsOldestFirstAndKeepsPendingOnes(t *testing.T) {
 	require.NoError(t, err)
 	w.Purge(t.Context())
 	require.Equal(t, []int64{6}, kept(), "once delivered, the old events go; the new one stays")
+}
+
+func TestAnEndpointFailingThroughAWholeRetryWindowIsDisabled(t *testing.T) {
+	t.Parallel()
+	pool, acme := tenantSchema(t)
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "broken", http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	secrets, err := sealbox.New("key-encryption-key-for-tests-0123456789abcdef", "webhook endpoint secrets v1")
+	require.NoError(t, err)
+	const (
+		dead  = "11111111-1111-1111-1111-111111111111"
+		alive = "22222222-2222-2222-2222-222222222222"
+	)
+	// Both endpoints fail revision 1 (an hour old); alive has delivered
+	// revision 2 since, dead nothing.
+	for _, id := range []string{dead, alive} {
+		_, err := pool.Exec(t.Context(), `INSERT INTO t_acme.webhook_endpoints (id, url, secret_sealed) VALUES ($1, $2, $3)`,
+			id, failing.URL, secrets.Seal([]byte("whsec_c2VjcmV0"), account.WebhookSecretAD(acme.UID, id)))
+		require.NoError(t, err)
+	}
+	_, err = pool.Exec(t.Context(), `
+		SET search_path TO t_acme;
+		INSERT INTO account_events (revision, type, user_id, create_time) VALUES
+			(1, 'user.created', '33333333-3333-3333-3333-333333333333', now() - interval '1 hour'),
+			(2, 'user.created', '44444444-4444-4444-4444-444444444444', now() - interval '1 hour');
+		UPDATE account_event_revision SET revision = 2;
+		INSERT INTO webhook_deliveries (endpoint_id, revision, user_id) SELECT id, 1, '33333333-3333-3333-3333-333333333333' FROM webhook_endpoints;
+		INSERT INTO webhook_deliveries (endpoint_id, revision, user_id, state, delivered_time)
+			VALUES ('22222222-2222-2222-2222-222222222222', 2, '44444444-4444-4444-4444-444444444444', 'delivered', now() - interval '30 minutes');
+		RESET search_path`)
+	require.NoError(t, err)
+
+	w := webhook.NewWorker(map[string]*pgxpool.Pool{"default": pool}, func() []tenancy.Tenant { return []tenancy.Tenant{acme} }, secrets,
+		webhook.Options{MaxAttempts: 2, Backoff: time.Millisecond, Guard: webhook.Guard{AllowPrivate: true}})
+	pending := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM t_acme.webhook_deliveries WHERE state = 'pending'`).Scan(&n))
+		return n
+	}
+	for deadline := time.Now().Add(20 * time.Second); pending() > 0; {
+		require.True(t, time.Now().Before(deadline), "the deliveries were never abandoned")
+		require.NoError(t, w.DrainTenant(t.Context(), acme))
+	}
+	enabled := func(id string) (bool, string) {
+		var (
+			on  bool
+			why string
+		)
+		require.NoError(t, pool.QueryRow(t.Context(), `SELECT enabled, last_failure FROM t_acme.webhook_endpoints WHERE id = $1`, id).Scan(&on, &why))
+		return on, why
+	}
+	on, why := enabled(dead)
+	require.False(t, on, "an endpoint that delivered nothing through the window is disabled")
+	require.Contains(t, why, "disabled: every delivery failed since revision 1")
+	require.Contains(t, why, "500")
+	on, _ = enabled(alive)
+	require.True(t, on, "an endpoint that delivered something since stays enabled")
 }

@@ -456,6 +456,35 @@ func (w *Worker) send(ctx context.Context, t tenancy.Tenant, c claimed) error {
 	return nil
 }
 
+// disableSQL disables the endpoint of an abandoned delivery when nothing
+// was delivered to it since that delivery's event: it has failed through
+// the whole retry window (MaxAttempts backoffs, about a day and a half by
+// default), and every further event would only wait out the same window.
+// Its pending deliveries stay; re-enabling it (UpdateWebhookEndpoint)
+// resumes them in order.
+const disableSQL = `
+UPDATE webhook_endpoints e SET enabled = false, update_time = now(),
+	last_failure = 'disabled: every delivery failed since revision ' || ($2::bigint)::text || '; ' || last_failure
+WHERE e.id = $1::uuid AND e.enabled AND NOT EXISTS (
+	SELECT 1 FROM webhook_deliveries d
+	WHERE d.endpoint_id = e.id AND d.state = 'delivered'
+	  AND d.delivered_time >= (SELECT create_time FROM account_events WHERE revision = $2))`
+
+// disableIfDead disables an endpoint that failed through a whole retry
+// window, and says so at ERROR: the tenant's admins see it in
+// ListWebhookEndpoints (enabled false, last_failure).
+func (w *Worker) disableIfDead(ctx context.Context, tx pgx.Tx, t tenancy.Tenant, c claimed) error {
+	tag, err := tx.Exec(ctx, disableSQL, c.endpointID, c.revision)
+	if err != nil {
+		return fmt.Errorf("disable a failing endpoint: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		w.opts.Logger.ErrorContext(ctx, "webhook: DISABLED an endpoint that failed every delivery through a whole retry window; re-enable it once it answers",
+			"tenant", t.Slug, "endpoint", c.endpointID)
+	}
+	return nil
+}
+
 // record writes an attempt's outcome in the claim's transaction.
 func (w *Worker) record(ctx context.Context, tx pgx.Tx, t tenancy.Tenant, c claimed, sendErr error) error {
 	if sendErr == nil {
@@ -491,7 +520,7 @@ func (w *Worker) record(ctx context.Context, tx pgx.Tx, t tenancy.Tenant, c clai
 	if abandon {
 		w.opts.Logger.ErrorContext(ctx, "webhook: GIVING UP on a delivery after too many attempts", attrs...)
 		w.opts.OnAttempt(AttemptAbandoned)
-		return nil
+		return w.disableIfDead(ctx, tx, t, c)
 	}
 	w.opts.Logger.WarnContext(ctx, "webhook: delivery failed; will retry", append(attrs, "retry_in", retryIn)...)
 	w.opts.OnAttempt(AttemptRetry)
