@@ -46,7 +46,7 @@ func (t *pgTx) RecordAccountEvent(_ context.Context, typ account.AccountEventTyp
 // once deleted), queues it for every enabled webhook endpoint whose filter
 // takes it, and announces the schema on AccountEventsChannel (delivered at
 // commit; PostgreSQL sends a transaction's identical notifications once).
-// $1 type, $2 user id, $3 the audit event behind it ('' for none), $4 the
+// $1 type, $2 user id, $3 the audit event behind it (empty for none), $4 the
 // channel.
 const recordEventSQL = `
 WITH rev AS (
