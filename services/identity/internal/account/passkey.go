@@ -146,6 +146,9 @@ type PasskeyTx interface {
 	// UsePasskeyCeremony marks the ceremony of tokenHash used, if it is
 	// unused and unexpired at at, and returns it; ErrNotFound otherwise.
 	UsePasskeyCeremony(ctx context.Context, tokenHash []byte, at time.Time) (*PasskeyCeremony, error)
+	// DeleteEndedPasskeyCeremonies deletes the ceremonies expired before
+	// before, used or not.
+	DeleteEndedPasskeyCeremonies(ctx context.Context, before time.Time) (int64, error)
 }
 
 // RelyingParty is where a ceremony happens: the tenant host of the request.

@@ -36,6 +36,13 @@ func (m *Manager) Sweep(ctx context.Context, t tenancy.Tenant) (SweepResult, err
 		if res.Tokens, err = tx.DeleteExpiredTokens(ctx, before); err != nil {
 			return err
 		}
+		// Passkey ceremonies are single-use tokens worth nothing, not even
+		// to an incident, once expired (after minutes): no retention.
+		ceremonies, err := tx.DeleteEndedPasskeyCeremonies(ctx, m.now())
+		if err != nil {
+			return err
+		}
+		res.Tokens += ceremonies
 		// Authorization requests are kept no longer than the sessions and
 		// tokens: past their expiry they only answer "used" to a replayed
 		// code, which an unknown code gets as well.
