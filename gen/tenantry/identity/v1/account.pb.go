@@ -9,6 +9,7 @@ package identityv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -245,11 +246,95 @@ func (x *ListEmailKindsResponse) GetLanguages() []string {
 	return nil
 }
 
+// ExportAccountDataRequest is the request of ExportAccountData.
+type ExportAccountDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAccountDataRequest) Reset() {
+	*x = ExportAccountDataRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAccountDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAccountDataRequest) ProtoMessage() {}
+
+func (x *ExportAccountDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAccountDataRequest.ProtoReflect.Descriptor instead.
+func (*ExportAccountDataRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+// ExportAccountDataResponse is the response of ExportAccountData.
+type ExportAccountDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's data: export_time, tenant, profile, emails, sessions,
+	// linked_identities, factors and audit_events.
+	Data          *structpb.Struct `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAccountDataResponse) Reset() {
+	*x = ExportAccountDataResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAccountDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAccountDataResponse) ProtoMessage() {}
+
+func (x *ExportAccountDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAccountDataResponse.ProtoReflect.Descriptor instead.
+func (*ExportAccountDataResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ExportAccountDataResponse) GetData() *structpb.Struct {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_tenantry_identity_v1_account_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\"tenantry/identity/v1/account.proto\x12\x14tenantry.identity.v1\"E\n" +
+	"\"tenantry/identity/v1/account.proto\x12\x14tenantry.identity.v1\x1a\x1cgoogle/protobuf/struct.proto\"E\n" +
 	"\x13PreviewEmailRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\"t\n" +
@@ -261,8 +346,12 @@ const file_tenantry_identity_v1_account_proto_rawDesc = "" +
 	"\x15ListEmailKindsRequest\"L\n" +
 	"\x16ListEmailKindsResponse\x12\x14\n" +
 	"\x05kinds\x18\x01 \x03(\tR\x05kinds\x12\x1c\n" +
-	"\tlanguages\x18\x02 \x03(\tR\tlanguages2\xe4\x01\n" +
-	"\x0eAccountService\x12e\n" +
+	"\tlanguages\x18\x02 \x03(\tR\tlanguages\"\x1a\n" +
+	"\x18ExportAccountDataRequest\"H\n" +
+	"\x19ExportAccountDataResponse\x12+\n" +
+	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data2\xda\x02\n" +
+	"\x0eAccountService\x12t\n" +
+	"\x11ExportAccountData\x12..tenantry.identity.v1.ExportAccountDataRequest\x1a/.tenantry.identity.v1.ExportAccountDataResponse\x12e\n" +
 	"\fPreviewEmail\x12).tenantry.identity.v1.PreviewEmailRequest\x1a*.tenantry.identity.v1.PreviewEmailResponse\x12k\n" +
 	"\x0eListEmailKinds\x12+.tenantry.identity.v1.ListEmailKindsRequest\x1a,.tenantry.identity.v1.ListEmailKindsResponseB\xcc\x01\n" +
 	"\x18com.tenantry.identity.v1B\fAccountProtoP\x01Z0tenantry.dev/gen/tenantry/identity/v1;identityv1\xa2\x02\x03TIX\xaa\x02\x14Tenantry.Identity.V1\xca\x02\x14Tenantry\\Identity\\V1\xe2\x02 Tenantry\\Identity\\V1\\GPBMetadata\xea\x02\x16Tenantry::Identity::V1b\x06proto3"
@@ -279,23 +368,29 @@ func file_tenantry_identity_v1_account_proto_rawDescGZIP() []byte {
 	return file_tenantry_identity_v1_account_proto_rawDescData
 }
 
-var file_tenantry_identity_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_tenantry_identity_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_tenantry_identity_v1_account_proto_goTypes = []any{
-	(*PreviewEmailRequest)(nil),    // 0: tenantry.identity.v1.PreviewEmailRequest
-	(*PreviewEmailResponse)(nil),   // 1: tenantry.identity.v1.PreviewEmailResponse
-	(*ListEmailKindsRequest)(nil),  // 2: tenantry.identity.v1.ListEmailKindsRequest
-	(*ListEmailKindsResponse)(nil), // 3: tenantry.identity.v1.ListEmailKindsResponse
+	(*PreviewEmailRequest)(nil),       // 0: tenantry.identity.v1.PreviewEmailRequest
+	(*PreviewEmailResponse)(nil),      // 1: tenantry.identity.v1.PreviewEmailResponse
+	(*ListEmailKindsRequest)(nil),     // 2: tenantry.identity.v1.ListEmailKindsRequest
+	(*ListEmailKindsResponse)(nil),    // 3: tenantry.identity.v1.ListEmailKindsResponse
+	(*ExportAccountDataRequest)(nil),  // 4: tenantry.identity.v1.ExportAccountDataRequest
+	(*ExportAccountDataResponse)(nil), // 5: tenantry.identity.v1.ExportAccountDataResponse
+	(*structpb.Struct)(nil),           // 6: google.protobuf.Struct
 }
 var file_tenantry_identity_v1_account_proto_depIdxs = []int32{
-	0, // 0: tenantry.identity.v1.AccountService.PreviewEmail:input_type -> tenantry.identity.v1.PreviewEmailRequest
-	2, // 1: tenantry.identity.v1.AccountService.ListEmailKinds:input_type -> tenantry.identity.v1.ListEmailKindsRequest
-	1, // 2: tenantry.identity.v1.AccountService.PreviewEmail:output_type -> tenantry.identity.v1.PreviewEmailResponse
-	3, // 3: tenantry.identity.v1.AccountService.ListEmailKinds:output_type -> tenantry.identity.v1.ListEmailKindsResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	6, // 0: tenantry.identity.v1.ExportAccountDataResponse.data:type_name -> google.protobuf.Struct
+	4, // 1: tenantry.identity.v1.AccountService.ExportAccountData:input_type -> tenantry.identity.v1.ExportAccountDataRequest
+	0, // 2: tenantry.identity.v1.AccountService.PreviewEmail:input_type -> tenantry.identity.v1.PreviewEmailRequest
+	2, // 3: tenantry.identity.v1.AccountService.ListEmailKinds:input_type -> tenantry.identity.v1.ListEmailKindsRequest
+	5, // 4: tenantry.identity.v1.AccountService.ExportAccountData:output_type -> tenantry.identity.v1.ExportAccountDataResponse
+	1, // 5: tenantry.identity.v1.AccountService.PreviewEmail:output_type -> tenantry.identity.v1.PreviewEmailResponse
+	3, // 6: tenantry.identity.v1.AccountService.ListEmailKinds:output_type -> tenantry.identity.v1.ListEmailKindsResponse
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_account_proto_init() }
@@ -309,7 +404,7 @@ func file_tenantry_identity_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_account_proto_rawDesc), len(file_tenantry_identity_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,18 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountService_PreviewEmail_FullMethodName   = "/tenantry.identity.v1.AccountService/PreviewEmail"
-	AccountService_ListEmailKinds_FullMethodName = "/tenantry.identity.v1.AccountService/ListEmailKinds"
+	AccountService_ExportAccountData_FullMethodName = "/tenantry.identity.v1.AccountService/ExportAccountData"
+	AccountService_PreviewEmail_FullMethodName      = "/tenantry.identity.v1.AccountService/PreviewEmail"
+	AccountService_ListEmailKinds_FullMethodName    = "/tenantry.identity.v1.AccountService/ListEmailKinds"
 )
 
 // AccountServiceClient is the client API for AccountService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AccountService is what a complete account needs beyond logging in: for
-// now the preview of the emails identity sends, in every language, with the
-// tenant's branding.
+// AccountService is what a complete account needs beyond logging in: the
+// export of one's own data, and the preview of the emails identity sends,
+// in every language, with the tenant's branding.
 type AccountServiceClient interface {
+	// ExportAccountData returns everything identity keeps about the caller's
+	// own account, as JSON: profile, email addresses, open sessions, linked
+	// identities, second factors (what they are, never their secrets),
+	// and the newest 1,000 audit events about the account. A sensitive
+	// action: the session must have proved the user recently
+	// (REAUTHENTICATION_REQUIRED otherwise; see Reauthenticate). Recorded in
+	// the audit log as account.exported.
+	ExportAccountData(ctx context.Context, in *ExportAccountDataRequest, opts ...grpc.CallOption) (*ExportAccountDataResponse, error)
 	// PreviewEmail renders one kind of email, in one language, with sample
 	// data (an example address, link and code) and the tenant's current
 	// branding, as it would be sent. Tenant administrators only.
@@ -46,6 +55,16 @@ type accountServiceClient struct {
 
 func NewAccountServiceClient(cc grpc.ClientConnInterface) AccountServiceClient {
 	return &accountServiceClient{cc}
+}
+
+func (c *accountServiceClient) ExportAccountData(ctx context.Context, in *ExportAccountDataRequest, opts ...grpc.CallOption) (*ExportAccountDataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportAccountDataResponse)
+	err := c.cc.Invoke(ctx, AccountService_ExportAccountData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *accountServiceClient) PreviewEmail(ctx context.Context, in *PreviewEmailRequest, opts ...grpc.CallOption) (*PreviewEmailResponse, error) {
@@ -72,10 +91,18 @@ func (c *accountServiceClient) ListEmailKinds(ctx context.Context, in *ListEmail
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
 //
-// AccountService is what a complete account needs beyond logging in: for
-// now the preview of the emails identity sends, in every language, with the
-// tenant's branding.
+// AccountService is what a complete account needs beyond logging in: the
+// export of one's own data, and the preview of the emails identity sends,
+// in every language, with the tenant's branding.
 type AccountServiceServer interface {
+	// ExportAccountData returns everything identity keeps about the caller's
+	// own account, as JSON: profile, email addresses, open sessions, linked
+	// identities, second factors (what they are, never their secrets),
+	// and the newest 1,000 audit events about the account. A sensitive
+	// action: the session must have proved the user recently
+	// (REAUTHENTICATION_REQUIRED otherwise; see Reauthenticate). Recorded in
+	// the audit log as account.exported.
+	ExportAccountData(context.Context, *ExportAccountDataRequest) (*ExportAccountDataResponse, error)
 	// PreviewEmail renders one kind of email, in one language, with sample
 	// data (an example address, link and code) and the tenant's current
 	// branding, as it would be sent. Tenant administrators only.
@@ -93,6 +120,9 @@ type AccountServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAccountServiceServer struct{}
 
+func (UnimplementedAccountServiceServer) ExportAccountData(context.Context, *ExportAccountDataRequest) (*ExportAccountDataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportAccountData not implemented")
+}
 func (UnimplementedAccountServiceServer) PreviewEmail(context.Context, *PreviewEmailRequest) (*PreviewEmailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PreviewEmail not implemented")
 }
@@ -118,6 +148,24 @@ func RegisterAccountServiceServer(s grpc.ServiceRegistrar, srv AccountServiceSer
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&AccountService_ServiceDesc, srv)
+}
+
+func _AccountService_ExportAccountData_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportAccountDataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ExportAccountData(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ExportAccountData_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ExportAccountData(ctx, req.(*ExportAccountDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _AccountService_PreviewEmail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -163,6 +211,10 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "tenantry.identity.v1.AccountService",
 	HandlerType: (*AccountServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ExportAccountData",
+			Handler:    _AccountService_ExportAccountData_Handler,
+		},
 		{
 			MethodName: "PreviewEmail",
 			Handler:    _AccountService_PreviewEmail_Handler,

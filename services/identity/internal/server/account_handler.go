@@ -2,6 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/structpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
@@ -15,6 +19,29 @@ type accountServer struct {
 }
 
 var _ identityv1.AccountServiceServer = (*accountServer)(nil)
+
+// ExportAccountData implements AccountServiceServer.
+func (s *accountServer) ExportAccountData(ctx context.Context, _ *identityv1.ExportAccountDataRequest) (*identityv1.ExportAccountDataResponse, error) {
+	export, err := s.accounts.ExportAccount(ctx, tenantFrom(ctx), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	// The export's JSON (its field names and formats) is the domain's;
+	// the Struct carries it as it is.
+	raw, err := json.Marshal(export)
+	if err != nil {
+		return nil, fmt.Errorf("export account: encode: %w", err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("export account: decode: %w", err)
+	}
+	data, err := structpb.NewStruct(fields)
+	if err != nil {
+		return nil, fmt.Errorf("export account: struct: %w", err)
+	}
+	return &identityv1.ExportAccountDataResponse{Data: data}, nil
+}
 
 // PreviewEmail implements AccountServiceServer.
 func (s *accountServer) PreviewEmail(ctx context.Context, req *identityv1.PreviewEmailRequest) (*identityv1.PreviewEmailResponse, error) {

@@ -130,9 +130,15 @@ func TestAccountAndAdminPagesOnAPhone(t *testing.T) {
 			require.NotContains(t, b.text(t, "#sessions"), "Mozilla/5.0")
 			require.Equal(t, lang, eval[string](t, b, `document.documentElement.lang`))
 			require.True(t, eval[bool](t, b, noOverflow), "the account page is no wider than the phone: %v", eval[[]string](t, b, overflowing))
-			require.Empty(t, eval[[]string](t, b, inViewport("header.site .tenant", "#me-email", "#logout", "#current_password", "#new_password",
+			require.Empty(t, eval[[]string](t, b, inViewport("header.site .tenant", "#me-email", "#logout", "#export", "#current_password", "#new_password",
 				"#password-form button[type=submit]", "#sessions li button")), "controls off the screen")
 			b.saveScreenshot(t, dir, "account-phone-"+lang+".png")
+			if lang == "en" {
+				// The export (ExportAccountData over REST) of a session
+				// just opened: no proof asked again.
+				b.run(t, "download my data", chromedp.Click(chromedp.CSS("#export")))
+				b.waitFor(t, "the download", contains("#message", "Your data is downloaded."))
+			}
 		})
 	}
 

@@ -60,6 +60,7 @@ func Policy() authn.Policy {
 		identityv1.PasskeyService_FinishPasskeyReauthentication_FullMethodName: users,
 
 		identityv1.UserService_ListUsers_FullMethodName:            admins,
+		identityv1.AccountService_ExportAccountData_FullMethodName: users,
 		identityv1.AccountService_PreviewEmail_FullMethodName:      admins,
 		identityv1.AccountService_ListEmailKinds_FullMethodName:    admins,
 		identityv1.UserService_GetUser_FullMethodName:              admins,

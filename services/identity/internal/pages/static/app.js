@@ -543,6 +543,21 @@
         $('#logged-out a').focus();
       });
 
+      // The export of one's data, saved as a JSON file (it asks who it is
+      // first when the session has not proved them lately).
+      $('#export').addEventListener('click', async () => {
+        try {
+          const r = await api('GET', '/v1/account:export', undefined, true);
+          const url = URL.createObjectURL(new Blob([JSON.stringify(r.data, null, 2)], { type: 'application/json' }));
+          const a = el('a', { href: url, download: 'account-data.json' });
+          document.body.append(a);
+          a.click();
+          a.remove();
+          setTimeout(() => URL.revokeObjectURL(url), 10000);
+          say(t('Your data is downloaded.'));
+        } catch (err) { say(err.message, true); }
+      });
+
       const form = $('#password-form');
       onSubmit(form, async (v) => {
         await api('POST', '/v1/auth:changePassword', v, true);
