@@ -10,8 +10,9 @@
 // and only if its change committed, even when identity dies right after
 // the commit. The commit also sends a notification
 // (store.AccountEventsChannel) naming the schema, which makes the Worker
-// visit that tenant at once; otherwise it visits every tenant each
-// Interval.
+// visit that tenant at once. It visits a tenant again when its next retry
+// falls due, and every tenant each Interval (a minute), a safety net for
+// notifications lost and retries another replica noted before it died.
 //
 // # Delivery
 //
@@ -66,7 +67,10 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultInterval    = 10 * time.Second
+	// DefaultInterval is the safety net's: notifications and the noted
+	// retry times bring deliveries on time; the visit of every tenant
+	// finds what another replica left (it died with retries noted).
+	DefaultInterval    = time.Minute
 	DefaultBackoff     = 5 * time.Second
 	DefaultMaxBackoff  = time.Hour
 	DefaultMaxAttempts = 40 // about a day and a half at the cap
@@ -268,11 +272,8 @@ func (w *Worker) DrainTenant(ctx context.Context, t tenancy.Tenant) error {
 	}
 	for ctx.Err() == nil {
 		found, err := w.deliverOne(ctx, pool, t)
-		if err != nil {
+		if err != nil || !found {
 			return err
-		}
-		if !found {
-			return w.noteNextRetry(ctx, pool, t)
 		}
 	}
 	return ctx.Err()
@@ -306,25 +307,41 @@ func (w *Worker) Purge(ctx context.Context) {
 	}
 }
 
-// noteNextRetry remembers when t's next pending delivery falls due.
-func (w *Worker) noteNextRetry(ctx context.Context, pool *pgxpool.Pool, t tenancy.Tenant) error {
+// nextRetrySQL is when the first pending delivery that nothing holds back
+// (no earlier pending one of its user and endpoint) falls due. Those held
+// back are due already but wait for their predecessor, whose time counts.
+const nextRetrySQL = `
+SELECT min(d.next_attempt_time) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+WHERE d.state = 'pending' AND e.enabled
+  AND NOT EXISTS (
+	SELECT 1 FROM webhook_deliveries p
+	WHERE p.endpoint_id = d.endpoint_id AND p.user_id = d.user_id
+	  AND p.state = 'pending' AND p.revision < d.revision)`
+
+// noteNextRetry remembers, in the transaction whose claim found nothing
+// due, when t's next delivery falls due. One already due was claimed by
+// another worker, which has it in flight: it is looked at again a moment
+// later (the least backoff, at most a second), not in a busy loop.
+func (w *Worker) noteNextRetry(ctx context.Context, tx pgx.Tx, t tenancy.Tenant) error {
 	var next *time.Time
-	err := tenantdb.InTenant(ctx, pool, t.Schema, func(ctx context.Context, tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `
-			SELECT min(d.next_attempt_time) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-			WHERE d.state = 'pending' AND e.enabled`).Scan(&next)
-	})
-	if err != nil {
+	if err := tx.QueryRow(ctx, nextRetrySQL).Scan(&next); err != nil {
 		return fmt.Errorf("read the next retry: %w", err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if next == nil {
 		delete(w.retryAt, t.Schema)
-	} else {
-		w.retryAt[t.Schema] = *next
+		return nil
 	}
+	w.retryAt[t.Schema] = later(*next, time.Now().Add(min(w.opts.Backoff, time.Second)))
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // untilNextRetry is the wait until the earliest noted retry, at most
@@ -380,7 +397,7 @@ func (w *Worker) deliverOne(ctx context.Context, pool *pgxpool.Pool, t tenancy.T
 		err := tx.QueryRow(ctx, claimSQL).Scan(&c.endpointID, &c.revision, &c.attempts, &c.url, &c.sealed,
 			&typ, &c.event.UserID, &c.event.CreateTime, &c.event.Data)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+			return w.noteNextRetry(ctx, tx, t)
 		}
 		if err != nil {
 			return fmt.Errorf("claim a due delivery: %w", err)
