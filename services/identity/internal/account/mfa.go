@@ -553,6 +553,11 @@ func (m *Manager) verifyMFA(ctx context.Context, t tenancy.Tenant, in VerifyMFAI
 		}
 		f, err := tx.TOTPFactor(ctx, u.ID, true)
 		if errors.Is(err, ErrNotFound) || (err == nil && !f.Confirmed()) {
+			if n, err := tx.PasskeyCount(ctx, u.ID); err == nil && n > 0 {
+				// Its factor is a passkey (FinishPasskeyMfa): no code
+				// proves it.
+				return errWrongCode
+			}
 			// Removed since the password step: log in again.
 			return errMFAChallengeInvalid
 		}
