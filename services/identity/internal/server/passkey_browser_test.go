@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 	"google.golang.org/grpc/codes"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
@@ -198,6 +201,46 @@ func TestPasskeysInABrowser(t *testing.T) {
 			b.run(t, "use the passkey", chromedp.Click(chromedp.CSS("#passkey-mfa-button")))
 			b.waitFor(t, "the account page", `location.pathname === '/account'`)
 			b.waitFor(t, "the logged-in account", visible("#logged-in"))
+		})
+
+		t.Run("an app's authorization request logs in with the passkey; the ID token says hwk, mfa", func(t *testing.T) {
+			logOut(t)
+			admin := s.makeAdmin("alpha", "admin@alpha.example")
+			web := webAppClient("Alpha Web")
+			web.FirstParty = true
+			created, err := identityv1.NewOAuthClientServiceClient(s.conn).CreateOAuthClient(in("alpha", admin.GetAccessToken()),
+				&identityv1.CreateOAuthClientRequest{OauthClient: web})
+			require.NoError(t, err)
+			const callback = "http://localhost:3000/callback"
+			rp := s.relyingParty("alpha", created.GetOauthClient().GetClientId(), created.GetClientSecret(), callback, oidc.ScopeOpenID, "email")
+			var trail navigations
+			trail.listen(t, b)
+			verifier := oauth2.GenerateVerifier()
+			b.run(t, "open the authorization request",
+				chromedp.Navigate(rp.config.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(verifier), oidc.Nonce(rand.Text()))))
+			b.waitFor(t, "the login page's passkey button", visible("#passkey-login"))
+			mark := trail.mark()
+			b.run(t, "log in with the passkey", chromedp.Click(chromedp.CSS("#passkey-login-button")))
+			var code string
+			require.Eventually(t, func() bool {
+				for _, u := range trail.since(mark) {
+					if u.Scheme+"://"+u.Host+u.Path == callback {
+						code = u.Query().Get("code")
+						return true
+					}
+				}
+				return false
+			}, browserStep, 50*time.Millisecond, "the browser never reached the app's callback")
+			tok, err := rp.config.Exchange(rp.ctx, code, oauth2.VerifierOption(verifier))
+			require.NoError(t, err)
+			raw, _ := tok.Extra("id_token").(string)
+			idToken, err := rp.verifier.Verify(rp.ctx, raw)
+			require.NoError(t, err)
+			var claims struct {
+				AMR []string `json:"amr"`
+			}
+			require.NoError(t, idToken.Claims(&claims))
+			require.Equal(t, []string{"hwk", "mfa"}, claims.AMR)
 		})
 
 		t.Run("ten minutes later, removing it asks for the passkey again", func(t *testing.T) {
