@@ -120,7 +120,8 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 
 const userColumns = `id::text, email, email_verified, COALESCE(username, ''), display_name, COALESCE(password_hash, ''),
 	roles, state, disabled, create_time, update_time, last_login_time, password_change_time, version,
-	EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirm_time IS NOT NULL)`
+	EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirm_time IS NOT NULL) OR
+	EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id)`
 
 func scanUser(row pgx.Row) (*account.User, error) {
 	var (
