@@ -957,14 +957,18 @@ func (m *Manager) ResetUserMFA(ctx context.Context, t tenancy.Tenant, userID str
 		if err != nil {
 			return err
 		}
-		f, err := tx.TOTPFactor(ctx, u.ID, true)
-		if errors.Is(err, ErrNotFound) || (err == nil && !f.Confirmed()) {
-			return errTOTPNotEnrolled
-		}
+		// Every factor goes: the app, its recovery codes and the passkeys.
+		totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
 		if err != nil {
 			return err
 		}
+		if totp == nil && passkeys == 0 {
+			return errTOTPNotEnrolled
+		}
 		if err := tx.DeleteSecondFactors(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserPasskeys(ctx, u.ID); err != nil {
 			return err
 		}
 		if err := tx.DeleteRememberedDevices(ctx, u.ID); err != nil {

@@ -146,6 +146,9 @@ type PasskeyTx interface {
 	// UsePasskeyCeremony marks the ceremony of tokenHash used, if it is
 	// unused and unexpired at at, and returns it; ErrNotFound otherwise.
 	UsePasskeyCeremony(ctx context.Context, tokenHash []byte, at time.Time) (*PasskeyCeremony, error)
+	// DeleteUserPasskeys deletes all of a user's passkeys (an admin's
+	// reset of their factors).
+	DeleteUserPasskeys(ctx context.Context, userID string) error
 	// DeleteEndedPasskeyCeremonies deletes the ceremonies expired before
 	// before, used or not.
 	DeleteEndedPasskeyCeremonies(ctx context.Context, before time.Time) (int64, error)

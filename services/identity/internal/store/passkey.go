@@ -59,6 +59,8 @@ func (t *pgTx) InsertPasskey(ctx context.Context, p *account.Passkey) error {
 	if err != nil {
 		return err
 	}
+	// The user's MFAEnabled may change: cached copies are forgotten.
+	t.userChanged(p.UserID)
 	_, err = t.tx.Exec(ctx, `INSERT INTO passkeys (id, user_id, credential_id, rp_id, display_name, credential, create_time)
 		VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7)`, p.ID, p.UserID, p.CredentialID, p.RPID, p.DisplayName, raw, p.CreateTime)
 	if constraint(err) == "passkeys_credential_id_key" {
@@ -82,10 +84,17 @@ func (t *pgTx) RenamePasskey(ctx context.Context, userID, id, name string) (*acc
 }
 
 func (t *pgTx) DeletePasskey(ctx context.Context, userID, id string) error {
+	t.userChanged(userID)
 	tag, err := t.tx.Exec(ctx, `DELETE FROM passkeys WHERE user_id = $1::uuid AND id = $2::uuid`, userID, id)
 	if err == nil && tag.RowsAffected() == 0 {
 		return account.ErrNotFound
 	}
+	return err
+}
+
+func (t *pgTx) DeleteUserPasskeys(ctx context.Context, userID string) error {
+	t.userChanged(userID)
+	_, err := t.tx.Exec(ctx, `DELETE FROM passkeys WHERE user_id = $1::uuid`, userID)
 	return err
 }
 
