@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -330,11 +331,251 @@ func (x *ExportAccountDataResponse) GetData() *structpb.Struct {
 	return nil
 }
 
+// RequestAccountDeletionRequest is the request of RequestAccountDeletion.
+type RequestAccountDeletionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestAccountDeletionRequest) Reset() {
+	*x = RequestAccountDeletionRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestAccountDeletionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestAccountDeletionRequest) ProtoMessage() {}
+
+func (x *RequestAccountDeletionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestAccountDeletionRequest.ProtoReflect.Descriptor instead.
+func (*RequestAccountDeletionRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{6}
+}
+
+// RequestAccountDeletionResponse is the response of RequestAccountDeletion.
+type RequestAccountDeletionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the account is deleted unless its owner logs in or cancels.
+	DeleteTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestAccountDeletionResponse) Reset() {
+	*x = RequestAccountDeletionResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestAccountDeletionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestAccountDeletionResponse) ProtoMessage() {}
+
+func (x *RequestAccountDeletionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestAccountDeletionResponse.ProtoReflect.Descriptor instead.
+func (*RequestAccountDeletionResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RequestAccountDeletionResponse) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+// CancelAccountDeletionRequest is the request of CancelAccountDeletion.
+type CancelAccountDeletionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelAccountDeletionRequest) Reset() {
+	*x = CancelAccountDeletionRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelAccountDeletionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelAccountDeletionRequest) ProtoMessage() {}
+
+func (x *CancelAccountDeletionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelAccountDeletionRequest.ProtoReflect.Descriptor instead.
+func (*CancelAccountDeletionRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{8}
+}
+
+// CancelAccountDeletionResponse is the response of CancelAccountDeletion.
+type CancelAccountDeletionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelAccountDeletionResponse) Reset() {
+	*x = CancelAccountDeletionResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelAccountDeletionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelAccountDeletionResponse) ProtoMessage() {}
+
+func (x *CancelAccountDeletionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelAccountDeletionResponse.ProtoReflect.Descriptor instead.
+func (*CancelAccountDeletionResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{9}
+}
+
+// GetAccountDeletionRequest is the request of GetAccountDeletion.
+type GetAccountDeletionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountDeletionRequest) Reset() {
+	*x = GetAccountDeletionRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountDeletionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountDeletionRequest) ProtoMessage() {}
+
+func (x *GetAccountDeletionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountDeletionRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountDeletionRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{10}
+}
+
+// GetAccountDeletionResponse is the response of GetAccountDeletion.
+type GetAccountDeletionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the account is to be deleted; unset when it is not.
+	DeleteTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountDeletionResponse) Reset() {
+	*x = GetAccountDeletionResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountDeletionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountDeletionResponse) ProtoMessage() {}
+
+func (x *GetAccountDeletionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountDeletionResponse.ProtoReflect.Descriptor instead.
+func (*GetAccountDeletionResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetAccountDeletionResponse) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
 var File_tenantry_identity_v1_account_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\"tenantry/identity/v1/account.proto\x12\x14tenantry.identity.v1\x1a\x1cgoogle/protobuf/struct.proto\"E\n" +
+	"\"tenantry/identity/v1/account.proto\x12\x14tenantry.identity.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n" +
 	"\x13PreviewEmailRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\"t\n" +
@@ -349,9 +590,22 @@ const file_tenantry_identity_v1_account_proto_rawDesc = "" +
 	"\tlanguages\x18\x02 \x03(\tR\tlanguages\"\x1a\n" +
 	"\x18ExportAccountDataRequest\"H\n" +
 	"\x19ExportAccountDataResponse\x12+\n" +
-	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data2\xda\x02\n" +
+	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data\"\x1f\n" +
+	"\x1dRequestAccountDeletionRequest\"]\n" +
+	"\x1eRequestAccountDeletionResponse\x12;\n" +
+	"\vdelete_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\"\x1e\n" +
+	"\x1cCancelAccountDeletionRequest\"\x1f\n" +
+	"\x1dCancelAccountDeletionResponse\"\x1b\n" +
+	"\x19GetAccountDeletionRequest\"Y\n" +
+	"\x1aGetAccountDeletionResponse\x12;\n" +
+	"\vdelete_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime2\xdc\x05\n" +
 	"\x0eAccountService\x12t\n" +
-	"\x11ExportAccountData\x12..tenantry.identity.v1.ExportAccountDataRequest\x1a/.tenantry.identity.v1.ExportAccountDataResponse\x12e\n" +
+	"\x11ExportAccountData\x12..tenantry.identity.v1.ExportAccountDataRequest\x1a/.tenantry.identity.v1.ExportAccountDataResponse\x12\x83\x01\n" +
+	"\x16RequestAccountDeletion\x123.tenantry.identity.v1.RequestAccountDeletionRequest\x1a4.tenantry.identity.v1.RequestAccountDeletionResponse\x12\x80\x01\n" +
+	"\x15CancelAccountDeletion\x122.tenantry.identity.v1.CancelAccountDeletionRequest\x1a3.tenantry.identity.v1.CancelAccountDeletionResponse\x12w\n" +
+	"\x12GetAccountDeletion\x12/.tenantry.identity.v1.GetAccountDeletionRequest\x1a0.tenantry.identity.v1.GetAccountDeletionResponse\x12e\n" +
 	"\fPreviewEmail\x12).tenantry.identity.v1.PreviewEmailRequest\x1a*.tenantry.identity.v1.PreviewEmailResponse\x12k\n" +
 	"\x0eListEmailKinds\x12+.tenantry.identity.v1.ListEmailKindsRequest\x1a,.tenantry.identity.v1.ListEmailKindsResponseB\xcc\x01\n" +
 	"\x18com.tenantry.identity.v1B\fAccountProtoP\x01Z0tenantry.dev/gen/tenantry/identity/v1;identityv1\xa2\x02\x03TIX\xaa\x02\x14Tenantry.Identity.V1\xca\x02\x14Tenantry\\Identity\\V1\xe2\x02 Tenantry\\Identity\\V1\\GPBMetadata\xea\x02\x16Tenantry::Identity::V1b\x06proto3"
@@ -368,29 +622,44 @@ func file_tenantry_identity_v1_account_proto_rawDescGZIP() []byte {
 	return file_tenantry_identity_v1_account_proto_rawDescData
 }
 
-var file_tenantry_identity_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_tenantry_identity_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_tenantry_identity_v1_account_proto_goTypes = []any{
-	(*PreviewEmailRequest)(nil),       // 0: tenantry.identity.v1.PreviewEmailRequest
-	(*PreviewEmailResponse)(nil),      // 1: tenantry.identity.v1.PreviewEmailResponse
-	(*ListEmailKindsRequest)(nil),     // 2: tenantry.identity.v1.ListEmailKindsRequest
-	(*ListEmailKindsResponse)(nil),    // 3: tenantry.identity.v1.ListEmailKindsResponse
-	(*ExportAccountDataRequest)(nil),  // 4: tenantry.identity.v1.ExportAccountDataRequest
-	(*ExportAccountDataResponse)(nil), // 5: tenantry.identity.v1.ExportAccountDataResponse
-	(*structpb.Struct)(nil),           // 6: google.protobuf.Struct
+	(*PreviewEmailRequest)(nil),            // 0: tenantry.identity.v1.PreviewEmailRequest
+	(*PreviewEmailResponse)(nil),           // 1: tenantry.identity.v1.PreviewEmailResponse
+	(*ListEmailKindsRequest)(nil),          // 2: tenantry.identity.v1.ListEmailKindsRequest
+	(*ListEmailKindsResponse)(nil),         // 3: tenantry.identity.v1.ListEmailKindsResponse
+	(*ExportAccountDataRequest)(nil),       // 4: tenantry.identity.v1.ExportAccountDataRequest
+	(*ExportAccountDataResponse)(nil),      // 5: tenantry.identity.v1.ExportAccountDataResponse
+	(*RequestAccountDeletionRequest)(nil),  // 6: tenantry.identity.v1.RequestAccountDeletionRequest
+	(*RequestAccountDeletionResponse)(nil), // 7: tenantry.identity.v1.RequestAccountDeletionResponse
+	(*CancelAccountDeletionRequest)(nil),   // 8: tenantry.identity.v1.CancelAccountDeletionRequest
+	(*CancelAccountDeletionResponse)(nil),  // 9: tenantry.identity.v1.CancelAccountDeletionResponse
+	(*GetAccountDeletionRequest)(nil),      // 10: tenantry.identity.v1.GetAccountDeletionRequest
+	(*GetAccountDeletionResponse)(nil),     // 11: tenantry.identity.v1.GetAccountDeletionResponse
+	(*structpb.Struct)(nil),                // 12: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),          // 13: google.protobuf.Timestamp
 }
 var file_tenantry_identity_v1_account_proto_depIdxs = []int32{
-	6, // 0: tenantry.identity.v1.ExportAccountDataResponse.data:type_name -> google.protobuf.Struct
-	4, // 1: tenantry.identity.v1.AccountService.ExportAccountData:input_type -> tenantry.identity.v1.ExportAccountDataRequest
-	0, // 2: tenantry.identity.v1.AccountService.PreviewEmail:input_type -> tenantry.identity.v1.PreviewEmailRequest
-	2, // 3: tenantry.identity.v1.AccountService.ListEmailKinds:input_type -> tenantry.identity.v1.ListEmailKindsRequest
-	5, // 4: tenantry.identity.v1.AccountService.ExportAccountData:output_type -> tenantry.identity.v1.ExportAccountDataResponse
-	1, // 5: tenantry.identity.v1.AccountService.PreviewEmail:output_type -> tenantry.identity.v1.PreviewEmailResponse
-	3, // 6: tenantry.identity.v1.AccountService.ListEmailKinds:output_type -> tenantry.identity.v1.ListEmailKindsResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	12, // 0: tenantry.identity.v1.ExportAccountDataResponse.data:type_name -> google.protobuf.Struct
+	13, // 1: tenantry.identity.v1.RequestAccountDeletionResponse.delete_time:type_name -> google.protobuf.Timestamp
+	13, // 2: tenantry.identity.v1.GetAccountDeletionResponse.delete_time:type_name -> google.protobuf.Timestamp
+	4,  // 3: tenantry.identity.v1.AccountService.ExportAccountData:input_type -> tenantry.identity.v1.ExportAccountDataRequest
+	6,  // 4: tenantry.identity.v1.AccountService.RequestAccountDeletion:input_type -> tenantry.identity.v1.RequestAccountDeletionRequest
+	8,  // 5: tenantry.identity.v1.AccountService.CancelAccountDeletion:input_type -> tenantry.identity.v1.CancelAccountDeletionRequest
+	10, // 6: tenantry.identity.v1.AccountService.GetAccountDeletion:input_type -> tenantry.identity.v1.GetAccountDeletionRequest
+	0,  // 7: tenantry.identity.v1.AccountService.PreviewEmail:input_type -> tenantry.identity.v1.PreviewEmailRequest
+	2,  // 8: tenantry.identity.v1.AccountService.ListEmailKinds:input_type -> tenantry.identity.v1.ListEmailKindsRequest
+	5,  // 9: tenantry.identity.v1.AccountService.ExportAccountData:output_type -> tenantry.identity.v1.ExportAccountDataResponse
+	7,  // 10: tenantry.identity.v1.AccountService.RequestAccountDeletion:output_type -> tenantry.identity.v1.RequestAccountDeletionResponse
+	9,  // 11: tenantry.identity.v1.AccountService.CancelAccountDeletion:output_type -> tenantry.identity.v1.CancelAccountDeletionResponse
+	11, // 12: tenantry.identity.v1.AccountService.GetAccountDeletion:output_type -> tenantry.identity.v1.GetAccountDeletionResponse
+	1,  // 13: tenantry.identity.v1.AccountService.PreviewEmail:output_type -> tenantry.identity.v1.PreviewEmailResponse
+	3,  // 14: tenantry.identity.v1.AccountService.ListEmailKinds:output_type -> tenantry.identity.v1.ListEmailKindsResponse
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_account_proto_init() }
@@ -404,7 +673,7 @@ func file_tenantry_identity_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_account_proto_rawDesc), len(file_tenantry_identity_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

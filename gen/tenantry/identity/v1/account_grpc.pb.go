@@ -19,9 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountService_ExportAccountData_FullMethodName = "/tenantry.identity.v1.AccountService/ExportAccountData"
-	AccountService_PreviewEmail_FullMethodName      = "/tenantry.identity.v1.AccountService/PreviewEmail"
-	AccountService_ListEmailKinds_FullMethodName    = "/tenantry.identity.v1.AccountService/ListEmailKinds"
+	AccountService_ExportAccountData_FullMethodName      = "/tenantry.identity.v1.AccountService/ExportAccountData"
+	AccountService_RequestAccountDeletion_FullMethodName = "/tenantry.identity.v1.AccountService/RequestAccountDeletion"
+	AccountService_CancelAccountDeletion_FullMethodName  = "/tenantry.identity.v1.AccountService/CancelAccountDeletion"
+	AccountService_GetAccountDeletion_FullMethodName     = "/tenantry.identity.v1.AccountService/GetAccountDeletion"
+	AccountService_PreviewEmail_FullMethodName           = "/tenantry.identity.v1.AccountService/PreviewEmail"
+	AccountService_ListEmailKinds_FullMethodName         = "/tenantry.identity.v1.AccountService/ListEmailKinds"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -40,6 +43,18 @@ type AccountServiceClient interface {
 	// (REAUTHENTICATION_REQUIRED otherwise; see Reauthenticate). Recorded in
 	// the audit log as account.exported.
 	ExportAccountData(ctx context.Context, in *ExportAccountDataRequest, opts ...grpc.CallOption) (*ExportAccountDataResponse, error)
+	// RequestAccountDeletion deletes the caller's own account at the end of
+	// the tenant's grace period (TenantSettings.deletion_grace_days) and
+	// mails them so; logging in before then, or CancelAccountDeletion,
+	// keeps the account. A sensitive action: the session must have proved
+	// the user recently (REAUTHENTICATION_REQUIRED otherwise).
+	RequestAccountDeletion(ctx context.Context, in *RequestAccountDeletionRequest, opts ...grpc.CallOption) (*RequestAccountDeletionResponse, error)
+	// CancelAccountDeletion keeps the caller's own account after all; it
+	// does nothing when no deletion was asked for.
+	CancelAccountDeletion(ctx context.Context, in *CancelAccountDeletionRequest, opts ...grpc.CallOption) (*CancelAccountDeletionResponse, error)
+	// GetAccountDeletion says whether, and when, the caller's own account is
+	// to be deleted.
+	GetAccountDeletion(ctx context.Context, in *GetAccountDeletionRequest, opts ...grpc.CallOption) (*GetAccountDeletionResponse, error)
 	// PreviewEmail renders one kind of email, in one language, with sample
 	// data (an example address, link and code) and the tenant's current
 	// branding, as it would be sent. Tenant administrators only.
@@ -61,6 +76,36 @@ func (c *accountServiceClient) ExportAccountData(ctx context.Context, in *Export
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ExportAccountDataResponse)
 	err := c.cc.Invoke(ctx, AccountService_ExportAccountData_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) RequestAccountDeletion(ctx context.Context, in *RequestAccountDeletionRequest, opts ...grpc.CallOption) (*RequestAccountDeletionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RequestAccountDeletionResponse)
+	err := c.cc.Invoke(ctx, AccountService_RequestAccountDeletion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) CancelAccountDeletion(ctx context.Context, in *CancelAccountDeletionRequest, opts ...grpc.CallOption) (*CancelAccountDeletionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelAccountDeletionResponse)
+	err := c.cc.Invoke(ctx, AccountService_CancelAccountDeletion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) GetAccountDeletion(ctx context.Context, in *GetAccountDeletionRequest, opts ...grpc.CallOption) (*GetAccountDeletionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAccountDeletionResponse)
+	err := c.cc.Invoke(ctx, AccountService_GetAccountDeletion_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +148,18 @@ type AccountServiceServer interface {
 	// (REAUTHENTICATION_REQUIRED otherwise; see Reauthenticate). Recorded in
 	// the audit log as account.exported.
 	ExportAccountData(context.Context, *ExportAccountDataRequest) (*ExportAccountDataResponse, error)
+	// RequestAccountDeletion deletes the caller's own account at the end of
+	// the tenant's grace period (TenantSettings.deletion_grace_days) and
+	// mails them so; logging in before then, or CancelAccountDeletion,
+	// keeps the account. A sensitive action: the session must have proved
+	// the user recently (REAUTHENTICATION_REQUIRED otherwise).
+	RequestAccountDeletion(context.Context, *RequestAccountDeletionRequest) (*RequestAccountDeletionResponse, error)
+	// CancelAccountDeletion keeps the caller's own account after all; it
+	// does nothing when no deletion was asked for.
+	CancelAccountDeletion(context.Context, *CancelAccountDeletionRequest) (*CancelAccountDeletionResponse, error)
+	// GetAccountDeletion says whether, and when, the caller's own account is
+	// to be deleted.
+	GetAccountDeletion(context.Context, *GetAccountDeletionRequest) (*GetAccountDeletionResponse, error)
 	// PreviewEmail renders one kind of email, in one language, with sample
 	// data (an example address, link and code) and the tenant's current
 	// branding, as it would be sent. Tenant administrators only.
@@ -122,6 +179,15 @@ type UnimplementedAccountServiceServer struct{}
 
 func (UnimplementedAccountServiceServer) ExportAccountData(context.Context, *ExportAccountDataRequest) (*ExportAccountDataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExportAccountData not implemented")
+}
+func (UnimplementedAccountServiceServer) RequestAccountDeletion(context.Context, *RequestAccountDeletionRequest) (*RequestAccountDeletionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestAccountDeletion not implemented")
+}
+func (UnimplementedAccountServiceServer) CancelAccountDeletion(context.Context, *CancelAccountDeletionRequest) (*CancelAccountDeletionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelAccountDeletion not implemented")
+}
+func (UnimplementedAccountServiceServer) GetAccountDeletion(context.Context, *GetAccountDeletionRequest) (*GetAccountDeletionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAccountDeletion not implemented")
 }
 func (UnimplementedAccountServiceServer) PreviewEmail(context.Context, *PreviewEmailRequest) (*PreviewEmailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PreviewEmail not implemented")
@@ -164,6 +230,60 @@ func _AccountService_ExportAccountData_Handler(srv interface{}, ctx context.Cont
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AccountServiceServer).ExportAccountData(ctx, req.(*ExportAccountDataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_RequestAccountDeletion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequestAccountDeletionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).RequestAccountDeletion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_RequestAccountDeletion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).RequestAccountDeletion(ctx, req.(*RequestAccountDeletionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_CancelAccountDeletion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelAccountDeletionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).CancelAccountDeletion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_CancelAccountDeletion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).CancelAccountDeletion(ctx, req.(*CancelAccountDeletionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_GetAccountDeletion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAccountDeletionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).GetAccountDeletion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_GetAccountDeletion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).GetAccountDeletion(ctx, req.(*GetAccountDeletionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -214,6 +334,18 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportAccountData",
 			Handler:    _AccountService_ExportAccountData_Handler,
+		},
+		{
+			MethodName: "RequestAccountDeletion",
+			Handler:    _AccountService_RequestAccountDeletion_Handler,
+		},
+		{
+			MethodName: "CancelAccountDeletion",
+			Handler:    _AccountService_CancelAccountDeletion_Handler,
+		},
+		{
+			MethodName: "GetAccountDeletion",
+			Handler:    _AccountService_GetAccountDeletion_Handler,
 		},
 		{
 			MethodName: "PreviewEmail",

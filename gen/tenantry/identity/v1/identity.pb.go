@@ -876,9 +876,13 @@ type TenantSettings struct {
 	// emails, written "#rrggbb"; empty: the default (#2457c5). The text on
 	// it is white or dark, whichever reads better. Anything else is refused
 	// (ACCENT_COLOR_INVALID).
-	AccentColor   string `protobuf:"bytes,12,opt,name=accent_color,json=accentColor,proto3" json:"accent_color,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AccentColor string `protobuf:"bytes,12,opt,name=accent_color,json=accentColor,proto3" json:"accent_color,omitempty"`
+	// For how many days an account whose owner asked for its deletion
+	// (RequestAccountDeletion) is kept, during which logging in cancels the
+	// deletion: 0 (deleted at the next sweep) to 90. New tenants: 14.
+	DeletionGraceDays int32 `protobuf:"varint,13,opt,name=deletion_grace_days,json=deletionGraceDays,proto3" json:"deletion_grace_days,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TenantSettings) Reset() {
@@ -993,6 +997,13 @@ func (x *TenantSettings) GetAccentColor() string {
 		return x.AccentColor
 	}
 	return ""
+}
+
+func (x *TenantSettings) GetDeletionGraceDays() int32 {
+	if x != nil {
+		return x.DeletionGraceDays
+	}
+	return 0
 }
 
 // GetAuthConfigRequest is the request of GetAuthConfig.
@@ -6812,7 +6823,7 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\x18\n" +
 	"\acurrent\x18\a \x01(\bR\acurrent\x12\x1f\n" +
 	"\vdevice_name\x18\b \x01(\tR\n" +
-	"deviceName\"\xda\x04\n" +
+	"deviceName\"\x8a\x05\n" +
 	"\x0eTenantSettings\x12G\n" +
 	"\rsignup_policy\x18\x01 \x01(\x0e2\".tenantry.identity.v1.SignupPolicyR\fsignupPolicy\x12V\n" +
 	"\x12email_verification\x18\x02 \x01(\x0e2'.tenantry.identity.v1.EmailVerificationR\x11emailVerification\x12.\n" +
@@ -6827,7 +6838,8 @@ const file_tenantry_identity_v1_identity_proto_rawDesc = "" +
 	"\fdisplay_name\x18\n" +
 	" \x01(\tR\vdisplayName\x12\x19\n" +
 	"\blogo_url\x18\v \x01(\tR\alogoUrl\x12!\n" +
-	"\faccent_color\x18\f \x01(\tR\vaccentColor\"\x16\n" +
+	"\faccent_color\x18\f \x01(\tR\vaccentColor\x12.\n" +
+	"\x13deletion_grace_days\x18\r \x01(\x05R\x11deletionGraceDays\"\x16\n" +
 	"\x14GetAuthConfigRequest\"\xb4\x03\n" +
 	"\x15GetAuthConfigResponse\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +

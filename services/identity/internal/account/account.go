@@ -156,7 +156,11 @@ type Settings struct {
 	DisplayName string
 	LogoURL     string
 	AccentColor string
-	Version     int64
+	// DeletionGraceDays is how long an account whose owner asked for its
+	// deletion is kept, during which a login cancels it: 0 to
+	// HighestDeletionGraceDays (new tenants: 14).
+	DeletionGraceDays int
+	Version           int64
 }
 
 // HighestMFARememberDays bounds Settings.MFARememberDays.

@@ -379,7 +379,9 @@ type SettingsUpdate struct {
 	DisplayName *string
 	LogoURL     *string
 	AccentColor *string
-	Version     int64
+	// DeletionGraceDays is from 0 to HighestDeletionGraceDays.
+	DeletionGraceDays *int
+	Version           int64
 }
 
 // UpdateSettings changes the tenant's identity settings.
@@ -397,6 +399,10 @@ func (m *Manager) UpdateSettings(ctx context.Context, t tenancy.Tenant, up Setti
 			"mfa_remember_device_days must be from 0 (never) to %d", HighestMFARememberDays))
 	}
 	bad.addBranding(up)
+	if up.DeletionGraceDays != nil && (*up.DeletionGraceDays < 0 || *up.DeletionGraceDays > HighestDeletionGraceDays) {
+		bad.add(fault.Invalid("settings.deletion_grace_days", "DELETION_GRACE_DAYS_INVALID",
+			"deletion_grace_days must be from 0 to %d", HighestDeletionGraceDays))
+	}
 	if err := bad.err(); err != nil {
 		return Settings{}, err
 	}

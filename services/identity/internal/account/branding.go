@@ -43,7 +43,8 @@ func (bad *fieldErrors) addBranding(up SettingsUpdate) {
 	}
 }
 
-// applyBranding sets the branding up changes in s.
+// applyBranding sets the branding up changes in s, and the deletion grace
+// period.
 func (up SettingsUpdate) applyBranding(s *Settings) {
 	if up.DisplayName != nil {
 		s.DisplayName = strings.TrimSpace(*up.DisplayName)
@@ -53,5 +54,8 @@ func (up SettingsUpdate) applyBranding(s *Settings) {
 	}
 	if up.AccentColor != nil {
 		s.AccentColor = strings.ToLower(*up.AccentColor)
+	}
+	if up.DeletionGraceDays != nil {
+		s.DeletionGraceDays = *up.DeletionGraceDays
 	}
 }

@@ -31,6 +31,9 @@ var sampleMails = map[string]func(t tenancy.Tenant, links Links) letter{
 	MailFactorRemoved: func(t tenancy.Tenant, _ Links) letter { return factorRemovedMail(t, sampleTo, nil) },
 	MailFactorReset:   func(t tenancy.Tenant, _ Links) letter { return factorResetMail(t, sampleTo, nil) },
 	MailLoginCode:     func(t tenancy.Tenant, _ Links) letter { return loginCodeMail(t, sampleTo, "123456", nil) },
+	MailDeletionRequested: func(t tenancy.Tenant, _ Links) letter {
+		return deletionRequestedMail(t, sampleTo, time.Date(2030, 1, 15, 9, 30, 0, 0, time.UTC), 14)
+	},
 }
 
 const (

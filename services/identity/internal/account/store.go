@@ -131,6 +131,15 @@ type Tx interface {
 	// Enqueue writes a mail to the outbox in this transaction.
 	Enqueue(ctx context.Context, m mail.Message) error
 
+	// ScheduleDeletion sets (at non-nil) or clears when userID's account
+	// is deleted; RecordLogin clears it too.
+	ScheduleDeletion(ctx context.Context, userID string, at *time.Time) error
+	// DeletionTime is when userID's account is to be deleted, or zero.
+	DeletionTime(ctx context.Context, userID string) (time.Time, error)
+	// UsersDueForDeletion lists up to limit accounts due for deletion at
+	// now, locked.
+	UsersDueForDeletion(ctx context.Context, now time.Time, limit int) ([]string, error)
+
 	OAuthClientTx
 	OIDCTx
 	FederationTx

@@ -21,6 +21,9 @@ type SweepResult struct {
 	Tokens   int64 // single-use tokens
 	// AuthRequests are OAuth authorization requests.
 	AuthRequests int64
+	// DeletedUsers are accounts deleted at the end of the grace period
+	// their owners asked for (deletion.go).
+	DeletedUsers int64
 }
 
 // Sweep deletes a tenant's sessions ended, and single-use tokens expired,
@@ -34,6 +37,9 @@ func (m *Manager) Sweep(ctx context.Context, t tenancy.Tenant) (SweepResult, err
 			return err
 		}
 		if res.Tokens, err = tx.DeleteExpiredTokens(ctx, before); err != nil {
+			return err
+		}
+		if res.DeletedUsers, err = m.deleteDue(ctx, tx); err != nil {
 			return err
 		}
 		// Passkey ceremonies are single-use tokens worth nothing, not even

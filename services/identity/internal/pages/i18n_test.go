@@ -98,7 +98,8 @@ func TestAPageInGerman(t *testing.T) {
 	require.Contains(t, body, `<label for="password">Passwort</label>`)
 	require.Contains(t, body, `<a href="/forgot-password">Passwort vergessen?</a>`)
 	require.NotContains(t, body, "Forgot your password?")
-	require.Contains(t, body, `<script type="application/json" id="i18n-messages">{`)
+	require.Contains(t, body, `<meta name="i18n-messages" content="{&#34;`)
+	require.Contains(t, body, `Abbrechen`, "the script's texts in German")
 	// The branding: name, logo (whose origin the policy allows) and colours.
 	require.Contains(t, body, `<span data-tenant-name data-server-named>Example Co</span>`)
 	require.Contains(t, body, `<img class="logo" src="https://cdn.example.com/logo.png" alt="" height="32">`)

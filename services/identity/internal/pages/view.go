@@ -2,6 +2,7 @@ package pages
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -220,10 +221,12 @@ func (v *view) TStrong(key string, args ...string) template.HTML {
 	return template.HTML(v.printer.Sprintf(template.HTMLEscapeString(v.printer.T(key)), escaped...)) // #nosec G203 -- escaped above
 }
 
-// ScriptMessages is the catalog of the texts app.js writes into the page,
-// in the page's language, for a JSON block the script reads.
-func (v *view) ScriptMessages() map[string]string {
-	return i18n.ScriptMessages(v.printer.Tag())
+// ScriptMessagesJSON is the catalog of the texts app.js writes into the
+// page, in the page's language, as JSON for the meta element the script
+// reads (the template escapes it as an attribute value).
+func (v *view) ScriptMessagesJSON() (string, error) {
+	b, err := json.Marshal(i18n.ScriptMessages(v.printer.Tag()))
+	return string(b), err
 }
 
 // localize sets v's language from r (see i18n.FromRequest) and its links

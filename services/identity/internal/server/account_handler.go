@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
@@ -41,6 +42,36 @@ func (s *accountServer) ExportAccountData(ctx context.Context, _ *identityv1.Exp
 		return nil, fmt.Errorf("export account: struct: %w", err)
 	}
 	return &identityv1.ExportAccountDataResponse{Data: data}, nil
+}
+
+// RequestAccountDeletion implements AccountServiceServer.
+func (s *accountServer) RequestAccountDeletion(ctx context.Context, _ *identityv1.RequestAccountDeletionRequest) (*identityv1.RequestAccountDeletionResponse, error) {
+	at, err := s.accounts.RequestDeletion(ctx, tenantFrom(ctx), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.RequestAccountDeletionResponse{DeleteTime: timestamppb.New(at)}, nil
+}
+
+// CancelAccountDeletion implements AccountServiceServer.
+func (s *accountServer) CancelAccountDeletion(ctx context.Context, _ *identityv1.CancelAccountDeletionRequest) (*identityv1.CancelAccountDeletionResponse, error) {
+	if err := s.accounts.CancelDeletion(ctx, tenantFrom(ctx), clientOf(ctx)); err != nil {
+		return nil, err
+	}
+	return &identityv1.CancelAccountDeletionResponse{}, nil
+}
+
+// GetAccountDeletion implements AccountServiceServer.
+func (s *accountServer) GetAccountDeletion(ctx context.Context, _ *identityv1.GetAccountDeletionRequest) (*identityv1.GetAccountDeletionResponse, error) {
+	at, err := s.accounts.DeletionTime(ctx, tenantFrom(ctx), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	resp := &identityv1.GetAccountDeletionResponse{}
+	if !at.IsZero() {
+		resp.DeleteTime = timestamppb.New(at)
+	}
+	return resp, nil
 }
 
 // PreviewEmail implements AccountServiceServer.

@@ -89,6 +89,7 @@ func settingsToProto(s account.Settings) *identityv1.TenantSettings {
 		DisplayName:           s.DisplayName,
 		LogoUrl:               s.LogoURL,
 		AccentColor:           s.AccentColor,
+		DeletionGraceDays:     int32(s.DeletionGraceDays),
 		Etag:                  etag(s.Version),
 	}
 }

@@ -124,13 +124,14 @@ func TestAccountAndAdminPagesOnAPhone(t *testing.T) {
 			b.waitFor(t, "the logged-in account", visible("#logged-in"))
 			b.waitFor(t, "the sessions", `document.querySelectorAll('#sessions li').length > 0`)
 			b.waitFor(t, "the address", contains("#me-email", admin))
+			b.waitFor(t, "the deletion's status", `document.querySelector('#deletion-status').textContent !== ''`)
 			// This session by its readable name (ListSessions' device_name),
 			// not its raw User-Agent.
 			require.Contains(t, b.text(t, "#sessions"), "Safari 15 · iOS · Mobile")
 			require.NotContains(t, b.text(t, "#sessions"), "Mozilla/5.0")
 			require.Equal(t, lang, eval[string](t, b, `document.documentElement.lang`))
 			require.True(t, eval[bool](t, b, noOverflow), "the account page is no wider than the phone: %v", eval[[]string](t, b, overflowing))
-			require.Empty(t, eval[[]string](t, b, inViewport("header.site .tenant", "#me-email", "#logout", "#export", "#current_password", "#new_password",
+			require.Empty(t, eval[[]string](t, b, inViewport("header.site .tenant", "#me-email", "#logout", "#export", "#delete-account", "#current_password", "#new_password",
 				"#password-form button[type=submit]", "#sessions li button")), "controls off the screen")
 			b.saveScreenshot(t, dir, "account-phone-"+lang+".png")
 			if lang == "en" {

@@ -236,10 +236,13 @@ func (s *Server) UpdateTenantSettings(ctx context.Context, req *identityv1.Updat
 		case "accent_color":
 			v := in.GetAccentColor()
 			up.AccentColor = &v
+		case "deletion_grace_days":
+			v := int(in.GetDeletionGraceDays())
+			up.DeletionGraceDays = &v
 		default:
 			return nil, fault.Invalid("update_mask", "UPDATE_MASK_INVALID",
 				"field %q cannot be updated: use signup_policy, email_verification, password_min_length, allowed_origins, max_logins_per_second, "+
-					"mfa_policy, mfa_remember_device_days, login_by_email_code, display_name, logo_url, accent_color", p)
+					"mfa_policy, mfa_remember_device_days, login_by_email_code, display_name, logo_url, accent_color, deletion_grace_days", p)
 		}
 	}
 	st, err := s.accounts.UpdateSettings(ctx, tenantFrom(ctx), up, clientOf(ctx))

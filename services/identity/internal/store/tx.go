@@ -84,9 +84,9 @@ func (t *pgTx) Settings(ctx context.Context) (account.Settings, error) {
 	var policy, verification, mfa string
 	err := t.tx.QueryRow(ctx, `SELECT signup_policy, email_verification, password_min_length, allowed_origins,
 		max_logins_per_second, mfa_policy, mfa_remember_days, login_by_email_code, display_name, logo_url, accent_color,
-		version FROM settings`).
+		deletion_grace_days, version FROM settings`).
 		Scan(&policy, &verification, &s.PasswordMinLength, &s.AllowedOrigins, &s.MaxLoginsPerSecond, &mfa, &s.MFARememberDays,
-			&s.LoginByEmailCode, &s.DisplayName, &s.LogoURL, &s.AccentColor, &s.Version)
+			&s.LoginByEmailCode, &s.DisplayName, &s.LogoURL, &s.AccentColor, &s.DeletionGraceDays, &s.Version)
 	s.SignupPolicy, s.EmailVerification = account.SignupPolicy(policy), account.Verification(verification)
 	s.MFAPolicy = account.MFAPolicy(mfa)
 	return s, err
@@ -103,10 +103,10 @@ func (t *pgTx) SaveSettings(ctx context.Context, s account.Settings) (account.Se
 	}
 	tag, err := t.tx.Exec(ctx, `UPDATE settings SET signup_policy = $1, email_verification = $2, password_min_length = $3,
 		allowed_origins = $4, max_logins_per_second = $5, mfa_policy = $7, mfa_remember_days = $8, login_by_email_code = $9,
-		display_name = $10, logo_url = $11, accent_color = $12,
+		display_name = $10, logo_url = $11, accent_color = $12, deletion_grace_days = $13,
 		version = version + 1, update_time = now() WHERE version = $6`,
 		string(s.SignupPolicy), string(s.EmailVerification), s.PasswordMinLength, origins, s.MaxLoginsPerSecond, s.Version, string(mfa),
-		s.MFARememberDays, s.LoginByEmailCode, s.DisplayName, s.LogoURL, s.AccentColor)
+		s.MFARememberDays, s.LoginByEmailCode, s.DisplayName, s.LogoURL, s.AccentColor, s.DeletionGraceDays)
 	if err != nil {
 		return s, err
 	}
@@ -233,7 +233,9 @@ func (t *pgTx) UpdateUser(ctx context.Context, u *account.User) error {
 }
 
 func (t *pgTx) RecordLogin(ctx context.Context, id string, at time.Time, newHash string) error {
-	_, err := t.tx.Exec(ctx, `UPDATE users SET last_login_time = $2, password_hash = COALESCE($3, password_hash) WHERE id = $1::uuid`,
+	// A login cancels the account's deletion, if one was asked for: the
+	// grace period is there for the owner to change their mind.
+	_, err := t.tx.Exec(ctx, `UPDATE users SET last_login_time = $2, password_hash = COALESCE($3, password_hash), delete_time = NULL WHERE id = $1::uuid`,
 		id, at, nullString(newHash))
 	// Not announced to other replicas (a login is not an edit); this
 	// replica shows the new login time at once, others within the cache's

@@ -12,10 +12,10 @@
   // ---- the texts ----------------------------------------------------------
 
   // MESSAGES are this script's texts in the page's language, from the JSON
-  // block the server writes into every page (i18n-messages, from
+  // the server writes into every page's <meta name="i18n-messages"> (from
   // internal/i18n/locales/<lang>.script.json): English text → translation.
   const MESSAGES = (() => {
-    try { return JSON.parse(document.getElementById('i18n-messages').textContent) || {}; } catch (e) { return {}; }
+    try { return JSON.parse(document.querySelector('meta[name="i18n-messages"]').content) || {}; } catch (e) { return {}; }
   })();
 
   // t translates key, an English text, filling {0}, {1}, ... with args;
@@ -555,6 +555,32 @@
           a.remove();
           setTimeout(() => URL.revokeObjectURL(url), 10000);
           say(t('Your data is downloaded.'));
+        } catch (err) { say(err.message, true); }
+      });
+
+      // Deletion by the owner: at the end of the tenant's grace period,
+      // unless they log in or keep the account before then.
+      const showDeletion = (deleteTime) => {
+        $('#deletion-status').textContent = deleteTime
+          ? t('Your account will be deleted on {0}. Log in before then, or keep it here, to cancel.', when(deleteTime))
+          : t('Deleting your account removes it and everything in it, after a grace period in which you can change your mind.');
+        $('#delete-account').hidden = !!deleteTime;
+        $('#keep-account').hidden = !deleteTime;
+      };
+      api('GET', '/v1/account/deletion', undefined, true).then((r) => showDeletion(r.deleteTime)).catch(() => showDeletion(''));
+      $('#delete-account').addEventListener('click', async () => {
+        if (!window.confirm(t('Delete your account? You can still cancel during the grace period.'))) return;
+        try {
+          const r = await api('POST', '/v1/account:requestDeletion', {}, true);
+          showDeletion(r.deleteTime);
+          say(t('Your account will be deleted on {0}. We sent you an email.', when(r.deleteTime)));
+        } catch (err) { say(err.message, true); }
+      });
+      $('#keep-account').addEventListener('click', async () => {
+        try {
+          await api('POST', '/v1/account:cancelDeletion', {}, true);
+          showDeletion('');
+          say(t('Your account is kept.'));
         } catch (err) { say(err.message, true); }
       });
 
