@@ -580,8 +580,8 @@ type User struct {
 	LastLoginTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_login_time,json=lastLoginTime,proto3" json:"last_login_time,omitempty"`
 	// Opaque version for optimistic concurrency in UpdateUser.
 	Etag string `protobuf:"bytes,13,opt,name=etag,proto3" json:"etag,omitempty"`
-	// Whether the user has a second factor (a confirmed authenticator app).
-	// Output only.
+	// Whether the user has a second factor (a confirmed authenticator app,
+	// or a passkey). Output only.
 	MfaEnabled    bool `protobuf:"varint,14,opt,name=mfa_enabled,json=mfaEnabled,proto3" json:"mfa_enabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
