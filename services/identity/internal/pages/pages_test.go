@@ -51,7 +51,7 @@ func TestEveryFormPostsToItsOwnPage(t *testing.T) {
 			require.Contains(t, form, ` method="post"`, "%s: %s", file, form)
 		}
 	}
-	require.Equal(t, 15, forms, "the pages' forms")
+	require.Equal(t, 16, forms, "the pages' forms")
 }
 
 // TestAFormPostedToAPageIsRefusedWithoutEcho: a handler without Accounts

@@ -108,7 +108,7 @@ func TestFormsWithoutTheScriptThroughTheGateway(t *testing.T) {
 			}
 			require.NotRegexp(t, `href="[^"]*(password|token)=`, string(body), "%s links to a URL with a secret", path)
 		}
-		require.Equal(t, 15, forms)
+		require.Equal(t, 16, forms)
 	})
 
 	t.Run("a sign-up with several bad fields shows all their errors at once, as the API names them", func(t *testing.T) {

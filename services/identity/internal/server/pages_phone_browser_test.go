@@ -132,13 +132,20 @@ func TestAccountAndAdminPagesOnAPhone(t *testing.T) {
 			require.Equal(t, lang, eval[string](t, b, `document.documentElement.lang`))
 			require.True(t, eval[bool](t, b, noOverflow), "the account page is no wider than the phone: %v", eval[[]string](t, b, overflowing))
 			require.Empty(t, eval[[]string](t, b, inViewport("header.site .tenant", "#me-email", "#logout", "#export", "#delete-account", "#current_password", "#new_password",
-				"#password-form button[type=submit]", "#sessions li button")), "controls off the screen")
+				"#password-form button[type=submit]", "#new_email", "#email-form button[type=submit]", "#sessions li button")), "controls off the screen")
 			b.saveScreenshot(t, dir, "account-phone-"+lang+".png")
 			if lang == "en" {
 				// The export (ExportAccountData over REST) of a session
 				// just opened: no proof asked again.
 				b.run(t, "download my data", chromedp.Click(chromedp.CSS("#export")))
 				b.waitFor(t, "the download", contains("#message", "Your data is downloaded."))
+				// The change of address: a link to the new one (ChangeEmail).
+				b.run(t, "change the email address",
+					chromedp.SendKeys(chromedp.CSS("#new_email"), "moved@example.com"),
+					chromedp.SendKeys(chromedp.CSS("#password"), goodPassword),
+					chromedp.Click(chromedp.CSS("#email-form button[type=submit]")))
+				b.waitFor(t, "the link's announcement", contains("#message", "We sent a link to moved@example.com"))
+				s.mailTo("moved@example.com", "Confirm your email address")
 			}
 		})
 	}

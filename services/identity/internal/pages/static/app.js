@@ -592,6 +592,15 @@
         await loadSessions();
       });
 
+      // A change of address takes effect once the link mailed to the new
+      // address is opened (the old one is told then).
+      const emailForm = $('#email-form');
+      onSubmit(emailForm, async (v) => {
+        await api('POST', '/v1/auth:changeEmail', { new_email: v.new_email, password: v.password }, true);
+        emailForm.reset();
+        say(t('We sent a link to {0}: open it to confirm the change.', v.new_email));
+      });
+
       const list = $('#sessions');
       async function loadSessions() {
         let r;
