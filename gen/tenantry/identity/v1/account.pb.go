@@ -23,6 +23,505 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EmailAddress is one email address of an account.
+type EmailAddress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address, in lower case.
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// Whether it is the primary address: logging in takes this one only, and
+	// mails go to it.
+	Primary bool `protobuf:"varint,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	// Whether its verification link was followed.
+	Verified bool `protobuf:"varint,3,opt,name=verified,proto3" json:"verified,omitempty"`
+	// When it was added (the account's creation for an address that was
+	// primary from the start).
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmailAddress) Reset() {
+	*x = EmailAddress{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmailAddress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmailAddress) ProtoMessage() {}
+
+func (x *EmailAddress) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmailAddress.ProtoReflect.Descriptor instead.
+func (*EmailAddress) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EmailAddress) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *EmailAddress) GetPrimary() bool {
+	if x != nil {
+		return x.Primary
+	}
+	return false
+}
+
+func (x *EmailAddress) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *EmailAddress) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// ListEmailAddressesRequest is the request of ListEmailAddresses.
+type ListEmailAddressesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEmailAddressesRequest) Reset() {
+	*x = ListEmailAddressesRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEmailAddressesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEmailAddressesRequest) ProtoMessage() {}
+
+func (x *ListEmailAddressesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEmailAddressesRequest.ProtoReflect.Descriptor instead.
+func (*ListEmailAddressesRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{1}
+}
+
+// ListEmailAddressesResponse is the response of ListEmailAddresses.
+type ListEmailAddressesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The addresses, the primary first, then the others oldest first.
+	EmailAddresses []*EmailAddress `protobuf:"bytes,1,rep,name=email_addresses,json=emailAddresses,proto3" json:"email_addresses,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListEmailAddressesResponse) Reset() {
+	*x = ListEmailAddressesResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEmailAddressesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEmailAddressesResponse) ProtoMessage() {}
+
+func (x *ListEmailAddressesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEmailAddressesResponse.ProtoReflect.Descriptor instead.
+func (*ListEmailAddressesResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListEmailAddressesResponse) GetEmailAddresses() []*EmailAddress {
+	if x != nil {
+		return x.EmailAddresses
+	}
+	return nil
+}
+
+// AddEmailAddressRequest is the request of AddEmailAddress.
+type AddEmailAddressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address to add.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddEmailAddressRequest) Reset() {
+	*x = AddEmailAddressRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddEmailAddressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddEmailAddressRequest) ProtoMessage() {}
+
+func (x *AddEmailAddressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddEmailAddressRequest.ProtoReflect.Descriptor instead.
+func (*AddEmailAddressRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AddEmailAddressRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// AddEmailAddressResponse is the response of AddEmailAddress.
+type AddEmailAddressResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddEmailAddressResponse) Reset() {
+	*x = AddEmailAddressResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddEmailAddressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddEmailAddressResponse) ProtoMessage() {}
+
+func (x *AddEmailAddressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddEmailAddressResponse.ProtoReflect.Descriptor instead.
+func (*AddEmailAddressResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+// VerifyEmailAddressRequest is the request of VerifyEmailAddress.
+type VerifyEmailAddressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token of the link mailed to the address.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailAddressRequest) Reset() {
+	*x = VerifyEmailAddressRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailAddressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailAddressRequest) ProtoMessage() {}
+
+func (x *VerifyEmailAddressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailAddressRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEmailAddressRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *VerifyEmailAddressRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// VerifyEmailAddressResponse is the response of VerifyEmailAddress.
+type VerifyEmailAddressResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address verified.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailAddressResponse) Reset() {
+	*x = VerifyEmailAddressResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailAddressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailAddressResponse) ProtoMessage() {}
+
+func (x *VerifyEmailAddressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailAddressResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEmailAddressResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *VerifyEmailAddressResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// SetPrimaryEmailAddressRequest is the request of SetPrimaryEmailAddress.
+type SetPrimaryEmailAddressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verified address to make primary.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPrimaryEmailAddressRequest) Reset() {
+	*x = SetPrimaryEmailAddressRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPrimaryEmailAddressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPrimaryEmailAddressRequest) ProtoMessage() {}
+
+func (x *SetPrimaryEmailAddressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPrimaryEmailAddressRequest.ProtoReflect.Descriptor instead.
+func (*SetPrimaryEmailAddressRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetPrimaryEmailAddressRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// SetPrimaryEmailAddressResponse is the response of SetPrimaryEmailAddress.
+type SetPrimaryEmailAddressResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPrimaryEmailAddressResponse) Reset() {
+	*x = SetPrimaryEmailAddressResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPrimaryEmailAddressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPrimaryEmailAddressResponse) ProtoMessage() {}
+
+func (x *SetPrimaryEmailAddressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPrimaryEmailAddressResponse.ProtoReflect.Descriptor instead.
+func (*SetPrimaryEmailAddressResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{8}
+}
+
+// RemoveEmailAddressRequest is the request of RemoveEmailAddress.
+type RemoveEmailAddressRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address to remove.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveEmailAddressRequest) Reset() {
+	*x = RemoveEmailAddressRequest{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveEmailAddressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveEmailAddressRequest) ProtoMessage() {}
+
+func (x *RemoveEmailAddressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveEmailAddressRequest.ProtoReflect.Descriptor instead.
+func (*RemoveEmailAddressRequest) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RemoveEmailAddressRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RemoveEmailAddressResponse is the response of RemoveEmailAddress.
+type RemoveEmailAddressResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveEmailAddressResponse) Reset() {
+	*x = RemoveEmailAddressResponse{}
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveEmailAddressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveEmailAddressResponse) ProtoMessage() {}
+
+func (x *RemoveEmailAddressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveEmailAddressResponse.ProtoReflect.Descriptor instead.
+func (*RemoveEmailAddressResponse) Descriptor() ([]byte, []int) {
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{10}
+}
+
 // PreviewEmailRequest is the request of PreviewEmail.
 type PreviewEmailRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -40,7 +539,7 @@ type PreviewEmailRequest struct {
 
 func (x *PreviewEmailRequest) Reset() {
 	*x = PreviewEmailRequest{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[0]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +551,7 @@ func (x *PreviewEmailRequest) String() string {
 func (*PreviewEmailRequest) ProtoMessage() {}
 
 func (x *PreviewEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[0]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +564,7 @@ func (x *PreviewEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewEmailRequest.ProtoReflect.Descriptor instead.
 func (*PreviewEmailRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{0}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PreviewEmailRequest) GetKind() string {
@@ -99,7 +598,7 @@ type PreviewEmailResponse struct {
 
 func (x *PreviewEmailResponse) Reset() {
 	*x = PreviewEmailResponse{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[1]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -111,7 +610,7 @@ func (x *PreviewEmailResponse) String() string {
 func (*PreviewEmailResponse) ProtoMessage() {}
 
 func (x *PreviewEmailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[1]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -124,7 +623,7 @@ func (x *PreviewEmailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewEmailResponse.ProtoReflect.Descriptor instead.
 func (*PreviewEmailResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PreviewEmailResponse) GetSubject() string {
@@ -164,7 +663,7 @@ type ListEmailKindsRequest struct {
 
 func (x *ListEmailKindsRequest) Reset() {
 	*x = ListEmailKindsRequest{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[2]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +675,7 @@ func (x *ListEmailKindsRequest) String() string {
 func (*ListEmailKindsRequest) ProtoMessage() {}
 
 func (x *ListEmailKindsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[2]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +688,7 @@ func (x *ListEmailKindsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEmailKindsRequest.ProtoReflect.Descriptor instead.
 func (*ListEmailKindsRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 // ListEmailKindsResponse is the response of ListEmailKinds.
@@ -205,7 +704,7 @@ type ListEmailKindsResponse struct {
 
 func (x *ListEmailKindsResponse) Reset() {
 	*x = ListEmailKindsResponse{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[3]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +716,7 @@ func (x *ListEmailKindsResponse) String() string {
 func (*ListEmailKindsResponse) ProtoMessage() {}
 
 func (x *ListEmailKindsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[3]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +729,7 @@ func (x *ListEmailKindsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEmailKindsResponse.ProtoReflect.Descriptor instead.
 func (*ListEmailKindsResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListEmailKindsResponse) GetKinds() []string {
@@ -256,7 +755,7 @@ type ExportAccountDataRequest struct {
 
 func (x *ExportAccountDataRequest) Reset() {
 	*x = ExportAccountDataRequest{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[4]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +767,7 @@ func (x *ExportAccountDataRequest) String() string {
 func (*ExportAccountDataRequest) ProtoMessage() {}
 
 func (x *ExportAccountDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[4]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +780,7 @@ func (x *ExportAccountDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAccountDataRequest.ProtoReflect.Descriptor instead.
 func (*ExportAccountDataRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{15}
 }
 
 // ExportAccountDataResponse is the response of ExportAccountData.
@@ -296,7 +795,7 @@ type ExportAccountDataResponse struct {
 
 func (x *ExportAccountDataResponse) Reset() {
 	*x = ExportAccountDataResponse{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[5]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +807,7 @@ func (x *ExportAccountDataResponse) String() string {
 func (*ExportAccountDataResponse) ProtoMessage() {}
 
 func (x *ExportAccountDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[5]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +820,7 @@ func (x *ExportAccountDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAccountDataResponse.ProtoReflect.Descriptor instead.
 func (*ExportAccountDataResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExportAccountDataResponse) GetData() *structpb.Struct {
@@ -340,7 +839,7 @@ type RequestAccountDeletionRequest struct {
 
 func (x *RequestAccountDeletionRequest) Reset() {
 	*x = RequestAccountDeletionRequest{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[6]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +851,7 @@ func (x *RequestAccountDeletionRequest) String() string {
 func (*RequestAccountDeletionRequest) ProtoMessage() {}
 
 func (x *RequestAccountDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[6]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +864,7 @@ func (x *RequestAccountDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestAccountDeletionRequest.ProtoReflect.Descriptor instead.
 func (*RequestAccountDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{17}
 }
 
 // RequestAccountDeletionResponse is the response of RequestAccountDeletion.
@@ -379,7 +878,7 @@ type RequestAccountDeletionResponse struct {
 
 func (x *RequestAccountDeletionResponse) Reset() {
 	*x = RequestAccountDeletionResponse{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[7]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -391,7 +890,7 @@ func (x *RequestAccountDeletionResponse) String() string {
 func (*RequestAccountDeletionResponse) ProtoMessage() {}
 
 func (x *RequestAccountDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[7]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +903,7 @@ func (x *RequestAccountDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestAccountDeletionResponse.ProtoReflect.Descriptor instead.
 func (*RequestAccountDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RequestAccountDeletionResponse) GetDeleteTime() *timestamppb.Timestamp {
@@ -423,7 +922,7 @@ type CancelAccountDeletionRequest struct {
 
 func (x *CancelAccountDeletionRequest) Reset() {
 	*x = CancelAccountDeletionRequest{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[8]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +934,7 @@ func (x *CancelAccountDeletionRequest) String() string {
 func (*CancelAccountDeletionRequest) ProtoMessage() {}
 
 func (x *CancelAccountDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[8]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +947,7 @@ func (x *CancelAccountDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelAccountDeletionRequest.ProtoReflect.Descriptor instead.
 func (*CancelAccountDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{19}
 }
 
 // CancelAccountDeletionResponse is the response of CancelAccountDeletion.
@@ -460,7 +959,7 @@ type CancelAccountDeletionResponse struct {
 
 func (x *CancelAccountDeletionResponse) Reset() {
 	*x = CancelAccountDeletionResponse{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[9]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +971,7 @@ func (x *CancelAccountDeletionResponse) String() string {
 func (*CancelAccountDeletionResponse) ProtoMessage() {}
 
 func (x *CancelAccountDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[9]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +984,7 @@ func (x *CancelAccountDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelAccountDeletionResponse.ProtoReflect.Descriptor instead.
 func (*CancelAccountDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{20}
 }
 
 // GetAccountDeletionRequest is the request of GetAccountDeletion.
@@ -497,7 +996,7 @@ type GetAccountDeletionRequest struct {
 
 func (x *GetAccountDeletionRequest) Reset() {
 	*x = GetAccountDeletionRequest{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[10]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +1008,7 @@ func (x *GetAccountDeletionRequest) String() string {
 func (*GetAccountDeletionRequest) ProtoMessage() {}
 
 func (x *GetAccountDeletionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[10]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +1021,7 @@ func (x *GetAccountDeletionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountDeletionRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountDeletionRequest) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{21}
 }
 
 // GetAccountDeletionResponse is the response of GetAccountDeletion.
@@ -536,7 +1035,7 @@ type GetAccountDeletionResponse struct {
 
 func (x *GetAccountDeletionResponse) Reset() {
 	*x = GetAccountDeletionResponse{}
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[11]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +1047,7 @@ func (x *GetAccountDeletionResponse) String() string {
 func (*GetAccountDeletionResponse) ProtoMessage() {}
 
 func (x *GetAccountDeletionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tenantry_identity_v1_account_proto_msgTypes[11]
+	mi := &file_tenantry_identity_v1_account_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +1060,7 @@ func (x *GetAccountDeletionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountDeletionResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountDeletionResponse) Descriptor() ([]byte, []int) {
-	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_tenantry_identity_v1_account_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetAccountDeletionResponse) GetDeleteTime() *timestamppb.Timestamp {
@@ -575,7 +1074,29 @@ var File_tenantry_identity_v1_account_proto protoreflect.FileDescriptor
 
 const file_tenantry_identity_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\"tenantry/identity/v1/account.proto\x12\x14tenantry.identity.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"E\n" +
+	"\"tenantry/identity/v1/account.proto\x12\x14tenantry.identity.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x01\n" +
+	"\fEmailAddress\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x18\n" +
+	"\aprimary\x18\x02 \x01(\bR\aprimary\x12\x1a\n" +
+	"\bverified\x18\x03 \x01(\bR\bverified\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"\x1b\n" +
+	"\x19ListEmailAddressesRequest\"i\n" +
+	"\x1aListEmailAddressesResponse\x12K\n" +
+	"\x0femail_addresses\x18\x01 \x03(\v2\".tenantry.identity.v1.EmailAddressR\x0eemailAddresses\".\n" +
+	"\x16AddEmailAddressRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"\x19\n" +
+	"\x17AddEmailAddressResponse\"1\n" +
+	"\x19VerifyEmailAddressRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"2\n" +
+	"\x1aVerifyEmailAddressResponse\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"5\n" +
+	"\x1dSetPrimaryEmailAddressRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\" \n" +
+	"\x1eSetPrimaryEmailAddressResponse\"1\n" +
+	"\x19RemoveEmailAddressRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"\x1c\n" +
+	"\x1aRemoveEmailAddressResponse\"E\n" +
 	"\x13PreviewEmailRequest\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\blanguage\x18\x02 \x01(\tR\blanguage\"t\n" +
@@ -600,14 +1121,20 @@ const file_tenantry_identity_v1_account_proto_rawDesc = "" +
 	"\x19GetAccountDeletionRequest\"Y\n" +
 	"\x1aGetAccountDeletionResponse\x12;\n" +
 	"\vdelete_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"deleteTime2\xdc\x05\n" +
+	"deleteTime2\xbd\n" +
+	"\n" +
 	"\x0eAccountService\x12t\n" +
 	"\x11ExportAccountData\x12..tenantry.identity.v1.ExportAccountDataRequest\x1a/.tenantry.identity.v1.ExportAccountDataResponse\x12\x83\x01\n" +
 	"\x16RequestAccountDeletion\x123.tenantry.identity.v1.RequestAccountDeletionRequest\x1a4.tenantry.identity.v1.RequestAccountDeletionResponse\x12\x80\x01\n" +
 	"\x15CancelAccountDeletion\x122.tenantry.identity.v1.CancelAccountDeletionRequest\x1a3.tenantry.identity.v1.CancelAccountDeletionResponse\x12w\n" +
 	"\x12GetAccountDeletion\x12/.tenantry.identity.v1.GetAccountDeletionRequest\x1a0.tenantry.identity.v1.GetAccountDeletionResponse\x12e\n" +
 	"\fPreviewEmail\x12).tenantry.identity.v1.PreviewEmailRequest\x1a*.tenantry.identity.v1.PreviewEmailResponse\x12k\n" +
-	"\x0eListEmailKinds\x12+.tenantry.identity.v1.ListEmailKindsRequest\x1a,.tenantry.identity.v1.ListEmailKindsResponseB\xcc\x01\n" +
+	"\x0eListEmailKinds\x12+.tenantry.identity.v1.ListEmailKindsRequest\x1a,.tenantry.identity.v1.ListEmailKindsResponse\x12w\n" +
+	"\x12ListEmailAddresses\x12/.tenantry.identity.v1.ListEmailAddressesRequest\x1a0.tenantry.identity.v1.ListEmailAddressesResponse\x12n\n" +
+	"\x0fAddEmailAddress\x12,.tenantry.identity.v1.AddEmailAddressRequest\x1a-.tenantry.identity.v1.AddEmailAddressResponse\x12w\n" +
+	"\x12VerifyEmailAddress\x12/.tenantry.identity.v1.VerifyEmailAddressRequest\x1a0.tenantry.identity.v1.VerifyEmailAddressResponse\x12\x83\x01\n" +
+	"\x16SetPrimaryEmailAddress\x123.tenantry.identity.v1.SetPrimaryEmailAddressRequest\x1a4.tenantry.identity.v1.SetPrimaryEmailAddressResponse\x12w\n" +
+	"\x12RemoveEmailAddress\x12/.tenantry.identity.v1.RemoveEmailAddressRequest\x1a0.tenantry.identity.v1.RemoveEmailAddressResponseB\xcc\x01\n" +
 	"\x18com.tenantry.identity.v1B\fAccountProtoP\x01Z0tenantry.dev/gen/tenantry/identity/v1;identityv1\xa2\x02\x03TIX\xaa\x02\x14Tenantry.Identity.V1\xca\x02\x14Tenantry\\Identity\\V1\xe2\x02 Tenantry\\Identity\\V1\\GPBMetadata\xea\x02\x16Tenantry::Identity::V1b\x06proto3"
 
 var (
@@ -622,44 +1149,67 @@ func file_tenantry_identity_v1_account_proto_rawDescGZIP() []byte {
 	return file_tenantry_identity_v1_account_proto_rawDescData
 }
 
-var file_tenantry_identity_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_tenantry_identity_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_tenantry_identity_v1_account_proto_goTypes = []any{
-	(*PreviewEmailRequest)(nil),            // 0: tenantry.identity.v1.PreviewEmailRequest
-	(*PreviewEmailResponse)(nil),           // 1: tenantry.identity.v1.PreviewEmailResponse
-	(*ListEmailKindsRequest)(nil),          // 2: tenantry.identity.v1.ListEmailKindsRequest
-	(*ListEmailKindsResponse)(nil),         // 3: tenantry.identity.v1.ListEmailKindsResponse
-	(*ExportAccountDataRequest)(nil),       // 4: tenantry.identity.v1.ExportAccountDataRequest
-	(*ExportAccountDataResponse)(nil),      // 5: tenantry.identity.v1.ExportAccountDataResponse
-	(*RequestAccountDeletionRequest)(nil),  // 6: tenantry.identity.v1.RequestAccountDeletionRequest
-	(*RequestAccountDeletionResponse)(nil), // 7: tenantry.identity.v1.RequestAccountDeletionResponse
-	(*CancelAccountDeletionRequest)(nil),   // 8: tenantry.identity.v1.CancelAccountDeletionRequest
-	(*CancelAccountDeletionResponse)(nil),  // 9: tenantry.identity.v1.CancelAccountDeletionResponse
-	(*GetAccountDeletionRequest)(nil),      // 10: tenantry.identity.v1.GetAccountDeletionRequest
-	(*GetAccountDeletionResponse)(nil),     // 11: tenantry.identity.v1.GetAccountDeletionResponse
-	(*structpb.Struct)(nil),                // 12: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),          // 13: google.protobuf.Timestamp
+	(*EmailAddress)(nil),                   // 0: tenantry.identity.v1.EmailAddress
+	(*ListEmailAddressesRequest)(nil),      // 1: tenantry.identity.v1.ListEmailAddressesRequest
+	(*ListEmailAddressesResponse)(nil),     // 2: tenantry.identity.v1.ListEmailAddressesResponse
+	(*AddEmailAddressRequest)(nil),         // 3: tenantry.identity.v1.AddEmailAddressRequest
+	(*AddEmailAddressResponse)(nil),        // 4: tenantry.identity.v1.AddEmailAddressResponse
+	(*VerifyEmailAddressRequest)(nil),      // 5: tenantry.identity.v1.VerifyEmailAddressRequest
+	(*VerifyEmailAddressResponse)(nil),     // 6: tenantry.identity.v1.VerifyEmailAddressResponse
+	(*SetPrimaryEmailAddressRequest)(nil),  // 7: tenantry.identity.v1.SetPrimaryEmailAddressRequest
+	(*SetPrimaryEmailAddressResponse)(nil), // 8: tenantry.identity.v1.SetPrimaryEmailAddressResponse
+	(*RemoveEmailAddressRequest)(nil),      // 9: tenantry.identity.v1.RemoveEmailAddressRequest
+	(*RemoveEmailAddressResponse)(nil),     // 10: tenantry.identity.v1.RemoveEmailAddressResponse
+	(*PreviewEmailRequest)(nil),            // 11: tenantry.identity.v1.PreviewEmailRequest
+	(*PreviewEmailResponse)(nil),           // 12: tenantry.identity.v1.PreviewEmailResponse
+	(*ListEmailKindsRequest)(nil),          // 13: tenantry.identity.v1.ListEmailKindsRequest
+	(*ListEmailKindsResponse)(nil),         // 14: tenantry.identity.v1.ListEmailKindsResponse
+	(*ExportAccountDataRequest)(nil),       // 15: tenantry.identity.v1.ExportAccountDataRequest
+	(*ExportAccountDataResponse)(nil),      // 16: tenantry.identity.v1.ExportAccountDataResponse
+	(*RequestAccountDeletionRequest)(nil),  // 17: tenantry.identity.v1.RequestAccountDeletionRequest
+	(*RequestAccountDeletionResponse)(nil), // 18: tenantry.identity.v1.RequestAccountDeletionResponse
+	(*CancelAccountDeletionRequest)(nil),   // 19: tenantry.identity.v1.CancelAccountDeletionRequest
+	(*CancelAccountDeletionResponse)(nil),  // 20: tenantry.identity.v1.CancelAccountDeletionResponse
+	(*GetAccountDeletionRequest)(nil),      // 21: tenantry.identity.v1.GetAccountDeletionRequest
+	(*GetAccountDeletionResponse)(nil),     // 22: tenantry.identity.v1.GetAccountDeletionResponse
+	(*timestamppb.Timestamp)(nil),          // 23: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                // 24: google.protobuf.Struct
 }
 var file_tenantry_identity_v1_account_proto_depIdxs = []int32{
-	12, // 0: tenantry.identity.v1.ExportAccountDataResponse.data:type_name -> google.protobuf.Struct
-	13, // 1: tenantry.identity.v1.RequestAccountDeletionResponse.delete_time:type_name -> google.protobuf.Timestamp
-	13, // 2: tenantry.identity.v1.GetAccountDeletionResponse.delete_time:type_name -> google.protobuf.Timestamp
-	4,  // 3: tenantry.identity.v1.AccountService.ExportAccountData:input_type -> tenantry.identity.v1.ExportAccountDataRequest
-	6,  // 4: tenantry.identity.v1.AccountService.RequestAccountDeletion:input_type -> tenantry.identity.v1.RequestAccountDeletionRequest
-	8,  // 5: tenantry.identity.v1.AccountService.CancelAccountDeletion:input_type -> tenantry.identity.v1.CancelAccountDeletionRequest
-	10, // 6: tenantry.identity.v1.AccountService.GetAccountDeletion:input_type -> tenantry.identity.v1.GetAccountDeletionRequest
-	0,  // 7: tenantry.identity.v1.AccountService.PreviewEmail:input_type -> tenantry.identity.v1.PreviewEmailRequest
-	2,  // 8: tenantry.identity.v1.AccountService.ListEmailKinds:input_type -> tenantry.identity.v1.ListEmailKindsRequest
-	5,  // 9: tenantry.identity.v1.AccountService.ExportAccountData:output_type -> tenantry.identity.v1.ExportAccountDataResponse
-	7,  // 10: tenantry.identity.v1.AccountService.RequestAccountDeletion:output_type -> tenantry.identity.v1.RequestAccountDeletionResponse
-	9,  // 11: tenantry.identity.v1.AccountService.CancelAccountDeletion:output_type -> tenantry.identity.v1.CancelAccountDeletionResponse
-	11, // 12: tenantry.identity.v1.AccountService.GetAccountDeletion:output_type -> tenantry.identity.v1.GetAccountDeletionResponse
-	1,  // 13: tenantry.identity.v1.AccountService.PreviewEmail:output_type -> tenantry.identity.v1.PreviewEmailResponse
-	3,  // 14: tenantry.identity.v1.AccountService.ListEmailKinds:output_type -> tenantry.identity.v1.ListEmailKindsResponse
-	9,  // [9:15] is the sub-list for method output_type
-	3,  // [3:9] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	23, // 0: tenantry.identity.v1.EmailAddress.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: tenantry.identity.v1.ListEmailAddressesResponse.email_addresses:type_name -> tenantry.identity.v1.EmailAddress
+	24, // 2: tenantry.identity.v1.ExportAccountDataResponse.data:type_name -> google.protobuf.Struct
+	23, // 3: tenantry.identity.v1.RequestAccountDeletionResponse.delete_time:type_name -> google.protobuf.Timestamp
+	23, // 4: tenantry.identity.v1.GetAccountDeletionResponse.delete_time:type_name -> google.protobuf.Timestamp
+	15, // 5: tenantry.identity.v1.AccountService.ExportAccountData:input_type -> tenantry.identity.v1.ExportAccountDataRequest
+	17, // 6: tenantry.identity.v1.AccountService.RequestAccountDeletion:input_type -> tenantry.identity.v1.RequestAccountDeletionRequest
+	19, // 7: tenantry.identity.v1.AccountService.CancelAccountDeletion:input_type -> tenantry.identity.v1.CancelAccountDeletionRequest
+	21, // 8: tenantry.identity.v1.AccountService.GetAccountDeletion:input_type -> tenantry.identity.v1.GetAccountDeletionRequest
+	11, // 9: tenantry.identity.v1.AccountService.PreviewEmail:input_type -> tenantry.identity.v1.PreviewEmailRequest
+	13, // 10: tenantry.identity.v1.AccountService.ListEmailKinds:input_type -> tenantry.identity.v1.ListEmailKindsRequest
+	1,  // 11: tenantry.identity.v1.AccountService.ListEmailAddresses:input_type -> tenantry.identity.v1.ListEmailAddressesRequest
+	3,  // 12: tenantry.identity.v1.AccountService.AddEmailAddress:input_type -> tenantry.identity.v1.AddEmailAddressRequest
+	5,  // 13: tenantry.identity.v1.AccountService.VerifyEmailAddress:input_type -> tenantry.identity.v1.VerifyEmailAddressRequest
+	7,  // 14: tenantry.identity.v1.AccountService.SetPrimaryEmailAddress:input_type -> tenantry.identity.v1.SetPrimaryEmailAddressRequest
+	9,  // 15: tenantry.identity.v1.AccountService.RemoveEmailAddress:input_type -> tenantry.identity.v1.RemoveEmailAddressRequest
+	16, // 16: tenantry.identity.v1.AccountService.ExportAccountData:output_type -> tenantry.identity.v1.ExportAccountDataResponse
+	18, // 17: tenantry.identity.v1.AccountService.RequestAccountDeletion:output_type -> tenantry.identity.v1.RequestAccountDeletionResponse
+	20, // 18: tenantry.identity.v1.AccountService.CancelAccountDeletion:output_type -> tenantry.identity.v1.CancelAccountDeletionResponse
+	22, // 19: tenantry.identity.v1.AccountService.GetAccountDeletion:output_type -> tenantry.identity.v1.GetAccountDeletionResponse
+	12, // 20: tenantry.identity.v1.AccountService.PreviewEmail:output_type -> tenantry.identity.v1.PreviewEmailResponse
+	14, // 21: tenantry.identity.v1.AccountService.ListEmailKinds:output_type -> tenantry.identity.v1.ListEmailKindsResponse
+	2,  // 22: tenantry.identity.v1.AccountService.ListEmailAddresses:output_type -> tenantry.identity.v1.ListEmailAddressesResponse
+	4,  // 23: tenantry.identity.v1.AccountService.AddEmailAddress:output_type -> tenantry.identity.v1.AddEmailAddressResponse
+	6,  // 24: tenantry.identity.v1.AccountService.VerifyEmailAddress:output_type -> tenantry.identity.v1.VerifyEmailAddressResponse
+	8,  // 25: tenantry.identity.v1.AccountService.SetPrimaryEmailAddress:output_type -> tenantry.identity.v1.SetPrimaryEmailAddressResponse
+	10, // 26: tenantry.identity.v1.AccountService.RemoveEmailAddress:output_type -> tenantry.identity.v1.RemoveEmailAddressResponse
+	16, // [16:27] is the sub-list for method output_type
+	5,  // [5:16] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_tenantry_identity_v1_account_proto_init() }
@@ -673,7 +1223,7 @@ func file_tenantry_identity_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tenantry_identity_v1_account_proto_rawDesc), len(file_tenantry_identity_v1_account_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,11 @@ const (
 	AccountService_GetAccountDeletion_FullMethodName     = "/tenantry.identity.v1.AccountService/GetAccountDeletion"
 	AccountService_PreviewEmail_FullMethodName           = "/tenantry.identity.v1.AccountService/PreviewEmail"
 	AccountService_ListEmailKinds_FullMethodName         = "/tenantry.identity.v1.AccountService/ListEmailKinds"
+	AccountService_ListEmailAddresses_FullMethodName     = "/tenantry.identity.v1.AccountService/ListEmailAddresses"
+	AccountService_AddEmailAddress_FullMethodName        = "/tenantry.identity.v1.AccountService/AddEmailAddress"
+	AccountService_VerifyEmailAddress_FullMethodName     = "/tenantry.identity.v1.AccountService/VerifyEmailAddress"
+	AccountService_SetPrimaryEmailAddress_FullMethodName = "/tenantry.identity.v1.AccountService/SetPrimaryEmailAddress"
+	AccountService_RemoveEmailAddress_FullMethodName     = "/tenantry.identity.v1.AccountService/RemoveEmailAddress"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -62,6 +67,33 @@ type AccountServiceClient interface {
 	// ListEmailKinds lists the kinds of email PreviewEmail renders and the
 	// languages emails are written in. Tenant administrators only.
 	ListEmailKinds(ctx context.Context, in *ListEmailKindsRequest, opts ...grpc.CallOption) (*ListEmailKindsResponse, error)
+	// ListEmailAddresses lists the caller's own email addresses, the primary
+	// one (the one to log in with, where mails go) first.
+	ListEmailAddresses(ctx context.Context, in *ListEmailAddressesRequest, opts ...grpc.CallOption) (*ListEmailAddressesResponse, error)
+	// AddEmailAddress adds an address to the caller's own account, pending
+	// until the link mailed to it is followed (VerifyEmailAddress). The
+	// answer, and the list, are the same whether or not another account of
+	// the tenant has the address; if one has, the address is mailed that
+	// someone tried to use it instead, and it can never be verified. At most
+	// 10 addresses besides the primary (EMAIL_ADDRESS_LIMIT); one of the
+	// caller's own is refused with EMAIL_ADDRESS_EXISTS. A sensitive action:
+	// REAUTHENTICATION_REQUIRED without a recent proof.
+	AddEmailAddress(ctx context.Context, in *AddEmailAddressRequest, opts ...grpc.CallOption) (*AddEmailAddressResponse, error)
+	// VerifyEmailAddress follows an added address's verification link (its
+	// token); no login is needed, the link is the proof. An address another
+	// account verified first is refused with EMAIL_TAKEN. The links also
+	// work with AuthService.VerifyEmail, which the verification page calls.
+	VerifyEmailAddress(ctx context.Context, in *VerifyEmailAddressRequest, opts ...grpc.CallOption) (*VerifyEmailAddressResponse, error)
+	// SetPrimaryEmailAddress makes a verified address of the caller's own
+	// account its primary one (EMAIL_ADDRESS_UNVERIFIED for a pending one);
+	// the old primary stays as a verified address and is mailed about the
+	// change. A sensitive action: REAUTHENTICATION_REQUIRED without a recent
+	// proof.
+	SetPrimaryEmailAddress(ctx context.Context, in *SetPrimaryEmailAddressRequest, opts ...grpc.CallOption) (*SetPrimaryEmailAddressResponse, error)
+	// RemoveEmailAddress removes an address of the caller's own account,
+	// pending or verified; the primary cannot be (EMAIL_ADDRESS_PRIMARY). A
+	// sensitive action: REAUTHENTICATION_REQUIRED without a recent proof.
+	RemoveEmailAddress(ctx context.Context, in *RemoveEmailAddressRequest, opts ...grpc.CallOption) (*RemoveEmailAddressResponse, error)
 }
 
 type accountServiceClient struct {
@@ -132,6 +164,56 @@ func (c *accountServiceClient) ListEmailKinds(ctx context.Context, in *ListEmail
 	return out, nil
 }
 
+func (c *accountServiceClient) ListEmailAddresses(ctx context.Context, in *ListEmailAddressesRequest, opts ...grpc.CallOption) (*ListEmailAddressesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEmailAddressesResponse)
+	err := c.cc.Invoke(ctx, AccountService_ListEmailAddresses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) AddEmailAddress(ctx context.Context, in *AddEmailAddressRequest, opts ...grpc.CallOption) (*AddEmailAddressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddEmailAddressResponse)
+	err := c.cc.Invoke(ctx, AccountService_AddEmailAddress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) VerifyEmailAddress(ctx context.Context, in *VerifyEmailAddressRequest, opts ...grpc.CallOption) (*VerifyEmailAddressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyEmailAddressResponse)
+	err := c.cc.Invoke(ctx, AccountService_VerifyEmailAddress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) SetPrimaryEmailAddress(ctx context.Context, in *SetPrimaryEmailAddressRequest, opts ...grpc.CallOption) (*SetPrimaryEmailAddressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPrimaryEmailAddressResponse)
+	err := c.cc.Invoke(ctx, AccountService_SetPrimaryEmailAddress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) RemoveEmailAddress(ctx context.Context, in *RemoveEmailAddressRequest, opts ...grpc.CallOption) (*RemoveEmailAddressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveEmailAddressResponse)
+	err := c.cc.Invoke(ctx, AccountService_RemoveEmailAddress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -167,6 +249,33 @@ type AccountServiceServer interface {
 	// ListEmailKinds lists the kinds of email PreviewEmail renders and the
 	// languages emails are written in. Tenant administrators only.
 	ListEmailKinds(context.Context, *ListEmailKindsRequest) (*ListEmailKindsResponse, error)
+	// ListEmailAddresses lists the caller's own email addresses, the primary
+	// one (the one to log in with, where mails go) first.
+	ListEmailAddresses(context.Context, *ListEmailAddressesRequest) (*ListEmailAddressesResponse, error)
+	// AddEmailAddress adds an address to the caller's own account, pending
+	// until the link mailed to it is followed (VerifyEmailAddress). The
+	// answer, and the list, are the same whether or not another account of
+	// the tenant has the address; if one has, the address is mailed that
+	// someone tried to use it instead, and it can never be verified. At most
+	// 10 addresses besides the primary (EMAIL_ADDRESS_LIMIT); one of the
+	// caller's own is refused with EMAIL_ADDRESS_EXISTS. A sensitive action:
+	// REAUTHENTICATION_REQUIRED without a recent proof.
+	AddEmailAddress(context.Context, *AddEmailAddressRequest) (*AddEmailAddressResponse, error)
+	// VerifyEmailAddress follows an added address's verification link (its
+	// token); no login is needed, the link is the proof. An address another
+	// account verified first is refused with EMAIL_TAKEN. The links also
+	// work with AuthService.VerifyEmail, which the verification page calls.
+	VerifyEmailAddress(context.Context, *VerifyEmailAddressRequest) (*VerifyEmailAddressResponse, error)
+	// SetPrimaryEmailAddress makes a verified address of the caller's own
+	// account its primary one (EMAIL_ADDRESS_UNVERIFIED for a pending one);
+	// the old primary stays as a verified address and is mailed about the
+	// change. A sensitive action: REAUTHENTICATION_REQUIRED without a recent
+	// proof.
+	SetPrimaryEmailAddress(context.Context, *SetPrimaryEmailAddressRequest) (*SetPrimaryEmailAddressResponse, error)
+	// RemoveEmailAddress removes an address of the caller's own account,
+	// pending or verified; the primary cannot be (EMAIL_ADDRESS_PRIMARY). A
+	// sensitive action: REAUTHENTICATION_REQUIRED without a recent proof.
+	RemoveEmailAddress(context.Context, *RemoveEmailAddressRequest) (*RemoveEmailAddressResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -194,6 +303,21 @@ func (UnimplementedAccountServiceServer) PreviewEmail(context.Context, *PreviewE
 }
 func (UnimplementedAccountServiceServer) ListEmailKinds(context.Context, *ListEmailKindsRequest) (*ListEmailKindsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEmailKinds not implemented")
+}
+func (UnimplementedAccountServiceServer) ListEmailAddresses(context.Context, *ListEmailAddressesRequest) (*ListEmailAddressesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListEmailAddresses not implemented")
+}
+func (UnimplementedAccountServiceServer) AddEmailAddress(context.Context, *AddEmailAddressRequest) (*AddEmailAddressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddEmailAddress not implemented")
+}
+func (UnimplementedAccountServiceServer) VerifyEmailAddress(context.Context, *VerifyEmailAddressRequest) (*VerifyEmailAddressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyEmailAddress not implemented")
+}
+func (UnimplementedAccountServiceServer) SetPrimaryEmailAddress(context.Context, *SetPrimaryEmailAddressRequest) (*SetPrimaryEmailAddressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPrimaryEmailAddress not implemented")
+}
+func (UnimplementedAccountServiceServer) RemoveEmailAddress(context.Context, *RemoveEmailAddressRequest) (*RemoveEmailAddressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveEmailAddress not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -324,6 +448,96 @@ func _AccountService_ListEmailKinds_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_ListEmailAddresses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEmailAddressesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ListEmailAddresses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ListEmailAddresses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ListEmailAddresses(ctx, req.(*ListEmailAddressesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_AddEmailAddress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddEmailAddressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).AddEmailAddress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_AddEmailAddress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).AddEmailAddress(ctx, req.(*AddEmailAddressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_VerifyEmailAddress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyEmailAddressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).VerifyEmailAddress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_VerifyEmailAddress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).VerifyEmailAddress(ctx, req.(*VerifyEmailAddressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_SetPrimaryEmailAddress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPrimaryEmailAddressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).SetPrimaryEmailAddress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_SetPrimaryEmailAddress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).SetPrimaryEmailAddress(ctx, req.(*SetPrimaryEmailAddressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_RemoveEmailAddress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveEmailAddressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).RemoveEmailAddress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_RemoveEmailAddress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).RemoveEmailAddress(ctx, req.(*RemoveEmailAddressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -354,6 +568,26 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListEmailKinds",
 			Handler:    _AccountService_ListEmailKinds_Handler,
+		},
+		{
+			MethodName: "ListEmailAddresses",
+			Handler:    _AccountService_ListEmailAddresses_Handler,
+		},
+		{
+			MethodName: "AddEmailAddress",
+			Handler:    _AccountService_AddEmailAddress_Handler,
+		},
+		{
+			MethodName: "VerifyEmailAddress",
+			Handler:    _AccountService_VerifyEmailAddress_Handler,
+		},
+		{
+			MethodName: "SetPrimaryEmailAddress",
+			Handler:    _AccountService_SetPrimaryEmailAddress_Handler,
+		},
+		{
+			MethodName: "RemoveEmailAddress",
+			Handler:    _AccountService_RemoveEmailAddress_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

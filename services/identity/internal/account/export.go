@@ -51,6 +51,10 @@ type ExportedEmail struct {
 	Email    string `json:"email"`
 	Primary  bool   `json:"primary"`
 	Verified bool   `json:"verified"`
+	// CreateTime is when it was added (the account's creation, for the
+	// primary address); VerifyTime when its link was followed.
+	CreateTime time.Time  `json:"create_time"`
+	VerifyTime *time.Time `json:"verify_time,omitempty"`
 }
 
 // ExportedSession is one open session, without its refresh token's hash.
@@ -127,9 +131,17 @@ func (m *Manager) ExportAccount(ctx context.Context, t tenancy.Tenant, c Client)
 			Roles: nonNil(u.Roles), State: string(u.State), Disabled: u.Disabled, HasPassword: u.PasswordHash != "",
 			CreateTime: u.CreateTime, UpdateTime: u.UpdateTime, LastLoginTime: timeOrNil(u.LastLoginTime),
 			PasswordChangeTime: timeOrNil(u.PasswordChangeTime),
-		}, Emails: []ExportedEmail{{Email: u.Email, Primary: true, Verified: u.EmailVerified}},
+		}, Emails: []ExportedEmail{},
 			Sessions: []ExportedSession{}, LinkedIdentities: []ExportedLinkedIdentity{}, AuditEvents: []ExportedAuditEvent{},
 			Factors: ExportedFactors{Passkeys: []ExportedPasskey{}}}
+		addresses, err := emailAddressesOf(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		for _, a := range addresses {
+			e.Emails = append(e.Emails, ExportedEmail{Email: a.Email, Primary: a.Primary, Verified: a.Verified(),
+				CreateTime: a.CreateTime, VerifyTime: timeOrNil(a.VerifyTime)})
+		}
 		sessions, err := tx.UserSessions(ctx, u.ID, now)
 		if err != nil {
 			return err

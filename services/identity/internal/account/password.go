@@ -254,11 +254,15 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 		if err := tx.Audit(ctx, AuditEvent{Event: EventEmailChangeStarted, UserID: u.ID, ClientIP: c.IP}); err != nil {
 			return err
 		}
-		if _, err := tx.UserByEmail(ctx, email, false); err == nil {
-			// Taken: tell the owner of that address, not the caller.
-			return enqueueMail(ctx, tx, t, accountExistsMailTo(t, m.links, email))
-		} else if !errors.Is(err, ErrNotFound) {
+		if owner, err := emailOwner(ctx, tx, email); err != nil {
 			return err
+		} else if owner == u.ID {
+			return fault.Invalid("new_email", "EMAIL_ADDRESS_EXISTS",
+				"%s is already one of your email addresses: make it primary instead", email)
+		} else if owner != "" {
+			// Taken (as a primary or a verified secondary address): tell
+			// the owner of that address, not the caller.
+			return enqueueMail(ctx, tx, t, accountExistsMailTo(t, m.links, email))
 		}
 		now := m.now()
 		if err := tx.UseTokensOf(ctx, u.ID, now, PurposeVerifyEmail); err != nil {

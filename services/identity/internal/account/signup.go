@@ -106,6 +106,18 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
+		// Another account's verified secondary address is as taken as a
+		// primary one (emailaddress.go), and answered alike. A verification
+		// racing this sign-up is refused by the store (migration 0020):
+		// then this transaction fails, and no second owner appears.
+		if owner, err := tx.EmailAddressOwner(ctx, email); err == nil {
+			if err := tx.Audit(ctx, AuditEvent{Event: EventSignUpExisting, UserID: owner, ClientIP: c.IP}); err != nil {
+				return err
+			}
+			return enqueueMail(ctx, tx, t, accountExistsMailTo(t, m.links, email))
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
 		if username != "" {
 			// Usernames log in, so the answer must not say one is taken
 			// (that would list the accounts): the address's owner is told
@@ -204,6 +216,12 @@ func (m *Manager) VerifyEmail(ctx context.Context, t tenancy.Tenant, token strin
 	}
 	var email string
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		// The links of secondary addresses open the same page, which
+		// calls this: they are told apart by their token's purpose.
+		if tok, err := tx.Token(ctx, hashSecret(token)); err == nil && tok.Purpose == PurposeVerifyEmailAddress {
+			email, err = m.verifyEmailAddress(ctx, tx, token, c)
+			return err
+		}
 		tok, u, err := m.consume(ctx, tx, token, PurposeVerifyEmail)
 		if err != nil {
 			return err
@@ -214,6 +232,11 @@ func (m *Manager) VerifyEmail(ctx context.Context, t tenancy.Tenant, token strin
 			}
 			old := u.Email
 			u.Email = tok.Email
+			// Added as a secondary address since the change began: it
+			// becomes the primary one instead.
+			if err := tx.DeleteEmailAddress(ctx, u.ID, tok.Email); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
 			// Links mailed before the change (a reset sent to the old
 			// address above all) must not work once the address is gone.
 			if err := tx.UseTokensOf(ctx, u.ID, m.now(), credentialPurposes...); err != nil {
@@ -281,8 +304,8 @@ func (m *Manager) peek(ctx context.Context, tx Tx, token string, purpose Purpose
 	// is good only while that is still the account's address. (Changing
 	// the address also ends such tokens; this holds even for one a change
 	// missed.) A verification token names the address it proves, which
-	// may be a new one.
-	if purpose != PurposeVerifyEmail && tok.Email != u.Email {
+	// may be a new one, or a secondary one.
+	if purpose != PurposeVerifyEmail && purpose != PurposeVerifyEmailAddress && tok.Email != u.Email {
 		return nil, nil, errInvalidToken("token")
 	}
 	return tok, u, nil

@@ -148,4 +148,5 @@ type Tx interface {
 	LoginCodeTx
 	PasskeyTx
 	AccountEventTx
+	EmailAddressTx
 }

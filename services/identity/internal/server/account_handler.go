@@ -95,3 +95,50 @@ func (s *accountServer) ListEmailKinds(context.Context, *identityv1.ListEmailKin
 	}
 	return resp, nil
 }
+
+// ListEmailAddresses implements AccountServiceServer.
+func (s *accountServer) ListEmailAddresses(ctx context.Context, _ *identityv1.ListEmailAddressesRequest) (*identityv1.ListEmailAddressesResponse, error) {
+	addresses, err := s.accounts.ListEmailAddresses(ctx, tenantFrom(ctx), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	resp := &identityv1.ListEmailAddressesResponse{}
+	for _, a := range addresses {
+		resp.EmailAddresses = append(resp.EmailAddresses, &identityv1.EmailAddress{
+			Email: a.Email, Primary: a.Primary, Verified: a.Verified(), CreateTime: timestamppb.New(a.CreateTime)})
+	}
+	return resp, nil
+}
+
+// AddEmailAddress implements AccountServiceServer.
+func (s *accountServer) AddEmailAddress(ctx context.Context, req *identityv1.AddEmailAddressRequest) (*identityv1.AddEmailAddressResponse, error) {
+	if err := s.accounts.AddEmailAddress(ctx, tenantFrom(ctx), clientOf(ctx), req.GetEmail()); err != nil {
+		return nil, err
+	}
+	return &identityv1.AddEmailAddressResponse{}, nil
+}
+
+// VerifyEmailAddress implements AccountServiceServer.
+func (s *accountServer) VerifyEmailAddress(ctx context.Context, req *identityv1.VerifyEmailAddressRequest) (*identityv1.VerifyEmailAddressResponse, error) {
+	email, err := s.accounts.VerifyEmailAddress(ctx, tenantFrom(ctx), req.GetToken(), clientOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &identityv1.VerifyEmailAddressResponse{Email: email}, nil
+}
+
+// SetPrimaryEmailAddress implements AccountServiceServer.
+func (s *accountServer) SetPrimaryEmailAddress(ctx context.Context, req *identityv1.SetPrimaryEmailAddressRequest) (*identityv1.SetPrimaryEmailAddressResponse, error) {
+	if err := s.accounts.SetPrimaryEmailAddress(ctx, tenantFrom(ctx), clientOf(ctx), req.GetEmail()); err != nil {
+		return nil, err
+	}
+	return &identityv1.SetPrimaryEmailAddressResponse{}, nil
+}
+
+// RemoveEmailAddress implements AccountServiceServer.
+func (s *accountServer) RemoveEmailAddress(ctx context.Context, req *identityv1.RemoveEmailAddressRequest) (*identityv1.RemoveEmailAddressResponse, error) {
+	if err := s.accounts.RemoveEmailAddress(ctx, tenantFrom(ctx), clientOf(ctx), req.GetEmail()); err != nil {
+		return nil, err
+	}
+	return &identityv1.RemoveEmailAddressResponse{}, nil
+}

@@ -29,6 +29,9 @@ var public = []string{
 	identityv1.PasskeyService_BeginPasskeyMfa_FullMethodName,
 	identityv1.PasskeyService_FinishPasskeyMfa_FullMethodName,
 	identityv1.TokenService_GetJwks_FullMethodName,
+	// The link mailed to an added address is its proof, opened perhaps
+	// where its account is not logged in, as VerifyEmail's.
+	identityv1.AccountService_VerifyEmailAddress_FullMethodName,
 }
 
 // Policy says which roles may call the other methods; anything missing is
@@ -66,6 +69,10 @@ func Policy() authn.Policy {
 		identityv1.AccountService_GetAccountDeletion_FullMethodName:     users,
 		identityv1.AccountService_PreviewEmail_FullMethodName:           admins,
 		identityv1.AccountService_ListEmailKinds_FullMethodName:         admins,
+		identityv1.AccountService_ListEmailAddresses_FullMethodName:     users,
+		identityv1.AccountService_AddEmailAddress_FullMethodName:        users,
+		identityv1.AccountService_SetPrimaryEmailAddress_FullMethodName: users,
+		identityv1.AccountService_RemoveEmailAddress_FullMethodName:     users,
 		identityv1.UserService_GetUser_FullMethodName:                   admins,
 		identityv1.UserService_UpdateUser_FullMethodName:                admins,
 		identityv1.UserService_DeleteUser_FullMethodName:                admins,

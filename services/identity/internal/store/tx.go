@@ -196,8 +196,14 @@ func (t *pgTx) InsertUser(ctx context.Context, u *account.User) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (email) DO NOTHING`,
 		u.ID, u.Email, u.EmailVerified, nullString(u.Username), u.DisplayName, nullString(u.PasswordHash), roles(u.Roles),
 		string(u.State), u.Disabled, u.CreateTime, u.UpdateTime, nullTime(u.PasswordChangeTime))
-	if constraint(err) == "users_username_key" {
+	switch constraint(err) {
+	case "users_username_key":
 		return account.ErrUsernameTaken
+	case "users_email_key":
+		// Raised by the trigger of migration 0020: another account has the
+		// address as a verified secondary one. Unlike ON CONFLICT this
+		// aborts the transaction.
+		return account.ErrEmailTaken
 	}
 	if err != nil {
 		return err
