@@ -132,7 +132,7 @@ func TestAccountAndAdminPagesOnAPhone(t *testing.T) {
 			require.Equal(t, lang, eval[string](t, b, `document.documentElement.lang`))
 			require.True(t, eval[bool](t, b, noOverflow), "the account page is no wider than the phone: %v", eval[[]string](t, b, overflowing))
 			require.Empty(t, eval[[]string](t, b, inViewport("header.site .tenant", "#me-email", "#logout", "#export", "#delete-account", "#current_password", "#new_password",
-				"#password-form button[type=submit]", "#new_email", "#email-form button[type=submit]", "#sessions li button")), "controls off the screen")
+				"#password-form button[type=submit]", "#new_email", "#email-form button[type=submit]", "#address-new", "#address-add-button", "#sessions li button")), "controls off the screen")
 			b.saveScreenshot(t, dir, "account-phone-"+lang+".png")
 			if lang == "en" {
 				// The export (ExportAccountData over REST) of a session
@@ -146,6 +146,16 @@ func TestAccountAndAdminPagesOnAPhone(t *testing.T) {
 					chromedp.Click(chromedp.CSS("#email-form button[type=submit]")))
 				b.waitFor(t, "the link's announcement", contains("#message", "We sent a link to moved@example.com"))
 				s.mailTo("moved@example.com", "Confirm your email address")
+				// Another address (AddEmailAddress): listed at once as
+				// waiting for its link, which is mailed to it.
+				b.waitFor(t, "the addresses", `document.querySelectorAll('#addresses li').length === 1`)
+				b.run(t, "add an address",
+					chromedp.SendKeys(chromedp.CSS("#address-new"), "second@example.com"),
+					chromedp.Click(chromedp.CSS("#address-add-button")))
+				b.waitFor(t, "the add's announcement", contains("#message", "We sent a link to second@example.com"))
+				b.waitFor(t, "the new address listed", `document.querySelectorAll('#addresses li').length === 2`)
+				require.Contains(t, b.text(t, "#addresses"), "second@example.com (waiting for its link to be opened)")
+				s.mailTo("second@example.com", "Confirm your email address")
 			}
 		})
 	}

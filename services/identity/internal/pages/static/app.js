@@ -601,6 +601,63 @@
         say(t('We sent a link to {0}: open it to confirm the change.', v.new_email));
       });
 
+      // The email addresses: the primary one (logging in, mails) and the
+      // others, each made primary once the link mailed to it was opened.
+      // Buttons, not forms: without the script the section stays hidden.
+      async function loadAddresses() {
+        let r;
+        try {
+          r = await api('GET', '/v1/account/emailAddresses', undefined, true);
+        } catch (err) {
+          if (err.status === 401) { loggedOut(t('Your session has ended.')); return; }
+          say(err.message, true);
+          return;
+        }
+        const ul = $('#addresses');
+        ul.replaceChildren();
+        for (const a of r.emailAddresses || []) {
+          const state = a.primary ? t('primary') : a.verified ? t('confirmed') : t('waiting for its link to be opened');
+          const item = el('li', { class: 'address' }, el('span', { text: t('{0} ({1}), added {2}', a.email, state, when(a.createTime)) }));
+          const action = (label, aria, run) => {
+            const button = el('button', { type: 'button', class: 'secondary', text: label });
+            button.setAttribute('aria-label', aria);
+            button.addEventListener('click', async () => {
+              try {
+                await run();
+                await loadAddresses();
+              } catch (err) { say(err.message, true); }
+            });
+            item.append(button);
+          };
+          if (!a.primary && a.verified) {
+            action(t('Make primary'), t('Make {0} your primary address', a.email), async () => {
+              await api('POST', '/v1/account/emailAddresses:setPrimary', { email: a.email }, true);
+              $('#me-email').textContent = a.email;
+              say(t('{0} is your primary address now.', a.email));
+            });
+          }
+          if (!a.primary) {
+            action(t('Remove'), t('Remove the address {0}', a.email), async () => {
+              await api('POST', '/v1/account/emailAddresses:remove', { email: a.email }, true);
+              say(t('{0} is removed.', a.email));
+            });
+          }
+          ul.append(item);
+        }
+        $('#addresses-section').hidden = false;
+      }
+      $('#address-add-button').addEventListener('click', async () => {
+        const email = $('#address-new').value.trim();
+        if (!email) return;
+        try {
+          await api('POST', '/v1/account/emailAddresses', { email }, true);
+          $('#address-new').value = '';
+          say(t('We sent a link to {0}: open it to confirm the address.', email));
+          await loadAddresses();
+        } catch (err) { say(err.message, true); }
+      });
+      await loadAddresses();
+
       const list = $('#sessions');
       async function loadSessions() {
         let r;
