@@ -101,6 +101,12 @@ func (m *Manager) Invite(ctx context.Context, t tenancy.Tenant, in InviteInput, 
 		u, err := tx.UserByEmail(ctx, email, true)
 		switch {
 		case errors.Is(err, ErrNotFound):
+			// Administrators see every account: saying so is no leak.
+			if _, err := tx.EmailAddressOwner(ctx, email); err == nil {
+				return fault.New(fault.AlreadyExists, "USER_EXISTS", "%s is an email address of an account in this tenant", email)
+			} else if !errors.Is(err, ErrNotFound) {
+				return err
+			}
 			u = &User{ID: newID(), Email: email, DisplayName: in.DisplayName, Roles: roles, State: Invited, CreateTime: now, UpdateTime: now}
 			if err := tx.InsertUser(ctx, u); err != nil {
 				if errors.Is(err, ErrEmailTaken) {

@@ -130,6 +130,12 @@ func (m *Manager) AddEmailAddress(ctx context.Context, t tenancy.Tenant, c Clien
 	if err != nil {
 		return err
 	}
+	// Removing and adding again would otherwise mail a stranger's address
+	// without end: the verification mails' limit (per address and per
+	// client) holds here too, alike for a free and a taken address.
+	if err := m.limits.Verification(ctx, t.UID, email, c.IP); err != nil {
+		return err
+	}
 	start := time.Now()
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {

@@ -582,6 +582,15 @@ func (m *Manager) federatedLogin(ctx context.Context, t tenancy.Tenant, claims F
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
+		// Another account's secondary address (emailaddress.go) makes no
+		// new account, and is no proof of that account either: logging in
+		// takes its primary address.
+		if _, err := tx.EmailAddressOwner(ctx, email); err == nil {
+			refusal = "the email is a secondary address of another account"
+			return errNotLinked(p)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
 		settings, err := tx.Settings(ctx)
 		if err != nil {
 			return err
