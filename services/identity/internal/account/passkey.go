@@ -15,7 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
-	"tenantry.dev/identity/internal/mail"
+	"tenantry.dev/identity/internal/emails"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
@@ -451,7 +451,7 @@ func (m *Manager) FinishPasskeyRegistration(ctx context.Context, t tenancy.Tenan
 		if err := RecordAccountEvent(ctx, tx, t, userID, AccountFactorChanged); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, passkeyAddedMail(t, u.Email, name, []byte(out.ID)))
+		return enqueueMail(ctx, tx, t, passkeyAddedMail(t, u.Email, name, []byte(out.ID)))
 	})
 	if errors.Is(err, errPasskeyRefused) {
 		return nil, m.passkeyRefused(ctx, t, userID, c, "registration", err)
@@ -880,7 +880,7 @@ func (m *Manager) DeletePasskey(ctx context.Context, t tenancy.Tenant, userID, i
 		if err := RecordAccountEvent(ctx, tx, t, userID, AccountFactorChanged); err != nil {
 			return err
 		}
-		return tx.Enqueue(ctx, passkeyRemovedMail(t, u.Email, p.DisplayName, []byte(id)))
+		return enqueueMail(ctx, tx, t, passkeyRemovedMail(t, u.Email, p.DisplayName, []byte(id)))
 	})
 	if errors.Is(err, ErrNotFound) {
 		return errSessionEnded
@@ -901,23 +901,21 @@ func passkeyName(name string, emptyOK bool) (string, error) {
 	return name, nil
 }
 
-func passkeyAddedMail(t tenancy.Tenant, to, name string, key []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailPasskeyAdded, To: to, DedupeKey: dedupe(MailPasskeyAdded, key),
-		Subject: fmt.Sprintf("A passkey was added to your account at %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\na passkey (%q) was just added to your account at %s: it can now log you in, "+
-			"or stand in for your authenticator app's code.\n\n"+
-			"If it was not you, remove it from your account page, reset your password at once and contact an administrator.\n", name, tenantName(t)),
-	}
+func passkeyAddedMail(t tenancy.Tenant, to, name string, key []byte) letter {
+	return letter{kind: MailPasskeyAdded, to: to, dedupeKey: dedupe(MailPasskeyAdded, key), Letter: emails.Letter{
+		Subject: say("A passkey was added to your account at %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("A passkey (%q) was just added to your account at %s: it can now log you in, or stand in for your authenticator app's code.",
+			name, emails.TenantName)},
+		After: []emails.Text{say("If it was not you, remove it from your account page, reset your password at once and contact an administrator.")},
+	}}
 }
 
-func passkeyRemovedMail(t tenancy.Tenant, to, name string, key []byte) mail.Message {
-	return mail.Message{
-		Tenant: t.Slug, Kind: MailPasskeyRemoved, To: to, DedupeKey: dedupe(MailPasskeyRemoved, key),
-		Subject: fmt.Sprintf("A passkey was removed from your account at %s", tenantName(t)),
-		Text: fmt.Sprintf("Hello,\n\nthe passkey %q was just removed from your account at %s: it no longer logs you in.\n\n"+
-			"If it was not you, reset your password at once and contact an administrator.\n", name, tenantName(t)),
-	}
+func passkeyRemovedMail(t tenancy.Tenant, to, name string, key []byte) letter {
+	return letter{kind: MailPasskeyRemoved, to: to, dedupeKey: dedupe(MailPasskeyRemoved, key), Letter: emails.Letter{
+		Subject:    say("A passkey was removed from your account at %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("The passkey %q was just removed from your account at %s: it no longer logs you in.", name, emails.TenantName)},
+		After:      []emails.Text{say("If it was not you, reset your password at once and contact an administrator.")},
+	}}
 }
 
 // BeginPasskeyReauthentication begins a proof given again with one of the

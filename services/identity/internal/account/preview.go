@@ -25,12 +25,14 @@ var sampleMails = map[string]func(t tenancy.Tenant, links Links) letter{
 	MailEmailChanged: func(t tenancy.Tenant, _ Links) letter {
 		return emailChangedMail(t, "old.address@example.com", sampleTo, nil)
 	},
-	MailInvitation:    func(t tenancy.Tenant, l Links) letter { return invitationMail(t, l, sampleTo, sampleToken, nil) },
-	MailUsernameTaken: func(t tenancy.Tenant, l Links) letter { return usernameTakenMail(t, l, sampleTo, "jane") },
-	MailFactorAdded:   func(t tenancy.Tenant, _ Links) letter { return factorAddedMail(t, sampleTo, nil) },
-	MailFactorRemoved: func(t tenancy.Tenant, _ Links) letter { return factorRemovedMail(t, sampleTo, nil) },
-	MailFactorReset:   func(t tenancy.Tenant, _ Links) letter { return factorResetMail(t, sampleTo, nil) },
-	MailLoginCode:     func(t tenancy.Tenant, _ Links) letter { return loginCodeMail(t, sampleTo, "123456", nil) },
+	MailInvitation:     func(t tenancy.Tenant, l Links) letter { return invitationMail(t, l, sampleTo, sampleToken, nil) },
+	MailUsernameTaken:  func(t tenancy.Tenant, l Links) letter { return usernameTakenMail(t, l, sampleTo, "jane") },
+	MailFactorAdded:    func(t tenancy.Tenant, _ Links) letter { return factorAddedMail(t, sampleTo, nil) },
+	MailFactorRemoved:  func(t tenancy.Tenant, _ Links) letter { return factorRemovedMail(t, sampleTo, nil) },
+	MailFactorReset:    func(t tenancy.Tenant, _ Links) letter { return factorResetMail(t, sampleTo, nil) },
+	MailLoginCode:      func(t tenancy.Tenant, _ Links) letter { return loginCodeMail(t, sampleTo, "123456", nil) },
+	MailPasskeyAdded:   func(t tenancy.Tenant, _ Links) letter { return passkeyAddedMail(t, sampleTo, "Laptop", nil) },
+	MailPasskeyRemoved: func(t tenancy.Tenant, _ Links) letter { return passkeyRemovedMail(t, sampleTo, "Laptop", nil) },
 	MailDeletionRequested: func(t tenancy.Tenant, _ Links) letter {
 		return deletionRequestedMail(t, sampleTo, time.Date(2030, 1, 15, 9, 30, 0, 0, time.UTC), 14)
 	},
