@@ -76,7 +76,9 @@ type AccountServiceClient interface {
 	// the tenant has the address; if one has, the address is mailed that
 	// someone tried to use it instead, and it can never be verified. At most
 	// 10 addresses besides the primary (EMAIL_ADDRESS_LIMIT); one of the
-	// caller's own is refused with EMAIL_ADDRESS_EXISTS. A sensitive action:
+	// caller's own is refused with EMAIL_ADDRESS_EXISTS; the verification
+	// mails' limit applies (RESOURCE_EXHAUSTED). Adding a pending address
+	// again mails it a new link. A sensitive action:
 	// REAUTHENTICATION_REQUIRED without a recent proof.
 	AddEmailAddress(ctx context.Context, in *AddEmailAddressRequest, opts ...grpc.CallOption) (*AddEmailAddressResponse, error)
 	// VerifyEmailAddress follows an added address's verification link (its
@@ -258,7 +260,9 @@ type AccountServiceServer interface {
 	// the tenant has the address; if one has, the address is mailed that
 	// someone tried to use it instead, and it can never be verified. At most
 	// 10 addresses besides the primary (EMAIL_ADDRESS_LIMIT); one of the
-	// caller's own is refused with EMAIL_ADDRESS_EXISTS. A sensitive action:
+	// caller's own is refused with EMAIL_ADDRESS_EXISTS; the verification
+	// mails' limit applies (RESOURCE_EXHAUSTED). Adding a pending address
+	// again mails it a new link. A sensitive action:
 	// REAUTHENTICATION_REQUIRED without a recent proof.
 	AddEmailAddress(context.Context, *AddEmailAddressRequest) (*AddEmailAddressResponse, error)
 	// VerifyEmailAddress follows an added address's verification link (its

@@ -52,7 +52,8 @@ type ExportedEmail struct {
 	Primary  bool   `json:"primary"`
 	Verified bool   `json:"verified"`
 	// CreateTime is when it was added (the account's creation, for the
-	// primary address); VerifyTime when its link was followed.
+	// primary address); VerifyTime when its link was followed (a
+	// secondary address's only).
 	CreateTime time.Time  `json:"create_time"`
 	VerifyTime *time.Time `json:"verify_time,omitempty"`
 }
@@ -139,8 +140,13 @@ func (m *Manager) ExportAccount(ctx context.Context, t tenancy.Tenant, c Client)
 			return err
 		}
 		for _, a := range addresses {
-			e.Emails = append(e.Emails, ExportedEmail{Email: a.Email, Primary: a.Primary, Verified: a.Verified(),
-				CreateTime: a.CreateTime, VerifyTime: timeOrNil(a.VerifyTime)})
+			x := ExportedEmail{Email: a.Email, Primary: a.Primary, Verified: a.Verified(), CreateTime: a.CreateTime}
+			if !a.Primary {
+				// The account keeps no verification time of its primary
+				// address (EmailAddress.VerifyTime stands in for it).
+				x.VerifyTime = timeOrNil(a.VerifyTime)
+			}
+			e.Emails = append(e.Emails, x)
 		}
 		sessions, err := tx.UserSessions(ctx, u.ID, now)
 		if err != nil {

@@ -183,6 +183,8 @@ func TestEmailAddresses(t *testing.T) {
 		require.Len(t, emails, 2)
 		require.Equal(t, annWork, emails[0].(map[string]any)["email"])
 		require.Equal(t, true, emails[0].(map[string]any)["primary"])
+		require.NotContains(t, emails[0], "verify_time", "no time is kept for a primary's verification")
+		require.NotEmpty(t, emails[1].(map[string]any)["create_time"])
 		require.Equal(t, "shared@example.com", emails[1].(map[string]any)["email"])
 		require.Equal(t, false, emails[1].(map[string]any)["verified"], "bob verified it first")
 	})
