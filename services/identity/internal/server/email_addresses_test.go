@@ -163,6 +163,37 @@ func TestEmailAddresses(t *testing.T) {
 		require.ErrorContains(t, err, "taken by another account")
 		_, err = db.Exec(context.Background(), `UPDATE `+users+` SET email = 'shared@example.com' WHERE email = $1`, annWork)
 		require.ErrorContains(t, err, "taken by another account")
+
+		// The race itself: bob takes race@ as his primary in a transaction
+		// not yet committed; ann's verified race@, written meanwhile,
+		// waits for it (the advisory lock), then sees it and is refused.
+		ctx := context.Background()
+		other, err := pgx.Connect(ctx, s.registry.DBURL)
+		require.NoError(t, err)
+		defer other.Close(ctx)
+		bobConn, err := pgx.Connect(ctx, s.registry.DBURL)
+		require.NoError(t, err)
+		defer bobConn.Close(ctx)
+		const race = "race@example.com"
+		// db, in no transaction, watches: its statistics are fresh each time.
+		bob, err := bobConn.Begin(ctx)
+		require.NoError(t, err)
+		_, err = bob.Exec(ctx, `UPDATE `+users+` SET email = $1 WHERE email = 'bob@example.com'`, race)
+		require.NoError(t, err)
+		annWrote := make(chan error, 1)
+		go func() {
+			_, err := other.Exec(ctx, `INSERT INTO `+addresses+` (user_id, email, create_time, verify_time)
+				SELECT id, $1, now(), now() FROM `+users+` WHERE email = $2`, race, annWork)
+			annWrote <- err
+		}()
+		registrytestEventually(t, "ann's write waiting for bob's", func() bool {
+			var waiting bool
+			err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock')`,
+				other.PgConn().PID()).Scan(&waiting)
+			return err == nil && waiting
+		})
+		require.NoError(t, bob.Commit(ctx))
+		require.ErrorContains(t, <-annWrote, "taken by another account")
 	})
 
 	t.Run("each change needs a recent proof; listing does not", func(t *testing.T) {
