@@ -189,9 +189,11 @@ func factorRemovedMail(t tenancy.Tenant, to string, key []byte) letter {
 
 func factorResetMail(t tenancy.Tenant, to string, key []byte) letter {
 	return letter{kind: MailFactorReset, to: to, dedupeKey: dedupe(MailFactorReset, key), Letter: emails.Letter{
-		Subject: say("An administrator removed the authenticator app of your account at %s", emails.TenantName),
-		Paragraphs: []emails.Text{say("An administrator of %s removed the authenticator app of your account, with its recovery codes. "+
-			"You can add a new one from your account page (your organisation may ask you to at your next login).", emails.TenantName)},
+		// ResetUserMFA removes every factor, not only the app: the mail says
+		// so, or a user would expect their passkeys to still work.
+		Subject: say("An administrator reset the second factors of your account at %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("An administrator of %s removed the second factors of your account: its authenticator app, its recovery codes and its passkeys, "+
+			"and forgot the devices it was remembered on. You can add new ones from your account page (your organisation may ask you to at your next login).", emails.TenantName)},
 		After: []emails.Text{say("If you did not ask for this, contact an administrator at once.")},
 	}}
 }

@@ -561,7 +561,8 @@ func TestTenantMFAPolicy(t *testing.T) {
 		_, err = s.users.ResetUserMfa(in("strict", admin.GetAccessToken()), &identityv1.ResetUserMfaRequest{Name: staff})
 		requireCode(t, err, codes.FailedPrecondition)
 		require.Equal(t, "TOTP_NOT_ENROLLED", reasonOf(err))
-		s.mailTo("staff@example.com", "An administrator removed the authenticator app")
+		_, body, _ := s.mailTo("staff@example.com", "An administrator reset the second factors")
+		require.Contains(t, body, "its authenticator app, its recovery codes and its passkeys", "the mail names every factor the reset removed")
 		require.Contains(t, s.auditEvents("strict", "staff@example.com"), "mfa.reset_by_admin")
 
 		resp, err := s.auth.Login(in("strict"), loginRequest("staff@example.com", goodPassword))
