@@ -489,12 +489,13 @@ func (m *Manager) challengeOf(ctx context.Context, tx Tx, token string) (*OneTim
 }
 
 // MFAChallengePending reports whether challenge is still usable in t, and
-// whether its user must enrol a factor first (they have none confirmed),
+// whether its user must enrol a factor first (they have none confirmed) or
+// has only passkeys (no code to type: recovery codes come with an app),
 // for a page that carries it (a sign-in with another provider that goes on
 // at the login page).
-func (m *Manager) MFAChallengePending(ctx context.Context, t tenancy.Tenant, challenge string) (enrollmentRequired, ok bool) {
+func (m *Manager) MFAChallengePending(ctx context.Context, t tenancy.Tenant, challenge string) (enrollmentRequired, passkeyOnly, ok bool) {
 	if challenge == "" || len(challenge) > 128 {
-		return false, false
+		return false, false, false
 	}
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		_, u, err := m.challengeOf(ctx, tx, challenge)
@@ -503,9 +504,10 @@ func (m *Manager) MFAChallengePending(ctx context.Context, t tenancy.Tenant, cha
 		}
 		totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
 		enrollmentRequired = totp == nil && passkeys == 0
+		passkeyOnly = totp == nil && passkeys > 0
 		return err
 	})
-	return enrollmentRequired, err == nil
+	return enrollmentRequired, passkeyOnly, err == nil
 }
 
 // VerifyMFA is a login's second step: a code of the account's app, or a

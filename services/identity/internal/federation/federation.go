@@ -61,7 +61,7 @@ type Accounts interface {
 	FederatedLogin(ctx context.Context, t tenancy.Tenant, claims account.FederatedClaims, c account.Client) (account.FederatedOutcome, error)
 	LinkWithPassword(ctx context.Context, t tenancy.Tenant, claims account.FederatedClaims, password string, c account.Client) (account.Tokens, *account.User, error)
 	ConnectIdentity(ctx context.Context, t tenancy.Tenant, userID, sessionID string, claims account.FederatedClaims, c account.Client) error
-	MFAChallengePending(ctx context.Context, t tenancy.Tenant, challenge string) (enrollmentRequired, ok bool)
+	MFAChallengePending(ctx context.Context, t tenancy.Tenant, challenge string) (enrollmentRequired, passkeyOnly, ok bool)
 }
 
 // Host is what the flow needs from the server around it.
@@ -390,19 +390,19 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 
 // PendingMFA returns the MFA challenge of a sign-in with a provider that
 // waits, in this browser, for the account's second factor (or for the
-// enrolment of one, enrollmentRequired); false when none does, or it was
-// used or expired.
-func (s *Service) PendingMFA(r *http.Request) (challenge string, enrollmentRequired, ok bool) {
+// enrolment of one, enrollmentRequired; passkeyOnly when a passkey is the
+// account's only factor); false when none does, or it was used or expired.
+func (s *Service) PendingMFA(r *http.Request) (challenge string, enrollmentRequired, passkeyOnly, ok bool) {
 	t, err := s.host.Tenant(r)
 	if err != nil {
-		return "", false, false
+		return "", false, false, false
 	}
 	var pm pendingMFA
 	if !s.readCookie(r, t, mfaCookie, &pm) {
-		return "", false, false
+		return "", false, false, false
 	}
-	enrollmentRequired, ok = s.accounts.MFAChallengePending(r.Context(), t, pm.Challenge)
-	return pm.Challenge, enrollmentRequired, ok
+	enrollmentRequired, passkeyOnly, ok = s.accounts.MFAChallengePending(r.Context(), t, pm.Challenge)
+	return pm.Challenge, enrollmentRequired, passkeyOnly, ok
 }
 
 // ClearPendingMFA forgets the browser's pending sign-in (its challenge was

@@ -85,6 +85,9 @@ type LoginStep struct {
 	// RememberDays is for how many days the second step may remember the
 	// browser; 0: it may not.
 	RememberDays int
+	// PasskeyOnly says the account's only factor is a passkey: the page
+	// offers no code form, which could never succeed.
+	PasskeyOnly bool
 }
 
 // Enrollment is a new authenticator app's secret, for the user to put in
@@ -176,6 +179,7 @@ const (
 	msgVerifyAsk      = "Confirm your email address with the button below."
 	msgConnected      = "Connected: you can log in with it from now on."
 	msgMFAStep        = "Enter the code your authenticator app shows, or one of your recovery codes."
+	msgPasskeyStep    = "Use your passkey to finish logging in."
 	msgCodeSent       = "If this email belongs to an account, a code to log in is on its way: enter it below."
 	msgEnrolStep      = "This organisation requires a second factor: add this key to an authenticator app, then enter the code it shows."
 	msgEnrolled       = "Your authenticator app is on, and you are logged in. Keep your recovery codes now: they will not be shown again."
@@ -284,8 +288,8 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request, v *view, form ur
 		v.succeed(msgEnrolStep)
 		return http.StatusOK
 	case step.MFAChallenge != "":
-		v.MFAChallenge, v.RememberDays, v.focus = step.MFAChallenge, step.RememberDays, "code"
-		v.succeed(msgMFAStep)
+		v.MFAChallenge, v.RememberDays = step.MFAChallenge, step.RememberDays
+		v.mfaStep(step.PasskeyOnly)
 		return http.StatusOK
 	}
 	return loggedIn(w, v)
@@ -312,8 +316,7 @@ func (h *handler) loginCode(w http.ResponseWriter, r *http.Request, v *view, for
 			v.focus = "enrol_code"
 			v.succeed(msgEnrolStep)
 		} else {
-			v.focus = "code"
-			v.succeed(msgMFAStep)
+			v.mfaStep(step.PasskeyOnly)
 		}
 		h.render(w, r, "/login", v, http.StatusOK)
 		return 0
@@ -327,6 +330,19 @@ func (h *handler) loginCode(w http.ResponseWriter, r *http.Request, v *view, for
 	v.LoginCodeToken, v.focus = token, "code"
 	v.succeed(msgCodeSent)
 	return http.StatusOK
+}
+
+// mfaStep shows the second step of a login: the code form, or, when a
+// passkey is the account's only factor, only the passkey button (which the
+// script shows) and no code form that could never succeed.
+func (v *view) mfaStep(passkeyOnly bool) {
+	if passkeyOnly {
+		v.PasskeyOnly = true
+		v.succeed(msgPasskeyStep)
+		return
+	}
+	v.focus = "code"
+	v.succeed(msgMFAStep)
 }
 
 // loggedIn sends a browser that just logged in to v.Next, or the account

@@ -25,7 +25,11 @@ type fakeAccounts struct {
 
 	providers []pages.SignInProvider // SignInProviders' answer
 	pending   *pages.PendingLink     // PendingLink's answer
-	challenge string                 // Login's MFA challenge, when set
+	challenge string                 // Login's and LoginWithCode's MFA challenge, when set
+	// passkeyOnly marks that challenge (and PendingMFA's) as one whose
+	// only factor is a passkey.
+	passkeyOnly bool
+	pendingMFA  string // PendingMFA's challenge, when set
 }
 
 func (f *fakeAccounts) record(call string) error {
@@ -50,13 +54,16 @@ func (f *fakeAccounts) Login(w http.ResponseWriter, _ *http.Request, email, pass
 		return pages.LoginStep{}, err
 	}
 	if f.challenge != "" {
-		return pages.LoginStep{MFAChallenge: f.challenge}, nil
+		return pages.LoginStep{MFAChallenge: f.challenge, PasskeyOnly: f.passkeyOnly}, nil
 	}
 	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})
 	return pages.LoginStep{}, nil
 }
 
 func (f *fakeAccounts) PendingMFA(*http.Request) (pages.LoginStep, bool) {
+	if f.pendingMFA != "" {
+		return pages.LoginStep{MFAChallenge: f.pendingMFA, PasskeyOnly: f.passkeyOnly}, true
+	}
 	return pages.LoginStep{}, false
 }
 
@@ -73,6 +80,9 @@ func (f *fakeAccounts) RequestLoginCode(_ *http.Request, email string) (string, 
 func (f *fakeAccounts) LoginWithCode(w http.ResponseWriter, _ *http.Request, token, code string) (pages.LoginStep, error) {
 	if err := f.record("LoginWithCode token=" + token + " code=" + code); err != nil {
 		return pages.LoginStep{}, err
+	}
+	if f.challenge != "" {
+		return pages.LoginStep{MFAChallenge: f.challenge, PasskeyOnly: f.passkeyOnly}, nil
 	}
 	http.SetCookie(w, &http.Cookie{Name: "tenantry_session", Value: "refresh", HttpOnly: true})
 	return pages.LoginStep{}, nil
@@ -378,4 +388,50 @@ func TestPagesOpenedFromALinkCarryItInTheirForm(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPagesPasskeyOnlySecondStep: a login by email code, by another
+// provider or by password whose second step takes only a passkey shows no
+// code form (it could never succeed), but the passkey step's message and
+// the challenge for the script's passkey button; an account with codes
+// still gets the code form.
+func TestPagesPasskeyOnlySecondStep(t *testing.T) {
+	t.Parallel()
+	codeForm := regexp.MustCompile(`<form id="mfa-form"[^>]*>`)
+	for _, tc := range []struct {
+		name     string
+		accounts *fakeAccounts
+		answer   func(h http.Handler) *httptest.ResponseRecorder
+	}{
+		{"a login by email code", &fakeAccounts{challenge: "ch-1", passkeyOnly: true}, func(h http.Handler) *httptest.ResponseRecorder {
+			return post(h, "/login/code", url.Values{"login_code_token": {"tok"}, "code": {"123456"}})
+		}},
+		{"a sign-in with another provider", &fakeAccounts{pendingMFA: "ch-1", passkeyOnly: true}, func(h http.Handler) *httptest.ResponseRecorder {
+			return get(h, "/login")
+		}},
+		{"a login by password", &fakeAccounts{challenge: "ch-1", passkeyOnly: true}, func(h http.Handler) *httptest.ResponseRecorder {
+			return post(h, "/login", url.Values{"email": {"ada@example.com"}, "password": {"pw"}})
+		}},
+	} {
+		t.Run(tc.name+" with only a passkey shows no code form", func(t *testing.T) {
+			t.Parallel()
+			w := tc.answer(pages.Handler(tc.accounts))
+			require.Equal(t, http.StatusOK, w.Code)
+			body := w.Body.String()
+			form := codeForm.FindString(body)
+			require.Contains(t, form, " hidden")
+			require.Contains(t, form, "data-passkey-only")
+			require.Contains(t, body, `<input type="hidden" name="mfa_challenge" value="ch-1">`)
+			require.Contains(t, body, "Use your passkey to finish logging in.")
+			require.NotContains(t, body, "Enter the code your authenticator app shows")
+		})
+	}
+	t.Run("a login by email code with an app shows the code form", func(t *testing.T) {
+		t.Parallel()
+		w := post(pages.Handler(&fakeAccounts{challenge: "ch-1"}), "/login/code", url.Values{"login_code_token": {"tok"}, "code": {"123456"}})
+		require.Equal(t, http.StatusOK, w.Code)
+		form := codeForm.FindString(w.Body.String())
+		require.NotContains(t, form, "hidden")
+		require.Contains(t, w.Body.String(), "Enter the code your authenticator app shows")
+	})
 }

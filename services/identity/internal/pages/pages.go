@@ -182,7 +182,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, path string, v 
 					if step.Enrollment != nil {
 						v.succeed(msgEnrolStep)
 					} else {
-						v.succeed(msgMFAStep)
+						v.mfaStep(step.PasskeyOnly)
 					}
 				}
 			}

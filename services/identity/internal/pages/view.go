@@ -37,6 +37,9 @@ type view struct {
 	// RememberDays is for how many days the code form may remember the
 	// browser (0: the box is not shown).
 	RememberDays int
+	// PasskeyOnly hides the code form of the second step: the account's
+	// only factor is a passkey (see LoginStep).
+	PasskeyOnly bool
 	// ByEmailCode makes the login page link to the login by a code by
 	// email; LoginCodeToken is that login's token once a code was asked
 	// for (its page then asks for the code).

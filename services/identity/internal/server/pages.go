@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"tenantry.dev/identity/internal/branding"
 
@@ -90,6 +91,7 @@ func (p *pageForms) Login(w http.ResponseWriter, r *http.Request, email, passwor
 			return nil
 		}
 		step.MFAChallenge, step.RememberDays = res.Challenge.Token, res.Challenge.RememberDays
+		step.PasskeyOnly = passkeyOnly(res.Challenge.Factors)
 		if res.Challenge.EnrollmentRequired {
 			// The page shows the new app's key at once: there is nothing
 			// else to do with this challenge.
@@ -187,15 +189,23 @@ func (p *pageForms) SignInProviders(r *http.Request) []pages.SignInProvider {
 	return out
 }
 
+// passkeyOnly says a challenge takes no code, only a passkey: its factors
+// include neither the app nor recovery codes (as app.js decides from the
+// REST answer's factors).
+func passkeyOnly(factors []account.Factor) bool {
+	return slices.Contains(factors, account.FactorPasskey) &&
+		!slices.Contains(factors, account.FactorTOTP) && !slices.Contains(factors, account.FactorRecoveryCode)
+}
+
 // PendingMFA implements pages.Accounts: a sign-in with another provider
 // waiting for the account's second factor, or for the enrolment of one
 // (whose key is then made, as after a password).
 func (p *pageForms) PendingMFA(r *http.Request) (pages.LoginStep, bool) {
-	challenge, enrol, ok := p.federation.PendingMFA(r)
+	challenge, enrol, passkeyOnly, ok := p.federation.PendingMFA(r)
 	if !ok {
 		return pages.LoginStep{}, false
 	}
-	step := pages.LoginStep{MFAChallenge: challenge}
+	step := pages.LoginStep{MFAChallenge: challenge, PasskeyOnly: passkeyOnly}
 	if enrol {
 		t, err := activeTenantOf(p.resolver, r)
 		if err != nil {
@@ -257,6 +267,7 @@ func (p *pageForms) LoginWithCode(w http.ResponseWriter, r *http.Request, token,
 			return nil
 		}
 		step.MFAChallenge, step.RememberDays = res.Challenge.Token, res.Challenge.RememberDays
+		step.PasskeyOnly = passkeyOnly(res.Challenge.Factors)
 		if res.Challenge.EnrollmentRequired {
 			e, err := p.accounts.BeginTOTPAtLogin(r.Context(), t, res.Challenge.Token, c)
 			if err != nil {

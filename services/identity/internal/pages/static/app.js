@@ -453,7 +453,9 @@
       });
       // Passkeys: without a password, or as the second factor.
       if (passkeysSupported && !loginForm.hidden) $('#passkey-login').hidden = false;
-      if (passkeysSupported && !mfaForm.hidden) $('#passkey-mfa').hidden = false;
+      // The server hid the code form of a second step whose only factor is
+      // a passkey (data-passkey-only), as the password's answer above does.
+      if (passkeysSupported && (!mfaForm.hidden || mfaForm.hasAttribute('data-passkey-only'))) $('#passkey-mfa').hidden = false;
       $('#passkey-login-button').addEventListener('click', async () => {
         say('');
         try {
