@@ -16,16 +16,26 @@
 //   - <lang>.script.json: the text app.js writes into the pages, handed
 //     to the script in the page (see ScriptMessages). Placeholders are
 //     {0}, {1}, ... as app.js fills them in.
+//   - <lang>.errors.json: the messages of identity's API errors (faults),
+//     keyed by their English fmt format as the code writes it ("%s is
+//     required"), with the server catalog's verbs. The API answers in
+//     English (it is an API, and clients match nothing but the reason);
+//     a page shows the error in its language by looking the English
+//     message up here, on the server (Printer.APIMessage) and in app.js
+//     (APIMessages): a formatted message is matched against the keys, the
+//     text each verb wrote going unchanged into the translation's verb.
 //
 // A Printer looks a text up in its language's file (falling back to the
 // key) and formats the arguments with golang.org/x/text/message, which
 // writes numbers the language's way. A text without arguments is never
 // formatted, so a "%" in it (or in an API's message shown as is) stays.
 //
-// To add a language: add its tag to Supported, and the two files, named by
-// the tag's base language ("fr.json", "fr.script.json"). The package's tests
-// check that every text the templates, mails and app.js translate has an
-// entry in every language, with the same verbs or placeholders.
+// To add a language: add its tag to Supported, and the three files, named
+// by the tag's base language ("fr.json", "fr.script.json",
+// "fr.errors.json"). The package's tests check that every text the
+// templates, mails and app.js translate, and every fault message of the
+// account package, has an entry in every language, with the same verbs or
+// placeholders.
 //
 // # Choosing
 //
@@ -44,6 +54,9 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/text/language"
@@ -66,6 +79,8 @@ var (
 	// language.
 	servers = map[string]map[string]string{}
 	scripts = map[string]map[string]string{}
+	// apiErrors are the API error catalogs, by base language.
+	apiErrors = map[string]*errorCatalog{}
 )
 
 func init() {
@@ -78,6 +93,11 @@ func init() {
 		if scripts[base], err = readCatalog(base + ".script.json"); err != nil {
 			panic(err)
 		}
+		errs, err := readCatalog(base + ".errors.json")
+		if err != nil {
+			panic(err)
+		}
+		apiErrors[base] = newErrorCatalog(errs)
 	}
 }
 
@@ -190,4 +210,104 @@ func ScriptMessages(tag language.Tag) map[string]string {
 // Name is tag's language in its own words, for a link to choose it.
 func Name(tag language.Tag) string {
 	return display.Self.Name(tag)
+}
+
+// APIMessage translates the message of an API error (a fault's English
+// message, formatted) into the printer's language: the entry of the
+// errors catalog whose key it is, or whose key's format wrote it, with the
+// texts the verbs wrote put into the translation's verbs; the message
+// itself when no entry matches.
+func (p Printer) APIMessage(msg string) string {
+	if c := apiErrors[Base(p.tag)]; c != nil {
+		return c.translate(msg)
+	}
+	return msg
+}
+
+// APIMessages is the errors catalog of tag, for app.js to translate the
+// REST API's error messages as APIMessage does (empty for English).
+func APIMessages(tag language.Tag) map[string]string {
+	if c := apiErrors[Base(tag)]; c != nil {
+		return c.entries
+	}
+	return map[string]string{}
+}
+
+// verb is one fmt verb of a format ("%s", "%[2]q", "%d"); "%%" is no verb.
+var verb = regexp.MustCompile(`%(?:\[(\d+)\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z%]`)
+
+// errorCatalog is an errors catalog with a pattern for each key that has
+// verbs, to recognise the messages its format wrote.
+type errorCatalog struct {
+	entries  map[string]string
+	patterns []errorPattern
+}
+
+type errorPattern struct {
+	match *regexp.Regexp // the key, each verb a lazy group
+	msg   string         // the translation
+}
+
+func newErrorCatalog(entries map[string]string) *errorCatalog {
+	c := &errorCatalog{entries: entries}
+	for key, msg := range entries {
+		if !verb.MatchString(strings.ReplaceAll(key, "%%", "")) {
+			continue
+		}
+		var re strings.Builder
+		re.WriteString("^")
+		last := 0
+		for _, loc := range verb.FindAllStringIndex(key, -1) {
+			re.WriteString(regexp.QuoteMeta(key[last:loc[0]]))
+			if key[loc[0]:loc[1]] == "%%" {
+				re.WriteString("%")
+			} else {
+				re.WriteString("(.+?)")
+			}
+			last = loc[1]
+		}
+		re.WriteString(regexp.QuoteMeta(key[last:]) + "$")
+		c.patterns = append(c.patterns, errorPattern{match: regexp.MustCompile(re.String()), msg: msg})
+	}
+	// The longest key first: a more specific format wins over a shorter
+	// one that also matches (and the order does not depend on the map's).
+	slices.SortFunc(c.patterns, func(a, b errorPattern) int {
+		if d := len(b.match.String()) - len(a.match.String()); d != 0 {
+			return d
+		}
+		return strings.Compare(a.match.String(), b.match.String())
+	})
+	return c
+}
+
+func (c *errorCatalog) translate(msg string) string {
+	if t, ok := c.entries[msg]; ok {
+		return t
+	}
+	for _, p := range c.patterns {
+		args := p.match.FindStringSubmatch(msg)
+		if args == nil {
+			continue
+		}
+		// The texts are already written: each goes into the translation's
+		// verb in the key's order (or the verb's index), never formatted
+		// again (a %q would quote the quotes).
+		next := 1
+		return verb.ReplaceAllStringFunc(p.msg, func(v string) string {
+			if v == "%%" {
+				return "%"
+			}
+			i := next
+			if m := verb.FindStringSubmatch(v); m[1] != "" {
+				i, _ = strconv.Atoi(m[1])
+			} else {
+				next++
+			}
+			if i < 1 || i >= len(args) {
+				return v
+			}
+			return args[i]
+		})
+	}
+	return msg
 }

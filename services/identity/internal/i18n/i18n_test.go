@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ func TestCatalogsKeepTheirKeysFormats(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob("locales/*.json")
 	require.NoError(t, err)
-	require.Len(t, files, 2*(len(i18n.Supported)-1))
+	require.Len(t, files, 3*(len(i18n.Supported)-1))
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		require.NoError(t, err)
@@ -91,4 +92,93 @@ func TestCatalogsKeepTheirKeysFormats(t *testing.T) {
 			require.Equal(t, want, got, "%s: %q → %q", file, key, msg)
 		}
 	}
+}
+
+// faultCall finds the messages the account package's faults are made
+// with: the format of fault.New and fault.Invalid, and of the invalid
+// helpers that checks of identity providers and OAuth clients call with a
+// field (three arguments) or, for a redirect URI, with only a reason (two:
+// the helper puts "%s: " and the field before the format). A format made
+// at run time is not a literal and is not found; the formats it is made of
+// are, where they are written.
+var faultCall = regexp.MustCompile(`(?:fault\.(?:New|Invalid)|\binvalid)\(\s*` +
+	`(?:((?:fmt\.Sprintf\("[^"]*",\s*\w+\)|"[^"]*"|[\w.+]+)\s*,\s*(?:"[^"]*"|[\w.]+)\s*,)|("[A-Z_]+"\s*,))\s*` +
+	`((?:"(?:[^"\\]|\\.)*"\s*(?:\+\s*)?)+)`)
+
+// faultMessages are the fault messages of the account package's source.
+func faultMessages(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../account/*.go")
+	require.NoError(t, err)
+	literal := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	seen := map[string]bool{}
+	var messages []string
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		src := string(b)
+		for _, m := range faultCall.FindAllStringSubmatchIndex(src, -1) {
+			// "..." + format: the rest is made at run time.
+			if rest := strings.TrimLeft(src[m[1]:], " \t\n"); strings.HasSuffix(strings.TrimSpace(src[m[6]:m[7]]), "+") && rest != "" && rest[0] != '"' {
+				continue
+			}
+			var msg strings.Builder
+			if m[4] >= 0 { // the redirect URI helper's two arguments
+				msg.WriteString("%s: ")
+			}
+			for _, piece := range literal.FindAllString(src[m[6]:m[7]], -1) {
+				s, err := strconv.Unquote(piece)
+				require.NoError(t, err, "%s: %s", file, piece)
+				msg.WriteString(s)
+			}
+			if !seen[msg.String()] {
+				seen[msg.String()] = true
+				messages = append(messages, msg.String())
+			}
+		}
+	}
+	return messages
+}
+
+// TestEveryFaultMessageIsTranslated: each message the account package's
+// faults are made with has an entry in every other language's errors
+// catalog, so that an error the pages show cannot be added in English
+// only without this test failing.
+func TestEveryFaultMessageIsTranslated(t *testing.T) {
+	t.Parallel()
+	messages := faultMessages(t)
+	require.Greater(t, len(messages), 100, "the collection found the account package's faults")
+	require.Contains(t, messages, "%s: %q has a fragment (#...); a redirect URI must not (RFC 6749, section 3.1.2): remove it")
+	require.Contains(t, messages, "kind must be KIND_OIDC, KIND_GOOGLE, KIND_MICROSOFT or KIND_GITHUB")
+	for _, tag := range i18n.Supported[1:] {
+		catalog := i18n.APIMessages(tag)
+		var missing []string
+		for _, msg := range messages {
+			if _, ok := catalog[msg]; !ok {
+				missing = append(missing, msg)
+			}
+		}
+		require.Empty(t, missing, "%s.errors.json lacks these fault messages", i18n.Base(tag))
+	}
+}
+
+// TestAPIMessageTranslatesFormattedMessages: an API error's message is
+// found by its format; the texts the verbs wrote go into the translation
+// unchanged, in the translation's order; an unknown message stays as is.
+func TestAPIMessageTranslatesFormattedMessages(t *testing.T) {
+	t.Parallel()
+	de := i18n.NewPrinter(language.German)
+	require.Equal(t, "E-Mail-Adresse oder Benutzername und Passwort passen zu keinem Konto (oder seine E-Mail-Adresse ist noch nicht bestätigt: folgen Sie dem Link, den wir geschickt haben)",
+		de.APIMessage("the email or username and password do not match an account (or its email address is not verified yet: follow the link we sent)"))
+	require.Equal(t, `Der Benutzername "neo" ist vergeben; wählen Sie einen anderen`, de.APIMessage(`the username "neo" is taken; choose another`))
+	require.Equal(t, "email ist erforderlich", de.APIMessage("email is required"))
+	require.Equal(t, "no such message", de.APIMessage("no such message"))
+	require.Equal(t, `redirect_uris[0]: "x" hat den Port 0; ein Port liegt zwischen 1 und 65535`,
+		de.APIMessage(`redirect_uris[0]: "x" has port 0; a port is 1 to 65535`), "each verb's text goes into its place")
+	require.Equal(t, `redirect_uris[0]: "a\\b" enthält einen Backslash; verwenden Sie '/' oder kodieren Sie ihn mit Prozentzeichen (%5C)`,
+		de.APIMessage(`redirect_uris[0]: "a\\b" has a backslash; use '/' or percent-encode it (%5C)`), "%% is a percent sign")
+	require.Equal(t, "email is required", i18n.NewPrinter(language.English).APIMessage("email is required"))
 }

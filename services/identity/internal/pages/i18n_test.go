@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -51,6 +52,9 @@ func TestEveryTextOfThePagesIsTranslated(t *testing.T) {
 	require.Greater(t, len(texts), 80)
 	scriptTexts := scriptText(t)
 	for _, file := range catalogs {
+		if strings.HasSuffix(file, ".errors.json") {
+			continue // the API's messages, see TestEveryFaultMessageIsTranslated in internal/i18n
+		}
 		b, err := os.ReadFile(file)
 		require.NoError(t, err)
 		var catalog map[string]string
@@ -131,4 +135,42 @@ func TestAPageInGerman(t *testing.T) {
 	h.ServeHTTP(w, r)
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Contains(t, w.Body.String(), "Wenn diese E-Mail-Adresse zu einem Konto gehört, ist ein Link zum Wählen eines neuen Passworts unterwegs.")
+}
+
+// TestPagesShowAPIErrorsInGerman: the API's English error messages, and
+// its field violations, are shown in the page's language (the errors
+// catalog), the texts their verbs wrote unchanged; the script gets the
+// same catalog for the errors it shows.
+func TestPagesShowAPIErrorsInGerman(t *testing.T) {
+	t.Parallel()
+	t.Run("a wrong login on /login?lang=de says so in German", func(t *testing.T) {
+		t.Parallel()
+		accounts := &fakeAccounts{err: &pages.FormError{Status: http.StatusUnauthorized,
+			Message: "the email or username and password do not match an account (or its email address is not verified yet: follow the link we sent)"}}
+		w := post(pages.Handler(accounts), "/login?lang=de", url.Values{"email": {"ada@example.com"}, "password": {"wrong"}})
+		require.Equal(t, http.StatusUnauthorized, w.Code)
+		body := w.Body.String()
+		require.Contains(t, body, `<html lang="de">`)
+		// The message, not the catalog in the head (whose keys are English).
+		message := regexp.MustCompile(`<div id="message"[^>]*>([^<]*)</div>`).FindStringSubmatch(body)
+		require.NotNil(t, message)
+		require.Equal(t, "E-Mail-Adresse oder Benutzername und Passwort passen zu keinem Konto "+
+			"(oder seine E-Mail-Adresse ist noch nicht bestätigt: folgen Sie dem Link, den wir geschickt haben)", message[1])
+		require.Contains(t, body, `<meta name="i18n-api-messages" content="{&#34;`, "the script's catalog of the API's errors")
+	})
+	t.Run("a field violation with a verb is translated next to its field", func(t *testing.T) {
+		t.Parallel()
+		accounts := &fakeAccounts{err: &pages.FormError{Status: http.StatusBadRequest, Message: "email is not a valid email address (like ann@example.com)",
+			Fields: []pages.FieldError{{Field: "email", Description: "email is not a valid email address (like ann@example.com)"}}}}
+		w := post(pages.Handler(accounts), "/signup?lang=de", url.Values{"email": {"ada"}, "password": {"pw"}})
+		require.Equal(t, http.StatusBadRequest, w.Code)
+		require.Contains(t, w.Body.String(), `<p id="email-error" class="field-error">email ist keine gültige E-Mail-Adresse (wie ann@example.com)</p>`)
+	})
+	t.Run("in English the message is the API's", func(t *testing.T) {
+		t.Parallel()
+		accounts := &fakeAccounts{err: &pages.FormError{Status: http.StatusUnauthorized, Message: "the password is not correct"}}
+		w := post(pages.Handler(accounts), "/login?lang=en", url.Values{"email": {"ada@example.com"}, "password": {"wrong"}})
+		require.Contains(t, w.Body.String(), `<div id="message" class="message error" role="status" aria-live="polite">the password is not correct</div>`)
+		require.Contains(t, w.Body.String(), `<meta name="i18n-api-messages" content="{}">`)
+	})
 }

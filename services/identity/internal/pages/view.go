@@ -131,8 +131,14 @@ func (v *view) fail(err error) int {
 		fe = &FormError{Status: http.StatusInternalServerError, Message: v.T("internal error")}
 	}
 	v.Failed = true
+	// The API's messages are English; the page shows them in its language
+	// (see i18n.Printer.APIMessage). A message the errors catalog lacks
+	// (such as the pages' own "The form could not be read") stays English
+	// here and is translated as the page's text when shown.
+	message := v.printer.APIMessage(fe.Message)
 	var elsewhere []string
 	for _, violation := range fe.Fields {
+		violation.Description = v.printer.APIMessage(violation.Description)
 		name := strings.TrimPrefix(violation.Field, "user.")
 		if !slices.Contains(v.fields, name) {
 			elsewhere = append(elsewhere, violation.Description)
@@ -157,7 +163,7 @@ func (v *view) fail(err error) int {
 	}
 	switch {
 	case v.focus == "":
-		v.Message = fe.Message
+		v.Message = message
 	case len(elsewhere) > 0:
 		v.Message = v.T("Please correct the fields marked below.") + " " + strings.Join(elsewhere, " ")
 	default:
@@ -229,6 +235,13 @@ func (v *view) TStrong(key string, args ...string) template.HTML {
 // reads (the template escapes it as an attribute value).
 func (v *view) ScriptMessagesJSON() (string, error) {
 	b, err := json.Marshal(i18n.ScriptMessages(v.printer.Tag()))
+	return string(b), err
+}
+
+// APIMessagesJSON is the catalog of the API's error messages in the
+// page's language (see i18n.APIMessages), for app.js as ScriptMessagesJSON.
+func (v *view) APIMessagesJSON() (string, error) {
+	b, err := json.Marshal(i18n.APIMessages(v.printer.Tag()))
 	return string(b), err
 }
 

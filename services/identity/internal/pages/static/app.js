@@ -25,11 +25,56 @@
     return msg.replace(/\{(\d+)\}/g, (m, i) => (args[i] !== undefined ? String(args[i]) : m));
   }
 
+  // API_MESSAGES translate the REST API's error messages, which stay English
+  // (clients act on the reason, people read the message): the JSON of
+  // <meta name="i18n-api-messages"> (internal/i18n/locales/<lang>.errors.json),
+  // keyed by the English fmt format the server wrote the message with. The
+  // page translates by the message, not the reason: one reason has several
+  // messages, and the message carries the texts its verbs wrote.
+  const API_MESSAGES = (() => {
+    try { return JSON.parse(document.querySelector('meta[name="i18n-api-messages"]').content) || {}; } catch (e) { return {}; }
+  })();
+  const FMT_VERB = /%(?:\[(\d+)\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z%]/g;
+  // API_PATTERNS match a formatted message to its key, longest key first
+  // (as the server's i18n.Printer.APIMessage does).
+  const API_PATTERNS = Object.keys(API_MESSAGES)
+    .filter((key) => /%(?!%)/.test(key.replace(/%%/g, '')))
+    .map((key) => {
+      let re = '^';
+      let last = 0;
+      for (const m of key.matchAll(FMT_VERB)) {
+        re += key.slice(last, m.index).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + (m[0] === '%%' ? '%' : '(.+?)');
+        last = m.index + m[0].length;
+      }
+      re += key.slice(last).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '$';
+      return { match: new RegExp(re, 's'), msg: API_MESSAGES[key] };
+    })
+    .sort((a, b) => b.match.source.length - a.match.source.length || (a.match.source < b.match.source ? -1 : 1));
+
+  // tAPI translates an API error's English message: the texts its verbs
+  // wrote go unchanged into the translation's verbs; a message no entry
+  // matches shows as it is.
+  function tAPI(message) {
+    if (!message) return message;
+    if (Object.prototype.hasOwnProperty.call(API_MESSAGES, message)) return API_MESSAGES[message];
+    for (const p of API_PATTERNS) {
+      const args = message.match(p.match);
+      if (!args) continue;
+      let next = 1;
+      return p.msg.replace(FMT_VERB, (v, index) => {
+        if (v === '%%') return '%';
+        const i = index ? Number(index) : next++;
+        return args[i] !== undefined ? args[i] : v;
+      });
+    }
+    return message;
+  }
+
   // ---- the API ----------------------------------------------------------
 
   class APIError extends Error {
     constructor(status, body) {
-      super((body && body.message) || ('request failed (HTTP ' + status + ')'));
+      super(tAPI(body && body.message) || ('request failed (HTTP ' + status + ')'));
       this.status = status;
       this.body = body || {};
     }
@@ -245,7 +290,7 @@
         const input = fieldOf(form, v.field);
         // An entry's description starts with its path, which the field
         // next to it makes plain.
-        let text = v.description || err.message;
+        let text = tAPI(v.description) || err.message;
         if (/\[\d+\]$/.test(v.field || '') && text.startsWith(v.field + ': ')) text = text.slice(v.field.length + 2);
         if (!input) { elsewhere.push(text); continue; }
         input.setAttribute('aria-invalid', 'true');
