@@ -34,7 +34,7 @@
 // by the tag's base language ("fr.json", "fr.script.json",
 // "fr.errors.json"). The package's tests check that every text the
 // templates, mails and app.js translate, and every fault message of the
-// account package, has an entry in every language, with the same verbs or
+// account package (and the packages its errors come from), has an entry in every language, with the same verbs or
 // placeholders.
 //
 // # Choosing

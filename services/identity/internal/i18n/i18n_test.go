@@ -105,11 +105,19 @@ var faultCall = regexp.MustCompile(`(?:fault\.(?:New|Invalid)|\binvalid)\(\s*` +
 	`(?:((?:fmt\.Sprintf\("[^"]*",\s*\w+\)|"[^"]*"|[\w.+]+)\s*,\s*(?:"[^"]*"|[\w.]+)\s*,)|("[A-Z_]+"\s*,))\s*` +
 	`((?:"(?:[^"\\]|\\.)*"\s*(?:\+\s*)?)+)`)
 
-// faultMessages are the fault messages of the account package's source.
+// faultMessages are the fault messages of the source of the packages whose
+// errors people see on the pages: account's rules, and the password
+// policy, the access tokens, the sign-in with other providers and the
+// rate limits they use.
 func faultMessages(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("../account/*.go")
-	require.NoError(t, err)
+	var files []string
+	for _, pkg := range []string{"account", "password", "token", "federation", "ratelimit"} {
+		found, err := filepath.Glob("../" + pkg + "/*.go")
+		require.NoError(t, err)
+		require.NotEmpty(t, found, pkg)
+		files = append(files, found...)
+	}
 	literal := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 	seen := map[string]bool{}
 	var messages []string
@@ -143,8 +151,8 @@ func faultMessages(t *testing.T) []string {
 	return messages
 }
 
-// TestEveryFaultMessageIsTranslated: each message the account package's
-// faults are made with has an entry in every other language's errors
+// TestEveryFaultMessageIsTranslated: each message the faults of account
+// (and the packages faultMessages lists) are made with has an entry in every other language's errors
 // catalog, so that an error the pages show cannot be added in English
 // only without this test failing.
 func TestEveryFaultMessageIsTranslated(t *testing.T) {
@@ -153,6 +161,7 @@ func TestEveryFaultMessageIsTranslated(t *testing.T) {
 	require.Greater(t, len(messages), 100, "the collection found the account package's faults")
 	require.Contains(t, messages, "%s: %q has a fragment (#...); a redirect URI must not (RFC 6749, section 3.1.2): remove it")
 	require.Contains(t, messages, "kind must be KIND_OIDC, KIND_GOOGLE, KIND_MICROSOFT or KIND_GITHUB")
+	require.Contains(t, messages, "choose a password of at least %d characters; it has %d")
 	for _, tag := range i18n.Supported[1:] {
 		catalog := i18n.APIMessages(tag)
 		var missing []string
