@@ -210,8 +210,8 @@ func (v *view) TokenFree() bool { return v.Token == "" }
 
 // T translates key, an English text of the page, into the page's language
 // (see i18n.Printer.T). The texts the pages set (Message, Status) are kept
-// in English and translated when shown, so a message that is no key of
-// the catalog (an API's error, already in its own words) shows as it is.
+// in English and translated when shown; an API's error is translated by
+// fail from the errors catalog already, and shows as it is here.
 func (v *view) T(key string, args ...any) string {
 	return v.printer.T(key, args...)
 }
