@@ -207,14 +207,12 @@ func Setup(ctx context.Context, service string, logger *slog.Logger) (*Tracing, 
 	// OTEL_TRACES_SAMPLER(_ARG) (samplerOf), DefaultSampler when unset,
 	// not the SDK's always-on default.
 	t := withSampler(s.sampler, sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
-	provider := t.sdk
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		logger.LogAttrs(context.Background(), slog.LevelWarn, "opentelemetry", slog.String("error", err.Error()))
 	}))
-	otel.SetTracerProvider(provider)
+	otel.SetTracerProvider(t.sdk)
 	otel.SetTextMapPropagator(Propagator())
 	logger.LogAttrs(ctx, slog.LevelInfo, "tracing on: spans are exported over OTLP", slog.String("protocol", s.protocol))
-	t.provider = provider
 	return t, nil
 }
 
