@@ -17,6 +17,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+
+	"tenantry.dev/platform/incoming"
 )
 
 // Keepalive settings. Pings from idle clients are allowed (grpcurl and
@@ -94,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 		codec,
+		// The call's headers, for reads by name without grpc-go's
+		// case-insensitive walk of the whole metadata (see incoming).
+		grpc.InTapHandle(incoming.Tap),
 	}
 	if tlsConfig != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsConfig)))
