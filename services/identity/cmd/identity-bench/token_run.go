@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -191,18 +192,23 @@ func (b *bench) sessionRun(ctx context.Context) error {
 	return b.tracedCurrentUser(ctx, asUser, currentUserOn, untraced)
 }
 
-// tracedCurrentUser measures what tracing costs a GetCurrentUser, on a
-// second identity started beside the running one with traces on (the
-// services' default sampling, exported over OTLP/HTTP to a sink in this
-// program), /metrics on in both:
+// tracedCurrentUser measures what tracing costs a GetCurrentUser on two
+// more identities started beside the running one, alike but for tracing:
+// one with traces on (the services' default sampling, exported over
+// OTLP/HTTP to a sink in this program), one with traces off, /metrics on
+// in both:
 //
 //   - the verdict: GetCurrentUser on the traced identity ÷ on the untraced
 //     one, interleaved in slices of at most a second, each identity's CPU
 //     read around its own slices. Both answer the same calls with the same
 //     access tokens from the same database, so a change of the machine's
-//     load during the run falls on both sides alike; comparing two ratios
-//     to health taken minutes apart on restarted processes (what this
-//     measure did first) moved by ±8-20% on a shared machine.
+//     load during the run falls on both sides alike. The untraced side is
+//     a process started with the traced one, not the identity the rest of
+//     the run used: that one had served minutes of other loads (and, after
+//     the tenants step, logs at info), and a control run of this measure
+//     with both sides untraced showed it 1.6-3 µs per call dearer or
+//     cheaper than a fresh process; comparing two ratios to health taken
+//     minutes apart (what this measure did first) moved by ±8-20%.
 //   - for information, GetCurrentUser ÷ health on the traced identity, and
 //     its change from untraced (the same comparison, earlier in the run).
 func (b *bench) tracedCurrentUser(ctx context.Context, asUser func(context.Context, int) context.Context, currentUserOn func(func() identityConns) benchkit.CallFunc, untraced float64) error {
@@ -216,27 +222,18 @@ func (b *bench) tracedCurrentUser(ctx context.Context, asUser func(context.Conte
 		env = append(env, tracing.EnvSampler+"="+name, tracing.EnvSamplerArg+"="+arg)
 		b.tbl.Note("tracing measure: the traced identity samples with %s=%s %s=%s", tracing.EnvSampler, name, tracing.EnvSamplerArg, arg)
 	}
-	traced, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.Addr(), "warn", b.sec, b.stderr, env...)
-	if err != nil {
-		return fmt.Errorf("start a traced identity: %w", err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			if err := traced.Stop(); err != nil {
-				b.log.Warn("stopping the traced identity", "err", err)
-			}
-		}
-	}
-	defer stop()
-	conns, err := dialIdentity(traced.Addr(), make([]netip.Addr, b.cfg.conns))
+	traced, err := b.sideIdentity(ctx, "traced", env...)
 	if err != nil {
 		return err
 	}
-	defer conns.close()
-	onTraced := func() identityConns { return conns }
-	untracedSide := benchkit.Side{Call: currentUserOn(func() identityConns { return b.shared }), CPU: []benchkit.CPUMeter{b.identityCPU, b.pgCPU}}
+	defer traced.stop()
+	plain, err := b.sideIdentity(ctx, "untraced")
+	if err != nil {
+		return err
+	}
+	defer plain.stop()
+	onTraced := func() identityConns { return traced.conns }
+	untracedSide := benchkit.Side{Call: currentUserOn(func() identityConns { return plain.conns }), CPU: []benchkit.CPUMeter{plain.CPUTime, b.pgCPU}}
 	tracedSide := benchkit.Side{Call: currentUserOn(onTraced), CPU: []benchkit.CPUMeter{traced.CPUTime, b.pgCPU}}
 
 	c, err := b.compareSides(ctx, "health and GetCurrentUser on a second identity, traces on", b.cfg.duration,
@@ -249,7 +246,7 @@ func (b *bench) tracedCurrentUser(ctx context.Context, asUser func(context.Conte
 	if untraced > 0 {
 		b.tbl.Info(kTracedHealthChange, fmt.Sprintf("%+.1f", (c.Ratio/untraced-1)*100))
 	}
-	ab, err := b.compareSides(ctx, "GetCurrentUser on identity with traces off and on, side by side", b.cfg.duration,
+	ab, err := b.compareSides(ctx, "GetCurrentUser on two identities started alike, traces off and on, side by side", b.cfg.duration,
 		untracedSide, tracedSide, comparedRows{
 			baseTPS: kUntracedMeTPS, baseCPU: kUntracedMeCPU, tps: kTracedMeABTPS, cpu: kTracedMeCPU, ratio: kTracedMeVsUntraced,
 		})
@@ -257,7 +254,7 @@ func (b *bench) tracedCurrentUser(ctx context.Context, asUser func(context.Conte
 		return err
 	}
 	// Spans are exported in batches every 5 s: stopping identity flushes them.
-	stop()
+	traced.stop()
 	requests, bytes := sink.Received()
 	clean := requests > 0
 	if clean {
@@ -268,6 +265,38 @@ func (b *bench) tracedCurrentUser(ctx context.Context, asUser func(context.Conte
 	change := ab.Ratio - 1
 	b.tbl.Set(kTracingMeChange, fmt.Sprintf("%+.1f", change*100), benchkit.Verdict(clean && b.clean(kTracedMeVsUntraced) && change > -maxTracingCost))
 	return nil
+}
+
+// sideIdentity is one more identity beside the running one, on the same
+// database and registry, with its own connections; stop is idempotent.
+type sideIdentity struct {
+	*identityProcess
+	conns identityConns
+	stop  func()
+}
+
+func (b *bench) sideIdentity(ctx context.Context, what string, env ...string) (*sideIdentity, error) {
+	p, err := startIdentity(ctx, b.cfg.identityBin, b.dbURL, b.registry.Addr(), "warn", b.sec, b.stderr, env...)
+	if err != nil {
+		return nil, fmt.Errorf("start a %s identity: %w", what, err)
+	}
+	s := &sideIdentity{identityProcess: p}
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			if s.conns != nil {
+				s.conns.close()
+			}
+			if err := p.Stop(); err != nil {
+				b.log.Warn("stopping the "+what+" identity", "err", err)
+			}
+		})
+	}
+	if s.conns, err = dialIdentity(p.Addr(), make([]netip.Addr, b.cfg.conns)); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
 }
 
 // refreshSessionLoad is RefreshSession over gRPC, worker w following the
