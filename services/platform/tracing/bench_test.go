@@ -11,12 +11,16 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/tap"
+
+	"tenantry.dev/platform/incoming"
 )
 
 // BenchmarkGRPCServerTracing is what tracing a gRPC server costs one unary
 // call, with the sampling a service runs with by default (DefaultSampleRatio
 // of new traces), decided first by serverTracer's interceptor; with every
-// call sampled through the same interceptor; and, for comparison, with
+// call sampled through the same interceptor, and with none (what every
+// call pays: the decision and the unrecorded span context); and, for comparison, with
 // otelgrpc's stats handler alone at the default sampling, driven with the
 // events gRPC gives it (which leaves out what gRPC itself spends on a
 // stats handler: a copy of the call's metadata and the events; see
@@ -40,12 +44,14 @@ func BenchmarkGRPCServerTracing(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				ctx := peer.NewContext(metadata.NewIncomingContext(context.Background(), md), p)
+				ctx, _ = incoming.Tap(ctx, &tap.Info{FullMethodName: method, Header: md})
 				_, _ = u(ctx, "request", info, handler)
 			}
 		}
 	}
 	b.Run("default sampling", interceptor(DefaultSampler()))
 	b.Run("every call", interceptor(sdktrace.AlwaysSample()))
+	b.Run("no call", interceptor(sdktrace.ParentBased(sdktrace.NeverSample())))
 	b.Run("otelgrpc stats handler, default sampling", func(b *testing.B) {
 		provider := sdktrace.NewTracerProvider(batcher, sdktrace.WithSampler(DefaultSampler()))
 		defer func() { _ = provider.Shutdown(context.Background()) }()
