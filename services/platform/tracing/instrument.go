@@ -43,6 +43,9 @@ func (t *Tracing) GRPCServerInterceptors() (grpc.UnaryServerInterceptor, grpc.St
 		return nil, nil
 	}
 	s := &serverTracer{traced: otelgrpc.NewServerHandler(t.grpcOptions()...), sampler: t.sampler, propagator: t.propagator}
+	for _, f := range t.propagator.Fields() {
+		s.fields = append(s.fields, strings.ToLower(f))
+	}
 	return s.unary, s.stream
 }
 

@@ -51,12 +51,15 @@ type serverTracer struct {
 	traced     stats.Handler // otelgrpc's, for the calls that are recorded
 	sampler    sdktrace.Sampler
 	propagator propagation.TextMapPropagator
+	fields     []string // the propagator's headers, lowercase
 }
 
 // start decides whether the call of method is recorded and returns the
 // context its handler runs with.
 func (s *serverTracer) start(ctx context.Context, method string) (_ context.Context, recorded bool) {
-	ctx = s.propagator.Extract(ctx, incomingMetadata{ctx})
+	if s.carriesContext(ctx) {
+		ctx = s.propagator.Extract(ctx, incomingMetadata{ctx})
+	}
 	parent := trace.SpanContextFromContext(ctx)
 	traceID := parent.TraceID()
 	if !traceID.IsValid() {
@@ -80,6 +83,19 @@ func (s *serverTracer) start(ctx context.Context, method string) (_ context.Cont
 		s.traced.HandleRPC(ctx, &stats.InHeader{FullMethod: method, RemoteAddr: p.Addr, LocalAddr: p.LocalAddr})
 	}
 	return ctx, true
+}
+
+// carriesContext reports whether the call has any header the propagator
+// reads (traceparent, tracestate, baggage): most calls have none, and
+// extracting from nothing still cost the composite propagator's two
+// parsers 0.5% of a traced identity's CPU in perf.
+func (s *serverTracer) carriesContext(ctx context.Context) bool {
+	for _, f := range s.fields {
+		if len(incoming.Values(ctx, f)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // end ends a recorded call's span with the call's outcome.
