@@ -168,28 +168,40 @@ func (g *Guard) AuthorizeHeader(ctx context.Context, fullMethod string, authoriz
 }
 
 // authorize authenticates the bearer token among authorization, the
-// values of the call's authorization header, and checks its role.
+// values of the call's authorization header, and checks its role. The
+// context it returns keeps the token and the method for Recheck.
 func (g *Guard) authorize(ctx context.Context, fullMethod string, authorization []string) (context.Context, error) {
 	token, ok := bearerToken(authorization)
 	if !ok {
 		return ctx, fault.New(fault.Unauthenticated, ReasonMissingBearerToken, MessageMissingBearerToken)
 	}
+	p, err := g.admit(ctx, fullMethod, token)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, principalKey{}, &admission{principal: p, guard: g, method: fullMethod, token: token}), nil
+}
+
+// admit authenticates token and checks that its role may call fullMethod:
+// the decision both authorize and Recheck take, so that a call checked
+// again gets exactly the answer it would get if it were made now.
+func (g *Guard) admit(ctx context.Context, fullMethod, token string) (Principal, error) {
 	p, err := g.auth.Authenticate(ctx, token)
 	switch {
 	case errors.Is(err, ErrUnknownToken):
-		return ctx, fault.New(fault.Unauthenticated, ReasonInvalidCredentials, "invalid credentials")
+		return Principal{}, fault.New(fault.Unauthenticated, ReasonInvalidCredentials, "invalid credentials")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return ctx, fmt.Errorf("authenticate: %w", err)
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
 	case err != nil:
 		if _, isFault := fault.As(err); isFault {
-			return ctx, err
+			return Principal{}, err
 		}
-		return ctx, fault.New(fault.Internal, ReasonAuthFailed, "could not verify credentials").
+		return Principal{}, fault.New(fault.Internal, ReasonAuthFailed, "could not verify credentials").
 			WithCause(fmt.Errorf("authenticate: %w", err))
 	case p.Role == "":
 		// An authenticator that vouches for nobody in particular must not
 		// open any door.
-		return ctx, fault.New(fault.Unauthenticated, ReasonInvalidCredentials, "invalid credentials").
+		return Principal{}, fault.New(fault.Unauthenticated, ReasonInvalidCredentials, "invalid credentials").
 			WithCause(errors.New("authenticator returned a principal without a role"))
 	}
 
@@ -202,9 +214,9 @@ func (g *Guard) authorize(ctx context.Context, fullMethod string, authorization 
 			// Only the logs learn why: it is configuration, not the caller's business.
 			f = f.WithCause(errors.New("method is not in the authorization policy; it is denied to every role"))
 		}
-		return ctx, f
+		return Principal{}, f
 	}
-	return WithPrincipal(ctx, p), nil
+	return p, nil
 }
 
 // UnaryServerInterceptor returns an interceptor that authorizes each call

@@ -18,6 +18,14 @@
 // Authenticators can be chained (Chain), so that a service can accept the
 // static operator tokens first and then its own kind of token.
 //
+// A call is authorized when it begins. A long server stream that must not
+// outlive its caller's rights calls Recheck before it sends more: the same
+// token is authenticated again and the method's policy applied again, so a
+// caller logged out, demoted or disabled since, or whose token expired,
+// gets the error a new call would get.
+//
 // Tokens are secrets: this package never logs them, never puts them in
-// errors, and keeps only SHA-256 digests of the static ones.
+// errors, keeps a caller's token only in its call's context (for Recheck,
+// as long as the call's metadata holds it anyway), and keeps only SHA-256
+// digests of the static ones.
 package authn

@@ -24,21 +24,48 @@ type Principal struct {
 	Record any
 }
 
-// principalKey is the context key of the Principal; unexported so that only
-// this package can set it.
+// principalKey is the context key of the call's admission; unexported so
+// that only this package can set it.
 type principalKey struct{}
 
-// WithPrincipal returns a context carrying p. The Guard calls it after
-// authenticating; tests and in-process callers may call it directly.
+// admission is what a context carries of its call's caller: the Principal
+// and, when a Guard let the call in, what Recheck needs to decide again.
+// One value under one key, so that the Guard adds nothing to a call's
+// allocations for Recheck's sake.
+type admission struct {
+	principal Principal
+	// guard is nil for a Principal set by WithPrincipal: nothing to check
+	// again.
+	guard  *Guard
+	method string
+	// token is the caller's bearer token, already in the call's metadata
+	// for as long as the call lives; kept here because a call that came
+	// over HTTP (AuthorizeHeader) has no metadata.
+	token string
+}
+
+// String and GoString keep the token out of anything that prints an
+// admission, with %v, %+v or %#v alike.
+func (a admission) String() string { return "authn admission to " + a.method }
+
+// GoString implements fmt.GoStringer; see String.
+func (a admission) GoString() string { return a.String() }
+
+// WithPrincipal returns a context carrying p, as if a Guard had let the
+// call in, for tests and in-process callers. Recheck has nothing to check
+// again in such a context: no Guard vouched for p.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return context.WithValue(ctx, principalKey{}, &admission{principal: p})
 }
 
 // PrincipalFrom returns the authenticated caller of the current call. It
 // reports false for public methods and outside an authenticated call.
 func PrincipalFrom(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
+	a, ok := ctx.Value(principalKey{}).(*admission)
+	if !ok {
+		return Principal{}, false
+	}
+	return a.principal, true
 }
 
 // RoleFrom returns the role of the authenticated caller of the current call.

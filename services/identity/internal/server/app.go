@@ -97,6 +97,11 @@ type Options struct {
 	// that tests can step through TOTP time steps and expiries without
 	// sleeping; nil is the wall clock.
 	Now func() time.Time
+	// TokenNow replaces the access-token issuer's clock (token.Config.Now),
+	// which signs and checks iat and exp, so that tests can expire access
+	// tokens without waiting; nil is the wall clock. It is apart from Now
+	// because tests step Now by days and keep using their tokens.
+	TokenNow func() time.Time
 }
 
 // New connects to the databases and the registry, prepares identity's
@@ -133,7 +138,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	}
 	a.issuer, err = token.NewIssuer(ctx, defaultPool, token.Config{
 		Issuer: cfg.Issuer, AccessTTL: cfg.AccessTTL, RotateEvery: cfg.KeyRotation,
-		KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: logger,
+		KeyEncryptionKey: cfg.KeyEncryptionKey, Logger: logger, Now: opts.TokenNow,
 	})
 	if err != nil {
 		return nil, err

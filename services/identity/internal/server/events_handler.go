@@ -12,6 +12,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/fault"
 )
 
@@ -87,6 +88,18 @@ func (e *eventServer) WatchAccountEvents(req *identityv1.WatchAccountEventsReque
 			return nil
 		case <-sub:
 		case <-reread.C:
+		}
+		// The caller was let in when the watch opened. An admin who has
+		// since logged out, been demoted, disabled or deleted, or whose
+		// access token has expired, must not see one more event: the watch
+		// ends with the error a new call would get. The re-read bounds how
+		// long that takes; the session cache answers without a query.
+		if err := authn.Recheck(ctx); err != nil {
+			if ctx.Err() != nil {
+				// The caller left while being checked: nobody to tell.
+				return nil
+			}
+			return err
 		}
 		if _, err := sendAfter(); err != nil {
 			return err
