@@ -1,6 +1,7 @@
 package account
 
 import (
+	"slices"
 	"time"
 )
 
@@ -84,16 +85,35 @@ var (
 	// AMRPassword: a password alone.
 	AMRPassword = []string{"pwd"}
 	// AMRPasswordAndOTP: a password and a one-time code (an authenticator
-	// app's, or a recovery code).
+	// app's, or a recovery code). After a mailed code or another provider,
+	// their value comes first instead (withSecondFactor).
 	AMRPasswordAndOTP = []string{"pwd", "otp", "mfa"}
 	// AMREmailCode: a code mailed to the user (no RFC 8176 value says so:
 	// "email", never "otp", which sensitive actions take for the factor).
 	AMREmailCode = []string{"email"}
+	// AMRFederated: another identity provider vouched for the user. RFC
+	// 8176 has no value for it; "fed" is Microsoft Entra ID's, the common
+	// convention. How that provider authenticated them is its own to say,
+	// not ours: claiming "pwd" would say a password was given here.
+	AMRFederated = []string{"fed"}
 )
+
+// withSecondFactor is the amr of a login whose first step authenticated
+// by first (its MFA challenge's OneTimeToken.AMR) and whose second proved
+// the account's factor: "otp" for a code of the app or a recovery code,
+// "hwk" for a passkey. A challenge that says nothing followed a password:
+// challenges issued before they said were all a password's, or were taken
+// for one.
+func withSecondFactor(first []string, factor string) []string {
+	if len(first) == 0 {
+		first = AMRPassword
+	}
+	return slices.Concat(first, []string{factor, "mfa"})
+}
 
 // AMROf is how the user of session s authenticated; a session that does
 // not say (opened before sessions said, or through another identity
-// provider) is taken for a password, as before.
+// provider before those said "fed") is taken for a password, as before.
 func AMROf(s *Session) []string {
 	if len(s.AMR) == 0 {
 		return AMRPassword
@@ -204,6 +224,11 @@ type OneTimeToken struct {
 	CreateTime time.Time
 	ExpireTime time.Time
 	UseTime    time.Time
+	// AMR is, for an MFA challenge, how the login's first step
+	// authenticated (AMRPassword, AMREmailCode or AMRFederated), for the
+	// session the second factor opens to say so (withSecondFactor). Other
+	// purposes have none, and so do challenges issued before they said.
+	AMR []string
 }
 
 // AuditEvent is a security event recorded in the tenant's audit log.

@@ -658,16 +658,14 @@ func (m *Manager) federatedSession(ctx context.Context, tx Tx, t tenancy.Tenant,
 		return err
 	}
 	if factor := totp != nil || passkeys > 0; factor || settings.MFAPolicy.requires(u) {
-		out.Challenge, err = m.issueChallenge(ctx, tx, u, !factor, settings, c)
+		out.Challenge, err = m.issueChallenge(ctx, tx, u, AMRFederated, !factor, settings, c)
 		return err
 	}
 	u.LastLoginTime = now
 	if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 		return err
 	}
-	// No method reference says "another provider vouched" (RFC 8176): the
-	// session says none, taken for a password as before.
-	tokens, err := m.openSession(ctx, tx, t, u, c, nil)
+	tokens, err := m.openSession(ctx, tx, t, u, c, AMRFederated)
 	if err != nil {
 		return err
 	}

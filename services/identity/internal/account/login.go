@@ -185,7 +185,7 @@ func (m *Manager) login(ctx context.Context, t tenancy.Tenant, in LoginInput, c 
 			// requires. Nothing is recorded as a login yet, and a hash to
 			// upgrade waits for a login of an account without one (an
 			// upgrade is no reason to write before the code is known).
-			challenge, err = m.issueChallenge(ctx, tx, u, !factor, settings, c)
+			challenge, err = m.issueChallenge(ctx, tx, u, AMRPassword, !factor, settings, c)
 			user = u
 			return err
 		}

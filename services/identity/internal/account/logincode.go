@@ -248,7 +248,7 @@ func (m *Manager) loginWithCode(ctx context.Context, t tenancy.Tenant, token, co
 			return err
 		}
 		if factor := totp != nil || passkeys > 0; factor || settings.MFAPolicy.requires(u) {
-			res.Challenge, err = m.issueChallenge(ctx, tx, u, !factor, settings, c)
+			res.Challenge, err = m.issueChallenge(ctx, tx, u, AMREmailCode, !factor, settings, c)
 			return err
 		}
 		u.LastLoginTime = now

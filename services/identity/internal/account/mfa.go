@@ -426,13 +426,16 @@ func (m *Manager) codeRefused(ctx context.Context, t tenancy.Tenant, userID stri
 	return errMFACodeInvalid
 }
 
-// issueChallenge stores a new MFA challenge for u in tx; enrol says u has
-// no factor yet and must enrol one.
-func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, enrol bool, settings Settings, c Client) (*MFAChallenge, error) {
+// issueChallenge stores a new MFA challenge for u in tx, after a first
+// step that authenticated by first (AMRPassword, AMREmailCode or
+// AMRFederated); enrol says u has no factor yet and must enrol one. The
+// challenge keeps first, for the session of the second step to say how
+// the login began rather than take it for a password.
+func (m *Manager) issueChallenge(ctx context.Context, tx Tx, u *User, first []string, enrol bool, settings Settings, c Client) (*MFAChallenge, error) {
 	token, hash := newSecret()
 	now := m.now()
 	err := tx.InsertToken(ctx, &OneTimeToken{Hash: hash, Purpose: PurposeMFAChallenge, UserID: u.ID, Email: u.Email,
-		CreateTime: now, ExpireTime: now.Add(MFAChallengeTTL)})
+		CreateTime: now, ExpireTime: now.Add(MFAChallengeTTL), AMR: first})
 	if err != nil {
 		return nil, err
 	}
@@ -577,7 +580,7 @@ func (m *Manager) verifyMFA(ctx context.Context, t tenancy.Tenant, in VerifyMFAI
 		if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 			return err
 		}
-		tokens, err := m.openSession(ctx, tx, t, u, c, AMRPasswordAndOTP)
+		tokens, err := m.openSession(ctx, tx, t, u, c, withSecondFactor(tok.AMR, "otp"))
 		if err != nil {
 			return err
 		}
@@ -801,7 +804,7 @@ func (m *Manager) confirmTOTPAtLogin(ctx context.Context, t tenancy.Tenant, chal
 		if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 			return err
 		}
-		tokens, err := m.openSession(ctx, tx, t, u, c, AMRPasswordAndOTP)
+		tokens, err := m.openSession(ctx, tx, t, u, c, withSecondFactor(tok.AMR, "otp"))
 		if err != nil {
 			return err
 		}

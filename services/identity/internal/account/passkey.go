@@ -65,7 +65,9 @@ const FactorPasskey Factor = "passkey"
 // authenticator), a second factor in itself, hence "mfa" for a passkey
 // alone; "user" (presence) is implied by it and left out.
 var (
-	// AMRPasswordAndPasskey: a password, then a passkey as second factor.
+	// AMRPasswordAndPasskey: a password, then a passkey as second factor
+	// (after a mailed code or another provider, their value comes first
+	// instead: withSecondFactor).
 	AMRPasswordAndPasskey = []string{"pwd", "hwk", "mfa"}
 	// AMRPasskey: a passkey alone, with user verification.
 	AMRPasskey = []string{"hwk", "mfa"}
@@ -773,7 +775,7 @@ func (m *Manager) finishPasskeyMFA(ctx context.Context, t tenancy.Tenant, rp Rel
 		if err := tx.RecordLogin(ctx, u.ID, now, ""); err != nil {
 			return err
 		}
-		tokens, err := m.openSession(ctx, tx, t, u, c, AMRPasswordAndPasskey)
+		tokens, err := m.openSession(ctx, tx, t, u, c, withSecondFactor(tok.AMR, "hwk"))
 		if err != nil {
 			return err
 		}

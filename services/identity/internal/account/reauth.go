@@ -54,7 +54,9 @@ func recentProof(s *Session, factor bool, now time.Time) bool {
 		if at.IsZero() || now.Sub(at) > ReauthWindow {
 			return false
 		}
-		// A code ("otp") or a passkey ("hwk") proves the factor.
+		// A code ("otp") or a passkey ("hwk") proves the factor, whatever
+		// the login's first step was (a password, a mailed code, another
+		// provider): the factor is what an account that has one must show.
 		return !factor || slices.Contains(amr, "otp") || slices.Contains(amr, "hwk")
 	}
 	return proved(s.CreateTime, AMROf(s)) || proved(s.ReauthTime, s.ReauthAMR)

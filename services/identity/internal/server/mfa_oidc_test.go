@@ -56,14 +56,7 @@ func TestOpenIDProviderAsksForTheSecondFactor(t *testing.T) {
 		require.Equal(t, callback, to.Scheme+"://"+to.Host+to.Path)
 		tok, err := rp.config.Exchange(rp.ctx, to.Query().Get("code"), oauth2.VerifierOption(verifier))
 		require.NoError(t, err)
-		raw, _ := tok.Extra("id_token").(string)
-		idToken, err := rp.verifier.Verify(rp.ctx, raw)
-		require.NoError(t, err)
-		var claims struct {
-			AMR []string `json:"amr"`
-		}
-		require.NoError(t, idToken.Claims(&claims))
-		return claims.AMR, tok
+		return rp.amrOf(t, tok), tok
 	}
 
 	t.Run("a user with an app gives its code on the login page, and the ID token says pwd, otp, mfa", func(t *testing.T) {
@@ -73,18 +66,55 @@ func TestOpenIDProviderAsksForTheSecondFactor(t *testing.T) {
 
 		refreshed, err := rp.config.TokenSource(rp.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		require.NoError(t, err)
-		raw, _ := refreshed.Extra("id_token").(string)
-		idToken, err := rp.verifier.Verify(rp.ctx, raw)
-		require.NoError(t, err)
-		var claims struct {
-			AMR []string `json:"amr"`
-		}
-		require.NoError(t, idToken.Claims(&claims))
-		require.Equal(t, []string{"pwd", "otp", "mfa"}, claims.AMR, "a refreshed ID token keeps how the user authenticated")
+		require.Equal(t, []string{"pwd", "otp", "mfa"}, rp.amrOf(t, refreshed), "a refreshed ID token keeps how the user authenticated")
 	})
 
 	t.Run("a password-only user's ID token says pwd", func(t *testing.T) {
 		amr, _ := login(t, "bob@alpha.example", nil)
 		require.Equal(t, []string{"pwd"}, amr)
 	})
+}
+
+// firstPartyApp registers a first-party web app in tenant (as the
+// operator, who needs no recent proof) and returns it as its relying
+// party, for tests to read the amr of a browser's session in the ID
+// tokens it gets.
+func (s *system) firstPartyApp(tenant string) *relyingParty {
+	s.t.Helper()
+	web := webAppClient("First-party app")
+	web.FirstParty = true
+	created, err := identityv1.NewOAuthClientServiceClient(s.conn).CreateOAuthClient(asOperator(tenant),
+		&identityv1.CreateOAuthClientRequest{OauthClient: web})
+	require.NoError(s.t, err)
+	return s.relyingParty(tenant, created.GetOauthClient().GetClientId(), created.GetClientSecret(),
+		"http://localhost:3000/callback", oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+}
+
+// idTokenAMR runs an authorization request in browser b, logged in to
+// the app's tenant already, and returns the amr of the ID token the code
+// is exchanged for, and of the one a refresh gets.
+func (rp *relyingParty) idTokenAMR(t *testing.T, b *httpBrowser) []string {
+	t.Helper()
+	q, verifier, _ := rp.authorize(b)
+	require.Empty(t, q.Get("error"), q.Get("error_description"))
+	tok, err := rp.config.Exchange(rp.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	require.NoError(t, err)
+	amr := rp.amrOf(t, tok)
+	refreshed, err := rp.config.TokenSource(rp.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	require.NoError(t, err)
+	require.Equal(t, amr, rp.amrOf(t, refreshed), "a refreshed ID token keeps how the user authenticated")
+	return amr
+}
+
+// amrOf is the amr claim of tok's ID token, verified.
+func (rp *relyingParty) amrOf(t *testing.T, tok *oauth2.Token) []string {
+	t.Helper()
+	raw, _ := tok.Extra("id_token").(string)
+	idToken, err := rp.verifier.Verify(rp.ctx, raw)
+	require.NoError(t, err)
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	require.NoError(t, idToken.Claims(&claims))
+	return claims.AMR
 }

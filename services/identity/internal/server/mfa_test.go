@@ -584,15 +584,18 @@ func TestTenantMFAPolicy(t *testing.T) {
 // TestSignInWithAProviderAsksForTheSecondFactor: another identity provider
 // stands in for the password, not for the second factor: the browser goes
 // on at the login page's code form, or the enrolment a tenant requires.
+// The sessions say so in the ID tokens' amr: "fed", then the factor's.
 func TestSignInWithAProviderAsksForTheSecondFactor(t *testing.T) {
 	t.Parallel()
 	clock := &testClock{}
 	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "alpha", "beta")
 	f := setUpFederation(t, s, true)
+	app := s.firstPartyApp("alpha")
 	f.betaUser(t, "carol@beta.example", true)
 	first := s.newBrowser()
 	resp, body := f.signInWithBeta(t, first, "carol@beta.example")
 	require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+	require.Equal(t, []string{"fed"}, app.idTokenAMR(t, first), "another provider vouched; no password was given here")
 	carol := in("alpha", first.accessToken(f.alpha))
 	begun, err := s.auth.BeginTotpEnrollment(carol, &identityv1.BeginTotpEnrollmentRequest{})
 	require.NoError(t, err)
@@ -612,6 +615,7 @@ func TestSignInWithAProviderAsksForTheSecondFactor(t *testing.T) {
 		resp, body = b.post(f.alpha+"/login", url.Values{"mfa_challenge": {m[1]}, "code": {oathtool(t, begun.GetSecret(), clock.Now())}, "next": {"/account"}})
 		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
 		require.Equal(t, "carol@beta.example", f.whoAmI(t, b))
+		require.Equal(t, []string{"fed", "otp", "mfa"}, app.idTokenAMR(t, b))
 
 		// The pending sign-in is over: the login page is the plain one again.
 		_, body = b.get(f.alpha + "/login")
@@ -637,6 +641,7 @@ func TestSignInWithAProviderAsksForTheSecondFactor(t *testing.T) {
 			"enrol_code": {oathtool(t, secret[1], clock.Now())}, "next": {"/account"}})
 		require.Contains(t, body, `<section id="codes-section">`, body)
 		require.Equal(t, "dora@beta.example", f.whoAmI(t, b))
+		require.Equal(t, []string{"fed", "otp", "mfa"}, app.idTokenAMR(t, b), "the enrolment's code is the second factor")
 	})
 }
 
@@ -876,6 +881,7 @@ func TestLoginByEmailCode(t *testing.T) {
 	}
 	_, err := s.auth.SignUp(in("demo"), &identityv1.SignUpRequest{Email: "ann@example.com", Password: goodPassword})
 	require.NoError(t, err)
+	var carl mfaUser // with an authenticator app
 
 	t.Run("off by default", func(t *testing.T) {
 		_, err := request("ann@example.com")
@@ -939,7 +945,7 @@ func TestLoginByEmailCode(t *testing.T) {
 	})
 
 	t.Run("an account with a second factor still gives it after the code", func(t *testing.T) {
-		carl := s.enrolTOTP(clock, "demo", "carl@example.com")
+		carl = s.enrolTOTP(clock, "demo", "carl@example.com")
 		token, err := request(carl.email)
 		require.NoError(t, err)
 		resp, err := withCode(token, mailedCode(carl.email, 1))
@@ -965,7 +971,7 @@ func TestLoginByEmailCode(t *testing.T) {
 		require.Contains(t, s.auditEvents("demo", "eve@example.com"), "user.login_code_requested")
 	})
 
-	t.Run("the login page links to it, and its page logs in without the script, or goes on at the code form", func(t *testing.T) {
+	t.Run("the login page links to it, and its page logs in without the script, or goes on at the code form, whose session says email, otp", func(t *testing.T) {
 		const host = "demo.localhost"
 		_, body := s.restResponse(http.MethodGet, host, "/login?next=/account", "")
 		require.Contains(t, string(body), `href="/login/code?next=%2faccount"`)
@@ -988,7 +994,18 @@ func TestLoginByEmailCode(t *testing.T) {
 		resp, page = s.postForm(host, "/login/code", url.Values{"login_code_token": {token[1]}, "code": {mailedCode("carl@example.com", 2)}})
 		require.Equal(t, http.StatusOK, resp.StatusCode, page)
 		require.Empty(t, resp.Header.Values("Set-Cookie"))
-		require.Regexp(t, `<form id="mfa-form" method="post" action="/login" novalidate>\s*<input type="hidden" name="mfa_challenge" value="[^"]+">`, page)
+		challenge := regexp.MustCompile(`<form id="mfa-form" method="post" action="/login" novalidate>\s*<input type="hidden" name="mfa_challenge" value="([^"]+)">`).
+			FindStringSubmatch(page)
+		require.NotNil(t, challenge, page)
+
+		// The app's code on that form: the session began with the mailed
+		// code, not a password.
+		b := s.newBrowser()
+		clock.Advance(30 * time.Second)
+		resp, page = b.post(s.issuer("demo")+"/login", url.Values{"mfa_challenge": {challenge[1]},
+			"code": {oathtool(t, carl.secret, clock.Now())}, "next": {"/account"}})
+		require.Equal(t, "/account", resp.Request.URL.Path, page)
+		require.Equal(t, []string{"email", "otp", "mfa"}, s.firstPartyApp("demo").idTokenAMR(t, b))
 	})
 
 	t.Run("mailing codes is limited like password resets", func(t *testing.T) {

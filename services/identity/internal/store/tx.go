@@ -397,8 +397,9 @@ func (t *pgTx) DeleteEndedSessions(ctx context.Context, before time.Time) (int64
 }
 
 func (t *pgTx) InsertToken(ctx context.Context, tok *account.OneTimeToken) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, create_time, expire_time)
-		VALUES ($1, $2, $3, $4, $5, $6)`, tok.Hash, string(tok.Purpose), tok.UserID, tok.Email, tok.CreateTime, tok.ExpireTime)
+	_, err := t.tx.Exec(ctx, `INSERT INTO one_time_tokens (token_hash, purpose, user_id, email, create_time, expire_time, amr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, tok.Hash, string(tok.Purpose), tok.UserID, tok.Email, tok.CreateTime, tok.ExpireTime,
+		textArray(tok.AMR))
 	return err
 }
 
@@ -408,9 +409,9 @@ func (t *pgTx) Token(ctx context.Context, hash []byte) (*account.OneTimeToken, e
 		purpose string
 		used    *time.Time
 	)
-	err := t.tx.QueryRow(ctx, `SELECT token_hash, purpose, user_id::text, email, create_time, expire_time, use_time
+	err := t.tx.QueryRow(ctx, `SELECT token_hash, purpose, user_id::text, email, create_time, expire_time, use_time, amr
 		FROM one_time_tokens WHERE token_hash = $1 FOR UPDATE`, hash).
-		Scan(&tok.Hash, &purpose, &tok.UserID, &tok.Email, &tok.CreateTime, &tok.ExpireTime, &used)
+		Scan(&tok.Hash, &purpose, &tok.UserID, &tok.Email, &tok.CreateTime, &tok.ExpireTime, &used, &tok.AMR)
 	if err != nil {
 		return nil, notFound(err)
 	}
