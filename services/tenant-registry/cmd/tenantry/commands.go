@@ -351,6 +351,14 @@ func (c *cli) follow(ctx context.Context, name string) error {
 			return err
 		}
 		op = resp.GetOperation()
+		if m := op.GetMoveMetadata(); m != nil {
+			fmt.Fprintf(c.err, "\r%-70s", moveProgress(m))
+			if moveSettled(op) {
+				fmt.Fprintln(c.err)
+				break
+			}
+			continue
+		}
 		md := op.GetMetadata()
 		fmt.Fprintf(c.err, "\r%s %d/%d done, %d failed", progressBar(md.GetDone()+md.GetFailed(), md.GetTotal(), 30), md.GetDone(), md.GetTotal(), md.GetFailed())
 		if op.GetDone() {
@@ -364,6 +372,8 @@ func (c *cli) follow(ctx context.Context, name string) error {
 	switch {
 	case op.GetError() != nil:
 		return fmt.Errorf("%s (%s)", op.GetError().GetMessage(), op.GetError().GetReason())
+	case op.GetMoveMetadata().GetPhase() == registryv1.MoveMetadata_PHASE_ABANDONED:
+		return fmt.Errorf("the move was abandoned: the tenant stayed on %s", op.GetMoveMetadata().GetSourcePlacement())
 	case len(op.GetResult().GetFailures()) > 0:
 		return errMigrationFailures
 	}
@@ -390,6 +400,10 @@ func (c *cli) printOperation(op *registryv1.Operation) func(w io.Writer) {
 		}
 		fmt.Fprintf(w, "operation\t%s\n", op.GetName())
 		fmt.Fprintf(w, "state\t%s\n", state)
+		if op.GetMoveMetadata() != nil {
+			printMove(w, op)
+			return
+		}
 		fmt.Fprintf(w, "components\t%s\n", strings.Join(md.GetComponents(), ", "))
 		fmt.Fprintf(w, "tenants\t%d behind, %d done, %d failed\n", md.GetTotal(), md.GetDone(), md.GetFailed())
 		for _, p := range op.GetResult().GetPlanned() {
@@ -414,8 +428,13 @@ func (c *cli) operationsList(ctx context.Context, args []string) error {
 	return c.print(resp, func(w io.Writer) {
 		fmt.Fprintln(w, "OPERATION\tKIND\tDONE\tTENANTS\tCREATED")
 		for _, op := range resp.GetOperations() {
+			id := strings.TrimPrefix(op.GetName(), "operations/")
+			if m := op.GetMoveMetadata(); m != nil {
+				fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\n", id, op.GetKind(), op.GetDone(), moveProgress(m), ts(m.GetCreateTime()))
+				continue
+			}
 			md := op.GetMetadata()
-			fmt.Fprintf(w, "%s\t%s\t%t\t%d/%d (%d failed)\t%s\n", strings.TrimPrefix(op.GetName(), "operations/"), op.GetKind(),
+			fmt.Fprintf(w, "%s\t%s\t%t\t%d/%d (%d failed)\t%s\n", id, op.GetKind(),
 				op.GetDone(), md.GetDone(), md.GetTotal(), md.GetFailed(), ts(md.GetCreateTime()))
 		}
 	})

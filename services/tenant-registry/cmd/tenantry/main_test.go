@@ -26,18 +26,19 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const operatorToken = "operator-token-for-cli-tests-0123456789"
 
-// startRegistry runs a registry in the test on a fresh database and returns
-// its gRPC address and the database's URL.
-func startRegistry(t *testing.T) (string, string) {
+// startRegistry runs a registry in the test on a fresh database, with
+// more command-line flags if given, and returns its gRPC address and the
+// database's URL.
+func startRegistry(t *testing.T, flags ...string) (string, string) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
-	cfg, err := config.Load([]string{
+	cfg, err := config.Load(append([]string{
 		"-grpc-addr", "127.0.0.1:0", "-http-addr", "",
 		"-database-url", url,
 		"-operator-token", operatorToken,
 		"-component-key", "component-key-for-the-cli-tests-0123456789",
 		"-reconcile-interval", "1h", "-shutdown-timeout", "2s",
-	}, func(string) (string, bool) { return "", false })
+	}, flags...), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
