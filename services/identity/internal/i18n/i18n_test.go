@@ -3,6 +3,7 @@ package i18n_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -171,6 +172,31 @@ func TestEveryFaultMessageIsTranslated(t *testing.T) {
 		}
 		require.Empty(t, missing, "%s.errors.json lacks these fault messages", i18n.Base(tag))
 	}
+}
+
+// TestRateLimitMessagesAreTranslatedWhole: a rate limit's message names
+// what was limited and the unit of the wait in English words the generic
+// "too many %s; retry in %d %s" would leave English; each limit identity
+// applies (collected from the server's adapters) has whole-message entries
+// for both units.
+func TestRateLimitMessagesAreTranslatedWhole(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../server/adapters.go")
+	require.NoError(t, err)
+	whats := regexp.MustCompile(`x\.check\(ctx, "([^"]+)"`).FindAllStringSubmatch(string(src), -1)
+	require.GreaterOrEqual(t, len(whats), 6, "the limits were found")
+	de := i18n.NewPrinter(language.German)
+	for _, w := range whats {
+		for _, wait := range []string{"12 seconds", "1 second"} {
+			msg := fmt.Sprintf("too many %s; retry in %s", w[1], wait)
+			got := de.APIMessage(msg)
+			require.NotContains(t, got, w[1], msg)
+			require.NotContains(t, got, "second", msg)
+			require.Contains(t, got, strings.Fields(wait)[0]+" Sekunde", msg)
+		}
+	}
+	require.Equal(t, "Zu viele Anmeldeversuche; versuchen Sie es in 12 Sekunden erneut",
+		de.APIMessage("too many login attempts; retry in 12 seconds"))
 }
 
 // TestAPIMessageTranslatesFormattedMessages: an API error's message is
