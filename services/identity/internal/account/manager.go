@@ -121,6 +121,12 @@ type Config struct {
 	// address deliveries must not reach (loopback, private networks); nil
 	// accepts any.
 	CheckWebhookURL func(ctx context.Context, u *url.URL) error
+	// OnWebhookEndpointChanged hears, after the commit, that an endpoint
+	// of the tenant was created or updated, so that the webhook worker
+	// learns at once that the tenant has one (its safety net visits only
+	// tenants known to have webhooks); it must return at once. nil hears
+	// nothing.
+	OnWebhookEndpointChanged func(tenancy.Tenant)
 }
 
 // DefaultResponseFloor is well above what those calls take on their own
@@ -176,6 +182,9 @@ func NewManager(store Store, hasher Hasher, tokens AccessTokens, limits Limiter,
 	}
 	if cfg.OnLogin == nil {
 		cfg.OnLogin = func(LoginMethod, LoginOutcome) {}
+	}
+	if cfg.OnWebhookEndpointChanged == nil {
+		cfg.OnWebhookEndpointChanged = func(tenancy.Tenant) {}
 	}
 	return &Manager{store: store, hasher: hasher, tokens: tokens, limits: limits, links: links, cfg: cfg}, nil
 }

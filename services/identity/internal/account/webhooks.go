@@ -155,6 +155,7 @@ func (m *Manager) CreateWebhookEndpoint(ctx context.Context, t tenancy.Tenant, e
 	if err != nil {
 		return nil, "", internal(err, "create webhook endpoint")
 	}
+	m.cfg.OnWebhookEndpointChanged(t)
 	return &e, secret, nil
 }
 
@@ -213,6 +214,7 @@ func (m *Manager) UpdateWebhookEndpoint(ctx context.Context, t tenancy.Tenant, i
 	if err != nil {
 		return nil, internal(err, "update webhook endpoint")
 	}
+	m.cfg.OnWebhookEndpointChanged(t)
 	return out, nil
 }
 

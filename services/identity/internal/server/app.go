@@ -236,6 +236,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	webhookMetrics := newWebhookMetrics()
 	a.webhooks = webhook.NewWorker(pools, a.servedTenants,
 		webhookSecrets, webhook.Options{Backoff: cfg.WebhookBackoff, Guard: webhookGuard, Logger: logger, OnAttempt: webhookMetrics.attempt})
+	// The worker's safety net skips tenants it knows have no endpoint: it
+	// learns of one created or enabled here at once.
+	acfg.OnWebhookEndpointChanged = func(t tenancy.Tenant) { a.webhooks.Wake(t.Schema) }
 	a.events = newEventHub()
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
