@@ -290,7 +290,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	a.srv = srv
 	identityv1.RegisterAuthServiceServer(a.rpc.GRPC(), srv)
 	identityv1.RegisterUserServiceServer(a.rpc.GRPC(), srv)
-	events := &eventServer{s: srv, hub: a.events}
+	events := &eventServer{s: srv, hub: a.events, tenants: a.resolver.BySlug}
 	identityv1.RegisterAccountEventServiceServer(a.rpc.GRPC(), events)
 	identityv1.RegisterWebhookServiceServer(a.rpc.GRPC(), events)
 	identityv1.RegisterTokenServiceServer(a.rpc.GRPC(), srv)

@@ -12,6 +12,7 @@ import (
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
 	"tenantry.dev/identity/internal/account"
+	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/authn"
 	"tenantry.dev/platform/fault"
 )
@@ -23,6 +24,10 @@ type eventServer struct {
 	identityv1.UnimplementedWebhookServiceServer
 	s   *Server
 	hub *eventHub
+	// tenants finds a tenant as the registry now has it (the resolver's
+	// BySlug), for a watch to follow its tenant; nil in tests that build
+	// the server without one.
+	tenants func(ctx context.Context, slug string) (tenancy.Tenant, error)
 }
 
 var (
@@ -47,11 +52,48 @@ func (e *eventServer) WatchAccountEvents(req *identityv1.WatchAccountEventsReque
 	sub := e.hub.subscribe(t.Schema)
 	defer e.hub.unsubscribe(t.Schema, sub)
 
+	// admitted decides again, before each page is sent, what was decided
+	// when the watch opened, and ends the watch with the error a new call
+	// would get:
+	//   - the tenant, as the resolver now has it: one suspended or deleted
+	//     since is refused as tenantScope refuses it, and one moved to
+	//     another placement is read there (the tenant the call began with
+	//     would go on reading the old copy, read-only and frozen, until
+	//     its grace ends);
+	//   - the caller (authn.Recheck): an admin who has since logged out,
+	//     been demoted, disabled or deleted, or whose access token has
+	//     expired. The session cache answers without a query. The wake-up
+	//     and the session cache's invalidation come by separate
+	//     notifications, so the event that records a demotion may still
+	//     reach the admin it demotes; the next wake-up, within the re-read,
+	//     ends the watch.
+	admitted := func() error {
+		if e.tenants != nil {
+			now, err := e.tenants(ctx, t.Slug)
+			if err == nil && now.UID != t.UID {
+				// The slug was freed by a purge and taken by another tenant.
+				err = fault.New(fault.NotFound, tenancy.ReasonTenantNotFound, "tenant %q does not exist", t.Slug)
+			}
+			if err == nil {
+				err = tenancy.RequireActive(now)
+			}
+			if err != nil {
+				return err
+			}
+			t = now
+			ctx = context.WithValue(ctx, tenantKey{}, now)
+		}
+		return authn.Recheck(ctx)
+	}
 	last := req.GetStartRevision()
-	// sendAfter sends every event after last, page by page.
+	// sendAfter sends every event after last, page by page, checking the
+	// watch is still admitted before each page.
 	sendAfter := func() (int64, error) {
 		var upTo int64
 		for {
+			if err := admitted(); err != nil {
+				return 0, err
+			}
 			page, err := e.s.accounts.AccountEvents(ctx, t, last, watchPage)
 			if err != nil {
 				return 0, err
@@ -89,19 +131,11 @@ func (e *eventServer) WatchAccountEvents(req *identityv1.WatchAccountEventsReque
 		case <-sub:
 		case <-reread.C:
 		}
-		// The caller was let in when the watch opened. An admin who has
-		// since logged out, been demoted, disabled or deleted, or whose
-		// access token has expired, must not see one more event: the watch
-		// ends with the error a new call would get. The re-read bounds how
-		// long that takes; the session cache answers without a query.
-		if err := authn.Recheck(ctx); err != nil {
+		if _, err := sendAfter(); err != nil {
 			if ctx.Err() != nil {
-				// The caller left while being checked: nobody to tell.
+				// The caller left meanwhile: nobody to tell.
 				return nil
 			}
-			return err
-		}
-		if _, err := sendAfter(); err != nil {
 			return err
 		}
 	}

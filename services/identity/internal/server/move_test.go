@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
@@ -36,6 +37,10 @@ func TestLoginsGoOnThroughATenantMove(t *testing.T) {
 		require.NoError(t, err)
 	}
 	var next atomic.Int64
+	// A product service's watch of the tenant's account events, opened
+	// before the move: it must follow the tenant to its new placement.
+	watch := openWatch(t, identityv1.NewAccountEventServiceClient(registrytest.Dial(t, s.identity.Addr().String())),
+		"acme", registrytest.ServiceToken, 3*time.Minute)
 
 	var (
 		logins   atomic.Int64
@@ -96,4 +101,26 @@ func TestLoginsGoOnThroughATenantMove(t *testing.T) {
 	refreshed, err := s.auth.RefreshSession(in("acme"), &identityv1.RefreshSessionRequest{RefreshToken: before.GetRefreshToken()})
 	require.NoError(t, err, "the refresh token of a session made before the move")
 	require.NotEmpty(t, refreshed.GetAccessToken())
+
+	// The watch opened before the move sees an account made after it (it
+	// would otherwise go on reading the old copy, frozen at the switch).
+	_, err = s.auth.SignUp(in("acme"), &identityv1.SignUpRequest{Email: "after-the-move@example.com", Password: goodPassword})
+	require.NoError(t, err)
+	for {
+		msg, err := watch.Recv()
+		require.NoError(t, err, "the watch opened before the move")
+		if email, _ := msg.GetEvent().GetData().AsMap()["email"].(string); email == "after-the-move@example.com" {
+			break
+		}
+	}
+	// And it ends as a new call would once the tenant is suspended.
+	_, err = reg.Operator.SuspendTenant(reg.OperatorCtx(), &registryv1.SuspendTenantRequest{Name: "tenants/acme"})
+	require.NoError(t, err)
+	for {
+		if _, err = watch.Recv(); err != nil {
+			break
+		}
+	}
+	requireCode(t, err, codes.FailedPrecondition)
+	require.Equal(t, "TENANT_SUSPENDED", reasonOf(err))
 }
