@@ -52,10 +52,17 @@ func (a admission) String() string { return "authn admission to " + a.method }
 func (a admission) GoString() string { return a.String() }
 
 // WithPrincipal returns a context carrying p, as if a Guard had let the
-// call in, for tests and in-process callers. Recheck has nothing to check
-// again in such a context: no Guard vouched for p.
+// call in, for tests and in-process callers. In a call a Guard let in, p
+// replaces the Principal and Recheck still decides again as the Guard
+// would (an interceptor that enriches the Principal does not turn the
+// re-check off); elsewhere Recheck has nothing to check again: no Guard
+// vouched for p.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, &admission{principal: p})
+	a := &admission{principal: p}
+	if prev, ok := ctx.Value(principalKey{}).(*admission); ok {
+		a.guard, a.method, a.token = prev.guard, prev.method, prev.token
+	}
+	return context.WithValue(ctx, principalKey{}, a)
 }
 
 // PrincipalFrom returns the authenticated caller of the current call. It

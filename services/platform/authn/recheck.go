@@ -23,7 +23,8 @@ import "context"
 // knows it.
 //
 // A context no Guard let in has nothing to check again and passes: a call
-// of a public method, or one whose Principal was set by WithPrincipal.
+// of a public method, or a Principal set by WithPrincipal outside any call
+// a Guard let in (inside one, WithPrincipal keeps the Guard's re-check).
 // The context must be the call's own (the stream's Context), so that an
 // Authenticator finds there what it found when the call began, such as the
 // call's tenant.
