@@ -35,6 +35,9 @@ func Tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 
 // Values returns the values of the incoming header key, which must be
 // lowercase. The slice is the call's own: callers must not modify it.
+// They are the headers as the client sent them: metadata an interceptor
+// put in the context in their place (metadata.NewIncomingContext) is not
+// seen where the tap ran.
 func Values(ctx context.Context, key string) []string {
 	if md, ok := ctx.Value(headersKey{}).(metadata.MD); ok {
 		return md[key]
