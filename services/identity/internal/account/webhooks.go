@@ -101,7 +101,12 @@ func (m *Manager) checkWebhookEndpoint(ctx context.Context, e *WebhookEndpoint) 
 	}
 	if m.cfg.CheckWebhookURL != nil {
 		if err := m.cfg.CheckWebhookURL(ctx, u); err != nil {
-			return fault.Invalid("webhook_endpoint.url", "WEBHOOK_URL_FORBIDDEN", "url is refused: %v", err)
+			// The host as given, never what it resolved to (nor the
+			// resolver's error): an admin must not learn through this
+			// what internal names resolve to, or which exist.
+			m.cfg.Logger.DebugContext(ctx, "webhook URL refused", "host", u.Hostname(), "err", err)
+			return fault.Invalid("webhook_endpoint.url", "WEBHOOK_URL_FORBIDDEN",
+				"url is refused: %s does not resolve, or resolves to a loopback, private, link-local or otherwise non-public address", u.Hostname())
 		}
 	}
 	for _, typ := range e.EventTypes {

@@ -669,6 +669,12 @@ func (w *Worker) record(ctx context.Context, tx pgx.Tx, t tenancy.Tenant, c clai
 	abandon := attempts >= w.opts.MaxAttempts
 	retryIn := w.Backoff(attempts)
 	msg := sendErr.Error()
+	if errors.Is(sendErr, errForbiddenAddress) {
+		// The dial error names the address the host resolved to, and
+		// tenant admins read last_error: it must not tell them what an
+		// internal name resolves to.
+		msg = "refused to connect: the URL's host resolves to a loopback, private, link-local or otherwise non-public address"
+	}
 	if len(msg) > 1000 {
 		msg = msg[:1000]
 	}
