@@ -42,6 +42,12 @@ import (
 //     schema (like a reset link), so another tenant's host does not find
 //     it; a secret is sealed bound to its tenant and user, so a row copied
 //     elsewhere does not open.
+//   - Enrolment instead of the factor: a challenge stands in for a session
+//     when adding an app (BeginTOTPAtLogin, ConfirmTOTPAtLogin) only for an
+//     account with no factor at all that the tenant's policy requires one
+//     of, checked in the transaction that enrols; otherwise whoever knows
+//     the password would enrol an app of their own and log in without the
+//     passkey the account has.
 //   - Timing: codes are compared in constant time, every step of the window
 //     compared whatever matched; recovery codes are looked up by a hash of
 //     80 random bits, which leaks nothing worth having.
@@ -160,7 +166,8 @@ type MFAChallenge struct {
 	Factors []Factor
 	// EnrollmentRequired says the account has no factor and the tenant's
 	// policy requires one: the challenge goes to BeginTOTPAtLogin and
-	// ConfirmTOTPAtLogin instead, which complete the login.
+	// ConfirmTOTPAtLogin instead, which complete the login (and refuse
+	// every other challenge).
 	EnrollmentRequired bool
 	// RememberDays is for how many days VerifyMFA may remember the device
 	// (the tenant's Settings.MFARememberDays); 0: it does not.
@@ -492,7 +499,7 @@ func (m *Manager) challengeOf(ctx context.Context, tx Tx, token string) (*OneTim
 }
 
 // MFAChallengePending reports whether challenge is still usable in t, and
-// whether its user must enrol a factor first (they have none confirmed) or
+// whether its user must enrol a factor first (mustEnrolAtLogin) or
 // has only passkeys (no code to type: recovery codes come with an app),
 // for a page that carries it (a sign-in with another provider that goes on
 // at the login page).
@@ -506,11 +513,58 @@ func (m *Manager) MFAChallengePending(ctx context.Context, t tenancy.Tenant, cha
 			return err
 		}
 		totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
-		enrollmentRequired = totp == nil && passkeys == 0
+		if err != nil {
+			return err
+		}
 		passkeyOnly = totp == nil && passkeys > 0
+		enrollmentRequired, err = mustEnrolAtLogin(ctx, tx, u)
 		return err
 	})
 	return enrollmentRequired, passkeyOnly, err == nil
+}
+
+// mustEnrolAtLogin reports whether u, the user of a login's challenge, is
+// to enrol an authenticator app with it: they have no second factor at all
+// (no confirmed app, no passkey) and the tenant's policy requires one of
+// them. Only then may a challenge stand in for the session that adding a
+// factor otherwise needs: a challenge proves the first step only, and
+// enrolling an app with the challenge of an account that has a passkey
+// would log in without the passkey. It is decided from the state now, in
+// the caller's transaction (u locked), not from what the challenge said
+// when it was issued: a factor added since, or a policy relaxed, ends it.
+func mustEnrolAtLogin(ctx context.Context, tx Tx, u *User) (bool, error) {
+	totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
+	if err != nil || totp != nil || passkeys > 0 {
+		return false, err
+	}
+	settings, err := tx.Settings(ctx)
+	if err != nil {
+		return false, err
+	}
+	return settings.MFAPolicy.requires(u), nil
+}
+
+// challengeForEnrolment is challengeOf for BeginTOTPAtLogin and
+// ConfirmTOTPAtLogin: a challenge whose user is not to enrol a factor
+// (mustEnrolAtLogin) is errMFAChallengeInvalid, the answer of any other
+// challenge that cannot serve, which tells its holder nothing the
+// challenge's factors did not. A disabled user is errDisabled.
+func (m *Manager) challengeForEnrolment(ctx context.Context, tx Tx, token string) (*OneTimeToken, *User, error) {
+	tok, u, err := m.challengeOf(ctx, tx, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u.Disabled {
+		return nil, nil, errDisabled
+	}
+	enrol, err := mustEnrolAtLogin(ctx, tx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !enrol {
+		return nil, nil, errMFAChallengeInvalid
+	}
+	return tok, u, nil
 }
 
 // VerifyMFA is a login's second step: a code of the account's app, or a
@@ -653,19 +707,18 @@ func (m *Manager) BeginTOTP(ctx context.Context, t tenancy.Tenant, userID string
 }
 
 // BeginTOTPAtLogin is BeginTOTP for the user of a login's MFA challenge,
-// who has no access token yet (the tenant's policy requires a factor).
+// who has no access token yet: only for a user the tenant's policy
+// requires a factor of and who has none (mustEnrolAtLogin); any other
+// challenge is errMFAChallengeInvalid and begins nothing.
 func (m *Manager) BeginTOTPAtLogin(ctx context.Context, t tenancy.Tenant, challenge string, c Client) (TOTPEnrollment, error) {
 	if challenge == "" || len(challenge) > 128 {
 		return TOTPEnrollment{}, fault.Invalid("mfa_challenge", "MFA_CHALLENGE_REQUIRED", "give the challenge of your login's first step")
 	}
 	var out TOTPEnrollment
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		_, u, err := m.challengeOf(ctx, tx, challenge)
+		_, u, err := m.challengeForEnrolment(ctx, tx, challenge)
 		if err != nil {
 			return err
-		}
-		if u.Disabled {
-			return errDisabled
 		}
 		out, err = m.beginTOTP(ctx, tx, t, u, c)
 		return err
@@ -750,7 +803,9 @@ func (m *Manager) ConfirmTOTP(ctx context.Context, t tenancy.Tenant, userID, cod
 
 // ConfirmTOTPAtLogin is ConfirmTOTP for the user of a login's MFA
 // challenge, which it then completes as VerifyMFA does: the answer has the
-// recovery codes and the session.
+// recovery codes and the session. As for BeginTOTPAtLogin, only a user who
+// must enrol (mustEnrolAtLogin) may; any other challenge is
+// errMFAChallengeInvalid.
 func (m *Manager) ConfirmTOTPAtLogin(ctx context.Context, t tenancy.Tenant, challenge, code string, c Client) ([]string, LoginResult, error) {
 	codes, res, err := m.confirmTOTPAtLogin(ctx, t, challenge, code, c)
 	m.cfg.OnLogin(LoginMFA, loginOutcome(err))
@@ -767,9 +822,12 @@ func (m *Manager) confirmTOTPAtLogin(ctx context.Context, t tenancy.Tenant, chal
 	if err := bad.err(); err != nil {
 		return nil, LoginResult{}, err
 	}
+	// A challenge that cannot enrol is refused before the code limits, so
+	// that it spends none of its user's; the transaction that enrols asks
+	// again.
 	var userID string
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		_, u, err := m.challengeOf(ctx, tx, challenge)
+		_, u, err := m.challengeForEnrolment(ctx, tx, challenge)
 		if err == nil {
 			userID = u.ID
 		}
@@ -786,12 +844,9 @@ func (m *Manager) confirmTOTPAtLogin(ctx context.Context, t tenancy.Tenant, chal
 		res   LoginResult
 	)
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		tok, u, err := m.challengeOf(ctx, tx, challenge)
+		tok, u, err := m.challengeForEnrolment(ctx, tx, challenge)
 		if err != nil {
 			return err
-		}
-		if u.Disabled {
-			return errDisabled
 		}
 		if codes, err = m.confirmTOTP(ctx, tx, t, u, code, c); err != nil {
 			return err

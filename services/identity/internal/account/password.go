@@ -163,6 +163,12 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 		if current == "" {
 			return fault.Invalid("current_password", "PASSWORD_REQUIRED", "give your current password")
 		}
+		// A guess at the current password is a guess at a login: it
+		// spends the account's login budget, or a stolen session would
+		// try passwords without end.
+		if err := m.chargePasswordProof(ctx, t, u, c); err != nil {
+			return err
+		}
 		// The current password first: a wrong one costs no second hash.
 		ok, _, err := m.hasher.Verify(ctx, u.PasswordHash, current)
 		if err != nil {
@@ -206,6 +212,19 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 	return internal(err, "change password")
 }
 
+// chargePasswordProof applies the login limits to a check of u's password
+// by a signed-in caller, as Reauthenticate does, before the hash is
+// compared: keyed on the account's address, the client's and the tenant's
+// ceiling, the budget a login of the account spends, so that the
+// password's guesses through a session and through the login page add up.
+func (m *Manager) chargePasswordProof(ctx context.Context, t tenancy.Tenant, u *User, c Client) error {
+	perSecond, err := m.loginCeiling(ctx, t)
+	if err != nil {
+		return err
+	}
+	return m.checkLoginLimits(ctx, t, u.Email, c, perSecond)
+}
+
 // ChangeEmail starts an email change: a verification link goes to the new
 // address, which replaces the old one only when the link is followed. The
 // answer does not say whether the new address belongs to another account.
@@ -230,6 +249,10 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 	if err != nil {
 		return internal(err, "change email")
 	}
+	// As for ChangePassword: the password spends the login budget.
+	if err := m.chargePasswordProof(ctx, t, current, c); err != nil {
+		return err
+	}
 	ok, _, err := m.hasher.Verify(ctx, current.PasswordHash, pw)
 	if err != nil {
 		return internal(err, "change email")
@@ -239,6 +262,13 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 	}
 	if email == current.Email {
 		return fault.Invalid("new_email", "EMAIL_UNCHANGED", "that is already your email address")
+	}
+	// Each request mails the new address (or its owner): the verification
+	// mails' limit, per address and per client, holds here as for
+	// AddEmailAddress, alike for a free and a taken address, so that an
+	// account cannot mail a stranger without end.
+	if err := m.limits.Verification(ctx, t.UID, email, c.IP); err != nil {
+		return err
 	}
 	// Whether the new address has an account shows in no answer, nor in
 	// its latency.
