@@ -60,6 +60,7 @@ var auditToAccountEvent = map[string]AccountEventType{
 	EventMFAResetByAdmin:           AccountFactorChanged,
 	EventIdentityLinked:            AccountFactorChanged,
 	EventIdentityUnlinked:          AccountFactorChanged,
+	EventAccountClaimed:            AccountFactorChanged,
 }
 
 // AccountEventOf returns the account event an audit event causes, if any

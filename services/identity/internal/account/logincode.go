@@ -27,9 +27,18 @@ import (
 //   - The code (6 digits) works with its own token only, once, for
 //     LoginCodeTTL: it is stored as the SHA-256 of token and code, so the
 //     table alone cannot be searched for it. Five wrong codes end the
-//     token; each attempt also spends the account's login budget, as a
-//     password would.
-//   - The login verifies the address the code went to.
+//     token; each attempt also spends the login budget of the address, as
+//     a password would.
+//   - A token of an address without an active account is stored too (no
+//     user, a code hash nothing matches), so that its wrong codes are
+//     counted and limited exactly like an account's, and the refusals are
+//     held to the same floor of time: a run of wrong codes answers the
+//     same whether or not the address has an account.
+//   - The login verifies the address the code went to. When it was not
+//     verified before, whoever set the account up may not be the owner
+//     (pre-hijacking: someone signs up with another's address and a
+//     password of their own, and waits): the proof takes the account over
+//     (claimAccount).
 
 // LoginCodeTTL is how long a mailed login code works.
 const LoginCodeTTL = 15 * time.Minute
@@ -46,7 +55,9 @@ const MailLoginCode = "login_code"
 // LoginCode is a login code waiting for its user, stored by the hash of
 // its token.
 type LoginCode struct {
-	TokenHash  []byte
+	TokenHash []byte
+	// UserID is empty for a token of an address without an active
+	// account: it logs nobody in.
 	UserID     string
 	Email      string
 	CodeHash   []byte
@@ -117,14 +128,16 @@ func (m *Manager) RequestLoginCode(ctx context.Context, t tenancy.Tenant, rawEma
 	out := LoginCodeRequest{Token: token, Expires: now.Add(LoginCodeTTL)}
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		u, err := tx.UserByEmail(ctx, email, false)
-		if errors.Is(err, ErrNotFound) {
-			return nil // the same answer, no mail
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if u.Disabled || u.State != Active {
-			return nil
+		if err != nil || u.Disabled || u.State != Active {
+			// The same answer and no mail, but a token LoginWithCode
+			// treats as an account's: its code hash is random, so no
+			// code matches it, and it has no user to log in.
+			_, noCode := newSecret()
+			return tx.InsertLoginCode(ctx, &LoginCode{TokenHash: tokenHash, Email: email,
+				CodeHash: noCode, CreateTime: now, ExpireTime: out.Expires})
 		}
 		code := newLoginCode()
 		if err := tx.InsertLoginCode(ctx, &LoginCode{TokenHash: tokenHash, UserID: u.ID, Email: u.Email,
@@ -145,7 +158,13 @@ func (m *Manager) RequestLoginCode(ctx context.Context, t tenancy.Tenant, rawEma
 // LoginWithCode logs in with a token of RequestLoginCode and the code its
 // mail carried, answering as Login does.
 func (m *Manager) LoginWithCode(ctx context.Context, t tenancy.Tenant, token, code string, c Client) (LoginResult, error) {
+	start := time.Now()
 	res, err := m.loginWithCode(ctx, t, token, code, c)
+	if err != nil {
+		// A refusal's path (no limit yet, a wrong code counted, a token of
+		// no account) must not show in its latency either.
+		m.evenOut(ctx, start)
+	}
 	outcome := loginOutcome(err)
 	if res.Challenged() {
 		outcome = LoginChallenged
@@ -167,8 +186,9 @@ func (m *Manager) loginWithCode(ctx context.Context, t tenancy.Tenant, token, co
 		return LoginResult{}, err
 	}
 	tokenHash := hashSecret(token)
-	// Whose code it is, first: the attempt spends that account's login
-	// budget, as a password would.
+	// Whose code it is, first: the attempt spends the login budget of the
+	// address it went to (or was asked for, when no account has it), as a
+	// password would.
 	var (
 		email    string
 		settings Settings
@@ -221,6 +241,9 @@ func (m *Manager) loginWithCode(ctx context.Context, t tenancy.Tenant, token, co
 		if err := tx.UpdateLoginCode(ctx, lc); err != nil {
 			return err
 		}
+		if lc.UserID == "" {
+			return errLoginCodeInvalid // unreachable but by a hash collision
+		}
 		u, err := tx.UserByID(ctx, lc.UserID, true)
 		if errors.Is(err, ErrNotFound) || (err == nil && u.Email != lc.Email) {
 			return errLoginCodeInvalid
@@ -232,7 +255,11 @@ func (m *Manager) loginWithCode(ctx context.Context, t tenancy.Tenant, token, co
 			return errDisabled
 		}
 		if !u.EmailVerified {
-			// The code went to the address: it is the owner's.
+			// The code went to the address: it is the owner's, and so is
+			// the account from now on, whoever set it up.
+			if err := m.claimAccount(ctx, tx, t, u, c, "login code"); err != nil {
+				return err
+			}
 			u.EmailVerified = true
 			u.UpdateTime = now
 			if err := tx.UpdateUser(ctx, u); err != nil {
@@ -271,4 +298,84 @@ func (m *Manager) loginWithCode(ctx context.Context, t tenancy.Tenant, token, co
 		return LoginResult{}, internal(err, "log in with code")
 	}
 	return res, nil
+}
+
+// EventAccountClaimed is the audit event of an account taken over by the
+// first proof of its address (claimAccount).
+const EventAccountClaimed = "user.account_claimed"
+
+// claimAccount hands u, whose address was not verified before and is
+// proven now (by a code mailed to it), to the owner of the address, in the
+// caller's transaction, before u is marked verified and stored (the
+// caller's UpdateUser stores the password cleared here).
+//
+// Until the proof anybody could have set the account up with that
+// address (pre-hijacking, Sudhodanan & Paverd 2022): a sign-up with
+// another's address and a password of one's own, logged in at once while
+// verification is optional, second factors enrolled, another provider
+// linked, an address added. Nothing of that may outlive the proof: every
+// session ends (the login in progress opens its own afterwards), the
+// password set before goes (the owner sets one by a reset), and so do the
+// second factors and passkeys (a factor the one who set the account up
+// enrolled would otherwise stand between the owner and their account, or
+// let that person through once they have the password again), the
+// remembered devices, the other providers' identities, the secondary
+// addresses, every pending link or challenge (an email change begun
+// towards another address above all) and a deletion asked for. The owner
+// gets a mail saying so, with the way to set a password.
+func (m *Manager) claimAccount(ctx context.Context, tx Tx, t tenancy.Tenant, u *User, c Client, by string) error {
+	now := m.now()
+	if err := tx.RevokeUserSessions(ctx, u.ID, "", "address proven by its owner", now); err != nil {
+		return err
+	}
+	if err := tx.UseTokensOf(ctx, u.ID, now, append(credentialPurposes, PurposeVerifyEmailAddress)...); err != nil {
+		return err
+	}
+	totp, passkeys, err := hasSecondFactor(ctx, tx, u.ID)
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteSecondFactors(ctx, u.ID); err != nil {
+		return err
+	}
+	if err := tx.DeleteUserPasskeys(ctx, u.ID); err != nil {
+		return err
+	}
+	if err := tx.DeleteRememberedDevices(ctx, u.ID); err != nil {
+		return err
+	}
+	identities, err := tx.LinkedIdentitiesOf(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, l := range identities {
+		if err := tx.DeleteLinkedIdentity(ctx, u.ID, l.ProviderID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	addresses, err := tx.EmailAddresses(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range addresses {
+		if err := tx.DeleteEmailAddress(ctx, u.ID, a.Email); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	if err := tx.ScheduleDeletion(ctx, u.ID, nil); err != nil {
+		return err
+	}
+	hadPassword := u.PasswordHash != ""
+	u.PasswordHash = ""
+	u.PasswordChangeTime = now
+	removed := hadPassword || totp != nil || passkeys > 0 || len(identities) > 0 || len(addresses) > 0
+	if err := tx.Audit(ctx, AuditEvent{Event: EventAccountClaimed, UserID: u.ID, ClientIP: c.IP, Details: map[string]any{
+		"by": by, "password_removed": hadPassword, "app_removed": totp != nil, "passkeys_removed": passkeys,
+		"identities_removed": len(identities), "addresses_removed": len(addresses)}}); err != nil {
+		return err
+	}
+	if !removed {
+		return nil // nothing was taken from anybody: nothing to tell
+	}
+	return enqueueMail(ctx, tx, t, accountClaimedMail(t, m.links, u.Email, []byte(u.ID+"/claimed")))
 }

@@ -28,6 +28,7 @@ const (
 	MailFactorAdded    = "mfa_factor_added"
 	MailFactorRemoved  = "mfa_factor_removed"
 	MailFactorReset    = "mfa_factor_reset"
+	MailAccountClaimed = "account_claimed"
 )
 
 // tenantName is how mails name the tenant: its display name, or its slug
@@ -207,6 +208,22 @@ func loginCodeMail(t tenancy.Tenant, to, code string, key []byte) letter {
 			say("It works once, in the next %d minutes, in the browser or app that asked for it.", int(LoginCodeTTL/time.Minute)),
 			say("If you did not ask for it, ignore this email: nobody can log in with it without that browser."),
 		},
+	}}
+}
+
+// accountClaimedMail tells the owner of an address, just proven, what the
+// proof took from the account set up with it before (claimAccount), and
+// how to set a password again.
+func accountClaimedMail(t tenancy.Tenant, links Links, to string, key []byte) letter {
+	return letter{kind: MailAccountClaimed, to: to, dedupeKey: dedupe(MailAccountClaimed, key), Letter: emails.Letter{
+		Subject: say("Your account at %s is yours alone now", emails.TenantName),
+		Paragraphs: []emails.Text{
+			say("You just proved that this address is yours by logging in to %s with a code sent to it. The account had been set up with this address before, and whoever set it up could have kept a way in.", emails.TenantName),
+			say("So that only you can use it, its other sessions were logged out, and its password, second factors, passkeys, other email addresses and other ways to log in were removed."),
+			say("To log in with a password again, set one:"),
+		},
+		Action: &emails.Action{Label: say("Set a password"), URL: links.URL(t, "/forgot-password", "")},
+		After:  []emails.Text{say("If you set the account up yourself, nothing is wrong: set your password again, and your second factors if you had any.")},
 	}}
 }
 

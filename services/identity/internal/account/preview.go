@@ -31,6 +31,7 @@ var sampleMails = map[string]func(t tenancy.Tenant, links Links) letter{
 	MailFactorRemoved:  func(t tenancy.Tenant, _ Links) letter { return factorRemovedMail(t, sampleTo, nil) },
 	MailFactorReset:    func(t tenancy.Tenant, _ Links) letter { return factorResetMail(t, sampleTo, nil) },
 	MailLoginCode:      func(t tenancy.Tenant, _ Links) letter { return loginCodeMail(t, sampleTo, "123456", nil) },
+	MailAccountClaimed: func(t tenancy.Tenant, l Links) letter { return accountClaimedMail(t, l, sampleTo, nil) },
 	MailPasskeyAdded:   func(t tenancy.Tenant, _ Links) letter { return passkeyAddedMail(t, sampleTo, "Laptop", nil) },
 	MailPasskeyRemoved: func(t tenancy.Tenant, _ Links) letter { return passkeyRemovedMail(t, sampleTo, "Laptop", nil) },
 	MailDeletionRequested: func(t tenancy.Tenant, _ Links) letter {

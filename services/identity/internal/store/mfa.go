@@ -93,14 +93,14 @@ func (t *pgTx) DeleteRememberedDevices(ctx context.Context, userID string) error
 
 func (t *pgTx) InsertLoginCode(ctx context.Context, c *account.LoginCode) error {
 	_, err := t.tx.Exec(ctx, `INSERT INTO login_codes (token_hash, user_id, email, code_hash, create_time, expire_time)
-		VALUES ($1, $2::uuid, $3, $4, $5, $6)`, c.TokenHash, c.UserID, c.Email, c.CodeHash, c.CreateTime, c.ExpireTime)
+		VALUES ($1, $2::uuid, $3, $4, $5, $6)`, c.TokenHash, nullString(c.UserID), c.Email, c.CodeHash, c.CreateTime, c.ExpireTime)
 	return err
 }
 
 func (t *pgTx) LoginCode(ctx context.Context, tokenHash []byte) (*account.LoginCode, error) {
 	c := account.LoginCode{TokenHash: tokenHash}
 	var used *time.Time
-	err := t.tx.QueryRow(ctx, `SELECT user_id::text, email, code_hash, attempts, create_time, expire_time, use_time
+	err := t.tx.QueryRow(ctx, `SELECT COALESCE(user_id::text, ''), email, code_hash, attempts, create_time, expire_time, use_time
 		FROM login_codes WHERE token_hash = $1 FOR UPDATE`, tokenHash).
 		Scan(&c.UserID, &c.Email, &c.CodeHash, &c.Attempts, &c.CreateTime, &c.ExpireTime, &used)
 	if err != nil {

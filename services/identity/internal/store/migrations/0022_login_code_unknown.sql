@@ -1,0 +1,11 @@
+-- A login code asked for an address no active account has gets a row too
+-- (user_id NULL, the address as given, a code hash nothing matches): its
+-- token then spends the login budget of that address and counts its
+-- wrong codes exactly as a real account's token does, so that the answers
+-- to a run of wrong codes do not tell whether the address has an account
+-- (they did: an unknown token was refused before any limit, a real one
+-- ran into the account's login limit after ten). Such a row never logs
+-- anyone in. Replicas older than this migration cannot read a NULL
+-- user_id and answer an internal error for such a token during a rolling
+-- deploy; they never write one.
+ALTER TABLE login_codes ALTER COLUMN user_id DROP NOT NULL;
