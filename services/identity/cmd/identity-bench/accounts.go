@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/platform/grpcerr"
 )
 
 // account is a user signed up through identity's API.
@@ -63,17 +68,35 @@ func (p *accountPool) reused() int {
 func (p *accountPool) restart() { p.next.Store(0) }
 
 // signUp creates the account through identity's public API, as a person
-// signing up would, with source address picked by i.
+// signing up would, with source address picked by i. Sign-ups have a
+// ceiling per tenant (signup.tenant, at the tenant's login ceiling's rate:
+// 50 a second, 250 at once, by default): a sign-up it refuses waits as
+// its RetryInfo says and is sent again, so the sign-up throughput is at
+// most that ceiling. (The per-address sign-up limit is raised out of the
+// way when identity starts: see startIdentity.)
 func signUp(ctx context.Context, cs identityConns, i int, a account, password string) error {
 	ctx, cancel := context.WithTimeout(withTenant(ctx, a.tenant), callTimeout)
 	defer cancel()
-	_, err := cs.pick(i).auth.SignUp(ctx, &identityv1.SignUpRequest{
-		Email: a.email, Password: password, DisplayName: "Bench user",
-	})
-	if err != nil {
-		return fmt.Errorf("sign up %s in %s: %w", a.email, a.tenant, err)
+	for {
+		_, err := cs.pick(i).auth.SignUp(ctx, &identityv1.SignUpRequest{
+			Email: a.email, Password: password, DisplayName: "Bench user",
+		})
+		if err == nil {
+			return nil
+		}
+		st := status.Convert(err)
+		wait, ok := grpcerr.RetryDelay(st)
+		if st.Code() != codes.ResourceExhausted || !ok {
+			return fmt.Errorf("sign up %s in %s: %w", a.email, a.tenant, err)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("sign up %s in %s: refused by a rate limit (%w) until %w", a.email, a.tenant, err, context.Cause(ctx))
+		case <-timer.C:
+		}
 	}
-	return nil
 }
 
 // login logs the account in and checks the answer.

@@ -56,10 +56,13 @@
 //     password-only Login, each side with accounts of its own spread over
 //     every tenant (issue 12; target ≥ 0.95).
 //
-// Identity's rate limits stay as they are (they have no configuration):
-// every login of a measure uses its own account, and logins come from many
-// loopback source addresses (127.0.0.2 and up, one connection each), since
-// identity keys its per-address limits on the peer address. A call refused
+// Identity's login rate limits stay as they are: every login of a measure
+// uses its own account, and logins come from many loopback source
+// addresses (127.0.0.2 and up, one connection each), since identity keys
+// its per-address limits on the peer address. Sign-ups, which set the
+// accounts up, are limited too: the per-address sign-up limit is raised
+// out of the way (-signup-limit-per-address), and a sign-up refused by the
+// tenant's sign-up ceiling waits as told and is sent again. A call refused
 // by a limit counts as a failure and is reported.
 //
 // A measure that cannot be taken is printed as n/a with the reason below

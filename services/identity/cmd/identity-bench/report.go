@@ -43,7 +43,7 @@ func (b *bench) methodNotes() {
 		time.Duration(c.rounds)*c.duration, pairs, slice, b.warmup())
 	l := ratelimit.LoginPerAddress
 	b.tbl.Note("Rate limits are identity's defaults (a tenant's login ceiling, max_logins_per_second, is left at its default). Each login uses an account no other "+
-		"login of the same measure used (sign-ups are not rate limited), and logins rotate over %d connections bound to "+
+		"login of the same measure used (sign-ups wait out the tenant's sign-up ceiling, signup.tenant, at the login ceiling's rate; the per-address sign-up limit is raised out of the way), and logins rotate over %d connections bound to "+
 		"127.0.0.2 and up: identity keys its per-address limits on the connection's peer address, so these are %d distinct "+
 		"clients to it, each far below %s (%d a %s, burst %d, per tenant). %s (%d/s, burst %d) applies per tenant to the "+
 		"one-tenant loads; the most of its burst seen in use after a slice is in the table. Refused calls (ResourceExhausted) "+

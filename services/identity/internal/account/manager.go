@@ -42,6 +42,10 @@ type Limiter interface {
 	Login(ctx context.Context, tenant, account, clientIP string, tenantPerSecond int) error
 	PasswordReset(ctx context.Context, tenant, account, clientIP string) error
 	Verification(ctx context.Context, tenant, account, clientIP string) error
+	// SignUp limits sign-ups by the email address submitted (registered
+	// or not), by client address and by tenant, whose ceiling runs at
+	// tenantPerSecond, the rate of its login ceiling.
+	SignUp(ctx context.Context, tenant, account, clientIP string, tenantPerSecond int) error
 	// SecondFactor limits attempts at a user's second factor codes (at
 	// login, and to enrol, remove or regenerate), by the user's id; the
 	// per-address and per-tenant budgets are the logins'.

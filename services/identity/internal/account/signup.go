@@ -2,7 +2,9 @@ package account
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"strings"
 	"time"
 
 	"tenantry.dev/identity/internal/password"
@@ -42,7 +44,8 @@ func signUpMessage(v Verification) string {
 // user enumeration, an email that is already registered, or a username
 // another account has, gets the same answer (and the same work: a password
 // hash and a mail) as a new account; the address's owner is told by email
-// instead.
+// instead, at most once an hour (signUpNotice). Sign-ups are rate limited
+// (Limiter.SignUp) on every path alike, before the hash.
 func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, c Client) (SignUpResult, error) {
 	// Every field is checked before the answer, so that it names all
 	// those to correct; the password's check needs the tenant's policy.
@@ -75,6 +78,14 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 	if err := bad.err(); err != nil {
 		return SignUpResult{}, err
 	}
+	// Every path is limited alike, before its hash, by the address as
+	// submitted (registered or not) and the client's address: the answer
+	// to a refused sign-up says nothing about the address, and a flood
+	// costs neither hashes nor mail. Held to the floor like every answer.
+	if err := m.limits.SignUp(ctx, t.UID, email, c.IP, settings.MaxLoginsPerSecond); err != nil {
+		m.evenOut(ctx, time.Now())
+		return SignUpResult{}, err
+	}
 	// Every path hashes, and then writes differently: the floor, counted
 	// from the end of the hash (whose own time, queue included, varies
 	// alike on every path), keeps the answer's latency from saying whether
@@ -102,7 +113,7 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 			if err := tx.Audit(ctx, AuditEvent{Event: EventSignUpExisting, UserID: existing.ID, ClientIP: c.IP}); err != nil {
 				return err
 			}
-			return enqueueMail(ctx, tx, t, accountExistsMail(t, m.links, existing))
+			return enqueueMail(ctx, tx, t, signUpNotice(accountExistsMail(t, m.links, existing), m.now()))
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
@@ -114,7 +125,7 @@ func (m *Manager) SignUp(ctx context.Context, t tenancy.Tenant, in SignUpInput, 
 			if err := tx.Audit(ctx, AuditEvent{Event: EventSignUpExisting, UserID: owner, ClientIP: c.IP}); err != nil {
 				return err
 			}
-			return enqueueMail(ctx, tx, t, accountExistsMailTo(t, m.links, email))
+			return enqueueMail(ctx, tx, t, signUpNotice(accountExistsMailTo(t, m.links, email), m.now()))
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -177,7 +188,20 @@ func (m *Manager) usernameTaken(ctx context.Context, tx Tx, t tenancy.Tenant, em
 		Details: map[string]any{"username": username}}); err != nil {
 		return err
 	}
-	return enqueueMail(ctx, tx, t, usernameTakenMail(t, m.links, email, username))
+	return enqueueMail(ctx, tx, t, signUpNotice(usernameTakenMail(t, m.links, email, username), m.now()))
+}
+
+// signUpNotice keys a mail about a sign-up that created nothing (the
+// address has an account, the username is taken) by its kind, its
+// recipient and the hour: the outbox drops a second one with the same key
+// (mail.Enqueue), so an address gets at most one of each kind per clock
+// hour, however many sign-ups name it. Without it, each sign-up naming
+// someone's address mailed them, through the tenant's sender. The rate
+// limits bound the sign-ups; this bounds what one mailbox receives.
+func signUpNotice(l letter, now time.Time) letter {
+	recipient := sha256.Sum256([]byte(strings.ToLower(l.to)))
+	l.dedupeKey = dedupe(l.kind, recipient[:]) + now.UTC().Format(":2006-01-02T15")
+	return l
 }
 
 func signupAllowed(s Settings) error {

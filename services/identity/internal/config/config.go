@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"tenantry.dev/identity/internal/ratelimit"
 	"tenantry.dev/platform/accesslog"
 	"tenantry.dev/platform/flagenv"
 	"tenantry.dev/platform/restgateway"
@@ -48,6 +49,9 @@ type Config struct {
 	WebhookAllowPrivate bool
 	// WebhookBackoff is the first retry wait of a failed webhook delivery.
 	WebhookBackoff time.Duration
+	// SignUpsPerAddressPerHour is how many sign-ups one client address may
+	// make in one tenant an hour, all at once if need be.
+	SignUpsPerAddressPerHour int
 	// EnvVars is the environment variable each flag reads, by flag name,
 	// for messages that name a setting (rpcserver.Config.EnvVars).
 	EnvVars map[string]string
@@ -83,7 +87,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	var trustedProxies, corsOrigins, baseDomains string
 	var sessionCache string
 	var placements, accessTTL, rotation, lifetime, shutdown, logLevel, hashConc, migrateConc, maxConns string
-	var webhookBackoff string
+	var webhookBackoff, signUpsPerAddress string
 	fs.String(&c.GRPCAddr, "grpc-addr", "TENANTRY_IDENTITY_GRPC_ADDR", "localhost:50052", "gRPC listen address")
 	fs.String(&c.HTTPAddr, "http-addr", "TENANTRY_IDENTITY_HTTP_ADDR", "localhost:8080", "REST (HTTP/JSON) listen address, on every tenant host; empty serves no HTTP")
 	fs.String(&c.MetricsAddr, "metrics-addr", "TENANTRY_METRICS_ADDR", "", "where Prometheus metrics are served: empty on the HTTP port at /metrics, \"off\" nowhere, host:port on a listener of their own")
@@ -101,6 +105,8 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	fs.Bool(&c.AllowInsecure, "allow-insecure", "TENANTRY_ALLOW_INSECURE", false, "allow plaintext gRPC on non-loopback addresses")
 	fs.Bool(&c.WebhookAllowPrivate, "webhook-allow-private-addresses", "TENANTRY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", false, "let webhook endpoints resolve to loopback, private and link-local addresses (tests, internal receivers); refused otherwise")
 	fs.String(&webhookBackoff, "webhook-retry-backoff", "TENANTRY_WEBHOOK_RETRY_BACKOFF", "5s", "wait before the first retry of a failed webhook delivery; doubles with each failure up to an hour, with jitter")
+	fs.String(&signUpsPerAddress, "signup-limit-per-address", "TENANTRY_SIGNUP_LIMIT_PER_ADDRESS", strconv.Itoa(ratelimit.DefaultSignUpsPerAddressPerHour),
+		"sign-ups an hour one client address may make in one tenant, all at once if need be; more are refused (RESOURCE_EXHAUSTED) until the hour refills")
 	fs.String(&c.Issuer, "issuer", "TENANTRY_ISSUER", "tenantry-identity", "iss claim of access tokens")
 	fs.String(&accessTTL, "access-ttl", "TENANTRY_ACCESS_TTL", "15m", "lifetime of access tokens")
 	fs.String(&c.KeyEncryptionKey, "key-encryption-key", "TENANTRY_KEY_ENCRYPTION_KEY", "", "secret (>= 32 characters) that encrypts the token signing keys at rest")
@@ -181,6 +187,7 @@ func Load(args []string, lookup flagenv.Lookup) (*Config, error) {
 	c.ShutdownTimeout = problems.Duration("TENANTRY_SHUTDOWN_TIMEOUT", shutdown, 0)
 	c.SessionCacheTTL = problems.Duration("TENANTRY_SESSION_CACHE_TTL", sessionCache, 0)
 	c.HashConcurrency = problems.Int("TENANTRY_HASH_CONCURRENCY", hashConc, 1, 256)
+	c.SignUpsPerAddressPerHour = problems.Int("TENANTRY_SIGNUP_LIMIT_PER_ADDRESS", signUpsPerAddress, 1, 1_000_000)
 	c.MigrateConcurrency = problems.Int("TENANTRY_MIGRATE_CONCURRENCY", migrateConc, 1, 64)
 	c.MaxConns = int32(problems.Int("TENANTRY_DB_MAX_CONNS", maxConns, 2, 1000))
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {

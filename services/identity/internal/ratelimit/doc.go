@@ -7,8 +7,8 @@
 //
 // A limit on an account is also a weapon against its owner: whoever can
 // exhaust it can keep the owner out. So the presets ([LoginChecks],
-// [PasswordResetChecks], [VerificationChecks]) combine limits of different
-// scopes, and a request must pass all of them:
+// [PasswordResetChecks], [VerificationChecks], [SignUpChecks], ...) combine
+// limits of different scopes, and a request must pass all of them:
 //
 //   - a tight limit per account AND client address, which is what an attacker
 //     guessing from one address runs into;

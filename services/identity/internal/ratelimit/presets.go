@@ -76,7 +76,44 @@ var (
 	VerificationPerAddress = Limit{Name: "verification.address", Rate: 30, Per: time.Hour, Burst: 10}
 	// VerificationPerTenant is the tenant's ceiling on verification mail.
 	VerificationPerTenant = Limit{Name: "verification.tenant", Rate: 20, Per: time.Minute, Burst: 200}
+
+	// SignUpPerAccountAddress limits sign-ups with one email address from
+	// one client address: ten, then one every six minutes. A person signs
+	// up once, or a few times when a mail is slow; each further sign-up
+	// with a registered address is a password hash and a mail to its
+	// owner (those mails are also deduplicated to one an hour).
+	SignUpPerAccountAddress = Limit{Name: "signup.account_address", Rate: 10, Per: time.Hour, Burst: 10}
+	// SignUpPerAccount bounds the sign-ups with one email address from
+	// many client addresses, leaving the owner room.
+	SignUpPerAccount = Limit{Name: "signup.account", Rate: 30, Per: time.Hour, Burst: 20}
+	// SignUpPerAddress bounds one client address signing up with many
+	// email addresses, each of which may be mailed (a taken username is
+	// told to the address given), at its default of 200 an hour, all at
+	// once if need be: a school or an office behind one NAT signing up
+	// together stays below it. The service's configuration may change it
+	// (SignUpPerAddressAt).
+	SignUpPerAddress = SignUpPerAddressAt(DefaultSignUpsPerAddressPerHour)
 )
+
+// DefaultSignUpsPerAddressPerHour is how many sign-ups one client address
+// may make in one tenant an hour unless configured otherwise.
+const DefaultSignUpsPerAddressPerHour = 200
+
+// SignUpPerAddressAt returns the per-client-address sign-up limit at
+// perHour sign-ups an hour, an hour's worth at once. Its name, and so its
+// stored state, is the same at every rate.
+func SignUpPerAddressAt(perHour int) Limit {
+	return Limit{Name: "signup.address", Rate: perHour, Per: time.Hour, Burst: perHour}
+}
+
+// SignUpPerTenantAt returns the tenant's sign-up ceiling at perSecond
+// sign-ups a second, with loginTenantBurst seconds' worth at once: the
+// login ceiling's shape and rate (each sign-up is a password hash, as a
+// login is), with a state of its own, so that a flood of sign-ups does
+// not refuse the tenant's logins, nor logins its sign-ups.
+func SignUpPerTenantAt(perSecond int) Limit {
+	return Limit{Name: "signup.tenant", Rate: perSecond, Per: time.Second, Burst: loginTenantBurst * perSecond}
+}
 
 // loginTenantBurst is how many seconds' worth of logins a tenant's ceiling
 // lets through at once, whatever its rate.
@@ -162,6 +199,26 @@ func PasswordResetChecks(tenant, account, clientIP string) []Check {
 func VerificationChecks(tenant, account, clientIP string) []Check {
 	return presetChecks(tenant, account, clientIP,
 		VerificationPerAccountAddress, VerificationPerAccount, VerificationPerAddress, VerificationPerTenant)
+}
+
+// SignUpChecks returns the checks for a sign-up in tenant with account,
+// the email address submitted, from clientIP: the [SignUpPerAccountAddress]
+// and [SignUpPerAccount] limits, perAddressPerHour sign-ups an hour from
+// the client address (below 1: [SignUpPerAddress], the default), and the
+// tenant's ceiling at tenantPerSecond, its login ceiling's rate (below 1:
+// the default login ceiling's). Pass them to [Limiter.AllowAll] before
+// hashing the password, whether or not the address is registered, so
+// that a refusal says nothing about it.
+func SignUpChecks(tenant, account, clientIP string, perAddressPerHour, tenantPerSecond int) []Check {
+	perAddress := SignUpPerAddress
+	if perAddressPerHour >= 1 {
+		perAddress = SignUpPerAddressAt(perAddressPerHour)
+	}
+	if tenantPerSecond < 1 {
+		tenantPerSecond = LoginPerTenant.Rate
+	}
+	return presetChecks(tenant, account, clientIP,
+		SignUpPerAccountAddress, SignUpPerAccount, perAddress, SignUpPerTenantAt(tenantPerSecond))
 }
 
 // presetChecks applies the four preset scopes.

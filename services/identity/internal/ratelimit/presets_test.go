@@ -24,6 +24,10 @@ func TestPresets(t *testing.T) {
 			ratelimit.PasswordResetPerAccountAddress, ratelimit.PasswordResetPerAccount, ratelimit.PasswordResetPerAddress, ratelimit.PasswordResetPerTenant}},
 		{"verification", ratelimit.VerificationChecks, []ratelimit.Limit{
 			ratelimit.VerificationPerAccountAddress, ratelimit.VerificationPerAccount, ratelimit.VerificationPerAddress, ratelimit.VerificationPerTenant}},
+		{"sign-up", func(tenant, account, clientIP string) []ratelimit.Check {
+			return ratelimit.SignUpChecks(tenant, account, clientIP, 0, 0)
+		}, []ratelimit.Limit{
+			ratelimit.SignUpPerAccountAddress, ratelimit.SignUpPerAccount, ratelimit.SignUpPerAddress, ratelimit.SignUpPerTenantAt(50)}},
 	}
 	for _, p := range presets {
 		t.Run(p.name+" checks account and address, account, address and tenant", func(t *testing.T) {
@@ -93,6 +97,32 @@ func TestTheTenantsLoginCeilingIsItsOwn(t *testing.T) {
 			require.Equal(t, ratelimit.LoginPerAccountAddress, checks[0].Limit, "the other scopes stay as they are")
 			require.Equal(t, ratelimit.LoginPerAccount, checks[1].Limit)
 			require.Equal(t, ratelimit.LoginPerAddress, checks[2].Limit)
+		})
+	}
+}
+
+func TestSignUpLimitsFollowTheirSettings(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name                  string
+		perHour, perSecond    int
+		wantAddress, wantCeil ratelimit.Limit
+	}{
+		{"unset, 200 an hour from one address and the default ceiling", 0, 0,
+			ratelimit.Limit{Name: "signup.address", Rate: 200, Per: time.Hour, Burst: 200},
+			ratelimit.Limit{Name: "signup.tenant", Rate: 50, Per: time.Second, Burst: 250}},
+		{"an address limit of 5 an hour, all at once; the tenant's ceiling at its login rate", 5, 2000,
+			ratelimit.Limit{Name: "signup.address", Rate: 5, Per: time.Hour, Burst: 5},
+			ratelimit.Limit{Name: "signup.tenant", Rate: 2000, Per: time.Second, Burst: 10_000}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			checks := ratelimit.SignUpChecks("acme", "alice@example.com", "203.0.113.7", c.perHour, c.perSecond)
+			require.Len(t, checks, 4)
+			require.Equal(t, c.wantAddress, checks[2].Limit)
+			require.Equal(t, c.wantCeil, checks[3].Limit)
+			require.NotEqual(t, ratelimit.LoginPerTenant.Name, checks[3].Limit.Name, "sign-ups do not spend the logins' ceiling")
 		})
 	}
 }

@@ -22,7 +22,12 @@ func (l links) URL(t tenancy.Tenant, path, token string) string {
 }
 
 // limits applies the rate limit presets to account.Manager's needs.
-type limits struct{ l *ratelimit.Limiter }
+type limits struct {
+	l *ratelimit.Limiter
+	// signUpsPerAddress is the configured sign-ups an hour per client
+	// address (config.Config.SignUpsPerAddressPerHour).
+	signUpsPerAddress int
+}
 
 func (x limits) check(ctx context.Context, what string, checks []ratelimit.Check) error {
 	d, err := x.l.AllowAll(ctx, checks...)
@@ -57,4 +62,8 @@ func (x limits) PasswordReset(ctx context.Context, tenant, account, ip string) e
 
 func (x limits) Verification(ctx context.Context, tenant, account, ip string) error {
 	return x.check(ctx, "verification emails", ratelimit.VerificationChecks(tenant, account, ip))
+}
+
+func (x limits) SignUp(ctx context.Context, tenant, account, ip string, tenantPerSecond int) error {
+	return x.check(ctx, "sign-ups", ratelimit.SignUpChecks(tenant, account, ip, x.signUpsPerAddress, tenantPerSecond))
 }

@@ -243,7 +243,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if a.sessions != nil {
 		acfg.Sessions = a.sessions
 	}
-	if a.accounts, err = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter}, links{cfg.PublicURL}, acfg); err != nil {
+	if a.accounts, err = account.NewManager(a.store, hasher, a.issuer, limits{a.limiter, cfg.SignUpsPerAddressPerHour}, links{cfg.PublicURL}, acfg); err != nil {
 		return nil, err
 	}
 	a.resolver.OnPurge(a.accounts.ForgetTenant)

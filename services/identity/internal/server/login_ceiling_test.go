@@ -80,21 +80,28 @@ func TestTheTenantLoginCeilingIsATenantSetting(t *testing.T) {
 		{name: "a large tenant at 2,000 a second lets 30 at once through", tenant: "large", set: 2000, logins: 30},
 		{name: "lowered to 2 a second, 30 at once meet the ceiling", tenant: "large", set: 2, logins: 30, refused: true},
 	}
+	// Every step's accounts are signed up first, at the default rate:
+	// sign-ups have a ceiling of their own at the tenant's rate
+	// (signup.tenant), which a lowered rate would meet.
+	stepEmails := make([][]string, len(steps))
 	next := 0
-	for _, st := range steps {
+	for i, st := range steps {
+		stepEmails[i] = make([]string, st.logins)
+		for j := range stepEmails[i] {
+			next++
+			stepEmails[i][j] = fmt.Sprintf("user%d@%s.example", next, st.tenant)
+			_, err := s.auth.SignUp(in(st.tenant), &identityv1.SignUpRequest{Email: stepEmails[i][j], Password: goodPassword})
+			require.NoError(t, err)
+		}
+	}
+	for i, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			if st.set != 0 {
 				got, err := setLoginCeiling(s.users, st.tenant, admins[st.tenant], st.set)
 				require.NoError(t, err)
 				require.Equal(t, st.set, got.GetMaxLoginsPerSecond())
 			}
-			emails := make([]string, st.logins)
-			for i := range emails {
-				next++
-				emails[i] = fmt.Sprintf("user%d@%s.example", next, st.tenant)
-				_, err := s.auth.SignUp(in(st.tenant), &identityv1.SignUpRequest{Email: emails[i], Password: goodPassword})
-				require.NoError(t, err)
-			}
+			emails := stepEmails[i]
 
 			errs := make([]error, len(emails))
 			var wg sync.WaitGroup
