@@ -70,6 +70,18 @@ func TestLoad(t *testing.T) {
 			require.ErrorContains(t, err, want)
 		}
 	})
+	t.Run("the sign-up limit per client address is 200 an hour unless set, and at least 1", func(t *testing.T) {
+		c, err := Load(nil, env(required()))
+		require.NoError(t, err)
+		require.Equal(t, 200, c.SignUpsPerAddressPerHour)
+		c, err = Load([]string{"-signup-limit-per-address", "5"}, env(required()))
+		require.NoError(t, err)
+		require.Equal(t, 5, c.SignUpsPerAddressPerHour)
+		e := required()
+		e["TENANTRY_SIGNUP_LIMIT_PER_ADDRESS"] = "0"
+		_, err = Load(nil, env(e))
+		require.ErrorContains(t, err, "TENANTRY_SIGNUP_LIMIT_PER_ADDRESS")
+	})
 	t.Run("the component token must be identity's", func(t *testing.T) {
 		e := required()
 		e["TENANTRY_COMPONENT_TOKEN"] = "tnc_notes_c29tZS1tYWMtdGhhdC1pcy1ub3QtY2hlY2tlZC1oZXJl"
