@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"tenantry.dev/identity/internal/emails"
 	"tenantry.dev/kit/tenancy"
 	"tenantry.dev/platform/fault"
 )
@@ -117,6 +118,9 @@ type FederationTx interface {
 	// DeleteLinkedIdentity returns ErrNotFound if the user has no identity
 	// of the provider.
 	DeleteLinkedIdentity(ctx context.Context, userID, providerID string) error
+	// DeleteLinkedIdentitiesOf removes every identity linked through a
+	// provider and returns the users they were linked to.
+	DeleteLinkedIdentitiesOf(ctx context.Context, providerID string) ([]string, error)
 }
 
 // ErrAlreadyExists: a row with the same key exists.
@@ -139,6 +143,15 @@ const (
 	EventFederatedLoginRefused   = "federation.login_refused"
 	EventIdentityLinked          = "federation.identity_linked"
 	EventIdentityUnlinked        = "federation.identity_unlinked"
+	// EventIdentityProviderRepointed records a change of a provider's
+	// issuer or client_id, and the links it dropped.
+	EventIdentityProviderRepointed = "identity_provider.repointed"
+)
+
+// Outbox kinds of federation's mails.
+const (
+	MailIdentityLinked   = "identity_linked"
+	MailIdentityUnlinked = "identity_unlinked"
 )
 
 // identityProviderField is the request path of a provider's fields in
@@ -282,6 +295,11 @@ func (m *Manager) CreateIdentityProvider(ctx context.Context, t tenancy.Tenant, 
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
 			return err
 		}
+		// A provider decides who logs in to which account, as an OAuth
+		// client decides who gets tokens: the same recent proof.
+		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+			return err
+		}
 		all, err := tx.IdentityProviders(ctx)
 		if err != nil {
 			return err
@@ -368,10 +386,22 @@ func (up IdentityProviderUpdate) fields() []string {
 }
 
 // UpdateIdentityProvider changes a provider.
+//
+// A new issuer or client_id makes it another provider under the same id:
+// the subjects its links are keyed by were given by the old one, and any
+// issuer may give any subject, so an admin could otherwise point a
+// provider at an issuer of their own and log in to every linked account.
+// Such a change therefore drops the provider's links in the same
+// transaction (their owners connect the provider again), and must come
+// with the new client's secret, so that the stored secret is never sent
+// to a token endpoint it was not issued by.
 func (m *Manager) UpdateIdentityProvider(ctx context.Context, t tenancy.Tenant, id string, up IdentityProviderUpdate, c Client) (*IdentityProvider, error) {
 	var p *IdentityProvider
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
 			return err
 		}
 		var err error
@@ -386,14 +416,21 @@ func (m *Manager) UpdateIdentityProvider(ctx context.Context, t tenancy.Tenant, 
 			return fault.New(fault.Aborted, "IDENTITY_PROVIDER_CHANGED",
 				"identity provider %q changed since you read it; read it again and reapply your change", id)
 		}
+		oldIssuer, oldClientID := p.Issuer, p.ClientID
 		apply(&p.DisplayName, up.DisplayName)
 		apply(&p.Issuer, up.Issuer)
 		apply(&p.ClientID, up.ClientID)
 		apply(&p.Scopes, up.Scopes)
 		apply(&p.AllowSignup, up.AllowSignup)
 		apply(&p.Disabled, up.Disabled)
+		repointed := p.Issuer != oldIssuer || p.ClientID != oldClientID
 		if err := checkIdentityProvider(p, up.ClientSecret); err != nil {
 			return err
+		}
+		if repointed && up.ClientSecret == nil {
+			return fault.Invalid(identityProviderField+"client_secret", ReasonProviderSecretRequired,
+				"a new issuer or client_id needs the client_secret of that client, given in the same update; "+
+					"note that it disconnects every account connected to this provider")
 		}
 		if up.ClientSecret != nil {
 			if p.SealedSecret, err = m.sealSecret(t, p.ID, *up.ClientSecret); err != nil {
@@ -403,6 +440,26 @@ func (m *Manager) UpdateIdentityProvider(ctx context.Context, t tenancy.Tenant, 
 		p.UpdateTime = m.now().Truncate(time.Microsecond)
 		if err := tx.UpdateIdentityProvider(ctx, p); err != nil {
 			return err
+		}
+		if repointed {
+			users, err := tx.DeleteLinkedIdentitiesOf(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			if err := tx.Audit(ctx, AuditEvent{Event: EventIdentityProviderRepointed, Actor: c.Actor, ClientIP: c.IP, Details: map[string]any{
+				"provider_id": p.ID, "old_issuer": oldIssuer, "issuer": p.Issuer, "old_client_id": oldClientID, "client_id": p.ClientID,
+				"links_removed": len(users),
+			}}); err != nil {
+				return err
+			}
+			// Each owner's audit trail and account events (webhooks) show
+			// the way in they lost, as an unlink of their own would.
+			for _, userID := range users {
+				if err := tx.Audit(ctx, AuditEvent{Event: EventIdentityUnlinked, UserID: userID, Actor: c.Actor, ClientIP: c.IP,
+					Details: map[string]any{"provider_id": p.ID, "reason": "the provider's issuer or client_id changed"}}); err != nil {
+					return err
+				}
+			}
 		}
 		return tx.Audit(ctx, AuditEvent{Event: EventIdentityProviderUpdated, Actor: c.Actor, ClientIP: c.IP,
 			Details: map[string]any{"provider_id": p.ID, "fields": up.fields()}})
@@ -417,6 +474,9 @@ func (m *Manager) UpdateIdentityProvider(ctx context.Context, t tenancy.Tenant, 
 func (m *Manager) DeleteIdentityProvider(ctx context.Context, t tenancy.Tenant, id string, c Client) error {
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		if err := m.actingAdmin(ctx, tx, c); err != nil {
+			return err
+		}
+		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
 			return err
 		}
 		if err := tx.DeleteIdentityProvider(ctx, id); errors.Is(err, ErrNotFound) {
@@ -500,6 +560,9 @@ type FederatedOutcome struct {
 const (
 	ReasonFederationNotLinked = "FEDERATED_ACCOUNT_NOT_LINKED"
 	ReasonProviderUnavailable = "IDENTITY_PROVIDER_UNAVAILABLE"
+	// ReasonProviderSecretRequired refuses a new issuer or client_id
+	// without the new client's secret.
+	ReasonProviderSecretRequired = "CLIENT_SECRET_REQUIRED"
 )
 
 // errNotLinked is every refusal that must not say whether an account has
@@ -692,7 +755,7 @@ func (m *Manager) LinkWithPassword(ctx context.Context, t tenancy.Tenant, claims
 		return Tokens{}, nil, errMFALinkNeedsLogin
 	}
 	tokens, u := res.Tokens, res.User
-	err = m.link(ctx, t, u.ID, tokens.SessionID, claims, "password", c)
+	err = m.link(ctx, t, u.ID, tokens.SessionID, claims, "password", false, c)
 	if err != nil {
 		// The password was right, but the link cannot be made (it was made
 		// meanwhile, or the account has another identity of this provider):
@@ -704,13 +767,43 @@ func (m *Manager) LinkWithPassword(ctx context.Context, t tenancy.Tenant, claims
 	return tokens, u, nil
 }
 
-// ConnectIdentity links a provider's identity to the account of a logged-in
-// user (the account page's "Connect").
-func (m *Manager) ConnectIdentity(ctx context.Context, t tenancy.Tenant, userID, sessionID string, claims FederatedClaims, c Client) error {
-	return m.link(ctx, t, userID, sessionID, claims, "account page", c)
+// BeginConnectIdentity checks, before the browser is sent to the provider,
+// that the user of session sessionID may connect one: the session is open
+// and proved its user recently (reauth.go). ConnectIdentity checks it
+// again when the provider sends the browser back; this early answer lets
+// the account page ask for the proof first (REAUTHENTICATION_REQUIRED).
+func (m *Manager) BeginConnectIdentity(ctx context.Context, t tenancy.Tenant, userID, sessionID string) error {
+	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
+		return m.requireConnectProof(ctx, tx, userID, sessionID)
+	})
+	return internal(err, "begin connecting an identity")
 }
 
-func (m *Manager) link(ctx context.Context, t tenancy.Tenant, userID, sessionID string, claims FederatedClaims, how string, c Client) error {
+// requireConnectProof refuses to connect a provider to userID's account
+// from session sessionID without a recent proof. A connected provider logs
+// in to the account from then on, whatever happens to the session or the
+// password: a stolen access token or a session left open must not be
+// enough to plant a way in, any more than to add a passkey.
+func (m *Manager) requireConnectProof(ctx context.Context, tx Tx, userID, sessionID string) error {
+	if sessionID == "" {
+		return errSessionEnded // a connection is made from a session, never without
+	}
+	return m.requireRecentProof(ctx, tx, userID, sessionID, false)
+}
+
+// ConnectIdentity links a provider's identity to the account of a logged-in
+// user (the account page's "Connect"), if their session proved them
+// recently (see requireConnectProof).
+func (m *Manager) ConnectIdentity(ctx context.Context, t tenancy.Tenant, userID, sessionID string, claims FederatedClaims, c Client) error {
+	return m.link(ctx, t, userID, sessionID, claims, "account page", true, c)
+}
+
+// link links claims' identity to userID's account; how names the proof
+// for the audit log. checkProof requires the session to have proved its
+// user recently (ConnectIdentity); LinkWithPassword's session was opened
+// by the password just now, which is the proof. The owner is mailed
+// either way, so that a link they did not make does not go unnoticed.
+func (m *Manager) link(ctx context.Context, t tenancy.Tenant, userID, sessionID string, claims FederatedClaims, how string, checkProof bool, c Client) error {
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
 		p, err := enabledProvider(ctx, tx, claims.ProviderID)
 		if err != nil {
@@ -723,8 +816,14 @@ func (m *Manager) link(ctx context.Context, t tenancy.Tenant, userID, sessionID 
 		if s.UserID != userID || s.ClientID != "" {
 			return errSessionEnded
 		}
+		if checkProof {
+			if err := m.requireConnectProof(ctx, tx, u.ID, sessionID); err != nil {
+				return err
+			}
+		}
+		now := m.now()
 		err = tx.InsertLinkedIdentity(ctx, &LinkedIdentity{ProviderID: p.ID, Subject: claims.Subject, UserID: u.ID,
-			Email: claims.Email, CreateTime: m.now()})
+			Email: claims.Email, CreateTime: now})
 		if errors.Is(err, ErrAlreadyExists) {
 			return fault.New(fault.AlreadyExists, "IDENTITY_ALREADY_LINKED",
 				"this %s account is connected to an account here already, or yours is connected to another %s account: disconnect that one first",
@@ -733,8 +832,12 @@ func (m *Manager) link(ctx context.Context, t tenancy.Tenant, userID, sessionID 
 		if err != nil {
 			return err
 		}
-		return tx.Audit(ctx, AuditEvent{Event: EventIdentityLinked, UserID: u.ID, ClientIP: c.IP,
-			Details: map[string]any{"provider_id": p.ID, "proof": how}})
+		if err := tx.Audit(ctx, AuditEvent{Event: EventIdentityLinked, UserID: u.ID, ClientIP: c.IP,
+			Details: map[string]any{"provider_id": p.ID, "proof": how}}); err != nil {
+			return err
+		}
+		return enqueueMail(ctx, tx, t, identityLinkedMail(t, u.Email, p.DisplayName, claims.Email,
+			[]byte(p.ID+"\x00"+claims.Subject+"\x00"+now.String())))
 	})
 	return internal(err, "link identity")
 }
@@ -785,8 +888,45 @@ func (m *Manager) UnlinkIdentity(ctx context.Context, t tenancy.Tenant, userID, 
 		if err := tx.DeleteLinkedIdentity(ctx, userID, providerID); err != nil {
 			return err
 		}
-		return tx.Audit(ctx, AuditEvent{Event: EventIdentityUnlinked, UserID: userID, ClientIP: c.IP,
-			Details: map[string]any{"provider_id": providerID}})
+		if err := tx.Audit(ctx, AuditEvent{Event: EventIdentityUnlinked, UserID: userID, ClientIP: c.IP,
+			Details: map[string]any{"provider_id": providerID}}); err != nil {
+			return err
+		}
+		// The mail names the provider as the account page does.
+		name := providerID
+		if p, err := tx.IdentityProvider(ctx, providerID, false); err == nil {
+			name = p.DisplayName
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return enqueueMail(ctx, tx, t, identityUnlinkedMail(t, u.Email, name,
+			[]byte(userID+"\x00"+providerID+"\x00"+m.now().String())))
 	})
 	return internal(err, "unlink identity")
+}
+
+// identityLinkedMail tells the owner that provider now logs in to their
+// account, naming the provider's account by the email the provider gave
+// (quoted: it is the provider's word, not an address checked here), when
+// it gave one.
+func identityLinkedMail(t tenancy.Tenant, to, provider, providerEmail string, key []byte) letter {
+	paragraphs := []emails.Text{say("%s was just connected to your account at %s: logging in with %s now logs in to your account, without your password.",
+		provider, emails.TenantName, provider)}
+	if e, err := NormalizeEmail("email", providerEmail); err == nil {
+		paragraphs = append(paragraphs, say("The %s account connected is %q.", provider, e))
+	}
+	return letter{kind: MailIdentityLinked, to: to, dedupeKey: dedupe(MailIdentityLinked, key), Letter: emails.Letter{
+		Subject:    say("A sign-in provider was connected to your account at %s", emails.TenantName),
+		Paragraphs: paragraphs,
+		After: []emails.Text{say("If it was not you, disconnect %s from your account page at once, reset your password and contact an administrator.",
+			provider)},
+	}}
+}
+
+func identityUnlinkedMail(t tenancy.Tenant, to, provider string, key []byte) letter {
+	return letter{kind: MailIdentityUnlinked, to: to, dedupeKey: dedupe(MailIdentityUnlinked, key), Letter: emails.Letter{
+		Subject:    say("A sign-in provider was disconnected from your account at %s", emails.TenantName),
+		Paragraphs: []emails.Text{say("%s was just disconnected from your account at %s: it no longer logs you in.", provider, emails.TenantName)},
+		After:      []emails.Text{say("If it was not you, reset your password at once and contact an administrator.")},
+	}}
 }

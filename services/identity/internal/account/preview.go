@@ -34,6 +34,10 @@ var sampleMails = map[string]func(t tenancy.Tenant, links Links) letter{
 	MailAccountClaimed: func(t tenancy.Tenant, l Links) letter { return accountClaimedMail(t, l, sampleTo, nil) },
 	MailPasskeyAdded:   func(t tenancy.Tenant, _ Links) letter { return passkeyAddedMail(t, sampleTo, "Laptop", nil) },
 	MailPasskeyRemoved: func(t tenancy.Tenant, _ Links) letter { return passkeyRemovedMail(t, sampleTo, "Laptop", nil) },
+	MailIdentityLinked: func(t tenancy.Tenant, _ Links) letter {
+		return identityLinkedMail(t, sampleTo, "Example SSO", "jane@sso.example.com", nil)
+	},
+	MailIdentityUnlinked: func(t tenancy.Tenant, _ Links) letter { return identityUnlinkedMail(t, sampleTo, "Example SSO", nil) },
 	MailDeletionRequested: func(t tenancy.Tenant, _ Links) letter {
 		return deletionRequestedMail(t, sampleTo, time.Date(2030, 1, 15, 9, 30, 0, 0, time.UTC), 14)
 	},

@@ -11,10 +11,11 @@ import (
 )
 
 // Reauthentication: the sensitive actions of a logged-in user (changing
-// the password or the email, adding a second factor, managing OAuth
-// clients) need a recent proof that the person at the keyboard is the
-// account's owner, not only a session someone may have left open or
-// stolen: the login itself, or Reauthenticate, within ReauthWindow. An
+// the password or the email, adding a second factor, connecting another
+// identity provider, managing OAuth clients and identity providers) need
+// a recent proof that the person at the keyboard is the account's owner,
+// not only a session someone may have left open or stolen: the login
+// itself, or Reauthenticate, within ReauthWindow. An
 // account with a second factor must have proved the factor (its login's
 // code, or a code given to Reauthenticate); one without, its password.
 // Removing the factor and regenerating the recovery codes take a code

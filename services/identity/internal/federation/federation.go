@@ -60,6 +60,7 @@ type Accounts interface {
 	ProviderSecret(t tenancy.Tenant, p *account.IdentityProvider) (string, error)
 	FederatedLogin(ctx context.Context, t tenancy.Tenant, claims account.FederatedClaims, c account.Client) (account.FederatedOutcome, error)
 	LinkWithPassword(ctx context.Context, t tenancy.Tenant, claims account.FederatedClaims, password string, c account.Client) (account.Tokens, *account.User, error)
+	BeginConnectIdentity(ctx context.Context, t tenancy.Tenant, userID, sessionID string) error
 	ConnectIdentity(ctx context.Context, t tenancy.Tenant, userID, sessionID string, claims account.FederatedClaims, c account.Client) error
 	MFAChallengePending(ctx context.Context, t tenancy.Tenant, challenge string) (enrollmentRequired, passkeyOnly, ok bool)
 }
@@ -258,6 +259,13 @@ func (s *Service) startConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	userID, sessionID, err := s.host.User(r.Context(), t, token)
 	if err != nil {
+		restgateway.WriteError(w, r, err)
+		return
+	}
+	// Connecting needs a recent proof of the user: asked now, the page can
+	// get it (REAUTHENTICATION_REQUIRED) before the browser leaves for the
+	// provider. The callback's ConnectIdentity asks again.
+	if err := s.accounts.BeginConnectIdentity(r.Context(), t, userID, sessionID); err != nil {
 		restgateway.WriteError(w, r, err)
 		return
 	}

@@ -199,6 +199,8 @@ var federationMessages = map[string]string{
 	"IDENTITY_ALREADY_LINKED": "That account is connected to an account here already, or yours is connected to " +
 		"another account of the same provider: disconnect that one first.",
 	"SESSION_ENDED": "Your session has ended: log in again.",
+	"REAUTHENTICATION_REQUIRED": "Connecting it took too long after you confirmed it was you. " +
+		"Connect it again, and confirm it is you when asked.",
 }
 
 func federationMessage(reason string) string {

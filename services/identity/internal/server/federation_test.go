@@ -2,13 +2,19 @@ package server_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -16,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	identityv1 "tenantry.dev/gen/tenantry/identity/v1"
+	"tenantry.dev/identity/internal/server"
 )
 
 // federation is one tenant ("alpha") signing its users in with another
@@ -146,18 +153,33 @@ func (s *system) standInBrowser() *httpBrowser {
 // the account of accessToken, and returns where it sends the browser.
 func startConnect(t *testing.T, b *httpBrowser, base, provider, accessToken string) string {
 	t.Helper()
+	code, out := postConnect(t, b, base, provider, accessToken)
+	require.Equal(t, http.StatusOK, code, "%+v", out)
+	return out.AuthorizationURL
+}
+
+// connectAnswer is the JSON answer of POST /login/idp/{id}/connect: where
+// to send the browser, or an error as the gateway writes them.
+type connectAnswer struct {
+	AuthorizationURL string `json:"authorizationUrl"`
+	Message          string `json:"message"`
+	Details          []struct {
+		Reason   string            `json:"reason"`
+		Metadata map[string]string `json:"metadata"`
+	} `json:"details"`
+}
+
+func postConnect(t *testing.T, b *httpBrowser, base, provider, accessToken string) (int, connectAnswer) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, base+"/login/idp/"+provider+"/connect", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+accessToken)
-	started, err := b.client.Do(req)
+	resp, err := b.client.Do(req)
 	require.NoError(t, err)
-	defer started.Body.Close()
-	require.Equal(t, http.StatusOK, started.StatusCode)
-	var out struct {
-		AuthorizationURL string `json:"authorizationUrl"`
-	}
-	require.NoError(t, json.NewDecoder(started.Body).Decode(&out))
-	return out.AuthorizationURL
+	defer resp.Body.Close()
+	var out connectAnswer
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp.StatusCode, out
 }
 
 func federationError(t *testing.T, resp *http.Response) string {
@@ -417,4 +439,244 @@ func TestIdentityProvidersAreForTheTenantsAdmins(t *testing.T) {
 	list, err := idps.ListIdentityProviders(asOperator("alpha"), &identityv1.ListIdentityProvidersRequest{})
 	require.NoError(t, err)
 	require.Empty(t, list.GetIdentityProviders())
+}
+
+// oidcStandIn is an OpenID Provider an admin could point a provider at:
+// it logs anyone in, at once, as whatever subject it is told, and notes
+// the client secrets it is sent. go-oidc checks its tokens as any
+// provider's.
+type oidcStandIn struct {
+	t    *testing.T
+	base string
+	key  *rsa.PrivateKey
+
+	mu      sync.Mutex
+	subject string
+	nonces  map[string]string // code → nonce
+	secrets []string          // the client secrets the token endpoint was sent
+}
+
+func startOIDCStandIn(t *testing.T) *oidcStandIn {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	o := &oidcStandIn{t: t, key: key, nonces: map[string]string{}}
+	srv := httptest.NewServer(o.handler())
+	t.Cleanup(srv.Close)
+	o.base = srv.URL
+	return o
+}
+
+func (o *oidcStandIn) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": o.base, "authorization_endpoint": o.base + "/authorize", "token_endpoint": o.base + "/token",
+			"jwks_uri": o.base + "/keys", "id_token_signing_alg_values_supported": []string{"RS256"},
+			"response_types_supported": []string{"code"},
+		})
+	})
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		code := rand.Text()
+		o.mu.Lock()
+		o.nonces[code] = q.Get("nonce")
+		o.mu.Unlock()
+		back, _ := url.Parse(q.Get("redirect_uri"))
+		back.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(o.t, r.ParseForm())
+		clientID, secret, ok := r.BasicAuth()
+		if !ok {
+			clientID, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		}
+		o.mu.Lock()
+		o.secrets = append(o.secrets, secret)
+		nonce, known := o.nonces[r.PostForm.Get("code")]
+		delete(o.nonces, r.PostForm.Get("code"))
+		subject := o.subject
+		o.mu.Unlock()
+		if !known {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		now := time.Now()
+		claims, _ := json.Marshal(map[string]any{
+			"iss": o.base, "aud": clientID, "sub": subject, "nonce": nonce, "email": "mallory@evil.example",
+			"email_verified": false, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		})
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256,
+			Key: jose.JSONWebKey{Key: o.key, KeyID: "standin", Algorithm: "RS256"}}, (&jose.SignerOptions{}).WithType("JWT"))
+		require.NoError(o.t, err)
+		sig, err := signer.Sign(claims)
+		require.NoError(o.t, err)
+		idToken, err := sig.CompactSerialize()
+		require.NoError(o.t, err)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "standin", "token_type": "Bearer", "expires_in": 3600, "id_token": idToken})
+	})
+	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+			{Key: &o.key.PublicKey, KeyID: "standin", Algorithm: "RS256", Use: "sig"},
+		}})
+	})
+	return mux
+}
+
+// A provider connected to an account logs in to it from then on, whatever
+// becomes of the session, the password or a reset: connecting one takes a
+// recent proof of the owner, and mails them. And a provider's links hold
+// only for the issuer and client that gave their subjects: pointing the
+// provider elsewhere takes the new client's secret and drops the links.
+func TestProviderLinksTakeProofAndFollowTheProvider(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "alpha", "beta")
+	f := setUpFederation(t, s, false)
+	ctx := context.Background()
+	db, err := pgxpool.New(ctx, s.registry.DBURL)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	links := func() int {
+		var n int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alpha.linked_identities WHERE provider_id = 'beta-sso'`).Scan(&n))
+		return n
+	}
+
+	s.signUpAndLogin("alpha", "hank@alpha.example")
+	f.betaUser(t, "hank.b@beta.example", true)
+	b := s.newBrowser()
+	resp, body := b.post(f.alpha+"/login", url.Values{"email": {"hank@alpha.example"}, "password": {goodPassword}})
+	require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+	tok := b.accessToken(f.alpha)
+	hank := in("alpha", tok)
+	reauthenticate := func(t *testing.T, ctx context.Context) {
+		t.Helper()
+		_, err := s.auth.Reauthenticate(ctx, &identityv1.ReauthenticateRequest{Password: goodPassword})
+		require.NoError(t, err)
+	}
+	// finishAtBeta follows the browser to beta, logs in there as hank's
+	// beta account unless b is logged in at beta already, and returns
+	// where beta sent it back to.
+	finishAtBeta := func(t *testing.T, authURL string) string {
+		t.Helper()
+		resp, body := b.get(authURL)
+		if resp.Request.URL.Host == strings.TrimPrefix(f.beta, "http://") && resp.Request.URL.Path == "/login" {
+			resp, body = b.post(f.beta+"/login", url.Values{"email": {"hank.b@beta.example"}, "password": {goodPassword},
+				"next": {resp.Request.URL.Query().Get("next")}})
+		}
+		require.Equal(t, f.alpha, resp.Request.URL.Scheme+"://"+resp.Request.URL.Host, body)
+		return resp.Request.URL.RequestURI()
+	}
+
+	t.Run("without a recent proof nothing is connected, before the provider or after it", func(t *testing.T) {
+		clock.Advance(ReauthWindowForTests + time.Minute)
+		code, out := postConnect(t, b, f.alpha, "beta-sso", tok)
+		require.Equal(t, http.StatusForbidden, code, "%+v", out)
+		require.Len(t, out.Details, 1)
+		require.Equal(t, "REAUTHENTICATION_REQUIRED", out.Details[0].Reason)
+		require.Equal(t, "password", out.Details[0].Metadata["proof"], "the page asks for the password, then tries again")
+
+		// The proof ran out while the browser was at the provider: the
+		// callback refuses too.
+		reauthenticate(t, hank)
+		authURL := startConnect(t, b, f.alpha, "beta-sso", tok)
+		clock.Advance(ReauthWindowForTests + time.Minute)
+		require.Equal(t, "/account?federation_error=REAUTHENTICATION_REQUIRED", finishAtBeta(t, authURL))
+		require.Zero(t, links())
+		_, body := b.get(f.alpha + "/account?federation_error=REAUTHENTICATION_REQUIRED")
+		require.Contains(t, body, "confirm it is you when asked")
+	})
+
+	t.Run("with a recent proof the provider is connected, and the owner is told", func(t *testing.T) {
+		reauthenticate(t, hank)
+		require.Equal(t, "/account?connected=beta-sso", finishAtBeta(t, startConnect(t, b, f.alpha, "beta-sso", tok)))
+		_, body, _ := s.mailTo("hank@alpha.example", "A sign-in provider was connected to your account")
+		require.Contains(t, body, "Beta SSO was just connected to your account")
+		require.Contains(t, body, `"hank.b@beta.example"`, "the mail names the provider's account")
+		other := s.newBrowser()
+		resp, body := f.signInWithBeta(t, other, "hank.b@beta.example")
+		require.Equal(t, f.alpha+"/account", resp.Request.URL.String(), body)
+		require.Equal(t, "hank@alpha.example", f.whoAmI(t, other))
+	})
+
+	t.Run("disconnecting tells the owner too", func(t *testing.T) {
+		_, err := s.auth.UnlinkIdentity(hank, &identityv1.UnlinkIdentityRequest{ProviderId: "beta-sso"})
+		require.NoError(t, err)
+		_, body, _ := s.mailTo("hank@alpha.example", "A sign-in provider was disconnected from your account")
+		require.Contains(t, body, "Beta SSO was just disconnected")
+		require.Zero(t, links())
+		// Connected again, for the next case; the proof still counts.
+		require.Equal(t, "/account?connected=beta-sso", finishAtBeta(t, startConnect(t, b, f.alpha, "beta-sso", tok)))
+		require.Equal(t, 1, links())
+	})
+
+	t.Run("a new issuer takes its client's secret and drops the provider's links", func(t *testing.T) {
+		var hankSubject string
+		require.NoError(t, db.QueryRow(ctx, `SELECT subject FROM alpha.linked_identities WHERE provider_id = 'beta-sso'`).Scan(&hankSubject))
+		// The admin points beta-sso at an issuer of their own, which says
+		// anyone is hank's subject.
+		evil := startOIDCStandIn(t)
+		evil.mu.Lock()
+		evil.subject = hankSubject
+		evil.mu.Unlock()
+		idps := identityv1.NewIdentityProviderServiceClient(s.conn)
+		admin := in("alpha", f.adminA)
+		update := func(p *identityv1.IdentityProvider, paths ...string) error {
+			p.Name = "identityProviders/beta-sso"
+			_, err := idps.UpdateIdentityProvider(admin, &identityv1.UpdateIdentityProviderRequest{
+				IdentityProvider: p, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+			return err
+		}
+
+		// Changing a provider takes the admin's recent proof, as changing
+		// an OAuth client does.
+		clock.Advance(ReauthWindowForTests + time.Minute)
+		err := update(&identityv1.IdentityProvider{DisplayName: "Beta"}, "display_name")
+		requireCode(t, err, codes.PermissionDenied)
+		require.Equal(t, "REAUTHENTICATION_REQUIRED", reasonOf(err))
+		reauthenticate(t, admin)
+
+		for _, tc := range []struct {
+			name  string
+			p     *identityv1.IdentityProvider
+			paths []string
+		}{
+			{"issuer", &identityv1.IdentityProvider{Issuer: evil.base}, []string{"issuer"}},
+			{"client_id", &identityv1.IdentityProvider{ClientId: "evil-client"}, []string{"client_id"}},
+			{"both", &identityv1.IdentityProvider{Issuer: evil.base, ClientId: "evil-client"}, []string{"issuer", "client_id"}},
+		} {
+			err := update(tc.p, tc.paths...)
+			st := requireCode(t, err, codes.InvalidArgument)
+			require.Equal(t, "CLIENT_SECRET_REQUIRED", reasonOf(err), tc.name)
+			require.Contains(t, st.Message(), "client_secret", tc.name)
+		}
+		require.Equal(t, 1, links(), "nothing changed")
+		// The same issuer and client, named again, are no change.
+		require.NoError(t, update(&identityv1.IdentityProvider{Issuer: f.beta, DisplayName: "Beta SSO"}, "issuer", "display_name"))
+		require.Equal(t, 1, links())
+
+		require.NoError(t, update(&identityv1.IdentityProvider{Issuer: evil.base, ClientId: "evil-client", ClientSecret: "evil-secret"},
+			"issuer", "client_id", "client_secret"))
+		require.Zero(t, links(), "the links went with the issuer that gave their subjects")
+		var removed string
+		require.NoError(t, db.QueryRow(ctx, `SELECT details->>'links_removed' FROM alpha.audit_log WHERE event = 'identity_provider.repointed'`).Scan(&removed))
+		require.Equal(t, "1", removed)
+		var hankLost int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM alpha.audit_log a JOIN alpha.users u ON u.id = a.user_id
+			WHERE a.event = 'federation.identity_unlinked' AND u.email = 'hank@alpha.example' AND a.details ? 'reason'`).Scan(&hankLost))
+		require.Equal(t, 1, hankLost, "hank's own trail (and account events) show the link he lost")
+
+		// Logging in through beta-sso as hank's subject logs in nobody.
+		attacker := s.standInBrowser()
+		resp, body := attacker.get(f.alpha + "/login/idp/beta-sso")
+		require.Equal(t, "FEDERATED_ACCOUNT_NOT_LINKED", federationError(t, resp), body)
+		require.Empty(t, f.whoAmI(t, attacker))
+		evil.mu.Lock()
+		defer evil.mu.Unlock()
+		require.Equal(t, []string{"evil-secret"}, evil.secrets, "beta's client secret never left for the new issuer")
+	})
 }

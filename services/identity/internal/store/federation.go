@@ -157,3 +157,11 @@ func (t *pgTx) DeleteLinkedIdentity(ctx context.Context, userID, providerID stri
 	}
 	return nil
 }
+
+func (t *pgTx) DeleteLinkedIdentitiesOf(ctx context.Context, providerID string) ([]string, error) {
+	rows, err := t.tx.Query(ctx, `DELETE FROM linked_identities WHERE provider_id = $1 RETURNING user_id::text`, providerID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
