@@ -335,13 +335,7 @@ func (m *Manager) claimAccount(ctx context.Context, tx Tx, t tenancy.Tenant, u *
 	if err != nil {
 		return err
 	}
-	if err := tx.DeleteSecondFactors(ctx, u.ID); err != nil {
-		return err
-	}
-	if err := tx.DeleteUserPasskeys(ctx, u.ID); err != nil {
-		return err
-	}
-	if err := tx.DeleteRememberedDevices(ctx, u.ID); err != nil {
+	if err := removeEveryFactor(ctx, tx, u.ID); err != nil {
 		return err
 	}
 	identities, err := tx.LinkedIdentitiesOf(ctx, u.ID)

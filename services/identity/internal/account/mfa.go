@@ -1002,6 +1002,20 @@ func (m *Manager) withProvenFactor(ctx context.Context, t tenancy.Tenant, userID
 	return internal(err, "second factor "+during)
 }
 
+// removeEveryFactor deletes a user's second factors (the authenticator
+// app with its recovery codes, the passkeys) and the devices remembered as
+// having passed one, for an admin's reset and for an account taken over by
+// the first proof of its address.
+func removeEveryFactor(ctx context.Context, tx Tx, userID string) error {
+	if err := tx.DeleteSecondFactors(ctx, userID); err != nil {
+		return err
+	}
+	if err := tx.DeleteUserPasskeys(ctx, userID); err != nil {
+		return err
+	}
+	return tx.DeleteRememberedDevices(ctx, userID)
+}
+
 // ResetUserMFA removes a user's second factors for a tenant admin or the
 // operator (c): the user lost them. Their pending login challenges end;
 // their sessions stay open. The user is mailed.
@@ -1025,13 +1039,7 @@ func (m *Manager) ResetUserMFA(ctx context.Context, t tenancy.Tenant, userID str
 		if totp == nil && passkeys == 0 {
 			return errTOTPNotEnrolled
 		}
-		if err := tx.DeleteSecondFactors(ctx, u.ID); err != nil {
-			return err
-		}
-		if err := tx.DeleteUserPasskeys(ctx, u.ID); err != nil {
-			return err
-		}
-		if err := tx.DeleteRememberedDevices(ctx, u.ID); err != nil {
+		if err := removeEveryFactor(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		if err := tx.UseTokensOf(ctx, u.ID, m.now(), PurposeMFAChallenge); err != nil {
