@@ -121,7 +121,13 @@ func TestTOTPSecondFactor(t *testing.T) {
 	clock := &testClock{}
 	s := startSystemOpts(t, nil, server.Options{Now: clock.Now}, "acme", "beta")
 
-	var ann mfaUser
+	var (
+		ann mfaUser
+		// confirmCode is the code that confirmed ann's enrolment: the
+		// clock goes on with the wall clock, so a code computed again
+		// later may be the next step's.
+		confirmCode string
+	)
 	t.Run("enrolment gives a secret, its otpauth URI with the tenant's name as issuer, a QR code, then recovery codes", func(t *testing.T) {
 		login := s.signUpAndLogin("acme", "ann@example.com")
 		ctx := in("acme", login.GetAccessToken())
@@ -157,8 +163,8 @@ func TestTOTPSecondFactor(t *testing.T) {
 		_, err = s.auth.ConfirmTotpEnrollment(ctx, &identityv1.ConfirmTotpEnrollmentRequest{TotpCode: "12ab"})
 		requireCode(t, err, codes.InvalidArgument)
 
-		confirmed, err := s.auth.ConfirmTotpEnrollment(ctx, &identityv1.ConfirmTotpEnrollmentRequest{
-			TotpCode: oathtool(t, begun.GetSecret(), clock.Now())})
+		confirmCode = oathtool(t, begun.GetSecret(), clock.Now())
+		confirmed, err := s.auth.ConfirmTotpEnrollment(ctx, &identityv1.ConfirmTotpEnrollmentRequest{TotpCode: confirmCode})
 		require.NoError(t, err)
 		codesSeen := map[string]bool{}
 		for _, c := range confirmed.GetRecoveryCodes() {
@@ -191,7 +197,7 @@ func TestTOTPSecondFactor(t *testing.T) {
 		require.Equal(t, []identityv1.MfaFactor{identityv1.MfaFactor_MFA_FACTOR_TOTP, identityv1.MfaFactor_MFA_FACTOR_RECOVERY_CODE}, ch.GetFactors())
 
 		// The code of the step used to confirm the enrolment is spent.
-		_, err := s.verifyTOTP("acme", ch.GetToken(), oathtool(t, ann.secret, clock.Now()))
+		_, err := s.verifyTOTP("acme", ch.GetToken(), confirmCode)
 		requireCode(t, err, codes.Unauthenticated)
 		require.Equal(t, "MFA_CODE_INVALID", reasonOf(err))
 
