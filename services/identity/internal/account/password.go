@@ -145,6 +145,14 @@ func (m *Manager) applyPassword(u *User, hash string) {
 	u.UpdateTime = now
 }
 
+// errPasswordNotSet answers a change that needs the current password of an
+// account that has none: its owner signs in through another provider, by
+// a mailed code or with a passkey, or the first proof of its address took
+// away a password someone else had set. A password is theirs to set
+// through a reset, which proves the mailbox.
+var errPasswordNotSet = fault.New(fault.FailedPrecondition, "PASSWORD_NOT_SET",
+	"your account has no password yet: set one through the password reset, which mails you a link")
+
 // ChangePassword sets a new password given the current one. The caller's
 // session stays open; every other session of the account ends.
 func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, sessionID, current, newPassword string, c Client) error {
@@ -160,6 +168,9 @@ func (m *Manager) ChangePassword(ctx context.Context, t tenancy.Tenant, userID, 
 		}
 		return tx.UserByID(ctx, userID, false)
 	}, func(ctx context.Context, u *User) error {
+		if u.PasswordHash == "" {
+			return errPasswordNotSet
+		}
 		if current == "" {
 			return fault.Invalid("current_password", "PASSWORD_REQUIRED", "give your current password")
 		}
@@ -248,6 +259,9 @@ func (m *Manager) ChangeEmail(ctx context.Context, t tenancy.Tenant, userID, raw
 	})
 	if err != nil {
 		return internal(err, "change email")
+	}
+	if current.PasswordHash == "" {
+		return errPasswordNotSet
 	}
 	// As for ChangePassword: the password spends the login budget.
 	if err := m.chargePasswordProof(ctx, t, current, c); err != nil {

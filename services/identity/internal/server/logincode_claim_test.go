@@ -143,6 +143,17 @@ func TestLoginCodeClaimsAnAccountSetUpByAnother(t *testing.T) {
 	require.Contains(t, body, "/forgot-password")
 	require.Contains(t, s.auditEvents("claim", victim), "user.account_claimed")
 
+	// The account has no password now: the changes that need the current
+	// one say so, rather than failing inside (the hash checked was empty).
+	_, err = s.auth.ChangePassword(in("claim", owner.GetAccessToken()), &identityv1.ChangePasswordRequest{
+		CurrentPassword: goodPassword, NewPassword: goodPassword + "-new"})
+	requireCode(t, err, codes.FailedPrecondition)
+	require.Equal(t, "PASSWORD_NOT_SET", reasonOf(err))
+	_, err = s.auth.ChangeEmail(in("claim", owner.GetAccessToken()), &identityv1.ChangeEmailRequest{
+		NewEmail: "elsewhere@example.com", Password: goodPassword})
+	requireCode(t, err, codes.FailedPrecondition)
+	require.Equal(t, "PASSWORD_NOT_SET", reasonOf(err))
+
 	t.Run("an account verified before keeps its password and sessions", func(t *testing.T) {
 		const ann = "ann@example.com"
 		session := s.signUpAndLogin("claim", ann)
