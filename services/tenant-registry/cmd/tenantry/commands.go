@@ -333,10 +333,16 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	return c.started(ctx, resp.GetOperation(), noWait)
+}
+
+// started shows an operation a command began: printed at once with
+// --no-wait, else followed (see follow).
+func (c *cli) started(ctx context.Context, op *registryv1.Operation, noWait bool) error {
 	if noWait {
-		return c.print(resp.GetOperation(), c.printOperation(resp.GetOperation()))
+		return c.print(op, c.printOperation(op))
 	}
-	return c.follow(ctx, resp.GetOperation().GetName())
+	return c.follow(ctx, op.GetName())
 }
 
 // follow waits for an operation, drawing its progress on stderr, then

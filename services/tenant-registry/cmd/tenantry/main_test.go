@@ -51,6 +51,34 @@ func startRegistry(t *testing.T, flags ...string) (string, string) {
 	return app.Addr().String(), url
 }
 
+// operatorCLI runs the CLI in this process against the registry at addr
+// with the operator's credential, returning its exit code, stdout and
+// stderr.
+func operatorCLI(addr string) func(args ...string) (int, string, string) {
+	env := func(k string) (string, bool) {
+		switch k {
+		case "TENANTRY_OPERATOR_TOKEN":
+			return operatorToken, true
+		case "TENANTRY_REGISTRY_ADDR":
+			return addr, true
+		}
+		return "", false
+	}
+	return func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, env, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+}
+
+// combined is cli with stdout and stderr as one text.
+func combined(cli func(args ...string) (int, string, string)) func(args ...string) (int, string) {
+	return func(args ...string) (int, string) {
+		code, stdout, stderr := cli(args...)
+		return code, stdout + stderr
+	}
+}
+
 // The README's CLI lines run as written, with the binary `make build`
 // makes, from the repository's root.
 func TestReadmeCLITour(t *testing.T) {
@@ -153,20 +181,7 @@ func TestCLIErrors(t *testing.T) {
 func TestCLIMigrateReportsFailures(t *testing.T) {
 	t.Parallel()
 	addr, url := startRegistry(t)
-	env := func(k string) (string, bool) {
-		switch k {
-		case "TENANTRY_OPERATOR_TOKEN":
-			return operatorToken, true
-		case "TENANTRY_REGISTRY_ADDR":
-			return addr, true
-		}
-		return "", false
-	}
-	cmd := func(args ...string) (int, string) {
-		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), args, env, &stdout, &stderr)
-		return code, stdout.String() + stderr.String()
-	}
+	cmd := combined(operatorCLI(addr))
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "0001_things.sql"), []byte(`CREATE TABLE things (id int)`), 0o600))
 	code, out := cmd("components", "register", "things", dir)

@@ -35,10 +35,7 @@ func (c *cli) tenantsMove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if noWait {
-		return c.print(resp.GetOperation(), c.printOperation(resp.GetOperation()))
-	}
-	return c.follow(ctx, resp.GetOperation().GetName())
+	return c.started(ctx, resp.GetOperation(), noWait)
 }
 
 // optionalDuration is a duration flag that knows whether it was given,

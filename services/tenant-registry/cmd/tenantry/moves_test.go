@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"testing"
 
@@ -17,20 +15,7 @@ import (
 func TestCLIMove(t *testing.T) {
 	t.Parallel()
 	addr, _ := startRegistry(t, "-placements", "second="+pgtest.NewDatabase(t))
-	env := func(k string) (string, bool) {
-		switch k {
-		case "TENANTRY_OPERATOR_TOKEN":
-			return operatorToken, true
-		case "TENANTRY_REGISTRY_ADDR":
-			return addr, true
-		}
-		return "", false
-	}
-	cmd := func(args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), args, env, &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
+	cmd := operatorCLI(addr)
 	code, out, errOut := cmd("tenants", "create", "acme", "--placement", "default")
 	require.Equal(t, 0, code, out+errOut)
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,20 +11,7 @@ import (
 func TestCLIPlacements(t *testing.T) {
 	t.Parallel()
 	addr, _ := startRegistry(t)
-	env := func(k string) (string, bool) {
-		switch k {
-		case "TENANTRY_OPERATOR_TOKEN":
-			return operatorToken, true
-		case "TENANTRY_REGISTRY_ADDR":
-			return addr, true
-		}
-		return "", false
-	}
-	cmd := func(args ...string) (int, string) {
-		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), args, env, &stdout, &stderr)
-		return code, stdout.String() + stderr.String()
-	}
+	cmd := combined(operatorCLI(addr))
 	steps := []struct {
 		name string
 		args []string
