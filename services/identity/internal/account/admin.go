@@ -34,6 +34,17 @@ func ValidateRoles(field string, roles []string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
+// provenAdmin is actingAdmin for the changes that decide who gets in
+// (OAuth clients, identity providers): the admin must also have proved
+// themselves recently (requireRecentProof), as for adding a factor. A
+// credential (the operator) acts without a user and passes both.
+func (m *Manager) provenAdmin(ctx context.Context, tx Tx, c Client) error {
+	if err := m.actingAdmin(ctx, tx, c); err != nil {
+		return err
+	}
+	return m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false)
+}
+
 // actingAdmin checks again, inside the transaction that writes, that the
 // user acting (with a tenant admin's access token) still has an open session
 // and the admin role. Authentication checked both before the transaction,

@@ -292,12 +292,9 @@ func (m *Manager) CreateIdentityProvider(ctx context.Context, t tenancy.Tenant, 
 	}
 	p.SealedSecret = sealed
 	err = m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		if err := m.actingAdmin(ctx, tx, c); err != nil {
-			return err
-		}
 		// A provider decides who logs in to which account, as an OAuth
 		// client decides who gets tokens: the same recent proof.
-		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+		if err := m.provenAdmin(ctx, tx, c); err != nil {
 			return err
 		}
 		all, err := tx.IdentityProviders(ctx)
@@ -398,10 +395,7 @@ func (up IdentityProviderUpdate) fields() []string {
 func (m *Manager) UpdateIdentityProvider(ctx context.Context, t tenancy.Tenant, id string, up IdentityProviderUpdate, c Client) (*IdentityProvider, error) {
 	var p *IdentityProvider
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		if err := m.actingAdmin(ctx, tx, c); err != nil {
-			return err
-		}
-		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+		if err := m.provenAdmin(ctx, tx, c); err != nil {
 			return err
 		}
 		var err error
@@ -473,10 +467,7 @@ func (m *Manager) UpdateIdentityProvider(ctx context.Context, t tenancy.Tenant, 
 // DeleteIdentityProvider removes a provider and every link to it.
 func (m *Manager) DeleteIdentityProvider(ctx context.Context, t tenancy.Tenant, id string, c Client) error {
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		if err := m.actingAdmin(ctx, tx, c); err != nil {
-			return err
-		}
-		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+		if err := m.provenAdmin(ctx, tx, c); err != nil {
 			return err
 		}
 		if err := tx.DeleteIdentityProvider(ctx, id); errors.Is(err, ErrNotFound) {

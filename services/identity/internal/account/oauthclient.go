@@ -182,10 +182,7 @@ func (m *Manager) CreateOAuthClient(ctx context.Context, t tenancy.Tenant, in OA
 		client.SecretCreateTime = now
 	}
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		if err := m.actingAdmin(ctx, tx, c); err != nil {
-			return err
-		}
-		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+		if err := m.provenAdmin(ctx, tx, c); err != nil {
 			return err
 		}
 		if err := tx.InsertOAuthClient(ctx, client); err != nil {
@@ -279,10 +276,7 @@ func (up OAuthClientUpdate) fields() []string {
 func (m *Manager) UpdateOAuthClient(ctx context.Context, t tenancy.Tenant, id string, up OAuthClientUpdate, c Client) (*OAuthClient, error) {
 	var client *OAuthClient
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		if err := m.actingAdmin(ctx, tx, c); err != nil {
-			return err
-		}
-		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+		if err := m.provenAdmin(ctx, tx, c); err != nil {
 			return err
 		}
 		cl, err := oauthClient(ctx, tx, id, true)
@@ -345,10 +339,7 @@ func errOAuthClientChanged(id string) error {
 // named in an authorization request.
 func (m *Manager) DeleteOAuthClient(ctx context.Context, t tenancy.Tenant, id string, c Client) error {
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		if err := m.actingAdmin(ctx, tx, c); err != nil {
-			return err
-		}
-		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+		if err := m.provenAdmin(ctx, tx, c); err != nil {
 			return err
 		}
 		cl, err := oauthClient(ctx, tx, id, true)
@@ -374,10 +365,7 @@ func (m *Manager) RotateOAuthClientSecret(ctx context.Context, t tenancy.Tenant,
 		secret string
 	)
 	err := m.store.InTenant(ctx, t, func(ctx context.Context, tx Tx) error {
-		if err := m.actingAdmin(ctx, tx, c); err != nil {
-			return err
-		}
-		if err := m.requireRecentProof(ctx, tx, c.UserID, c.SessionID, false); err != nil {
+		if err := m.provenAdmin(ctx, tx, c); err != nil {
 			return err
 		}
 		cl, err := oauthClient(ctx, tx, id, true)
