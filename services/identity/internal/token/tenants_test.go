@@ -333,10 +333,13 @@ func TestPurgedTenantsKeysAreDeleted(t *testing.T) {
 	_, err := iss.Verify(acme)
 	require.NoError(t, err, "the keys are still in the database until Run's next tick")
 	runIssuer(t, iss)
+	// Run deletes the rows, commits, then drops the keys it holds: wait
+	// for both, not for the rows alone.
 	eventually(t, "acme's keys are deleted", func() bool {
 		all, _ := countTenantKeys(t, pool, acmeUID, token.AlgEdDSA)
 		rsa, _ := countTenantKeys(t, pool, acmeUID, token.AlgRS256)
-		return all+rsa == 0
+		_, err := iss.Verify(acme)
+		return all+rsa == 0 && err != nil
 	})
 	_, err = iss.Verify(acme)
 	requireRefused(t, err, token.ReasonInvalid)
