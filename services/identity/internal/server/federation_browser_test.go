@@ -78,6 +78,7 @@ func TestSignInWithOIDCProviderInABrowser(t *testing.T) {
 		b.waitFor(t, "alpha's account page, logged in", fmt.Sprintf(`location.href === %q && %s`, alpha+"/account", contains("#me-email", "olga@op.example")))
 		b.waitFor(t, "the connected provider", contains("#identities", "Corp Login (olga@op.example)"))
 		// It is olga's only way to log in: disconnecting is refused.
+		b.waitFor(t, "the account page loaded", `document.body.dataset.loaded === 'true'`)
 		b.run(t, "disconnect", chromedp.Click(chromedp.CSS(`#identities button`)))
 		b.waitFor(t, "the refusal", contains("#message", "only way to log in"))
 	})
@@ -91,7 +92,10 @@ func TestSignInWithOIDCProviderInABrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`#link-form button[type="submit"]`)))
 		b.waitFor(t, "alpha's account page, logged in as lena", contains("#me-email", "lena@alpha.example"))
 		b.waitFor(t, "the connected provider", contains("#identities", "Corp Login (lena@alpha.example)"))
-		// lena has a password: she may disconnect the provider.
+		// lena has a password: she may disconnect the provider. (Once the
+		// page's sections have all loaded: those above the providers' would
+		// move the button from under the click.)
+		b.waitFor(t, "the account page loaded", `document.body.dataset.loaded === 'true'`)
 		b.run(t, "disconnect", chromedp.Click(chromedp.CSS(`#identities button`)))
 		b.waitFor(t, "the provider disconnected", contains("#message", "Corp Login is disconnected"))
 		b.waitFor(t, "the Connect button back", contains("#connect", "Connect Corp Login"))

@@ -1241,6 +1241,12 @@
     for (const e of document.querySelectorAll('[data-needs-script]')) e.remove();
     showTenant();
     const run = pages[document.body.dataset.page];
-    if (run) Promise.resolve(run()).catch((err) => say(err.message || String(err), true));
+    // data-loaded marks the end of the page's first load: its sections
+    // appear one after another, moving what is below them, and whoever
+    // drives the page (a test's browser) waits for this before clicking.
+    if (run) {
+      Promise.resolve(run()).catch((err) => say(err.message || String(err), true))
+        .finally(() => { document.body.dataset.loaded = 'true'; });
+    }
   });
 })();
